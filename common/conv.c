@@ -1,0 +1,1 @@
+/* conv.c: placeholder so the tree builds while the module is written. */

@@ -1,0 +1,49 @@
+/*
+ * conv.h: the convolution kernels behind one narrow interface.
+ *
+ * VGG16 needs exactly one convolution: 3x3, stride 1, zero padding 1 ("same"),
+ * followed by bias and ReLU. Every engine implements that and nothing else, on
+ * NHWC float32 tensors, so engines are interchangeable and each is tested
+ * against the exact direct one.
+ *
+ *   engine    file             notes
+ *   direct    conv_direct.c    im2col + OpenBLAS sgemm; the exact reference
+ *   winograd  conv_winograd.c  Winograd minimal filtering (fast engine)
+ *
+ * A bn_conv holds one layer's weights already rearranged for its engine
+ * (done once, at creation). Forward calls allocate nothing: the caller passes
+ * a workspace of bn_conv_workspace() bytes.
+ */
+#ifndef BN_CONV_H
+#define BN_CONV_H
+
+#include "error.h"
+#include <stddef.h>
+
+typedef enum { BN_CONV_AUTO, BN_CONV_DIRECT, BN_CONV_WINOGRAD } bn_conv_engine;
+
+typedef struct bn_conv bn_conv;
+
+/* kernel (3, 3, cin, cout) as Keras stores it; bias (cout). Both are copied. */
+int bn_conv_create(bn_conv **out, bn_conv_engine engine, int cin, int cout, const float *kernel,
+                   const float *bias, bn_error *err);
+void bn_conv_free(bn_conv *c);
+
+/* Which engine a layer actually uses (AUTO resolved at creation). */
+bn_conv_engine bn_conv_engine_of(const bn_conv *c);
+
+/* Bytes of scratch memory bn_conv_forward needs for a (n, h, w) input. */
+size_t bn_conv_workspace(const bn_conv *c, int n, int h, int w);
+
+/* in (n, h, w, cin) -> out (n, h, w, cout) = relu(conv3x3_same(in) + bias).
+ * in and out must not overlap. workspace: bn_conv_workspace() bytes, 64-byte aligned. */
+void bn_conv_forward(const bn_conv *c, const float *in, float *out, int n, int h, int w,
+                     void *workspace);
+
+/* in (n, h, w, c) -> out (n, h/2, w/2, c): 2x2 max pool, stride 2 (h, w even). */
+void bn_maxpool2x2(const float *in, float *out, int n, int h, int w, int c);
+
+int bn_conv_engine_parse(const char *s, bn_conv_engine *out); /* "auto"|"direct"|"winograd" */
+const char *bn_conv_engine_name(bn_conv_engine e);
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * conv_internal.h: what an engine provides to conv.c. Not installed; only
+ * conv*.c include it.
+ */
+#ifndef BN_CONV_INTERNAL_H
+#define BN_CONV_INTERNAL_H
+
+#include "conv.h"
+
+typedef struct bn_conv_ops {
+    /* Rearrange kernel (3,3,cin,cout) into c->packed for this engine. */
+    int (*prepare)(bn_conv *c, const float *kernel, bn_error *err);
+    size_t (*workspace)(const bn_conv *c, int n, int h, int w);
+    void (*forward)(const bn_conv *c, const float *in, float *out, int n, int h, int w,
+                    void *workspace);
+    void (*release)(bn_conv *c); /* free c->packed */
+} bn_conv_ops;
+
+struct bn_conv {
+    bn_conv_engine engine;
+    int cin, cout;
+    float *bias;  /* (cout) */
+    void *packed; /* engine-specific weights */
+    const bn_conv_ops *ops;
+};
+
+extern const bn_conv_ops bn_conv_direct_ops;
+extern const bn_conv_ops bn_conv_winograd_ops;
+
+#endif

@@ -1,0 +1,1 @@
+/* download.c: placeholder so the tree builds while the module is written. */

@@ -1,0 +1,32 @@
+/*
+ * progress.h: progress of long work on stderr.
+ *
+ * On a terminal: one redrawn line with a bar, count, rate and ETA. Otherwise
+ * (a pipe, a log file, CI): a plain line every few seconds. Quiet: nothing.
+ * The only module in common/ that writes to a stream, and only to the one
+ * the program hands it.
+ */
+#ifndef BN_PROGRESS_H
+#define BN_PROGRESS_H
+
+#include <stdio.h>
+
+typedef struct {
+    FILE *out;
+    int tty, quiet;
+    const char *label; /* "extract", ... */
+    const char *unit;  /* "img" */
+    long total, done;
+    double start, last_draw;
+} bn_progress;
+
+/* total may be 0 if unknown. */
+void bn_progress_start(bn_progress *p, FILE *out, const char *label, const char *unit, long total,
+                       int quiet);
+void bn_progress_update(bn_progress *p, long done);
+void bn_progress_finish(bn_progress *p);
+
+/* Monotonic seconds. */
+double bn_now(void);
+
+#endif

@@ -1,0 +1,6 @@
+/* bottleneck-extract: placeholder main while the program is written. */
+#include <stdio.h>
+int main(void) {
+    fprintf(stderr, "bottleneck-extract: not built yet\n");
+    return 2;
+}
