@@ -1,1 +1,156 @@
-/* conv.c: placeholder so the tree builds while the module is written. */
+/*
+ * conv.c: the convolution interface of conv.h, independent of any engine.
+ *
+ * Owns: creating and freeing a bn_conv (the bias copy, the choice of engine,
+ * handing the kernel to the engine's prepare), dispatching workspace and
+ * forward calls to the engine's ops table (conv_internal.h), the 2x2 max pool
+ * (NHWC), engine names, and the thread knob shared by every engine.
+ *
+ * The engines themselves live in conv_direct.c (exact: im2col + sgemm) and
+ * conv_winograd.c (fast). AUTO is resolved in exactly one place,
+ * conv_resolve() below.
+ */
+#include "conv.h"
+#include "conv_internal.h"
+
+#include <assert.h>
+#include <cblas.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* What AUTO means for a layer with these channel counts. The only place the
+ * choice is made: for now the direct engine everywhere; the Winograd engine
+ * will take the layers where it wins (all but the first, cin = 3, where the
+ * transform costs more than it saves). */
+static bn_conv_engine conv_resolve(bn_conv_engine engine, int cin, int cout) {
+    (void)cin;
+    (void)cout;
+    if (engine == BN_CONV_AUTO)
+        return BN_CONV_DIRECT;
+    return engine;
+}
+
+static const bn_conv_ops *conv_ops(bn_conv_engine engine) {
+    switch (engine) {
+    case BN_CONV_DIRECT: return &bn_conv_direct_ops;
+    case BN_CONV_WINOGRAD: return &bn_conv_winograd_ops;
+    default: return NULL;
+    }
+}
+
+int bn_conv_create(bn_conv **out, bn_conv_engine engine, int cin, int cout, const float *kernel,
+                   const float *bias, bn_error *err) {
+    *out = NULL;
+    if (cin <= 0 || cout <= 0 || !kernel || !bias)
+        return bn_fail(err, BN_EINVAL, "conv: bad layer (cin %d, cout %d)", cin, cout);
+    bn_conv_engine resolved = conv_resolve(engine, cin, cout);
+    const bn_conv_ops *ops = conv_ops(resolved);
+    if (!ops)
+        return bn_fail(err, BN_EINVAL, "conv: unknown engine %d", (int)engine);
+
+    bn_conv *c = calloc(1, sizeof *c);
+    if (!c)
+        return bn_fail(err, BN_ENOMEM, "conv: out of memory for a %dx%d layer", cin, cout);
+    c->engine = resolved;
+    c->cin = cin;
+    c->cout = cout;
+    c->ops = ops;
+    c->bias = malloc((size_t)cout * sizeof *c->bias);
+    if (!c->bias) {
+        free(c);
+        return bn_fail(err, BN_ENOMEM, "conv: out of memory for a %dx%d layer", cin, cout);
+    }
+    memcpy(c->bias, bias, (size_t)cout * sizeof *c->bias);
+
+    int rc = ops->prepare(c, kernel, err);
+    if (rc) {
+        /* prepare leaves nothing allocated on failure */
+        free(c->bias);
+        free(c);
+        return rc;
+    }
+    *out = c;
+    return BN_OK;
+}
+
+void bn_conv_free(bn_conv *c) {
+    if (!c)
+        return;
+    if (c->ops && c->ops->release)
+        c->ops->release(c);
+    free(c->bias);
+    free(c);
+}
+
+bn_conv_engine bn_conv_engine_of(const bn_conv *c) {
+    return c->engine;
+}
+
+size_t bn_conv_workspace(const bn_conv *c, int n, int h, int w) {
+    return c->ops->workspace(c, n, h, w);
+}
+
+void bn_conv_forward(const bn_conv *c, const float *in, float *out, int n, int h, int w,
+                     void *workspace) {
+    assert(n >= 0 && h > 0 && w > 0);
+    assert(((uintptr_t)workspace & 63) == 0);
+    if (n == 0)
+        return;
+    c->ops->forward(c, in, out, n, h, w, workspace);
+}
+
+/* in (n, h, w, c) -> out (n, h/2, w/2, c). Each output row (y) reads two
+ * input rows; the inner loop runs over channels, contiguous in NHWC. */
+void bn_maxpool2x2(const float *in, float *out, int n, int h, int w, int c) {
+    assert(h % 2 == 0 && w % 2 == 0);
+    int oh = h / 2, ow = w / 2;
+    for (int b = 0; b < n; b++)
+        for (int y = 0; y < oh; y++) {
+            const float *r0 = in + (((size_t)b * h + 2 * y) * w) * c;
+            const float *r1 = r0 + (size_t)w * c;
+            float *o = out + (((size_t)b * oh + y) * ow) * c;
+            for (int x = 0; x < ow; x++) {
+                const float *p00 = r0 + (size_t)(2 * x) * c, *p01 = p00 + c;
+                const float *p10 = r1 + (size_t)(2 * x) * c, *p11 = p10 + c;
+                float *q = o + (size_t)x * c;
+                for (int k = 0; k < c; k++) {
+                    float m0 = p00[k] > p01[k] ? p00[k] : p01[k];
+                    float m1 = p10[k] > p11[k] ? p10[k] : p11[k];
+                    q[k] = m0 > m1 ? m0 : m1;
+                }
+            }
+        }
+}
+
+int bn_conv_engine_parse(const char *s, bn_conv_engine *out) {
+    static const bn_conv_engine all[] = {BN_CONV_AUTO, BN_CONV_DIRECT, BN_CONV_WINOGRAD};
+    for (size_t i = 0; s && i < sizeof all / sizeof all[0]; i++)
+        if (strcmp(s, bn_conv_engine_name(all[i])) == 0) {
+            *out = all[i];
+            return BN_OK;
+        }
+    return BN_EINVAL;
+}
+
+const char *bn_conv_engine_name(bn_conv_engine e) {
+    switch (e) {
+    case BN_CONV_AUTO: return "auto";
+    case BN_CONV_DIRECT: return "direct";
+    case BN_CONV_WINOGRAD: return "winograd";
+    }
+    return "unknown";
+}
+
+void bn_set_threads(int n) {
+    if (n <= 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cpus > 0 ? (int)cpus : 1;
+    }
+    openblas_set_num_threads(n);
+}
+
+int bn_get_threads(void) {
+    return openblas_get_num_threads();
+}

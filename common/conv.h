@@ -46,4 +46,10 @@ void bn_maxpool2x2(const float *in, float *out, int n, int h, int w, int c);
 int bn_conv_engine_parse(const char *s, bn_conv_engine *out); /* "auto"|"direct"|"winograd" */
 const char *bn_conv_engine_name(bn_conv_engine e);
 
+/* The one thread knob for every engine: sets OpenBLAS' thread count (n <= 0:
+ * one per online CPU); engines with their own threads read bn_get_threads().
+ * Call it before forward calls, not during. */
+void bn_set_threads(int n);
+int bn_get_threads(void);
+
 #endif
