@@ -8,12 +8,18 @@
  * load. Every shape is checked against the VGG16 table below.
  *
  * Also owns where weights are looked for: --weights, then $BOTTLENECK_WEIGHTS,
- * then the user cache ($XDG_CACHE_HOME or ~/.cache, /bottleneck/).
+ * then the user cache ($XDG_CACHE_HOME or ~/.cache, /bottleneck/), and
+ * fetching them into that cache (--download).
+ *
+ * libhdf5 is not used concurrently: load weights from one thread at a time.
  */
 #ifndef BN_WEIGHTS_H
 #define BN_WEIGHTS_H
 
+#include "download.h"
 #include "error.h"
+
+#include <stddef.h>
 
 #define BN_VGG16_NCONV 13
 #define BN_VGG16_WEIGHTS_FILE "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -51,5 +57,15 @@ int bn_weights_cache_dir(char *out, size_t n, bn_error *err);
  * else <cache>/BN_VGG16_WEIGHTS_FILE. Fails with a message that names every
  * place tried and suggests --download when none exists. */
 int bn_weights_locate(char *out, size_t n, const char *explicit_path, bn_error *err);
+
+/* Fetch the official weights into <cache>/BN_VGG16_WEIGHTS_FILE (atomically,
+ * md5-verified: see download.h) and write that path to out_path. url NULL
+ * means $BOTTLENECK_WEIGHTS_URL if set and non-empty (a mirror, or a test
+ * server), else BN_VGG16_WEIGHTS_URL. The expected md5 is
+ * BN_VGG16_WEIGHTS_MD5 unless $BOTTLENECK_WEIGHTS_MD5 is set and non-empty
+ * (for a mirror serving other weights, e.g. ../shared's random ones).
+ * A cached file that already has that md5 is kept and nothing is fetched. */
+int bn_weights_download(char *out_path, size_t n, const char *url, bn_download_progress progress,
+                        void *ctx, bn_error *err);
 
 #endif
