@@ -319,8 +319,9 @@ static int load_conv(loader *L, hid_t root, const strlist *layers, int idx, bn_c
         rc = bn_fail(L->err, BN_EFORMAT, "%s: layer %s: weight_names is not a list of strings",
                      L->path, c->name);
     else if (names.n != 2)
-        rc = bn_fail(L->err, BN_EFORMAT, "%s: layer %s has %d weights, expected 2 (kernel, bias)",
-                     L->path, c->name, names.n);
+        rc =
+            bn_fail(L->err, BN_EFORMAT, "%s: layer %s lists %d weight%s, expected 2 (kernel, bias)",
+                    L->path, c->name, names.n, names.n == 1 ? "" : "s");
     if (rc == BN_OK) {
         hsize_t kshape[4] = {3, 3, (hsize_t)c->cin, (hsize_t)c->cout};
         hsize_t bshape[1] = {(hsize_t)c->cout};

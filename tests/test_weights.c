@@ -395,6 +395,7 @@ static void check_bad_file(const char *path, int want_code, const char *want) {
     bn_error err = {0};
     long noise;
     int rc = load_quietly(&w, path, &err, &noise);
+    printf("expected failure: %s\n", err.msg);
     char full[2048];
     snprintf(full, sizeof full, "%s: %s", path, want);
     CHECK_INT(rc, want_code);
@@ -458,7 +459,7 @@ static void test_written_files(void) {
     b.brk = BRK_INT_KERNEL;
     check_bad("int_kernel.h5", &b, "block1_conv1 kernel has integer data, expected float32");
     b.brk = BRK_ONE_WEIGHT;
-    check_bad("one_weight.h5", &b, "layer block2_conv2 has 1 weights, expected 2 (kernel, bias)");
+    check_bad("one_weight.h5", &b, "layer block2_conv2 lists 1 weight, expected 2 (kernel, bias)");
     b.brk = BRK_NO_WEIGHT_NAMES;
     check_bad("no_weight_names.h5", &b, "layer block3_conv2 has no weight_names attribute");
     b.brk = BRK_NO_LAYER_NAMES;
