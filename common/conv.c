@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 /* What AUTO means for a layer with these channel counts. The only place the
@@ -153,4 +154,36 @@ void bn_set_threads(int n) {
 
 int bn_get_threads(void) {
     return openblas_get_num_threads();
+}
+
+const char *bn_blas_core(void) {
+    return openblas_get_corename();
+}
+
+const char *bn_blas_better_coretype(void) {
+    const char *set = getenv("OPENBLAS_CORETYPE");
+    if (set && *set)
+        return NULL; /* the user's choice stands */
+    /* Kernel sets at least as fast as the suggestion on this CPU. */
+    static const char *const avx512_cores[] = {"SkylakeX", "Cooperlake", "SapphireRapids", NULL};
+    static const char *const avx2_cores[] = {"Haswell",        "Zen", "SkylakeX", "Cooperlake",
+                                             "SapphireRapids", NULL};
+    const char *want;
+    const char *const *good;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
+        want = "SkylakeX";
+        good = avx512_cores;
+    } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        want = "Haswell";
+        good = avx2_cores;
+    } else {
+        return NULL;
+    }
+    const char *core = openblas_get_corename();
+    for (int i = 0; core && good[i]; i++)
+        if (strcasecmp(core, good[i]) == 0)
+            return NULL;
+    return want;
 }

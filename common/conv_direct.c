@@ -75,6 +75,13 @@ static void direct_im2col(const float *in, float *a, size_t r0, size_t rows, int
         float *dst = a + r * k;
         for (int ky = 0; ky < 3; ky++) {
             int yy = y + ky - 1;
+            if (yy >= 0 && yy < h && x >= 1 && x + 1 < w) {
+                /* interior: the three taps of this kernel row are adjacent
+                 * pixels, one contiguous run in NHWC */
+                memcpy(dst, img + ((size_t)yy * w + x - 1) * cin, 3 * tap);
+                dst += 3 * cin;
+                continue;
+            }
             for (int kx = 0; kx < 3; kx++, dst += cin) {
                 int xx = x + kx - 1;
                 if (yy < 0 || yy >= h || xx < 0 || xx >= w)
