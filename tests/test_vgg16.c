@@ -1,0 +1,421 @@
+/*
+ * test_vgg16.c: the VGG16 forward pass.
+ *
+ * - Against ../shared/reference (PyTorch, shared weights): the 6 reference
+ *   inputs in one batch of 6 at 224 reproduce block3_pool and block5_pool to a
+ *   relative L2 error of at most 1e-5 per image (printed).
+ * - Against this file's own naive layer-by-layer network (seven-loop conv,
+ *   four-way max) on random He-scaled weights at 32x32: block3/4/5_pool.
+ * - A batch gives what one image at a time gives; avg and max pooling equal
+ *   the mean and max over (y, x) of the flattened output; dims at 64, 96, 224.
+ * - Bad arguments fail with BN_EINVAL and a message.
+ */
+#include "check.h"
+#include "vgg16.h"
+
+#include <stdint.h>
+#include <strings.h>
+#include <unistd.h>
+
+static const char *ref_names[] = {"cat.1000",  "cat.10005", "cat.10014",
+                                  "dog.10000", "dog.10004", "dog.10006"};
+#define NREF 6
+
+static const struct {
+    int cin, cout;
+} arch[BN_VGG16_NCONV] = {{3, 64},    {64, 64},   {64, 128},  {128, 128}, {128, 256},
+                          {256, 256}, {256, 256}, {256, 512}, {512, 512}, {512, 512},
+                          {512, 512}, {512, 512}, {512, 512}};
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dull;
+
+static float rnd(void) { /* uniform in [-1, 1) */
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    uint64_t r = rng_state * 2685821657736338717ull;
+    return (float)((double)(r >> 40) / (double)(1ull << 24) * 2.0 - 1.0);
+}
+
+/* Whole file of n floats, or NULL. */
+static float *read_f32(const char *path, size_t n) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    float *p = malloc(n * sizeof *p);
+    size_t got = fread(p, sizeof *p, n, f);
+    int extra = fgetc(f);
+    fclose(f);
+    if (got != n || extra != EOF) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static double rel_l2(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return sqrt(num / (den > 0 ? den : 1));
+}
+
+/* Random weights with He-uniform scale, so activations neither vanish nor
+ * explode through 13 layers; biases small and of both signs. */
+static void random_weights(bn_vgg16_weights *w) {
+    memset(w, 0, sizeof *w);
+    for (int i = 0; i < BN_VGG16_NCONV; i++) {
+        int cin = arch[i].cin, cout = arch[i].cout;
+        size_t nk = (size_t)9 * cin * cout;
+        float scale = sqrtf(6.0f / (9.0f * cin));
+        w->conv[i].cin = cin;
+        w->conv[i].cout = cout;
+        w->conv[i].kernel = malloc(nk * sizeof(float));
+        w->conv[i].bias = malloc(cout * sizeof(float));
+        for (size_t j = 0; j < nk; j++)
+            w->conv[i].kernel[j] = rnd() * scale;
+        for (int j = 0; j < cout; j++)
+            w->conv[i].bias[j] = 0.1f * rnd();
+    }
+}
+
+static void free_random_weights(bn_vgg16_weights *w) {
+    for (int i = 0; i < BN_VGG16_NCONV; i++) {
+        free(w->conv[i].kernel);
+        free(w->conv[i].bias);
+    }
+}
+
+/* The definition: in (n, s, s, cin) -> out (n, s, s, cout), double sums. */
+static void naive_conv(const float *in, float *out, const bn_conv_weights *cw, int n, int s) {
+    int cin = cw->cin, cout = cw->cout;
+    for (int b = 0; b < n; b++)
+        for (int y = 0; y < s; y++)
+            for (int x = 0; x < s; x++)
+                for (int co = 0; co < cout; co++) {
+                    double sum = cw->bias[co];
+                    for (int ky = 0; ky < 3; ky++)
+                        for (int kx = 0; kx < 3; kx++)
+                            for (int ci = 0; ci < cin; ci++) {
+                                int yy = y + ky - 1, xx = x + kx - 1;
+                                if (yy < 0 || yy >= s || xx < 0 || xx >= s)
+                                    continue;
+                                sum += (double)in[(((size_t)b * s + yy) * s + xx) * cin + ci] *
+                                       cw->kernel[((size_t)(ky * 3 + kx) * cin + ci) * cout + co];
+                            }
+                    out[(((size_t)b * s + y) * s + x) * cout + co] = sum > 0 ? (float)sum : 0.0f;
+                }
+}
+
+/* in (n, s, s, c) -> out (n, s/2, s/2, c). */
+static void naive_pool(const float *in, float *out, int n, int s, int c) {
+    for (int b = 0; b < n; b++)
+        for (int y = 0; y < s / 2; y++)
+            for (int x = 0; x < s / 2; x++)
+                for (int k = 0; k < c; k++) {
+                    float m = -INFINITY;
+                    for (int d = 0; d < 4; d++) {
+                        float v = in[(((size_t)b * s + 2 * y + d / 2) * s + 2 * x + d % 2) * c + k];
+                        m = v > m ? v : m;
+                    }
+                    out[(((size_t)b * (s / 2) + y) * (s / 2) + x) * c + k] = m;
+                }
+}
+
+/* The whole network, layer by layer, naively; block3/4/5_pool outputs are
+ * copied to p3, p4, p5 (flattened per image). */
+static void naive_vgg16(const bn_vgg16_weights *w, const float *in, int n, int size, float *p3,
+                        float *p4, float *p5) {
+    size_t big = (size_t)n * size * size * 64;
+    float *a = malloc(big * sizeof *a), *b = malloc(big * sizeof *b);
+    memcpy(a, in, (size_t)n * size * size * 3 * sizeof *a);
+    int s = size, i = 0;
+    static const int convs_in_block[5] = {2, 2, 3, 3, 3};
+    for (int blk = 0; blk < 5; blk++) {
+        for (int j = 0; j < convs_in_block[blk]; j++, i++) {
+            naive_conv(a, b, &w->conv[i], n, s);
+            float *t = a;
+            a = b;
+            b = t;
+        }
+        int c = arch[i - 1].cout;
+        naive_pool(a, b, n, s, c);
+        float *t = a;
+        a = b;
+        b = t;
+        s /= 2;
+        size_t len = (size_t)n * s * s * c * sizeof(float);
+        if (blk == 2)
+            memcpy(p3, a, len);
+        if (blk == 3)
+            memcpy(p4, a, len);
+        if (blk == 4)
+            memcpy(p5, a, len);
+    }
+    free(a);
+    free(b);
+}
+
+static void test_names_and_dims(void) {
+    bn_layer l = BN_LAYER_BLOCK5_POOL;
+    CHECK_INT(bn_layer_parse("block3_pool", &l), BN_OK);
+    CHECK_INT(l, BN_LAYER_BLOCK3_POOL);
+    CHECK_INT(bn_layer_parse("block4_pool", &l), BN_OK);
+    CHECK_INT(l, BN_LAYER_BLOCK4_POOL);
+    CHECK_INT(bn_layer_parse("block5_pool", &l), BN_OK);
+    CHECK_INT(l, BN_LAYER_BLOCK5_POOL);
+    CHECK(bn_layer_parse("block2_pool", &l) != BN_OK);
+    CHECK(bn_layer_parse("block5_conv3", &l) != BN_OK);
+    CHECK(bn_layer_parse(NULL, &l) != BN_OK);
+    CHECK_STR(bn_layer_name(BN_LAYER_BLOCK4_POOL), "block4_pool");
+    bn_pooling p = BN_POOLING_NONE;
+    CHECK_INT(bn_pooling_parse("avg", &p), BN_OK);
+    CHECK_INT(p, BN_POOLING_AVG);
+    CHECK_INT(bn_pooling_parse("max", &p), BN_OK);
+    CHECK_INT(p, BN_POOLING_MAX);
+    CHECK_INT(bn_pooling_parse("none", &p), BN_OK);
+    CHECK_INT(p, BN_POOLING_NONE);
+    CHECK(bn_pooling_parse("mean", &p) != BN_OK);
+    CHECK_STR(bn_pooling_name(BN_POOLING_MAX), "max");
+
+    CHECK_INT(bn_vgg16_dim(BN_LAYER_BLOCK5_POOL, BN_POOLING_NONE, 224), 25088);
+    CHECK_INT(bn_vgg16_dim(BN_LAYER_BLOCK5_POOL, BN_POOLING_AVG, 224), 512);
+    CHECK_INT(bn_vgg16_dim(BN_LAYER_BLOCK3_POOL, BN_POOLING_NONE, 224), 28 * 28 * 256);
+    CHECK_INT(bn_vgg16_dim(BN_LAYER_BLOCK3_POOL, BN_POOLING_MAX, 224), 256);
+    CHECK_INT(bn_vgg16_dim(BN_LAYER_BLOCK4_POOL, BN_POOLING_NONE, 224), 14 * 14 * 512);
+    CHECK_INT(bn_vgg16_dim(BN_LAYER_BLOCK5_POOL, BN_POOLING_NONE, 64), 2 * 2 * 512);
+    CHECK_INT(bn_vgg16_dim(BN_LAYER_BLOCK5_POOL, BN_POOLING_NONE, 96), 3 * 3 * 512);
+    CHECK_INT(bn_vgg16_dim(BN_LAYER_BLOCK3_POOL, BN_POOLING_NONE, 96), 12 * 12 * 256);
+    CHECK_INT(bn_vgg16_dim(BN_LAYER_BLOCK5_POOL, BN_POOLING_NONE, 32), 512);
+    CHECK_INT(bn_vgg16_dim(BN_LAYER_BLOCK5_POOL, BN_POOLING_NONE, 100), 0);
+}
+
+static void test_errors(const bn_vgg16_weights *w) {
+    bn_vgg16 *net = NULL;
+    bn_error err;
+    CHECK_INT(bn_vgg16_create(&net, w, BN_CONV_DIRECT, 100, 1, BN_LAYER_BLOCK5_POOL, &err),
+              BN_EINVAL);
+    CHECK(net == NULL);
+    CHECK(strstr(err.msg, "100") != NULL);
+    CHECK_INT(bn_vgg16_create(&net, w, BN_CONV_DIRECT, 32, 0, BN_LAYER_BLOCK5_POOL, &err),
+              BN_EINVAL);
+
+    /* A kernel of the wrong shape is named. */
+    bn_vgg16_weights bad = *w;
+    bad.conv[5].cin = 128;
+    CHECK_INT(bn_vgg16_create(&net, &bad, BN_CONV_DIRECT, 32, 1, BN_LAYER_BLOCK5_POOL, &err),
+              BN_EINVAL);
+    CHECK(strstr(err.msg, "block3_conv2") != NULL);
+    /* ... but layers past `last` are not looked at. */
+    bad = *w;
+    bad.conv[12].kernel = NULL;
+    CHECK_INT(bn_vgg16_create(&net, &bad, BN_CONV_DIRECT, 32, 2, BN_LAYER_BLOCK4_POOL, &err),
+              BN_OK);
+    if (!net)
+        return;
+    float in[2 * 32 * 32 * 3] = {0}, out[2 * 512];
+    CHECK_INT(bn_vgg16_forward(net, in, 3, BN_LAYER_BLOCK4_POOL, BN_POOLING_AVG, out, &err),
+              BN_EINVAL);
+    CHECK_INT(bn_vgg16_forward(net, in, 2, BN_LAYER_BLOCK5_POOL, BN_POOLING_AVG, out, &err),
+              BN_EINVAL);
+    CHECK(strstr(err.msg, "block4_pool") != NULL);
+    CHECK_INT(bn_vgg16_forward(net, in, 2, BN_LAYER_BLOCK4_POOL, BN_POOLING_AVG, out, &err), BN_OK);
+    bn_vgg16_free(net);
+}
+
+/* At 32x32 every layer against the naive network, for a batch of 2. */
+static void test_naive_32(const bn_vgg16_weights *w) {
+    const int n = 2, S = 32;
+    size_t nin = (size_t)n * S * S * 3;
+    float *in = malloc(nin * sizeof *in);
+    for (size_t i = 0; i < nin; i++)
+        in[i] = 100.0f * rnd(); /* the scale of caffe-preprocessed pixels */
+    float *p3 = malloc(n * 4 * 4 * 256 * sizeof *p3), *p4 = malloc(n * 2 * 2 * 512 * sizeof *p4),
+          *p5 = malloc(n * 512 * sizeof *p5);
+    naive_vgg16(w, in, n, S, p3, p4, p5);
+
+    bn_vgg16 *net;
+    bn_error err;
+    int rc = bn_vgg16_create(&net, w, BN_CONV_DIRECT, S, n, BN_LAYER_BLOCK5_POOL, &err);
+    CHECK_MSG(rc == BN_OK, "%s", err.msg);
+    if (rc)
+        return;
+    const struct {
+        bn_layer layer;
+        const float *ref;
+    } cases[] = {
+        {BN_LAYER_BLOCK3_POOL, p3}, {BN_LAYER_BLOCK4_POOL, p4}, {BN_LAYER_BLOCK5_POOL, p5}};
+    for (int c = 0; c < 3; c++) {
+        int dim = bn_vgg16_dim(cases[c].layer, BN_POOLING_NONE, S);
+        float *out = malloc((size_t)n * dim * sizeof *out);
+        CHECK_INT(bn_vgg16_forward(net, in, n, cases[c].layer, BN_POOLING_NONE, out, &err), 0);
+        double e = rel_l2(out, cases[c].ref, (size_t)n * dim);
+        size_t nonzero = 0;
+        for (size_t i = 0; i < (size_t)n * dim; i++)
+            nonzero += cases[c].ref[i] != 0;
+        printf("32x32 random weights, %s vs naive: relative L2 error %.2e (%zu of %zu nonzero)\n",
+               bn_layer_name(cases[c].layer), e, nonzero, (size_t)n * dim);
+        CHECK_MSG(e <= 1e-5, "%s: %g", bn_layer_name(cases[c].layer), e);
+        CHECK(nonzero > (size_t)n * dim / 10); /* the signal survived the layers */
+        free(out);
+    }
+    bn_vgg16_free(net);
+    free(in);
+    free(p3);
+    free(p4);
+    free(p5);
+}
+
+/* At 96x96 (any multiple of 32): a batch of 3 equals one image at a time;
+ * avg and max equal the mean and max over (y, x) of the flattened output. */
+static void test_batch_and_pooling(const bn_vgg16_weights *w, int S) {
+    const int n = 3;
+    size_t per = (size_t)S * S * 3;
+    float *in = malloc(n * per * sizeof *in);
+    for (size_t i = 0; i < n * per; i++)
+        in[i] = 100.0f * rnd();
+    bn_vgg16 *net;
+    bn_error err;
+    int rc = bn_vgg16_create(&net, w, BN_CONV_DIRECT, S, n, BN_LAYER_BLOCK5_POOL, &err);
+    CHECK_MSG(rc == BN_OK, "%s", err.msg);
+    if (rc)
+        return;
+    for (bn_layer layer = BN_LAYER_BLOCK3_POOL; layer <= BN_LAYER_BLOCK5_POOL; layer++) {
+        int dim = bn_vgg16_dim(layer, BN_POOLING_NONE, S), c = dim / ((S >> layer) * (S >> layer));
+        CHECK_INT(c, layer == BN_LAYER_BLOCK3_POOL ? 256 : 512);
+        CHECK_INT(bn_vgg16_dim(layer, BN_POOLING_AVG, S), c);
+        float *flat = malloc((size_t)n * dim * sizeof *flat);
+        float *one = malloc((size_t)dim * sizeof *one);
+        float *avg = malloc((size_t)n * c * sizeof *avg),
+              *max = malloc((size_t)n * c * sizeof *max);
+        CHECK_INT(bn_vgg16_forward(net, in, n, layer, BN_POOLING_NONE, flat, &err), 0);
+        CHECK_INT(bn_vgg16_forward(net, in, n, layer, BN_POOLING_AVG, avg, &err), 0);
+        CHECK_INT(bn_vgg16_forward(net, in, n, layer, BN_POOLING_MAX, max, &err), 0);
+        double worst = 0;
+        for (int b = 0; b < n; b++) {
+            CHECK_INT(bn_vgg16_forward(net, in + b * per, 1, layer, BN_POOLING_NONE, one, &err), 0);
+            double e = rel_l2(one, flat + (size_t)b * dim, dim);
+            worst = e > worst ? e : worst;
+        }
+        CHECK_MSG(worst <= 1e-6, "size %d %s: batch vs single %g", S, bn_layer_name(layer), worst);
+        size_t bad_avg = 0, bad_max = 0;
+        int hw = dim / c;
+        for (int b = 0; b < n; b++)
+            for (int k = 0; k < c; k++) {
+                double sum = 0;
+                float m = -INFINITY;
+                for (int p = 0; p < hw; p++) {
+                    float v = flat[(size_t)b * dim + (size_t)p * c + k];
+                    sum += v;
+                    m = v > m ? v : m;
+                }
+                float a = avg[b * c + k];
+                bad_avg += !(fabs(a - sum / hw) <= 1e-6 * fabs(sum / hw) + 1e-30);
+                bad_max += max[b * c + k] != m;
+            }
+        CHECK_MSG(bad_avg == 0, "size %d %s: %zu avg values differ", S, bn_layer_name(layer),
+                  bad_avg);
+        CHECK_MSG(bad_max == 0, "size %d %s: %zu max values differ", S, bn_layer_name(layer),
+                  bad_max);
+        printf("size %d %s: dim %d, batch of %d vs one at a time: relative L2 %.2e\n", S,
+               bn_layer_name(layer), dim, n, worst);
+        free(flat);
+        free(one);
+        free(avg);
+        free(max);
+    }
+    bn_vgg16_free(net);
+    free(in);
+}
+
+/* The 6 reference images in one batch at 224 with the shared weights. */
+static void test_reference(void) {
+    bn_vgg16_weights w;
+    bn_error err;
+    const char *path = shared_path("models/vgg16_random_notop.h5");
+    int rc = bn_weights_load(&w, path, &err);
+    CHECK_MSG(rc == BN_OK, "%s", err.msg);
+    if (rc)
+        return;
+    const int S = 224;
+    size_t per = (size_t)S * S * 3;
+    float *in = malloc(NREF * per * sizeof *in);
+    for (int i = 0; i < NREF; i++) {
+        char rel[256];
+        snprintf(rel, sizeof rel, "reference/%s.input.f32", ref_names[i]);
+        float *x = read_f32(shared_path(rel), per);
+        CHECK_MSG(x != NULL, "cannot read %s", rel);
+        if (!x)
+            return;
+        memcpy(in + i * per, x, per * sizeof *x);
+        free(x);
+    }
+    bn_vgg16 *net;
+    rc = bn_vgg16_create(&net, &w, BN_CONV_DIRECT, S, NREF, BN_LAYER_BLOCK5_POOL, &err);
+    CHECK_MSG(rc == BN_OK, "%s", err.msg);
+    bn_weights_free(&w); /* the network keeps its own copies */
+    if (rc)
+        return;
+    const bn_layer layers[2] = {BN_LAYER_BLOCK3_POOL, BN_LAYER_BLOCK5_POOL};
+    for (int l = 0; l < 2; l++) {
+        int dim = bn_vgg16_dim(layers[l], BN_POOLING_NONE, S);
+        float *out = malloc((size_t)NREF * dim * sizeof *out);
+        CHECK_INT(bn_vgg16_forward(net, in, NREF, layers[l], BN_POOLING_NONE, out, &err), 0);
+        for (int i = 0; i < NREF; i++) {
+            char rel[256];
+            snprintf(rel, sizeof rel, "reference/%s.%s.f32", ref_names[i],
+                     bn_layer_name(layers[l]));
+            float *ref = read_f32(shared_path(rel), dim);
+            CHECK_MSG(ref != NULL, "cannot read %s", rel);
+            if (!ref)
+                continue;
+            double e = rel_l2(out + (size_t)i * dim, ref, dim);
+            printf("reference %-9s %s (%s engine): relative L2 error %.2e\n", ref_names[i],
+                   bn_layer_name(layers[l]), bn_conv_engine_name(BN_CONV_DIRECT), e);
+            CHECK_MSG(e <= 1e-5, "%s %s: relative L2 error %g", ref_names[i],
+                      bn_layer_name(layers[l]), e);
+            free(ref);
+        }
+        free(out);
+    }
+    bn_vgg16_free(net);
+    free(in);
+}
+
+/* OpenBLAS may not recognise this CPU and fall back to generic kernels; run
+ * again with the right ones (conv.h) so the test takes seconds, not minutes,
+ * and check OpenBLAS took them. */
+static void use_fast_blas(char **argv) {
+    const char *core = bn_blas_better_coretype();
+    if (core && !getenv("BN_TEST_REEXEC")) {
+        printf("OpenBLAS chose %s kernels; re-running with OPENBLAS_CORETYPE=%s\n", bn_blas_core(),
+               core);
+        fflush(stdout);
+        setenv("OPENBLAS_CORETYPE", core, 1);
+        setenv("BN_TEST_REEXEC", "1", 1);
+        execv("/proc/self/exe", argv);
+    }
+    const char *want = getenv("OPENBLAS_CORETYPE");
+    if (getenv("BN_TEST_REEXEC") && want)
+        CHECK_MSG(strcasecmp(bn_blas_core(), want) == 0, "OpenBLAS runs %s, asked for %s",
+                  bn_blas_core(), want);
+    printf("OpenBLAS kernels: %s, %d threads\n", bn_blas_core(), bn_get_threads());
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    use_fast_blas(argv);
+    test_names_and_dims();
+    bn_vgg16_weights w;
+    random_weights(&w);
+    test_errors(&w);
+    test_naive_32(&w);
+    test_batch_and_pooling(&w, 64);
+    test_batch_and_pooling(&w, 96);
+    free_random_weights(&w);
+    test_reference();
+    return check_done();
+}
