@@ -12,6 +12,13 @@
 
 #include "error.h"
 #include <stddef.h>
+#include <stdint.h>
+
+/* Default decompression-bomb limit: an image whose header declares more
+ * pixels (width * height, before any decoding) is refused. The value is
+ * PIL's (2 * Image.MAX_IMAGE_PIXELS), the point where PIL raises
+ * DecompressionBombError: about 13400 x 13400, ~537 MB as 8-bit RGB. */
+#define BN_IMAGE_MAX_PIXELS 178956970ULL
 
 typedef enum {
     BN_RESIZE_SQUASH, /* Keras default: whole image to size x size, aspect not kept */
@@ -33,21 +40,41 @@ typedef struct {
     int width, height; /* of the decoded image, after EXIF orientation */
 } bn_image_info;
 
-/* Start libvips and set its safety limits (once per process). */
+/* Start libvips and set its safety limits (once per process): operation
+ * cache off, one libvips worker thread per pipeline, untrusted loaders
+ * (ImageMagick, PDF, SVG, JPEG-XL) blocked, libvips warnings silenced (a
+ * decode that fails says why through bn_error instead). */
 int bn_image_init(const char *argv0, bn_error *err);
+/* Shut libvips down; after this no bn_image_* call may be made. */
 void bn_image_shutdown(void);
+
+/* Worker threads libvips may use inside one decode (default 1; values < 1
+ * mean 1). A program that decodes several images in parallel keeps this at
+ * 1; one that decodes one image at a time may raise it. Call before decoding. */
+void bn_image_set_threads(int n);
+
+/* Change the decompression-bomb limit (0 restores BN_IMAGE_MAX_PIXELS).
+ * Call before decoding; not synchronised with concurrent decodes. */
+void bn_image_set_max_pixels(uint64_t max_pixels);
 
 /* Decode an encoded image held in memory. name is used in error messages only.
  * out receives size*size*3 floats, HWC (y, x, channel), channels in the order
- * the preprocess mode says. */
+ * the preprocess mode says. info (may be NULL) gets the decoded image's size.
+ * Fails with BN_EDECODE and "<name>: <reason>" for an empty, truncated,
+ * corrupt or unknown file, or one declaring more than the pixel limit (the
+ * header is checked before any pixel is decoded); BN_EINVAL for bad opts.
+ * Thread-safe once bn_image_init has run (libvips' error text is global, so
+ * two decodes failing at the same instant may see each other's reason). */
 int bn_image_decode(const void *buf, size_t len, const char *name, const bn_image_opts *opts,
                     float *out, bn_image_info *info, bn_error *err);
 
-/* Read the header only (no pixel decode): dimensions after orientation. */
+/* Read the header only (no pixel decode): dimensions after orientation.
+ * Does not apply the pixel limit (nothing is decoded). */
 int bn_image_probe(const void *buf, size_t len, const char *name, bn_image_info *info,
                    bn_error *err);
 
-/* Parse/format option names: "squash"/"crop", "caffe"/"torch". */
+/* Parse/format option names: "squash"/"crop", "caffe"/"torch".
+ * parse returns 0, or BN_EINVAL for an unknown name (out untouched). */
 int bn_resize_parse(const char *s, bn_resize *out);
 int bn_preprocess_parse(const char *s, bn_preprocess *out);
 const char *bn_resize_name(bn_resize r);

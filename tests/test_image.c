@@ -1,0 +1,917 @@
+/*
+ * test_image.c: the image module (common/image.c) on real photos from
+ * ../shared and on images this test generates with libvips for the odd
+ * formats and the bad inputs.
+ *
+ * - <name>.224.png decoded with caffe preprocessing equals <name>.input.f32
+ *   (no resampling, so bitwise);
+ * - the JPEGs of the 6 reference cases, squashed to 224, against PIL's
+ *   bilinear resize (<name>.input.f32): mean and max abs pixel difference;
+ * - crop geometry, EXIF orientation (all 8), alpha, 16-bit, grey, CMYK,
+ *   palette, WebP, multi-page TIFF, animated GIF, 1x1, 10000x10;
+ * - bad inputs: each fails with one line "<name>: <reason>", with no large
+ *   allocation.
+ */
+#include "check.h"
+#include "image.h"
+
+#include <stdint.h>
+#include <sys/resource.h>
+#include <vips/vips.h>
+
+static const char *cases[] = {"cat.1000",  "cat.10005", "cat.10014",
+                              "dog.10000", "dog.10004", "dog.10006"};
+static const double caffe_mean[3] = {103.939, 116.779, 123.68}; /* B, G, R */
+
+static unsigned char *read_all(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "cannot open %s\n", path);
+        exit(1);
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc(n > 0 ? (size_t)n : 1);
+    if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        fprintf(stderr, "cannot read %s\n", path);
+        exit(1);
+    }
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+static bn_image_opts opts(int size, bn_resize r, bn_preprocess p) {
+    bn_image_opts o = {size, r, p};
+    return o;
+}
+
+/* RGB value (0..255 as float) of pixel (x, y) from a caffe tensor. */
+static double caffe_rgb(const float *t, int size, int x, int y, int c) {
+    return t[((size_t)y * size + x) * 3 + (2 - c)] + caffe_mean[2 - c];
+}
+
+/* Decode with caffe preprocessing; on failure print the error. */
+static int decode(const void *buf, size_t len, const char *name, int size, bn_resize r, float **out,
+                  bn_image_info *info) {
+    bn_error err = {0};
+    bn_image_opts o = opts(size, r, BN_PREPROCESS_CAFFE);
+    *out = malloc((size_t)size * size * 3 * sizeof(float));
+    int rc = bn_image_decode(buf, len, name, &o, *out, info, &err);
+    if (rc)
+        fprintf(stderr, "decode %s: %s\n", name, err.msg);
+    return rc;
+}
+
+/* Max abs difference between a caffe tensor and an RGB value everywhere in
+ * the rectangle [x0, x1) x [y0, y1). */
+static double rect_diff(const float *t, int size, int x0, int y0, int x1, int y1,
+                        const int rgb[3]) {
+    double worst = 0;
+    for (int y = y0; y < y1; y++)
+        for (int x = x0; x < x1; x++)
+            for (int c = 0; c < 3; c++) {
+                double d = fabs(caffe_rgb(t, size, x, y, c) - rgb[c]);
+                if (d > worst)
+                    worst = d;
+            }
+    return worst;
+}
+
+/* A w x h uchar image with `bands` bands filled by fn(x, y, band). */
+static VipsImage *make_image(int w, int h, int bands, int (*fn)(int, int, int, void *), void *ctx) {
+    unsigned char *px = malloc((size_t)w * h * bands);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int b = 0; b < bands; b++)
+                px[((size_t)y * w + x) * bands + b] = (unsigned char)fn(x, y, b, ctx);
+    VipsImage *im =
+        vips_image_new_from_memory_copy(px, (size_t)w * h * bands, w, h, bands, VIPS_FORMAT_UCHAR);
+    free(px);
+    if (!im)
+        vips_error_exit("make_image");
+    return im;
+}
+
+static int fill_solid(int x, int y, int b, void *ctx) {
+    (void)x, (void)y;
+    return ((const int *)ctx)[b];
+}
+
+/* Save with a libvips saver ("png", "jpeg", ...) into a g_malloc'd buffer. */
+#define SAVE(fn, im, buf, len, ...)                                                                \
+    do {                                                                                           \
+        void *save_b_ = NULL;                                                                      \
+        size_t save_n_ = 0;                                                                        \
+        if (vips_##fn##save_buffer(im, &save_b_, &save_n_, __VA_ARGS__))                           \
+            vips_error_exit(#fn "save");                                                           \
+        *(buf) = save_b_;                                                                          \
+        *(len) = save_n_;                                                                          \
+    } while (0)
+
+/* ------------------------------------------------------------------ */
+
+static void test_names(void) {
+    bn_resize r = BN_RESIZE_CROP;
+    bn_preprocess p = BN_PREPROCESS_TORCH;
+    CHECK_INT(bn_resize_parse("squash", &r), 0);
+    CHECK_INT(r, BN_RESIZE_SQUASH);
+    CHECK_INT(bn_resize_parse("crop", &r), 0);
+    CHECK_INT(r, BN_RESIZE_CROP);
+    CHECK_INT(bn_resize_parse("Crop", &r), BN_EINVAL);
+    CHECK_INT(bn_resize_parse(NULL, &r), BN_EINVAL);
+    CHECK_INT(r, BN_RESIZE_CROP);
+    CHECK_INT(bn_preprocess_parse("caffe", &p), 0);
+    CHECK_INT(p, BN_PREPROCESS_CAFFE);
+    CHECK_INT(bn_preprocess_parse("torch", &p), 0);
+    CHECK_INT(p, BN_PREPROCESS_TORCH);
+    CHECK_INT(bn_preprocess_parse("tf", &p), BN_EINVAL);
+    CHECK_STR(bn_resize_name(BN_RESIZE_SQUASH), "squash");
+    CHECK_STR(bn_resize_name(BN_RESIZE_CROP), "crop");
+    CHECK_STR(bn_preprocess_name(BN_PREPROCESS_CAFFE), "caffe");
+    CHECK_STR(bn_preprocess_name(BN_PREPROCESS_TORCH), "torch");
+}
+
+/* <name>.224.png needs no resize: the tensor must equal the reference. */
+static void test_reference_png(void) {
+    char rel[256];
+    for (int i = 0; i < 6; i++) {
+        size_t len, rlen;
+        snprintf(rel, sizeof rel, "reference/%s.224.png", cases[i]);
+        unsigned char *png = read_all(shared_path(rel), &len);
+        snprintf(rel, sizeof rel, "reference/%s.input.f32", cases[i]);
+        float *ref = (float *)read_all(shared_path(rel), &rlen);
+        CHECK_INT(rlen, 224 * 224 * 3 * sizeof(float));
+        float *t;
+        bn_image_info info = {0, 0};
+        CHECK_INT(decode(png, len, cases[i], 224, BN_RESIZE_SQUASH, &t, &info), 0);
+        CHECK_INT(info.width, 224);
+        CHECK_INT(info.height, 224);
+        size_t same = 0;
+        double worst = 0;
+        for (size_t k = 0; k < 224 * 224 * 3; k++) {
+            same += memcmp(&t[k], &ref[k], sizeof(float)) == 0;
+            double d = fabs((double)t[k] - ref[k]);
+            if (d > worst)
+                worst = d;
+        }
+        printf("reference %s.224.png: %zu/%d values bitwise equal, max diff %g\n", cases[i], same,
+               224 * 224 * 3, worst);
+        CHECK_MSG(worst <= 1e-6, "%s: max diff %g", cases[i], worst);
+        free(png);
+        free(ref);
+        free(t);
+    }
+}
+
+/* The original JPEGs, squashed to 224, against PIL's bilinear resize. The
+ * measured worst case is a mean of 0.055 grey levels, at most 2 inside the
+ * image and 6 on its outermost lines (libvips repeats edge pixels where PIL
+ * renormalises the clipped filter). vips_resize's own kernels give means of
+ * 1.7 to 4.9 and maxima near 90, so these bounds tell resamplers apart. */
+static void test_reference_jpeg(void) {
+    char rel[256];
+    double all_sum = 0, all_max = 0, all_inner = 0;
+    for (int i = 0; i < 6; i++) {
+        size_t len, rlen;
+        snprintf(rel, sizeof rel, "data/catsdogs/train/%.3s/%s.jpg", cases[i], cases[i]);
+        unsigned char *jpg = read_all(shared_path(rel), &len);
+        snprintf(rel, sizeof rel, "reference/%s.input.f32", cases[i]);
+        float *ref = (float *)read_all(shared_path(rel), &rlen);
+        float *t;
+        CHECK_INT(decode(jpg, len, cases[i], 224, BN_RESIZE_SQUASH, &t, NULL), 0);
+        double sum = 0, worst = 0, inner = 0;
+        for (size_t k = 0; k < 224 * 224 * 3; k++) {
+            double d = fabs((double)t[k] - ref[k]);
+            int x = (int)(k / 3 % 224), y = (int)(k / 3 / 224);
+            sum += d;
+            worst = fmax(worst, d);
+            if (x > 0 && x < 223 && y > 0 && y < 223)
+                inner = fmax(inner, d);
+        }
+        double mean = sum / (224 * 224 * 3);
+        printf("squash %s.jpg vs PIL bilinear: mean abs diff %.3f, max %.0f (%.0f inside)\n",
+               cases[i], mean, worst, inner);
+        CHECK_MSG(mean < 0.1, "%s: mean abs diff %.3f", cases[i], mean);
+        CHECK_MSG(inner <= 2 + 1e-3, "%s: max abs diff inside %.0f", cases[i], inner);
+        CHECK_MSG(worst <= 8 + 1e-3, "%s: max abs diff %.0f", cases[i], worst);
+        all_sum += sum;
+        all_max = fmax(all_max, worst);
+        all_inner = fmax(all_inner, inner);
+        free(jpg);
+        free(ref);
+        free(t);
+    }
+    printf("squash vs PIL bilinear, 6 photos: mean abs diff %.3f, max %.0f (%.0f inside)\n",
+           all_sum / (6.0 * 224 * 224 * 3), all_max, all_inner);
+}
+
+/* probe: header dimensions as MANIFEST.tsv lists them. */
+static void test_probe_manifest(void) {
+    FILE *f = fopen(shared_path("data/catsdogs/MANIFEST.tsv"), "r");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    char line[2048];
+    int checked = 0;
+    while (fgets(line, sizeof line, f) && checked < 40) {
+        char rel[512], label[64], sha[80];
+        int w, h;
+        if (sscanf(line, "%511s %63s %79s %d %d", rel, label, sha, &w, &h) != 5)
+            continue; /* header line */
+        size_t len;
+        char path[600];
+        snprintf(path, sizeof path, "data/catsdogs/%s", rel);
+        unsigned char *buf = read_all(shared_path(path), &len);
+        bn_image_info info = {0, 0};
+        bn_error err = {0};
+        CHECK_INT(bn_image_probe(buf, len, rel, &info, &err), 0);
+        CHECK_INT(info.width, w);
+        CHECK_INT(info.height, h);
+        free(buf);
+        checked++;
+    }
+    fclose(f);
+    CHECK_INT(checked, 40);
+}
+
+/* 400x200: left quarter red, middle half green, right quarter blue. */
+static int fill_bands(int x, int y, int b, void *ctx) {
+    int vertical = *(int *)ctx;
+    int pos = vertical ? y : x;
+    int colour = pos < 100 ? 0 : pos < 300 ? 1 : 2;
+    return b == colour ? 255 : 0;
+}
+
+static void test_crop_geometry(void) {
+    const int green[3] = {0, 255, 0}, red[3] = {255, 0, 0}, blue[3] = {0, 0, 255};
+    for (int vertical = 0; vertical <= 1; vertical++) {
+        VipsImage *im =
+            make_image(vertical ? 200 : 400, vertical ? 400 : 200, 3, fill_bands, &vertical);
+        void *png;
+        size_t len;
+        SAVE(png, im, &png, &len, NULL);
+        float *t;
+        bn_image_info info;
+        /* Shorter side already 200: nothing is resampled, the crop keeps
+         * exactly the green middle. */
+        CHECK_INT(decode(png, len, "bands.png", 200, BN_RESIZE_CROP, &t, &info), 0);
+        CHECK_INT(info.width, vertical ? 200 : 400);
+        CHECK_NEAR(rect_diff(t, 200, 0, 0, 200, 200, green), 0, 1e-4);
+        free(t);
+        /* Resampled to 64: the interior is green; the outer two lines see a
+         * little red or blue through the filter, but stay mostly green. */
+        CHECK_INT(decode(png, len, "bands.png", 64, BN_RESIZE_CROP, &t, &info), 0);
+        if (vertical)
+            CHECK_NEAR(rect_diff(t, 64, 0, 2, 64, 62, green), 0, 1);
+        else
+            CHECK_NEAR(rect_diff(t, 64, 2, 0, 62, 64, green), 0, 1);
+        for (int k = 0; k < 64; k++) {
+            int x0 = vertical ? k : 0, y0 = vertical ? 0 : k;
+            int x1 = vertical ? k : 63, y1 = vertical ? 63 : k;
+            CHECK(caffe_rgb(t, 64, x0, y0, 1) > 128 && caffe_rgb(t, 64, x0, y0, 0) < 128);
+            CHECK(caffe_rgb(t, 64, x1, y1, 1) > 128 && caffe_rgb(t, 64, x1, y1, 2) < 128);
+        }
+        free(t);
+        /* Squash keeps all three bands, 16 of 64 lines each for red/blue. */
+        CHECK_INT(decode(png, len, "bands.png", 64, BN_RESIZE_SQUASH, &t, &info), 0);
+        if (vertical) {
+            CHECK_NEAR(rect_diff(t, 64, 0, 0, 64, 14, red), 0, 1);
+            CHECK_NEAR(rect_diff(t, 64, 0, 18, 64, 46, green), 0, 1);
+            CHECK_NEAR(rect_diff(t, 64, 0, 50, 64, 64, blue), 0, 1);
+        } else {
+            CHECK_NEAR(rect_diff(t, 64, 0, 0, 14, 64, red), 0, 1);
+            CHECK_NEAR(rect_diff(t, 64, 18, 0, 46, 64, green), 0, 1);
+            CHECK_NEAR(rect_diff(t, 64, 50, 0, 64, 64, blue), 0, 1);
+        }
+        free(t);
+        g_free(png);
+        g_object_unref(im);
+    }
+}
+
+/* A 300x200 picture, blue with a red block at the top left (x < 60, y < 40). */
+static int fill_corner(int x, int y, int b, void *ctx) {
+    (void)ctx;
+    int red = x < 60 && y < 40;
+    return b == 0 ? (red ? 255 : 0) : b == 2 ? (red ? 0 : 255) : 0;
+}
+
+/* Orientation 6 ("rotate 90 clockwise to display"): width and height swap,
+ * and the stored top-left corner is displayed at the top right. */
+static void test_orientation6(void) {
+    VipsImage *im = make_image(300, 200, 3, fill_corner, NULL), *tagged;
+    if (vips_copy(im, &tagged, NULL))
+        vips_error_exit("copy");
+    vips_image_set_int(tagged, VIPS_META_ORIENTATION, 6);
+    void *jpg;
+    size_t len;
+    SAVE(jpeg, tagged, &jpg, &len, "Q", 95, NULL);
+    bn_image_info info = {0, 0};
+    bn_error err = {0};
+    CHECK_INT(bn_image_probe(jpg, len, "o6.jpg", &info, &err), 0);
+    CHECK_INT(info.width, 200);
+    CHECK_INT(info.height, 300);
+    float *t;
+    CHECK_INT(decode(jpg, len, "o6.jpg", 100, BN_RESIZE_SQUASH, &t, &info), 0);
+    CHECK_INT(info.width, 200);
+    CHECK_INT(info.height, 300);
+    /* Displayed 200x300, red at x >= 160, y < 60; squashed to 100x100:
+     * x >= 80, y < 20. */
+    const int red[3] = {255, 0, 0}, blue[3] = {0, 0, 255};
+    CHECK_NEAR(rect_diff(t, 100, 84, 0, 100, 17, red), 0, 12);
+    CHECK_NEAR(rect_diff(t, 100, 0, 0, 76, 100, blue), 0, 12);
+    CHECK_NEAR(rect_diff(t, 100, 0, 23, 100, 100, blue), 0, 12);
+    free(t);
+    g_free(jpg);
+    g_object_unref(tagged);
+    g_object_unref(im);
+}
+
+/* A pattern that any one-pixel shift changes: 5x5 cells of varied colours. */
+static int fill_cells(int x, int y, int b, void *ctx) {
+    (void)ctx;
+    int cell = (x / 5) * 7 + (y / 5) * 13 + b * 5;
+    return (cell * 37) % 256;
+}
+
+/* All 8 EXIF orientations, both resize modes: decoding the tagged JPEG
+ * equals decoding the same pixels rotated beforehand by libvips and stored
+ * untagged (lossless PNG). The odd sizes make the crop offsets round. */
+static void test_orientations(void) {
+    VipsImage *im = make_image(301, 187, 3, fill_cells, NULL);
+    for (int o = 1; o <= 8; o++) {
+        VipsImage *tagged, *loaded, *rotated;
+        if (vips_copy(im, &tagged, NULL))
+            vips_error_exit("copy");
+        vips_image_set_int(tagged, VIPS_META_ORIENTATION, o);
+        void *jpg, *png;
+        size_t jlen, plen;
+        SAVE(jpeg, tagged, &jpg, &jlen, "Q", 90, NULL);
+        if (!(loaded = vips_image_new_from_buffer(jpg, jlen, "", NULL)) ||
+            vips_autorot(loaded, &rotated, NULL))
+            vips_error_exit("autorot");
+        SAVE(png, rotated, &png, &plen, NULL);
+        for (int mode = 0; mode < 2; mode++) {
+            bn_resize r = mode ? BN_RESIZE_CROP : BN_RESIZE_SQUASH;
+            float *a, *b;
+            bn_image_info ia, ib;
+            CHECK_INT(decode(jpg, jlen, "tagged.jpg", 96, r, &a, &ia), 0);
+            CHECK_INT(decode(png, plen, "rotated.png", 96, r, &b, &ib), 0);
+            CHECK_INT(ia.width, ib.width);
+            CHECK_INT(ia.height, ib.height);
+            CHECK_INT(ia.width, o >= 5 ? 187 : 301);
+            double worst = 0, sum = 0;
+            for (size_t k = 0; k < 96 * 96 * 3; k++) {
+                double d = fabs((double)a[k] - b[k]);
+                sum += d;
+                if (d > worst)
+                    worst = d;
+            }
+            /* Resizing before or after the rotation rounds differently:
+             * libvips' vertical and horizontal reducers differ by up to 3
+             * levels. A crop one pixel off would cost a mean of ~20. */
+            CHECK_MSG(worst <= 6 && sum / (96 * 96 * 3) < 0.5,
+                      "orientation %d %s: max %.1f mean %.3f", o, bn_resize_name(r), worst,
+                      sum / (96 * 96 * 3));
+            free(a);
+            free(b);
+        }
+        g_free(jpg);
+        g_free(png);
+        g_object_unref(rotated);
+        g_object_unref(loaded);
+        g_object_unref(tagged);
+    }
+    g_object_unref(im);
+}
+
+/* RGB from x, y; alpha 0 on the left half, a ramp on the right. */
+static int fill_rgba(int x, int y, int b, void *ctx) {
+    (void)ctx;
+    if (b == 3)
+        return x < 16 ? 0 : x * 8;
+    return (x * 7 + y * 3 + b * 50) % 256;
+}
+
+static void test_alpha(void) {
+    VipsImage *im = make_image(32, 32, 4, fill_rgba, NULL);
+    void *png;
+    size_t len;
+    SAVE(png, im, &png, &len, NULL);
+    float *t;
+    CHECK_INT(decode(png, len, "rgba.png", 32, BN_RESIZE_SQUASH, &t, NULL), 0);
+    /* Alpha is dropped, as PIL's convert("RGB") does: the stored colours. */
+    double worst = 0;
+    for (int y = 0; y < 32; y++)
+        for (int x = 0; x < 32; x++)
+            for (int c = 0; c < 3; c++)
+                worst = fmax(worst, fabs(caffe_rgb(t, 32, x, y, c) - fill_rgba(x, y, c, NULL)));
+    CHECK_NEAR(worst, 0, 1e-4);
+    free(t);
+    g_free(png);
+    g_object_unref(im);
+
+    /* Grey + alpha. */
+    int ga[2] = {77, 10};
+    im = make_image(8, 8, 2, fill_solid, ga);
+    SAVE(png, im, &png, &len, NULL);
+    CHECK_INT(decode(png, len, "ga.png", 8, BN_RESIZE_SQUASH, &t, NULL), 0);
+    const int grey[3] = {77, 77, 77};
+    CHECK_NEAR(rect_diff(t, 8, 0, 0, 8, 8, grey), 0, 1e-4);
+    free(t);
+    g_free(png);
+    g_object_unref(im);
+}
+
+static int fill_gradient(int x, int y, int b, void *ctx) {
+    (void)ctx;
+    return (x * 5 + y * 3 + b * 80) % 256;
+}
+
+/* 16-bit PNG, RGB and grey: 8-bit value v stored as v * 257 decodes to v. */
+static void test_16bit(void) {
+    for (int bands = 1; bands <= 3; bands += 2) {
+        VipsImage *im = make_image(40, 30, bands, fill_gradient, NULL), *wide, *tagged;
+        if (vips_linear1(im, &wide, 257.0, 0.0, NULL) ||
+            vips_cast(wide, &tagged, VIPS_FORMAT_USHORT, NULL))
+            vips_error_exit("16-bit");
+        g_object_unref(wide);
+        if (vips_copy(tagged, &wide, "interpretation",
+                      bands == 1 ? VIPS_INTERPRETATION_GREY16 : VIPS_INTERPRETATION_RGB16, NULL))
+            vips_error_exit("copy");
+        void *png;
+        size_t len;
+        SAVE(png, wide, &png, &len, "bitdepth", 16, NULL);
+        CHECK_INT(((unsigned char *)png)[24], 16); /* IHDR bit depth */
+        float *t;
+        bn_image_info info;
+        CHECK_INT(decode(png, len, "deep.png", 40, BN_RESIZE_CROP, &t, &info), 0);
+        CHECK_INT(info.width, 40);
+        CHECK_INT(info.height, 30);
+        free(t);
+        /* 30x40 -> crop 30 keeps columns 5..34 untouched. */
+        CHECK_INT(decode(png, len, "deep.png", 30, BN_RESIZE_CROP, &t, &info), 0);
+        double worst = 0;
+        for (int y = 0; y < 30; y++)
+            for (int x = 0; x < 30; x++)
+                for (int c = 0; c < 3; c++)
+                    worst = fmax(worst, fabs(caffe_rgb(t, 30, x, y, c) -
+                                             fill_gradient(x + 5, y, bands == 1 ? 0 : c, NULL)));
+        CHECK_MSG(worst < 1e-4, "%d bands: max diff %g", bands, worst);
+        free(t);
+        g_free(png);
+        g_object_unref(wide);
+        g_object_unref(tagged);
+        g_object_unref(im);
+    }
+}
+
+static void test_grey_jpeg(void) {
+    VipsImage *im = make_image(64, 48, 1, fill_gradient, NULL);
+    void *jpg;
+    size_t len;
+    SAVE(jpeg, im, &jpg, &len, "Q", 98, NULL);
+    float *t;
+    CHECK_INT(decode(jpg, len, "grey.jpg", 32, BN_RESIZE_SQUASH, &t, NULL), 0);
+    double spread = 0;
+    for (int y = 0; y < 32; y++)
+        for (int x = 0; x < 32; x++) {
+            double r = caffe_rgb(t, 32, x, y, 0);
+            spread = fmax(spread, fabs(r - caffe_rgb(t, 32, x, y, 1)));
+            spread = fmax(spread, fabs(r - caffe_rgb(t, 32, x, y, 2)));
+        }
+    CHECK_NEAR(spread, 0, 1e-4); /* R = G = B */
+    free(t);
+    CHECK_INT(decode(jpg, len, "grey.jpg", 48, BN_RESIZE_CROP, &t, NULL), 0);
+    double worst = 0;
+    for (int y = 0; y < 48; y++)
+        for (int x = 0; x < 48; x++)
+            worst = fmax(worst, fabs(caffe_rgb(t, 48, x, y, 1) - fill_gradient(x + 8, y, 0, NULL)));
+    CHECK_MSG(worst <= 6, "grey JPEG max diff %g", worst);
+    free(t);
+    g_free(jpg);
+    g_object_unref(im);
+}
+
+/* Four colour patches, converted to CMYK with libvips' CMYK profile and
+ * saved as JPEG with that profile embedded, and without any profile. */
+static int fill_patches(int x, int y, int b, void *ctx) {
+    (void)ctx;
+    static const int patch[4][3] = {
+        {190, 90, 80}, {90, 150, 100}, {100, 110, 160}, {128, 128, 128}};
+    return patch[(y / 16) * 2 + x / 16][b];
+}
+
+static void test_cmyk(void) {
+    VipsImage *im = make_image(32, 32, 3, fill_patches, NULL), *srgb, *cmyk;
+    if (vips_copy(im, &srgb, "interpretation", VIPS_INTERPRETATION_sRGB, NULL) ||
+        vips_icc_export(srgb, &cmyk, "output_profile", "cmyk", NULL))
+        vips_error_exit("icc_export");
+    CHECK_INT(cmyk->Bands, 4);
+    for (int with_icc = 1; with_icc >= 0; with_icc--) {
+        VipsImage *x;
+        if (vips_copy(cmyk, &x, NULL))
+            vips_error_exit("copy");
+        if (!with_icc)
+            vips_image_remove(x, VIPS_META_ICC_NAME);
+        CHECK_INT(vips_image_get_typeof(x, VIPS_META_ICC_NAME) != 0, with_icc);
+        void *jpg;
+        size_t len;
+        SAVE(jpeg, x, &jpg, &len, "Q", 100, NULL);
+        VipsImage *back = vips_image_new_from_buffer(jpg, len, "", NULL);
+        CHECK(back && back->Bands == 4 && back->Type == VIPS_INTERPRETATION_CMYK);
+        if (back)
+            g_object_unref(back);
+        float *t;
+        CHECK_INT(decode(jpg, len, "cmyk.jpg", 32, BN_RESIZE_SQUASH, &t, NULL), 0);
+        /* Patch centres come back near their colours (the CMYK profile's
+         * gamut and the JPEG cost a few levels). */
+        double worst = 0;
+        for (int p = 0; p < 4; p++) {
+            int cx = (p % 2) * 16 + 8, cy = (p / 2) * 16 + 8;
+            for (int c = 0; c < 3; c++)
+                worst =
+                    fmax(worst, fabs(caffe_rgb(t, 32, cx, cy, c) - fill_patches(cx, cy, c, NULL)));
+        }
+        printf("CMYK JPEG %s ICC profile: max patch diff %.1f\n", with_icc ? "with" : "without",
+               worst);
+        CHECK_MSG(worst <= 12, "CMYK %s ICC: max diff %g", with_icc ? "with" : "without", worst);
+        free(t);
+        g_free(jpg);
+        g_object_unref(x);
+    }
+    g_object_unref(cmyk);
+    g_object_unref(srgb);
+    g_object_unref(im);
+}
+
+static void test_palette(void) {
+    VipsImage *im = make_image(32, 32, 3, fill_patches, NULL);
+    void *png;
+    size_t len;
+    SAVE(png, im, &png, &len, "palette", TRUE, NULL);
+    CHECK_INT(((unsigned char *)png)[25], 3); /* IHDR colour type 3: palette */
+    float *t;
+    CHECK_INT(decode(png, len, "palette.png", 32, BN_RESIZE_SQUASH, &t, NULL), 0);
+    double worst = 0;
+    for (int y = 0; y < 32; y++)
+        for (int x = 0; x < 32; x++)
+            for (int c = 0; c < 3; c++)
+                worst = fmax(worst, fabs(caffe_rgb(t, 32, x, y, c) - fill_patches(x, y, c, NULL)));
+    CHECK_MSG(worst <= 1, "palette max diff %g", worst);
+    free(t);
+    g_free(png);
+    g_object_unref(im);
+}
+
+static void test_webp(void) {
+    VipsImage *im = make_image(48, 48, 3, fill_gradient, NULL);
+    void *webp;
+    size_t len;
+    SAVE(webp, im, &webp, &len, "lossless", TRUE, NULL);
+    CHECK(len > 12 && memcmp((char *)webp + 8, "WEBP", 4) == 0);
+    float *t;
+    CHECK_INT(decode(webp, len, "x.webp", 48, BN_RESIZE_SQUASH, &t, NULL), 0);
+    double worst = 0;
+    for (int y = 0; y < 48; y++)
+        for (int x = 0; x < 48; x++)
+            for (int c = 0; c < 3; c++)
+                worst = fmax(worst, fabs(caffe_rgb(t, 48, x, y, c) - fill_gradient(x, y, c, NULL)));
+    CHECK_NEAR(worst, 0, 1e-4);
+    free(t);
+    g_free(webp);
+    g_object_unref(im);
+}
+
+/* A multi-page image: page 0 red, page 1 green, page 2 blue, each 24x16. */
+static VipsImage *make_pages(void) {
+    static const int colours[3][3] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}};
+    VipsImage *page[3], *joined, *out;
+    for (int i = 0; i < 3; i++)
+        page[i] = make_image(24, 16, 3, fill_solid, (void *)colours[i]);
+    if (vips_arrayjoin(page, &joined, 3, "across", 1, NULL) ||
+        vips_copy(joined, &out, "interpretation", VIPS_INTERPRETATION_sRGB, NULL))
+        vips_error_exit("arrayjoin");
+    vips_image_set_int(out, VIPS_META_PAGE_HEIGHT, 16);
+    for (int i = 0; i < 3; i++)
+        g_object_unref(page[i]);
+    g_object_unref(joined);
+    return out;
+}
+
+static void test_multipage(void) {
+    VipsImage *pages = make_pages();
+    const int red[3] = {255, 0, 0};
+    for (int gif = 0; gif <= 1; gif++) {
+        void *buf;
+        size_t len;
+        if (gif)
+            SAVE(gif, pages, &buf, &len, NULL);
+        else
+            SAVE(tiff, pages, &buf, &len, NULL);
+        VipsImage *all = vips_image_new_from_buffer(buf, len, "", "n", -1, NULL);
+        CHECK(all != NULL);
+        if (all) {
+            CHECK_INT(vips_image_get_n_pages(all), 3);
+            g_object_unref(all);
+        }
+        const char *name = gif ? "anim.gif" : "pages.tif";
+        float *t;
+        bn_image_info info;
+        CHECK_INT(decode(buf, len, name, 16, BN_RESIZE_CROP, &t, &info), 0);
+        CHECK_INT(info.width, 24);
+        CHECK_INT(info.height, 16); /* one page, not the strip of three */
+        CHECK_MSG(rect_diff(t, 16, 0, 0, 16, 16, red) <= 2, "%s: first page is not red", name);
+        free(t);
+        g_free(buf);
+    }
+    g_object_unref(pages);
+}
+
+/* PIL's BILINEAR resampling of one line of n values to m (a triangle filter
+ * stretched by the shrink factor, weights clipped at the edges and
+ * renormalised), in double precision. */
+static void pil_bilinear(const double *in, int n, double *out, int m) {
+    double scale = (double)n / m, filterscale = scale > 1 ? scale : 1;
+    double support = filterscale;
+    for (int i = 0; i < m; i++) {
+        double center = (i + 0.5) * scale, sum = 0, wsum = 0;
+        int lo = (int)(center - support + 0.5), hi = (int)(center + support + 0.5);
+        if (lo < 0)
+            lo = 0;
+        if (hi > n)
+            hi = n;
+        for (int j = lo; j < hi; j++) {
+            double d = fabs((j - center + 0.5) / filterscale);
+            double wt = d < 1 ? 1 - d : 0;
+            sum += wt * in[j];
+            wsum += wt;
+        }
+        out[i] = sum / wsum;
+    }
+}
+
+static void test_tiny_and_extreme(void) {
+    int colour[3] = {12, 200, 99};
+    VipsImage *im = make_image(1, 1, 3, fill_solid, colour);
+    void *png;
+    size_t len;
+    SAVE(png, im, &png, &len, NULL);
+    float *t;
+    for (int mode = 0; mode < 2; mode++) {
+        CHECK_INT(
+            decode(png, len, "1x1.png", 32, mode ? BN_RESIZE_CROP : BN_RESIZE_SQUASH, &t, NULL), 0);
+        CHECK_NEAR(rect_diff(t, 32, 0, 0, 32, 32, colour), 0, 1e-4);
+        free(t);
+    }
+    g_free(png);
+    g_object_unref(im);
+
+    /* 10000x10 and 10x10000 horizontal/vertical ramps 0..255. */
+    for (int tall = 0; tall <= 1; tall++) {
+        int w = tall ? 10 : 10000, h = tall ? 10000 : 10;
+        unsigned char *px = malloc((size_t)w * h);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                px[(size_t)y * w + x] = (unsigned char)((tall ? y : x) * 256 / 10000);
+        im = vips_image_new_from_memory_copy(px, (size_t)w * h, w, h, 1, VIPS_FORMAT_UCHAR);
+        free(px);
+        SAVE(png, im, &png, &len, NULL);
+        bn_image_info info;
+        CHECK_INT(decode(png, len, "strip.png", 32, BN_RESIZE_SQUASH, &t, &info), 0);
+        CHECK_INT(info.width, w);
+        CHECK_INT(info.height, h);
+        /* Squash: the ramp shrunk as PIL would (computed here in double),
+         * the same along the other axis (stretched from 10 equal pixels). */
+        double ramp[10000], want[32], worst = 0;
+        for (int k = 0; k < 10000; k++)
+            ramp[k] = k * 256 / 10000;
+        pil_bilinear(ramp, 10000, want, 32);
+        for (int i = 0; i < 32; i++)
+            for (int j = 0; j < 32; j++) {
+                double v = caffe_rgb(t, 32, tall ? j : i, tall ? i : j, 1);
+                worst = fmax(worst, fabs(v - want[i]));
+            }
+        CHECK_MSG(worst <= 1, "squash strip %d: max diff %g", tall, worst);
+        free(t);
+        /* Crop: the middle 10 source pixels of the ramp, 127 or 128. */
+        CHECK_INT(decode(png, len, "strip.png", 32, BN_RESIZE_CROP, &t, NULL), 0);
+        double lo = 255, hi = 0;
+        for (size_t k = 0; k < 32 * 32; k++) {
+            lo = fmin(lo, t[k * 3 + 1] + caffe_mean[1]);
+            hi = fmax(hi, t[k * 3 + 1] + caffe_mean[1]);
+        }
+        CHECK_MSG(lo >= 127 - 1e-3 && hi <= 128 + 1e-3, "crop strip %d: %g..%g", tall, lo, hi);
+        free(t);
+        g_free(png);
+        g_object_unref(im);
+    }
+
+    /* 40000x3: a shrink of 1250 on one axis goes through a box shrink first. */
+    {
+        int w = 40000, h = 3;
+        unsigned char *px = malloc((size_t)w * h);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                px[(size_t)y * w + x] = (unsigned char)(x * 256 / w);
+        im = vips_image_new_from_memory_copy(px, (size_t)w * h, w, h, 1, VIPS_FORMAT_UCHAR);
+        free(px);
+        SAVE(png, im, &png, &len, NULL);
+        CHECK_INT(decode(png, len, "wide.png", 32, BN_RESIZE_SQUASH, &t, NULL), 0);
+        double *ramp = malloc(w * sizeof(double)), want[32], worst = 0;
+        for (int k = 0; k < w; k++)
+            ramp[k] = k * 256 / w;
+        pil_bilinear(ramp, w, want, 32);
+        for (int i = 0; i < 32; i++)
+            worst = fmax(worst, fabs(caffe_rgb(t, 32, i, 16, 1) - want[i]));
+        CHECK_MSG(worst <= 2, "40000x3: max diff %g", worst);
+        free(ramp);
+        free(t);
+        g_free(png);
+        g_object_unref(im);
+    }
+}
+
+/* Torch preprocessing of a solid (255, 128, 0) image, by hand:
+ * R (255/255 - 0.485) / 0.229 = 2.2489083, G (128/255 - 0.456) / 0.224 =
+ * 0.2051821, B (0 - 0.406) / 0.225 = -1.8044444. Channels stay RGB. */
+static void test_torch(void) {
+    int colour[3] = {255, 128, 0};
+    VipsImage *im = make_image(8, 8, 3, fill_solid, colour);
+    void *png;
+    size_t len;
+    SAVE(png, im, &png, &len, NULL);
+    float t[8 * 8 * 3];
+    bn_image_opts o = opts(8, BN_RESIZE_SQUASH, BN_PREPROCESS_TORCH);
+    bn_error err = {0};
+    CHECK_INT(bn_image_decode(png, len, "solid.png", &o, t, NULL, &err), 0);
+    for (int k = 0; k < 64; k++) {
+        CHECK_NEAR(t[k * 3 + 0], 2.2489083, 1e-5);
+        CHECK_NEAR(t[k * 3 + 1], 0.2051821, 1e-5);
+        CHECK_NEAR(t[k * 3 + 2], -1.8044444, 1e-5);
+    }
+    /* The same image in caffe mode: B, G, R minus the means. */
+    o.preprocess = BN_PREPROCESS_CAFFE;
+    CHECK_INT(bn_image_decode(png, len, "solid.png", &o, t, NULL, &err), 0);
+    CHECK_NEAR(t[0], 0 - 103.939, 1e-4);
+    CHECK_NEAR(t[1], 128 - 116.779, 1e-4);
+    CHECK_NEAR(t[2], 255 - 123.68, 1e-4);
+    g_free(png);
+    g_object_unref(im);
+}
+
+static uint32_t crc32_of(const unsigned char *p, size_t n) {
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+    }
+    return c ^ 0xffffffffu;
+}
+
+static void put32(unsigned char *p, uint32_t v) {
+    p[0] = v >> 24, p[1] = v >> 16, p[2] = v >> 8, p[3] = v;
+}
+
+/* A PNG signature and IHDR declaring w x h 8-bit RGB, a tiny IDAT and IEND. */
+static size_t make_png_header(unsigned char *out, uint32_t w, uint32_t h) {
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    /* zlib stream, one stored block of 4 zero bytes (filter byte + one
+     * black pixel), Adler-32 0x00040001 */
+    static const unsigned char idat[] = {0x78, 0x01, 0x01, 0x04, 0x00, 0xfb, 0xff, 0x00,
+                                         0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x01};
+    size_t n = 0;
+    memcpy(out, sig, 8);
+    n = 8;
+    put32(out + n, 13);
+    memcpy(out + n + 4, "IHDR", 4);
+    put32(out + n + 8, w);
+    put32(out + n + 12, h);
+    out[n + 16] = 8, out[n + 17] = 2, out[n + 18] = 0, out[n + 19] = 0, out[n + 20] = 0;
+    put32(out + n + 21, crc32_of(out + n + 4, 17));
+    n += 25;
+    put32(out + n, sizeof idat);
+    memcpy(out + n + 4, "IDAT", 4);
+    memcpy(out + n + 8, idat, sizeof idat);
+    put32(out + n + 8 + sizeof idat, crc32_of(out + n + 4, 4 + sizeof idat));
+    n += 12 + sizeof idat;
+    put32(out + n, 0);
+    memcpy(out + n + 4, "IEND", 4);
+    put32(out + n + 8, crc32_of(out + n + 4, 4));
+    return n + 12;
+}
+
+static long max_rss_kb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+/* One bad input: a BN_EDECODE error, one line, naming the file. */
+static void expect_failure(const void *buf, size_t len, const char *name, const char *why) {
+    float *t = malloc(64 * 64 * 3 * sizeof(float));
+    bn_image_opts o = opts(64, BN_RESIZE_SQUASH, BN_PREPROCESS_CAFFE);
+    bn_error err = {0};
+    int rc = bn_image_decode(buf, len, name, &o, t, NULL, &err);
+    printf("bad input %-14s -> %s\n", why, err.msg);
+    CHECK_MSG(rc == BN_EDECODE, "%s: rc %d", why, rc);
+    CHECK_INT(err.code, BN_EDECODE);
+    size_t n = strlen(name);
+    CHECK_MSG(strncmp(err.msg, name, n) == 0 && strncmp(err.msg + n, ": ", 2) == 0 &&
+                  strlen(err.msg) > n + 5,
+              "%s: message \"%s\"", why, err.msg);
+    CHECK_MSG(strchr(err.msg, '\n') == NULL, "%s: message has a newline", why);
+    free(t);
+}
+
+static void test_bad_inputs(void) {
+    long rss0 = max_rss_kb();
+    size_t len, plen;
+    unsigned char *jpg = read_all(shared_path("data/catsdogs/train/cat/cat.1000.jpg"), &len);
+    unsigned char *png = read_all(shared_path("reference/cat.1000.224.png"), &plen);
+
+    expect_failure(jpg, 0, "empty.jpg", "zero bytes");
+    expect_failure(jpg, len / 2, "half.jpg", "truncated JPEG");
+    expect_failure(png, plen / 2, "half.png", "truncated PNG");
+
+    unsigned char noise[4096];
+    uint32_t s = 12345;
+    for (size_t i = 0; i < sizeof noise; i++) {
+        s = s * 1103515245u + 12345u;
+        noise[i] = (unsigned char)(s >> 16);
+    }
+    expect_failure(noise, sizeof noise, "noise.jpg", "random bytes");
+    const char *text = "This is not an image.\nIt is a text file with a .png name.\n";
+    expect_failure(text, strlen(text), "notes.png", "text");
+
+    unsigned char bomb[128];
+    size_t blen = make_png_header(bomb, 100000, 100000);
+    expect_failure(bomb, blen, "bomb.png", "100000^2 PNG");
+    /* The header itself is valid: probe reads it without decoding. */
+    bn_image_info info = {0, 0};
+    bn_error err = {0};
+    CHECK_INT(bn_image_probe(bomb, blen, "bomb.png", &info, &err), 0);
+    CHECK_INT(info.width, 100000);
+    CHECK_INT(info.height, 100000);
+    /* ... and a small PNG built the same way decodes: the bomb was refused
+     * for its size, not for the hand-made file. */
+    blen = make_png_header(bomb, 1, 1);
+    float t1[4 * 4 * 3];
+    bn_image_opts o = opts(4, BN_RESIZE_SQUASH, BN_PREPROCESS_CAFFE);
+    CHECK_INT(bn_image_decode(bomb, blen, "one.png", &o, t1, NULL, &err), 0);
+    CHECK_NEAR(t1[0], -103.939, 1e-4);
+
+    /* A configurable limit. */
+    bn_image_set_max_pixels(224 * 224 - 1);
+    expect_failure(png, plen, "cat.1000.224.png", "over the limit");
+    bn_image_set_max_pixels(0);
+    float *t;
+    CHECK_INT(decode(png, plen, "cat.1000.224.png", 224, BN_RESIZE_SQUASH, &t, NULL), 0);
+    free(t);
+
+    /* A name with a newline still gives one line (the newline folded). */
+    CHECK_INT(bn_image_decode(text, strlen(text), "two\nlines.png", &o, t1, NULL, &err),
+              BN_EDECODE);
+    CHECK_MSG(strncmp(err.msg, "two lines.png: ", 15) == 0 && !strchr(err.msg, '\n'), "\"%s\"",
+              err.msg);
+    /* The error path truncates too; bad options are BN_EINVAL. */
+    o.size = 0;
+    CHECK_INT(bn_image_decode(png, plen, "x.png", &o, t1, NULL, &err), BN_EINVAL);
+
+    long grown = max_rss_kb() - rss0;
+    printf("bad inputs: peak RSS grew by %ld kB\n", grown);
+    CHECK_MSG(grown < 64 * 1024, "peak RSS grew by %ld kB", grown);
+    free(jpg);
+    free(png);
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    bn_error err = {0};
+    if (bn_image_init(argv[0], &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    test_names();
+    test_bad_inputs();
+    test_reference_png();
+    test_reference_jpeg();
+    test_probe_manifest();
+    test_crop_geometry();
+    test_orientation6();
+    test_orientations();
+    test_alpha();
+    test_16bit();
+    test_grey_jpeg();
+    test_cmyk();
+    test_palette();
+    test_webp();
+    test_multipage();
+    test_tiny_and_extreme();
+    test_torch();
+    bn_image_shutdown();
+    return check_done();
+}
