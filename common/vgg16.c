@@ -18,12 +18,11 @@
  */
 #include "vgg16.h"
 
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* The 13 conv layers: name, input and output channels. Pools follow layers
- * 1, 3, 6, 9 and 12. */
+/* The 13 conv layers: name, input and output channels. A 2x2 max pool
+ * follows conv 1, 3, 6, 9 and 12 (counting from 0). */
 static const struct {
     const char *name;
     int cin, cout;
@@ -135,7 +134,7 @@ void bn_vgg16_free(bn_vgg16 *net) {
     free(net);
 }
 
-/* Channels after a block's pool, and its side in units of the input side. */
+/* Channels out of block3_pool (256), block4_pool and block5_pool (512). */
 static int vgg_channels(bn_layer layer) {
     return layer == BN_LAYER_BLOCK3_POOL ? 256 : 512;
 }

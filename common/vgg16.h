@@ -34,7 +34,8 @@ int bn_vgg16_create(bn_vgg16 **out, const bn_vgg16_weights *w, bn_conv_engine en
 void bn_vgg16_free(bn_vgg16 *net);
 
 /* Features per image for a layer and pooling at this input size:
- * none: (S/2^k)^2 * C (flattened y, x, c as Keras' Flatten), avg/max: C. */
+ * none: (S/2^k)^2 * C (flattened y, x, c as Keras' Flatten), avg/max: C.
+ * 0 when layer, pooling or size is not valid. */
 int bn_vgg16_dim(bn_layer layer, bn_pooling pooling, int size);
 
 /* in (n, S, S, 3) preprocessed -> out (n, bn_vgg16_dim(layer, pooling, S)).
