@@ -21,6 +21,7 @@ void bn_progress_start(bn_progress *p, FILE *out, const char *label, const char 
     p->unit = unit;
     p->total = total;
     p->done = 0;
+    p->drawn = -1;
     p->start = bn_now();
     p->last_draw = 0;
 }
@@ -62,6 +63,7 @@ static void draw(bn_progress *p, double now, int final) {
     }
     fflush(p->out);
     p->last_draw = now;
+    p->drawn = p->done;
 }
 
 void bn_progress_update(bn_progress *p, long done) {
@@ -76,6 +78,6 @@ void bn_progress_update(bn_progress *p, long done) {
 }
 
 void bn_progress_finish(bn_progress *p) {
-    if (!p->quiet && (p->tty || p->done > 0))
+    if (!p->quiet && (p->tty || p->done != p->drawn))
         draw(p, bn_now(), 1);
 }

@@ -16,7 +16,7 @@ typedef struct {
     int tty, quiet;
     const char *label; /* "extract", ... */
     const char *unit;  /* "img" */
-    long total, done;
+    long total, done, drawn; /* drawn: done at the last line printed */
     double start, last_draw;
 } bn_progress;
 

@@ -1,1 +1,485 @@
-/* store.c: placeholder so the tree builds while the module is written. */
+/*
+ * store.c: the SQLite database (see store.h).
+ *
+ * Owns: opening (create / read-only), the schema migrations embedded from
+ * the schema/ SQL files at build time, connection settings (WAL, busy timeout,
+ * foreign keys), the vector SQL functions on every connection, and the few
+ * writes extract needs. All SQL uses bound parameters; the only formatted
+ * statement is PRAGMA user_version, whose value is an integer we own.
+ */
+#include "store.h"
+
+#include "f16.h"
+#include "vec.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Generated from schema/ by tools/embed.c. */
+extern const char *const bn_schema_migrations[];
+extern const int bn_schema_version;
+
+enum {
+    ST_HAS_VECTOR,
+    ST_IMAGE_SHA,
+    ST_PUT_IMAGE,
+    ST_CLEAR_FAILURE,
+    ST_PUT_VECTOR,
+    ST_PUT_FAILURE,
+    ST_COUNT
+};
+
+static const char *const statement_sql[ST_COUNT] = {
+    [ST_HAS_VECTOR] = "SELECT 1 FROM vectors WHERE featureset = ?1 AND sha256 = ?2",
+    [ST_IMAGE_SHA] = "SELECT sha256 FROM images WHERE path = ?1",
+    [ST_PUT_IMAGE] = "INSERT INTO images (path, label, split, sha256, width, height, bytes)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                     " ON CONFLICT (path) DO UPDATE SET label = excluded.label,"
+                     " split = excluded.split, sha256 = excluded.sha256,"
+                     " width = excluded.width, height = excluded.height, bytes = excluded.bytes",
+    [ST_CLEAR_FAILURE] = "DELETE FROM failures WHERE path = ?1",
+    [ST_PUT_VECTOR] = "INSERT OR REPLACE INTO vectors (featureset, sha256, vector)"
+                      " VALUES (?1, ?2, ?3)",
+    [ST_PUT_FAILURE] = "INSERT INTO failures (path, sha256, reason) VALUES (?1, ?2, ?3)"
+                       " ON CONFLICT (path) DO UPDATE SET sha256 = excluded.sha256,"
+                       " reason = excluded.reason, at = excluded.at",
+};
+
+struct bn_store {
+    sqlite3 *db;
+    char *path;
+    int readonly;
+    sqlite3_stmt *st[ST_COUNT];
+    void *scratch; /* f16 conversion buffer */
+    size_t scratch_size;
+};
+
+int bn_store_fail(bn_store *s, bn_error *err, const char *what) {
+    const char *msg = s && s->db ? sqlite3_errmsg(s->db) : "out of memory";
+    int ext = s && s->db ? sqlite3_extended_errcode(s->db) : SQLITE_NOMEM;
+    const char *hint = "";
+    switch (ext & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        hint = " (another process is writing this database; try again when it is done)";
+        break;
+    case SQLITE_READONLY: hint = " (the database or its folder is read-only)"; break;
+    case SQLITE_FULL: hint = " (the disk is full)"; break;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: hint = " (the file is damaged or not a bottleneck database)"; break;
+    default: break;
+    }
+    return bn_fail(err, BN_EDB, "%s: %s: %s%s", s ? s->path : "database", what, msg, hint);
+}
+
+static sqlite3_stmt *stmt(bn_store *s, int which, bn_error *err) {
+    if (!s->st[which]) {
+        if (sqlite3_prepare_v3(s->db, statement_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
+                               &s->st[which], NULL) != SQLITE_OK) {
+            bn_store_fail(s, err, "preparing a statement");
+            return NULL;
+        }
+    }
+    sqlite3_reset(s->st[which]);
+    sqlite3_clear_bindings(s->st[which]);
+    return s->st[which];
+}
+
+static int exec(bn_store *s, const char *sql, const char *what, bn_error *err) {
+    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return bn_store_fail(s, err, what);
+    return BN_OK;
+}
+
+static int read_version(bn_store *s, int *version, bn_error *err) {
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK)
+        return bn_store_fail(s, err, "reading the schema version");
+    int rc = sqlite3_step(q);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(q);
+        return bn_store_fail(s, err, "reading the schema version");
+    }
+    *version = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    return BN_OK;
+}
+
+/* Bring the schema up to date in one IMMEDIATE transaction, so two processes
+ * opening a new database at once cannot both apply migration 1. */
+static int migrate(bn_store *s, bn_error *err) {
+    int version;
+    if (read_version(s, &version, err))
+        return err ? err->code : BN_EDB;
+    if (version > bn_schema_version)
+        return bn_fail(err, BN_EDB,
+                       "%s: schema version %d is newer than this build of bottleneck knows (%d);"
+                       " upgrade bottleneck",
+                       s->path, version, bn_schema_version);
+    if (version == bn_schema_version || s->readonly)
+        return BN_OK;
+    if (exec(s, "BEGIN IMMEDIATE", "starting the schema migration", err))
+        return BN_EDB;
+    if (read_version(s, &version, err))
+        goto fail;
+    for (int v = version; v < bn_schema_version; v++) {
+        if (sqlite3_exec(s->db, bn_schema_migrations[v], NULL, NULL, NULL) != SQLITE_OK) {
+            char what[64];
+            snprintf(what, sizeof what, "applying schema migration %d", v + 1);
+            bn_store_fail(s, err, what);
+            goto fail;
+        }
+    }
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", bn_schema_version);
+    if (exec(s, pragma, "recording the schema version", err) ||
+        exec(s, "COMMIT", "committing the schema migration", err))
+        goto fail;
+    return BN_OK;
+fail:
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return BN_EDB;
+}
+
+int bn_store_open(bn_store **out, const char *path, int flags, bn_error *err) {
+    *out = NULL;
+    bn_store *s = calloc(1, sizeof *s);
+    if (!s || !(s->path = strdup(path))) {
+        free(s);
+        return bn_fail(err, BN_ENOMEM, "%s: out of memory", path);
+    }
+    s->readonly = (flags & BN_STORE_READONLY) != 0;
+
+    struct stat st;
+    int exists = stat(path, &st) == 0;
+    if (!exists && (s->readonly || !(flags & BN_STORE_CREATE))) {
+        free(s->path);
+        free(s);
+        return bn_fail(err, BN_EIO, "%s: no such database", path);
+    }
+    if (exists && S_ISDIR(st.st_mode)) {
+        free(s->path);
+        free(s);
+        return bn_fail(err, BN_EIO, "%s: is a directory, not a database file", path);
+    }
+
+    int oflags = s->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    if (sqlite3_open_v2(path, &s->db, oflags, NULL) != SQLITE_OK) {
+        bn_store_fail(s, err, "cannot open");
+        bn_store_close(s);
+        return BN_EDB;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    /* Another extract or a reader may hold the lock briefly (a batch commit,
+     * a checkpoint): wait for it rather than fail. */
+    sqlite3_busy_timeout(s->db, 30000);
+
+    int version;
+    if (read_version(s, &version, err)) { /* "file is not a database" shows here */
+        bn_store_close(s);
+        return BN_EDB;
+    }
+    if (!s->readonly) {
+        /* WAL: readers never block the writer and a killed writer loses only
+         * its open transaction. NORMAL sync is durable across process kills. */
+        if (exec(s, "PRAGMA journal_mode = WAL", "setting WAL mode", err) ||
+            exec(s, "PRAGMA synchronous = NORMAL", "setting synchronous mode", err)) {
+            bn_store_close(s);
+            return BN_EDB;
+        }
+    }
+    if (exec(s, "PRAGMA foreign_keys = ON", "enabling foreign keys", err) || migrate(s, err)) {
+        bn_store_close(s);
+        return err ? err->code : BN_EDB;
+    }
+    if (read_version(s, &version, err)) {
+        bn_store_close(s);
+        return BN_EDB;
+    }
+    if (version != bn_schema_version) {
+        bn_store_close(s);
+        return bn_fail(err, BN_EDB,
+                       "%s: schema version %d, this build needs %d (open it once read-write to "
+                       "upgrade)",
+                       path, version, bn_schema_version);
+    }
+    if (bn_vec_register(s->db) != SQLITE_OK) {
+        bn_store_fail(s, err, "registering vector functions");
+        bn_store_close(s);
+        return BN_EDB;
+    }
+    *out = s;
+    return BN_OK;
+}
+
+void bn_store_close(bn_store *s) {
+    if (!s)
+        return;
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+    sqlite3_close(s->db);
+    free(s->scratch);
+    free(s->path);
+    free(s);
+}
+
+sqlite3 *bn_store_db(bn_store *s) {
+    return s->db;
+}
+
+const char *bn_store_path(const bn_store *s) {
+    return s->path;
+}
+
+int bn_store_version(bn_store *s) {
+    int v = -1;
+    read_version(s, &v, NULL);
+    return v;
+}
+
+int bn_store_latest_version(void) {
+    return bn_schema_version;
+}
+
+int bn_store_begin(bn_store *s, bn_error *err) {
+    return exec(s, "BEGIN IMMEDIATE", "starting a transaction", err);
+}
+
+int bn_store_commit(bn_store *s, bn_error *err) {
+    if (exec(s, "COMMIT", "committing", err)) {
+        bn_store_rollback(s);
+        return BN_EDB;
+    }
+    return BN_OK;
+}
+
+void bn_store_rollback(bn_store *s) {
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Bind text or NULL. */
+static void bind_text(sqlite3_stmt *q, int i, const char *v) {
+    if (v)
+        sqlite3_bind_text(q, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(q, i);
+}
+
+static void derive_name(char *out, size_t n, const bn_featureset *fs) {
+    if (fs->name) {
+        snprintf(out, n, "%s", fs->name);
+        return;
+    }
+    snprintf(out, n, "%s/%s/%s/%d/%s/%s/%s", fs->model, fs->layer ? fs->layer : "-",
+             fs->pooling ? fs->pooling : "-", fs->size, fs->resize ? fs->resize : "-",
+             fs->preprocess ? fs->preprocess : "-", fs->dtype);
+}
+
+int bn_store_featureset_get_or_create(bn_store *s, const bn_featureset *fs, int64_t *id,
+                                      bn_error *err) {
+    sqlite3_stmt *q = NULL;
+    const char *source = fs->source ? fs->source : "extract";
+    /* IS compares NULLs as equal: imports have no layer, pooling, ... */
+    const char *find = "SELECT id, dim FROM featuresets WHERE source = ?1 AND model = ?2"
+                       " AND weights_sha256 IS ?3 AND layer IS ?4 AND pooling IS ?5"
+                       " AND size IS ?6 AND resize IS ?7 AND preprocess IS ?8 AND dtype = ?9"
+                       " AND (?10 IS NULL OR name = ?10)";
+    if (sqlite3_prepare_v2(s->db, find, -1, &q, NULL) != SQLITE_OK)
+        return bn_store_fail(s, err, "looking up the feature set");
+    bind_text(q, 1, source);
+    bind_text(q, 2, fs->model);
+    bind_text(q, 3, fs->weights_sha256);
+    bind_text(q, 4, fs->layer);
+    bind_text(q, 5, fs->pooling);
+    if (fs->size > 0)
+        sqlite3_bind_int(q, 6, fs->size);
+    bind_text(q, 7, fs->resize);
+    bind_text(q, 8, fs->preprocess);
+    bind_text(q, 9, fs->dtype);
+    bind_text(q, 10, fs->name);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(q, 0);
+        int dim = sqlite3_column_int(q, 1);
+        sqlite3_finalize(q);
+        if (dim != fs->dim)
+            return bn_fail(err, BN_EDB, "%s: feature set %lld has dim %d, expected %d", s->path,
+                           (long long)*id, dim, fs->dim);
+        return BN_OK;
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return bn_store_fail(s, err, "looking up the feature set");
+
+    /* New: name it; if the readable name is taken (same settings, other
+     * weights), tell them apart by the weights' hash. */
+    char name[512];
+    derive_name(name, sizeof name, fs);
+    const char *ins = "INSERT INTO featuresets (name, source, model, weights_sha256, layer,"
+                      " pooling, size, resize, preprocess, dim, dtype)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (sqlite3_prepare_v2(s->db, ins, -1, &q, NULL) != SQLITE_OK)
+            return bn_store_fail(s, err, "creating the feature set");
+        bind_text(q, 1, name);
+        bind_text(q, 2, source);
+        bind_text(q, 3, fs->model);
+        bind_text(q, 4, fs->weights_sha256);
+        bind_text(q, 5, fs->layer);
+        bind_text(q, 6, fs->pooling);
+        if (fs->size > 0)
+            sqlite3_bind_int(q, 7, fs->size);
+        bind_text(q, 8, fs->resize);
+        bind_text(q, 9, fs->preprocess);
+        sqlite3_bind_int(q, 10, fs->dim);
+        bind_text(q, 11, fs->dtype);
+        rc = sqlite3_step(q);
+        sqlite3_finalize(q);
+        if (rc == SQLITE_DONE) {
+            *id = sqlite3_last_insert_rowid(s->db);
+            return BN_OK;
+        }
+        if (rc != SQLITE_CONSTRAINT || fs->name || attempt == 1)
+            break;
+        size_t len = strlen(name);
+        snprintf(name + len, sizeof name - len, "@%.8s",
+                 fs->weights_sha256 ? fs->weights_sha256 : "other");
+    }
+    if (rc == SQLITE_CONSTRAINT && fs->name)
+        return bn_fail(err, BN_EINVAL, "%s: a feature set named '%s' already exists", s->path,
+                       fs->name);
+    return bn_store_fail(s, err, "creating the feature set");
+}
+
+int bn_store_featureset_find(bn_store *s, const char *name_or_id, int64_t *id, int *dim,
+                             char dtype[8], bn_error *err) {
+    sqlite3_stmt *q;
+    const char *sql = "SELECT id, dim, dtype FROM featuresets WHERE name = ?1"
+                      " OR CAST(id AS TEXT) = ?1 ORDER BY name = ?1 DESC LIMIT 1";
+    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
+        return bn_store_fail(s, err, "looking up the feature set");
+    sqlite3_bind_text(q, 1, name_or_id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(q, 0);
+        if (dim)
+            *dim = sqlite3_column_int(q, 1);
+        if (dtype)
+            snprintf(dtype, 8, "%s", (const char *)sqlite3_column_text(q, 2));
+        sqlite3_finalize(q);
+        return BN_OK;
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return bn_store_fail(s, err, "looking up the feature set");
+    return bn_fail(
+        err, BN_EINVAL,
+        "%s: no feature set '%s' (list them with: sqlite3 %s 'SELECT id, name FROM featuresets')",
+        s->path, name_or_id, s->path);
+}
+
+int bn_store_has_vector(bn_store *s, int64_t featureset, const char *sha256, int *has,
+                        bn_error *err) {
+    sqlite3_stmt *q = stmt(s, ST_HAS_VECTOR, err);
+    if (!q)
+        return BN_EDB;
+    sqlite3_bind_int64(q, 1, featureset);
+    sqlite3_bind_text(q, 2, sha256, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    *has = rc == SQLITE_ROW;
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return bn_store_fail(s, err, "looking up a vector");
+    return BN_OK;
+}
+
+int bn_store_image_sha256(bn_store *s, const char *path, char sha256[65], int *has, bn_error *err) {
+    sqlite3_stmt *q = stmt(s, ST_IMAGE_SHA, err);
+    if (!q)
+        return BN_EDB;
+    sqlite3_bind_text(q, 1, path, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    *has = rc == SQLITE_ROW;
+    if (*has)
+        snprintf(sha256, 65, "%s", (const char *)sqlite3_column_text(q, 0));
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return bn_store_fail(s, err, "looking up an image");
+    return BN_OK;
+}
+
+static int step_done(bn_store *s, sqlite3_stmt *q, const char *what, bn_error *err) {
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE)
+        return bn_store_fail(s, err, what);
+    return BN_OK;
+}
+
+int bn_store_put_image(bn_store *s, const char *path, const char *label, const char *split,
+                       const char *sha256, int width, int height, int64_t bytes, bn_error *err) {
+    sqlite3_stmt *q = stmt(s, ST_PUT_IMAGE, err);
+    if (!q)
+        return BN_EDB;
+    bind_text(q, 1, path);
+    bind_text(q, 2, label);
+    bind_text(q, 3, split);
+    bind_text(q, 4, sha256);
+    sqlite3_bind_int(q, 5, width);
+    sqlite3_bind_int(q, 6, height);
+    sqlite3_bind_int64(q, 7, bytes);
+    if (step_done(s, q, "storing an image", err))
+        return BN_EDB;
+    q = stmt(s, ST_CLEAR_FAILURE, err);
+    if (!q)
+        return BN_EDB;
+    bind_text(q, 1, path);
+    return step_done(s, q, "clearing a failure", err);
+}
+
+int bn_store_put_vector(bn_store *s, int64_t featureset, const char *sha256, const float *v,
+                        int dim, const char *dtype, bn_error *err) {
+    const void *blob = v;
+    size_t bytes = (size_t)dim * sizeof(float);
+    if (strcmp(dtype, "f16") == 0) {
+        bytes = (size_t)dim * sizeof(uint16_t);
+        if (s->scratch_size < bytes) {
+            void *p = realloc(s->scratch, bytes);
+            if (!p)
+                return bn_fail(err, BN_ENOMEM, "%s: out of memory", s->path);
+            s->scratch = p;
+            s->scratch_size = bytes;
+        }
+        bn_f32_to_f16_array(v, s->scratch, (size_t)dim);
+        blob = s->scratch;
+    } else if (strcmp(dtype, "f32") != 0) {
+        return bn_fail(err, BN_EINVAL, "%s: unknown dtype '%s'", s->path, dtype);
+    }
+    /* The BLOB is little-endian by definition; this build assumes a
+     * little-endian host (checked at compile time below). */
+    sqlite3_stmt *q = stmt(s, ST_PUT_VECTOR, err);
+    if (!q)
+        return BN_EDB;
+    sqlite3_bind_int64(q, 1, featureset);
+    sqlite3_bind_text(q, 2, sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_blob64(q, 3, blob, bytes, SQLITE_STATIC);
+    return step_done(s, q, "storing a vector", err);
+}
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "vector BLOBs assume little-endian");
+
+int bn_store_put_failure(bn_store *s, const char *path, const char *sha256, const char *reason,
+                         bn_error *err) {
+    sqlite3_stmt *q = stmt(s, ST_PUT_FAILURE, err);
+    if (!q)
+        return BN_EDB;
+    bind_text(q, 1, path);
+    bind_text(q, 2, sha256);
+    bind_text(q, 3, reason);
+    return step_done(s, q, "recording a failure", err);
+}

@@ -69,7 +69,11 @@ static inline const char *shared_path(const char *rel) {
         exit(77);
     }
     char *out = buf[slot++ & 7];
-    snprintf(out, 4096, "%s/%s", root, rel);
+    int n = snprintf(out, 4096, "%s/%s", root, rel);
+    if (n < 0 || n >= 4096) {
+        fprintf(stderr, "path too long under BN_SHARED\n");
+        exit(1);
+    }
     return out;
 }
 

@@ -1,0 +1,294 @@
+/*
+ * dataset.c: scanning a dataset folder (see dataset.h).
+ */
+#include "dataset.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+static const char *const split_names[] = {"train", "training", "validation", "valid",
+                                          "val",   "test",     "testing"};
+
+static const char *const image_exts[] = {
+    "jpg", "jpeg", "jpe", "jfif", "png",  "gif",  "webp", "tif", "tiff", "bmp", "ppm", "pgm",
+    "pbm", "pnm",  "pfm", "heic", "heif", "avif", "jxl",  "jp2", "j2k",  "svg", "hdr", "fits"};
+
+int bn_is_image_name(const char *name) {
+    const char *dot = strrchr(name, '.');
+    if (!dot || dot == name)
+        return 0;
+    for (size_t i = 0; i < sizeof image_exts / sizeof *image_exts; i++)
+        if (strcasecmp(dot + 1, image_exts[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int is_split_name(const char *name) {
+    for (size_t i = 0; i < sizeof split_names / sizeof *split_names; i++)
+        if (strcmp(name, split_names[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Directories visited on this scan, by (device, inode): a symlink loop ends here. */
+typedef struct {
+    dev_t dev;
+    ino_t ino;
+} dir_id;
+
+typedef struct {
+    bn_dataset *ds;
+    dir_id *seen;
+    size_t nseen, capseen;
+    bn_error *err;
+} scan_ctx;
+
+static int seen_before(scan_ctx *c, const struct stat *st) {
+    for (size_t i = 0; i < c->nseen; i++)
+        if (c->seen[i].dev == st->st_dev && c->seen[i].ino == st->st_ino)
+            return 1;
+    if (c->nseen == c->capseen) {
+        size_t cap = c->capseen ? 2 * c->capseen : 64;
+        dir_id *p = realloc(c->seen, cap * sizeof *p);
+        if (!p)
+            return -1;
+        c->seen = p;
+        c->capseen = cap;
+    }
+    c->seen[c->nseen++] = (dir_id){st->st_dev, st->st_ino};
+    return 0;
+}
+
+static char *join(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    char *p = malloc(la + lb + 2);
+    if (!p)
+        return NULL;
+    memcpy(p, a, la);
+    size_t k = la;
+    if (la > 0 && a[la - 1] != '/')
+        p[k++] = '/';
+    memcpy(p + k, b, lb + 1);
+    return p;
+}
+
+static int add_item(bn_dataset *ds, const char *rel, const char *label, const char *split) {
+    if (ds->n == ds->cap) {
+        size_t cap = ds->cap ? 2 * ds->cap : 256;
+        bn_item *p = realloc(ds->items, cap * sizeof *p);
+        if (!p)
+            return -1;
+        ds->items = p;
+        ds->cap = cap;
+    }
+    bn_item *it = &ds->items[ds->n];
+    it->path = strdup(rel);
+    it->label = strdup(label);
+    it->split = split ? strdup(split) : NULL;
+    if (!it->path || !it->label || (split && !it->split)) {
+        free(it->path);
+        free(it->label);
+        free(it->split);
+        return -1;
+    }
+    ds->n++;
+    return 0;
+}
+
+/* Sorted names of a directory's entries (no hidden ones). */
+static int list_dir(const char *dir, char ***names, size_t *n, bn_error *err) {
+    *names = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return bn_fail(err, BN_EIO, "%s: cannot open folder: %s", dir, strerror(errno));
+    size_t cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **p = realloc(*names, cap * sizeof *p);
+            if (!p)
+                goto oom;
+            *names = p;
+        }
+        if (!((*names)[*n] = strdup(e->d_name)))
+            goto oom;
+        (*n)++;
+    }
+    closedir(d);
+    return BN_OK;
+oom:
+    closedir(d);
+    for (size_t i = 0; i < *n; i++)
+        free((*names)[i]);
+    free(*names);
+    *names = NULL;
+    *n = 0;
+    return bn_fail(err, BN_ENOMEM, "%s: out of memory listing the folder", dir);
+}
+
+static void free_names(char **names, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* Add every image below abs (relative name rel) with this label and split. */
+static int walk_class(scan_ctx *c, const char *abs, const char *rel, const char *label,
+                      const char *split) {
+    char **names;
+    size_t n;
+    int rc = list_dir(abs, &names, &n, c->err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n && rc == BN_OK; i++) {
+        char *a = join(abs, names[i]), *r = join(rel, names[i]);
+        struct stat st;
+        if (!a || !r) {
+            rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", abs);
+        } else if (stat(a, &st) != 0) {
+            /* A dangling link or a file that vanished: let extract record
+             * it as a failure when it tries to read it. */
+            if (bn_is_image_name(names[i]) && add_item(c->ds, r, label, split))
+                rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", abs);
+        } else if (S_ISDIR(st.st_mode)) {
+            int seen = seen_before(c, &st);
+            if (seen < 0)
+                rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", abs);
+            else if (!seen)
+                rc = walk_class(c, a, r, label, split);
+        } else if (bn_is_image_name(names[i])) {
+            if (add_item(c->ds, r, label, split))
+                rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", abs);
+        } else {
+            c->ds->skipped_files++;
+        }
+        free(a);
+        free(r);
+    }
+    free_names(names, n);
+    return rc;
+}
+
+static int has_subdir(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    struct dirent *e;
+    int found = 0;
+    while (!found && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char *p = join(dir, e->d_name);
+        struct stat st;
+        found = p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+        free(p);
+    }
+    closedir(d);
+    return found;
+}
+
+static int cmp_items(const void *a, const void *b) {
+    return strcmp(((const bn_item *)a)->path, ((const bn_item *)b)->path);
+}
+
+int bn_dataset_scan(bn_dataset *ds, const char *root, bn_error *err) {
+    memset(ds, 0, sizeof *ds);
+    struct stat st;
+    if (stat(root, &st) != 0)
+        return bn_fail(err, BN_EIO, "%s: %s", root, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return bn_fail(err, BN_EINVAL, "%s: not a folder (expected class folders inside)", root);
+    if (!(ds->root = strdup(root)))
+        return bn_fail(err, BN_ENOMEM, "%s: out of memory", root);
+
+    scan_ctx c = {.ds = ds, .err = err};
+    seen_before(&c, &st);
+    char **names;
+    size_t n;
+    int rc = list_dir(root, &names, &n, err);
+    for (size_t i = 0; i < n && rc == BN_OK; i++) {
+        char *a = join(root, names[i]);
+        if (!a) {
+            rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", root);
+            break;
+        }
+        int isdir = stat(a, &st) == 0 && S_ISDIR(st.st_mode);
+        if (isdir && !seen_before(&c, &st)) {
+            if (is_split_name(names[i]) && has_subdir(a)) {
+                char **classes;
+                size_t nc;
+                rc = list_dir(a, &classes, &nc, err);
+                for (size_t j = 0; j < nc && rc == BN_OK; j++) {
+                    char *ca = join(a, classes[j]), *cr = join(names[i], classes[j]);
+                    struct stat cs;
+                    if (!ca || !cr)
+                        rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", root);
+                    else if (stat(ca, &cs) != 0 || !S_ISDIR(cs.st_mode))
+                        ds->skipped_files++; /* a file beside the class folders */
+                    else if (!seen_before(&c, &cs))
+                        rc = walk_class(&c, ca, cr, classes[j], names[i]);
+                    free(ca);
+                    free(cr);
+                }
+                free_names(classes, nc);
+            } else {
+                rc = walk_class(&c, a, names[i], names[i], NULL);
+            }
+        } else if (!isdir) {
+            ds->skipped_files++; /* files at the top have no class */
+        }
+        free(a);
+    }
+    free_names(names, n);
+    free(c.seen);
+    if (rc) {
+        bn_dataset_free(ds);
+        return rc;
+    }
+    qsort(ds->items, ds->n, sizeof *ds->items, cmp_items);
+    return BN_OK;
+}
+
+int bn_dataset_from_paths(bn_dataset *ds, char **paths, int n, bn_error *err) {
+    memset(ds, 0, sizeof *ds);
+    if (!(ds->root = strdup("")))
+        return bn_fail(err, BN_ENOMEM, "out of memory");
+    scan_ctx c = {.ds = ds, .err = err};
+    int rc = BN_OK;
+    for (int i = 0; i < n && rc == BN_OK; i++) {
+        struct stat st;
+        if (stat(paths[i], &st) != 0) {
+            rc = bn_fail(err, BN_EIO, "%s: %s", paths[i], strerror(errno));
+        } else if (S_ISDIR(st.st_mode)) {
+            const char *base = strrchr(paths[i], '/');
+            base = base && base[1] ? base + 1 : paths[i];
+            if (!seen_before(&c, &st))
+                rc = walk_class(&c, paths[i], paths[i], base, NULL);
+        } else if (add_item(ds, paths[i], "", NULL)) {
+            rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", paths[i]);
+        }
+    }
+    free(c.seen);
+    if (rc)
+        bn_dataset_free(ds);
+    return rc;
+}
+
+void bn_dataset_free(bn_dataset *ds) {
+    for (size_t i = 0; i < ds->n; i++) {
+        free(ds->items[i].path);
+        free(ds->items[i].label);
+        free(ds->items[i].split);
+    }
+    free(ds->items);
+    free(ds->root);
+    memset(ds, 0, sizeof *ds);
+}

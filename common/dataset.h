@@ -1,0 +1,48 @@
+/*
+ * dataset.h: find the images of a dataset folder and their labels and splits.
+ *
+ * Layouts (the Keras image_dataset_from_directory / torchvision ImageFolder
+ * conventions):
+ *
+ *   ROOT/<class>/...images          label = class, split = NULL
+ *   ROOT/<split>/<class>/...images  split = train|training|validation|valid|val|test|testing
+ *
+ * A top-level folder with one of those split names that holds sub-folders is a
+ * split; any other top-level folder is a class. Images are found recursively
+ * inside a class folder, by extension (case-insensitive); hidden files and
+ * folders are skipped; symbolic links are followed, but a folder already
+ * visited (a link loop) is not entered twice. Items are sorted by path so
+ * every run sees the same order.
+ */
+#ifndef BN_DATASET_H
+#define BN_DATASET_H
+
+#include "error.h"
+#include <stddef.h>
+
+typedef struct {
+    char *path;  /* relative to the root, '/' separated */
+    char *label; /* class folder name */
+    char *split; /* split folder name, or NULL */
+} bn_item;
+
+typedef struct {
+    char *root;
+    bn_item *items;
+    size_t n, cap;
+    size_t skipped_files; /* files that are not images by extension */
+} bn_dataset;
+
+/* Scan root. An empty result is not an error here: callers decide. */
+int bn_dataset_scan(bn_dataset *ds, const char *root, bn_error *err);
+void bn_dataset_free(bn_dataset *ds);
+
+/* Build a dataset from explicit files and folders (classify predict): files
+ * get label "" and split NULL; a folder is scanned recursively as one class
+ * named after it. Paths are stored as given. */
+int bn_dataset_from_paths(bn_dataset *ds, char **paths, int n, bn_error *err);
+
+/* Does this file name look like an image libvips can read? */
+int bn_is_image_name(const char *name);
+
+#endif

@@ -1,0 +1,464 @@
+/*
+ * extractor.c: the extract pipeline (see extractor.h).
+ *
+ * Two threads, two batch buffers:
+ *   reader (reader_main): read file, sha256, decide skip / reuse / compute,
+ *       decode into the batch tensor, hand the full batch over;
+ *   caller's thread (bn_extractor_run): VGG16 forward on the batch, then one
+ *       SQLite transaction for all of its rows.
+ * The reader never touches SQLite: what the database holds is loaded into
+ * memory sets before the reader starts, and only the reader updates them.
+ */
+#include "extractor.h"
+
+#include "hash.h"
+#include "progress.h"
+#include "strset.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Files bigger than this are refused before reading: no image worth a
+ * feature vector is this large, and reading it whole would cost the memory. */
+#define MAX_FILE_BYTES ((int64_t)512 << 20)
+
+typedef enum { OP_SKIP, OP_REUSE, OP_COMPUTE, OP_FAIL } op_kind;
+
+typedef struct {
+    op_kind kind;
+    size_t item; /* index into the dataset */
+    int slot;    /* OP_COMPUTE: row in the batch tensor */
+    int width, height;
+    int64_t bytes;
+    int has_sha;
+    char sha256[65];
+    char *reason; /* OP_FAIL */
+} op;
+
+typedef struct {
+    float *input; /* (batch, S, S, 3) */
+    op *ops;
+    size_t nops, capops;
+    int ncompute;
+    int full; /* handed to the consumer */
+    int last; /* the reader has nothing more after this one */
+} batch;
+
+struct bn_extractor {
+    bn_store *store;
+    bn_vgg16 *net;
+    bn_extract_opts o;
+    int64_t featureset;
+    char fsname[512];
+    int dim;
+    float *output; /* (batch, dim) */
+
+    /* run state */
+    const bn_dataset *ds;
+    bn_strset paths;   /* path -> sha256 of the stored image row */
+    bn_strset vectors; /* sha256s that have a vector in this feature set */
+    batch b[2];
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop; /* consumer failed: reader must end */
+    unsigned char *filebuf;
+    size_t filecap;
+};
+
+void bn_extract_opts_default(bn_extract_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->image.size = 224;
+    o->image.resize = BN_RESIZE_SQUASH;
+    o->image.preprocess = BN_PREPROCESS_CAFFE;
+    o->layer = BN_LAYER_BLOCK5_POOL;
+    o->pooling = BN_POOLING_NONE;
+    o->dtype = "f32";
+    o->engine = BN_CONV_AUTO;
+    o->batch = 8;
+}
+
+int bn_extractor_create(bn_extractor **out, bn_store *store, const bn_vgg16_weights *w,
+                        const bn_extract_opts *o, bn_error *err) {
+    *out = NULL;
+    if (o->image.size < 32 || o->image.size % 32 != 0 || o->image.size > 4096)
+        return bn_fail(err, BN_EINVAL, "--size %d: must be a multiple of 32 between 32 and 4096",
+                       o->image.size);
+    if (o->batch < 1 || o->batch > 1024)
+        return bn_fail(err, BN_EINVAL, "--batch %d: must be between 1 and 1024", o->batch);
+    if (strcmp(o->dtype, "f32") != 0 && strcmp(o->dtype, "f16") != 0)
+        return bn_fail(err, BN_EINVAL, "--dtype %s: must be f32 or f16", o->dtype);
+
+    bn_extractor *x = calloc(1, sizeof *x);
+    if (!x)
+        return bn_fail(err, BN_ENOMEM, "out of memory");
+    x->store = store;
+    x->o = *o;
+    x->dim = bn_vgg16_dim(o->layer, o->pooling, o->image.size);
+    size_t in_floats = (size_t)o->batch * o->image.size * o->image.size * 3;
+    x->output = malloc((size_t)o->batch * x->dim * sizeof(float));
+    x->b[0].input = malloc(in_floats * sizeof(float));
+    x->b[1].input = malloc(in_floats * sizeof(float));
+    if (!x->output || !x->b[0].input || !x->b[1].input) {
+        bn_extractor_free(x);
+        return bn_fail(err, BN_ENOMEM, "out of memory for batch %d at size %d", o->batch,
+                       o->image.size);
+    }
+    int rc = bn_vgg16_create(&x->net, w, o->engine, o->image.size, o->batch, o->layer, err);
+    if (rc) {
+        bn_extractor_free(x);
+        return rc;
+    }
+    bn_featureset fs = {
+        .source = "extract",
+        .model = "vgg16",
+        .weights_sha256 = w->sha256,
+        .layer = bn_layer_name(o->layer),
+        .pooling = bn_pooling_name(o->pooling),
+        .resize = bn_resize_name(o->image.resize),
+        .preprocess = bn_preprocess_name(o->image.preprocess),
+        .size = o->image.size,
+        .dim = x->dim,
+        .dtype = o->dtype,
+    };
+    if ((rc = bn_store_featureset_get_or_create(store, &fs, &x->featureset, err))) {
+        bn_extractor_free(x);
+        return rc;
+    }
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(bn_store_db(store), "SELECT name FROM featuresets WHERE id = ?1", -1, &q,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(q, 1, x->featureset);
+        if (sqlite3_step(q) == SQLITE_ROW)
+            snprintf(x->fsname, sizeof x->fsname, "%s", (const char *)sqlite3_column_text(q, 0));
+        sqlite3_finalize(q);
+    }
+    pthread_mutex_init(&x->mu, NULL);
+    pthread_cond_init(&x->cv, NULL);
+    *out = x;
+    return BN_OK;
+}
+
+void bn_extractor_free(bn_extractor *x) {
+    if (!x)
+        return;
+    if (x->net) {
+        pthread_mutex_destroy(&x->mu);
+        pthread_cond_destroy(&x->cv);
+    }
+    bn_vgg16_free(x->net);
+    free(x->output);
+    for (int i = 0; i < 2; i++) {
+        free(x->b[i].input);
+        free(x->b[i].ops);
+    }
+    free(x->filebuf);
+    free(x);
+}
+
+int64_t bn_extractor_featureset(const bn_extractor *x) {
+    return x->featureset;
+}
+
+const char *bn_extractor_featureset_name(const bn_extractor *x) {
+    return x->fsname;
+}
+
+int bn_extractor_dim(const bn_extractor *x) {
+    return x->dim;
+}
+
+/* ---- what the database already holds ------------------------------------ */
+
+static int load_known(bn_extractor *x, bn_error *err) {
+    sqlite3 *db = bn_store_db(x->store);
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db, "SELECT path, sha256 FROM images", -1, &q, NULL) != SQLITE_OK)
+        return bn_store_fail(x->store, err, "reading stored images");
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+        if (bn_strset_put(&x->paths, (const char *)sqlite3_column_text(q, 0),
+                          (const char *)sqlite3_column_text(q, 1))) {
+            sqlite3_finalize(q);
+            return bn_fail(err, BN_ENOMEM, "out of memory");
+        }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return bn_store_fail(x->store, err, "reading stored images");
+    if (sqlite3_prepare_v2(db, "SELECT sha256 FROM vectors WHERE featureset = ?1", -1, &q, NULL) !=
+        SQLITE_OK)
+        return bn_store_fail(x->store, err, "reading stored vectors");
+    sqlite3_bind_int64(q, 1, x->featureset);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+        if (bn_strset_put(&x->vectors, (const char *)sqlite3_column_text(q, 0), NULL)) {
+            sqlite3_finalize(q);
+            return bn_fail(err, BN_ENOMEM, "out of memory");
+        }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return bn_store_fail(x->store, err, "reading stored vectors");
+    return BN_OK;
+}
+
+/* ---- reader thread ------------------------------------------------------- */
+
+static op *push_op(batch *b) {
+    if (b->nops == b->capops) {
+        size_t cap = b->capops ? 2 * b->capops : 64;
+        op *p = realloc(b->ops, cap * sizeof *p);
+        if (!p)
+            return NULL;
+        b->ops = p;
+        b->capops = cap;
+    }
+    op *o = &b->ops[b->nops++];
+    memset(o, 0, sizeof *o);
+    return o;
+}
+
+static void fail_op(op *o, const char *fmt, const char *a, const char *b) {
+    o->kind = OP_FAIL;
+    size_t n = strlen(fmt) + strlen(a) + (b ? strlen(b) : 0) + 1;
+    o->reason = malloc(n);
+    if (o->reason)
+        snprintf(o->reason, n, fmt, a, b ? b : "");
+}
+
+/* Read a whole file into x->filebuf. Returns size, or -1 with errno. */
+static int64_t read_file(bn_extractor *x, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        int e = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+        fclose(f);
+        errno = e;
+        return -1;
+    }
+    if (st.st_size > MAX_FILE_BYTES) {
+        fclose(f);
+        errno = EFBIG;
+        return -1;
+    }
+    size_t want = (size_t)st.st_size;
+    if (want + 1 > x->filecap) {
+        unsigned char *p = realloc(x->filebuf, want + 1);
+        if (!p) {
+            fclose(f);
+            errno = ENOMEM;
+            return -1;
+        }
+        x->filebuf = p;
+        x->filecap = want + 1;
+    }
+    size_t got = fread(x->filebuf, 1, want, f);
+    int e = ferror(f) ? EIO : 0;
+    fclose(f);
+    if (e) {
+        errno = e;
+        return -1;
+    }
+    return (int64_t)got; /* a file that shrank since fstat: decode what is there */
+}
+
+/* Decide what to do with one item and, for a new image, decode it into the
+ * batch tensor. Returns -1 only when out of memory. */
+static int prepare_item(bn_extractor *x, batch *b, size_t i, char *abspath, size_t abscap) {
+    const bn_item *it = &x->ds->items[i];
+    op *o = push_op(b);
+    if (!o)
+        return -1;
+    o->item = i;
+    if (x->ds->root && x->ds->root[0])
+        snprintf(abspath, abscap, "%s/%s", x->ds->root, it->path);
+    else
+        snprintf(abspath, abscap, "%s", it->path);
+
+    int64_t n = read_file(x, abspath);
+    if (n < 0) {
+        fail_op(o, "cannot read: %s%s", strerror(errno), NULL);
+        return 0;
+    }
+    o->bytes = n;
+    bn_sha256_hex(x->filebuf, (size_t)n, o->sha256);
+    o->has_sha = 1;
+
+    const char *stored = bn_strset_get(&x->paths, it->path);
+    int known = bn_strset_has(&x->vectors, o->sha256);
+    bn_error e;
+    bn_image_info info = {0, 0};
+    if (known && stored && strcmp(stored, o->sha256) == 0) {
+        o->kind = OP_SKIP;
+    } else if (known) {
+        /* Same content under another path: the vector is there, only the
+         * image row is new. The header gives width and height. */
+        if (bn_image_probe(x->filebuf, (size_t)n, it->path, &info, &e)) {
+            fail_op(o, "%s%s", e.msg, NULL);
+            return 0;
+        }
+        o->kind = OP_REUSE;
+    } else {
+        float *dst = b->input + (size_t)b->ncompute * x->o.image.size * x->o.image.size * 3;
+        if (bn_image_decode(x->filebuf, (size_t)n, it->path, &x->o.image, dst, &info, &e)) {
+            fail_op(o, "%s%s", e.msg, NULL);
+            return 0;
+        }
+        o->kind = OP_COMPUTE;
+        o->slot = b->ncompute++;
+        /* Later duplicates of this content in the run reuse this vector. */
+        if (bn_strset_put(&x->vectors, o->sha256, NULL))
+            return -1;
+    }
+    if (bn_strset_put(&x->paths, it->path, o->sha256))
+        return -1;
+    o->width = info.width;
+    o->height = info.height;
+    return 0;
+}
+
+static void *reader_main(void *arg) {
+    bn_extractor *x = arg;
+    char abspath[8192];
+    size_t i = 0;
+    int which = 0;
+    /* A batch also closes after many non-compute items, so skips and
+     * failures show up in the progress without waiting for new images. */
+    size_t max_ops = (size_t)x->o.batch * 4 + 64;
+    for (;;) {
+        batch *b = &x->b[which];
+        pthread_mutex_lock(&x->mu);
+        while (b->full && !x->stop)
+            pthread_cond_wait(&x->cv, &x->mu);
+        int stop = x->stop;
+        pthread_mutex_unlock(&x->mu);
+        if (stop)
+            break;
+        for (size_t k = 0; k < b->nops; k++)
+            free(b->ops[k].reason);
+        b->nops = 0;
+        b->ncompute = 0;
+        int oom = 0;
+        while (i < x->ds->n && b->ncompute < x->o.batch && b->nops < max_ops && !oom)
+            oom = prepare_item(x, b, i++, abspath, sizeof abspath) != 0;
+        pthread_mutex_lock(&x->mu);
+        b->last = i >= x->ds->n || oom;
+        b->full = 1;
+        if (oom) /* the consumer reports it */
+            b->last = 2;
+        pthread_cond_broadcast(&x->cv);
+        pthread_mutex_unlock(&x->mu);
+        if (b->last)
+            break;
+        which ^= 1;
+    }
+    return NULL;
+}
+
+/* ---- consumer: network and database -------------------------------------- */
+
+static int write_batch(bn_extractor *x, batch *b, bn_extract_stats *st, bn_error *err) {
+    if (b->ncompute > 0) {
+        double t0 = bn_now();
+        int rc = bn_vgg16_forward(x->net, b->input, b->ncompute, x->o.layer, x->o.pooling,
+                                  x->output, err);
+        st->network_seconds += bn_now() - t0;
+        if (rc)
+            return rc;
+    }
+    int writes = 0;
+    for (size_t k = 0; k < b->nops; k++)
+        writes += b->ops[k].kind != OP_SKIP;
+    if (writes > 0) {
+        if (bn_store_begin(x->store, err))
+            return BN_EDB;
+        for (size_t k = 0; k < b->nops; k++) {
+            op *o = &b->ops[k];
+            const bn_item *it = &x->ds->items[o->item];
+            int rc = BN_OK;
+            if (o->kind == OP_COMPUTE)
+                rc = bn_store_put_vector(x->store, x->featureset, o->sha256,
+                                         x->output + (size_t)o->slot * x->dim, x->dim, x->o.dtype,
+                                         err);
+            if (!rc && (o->kind == OP_COMPUTE || o->kind == OP_REUSE))
+                rc = bn_store_put_image(x->store, it->path, it->label, it->split, o->sha256,
+                                        o->width, o->height, o->bytes, err);
+            if (!rc && o->kind == OP_FAIL)
+                rc = bn_store_put_failure(x->store, it->path, o->has_sha ? o->sha256 : NULL,
+                                          o->reason ? o->reason : "out of memory", err);
+            if (rc) {
+                bn_store_rollback(x->store);
+                return rc;
+            }
+        }
+        if (bn_store_commit(x->store, err))
+            return BN_EDB;
+    }
+    for (size_t k = 0; k < b->nops; k++) {
+        switch (b->ops[k].kind) {
+        case OP_SKIP: st->skipped++; break;
+        case OP_REUSE: st->reused++; break;
+        case OP_COMPUTE: st->extracted++; break;
+        case OP_FAIL: st->failed++; break;
+        }
+    }
+    st->images += (long)b->nops;
+    return BN_OK;
+}
+
+int bn_extractor_run(bn_extractor *x, const bn_dataset *ds, bn_extract_progress progress, void *ctx,
+                     bn_extract_stats *st, bn_error *err) {
+    memset(st, 0, sizeof *st);
+    st->total = (long)ds->n;
+    double t0 = bn_now();
+    x->ds = ds;
+    x->stop = 0;
+    for (int k = 0; k < 2; k++)
+        x->b[k].full = x->b[k].last = 0;
+    bn_strset_init(&x->paths);
+    bn_strset_init(&x->vectors);
+    int rc = load_known(x, err);
+    pthread_t reader;
+    if (!rc && ds->n > 0 && pthread_create(&reader, NULL, reader_main, x) != 0)
+        rc = bn_fail(err, BN_ENOMEM, "cannot start the reader thread");
+    if (!rc && ds->n > 0) {
+        int which = 0;
+        for (;;) {
+            batch *b = &x->b[which];
+            pthread_mutex_lock(&x->mu);
+            while (!b->full)
+                pthread_cond_wait(&x->cv, &x->mu);
+            pthread_mutex_unlock(&x->mu);
+            int last = b->last;
+            if (last == 2)
+                rc = bn_fail(err, BN_ENOMEM, "out of memory while reading images");
+            if (!rc)
+                rc = write_batch(x, b, st, err);
+            st->seconds = bn_now() - t0;
+            if (!rc && progress)
+                progress(ctx, st);
+            pthread_mutex_lock(&x->mu);
+            b->full = 0;
+            if (rc)
+                x->stop = 1;
+            pthread_cond_broadcast(&x->cv);
+            pthread_mutex_unlock(&x->mu);
+            if (rc || last)
+                break;
+            which ^= 1;
+        }
+        pthread_join(reader, NULL);
+    }
+    for (int k = 0; k < 2; k++) {
+        for (size_t j = 0; j < x->b[k].nops; j++)
+            free(x->b[k].ops[j].reason);
+        x->b[k].nops = 0;
+    }
+    bn_strset_free(&x->paths);
+    bn_strset_free(&x->vectors);
+    st->seconds = bn_now() - t0;
+    return rc;
+}

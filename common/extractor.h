@@ -1,0 +1,68 @@
+/*
+ * extractor.h: the extract pipeline, shared by bottleneck-extract and
+ * bottleneck-classify predict.
+ *
+ *   files --read+sha256--> skip? reuse? decode --> batch tensor
+ *         --VGG16--> vectors --one transaction per batch--> SQLite
+ *
+ * A reader thread reads, hashes and decodes the next batch while the network
+ * runs on the current one (two batch buffers, so memory is bounded by the
+ * batch size, not the dataset). What is already stored is loaded once at the
+ * start: an image whose path and content are unchanged is skipped, one whose
+ * content already has a vector (renamed, copied) gets only its image row.
+ * Undecodable files are recorded in `failures` and the run goes on.
+ */
+#ifndef BN_EXTRACTOR_H
+#define BN_EXTRACTOR_H
+
+#include "dataset.h"
+#include "error.h"
+#include "image.h"
+#include "store.h"
+#include "vgg16.h"
+
+#include <stdint.h>
+
+typedef struct {
+    bn_image_opts image; /* size, resize, preprocess */
+    bn_layer layer;
+    bn_pooling pooling;
+    const char *dtype; /* "f32" | "f16" */
+    bn_conv_engine engine;
+    int batch; /* images per forward pass and per transaction */
+} bn_extract_opts;
+
+/* Defaults: 224, squash, caffe, block5_pool, none, f32, auto, batch 8. */
+void bn_extract_opts_default(bn_extract_opts *o);
+
+typedef struct {
+    long images;            /* items handled so far */
+    long total;             /* items in the dataset */
+    long extracted;         /* run through the network */
+    long reused;            /* content already had a vector: image row only */
+    long skipped;           /* already stored and unchanged */
+    long failed;            /* recorded in failures */
+    double seconds;         /* wall time of the run */
+    double network_seconds; /* time inside the network */
+} bn_extract_stats;
+
+typedef void (*bn_extract_progress)(void *ctx, const bn_extract_stats *st);
+
+typedef struct bn_extractor bn_extractor;
+
+/* Build the network and find or create the feature set for these settings. */
+int bn_extractor_create(bn_extractor **out, bn_store *store, const bn_vgg16_weights *w,
+                        const bn_extract_opts *o, bn_error *err);
+void bn_extractor_free(bn_extractor *x);
+
+int64_t bn_extractor_featureset(const bn_extractor *x);
+const char *bn_extractor_featureset_name(const bn_extractor *x);
+int bn_extractor_dim(const bn_extractor *x);
+
+/* Process every item of ds (paths relative to ds->root). Per-file problems go
+ * to the failures table and the stats; a returned error means the run could
+ * not go on (database), with every batch committed before it kept. */
+int bn_extractor_run(bn_extractor *x, const bn_dataset *ds, bn_extract_progress progress, void *ctx,
+                     bn_extract_stats *st, bn_error *err);
+
+#endif

@@ -1,0 +1,86 @@
+# Bad input: one clear line naming the file and the problem, the documented
+# exit status, and nothing already stored lost.
+. "$(dirname "$0")/lib.sh"
+
+make_dataset "$T/ds" 1  # 4 photos
+run() { "$EXTRACT" --weights "$WEIGHTS" --size 32 --quiet "$@"; }
+
+# --help documents every flag the program accepts.
+help=$("$EXTRACT" --help)
+for flag in --db --weights --download --layer --pooling --size --resize --preprocess --dtype \
+    --conv --batch --threads --quiet --json --help --version; do
+    check_match "--help documents $flag" "$help" "$flag"
+done
+
+# Usage errors: exit 2.
+"$EXTRACT" --layer block9_pool "$T/ds" 2>"$T/err"; check_eq "bad --layer exit" "$?" 2
+check_match "bad --layer message" "$(cat "$T/err")" "block9_pool"
+"$EXTRACT" --size 100 "$T/ds" 2>"$T/err"; check_eq "bad --size exit" "$?" 2
+"$EXTRACT" 2>"$T/err"; check_eq "no dataset exit" "$?" 2
+
+# A missing or empty dataset folder.
+run --db "$T/a.db" "$T/nope" 2>"$T/err"; check_eq "missing folder exit" "$?" 1
+check_match "missing folder message" "$(cat "$T/err")" "nope: No such file"
+check_eq "missing folder: one line" "$(wc -l <"$T/err")" 1
+mkdir "$T/empty"
+run --db "$T/a.db" "$T/empty" 2>"$T/err"; check_eq "empty folder exit" "$?" 1
+check_match "empty folder message" "$(cat "$T/err")" "empty: no images found"
+
+# Weights: missing, not HDF5, truncated.
+"$EXTRACT" --weights "$T/missing.h5" --db "$T/a.db" "$T/ds" 2>"$T/err"
+check_eq "missing weights exit" "$?" 1
+check_match "missing weights message" "$(cat "$T/err")" "missing.h5"
+echo "not weights" >"$T/bad.h5"
+"$EXTRACT" --weights "$T/bad.h5" --db "$T/a.db" "$T/ds" 2>"$T/err"
+check_eq "bad weights exit" "$?" 1
+check_match "bad weights message" "$(cat "$T/err")" "bad.h5"
+check_eq "bad weights: one line" "$(wc -l <"$T/err")" 1
+# No weights anywhere: the message says where it looked and suggests --download.
+env -u BOTTLENECK_WEIGHTS XDG_CACHE_HOME="$T/cache" "$EXTRACT" --db "$T/a.db" "$T/ds" 2>"$T/err"
+check_eq "no weights exit" "$?" 1
+check_match "no weights suggests --download" "$(cat "$T/err")" "--download"
+
+# A good run, then damage around it: nothing stored may be lost.
+run --db "$T/good.db" "$T/ds"; check_eq "good run" "$?" 0
+dump() { q "$T/good.db" 'SELECT path, hex(vector) FROM images JOIN vectors USING (sha256) ORDER BY path'; }
+before=$(dump)
+
+# Corrupt and undecodable images are recorded, the rest processed, exit 3.
+head -c 2000 "$T/ds/train/cat/$(ls "$T/ds/train/cat" | head -n 1)" >"$T/ds/train/cat/truncated.jpg"
+echo "this is not a picture" >"$T/ds/train/dog/text.png"
+: >"$T/ds/validation/cat/empty.jpg"
+run --db "$T/good.db" "$T/ds" 2>"$T/err"; check_eq "bad images exit" "$?" 3
+check_eq "failures recorded" "$(q "$T/good.db" 'SELECT count(*) FROM failures')" 3
+check_eq "failure reasons are not empty" "$(q "$T/good.db" "SELECT count(*) FROM failures WHERE length(reason) > 5")" 3
+check_eq "good images kept" "$(q "$T/good.db" 'SELECT count(*) FROM images')" 4
+check "stored vectors unchanged" [ "$(dump)" = "$before" ]
+# Fixing a file clears its failure.
+cp "$SHARED/data/catsdogs/train/dog/$(ls "$SHARED/data/catsdogs/train/dog" | sort | tail -n 1)" "$T/ds/train/dog/text.png"
+run --db "$T/good.db" "$T/ds" 2>/dev/null; check_eq "still two bad" "$?" 3
+check_eq "fixed file's failure removed" "$(q "$T/good.db" "SELECT count(*) FROM failures WHERE path = 'train/dog/text.png'")" 0
+rm "$T/ds/train/cat/truncated.jpg" "$T/ds/validation/cat/empty.jpg" "$T/ds/train/dog/text.png"
+
+# A read-only database: one line, exit 1, nothing lost.
+cp "$T/good.db" "$T/ro.db"; q "$T/ro.db" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null
+mkdir "$T/rodir"; cp "$T/ro.db" "$T/rodir/ro.db"; chmod 0444 "$T/rodir/ro.db"; chmod 0555 "$T/rodir"
+cp "$SHARED/data/catsdogs/validation/dog/$(ls "$SHARED/data/catsdogs/validation/dog" | sort | tail -n 1)" "$T/ds/validation/dog/new.jpg"
+if [ "$(id -u)" != 0 ]; then
+    run --db "$T/rodir/ro.db" "$T/ds" 2>"$T/err"; check_eq "read-only db exit" "$?" 1
+    check_match "read-only db message" "$(cat "$T/err")" "ro.db"
+fi
+chmod 0755 "$T/rodir"
+
+# A corrupt database (random bytes): one line naming it, exit 1, file untouched.
+head -c 65536 /dev/urandom >"$T/corrupt.db"
+sum=$(sha256sum <"$T/corrupt.db")
+run --db "$T/corrupt.db" "$T/ds" 2>"$T/err"; check_eq "corrupt db exit" "$?" 1
+check_match "corrupt db message" "$(cat "$T/err")" "corrupt.db: .*(not a database|damaged)"
+check_eq "corrupt db: one line" "$(wc -l <"$T/err")" 1
+check_eq "corrupt db untouched" "$(sha256sum <"$T/corrupt.db")" "$sum"
+
+# A database from a newer bottleneck is refused, not downgraded.
+cp "$T/good.db" "$T/newer.db"; q "$T/newer.db" 'PRAGMA user_version = 999'
+run --db "$T/newer.db" "$T/ds" 2>"$T/err"; check_eq "newer schema exit" "$?" 1
+check_match "newer schema message" "$(cat "$T/err")" "newer"
+
+finish
