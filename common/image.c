@@ -27,9 +27,9 @@
  *             (torchvision): shorter side to size, longer side to
  *             int(size * long / short), centre crop with Python's round().
  *             Each axis is resampled the way PIL's BILINEAR resize does it,
- *             displayed horizontal pass first (see image_resize_axis); an axis already
- *             at its target length is not touched, so a size x size input
- *             keeps its exact pixels.
+ *             the displayed horizontal axis first (image_resize_axis); an
+ *             axis already at its target length is not touched, so a
+ *             size x size input keeps its exact pixels.
  *   orient    EXIF orientation is applied after the resize, on the small
  *             image held in memory, because rotating needs random access and
  *             the loader is sequential. Resizing then rotating equals
@@ -102,6 +102,14 @@ void bn_image_set_threads(int n) {
     vips_concurrency_set(n < 1 ? 1 : n);
 }
 
+void bn_image_allow_untrusted(int allow) {
+#if VIPS_MAJOR_VERSION > 8 || (VIPS_MAJOR_VERSION == 8 && VIPS_MINOR_VERSION >= 13)
+    vips_block_untrusted_set(allow ? FALSE : TRUE);
+#else
+    (void)allow;
+#endif
+}
+
 void bn_image_set_max_pixels(uint64_t max_pixels) {
     image_max_pixels = max_pixels ? max_pixels : BN_IMAGE_MAX_PIXELS;
 }
@@ -129,6 +137,11 @@ static int image_vips_fail(bn_error *err, const char *name, const char *what) {
     g_free(text);
     if (n == 0)
         return bn_fail(err, BN_EDECODE, "%s: %s", name, what);
+    if (strstr(reason, "is blocked"))
+        return bn_fail(err, BN_EDECODE,
+                       "%s: only an untrusted libvips loader (ImageMagick, PDF, SVG, JPEG-XL) "
+                       "reads this file, and those are disabled (%s)",
+                       name, reason);
     return bn_fail(err, BN_EDECODE, "%s: %s", name, reason);
 }
 
@@ -213,6 +226,11 @@ static int image_to_srgb(VipsImage *in, VipsImage **out, const char *name, bn_er
                                                       : VIPS_INTERPRETATION_sRGB;
         break;
     }
+    /* 16-bit data labelled as 8-bit would be clipped, not scaled. */
+    if (x->BandFmt == VIPS_FORMAT_USHORT && interp == VIPS_INTERPRETATION_sRGB)
+        interp = VIPS_INTERPRETATION_RGB16;
+    if (x->BandFmt == VIPS_FORMAT_USHORT && interp == VIPS_INTERPRETATION_B_W)
+        interp = VIPS_INTERPRETATION_GREY16;
     if (interp != x->Type) {
         if (vips_copy(x, &t[1], "interpretation", interp, NULL))
             goto vips_failed;

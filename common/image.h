@@ -53,6 +53,11 @@ void bn_image_shutdown(void);
  * 1; one that decodes one image at a time may raise it. Call before decoding. */
 void bn_image_set_threads(int n);
 
+/* Let libvips' untrusted loaders run (default: blocked). They read formats
+ * such as BMP, ICO and PSD through ImageMagick, a much larger attack surface
+ * than the JPEG/PNG/WebP/TIFF/GIF/HEIF decoders. Call before decoding. */
+void bn_image_allow_untrusted(int allow);
+
 /* Change the decompression-bomb limit (0 restores BN_IMAGE_MAX_PIXELS).
  * Call before decoding; not synchronised with concurrent decodes. */
 void bn_image_set_max_pixels(uint64_t max_pixels);

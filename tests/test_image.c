@@ -15,6 +15,7 @@
 #include "check.h"
 #include "image.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/resource.h>
 #include <vips/vips.h>
@@ -811,7 +812,8 @@ static long max_rss_kb(void) {
 }
 
 /* One bad input: a BN_EDECODE error, one line, naming the file. */
-static void expect_failure(const void *buf, size_t len, const char *name, const char *why) {
+static void expect_failure(const void *buf, size_t len, const char *name, const char *why,
+                           const char *must_say) {
     float *t = malloc(64 * 64 * 3 * sizeof(float));
     bn_image_opts o = opts(64, BN_RESIZE_SQUASH, BN_PREPROCESS_CAFFE);
     bn_error err = {0};
@@ -824,6 +826,9 @@ static void expect_failure(const void *buf, size_t len, const char *name, const 
                   strlen(err.msg) > n + 5,
               "%s: message \"%s\"", why, err.msg);
     CHECK_MSG(strchr(err.msg, '\n') == NULL, "%s: message has a newline", why);
+    if (must_say)
+        CHECK_MSG(strstr(err.msg, must_say) != NULL, "%s: \"%s\" does not say \"%s\"", why, err.msg,
+                  must_say);
     free(t);
 }
 
@@ -833,9 +838,9 @@ static void test_bad_inputs(void) {
     unsigned char *jpg = read_all(shared_path("data/catsdogs/train/cat/cat.1000.jpg"), &len);
     unsigned char *png = read_all(shared_path("reference/cat.1000.224.png"), &plen);
 
-    expect_failure(jpg, 0, "empty.jpg", "zero bytes");
-    expect_failure(jpg, len / 2, "half.jpg", "truncated JPEG");
-    expect_failure(png, plen / 2, "half.png", "truncated PNG");
+    expect_failure(jpg, 0, "empty.jpg", "zero bytes", "0 bytes");
+    expect_failure(jpg, len / 2, "half.jpg", "truncated JPEG", NULL);
+    expect_failure(png, plen / 2, "half.png", "truncated PNG", NULL);
 
     unsigned char noise[4096];
     uint32_t s = 12345;
@@ -843,13 +848,13 @@ static void test_bad_inputs(void) {
         s = s * 1103515245u + 12345u;
         noise[i] = (unsigned char)(s >> 16);
     }
-    expect_failure(noise, sizeof noise, "noise.jpg", "random bytes");
+    expect_failure(noise, sizeof noise, "noise.jpg", "random bytes", NULL);
     const char *text = "This is not an image.\nIt is a text file with a .png name.\n";
-    expect_failure(text, strlen(text), "notes.png", "text");
+    expect_failure(text, strlen(text), "notes.png", "text", NULL);
 
     unsigned char bomb[128];
     size_t blen = make_png_header(bomb, 100000, 100000);
-    expect_failure(bomb, blen, "bomb.png", "100000^2 PNG");
+    expect_failure(bomb, blen, "bomb.png", "100000^2 PNG", "decompression bomb");
     /* The header itself is valid: probe reads it without decoding. */
     bn_image_info info = {0, 0};
     bn_error err = {0};
@@ -866,7 +871,7 @@ static void test_bad_inputs(void) {
 
     /* A configurable limit. */
     bn_image_set_max_pixels(224 * 224 - 1);
-    expect_failure(png, plen, "cat.1000.224.png", "over the limit");
+    expect_failure(png, plen, "cat.1000.224.png", "over the limit", "decompression bomb");
     bn_image_set_max_pixels(0);
     float *t;
     CHECK_INT(decode(png, plen, "cat.1000.224.png", 224, BN_RESIZE_SQUASH, &t, NULL), 0);
@@ -886,6 +891,88 @@ static void test_bad_inputs(void) {
     CHECK_MSG(grown < 64 * 1024, "peak RSS grew by %ld kB", grown);
     free(jpg);
     free(png);
+}
+
+/* Concurrent decodes (as a program decoding in several threads does) and
+ * libvips' own worker threads give the same tensors as one decode at a
+ * time. */
+typedef struct {
+    unsigned char *buf[6];
+    size_t len[6];
+    float *want[6];
+    int mismatches;
+} threads_ctx;
+
+static void *decode_all(void *arg) {
+    threads_ctx *c = arg;
+    float *t = malloc(96 * 96 * 3 * sizeof(float));
+    bn_image_opts o = opts(96, BN_RESIZE_CROP, BN_PREPROCESS_TORCH);
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < 6; i++) {
+            bn_error err = {0};
+            if (bn_image_decode(c->buf[i], c->len[i], cases[i], &o, t, NULL, &err) ||
+                memcmp(t, c->want[i], 96 * 96 * 3 * sizeof(float)) != 0)
+                __atomic_add_fetch(&c->mismatches, 1, __ATOMIC_RELAXED);
+        }
+    free(t);
+    return NULL;
+}
+
+static void test_threads(void) {
+    threads_ctx c = {.mismatches = 0};
+    char rel[256];
+    bn_image_opts o = opts(96, BN_RESIZE_CROP, BN_PREPROCESS_TORCH);
+    bn_error err = {0};
+    for (int i = 0; i < 6; i++) {
+        snprintf(rel, sizeof rel, "data/catsdogs/train/%.3s/%s.jpg", cases[i], cases[i]);
+        c.buf[i] = read_all(shared_path(rel), &c.len[i]);
+        c.want[i] = malloc(96 * 96 * 3 * sizeof(float));
+        CHECK_INT(bn_image_decode(c.buf[i], c.len[i], cases[i], &o, c.want[i], NULL, &err), 0);
+    }
+    pthread_t th[3];
+    for (int k = 0; k < 3; k++)
+        pthread_create(&th[k], NULL, decode_all, &c);
+    for (int k = 0; k < 3; k++)
+        pthread_join(th[k], NULL);
+    CHECK_INT(c.mismatches, 0);
+    bn_image_set_threads(2);
+    decode_all(&c);
+    bn_image_set_threads(1);
+    CHECK_INT(c.mismatches, 0);
+    for (int i = 0; i < 6; i++) {
+        free(c.buf[i]);
+        free(c.want[i]);
+    }
+}
+
+/* BMP is read only by libvips' ImageMagick loader, which is blocked unless
+ * the program allows untrusted loaders. Skipped if this libvips cannot write
+ * BMP (no ImageMagick module). */
+static void test_untrusted(void) {
+    int colour[3] = {10, 20, 30};
+    VipsImage *im = make_image(8, 8, 3, fill_solid, colour);
+    void *bmp = NULL;
+    size_t len = 0;
+    bn_image_allow_untrusted(1); /* the saver is untrusted too */
+    int rc = vips_magicksave_buffer(im, &bmp, &len, "format", "BMP", NULL);
+    bn_image_allow_untrusted(0);
+    if (rc) {
+        vips_error_clear();
+        printf("no ImageMagick in this libvips: BMP test skipped\n");
+        g_object_unref(im);
+        return;
+    }
+    CHECK(len > 2 && memcmp(bmp, "BM", 2) == 0);
+    expect_failure(bmp, len, "old.bmp", "BMP (blocked)", "disabled");
+    bn_error err = {0};
+    float t[8 * 8 * 3];
+    bn_image_opts o = opts(8, BN_RESIZE_SQUASH, BN_PREPROCESS_CAFFE);
+    bn_image_allow_untrusted(1);
+    CHECK_INT(bn_image_decode(bmp, len, "old.bmp", &o, t, NULL, &err), 0);
+    bn_image_allow_untrusted(0);
+    CHECK_NEAR(rect_diff(t, 8, 0, 0, 8, 8, colour), 0, 1e-4);
+    g_free(bmp);
+    g_object_unref(im);
 }
 
 int main(int argc, char **argv) {
@@ -912,6 +999,8 @@ int main(int argc, char **argv) {
     test_multipage();
     test_tiny_and_extreme();
     test_torch();
+    test_threads();
+    test_untrusted();
     bn_image_shutdown();
     return check_done();
 }
