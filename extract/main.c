@@ -20,6 +20,7 @@
 #include "weights.h"
 
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,11 @@ static const char usage_text[] =
     "  --conv ENGINE        auto (default) | direct (exact im2col+GEMM) | winograd\n"
     "  --batch N            images per forward pass and per transaction (default 8)\n"
     "  --threads N          compute threads (default: all cores)\n"
+    "  --all-loaders        also use libvips' untrusted loaders (ImageMagick: BMP, ICO,\n"
+    "                       PSD, ...; PDF, SVG); off by default for safety on files\n"
+    "                       you did not make\n"
+    "  --max-pixels N       refuse images larger than N pixels before decoding\n"
+    "                       (decompression bombs; default 178956970, as PIL)\n"
     "  --quiet              no progress output\n"
     "  --json               print a JSON summary on stdout\n"
     "  --help               this text\n"
@@ -118,7 +124,8 @@ static void json_string(FILE *f, const char *s) {
 
 int main(int argc, char **argv) {
     const char *db_path = "bottleneck.db", *weights_arg = NULL;
-    int download = 0, quiet = 0, json = 0, threads = 0;
+    int download = 0, quiet = 0, json = 0, threads = 0, all_loaders = 0;
+    long long max_pixels = 0;
     bn_extract_opts o;
     bn_extract_opts_default(&o);
 
@@ -138,6 +145,8 @@ int main(int argc, char **argv) {
         OPT_QUIET,
         OPT_JSON,
         OPT_HELP,
+        OPT_ALL_LOADERS,
+        OPT_MAX_PIXELS,
         OPT_VERSION
     };
     static const struct option longopts[] = {
@@ -155,6 +164,8 @@ int main(int argc, char **argv) {
         {"threads", required_argument, 0, OPT_THREADS},
         {"quiet", no_argument, 0, OPT_QUIET},
         {"json", no_argument, 0, OPT_JSON},
+        {"all-loaders", no_argument, 0, OPT_ALL_LOADERS},
+        {"max-pixels", required_argument, 0, OPT_MAX_PIXELS},
         {"help", no_argument, 0, OPT_HELP},
         {"version", no_argument, 0, OPT_VERSION},
         {0, 0, 0, 0},
@@ -194,6 +205,14 @@ int main(int argc, char **argv) {
             break;
         case OPT_BATCH: o.batch = parse_int(optarg, "--batch"); break;
         case OPT_THREADS: threads = parse_int(optarg, "--threads"); break;
+        case OPT_ALL_LOADERS: all_loaders = 1; break;
+        case OPT_MAX_PIXELS: {
+            char *end;
+            max_pixels = strtoll(optarg, &end, 10);
+            if (!*optarg || *end || max_pixels < 1)
+                usage_error("--max-pixels %s: expected a positive integer", optarg);
+            break;
+        }
         case OPT_QUIET: quiet = 1; break;
         case OPT_JSON: json = 1; break;
         case OPT_HELP: fputs(usage_text, stdout); return 0;
@@ -217,6 +236,8 @@ int main(int argc, char **argv) {
     }
     if (threads > 0)
         bn_set_threads(threads);
+    bn_image_allow_untrusted(all_loaders);
+    bn_image_set_max_pixels((uint64_t)max_pixels);
 
     char weights_path[4096];
     if (download && !weights_arg) {

@@ -8,7 +8,7 @@ run() { "$EXTRACT" --weights "$WEIGHTS" --size 32 --quiet "$@"; }
 # --help documents every flag the program accepts.
 help=$("$EXTRACT" --help)
 for flag in --db --weights --download --layer --pooling --size --resize --preprocess --dtype \
-    --conv --batch --threads --quiet --json --help --version; do
+    --conv --batch --threads --all-loaders --max-pixels --quiet --json --help --version; do
     check_match "--help documents $flag" "$help" "$flag"
 done
 
