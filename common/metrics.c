@@ -1,0 +1,205 @@
+/*
+ * metrics.c: accuracy, precision/recall/F1, ROC AUC, log loss and the
+ * confusion matrix, as scikit-learn defines them (see metrics.h).
+ *
+ * Everything is computed in double from the caller's probabilities; the
+ * only allocation beyond the result arrays is the sort buffer of ROC AUC.
+ */
+#include "metrics.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int bn_argmax(const double *v, int k) {
+    int best = 0;
+    for (int j = 1; j < k; j++)
+        if (v[j] > v[best])
+            best = j;
+    return best;
+}
+
+typedef struct {
+    double score;
+    unsigned char pos;
+} metrics_pair;
+
+static int metrics_pair_cmp(const void *a, const void *b) {
+    double x = ((const metrics_pair *)a)->score, y = ((const metrics_pair *)b)->score;
+    return (x > y) - (x < y);
+}
+
+/* Mann-Whitney form of the AUC: the sum of the positives' ranks (tied
+ * scores share their mean rank) equals the trapezoidal area sklearn's
+ * roc_curve + auc computes, ties included. */
+double bn_roc_auc(const double *score, const unsigned char *positive, int n, bn_error *err) {
+    int64_t npos = 0;
+    for (int i = 0; i < n; i++)
+        npos += positive[i] != 0;
+    int64_t nneg = n - npos;
+    if (npos == 0 || nneg == 0)
+        return NAN;
+    metrics_pair *p = malloc((size_t)n * sizeof *p);
+    if (!p) {
+        bn_fail(err, BN_ENOMEM, "roc_auc: out of memory for %d scores", n);
+        return NAN;
+    }
+    for (int i = 0; i < n; i++) {
+        p[i].score = score[i];
+        p[i].pos = positive[i] != 0;
+    }
+    qsort(p, (size_t)n, sizeof *p, metrics_pair_cmp);
+    double rank_sum = 0; /* sum of 1-based ranks of the positives */
+    for (int i = 0; i < n;) {
+        int j = i;
+        int64_t pos_in_tie = 0;
+        while (j < n && p[j].score == p[i].score) {
+            pos_in_tie += p[j].pos;
+            j++;
+        }
+        double mean_rank = 0.5 * ((double)(i + 1) + (double)j);
+        rank_sum += mean_rank * (double)pos_in_tie;
+        i = j;
+    }
+    free(p);
+    return (rank_sum - 0.5 * (double)npos * (double)(npos + 1)) / ((double)npos * (double)nneg);
+}
+
+void bn_metrics_free(bn_metrics *m) {
+    free(m->precision);
+    free(m->recall);
+    free(m->f1);
+    free(m->support);
+    free(m->confusion);
+    memset(m, 0, sizeof *m);
+}
+
+static double metrics_ratio(int64_t a, int64_t b) {
+    return b > 0 ? (double)a / (double)b : 0.0;
+}
+
+int bn_metrics_compute(const int *y, const double *proba, int n, int k, bn_metrics *m,
+                       bn_error *err) {
+    memset(m, 0, sizeof *m);
+    if (n < 1 || k < 2)
+        return bn_fail(err, BN_EINVAL, "metrics: need at least 1 row and 2 classes (n=%d, k=%d)", n,
+                       k);
+    for (int i = 0; i < n; i++)
+        if (y[i] < 0 || y[i] >= k)
+            return bn_fail(err, BN_EINVAL, "metrics: row %d has class %d, outside [0, %d)", i, y[i],
+                           k);
+    m->n = n;
+    m->k = k;
+    m->precision = calloc((size_t)k, sizeof *m->precision);
+    m->recall = calloc((size_t)k, sizeof *m->recall);
+    m->f1 = calloc((size_t)k, sizeof *m->f1);
+    m->support = calloc((size_t)k, sizeof *m->support);
+    m->confusion = calloc((size_t)k * (size_t)k, sizeof *m->confusion);
+    unsigned char *pos = malloc((size_t)n);
+    double *score = malloc((size_t)n * sizeof *score);
+    if (!m->precision || !m->recall || !m->f1 || !m->support || !m->confusion || !pos || !score) {
+        free(pos);
+        free(score);
+        bn_metrics_free(m);
+        return bn_fail(err, BN_ENOMEM, "metrics: out of memory (n=%d, k=%d)", n, k);
+    }
+
+    /* Confusion matrix, accuracy, log loss. */
+    int64_t correct = 0;
+    double loss = 0;
+    const double eps = DBL_EPSILON;
+    for (int i = 0; i < n; i++) {
+        const double *p = proba + (size_t)i * k;
+        int pred = bn_argmax(p, k);
+        m->confusion[(size_t)y[i] * k + pred]++;
+        correct += pred == y[i];
+        double sum = 0;
+        for (int j = 0; j < k; j++)
+            sum += fmin(fmax(p[j], eps), 1 - eps);
+        loss -= log(fmin(fmax(p[y[i]], eps), 1 - eps) / sum);
+    }
+    m->accuracy = (double)correct / n;
+    m->log_loss = loss / n;
+
+    /* Per class, and macro means over the classes seen in y or predictions. */
+    int present = 0;
+    for (int c = 0; c < k; c++) {
+        int64_t tp = m->confusion[(size_t)c * k + c], actual = 0, predicted = 0;
+        for (int j = 0; j < k; j++) {
+            actual += m->confusion[(size_t)c * k + j];
+            predicted += m->confusion[(size_t)j * k + c];
+        }
+        m->support[c] = actual;
+        m->precision[c] = metrics_ratio(tp, predicted);
+        m->recall[c] = metrics_ratio(tp, actual);
+        double pr = m->precision[c] + m->recall[c];
+        m->f1[c] = pr > 0 ? 2 * m->precision[c] * m->recall[c] / pr : 0.0;
+        if (actual > 0 || predicted > 0) {
+            present++;
+            m->precision_macro += m->precision[c];
+            m->recall_macro += m->recall[c];
+            m->f1_macro += m->f1[c];
+        }
+    }
+    m->precision_macro /= present;
+    m->recall_macro /= present;
+    m->f1_macro /= present;
+
+    /* ROC AUC: binary on the second column; one-vs-rest macro otherwise,
+     * undefined unless every class occurs in y (sklearn raises there). */
+    if (k == 2) {
+        for (int i = 0; i < n; i++) {
+            score[i] = proba[(size_t)i * 2 + 1];
+            pos[i] = y[i] == 1;
+        }
+        m->roc_auc = bn_roc_auc(score, pos, n, err);
+    } else {
+        double sum = 0;
+        int defined = 1;
+        for (int c = 0; c < k && defined; c++) {
+            for (int i = 0; i < n; i++) {
+                score[i] = proba[(size_t)i * k + c];
+                pos[i] = y[i] == c;
+            }
+            double auc = bn_roc_auc(score, pos, n, err);
+            if (isnan(auc))
+                defined = 0;
+            sum += auc;
+        }
+        m->roc_auc = defined ? sum / k : NAN;
+    }
+    free(pos);
+    free(score);
+    return BN_OK;
+}
+
+static const char *const metrics_names[] = {"accuracy",        "log_loss",     "roc_auc",
+                                            "precision_macro", "recall_macro", "f1_macro"};
+
+int bn_metric_known(const char *name) {
+    for (size_t i = 0; i < sizeof metrics_names / sizeof metrics_names[0]; i++)
+        if (strcmp(name, metrics_names[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int bn_metric_higher_is_better(const char *name) {
+    return strcmp(name, "log_loss") != 0;
+}
+
+double bn_metrics_get(const bn_metrics *m, const char *name) {
+    if (strcmp(name, "accuracy") == 0)
+        return m->accuracy;
+    if (strcmp(name, "log_loss") == 0)
+        return m->log_loss;
+    if (strcmp(name, "roc_auc") == 0)
+        return m->roc_auc;
+    if (strcmp(name, "precision_macro") == 0)
+        return m->precision_macro;
+    if (strcmp(name, "recall_macro") == 0)
+        return m->recall_macro;
+    if (strcmp(name, "f1_macro") == 0)
+        return m->f1_macro;
+    return NAN;
+}
