@@ -477,24 +477,24 @@ static double vk_l1(const float *a, const float *b, int64_t n) {
     return (s0 + s1) + (s2 + s3);
 }
 
-/* dot(a, b) and |b|^2 in one pass, for cosine against a fixed query. */
+/* dot(a, b) and |b|^2 in one pass, for cosine against a fixed query. Four
+ * lanes of each, as above (the compiler turns them into vector registers). */
 static void vk_dot_norm(const float *a, const float *b, int64_t n, double *dot, double *nb) {
-    double d0 = 0, d1 = 0, n0 = 0, n1 = 0;
+    double d[4] = {0, 0, 0, 0}, q[4] = {0, 0, 0, 0};
     int64_t i = 0;
-    for (; i + 2 <= n; i += 2) {
-        double b0 = b[i], b1 = b[i + 1];
-        d0 += a[i] * b0;
-        d1 += a[i + 1] * b1;
-        n0 += b0 * b0;
-        n1 += b1 * b1;
-    }
+    for (; i + 4 <= n; i += 4)
+        for (int j = 0; j < 4; j++) {
+            double x = a[i + j], y = b[i + j];
+            d[j] += x * y;
+            q[j] += y * y;
+        }
     for (; i < n; i++) {
-        double b0 = b[i];
-        d0 += a[i] * b0;
-        n0 += b0 * b0;
+        double x = a[i], y = b[i];
+        d[0] += x * y;
+        q[0] += y * y;
     }
-    *dot = d0 + d1;
-    *nb = n0 + n1;
+    *dot = (d[0] + d[1]) + (d[2] + d[3]);
+    *nb = (q[0] + q[1]) + (q[2] + q[3]);
 }
 
 /* 1 - cos from the dot product and squared norms. Undefined (NaN) when
@@ -513,24 +513,23 @@ static double vk_cosine_from(double dot, double na, double nb) {
 
 /* Cosine distance in one pass over both vectors. */
 static double vk_cosine(const float *a, const float *b, int64_t n) {
-    double d0 = 0, d1 = 0, a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+    double d[4] = {0, 0, 0, 0}, p[4] = {0, 0, 0, 0}, q[4] = {0, 0, 0, 0};
     int64_t i = 0;
-    for (; i + 2 <= n; i += 2) {
-        double x0 = a[i], x1 = a[i + 1], y0 = b[i], y1 = b[i + 1];
-        d0 += x0 * y0;
-        d1 += x1 * y1;
-        a0 += x0 * x0;
-        a1 += x1 * x1;
-        b0 += y0 * y0;
-        b1 += y1 * y1;
-    }
+    for (; i + 4 <= n; i += 4)
+        for (int j = 0; j < 4; j++) {
+            double x = a[i + j], y = b[i + j];
+            d[j] += x * y;
+            p[j] += x * x;
+            q[j] += y * y;
+        }
     for (; i < n; i++) {
         double x = a[i], y = b[i];
-        d0 += x * y;
-        a0 += x * x;
-        b0 += y * y;
+        d[0] += x * y;
+        p[0] += x * x;
+        q[0] += y * y;
     }
-    return vk_cosine_from(d0 + d1, a0 + a1, b0 + b1);
+    return vk_cosine_from((d[0] + d[1]) + (d[2] + d[3]), (p[0] + p[1]) + (p[2] + p[3]),
+                          (q[0] + q[1]) + (q[2] + q[3]));
 }
 
 /* The metrics vec_knn knows; also the scalar functions' kernels. */
@@ -842,7 +841,15 @@ static void fn_vec_avg_final(sqlite3_context *ctx) {
  * terms listed are applied before ranking, so "the 10 nearest in the train
  * split" and "excluding the query image" mean what they say. Rows whose
  * distance is undefined (cosine of a zero vector, NaNs) are skipped.
+ *
+ * In a join (vec_knn(e.vector, ...) for every row e) SQLite calls xFilter
+ * again and again on one cursor. From the second call on, the cursor keeps
+ * the feature set's vectors in memory, decoded, with their norms (up to
+ * KNN_CACHE_MAX bytes; larger sets are streamed each time), for as long as
+ * neither this connection nor another one has changed the database.
  * ------------------------------------------------------------------------- */
+
+#define KNN_CACHE_MAX ((int64_t)512 << 20)
 
 enum {
     KNN_PATH,
@@ -869,10 +876,19 @@ enum {
     KNN_NARGS = 8
 };
 
+/* A result row. Strings are the row's own copies when owned (streaming),
+ * otherwise borrowed from the cursor's cache. */
 typedef struct {
     double distance;
-    char *path, *label, *split, *sha256;
+    const char *path, *label, *split, *sha256;
+    int owned;
 } knn_row;
+
+/* A cached vector's image and norm; its floats are in knn_cursor.vecs. */
+typedef struct {
+    char *path, *label, *split, *sha256;
+    double norm2;
+} knn_item;
 
 typedef struct {
     sqlite3_vtab base;
@@ -884,7 +900,22 @@ typedef struct {
     knn_row *rows; /* a max-heap while scanning, sorted ascending after */
     int64_t nrows, cap;
     int64_t pos;
+    int64_t scans; /* xFilter calls so far */
+    /* the cache: nitems vectors of feature set c_fsid (c_dim floats each) */
+    int c_valid;
+    int64_t c_fsid, c_dim;
+    int c_changes;
+    unsigned c_version;
+    knn_item *items;
+    float *vecs;
+    int64_t nitems;
 } knn_cursor;
+
+/* The WHERE terms vec_knn applies itself. A NULL value matches nothing, as
+ * in SQL. */
+typedef struct {
+    sqlite3_value *split, *label, *not_path, *not_sha256;
+} knn_where;
 
 static int knn_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
                        sqlite3_vtab **out, char **err) {
@@ -993,10 +1024,12 @@ static int knn_open(sqlite3_vtab *vt, sqlite3_vtab_cursor **out) {
 }
 
 static void knn_row_free(knn_row *r) {
-    sqlite3_free(r->path);
-    sqlite3_free(r->label);
-    sqlite3_free(r->split);
-    sqlite3_free(r->sha256);
+    if (r->owned) {
+        sqlite3_free((char *)r->path);
+        sqlite3_free((char *)r->label);
+        sqlite3_free((char *)r->split);
+        sqlite3_free((char *)r->sha256);
+    }
 }
 
 static void knn_reset(knn_cursor *cur) {
@@ -1007,9 +1040,25 @@ static void knn_reset(knn_cursor *cur) {
     cur->nrows = cur->cap = cur->pos = 0;
 }
 
+static void knn_cache_free(knn_cursor *cur) {
+    for (int64_t i = 0; i < cur->nitems; i++) {
+        sqlite3_free(cur->items[i].path);
+        sqlite3_free(cur->items[i].label);
+        sqlite3_free(cur->items[i].split);
+        sqlite3_free(cur->items[i].sha256);
+    }
+    sqlite3_free(cur->items);
+    sqlite3_free(cur->vecs);
+    cur->items = NULL;
+    cur->vecs = NULL;
+    cur->nitems = 0;
+    cur->c_valid = 0;
+}
+
 static int knn_close(sqlite3_vtab_cursor *c) {
     knn_cursor *cur = (knn_cursor *)c;
     knn_reset(cur);
+    knn_cache_free(cur);
     sqlite3_free(cur);
     return SQLITE_OK;
 }
@@ -1049,17 +1098,17 @@ static void knn_sift_up(knn_row *h, int64_t i) {
     }
 }
 
-static char *knn_strdup(sqlite3_stmt *st, int col) {
-    const unsigned char *s = sqlite3_column_text(st, col);
+static char *knn_strdup(const char *s) {
     return s ? sqlite3_mprintf("%s", s) : NULL;
 }
 
-/* Offer a candidate to the heap of at most k rows. Strings are copied only
- * when the candidate gets in. */
-static int knn_offer(knn_cursor *cur, int64_t k, double d, sqlite3_stmt *st) {
+/* Offer a candidate to the heap of at most k rows. With copy, the strings
+ * are copied, and only when the candidate gets in. */
+static int knn_offer(knn_cursor *cur, int64_t k, double d, const char *path, const char *label,
+                     const char *split, const char *sha256, int copy) {
+    knn_row cand = {d, path, label, split, sha256, 0};
     if (cur->nrows == k) {
-        knn_row probe = {.distance = d, .path = (char *)sqlite3_column_text(st, 0)};
-        if (!probe.path || !knn_after(&cur->rows[0], &probe))
+        if (!knn_after(&cur->rows[0], &cand))
             return SQLITE_OK;
         knn_row_free(&cur->rows[0]);
         cur->rows[0] = cur->rows[--cur->nrows];
@@ -1075,18 +1124,19 @@ static int knn_offer(knn_cursor *cur, int64_t k, double d, sqlite3_stmt *st) {
         cur->rows = r;
         cur->cap = cap;
     }
-    knn_row *r = &cur->rows[cur->nrows];
-    r->distance = d;
-    r->path = knn_strdup(st, 0);
-    r->label = knn_strdup(st, 1);
-    r->split = knn_strdup(st, 2);
-    r->sha256 = knn_strdup(st, 3);
-    if (!r->path || (!r->label && sqlite3_column_type(st, 1) != SQLITE_NULL) ||
-        (!r->split && sqlite3_column_type(st, 2) != SQLITE_NULL) || !r->sha256) {
-        knn_row_free(r);
-        return SQLITE_NOMEM;
+    if (copy) {
+        cand.owned = 1;
+        cand.path = knn_strdup(path);
+        cand.label = knn_strdup(label);
+        cand.split = knn_strdup(split);
+        cand.sha256 = knn_strdup(sha256);
+        if (!cand.path || (label && !cand.label) || (split && !cand.split) ||
+            (sha256 && !cand.sha256)) {
+            knn_row_free(&cand);
+            return SQLITE_NOMEM;
+        }
     }
-    cur->nrows++;
+    cur->rows[cur->nrows++] = cand;
     knn_sift_up(cur->rows, cur->nrows - 1);
     return SQLITE_OK;
 }
@@ -1106,9 +1156,36 @@ static int knn_error(knn_cursor *cur, int rc, const char *fmt, ...) {
     return rc;
 }
 
-/* The feature set named (or numbered) by val: id, dim, dtype element type. */
-static int knn_featureset(knn_cursor *cur, sqlite3 *db, sqlite3_value *val, int64_t *id,
-                          int64_t *dim, int *type, char **name) {
+/* s = v (SQL =, BINARY): false when either is NULL. */
+static int knn_eq(const char *s, sqlite3_value *v) {
+    const char *t = (const char *)sqlite3_value_text(v);
+    return s && t && strcmp(s, t) == 0;
+}
+
+static int knn_keep(const knn_where *w, const char *path, const char *label, const char *split,
+                    const char *sha256) {
+    if (w->split && !knn_eq(split, w->split))
+        return 0;
+    if (w->label && !knn_eq(label, w->label))
+        return 0;
+    if (w->not_path &&
+        (sqlite3_value_type(w->not_path) == SQLITE_NULL || knn_eq(path, w->not_path)))
+        return 0;
+    if (w->not_sha256 &&
+        (sqlite3_value_type(w->not_sha256) == SQLITE_NULL || knn_eq(sha256, w->not_sha256)))
+        return 0;
+    return 1;
+}
+
+/* A feature set: what the query and the stored vectors must look like. */
+typedef struct {
+    int64_t id, dim;
+    int type; /* VEC_F32 | VEC_F16 */
+    char *name;
+} knn_fs;
+
+/* The feature set named (or numbered) by val. */
+static int knn_featureset(knn_cursor *cur, sqlite3 *db, sqlite3_value *val, knn_fs *fs) {
     if (sqlite3_value_type(val) == SQLITE_NULL)
         return knn_error(cur, SQLITE_ERROR, "vec_knn: the feature set is NULL");
     sqlite3_stmt *st;
@@ -1121,12 +1198,15 @@ static int knn_featureset(knn_cursor *cur, sqlite3 *db, sqlite3_value *val, int6
     sqlite3_bind_value(st, 1, val);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        *id = sqlite3_column_int64(st, 0);
-        *dim = sqlite3_column_int64(st, 1);
+        fs->id = sqlite3_column_int64(st, 0);
+        fs->dim = sqlite3_column_int64(st, 1);
         const char *dt = (const char *)sqlite3_column_text(st, 2);
-        *type = dt && strcmp(dt, "f16") == 0 ? VEC_F16 : VEC_F32;
-        *name = knn_strdup(st, 3);
-        rc = *name ? SQLITE_OK : SQLITE_NOMEM;
+        fs->type = dt && strcmp(dt, "f16") == 0 ? VEC_F16 : VEC_F32;
+        fs->name = knn_strdup((const char *)sqlite3_column_text(st, 3));
+        rc = fs->name ? SQLITE_OK : SQLITE_NOMEM;
+        if (rc == SQLITE_OK && fs->dim <= 0)
+            rc = knn_error(cur, SQLITE_ERROR, "vec_knn: feature set '%s' has dimension %lld",
+                           fs->name, (long long)fs->dim);
     } else if (rc == SQLITE_DONE) {
         rc = knn_error(cur, SQLITE_ERROR,
                        "vec_knn: no feature set named '%s' (SELECT name FROM featuresets "
@@ -1141,7 +1221,7 @@ static int knn_featureset(knn_cursor *cur, sqlite3 *db, sqlite3_value *val, int6
 
 /* The query as dim floats. A BLOB is read by its length against the feature
  * set's dim (4*dim bytes float32, 2*dim float16) unless tagged. */
-static int knn_query(knn_cursor *cur, sqlite3_value *val, int64_t dim, const char *fs, vec_t *q) {
+static int knn_query(knn_cursor *cur, sqlite3_value *val, const knn_fs *fs, vec_t *q) {
     memset(q, 0, sizeof *q);
     int vt = sqlite3_value_type(val);
     if (vt == SQLITE_NULL)
@@ -1152,15 +1232,15 @@ static int knn_query(knn_cursor *cur, sqlite3_value *val, int64_t dim, const cha
         int64_t bytes = sqlite3_value_bytes(val);
         int sub = (int)sqlite3_value_subtype(val);
         if (sub != VEC_F16 && sub != VEC_F32) {
-            if (bytes == 2 * dim)
+            if (bytes == 2 * fs->dim)
                 as = VEC_F16;
-            else if (bytes != 4 * dim)
+            else if (bytes != 4 * fs->dim)
                 return knn_error(cur, SQLITE_ERROR,
                                  "vec_knn: the query vector has %lld bytes, but feature set "
                                  "'%s' has %lld dimensions (%lld bytes as float32, %lld as "
                                  "float16)",
-                                 (long long)bytes, fs, (long long)dim, (long long)(4 * dim),
-                                 (long long)(2 * dim));
+                                 (long long)bytes, fs->name, (long long)fs->dim,
+                                 (long long)(4 * fs->dim), (long long)(2 * fs->dim));
         }
     }
     char *err;
@@ -1172,11 +1252,11 @@ static int knn_query(knn_cursor *cur, sqlite3_value *val, int64_t dim, const cha
         sqlite3_free(err);
         return rc;
     }
-    if (q->n != dim) {
+    if (q->n != fs->dim) {
         rc = knn_error(cur, SQLITE_ERROR,
                        "vec_knn: the query vector has %lld dimensions, but feature set '%s' "
                        "has %lld",
-                       (long long)q->n, fs, (long long)dim);
+                       (long long)q->n, fs->name, (long long)fs->dim);
         vec_free(q);
     }
     return rc;
@@ -1198,87 +1278,206 @@ static int knn_metric(knn_cursor *cur, sqlite3_value *val, int *metric) {
     return SQLITE_OK;
 }
 
-/* The scan proper: every (image, vector) of the feature set that passes the
- * filters, distance in C, top-k in the heap. */
-static int knn_scan(knn_cursor *cur, sqlite3 *db, int64_t fsid, const char *fsname, int64_t dim,
-                    int type, const vec_t *q, int64_t k, int metric, int idx,
-                    sqlite3_value **filt) {
-    sqlite3_str *sql = sqlite3_str_new(db);
-    sqlite3_str_appendall(sql, "SELECT i.path, i.label, i.split, v.sha256, v.vector "
-                               "FROM vectors v JOIN images i ON i.sha256 = v.sha256 "
-                               "WHERE v.featureset = ?1");
-    if (idx & KNN_HAS_SPLIT)
-        sqlite3_str_appendall(sql, " AND i.split = ?2");
-    if (idx & KNN_HAS_LABEL)
-        sqlite3_str_appendall(sql, " AND i.label = ?3");
-    if (idx & KNN_HAS_NOT_PATH)
-        sqlite3_str_appendall(sql, " AND i.path != ?4");
-    if (idx & KNN_HAS_NOT_SHA256)
-        sqlite3_str_appendall(sql, " AND v.sha256 != ?5");
-    char *text = sqlite3_str_finish(sql);
-    if (!text)
-        return SQLITE_NOMEM;
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(db, text, -1, &st, NULL);
-    sqlite3_free(text);
+/* Distance of the query q (|q|^2 = qn2) to v; vn2 is |v|^2 when known, or
+ * negative. NaN when undefined. 'dot' ranks by -dot(q, v). */
+static double knn_distance(int metric, const float *q, double qn2, const float *v, double vn2,
+                           int64_t dim) {
+    switch (metric) {
+    case METRIC_L2: return sqrt(vk_l2sq(q, v, dim));
+    case METRIC_L1: return vk_l1(q, v, dim);
+    case METRIC_DOT: return -vk_dot(q, v, dim);
+    default:
+        if (vn2 >= 0)
+            return vk_cosine_from(vk_dot(q, v, dim), qn2, vn2);
+        double dot, nv;
+        vk_dot_norm(q, v, dim, &dot, &nv);
+        return vk_cosine_from(dot, qn2, nv);
+    }
+}
+
+/* The feature set's (image, vector) rows, in a prepared statement. */
+static int knn_prepare(knn_cursor *cur, sqlite3 *db, const knn_fs *fs, sqlite3_stmt **st) {
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT i.path, i.label, i.split, v.sha256, v.vector "
+                                "FROM vectors v JOIN images i ON i.sha256 = v.sha256 "
+                                "WHERE v.featureset = ?1",
+                                -1, st, NULL);
     if (rc != SQLITE_OK)
         return knn_error(cur, rc, "vec_knn: cannot read the vectors (%s)", sqlite3_errmsg(db));
-    sqlite3_bind_int64(st, 1, fsid);
-    for (int j = 0; j < 4; j++)
-        if (filt[j])
-            sqlite3_bind_value(st, 2 + j, filt[j]);
+    sqlite3_bind_int64(*st, 1, fs->id);
+    return SQLITE_OK;
+}
 
-    int64_t elem = type == VEC_F16 ? 2 : 4, want = dim * elem;
-    float *buf = sqlite3_malloc64((sqlite3_uint64)dim * sizeof *buf);
+/* The current row's vector as dim floats: in place, or decoded into buf. */
+static int knn_row_vector(knn_cursor *cur, sqlite3_stmt *st, const knn_fs *fs, float *buf,
+                          const float **out) {
+    const void *blob = sqlite3_column_blob(st, 4);
+    int64_t bytes = sqlite3_column_bytes(st, 4);
+    int64_t want = fs->dim * (fs->type == VEC_F16 ? 2 : 4);
+    if (bytes != want || !blob) {
+        if (!blob && bytes > 0)
+            return SQLITE_NOMEM;
+        return knn_error(cur, SQLITE_ERROR,
+                         "vec_knn: the vector of %s in feature set '%s' has %lld bytes, "
+                         "expected %lld (%lld dimensions of %s)",
+                         sqlite3_column_text(st, 0), fs->name, (long long)bytes, (long long)want,
+                         (long long)fs->dim, vec_type_name(fs->type));
+    }
+    if (fs->type == VEC_F16) {
+        vec_f16_decode(blob, buf, fs->dim);
+        *out = buf;
+    } else if (((uintptr_t)blob & 3) == 0) {
+        *out = blob;
+    } else {
+        memcpy(buf, blob, (size_t)bytes);
+        *out = buf;
+    }
+    return SQLITE_OK;
+}
+
+static int knn_step_error(knn_cursor *cur, sqlite3 *db, int rc) {
+    if (rc == SQLITE_DONE)
+        return SQLITE_OK;
+    if (rc != SQLITE_OK && rc != SQLITE_NOMEM && !cur->base.pVtab->zErrMsg)
+        rc = knn_error(cur, rc, "vec_knn: cannot read the vectors (%s)", sqlite3_errmsg(db));
+    return rc;
+}
+
+/* One pass over the stored rows: the filters first (the vector BLOB is not
+ * even read for a row they drop), then the distance, then the heap. */
+static int knn_scan(knn_cursor *cur, sqlite3 *db, const knn_fs *fs, const vec_t *q, int64_t k,
+                    int metric, const knn_where *w) {
+    sqlite3_stmt *st;
+    int rc = knn_prepare(cur, db, fs, &st);
+    if (rc != SQLITE_OK)
+        return rc;
+    float *buf = sqlite3_malloc64((sqlite3_uint64)fs->dim * sizeof *buf);
     if (!buf) {
         sqlite3_finalize(st);
         return SQLITE_NOMEM;
     }
-    double qnorm = metric == METRIC_COSINE ? vk_dot(q->f, q->f, dim) : 0;
+    double qn2 = vk_dot(q->f, q->f, fs->dim);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const void *blob = sqlite3_column_blob(st, 4);
-        int64_t bytes = sqlite3_column_bytes(st, 4);
-        if (bytes != want || !blob) {
-            rc = knn_error(cur, SQLITE_ERROR,
-                           "vec_knn: the vector of %s in feature set '%s' has %lld bytes, "
-                           "expected %lld (%lld dimensions of %s)",
-                           sqlite3_column_text(st, 0), fsname, (long long)bytes, (long long)want,
-                           (long long)dim, vec_type_name(type));
-            break;
-        }
+        const char *path = (const char *)sqlite3_column_text(st, 0);
+        const char *label = (const char *)sqlite3_column_text(st, 1);
+        const char *split = (const char *)sqlite3_column_text(st, 2);
+        const char *sha256 = (const char *)sqlite3_column_text(st, 3);
+        if (!path || !knn_keep(w, path, label, split, sha256))
+            continue;
         const float *v;
-        if (type == VEC_F16) {
-            vec_f16_decode(blob, buf, dim);
-            v = buf;
-        } else if (((uintptr_t)blob & 3) == 0) {
-            v = blob;
-        } else {
-            memcpy(buf, blob, (size_t)bytes);
-            v = buf;
-        }
-        double d;
-        switch (metric) {
-        case METRIC_L2: d = sqrt(vk_l2sq(q->f, v, dim)); break;
-        case METRIC_L1: d = vk_l1(q->f, v, dim); break;
-        case METRIC_DOT: d = -vk_dot(q->f, v, dim); break;
-        default: {
-            double dot, nv;
-            vk_dot_norm(q->f, v, dim, &dot, &nv);
-            d = vk_cosine_from(dot, qnorm, nv);
-        }
-        }
+        if ((rc = knn_row_vector(cur, st, fs, buf, &v)) != SQLITE_OK)
+            break;
+        double d = knn_distance(metric, q->f, qn2, v, -1, fs->dim);
         if (isnan(d))
             continue;
-        if ((rc = knn_offer(cur, k, d, st)) != SQLITE_OK)
+        /* column_text pointers stay valid: the vector column is a BLOB
+         * already, no conversion touched them */
+        if ((rc = knn_offer(cur, k, d, path, label, split, sha256, 1)) != SQLITE_OK)
             break;
     }
-    if (rc == SQLITE_DONE)
-        rc = SQLITE_OK;
-    else if (rc != SQLITE_OK && rc != SQLITE_NOMEM && !cur->base.pVtab->zErrMsg)
-        rc = knn_error(cur, rc, "vec_knn: cannot read the vectors (%s)", sqlite3_errmsg(db));
+    rc = knn_step_error(cur, db, rc);
     sqlite3_free(buf);
     sqlite3_finalize(st);
     return rc;
+}
+
+/* The database's state: this connection's changes, other connections'
+ * commits. A cache is valid while both stay the same. */
+static void knn_stamp(sqlite3 *db, int *changes, unsigned *version) {
+    *changes = sqlite3_total_changes(db);
+    *version = 0;
+    sqlite3_file_control(db, "main", SQLITE_FCNTL_DATA_VERSION, version);
+}
+
+/* Load every row of the feature set into the cursor's cache. Gives up
+ * quietly (c_valid = 0) past KNN_CACHE_MAX bytes. */
+static int knn_cache_load(knn_cursor *cur, sqlite3 *db, const knn_fs *fs) {
+    knn_cache_free(cur);
+    sqlite3_stmt *st;
+    int rc = knn_prepare(cur, db, fs, &st);
+    if (rc != SQLITE_OK)
+        return rc;
+    int64_t cap = 0, rowbytes = fs->dim * (int64_t)sizeof(float);
+    int fits = 1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((cur->nitems + 1) * rowbytes > KNN_CACHE_MAX) {
+            fits = 0;
+            break;
+        }
+        if (cur->nitems == cap) {
+            int64_t ncap = cap ? 2 * cap : 256;
+            if (ncap * rowbytes > KNN_CACHE_MAX)
+                ncap = KNN_CACHE_MAX / rowbytes;
+            knn_item *it = sqlite3_realloc64(cur->items, (sqlite3_uint64)ncap * sizeof *it);
+            if (it)
+                cur->items = it;
+            float *vs = sqlite3_realloc64(cur->vecs, (sqlite3_uint64)(ncap * rowbytes));
+            if (vs)
+                cur->vecs = vs;
+            if (!it || !vs) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            cap = ncap;
+        }
+        float *dst = cur->vecs + cur->nitems * fs->dim;
+        const float *v;
+        if ((rc = knn_row_vector(cur, st, fs, dst, &v)) != SQLITE_OK)
+            break;
+        if (v != dst)
+            memcpy(dst, v, (size_t)rowbytes);
+        knn_item *it = &cur->items[cur->nitems];
+        it->path = knn_strdup((const char *)sqlite3_column_text(st, 0));
+        it->label = knn_strdup((const char *)sqlite3_column_text(st, 1));
+        it->split = knn_strdup((const char *)sqlite3_column_text(st, 2));
+        it->sha256 = knn_strdup((const char *)sqlite3_column_text(st, 3));
+        it->norm2 = vk_dot(dst, dst, fs->dim);
+        cur->nitems++;
+        if (!it->path || (!it->label && sqlite3_column_type(st, 1) != SQLITE_NULL) ||
+            (!it->split && sqlite3_column_type(st, 2) != SQLITE_NULL) || !it->sha256) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    }
+    rc = fits ? knn_step_error(cur, db, rc) : SQLITE_OK;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_OK || !fits) {
+        knn_cache_free(cur);
+        return rc;
+    }
+    cur->c_valid = 1;
+    cur->c_fsid = fs->id;
+    cur->c_dim = fs->dim;
+    knn_stamp(db, &cur->c_changes, &cur->c_version);
+    return SQLITE_OK;
+}
+
+static int knn_cache_usable(knn_cursor *cur, sqlite3 *db, const knn_fs *fs) {
+    if (!cur->c_valid || cur->c_fsid != fs->id || cur->c_dim != fs->dim)
+        return 0;
+    int changes;
+    unsigned version;
+    knn_stamp(db, &changes, &version);
+    return changes == cur->c_changes && version == cur->c_version;
+}
+
+/* Rank the cached rows: no SQL, no decoding, norms known. */
+static int knn_scan_cache(knn_cursor *cur, const vec_t *q, int64_t k, int metric,
+                          const knn_where *w) {
+    double qn2 = vk_dot(q->f, q->f, cur->c_dim);
+    for (int64_t i = 0; i < cur->nitems; i++) {
+        const knn_item *it = &cur->items[i];
+        if (!knn_keep(w, it->path, it->label, it->split, it->sha256))
+            continue;
+        double d =
+            knn_distance(metric, q->f, qn2, cur->vecs + i * cur->c_dim, it->norm2, cur->c_dim);
+        if (isnan(d))
+            continue;
+        int rc = knn_offer(cur, k, d, it->path, it->label, it->split, it->sha256, 0);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    return SQLITE_OK;
 }
 
 static int knn_filter(sqlite3_vtab_cursor *c, int idx, const char *idx_str, int argc,
@@ -1310,20 +1509,29 @@ static int knn_filter(sqlite3_vtab_cursor *c, int idx, const char *idx_str, int 
     int rc;
     if (arg[3] && (rc = knn_metric(cur, arg[3], &metric)) != SQLITE_OK)
         return rc;
+    knn_where w = {arg[4], arg[5], arg[6], arg[7]};
 
-    int64_t fsid = 0, dim = 0;
-    int type = VEC_F32;
-    char *fsname = NULL;
-    if ((rc = knn_featureset(cur, db, arg[2], &fsid, &dim, &type, &fsname)) != SQLITE_OK)
-        return rc;
-    vec_t q;
-    if ((rc = knn_query(cur, arg[0], dim, fsname, &q)) != SQLITE_OK) {
-        sqlite3_free(fsname);
+    knn_fs fs = {0};
+    if ((rc = knn_featureset(cur, db, arg[2], &fs)) != SQLITE_OK) {
+        sqlite3_free(fs.name);
         return rc;
     }
-    rc = knn_scan(cur, db, fsid, fsname, dim, type, &q, k, metric, idx, arg + 4);
+    vec_t q;
+    if ((rc = knn_query(cur, arg[0], &fs, &q)) != SQLITE_OK) {
+        sqlite3_free(fs.name);
+        return rc;
+    }
+    /* Second and later calls (a join): rank from memory when it fits. */
+    if (cur->scans++ > 0 && !knn_cache_usable(cur, db, &fs))
+        rc = knn_cache_load(cur, db, &fs);
+    if (rc == SQLITE_OK) {
+        if (knn_cache_usable(cur, db, &fs))
+            rc = knn_scan_cache(cur, &q, k, metric, &w);
+        else
+            rc = knn_scan(cur, db, &fs, &q, k, metric, &w);
+    }
     vec_free(&q);
-    sqlite3_free(fsname);
+    sqlite3_free(fs.name);
     if (rc != SQLITE_OK) {
         knn_reset(cur);
         return rc;

@@ -1,0 +1,290 @@
+/*
+ * bench_vec: top-10 cosine search over stored vectors, three ways.
+ *
+ *   scalar   SELECT path, vec_distance_cosine(vector, ?) AS d FROM embeddings
+ *            WHERE featureset = ? ORDER BY d LIMIT 10       (one SQL call per row)
+ *   vec_knn  SELECT path, distance FROM vec_knn(?, 10, ?)    (one scan in C, k-heap)
+ *   sqlite-vec, when its vec0.so is found: the same scalar query with its
+ *            vec_distance_cosine, and its vec0 virtual table's brute-force KNN
+ *            (WHERE embedding MATCH ? AND k = 10; vec0 takes at most 8192 dims)
+ *
+ * over N random float32 vectors (default 10,000) of each dimension asked
+ * (default 1,024 and 25,088: GoogLeNet pooled, VGG16 flattened), in a
+ * database file with the project schema, as a user's would be. Prints the
+ * median and best of --reps runs and checks that all forms return the same
+ * ten images. Then Q queries in one statement (each of Q stored vectors'
+ * top-10, a join), where vec_knn ranks from memory after the first scan.
+ *
+ *   bench_vec [--n N] [--dims 1024,25088] [--reps R] [--dir DIR]
+ *             [--sqlite-vec PATH/vec0.so]    (default: $BN_SQLITE_VEC, then
+ *             /tmp/vecref/node_modules/sqlite-vec-linux-x64/vec0.so)
+ */
+#include "vec.h"
+
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+extern const char *const bn_schema_migrations[];
+extern const int bn_schema_version;
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void die(sqlite3 *db, const char *what) {
+    fprintf(stderr, "bench_vec: %s: %s\n", what, db ? sqlite3_errmsg(db) : "");
+    exit(1);
+}
+
+static void exec(sqlite3 *db, const char *sql) {
+    char *err = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        fprintf(stderr, "bench_vec: %s: %s\n", sql, err);
+        exit(1);
+    }
+}
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static float frand(void) { /* xorshift64*, uniform in [-1, 1) */
+    rng ^= rng >> 12;
+    rng ^= rng << 25;
+    rng ^= rng >> 27;
+    return (float)((rng * 2685821657736338717ull) >> 40) / (float)(1 << 23) - 1.0f;
+}
+
+/* A database of n random vectors of dim floats, feature set 'bench'. */
+static void make_db(const char *path, int n, int dim) {
+    sqlite3 *db;
+    unlink(path);
+    if (sqlite3_open(path, &db) != SQLITE_OK)
+        die(db, path);
+    exec(db, "PRAGMA journal_mode = WAL");
+    exec(db, "BEGIN");
+    for (int i = 0; i < bn_schema_version; i++)
+        exec(db, bn_schema_migrations[i]);
+    char sql[256];
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", bn_schema_version);
+    exec(db, sql);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO featuresets(name, source, model, dim, dtype) "
+             "VALUES ('bench', 'import', 'random', %d, 'f32')",
+             dim);
+    exec(db, sql);
+    sqlite3_stmt *img, *vec;
+    if (sqlite3_prepare_v2(db,
+                           "INSERT INTO images(path, label, split, sha256) "
+                           "VALUES (?1, ?2, 'train', ?3)",
+                           -1, &img, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "INSERT INTO vectors VALUES (1, ?1, ?2)", -1, &vec, NULL) !=
+            SQLITE_OK)
+        die(db, "prepare");
+    float *v = malloc(sizeof(float) * (size_t)dim);
+    for (int i = 0; i < n; i++) {
+        char p[32], sha[65];
+        snprintf(p, sizeof p, "img/%06d.jpg", i);
+        snprintf(sha, sizeof sha, "%064x", i);
+        for (int d = 0; d < dim; d++)
+            v[d] = frand();
+        sqlite3_bind_text(img, 1, p, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(img, 2, i % 2 ? "dog" : "cat", -1, SQLITE_STATIC);
+        sqlite3_bind_text(img, 3, sha, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(vec, 1, sha, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(vec, 2, v, dim * 4, SQLITE_STATIC);
+        if (sqlite3_step(img) != SQLITE_DONE || sqlite3_step(vec) != SQLITE_DONE)
+            die(db, "insert");
+        sqlite3_reset(img);
+        sqlite3_reset(vec);
+    }
+    free(v);
+    sqlite3_finalize(img);
+    sqlite3_finalize(vec);
+    exec(db, "COMMIT");
+    exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+    sqlite3_close(db);
+}
+
+/* Run sql (binding the query BLOB as ?1) and return the seconds taken; the
+ * first column of the rows is concatenated into out (the ten paths). */
+static double timed(sqlite3 *db, const char *sql, const float *q, int dim, char *out, size_t cap) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        die(db, sql);
+    sqlite3_bind_blob(st, 1, q, dim * 4, SQLITE_STATIC);
+    double t0 = now();
+    size_t len = 0;
+    out[0] = '\0';
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *p = (const char *)sqlite3_column_text(st, 0);
+        len += (size_t)snprintf(out + len, len < cap ? cap - len : 0, "%s ", p ? p : "?");
+    }
+    double t = now() - t0;
+    if (rc != SQLITE_DONE)
+        die(db, sql);
+    sqlite3_finalize(st);
+    return t;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Time one form reps times (after one warm-up run); print median and best. */
+static void bench(const char *name, sqlite3 *db, const char *sql, const float *q, int dim, int n,
+                  int reps, char *paths, size_t cap, const char *expect) {
+    double *t = malloc(sizeof(double) * (size_t)reps);
+    timed(db, sql, q, dim, paths, cap);
+    for (int r = 0; r < reps; r++)
+        t[r] = timed(db, sql, q, dim, paths, cap);
+    qsort(t, (size_t)reps, sizeof *t, cmp_double);
+    double med = t[reps / 2], gb = (double)n * dim * 4 / 1e9;
+    printf("  %-22s median %8.1f ms   best %8.1f ms   %5.2f GB/s   %s\n", name, med * 1e3,
+           t[0] * 1e3, gb / med,
+           !expect                      ? ""
+           : strcmp(expect, paths) == 0 ? "same top-10"
+                                        : "DIFFERENT top-10");
+    fflush(stdout);
+    free(t);
+}
+
+int main(int argc, char **argv) {
+    int n = 10000, reps = 5;
+    const char *dims = "1024,25088", *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    const char *vec0 = getenv("BN_SQLITE_VEC");
+    if (!vec0 || !*vec0)
+        vec0 = "/tmp/vecref/node_modules/sqlite-vec-linux-x64/vec0.so";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--n") == 0 && i + 1 < argc)
+            n = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--dims") == 0 && i + 1 < argc)
+            dims = argv[++i];
+        else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
+            dir = argv[++i];
+        else if (strcmp(argv[i], "--sqlite-vec") == 0 && i + 1 < argc)
+            vec0 = argv[++i];
+        else {
+            fprintf(stderr, "usage: bench_vec [--n N] [--dims D1,D2] [--reps R] [--dir DIR] "
+                            "[--sqlite-vec PATH/vec0.so]\n");
+            return 2;
+        }
+    }
+    if (n < 10 || reps < 1) {
+        fprintf(stderr, "bench_vec: --n must be >= 10 and --reps >= 1\n");
+        return 2;
+    }
+    int have_vec0 = access(vec0, R_OK) == 0;
+    printf("bench_vec: top-10 cosine over %d random float32 vectors, SQLite %s, %d runs each\n", n,
+           sqlite3_libversion(), reps);
+    printf("sqlite-vec: %s\n", have_vec0 ? vec0 : "not found (--sqlite-vec PATH to compare)");
+
+    char *list = strdup(dims);
+    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+        int dim = atoi(tok);
+        if (dim <= 0) {
+            fprintf(stderr, "bench_vec: bad dimension '%s'\n", tok);
+            return 2;
+        }
+        char path[4096];
+        snprintf(path, sizeof path, "%s/bench_vec_%d_%d.db", dir, (int)getpid(), dim);
+        double t0 = now();
+        make_db(path, n, dim);
+        printf("\n%d x %d (%.2f GB of vectors): database built in %.1f s\n", n, dim,
+               (double)n * dim * 4 / 1e9, now() - t0);
+
+        float *q = malloc(sizeof(float) * (size_t)dim);
+        for (int d = 0; d < dim; d++)
+            q[d] = frand();
+        size_t cap = 4096;
+        char *expect = malloc(cap), *paths = malloc(cap);
+
+        sqlite3 *db;
+        if (sqlite3_open(path, &db) != SQLITE_OK || bn_vec_register(db) != SQLITE_OK)
+            die(db, path);
+        timed(db, "SELECT path FROM vec_knn(?1, 10, 'bench')", q, dim, expect, cap);
+        bench("vec_knn (bottleneck)", db, "SELECT path, distance FROM vec_knn(?1, 10, 'bench')", q,
+              dim, n, reps, paths, cap, expect);
+        bench("scalar (bottleneck)", db,
+              "SELECT path, vec_distance_cosine(vector, ?1) AS d FROM embeddings "
+              "WHERE featureset = 'bench' ORDER BY d LIMIT 10",
+              q, dim, n, reps, paths, cap, expect);
+
+        /* Many queries in one statement (a join): each of Q stored vectors'
+         * top-10 (the scalar form: its 10th, which costs the same sort).
+         * vec_knn keeps the feature set in memory from the second
+         * query on (up to 512 MiB); the scalar form rescans SQLite's pages. */
+        int nq = (double)n * dim * 4 <= 512.0 * 1024 * 1024 ? 100 : 3;
+        char sql[512];
+        snprintf(sql, sizeof sql,
+                 "SELECT q.path, k.path FROM (SELECT path, vector FROM embeddings WHERE "
+                 "featureset = 'bench' ORDER BY path LIMIT %d) q, vec_knn(q.vector, 10, 'bench') k",
+                 nq);
+        double tk = timed(db, sql, q, dim, paths, cap);
+        snprintf(sql, sizeof sql,
+                 "SELECT q.path, (SELECT p FROM (SELECT e.path AS p, vec_distance_cosine(e.vector, "
+                 "q.vector) AS d FROM embeddings e WHERE e.featureset = 'bench') ORDER BY d "
+                 "LIMIT 1 OFFSET 9) FROM (SELECT path, vector FROM embeddings WHERE featureset = "
+                 "'bench' ORDER BY path LIMIT %d) q",
+                 nq);
+        double ts = timed(db, sql, q, dim, paths, cap);
+        printf("  %d queries in one join: vec_knn %.1f ms/query, scalar %.1f ms/query\n", nq,
+               tk * 1e3 / nq, ts * 1e3 / nq);
+        sqlite3_close(db);
+
+        if (have_vec0) {
+            char *err = NULL;
+            if (sqlite3_open(path, &db) != SQLITE_OK)
+                die(db, path);
+            sqlite3_enable_load_extension(db, 1);
+            if (sqlite3_load_extension(db, vec0, NULL, &err) != SQLITE_OK) {
+                printf("  sqlite-vec: cannot load %s: %s\n", vec0, err);
+                sqlite3_free(err);
+            } else {
+                bench("scalar (sqlite-vec)", db,
+                      "SELECT path, vec_distance_cosine(vector, ?1) AS d FROM embeddings "
+                      "WHERE featureset = 'bench' ORDER BY d LIMIT 10",
+                      q, dim, n, reps, paths, cap, expect);
+                snprintf(sql, sizeof sql,
+                         "CREATE VIRTUAL TABLE vv USING vec0(embedding float[%d] "
+                         "distance_metric=cosine)",
+                         dim);
+                if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+                    printf("  %-22s n/a: %s\n", "vec0 KNN (sqlite-vec)", err);
+                    sqlite3_free(err);
+                } else {
+                    double t1 = now();
+                    exec(db, "INSERT INTO vv(rowid, embedding) SELECT i.id, v.vector "
+                             "FROM images i JOIN vectors v ON v.sha256 = i.sha256");
+                    printf("  (vec0 table filled in %.1f s)\n", now() - t1);
+                    bench("vec0 KNN (sqlite-vec)", db,
+                          "SELECT i.path, k.distance FROM (SELECT rowid, distance FROM vv "
+                          "WHERE embedding MATCH ?1 AND k = 10) k JOIN images i ON i.id = "
+                          "k.rowid ORDER BY k.distance",
+                          q, dim, n, reps, paths, cap, expect);
+                }
+            }
+            sqlite3_close(db);
+        }
+        free(q);
+        free(expect);
+        free(paths);
+        unlink(path);
+        char side[4200];
+        snprintf(side, sizeof side, "%s-wal", path);
+        unlink(side);
+        snprintf(side, sizeof side, "%s-shm", path);
+        unlink(side);
+    }
+    free(list);
+    return 0;
+}
