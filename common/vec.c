@@ -947,7 +947,7 @@ static int knn_best_index(sqlite3_vtab *vt, sqlite3_index_info *info) {
     int at[KNN_NARGS];
     for (int j = 0; j < KNN_NARGS; j++)
         at[j] = -1;
-    int unusable_required = 0;
+    int unusable = 0;
     for (int i = 0; i < info->nConstraint; i++) {
         const struct sqlite3_index_constraint *c = &info->aConstraint[i];
         int bit = -1;
@@ -968,31 +968,32 @@ static int knn_best_index(sqlite3_vtab *vt, sqlite3_index_info *info) {
         }
         if (bit < 0)
             continue;
-#if SQLITE_VERSION_NUMBER >= 3038000
-        /* x IN (...) would call xFilter once per value: a top-k per value,
-         * concatenated. Leave IN to SQLite (after ranking). */
-        if (c->usable && sqlite3_vtab_in(info, i, -1))
-            continue;
-#endif
-        if (!c->usable) {
-            if (bit <= 3)
-                unusable_required = 1;
-            continue;
-        }
         /* A filter on a visible column is only applied here when it compares
-         * as SQLite's own = and != would (BINARY collation). */
+         * as SQLite's own = and != would (BINARY collation); x IN (...) would
+         * call xFilter once per value (a top-k per value, concatenated). Both
+         * are left to SQLite, after ranking. */
         if (bit >= 4) {
             const char *coll = sqlite3_vtab_collation(info, i);
             if (coll && sqlite3_stricmp(coll, "BINARY") != 0)
                 continue;
         }
+#if SQLITE_VERSION_NUMBER >= 3038000
+        if (c->usable && sqlite3_vtab_in(info, i, -1))
+            continue;
+#endif
+        if (!c->usable) {
+            unusable = 1;
+            continue;
+        }
         if (at[bit] < 0)
             at[bit] = i;
     }
-    /* A plan where a required argument exists but is not yet known (a join
-     * in the other order) is refused, so SQLite picks the order that binds
-     * it. Arguments absent altogether are reported by xFilter. */
-    if (unusable_required)
+    /* A plan where an argument or a filter exists but its value is not known
+     * yet (a join in the other order) is refused: SQLite then picks an order
+     * that binds it, so a filter such as k.path != e.path always applies
+     * before ranking, whatever the plan. Arguments absent altogether are
+     * reported by xFilter. */
+    if (unusable)
         return SQLITE_CONSTRAINT;
     int idx = 0, argv_index = 0;
     for (int j = 0; j < KNN_NARGS; j++) {
