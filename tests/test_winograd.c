@@ -1,0 +1,335 @@
+/*
+ * test_winograd.c: the Winograd engine against the definition.
+ *
+ * Random inputs and kernels at many shapes: sizes that are and are not
+ * multiples of the 6x6 output tile, 1x1 and thin images, batches of 1 to 3,
+ * channel counts that are not multiples of the vector width (cin = 3, cout =
+ * 20), and a layer with enough tiles to be processed in several blocks. Each
+ * output is compared with seven naive loops in double precision, and with the
+ * exact direct engine; with 1, 2 and 3 threads the results must be identical
+ * bit for bit (the split changes who computes a value, never how).
+ *
+ * Tolerance: Winograd F(6x6, 3x3) in float32 is accurate to about 1e-5
+ * relative L2 (the transforms mix values with weights up to 32 and 21/4); the
+ * bound here is 5e-5, far below what any indexing or transform mistake gives
+ * (those are O(1)). Every element is also checked against the scale of its
+ * terms, so that a single wrong pixel cannot hide in the L2 norm.
+ *
+ * Then the real network with the shared weights (../shared/models): each of
+ * the 13 layers against the direct engine on the direct engine's own input
+ * (one reference photo at 224; the per-layer error is printed), and the 6
+ * reference photos through the whole network with --conv winograd against
+ * ../shared/reference (PyTorch): relative L2 error at most 1e-4 at
+ * block3_pool and block5_pool, the accuracy the fast engine promises.
+ */
+#include "check.h"
+#include "conv.h"
+#include "vgg16.h"
+#include "weights.h"
+
+#include <stdint.h>
+#include <strings.h>
+#include <unistd.h>
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dull;
+
+/* Uniform in [-1, 1), xorshift64*. */
+static float rnd(void) {
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    uint64_t r = rng_state * 2685821657736338717ull;
+    return (float)((double)(r >> 40) / (double)(1ull << 24) * 2.0 - 1.0);
+}
+
+/* out[b,y,x,co] = relu(bias[co] + sum_{ky,kx,ci} in[b,y+ky-1,x+kx-1,ci] k[ky,kx,ci,co]),
+ * in double; absum gets sum |bias| + sum |term| (the scale of rounding errors). */
+static void naive_conv(const float *in, const float *k, const float *bias, double *out,
+                       double *absum, int n, int h, int w, int cin, int cout) {
+    for (int b = 0; b < n; b++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                for (int co = 0; co < cout; co++) {
+                    double s = bias[co], a = fabs(bias[co]);
+                    for (int ky = 0; ky < 3; ky++)
+                        for (int kx = 0; kx < 3; kx++) {
+                            int yy = y + ky - 1, xx = x + kx - 1;
+                            if (yy < 0 || yy >= h || xx < 0 || xx >= w)
+                                continue;
+                            const float *px = in + (((size_t)b * h + yy) * w + xx) * cin;
+                            const float *kk = k + (size_t)(ky * 3 + kx) * cin * cout + co;
+                            for (int ci = 0; ci < cin; ci++) {
+                                double t = (double)px[ci] * kk[(size_t)ci * cout];
+                                s += t;
+                                a += fabs(t);
+                            }
+                        }
+                    size_t o = (((size_t)b * h + y) * w + x) * cout + co;
+                    out[o] = s > 0 ? s : 0;
+                    absum[o] = a;
+                }
+}
+
+static void *ws_alloc(size_t bytes) {
+    return aligned_alloc(64, (bytes + 64) & ~(size_t)63);
+}
+
+/* Run engine e with `threads` threads; out must be fully written. */
+static int run(bn_conv_engine e, int threads, const float *in, const float *k, const float *bias,
+               float *out, int n, int h, int w, int cin, int cout) {
+    bn_set_threads(threads);
+    bn_conv *c;
+    bn_error err;
+    int rc = bn_conv_create(&c, e, cin, cout, k, bias, &err);
+    CHECK_MSG(rc == BN_OK, "create %s: %s", bn_conv_engine_name(e), err.msg);
+    if (rc)
+        return rc;
+    CHECK_INT(bn_conv_engine_of(c), e);
+    void *ws = ws_alloc(bn_conv_workspace(c, n, h, w));
+    size_t nout = (size_t)n * h * w * cout;
+    for (size_t i = 0; i < nout; i++)
+        out[i] = NAN;
+    bn_conv_forward(c, in, out, n, h, w, ws);
+    free(ws);
+    bn_conv_free(c);
+    return 0;
+}
+
+/* Relative L2 distance of a (float) from b (double). */
+static double rel_l2(const float *a, const double *b, size_t count) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < count; i++) {
+        double d = a[i] - b[i];
+        num += d * d;
+        den += b[i] * b[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+static void test_shape(int n, int h, int w, int cin, int cout, float input_offset) {
+    size_t nin = (size_t)n * h * w * cin, nout = (size_t)n * h * w * cout;
+    float *in = malloc(nin * sizeof *in), *k = malloc((size_t)9 * cin * cout * sizeof *k);
+    float *bias = malloc(cout * sizeof *bias);
+    /* He-like kernel scale; inputs optionally shifted positive like ReLU outputs. */
+    float ks = sqrtf(2.0f / (9 * cin));
+    for (size_t i = 0; i < nin; i++)
+        in[i] = rnd() + input_offset;
+    for (size_t i = 0; i < (size_t)9 * cin * cout; i++)
+        k[i] = rnd() * ks;
+    for (int i = 0; i < cout; i++)
+        bias[i] = 0.1f * rnd();
+    double *ref = malloc(nout * sizeof *ref), *absum = malloc(nout * sizeof *absum);
+    naive_conv(in, k, bias, ref, absum, n, h, w, cin, cout);
+
+    float *o1 = malloc(nout * sizeof *o1), *o2 = malloc(nout * sizeof *o2);
+    float *o3 = malloc(nout * sizeof *o3), *od = malloc(nout * sizeof *od);
+    if (run(BN_CONV_WINOGRAD, 1, in, k, bias, o1, n, h, w, cin, cout) ||
+        run(BN_CONV_WINOGRAD, 2, in, k, bias, o2, n, h, w, cin, cout) ||
+        run(BN_CONV_WINOGRAD, 3, in, k, bias, o3, n, h, w, cin, cout) ||
+        run(BN_CONV_DIRECT, 2, in, k, bias, od, n, h, w, cin, cout))
+        goto done;
+
+    size_t bad = 0, first = 0, written = 0;
+    for (size_t i = 0; i < nout; i++) {
+        written += !isnan(o1[i]);
+        /* Per element: within 1e-4 of the scale of its terms. */
+        if (!(fabs(o1[i] - ref[i]) <= 1e-4 * absum[i] + 1e-6))
+            if (bad++ == 0)
+                first = i;
+    }
+    CHECK_INT(written, nout);
+    CHECK_MSG(bad == 0, "n%d %dx%d %d->%d: %zu elements off, first at %zu: %.9g vs %.9g (scale %g)",
+              n, h, w, cin, cout, bad, first, o1[first], ref[first], absum[first]);
+    double e = rel_l2(o1, ref, nout), ed = rel_l2(od, ref, nout);
+    CHECK_MSG(e <= 5e-5, "n%d %dx%d %d->%d: rel L2 %.3g vs naive", n, h, w, cin, cout, e);
+    CHECK_MSG(ed <= 1e-6, "n%d %dx%d %d->%d: direct engine rel L2 %.3g", n, h, w, cin, cout, ed);
+    CHECK_MSG(memcmp(o1, o2, nout * sizeof *o1) == 0, "n%d %dx%d %d->%d: 1 vs 2 threads differ", n,
+              h, w, cin, cout);
+    CHECK_MSG(memcmp(o1, o3, nout * sizeof *o1) == 0, "n%d %dx%d %d->%d: 1 vs 3 threads differ", n,
+              h, w, cin, cout);
+    printf("n%d %3dx%-3d %3d->%-3d rel L2 winograd %.2e direct %.2e\n", n, h, w, cin, cout, e, ed);
+done:
+    free(in);
+    free(k);
+    free(bias);
+    free(ref);
+    free(absum);
+    free(o1);
+    free(o2);
+    free(o3);
+    free(od);
+}
+
+/* Raw float32 file of exactly n values, or NULL. */
+static float *read_f32(const char *path, size_t n) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    float *p = malloc(n * sizeof *p);
+    size_t got = fread(p, sizeof *p, n, f);
+    int extra = fgetc(f) != EOF;
+    fclose(f);
+    if (got != n || extra) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static double rel_l2f(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+static const char *const ref_names[] = {"cat.1000",  "cat.10005", "cat.10014",
+                                        "dog.10000", "dog.10004", "dog.10006"};
+#define NREF 6
+
+/* Each layer of the network, Winograd against direct on the same input. */
+static void test_layers(const bn_vgg16_weights *w, const float *img) {
+    static const int pool_after[BN_VGG16_NCONV] = {0, 1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1};
+    int s = 224;
+    size_t cap = (size_t)s * s * 64;
+    float *x = malloc(cap * sizeof *x), *yd = malloc(cap * sizeof *yd);
+    float *yw = malloc(cap * sizeof *yw);
+    memcpy(x, img, (size_t)s * s * 3 * sizeof *x);
+    for (int i = 0; i < BN_VGG16_NCONV; i++) {
+        const bn_conv_weights *cw = &w->conv[i];
+        bn_conv *cd, *cwg;
+        bn_error err;
+        int rc = bn_conv_create(&cd, BN_CONV_DIRECT, cw->cin, cw->cout, cw->kernel, cw->bias, &err);
+        rc = rc ? rc
+                : bn_conv_create(&cwg, BN_CONV_WINOGRAD, cw->cin, cw->cout, cw->kernel, cw->bias,
+                                 &err);
+        CHECK_MSG(rc == BN_OK, "%s", err.msg);
+        if (rc)
+            break;
+        size_t a = bn_conv_workspace(cd, 1, s, s), b = bn_conv_workspace(cwg, 1, s, s);
+        void *ws = ws_alloc(a > b ? a : b);
+        bn_conv_forward(cd, x, yd, 1, s, s, ws);
+        bn_conv_forward(cwg, x, yw, 1, s, s, ws);
+        size_t n = (size_t)s * s * cw->cout;
+        double e = rel_l2f(yw, yd, n);
+        printf("layer %-13s %3dx%-3d %3d->%-3d winograd vs direct: rel L2 %.2e\n",
+               bn_vgg16_convs[i].name, s, s, cw->cin, cw->cout, e);
+        CHECK_MSG(e <= 3e-5, "%s: rel L2 %g", bn_vgg16_convs[i].name, e);
+        free(ws);
+        bn_conv_free(cd);
+        bn_conv_free(cwg);
+        if (pool_after[i]) {
+            bn_maxpool2x2(yd, x, 1, s, s, cw->cout);
+            s /= 2;
+        } else {
+            memcpy(x, yd, n * sizeof *x);
+        }
+    }
+    free(x);
+    free(yd);
+    free(yw);
+}
+
+/* The reference photos through the network built with `engine`. */
+static void test_reference(const bn_vgg16_weights *w, const float *in, bn_conv_engine engine) {
+    const int S = 224;
+    bn_vgg16 *net;
+    bn_error err;
+    int rc = bn_vgg16_create(&net, w, engine, S, NREF, BN_LAYER_BLOCK5_POOL, &err);
+    CHECK_MSG(rc == BN_OK, "%s", err.msg);
+    if (rc)
+        return;
+    const bn_layer layers[2] = {BN_LAYER_BLOCK3_POOL, BN_LAYER_BLOCK5_POOL};
+    for (int l = 0; l < 2; l++) {
+        int dim = bn_vgg16_dim(layers[l], BN_POOLING_NONE, S);
+        float *out = malloc((size_t)NREF * dim * sizeof *out);
+        CHECK_INT(bn_vgg16_forward(net, in, NREF, layers[l], BN_POOLING_NONE, out, &err), 0);
+        for (int i = 0; i < NREF; i++) {
+            char rel[256];
+            snprintf(rel, sizeof rel, "reference/%s.%s.f32", ref_names[i],
+                     bn_layer_name(layers[l]));
+            float *ref = read_f32(shared_path(rel), dim);
+            CHECK_MSG(ref != NULL, "cannot read %s", rel);
+            if (!ref)
+                continue;
+            double e = rel_l2f(out + (size_t)i * dim, ref, dim);
+            printf("reference %-9s %s (%s engine): relative L2 error %.2e\n", ref_names[i],
+                   bn_layer_name(layers[l]), bn_conv_engine_name(engine), e);
+            CHECK_MSG(e <= 1e-4, "%s %s: relative L2 error %g", ref_names[i],
+                      bn_layer_name(layers[l]), e);
+            free(ref);
+        }
+        free(out);
+    }
+    bn_vgg16_free(net);
+}
+
+static void test_network(void) {
+    bn_vgg16_weights w;
+    bn_error err;
+    int rc = bn_weights_load(&w, shared_path("models/vgg16_random_notop.h5"), &err);
+    CHECK_MSG(rc == BN_OK, "%s", err.msg);
+    if (rc)
+        return;
+    size_t per = (size_t)224 * 224 * 3;
+    float *in = malloc(NREF * per * sizeof *in);
+    for (int i = 0; i < NREF; i++) {
+        char rel[256];
+        snprintf(rel, sizeof rel, "reference/%s.input.f32", ref_names[i]);
+        float *x = read_f32(shared_path(rel), per);
+        CHECK_MSG(x != NULL, "cannot read %s", rel);
+        if (!x)
+            goto done;
+        memcpy(in + i * per, x, per * sizeof *x);
+        free(x);
+    }
+    bn_set_threads(2);
+    test_layers(&w, in);
+    test_reference(&w, in, BN_CONV_WINOGRAD);
+    test_reference(&w, in, BN_CONV_AUTO);
+done:
+    free(in);
+    bn_weights_free(&w);
+}
+
+/* OpenBLAS may not recognise this CPU and fall back to generic kernels, which
+ * makes the direct engine (the yardstick here) minutes slow: run again with
+ * the right ones (conv.h). */
+static void use_fast_blas(char **argv) {
+    const char *core = bn_blas_better_coretype();
+    if (core && !getenv("BN_TEST_REEXEC")) {
+        setenv("OPENBLAS_CORETYPE", core, 1);
+        setenv("BN_TEST_REEXEC", "1", 1);
+        execv("/proc/self/exe", argv);
+    }
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    use_fast_blas(argv);
+    test_shape(1, 6, 6, 16, 32, 0.0f);     /* one whole tile */
+    test_shape(1, 1, 1, 16, 32, 0.0f);     /* one pixel: only the centre tap */
+    test_shape(1, 7, 5, 16, 32, 0.0f);     /* overhanging tiles on both edges */
+    test_shape(2, 13, 19, 32, 64, 0.5f);   /* batch, non-square, not multiples of 6 */
+    test_shape(3, 12, 12, 64, 64, 0.5f);   /* batch of 3, exact tiles */
+    test_shape(1, 8, 8, 3, 64, 0.0f);      /* cin not a multiple of 16 (first VGG layer) */
+    test_shape(2, 9, 10, 48, 20, 0.0f);    /* cout not a multiple of 16 */
+    test_shape(1, 2, 40, 16, 96, 0.5f);    /* thin image, 3 output blocks for 2 threads */
+    test_shape(1, 50, 46, 512, 32, 0.5f);  /* 72 tiles: several blocks (double buffer) */
+    test_shape(2, 14, 14, 256, 128, 0.5f); /* VGG block-5-like geometry, batch 2 */
+
+    /* Argument errors and names. */
+    bn_conv *c;
+    bn_error err;
+    float kz[9 * 16 * 32] = {0}, bz[32] = {0};
+    CHECK_INT(bn_conv_create(&c, BN_CONV_WINOGRAD, 0, 32, kz, bz, &err), BN_EINVAL);
+    bn_conv_engine e;
+    CHECK_INT(bn_conv_engine_parse("winograd", &e), BN_OK);
+    CHECK_INT(e, BN_CONV_WINOGRAD);
+
+    test_network();
+    return check_done();
+}
