@@ -187,3 +187,12 @@ const char *bn_blas_better_coretype(void) {
             return NULL;
     return want;
 }
+
+void bn_blas_use_best_kernels(char **argv) {
+    const char *core = bn_blas_better_coretype();
+    if (!core || getenv("BN_NO_REEXEC"))
+        return;
+    setenv("OPENBLAS_CORETYPE", core, 1);
+    execv("/proc/self/exe", argv);
+    unsetenv("OPENBLAS_CORETYPE"); /* exec failed: say what is really in use */
+}

@@ -63,4 +63,10 @@ int bn_get_threads(void);
 const char *bn_blas_better_coretype(void);
 const char *bn_blas_core(void);
 
+/* For programs, first thing in main(): when bn_blas_better_coretype() has a
+ * suggestion, set OPENBLAS_CORETYPE and re-execute the program (once: the
+ * variable is then set). Returns only if no re-execution was needed or it
+ * failed, in which case the program goes on with the slower kernels. */
+void bn_blas_use_best_kernels(char **argv);
+
 #endif

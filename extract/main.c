@@ -123,6 +123,7 @@ static void json_string(FILE *f, const char *s) {
 }
 
 int main(int argc, char **argv) {
+    bn_blas_use_best_kernels(argv);
     const char *db_path = "bottleneck.db", *weights_arg = NULL;
     int download = 0, quiet = 0, json = 0, threads = 0, all_loaders = 0;
     long long max_pixels = 0;
