@@ -1,6 +1,462 @@
-/* bottleneck-classify: placeholder main while the program is written. */
-#include <stdio.h>
-int main(void) {
-    fprintf(stderr, "bottleneck-classify: not built yet\n");
-    return 2;
+/*
+ * bottleneck-classify: train, compare and apply output layers on the feature
+ * vectors bottleneck-extract stored (or that were imported).
+ *
+ * A thin program: this file parses the command line and dispatches; the
+ * commands live in cmd_*.c and the work in common/ (featureset.c loads
+ * vectors, train.c trains, metrics.c measures, runs.c stores).
+ *
+ * Exit codes: 0 success; 1 error (a bad value, an unknown feature set or
+ * run, an empty split, ...: nothing is stored); 2 usage error; 3 predict on
+ * image files finished but some could not be read.
+ */
+#include "classify.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+    "usage: bottleneck-classify [train] [options]\n"
+    "       bottleneck-classify runs [options]\n"
+    "       bottleneck-classify show RUN [options]\n"
+    "       bottleneck-classify predict --run ID [--split S] [options]\n"
+    "       bottleneck-classify predict --run ID IMAGE_OR_FOLDER... [options]\n"
+    "\n"
+    "Train, compare and apply output layers (logistic regression / softmax heads) on the\n"
+    "feature vectors stored by bottleneck-extract or bottleneck-extract import. Every\n"
+    "training is a run kept in the database with its hyperparameters, metrics and weights.\n"
+    "\n"
+    "Commands:\n"
+    "  train (default)      train one head per hyperparameter combination, choose the best\n"
+    "                       on the validation split or by cross-validation, report\n"
+    "  runs                 list the stored runs, one line each\n"
+    "  show RUN             one run: hyperparameters, training, metrics per split\n"
+    "  predict              apply a run's head to a stored split (predictions are stored,\n"
+    "                       see the run_predictions view) or to image files and folders\n"
+    "\n"
+    "Common options:\n"
+    "  --db FILE            the database (default: bottleneck.db)\n"
+    "  --json               machine-readable output (one JSON object) on stdout\n"
+    "  --quiet              no progress or notes on stderr\n"
+    "  --help               this text\n"
+    "  --version            print the version\n"
+    "\n"
+    "train, data:\n"
+    "  --features NAME|ID   feature set (default: the only one in the database)\n"
+    "  --train SPLIT        training split (default: train)\n"
+    "  --valid SPLIT        validation split, to choose among candidates and for early\n"
+    "                       stopping (default: validation, when the feature set has it;\n"
+    "                       'none': no validation split)\n"
+    "  --test SPLIT         split reported for the final model only (default: test, when\n"
+    "                       present; 'none')\n"
+    "  --folds K            choose by stratified K-fold cross-validation within the training\n"
+    "                       split instead; the chosen hyperparameters are then trained on the\n"
+    "                       whole training split\n"
+    "\n"
+    "train, model (LIST: comma-separated values; every combination is a candidate run):\n"
+    "  --C LIST             inverse L2 strength, scikit-learn's C (default: 1). The head\n"
+    "                       minimises 0.5*||W||^2 + C * sum_i sw_i * loss_i (cross-entropy,\n"
+    "                       intercept not penalised): LogisticRegression(penalty='l2')\n"
+    "  --l2 LIST            L2 strength L instead of --C: C = 1/L. (Keras' l2(lambda) on the\n"
+    "                       mean loss of n rows is L = 2 * n * lambda.)\n"
+    "  --class-weight LIST  none (default) | balanced: sw = n / (classes * n_class)\n"
+    "  --standardize[=LIST] standardise each feature (mean 0, variance 1, fitted on the\n"
+    "                       training rows, folded into the stored weights); alone: yes;\n"
+    "                       --standardize=no,yes tries both (default: no)\n"
+    "  --solver NAME        lbfgs (default; to the optimum) | newton (two classes, dim <=\n"
+    "                       4096; LAPACK) | sgd | adam (mini-batches, as Keras)\n"
+    "  --max-iter N         lbfgs/newton iteration limit (default: 1000)\n"
+    "  --tol T              lbfgs/newton: stop when max |gradient of f/C| <= T (default: 1e-4,\n"
+    "                       scikit-learn's criterion)\n"
+    "  --epochs N           sgd/adam: at most N passes over the training rows (default: 100)\n"
+    "  --lr LIST            sgd/adam learning rate (default: 0.001)\n"
+    "  --batch-size LIST    sgd/adam mini-batch size (default: 32)\n"
+    "  --patience N         sgd/adam: stop after N epochs without a lower validation log\n"
+    "                       loss and keep the best epoch (default: 5; needs --valid)\n"
+    "  --seed N             shuffling and fold assignment (default: 0; same seed, same run)\n"
+    "\n"
+    "train, selection:\n"
+    "  --select METRIC      accuracy (default) | log_loss | roc_auc | f1_macro |\n"
+    "                       precision_macro | recall_macro; ties go to the lower log loss,\n"
+    "                       then to the earlier candidate\n"
+    "  --refit              train the chosen hyperparameters again on train + validation and\n"
+    "                       keep that as the final run (sgd/adam: for the chosen run's best\n"
+    "                       number of epochs)\n"
+    "  --note TEXT          free text stored with the runs\n"
+    "\n"
+    "runs:\n"
+    "  --split S            split whose metrics are shown, sorted and filtered on (default:\n"
+    "                       validation; cv for cross-validation scores, train, test, ...)\n"
+    "  --sort KEY           id (default: newest first), accuracy, log_loss, roc_auc, f1_macro,\n"
+    "                       precision_macro, recall_macro (best first), C, seconds, sweep,\n"
+    "                       featureset, solver, ...; -KEY reverses\n"
+    "  --filter EXPR        KEY OP VALUE with OP one of = != < <= > >=, repeatable (all must\n"
+    "                       hold). KEY: featureset (= takes glob patterns: 'vgg16*'), solver,\n"
+    "                       role, class_weight, standardize, C, seconds, id, sweep, chosen,\n"
+    "                       or a metric: --filter 'accuracy>=0.98' --filter 'featureset=g*'\n"
+    "  --limit N            the first N rows after sorting (--limit 10: the last ten runs)\n"
+    "\n"
+    "show RUN: the run with that id (--json for everything as JSON).\n"
+    "\n"
+    "predict:\n"
+    "  --run ID             the run whose head to apply\n"
+    "  --split S            the images of split S (default: every image with a vector in\n"
+    "                       the run's feature set); predictions replace earlier ones of the run\n"
+    "  --features NAME|ID   apply the head to another feature set of the same dimension\n"
+    "  IMAGE_OR_FOLDER...   files (folders recursively) to predict instead; vectors missing\n"
+    "                       from the run's feature set are extracted with its settings\n"
+    "                       (VGG16 feature sets) and stored, then each image's class and\n"
+    "                       probability is printed and stored\n"
+    "  --weights FILE       VGG16 weights for that extraction (default: $BOTTLENECK_WEIGHTS,\n"
+    "                       then the cache, as bottleneck-extract); must be the weights the\n"
+    "                       feature set was extracted with\n"
+    "  --threads N          compute threads for that extraction (default: all cores)\n"
+    "\n"
+    "Exit status: 0 success; 1 error (nothing stored); 2 usage error; 3 predict: some\n"
+    "image files could not be read.\n";
+
+static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void usage_error(const char *fmt, ...) {
+    fputs("bottleneck-classify: ", stderr);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\nTry 'bottleneck-classify --help'.\n", stderr);
+    exit(CL_EXIT_USAGE);
+}
+
+int cl_fail(const char *msg) {
+    fprintf(stderr, "bottleneck-classify: %s\n", msg);
+    return CL_EXIT_FATAL;
+}
+
+int cl_failf(const char *fmt, ...) {
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return cl_fail(msg);
+}
+
+int cl_open(const cl_opts *o, int readonly, bn_store **s) {
+    bn_error err;
+    bn_error_clear(&err);
+    if (bn_store_open(s, o->db, readonly ? BN_STORE_READONLY : 0, &err) != BN_OK)
+        return cl_fail(err.msg);
+    return 0;
+}
+
+int cl_featureset(bn_store *s, const char *name_or_id, int64_t *id, int *dim, char *name,
+                  size_t nname, bn_error *err) {
+    sqlite3 *db = bn_store_db(s);
+    sqlite3_stmt *q;
+    if (name_or_id) {
+        char dtype[8];
+        int rc = bn_store_featureset_find(s, name_or_id, id, dim, dtype, err);
+        if (rc)
+            return rc;
+    } else {
+        if (sqlite3_prepare_v2(db, "SELECT id, dim, name FROM featuresets ORDER BY id", -1, &q,
+                               NULL) != SQLITE_OK)
+            return bn_store_fail(s, err, "listing feature sets");
+        int count = 0;
+        char names[600] = "";
+        while (sqlite3_step(q) == SQLITE_ROW) {
+            if (count++ == 0) {
+                *id = sqlite3_column_int64(q, 0);
+                *dim = sqlite3_column_int(q, 1);
+            }
+            size_t len = strlen(names);
+            if (len < 500)
+                snprintf(names + len, sizeof names - len, "%s'%s'", len ? ", " : "",
+                         (const char *)sqlite3_column_text(q, 2));
+        }
+        sqlite3_finalize(q);
+        if (count == 0)
+            return bn_fail(err, BN_EINVAL,
+                           "%s has no feature sets: run bottleneck-extract or bottleneck-extract "
+                           "import first",
+                           bn_store_path(s));
+        if (count > 1)
+            return bn_fail(err, BN_EINVAL,
+                           "%s has %d feature sets (%s): choose one with --features",
+                           bn_store_path(s), count, names);
+    }
+    if (sqlite3_prepare_v2(db, "SELECT name FROM featuresets WHERE id = ?1", -1, &q, NULL) !=
+        SQLITE_OK)
+        return bn_store_fail(s, err, "reading the feature set");
+    sqlite3_bind_int64(q, 1, *id);
+    if (sqlite3_step(q) == SQLITE_ROW)
+        snprintf(name, nname, "%s", (const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    return BN_OK;
+}
+
+static int parse_count(const char *s, const char *flag, int min) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < min || v > 1 << 30)
+        usage_error("%s %s: expected an integer >= %d", flag, s, min);
+    return (int)v;
+}
+
+enum {
+    O_DB = 256,
+    O_JSON,
+    O_QUIET,
+    O_HELP,
+    O_VERSION,
+    O_FEATURES,
+    O_TRAIN,
+    O_VALID,
+    O_TEST,
+    O_FOLDS,
+    O_C,
+    O_L2,
+    O_CLASS_WEIGHT,
+    O_STANDARDIZE,
+    O_SOLVER,
+    O_MAX_ITER,
+    O_TOL,
+    O_EPOCHS,
+    O_LR,
+    O_BATCH_SIZE,
+    O_PATIENCE,
+    O_SEED,
+    O_SELECT,
+    O_REFIT,
+    O_NOTE,
+    O_SPLIT,
+    O_SORT,
+    O_FILTER,
+    O_LIMIT,
+    O_RUN,
+    O_WEIGHTS,
+    O_THREADS,
+    O_END
+};
+
+typedef enum { CMD_TRAIN, CMD_RUNS, CMD_SHOW, CMD_PREDICT } command;
+static const char *const command_names[] = {"train", "runs", "show", "predict"};
+
+/* Which options each command accepts (a bit per command). */
+#define T (1 << CMD_TRAIN)
+#define R (1 << CMD_RUNS)
+#define S (1 << CMD_SHOW)
+#define P (1 << CMD_PREDICT)
+static const struct {
+    struct option opt;
+    int commands;
+} options[] = {
+    {{"db", required_argument, 0, O_DB}, T | R | S | P},
+    {{"json", no_argument, 0, O_JSON}, T | R | S | P},
+    {{"quiet", no_argument, 0, O_QUIET}, T | R | S | P},
+    {{"help", no_argument, 0, O_HELP}, T | R | S | P},
+    {{"version", no_argument, 0, O_VERSION}, T | R | S | P},
+    {{"features", required_argument, 0, O_FEATURES}, T | P},
+    {{"train", required_argument, 0, O_TRAIN}, T},
+    {{"valid", required_argument, 0, O_VALID}, T},
+    {{"test", required_argument, 0, O_TEST}, T},
+    {{"folds", required_argument, 0, O_FOLDS}, T},
+    {{"C", required_argument, 0, O_C}, T},
+    {{"l2", required_argument, 0, O_L2}, T},
+    {{"class-weight", required_argument, 0, O_CLASS_WEIGHT}, T},
+    {{"standardize", optional_argument, 0, O_STANDARDIZE}, T},
+    {{"solver", required_argument, 0, O_SOLVER}, T},
+    {{"max-iter", required_argument, 0, O_MAX_ITER}, T},
+    {{"tol", required_argument, 0, O_TOL}, T},
+    {{"epochs", required_argument, 0, O_EPOCHS}, T},
+    {{"lr", required_argument, 0, O_LR}, T},
+    {{"batch-size", required_argument, 0, O_BATCH_SIZE}, T},
+    {{"patience", required_argument, 0, O_PATIENCE}, T},
+    {{"seed", required_argument, 0, O_SEED}, T},
+    {{"select", required_argument, 0, O_SELECT}, T},
+    {{"refit", no_argument, 0, O_REFIT}, T},
+    {{"note", required_argument, 0, O_NOTE}, T},
+    {{"split", required_argument, 0, O_SPLIT}, R | P},
+    {{"sort", required_argument, 0, O_SORT}, R},
+    {{"filter", required_argument, 0, O_FILTER}, R},
+    {{"limit", required_argument, 0, O_LIMIT}, R},
+    {{"run", required_argument, 0, O_RUN}, P},
+    {{"weights", required_argument, 0, O_WEIGHTS}, P},
+    {{"threads", required_argument, 0, O_THREADS}, P},
+};
+#undef T
+#undef R
+#undef S
+#undef P
+#define NOPTIONS ((int)(sizeof options / sizeof options[0]))
+
+int main(int argc, char **argv) {
+    struct option longopts[NOPTIONS + 1];
+    for (int i = 0; i < NOPTIONS; i++)
+        longopts[i] = options[i].opt;
+    memset(&longopts[NOPTIONS], 0, sizeof longopts[NOPTIONS]);
+
+    /* The command is the first word that is not an option or an option's
+     * value (so `--db x runs` works as `runs --db x`); none means train. */
+    command cmd = CMD_TRAIN;
+    int cmd_at = 0;
+    for (int i = 1; i < argc && !cmd_at; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (argv[i][0] == '-' && argv[i][1]) {
+            const char *name = argv[i] + (argv[i][1] == '-' ? 2 : 1);
+            if (strchr(name, '='))
+                continue;
+            for (int k = 0; k < NOPTIONS; k++)
+                if (strcmp(options[k].opt.name, name) == 0 &&
+                    options[k].opt.has_arg == required_argument)
+                    i++;
+            continue;
+        }
+        int found = 0;
+        for (int c = 0; c < 4; c++)
+            if (strcmp(argv[i], command_names[c]) == 0) {
+                cmd = (command)c;
+                found = 1;
+            }
+        if (!found && i == 1)
+            usage_error("unknown command '%s' (expected train, runs, show or predict)", argv[1]);
+        if (found)
+            cmd_at = i;
+        else
+            break; /* a positional argument of train: reported below */
+    }
+
+    cl_opts o;
+    memset(&o, 0, sizeof o);
+    o.argv0 = argv[0];
+    o.db = "bottleneck.db";
+    o.train = "train";
+    o.select = "accuracy";
+    o.solver = "lbfgs";
+    o.max_iter = 1000;
+    o.tol = 1e-4;
+    o.epochs = 100;
+    o.patience = 5;
+    o.run = -1;
+    o.args = calloc((size_t)argc, sizeof *o.args);
+    if (!o.args)
+        return cl_fail("out of memory");
+
+    /* getopt over argv without the command word. */
+    char **av = calloc((size_t)argc + 1, sizeof *av);
+    if (!av)
+        return cl_fail("out of memory");
+    int ac = 0;
+    av[ac++] = argv[0];
+    for (int i = 1; i < argc; i++)
+        if (i != cmd_at)
+            av[ac++] = argv[i];
+    opterr = 0;
+    int c, idx;
+    while ((c = getopt_long(ac, av, "-", longopts, &idx)) != -1) {
+        if (c == 1) { /* a positional argument, in order */
+            o.args[o.nargs++] = optarg;
+            continue;
+        }
+        if (c == '?' || c == ':')
+            usage_error("unknown or incomplete option '%s'", av[optind - 1]);
+        int allowed = 0;
+        const char *name = "?";
+        for (int i = 0; i < NOPTIONS; i++)
+            if (options[i].opt.val == c) {
+                allowed = options[i].commands & (1 << cmd);
+                name = options[i].opt.name;
+            }
+        if (!allowed)
+            usage_error("--%s does not apply to '%s'", name, command_names[cmd]);
+        char *end;
+        switch (c) {
+        case O_DB: o.db = optarg; break;
+        case O_JSON: o.json = 1; break;
+        case O_QUIET: o.quiet = 1; break;
+        case O_HELP: fputs(usage_text, stdout); return 0;
+        case O_VERSION: puts("bottleneck-classify " BN_VERSION); return 0;
+        case O_FEATURES: o.features = optarg; break;
+        case O_TRAIN: o.train = optarg; break;
+        case O_VALID: o.valid = optarg; break;
+        case O_TEST: o.test = optarg; break;
+        case O_FOLDS: o.folds = parse_count(optarg, "--folds", 2); break;
+        case O_C: o.C = optarg; break;
+        case O_L2: o.l2 = optarg; break;
+        case O_CLASS_WEIGHT: o.class_weight = optarg; break;
+        case O_STANDARDIZE: o.standardize = optarg ? optarg : "yes"; break;
+        case O_SOLVER: o.solver = optarg; break;
+        case O_MAX_ITER: o.max_iter = parse_count(optarg, "--max-iter", 1); break;
+        case O_TOL:
+            o.tol = strtod(optarg, &end);
+            if (!*optarg || *end || !(o.tol >= 0))
+                usage_error("--tol %s: expected a number >= 0", optarg);
+            break;
+        case O_EPOCHS: o.epochs = parse_count(optarg, "--epochs", 1); break;
+        case O_LR: o.lr = optarg; break;
+        case O_BATCH_SIZE: o.batch_size = optarg; break;
+        case O_PATIENCE: o.patience = parse_count(optarg, "--patience", 1); break;
+        case O_SEED: {
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (!*optarg || *end || optarg[0] == '-')
+                usage_error("--seed %s: expected a non-negative integer", optarg);
+            o.seed = v;
+            break;
+        }
+        case O_SELECT: o.select = optarg; break;
+        case O_REFIT: o.refit = 1; break;
+        case O_NOTE: o.note = optarg; break;
+        case O_SPLIT: o.split = optarg; break;
+        case O_SORT: o.sort = optarg; break;
+        case O_FILTER:
+            if (o.nfilters == CL_MAX_FILTERS)
+                usage_error("at most %d --filter options", CL_MAX_FILTERS);
+            o.filters[o.nfilters++] = optarg;
+            break;
+        case O_LIMIT: o.limit = parse_count(optarg, "--limit", 1); break;
+        case O_RUN: o.run = parse_count(optarg, "--run", 1); break;
+        case O_WEIGHTS: o.weights = optarg; break;
+        case O_THREADS: o.threads = parse_count(optarg, "--threads", 1); break;
+        default: usage_error("unknown option '--%s'", name);
+        }
+    }
+    if (o.C && o.l2)
+        usage_error("--C and --l2 are two spellings of one setting: give one");
+    if (o.select && !bn_metric_known(o.select))
+        usage_error("--select %s: expected accuracy, log_loss, roc_auc, f1_macro, "
+                    "precision_macro or recall_macro",
+                    o.select);
+    int rc;
+    switch (cmd) {
+    case CMD_TRAIN:
+        if (o.nargs)
+            usage_error("train takes no arguments ('%s'); optional values are written with '=', "
+                        "as in --standardize=no",
+                        o.args[0]);
+        rc = cl_train(&o);
+        break;
+    case CMD_RUNS:
+        if (o.nargs)
+            usage_error("runs takes no arguments ('%s')", o.args[0]);
+        rc = cl_runs(&o);
+        break;
+    case CMD_SHOW:
+        if (o.nargs != 1)
+            usage_error("show takes one run id: bottleneck-classify show RUN");
+        rc = cl_show(&o);
+        break;
+    case CMD_PREDICT:
+        if (o.run < 0)
+            usage_error("predict needs --run ID (list runs with: bottleneck-classify runs)");
+        if (o.nargs && o.split)
+            usage_error("predict takes --split or image files, not both");
+        rc = cl_predict(&o);
+        break;
+    default: rc = CL_EXIT_USAGE;
+    }
+    free(o.args);
+    free(av);
+    return rc;
 }

@@ -1,0 +1,354 @@
+/*
+ * cmd_predict.c: `bottleneck-classify predict`: apply a run's stored head.
+ *
+ * To a stored split (or every image with a vector): probabilities for every
+ * row, stored in `predictions` (one transaction), metrics when every label is
+ * one of the run's classes.
+ *
+ * To image files and folders: images already stored with a vector in the
+ * run's feature set are used as they are; the others go through the shared
+ * extract pipeline (extractor.h) with the feature set's own settings and the
+ * weights it was extracted with, which stores their image rows and vectors;
+ * then each image's class and probability is printed and stored. Files that
+ * cannot be decoded are reported (and recorded in `failures`) and the exit
+ * status is 3.
+ */
+#include "classify.h"
+
+#include "dataset.h"
+#include "extractor.h"
+#include "featureset.h"
+#include "image.h"
+#include "progress.h"
+#include "vgg16.h"
+#include "weights.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char *source, *layer, *pooling, *resize, *preprocess, *dtype, *weights_sha256, *name;
+    int size, dim;
+} fs_row;
+
+static void fs_row_free(fs_row *f) {
+    free(f->source), free(f->layer), free(f->pooling), free(f->resize), free(f->preprocess);
+    free(f->dtype), free(f->weights_sha256), free(f->name);
+    memset(f, 0, sizeof *f);
+}
+
+static char *dup_col(sqlite3_stmt *q, int i) {
+    const unsigned char *t = sqlite3_column_text(q, i);
+    return t ? strdup((const char *)t) : NULL;
+}
+
+static int read_fs(bn_store *s, int64_t fs, fs_row *f, bn_error *err) {
+    memset(f, 0, sizeof *f);
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(bn_store_db(s),
+                           "SELECT source, layer, pooling, resize, preprocess, dtype,"
+                           " weights_sha256, name, size, dim FROM featuresets WHERE id = ?1",
+                           -1, &q, NULL) != SQLITE_OK)
+        return bn_store_fail(s, err, "reading the feature set");
+    sqlite3_bind_int64(q, 1, fs);
+    int rc = BN_OK;
+    if (sqlite3_step(q) == SQLITE_ROW) {
+        f->source = dup_col(q, 0);
+        f->layer = dup_col(q, 1);
+        f->pooling = dup_col(q, 2);
+        f->resize = dup_col(q, 3);
+        f->preprocess = dup_col(q, 4);
+        f->dtype = dup_col(q, 5);
+        f->weights_sha256 = dup_col(q, 6);
+        f->name = dup_col(q, 7);
+        f->size = sqlite3_column_int(q, 8);
+        f->dim = sqlite3_column_int(q, 9);
+    } else {
+        rc = bn_fail(err, BN_EINVAL, "%s: no feature set %lld", bn_store_path(s), (long long)fs);
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
+/* Does path have an image row with a vector in fs? */
+static int has_vector(bn_store *s, int64_t fs, const char *path) {
+    sqlite3_stmt *q;
+    int has = 0;
+    if (sqlite3_prepare_v2(bn_store_db(s),
+                           "SELECT 1 FROM images i JOIN vectors v ON v.sha256 = i.sha256"
+                           " AND v.featureset = ?1 WHERE i.path = ?2",
+                           -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(q, 1, fs);
+        sqlite3_bind_text(q, 2, path, -1, SQLITE_TRANSIENT);
+        has = sqlite3_step(q) == SQLITE_ROW;
+        sqlite3_finalize(q);
+    }
+    return has;
+}
+
+static void failure_reason(bn_store *s, const char *path, char *out, size_t n) {
+    sqlite3_stmt *q;
+    snprintf(out, n, "no vector could be computed");
+    if (sqlite3_prepare_v2(bn_store_db(s), "SELECT reason FROM failures WHERE path = ?1", -1, &q,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, path, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(q) == SQLITE_ROW)
+            snprintf(out, n, "%s", (const char *)sqlite3_column_text(q, 0));
+        sqlite3_finalize(q);
+    }
+}
+
+/* Run the extract pipeline over the items of ds that lack a vector. */
+static int extract_missing(const cl_opts *o, bn_store *s, int64_t fs, const fs_row *f,
+                           bn_dataset *ds, int missing, int *vips_started, bn_error *err) {
+    if (!f->source || strcmp(f->source, "extract") != 0)
+        return bn_fail(err, BN_EINVAL,
+                       "feature set '%s' was imported: vectors for new images cannot be computed "
+                       "here (%d of the given images have none); import them, or predict stored "
+                       "images",
+                       f->name, missing);
+    bn_extract_opts eo;
+    bn_extract_opts_default(&eo);
+    eo.image.size = f->size;
+    if (!f->layer || !f->pooling || !f->resize || !f->preprocess || !f->dtype ||
+        bn_layer_parse(f->layer, &eo.layer) || bn_pooling_parse(f->pooling, &eo.pooling) ||
+        bn_resize_parse(f->resize, &eo.image.resize) ||
+        bn_preprocess_parse(f->preprocess, &eo.image.preprocess))
+        return bn_fail(err, BN_EINVAL, "feature set '%s': settings this build does not know",
+                       f->name);
+    eo.dtype = f->dtype;
+    int rc = bn_image_init(o->argv0, err);
+    if (rc)
+        return rc;
+    *vips_started = 1;
+    if (o->threads > 0)
+        bn_set_threads(o->threads);
+    char wpath[4096];
+    bn_vgg16_weights w;
+    if ((rc = bn_weights_locate(wpath, sizeof wpath, o->weights, err)) ||
+        (rc = bn_weights_load(&w, wpath, err)))
+        return rc;
+    if (f->weights_sha256 && strcmp(f->weights_sha256, w.sha256) != 0) {
+        bn_weights_free(&w);
+        return bn_fail(
+            err, BN_EINVAL,
+            "%s is not the weights feature set '%s' was extracted with (sha256 %.12s..., "
+            "this file %.12s...): pass that file with --weights",
+            wpath, f->name, f->weights_sha256, w.sha256);
+    }
+    bn_extractor *x = NULL;
+    rc = bn_extractor_create(&x, s, &w, &eo, err);
+    bn_weights_free(&w);
+    if (rc)
+        return rc;
+    if (bn_extractor_featureset(x) != fs) {
+        bn_extractor_free(x);
+        return bn_fail(err, BN_EINVAL, "feature set '%s': its settings map to another feature set",
+                       f->name);
+    }
+    bn_progress bar;
+    bn_progress_start(&bar, stderr, "extract", "img", (long)ds->n, o->quiet);
+    bn_extract_stats st;
+    rc = bn_extractor_run(x, ds, NULL, NULL, &st, err);
+    bn_progress_update(&bar, (long)ds->n);
+    bn_progress_finish(&bar);
+    bn_extractor_free(x);
+    if (rc == BN_OK && !o->quiet)
+        fprintf(stderr, "extracted %ld, reused %ld, failed %ld (%.1f s)\n", st.extracted, st.reused,
+                st.failed, st.seconds);
+    return rc;
+}
+
+int cl_predict(const cl_opts *o) {
+    bn_store *s;
+    if (cl_open(o, 0, &s))
+        return CL_EXIT_FATAL;
+    bn_error err;
+    bn_error_clear(&err);
+    int status = CL_EXIT_FATAL, failed = 0, vips_started = 0;
+    bn_run r;
+    bn_head h;
+    bn_features f;
+    fs_row fsr;
+    bn_dataset ds;
+    memset(&r, 0, sizeof r);
+    memset(&h, 0, sizeof h);
+    memset(&f, 0, sizeof f);
+    memset(&fsr, 0, sizeof fsr);
+    memset(&ds, 0, sizeof ds);
+    char **paths = NULL;
+    double *proba = NULL;
+    int *y = NULL;
+    if (bn_runs_get(s, o->run, &r, &err) || bn_runs_get_head(s, o->run, &h, &err)) {
+        cl_fail(err.msg);
+        goto done;
+    }
+    int64_t fs = r.featureset;
+    char fsname[256];
+    snprintf(fsname, sizeof fsname, "%s", r.featureset_name);
+    if (o->features) {
+        int dim;
+        if (cl_featureset(s, o->features, &fs, &dim, fsname, sizeof fsname, &err)) {
+            cl_fail(err.msg);
+            goto done;
+        }
+        if (dim != h.dim) {
+            cl_failf("run %lld was trained on %d-d features ('%s'); feature set '%s' has dim %d",
+                     (long long)r.id, h.dim, r.featureset_name, fsname, dim);
+            goto done;
+        }
+    }
+    if (read_fs(s, fs, &fsr, &err)) {
+        cl_fail(err.msg);
+        goto done;
+    }
+    if (fsr.dim != h.dim) {
+        cl_failf("run %lld: head has dim %d, feature set '%s' dim %d", (long long)r.id, h.dim,
+                 fsname, fsr.dim);
+        goto done;
+    }
+
+    if (o->nargs == 0) {
+        if (bn_features_load(s, fs, o->split, &f, &err)) {
+            cl_fail(err.msg);
+            goto done;
+        }
+    } else {
+        if (bn_dataset_from_paths(&ds, o->args, o->nargs, &err)) {
+            cl_fail(err.msg);
+            goto done;
+        }
+        if (ds.n == 0) {
+            cl_fail("no images among the given files and folders");
+            goto done;
+        }
+        int missing = 0;
+        for (size_t i = 0; i < ds.n; i++)
+            missing += !has_vector(s, fs, ds.items[i].path);
+        if (missing && extract_missing(o, s, fs, &fsr, &ds, missing, &vips_started, &err)) {
+            cl_fail(err.msg);
+            goto done;
+        }
+        paths = malloc(ds.n * sizeof *paths);
+        if (!paths) {
+            cl_fail("out of memory");
+            goto done;
+        }
+        int n = 0;
+        for (size_t i = 0; i < ds.n; i++) {
+            if (has_vector(s, fs, ds.items[i].path)) {
+                paths[n++] = ds.items[i].path;
+            } else {
+                char reason[600];
+                failure_reason(s, ds.items[i].path, reason, sizeof reason);
+                fprintf(stderr, "bottleneck-classify: %s: %s\n", ds.items[i].path, reason);
+                failed++;
+            }
+        }
+        if (n == 0) {
+            cl_fail("none of the given images could be predicted");
+            goto done;
+        }
+        if (bn_features_load_paths(s, fs, paths, n, &f, &err)) {
+            cl_fail(err.msg);
+            goto done;
+        }
+    }
+
+    proba = malloc((size_t)f.n * r.k * sizeof *proba);
+    y = malloc((size_t)f.n * sizeof *y);
+    if (!proba || !y) {
+        cl_fail("out of memory");
+        goto done;
+    }
+    if (bn_head_predict(&h, f.x, f.n, proba, &err)) {
+        cl_fail(err.msg);
+        goto done;
+    }
+    /* Metrics when every row's label is a class the run knows. */
+    bn_error lerr;
+    int labelled = o->nargs == 0 && bn_features_encode(&f, r.classes, r.k, y, "", &lerr) == BN_OK;
+    bn_metrics m;
+    memset(&m, 0, sizeof m);
+    if (labelled && bn_metrics_compute(y, proba, f.n, r.k, &m, &err)) {
+        cl_fail(err.msg);
+        goto done;
+    }
+    if (bn_store_begin(s, &err) ||
+        bn_runs_put_predictions(s, r.id, f.image, proba, f.n, r.k, r.classes, &err) ||
+        bn_store_commit(s, &err)) {
+        bn_store_rollback(s);
+        bn_metrics_free(&m);
+        cl_fail(err.msg);
+        goto done;
+    }
+    if (o->json) {
+        printf("{\"run\":%lld,\"featureset\":", (long long)r.id);
+        cl_json_string(stdout, fsname);
+        printf(",\"split\":");
+        if (o->split)
+            cl_json_string(stdout, o->split);
+        else
+            printf("null");
+        printf(",\"stored\":%d,\"failed\":%d,\"metrics\":", f.n, failed);
+        if (labelled)
+            cl_json_metrics(stdout, &m, r.classes, 1);
+        else
+            printf("null");
+        if (o->nargs) {
+            printf(",\"predictions\":[");
+            for (int i = 0; i < f.n; i++) {
+                int best = bn_argmax(proba + (size_t)i * r.k, r.k);
+                printf("%s{\"path\":", i ? "," : "");
+                cl_json_string(stdout, f.path[i]);
+                printf(",\"predicted\":");
+                cl_json_string(stdout, r.classes[best]);
+                printf(",\"probability\":");
+                cl_json_number(stdout, proba[(size_t)i * r.k + best]);
+                printf("}");
+            }
+            printf("]");
+        }
+        printf("}\n");
+    } else {
+        if (o->nargs) {
+            for (int i = 0; i < f.n; i++) {
+                int best = bn_argmax(proba + (size_t)i * r.k, r.k);
+                printf("%s\t%s\t%.4f\n", f.path[i], r.classes[best], proba[(size_t)i * r.k + best]);
+            }
+        } else {
+            char title[300];
+            snprintf(title, sizeof title, "run %lld on %s%s", (long long)r.id,
+                     o->split ? o->split : "every image", o->features ? " of " : "");
+            if (o->features)
+                snprintf(title + strlen(title), sizeof title - strlen(title), "'%s'", fsname);
+            if (labelled)
+                cl_print_metrics(stdout, title, &m, r.classes, 1);
+            else
+                printf("%s: %d predictions (some labels are not classes of the run: no metrics)\n",
+                       title, f.n);
+        }
+        if (!o->quiet)
+            fprintf(stderr,
+                    "stored %d predictions of run %lld; the mistakes: sqlite3 %s \"SELECT path, "
+                    "label, predicted, probability FROM run_predictions WHERE run = %lld AND NOT "
+                    "correct\"\n",
+                    f.n, (long long)r.id, o->db, (long long)r.id);
+    }
+    bn_metrics_free(&m);
+    status = failed ? CL_EXIT_SOME_FAILED : 0;
+done:
+    free(proba);
+    free(y);
+    free(paths);
+    bn_features_free(&f);
+    bn_dataset_free(&ds);
+    fs_row_free(&fsr);
+    bn_head_free(&h);
+    bn_run_free(&r);
+    bn_store_close(s);
+    if (vips_started)
+        bn_image_shutdown();
+    return status;
+}

@@ -1,0 +1,233 @@
+/*
+ * cmd_runs.c: `bottleneck-classify runs` (one line per stored run, sorted and
+ * filtered) and `bottleneck-classify show RUN` (everything about one run).
+ */
+#include "classify.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const cl_opts *o;
+    int count;
+} list_ctx;
+
+static int list_row(void *ctx, const bn_run *r, const double m[4]) {
+    list_ctx *c = ctx;
+    char desc[160], a[32], b[32], d[32], e[32];
+    cl_describe_opts(desc, sizeof desc, &r->opts);
+    if (c->o->json) {
+        printf("%s{\"run\":%lld,\"sweep\":%lld,\"role\":\"%s\",\"chosen\":%s,\"created_at\":\"%s\","
+               "\"featureset\":",
+               c->count ? "," : "", (long long)r->id, (long long)r->sweep, r->role,
+               r->chosen ? "true" : "false", r->created_at);
+        cl_json_string(stdout, r->featureset_name);
+        printf(",\"solver\":\"%s\",\"C\":", bn_solver_name(r->opts.solver));
+        cl_json_number(stdout, r->opts.C);
+        printf(",\"class_weight\":\"%s\",\"standardize\":%s,\"train_splits\":",
+               r->opts.balanced ? "balanced" : "none", r->opts.standardize ? "true" : "false");
+        cl_json_string(stdout, r->train_splits);
+        printf(",\"seconds\":");
+        cl_json_number(stdout, r->info.seconds);
+        const char *names[4] = {"accuracy", "log_loss", "roc_auc", "f1_macro"};
+        for (int i = 0; i < 4; i++) {
+            printf(",\"%s\":", names[i]);
+            cl_json_number(stdout, m[i]);
+        }
+        putchar('}');
+    } else {
+        if (c->count == 0)
+            printf("  %5s  %5s  %-20s  %-24s  %-34s  %-9s  %8s  %8s  %8s  %8s  %7s\n", "run",
+                   "sweep", "created", "featureset", "hyperparameters", "role", "accuracy",
+                   "log_loss", "roc_auc", "f1_macro", "seconds");
+        printf("%c %5lld  %5lld  %-20s  %-24.24s  %-34.34s  %-9s  %8s  %8s  %8s  %8s  %7.2f\n",
+               r->chosen ? '*' : ' ', (long long)r->id, (long long)r->sweep, r->created_at,
+               r->featureset_name, desc, r->role, cl_num(a, sizeof a, m[0]),
+               cl_num(b, sizeof b, m[1]), cl_num(d, sizeof d, m[2]), cl_num(e, sizeof e, m[3]),
+               r->info.seconds);
+    }
+    c->count++;
+    return 0;
+}
+
+int cl_runs(const cl_opts *o) {
+    bn_store *s;
+    if (cl_open(o, 1, &s))
+        return CL_EXIT_FATAL;
+    bn_error err;
+    bn_error_clear(&err);
+    bn_runs_query q = {.split = o->split ? o->split : "validation",
+                       .sort = o->sort,
+                       .filters = (const char **)o->filters,
+                       .nfilters = o->nfilters,
+                       .limit = o->limit};
+    list_ctx c = {.o = o};
+    if (o->json)
+        printf("{\"split\":\"%s\",\"runs\":[", q.split);
+    int rc = bn_runs_list(s, &q, list_row, &c, &err);
+    bn_store_close(s);
+    if (o->json)
+        printf("]}\n");
+    if (rc)
+        return cl_fail(err.msg);
+    if (!o->json) {
+        if (c.count == 0)
+            printf("no runs%s\n", o->nfilters ? " match the filters"
+                                              : " yet: bottleneck-classify "
+                                                "train");
+        else
+            printf("  (metrics on %s; * chosen in its sweep)\n", q.split);
+    }
+    return 0;
+}
+
+static int64_t count_predictions(bn_store *s, int64_t run) {
+    sqlite3_stmt *q;
+    int64_t n = 0;
+    if (sqlite3_prepare_v2(bn_store_db(s), "SELECT count(*) FROM predictions WHERE run = ?1", -1,
+                           &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(q, 1, run);
+        if (sqlite3_step(q) == SQLITE_ROW)
+            n = sqlite3_column_int64(q, 0);
+        sqlite3_finalize(q);
+    }
+    return n;
+}
+
+int cl_show(const cl_opts *o) {
+    char *end;
+    long long id = strtoll(o->args[0], &end, 10);
+    if (!*o->args[0] || *end || id < 1)
+        return cl_failf("show %s: expected a run id (a positive integer)", o->args[0]);
+    bn_store *s;
+    if (cl_open(o, 1, &s))
+        return CL_EXIT_FATAL;
+    bn_error err;
+    bn_error_clear(&err);
+    bn_run r;
+    if (bn_runs_get(s, id, &r, &err)) {
+        bn_store_close(s);
+        return cl_fail(err.msg);
+    }
+    bn_head h;
+    bn_error herr;
+    int has_head = bn_runs_get_head(s, id, &h, &herr) == BN_OK;
+    char **splits = NULL;
+    int nsplits = 0, rc = bn_runs_get_splits(s, id, &splits, &nsplits, &err);
+    int64_t npred = count_predictions(s, id);
+    int mb = r.opts.solver == BN_SOLVER_SGD || r.opts.solver == BN_SOLVER_ADAM;
+    if (rc == BN_OK && o->json) {
+        printf("{\"run\":%lld,\"sweep\":%lld,\"role\":\"%s\",\"chosen\":%s,\"created_at\":\"%s\","
+               "\"featureset\":",
+               id, (long long)r.sweep, r.role, r.chosen ? "true" : "false", r.created_at);
+        cl_json_string(stdout, r.featureset_name);
+        printf(",\"featureset_id\":%lld,\"dim\":%d,\"classes\":[", (long long)r.featureset, r.dim);
+        for (int c = 0; c < r.k; c++) {
+            if (c)
+                putchar(',');
+            cl_json_string(stdout, r.classes[c]);
+        }
+        printf("],\"train_splits\":");
+        cl_json_string(stdout, r.train_splits);
+        printf(",\"n_train\":%d,\"folds\":%d,\"solver\":\"%s\",\"C\":", r.n_train, r.folds,
+               bn_solver_name(r.opts.solver));
+        cl_json_number(stdout, r.opts.C);
+        printf(",\"class_weight\":\"%s\",\"standardize\":%s", r.opts.balanced ? "balanced" : "none",
+               r.opts.standardize ? "true" : "false");
+        if (mb) {
+            printf(",\"epochs\":%d,\"lr\":", r.opts.epochs);
+            cl_json_number(stdout, r.opts.lr);
+            printf(",\"batch_size\":%d,\"patience\":%d", r.opts.batch_size, r.opts.patience);
+        } else {
+            printf(",\"max_iter\":%d,\"tol\":", r.opts.max_iter);
+            cl_json_number(stdout, r.opts.tol);
+        }
+        printf(",\"seed\":%llu,\"iterations\":%d,\"converged\":%s,\"objective\":",
+               (unsigned long long)r.opts.seed, r.info.iterations,
+               r.info.converged ? "true" : "false");
+        cl_json_number(stdout, r.info.objective);
+        printf(",\"seconds\":");
+        cl_json_number(stdout, r.info.seconds);
+        printf(",\"head\":%s,\"predictions\":%lld,\"note\":", has_head ? "true" : "false",
+               (long long)npred);
+        if (r.note)
+            cl_json_string(stdout, r.note);
+        else
+            printf("null");
+        printf(",\"metrics\":{");
+        for (int i = 0; i < nsplits && rc == BN_OK; i++) {
+            bn_metrics m;
+            int detail;
+            if ((rc = bn_runs_get_metrics(s, &r, splits[i], &m, &detail, &err)))
+                break;
+            if (i)
+                putchar(',');
+            cl_json_string(stdout, splits[i]);
+            putchar(':');
+            cl_json_metrics(stdout, &m, r.classes, detail);
+            bn_metrics_free(&m);
+        }
+        printf("}}\n");
+    } else if (rc == BN_OK) {
+        printf("run %lld: %s", id, r.role);
+        if (r.sweep)
+            printf(" in sweep %lld%s", (long long)r.sweep, r.chosen ? ", chosen" : "");
+        printf(", %s\n", r.created_at);
+        printf("feature set:      %s (id %lld), dim %d\n", r.featureset_name,
+               (long long)r.featureset, r.dim);
+        printf("classes:          ");
+        for (int c = 0; c < r.k; c++)
+            printf("%s%s", c ? ", " : "", r.classes[c]);
+        printf("\ntrained on:       %s (%d rows)", r.train_splits, r.n_train);
+        if (r.folds)
+            printf(", scored by %d-fold cross-validation", r.folds);
+        printf("\nhyperparameters:  solver %s, C %g (L2 %g), class_weight %s, standardize %s",
+               bn_solver_name(r.opts.solver), r.opts.C, 1 / r.opts.C,
+               r.opts.balanced ? "balanced" : "none", r.opts.standardize ? "yes" : "no");
+        if (mb)
+            printf(", epochs %d, lr %g, batch size %d, patience %d", r.opts.epochs, r.opts.lr,
+                   r.opts.batch_size, r.opts.patience);
+        else
+            printf(", max_iter %d, tol %g", r.opts.max_iter, r.opts.tol);
+        printf(", seed %llu\n", (unsigned long long)r.opts.seed);
+        printf("training:         %d %s, %s", r.info.iterations, mb ? "epochs" : "iterations",
+               mb ? (r.info.converged ? "stopped early" : "all epochs")
+                  : (r.info.converged ? "converged" : "NOT converged (raise --max-iter)"));
+        if (isfinite(r.info.objective))
+            printf(", objective %.9g", r.info.objective);
+        printf(", %.2f s\n", r.info.seconds);
+        if (has_head)
+            printf("head:             %d output%s x %d%s\n", h.nout, h.nout == 1 ? "" : "s", h.dim,
+                   h.mean ? ", standardisation folded in" : "");
+        else
+            printf("head:             none (%s)\n", herr.msg);
+        printf("predictions:      %lld stored", (long long)npred);
+        if (npred)
+            printf(" (SELECT * FROM run_predictions WHERE run = %lld)", id);
+        putchar('\n');
+        if (r.note)
+            printf("note:             %s\n", r.note);
+        for (int i = 0; i < nsplits && rc == BN_OK; i++) {
+            bn_metrics m;
+            int detail;
+            if ((rc = bn_runs_get_metrics(s, &r, splits[i], &m, &detail, &err)))
+                break;
+            char title[300];
+            snprintf(title, sizeof title, "%s%s", splits[i],
+                     strcmp(splits[i], "cv") == 0        ? " (mean over the held-out folds)"
+                     : strstr(r.train_splits, splits[i]) ? " (training rows)"
+                                                         : "");
+            cl_print_metrics(stdout, title, &m, r.classes, detail);
+            bn_metrics_free(&m);
+        }
+    }
+    for (int i = 0; i < nsplits; i++)
+        free(splits[i]);
+    free(splits);
+    if (has_head)
+        bn_head_free(&h);
+    bn_run_free(&r);
+    bn_store_close(s);
+    return rc ? cl_fail(err.msg) : 0;
+}

@@ -1,0 +1,723 @@
+/*
+ * cmd_train.c: `bottleneck-classify train`.
+ *
+ *   1. load the training split once (and validation and test), classes from
+ *      the training labels (sorted, as scikit-learn's classes_);
+ *   2. one candidate per combination of the hyperparameter lists; each is
+ *      trained on the training split and scored on validation, or scored by
+ *      stratified K-fold cross-validation (folds made contiguous by one
+ *      in-place row permutation, so no fold is ever copied);
+ *   3. choose by --select, ties to the lower log loss then the earlier one;
+ *   4. optionally refit the choice on train + validation (always, on the whole
+ *      training split, after cross-validation); test metrics for the final run;
+ *   5. store everything in one transaction, after all training, so a long
+ *      sweep never holds the database's write lock.
+ * lbfgs/newton candidates warm-start from the previous candidate's optimum
+ * (the optimum does not depend on the start; it only arrives sooner).
+ */
+#include "classify.h"
+
+#include "featureset.h"
+#include "progress.h"
+#include "train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CL_MAX_CANDIDATES 10000
+#define CL_NCV 6
+
+static const char *const cv_names[CL_NCV] = {"accuracy",        "log_loss",     "roc_auc",
+                                             "precision_macro", "recall_macro", "f1_macro"};
+
+typedef struct {
+    bn_train_opts opts;
+    bn_train_info info;
+    bn_head head; /* without folds */
+    int has_head;
+    bn_metrics train_m, valid_m;
+    int has_valid;
+    double cv[CL_NCV]; /* with folds: means over the held-out folds */
+    int cv_n;
+    double score, score_ll;
+    int64_t run;
+} candidate;
+
+typedef struct {
+    double *v;
+    int n;
+} dlist;
+
+/* "0.01,0.1,1" -> values; each must satisfy positive (or >= 1 when integer). */
+static int parse_list(const char *text, const char *flag, int integer, dlist *out) {
+    out->v = NULL;
+    out->n = 0;
+    char *copy = strdup(text), *save = NULL;
+    if (!copy)
+        return cl_fail("out of memory");
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *end;
+        double v = strtod(tok, &end);
+        if (!*tok || *end || !(v > 0) || !isfinite(v) || (integer && (v != floor(v) || v > 1e9))) {
+            cl_failf("%s: '%s' is not a %s", flag, tok,
+                     integer ? "positive integer" : "positive number");
+            free(copy);
+            free(out->v);
+            return CL_EXIT_USAGE;
+        }
+        double *p = realloc(out->v, (size_t)(out->n + 1) * sizeof *p);
+        if (!p) {
+            free(copy);
+            free(out->v);
+            return cl_fail("out of memory");
+        }
+        out->v = p;
+        out->v[out->n++] = v;
+    }
+    free(copy);
+    if (out->n == 0)
+        return cl_failf("%s: empty list", flag);
+    return 0;
+}
+
+/* "none,balanced" or "yes,no" -> 0/1 values. */
+static int parse_words(const char *text, const char *flag, const char *no, const char *yes,
+                       dlist *out) {
+    out->v = NULL;
+    out->n = 0;
+    char *copy = strdup(text), *save = NULL;
+    if (!copy)
+        return cl_fail("out of memory");
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int v;
+        if (strcmp(tok, no) == 0 ||
+            (strcmp(no, "no") == 0 && (!strcmp(tok, "false") || !strcmp(tok, "0"))))
+            v = 0;
+        else if (strcmp(tok, yes) == 0 ||
+                 (strcmp(yes, "yes") == 0 && (!strcmp(tok, "true") || !strcmp(tok, "1"))))
+            v = 1;
+        else {
+            cl_failf("%s: '%s': expected %s or %s", flag, tok, no, yes);
+            free(copy);
+            free(out->v);
+            return CL_EXIT_USAGE;
+        }
+        double *p = realloc(out->v, (size_t)(out->n + 1) * sizeof *p);
+        if (!p) {
+            free(copy);
+            free(out->v);
+            return cl_fail("out of memory");
+        }
+        out->v = p;
+        out->v[out->n++] = v;
+    }
+    free(copy);
+    if (out->n == 0)
+        return cl_failf("%s: empty list", flag);
+    return 0;
+}
+
+/* Rows of a split with vectors in fs (0 when none). */
+static int64_t split_rows(bn_store *s, int64_t fs, const char *split) {
+    sqlite3_stmt *q;
+    int64_t n = -1;
+    if (sqlite3_prepare_v2(bn_store_db(s),
+                           "SELECT count(*) FROM images i JOIN vectors v ON v.sha256 = i.sha256"
+                           " AND v.featureset = ?1 WHERE i.split = ?2",
+                           -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(q, 1, fs);
+        sqlite3_bind_text(q, 2, split, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(q) == SQLITE_ROW)
+            n = sqlite3_column_int64(q, 0);
+        sqlite3_finalize(q);
+    }
+    return n;
+}
+
+/* Resolve --valid/--test: explicit name, 'none', or the default name when
+ * that split has rows. */
+static const char *pick_split(bn_store *s, int64_t fs, const char *given, const char *dflt) {
+    if (given)
+        return strcmp(given, "none") == 0 ? NULL : given;
+    return split_rows(s, fs, dflt) > 0 ? dflt : NULL;
+}
+
+/* Is a better than b for metric? NaN is worst; ties: lower log loss. */
+static int better(const candidate *a, const candidate *b, int higher) {
+    if (isnan(b->score))
+        return !isnan(a->score);
+    if (isnan(a->score))
+        return 0;
+    if (a->score != b->score)
+        return higher ? a->score > b->score : a->score < b->score;
+    return a->score_ll < b->score_ll;
+}
+
+static int predict_metrics(const bn_head *h, const float *x, const int *y, int n, bn_metrics *m,
+                           bn_error *err) {
+    double *p = malloc((size_t)n * h->k * sizeof *p);
+    if (!p)
+        return bn_fail(err, BN_ENOMEM, "out of memory for %d x %d probabilities", n, h->k);
+    int rc = bn_head_predict(h, x, n, p, err);
+    if (rc == BN_OK)
+        rc = bn_metrics_compute(y, p, n, h->k, m, err);
+    free(p);
+    return rc;
+}
+
+typedef struct {
+    const cl_opts *o;
+    bn_store *s;
+    int64_t fs;
+    char fsname[256];
+    int dim, k;
+    char **classes;
+    bn_features tr, va, te;
+    int *ytr, *yva, *yte;
+    const char *valid, *test;
+    int folds;
+    int *fold_start; /* (folds + 1) */
+    candidate *cand;
+    int ncand;
+} train_job;
+
+static int fit_candidate(train_job *j, candidate *c, bn_model *warm, bn_error *err) {
+    bn_data dtr = {.dim = j->dim, .k = j->k, .nblocks = 1};
+    dtr.block[0] = (bn_block){j->tr.x, j->ytr, j->tr.n};
+    bn_data dva = {.dim = j->dim, .k = j->k, .nblocks = 1};
+    if (j->valid)
+        dva.block[0] = (bn_block){j->va.x, j->yva, j->va.n};
+    int rc = bn_train(&dtr, j->valid ? &dva : NULL, &c->opts, warm, &c->info, err);
+    if (rc == BN_OK)
+        rc = bn_head_from_model(warm, &c->head, err);
+    if (rc)
+        return rc;
+    c->has_head = 1;
+    rc = predict_metrics(&c->head, j->tr.x, j->ytr, j->tr.n, &c->train_m, err);
+    if (rc == BN_OK && j->valid) {
+        rc = predict_metrics(&c->head, j->va.x, j->yva, j->va.n, &c->valid_m, err);
+        c->has_valid = rc == BN_OK;
+    }
+    return rc;
+}
+
+static int cv_candidate(train_job *j, candidate *c, bn_model *warm, bn_error *err) {
+    memset(c->cv, 0, sizeof c->cv);
+    c->info = (bn_train_info){.converged = 1};
+    for (int f = 0; f < j->folds; f++) {
+        int a = j->fold_start[f], b = j->fold_start[f + 1];
+        bn_data d = {.dim = j->dim, .k = j->k, .nblocks = 0};
+        if (a > 0)
+            d.block[d.nblocks++] = (bn_block){j->tr.x, j->ytr, a};
+        if (b < j->tr.n)
+            d.block[d.nblocks++] =
+                (bn_block){j->tr.x + (size_t)b * j->dim, j->ytr + b, j->tr.n - b};
+        bn_train_info info;
+        int rc = bn_train(&d, NULL, &c->opts, &warm[f], &info, err);
+        bn_head h;
+        if (rc == BN_OK)
+            rc = bn_head_from_model(&warm[f], &h, err);
+        if (rc)
+            return rc;
+        bn_metrics m;
+        rc = predict_metrics(&h, j->tr.x + (size_t)a * j->dim, j->ytr + a, b - a, &m, err);
+        bn_head_free(&h);
+        if (rc)
+            return rc;
+        for (int i = 0; i < CL_NCV; i++)
+            c->cv[i] += bn_metrics_get(&m, cv_names[i]) / j->folds;
+        bn_metrics_free(&m);
+        c->info.seconds += info.seconds;
+        if (info.iterations > c->info.iterations)
+            c->info.iterations = info.iterations;
+        c->info.converged &= info.converged;
+    }
+    c->info.objective = NAN;
+    c->cv_n = j->tr.n;
+    return BN_OK;
+}
+
+/* Stratified folds: each class's rows shuffled (seeded) and dealt round
+ * robin; then the rows are permuted so fold f is [fold_start[f], fold_start[f+1]). */
+static int make_folds(train_job *j, bn_error *err) {
+    int n = j->tr.n, K = j->folds;
+    int *fold = malloc((size_t)n * sizeof *fold), *perm = malloc((size_t)n * sizeof *perm);
+    int *rows = malloc((size_t)n * sizeof *rows);
+    j->fold_start = calloc((size_t)K + 1, sizeof *j->fold_start);
+    if (!fold || !perm || !rows || !j->fold_start) {
+        free(fold), free(perm), free(rows);
+        return bn_fail(err, BN_ENOMEM, "out of memory for folds");
+    }
+    uint64_t state = j->o->seed * 0x9e3779b97f4a7c15ULL + 0x243f6a8885a308d3ULL;
+    for (int c = 0; c < j->tr.nlabels; c++) {
+        int m = 0;
+        for (int i = 0; i < n; i++)
+            if (j->tr.label[i] == c)
+                rows[m++] = i;
+        if (m < K) {
+            free(fold), free(perm), free(rows);
+            return bn_fail(err, BN_EINVAL,
+                           "--folds %d: class '%s' has only %d training rows; each fold needs "
+                           "one of every class",
+                           K, j->tr.labels[c], m);
+        }
+        for (int i = m - 1; i > 0; i--) { /* Fisher-Yates, splitmix64 */
+            uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+            z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+            z ^= z >> 31;
+            int r = (int)(((unsigned __int128)z * (uint64_t)(i + 1)) >> 64);
+            int t = rows[i];
+            rows[i] = rows[r];
+            rows[r] = t;
+        }
+        for (int i = 0; i < m; i++)
+            fold[rows[i]] = i % K;
+    }
+    int p = 0;
+    for (int f = 0; f < K; f++) {
+        j->fold_start[f] = p;
+        for (int i = 0; i < n; i++)
+            if (fold[i] == f)
+                perm[p++] = i;
+    }
+    j->fold_start[K] = n;
+    int rc = bn_features_permute(&j->tr, perm, err);
+    free(fold), free(perm), free(rows);
+    return rc;
+}
+
+static void json_candidate(FILE *f, const train_job *j, const candidate *c) {
+    fprintf(f, "{\"run\":%lld,\"solver\":\"%s\",\"C\":", (long long)c->run,
+            bn_solver_name(c->opts.solver));
+    cl_json_number(f, c->opts.C);
+    fprintf(f, ",\"class_weight\":\"%s\",\"standardize\":%s",
+            c->opts.balanced ? "balanced" : "none", c->opts.standardize ? "true" : "false");
+    if (c->opts.solver == BN_SOLVER_SGD || c->opts.solver == BN_SOLVER_ADAM) {
+        fputs(",\"lr\":", f);
+        cl_json_number(f, c->opts.lr);
+        fprintf(f, ",\"batch_size\":%d,\"best_epoch\":%d", c->opts.batch_size, c->info.best_epoch);
+    }
+    fprintf(f, ",\"iterations\":%d,\"converged\":%s,\"objective\":", c->info.iterations,
+            c->info.converged ? "true" : "false");
+    cl_json_number(f, c->info.objective);
+    fputs(",\"seconds\":", f);
+    cl_json_number(f, c->info.seconds);
+    fputs(",\"metrics\":{", f);
+    if (j->folds) {
+        fprintf(f, "\"cv\":{\"n\":%d", c->cv_n);
+        for (int i = 0; i < CL_NCV; i++) {
+            fprintf(f, ",\"%s\":", cv_names[i]);
+            cl_json_number(f, c->cv[i]);
+        }
+        fputc('}', f);
+    } else {
+        fprintf(f, "\"%s\":", j->o->train);
+        cl_json_metrics(f, &c->train_m, j->classes, 1);
+        if (c->has_valid) {
+            fputc(',', f);
+            cl_json_string(f, j->valid);
+            fputc(':', f);
+            cl_json_metrics(f, &c->valid_m, j->classes, 1);
+        }
+    }
+    fputs("}}", f);
+}
+
+static void free_job(train_job *j) {
+    for (int i = 0; i < j->ncand; i++) {
+        bn_head_free(&j->cand[i].head);
+        bn_metrics_free(&j->cand[i].train_m);
+        bn_metrics_free(&j->cand[i].valid_m);
+    }
+    free(j->cand);
+    bn_features_free(&j->tr);
+    bn_features_free(&j->va);
+    bn_features_free(&j->te);
+    free(j->ytr), free(j->yva), free(j->yte);
+    free(j->fold_start);
+}
+
+int cl_train(const cl_opts *o) {
+    double t0 = bn_now();
+    bn_error err;
+    bn_error_clear(&err);
+    train_job j;
+    memset(&j, 0, sizeof j);
+    j.o = o;
+    int status = CL_EXIT_FATAL;
+
+    /* Hyperparameter lists. */
+    bn_solver solver;
+    if (bn_solver_parse(o->solver, &solver)) {
+        cl_failf("--solver %s: expected lbfgs, newton, sgd or adam", o->solver);
+        return CL_EXIT_USAGE;
+    }
+    int minibatch = solver == BN_SOLVER_SGD || solver == BN_SOLVER_ADAM;
+    if (!minibatch && (o->lr || o->batch_size)) {
+        cl_failf("--lr and --batch-size apply to --solver sgd or adam, not %s", o->solver);
+        return CL_EXIT_USAGE;
+    }
+    dlist Cs = {0}, cws = {0}, stds = {0}, lrs = {0}, bss = {0};
+    if (parse_list(o->l2  ? o->l2
+                   : o->C ? o->C
+                          : "1",
+                   o->l2 ? "--l2" : "--C", 0, &Cs) ||
+        parse_words(o->class_weight ? o->class_weight : "none", "--class-weight", "none",
+                    "balanced", &cws) ||
+        parse_words(o->standardize ? o->standardize : "no", "--standardize", "no", "yes", &stds) ||
+        parse_list(o->lr ? o->lr : "0.001", "--lr", 0, &lrs) ||
+        parse_list(o->batch_size ? o->batch_size : "32", "--batch-size", 1, &bss)) {
+        free(Cs.v), free(cws.v), free(stds.v), free(lrs.v), free(bss.v);
+        return CL_EXIT_USAGE;
+    }
+    long total = (long)Cs.n * cws.n * stds.n * lrs.n * bss.n;
+    if (total > CL_MAX_CANDIDATES) {
+        free(Cs.v), free(cws.v), free(stds.v), free(lrs.v), free(bss.v);
+        return cl_failf("%ld combinations: at most %d per sweep", total, CL_MAX_CANDIDATES);
+    }
+    j.cand = calloc((size_t)total, sizeof *j.cand);
+    if (!j.cand)
+        return cl_fail("out of memory");
+    for (int a = 0; a < Cs.n; a++)
+        for (int b = 0; b < cws.n; b++)
+            for (int c = 0; c < stds.n; c++)
+                for (int d = 0; d < lrs.n; d++)
+                    for (int e = 0; e < bss.n; e++) {
+                        bn_train_opts *t = &j.cand[j.ncand++].opts;
+                        bn_train_opts_default(t);
+                        t->solver = solver;
+                        t->C = o->l2 ? 1.0 / Cs.v[a] : Cs.v[a];
+                        t->balanced = (int)cws.v[b];
+                        t->standardize = (int)stds.v[c];
+                        t->lr = lrs.v[d];
+                        t->batch_size = (int)bss.v[e];
+                        t->max_iter = o->max_iter;
+                        t->tol = o->tol;
+                        t->epochs = o->epochs;
+                        t->patience = o->patience;
+                        t->seed = o->seed;
+                    }
+    free(Cs.v), free(cws.v), free(stds.v), free(lrs.v), free(bss.v);
+
+    /* Data. */
+    if (cl_open(o, 0, &j.s))
+        goto done;
+    if (cl_featureset(j.s, o->features, &j.fs, &j.dim, j.fsname, sizeof j.fsname, &err)) {
+        cl_fail(err.msg);
+        goto done;
+    }
+    j.valid = pick_split(j.s, j.fs, o->valid, "validation");
+    j.test = pick_split(j.s, j.fs, o->test, "test");
+    if ((j.valid && strcmp(j.valid, o->train) == 0) || (j.test && strcmp(j.test, o->train) == 0) ||
+        (j.valid && j.test && strcmp(j.valid, j.test) == 0)) {
+        cl_failf("--train, --valid and --test must name different splits ('%s', '%s', '%s')",
+                 o->train, j.valid ? j.valid : "none", j.test ? j.test : "none");
+        goto done;
+    }
+    j.folds = o->folds;
+    if (j.ncand > 1 && !j.valid && !j.folds) {
+        cl_failf("choosing among %d candidates needs a validation split (--valid SPLIT; feature "
+                 "set '%s' has none named 'validation') or --folds K",
+                 j.ncand, j.fsname);
+        goto done;
+    }
+    if (o->refit && !j.valid && !j.folds) {
+        cl_fail("--refit trains on train + validation: it needs a validation split (--valid)");
+        goto done;
+    }
+    if (bn_features_load(j.s, j.fs, o->train, &j.tr, &err)) {
+        cl_fail(err.msg);
+        goto done;
+    }
+    j.k = j.tr.nlabels;
+    j.classes = j.tr.labels;
+    if (j.k < 2) {
+        cl_failf("split '%s' of feature set '%s' has a single class ('%s'): a classifier needs "
+                 "at least two",
+                 o->train, j.fsname, j.classes[0]);
+        goto done;
+    }
+    if (j.folds > j.tr.n) {
+        cl_failf("--folds %d: the training split has only %d rows", j.folds, j.tr.n);
+        goto done;
+    }
+    if (j.folds && make_folds(&j, &err)) {
+        cl_fail(err.msg);
+        goto done;
+    }
+    j.ytr = malloc((size_t)j.tr.n * sizeof *j.ytr);
+    if (!j.ytr || bn_features_encode(&j.tr, j.classes, j.k, j.ytr, o->train, &err)) {
+        cl_fail(j.ytr ? err.msg : "out of memory");
+        goto done;
+    }
+    if (j.valid) {
+        if (bn_features_load(j.s, j.fs, j.valid, &j.va, &err) ||
+            !(j.yva = malloc((size_t)j.va.n * sizeof *j.yva)) ||
+            bn_features_encode(&j.va, j.classes, j.k, j.yva, j.valid, &err)) {
+            cl_fail(err.msg);
+            goto done;
+        }
+    }
+    if (j.test) {
+        if (bn_features_load(j.s, j.fs, j.test, &j.te, &err) ||
+            !(j.yte = malloc((size_t)j.te.n * sizeof *j.yte)) ||
+            bn_features_encode(&j.te, j.classes, j.k, j.yte, j.test, &err)) {
+            cl_fail(err.msg);
+            goto done;
+        }
+    }
+    if (!o->quiet) {
+        fprintf(stderr, "feature set '%s' (id %lld, dim %d): %s %d rows", j.fsname, (long long)j.fs,
+                j.dim, o->train, j.tr.n);
+        if (j.valid)
+            fprintf(stderr, ", %s %d", j.valid, j.va.n);
+        if (j.test)
+            fprintf(stderr, ", %s %d", j.test, j.te.n);
+        fprintf(stderr, "; %d classes (%s%s%s); loaded in %.1f s\n", j.k, j.classes[0],
+                j.k > 2 ? ", ..., " : ", ", j.classes[j.k - 1], bn_now() - t0);
+    }
+
+    /* Candidates. */
+    const char *select_on = j.folds ? "cv" : j.valid ? j.valid : o->train;
+    int higher = bn_metric_higher_is_better(o->select);
+    bn_model *warm = calloc((size_t)(j.folds ? j.folds : 1), sizeof *warm);
+    if (!warm) {
+        cl_fail("out of memory");
+        goto done;
+    }
+    int best = -1, rc = BN_OK;
+    for (int i = 0; i < j.ncand && rc == BN_OK; i++) {
+        candidate *c = &j.cand[i];
+        rc = j.folds ? cv_candidate(&j, c, warm, &err) : fit_candidate(&j, c, warm, &err);
+        if (rc)
+            break;
+        const bn_metrics *sm = j.valid ? &c->valid_m : &c->train_m;
+        if (j.folds) {
+            for (int m = 0; m < CL_NCV; m++)
+                if (strcmp(cv_names[m], o->select) == 0)
+                    c->score = c->cv[m];
+            c->score_ll = c->cv[1];
+        } else {
+            c->score = bn_metrics_get(sm, o->select);
+            c->score_ll = sm->log_loss;
+        }
+        if (best < 0 || better(c, &j.cand[best], higher))
+            best = i;
+        if (!o->quiet) {
+            char desc[160], a[32], b[32];
+            cl_describe_opts(desc, sizeof desc, &c->opts);
+            fprintf(stderr, "[%d/%d] %s: %s %s %s, log loss %s (%d %s, %.2f s)%s\n", i + 1, j.ncand,
+                    desc, select_on, o->select, cl_num(a, sizeof a, c->score),
+                    cl_num(b, sizeof b, c->score_ll), c->info.iterations,
+                    minibatch ? "epochs" : "iterations", c->info.seconds,
+                    !minibatch && !c->info.converged ? " (not converged: raise --max-iter)" : "");
+        }
+    }
+    if (rc) {
+        for (int f = 0; f < (j.folds ? j.folds : 1); f++)
+            bn_model_free(&warm[f]);
+        free(warm);
+        cl_fail(err.msg);
+        goto done;
+    }
+
+    /* Refit. */
+    candidate refit;
+    memset(&refit, 0, sizeof refit);
+    int do_refit = j.folds || o->refit;
+    const char *refit_splits = o->train;
+    char refit_names[512];
+    if (do_refit) {
+        refit.opts = j.cand[best].opts;
+        if (minibatch && j.cand[best].info.best_epoch > 0)
+            refit.opts.epochs = j.cand[best].info.best_epoch;
+        bn_data d = {.dim = j.dim, .k = j.k, .nblocks = 1};
+        d.block[0] = (bn_block){j.tr.x, j.ytr, j.tr.n};
+        if (o->refit && j.valid) {
+            d.block[d.nblocks++] = (bn_block){j.va.x, j.yva, j.va.n};
+            snprintf(refit_names, sizeof refit_names, "%s,%s", o->train, j.valid);
+            refit_splits = refit_names;
+        }
+        bn_model m = {0};
+        rc = bn_train(&d, NULL, &refit.opts, j.folds ? &m : &warm[0], &refit.info, &err);
+        if (rc == BN_OK)
+            rc = bn_head_from_model(j.folds ? &m : &warm[0], &refit.head, &err);
+        bn_model_free(&m);
+        if (rc == BN_OK) {
+            refit.has_head = 1;
+            rc = predict_metrics(&refit.head, j.tr.x, j.ytr, j.tr.n, &refit.train_m, &err);
+        }
+        if (rc == BN_OK && j.valid) {
+            rc = predict_metrics(&refit.head, j.va.x, j.yva, j.va.n, &refit.valid_m, &err);
+            refit.has_valid = rc == BN_OK;
+        }
+        if (!o->quiet && rc == BN_OK)
+            fprintf(stderr, "refit on %s: %d %s, %.2f s\n", refit_splits, refit.info.iterations,
+                    minibatch ? "epochs" : "iterations", refit.info.seconds);
+    }
+    for (int f = 0; f < (j.folds ? j.folds : 1); f++)
+        bn_model_free(&warm[f]);
+    free(warm);
+    candidate *final = do_refit ? &refit : &j.cand[best];
+    bn_metrics test_m;
+    memset(&test_m, 0, sizeof test_m);
+    if (rc == BN_OK && j.test)
+        rc = predict_metrics(&final->head, j.te.x, j.yte, j.te.n, &test_m, &err);
+    if (rc) {
+        bn_head_free(&refit.head);
+        bn_metrics_free(&refit.train_m);
+        bn_metrics_free(&refit.valid_m);
+        cl_fail(err.msg);
+        goto done;
+    }
+
+    /* Store. */
+    double seconds = bn_now() - t0;
+    int64_t sweep = 0;
+    rc = bn_store_begin(j.s, &err);
+    if (rc == BN_OK)
+        rc = bn_runs_sweep_create(j.s, j.fs, o->select, select_on, j.folds, j.ncand, &sweep, &err);
+    for (int i = 0; i < j.ncand + do_refit && rc == BN_OK; i++) {
+        candidate *c = i < j.ncand ? &j.cand[i] : &refit;
+        bn_run r;
+        memset(&r, 0, sizeof r);
+        r.sweep = sweep;
+        r.featureset = j.fs;
+        r.role = i < j.ncand ? "candidate" : "refit";
+        r.train_splits = (char *)(i < j.ncand ? o->train : refit_splits);
+        r.folds = i < j.ncand ? j.folds : 0;
+        r.opts = c->opts;
+        r.k = j.k;
+        r.classes = j.classes;
+        r.n_train = j.tr.n + (i == j.ncand && o->refit && j.valid ? j.va.n : 0);
+        r.dim = j.dim;
+        r.info = c->info;
+        r.chosen = i == best;
+        r.note = (char *)o->note;
+        rc = bn_runs_put(j.s, &r, &c->run, &err);
+        if (rc == BN_OK && c->has_head)
+            rc = bn_runs_put_head(j.s, c->run, &c->head, &err);
+        if (rc == BN_OK && c->has_head)
+            rc = bn_runs_put_metrics(j.s, c->run, o->train, &c->train_m, j.classes, &err);
+        if (rc == BN_OK && c->has_valid)
+            rc = bn_runs_put_metrics(j.s, c->run, j.valid, &c->valid_m, j.classes, &err);
+        if (rc == BN_OK && i < j.ncand && j.folds) {
+            for (int m = 0; m < CL_NCV && rc == BN_OK; m++)
+                rc = bn_runs_put_metric(j.s, c->run, "cv", cv_names[m], c->cv[m], &err);
+            if (rc == BN_OK)
+                rc = bn_runs_put_metric(j.s, c->run, "cv", "n", c->cv_n, &err);
+        }
+        if (rc == BN_OK && c == final && j.test)
+            rc = bn_runs_put_metrics(j.s, c->run, j.test, &test_m, j.classes, &err);
+    }
+    if (rc == BN_OK)
+        rc = bn_runs_sweep_finish(j.s, sweep, j.cand[best].run, final->run, seconds, &err);
+    if (rc == BN_OK)
+        rc = bn_store_commit(j.s, &err);
+    else
+        bn_store_rollback(j.s);
+    if (rc) {
+        cl_fail(err.msg);
+    } else if (o->json) {
+        printf("{\"sweep\":%lld,\"featureset\":", (long long)sweep);
+        cl_json_string(stdout, j.fsname);
+        printf(",\"featureset_id\":%lld,\"dim\":%d,\"classes\":[", (long long)j.fs, j.dim);
+        for (int c = 0; c < j.k; c++) {
+            if (c)
+                putchar(',');
+            cl_json_string(stdout, j.classes[c]);
+        }
+        printf("],\"train\":");
+        cl_json_string(stdout, o->train);
+        printf(",\"valid\":");
+        if (j.valid)
+            cl_json_string(stdout, j.valid);
+        else
+            printf("null");
+        printf(",\"test\":");
+        if (j.test)
+            cl_json_string(stdout, j.test);
+        else
+            printf("null");
+        printf(",\"folds\":%d,\"select_by\":\"%s\",\"select_on\":", j.folds, o->select);
+        cl_json_string(stdout, select_on);
+        printf(",\"seconds\":%.3f,\"candidates\":[", seconds);
+        for (int i = 0; i < j.ncand; i++) {
+            if (i)
+                putchar(',');
+            json_candidate(stdout, &j, &j.cand[i]);
+        }
+        printf("],\"chosen\":%lld,\"final\":%lld,\"final_trained_on\":",
+               (long long)j.cand[best].run, (long long) final->run);
+        cl_json_string(stdout, do_refit ? refit_splits : o->train);
+        printf(",\"final_metrics\":{");
+        int comma = 0;
+        if (final->has_valid) {
+            cl_json_string(stdout, j.valid);
+            putchar(':');
+            cl_json_metrics(stdout, &final->valid_m, j.classes, 1);
+            comma = 1;
+        }
+        if (j.test) {
+            if (comma)
+                putchar(',');
+            cl_json_string(stdout, j.test);
+            putchar(':');
+            cl_json_metrics(stdout, &test_m, j.classes, 1);
+        }
+        printf("}}\n");
+        status = 0;
+    } else {
+        char a[32], b[32], cc[32];
+        printf("sweep %lld: %d candidate%s on feature set '%s', chosen by %s on %s\n",
+               (long long)sweep, j.ncand, j.ncand == 1 ? "" : "s", j.fsname, o->select, select_on);
+        printf("  %5s  %-40s  %9s  %9s  %9s  %6s  %8s\n", "run", "hyperparameters", "accuracy",
+               "log_loss", "roc_auc", "iters", "seconds");
+        for (int i = 0; i < j.ncand; i++) {
+            candidate *c = &j.cand[i];
+            char desc[160];
+            cl_describe_opts(desc, sizeof desc, &c->opts);
+            double acc = j.folds        ? c->cv[0]
+                         : c->has_valid ? c->valid_m.accuracy
+                                        : c->train_m.accuracy;
+            double ll = j.folds        ? c->cv[1]
+                        : c->has_valid ? c->valid_m.log_loss
+                                       : c->train_m.log_loss;
+            double auc = j.folds        ? c->cv[2]
+                         : c->has_valid ? c->valid_m.roc_auc
+                                        : c->train_m.roc_auc;
+            printf("%c %5lld  %-40.40s  %9s  %9s  %9s  %6d  %8.2f\n", i == best ? '*' : ' ',
+                   (long long)c->run, desc, cl_num(a, sizeof a, acc), cl_num(b, sizeof b, ll),
+                   cl_num(cc, sizeof cc, auc), c->info.iterations, c->info.seconds);
+        }
+        printf("  (metrics on %s; * chosen)\n", select_on);
+        char desc[160];
+        cl_describe_opts(desc, sizeof desc, &final->opts);
+        printf("final: run %lld (%s), trained on %s\n", (long long) final->run, desc,
+               do_refit ? refit_splits : o->train);
+        char title[300];
+        if (final->has_valid) {
+            snprintf(title, sizeof title, "%s%s", j.valid,
+                     do_refit && o->refit ? " (part of the training data)" : "");
+            cl_print_metrics(stdout, title, &final->valid_m, j.classes, 1);
+        }
+        if (j.test)
+            cl_print_metrics(stdout, j.test, &test_m, j.classes, 1);
+        if (!final->has_valid && !j.test) {
+            snprintf(title, sizeof title, "%s (training rows)", o->train);
+            cl_print_metrics(stdout, title, &final->train_m, j.classes, 1);
+        }
+        printf("%.1f s in all\n", seconds);
+        status = 0;
+    }
+    bn_metrics_free(&test_m);
+    bn_head_free(&refit.head);
+    bn_metrics_free(&refit.train_m);
+    bn_metrics_free(&refit.valid_m);
+done:
+    free_job(&j);
+    bn_store_close(j.s);
+    return status;
+}

@@ -1,0 +1,353 @@
+/*
+ * featureset.c: loading a feature set's vectors into a dense matrix (see
+ * featureset.h).
+ *
+ * Two passes over SQLite: count the rows, allocate the matrix once, then
+ * decode every BLOB into its row. Labels are interned as sorted indices so
+ * callers map them to a run's classes with one lookup per distinct label.
+ */
+#include "featureset.h"
+
+#include "f16.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int features_cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void bn_features_free(bn_features *f) {
+    if (f->path)
+        for (int i = 0; i < f->n; i++)
+            free(f->path[i]);
+    if (f->labels)
+        for (int i = 0; i < f->nlabels; i++)
+            free(f->labels[i]);
+    free(f->x);
+    free(f->image);
+    free(f->path);
+    free(f->label);
+    free(f->labels);
+    memset(f, 0, sizeof *f);
+}
+
+/* The feature set's name, dim and dtype. */
+static int features_info(bn_store *s, int64_t fs, char *name, size_t nname, int *dim, int *is_f16,
+                         bn_error *err) {
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(bn_store_db(s), "SELECT name, dim, dtype FROM featuresets WHERE id = ?1",
+                           -1, &q, NULL) != SQLITE_OK)
+        return bn_store_fail(s, err, "looking up the feature set");
+    sqlite3_bind_int64(q, 1, fs);
+    int rc = sqlite3_step(q);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(q);
+        if (rc != SQLITE_DONE)
+            return bn_store_fail(s, err, "looking up the feature set");
+        return bn_fail(err, BN_EINVAL, "%s: no feature set with id %lld", bn_store_path(s),
+                       (long long)fs);
+    }
+    snprintf(name, nname, "%s", (const char *)sqlite3_column_text(q, 0));
+    *dim = sqlite3_column_int(q, 1);
+    *is_f16 = strcmp((const char *)sqlite3_column_text(q, 2), "f16") == 0;
+    sqlite3_finalize(q);
+    return BN_OK;
+}
+
+/* "train (2000), validation (1000)": the splits with vectors in fs. */
+static void features_splits_text(bn_store *s, int64_t fs, char *out, size_t n) {
+    out[0] = '\0';
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(bn_store_db(s),
+                           "SELECT coalesce(i.split, '(none)'), count(*) FROM images i"
+                           " JOIN vectors v ON v.sha256 = i.sha256 AND v.featureset = ?1"
+                           " GROUP BY i.split ORDER BY i.split",
+                           -1, &q, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_int64(q, 1, fs);
+    size_t len = 0;
+    while (sqlite3_step(q) == SQLITE_ROW && len + 64 < n)
+        len += (size_t)snprintf(out + len, n - len, "%s%s (%d)", len ? ", " : "",
+                                (const char *)sqlite3_column_text(q, 0), sqlite3_column_int(q, 1));
+    sqlite3_finalize(q);
+    if (!len)
+        snprintf(out, n, "none");
+}
+
+static int features_alloc(bn_features *f, int n, int dim, const char *fsname, bn_error *err) {
+    memset(f, 0, sizeof *f);
+    f->dim = dim;
+    size_t cells = (size_t)n * (size_t)dim;
+    f->x = malloc(cells * sizeof *f->x);
+    f->image = calloc((size_t)n, sizeof *f->image);
+    f->path = calloc((size_t)n, sizeof *f->path);
+    f->label = calloc((size_t)n, sizeof *f->label);
+    if (!f->x || !f->image || !f->path || !f->label) {
+        free(f->x), free(f->image), free(f->path), free(f->label);
+        memset(f, 0, sizeof *f);
+        return bn_fail(err, BN_ENOMEM,
+                       "feature set '%s': out of memory for %d x %d floats (%.0f MB)", fsname, n,
+                       dim, (double)cells * 4 / 1e6);
+    }
+    return BN_OK;
+}
+
+/* Decode one row's BLOB into f->x row i and check its values. */
+static int features_row(bn_features *f, int i, const void *blob, int bytes, int is_f16,
+                        const char *fsname, const char *path, bn_error *err) {
+    int want = f->dim * (is_f16 ? 2 : 4);
+    if (bytes != want)
+        return bn_fail(err, BN_EFORMAT,
+                       "feature set '%s': the vector of %s has %d bytes, expected %d (%d x %s)",
+                       fsname, path, bytes, want, f->dim, is_f16 ? "f16" : "f32");
+    float *row = f->x + (size_t)i * f->dim;
+    if (is_f16)
+        bn_f16_to_f32_array(blob, row, (size_t)f->dim);
+    else
+        memcpy(row, blob, (size_t)bytes);
+    for (int j = 0; j < f->dim; j++)
+        if (!isfinite(row[j]))
+            return bn_fail(err, BN_EFORMAT, "feature set '%s': the vector of %s has %s at %d",
+                           fsname, path, isnan(row[j]) ? "NaN" : "Inf", j);
+    return BN_OK;
+}
+
+/* Intern the per-row label strings (held in tmp) as sorted indices. */
+static int features_labels(bn_features *f, char **tmp, bn_error *err) {
+    char **sorted = malloc((size_t)f->n * sizeof *sorted);
+    if (!sorted)
+        return bn_fail(err, BN_ENOMEM, "features: out of memory");
+    memcpy(sorted, tmp, (size_t)f->n * sizeof *sorted);
+    qsort(sorted, (size_t)f->n, sizeof *sorted, features_cmp_str);
+    int u = 0;
+    for (int i = 0; i < f->n; i++)
+        if (u == 0 || strcmp(sorted[u - 1], sorted[i]) != 0)
+            sorted[u++] = sorted[i];
+    f->labels = calloc((size_t)u, sizeof *f->labels);
+    if (!f->labels) {
+        free(sorted);
+        return bn_fail(err, BN_ENOMEM, "features: out of memory");
+    }
+    f->nlabels = u;
+    for (int i = 0; i < u; i++)
+        if (!(f->labels[i] = strdup(sorted[i]))) {
+            free(sorted);
+            return bn_fail(err, BN_ENOMEM, "features: out of memory");
+        }
+    free(sorted);
+    for (int i = 0; i < f->n; i++) {
+        char **hit = bsearch(&tmp[i], f->labels, (size_t)u, sizeof *f->labels, features_cmp_str);
+        f->label[i] = (int)(hit - f->labels);
+    }
+    return BN_OK;
+}
+
+int bn_features_load(bn_store *s, int64_t fs, const char *split, bn_features *out, bn_error *err) {
+    memset(out, 0, sizeof *out);
+    char fsname[256];
+    int dim, is_f16;
+    int rc = features_info(s, fs, fsname, sizeof fsname, &dim, &is_f16, err);
+    if (rc)
+        return rc;
+    sqlite3 *db = bn_store_db(s);
+    const char *from = " FROM images i JOIN vectors v ON v.sha256 = i.sha256 AND v.featureset = ?1"
+                       " WHERE (?2 IS NULL OR i.split = ?2)";
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT count(*)%s", from);
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+        return bn_store_fail(s, err, "counting vectors");
+    sqlite3_bind_int64(q, 1, fs);
+    if (split)
+        sqlite3_bind_text(q, 2, split, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(q) != SQLITE_ROW) {
+        sqlite3_finalize(q);
+        return bn_store_fail(s, err, "counting vectors");
+    }
+    int64_t n = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    if (n == 0) {
+        char splits[512];
+        features_splits_text(s, fs, splits, sizeof splits);
+        if (split)
+            return bn_fail(err, BN_EINVAL,
+                           "feature set '%s' has no vectors in split '%s' (splits with vectors: "
+                           "%s)",
+                           fsname, split, splits);
+        return bn_fail(err, BN_EINVAL, "feature set '%s' has no vectors", fsname);
+    }
+    if (n > 100000000)
+        return bn_fail(err, BN_EINVAL, "feature set '%s': %lld rows is too many", fsname,
+                       (long long)n);
+    if ((rc = features_alloc(out, (int)n, dim, fsname, err)))
+        return rc;
+
+    snprintf(sql, sizeof sql, "SELECT i.id, i.path, i.label, v.vector%s ORDER BY i.path", from);
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK) {
+        bn_features_free(out);
+        return bn_store_fail(s, err, "reading vectors");
+    }
+    sqlite3_bind_int64(q, 1, fs);
+    if (split)
+        sqlite3_bind_text(q, 2, split, -1, SQLITE_TRANSIENT);
+    char **labels = calloc((size_t)n, sizeof *labels);
+    int i = 0, step;
+    if (!labels)
+        rc = bn_fail(err, BN_ENOMEM, "features: out of memory");
+    while (rc == BN_OK && (step = sqlite3_step(q)) == SQLITE_ROW) {
+        if (i >= n) /* rows appeared since the count: keep what was counted */
+            break;
+        out->image[i] = sqlite3_column_int64(q, 0);
+        out->path[i] = strdup((const char *)sqlite3_column_text(q, 1));
+        labels[i] = strdup((const char *)sqlite3_column_text(q, 2));
+        out->n = i + 1; /* so that free releases the strings so far */
+        if (!out->path[i] || !labels[i]) {
+            rc = bn_fail(err, BN_ENOMEM, "features: out of memory");
+            break;
+        }
+        rc = features_row(out, i, sqlite3_column_blob(q, 3), sqlite3_column_bytes(q, 3), is_f16,
+                          fsname, out->path[i], err);
+        i++;
+    }
+    if (rc == BN_OK && step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = bn_store_fail(s, err, "reading vectors");
+    sqlite3_finalize(q);
+    out->n = i;
+    if (rc == BN_OK)
+        rc = features_labels(out, labels, err);
+    for (int r = 0; labels && r < i; r++)
+        free(labels[r]);
+    free(labels);
+    if (rc)
+        bn_features_free(out);
+    return rc;
+}
+
+int bn_features_load_paths(bn_store *s, int64_t fs, char *const *paths, int n, bn_features *out,
+                           bn_error *err) {
+    memset(out, 0, sizeof *out);
+    char fsname[256];
+    int dim, is_f16;
+    int rc = features_info(s, fs, fsname, sizeof fsname, &dim, &is_f16, err);
+    if (rc)
+        return rc;
+    if (n < 1)
+        return bn_fail(err, BN_EINVAL, "features: no paths given");
+    if ((rc = features_alloc(out, n, dim, fsname, err)))
+        return rc;
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(bn_store_db(s),
+                           "SELECT i.id, i.label, v.vector FROM images i LEFT JOIN vectors v"
+                           " ON v.sha256 = i.sha256 AND v.featureset = ?1 WHERE i.path = ?2",
+                           -1, &q, NULL) != SQLITE_OK) {
+        bn_features_free(out);
+        return bn_store_fail(s, err, "reading vectors");
+    }
+    char **labels = calloc((size_t)n, sizeof *labels);
+    if (!labels)
+        rc = bn_fail(err, BN_ENOMEM, "features: out of memory");
+    int i;
+    for (i = 0; rc == BN_OK && i < n; i++) {
+        sqlite3_reset(q);
+        sqlite3_bind_int64(q, 1, fs);
+        sqlite3_bind_text(q, 2, paths[i], -1, SQLITE_TRANSIENT);
+        int step = sqlite3_step(q);
+        out->n = i + 1;
+        out->path[i] = strdup(paths[i]);
+        if (step == SQLITE_DONE) {
+            rc = bn_fail(err, BN_EINVAL, "%s: no image %s", bn_store_path(s), paths[i]);
+        } else if (step != SQLITE_ROW) {
+            rc = bn_store_fail(s, err, "reading vectors");
+        } else if (sqlite3_column_type(q, 2) == SQLITE_NULL) {
+            rc = bn_fail(err, BN_EINVAL, "feature set '%s' has no vector for %s", fsname, paths[i]);
+        } else {
+            out->image[i] = sqlite3_column_int64(q, 0);
+            labels[i] = strdup((const char *)sqlite3_column_text(q, 1));
+            if (!out->path[i] || !labels[i])
+                rc = bn_fail(err, BN_ENOMEM, "features: out of memory");
+            else
+                rc = features_row(out, i, sqlite3_column_blob(q, 2), sqlite3_column_bytes(q, 2),
+                                  is_f16, fsname, paths[i], err);
+        }
+    }
+    sqlite3_finalize(q);
+    if (rc == BN_OK)
+        rc = features_labels(out, labels, err);
+    for (int r = 0; labels && r < n; r++)
+        free(labels[r]);
+    free(labels);
+    if (rc)
+        bn_features_free(out);
+    return rc;
+}
+
+int bn_features_encode(const bn_features *f, char *const *classes, int k, int *y, const char *what,
+                       bn_error *err) {
+    int *map = malloc((size_t)(f->nlabels ? f->nlabels : 1) * sizeof *map);
+    if (!map)
+        return bn_fail(err, BN_ENOMEM, "features: out of memory");
+    for (int l = 0; l < f->nlabels; l++) {
+        map[l] = -1;
+        for (int c = 0; c < k; c++)
+            if (strcmp(f->labels[l], classes[c]) == 0)
+                map[l] = c;
+        if (map[l] < 0) {
+            int row = 0;
+            while (row < f->n && f->label[row] != l)
+                row++;
+            int rc = bn_fail(err, BN_EINVAL,
+                             "%s rows have label '%s' (e.g. %s), which is not one of the %d "
+                             "classes the model knows",
+                             what, f->labels[l], row < f->n ? f->path[row] : "?", k);
+            free(map);
+            return rc;
+        }
+    }
+    for (int i = 0; i < f->n; i++)
+        y[i] = map[f->label[i]];
+    free(map);
+    return BN_OK;
+}
+
+int bn_features_permute(bn_features *f, const int *perm, bn_error *err) {
+    size_t rowb = (size_t)f->dim * sizeof *f->x;
+    float *tmp = malloc(rowb);
+    unsigned char *done = calloc((size_t)f->n, 1);
+    int64_t *image = malloc((size_t)f->n * sizeof *image);
+    char **path = malloc((size_t)f->n * sizeof *path);
+    int *label = malloc((size_t)f->n * sizeof *label);
+    if (!tmp || !done || !image || !path || !label) {
+        free(tmp), free(done), free(image), free(path), free(label);
+        return bn_fail(err, BN_ENOMEM, "features: out of memory");
+    }
+    /* Rows: follow each cycle of the permutation with one row of scratch. */
+    for (int start = 0; start < f->n; start++) {
+        if (done[start])
+            continue;
+        memcpy(tmp, f->x + (size_t)start * f->dim, rowb);
+        int j = start;
+        for (;;) {
+            done[j] = 1;
+            int k = perm[j];
+            if (k == start) {
+                memcpy(f->x + (size_t)j * f->dim, tmp, rowb);
+                break;
+            }
+            memcpy(f->x + (size_t)j * f->dim, f->x + (size_t)k * f->dim, rowb);
+            j = k;
+        }
+    }
+    for (int i = 0; i < f->n; i++) {
+        image[i] = f->image[perm[i]];
+        path[i] = f->path[perm[i]];
+        label[i] = f->label[perm[i]];
+    }
+    memcpy(f->image, image, (size_t)f->n * sizeof *image);
+    memcpy(f->path, path, (size_t)f->n * sizeof *path);
+    memcpy(f->label, label, (size_t)f->n * sizeof *label);
+    free(tmp), free(done), free(image), free(path), free(label);
+    return BN_OK;
+}
