@@ -10,14 +10,15 @@
  *
  * over N random float32 vectors (default 10,000) of each dimension asked
  * (default 1,024 and 25,088: GoogLeNet pooled, VGG16 flattened), in a
- * database file with the project schema, as a user's would be. Prints the
- * median and best of --reps runs and checks that all forms return the same
- * ten images. Then Q queries in one statement (each of Q stored vectors'
- * top-10, a join), where vec_knn ranks from memory after the first scan.
+ * database file with the project schema, as a user's would be. After one
+ * warm-up each, the forms run round-robin --reps times; prints the median
+ * and best, and checks that all forms return the same ten images. Then Q queries in one statement
+ * (each of Q stored vectors' top-10, a join), where vec_knn ranks from memory after the first scan.
  *
  *   bench_vec [--n N] [--dims 1024,25088] [--reps R] [--dir DIR]
  *             [--sqlite-vec PATH/vec0.so]    (default: $BN_SQLITE_VEC, then
  *             /tmp/vecref/node_modules/sqlite-vec-linux-x64/vec0.so)
+ *             [--keep]                       (keep the database files)
  */
 #include "vec.h"
 
@@ -138,26 +139,42 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Time one form reps times (after one warm-up run); print median and best. */
-static void bench(const char *name, sqlite3 *db, const char *sql, const float *q, int dim, int n,
-                  int reps, char *paths, size_t cap, const char *expect) {
-    double *t = malloc(sizeof(double) * (size_t)reps);
-    timed(db, sql, q, dim, paths, cap);
+/* A form of the query, timed round-robin with the others so that every form
+ * sees the same machine (other processes, the OS writing back the file). */
+typedef struct {
+    const char *name;
+    sqlite3 *db;
+    const char *sql;
+    double *t;
+    int same; /* returned the reference top-10 every time */
+} form;
+
+static void bench(form *f, int nf, const float *q, int dim, int n, int reps, const char *expect) {
+    size_t cap = 4096;
+    char *paths = malloc(cap);
+    for (int i = 0; i < nf; i++) { /* warm-up */
+        f[i].t = malloc(sizeof(double) * (size_t)reps);
+        timed(f[i].db, f[i].sql, q, dim, paths, cap);
+        f[i].same = strcmp(expect, paths) == 0;
+    }
     for (int r = 0; r < reps; r++)
-        t[r] = timed(db, sql, q, dim, paths, cap);
-    qsort(t, (size_t)reps, sizeof *t, cmp_double);
-    double med = t[reps / 2], gb = (double)n * dim * 4 / 1e9;
-    printf("  %-22s median %8.1f ms   best %8.1f ms   %5.2f GB/s   %s\n", name, med * 1e3,
-           t[0] * 1e3, gb / med,
-           !expect                      ? ""
-           : strcmp(expect, paths) == 0 ? "same top-10"
-                                        : "DIFFERENT top-10");
+        for (int i = 0; i < nf; i++) {
+            f[i].t[r] = timed(f[i].db, f[i].sql, q, dim, paths, cap);
+            f[i].same &= strcmp(expect, paths) == 0;
+        }
+    for (int i = 0; i < nf; i++) {
+        qsort(f[i].t, (size_t)reps, sizeof *f[i].t, cmp_double);
+        double med = f[i].t[reps / 2], gb = (double)n * dim * 4 / 1e9;
+        printf("  %-22s median %8.1f ms   best %8.1f ms   %5.2f GB/s   %s\n", f[i].name, med * 1e3,
+               f[i].t[0] * 1e3, gb / med, f[i].same ? "same top-10" : "DIFFERENT top-10");
+        free(f[i].t);
+    }
     fflush(stdout);
-    free(t);
+    free(paths);
 }
 
 int main(int argc, char **argv) {
-    int n = 10000, reps = 5;
+    int n = 10000, reps = 5, keep = 0;
     const char *dims = "1024,25088", *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     const char *vec0 = getenv("BN_SQLITE_VEC");
     if (!vec0 || !*vec0)
@@ -173,9 +190,11 @@ int main(int argc, char **argv) {
             dir = argv[++i];
         else if (strcmp(argv[i], "--sqlite-vec") == 0 && i + 1 < argc)
             vec0 = argv[++i];
+        else if (strcmp(argv[i], "--keep") == 0)
+            keep = 1;
         else {
             fprintf(stderr, "usage: bench_vec [--n N] [--dims D1,D2] [--reps R] [--dir DIR] "
-                            "[--sqlite-vec PATH/vec0.so]\n");
+                            "[--sqlite-vec PATH/vec0.so] [--keep]\n");
             return 2;
         }
     }
@@ -199,6 +218,7 @@ int main(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/bench_vec_%d_%d.db", dir, (int)getpid(), dim);
         double t0 = now();
         make_db(path, n, dim);
+        sync(); /* no write-back of the new file during the timings */
         printf("\n%d x %d (%.2f GB of vectors): database built in %.1f s\n", n, dim,
                (double)n * dim * 4 / 1e9, now() - t0);
 
@@ -208,23 +228,59 @@ int main(int argc, char **argv) {
         size_t cap = 4096;
         char *expect = malloc(cap), *paths = malloc(cap);
 
-        sqlite3 *db;
+        sqlite3 *db, *vdb = NULL;
         if (sqlite3_open(path, &db) != SQLITE_OK || bn_vec_register(db) != SQLITE_OK)
             die(db, path);
         timed(db, "SELECT path FROM vec_knn(?1, 10, 'bench')", q, dim, expect, cap);
-        bench("vec_knn (bottleneck)", db, "SELECT path, distance FROM vec_knn(?1, 10, 'bench')", q,
-              dim, n, reps, paths, cap, expect);
-        bench("scalar (bottleneck)", db,
-              "SELECT path, vec_distance_cosine(vector, ?1) AS d FROM embeddings "
-              "WHERE featureset = 'bench' ORDER BY d LIMIT 10",
-              q, dim, n, reps, paths, cap, expect);
+        static const char scalar[] = "SELECT path, vec_distance_cosine(vector, ?1) AS d FROM "
+                                     "embeddings WHERE featureset = 'bench' ORDER BY d LIMIT 10";
+        form f[4] = {
+            {"vec_knn (bottleneck)", db, "SELECT path, distance FROM vec_knn(?1, 10, 'bench')",
+             NULL, 0},
+            {"scalar (bottleneck)", db, scalar, NULL, 0},
+        };
+        int nf = 2;
+        char sql[512];
+
+        /* sqlite-vec in a connection of its own (same function names): its
+         * scalar function on the same rows, and its vec0 table. */
+        if (have_vec0) {
+            char *err = NULL;
+            if (sqlite3_open(path, &vdb) != SQLITE_OK)
+                die(vdb, path);
+            sqlite3_enable_load_extension(vdb, 1);
+            if (sqlite3_load_extension(vdb, vec0, NULL, &err) != SQLITE_OK) {
+                printf("  sqlite-vec: cannot load %s: %s\n", vec0, err);
+                sqlite3_free(err);
+            } else {
+                f[nf++] = (form){"scalar (sqlite-vec)", vdb, scalar, NULL, 0};
+                snprintf(sql, sizeof sql,
+                         "CREATE VIRTUAL TABLE vv USING vec0(embedding float[%d] "
+                         "distance_metric=cosine)",
+                         dim);
+                if (sqlite3_exec(vdb, sql, NULL, NULL, &err) != SQLITE_OK) {
+                    printf("  %-22s n/a: %s\n", "vec0 KNN (sqlite-vec)", err);
+                    sqlite3_free(err);
+                } else {
+                    double t1 = now();
+                    exec(vdb, "INSERT INTO vv(rowid, embedding) SELECT i.id, v.vector "
+                              "FROM images i JOIN vectors v ON v.sha256 = i.sha256");
+                    printf("  (vec0 table filled in %.1f s)\n", now() - t1);
+                    f[nf++] = (form){"vec0 KNN (sqlite-vec)", vdb,
+                                     "SELECT i.path, k.distance FROM (SELECT rowid, distance "
+                                     "FROM vv WHERE embedding MATCH ?1 AND k = 10) k JOIN images "
+                                     "i ON i.id = k.rowid ORDER BY k.distance",
+                                     NULL, 0};
+                }
+            }
+        }
+        bench(f, nf, q, dim, n, reps, expect);
 
         /* Many queries in one statement (a join): each of Q stored vectors'
          * top-10 (the scalar form: its 10th, which costs the same sort).
          * vec_knn keeps the feature set in memory from the second
          * query on (up to 512 MiB); the scalar form rescans SQLite's pages. */
         int nq = (double)n * dim * 4 <= 512.0 * 1024 * 1024 ? 100 : 3;
-        char sql[512];
         snprintf(sql, sizeof sql,
                  "SELECT q.path, k.path FROM (SELECT path, vector FROM embeddings WHERE "
                  "featureset = 'bench' ORDER BY path LIMIT %d) q, vec_knn(q.vector, 10, 'bench') k",
@@ -240,50 +296,20 @@ int main(int argc, char **argv) {
         printf("  %d queries in one join: vec_knn %.1f ms/query, scalar %.1f ms/query\n", nq,
                tk * 1e3 / nq, ts * 1e3 / nq);
         sqlite3_close(db);
-
-        if (have_vec0) {
-            char *err = NULL;
-            if (sqlite3_open(path, &db) != SQLITE_OK)
-                die(db, path);
-            sqlite3_enable_load_extension(db, 1);
-            if (sqlite3_load_extension(db, vec0, NULL, &err) != SQLITE_OK) {
-                printf("  sqlite-vec: cannot load %s: %s\n", vec0, err);
-                sqlite3_free(err);
-            } else {
-                bench("scalar (sqlite-vec)", db,
-                      "SELECT path, vec_distance_cosine(vector, ?1) AS d FROM embeddings "
-                      "WHERE featureset = 'bench' ORDER BY d LIMIT 10",
-                      q, dim, n, reps, paths, cap, expect);
-                snprintf(sql, sizeof sql,
-                         "CREATE VIRTUAL TABLE vv USING vec0(embedding float[%d] "
-                         "distance_metric=cosine)",
-                         dim);
-                if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
-                    printf("  %-22s n/a: %s\n", "vec0 KNN (sqlite-vec)", err);
-                    sqlite3_free(err);
-                } else {
-                    double t1 = now();
-                    exec(db, "INSERT INTO vv(rowid, embedding) SELECT i.id, v.vector "
-                             "FROM images i JOIN vectors v ON v.sha256 = i.sha256");
-                    printf("  (vec0 table filled in %.1f s)\n", now() - t1);
-                    bench("vec0 KNN (sqlite-vec)", db,
-                          "SELECT i.path, k.distance FROM (SELECT rowid, distance FROM vv "
-                          "WHERE embedding MATCH ?1 AND k = 10) k JOIN images i ON i.id = "
-                          "k.rowid ORDER BY k.distance",
-                          q, dim, n, reps, paths, cap, expect);
-                }
-            }
-            sqlite3_close(db);
-        }
+        sqlite3_close(vdb);
         free(q);
         free(expect);
         free(paths);
-        unlink(path);
-        char side[4200];
-        snprintf(side, sizeof side, "%s-wal", path);
-        unlink(side);
-        snprintf(side, sizeof side, "%s-shm", path);
-        unlink(side);
+        if (keep) {
+            printf("  kept %s\n", path);
+        } else {
+            unlink(path);
+            char side[4200];
+            snprintf(side, sizeof side, "%s-wal", path);
+            unlink(side);
+            snprintf(side, sizeof side, "%s-shm", path);
+            unlink(side);
+        }
     }
     free(list);
     return 0;

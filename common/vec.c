@@ -845,11 +845,18 @@ static void fn_vec_avg_final(sqlite3_context *ctx) {
  * In a join (vec_knn(e.vector, ...) for every row e) SQLite calls xFilter
  * again and again on one cursor. From the second call on, the cursor keeps
  * the feature set's vectors in memory, decoded, with their norms (up to
- * KNN_CACHE_MAX bytes; larger sets are streamed each time), for as long as
- * neither this connection nor another one has changed the database.
+ * knn_cache_max() bytes; larger sets are streamed each time), for as long
+ * as neither this connection nor another one has changed the database.
  * ------------------------------------------------------------------------- */
 
 #define KNN_CACHE_MAX ((int64_t)512 << 20)
+
+/* The cache's budget: KNN_CACHE_MAX, or half of SQLite's soft heap limit
+ * when one is set (PRAGMA soft_heap_limit, sqlite3_soft_heap_limit64). */
+static int64_t knn_cache_max(void) {
+    int64_t lim = sqlite3_soft_heap_limit64(-1);
+    return lim > 0 && lim / 2 < KNN_CACHE_MAX ? lim / 2 : KNN_CACHE_MAX;
+}
 
 enum {
     KNN_PATH,
@@ -906,6 +913,7 @@ typedef struct {
     int64_t c_fsid, c_dim;
     int c_changes;
     unsigned c_version;
+    int64_t c_nofit; /* id of a feature set found too large to keep, or 0 */
     knn_item *items;
     float *vecs;
     int64_t nitems;
@@ -1391,24 +1399,35 @@ static void knn_stamp(sqlite3 *db, int *changes, unsigned *version) {
 }
 
 /* Load every row of the feature set into the cursor's cache. Gives up
- * quietly (c_valid = 0) past KNN_CACHE_MAX bytes. */
+ * quietly (c_valid = 0) past knn_cache_max() bytes, and remembers that
+ * this set does not fit (c_nofit) until the database changes. */
 static int knn_cache_load(knn_cursor *cur, sqlite3 *db, const knn_fs *fs) {
     knn_cache_free(cur);
-    sqlite3_stmt *st;
-    int rc = knn_prepare(cur, db, fs, &st);
-    if (rc != SQLITE_OK)
-        return rc;
-    int64_t cap = 0, rowbytes = fs->dim * (int64_t)sizeof(float);
+    int64_t cap = 0, rowbytes = fs->dim * (int64_t)sizeof(float), budget = knn_cache_max();
     int fits = 1;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((cur->nitems + 1) * rowbytes > KNN_CACHE_MAX) {
+    /* The number of vectors first (cheap: no vector is read), so that a set
+     * far too large is not half-loaded for nothing. */
+    sqlite3_stmt *st;
+    int rc =
+        sqlite3_prepare_v2(db, "SELECT count(*) FROM vectors WHERE featureset = ?1", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return knn_error(cur, rc, "vec_knn: cannot read the vectors (%s)", sqlite3_errmsg(db));
+    sqlite3_bind_int64(st, 1, fs->id);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) * rowbytes > budget)
+        fits = 0;
+    sqlite3_finalize(st);
+    st = NULL;
+    if (fits && (rc = knn_prepare(cur, db, fs, &st)) != SQLITE_OK)
+        return rc;
+    while (fits && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((cur->nitems + 1) * rowbytes > budget) {
             fits = 0;
             break;
         }
         if (cur->nitems == cap) {
             int64_t ncap = cap ? 2 * cap : 256;
-            if (ncap * rowbytes > KNN_CACHE_MAX)
-                ncap = KNN_CACHE_MAX / rowbytes;
+            if (ncap * rowbytes > budget)
+                ncap = budget / rowbytes;
             knn_item *it = sqlite3_realloc64(cur->items, (sqlite3_uint64)ncap * sizeof *it);
             if (it)
                 cur->items = it;
@@ -1444,8 +1463,15 @@ static int knn_cache_load(knn_cursor *cur, sqlite3 *db, const knn_fs *fs) {
     sqlite3_finalize(st);
     if (rc != SQLITE_OK || !fits) {
         knn_cache_free(cur);
+        if (!fits) { /* do not try again for this set while nothing changes */
+            cur->c_nofit = fs->id;
+            cur->c_fsid = fs->id;
+            cur->c_dim = fs->dim;
+            knn_stamp(db, &cur->c_changes, &cur->c_version);
+        }
         return rc;
     }
+    cur->c_nofit = 0;
     cur->c_valid = 1;
     cur->c_fsid = fs->id;
     cur->c_dim = fs->dim;
@@ -1453,13 +1479,19 @@ static int knn_cache_load(knn_cursor *cur, sqlite3 *db, const knn_fs *fs) {
     return SQLITE_OK;
 }
 
-static int knn_cache_usable(knn_cursor *cur, sqlite3 *db, const knn_fs *fs) {
-    if (!cur->c_valid || cur->c_fsid != fs->id || cur->c_dim != fs->dim)
+/* Does the cursor's cache (or its "too large" verdict) still describe
+ * feature set fs as stored now? */
+static int knn_cache_current(knn_cursor *cur, sqlite3 *db, const knn_fs *fs) {
+    if (cur->c_fsid != fs->id || cur->c_dim != fs->dim)
         return 0;
     int changes;
     unsigned version;
     knn_stamp(db, &changes, &version);
     return changes == cur->c_changes && version == cur->c_version;
+}
+
+static int knn_cache_usable(knn_cursor *cur, sqlite3 *db, const knn_fs *fs) {
+    return cur->c_valid && knn_cache_current(cur, db, fs);
 }
 
 /* Rank the cached rows: no SQL, no decoding, norms known. */
@@ -1523,7 +1555,8 @@ static int knn_filter(sqlite3_vtab_cursor *c, int idx, const char *idx_str, int 
         return rc;
     }
     /* Second and later calls (a join): rank from memory when it fits. */
-    if (cur->scans++ > 0 && !knn_cache_usable(cur, db, &fs))
+    if (cur->scans++ > 0 && !knn_cache_usable(cur, db, &fs) &&
+        !(cur->c_nofit == fs.id && knn_cache_current(cur, db, &fs)))
         rc = knn_cache_load(cur, db, &fs);
     if (rc == SQLITE_OK) {
         if (knn_cache_usable(cur, db, &fs))
