@@ -14,12 +14,14 @@
 #include "error.h"
 #include "extractor.h"
 #include "image.h"
+#include "import.h"
 #include "progress.h"
 #include "store.h"
 #include "vgg16.h"
 #include "weights.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +126,8 @@ static void json_string(FILE *f, const char *s) {
 
 int main(int argc, char **argv) {
     bn_blas_use_best_kernels(argv);
+    if (argc > 1 && strcmp(argv[1], "import") == 0)
+        return extract_import_main(argc, argv);
     const char *db_path = "bottleneck.db", *weights_arg = NULL;
     int download = 0, quiet = 0, json = 0, threads = 0, all_loaders = 0;
     long long max_pixels = 0;
@@ -228,6 +232,10 @@ int main(int argc, char **argv) {
     const char *root = optind < argc ? argv[optind] : NULL;
     if (!root && !download)
         usage_error("%s", "no dataset folder given");
+
+    /* Past a file size limit (ulimit -f) a write should fail with EFBIG and
+     * be reported like a full disk, not kill us with SIGXFSZ. */
+    signal(SIGXFSZ, SIG_IGN);
 
     bn_error err;
     bn_error_clear(&err);
