@@ -22,14 +22,16 @@
 #include <unistd.h>
 
 /* What AUTO means for a layer with these channel counts. The only place the
- * choice is made: for now the direct engine everywhere; the Winograd engine
- * will take the layers where it wins (all but the first, cin = 3, where the
- * transform costs more than it saves). */
+ * choice is made: the Winograd engine for every layer when it runs its
+ * AVX-512 kernels, even the first (cin = 3, padded to 16: still about twice
+ * as fast as im2col + sgemm with K = 27); the direct engine otherwise
+ * (OpenBLAS' AVX2 kernels beat the portable Winograd build). Measurements:
+ * docs/PERFORMANCE.md. */
 static bn_conv_engine conv_resolve(bn_conv_engine engine, int cin, int cout) {
     (void)cin;
     (void)cout;
     if (engine == BN_CONV_AUTO)
-        return BN_CONV_DIRECT;
+        return bn_conv_winograd_fast() ? BN_CONV_WINOGRAD : BN_CONV_DIRECT;
     return engine;
 }
 
@@ -100,6 +102,33 @@ void bn_conv_forward(const bn_conv *c, const float *in, float *out, int n, int h
     if (n == 0)
         return;
     c->ops->forward(c, in, out, n, h, w, workspace);
+}
+
+/* Without a fused pass, the full-size output goes to the end of the
+ * workspace, after what the engine's own forward needs. */
+static size_t conv_pool_scratch(const bn_conv *c, int n, int h, int w) {
+    return (c->ops->workspace(c, n, h, w) + 63) & ~(size_t)63;
+}
+
+size_t bn_conv_workspace_pool(const bn_conv *c, int n, int h, int w) {
+    if (c->ops->workspace_pool)
+        return c->ops->workspace_pool(c, n, h, w);
+    return conv_pool_scratch(c, n, h, w) + (size_t)n * h * w * c->cout * sizeof(float);
+}
+
+void bn_conv_forward_pool(const bn_conv *c, const float *in, float *out, int n, int h, int w,
+                          void *workspace) {
+    assert(n >= 0 && h > 0 && w > 0 && h % 2 == 0 && w % 2 == 0);
+    assert(((uintptr_t)workspace & 63) == 0);
+    if (n == 0)
+        return;
+    if (c->ops->forward_pool) {
+        c->ops->forward_pool(c, in, out, n, h, w, workspace);
+        return;
+    }
+    float *full = (float *)((char *)workspace + conv_pool_scratch(c, n, h, w));
+    c->ops->forward(c, in, full, n, h, w, workspace);
+    bn_maxpool2x2(full, out, n, h, w, c->cout);
 }
 
 /* in (n, h, w, c) -> out (n, h/2, w/2, c). Each output row (y) reads two

@@ -40,6 +40,16 @@ size_t bn_conv_workspace(const bn_conv *c, int n, int h, int w);
 void bn_conv_forward(const bn_conv *c, const float *in, float *out, int n, int h, int w,
                      void *workspace);
 
+/* The same layer followed by the 2x2 max pool: in (n, h, w, cin) -> out
+ * (n, h/2, w/2, cout) = maxpool2x2(relu(conv3x3_same(in) + bias)), h and w even.
+ * Engines that can (Winograd) fuse the two and never write the full-size
+ * output; the others run bn_conv_forward into the workspace, then the pool.
+ * in and out must not overlap. workspace: bn_conv_workspace_pool() bytes,
+ * 64-byte aligned. */
+size_t bn_conv_workspace_pool(const bn_conv *c, int n, int h, int w);
+void bn_conv_forward_pool(const bn_conv *c, const float *in, float *out, int n, int h, int w,
+                          void *workspace);
+
 /* in (n, h, w, c) -> out (n, h/2, w/2, c): 2x2 max pool, stride 2 (h, w even). */
 void bn_maxpool2x2(const float *in, float *out, int n, int h, int w, int c);
 

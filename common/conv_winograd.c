@@ -395,6 +395,7 @@ typedef struct {
     const float *u;
     const float *bias;
     int h, w;
+    int pool; /* write maxpool2x2 of the output (h/2, w/2) instead */
     float *v; /* the V block */
     float *m; /* the M block */
     wg_barrier barrier;
@@ -454,15 +455,24 @@ WG_INLINE void wg_input_tile(const wg_job *j, const float *img, int y0, int x0, 
     }
 }
 
+/* Elementwise max of two vectors (no ?: on vectors in C). */
+WG_INLINE void wg_max(wg_v16 *r, const wg_v16 *a, const wg_v16 *b) {
+    wg_i16 gt = *a > *b;
+    *r = (wg_v16)(((wg_i16)*a & gt) | ((wg_i16)*b & ~gt));
+}
+
 /* Output transform of one tile for output channels [c0, c1) (multiples of 16;
- * c1 may pass cout): m is the tile's (coutp/16, 64, 16) block of M; the 6x6
- * outputs at (y0, x0) of image `img` (h, w, cout) get bias and ReLU, those
- * outside the image are dropped. */
+ * c1 may pass cout): m is the tile's (coutp/16, 64, 16) block of M. The 6x6
+ * outputs at (y0, x0) get bias and ReLU and go to image `img` (h, w, cout),
+ * those outside the image dropped; or, with `pool`, their 2x2 maxima (3x3
+ * pixels at (y0/2, x0/2)) go to `img` (h/2, w/2, cout). Pooling commutes with
+ * + bias and ReLU, which are applied after it. */
 WG_INLINE void wg_output_tile(const wg_job *j, const float *m, float *img, int y0, int x0, int c0,
-                              int c1) {
+                              int c1, int pool) {
     const int h = j->h, w = j->w, cout = j->g.cout;
     const int ny = h - y0 < WG_M ? h - y0 : WG_M, nx = w - x0 < WG_M ? w - x0 : WG_M;
     const int full = ny == WG_M && nx == WG_M && cout % 16 == 0;
+    const size_t ow = pool ? (size_t)w / 2 : (size_t)w; /* output row length */
     wg_v16 t[WG_N][WG_M];
     for (int c = c0; c < c1; c += 16) {
         const float *mc = m + (size_t)c * WG_P;
@@ -479,26 +489,40 @@ WG_INLINE void wg_output_tile(const wg_job *j, const float *m, float *img, int y
         else
             for (int i = 0; c + i < cout; i++)
                 bias[i] = j->bias[c + i];
-        for (int b = 0; b < WG_M; b++) {
+        const int step = pool ? 2 : 1, rows = pool ? WG_M / 2 : WG_M;
+        for (int b = 0; b < WG_M; b += step) {
             wg_v16 d[WG_N], y[WG_M];
 #pragma GCC unroll 8
             for (int a = 0; a < WG_N; a++)
                 d[a] = t[a][b];
             wg_at8(d, y);
+            if (pool) {
+                wg_v16 y1[WG_M];
 #pragma GCC unroll 8
-            for (int a = 0; a < WG_M; a++) {
+                for (int a = 0; a < WG_N; a++)
+                    d[a] = t[a][b + 1];
+                wg_at8(d, y1);
+#pragma GCC unroll 8
+                for (int a = 0; a < WG_M; a++)
+                    wg_max(&y[a], &y[a], &y1[a]);
+#pragma GCC unroll 4
+                for (int a = 0; a < WG_M / 2; a++)
+                    wg_max(&y[a], &y[2 * a], &y[2 * a + 1]);
+            }
+#pragma GCC unroll 8
+            for (int a = 0; a < rows; a++) {
                 wg_v16 o = y[a] + bias;
                 y[a] = (wg_v16)((wg_i16)o & (o > 0.0f)); /* ReLU */
             }
-            float *px = img + ((size_t)y0 * w + x0 + b) * cout + c;
+            float *px = img + (((size_t)y0 / step) * ow + (x0 + b) / step) * cout + c;
             if (full) {
 #pragma GCC unroll 8
-                for (int a = 0; a < WG_M; a++)
-                    *(wg_v16u *)(px + (size_t)a * w * cout) = y[a];
+                for (int a = 0; a < rows; a++)
+                    *(wg_v16u *)(px + (size_t)a * ow * cout) = y[a];
             } else if (b < nx) {
-                for (int a = 0; a < ny; a++)
+                for (int a = 0; a < (ny + step - 1) / step; a++)
                     for (int i = 0; i < 16 && c + i < cout; i++)
-                        px[(size_t)a * w * cout + i] = y[a][i];
+                        px[(size_t)a * ow * cout + i] = y[a][i];
             }
         }
     }
@@ -569,7 +593,8 @@ static void wg_tile_origin(const wg_geom *g, size_t t, int *img, int *y0, int *x
 /* One thread's share of a forward call: every block, steps 1-3. */
 WG_INLINE void wg_work(wg_job *j, int tid, int nth) {
     const wg_geom *g = &j->g;
-    const size_t in_img = (size_t)j->h * j->w * g->cin, out_img = (size_t)j->h * j->w * g->cout;
+    const size_t in_img = (size_t)j->h * j->w * g->cin;
+    const size_t out_img = (size_t)(j->pool ? (j->h / 2) * (j->w / 2) : j->h * j->w) * g->cout;
     /* This thread's output channel blocks (of WG_COLS) for steps 2 and 3. */
     const int nblk = g->coutp / WG_COLS;
     const int cb0 = nblk * tid / nth, cb1 = nblk * (tid + 1) / nth;
@@ -636,7 +661,8 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth) {
             for (size_t i = 0; i < cnt; i++) {
                 int n, y0, x0;
                 wg_tile_origin(g, t0 + i, &n, &y0, &x0);
-                wg_output_tile(j, j->m + i * g->mtile, j->out + n * out_img, y0, x0, c0, c1);
+                wg_output_tile(j, j->m + i * g->mtile, j->out + n * out_img, y0, x0, c0, c1,
+                               j->pool);
             }
         WG_T(2);
     }
@@ -701,9 +727,8 @@ static size_t winograd_workspace(const bn_conv *c, int n, int h, int w) {
     return (g.vfloats + g.mfloats) * sizeof(float);
 }
 
-/* in (n, h, w, cin) -> out (n, h, w, cout) = relu(conv3x3_same(in) + bias). */
-static void winograd_forward(const bn_conv *c, const float *in, float *out, int n, int h, int w,
-                             void *workspace) {
+static void winograd_run(const bn_conv *c, const float *in, float *out, int n, int h, int w,
+                         void *workspace, int pool) {
     wg_job j;
     memset(&j, 0, sizeof j);
     wg_geometry(&j.g, c->cin, c->cout, n, h, w);
@@ -713,10 +738,24 @@ static void winograd_forward(const bn_conv *c, const float *in, float *out, int 
     j.bias = c->bias;
     j.h = h;
     j.w = w;
+    j.pool = pool;
     j.v = workspace;
     j.m = j.v + j.g.vfloats;
     wg_job_fn fn = __builtin_cpu_supports("avx512f") ? wg_work_avx512 : wg_work_generic;
     wg_pool_run(fn, &j, bn_get_threads());
+}
+
+/* in (n, h, w, cin) -> out (n, h, w, cout) = relu(conv3x3_same(in) + bias). */
+static void winograd_forward(const bn_conv *c, const float *in, float *out, int n, int h, int w,
+                             void *workspace) {
+    winograd_run(c, in, out, n, h, w, workspace, 0);
+}
+
+/* in (n, h, w, cin) -> out (n, h/2, w/2, cout) = maxpool2x2(relu(conv3x3_same(in) + bias)),
+ * h and w even: the full-size output is never written. */
+static void winograd_forward_pool(const bn_conv *c, const float *in, float *out, int n, int h,
+                                  int w, void *workspace) {
+    winograd_run(c, in, out, n, h, w, workspace, 1);
 }
 
 static void winograd_release(bn_conv *c) {
@@ -725,9 +764,15 @@ static void winograd_release(bn_conv *c) {
     wg_pool_release();
 }
 
+int bn_conv_winograd_fast(void) {
+    return __builtin_cpu_supports("avx512f");
+}
+
 const bn_conv_ops bn_conv_winograd_ops = {
     .prepare = winograd_prepare,
     .workspace = winograd_workspace,
     .forward = winograd_forward,
     .release = winograd_release,
+    .workspace_pool = winograd_workspace,
+    .forward_pool = winograd_forward_pool,
 };

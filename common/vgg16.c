@@ -14,7 +14,11 @@
  * for the largest layer output (block1: max_batch x S x S x 64 floats), and
  * one workspace, the largest any conv layer asks for. bn_vgg16_forward
  * allocates nothing. At S = 224 and batch 8 that is 2 x 98 MiB of activations
- * plus the conv workspace (at most 64 MiB for the direct engine).
+ * plus the conv workspace (a few MiB for Winograd; for the direct engine
+ * 64 MiB of im2col plus 98 MiB where a layer and its pool run as two passes).
+ *
+ * The last conv of each block and its pool are one call
+ * (bn_conv_forward_pool), which the Winograd engine does in one pass.
  */
 #include "vgg16.h"
 
@@ -47,6 +51,11 @@ struct bn_vgg16 {
     void *workspace; /* ws_bytes, shared by every conv layer */
     size_t ws_bytes;
 };
+
+/* Whether a 2x2 max pool follows conv layer i (the last of each block). */
+static int vgg_pool_after(int i) {
+    return i == 1 || i == 3 || i == 6 || i == 9 || i == 12;
+}
 
 /* Conv layers that come before the pool of `last`. */
 static int vgg_nconv(bn_layer last) {
@@ -98,7 +107,8 @@ int bn_vgg16_create(bn_vgg16 **out, const bn_vgg16_weights *w, bn_conv_engine en
         rc = bn_conv_create(&net->conv[i], engine, vgg_convs[i].cin, vgg_convs[i].cout,
                             w->conv[i].kernel, w->conv[i].bias, err);
         if (rc == BN_OK) {
-            size_t ws = bn_conv_workspace(net->conv[i], max_batch, s, s);
+            size_t ws = vgg_pool_after(i) ? bn_conv_workspace_pool(net->conv[i], max_batch, s, s)
+                                          : bn_conv_workspace(net->conv[i], max_batch, s, s);
             size_t act = (size_t)max_batch * s * s * vgg_convs[i].cout;
             net->ws_bytes = ws > net->ws_bytes ? ws : net->ws_bytes;
             net->act_floats = act > net->act_floats ? act : net->act_floats;
@@ -157,6 +167,12 @@ static void vgg_conv(bn_vgg16 *net, int i, const float *in, float *out, int n, i
     bn_conv_forward(net->conv[i], in, out, n, s, s, net->workspace);
 }
 
+/* Conv layer i and the pool after it: in (n, s, s, cin) -> out (n, s/2, s/2, cout),
+ * one pass where the engine fuses them (the full-size output is never written). */
+static void vgg_conv_pool(bn_vgg16 *net, int i, const float *in, float *out, int n, int s) {
+    bn_conv_forward_pool(net->conv[i], in, out, n, s, s, net->workspace);
+}
+
 /* x (n, s, s, c) -> out (n, dim): flattened as stored (NHWC is Keras'
  * y, x, c Flatten order), or averaged / maxed over (y, x). */
 static void vgg_head(const float *x, float *out, int n, int s, int c, bn_pooling pooling) {
@@ -201,37 +217,32 @@ int bn_vgg16_forward(bn_vgg16 *net, const float *in, int n, bn_layer layer, bn_p
     float *a = net->act[0], *b = net->act[1];
 
     /* block1: in (n, S, S, 3) */
-    vgg_conv(net, 0, in, a, n, S);    /* block1_conv1 -> (n, S, S, 64) */
-    vgg_conv(net, 1, a, b, n, S);     /* block1_conv2 -> (n, S, S, 64) */
-    bn_maxpool2x2(b, a, n, S, S, 64); /* block1_pool -> (n, S/2, S/2, 64) */
+    vgg_conv(net, 0, in, a, n, S);     /* block1_conv1 -> (n, S, S, 64) */
+    vgg_conv_pool(net, 1, a, b, n, S); /* block1_conv2, block1_pool -> (n, S/2, S/2, 64) */
     /* block2 */
-    vgg_conv(net, 2, a, b, n, S / 2);          /* block2_conv1 -> (n, S/2, S/2, 128) */
-    vgg_conv(net, 3, b, a, n, S / 2);          /* block2_conv2 -> (n, S/2, S/2, 128) */
-    bn_maxpool2x2(a, b, n, S / 2, S / 2, 128); /* block2_pool -> (n, S/4, S/4, 128) */
+    vgg_conv(net, 2, b, a, n, S / 2);      /* block2_conv1 -> (n, S/2, S/2, 128) */
+    vgg_conv_pool(net, 3, a, b, n, S / 2); /* block2_conv2, block2_pool -> (n, S/4, S/4, 128) */
     /* block3 */
-    vgg_conv(net, 4, b, a, n, S / 4);          /* block3_conv1 -> (n, S/4, S/4, 256) */
-    vgg_conv(net, 5, a, b, n, S / 4);          /* block3_conv2 -> (n, S/4, S/4, 256) */
-    vgg_conv(net, 6, b, a, n, S / 4);          /* block3_conv3 -> (n, S/4, S/4, 256) */
-    bn_maxpool2x2(a, b, n, S / 4, S / 4, 256); /* block3_pool -> (n, S/8, S/8, 256) */
+    vgg_conv(net, 4, b, a, n, S / 4);      /* block3_conv1 -> (n, S/4, S/4, 256) */
+    vgg_conv(net, 5, a, b, n, S / 4);      /* block3_conv2 -> (n, S/4, S/4, 256) */
+    vgg_conv_pool(net, 6, b, a, n, S / 4); /* block3_conv3, block3_pool -> (n, S/8, S/8, 256) */
     if (layer == BN_LAYER_BLOCK3_POOL) {
-        vgg_head(b, out, n, S / 8, 256, pooling);
+        vgg_head(a, out, n, S / 8, 256, pooling);
         return BN_OK;
     }
     /* block4 */
-    vgg_conv(net, 7, b, a, n, S / 8);          /* block4_conv1 -> (n, S/8, S/8, 512) */
-    vgg_conv(net, 8, a, b, n, S / 8);          /* block4_conv2 -> (n, S/8, S/8, 512) */
-    vgg_conv(net, 9, b, a, n, S / 8);          /* block4_conv3 -> (n, S/8, S/8, 512) */
-    bn_maxpool2x2(a, b, n, S / 8, S / 8, 512); /* block4_pool -> (n, S/16, S/16, 512) */
+    vgg_conv(net, 7, a, b, n, S / 8);      /* block4_conv1 -> (n, S/8, S/8, 512) */
+    vgg_conv(net, 8, b, a, n, S / 8);      /* block4_conv2 -> (n, S/8, S/8, 512) */
+    vgg_conv_pool(net, 9, a, b, n, S / 8); /* block4_conv3, block4_pool -> (n, S/16, S/16, 512) */
     if (layer == BN_LAYER_BLOCK4_POOL) {
         vgg_head(b, out, n, S / 16, 512, pooling);
         return BN_OK;
     }
     /* block5 */
-    vgg_conv(net, 10, b, a, n, S / 16);          /* block5_conv1 -> (n, S/16, S/16, 512) */
-    vgg_conv(net, 11, a, b, n, S / 16);          /* block5_conv2 -> (n, S/16, S/16, 512) */
-    vgg_conv(net, 12, b, a, n, S / 16);          /* block5_conv3 -> (n, S/16, S/16, 512) */
-    bn_maxpool2x2(a, b, n, S / 16, S / 16, 512); /* block5_pool -> (n, S/32, S/32, 512) */
-    vgg_head(b, out, n, S / 32, 512, pooling);
+    vgg_conv(net, 10, b, a, n, S / 16);      /* block5_conv1 -> (n, S/16, S/16, 512) */
+    vgg_conv(net, 11, a, b, n, S / 16);      /* block5_conv2 -> (n, S/16, S/16, 512) */
+    vgg_conv_pool(net, 12, b, a, n, S / 16); /* block5_conv3, block5_pool -> (n, S/32, S/32, 512) */
+    vgg_head(a, out, n, S / 32, 512, pooling);
     return BN_OK;
 }
 

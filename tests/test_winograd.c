@@ -160,6 +160,78 @@ done:
     free(od);
 }
 
+/* Conv + pool in one call (bn_conv_forward_pool): Winograd's fused pass and
+ * the direct engine's fallback (forward, then bn_maxpool2x2) against the
+ * naive convolution pooled in double. Even sizes, tiles that do and do not
+ * fit, batches. */
+static void test_pool(int n, int h, int w, int cin, int cout) {
+    size_t nin = (size_t)n * h * w * cin, nout = (size_t)n * h * w * cout, npool = nout / 4;
+    float *in = malloc(nin * sizeof *in), *k = malloc((size_t)9 * cin * cout * sizeof *k);
+    float *bias = malloc(cout * sizeof *bias);
+    float ks = sqrtf(2.0f / (9 * cin));
+    for (size_t i = 0; i < nin; i++)
+        in[i] = rnd() + 0.3f;
+    for (size_t i = 0; i < (size_t)9 * cin * cout; i++)
+        k[i] = rnd() * ks;
+    for (int i = 0; i < cout; i++)
+        bias[i] = 0.1f * rnd();
+    double *ref = malloc(nout * sizeof *ref), *absum = malloc(nout * sizeof *absum);
+    double *pref = malloc(npool * sizeof *pref), *pabs = malloc(npool * sizeof *pabs);
+    naive_conv(in, k, bias, ref, absum, n, h, w, cin, cout);
+    for (int b = 0; b < n; b++)
+        for (int y = 0; y < h / 2; y++)
+            for (int x = 0; x < w / 2; x++)
+                for (int co = 0; co < cout; co++) {
+                    double m = -1, a = 0;
+                    for (int dy = 0; dy < 2; dy++)
+                        for (int dx = 0; dx < 2; dx++) {
+                            size_t o = (((size_t)b * h + 2 * y + dy) * w + 2 * x + dx) * cout + co;
+                            m = ref[o] > m ? ref[o] : m;
+                            a = absum[o] > a ? absum[o] : a;
+                        }
+                    size_t o = (((size_t)b * (h / 2) + y) * (w / 2) + x) * cout + co;
+                    pref[o] = m;
+                    pabs[o] = a;
+                }
+    const bn_conv_engine engines[2] = {BN_CONV_WINOGRAD, BN_CONV_DIRECT};
+    for (int e = 0; e < 2; e++) {
+        bn_set_threads(2);
+        bn_conv *c;
+        bn_error err;
+        int rc = bn_conv_create(&c, engines[e], cin, cout, k, bias, &err);
+        CHECK_MSG(rc == BN_OK, "%s", err.msg);
+        if (rc)
+            break;
+        void *ws = ws_alloc(bn_conv_workspace_pool(c, n, h, w));
+        float *out = malloc(npool * sizeof *out);
+        for (size_t i = 0; i < npool; i++)
+            out[i] = NAN;
+        bn_conv_forward_pool(c, in, out, n, h, w, ws);
+        size_t bad = 0, first = 0;
+        for (size_t i = 0; i < npool; i++)
+            if (!(fabs(out[i] - pref[i]) <= 1e-4 * pabs[i] + 1e-6))
+                if (bad++ == 0)
+                    first = i;
+        CHECK_MSG(bad == 0, "pool %s n%d %dx%d %d->%d: %zu off, first at %zu: %.9g vs %.9g",
+                  bn_conv_engine_name(engines[e]), n, h, w, cin, cout, bad, first, out[first],
+                  pref[first]);
+        double el = rel_l2(out, pref, npool);
+        CHECK_MSG(el <= 5e-5, "pool %s: rel L2 %g", bn_conv_engine_name(engines[e]), el);
+        printf("pool %-8s n%d %3dx%-3d %3d->%-3d rel L2 %.2e\n", bn_conv_engine_name(engines[e]), n,
+               h, w, cin, cout, el);
+        free(out);
+        free(ws);
+        bn_conv_free(c);
+    }
+    free(in);
+    free(k);
+    free(bias);
+    free(ref);
+    free(absum);
+    free(pref);
+    free(pabs);
+}
+
 /* Raw float32 file of exactly n values, or NULL. */
 static float *read_f32(const char *path, size_t n) {
     FILE *f = fopen(path, "rb");
@@ -321,14 +393,27 @@ int main(int argc, char **argv) {
     test_shape(1, 50, 46, 512, 32, 0.5f);  /* 72 tiles: several blocks (double buffer) */
     test_shape(2, 14, 14, 256, 128, 0.5f); /* VGG block-5-like geometry, batch 2 */
 
+    test_pool(1, 6, 6, 16, 32);   /* one tile, 3x3 pooled */
+    test_pool(2, 14, 10, 32, 64); /* overhanging tiles (2 rows, 4 columns) */
+    test_pool(1, 2, 2, 16, 32);   /* one pooled pixel */
+    test_pool(1, 24, 20, 3, 40);  /* cin and cout not multiples of 16 */
+    test_pool(3, 12, 18, 64, 64); /* batch of 3, exact tiles */
+
     /* Argument errors and names. */
     bn_conv *c;
     bn_error err;
-    float kz[9 * 16 * 32] = {0}, bz[32] = {0};
+    float kz[9 * 16 * 64] = {0}, bz[64] = {0};
     CHECK_INT(bn_conv_create(&c, BN_CONV_WINOGRAD, 0, 32, kz, bz, &err), BN_EINVAL);
     bn_conv_engine e;
     CHECK_INT(bn_conv_engine_parse("winograd", &e), BN_OK);
     CHECK_INT(e, BN_CONV_WINOGRAD);
+    /* AUTO takes Winograd wherever its AVX-512 code runs, even for cin = 3. */
+    if (bn_conv_create(&c, BN_CONV_AUTO, 3, 64, kz, bz, &err) == BN_OK) {
+        CHECK_INT(bn_conv_engine_of(c),
+                  __builtin_cpu_supports("avx512f") ? BN_CONV_WINOGRAD : BN_CONV_DIRECT);
+        bn_conv_free(c);
+    } else
+        CHECK_MSG(0, "%s", err.msg);
 
     test_network();
     return check_done();
