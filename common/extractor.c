@@ -16,11 +16,13 @@
 #include "strset.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Files bigger than this are refused before reading: no image worth a
  * feature vector is this large, and reading it whole would cost the memory. */
@@ -227,16 +229,28 @@ static void fail_op(op *o, const char *fmt, const char *a, const char *b) {
         snprintf(o->reason, n, fmt, a, b ? b : "");
 }
 
-/* Read a whole file into x->filebuf. Returns size, or -1 with errno. */
+/* Read a whole file into x->filebuf. Returns size, -1 with errno, or -2 for
+ * something that is not a regular file (a FIFO, device or socket named like
+ * an image): opened non-blocking, so a FIFO with no writer cannot hang us. */
 static int64_t read_file(bn_extractor *x, const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         return -1;
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        int e = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
-        fclose(f);
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
         errno = e;
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        errno = EISDIR;
+        return S_ISDIR(st.st_mode) ? -1 : -2;
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
         return -1;
     }
     if (st.st_size > MAX_FILE_BYTES) {
@@ -280,7 +294,7 @@ static int prepare_item(bn_extractor *x, batch *b, size_t i, char *abspath, size
 
     int64_t n = read_file(x, abspath);
     if (n < 0) {
-        fail_op(o, "cannot read: %s%s", strerror(errno), NULL);
+        fail_op(o, "cannot read: %s%s", n == -2 ? "not a regular file" : strerror(errno), NULL);
         return 0;
     }
     o->bytes = n;
