@@ -58,6 +58,17 @@ struct bn_store {
     size_t scratch_size;
 };
 
+/* errno saying why the database file or its folder (which must hold the
+ * -wal and -shm files) cannot be written, or 0. */
+static int store_unwritable(const char *path) {
+    if (access(path, W_OK) != 0 && errno != ENOENT)
+        return errno;
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+    return access(dir, W_OK) != 0 ? errno : 0;
+}
+
 int bn_store_fail(bn_store *s, bn_error *err, const char *what) {
     const char *msg = s && s->db ? sqlite3_errmsg(s->db) : "out of memory";
     int ext = s && s->db ? sqlite3_extended_errcode(s->db) : SQLITE_NOMEM;
@@ -71,6 +82,24 @@ int bn_store_fail(bn_store *s, bn_error *err, const char *what) {
     case SQLITE_FULL: hint = " (the disk is full)"; break;
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB: hint = " (the file is damaged or not a bottleneck database)"; break;
+    case SQLITE_CANTOPEN:
+    case SQLITE_IOERR: {
+        /* SQLite's text ("unable to open database file", "disk I/O error")
+         * does not say why; the system's error does ("Read-only file
+         * system", "File too large", ...). */
+        int e = s ? store_unwritable(s->path) : 0;
+        if (e == 0 && s && s->db)
+            e = sqlite3_system_errno(s->db);
+        if (e != 0)
+            return bn_fail(err, BN_EDB, "%s: %s: %s (%s%s)", s ? s->path : "database", what, msg,
+                           strerror(e),
+                           e == EROFS || e == EACCES || e == EPERM
+                               ? ": the database or its folder is read-only"
+                               : "");
+        if ((ext & 0xff) == SQLITE_IOERR) /* SQLite keeps no errno for failed writes */
+            hint = " (a write failed: the disk is full, or a quota or file size limit is reached)";
+        break;
+    }
     default: break;
     }
     return bn_fail(err, BN_EDB, "%s: %s: %s%s", s ? s->path : "database", what, msg, hint);
@@ -221,6 +250,17 @@ void bn_store_close(bn_store *s) {
         return;
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->st[i]);
+    if (s->db && !s->readonly && sqlite3_db_readonly(s->db, "main") == 0) {
+        /* Move the WAL into the database and empty it now, then close
+         * without SQLite's own last-connection checkpoint: that one holds
+         * an exclusive lock on the file while it works, and a sqlite3 shell
+         * opening the database in that instant fails with "database is
+         * locked". The empty -wal and -shm files stay; SQLite reuses them.
+         * Waits at most a second for readers of the WAL (then they keep it). */
+        sqlite3_busy_timeout(s->db, 1000);
+        sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+        sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+    }
     sqlite3_close(s->db);
     free(s->scratch);
     free(s->path);
