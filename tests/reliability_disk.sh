@@ -1,0 +1,109 @@
+# Storage failures (issue 6): a read-only database and a full disk (a small
+# tmpfs when we may mount one, and a file size limit, ulimit -f) each give
+# one clear line naming the database, a non-zero exit, and lose nothing
+# already stored; once the cause is gone, a re-run completes the database as
+# if nothing had happened. (A locked database: reliability_lock.sh.)
+. "$(dirname "$0")/lib.sh"
+
+make_dataset "$T/ds" 4 # 16 photos
+n_images=16
+mkdir -p "$T/half/train"
+cp -r "$T/ds/train/cat" "$T/half/train/" # 4 of them
+run() { "$EXTRACT" --weights "$WEIGHTS" --size 64 --batch 2 --quiet "$@"; }
+dump() { q "$1" 'SELECT path, sha256, hex(vector) FROM images JOIN vectors USING (sha256) ORDER BY path'; }
+run --db "$T/ref.db" "$T/ds"
+check_eq "reference run" "$?" 0
+ref=$(dump "$T/ref.db")
+# A database holding the first 4 images, fully checkpointed (no -wal).
+fresh() {
+    rm -f "$1" "$1-wal" "$1-shm"
+    run --db "$1" "$T/half" && q "$1" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null
+}
+kept() { # kept DB: the 4 first images are all still there, unchanged
+    [ "$(dump "$1" | grep -c '^train/cat/')" = 4 ] &&
+        [ "$(dump "$1" | grep '^train/cat/')" = "$(echo "$ref" | grep '^train/cat/')" ]
+}
+one_line() { [ "$(wc -l <"$1")" -eq 1 ]; }
+
+# ---- a read-only database ---------------------------------------------------
+# As root, permissions do not stop writes: a read-only tmpfs does. Otherwise
+# a file and folder without write permission.
+RO="$T/ro"
+FULL="$T/full"
+mkdir -p "$RO" "$FULL"
+trap 'umount "$RO" 2>/dev/null; umount "$FULL" 2>/dev/null; rm -rf "$T"' EXIT
+mounted=0
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=4m tmpfs "$RO" 2>/dev/null; then
+    mounted=1
+fi
+fresh "$T/ro-src.db"
+cp "$T/ro-src.db" "$RO/ro.db"
+if [ "$mounted" = 1 ]; then
+    mount -o remount,ro "$RO"
+else
+    chmod 0444 "$RO/ro.db"
+    chmod 0555 "$RO"
+fi
+if [ "$mounted" = 1 ] || [ "$(id -u)" != 0 ]; then
+    sum=$(sha256sum <"$RO/ro.db")
+    run --db "$RO/ro.db" "$T/ds" 2>"$T/err"
+    check_eq "read-only: exit" "$?" 1
+    check_match "read-only: message" "$(cat "$T/err")" "ro.db: .*read-only"
+    check "read-only: one line" one_line "$T/err"
+    echo "read-only message: $(cat "$T/err")"
+    check_eq "read-only: file untouched" "$(sha256sum <"$RO/ro.db")" "$sum"
+    # Nothing new to store: still refused, or done; never a crash.
+    run --db "$RO/ro.db" "$T/half" 2>"$T/err"
+    rc=$?
+    check "read-only, nothing to do: exit 0 or 1 ($rc)" [ "$rc" -le 1 ]
+    check_eq "read-only, nothing to do: file untouched" "$(sha256sum <"$RO/ro.db")" "$sum"
+fi
+if [ "$mounted" = 1 ]; then umount "$RO"; else chmod 0755 "$RO"; fi
+
+# ---- a full disk: a 1 MiB tmpfs, almost filled ----------------------------
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=1m tmpfs "$FULL" 2>/dev/null; then
+    fresh "$FULL/full.db"
+    rm -f "$FULL/full.db-wal" "$FULL/full.db-shm"
+    # Leave about 160 KiB: the -shm file takes 32, then room for a few batches
+    # of two 8 KiB vectors, not for all 12.
+    free_kb=$(df -k "$FULL" | awk 'NR == 2 { print $4 }')
+    dd if=/dev/zero of="$FULL/filler" bs=1k count=$((free_kb - 160)) 2>/dev/null
+    run --db "$FULL/full.db" "$T/ds" 2>"$T/err"
+    check_eq "disk full: exit" "$?" 1
+    check_match "disk full: message" "$(cat "$T/err")" "full.db: .*(full|disk)"
+    check "disk full: one line" one_line "$T/err"
+    echo "disk full message: $(cat "$T/err")"
+    check_eq "disk full: integrity" "$(q "$FULL/full.db" 'PRAGMA integrity_check')" ok
+    check "disk full: stored images kept" kept "$FULL/full.db"
+    stored=$(q "$FULL/full.db" 'SELECT count(*) FROM images')
+    echo "disk full: $stored of $n_images images stored before the disk filled"
+    rm "$FULL/filler"
+    run --db "$FULL/full.db" "$T/ds"
+    check_eq "disk full: re-run with space" "$?" 0
+    check "disk full: complete after the re-run" [ "$(dump "$FULL/full.db")" = "$ref" ]
+    umount "$FULL"
+else
+    echo "cannot mount a tmpfs: the full-disk case runs with ulimit -f only"
+fi
+
+# ---- a file size limit: writes past it fail with EFBIG (SIGXFSZ ignored) ---
+DB="$T/limit.db"
+fresh "$DB"
+rm -f "$DB-wal" "$DB-shm"
+size_kb=$(($(stat -c %s "$DB") / 1024))
+# The limit (dash counts 512-byte blocks) is the database's size plus 32 KiB.
+blocks=$(((size_kb + 32) * 2))
+(ulimit -f "$blocks" && exec "$EXTRACT" --weights "$WEIGHTS" --size 64 --batch 2 --quiet \
+    --db "$DB" "$T/ds") 2>"$T/err"
+rc=$?
+check_eq "file size limit: exit" "$rc" 1
+check_match "file size limit: message" "$(cat "$T/err")" "limit.db: "
+check "file size limit: one line" one_line "$T/err"
+echo "file size limit message: $(cat "$T/err")"
+check_eq "file size limit: integrity" "$(q "$DB" 'PRAGMA integrity_check')" ok
+check "file size limit: stored images kept" kept "$DB"
+run --db "$DB" "$T/ds"
+check_eq "file size limit: re-run without the limit" "$?" 0
+check "file size limit: complete after the re-run" [ "$(dump "$DB")" = "$ref" ]
+
+finish

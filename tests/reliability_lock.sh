@@ -1,0 +1,61 @@
+# A locked database (issue 6): while a sqlite3 shell holds BEGIN EXCLUSIVE,
+# extract waits for it (up to its 30 s busy timeout), then gives one clear
+# line naming the database, exits 1 and loses nothing stored; once the lock
+# is gone a re-run completes the database. (Other storage failures:
+# reliability_disk.sh.)
+. "$(dirname "$0")/lib.sh"
+
+make_dataset "$T/ds" 4 # 16 photos
+n_images=16
+mkdir -p "$T/half/train"
+cp -r "$T/ds/train/cat" "$T/half/train/" # 4 of them
+run() { "$EXTRACT" --weights "$WEIGHTS" --size 64 --batch 2 --quiet "$@"; }
+dump() { q "$1" 'SELECT path, sha256, hex(vector) FROM images JOIN vectors USING (sha256) ORDER BY path'; }
+run --db "$T/ref.db" "$T/ds"
+check_eq "reference run" "$?" 0
+ref=$(dump "$T/ref.db")
+# A database holding the first 4 images, fully checkpointed (no -wal).
+fresh() {
+    rm -f "$1" "$1-wal" "$1-shm"
+    run --db "$1" "$T/half" && q "$1" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null
+}
+kept() { # kept DB: the 4 first images are all still there, unchanged
+    [ "$(dump "$1" | grep -c '^train/cat/')" = 4 ] &&
+        [ "$(dump "$1" | grep '^train/cat/')" = "$(echo "$ref" | grep '^train/cat/')" ]
+}
+one_line() { [ "$(wc -l <"$1")" -eq 1 ]; }
+
+# ---- a locked database: a sqlite3 shell holds BEGIN EXCLUSIVE -------------
+DB="$T/locked.db"
+fresh "$DB"
+hold() { # hold SECONDS: take the write lock, say so, sleep, roll back
+    printf 'BEGIN EXCLUSIVE;\nINSERT INTO failures (path, reason) VALUES ("lock", "held");\n.shell touch %s\n.shell sleep %s\nROLLBACK;\n' \
+        "$T/locked" "$1" | sqlite3 -batch "$DB" >/dev/null 2>&1 &
+    holder=$!
+    for _ in $(seq 1 100); do [ -e "$T/locked" ] && break; sleep 0.05; done
+    rm -f "$T/locked"
+}
+# Held briefly: extract waits for the lock, then does its work.
+hold 2
+run --db "$DB" "$T/ds" 2>"$T/err"
+check_eq "short lock: extract waited and finished" "$?" 0
+wait "$holder"
+check "short lock: same as the reference" [ "$(dump "$DB")" = "$ref" ]
+# Held longer than extract's 30 s busy timeout: one line, exit 1, nothing lost.
+fresh "$DB"
+hold 45
+run --db "$DB" "$T/ds" 2>"$T/err"
+check_eq "long lock: exit" "$?" 1
+check_match "long lock: message" "$(cat "$T/err")" "locked.db: .*locked"
+check "long lock: one line" one_line "$T/err"
+echo "long lock message: $(cat "$T/err")"
+kill "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
+check "long lock: stored images kept" kept "$DB"
+check_eq "long lock: integrity" "$(q "$DB" 'PRAGMA integrity_check')" ok
+check_eq "long lock: the holder's row was never committed" "$(q "$DB" "SELECT count(*) FROM failures WHERE path = 'lock'")" 0
+run --db "$DB" "$T/ds"
+check_eq "long lock: re-run after release" "$?" 0
+check "long lock: complete after the re-run" [ "$(dump "$DB")" = "$ref" ]
+
+finish
