@@ -384,13 +384,13 @@ int bn_store_featureset_get_or_create(bn_store *s, const bn_featureset *fs, int6
             *id = sqlite3_last_insert_rowid(s->db);
             return BN_OK;
         }
-        if (rc != SQLITE_CONSTRAINT || fs->name || attempt == 1)
+        if ((rc & 0xff) != SQLITE_CONSTRAINT || fs->name || attempt == 1)
             break;
         size_t len = strlen(name);
         snprintf(name + len, sizeof name - len, "@%.8s",
                  fs->weights_sha256 ? fs->weights_sha256 : "other");
     }
-    if (rc == SQLITE_CONSTRAINT && fs->name)
+    if ((rc & 0xff) == SQLITE_CONSTRAINT && fs->name)
         return bn_fail(err, BN_EINVAL, "%s: a feature set named '%s' already exists", s->path,
                        fs->name);
     return bn_store_fail(s, err, "creating the feature set");
