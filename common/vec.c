@@ -1570,7 +1570,8 @@ static int knn_filter(sqlite3_vtab_cursor *c, int idx, const char *idx_str, int 
         knn_reset(cur);
         return rc;
     }
-    qsort(cur->rows, (size_t)cur->nrows, sizeof *cur->rows, knn_cmp);
+    if (cur->nrows > 1)
+        qsort(cur->rows, (size_t)cur->nrows, sizeof *cur->rows, knn_cmp);
     return SQLITE_OK;
 }
 

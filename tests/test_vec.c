@@ -1162,6 +1162,96 @@ static void test_knn_json_query(void) {
     CHECK_INT(got, 10);
 }
 
+/* ---------------------------------------------------------------------------
+ * 4. Garbage in: random BLOBs, mutated JSON, numbers and NULLs into every
+ * function and vec_knn. Each call must end in a value or an SQLite error
+ * with a message (the test runs under the sanitizers in the fuzz build).
+ * ------------------------------------------------------------------------- */
+
+static unsigned grng = 2463534242u;
+
+static unsigned gnext(void) {
+    grng ^= grng << 13;
+    grng ^= grng >> 17;
+    grng ^= grng << 5;
+    return grng;
+}
+
+static void bind_garbage(sqlite3_stmt *st, int i) {
+    static const char *json[] = {"[1,2,3]", "[1,2]", "[",  "]",       "[1,",
+                                 "[1e400]", "[-0]",  "[]", " [ 1 ] ", "[1,2,3,4,5,6,7,8]",
+                                 "[\"a\"]", "{}",    "",   "[0,0,0]", "[1e-45,3e38]",
+                                 "[1]x",    "[2,2]"};
+    unsigned char b[40];
+    switch (gnext() % 6) {
+    case 0: sqlite3_bind_null(st, i); break;
+    case 1: sqlite3_bind_int(st, i, (int)(gnext() % 7) - 2); break;
+    case 2: sqlite3_bind_double(st, i, (double)(gnext() % 100) / 7); break;
+    case 3: {
+        const char *j = json[gnext() % (sizeof json / sizeof json[0])];
+        char t[64];
+        snprintf(t, sizeof t, "%s", j);
+        if (gnext() % 3 == 0 && t[0]) /* flip one byte */
+            t[gnext() % strlen(t)] ^= (char)(1 + gnext() % 127);
+        sqlite3_bind_text(st, i, t, -1, SQLITE_TRANSIENT);
+        break;
+    }
+    default: {
+        int n = (int)(gnext() % 5) * 4 + (gnext() % 4 == 0 ? (int)(gnext() % 4) : 0);
+        for (int k = 0; k < n; k++)
+            b[k] = (unsigned char)gnext();
+        sqlite3_bind_blob(st, i, b, n, SQLITE_TRANSIENT);
+    }
+    }
+}
+
+static void test_garbage(void) {
+    static const char *calls[] = {
+        "vec_f32(?1)",
+        "vec_f32(?1, ?2)",
+        "vec_f16(?1)",
+        "vec_f16(?1, ?2)",
+        "vec_length(?1)",
+        "vec_type(?1)",
+        "vec_to_json(?1)",
+        "vec_distance_l2(?1, ?2)",
+        "vec_distance_l1(?1, ?2)",
+        "vec_distance_cosine(?1, ?2)",
+        "vec_dot(?1, ?2)",
+        "vec_normalize(?1)",
+        "vec_slice(?1, ?2, ?3)",
+        "vec_add(?1, ?2)",
+        "vec_sub(?1, ?2)",
+        "vec_distance_cosine(vec_f16(?1), ?2)",
+        "vec_add(vec_f16(?1), vec_f16(?2))",
+        "vec_avg(v) FROM (SELECT ?1 v UNION ALL SELECT ?2 UNION ALL SELECT ?3)",
+        "count(*) FROM vec_knn(?1, ?2, ?3)",
+        "count(*) FROM vec_knn(?1, 3, 'tiny', ?2)",
+        "count(*) FROM vec_knn(?1, 2, 'tiny') WHERE split = ?2 AND path != ?3"};
+    int values = 0, errors = 0, bad = 0;
+    for (int t = 0; t < 4000; t++) {
+        char sql[256];
+        snprintf(sql, sizeof sql, "SELECT %s", calls[t % (sizeof calls / sizeof calls[0])]);
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+            CHECK_MSG(0, "%s: %s", sql, sqlite3_errmsg(db));
+            continue;
+        }
+        for (int i = 1; i <= sqlite3_bind_parameter_count(st); i++)
+            bind_garbage(st, i);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            values++;
+        else if (rc == SQLITE_ERROR && sqlite3_errmsg(db)[0])
+            errors++;
+        else
+            bad++;
+        sqlite3_finalize(st);
+    }
+    CHECK_INT(bad, 0);
+    CHECK_MSG(values > 200 && errors > 1000, "%d values, %d errors", values, errors);
+}
+
 int main(void) {
     CHECK(sqlite3_open(":memory:", &db) == SQLITE_OK);
     CHECK(bn_vec_register(db) == SQLITE_OK);
@@ -1177,6 +1267,7 @@ int main(void) {
         test_avg();
         test_knn();
         test_knn_json_query();
+        test_garbage();
     }
     free(emb);
     sqlite3_close(db);
