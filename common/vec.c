@@ -3,10 +3,10 @@
  *
  * Owns: the sqlite-vec compatible scalar functions (vec_f32, vec_length,
  * vec_type, vec_to_json, vec_distance_l2/_l1/_cosine, vec_normalize,
- * vec_slice, vec_add, vec_sub), what sqlite-vec lacks (vec_f16, vec_dot, the
- * aggregate and window function vec_avg) and the eponymous virtual table
- * vec_knn, a top-k nearest-neighbour scan over one feature set of a
- * bottleneck database.
+ * vec_slice, vec_add, vec_sub, and the table vec_each), what sqlite-vec lacks
+ * (vec_f16, vec_dot, the aggregate and window function vec_avg) and the
+ * eponymous virtual table vec_knn, a top-k nearest-neighbour scan over one
+ * feature set of a bottleneck database.
  *
  * A vector is a headerless little-endian BLOB of float32 (4 bytes an element)
  * or of IEEE half floats (2 bytes), or JSON text '[1, 2.5, ...]'. A BLOB's
@@ -1628,6 +1628,153 @@ static sqlite3_module knn_module = {
 };
 
 /* ---------------------------------------------------------------------------
+ * vec_each(vector): one row per element, as sqlite-vec's: rowid is the
+ * 0-based index, value the element (REAL; NaN is NULL). The way to get a
+ * number out of a vector, e.g. a stored head's bias:
+ * (SELECT value FROM vec_each(h.bias)).
+ * ------------------------------------------------------------------------- */
+
+enum { EACH_VALUE, EACH_VECTOR };
+
+typedef struct {
+    sqlite3_vtab_cursor base;
+    vec_t v;
+    int64_t pos;
+} each_cursor;
+
+static int each_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
+                        sqlite3_vtab **out, char **err) {
+    (void)aux;
+    (void)argc;
+    (void)argv;
+    (void)err;
+    int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(value, vector HIDDEN)");
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_vtab *vt = sqlite3_malloc(sizeof *vt);
+    if (!vt)
+        return SQLITE_NOMEM;
+    memset(vt, 0, sizeof *vt);
+    *out = vt;
+    return SQLITE_OK;
+}
+
+static int each_best_index(sqlite3_vtab *vt, sqlite3_index_info *info) {
+    (void)vt;
+    info->idxNum = 0;
+    for (int i = 0; i < info->nConstraint; i++) {
+        const struct sqlite3_index_constraint *c = &info->aConstraint[i];
+        if (c->iColumn != EACH_VECTOR || c->op != SQLITE_INDEX_CONSTRAINT_EQ)
+            continue;
+        if (!c->usable)
+            return SQLITE_CONSTRAINT; /* bind the vector first */
+        info->aConstraintUsage[i].argvIndex = 1;
+        info->aConstraintUsage[i].omit = 1;
+        info->idxNum = 1;
+        break;
+    }
+    info->estimatedCost = info->idxNum ? 10 : 1e12;
+    if (info->nOrderBy == 1 && info->aOrderBy[0].iColumn < 0 && !info->aOrderBy[0].desc)
+        info->orderByConsumed = 1; /* rowid order */
+    return SQLITE_OK;
+}
+
+static int each_open(sqlite3_vtab *vt, sqlite3_vtab_cursor **out) {
+    (void)vt;
+    each_cursor *cur = sqlite3_malloc(sizeof *cur);
+    if (!cur)
+        return SQLITE_NOMEM;
+    memset(cur, 0, sizeof *cur);
+    *out = &cur->base;
+    return SQLITE_OK;
+}
+
+static int each_close(sqlite3_vtab_cursor *c) {
+    each_cursor *cur = (each_cursor *)c;
+    vec_free(&cur->v);
+    sqlite3_free(cur);
+    return SQLITE_OK;
+}
+
+static int each_filter(sqlite3_vtab_cursor *c, int idx, const char *idx_str, int argc,
+                       sqlite3_value **argv) {
+    (void)idx_str;
+    each_cursor *cur = (each_cursor *)c;
+    sqlite3_vtab *vt = c->pVtab;
+    vec_free(&cur->v);
+    cur->v.n = 0;
+    cur->pos = 0;
+    sqlite3_free(vt->zErrMsg);
+    vt->zErrMsg = NULL;
+    if (!idx || argc < 1) {
+        vt->zErrMsg = sqlite3_mprintf("vec_each: needs a vector: SELECT rowid, value FROM "
+                                      "vec_each(vector)");
+        return SQLITE_ERROR;
+    }
+    char *err;
+    int rc = vec_parse(argv[0], &cur->v, &err);
+    if (rc != SQLITE_OK) {
+        if (rc == SQLITE_NOMEM || !err)
+            return SQLITE_NOMEM;
+        vt->zErrMsg = sqlite3_mprintf("vec_each: %s", err);
+        sqlite3_free(err);
+        cur->v.n = 0;
+        return rc;
+    }
+    /* A borrowed vector points into argv[0], which SQLite may free before
+     * the rows are read: keep a copy. */
+    if (!cur->v.owned) {
+        float *f = sqlite3_malloc64((sqlite3_uint64)cur->v.n * sizeof *f);
+        if (!f)
+            return SQLITE_NOMEM;
+        memcpy(f, cur->v.f, (size_t)cur->v.n * sizeof *f);
+        cur->v.f = cur->v.owned = f;
+    }
+    return SQLITE_OK;
+}
+
+static int each_next(sqlite3_vtab_cursor *c) {
+    ((each_cursor *)c)->pos++;
+    return SQLITE_OK;
+}
+
+static int each_eof(sqlite3_vtab_cursor *c) {
+    each_cursor *cur = (each_cursor *)c;
+    return cur->pos >= cur->v.n;
+}
+
+static int each_column(sqlite3_vtab_cursor *c, sqlite3_context *ctx, int col) {
+    each_cursor *cur = (each_cursor *)c;
+    double x = cur->v.f[cur->pos];
+    if (col == EACH_VALUE && !isnan(x))
+        sqlite3_result_double(ctx, x);
+    else
+        sqlite3_result_null(ctx);
+    return SQLITE_OK;
+}
+
+static int each_rowid(sqlite3_vtab_cursor *c, sqlite3_int64 *rowid) {
+    *rowid = ((each_cursor *)c)->pos;
+    return SQLITE_OK;
+}
+
+static sqlite3_module each_module = {
+    .iVersion = 0,
+    .xCreate = NULL,
+    .xConnect = each_connect,
+    .xBestIndex = each_best_index,
+    .xDisconnect = knn_disconnect,
+    .xDestroy = knn_disconnect,
+    .xOpen = each_open,
+    .xClose = each_close,
+    .xFilter = each_filter,
+    .xNext = each_next,
+    .xEof = each_eof,
+    .xColumn = each_column,
+    .xRowid = each_rowid,
+};
+
+/* ---------------------------------------------------------------------------
  * Registration
  * ------------------------------------------------------------------------- */
 
@@ -1668,6 +1815,9 @@ int bn_vec_register(sqlite3 *db) {
     int rc = sqlite3_create_window_function(db, "vec_avg", 1, flags, NULL, fn_vec_avg_step,
                                             fn_vec_avg_final, fn_vec_avg_value, fn_vec_avg_inverse,
                                             NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_create_module_v2(db, "vec_each", &each_module, NULL, NULL);
     if (rc != SQLITE_OK)
         return rc;
     return sqlite3_create_module_v2(db, "vec_knn", &knn_module, NULL, NULL);

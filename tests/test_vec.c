@@ -245,6 +245,18 @@ static const struct {
                                  "Must be divisible by 4, found 3"},
 };
 
+/* vec_each, recorded the same way with
+ *   sqlite3 :memory: -cmd '.load .../vec0' "select quote(AGG) from vec_each(...)" */
+static const struct {
+    const char *expr, *want;
+} vecref_each[] = {
+    {"group_concat(rowid || ':' || value, ' ') FROM vec_each('[1,2.5,-3]')",
+     "'0:1.0 1:2.5 2:-3.0'"},
+    {"group_concat(rowid || ':' || quote(value), ' ') FROM vec_each(x'0000c07f0000803f')",
+     "'0:NULL 1:1.0'"},
+    {"sum(value) FROM vec_each(vec_normalize('[3,4]'))", "1.40000003576278686523e+00"},
+};
+
 /* Where we answer differently on purpose (docs/SQL.md, "Differences"):
  * sqlite-vec's answer (recorded as above) and ours. */
 static const struct {
@@ -318,6 +330,19 @@ static void test_sqlite_vec_answers(void) {
         check_answer(vecref[i].expr, vecref[i].want);
     for (size_t i = 0; i < sizeof deviations / sizeof deviations[0]; i++)
         check_answer(deviations[i].expr, deviations[i].ours);
+    for (size_t i = 0; i < sizeof vecref_each / sizeof vecref_each[0]; i++)
+        check_answer(vecref_each[i].expr, vecref_each[i].want);
+    /* sqlite-vec says "SQL logic error" or "no query solution" here */
+    check_answer("count(*) FROM vec_each(NULL)", "E:vec_each: Input must have type BLOB (compact "
+                                                 "format) or TEXT (JSON), found NULL");
+    check_answer("count(*) FROM vec_each(x'00')", "E:vec_each: invalid float32 vector BLOB "
+                                                  "length. Must be divisible by 4, found 1");
+    check_answer("count(*) FROM vec_each", "E:vec_each: needs a vector: SELECT rowid, value FROM "
+                                           "vec_each(vector)");
+    check_answer("group_concat(value, ' ') FROM vec_each(vec_f16('[1,-2.5]'))", "'1.0 -2.5'");
+    check_answer("group_concat(e.value, ' ') FROM (SELECT '[1,2]' v UNION ALL SELECT '[3]') t, "
+                 "vec_each(t.v) e",
+                 "'1.0 2.0 3.0'");
 }
 
 /* ---------------------------------------------------------------------------
@@ -1227,7 +1252,8 @@ static void test_garbage(void) {
         "vec_avg(v) FROM (SELECT ?1 v UNION ALL SELECT ?2 UNION ALL SELECT ?3)",
         "count(*) FROM vec_knn(?1, ?2, ?3)",
         "count(*) FROM vec_knn(?1, 3, 'tiny', ?2)",
-        "count(*) FROM vec_knn(?1, 2, 'tiny') WHERE split = ?2 AND path != ?3"};
+        "count(*) FROM vec_knn(?1, 2, 'tiny') WHERE split = ?2 AND path != ?3",
+        "sum(value) FROM vec_each(?1)"};
     int values = 0, errors = 0, bad = 0;
     for (int t = 0; t < 4000; t++) {
         char sql[256];

@@ -26,39 +26,26 @@ check_eq "scalar functions registered" "$(q :memory: ".load $EXT" \
     "SELECT group_concat(name, ' ') FROM (SELECT DISTINCT name FROM pragma_function_list
      WHERE name LIKE 'vec%' ORDER BY name)")" \
     "vec_add vec_avg vec_distance_cosine vec_distance_l1 vec_distance_l2 vec_dot vec_f16 vec_f32 vec_length vec_normalize vec_slice vec_sub vec_to_json vec_type"
-check_eq "vec_knn module" "$(q :memory: ".load $EXT" "SELECT name FROM pragma_module_list WHERE name = 'vec_knn'")" \
-    vec_knn
+check_eq "vec_each and vec_knn tables" "$(q :memory: ".load $EXT" \
+    "SELECT group_concat(name, ' ') FROM (SELECT name FROM pragma_module_list WHERE name LIKE 'vec%' ORDER BY name)")" \
+    "vec_each vec_knn"
 check_eq "float16 in the shell" "$(q :memory: ".load $EXT" \
     "SELECT hex(vec_f16('[1,-2]')) || ' ' || vec_to_json(vec_f32(x'003c00c0', 'f16'))")" \
     "003C00C0 [1.000000,-2.000000]"
 
 # 2. The database, made from ../shared as the README says.
 DB="$T/catsdogs.db"
-"$EXTRACT" import --db "$DB" --name googlenet --npy "$NPY" --index "$TSV" --quiet 2> "$T/import.err"; rc=$?
-if [ "$rc" -eq 2 ] && grep -q "unknown or incomplete option" "$T/import.err"; then
-    # TEMPORARY, until `bottleneck-extract import` is wired into the program:
-    # the same rows, written with the sqlite3 shell from the schema files.
-    echo "note: bottleneck-extract import not available yet; importing with the sqlite3 shell"
-    rm -f "$DB"
-    {
-        for f in "$SRC"/schema/[0-9]*.sql; do echo ".read $f"; done
-        echo "PRAGMA user_version = $(ls "$SRC"/schema/[0-9]*.sql | wc -l);"
-        echo "CREATE TEMP TABLE idx(row INTEGER, relpath TEXT, label TEXT, split TEXT, sha256 TEXT);"
-        echo ".mode tabs"
-        echo ".import --skip 1 $TSV idx"
-        echo "INSERT INTO featuresets(name, source, model, dim, dtype)
-              VALUES ('googlenet', 'import', 'googlenet', 1024, 'f32');"
-        echo "INSERT INTO images(path, label, split, sha256)
-              SELECT relpath, label, split, sha256 FROM idx ORDER BY row;"
-        echo "WITH f AS MATERIALIZED (SELECT readfile('$NPY') AS npy)
-              INSERT INTO vectors(featureset, sha256, vector)
-              SELECT 1, idx.sha256, substr(f.npy, instr(f.npy, x'0a') + 1 + idx.row * 4096, 4096)
-              FROM idx, f;"
-    } | sqlite3 -bail "$DB"
-    rc=$?
-fi
+"$EXTRACT" import --db "$DB" --name googlenet --npy "$NPY" --index "$TSV" --quiet; rc=$?
 check_eq "import exit status" "$rc" 0
 check_eq "3000 embeddings" "$(q "$DB" "SELECT count(*) FROM embeddings WHERE featureset = 'googlenet'")" 3000
+# and a classify run with stored predictions, for the mistakes example
+"$CLASSIFY" train --db "$DB" --features googlenet --C 0.1 --quiet > /dev/null; rc=$?
+check_eq "classify train exit status" "$rc" 0
+RUN=$(q "$DB" "SELECT max(id) FROM runs")
+"$CLASSIFY" predict --db "$DB" --run "$RUN" --split validation --quiet > /dev/null; rc=$?
+check_eq "classify predict exit status" "$rc" 0
+MISTAKES=$(q "$DB" "SELECT count(*) FROM run_predictions WHERE run = $RUN AND NOT correct")
+check "the run makes some mistakes on validation" [ "$MISTAKES" -ge 1 ]
 
 # 3. The README's examples, block by block in one session, as written.
 awk '/^## SQL over embeddings/ { on = 1; next } on && /^## / { on = 0 } on' "$SRC/README.md" \
@@ -112,9 +99,18 @@ check_eq "every pair below 0.1, listed once (image < look_alike)" \
 
 b=$(block_with "run_predictions")
 check "mistakes example found" [ -n "$b" ]
-runs=$(q "$DB" "SELECT count(*) FROM predictions")
-if [ "$runs" -gt 0 ]; then
-    check "mistakes listed" [ "$(rows "$b" | wc -l)" -ge 1 ]
-fi
+want=$((MISTAKES < 10 ? MISTAKES : 10))
+check_eq "the run's mistakes listed" "$(rows "$b" | wc -l)" "$want"
+check_eq "each a mistake (label != predicted), its neighbour from train" \
+    "$(rows "$b" | awk '$2 == $3 || $5 !~ /^train\//' | wc -l)" 0
+
+# 4. vec_dot on the stored head gives the probabilities classify stored:
+# sigmoid(vector . weights + bias) = P(second class), for all 1000 rows.
+check_eq "vec_dot + vec_each on the head reproduce classify's probabilities" \
+    "$(q "$DB" ".load $EXT" "SELECT count(*), max(abs(1 / (1 + exp(-(vec_dot(e.vector, h.weights)
+        + (SELECT value FROM vec_each(h.bias))))) - CASE p.predicted WHEN 'dog' THEN p.probability
+        ELSE 1 - p.probability END)) < 1e-5
+        FROM run_predictions p JOIN embeddings e ON e.path = p.path AND e.featureset = 'googlenet'
+        JOIN heads h ON h.run = p.run WHERE p.run = $RUN")" "1000|1"
 
 finish
