@@ -104,7 +104,19 @@ check_eq "the run's mistakes listed" "$(rows "$b" | wc -l)" "$want"
 check_eq "each a mistake (label != predicted), its neighbour from train" \
     "$(rows "$b" | awk '$2 == $3 || $5 !~ /^train\//' | wc -l)" 0
 
-# 4. vec_dot on the stored head gives the probabilities classify stored:
+# 4. A float16 import: vec_knn reads the dtype; the scalar form converts with
+# vec_f32(vector, dtype) (docs/SQL.md). Both give float32's ten neighbours.
+"$EXTRACT" import --db "$DB" --name googlenet16 --dtype f16 --npy "$NPY" --index "$TSV" --quiet
+check_eq "float16 import exit status" "$?" 0
+f32ten=$(rows "$(block_with "vec_knn((SELECT vector")" | awk '{ print $1 }' | tr '\n' ' ')
+Q16="(SELECT vector FROM embeddings WHERE featureset = 'googlenet16' AND path = 'validation/dog/dog.4970.jpg')"
+check_eq "vec_knn on the float16 set" "$(q "$DB" ".load $EXT" "SELECT path FROM vec_knn($Q16, 10,
+    'googlenet16') WHERE path != 'validation/dog/dog.4970.jpg'" | tr '\n' ' ')" "$f32ten"
+check_eq "scalar form on the float16 set" "$(q "$DB" ".load $EXT" "SELECT path FROM embeddings
+    WHERE featureset = 'googlenet16' AND path != 'validation/dog/dog.4970.jpg' ORDER BY
+    vec_distance_cosine(vec_f32(vector, dtype), vec_f16($Q16)) LIMIT 10" | tr '\n' ' ')" "$f32ten"
+
+# 5. vec_dot on the stored head gives the probabilities classify stored:
 # sigmoid(vector . weights + bias) = P(second class), for all 1000 rows.
 check_eq "vec_dot + vec_each on the head reproduce classify's probabilities" \
     "$(q "$DB" ".load $EXT" "SELECT count(*), max(abs(1 / (1 + exp(-(vec_dot(e.vector, h.weights)
