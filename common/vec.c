@@ -1366,22 +1366,30 @@ static int knn_scan(knn_cursor *cur, sqlite3 *db, const knn_fs *fs, const vec_t 
         return SQLITE_NOMEM;
     }
     double qn2 = vk_dot(q->f, q->f, fs->dim);
+    int filtered = w->split || w->label || w->not_path || w->not_sha256;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *path = (const char *)sqlite3_column_text(st, 0);
-        const char *label = (const char *)sqlite3_column_text(st, 1);
-        const char *split = (const char *)sqlite3_column_text(st, 2);
-        const char *sha256 = (const char *)sqlite3_column_text(st, 3);
-        if (!path || !knn_keep(w, path, label, split, sha256))
-            continue;
+        if (filtered) {
+            const char *path = (const char *)sqlite3_column_text(st, 0);
+            if (!path || !knn_keep(w, path, (const char *)sqlite3_column_text(st, 1),
+                                   (const char *)sqlite3_column_text(st, 2),
+                                   (const char *)sqlite3_column_text(st, 3)))
+                continue;
+        }
         const float *v;
         if ((rc = knn_row_vector(cur, st, fs, buf, &v)) != SQLITE_OK)
             break;
         double d = knn_distance(metric, q->f, qn2, v, -1, fs->dim);
         if (isnan(d))
             continue;
-        /* column_text pointers stay valid: the vector column is a BLOB
-         * already, no conversion touched them */
-        if ((rc = knn_offer(cur, k, d, path, label, split, sha256, 1)) != SQLITE_OK)
+        /* A row that cannot get into the heap costs no strings. */
+        if (cur->nrows == k && d > cur->rows[0].distance)
+            continue;
+        const char *path = (const char *)sqlite3_column_text(st, 0);
+        if (!path)
+            continue;
+        if ((rc = knn_offer(cur, k, d, path, (const char *)sqlite3_column_text(st, 1),
+                            (const char *)sqlite3_column_text(st, 2),
+                            (const char *)sqlite3_column_text(st, 3), 1)) != SQLITE_OK)
             break;
     }
     rc = knn_step_error(cur, db, rc);
