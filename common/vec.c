@@ -986,7 +986,8 @@ static int knn_best_index(sqlite3_vtab *vt, sqlite3_index_info *info) {
                 continue;
         }
 #if SQLITE_VERSION_NUMBER >= 3038000
-        if (c->usable && sqlite3_vtab_in(info, i, -1))
+        /* (the extension may run in an older host than its headers) */
+        if (c->usable && sqlite3_libversion_number() >= 3038000 && sqlite3_vtab_in(info, i, -1))
             continue;
 #endif
         if (!c->usable) {
@@ -1838,6 +1839,13 @@ int bn_vec_register(sqlite3 *db) {
 __attribute__((visibility("default"))) int
 sqlite3_bottleneckvec_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi) {
     SQLITE_EXTENSION_INIT2(pApi);
+    /* window functions, sqlite3_str, SQLITE_FCNTL_DATA_VERSION */
+    if (sqlite3_libversion_number() < 3026000) {
+        if (pzErrMsg)
+            *pzErrMsg = sqlite3_mprintf("bottleneck_vec needs SQLite 3.26 or later, not %s",
+                                        sqlite3_libversion());
+        return SQLITE_ERROR;
+    }
     int rc = bn_vec_register(db);
     if (rc != SQLITE_OK && pzErrMsg)
         *pzErrMsg = sqlite3_mprintf("bottleneck_vec: cannot register the functions: %s",
