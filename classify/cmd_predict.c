@@ -99,6 +99,10 @@ static void failure_reason(bn_store *s, const char *path, char *out, size_t n) {
     }
 }
 
+static void extract_progress(void *ctx, const bn_extract_stats *st) {
+    bn_progress_update(ctx, st->images);
+}
+
 /* Run the extract pipeline over the items of ds that lack a vector. */
 static int extract_missing(const cl_opts *o, bn_store *s, int64_t fs, const fs_row *f,
                            bn_dataset *ds, int missing, int *vips_started, bn_error *err) {
@@ -150,8 +154,7 @@ static int extract_missing(const cl_opts *o, bn_store *s, int64_t fs, const fs_r
     bn_progress bar;
     bn_progress_start(&bar, stderr, "extract", "img", (long)ds->n, o->quiet);
     bn_extract_stats st;
-    rc = bn_extractor_run(x, ds, NULL, NULL, &st, err);
-    bn_progress_update(&bar, (long)ds->n);
+    rc = bn_extractor_run(x, ds, extract_progress, &bar, &st, err);
     bn_progress_finish(&bar);
     bn_extractor_free(x);
     if (rc == BN_OK && !o->quiet)
@@ -241,8 +244,13 @@ int cl_predict(const cl_opts *o) {
                 paths[n++] = ds.items[i].path;
             } else {
                 char reason[600];
-                failure_reason(s, ds.items[i].path, reason, sizeof reason);
-                fprintf(stderr, "bottleneck-classify: %s: %s\n", ds.items[i].path, reason);
+                const char *p = ds.items[i].path;
+                failure_reason(s, p, reason, sizeof reason);
+                /* Decoder reasons usually start with the path already. */
+                if (strncmp(reason, p, strlen(p)) == 0)
+                    fprintf(stderr, "bottleneck-classify: %s\n", reason);
+                else
+                    fprintf(stderr, "bottleneck-classify: %s: %s\n", p, reason);
                 failed++;
             }
         }
@@ -329,12 +337,15 @@ int cl_predict(const cl_opts *o) {
                 printf("%s: %d predictions (some labels are not classes of the run: no metrics)\n",
                        title, f.n);
         }
-        if (!o->quiet)
+        if (!o->quiet && labelled)
             fprintf(stderr,
                     "stored %d predictions of run %lld; the mistakes: sqlite3 %s \"SELECT path, "
                     "label, predicted, probability FROM run_predictions WHERE run = %lld AND NOT "
                     "correct\"\n",
                     f.n, (long long)r.id, o->db, (long long)r.id);
+        else if (!o->quiet)
+            fprintf(stderr, "stored %d predictions of run %lld (see the run_predictions view)\n",
+                    f.n, (long long)r.id);
     }
     bn_metrics_free(&m);
     status = failed ? CL_EXIT_SOME_FAILED : 0;

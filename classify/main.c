@@ -12,6 +12,8 @@
  */
 #include "classify.h"
 
+#include "conv.h"
+
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -292,6 +294,10 @@ static const struct {
 #define NOPTIONS ((int)(sizeof options / sizeof options[0]))
 
 int main(int argc, char **argv) {
+    /* predict runs the network: the same OpenBLAS kernels as bottleneck-extract
+     * (which makes the same choice), so a vector computed here is the one
+     * extract would store. */
+    bn_blas_use_best_kernels(argv);
     struct option longopts[NOPTIONS + 1];
     for (int i = 0; i < NOPTIONS; i++)
         longopts[i] = options[i].opt;

@@ -10,6 +10,20 @@
 # validation accuracy 0.9850 and log loss 0.039134600 (the script is in
 # tests/test_train.c); with C=0.1 on standardised features 0.9870 and
 # 0.032731110.
+#
+# Three classes (cat, dog_tall, dog_wide: dogs split by the photo's
+# orientation from MANIFEST.tsv, which the embeddings partly encode), with
+# /usr/bin/python3 (numpy 1.24.2):
+#   X = np.load('embeddings.npy').astype(np.float64)
+#   rows = list(csv.DictReader(open('idx3.tsv'), delimiter='\t'))  # made below
+#   y = np.array([r['label'] for r in rows]); split = np.array([r['split'] for r in rows])
+#   tr, va = split == 'train', split == 'validation'
+#   m = make_pipeline(StandardScaler(), LogisticRegression(C=0.001,
+#           solver='newton-cg', tol=1e-12, max_iter=10000)).fit(X[tr], y[tr])
+#   p = m.predict_proba(X[va])
+#   accuracy_score(y[va], m[1].classes_[p.argmax(1)])  -> 0.8460
+#   log_loss(y[va], p, labels=m[1].classes_)           -> 0.328698335
+#   roc_auc_score(y[va], p, multi_class='ovr', average='macro') -> 0.946759932
 . "$BN_SOURCE_DIR/tests/lib.sh"
 
 G="$SHARED/features/googlenet/catsdogs"
@@ -136,5 +150,37 @@ check_eq "bad C: usage error" "$?" 2
 "$CLASSIFY" --db "$T/missing.db" runs > /dev/null 2>&1
 check_eq "missing database" "$?" 1
 check_eq "failed trainings stored nothing" "$(q "$DB" "SELECT count(*) FROM runs")" "$runs_before"
+
+# Half-float vectors: the same import as f16, trained the same way, lands
+# within f16 rounding of the f32 results.
+"$EXTRACT" import --db "$DB" --name g16 --dtype f16 --npy "$G/embeddings.npy" --index "$G/index.tsv" --quiet
+check_eq "f16 import" "$?" 0
+check_eq "f16 BLOBs" "$(q "$DB" "SELECT DISTINCT length(vector) FROM embeddings WHERE featureset = 'g16'")" 2048
+"$CLASSIFY" --db "$DB" --features g16 --C 1 --quiet > /dev/null
+check "train on f16 vectors" [ $? -eq 0 ]
+h=$(q "$DB" "SELECT max(id) FROM runs")
+check "f16 accuracy = f32's" near "$(metric "$h" validation accuracy)" "$(metric "$c1" validation accuracy)" 0.003
+check "f16 log loss = f32's" near "$(metric "$h" validation log_loss)" "$(metric "$c1" validation log_loss)" 1e-3
+
+# Three classes from a relabelled index, in a database of their own.
+awk -F '\t' -v OFS='\t' 'NR == FNR { if (FNR > 1) tall[$1] = ($5 > $4); next }
+    FNR == 1 { print; next }
+    { if ($3 == "dog") $3 = tall[$2] ? "dog_tall" : "dog_wide"; print }' \
+    "$SHARED/data/catsdogs/MANIFEST.tsv" "$G/index.tsv" > "$T/idx3.tsv"
+D3="$T/m3.db"
+"$EXTRACT" import --db "$D3" --name g3 --npy "$G/embeddings.npy" --index "$T/idx3.tsv" --quiet
+check_eq "3-class import" "$?" 0
+"$CLASSIFY" --db "$D3" --C 0.001 --standardize --quiet > /dev/null
+check "3-class training" [ $? -eq 0 ]
+DB=$D3
+r3=$(q "$D3" "SELECT max(id) FROM runs")
+check_eq "3 classes in order" "$(q "$D3" "SELECT classes FROM runs WHERE id = $r3")" '["cat","dog_tall","dog_wide"]'
+check_eq "softmax head: 3 outputs" "$(q "$D3" "SELECT outputs || ' ' || length(weights) || ' ' || length(bias) FROM heads WHERE run = $r3")" "3 12288 12"
+check "3-class accuracy = scikit-learn's 0.846" near "$(metric "$r3" validation accuracy)" 0.846 0.003
+check "3-class log loss = scikit-learn's 0.3286983" near "$(metric "$r3" validation log_loss)" 0.328698335 2e-5
+check "3-class macro ROC AUC = scikit-learn's 0.9467599" near "$(metric "$r3" validation roc_auc)" 0.946759932 1e-4
+check_eq "3x3 confusion" "$(q "$D3" "SELECT count(*) || ' ' || sum(count) FROM run_confusion WHERE run = $r3 AND split = 'validation'")" "9 1000"
+out=$("$CLASSIFY" show "$r3" --db "$D3")
+check_match "show: per-class rows" "$out" 'dog_tall +0\.[0-9]{4} +0\.[0-9]{4}'
 
 finish
