@@ -11,7 +11,9 @@
  *    warm-up pass, then --reps timed passes. Prints
  *      RESULT runtime=bottleneck conv=... img_s_median=... img_s_best=...
  *    in the key=value form of ../shared/bench/peers.sh, plus the peak RSS of
- *    the process at that point (network, buffers, transformed kernels).
+ *    the process at that point (network, buffers, transformed kernels) and
+ *    the CPU time per image (all threads): on a busy machine, threads /
+ *    cpu_ms_per_img bounds what a quiet one would reach.
  * 2. With --layers, each of the 13 convolutions and 5 pools alone at its
  *    shape in the network, same batch and engine: median milliseconds per
  *    batch and per image, GFLOPS counted as the direct method's 2*9*cin*cout
@@ -114,6 +116,14 @@ static void *xalloc(size_t bytes) {
         exit(1);
     }
     return p;
+}
+
+/* CPU seconds used by the process so far (all threads, user + system). */
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+           (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
 }
 
 static double peak_rss_mb(void) {
@@ -263,11 +273,13 @@ int main(int argc, char **argv) {
     fill_uniform(in, nin, -120.0f, 120.0f);
     double t[64];
     bn_vgg16_forward(net, in, batch, BN_LAYER_BLOCK5_POOL, BN_POOLING_NONE, out, &err);
+    double cpu0 = cpu_seconds();
     for (int r = 0; r < reps; r++) {
         double t0 = now();
         bn_vgg16_forward(net, in, batch, BN_LAYER_BLOCK5_POOL, BN_POOLING_NONE, out, &err);
         t[r] = now() - t0;
     }
+    double cpu_ms = 1e3 * (cpu_seconds() - cpu0) / ((double)reps * batch);
     double sum = 0;
     for (size_t i = 0; i < (size_t)batch * dim; i++)
         sum += out[i];
@@ -278,9 +290,9 @@ int main(int argc, char **argv) {
     double flops = NET_FLOPS_224 * ((double)size / 224) * ((double)size / 224) * batch;
     printf("RESULT runtime=bottleneck conv=%s size=%d batch=%d threads=%d reps=%d s_median=%.4f "
            "s_min=%.4f img_s_median=%.3f img_s_best=%.3f gflops_median=%.1f peak_rss_mb=%.0f "
-           "out_mean=%.4g\n",
+           "cpu_ms_per_img=%.1f out_mean=%.4g\n",
            bn_conv_engine_name(engine), size, batch, bn_get_threads(), reps, med, best, batch / med,
-           batch / best, flops / med / 1e9, peak_rss_mb(), sum / ((double)batch * dim));
+           batch / best, flops / med / 1e9, peak_rss_mb(), cpu_ms, sum / ((double)batch * dim));
     fflush(stdout);
     free(in);
     free(out);

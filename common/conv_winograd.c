@@ -44,13 +44,16 @@
  */
 #include "conv_internal.h"
 
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #ifdef WG_PROFILE
 #include <stdio.h>
 #include <time.h>
@@ -84,8 +87,8 @@ static double wg_cpu(void) {
 #define WG_COLS 32
 /* Bytes of V + M for one block of tiles: large layers, and small layers
  * (transformed kernel up to WG_SMALL_U bytes) whose blocks stay in L2. */
-#define WG_BLOCK_BYTES ((size_t)48 << 20)
-#define WG_L2_BYTES ((size_t)1536 << 10)
+#define WG_BLOCK_BYTES ((size_t)16 << 20)
+#define WG_L2_BYTES ((size_t)1 << 20)
 #define WG_SMALL_U ((size_t)4 << 20)
 /* Alignment of U: a transparent huge page. */
 #define WG_HUGE ((size_t)2 << 20)
@@ -93,7 +96,7 @@ static double wg_cpu(void) {
 #define WG_MAX_THREADS 64
 
 #define WG_INLINE static inline __attribute__((always_inline))
-#define WG_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")))
+#define WG_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,prfchw")))
 
 typedef float wg_v16 __attribute__((vector_size(64)));
 /* The same, for addresses that need only float alignment (the caller's tensors). */
@@ -210,9 +213,13 @@ static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w) {
     if (env && atoi(env) > 0)
         tb = (size_t)atoi(env);
 #endif
-    tb = tb / WG_ROWS * WG_ROWS;
     if (tb < 2 * WG_ROWS)
         tb = 2 * WG_ROWS;
+    /* Equal blocks (one if the batch is at most 1.5 blocks), in whole kernel rows. */
+    size_t nblocks = (g->tiles + tb / 2) / tb;
+    nblocks = nblocks < 1 ? 1 : nblocks;
+    tb = (g->tiles + nblocks - 1) / nblocks;
+    tb = (tb + WG_ROWS - 1) / WG_ROWS * WG_ROWS;
     if (tb > g->tiles)
         tb = g->tiles;
     g->tb = tb;
@@ -228,22 +235,46 @@ static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w) {
 /* Thread pool                                                               */
 /* ------------------------------------------------------------------------ */
 
+/* Waiting. The threads of a job are usually microseconds apart, so a waiter
+ * first spins (WG_SPINS pauses, about 20 us); then it sleeps in the kernel
+ * (futex) so that on a busy machine the core goes to whoever can use it.
+ * `sleepers` counts threads that may be asleep on a word, so that wakers
+ * make no system call when nobody sleeps (both sides use sequentially
+ * consistent operations: either the waiter sees the new value or the waker
+ * sees the sleeper). */
+#define WG_SPINS 512
+
+static void wg_wait_change(_Atomic unsigned *word, unsigned old, _Atomic int *sleepers) {
+    for (int i = 0; i < WG_SPINS; i++) {
+        if (atomic_load_explicit(word, memory_order_acquire) != old)
+            return;
+        __builtin_ia32_pause();
+    }
+    atomic_fetch_add(sleepers, 1);
+    while (atomic_load(word) == old)
+        syscall(SYS_futex, (unsigned *)word, FUTEX_WAIT_PRIVATE, old, NULL, NULL, 0);
+    atomic_fetch_sub(sleepers, 1);
+}
+
+static void wg_wake_all(_Atomic unsigned *word, _Atomic int *sleepers) {
+    if (atomic_load(sleepers) > 0)
+        syscall(SYS_futex, (unsigned *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
 /* One process-wide pool: helpers 1..nthreads-1 wait for jobs; the thread that
  * calls forward works as thread 0. Jobs are serialised by `run`, so several
- * networks may share the pool. Helpers spin briefly after a job (the next
- * layer follows within microseconds), then sleep on a condition variable. */
+ * networks may share the pool. */
 typedef void (*wg_job_fn)(void *arg, int tid, int nth);
 
 typedef struct {
-    pthread_mutex_t run;  /* held for the duration of a job */
-    pthread_mutex_t lock; /* guards the fields below, with `wake` */
-    pthread_cond_t wake;
+    pthread_mutex_t run; /* held for the duration of a job, and by acquire/release */
     pthread_t th[WG_MAX_THREADS];
     int nthreads; /* threads of the pool, caller included (helpers = nthreads - 1) */
     int refs;     /* prepared layers using the pool */
     _Atomic int quit;
-    _Atomic unsigned gen; /* bumped once per job */
-    _Atomic int pending;  /* helpers not yet done with the current job */
+    _Atomic unsigned gen;     /* bumped once per job (and to make helpers quit) */
+    _Atomic unsigned pending; /* helpers not yet done with the current job */
+    _Atomic int sleepers;     /* threads that may sleep on gen or pending */
     wg_job_fn fn;
     void *arg;
     int job_threads;
@@ -251,17 +282,8 @@ typedef struct {
 
 static wg_pool_t wg_pool = {
     .run = PTHREAD_MUTEX_INITIALIZER,
-    .lock = PTHREAD_MUTEX_INITIALIZER,
-    .wake = PTHREAD_COND_INITIALIZER,
     .nthreads = 1,
 };
-
-static inline void wg_relax(unsigned *spins) {
-    if (++*spins < 4096)
-        __builtin_ia32_pause();
-    else
-        sched_yield(); /* someone else has our core: let it run */
-}
 
 /* The job generation each helper was started at (set before it starts). */
 static unsigned wg_start_gen[WG_MAX_THREADS];
@@ -270,26 +292,14 @@ static void *wg_helper(void *argp) {
     int tid = (int)(intptr_t)argp;
     unsigned seen = wg_start_gen[tid];
     for (;;) {
-        unsigned g, spins = 0;
-        while ((g = atomic_load_explicit(&wg_pool.gen, memory_order_acquire)) == seen) {
-            if (spins < 20000) {
-                spins++;
-                __builtin_ia32_pause();
-                continue;
-            }
-            pthread_mutex_lock(&wg_pool.lock);
-            while (atomic_load(&wg_pool.gen) == seen && !wg_pool.quit)
-                pthread_cond_wait(&wg_pool.wake, &wg_pool.lock);
-            pthread_mutex_unlock(&wg_pool.lock);
-            if (wg_pool.quit && atomic_load(&wg_pool.gen) == seen)
-                return NULL;
-        }
-        seen = g;
-        if (wg_pool.quit)
+        wg_wait_change(&wg_pool.gen, seen, &wg_pool.sleepers);
+        seen = atomic_load(&wg_pool.gen);
+        if (atomic_load(&wg_pool.quit))
             return NULL;
         if (tid < wg_pool.job_threads)
             wg_pool.fn(wg_pool.arg, tid, wg_pool.job_threads);
-        atomic_fetch_sub_explicit(&wg_pool.pending, 1, memory_order_release);
+        if (atomic_fetch_sub(&wg_pool.pending, 1) == 1)
+            wg_wake_all(&wg_pool.pending, &wg_pool.sleepers);
     }
 }
 
@@ -301,9 +311,7 @@ static int wg_pool_acquire(int want) {
     if (want > WG_MAX_THREADS)
         want = WG_MAX_THREADS;
     pthread_mutex_lock(&wg_pool.run);
-    pthread_mutex_lock(&wg_pool.lock);
     wg_pool.refs++;
-    wg_pool.quit = 0;
     while (wg_pool.nthreads < want) {
         int tid = wg_pool.nthreads;
         wg_start_gen[tid] = atomic_load(&wg_pool.gen);
@@ -312,7 +320,6 @@ static int wg_pool_acquire(int want) {
             break;
         wg_pool.nthreads++;
     }
-    pthread_mutex_unlock(&wg_pool.lock);
     pthread_mutex_unlock(&wg_pool.run);
     return rc;
 }
@@ -320,18 +327,14 @@ static int wg_pool_acquire(int want) {
 /* Drop one reference; the last one stops and joins the helpers. */
 static void wg_pool_release(void) {
     pthread_mutex_lock(&wg_pool.run);
-    pthread_mutex_lock(&wg_pool.lock);
-    int last = --wg_pool.refs == 0;
-    int n = wg_pool.nthreads;
-    if (last) {
-        wg_pool.quit = 1;
-        pthread_cond_broadcast(&wg_pool.wake);
-    }
-    pthread_mutex_unlock(&wg_pool.lock);
-    if (last) {
-        for (int i = 1; i < n; i++)
+    if (--wg_pool.refs == 0 && wg_pool.nthreads > 1) {
+        atomic_store(&wg_pool.quit, 1);
+        atomic_fetch_add(&wg_pool.gen, 1);
+        wg_wake_all(&wg_pool.gen, &wg_pool.sleepers);
+        for (int i = 1; i < wg_pool.nthreads; i++)
             pthread_join(wg_pool.th[i], NULL);
         wg_pool.nthreads = 1;
+        atomic_store(&wg_pool.quit, 0);
     }
     pthread_mutex_unlock(&wg_pool.run);
 }
@@ -341,9 +344,7 @@ static void wg_pool_run(wg_job_fn fn, void *arg, int nth) {
     pthread_mutex_lock(&wg_pool.run);
     if (nth > wg_pool.nthreads)
         nth = wg_pool.nthreads;
-    if (nth < 1)
-        nth = 1;
-    if (nth == 1) {
+    if (nth <= 1) {
         pthread_mutex_unlock(&wg_pool.run);
         fn(arg, 0, 1);
         return;
@@ -351,36 +352,34 @@ static void wg_pool_run(wg_job_fn fn, void *arg, int nth) {
     wg_pool.fn = fn;
     wg_pool.arg = arg;
     wg_pool.job_threads = nth;
-    atomic_store(&wg_pool.pending, wg_pool.nthreads - 1);
-    pthread_mutex_lock(&wg_pool.lock);
-    atomic_fetch_add_explicit(&wg_pool.gen, 1, memory_order_release);
-    pthread_cond_broadcast(&wg_pool.wake);
-    pthread_mutex_unlock(&wg_pool.lock);
+    atomic_store(&wg_pool.pending, (unsigned)wg_pool.nthreads - 1);
+    atomic_fetch_add(&wg_pool.gen, 1);
+    wg_wake_all(&wg_pool.gen, &wg_pool.sleepers);
     fn(arg, 0, nth);
-    unsigned spins = 0;
-    while (atomic_load_explicit(&wg_pool.pending, memory_order_acquire) > 0)
-        wg_relax(&spins);
+    for (unsigned left; (left = atomic_load(&wg_pool.pending)) != 0;)
+        wg_wait_change(&wg_pool.pending, left, &wg_pool.sleepers);
     pthread_mutex_unlock(&wg_pool.run);
 }
 
 /* A reusable barrier for the threads of one job. */
 typedef struct {
-    _Atomic int count;
+    _Atomic unsigned count;
     _Atomic unsigned phase;
+    _Atomic int sleepers;
 } wg_barrier;
 
 static void wg_barrier_wait(wg_barrier *b, int nth) {
     if (nth == 1)
         return;
-    unsigned ph = atomic_load_explicit(&b->phase, memory_order_acquire);
-    if (atomic_fetch_add_explicit(&b->count, 1, memory_order_acq_rel) == nth - 1) {
-        atomic_store_explicit(&b->count, 0, memory_order_relaxed);
-        atomic_fetch_add_explicit(&b->phase, 1, memory_order_release);
+    unsigned ph = atomic_load(&b->phase);
+    if (atomic_fetch_add(&b->count, 1) == (unsigned)nth - 1) {
+        atomic_store(&b->count, 0);
+        atomic_fetch_add(&b->phase, 1);
+        wg_wake_all(&b->phase, &b->sleepers);
         return;
     }
-    unsigned spins = 0;
-    while (atomic_load_explicit(&b->phase, memory_order_acquire) == ph)
-        wg_relax(&spins);
+    while (atomic_load(&b->phase) == ph)
+        wg_wait_change(&b->phase, ph, &b->sleepers);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -416,12 +415,34 @@ WG_INLINE void wg_load_px(wg_v16 *v, const float *p, int c, int cin) {
 /* Input transform of one tile: the 8x8 patch at (y0, x0) (top-left, may lie
  * partly outside the image: zeros there) of image `img` (h, w, cin) into the
  * tile's row of V: v + p * vstride, cinp channels, for p = 0..63. */
-WG_INLINE void wg_input_tile(const wg_job *j, const float *img, int y0, int x0, float *v) {
+WG_INLINE void wg_input_tile(const wg_job *j, const float *img, int y0, int x0, float *v,
+                             const float *nimg, int ny0, int nx0) {
     const int h = j->h, w = j->w, cin = j->g.cin, cinp = j->g.cinp;
     const size_t vs = j->g.vstride;
     const int inside = y0 >= 0 && x0 >= 0 && y0 + WG_N <= h && x0 + WG_N <= w && cin % 16 == 0;
+    /* The next tile's patch (nimg, at ny0, nx0; nimg NULL if none), clipped:
+     * its pixels are prefetched one vector at a time, as this tile's are used,
+     * so that the next tile does not wait for them. When it is the next tile
+     * of the same row, its first two columns are this tile's last two. */
+    const int pya = ny0 < 0 ? 0 : ny0, pyb = ny0 + WG_N > h ? h : ny0 + WG_N;
+    int pxa = nx0 < 0 ? 0 : nx0;
+    const int pxb = nx0 + WG_N > w ? w : nx0 + WG_N;
+    if (nimg == img && ny0 == y0 && nx0 == x0 + WG_M)
+        pxa = x0 + WG_N;
     wg_v16 t[WG_N][WG_N];
     for (int c = 0; c < cinp; c += 16) {
+        if (nimg && c < cin)
+            for (int y = pya; y < pyb; y++)
+                for (int x = pxa; x < pxb; x++)
+                    __builtin_prefetch(nimg + ((size_t)y * w + x) * cin + c, 0, 2);
+        /* Ask for the lines the next vector (or the next tile's first) will
+         * write while this one computes: in large blocks V is not in cache,
+         * and stores that miss stall the core. */
+        const float *next = v + (c + 16 < cinp ? c + 16 : cinp);
+#pragma GCC unroll 8
+        for (int p = 0; p < WG_P; p += 8)
+            for (int q = p; q < p + 8; q++)
+                __builtin_prefetch(next + (size_t)q * vs, 1, 3);
         for (int a = 0; a < WG_N; a++) {
             wg_v16 d[WG_N];
             int y = y0 + a;
@@ -532,22 +553,29 @@ WG_INLINE void wg_output_tile(const wg_job *j, const float *m, float *img, int y
  * A: row-major, leading dimension lda (rows of V[p]). B: packed (k, 32).
  * C: rows in M, leading dimension ldc, the 32 columns as two vectors 1024
  * floats apart (M's tile layout). rows <= WG_ROWS and a constant after
- * inlining, so the 2 * rows accumulators live in registers. */
+ * inlining, so the 2 * rows accumulators live in registers. On the way it
+ * prefetches npf cache lines from pf into L2 (k even). */
 WG_INLINE void wg_kernel(int rows, int k, const float *a, size_t lda, const float *b, float *c,
-                         size_t ldc) {
+                         size_t ldc, const char *pf, int npf) {
     wg_v16 c0[WG_ROWS], c1[WG_ROWS];
 #pragma GCC unroll 16
     for (int r = 0; r < rows; r++)
         c0[r] = c1[r] = (wg_v16){0};
+    for (int i = 0; i < k; i += 2) {
+        /* One line of what comes next per two steps: a steady trickle that
+         * the kernel's own loads never wait behind. */
+        if (i / 2 < npf)
+            __builtin_prefetch(pf + (size_t)i * 32, 0, 2);
 #pragma GCC unroll 2
-    for (int i = 0; i < k; i++) {
-        wg_v16 b0 = *(const wg_v16 *)(b + (size_t)i * WG_COLS);
-        wg_v16 b1 = *(const wg_v16 *)(b + (size_t)i * WG_COLS + 16);
+        for (int ii = i; ii < i + 2; ii++) {
+            wg_v16 b0 = *(const wg_v16 *)(b + (size_t)ii * WG_COLS);
+            wg_v16 b1 = *(const wg_v16 *)(b + (size_t)ii * WG_COLS + 16);
 #pragma GCC unroll 16
-        for (int r = 0; r < rows; r++) {
-            float s = a[r * lda + i];
-            c0[r] += s * b0;
-            c1[r] += s * b1;
+            for (int r = 0; r < rows; r++) {
+                float s = a[r * lda + ii];
+                c0[r] += s * b0;
+                c1[r] += s * b1;
+            }
         }
     }
 #pragma GCC unroll 16
@@ -559,10 +587,10 @@ WG_INLINE void wg_kernel(int rows, int k, const float *a, size_t lda, const floa
 
 /* wg_kernel for a run-time row count. */
 WG_INLINE void wg_kernel_rows(int rows, int k, const float *a, size_t lda, const float *b, float *c,
-                              size_t ldc) {
+                              size_t ldc, const char *pf, int npf) {
     switch (rows) {
 #define WG_CASE(R)                                                                                 \
-    case R: wg_kernel(R, k, a, lda, b, c, ldc); break;
+    case R: wg_kernel(R, k, a, lda, b, c, ldc, pf, npf); break;
         WG_CASE(14)
         WG_CASE(13)
         WG_CASE(12)
@@ -608,27 +636,27 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth) {
         double wg_t0 = tid == 0 ? wg_cpu() : 0;
 #endif
         /* 1: input transform, split by tiles. */
-        for (size_t i = cnt * tid / nth; i < cnt * (tid + 1) / nth; i++) {
-            int n, y0, x0;
+        size_t i0 = cnt * tid / nth, i1 = cnt * (tid + 1) / nth;
+        for (size_t i = i0; i < i1; i++) {
+            int n, y0, x0, nn = 0, ny0 = 0, nx0 = 0;
             wg_tile_origin(g, t0 + i, &n, &y0, &x0);
-            wg_input_tile(j, j->in + n * in_img, y0 - 1, x0 - 1, v + i * g->cinp);
+            if (i + 1 < i1)
+                wg_tile_origin(g, t0 + i + 1, &nn, &ny0, &nx0);
+            wg_input_tile(j, j->in + n * in_img, y0 - 1, x0 - 1, v + i * g->cinp,
+                          i + 1 < i1 ? j->in + nn * in_img : NULL, ny0 - 1, nx0 - 1);
         }
         WG_T(0);
         wg_barrier_wait(&j->barrier, nth);
         WG_T(3);
         /* 2: M[p] = V[p] U[p] for this thread's output channels. While one
-         * panel of U is in use, the next one (and the next position's V) is
-         * prefetched a slice per kernel call, so that the first pass over a
-         * panel does not wait for memory. */
+         * panel of U is in use, its kernel calls prefetch the next panel, a
+         * slice each, so that the first pass over a panel (from memory: U is
+         * read once per block) does not wait. */
         const size_t nrb = (cnt + WG_ROWS - 1) / WG_ROWS;
-        const size_t ncalls = nrb * (size_t)(cb1 - cb0);
-        const size_t ubytes = ublk * sizeof(float), vbytes = cnt * g->cinp * sizeof(float);
-        const size_t uslice = (ubytes / nrb + 63) & ~(size_t)63;
-        const size_t vslice = ncalls ? (vbytes / ncalls + 63) & ~(size_t)63 : 0;
+        const int ulines = (int)(ublk * sizeof(float) / 64);
+        const int uslice = (ulines + (int)nrb - 1) / (int)nrb;
         for (int p = 0; p < WG_P; p++) {
             const float *vp = v + (size_t)p * g->vstride;
-            const char *vnext = p + 1 < WG_P ? (const char *)(vp + g->vstride) : NULL;
-            size_t call = 0;
             for (int cb = cb0; cb < cb1; cb++) {
                 const float *up = j->u + ((size_t)p * nblk + cb) * ublk;
                 const char *unext = NULL;
@@ -636,19 +664,14 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth) {
                     unext = (const char *)(up + ublk);
                 else if (p + 1 < WG_P)
                     unext = (const char *)(j->u + ((size_t)(p + 1) * nblk + cb0) * ublk);
-                for (size_t rb = 0; rb < nrb; rb++, call++) {
+                for (size_t rb = 0; rb < nrb; rb++) {
                     size_t r = rb * WG_ROWS;
                     int rows = cnt - r < WG_ROWS ? (int)(cnt - r) : WG_ROWS;
-                    if (unext)
-                        for (size_t o = rb * uslice; o < (rb + 1) * uslice && o < ubytes; o += 64)
-                            __builtin_prefetch(unext + o, 0, 2);
-                    if (vnext)
-                        for (size_t o = call * vslice; o < (call + 1) * vslice && o < vbytes;
-                             o += 64)
-                            __builtin_prefetch(vnext + o, 0, 2);
+                    int first = (int)rb * uslice, npf = ulines - first;
+                    npf = !unext || npf < 0 ? 0 : npf < uslice ? npf : uslice;
                     wg_kernel_rows(rows, g->cinp, vp + r * g->cinp, g->cinp, up,
                                    j->m + r * g->mtile + (size_t)cb * 2 * WG_P * 16 + p * 16,
-                                   g->mtile);
+                                   g->mtile, unext ? unext + (size_t)first * 64 : NULL, npf);
                 }
             }
         }
@@ -741,6 +764,13 @@ static void winograd_run(const bn_conv *c, const float *in, float *out, int n, i
     j.pool = pool;
     j.v = workspace;
     j.m = j.v + j.g.vfloats;
+    /* V and M are written and read in scattered lines over many MB: ask for
+     * huge pages (only advice, and only over whole 2 MiB pages inside the
+     * workspace; pages already touched keep their size). */
+    uintptr_t lo = ((uintptr_t)workspace + WG_HUGE - 1) & ~(uintptr_t)(WG_HUGE - 1);
+    uintptr_t hi = ((uintptr_t)(j.m + j.g.mfloats)) & ~(uintptr_t)(WG_HUGE - 1);
+    if (hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
     wg_job_fn fn = __builtin_cpu_supports("avx512f") ? wg_work_avx512 : wg_work_generic;
     wg_pool_run(fn, &j, bn_get_threads());
 }
