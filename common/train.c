@@ -18,7 +18,10 @@
  */
 #include "train.h"
 
+#include "conv.h"
 #include "progress.h"
+
+#include <pthread.h>
 
 #include <cblas.h>
 #include <float.h>
@@ -26,6 +29,13 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Passes over the rows run on bn_get_threads() threads (conv.h) when there is
+ * enough work: n * nout * dim >= TRAIN_PARALLEL_WORK. */
+#define TRAIN_PARALLEL_WORK 4e6
+#define TRAIN_CHUNKS 16
+#define TRAIN_CHUNK_BYTES (64u << 20)
+#define TRAIN_MAX_THREADS 64
 
 /* ---- options ------------------------------------------------------------ */
 
@@ -109,17 +119,27 @@ static double train_sigmoid(double z) {
 
 /* ---- objective -------------------------------------------------------------- */
 
+/* What one pass accumulates over a range of rows. */
+typedef struct {
+    double *graw; /* (nout, dim) sum_i r_i x_i */
+    double *rsum; /* (nout) sum_i r_i */
+    double *z;    /* (nout) one row's logits */
+    double loss;  /* sum_i sw_i loss_i */
+} train_acc;
+
 typedef struct {
     int dim, k, nout;
     double C;
     double *class_weight; /* (k) sw of each class */
     double S;             /* sum of sw over the training rows */
     const double *mean, *scale;
-    double *v;    /* (nout, dim) effective weights on raw rows */
-    double *c;    /* (nout) effective intercepts */
-    double *graw; /* (nout, dim) sum_i r_i x_i */
-    double *rsum; /* (nout) sum_i r_i */
-    double *z;    /* (nout) one row's logits */
+    double *v;        /* (nout, dim) effective weights on raw rows */
+    double *c;        /* (nout) effective intercepts */
+    int nchunks;      /* passes over the rows are cut into this many chunks */
+    int nthreads;     /* that many threads work on them */
+    train_acc *acc;   /* (nchunks) partial sums; acc[0] holds the total */
+    const bn_data *d; /* the rows of the pass in progress (threads read it) */
+    int grad;
 } train_ctx;
 
 /* v = w / scale, c = b - v . mean (the standardisation applied implicitly). */
@@ -143,56 +163,127 @@ static void train_effective(train_ctx *t, const double *theta) {
 
 /* One row: its loss, and if grad, r = sw * (p - onehot(y)) accumulated into
  * graw and rsum scaled by gscale. Returns the unweighted loss. */
-static double train_row(train_ctx *t, const float *x, int y, double gscale, int grad) {
+static double train_row(const train_ctx *t, train_acc *a, const float *x, int y, double gscale,
+                        int grad) {
     double loss;
     if (t->nout == 1) {
         double z = train_dot(x, t->v, t->dim) + t->c[0];
         loss = train_softplus(z) - (y == 1 ? z : 0.0);
         if (grad) {
             double r = gscale * (train_sigmoid(z) - (y == 1));
-            train_axpy(r, x, t->graw, t->dim);
-            t->rsum[0] += r;
+            train_axpy(r, x, a->graw, t->dim);
+            a->rsum[0] += r;
         }
     } else {
         double zmax = -INFINITY;
         for (int o = 0; o < t->nout; o++) {
-            t->z[o] = train_dot(x, t->v + (size_t)o * t->dim, t->dim) + t->c[o];
-            zmax = fmax(zmax, t->z[o]);
+            a->z[o] = train_dot(x, t->v + (size_t)o * t->dim, t->dim) + t->c[o];
+            zmax = fmax(zmax, a->z[o]);
         }
         double sum = 0;
         for (int o = 0; o < t->nout; o++)
-            sum += exp(t->z[o] - zmax);
+            sum += exp(a->z[o] - zmax);
         double lse = zmax + log(sum);
-        loss = lse - t->z[y];
+        loss = lse - a->z[y];
         if (grad)
             for (int o = 0; o < t->nout; o++) {
-                double r = gscale * (exp(t->z[o] - lse) - (o == y));
-                train_axpy(r, x, t->graw + (size_t)o * t->dim, t->dim);
-                t->rsum[o] += r;
+                double r = gscale * (exp(a->z[o] - lse) - (o == y));
+                train_axpy(r, x, a->graw + (size_t)o * t->dim, t->dim);
+                a->rsum[o] += r;
             }
     }
     return loss;
 }
 
-static void train_grad_begin(train_ctx *t) {
-    memset(t->graw, 0, (size_t)t->nout * t->dim * sizeof *t->graw);
-    memset(t->rsum, 0, (size_t)t->nout * sizeof *t->rsum);
+static void train_acc_clear(const train_ctx *t, train_acc *a, int grad) {
+    if (grad) {
+        memset(a->graw, 0, (size_t)t->nout * t->dim * sizeof *a->graw);
+        memset(a->rsum, 0, (size_t)t->nout * sizeof *a->rsum);
+    }
+    a->loss = 0;
+}
+
+/* Chunk c of a pass: global rows [c n / nchunks, (c+1) n / nchunks), which
+ * may span blocks, into acc[c]. */
+static void train_chunk(train_ctx *t, int c) {
+    const bn_data *d = t->d;
+    train_acc *a = &t->acc[c];
+    long n = bn_data_rows(d);
+    long lo = n * c / t->nchunks, hi = n * (c + 1) / t->nchunks, base = 0;
+    train_acc_clear(t, a, t->grad);
+    for (int bl = 0; bl < d->nblocks; bl++) {
+        const bn_block *blk = &d->block[bl];
+        long from = lo > base ? lo - base : 0, to = hi - base < blk->n ? hi - base : blk->n;
+        for (long i = from; i < to; i++) {
+            double sw = t->class_weight[blk->y[i]];
+            a->loss +=
+                sw * train_row(t, a, blk->x + (size_t)i * t->dim, blk->y[i], sw / t->S, t->grad);
+        }
+        base += blk->n;
+    }
+}
+
+typedef struct {
+    train_ctx *t;
+    int first;
+} train_worker;
+
+static void *train_worker_main(void *arg) {
+    train_worker *w = arg;
+    for (int c = w->first; c < w->t->nchunks; c += w->t->nthreads)
+        train_chunk(w->t, c);
+    return NULL;
+}
+
+/* One pass over d into acc[0]: chunks computed by nthreads threads, then
+ * added in chunk order, so the sums do not depend on the thread count. */
+static void train_pass(train_ctx *t, const bn_data *d, int grad) {
+    t->d = d;
+    t->grad = grad;
+    pthread_t tid[TRAIN_MAX_THREADS];
+    train_worker w[TRAIN_MAX_THREADS];
+    int started = 0;
+    for (int i = 1; i < t->nthreads; i++) {
+        w[i] = (train_worker){t, i};
+        if (pthread_create(&tid[i], NULL, train_worker_main, &w[i]) != 0)
+            break;
+        started = i;
+    }
+    /* This thread takes chunks 0, T, 2T, ... and any a thread failed to start. */
+    for (int c = 0; c < t->nchunks; c++)
+        if (c % t->nthreads == 0 || c % t->nthreads > started)
+            train_chunk(t, c);
+    for (int i = 1; i <= started; i++)
+        pthread_join(tid[i], NULL);
+    train_acc *a = &t->acc[0];
+    size_t p = (size_t)t->nout * t->dim;
+    for (int c = 1; c < t->nchunks; c++) {
+        const train_acc *b = &t->acc[c];
+        a->loss += b->loss;
+        if (grad) {
+            for (size_t j = 0; j < p; j++)
+                a->graw[j] += b->graw[j];
+            for (int o = 0; o < t->nout; o++)
+                a->rsum[o] += b->rsum[o];
+        }
+    }
 }
 
 /* grad = d/dtheta of (accumulated data term) + penalty * w, mapping the raw
  * sums back through the standardisation: d/dw_j = (graw_j - mean_j R) / scale_j. */
 static void train_grad_end(train_ctx *t, const double *theta, double penalty, double *grad) {
+    const train_acc *a = &t->acc[0];
     for (int o = 0; o < t->nout; o++) {
-        const double *go = t->graw + (size_t)o * t->dim;
+        const double *go = a->graw + (size_t)o * t->dim;
         const double *wo = theta + (size_t)o * t->dim;
         double *out = grad + (size_t)o * t->dim;
         if (t->scale)
             for (int j = 0; j < t->dim; j++)
-                out[j] = (go[j] - t->mean[j] * t->rsum[o]) / t->scale[j] + penalty * wo[j];
+                out[j] = (go[j] - t->mean[j] * a->rsum[o]) / t->scale[j] + penalty * wo[j];
         else
             for (int j = 0; j < t->dim; j++)
                 out[j] = go[j] + penalty * wo[j];
-        grad[(size_t)t->nout * t->dim + o] = t->rsum[o];
+        grad[(size_t)t->nout * t->dim + o] = a->rsum[o];
     }
 }
 
@@ -207,21 +298,11 @@ static double train_sqnorm_w(const train_ctx *t, const double *theta) {
  * when grad is not NULL. */
 static double train_eval(train_ctx *t, const bn_data *d, const double *theta, double *grad) {
     train_effective(t, theta);
-    if (grad)
-        train_grad_begin(t);
-    double loss = 0;
-    for (int bl = 0; bl < d->nblocks; bl++) {
-        const bn_block *blk = &d->block[bl];
-        for (int i = 0; i < blk->n; i++) {
-            double sw = t->class_weight[blk->y[i]];
-            loss +=
-                sw * train_row(t, blk->x + (size_t)i * t->dim, blk->y[i], sw / t->S, grad != NULL);
-        }
-    }
+    train_pass(t, d, grad != NULL);
     double pen = 1.0 / (t->C * t->S);
     if (grad)
         train_grad_end(t, theta, pen, grad);
-    return loss / t->S + 0.5 * pen * train_sqnorm_w(t, theta);
+    return t->acc[0].loss / t->S + 0.5 * pen * train_sqnorm_w(t, theta);
 }
 
 /* Mean unweighted cross-entropy of d (early stopping's yardstick). */
@@ -232,7 +313,7 @@ static double train_mean_loss(train_ctx *t, const bn_data *d, const double *thet
     for (int bl = 0; bl < d->nblocks; bl++) {
         const bn_block *blk = &d->block[bl];
         for (int i = 0; i < blk->n; i++, n++)
-            loss += train_row(t, blk->x + (size_t)i * t->dim, blk->y[i], 0, 0);
+            loss += train_row(t, &t->acc[0], blk->x + (size_t)i * t->dim, blk->y[i], 0, 0);
     }
     return n ? loss / n : 0;
 }
@@ -241,9 +322,44 @@ static void train_ctx_free(train_ctx *t) {
     free(t->class_weight);
     free(t->v);
     free(t->c);
-    free(t->graw);
-    free(t->rsum);
-    free(t->z);
+    for (int c = 0; t->acc && c < t->nchunks; c++) {
+        free(t->acc[c].graw);
+        free(t->acc[c].rsum);
+        free(t->acc[c].z);
+    }
+    free(t->acc);
+}
+
+/* Chunks and threads for passes over n rows of nout x dim weights: one chunk
+ * for small problems; otherwise TRAIN_CHUNKS, fewer when their partial sums
+ * would take more than TRAIN_CHUNK_BYTES. Depends only on the problem's
+ * shape, never on the thread count, so results do not either. */
+static int train_ctx_chunks(train_ctx *t, int n, bn_error *err) {
+    size_t p = (size_t)t->nout * t->dim;
+    int nc = 1;
+    if ((double)n * (double)p >= TRAIN_PARALLEL_WORK) {
+        nc = TRAIN_CHUNKS;
+        while (nc > 1 && (size_t)nc * p * sizeof(double) > TRAIN_CHUNK_BYTES)
+            nc /= 2;
+        while (nc > 1 && n / nc < 64)
+            nc /= 2;
+    }
+    t->nchunks = nc;
+    int threads = bn_get_threads();
+    t->nthreads = threads < 1 ? 1 : threads > nc ? nc : threads;
+    if (t->nthreads > TRAIN_MAX_THREADS)
+        t->nthreads = TRAIN_MAX_THREADS;
+    t->acc = calloc((size_t)nc, sizeof *t->acc);
+    if (!t->acc)
+        return bn_fail(err, BN_ENOMEM, "train: out of memory");
+    for (int c = 0; c < nc; c++) {
+        t->acc[c].graw = malloc(p * sizeof *t->acc[c].graw);
+        t->acc[c].rsum = malloc((size_t)t->nout * sizeof *t->acc[c].rsum);
+        t->acc[c].z = malloc((size_t)t->nout * sizeof *t->acc[c].z);
+        if (!t->acc[c].graw || !t->acc[c].rsum || !t->acc[c].z)
+            return bn_fail(err, BN_ENOMEM, "train: out of memory for %d x %zu partial sums", nc, p);
+    }
+    return BN_OK;
 }
 
 /* Class weights and S for the rows of d; checks every class occurs. */
@@ -260,12 +376,13 @@ static int train_ctx_init(train_ctx *t, const bn_data *d, const bn_train_opts *o
     t->class_weight = calloc((size_t)d->k, sizeof *t->class_weight);
     t->v = malloc(p * sizeof *t->v);
     t->c = malloc((size_t)t->nout * sizeof *t->c);
-    t->graw = malloc(p * sizeof *t->graw);
-    t->rsum = malloc((size_t)t->nout * sizeof *t->rsum);
-    t->z = malloc((size_t)t->nout * sizeof *t->z);
-    if (!t->class_weight || !t->v || !t->c || !t->graw || !t->rsum || !t->z) {
+    if (!t->class_weight || !t->v || !t->c) {
         train_ctx_free(t);
         return bn_fail(err, BN_ENOMEM, "train: out of memory for %d x %d weights", t->nout, t->dim);
+    }
+    if (train_ctx_chunks(t, bn_data_rows(d), err)) {
+        train_ctx_free(t);
+        return BN_ENOMEM;
     }
     int64_t *count = calloc((size_t)d->k, sizeof *count);
     if (!count) {
@@ -726,10 +843,10 @@ static int train_minibatch(train_ctx *t, const bn_data *d, const bn_data *valid,
             /* Unbiased estimate of grad F: (n / (S bs)) sum_batch sw grad loss. */
             double gs = (double)n / (t->S * bs);
             train_effective(t, theta);
-            train_grad_begin(t);
+            train_acc_clear(t, &t->acc[0], 1);
             for (int q = 0; q < bs; q++) {
                 int r = (int)perm[start + q];
-                train_row(t, rows[r], ys[r], gs * t->class_weight[ys[r]], 1);
+                train_row(t, &t->acc[0], rows[r], ys[r], gs * t->class_weight[ys[r]], 1);
             }
             train_grad_end(t, theta, pen, g);
             if (o->solver == BN_SOLVER_ADAM) {
