@@ -35,6 +35,14 @@ metric() { # metric RUN SPLIT NAME
     q "$DB" "SELECT value FROM run_metrics WHERE run = $1 AND split = '$2' AND metric = '$3' AND class IS NULL"
 }
 
+# --help documents every option the program accepts.
+help=$("$CLASSIFY" --help)
+check "help exits 0" [ $? -eq 0 ]
+for opt in $(sed -n 's/^ *{{"\([A-Za-z0-9-]*\)".*/\1/p' "$BN_SOURCE_DIR/classify/main.c"); do
+    check_match "--help documents --$opt" "$help" "--$opt"
+done
+check_eq "options found in main.c" "$(sed -n 's/^ *{{"\([A-Za-z0-9-]*\)".*/\1/p' "$BN_SOURCE_DIR/classify/main.c" | wc -l)" 32
+
 # Import.
 out=$("$EXTRACT" import --db "$DB" --name googlenet --npy "$G/embeddings.npy" --index "$G/index.tsv" --quiet --json)
 check "import succeeds" [ $? -eq 0 ]
