@@ -90,6 +90,10 @@ static double wg_cpu(void) {
 #define WG_BLOCK_BYTES ((size_t)16 << 20)
 #define WG_L2_BYTES ((size_t)1 << 20)
 #define WG_SMALL_U ((size_t)4 << 20)
+/* Layers whose U is at most this big run with private blocks for up to
+ * WG_PRIVATE threads (see wg_geometry). */
+#define WG_PRIVATE_U ((size_t)4 << 20)
+#define WG_PRIVATE 2
 /* Alignment of U: a transparent huge page. */
 #define WG_HUGE ((size_t)2 << 20)
 /* Upper bound on threads of the pool. */
@@ -187,6 +191,7 @@ typedef struct {
     size_t mtile;         /* floats per tile in M: 64 * coutp + pad */
     size_t vfloats;       /* the V block */
     size_t mfloats;       /* the M block */
+    int private_blocks;   /* small U: each thread its own blocks, V and M (WG_PRIVATE sets) */
 } wg_geom;
 
 static int wg_round_up(int x, int m) {
@@ -229,6 +234,10 @@ static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w) {
     g->mtile = (size_t)WG_P * g->coutp + 16;
     g->vfloats = WG_P * g->vstride;
     g->mfloats = tb * g->mtile;
+    /* When U fits in a core's L2 with a block, threads need not share blocks:
+     * each takes whole blocks with its own V and M, no barrier, no V lines
+     * crossing cores. */
+    g->private_blocks = ubytes <= WG_PRIVATE_U && (g->tiles + tb - 1) / tb >= 2 * WG_PRIVATE;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -394,9 +403,10 @@ typedef struct {
     const float *u;
     const float *bias;
     int h, w;
-    int pool; /* write maxpool2x2 of the output (h/2, w/2) instead */
-    float *v; /* the V block */
-    float *m; /* the M block */
+    int pool;           /* write maxpool2x2 of the output (h/2, w/2) instead */
+    int private_blocks; /* g.private_blocks and at most WG_PRIVATE threads */
+    float *v;           /* the V block */
+    float *m;           /* the M block */
     wg_barrier barrier;
 } wg_job;
 
@@ -559,23 +569,24 @@ WG_INLINE void wg_kernel(int rows, int k, const float *a, size_t lda, const floa
                          size_t ldc, const char *pf, int npf) {
     wg_v16 c0[WG_ROWS], c1[WG_ROWS];
 #pragma GCC unroll 16
-    for (int r = 0; r < rows; r++)
+    for (int r = 0; r < rows; r++) {
         c0[r] = c1[r] = (wg_v16){0};
-    for (int i = 0; i < k; i += 2) {
+        /* The lines written at the end, owned by then (M is rarely in cache). */
+        __builtin_prefetch(c + r * ldc, 1, 3);
+        __builtin_prefetch(c + r * ldc + WG_P * 16, 1, 3);
+    }
+    for (int i = 0; i < k; i++) {
         /* One line of what comes next per two steps: a steady trickle that
          * the kernel's own loads never wait behind. */
-        if (i / 2 < npf)
+        if ((i & 1) == 0 && i / 2 < npf)
             __builtin_prefetch(pf + (size_t)i * 32, 0, 2);
-#pragma GCC unroll 2
-        for (int ii = i; ii < i + 2; ii++) {
-            wg_v16 b0 = *(const wg_v16 *)(b + (size_t)ii * WG_COLS);
-            wg_v16 b1 = *(const wg_v16 *)(b + (size_t)ii * WG_COLS + 16);
+        wg_v16 b0 = *(const wg_v16 *)(b + (size_t)i * WG_COLS);
+        wg_v16 b1 = *(const wg_v16 *)(b + (size_t)i * WG_COLS + 16);
 #pragma GCC unroll 16
-            for (int r = 0; r < rows; r++) {
-                float s = a[r * lda + ii];
-                c0[r] += s * b0;
-                c1[r] += s * b1;
-            }
+        for (int r = 0; r < rows; r++) {
+            float s = a[r * lda + i];
+            c0[r] += s * b0;
+            c1[r] += s * b1;
         }
     }
 #pragma GCC unroll 16
@@ -623,20 +634,25 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth) {
     const wg_geom *g = &j->g;
     const size_t in_img = (size_t)j->h * j->w * g->cin;
     const size_t out_img = (size_t)(j->pool ? (j->h / 2) * (j->w / 2) : j->h * j->w) * g->cout;
-    /* This thread's output channel blocks (of WG_COLS) for steps 2 and 3. */
+    /* Shared blocks: this thread's tiles in step 1 (below) and output channel
+     * blocks (of WG_COLS) in steps 2 and 3. Private blocks: every block
+     * number tid + k * nth, all of it, in this thread's own V and M. */
+    const int priv = j->private_blocks;
+    const int ptid = priv ? 0 : tid, pnth = priv ? 1 : nth;
     const int nblk = g->coutp / WG_COLS;
-    const int cb0 = nblk * tid / nth, cb1 = nblk * (tid + 1) / nth;
+    const int cb0 = nblk * ptid / pnth, cb1 = nblk * (ptid + 1) / pnth;
     const int c0 = cb0 * WG_COLS, c1 = cb1 * WG_COLS < g->cout ? cb1 * WG_COLS : g->cout;
     const size_t ublk = (size_t)g->cinp * WG_COLS; /* floats of one (p, block) panel of U */
+    float *v = priv ? j->v + (size_t)tid * (g->vfloats + g->mfloats) : j->v;
+    float *m = priv ? v + g->vfloats : j->m;
     size_t nblocks = (g->tiles + g->tb - 1) / g->tb;
-    for (size_t blk = 0; blk < nblocks; blk++) {
+    for (size_t blk = priv ? (size_t)tid : 0; blk < nblocks; blk += priv ? (size_t)nth : 1) {
         size_t t0 = blk * g->tb, cnt = g->tiles - t0 < g->tb ? g->tiles - t0 : g->tb;
-        float *v = j->v;
 #ifdef WG_PROFILE
         double wg_t0 = tid == 0 ? wg_cpu() : 0;
 #endif
         /* 1: input transform, split by tiles. */
-        size_t i0 = cnt * tid / nth, i1 = cnt * (tid + 1) / nth;
+        size_t i0 = cnt * ptid / pnth, i1 = cnt * (ptid + 1) / pnth;
         for (size_t i = i0; i < i1; i++) {
             int n, y0, x0, nn = 0, ny0 = 0, nx0 = 0;
             wg_tile_origin(g, t0 + i, &n, &y0, &x0);
@@ -646,7 +662,7 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth) {
                           i + 1 < i1 ? j->in + nn * in_img : NULL, ny0 - 1, nx0 - 1);
         }
         WG_T(0);
-        wg_barrier_wait(&j->barrier, nth);
+        wg_barrier_wait(&j->barrier, pnth);
         WG_T(3);
         /* 2: M[p] = V[p] U[p] for this thread's output channels. While one
          * panel of U is in use, its kernel calls prefetch the next panel, a
@@ -670,22 +686,21 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth) {
                     int first = (int)rb * uslice, npf = ulines - first;
                     npf = !unext || npf < 0 ? 0 : npf < uslice ? npf : uslice;
                     wg_kernel_rows(rows, g->cinp, vp + r * g->cinp, g->cinp, up,
-                                   j->m + r * g->mtile + (size_t)cb * 2 * WG_P * 16 + p * 16,
-                                   g->mtile, unext ? unext + (size_t)first * 64 : NULL, npf);
+                                   m + r * g->mtile + (size_t)cb * 2 * WG_P * 16 + p * 16, g->mtile,
+                                   unext ? unext + (size_t)first * 64 : NULL, npf);
                 }
             }
         }
         WG_T(1);
         /* V is free again once every thread has done its products. */
-        wg_barrier_wait(&j->barrier, nth);
+        wg_barrier_wait(&j->barrier, pnth);
         WG_T(3);
         /* 3: output transform of the same channels. */
         if (c0 < c1)
             for (size_t i = 0; i < cnt; i++) {
                 int n, y0, x0;
                 wg_tile_origin(g, t0 + i, &n, &y0, &x0);
-                wg_output_tile(j, j->m + i * g->mtile, j->out + n * out_img, y0, x0, c0, c1,
-                               j->pool);
+                wg_output_tile(j, m + i * g->mtile, j->out + n * out_img, y0, x0, c0, c1, j->pool);
             }
         WG_T(2);
     }
@@ -747,7 +762,7 @@ static size_t winograd_workspace(const bn_conv *c, int n, int h, int w) {
         return 0;
     wg_geom g;
     wg_geometry(&g, c->cin, c->cout, n, h, w);
-    return (g.vfloats + g.mfloats) * sizeof(float);
+    return (g.vfloats + g.mfloats) * sizeof(float) * (g.private_blocks ? WG_PRIVATE : 1);
 }
 
 static void winograd_run(const bn_conv *c, const float *in, float *out, int n, int h, int w,
@@ -768,11 +783,16 @@ static void winograd_run(const bn_conv *c, const float *in, float *out, int n, i
      * huge pages (only advice, and only over whole 2 MiB pages inside the
      * workspace; pages already touched keep their size). */
     uintptr_t lo = ((uintptr_t)workspace + WG_HUGE - 1) & ~(uintptr_t)(WG_HUGE - 1);
-    uintptr_t hi = ((uintptr_t)(j.m + j.g.mfloats)) & ~(uintptr_t)(WG_HUGE - 1);
+    size_t bytes =
+        (j.g.vfloats + j.g.mfloats) * sizeof(float) * (j.g.private_blocks ? WG_PRIVATE : 1);
+    uintptr_t hi = ((uintptr_t)workspace + bytes) & ~(uintptr_t)(WG_HUGE - 1);
     if (hi > lo)
         (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+    int nth = bn_get_threads();
+    if (j.g.private_blocks && nth <= WG_PRIVATE)
+        j.private_blocks = 1;
     wg_job_fn fn = __builtin_cpu_supports("avx512f") ? wg_work_avx512 : wg_work_generic;
-    wg_pool_run(fn, &j, bn_get_threads());
+    wg_pool_run(fn, &j, nth);
 }
 
 /* in (n, h, w, cin) -> out (n, h, w, cout) = relu(conv3x3_same(in) + bias). */

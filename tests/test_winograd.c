@@ -392,6 +392,7 @@ int main(int argc, char **argv) {
     test_shape(1, 2, 40, 16, 96, 0.5f);    /* thin image, 3 output blocks for 2 threads */
     test_shape(1, 50, 46, 512, 32, 0.5f);  /* 72 tiles: several blocks (double buffer) */
     test_shape(2, 14, 14, 256, 128, 0.5f); /* VGG block-5-like geometry, batch 2 */
+    test_shape(2, 60, 60, 64, 64, 0.5f);   /* small kernel, many blocks: private blocks */
 
     test_pool(1, 6, 6, 16, 32);   /* one tile, 3x3 pooled */
     test_pool(2, 14, 10, 32, 64); /* overhanging tiles (2 rows, 4 columns) */
