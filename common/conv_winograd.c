@@ -560,11 +560,13 @@ WG_INLINE void wg_output_tile(const wg_job *j, const float *m, float *img, int y
 }
 
 /* C (rows, 32) = A (rows, k) B (k, 32) for one transform position.
- * A: row-major, leading dimension lda (rows of V[p]). B: packed (k, 32).
+ * A: row-major, leading dimension lda (rows of V[p]); k = cin, so that the
+ * channels padded to 16 for the transforms (cin = 3 in VGG16's first layer)
+ * cost no products. B: packed (k, 32).
  * C: rows in M, leading dimension ldc, the 32 columns as two vectors 1024
  * floats apart (M's tile layout). rows <= WG_ROWS and a constant after
  * inlining, so the 2 * rows accumulators live in registers. On the way it
- * prefetches npf cache lines from pf into L2 (k even). */
+ * prefetches npf cache lines from pf into L2. */
 WG_INLINE void wg_kernel(int rows, int k, const float *a, size_t lda, const float *b, float *c,
                          size_t ldc, const char *pf, int npf) {
     wg_v16 c0[WG_ROWS], c1[WG_ROWS];
@@ -685,7 +687,7 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth) {
                     int rows = cnt - r < WG_ROWS ? (int)(cnt - r) : WG_ROWS;
                     int first = (int)rb * uslice, npf = ulines - first;
                     npf = !unext || npf < 0 ? 0 : npf < uslice ? npf : uslice;
-                    wg_kernel_rows(rows, g->cinp, vp + r * g->cinp, g->cinp, up,
+                    wg_kernel_rows(rows, g->cin, vp + r * g->cinp, g->cinp, up,
                                    m + r * g->mtile + (size_t)cb * 2 * WG_P * 16 + p * 16, g->mtile,
                                    unext ? unext + (size_t)first * 64 : NULL, npf);
                 }
