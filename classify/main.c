@@ -383,8 +383,12 @@ int main(int argc, char **argv) {
         case O_DB: o.db = optarg; break;
         case O_JSON: o.json = 1; break;
         case O_QUIET: o.quiet = 1; break;
-        case O_HELP: fputs(usage_text, stdout); return 0;
-        case O_VERSION: puts("bottleneck-classify " BN_VERSION); return 0;
+        case O_HELP:
+        case O_VERSION:
+            fputs(c == O_HELP ? usage_text : "bottleneck-classify " BN_VERSION "\n", stdout);
+            free(o.args);
+            free(av);
+            return 0;
         case O_FEATURES: o.features = optarg; break;
         case O_TRAIN: o.train = optarg; break;
         case O_VALID: o.valid = optarg; break;
