@@ -14,8 +14,9 @@
  *    the process at that point (network, buffers, transformed kernels) and
  *    the CPU time per image (all threads): on a busy machine, threads /
  *    cpu_ms_per_img bounds what a quiet one would reach.
- * 2. With --layers, each of the 13 convolutions and 5 pools alone at its
- *    shape in the network, same batch and engine: median milliseconds per
+ * 2. With --layers, each of the 13 convolutions alone at its shape in the
+ *    network (the last of each block with its pool, one call, as the network
+ *    runs them), same batch and engine: median milliseconds per
  *    batch and per image, GFLOPS counted as the direct method's 2*9*cin*cout
  *    multiply-adds per pixel (so that engines compare on one scale; Winograd
  *    can exceed the FMA peak), and that rate as a percentage of --peak
@@ -140,7 +141,9 @@ typedef struct {
     double ms, flops;
 } layer_row;
 
-/* Time each conv and pool of the network alone; returns the number of rows. */
+/* Time each conv of the network alone, the last of each block together with
+ * its pool (one bn_conv_forward_pool call, as bn_vgg16_forward runs them);
+ * returns the number of rows. */
 static int bench_layers(const bn_vgg16_weights *w, bn_conv_engine engine, int size, int batch,
                         int reps, layer_row *rows) {
     static const int shift[BN_VGG16_NCONV] = {0, 0, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4};
@@ -148,6 +151,7 @@ static int bench_layers(const bn_vgg16_weights *w, bn_conv_engine engine, int si
     int nrows = 0, block = 1;
     for (int i = 0; i < BN_VGG16_NCONV; i++) {
         int s = size >> shift[i], cin = w->conv[i].cin, cout = w->conv[i].cout;
+        int pool = pool_after[i];
         bn_conv *c;
         bn_error err;
         if (bn_conv_create(&c, engine, cin, cout, w->conv[i].kernel, w->conv[i].bias, &err)) {
@@ -155,41 +159,32 @@ static int bench_layers(const bn_vgg16_weights *w, bn_conv_engine engine, int si
             exit(1);
         }
         size_t nin = (size_t)batch * s * s * cin, nout = (size_t)batch * s * s * cout;
+        size_t wsb =
+            pool ? bn_conv_workspace_pool(c, batch, s, s) : bn_conv_workspace(c, batch, s, s);
         float *in = xalloc(nin * sizeof(float)), *out = xalloc(nout * sizeof(float));
-        void *ws = xalloc(bn_conv_workspace(c, batch, s, s) + 64);
+        void *ws = xalloc(wsb + 64);
         fill_uniform(in, nin, 0.0f, 4.0f);
         double t[64];
-        bn_conv_forward(c, in, out, batch, s, s, ws); /* warm-up */
-        for (int r = 0; r < reps; r++) {
+        for (int r = -1; r < reps; r++) { /* r = -1: warm-up */
             double t0 = now();
-            bn_conv_forward(c, in, out, batch, s, s, ws);
-            t[r] = now() - t0;
+            if (pool)
+                bn_conv_forward_pool(c, in, out, batch, s, s, ws);
+            else
+                bn_conv_forward(c, in, out, batch, s, s, ws);
+            if (r >= 0)
+                t[r] = now() - t0;
         }
         layer_row *row = &rows[nrows++];
-        snprintf(row->name, sizeof row->name, "%s", bn_vgg16_convs[i].name);
+        if (pool)
+            snprintf(row->name, sizeof row->name, "%s+pool%d", bn_vgg16_convs[i].name, block++);
+        else
+            snprintf(row->name, sizeof row->name, "%s", bn_vgg16_convs[i].name);
         row->engine = bn_conv_engine_name(bn_conv_engine_of(c));
         row->size = s;
         row->cin = cin;
         row->cout = cout;
         row->ms = 1e3 * median(t, reps);
         row->flops = 2.0 * 9.0 * cin * cout * (double)s * s * batch;
-        if (pool_after[i]) {
-            float *pooled = xalloc(nout / 4 * sizeof(float));
-            bn_maxpool2x2(out, pooled, batch, s, s, cout);
-            for (int r = 0; r < reps; r++) {
-                double t0 = now();
-                bn_maxpool2x2(out, pooled, batch, s, s, cout);
-                t[r] = now() - t0;
-            }
-            row = &rows[nrows++];
-            snprintf(row->name, sizeof row->name, "block%d_pool", block++);
-            row->engine = "maxpool";
-            row->size = s;
-            row->cin = row->cout = cout;
-            row->ms = 1e3 * median(t, reps);
-            row->flops = 0;
-            free(pooled);
-        }
         free(in);
         free(out);
         free(ws);
@@ -300,7 +295,7 @@ int main(int argc, char **argv) {
 
     /* 2. Layer by layer. */
     if (layers) {
-        layer_row rows[BN_VGG16_NCONV + 5];
+        layer_row rows[BN_VGG16_NCONV];
         int n = bench_layers(&w, engine, size, batch, reps, rows);
         double total = 0;
         for (int i = 0; i < n; i++) {
@@ -319,12 +314,8 @@ int main(int argc, char **argv) {
         for (int i = 0; i < n; i++) {
             layer_row *r = &rows[i];
             double gf = r->flops / (r->ms * 1e-3) / 1e9;
-            if (r->flops > 0)
-                printf("| %s | %s | %dx%dx%d | %.2f | %.0f | %.0f%% |\n", r->name, r->engine,
-                       r->size, r->size, r->cin, r->ms / batch, gf, 100.0 * gf / peak);
-            else
-                printf("| %s | %s | %dx%dx%d | %.2f | | |\n", r->name, r->engine, r->size, r->size,
-                       r->cin, r->ms / batch);
+            printf("| %s | %s | %dx%dx%d | %.2f | %.0f | %.0f%% |\n", r->name, r->engine, r->size,
+                   r->size, r->cin, r->ms / batch, gf, 100.0 * gf / peak);
         }
         printf("| total | | | %.2f | %.0f | |\n", total / batch, flops / (total * 1e-3) / 1e9);
     }

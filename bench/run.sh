@@ -32,6 +32,7 @@ shared=${SHARED:-$root/../shared}
 photos=${PHOTOS:-$shared/data/catsdogs/train}
 peers=${PEERS:-onednn ort}
 out=${BENCH_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/bottleneck-bench.XXXXXX")}
+mkdir -p "$out"
 log="$out/bench.log"
 net="$build/bench/bench_net"
 extract="$build/extract/bottleneck-extract"
