@@ -63,10 +63,12 @@ CREATE TABLE runs (
     classes      TEXT NOT NULL,         -- JSON array of class labels, in index order
     n_train      INTEGER NOT NULL,      -- training rows (all folds' training rows for CV)
     dim          INTEGER NOT NULL,
-    iterations   INTEGER,               -- lbfgs iterations, or sgd/adam epochs run
-    converged    INTEGER,               -- 1 if the stopping criterion was met (lbfgs),
+    iterations   INTEGER,               -- lbfgs/newton iterations, or sgd/adam epochs run
+                                        -- (cross-validation: the most any fold took)
+    converged    INTEGER,               -- 1 if the stopping criterion was met (lbfgs/newton),
                                         -- or early stopping triggered (sgd/adam)
-    objective    REAL,                  -- final 0.5*||W||^2 + C*sum(sw*loss) on the training rows
+    objective    REAL,                  -- final 0.5*||W||^2 + C*sum(sw*loss) on the training
+                                        -- rows (NULL for cross-validation candidates)
     seconds      REAL NOT NULL,         -- training time (all folds for CV)
     chosen       INTEGER NOT NULL DEFAULT 0, -- 1 for the sweep's chosen candidate
     note         TEXT,                  -- free text from --note
