@@ -11,6 +11,7 @@
 #ifndef BN_CLASSIFY_H
 #define BN_CLASSIFY_H
 
+#include "json.h"
 #include "metrics.h"
 #include "runs.h"
 #include "store.h"
@@ -69,8 +70,6 @@ int cl_featureset(bn_store *s, const char *name_or_id, int64_t *id, int *dim, ch
 /* ---- report.c ---- */
 
 /* JSON values: strings escaped, non-finite numbers as null. */
-void cl_json_string(FILE *f, const char *s);
-void cl_json_number(FILE *f, double v);
 /* {"n":..,"accuracy":..,...,"per_class":{...},"confusion":[[...]]}; detail = 0
  * leaves out per_class and confusion. */
 void cl_json_metrics(FILE *f, const bn_metrics *m, char *const *classes, int detail);

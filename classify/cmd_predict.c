@@ -293,10 +293,10 @@ int cl_predict(const cl_opts *o) {
     }
     if (o->json) {
         printf("{\"run\":%lld,\"featureset\":", (long long)r.id);
-        cl_json_string(stdout, fsname);
+        bn_json_string(stdout, fsname);
         printf(",\"split\":");
         if (o->split)
-            cl_json_string(stdout, o->split);
+            bn_json_string(stdout, o->split);
         else
             printf("null");
         printf(",\"stored\":%d,\"failed\":%d,\"metrics\":", f.n, failed);
@@ -309,11 +309,11 @@ int cl_predict(const cl_opts *o) {
             for (int i = 0; i < f.n; i++) {
                 int best = bn_argmax(proba + (size_t)i * r.k, r.k);
                 printf("%s{\"path\":", i ? "," : "");
-                cl_json_string(stdout, f.path[i]);
+                bn_json_string(stdout, f.path[i]);
                 printf(",\"predicted\":");
-                cl_json_string(stdout, r.classes[best]);
+                bn_json_string(stdout, r.classes[best]);
                 printf(",\"probability\":");
-                cl_json_number(stdout, proba[(size_t)i * r.k + best]);
+                bn_json_number(stdout, proba[(size_t)i * r.k + best]);
                 printf("}");
             }
             printf("]");

@@ -22,18 +22,18 @@ static int list_row(void *ctx, const bn_run *r, const double m[4]) {
                "\"featureset\":",
                c->count ? "," : "", (long long)r->id, (long long)r->sweep, r->role,
                r->chosen ? "true" : "false", r->created_at);
-        cl_json_string(stdout, r->featureset_name);
+        bn_json_string(stdout, r->featureset_name);
         printf(",\"solver\":\"%s\",\"C\":", bn_solver_name(r->opts.solver));
-        cl_json_number(stdout, r->opts.C);
+        bn_json_number(stdout, r->opts.C);
         printf(",\"class_weight\":\"%s\",\"standardize\":%s,\"train_splits\":",
                r->opts.balanced ? "balanced" : "none", r->opts.standardize ? "true" : "false");
-        cl_json_string(stdout, r->train_splits);
+        bn_json_string(stdout, r->train_splits);
         printf(",\"seconds\":");
-        cl_json_number(stdout, r->info.seconds);
+        bn_json_number(stdout, r->info.seconds);
         const char *names[4] = {"accuracy", "log_loss", "roc_auc", "f1_macro"};
         for (int i = 0; i < 4; i++) {
             printf(",\"%s\":", names[i]);
-            cl_json_number(stdout, m[i]);
+            bn_json_number(stdout, m[i]);
         }
         putchar('}');
     } else {
@@ -121,38 +121,38 @@ int cl_show(const cl_opts *o) {
         printf("{\"run\":%lld,\"sweep\":%lld,\"role\":\"%s\",\"chosen\":%s,\"created_at\":\"%s\","
                "\"featureset\":",
                id, (long long)r.sweep, r.role, r.chosen ? "true" : "false", r.created_at);
-        cl_json_string(stdout, r.featureset_name);
+        bn_json_string(stdout, r.featureset_name);
         printf(",\"featureset_id\":%lld,\"dim\":%d,\"classes\":[", (long long)r.featureset, r.dim);
         for (int c = 0; c < r.k; c++) {
             if (c)
                 putchar(',');
-            cl_json_string(stdout, r.classes[c]);
+            bn_json_string(stdout, r.classes[c]);
         }
         printf("],\"train_splits\":");
-        cl_json_string(stdout, r.train_splits);
+        bn_json_string(stdout, r.train_splits);
         printf(",\"n_train\":%d,\"folds\":%d,\"solver\":\"%s\",\"C\":", r.n_train, r.folds,
                bn_solver_name(r.opts.solver));
-        cl_json_number(stdout, r.opts.C);
+        bn_json_number(stdout, r.opts.C);
         printf(",\"class_weight\":\"%s\",\"standardize\":%s", r.opts.balanced ? "balanced" : "none",
                r.opts.standardize ? "true" : "false");
         if (mb) {
             printf(",\"epochs\":%d,\"lr\":", r.opts.epochs);
-            cl_json_number(stdout, r.opts.lr);
+            bn_json_number(stdout, r.opts.lr);
             printf(",\"batch_size\":%d,\"patience\":%d", r.opts.batch_size, r.opts.patience);
         } else {
             printf(",\"max_iter\":%d,\"tol\":", r.opts.max_iter);
-            cl_json_number(stdout, r.opts.tol);
+            bn_json_number(stdout, r.opts.tol);
         }
         printf(",\"seed\":%llu,\"iterations\":%d,\"converged\":%s,\"objective\":",
                (unsigned long long)r.opts.seed, r.info.iterations,
                r.info.converged ? "true" : "false");
-        cl_json_number(stdout, r.info.objective);
+        bn_json_number(stdout, r.info.objective);
         printf(",\"seconds\":");
-        cl_json_number(stdout, r.info.seconds);
+        bn_json_number(stdout, r.info.seconds);
         printf(",\"head\":%s,\"predictions\":%lld,\"note\":", has_head ? "true" : "false",
                (long long)npred);
         if (r.note)
-            cl_json_string(stdout, r.note);
+            bn_json_string(stdout, r.note);
         else
             printf("null");
         printf(",\"metrics\":{");
@@ -163,7 +163,7 @@ int cl_show(const cl_opts *o) {
                 break;
             if (i)
                 putchar(',');
-            cl_json_string(stdout, splits[i]);
+            bn_json_string(stdout, splits[i]);
             putchar(':');
             cl_json_metrics(stdout, &m, r.classes, detail);
             bn_metrics_free(&m);

@@ -291,25 +291,25 @@ static int make_folds(train_job *j, bn_error *err) {
 static void json_candidate(FILE *f, const train_job *j, const candidate *c) {
     fprintf(f, "{\"run\":%lld,\"solver\":\"%s\",\"C\":", (long long)c->run,
             bn_solver_name(c->opts.solver));
-    cl_json_number(f, c->opts.C);
+    bn_json_number(f, c->opts.C);
     fprintf(f, ",\"class_weight\":\"%s\",\"standardize\":%s",
             c->opts.balanced ? "balanced" : "none", c->opts.standardize ? "true" : "false");
     if (c->opts.solver == BN_SOLVER_SGD || c->opts.solver == BN_SOLVER_ADAM) {
         fputs(",\"lr\":", f);
-        cl_json_number(f, c->opts.lr);
+        bn_json_number(f, c->opts.lr);
         fprintf(f, ",\"batch_size\":%d,\"best_epoch\":%d", c->opts.batch_size, c->info.best_epoch);
     }
     fprintf(f, ",\"iterations\":%d,\"converged\":%s,\"objective\":", c->info.iterations,
             c->info.converged ? "true" : "false");
-    cl_json_number(f, c->info.objective);
+    bn_json_number(f, c->info.objective);
     fputs(",\"seconds\":", f);
-    cl_json_number(f, c->info.seconds);
+    bn_json_number(f, c->info.seconds);
     fputs(",\"metrics\":{", f);
     if (j->folds) {
         fprintf(f, "\"cv\":{\"n\":%d", c->cv_n);
         for (int i = 0; i < CL_NCV; i++) {
             fprintf(f, ",\"%s\":", cv_names[i]);
-            cl_json_number(f, c->cv[i]);
+            bn_json_number(f, c->cv[i]);
         }
         fputc('}', f);
     } else {
@@ -317,7 +317,7 @@ static void json_candidate(FILE *f, const train_job *j, const candidate *c) {
         cl_json_metrics(f, &c->train_m, j->classes, 1);
         if (c->has_valid) {
             fputc(',', f);
-            cl_json_string(f, j->valid);
+            bn_json_string(f, j->valid);
             fputc(':', f);
             cl_json_metrics(f, &c->valid_m, j->classes, 1);
         }
@@ -622,27 +622,27 @@ int cl_train(const cl_opts *o) {
         cl_fail(err.msg);
     } else if (o->json) {
         printf("{\"sweep\":%lld,\"featureset\":", (long long)sweep);
-        cl_json_string(stdout, j.fsname);
+        bn_json_string(stdout, j.fsname);
         printf(",\"featureset_id\":%lld,\"dim\":%d,\"classes\":[", (long long)j.fs, j.dim);
         for (int c = 0; c < j.k; c++) {
             if (c)
                 putchar(',');
-            cl_json_string(stdout, j.classes[c]);
+            bn_json_string(stdout, j.classes[c]);
         }
         printf("],\"train\":");
-        cl_json_string(stdout, o->train);
+        bn_json_string(stdout, o->train);
         printf(",\"valid\":");
         if (j.valid)
-            cl_json_string(stdout, j.valid);
+            bn_json_string(stdout, j.valid);
         else
             printf("null");
         printf(",\"test\":");
         if (j.test)
-            cl_json_string(stdout, j.test);
+            bn_json_string(stdout, j.test);
         else
             printf("null");
         printf(",\"folds\":%d,\"select_by\":\"%s\",\"select_on\":", j.folds, o->select);
-        cl_json_string(stdout, select_on);
+        bn_json_string(stdout, select_on);
         printf(",\"seconds\":%.3f,\"candidates\":[", seconds);
         for (int i = 0; i < j.ncand; i++) {
             if (i)
@@ -651,11 +651,11 @@ int cl_train(const cl_opts *o) {
         }
         printf("],\"chosen\":%lld,\"final\":%lld,\"final_trained_on\":",
                (long long)j.cand[best].run, (long long) final->run);
-        cl_json_string(stdout, do_refit ? refit_splits : o->train);
+        bn_json_string(stdout, do_refit ? refit_splits : o->train);
         printf(",\"final_metrics\":{");
         int comma = 0;
         if (final->has_valid) {
-            cl_json_string(stdout, j.valid);
+            bn_json_string(stdout, j.valid);
             putchar(':');
             cl_json_metrics(stdout, &final->valid_m, j.classes, 1);
             comma = 1;
@@ -663,7 +663,7 @@ int cl_train(const cl_opts *o) {
         if (j.test) {
             if (comma)
                 putchar(',');
-            cl_json_string(stdout, j.test);
+            bn_json_string(stdout, j.test);
             putchar(':');
             cl_json_metrics(stdout, &test_m, j.classes, 1);
         }

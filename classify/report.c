@@ -7,51 +7,31 @@
 #include <math.h>
 #include <string.h>
 
-void cl_json_string(FILE *f, const char *s) {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
-void cl_json_number(FILE *f, double v) {
-    if (isfinite(v))
-        fprintf(f, "%.10g", v);
-    else
-        fputs("null", f);
-}
-
 void cl_json_metrics(FILE *f, const bn_metrics *m, char *const *classes, int detail) {
     fprintf(f, "{\"n\":%d,\"accuracy\":", m->n);
-    cl_json_number(f, m->accuracy);
+    bn_json_number(f, m->accuracy);
     fputs(",\"log_loss\":", f);
-    cl_json_number(f, m->log_loss);
+    bn_json_number(f, m->log_loss);
     fputs(",\"roc_auc\":", f);
-    cl_json_number(f, m->roc_auc);
+    bn_json_number(f, m->roc_auc);
     fputs(",\"precision_macro\":", f);
-    cl_json_number(f, m->precision_macro);
+    bn_json_number(f, m->precision_macro);
     fputs(",\"recall_macro\":", f);
-    cl_json_number(f, m->recall_macro);
+    bn_json_number(f, m->recall_macro);
     fputs(",\"f1_macro\":", f);
-    cl_json_number(f, m->f1_macro);
+    bn_json_number(f, m->f1_macro);
     if (detail) {
         fputs(",\"per_class\":{", f);
         for (int c = 0; c < m->k; c++) {
             if (c)
                 fputc(',', f);
-            cl_json_string(f, classes[c]);
+            bn_json_string(f, classes[c]);
             fputs(":{\"precision\":", f);
-            cl_json_number(f, m->precision[c]);
+            bn_json_number(f, m->precision[c]);
             fputs(",\"recall\":", f);
-            cl_json_number(f, m->recall[c]);
+            bn_json_number(f, m->recall[c]);
             fputs(",\"f1\":", f);
-            cl_json_number(f, m->f1[c]);
+            bn_json_number(f, m->f1[c]);
             fprintf(f, ",\"support\":%lld}", (long long)m->support[c]);
         }
         fputs("},\"confusion\":[", f);

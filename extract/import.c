@@ -13,6 +13,7 @@
  *      each checked for NaN/Inf; any error rolls everything back.
  */
 #include "import.h"
+#include "json.h"
 
 #include "error.h"
 #include "hash.h"
@@ -386,19 +387,6 @@ static int import_resolve(import_index *ix, bn_store *store, const char *root,
     return rc;
 }
 
-static void import_json_string(FILE *f, const char *s) {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
 /* Steps 2-4 of the file comment, on a parsed index. */
 static int import_store(import_index *ix, bn_npy *npy, bn_store *store, const char *name,
                         const char *model, const char *dtype, const char *root,
@@ -614,13 +602,13 @@ int extract_import_main(int argc, char **argv) {
                 (long)ix.n - new_images, secs);
     if (json) {
         printf("{\"db\":");
-        import_json_string(stdout, db_path);
+        bn_json_string(stdout, db_path);
         printf(",\"featureset\":");
-        import_json_string(stdout, name);
+        bn_json_string(stdout, name);
         printf(",\"ok\":%s", rc ? "false" : "true");
         if (rc) {
             printf(",\"error\":");
-            import_json_string(stdout, err.msg);
+            bn_json_string(stdout, err.msg);
         } else {
             printf(",\"featureset_id\":%lld,\"rows\":%d,\"dim\":%lld,\"dtype\":\"%s\","
                    "\"new_images\":%ld,\"known_images\":%ld,\"seconds\":%.3f",

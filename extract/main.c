@@ -15,6 +15,7 @@
 #include "extractor.h"
 #include "image.h"
 #include "import.h"
+#include "json.h"
 #include "progress.h"
 #include "store.h"
 #include "vgg16.h"
@@ -108,20 +109,6 @@ typedef struct {
 static void extract_progress(void *ctx, const bn_extract_stats *st) {
     run_ctx *r = ctx;
     bn_progress_update(&r->bar, st->images);
-}
-
-/* JSON string with the escapes paths can need (quotes, control bytes). */
-static void json_string(FILE *f, const char *s) {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
 }
 
 int main(int argc, char **argv) {
@@ -325,11 +312,11 @@ int main(int argc, char **argv) {
                 st.failed, db_path);
     if (json) {
         printf("{\"db\":");
-        json_string(stdout, db_path);
+        bn_json_string(stdout, db_path);
         printf(",\"dataset\":");
-        json_string(stdout, root);
+        bn_json_string(stdout, root);
         printf(",\"featureset\":");
-        json_string(stdout, bn_extractor_featureset_name(x));
+        bn_json_string(stdout, bn_extractor_featureset_name(x));
         printf(",\"featureset_id\":%lld,\"dim\":%d,\"dtype\":\"%s\",\"images\":%ld,"
                "\"extracted\":%ld,\"reused\":%ld,\"skipped\":%ld,\"failed\":%ld,"
                "\"seconds\":%.3f,\"network_seconds\":%.3f,\"images_per_second\":%.3f,"
@@ -339,7 +326,7 @@ int main(int argc, char **argv) {
                rc ? "false" : "true");
         if (rc) {
             printf(",\"error\":");
-            json_string(stdout, err.msg);
+            bn_json_string(stdout, err.msg);
         }
         printf("}\n");
     }

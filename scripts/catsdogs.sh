@@ -36,9 +36,12 @@ echo "== the embeddings view"
 sqlite3 -header -column "$DB" \
     "SELECT split, label, count(*) AS images, dim, dtype FROM embeddings GROUP BY split, label, featureset"
 
-if [ -x "$C" ] && "$C" --help >/dev/null 2>&1; then
-    FS=$(sqlite3 "$DB" "SELECT name FROM featuresets WHERE layer = 'block5_pool' AND pooling = 'none' LIMIT 1")
-    echo "== classify: logistic regression on $FS, C chosen on validation"
-    "$C" train --db "$DB" --featureset "$FS" --train train --valid validation \
-        --C 0.0001,0.001,0.01,0.1,1 || true
-fi
+FS=$(sqlite3 "$DB" "SELECT name FROM featuresets WHERE layer = 'block5_pool' AND pooling = 'none' AND size = 224 LIMIT 1")
+echo "== classify: logistic regression on $FS, C chosen on validation"
+"$C" --db "$DB" --features "$FS" --standardize --C 0.0001,0.0003,0.001,0.01
+
+echo "== SQL: the 5 nearest neighbours of one cat, by cosine distance"
+Q=$(sqlite3 "$DB" "SELECT path FROM images WHERE split = 'validation' AND label = 'cat' ORDER BY path LIMIT 1")
+sqlite3 -header -column "$DB" ".load build/ext/bottleneck_vec" \
+    "SELECT k.path, k.label, round(k.distance, 4) AS distance
+     FROM vec_knn((SELECT vector FROM embeddings WHERE path = '$Q' AND featureset = '$FS'), 6, '$FS') AS k"
