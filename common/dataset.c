@@ -253,7 +253,8 @@ int bn_dataset_scan(bn_dataset *ds, const char *root, bn_error *err) {
         bn_dataset_free(ds);
         return rc;
     }
-    qsort(ds->items, ds->n, sizeof *ds->items, cmp_items);
+    if (ds->n > 1) /* qsort(NULL, 0, ...) is undefined behaviour (UBSan) */
+        qsort(ds->items, ds->n, sizeof *ds->items, cmp_items);
     return BN_OK;
 }
 

@@ -408,6 +408,13 @@ int bn_weights_load(bn_vgg16_weights *w, const char *path, bn_error *err) {
     if (st.st_size == 0)
         return bn_fail(err, BN_EFORMAT, "%s: not an HDF5 file (empty)", path);
 
+    /* libhdf5 shuts itself down at exit and, after some damaged files (it
+     * leaks an object when H5Fopen fails on them), prints "HDF5: infinite
+     * loop closing library" and a line of junk to stderr there. The process
+     * ends anyway: skip that shutdown. Only works before libhdf5's first
+     * call; a harmless error after. */
+    H5dont_atexit();
+
     H5E_auto2_t old_func;
     void *old_data;
     H5Eget_auto2(H5E_DEFAULT, &old_func, &old_data);
