@@ -87,7 +87,7 @@ static double wg_cpu(void) {
 #define WG_COLS 32
 /* Bytes of V + M for one block of tiles: large layers, and small layers
  * (transformed kernel up to WG_SMALL_U bytes) whose blocks stay in L2. */
-#define WG_BLOCK_BYTES ((size_t)16 << 20)
+#define WG_BLOCK_BYTES ((size_t)8 << 20)
 #define WG_L2_BYTES ((size_t)1 << 20)
 #define WG_SMALL_U ((size_t)4 << 20)
 /* Layers whose U is at most this big run with private blocks for up to
@@ -183,9 +183,17 @@ WG_INLINE void wg_at8(const wg_v16 m[8], wg_v16 y[6]) {
  * wait; loads from scattered lines do.) */
 typedef struct {
     int cin, cout;
-    int cinp, coutp;      /* cin rounded up to 16, cout to WG_COLS */
-    int tiles_y, tiles_x; /* tiles per image, down and across */
-    size_t tiles;         /* in the whole batch */
+    int cinp, coutp; /* cin rounded up to 16, cout to WG_COLS */
+    int n, h, w;     /* the batch */
+    /* The images of the batch lie on one canvas, grid_r x grid_c of them
+     * (row-major), `gap` zero rows and columns apart; tiles cover the canvas,
+     * not each image, so that fewer tiles overhang (14x14 images: 72 tiles
+     * for 8 images one by one, 50 on a 2x4 canvas). A gap of 1 is all the
+     * zero padding a 3x3 convolution needs; 2 when pooling, so that pairs of
+     * rows and columns never straddle two images. */
+    int gap, grid_r, grid_c;
+    int tiles_y, tiles_x; /* tiles down and across the canvas */
+    size_t tiles;         /* tiles_y * tiles_x */
     size_t tb;            /* tiles per block */
     size_t vstride;       /* floats between positions of V: tb * cinp + pad */
     size_t mtile;         /* floats per tile in M: 64 * coutp + pad */
@@ -198,14 +206,29 @@ static int wg_round_up(int x, int m) {
     return (x + m - 1) / m * m;
 }
 
-static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w) {
+static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w, int pool) {
     g->cin = cin;
     g->cout = cout;
     g->cinp = wg_round_up(cin, 16);
     g->coutp = wg_round_up(cout, WG_COLS);
-    g->tiles_y = (h + WG_M - 1) / WG_M;
-    g->tiles_x = (w + WG_M - 1) / WG_M;
-    g->tiles = (size_t)n * g->tiles_y * g->tiles_x;
+    g->n = n;
+    g->h = h;
+    g->w = w;
+    g->gap = pool ? 2 : 1;
+    /* The grid with the fewest tiles (ties: the first, fewest rows). */
+    g->tiles = 0;
+    for (int r = 1; r <= n; r++) {
+        int c = (n + r - 1) / r;
+        int ty = (r * (h + g->gap) - g->gap + WG_M - 1) / WG_M;
+        int tx = (c * (w + g->gap) - g->gap + WG_M - 1) / WG_M;
+        if (g->tiles == 0 || (size_t)ty * tx < g->tiles) {
+            g->grid_r = r;
+            g->grid_c = c;
+            g->tiles_y = ty;
+            g->tiles_x = tx;
+            g->tiles = (size_t)ty * tx;
+        }
+    }
     /* Tiles per block. Small kernels (U of a few MB, re-read per block from
      * cache) get blocks whose V and M stay in the L2 cache; large ones get
      * blocks as big as WG_BLOCK_BYTES allows, since U is streamed from memory
@@ -213,13 +236,15 @@ static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w) {
     size_t per_tile = (size_t)WG_P * (g->cinp + g->coutp) * sizeof(float);
     size_t ubytes = (size_t)WG_P * g->cinp * g->coutp * sizeof(float);
     size_t tb = (ubytes <= WG_SMALL_U ? WG_L2_BYTES : WG_BLOCK_BYTES) / per_tile;
+    /* At least 2 kernel rows; 4 for large U, which is streamed once per block. */
+    size_t min_tb = (ubytes <= WG_SMALL_U ? 2 : 4) * WG_ROWS;
+    if (tb < min_tb)
+        tb = min_tb;
 #ifdef WG_PROFILE
     const char *env = getenv("BN_WG_TB"); /* block size experiments */
     if (env && atoi(env) > 0)
         tb = (size_t)atoi(env);
 #endif
-    if (tb < 2 * WG_ROWS)
-        tb = 2 * WG_ROWS;
     /* Equal blocks (one if the batch is at most 1.5 blocks), in whole kernel rows. */
     size_t nblocks = (g->tiles + tb / 2) / tb;
     nblocks = nblocks < 1 ? 1 : nblocks;
@@ -238,6 +263,35 @@ static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w) {
      * each takes whole blocks with its own V and M, no barrier, no V lines
      * crossing cores. */
     g->private_blocks = ubytes <= WG_PRIVATE_U && (g->tiles + tb - 1) / tb >= 2 * WG_PRIVATE;
+}
+
+/* Canvas row (or column) r -> coordinate in its image, and the grid row (or
+ * column) of that image in *cell; -1 when r is off the canvas or in a gap.
+ * size: h (or w); cells: grid_r (or grid_c). */
+static inline int wg_map(const wg_geom *g, int r, int size, int cells, int *cell) {
+    if (r < 0)
+        return -1;
+    int k = r / (size + g->gap), pos = r % (size + g->gap);
+    if (pos >= size || k >= cells)
+        return -1;
+    *cell = k;
+    return pos;
+}
+
+/* The image holding canvas rows [y, y + ny) and columns [x, x + nx), with
+ * its top-left pixel in *iy, *ix; -1 if they are not all in one image. */
+static inline int wg_region(const wg_geom *g, int y, int ny, int x, int nx, int *iy, int *ix) {
+    int cy0 = 0, cy1 = -1, cx0 = 0, cx1 = -1;
+    int y0 = wg_map(g, y, g->h, g->grid_r, &cy0), y1 = wg_map(g, y + ny - 1, g->h, g->grid_r, &cy1);
+    int x0 = wg_map(g, x, g->w, g->grid_c, &cx0), x1 = wg_map(g, x + nx - 1, g->w, g->grid_c, &cx1);
+    if (y0 < 0 || y1 != y0 + ny - 1 || cy1 != cy0 || x0 < 0 || x1 != x0 + nx - 1 || cx1 != cx0)
+        return -1;
+    int img = cy0 * g->grid_c + cx0;
+    if (img >= g->n)
+        return -1;
+    *iy = y0;
+    *ix = x0;
+    return img;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -402,7 +456,6 @@ typedef struct {
     float *out;
     const float *u;
     const float *bias;
-    int h, w;
     int pool;           /* write maxpool2x2 of the output (h/2, w/2) instead */
     int private_blocks; /* g.private_blocks and at most WG_PRIVATE threads */
     float *v;           /* the V block */
@@ -422,53 +475,57 @@ WG_INLINE void wg_load_px(wg_v16 *v, const float *p, int c, int cin) {
         (*v)[i] = p[c + i];
 }
 
-/* Input transform of one tile: the 8x8 patch at (y0, x0) (top-left, may lie
- * partly outside the image: zeros there) of image `img` (h, w, cin) into the
- * tile's row of V: v + p * vstride, cinp channels, for p = 0..63. */
-WG_INLINE void wg_input_tile(const wg_job *j, const float *img, int y0, int x0, float *v,
-                             const float *nimg, int ny0, int nx0) {
-    const int h = j->h, w = j->w, cin = j->g.cin, cinp = j->g.cinp;
-    const size_t vs = j->g.vstride;
-    const int inside = y0 >= 0 && x0 >= 0 && y0 + WG_N <= h && x0 + WG_N <= w && cin % 16 == 0;
-    /* The next tile's patch (nimg, at ny0, nx0; nimg NULL if none), clipped:
-     * its pixels are prefetched one vector at a time, as this tile's are used,
-     * so that the next tile does not wait for them. When it is the next tile
-     * of the same row, its first two columns are this tile's last two. */
-    const int pya = ny0 < 0 ? 0 : ny0, pyb = ny0 + WG_N > h ? h : ny0 + WG_N;
-    int pxa = nx0 < 0 ? 0 : nx0;
-    const int pxb = nx0 + WG_N > w ? w : nx0 + WG_N;
-    if (nimg == img && ny0 == y0 && nx0 == x0 + WG_M)
-        pxa = x0 + WG_N;
+/* Input transform of one tile: the 8x8 patch of the canvas at (y0, x0)
+ * (top-left; zeros off the images) into the tile's row of V: v + p * vstride,
+ * cinp channels, for p = 0..63. next: the pixel at the top-left of the next
+ * tile's patch when that patch lies inside one image (else NULL), from
+ * column nfrom on (2 when the next tile is this one's right neighbour: the
+ * first two columns are shared): its pixels are prefetched, one vector at a
+ * time as this tile's are used, so that the next tile does not wait. */
+WG_INLINE void wg_input_tile(const wg_job *j, int y0, int x0, float *v, const float *next,
+                             int nfrom) {
+    const wg_geom *g = &j->g;
+    const int w = g->w, cin = g->cin, cinp = g->cinp;
+    const size_t vs = g->vstride, in_img = (size_t)g->h * w * cin;
+    int iy, ix, img = wg_region(g, y0, WG_N, x0, WG_N, &iy, &ix);
+    const int inside = img >= 0 && cin % 16 == 0;
+    const float *base = img >= 0 ? j->in + img * in_img + ((size_t)iy * w + ix) * cin : NULL;
+    int ry[WG_N], rc[WG_N], cx[WG_N], cc[WG_N];
+    if (!inside)
+        for (int a = 0; a < WG_N; a++) {
+            ry[a] = wg_map(g, y0 + a, g->h, g->grid_r, &rc[a]);
+            cx[a] = wg_map(g, x0 + a, w, g->grid_c, &cc[a]);
+        }
     wg_v16 t[WG_N][WG_N];
     for (int c = 0; c < cinp; c += 16) {
-        if (nimg && c < cin)
-            for (int y = pya; y < pyb; y++)
-                for (int x = pxa; x < pxb; x++)
-                    __builtin_prefetch(nimg + ((size_t)y * w + x) * cin + c, 0, 2);
+        if (next && c < cin)
+            for (int a = 0; a < WG_N; a++)
+                for (int b = nfrom; b < WG_N; b++)
+                    __builtin_prefetch(next + ((size_t)a * w + b) * cin + c, 0, 2);
         /* Ask for the lines the next vector (or the next tile's first) will
          * write while this one computes: in large blocks V is not in cache,
          * and stores that miss stall the core. */
-        const float *next = v + (c + 16 < cinp ? c + 16 : cinp);
+        const float *vnext = v + (c + 16 < cinp ? c + 16 : cinp);
 #pragma GCC unroll 8
         for (int p = 0; p < WG_P; p += 8)
             for (int q = p; q < p + 8; q++)
-                __builtin_prefetch(next + (size_t)q * vs, 1, 3);
+                __builtin_prefetch(vnext + (size_t)q * vs, 1, 3);
         for (int a = 0; a < WG_N; a++) {
             wg_v16 d[WG_N];
-            int y = y0 + a;
             if (inside) {
-                const float *row = img + ((size_t)y * w + x0) * cin + c;
+                const float *row = base + (size_t)a * w * cin + c;
 #pragma GCC unroll 8
                 for (int b = 0; b < WG_N; b++)
                     d[b] = *(const wg_v16u *)(row + (size_t)b * cin);
             } else {
 #pragma GCC unroll 8
                 for (int b = 0; b < WG_N; b++) {
-                    int x = x0 + b;
-                    if (y < 0 || y >= h || x < 0 || x >= w)
+                    int k = rc[a] * g->grid_c + cc[b];
+                    if (ry[a] < 0 || cx[b] < 0 || k >= g->n)
                         d[b] = (wg_v16){0};
                     else
-                        wg_load_px(&d[b], img + ((size_t)y * w + x) * cin, c, cin);
+                        wg_load_px(&d[b], j->in + k * in_img + ((size_t)ry[a] * w + cx[b]) * cin, c,
+                                   cin);
                 }
             }
             wg_bt8(d, t[a]);
@@ -494,16 +551,26 @@ WG_INLINE void wg_max(wg_v16 *r, const wg_v16 *a, const wg_v16 *b) {
 
 /* Output transform of one tile for output channels [c0, c1) (multiples of 16;
  * c1 may pass cout): m is the tile's (coutp/16, 64, 16) block of M. The 6x6
- * outputs at (y0, x0) get bias and ReLU and go to image `img` (h, w, cout),
- * those outside the image dropped; or, with `pool`, their 2x2 maxima (3x3
- * pixels at (y0/2, x0/2)) go to `img` (h/2, w/2, cout). Pooling commutes with
+ * outputs at canvas (y0, x0) get bias and ReLU and go to their images of
+ * j->out (n, h, w, cout), those off the images dropped; or, with j->pool,
+ * their 2x2 maxima go to j->out (n, h/2, w/2, cout). Pooling commutes with
  * + bias and ReLU, which are applied after it. */
-WG_INLINE void wg_output_tile(const wg_job *j, const float *m, float *img, int y0, int x0, int c0,
-                              int c1, int pool) {
-    const int h = j->h, w = j->w, cout = j->g.cout;
-    const int ny = h - y0 < WG_M ? h - y0 : WG_M, nx = w - x0 < WG_M ? w - x0 : WG_M;
-    const int full = ny == WG_M && nx == WG_M && cout % 16 == 0;
-    const size_t ow = pool ? (size_t)w / 2 : (size_t)w; /* output row length */
+WG_INLINE void wg_output_tile(const wg_job *j, const float *m, int y0, int x0, int c0, int c1) {
+    const wg_geom *g = &j->g;
+    const int pool = j->pool, cout = g->cout;
+    const int step = pool ? 2 : 1, rows = WG_M / step;
+    const size_t ow = (size_t)g->w / step, out_img = (size_t)(g->h / step) * ow * cout;
+    /* Canvas rows y0 + step * a, columns x0 + step * b (a, b < rows): the
+     * first of each pooled pair stands for the pair. */
+    int iy, ix, img = wg_region(g, y0, WG_M, x0, WG_M, &iy, &ix);
+    const int full = img >= 0 && cout % 16 == 0;
+    int ry[WG_M], rc[WG_M], cx[WG_M], cc[WG_M];
+    for (int a = 0; a < rows; a++) {
+        ry[a] = wg_map(g, y0 + step * a, g->h, g->grid_r, &rc[a]);
+        cx[a] = wg_map(g, x0 + step * a, g->w, g->grid_c, &cc[a]);
+    }
+    float *base =
+        full ? j->out + img * out_img + ((size_t)(iy / step) * ow + ix / step) * cout : NULL;
     wg_v16 t[WG_N][WG_M];
     for (int c = c0; c < c1; c += 16) {
         const float *mc = m + (size_t)c * WG_P;
@@ -520,7 +587,6 @@ WG_INLINE void wg_output_tile(const wg_job *j, const float *m, float *img, int y
         else
             for (int i = 0; c + i < cout; i++)
                 bias[i] = j->bias[c + i];
-        const int step = pool ? 2 : 1, rows = pool ? WG_M / 2 : WG_M;
         for (int b = 0; b < WG_M; b += step) {
             wg_v16 d[WG_N], y[WG_M];
 #pragma GCC unroll 8
@@ -545,15 +611,22 @@ WG_INLINE void wg_output_tile(const wg_job *j, const float *m, float *img, int y
                 wg_v16 o = y[a] + bias;
                 y[a] = (wg_v16)((wg_i16)o & (o > 0.0f)); /* ReLU */
             }
-            float *px = img + (((size_t)y0 / step) * ow + (x0 + b) / step) * cout + c;
+            const int bo = b / step; /* output column within the tile */
             if (full) {
+                float *px = base + (size_t)bo * cout + c;
 #pragma GCC unroll 8
                 for (int a = 0; a < rows; a++)
                     *(wg_v16u *)(px + (size_t)a * ow * cout) = y[a];
-            } else if (b < nx) {
-                for (int a = 0; a < (ny + step - 1) / step; a++)
+            } else if (cx[bo] >= 0) {
+                for (int a = 0; a < rows; a++) {
+                    int k = rc[a] * g->grid_c + cc[bo];
+                    if (ry[a] < 0 || k >= g->n)
+                        continue;
+                    float *px = j->out + k * out_img +
+                                ((size_t)(ry[a] / step) * ow + cx[bo] / step) * cout + c;
                     for (int i = 0; i < 16 && c + i < cout; i++)
-                        px[(size_t)a * ow * cout + i] = y[a][i];
+                        px[i] = y[a][i];
+                }
             }
         }
     }
@@ -623,19 +696,15 @@ WG_INLINE void wg_kernel_rows(int rows, int k, const float *a, size_t lda, const
     }
 }
 
-/* Image, top-left output pixel of tile t (numbered over the batch). */
-static void wg_tile_origin(const wg_geom *g, size_t t, int *img, int *y0, int *x0) {
-    size_t per = (size_t)g->tiles_y * g->tiles_x, r = t % per;
-    *img = (int)(t / per);
-    *y0 = (int)(r / g->tiles_x) * WG_M;
-    *x0 = (int)(r % g->tiles_x) * WG_M;
+/* Top-left output pixel, on the canvas, of tile t. */
+static void wg_tile_origin(const wg_geom *g, size_t t, int *y0, int *x0) {
+    *y0 = (int)(t / g->tiles_x) * WG_M;
+    *x0 = (int)(t % g->tiles_x) * WG_M;
 }
 
 /* One thread's share of a forward call: every block, steps 1-3. */
 WG_INLINE void wg_work(wg_job *j, int tid, int nth) {
     const wg_geom *g = &j->g;
-    const size_t in_img = (size_t)j->h * j->w * g->cin;
-    const size_t out_img = (size_t)(j->pool ? (j->h / 2) * (j->w / 2) : j->h * j->w) * g->cout;
     /* Shared blocks: this thread's tiles in step 1 (below) and output channel
      * blocks (of WG_COLS) in steps 2 and 3. Private blocks: every block
      * number tid + k * nth, all of it, in this thread's own V and M. */
@@ -656,12 +725,17 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth) {
         /* 1: input transform, split by tiles. */
         size_t i0 = cnt * ptid / pnth, i1 = cnt * (ptid + 1) / pnth;
         for (size_t i = i0; i < i1; i++) {
-            int n, y0, x0, nn = 0, ny0 = 0, nx0 = 0;
-            wg_tile_origin(g, t0 + i, &n, &y0, &x0);
-            if (i + 1 < i1)
-                wg_tile_origin(g, t0 + i + 1, &nn, &ny0, &nx0);
-            wg_input_tile(j, j->in + n * in_img, y0 - 1, x0 - 1, v + i * g->cinp,
-                          i + 1 < i1 ? j->in + nn * in_img : NULL, ny0 - 1, nx0 - 1);
+            int y0, x0, ny0 = -1, nx0 = -1, iy = 0, ix = 0, img = -1;
+            wg_tile_origin(g, t0 + i, &y0, &x0);
+            if (i + 1 < i1) {
+                wg_tile_origin(g, t0 + i + 1, &ny0, &nx0);
+                img = wg_region(g, ny0 - 1, WG_N, nx0 - 1, WG_N, &iy, &ix);
+            }
+            const float *next =
+                img >= 0 ? j->in + ((size_t)img * g->h * g->w + (size_t)iy * g->w + ix) * g->cin
+                         : NULL;
+            int nfrom = ny0 == y0 && nx0 == x0 + WG_M ? WG_N - WG_M : 0;
+            wg_input_tile(j, y0 - 1, x0 - 1, v + i * g->cinp, next, nfrom);
         }
         WG_T(0);
         wg_barrier_wait(&j->barrier, pnth);
@@ -700,9 +774,9 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth) {
         /* 3: output transform of the same channels. */
         if (c0 < c1)
             for (size_t i = 0; i < cnt; i++) {
-                int n, y0, x0;
-                wg_tile_origin(g, t0 + i, &n, &y0, &x0);
-                wg_output_tile(j, m + i * g->mtile, j->out + n * out_img, y0, x0, c0, c1, j->pool);
+                int y0, x0;
+                wg_tile_origin(g, t0 + i, &y0, &x0);
+                wg_output_tile(j, m + i * g->mtile, y0, x0, c0, c1);
             }
         WG_T(2);
     }
@@ -759,25 +833,31 @@ static int winograd_prepare(bn_conv *c, const float *kernel, bn_error *err) {
     return BN_OK;
 }
 
-static size_t winograd_workspace(const bn_conv *c, int n, int h, int w) {
+static size_t winograd_workspace_for(const bn_conv *c, int n, int h, int w, int pool) {
     if (n <= 0 || h <= 0 || w <= 0)
         return 0;
     wg_geom g;
-    wg_geometry(&g, c->cin, c->cout, n, h, w);
+    wg_geometry(&g, c->cin, c->cout, n, h, w, pool);
     return (g.vfloats + g.mfloats) * sizeof(float) * (g.private_blocks ? WG_PRIVATE : 1);
+}
+
+static size_t winograd_workspace(const bn_conv *c, int n, int h, int w) {
+    return winograd_workspace_for(c, n, h, w, 0);
+}
+
+static size_t winograd_workspace_pool(const bn_conv *c, int n, int h, int w) {
+    return winograd_workspace_for(c, n, h, w, 1);
 }
 
 static void winograd_run(const bn_conv *c, const float *in, float *out, int n, int h, int w,
                          void *workspace, int pool) {
     wg_job j;
     memset(&j, 0, sizeof j);
-    wg_geometry(&j.g, c->cin, c->cout, n, h, w);
+    wg_geometry(&j.g, c->cin, c->cout, n, h, w, pool);
     j.in = in;
     j.out = out;
     j.u = c->packed;
     j.bias = c->bias;
-    j.h = h;
-    j.w = w;
     j.pool = pool;
     j.v = workspace;
     j.m = j.v + j.g.vfloats;
@@ -825,6 +905,6 @@ const bn_conv_ops bn_conv_winograd_ops = {
     .workspace = winograd_workspace,
     .forward = winograd_forward,
     .release = winograd_release,
-    .workspace_pool = winograd_workspace,
+    .workspace_pool = winograd_workspace_pool,
     .forward_pool = winograd_forward_pool,
 };

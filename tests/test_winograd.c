@@ -2,7 +2,8 @@
  * test_winograd.c: the Winograd engine against the definition.
  *
  * Random inputs and kernels at many shapes: sizes that are and are not
- * multiples of the 6x6 output tile, 1x1 and thin images, batches of 1 to 3,
+ * multiples of the 6x6 output tile, 1x1 and thin images, batches of 1 to 8
+ * (the engine lays a batch out as a grid of images on one canvas of tiles),
  * channel counts that are not multiples of the vector width (cin = 3, cout =
  * 20), and a layer with enough tiles to be processed in several blocks. Each
  * output is compared with seven naive loops in double precision, and with the
@@ -393,12 +394,16 @@ int main(int argc, char **argv) {
     test_shape(1, 50, 46, 512, 32, 0.5f);  /* 72 tiles: several blocks (double buffer) */
     test_shape(2, 14, 14, 256, 128, 0.5f); /* VGG block-5-like geometry, batch 2 */
     test_shape(2, 60, 60, 64, 64, 0.5f);   /* small kernel, many blocks: private blocks */
+    test_shape(5, 14, 14, 32, 32, 0.5f);   /* images side by side on the tile canvas */
+    test_shape(7, 8, 10, 16, 32, 0.5f);    /* a grid of images with an empty slot */
 
     test_pool(1, 6, 6, 16, 32);   /* one tile, 3x3 pooled */
     test_pool(2, 14, 10, 32, 64); /* overhanging tiles (2 rows, 4 columns) */
     test_pool(1, 2, 2, 16, 32);   /* one pooled pixel */
     test_pool(1, 24, 20, 3, 40);  /* cin and cout not multiples of 16 */
     test_pool(3, 12, 18, 64, 64); /* batch of 3, exact tiles */
+    test_pool(7, 14, 14, 16, 32); /* 2x4 canvas of images, one slot empty */
+    test_pool(8, 4, 6, 16, 32);   /* tiles spanning several images and gaps */
 
     /* Argument errors and names. */
     bn_conv *c;
