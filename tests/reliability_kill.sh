@@ -24,8 +24,10 @@ t2=$(now_ms)
 startup=$((t2 - t1))
 per_image=$(((t1 - t0 - startup) / n_images))
 [ "$per_image" -gt 0 ] || per_image=1
+# Every other kill anywhere in start-up (weights, schema, feature set), the
+# others while the first 16 images are processed.
 window=$((startup + 16 * per_image))
-echo "start-up ${startup} ms, ${per_image} ms/image: kills drawn uniformly from 0..${window} ms"
+echo "start-up ${startup} ms, ${per_image} ms/image: kills drawn from 0..${startup} ms and ${startup}..${window} ms"
 
 DB="$T/killed.db"
 dim=$(q "$T/full.db" 'SELECT dim FROM featuresets')
@@ -39,7 +41,11 @@ kills=0 midrun=0 attempts=0 delays=""
 while [ "$kills" -lt "$KILLS" ] && [ "$attempts" -lt $((KILLS * 4)) ]; do
     attempts=$((attempts + 1))
     before=$(q "$DB" 'SELECT count(*) FROM vectors' 2>/dev/null || echo 0)
-    delay=$(($(rand) % window))
+    if [ $((attempts % 2)) = 1 ]; then
+        delay=$(($(rand) % startup))
+    else
+        delay=$((startup + $(rand) % (window - startup)))
+    fi
     "$EXTRACT" $opts --db "$DB" "$T/ds" &
     pid=$!
     sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
