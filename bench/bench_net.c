@@ -274,6 +274,11 @@ int main(int argc, char **argv) {
         bn_vgg16_forward(net, in, batch, BN_LAYER_BLOCK5_POOL, BN_POOLING_NONE, out, &err);
         t[r] = now() - t0;
     }
+    /* Every rep, in order: on a shared machine the spread says how much to trust the median. */
+    printf("INFO reps_ms=");
+    for (int r = 0; r < reps; r++)
+        printf("%s%.0f", r ? "," : "", 1e3 * t[r]);
+    printf("\n");
     double cpu_ms = 1e3 * (cpu_seconds() - cpu0) / ((double)reps * batch);
     double sum = 0;
     for (size_t i = 0; i < (size_t)batch * dim; i++)

@@ -30,9 +30,13 @@
  * Block sizes: see wg_geometry().
  *
  * Threads: a small pool of its own (bn_get_threads() threads, the caller being
- * thread 0). Step 1 is split by tiles, steps 2 and 3 by output channels, so
- * each thread reads only its share of U; barriers separate step 1 from step 2
- * (V complete) and step 2 from the next block's step 1 (V free again).
+ * thread 0). Work is handed out in small numbered tasks that whichever thread
+ * is free takes (step 1: a few tiles; step 2: one position and 32 output
+ * channels; step 3: a few tiles), so the threads finish together even when
+ * one is slowed; a thread waits only for what the next step needs (V
+ * complete before the products, M free before the next block's products).
+ * Layers with a small U (block1-2) instead give each thread whole blocks of
+ * its own (wg_geometry). Waits spin briefly, then sleep (futex).
  *
  * The hot loops are written with GCC vector extensions and compiled twice:
  * for AVX-512 (picked at run time when the CPU has it) and for the baseline
@@ -60,7 +64,7 @@
 double wg_prof[4];
 static double wg_cpu(void) {
     struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    clock_gettime(getenv("WG_WALL") ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID, &t);
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 #define WG_T(i)                                                                                    \
@@ -88,6 +92,10 @@ static double wg_cpu(void) {
 /* Bytes of V + M for one block of tiles: large layers, and small layers
  * (transformed kernel up to WG_SMALL_U bytes) whose blocks stay in L2. */
 #define WG_BLOCK_BYTES ((size_t)8 << 20)
+/* A U larger than WG_LARGE_U may not stay in the last-level cache from one
+ * block to the next (block4-5: 34 and 67 MB), so it gets fewer, larger blocks. */
+#define WG_LARGE_U ((size_t)24 << 20)
+#define WG_LARGE_BLOCK_BYTES ((size_t)32 << 20)
 #define WG_L2_BYTES ((size_t)1 << 20)
 #define WG_SMALL_U ((size_t)4 << 20)
 /* Layers whose U is at most this big run with private blocks for up to
@@ -235,7 +243,10 @@ static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w, int 
      * once per block. A multiple of the kernel's rows, at most the batch. */
     size_t per_tile = (size_t)WG_P * (g->cinp + g->coutp) * sizeof(float);
     size_t ubytes = (size_t)WG_P * g->cinp * g->coutp * sizeof(float);
-    size_t tb = (ubytes <= WG_SMALL_U ? WG_L2_BYTES : WG_BLOCK_BYTES) / per_tile;
+    size_t budget = ubytes <= WG_SMALL_U   ? WG_L2_BYTES
+                    : ubytes <= WG_LARGE_U ? WG_BLOCK_BYTES
+                                           : WG_LARGE_BLOCK_BYTES;
+    size_t tb = budget / per_tile;
     /* At least 2 kernel rows; 4 for large U, which is streamed once per block. */
     size_t min_tb = (ubytes <= WG_SMALL_U ? 2 : 4) * WG_ROWS;
     if (tb < min_tb)
@@ -424,25 +435,36 @@ static void wg_pool_run(wg_job_fn fn, void *arg, int nth) {
     pthread_mutex_unlock(&wg_pool.run);
 }
 
-/* A reusable barrier for the threads of one job. */
+/* Work handed out in numbered tasks: whichever thread is free takes the
+ * next one, so threads finish together even when one of them is slowed
+ * (edge tiles, or a busy machine taking its core away for a while). */
 typedef struct {
-    _Atomic unsigned count;
-    _Atomic unsigned phase;
+    _Atomic unsigned next; /* next task number to hand out */
+    _Atomic unsigned done; /* tasks finished */
     _Atomic int sleepers;
-} wg_barrier;
+} wg_queue;
 
-static void wg_barrier_wait(wg_barrier *b, int nth) {
-    if (nth == 1)
-        return;
-    unsigned ph = atomic_load(&b->phase);
-    if (atomic_fetch_add(&b->count, 1) == (unsigned)nth - 1) {
-        atomic_store(&b->count, 0);
-        atomic_fetch_add(&b->phase, 1);
-        wg_wake_all(&b->phase, &b->sleepers);
-        return;
-    }
-    while (atomic_load(&b->phase) == ph)
-        wg_wait_change(&b->phase, ph, &b->sleepers);
+/* Take the next task number below `end` into *task; 0 when none is left. */
+static inline int wg_take(wg_queue *q, unsigned end, unsigned *task) {
+    unsigned k = atomic_load(&q->next);
+    while (k < end)
+        if (atomic_compare_exchange_weak(&q->next, &k, k + 1)) {
+            *task = k;
+            return 1;
+        }
+    return 0;
+}
+
+/* Count one task of those numbered below `end` as finished. */
+static inline void wg_finish(wg_queue *q, unsigned end) {
+    if (atomic_fetch_add(&q->done, 1) + 1 == end)
+        wg_wake_all(&q->done, &q->sleepers);
+}
+
+/* Wait until every task numbered below `end` is finished. */
+static void wg_wait_done(wg_queue *q, unsigned end) {
+    for (unsigned d; (d = atomic_load(&q->done)) < end;)
+        wg_wait_change(&q->done, d, &q->sleepers);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -460,7 +482,9 @@ typedef struct {
     int private_blocks; /* g.private_blocks and at most WG_PRIVATE threads */
     float *v;           /* the V block */
     float *m;           /* the M block */
-    wg_barrier barrier;
+    /* Shared blocks: the tasks of steps 1, 2 and 3, numbered across blocks. */
+    wg_queue q[3];
+    wg_queue blocks; /* private blocks: which block is next */
 } wg_job;
 
 /* Load 16 channels [c, c + 16) of one pixel, zero past cin (only when cin is
@@ -702,82 +726,131 @@ static void wg_tile_origin(const wg_geom *g, size_t t, int *y0, int *x0) {
     *x0 = (int)(t % g->tiles_x) * WG_M;
 }
 
-/* One thread's share of a forward call: every block, steps 1-3. */
+/* Tiles per task in steps 1 and 3. */
+#define WG_TILES_PER_TASK 4
+
+/* Step 1 for tiles [i0, i1) of the block starting at tile t0. */
+WG_INLINE void wg_step_input(wg_job *j, float *v, size_t t0, size_t i0, size_t i1, size_t cnt) {
+    const wg_geom *g = &j->g;
+    for (size_t i = i0; i < i1; i++) {
+        int y0, x0, ny0 = -1, nx0 = -1, iy = 0, ix = 0, img = -1;
+        wg_tile_origin(g, t0 + i, &y0, &x0);
+        if (i + 1 < cnt) {
+            wg_tile_origin(g, t0 + i + 1, &ny0, &nx0);
+            img = wg_region(g, ny0 - 1, WG_N, nx0 - 1, WG_N, &iy, &ix);
+        }
+        const float *next =
+            img >= 0 ? j->in + ((size_t)img * g->h * g->w + (size_t)iy * g->w + ix) * g->cin : NULL;
+        int nfrom = ny0 == y0 && nx0 == x0 + WG_M ? WG_N - WG_M : 0;
+        wg_input_tile(j, y0 - 1, x0 - 1, v + i * g->cinp, next, nfrom);
+    }
+}
+
+/* Step 2, one task: M[p] (columns of output block cb) = V[p] U[p] for the
+ * cnt tiles of the block. While the panel of U is in use, its kernel calls
+ * prefetch `unext` (the panel this thread likely takes next), a slice each,
+ * so that the first pass over a panel (from memory: U is read once per block)
+ * does not wait. */
+WG_INLINE void wg_step_product(wg_job *j, const float *v, float *m, size_t cnt, int p, int cb,
+                               const float *unext) {
+    const wg_geom *g = &j->g;
+    const int nblk = g->coutp / WG_COLS;
+    const size_t ublk = (size_t)g->cinp * WG_COLS; /* floats of one (p, cb) panel of U */
+    const float *vp = v + (size_t)p * g->vstride;
+    const float *up = j->u + ((size_t)p * nblk + cb) * ublk;
+    const size_t nrb = (cnt + WG_ROWS - 1) / WG_ROWS;
+    const int ulines = (int)(ublk * sizeof(float) / 64);
+    const int uslice = (ulines + (int)nrb - 1) / (int)nrb;
+    for (size_t rb = 0; rb < nrb; rb++) {
+        size_t r = rb * WG_ROWS;
+        int rows = cnt - r < WG_ROWS ? (int)(cnt - r) : WG_ROWS;
+        int first = (int)rb * uslice, npf = ulines - first;
+        npf = !unext || npf < 0 ? 0 : npf < uslice ? npf : uslice;
+        wg_kernel_rows(rows, g->cin, vp + r * g->cinp, g->cinp, up,
+                       m + r * g->mtile + (size_t)cb * 2 * WG_P * 16 + p * 16, g->mtile,
+                       unext ? (const char *)unext + (size_t)first * 64 : NULL, npf);
+    }
+}
+
+/* Step 3 for tiles [i0, i1) of the block starting at tile t0, all channels. */
+WG_INLINE void wg_step_output(wg_job *j, const float *m, size_t t0, size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; i++) {
+        int y0, x0;
+        wg_tile_origin(&j->g, t0 + i, &y0, &x0);
+        wg_output_tile(j, m + i * j->g.mtile, y0, x0, 0, wg_round_up(j->g.cout, 16));
+    }
+}
+
+/* One thread's share of a forward call. Shared blocks: every block, each
+ * step's tasks taken from its queue (step 1: WG_TILES_PER_TASK tiles; step
+ * 2: one position and 32 output channels; step 3: tiles again), waiting
+ * between steps for the other threads' tasks that the next step needs.
+ * Private blocks: whole blocks taken from a queue, in this thread's own V
+ * and M, no waiting. */
 WG_INLINE void wg_work(wg_job *j, int tid, int nth) {
     const wg_geom *g = &j->g;
-    /* Shared blocks: this thread's tiles in step 1 (below) and output channel
-     * blocks (of WG_COLS) in steps 2 and 3. Private blocks: every block
-     * number tid + k * nth, all of it, in this thread's own V and M. */
-    const int priv = j->private_blocks;
-    const int ptid = priv ? 0 : tid, pnth = priv ? 1 : nth;
-    const int nblk = g->coutp / WG_COLS;
-    const int cb0 = nblk * ptid / pnth, cb1 = nblk * (ptid + 1) / pnth;
-    const int c0 = cb0 * WG_COLS, c1 = cb1 * WG_COLS < g->cout ? cb1 * WG_COLS : g->cout;
-    const size_t ublk = (size_t)g->cinp * WG_COLS; /* floats of one (p, block) panel of U */
-    float *v = priv ? j->v + (size_t)tid * (g->vfloats + g->mfloats) : j->v;
-    float *m = priv ? v + g->vfloats : j->m;
-    size_t nblocks = (g->tiles + g->tb - 1) / g->tb;
-    for (size_t blk = priv ? (size_t)tid : 0; blk < nblocks; blk += priv ? (size_t)nth : 1) {
-        size_t t0 = blk * g->tb, cnt = g->tiles - t0 < g->tb ? g->tiles - t0 : g->tb;
+    const unsigned nblocks = (unsigned)((g->tiles + g->tb - 1) / g->tb);
+    const unsigned nblk = (unsigned)(g->coutp / WG_COLS);
+    const size_t ublk = (size_t)g->cinp * WG_COLS;
+    const unsigned per13 = (unsigned)((g->tb + WG_TILES_PER_TASK - 1) / WG_TILES_PER_TASK);
+    const unsigned per2 = WG_P * nblk;
+    if (j->private_blocks) {
+        float *v = j->v + (size_t)tid * (g->vfloats + g->mfloats), *m = v + g->vfloats;
+        for (unsigned blk; wg_take(&j->blocks, nblocks, &blk);) {
+            size_t t0 = (size_t)blk * g->tb, cnt = g->tiles - t0 < g->tb ? g->tiles - t0 : g->tb;
+#ifdef WG_PROFILE
+            double wg_t0 = tid == 0 ? wg_cpu() : 0;
+#endif
+            wg_step_input(j, v, t0, 0, cnt, cnt);
+            WG_T(0);
+            for (unsigned k = 0; k < per2; k++) {
+                unsigned kn = k + 1 < per2 ? k + 1 : k;
+                wg_step_product(j, v, m, cnt, (int)(k / nblk), (int)(k % nblk),
+                                k + 1 < per2 ? j->u + (size_t)kn * ublk : NULL);
+            }
+            WG_T(1);
+            wg_step_output(j, m, t0, 0, cnt);
+            WG_T(2);
+        }
+        return;
+    }
+    for (unsigned blk = 0; blk < nblocks; blk++) {
+        size_t t0 = (size_t)blk * g->tb, cnt = g->tiles - t0 < g->tb ? g->tiles - t0 : g->tb;
+        unsigned n13 = (unsigned)((cnt + WG_TILES_PER_TASK - 1) / WG_TILES_PER_TASK);
+        unsigned end1 = blk * per13 + n13, end2 = (blk + 1) * per2, end3 = end1;
+        unsigned task;
 #ifdef WG_PROFILE
         double wg_t0 = tid == 0 ? wg_cpu() : 0;
 #endif
-        /* 1: input transform, split by tiles. */
-        size_t i0 = cnt * ptid / pnth, i1 = cnt * (ptid + 1) / pnth;
-        for (size_t i = i0; i < i1; i++) {
-            int y0, x0, ny0 = -1, nx0 = -1, iy = 0, ix = 0, img = -1;
-            wg_tile_origin(g, t0 + i, &y0, &x0);
-            if (i + 1 < i1) {
-                wg_tile_origin(g, t0 + i + 1, &ny0, &nx0);
-                img = wg_region(g, ny0 - 1, WG_N, nx0 - 1, WG_N, &iy, &ix);
-            }
-            const float *next =
-                img >= 0 ? j->in + ((size_t)img * g->h * g->w + (size_t)iy * g->w + ix) * g->cin
-                         : NULL;
-            int nfrom = ny0 == y0 && nx0 == x0 + WG_M ? WG_N - WG_M : 0;
-            wg_input_tile(j, y0 - 1, x0 - 1, v + i * g->cinp, next, nfrom);
+        /* 1 (V was freed by the previous block's step 2, waited for below). */
+        while (wg_take(&j->q[0], end1, &task)) {
+            size_t i0 = (size_t)(task - blk * per13) * WG_TILES_PER_TASK;
+            size_t i1 = i0 + WG_TILES_PER_TASK < cnt ? i0 + WG_TILES_PER_TASK : cnt;
+            wg_step_input(j, j->v, t0, i0, i1, cnt);
+            wg_finish(&j->q[0], end1);
         }
         WG_T(0);
-        wg_barrier_wait(&j->barrier, pnth);
+        wg_wait_done(&j->q[0], end1);
+        if (blk > 0) /* M free: the previous block's step 3 is over */
+            wg_wait_done(&j->q[2], blk * per13);
         WG_T(3);
-        /* 2: M[p] = V[p] U[p] for this thread's output channels. While one
-         * panel of U is in use, its kernel calls prefetch the next panel, a
-         * slice each, so that the first pass over a panel (from memory: U is
-         * read once per block) does not wait. */
-        const size_t nrb = (cnt + WG_ROWS - 1) / WG_ROWS;
-        const int ulines = (int)(ublk * sizeof(float) / 64);
-        const int uslice = (ulines + (int)nrb - 1) / (int)nrb;
-        for (int p = 0; p < WG_P; p++) {
-            const float *vp = v + (size_t)p * g->vstride;
-            for (int cb = cb0; cb < cb1; cb++) {
-                const float *up = j->u + ((size_t)p * nblk + cb) * ublk;
-                const char *unext = NULL;
-                if (cb + 1 < cb1)
-                    unext = (const char *)(up + ublk);
-                else if (p + 1 < WG_P)
-                    unext = (const char *)(j->u + ((size_t)(p + 1) * nblk + cb0) * ublk);
-                for (size_t rb = 0; rb < nrb; rb++) {
-                    size_t r = rb * WG_ROWS;
-                    int rows = cnt - r < WG_ROWS ? (int)(cnt - r) : WG_ROWS;
-                    int first = (int)rb * uslice, npf = ulines - first;
-                    npf = !unext || npf < 0 ? 0 : npf < uslice ? npf : uslice;
-                    wg_kernel_rows(rows, g->cin, vp + r * g->cinp, g->cinp, up,
-                                   m + r * g->mtile + (size_t)cb * 2 * WG_P * 16 + p * 16, g->mtile,
-                                   unext ? unext + (size_t)first * 64 : NULL, npf);
-                }
-            }
+        /* 2. Tasks in (p, cb) order: the threads sweep the positions together. */
+        while (wg_take(&j->q[1], end2, &task)) {
+            unsigned k = task - blk * per2, kn = k + (unsigned)nth;
+            wg_step_product(j, j->v, j->m, cnt, (int)(k / nblk), (int)(k % nblk),
+                            kn < per2 ? j->u + (size_t)kn * ublk : NULL);
+            wg_finish(&j->q[1], end2);
         }
         WG_T(1);
-        /* V is free again once every thread has done its products. */
-        wg_barrier_wait(&j->barrier, pnth);
+        wg_wait_done(&j->q[1], end2);
         WG_T(3);
-        /* 3: output transform of the same channels. */
-        if (c0 < c1)
-            for (size_t i = 0; i < cnt; i++) {
-                int y0, x0;
-                wg_tile_origin(g, t0 + i, &y0, &x0);
-                wg_output_tile(j, m + i * g->mtile, y0, x0, c0, c1);
-            }
+        /* 3. Whoever is done here goes on to the next block's step 1. */
+        while (wg_take(&j->q[2], end3, &task)) {
+            size_t i0 = (size_t)(task - blk * per13) * WG_TILES_PER_TASK;
+            size_t i1 = i0 + WG_TILES_PER_TASK < cnt ? i0 + WG_TILES_PER_TASK : cnt;
+            wg_step_output(j, j->m, t0, i0, i1);
+            wg_finish(&j->q[2], end3);
+        }
         WG_T(2);
     }
 }
