@@ -6,18 +6,18 @@
 
 make_dataset "$T/ds" 6 # 24 photos
 n_images=24
-opts="--weights $WEIGHTS --size 64 --batch 2 --quiet"
+opts="--weights $WEIGHTS --size 32 --batch 2 --quiet"
 dump() {
     q "$1" "SELECT path, label, ifnull(split, '-'), sha256, width, height, hex(vector)
             FROM images JOIN vectors USING (sha256) JOIN featuresets f ON f.id = featureset
-            WHERE f.size = ${2:-64} AND split IS NOT NULL ORDER BY path"
+            WHERE f.pooling = '${2:-none}' AND split IS NOT NULL ORDER BY path"
 }
 
 # Reference: each setting alone.
 "$EXTRACT" $opts --db "$T/ref.db" "$T/ds"
 check_eq "reference run" "$?" 0
-"$EXTRACT" $opts --size 32 --db "$T/ref.db" "$T/ds"
-check_eq "reference run, size 32" "$?" 0
+"$EXTRACT" $opts --pooling avg --db "$T/ref.db" "$T/ds"
+check_eq "reference run, avg pooling" "$?" 0
 
 # 1. The sqlite3 shell reads in a loop while extract writes batches of two.
 # Each read is one statement, so one snapshot: it must see whole batches
@@ -33,7 +33,7 @@ reads=0 failed=0 torn=0 backwards=0 last=0 seen=""
 while kill -0 "$pid" 2>/dev/null; do
     r=$(q "$DB" "SELECT count(*),
                         (SELECT count(*) FROM images WHERE sha256 NOT IN (SELECT sha256 FROM vectors)),
-                        (SELECT count(*) FROM vectors WHERE length(vector) != 4 * 2048)
+                        (SELECT count(*) FROM vectors WHERE length(vector) != 4 * 512)
                  FROM vectors" 2>"$T/read.err")
     if [ $? -ne 0 ]; then
         failed=$((failed + 1))
@@ -80,14 +80,14 @@ check_eq "two extracts: integrity" "$(q "$DB" 'PRAGMA integrity_check')" ok
 DB="$T/mixed.db"
 "$EXTRACT" $opts --db "$DB" "$T/ds" 2>"$T/a.err" &
 a=$!
-"$EXTRACT" $opts --size 32 --db "$DB" "$T/ds" 2>"$T/b.err" &
+"$EXTRACT" $opts --pooling avg --db "$DB" "$T/ds" 2>"$T/b.err" &
 b=$!
 wait "$a"; ra=$?
 wait "$b"; rb=$?
 check_eq "mixed settings: exits" "$ra $rb" "0 0"
 check_eq "mixed settings: two feature sets" "$(q "$DB" 'SELECT count(*) FROM featuresets')" 2
-check "mixed settings: size 64 as the reference" [ "$(dump "$DB" 64)" = "$(dump "$T/ref.db" 64)" ]
-check "mixed settings: size 32 as the reference" [ "$(dump "$DB" 32)" = "$(dump "$T/ref.db" 32)" ]
+check "mixed settings: flat vectors as the reference" [ "$(dump "$DB" none)" = "$(dump "$T/ref.db" none)" ]
+check "mixed settings: average-pooled as the reference" [ "$(dump "$DB" avg)" = "$(dump "$T/ref.db" avg)" ]
 check_eq "mixed settings: integrity" "$(q "$DB" 'PRAGMA integrity_check')" ok
 
 finish

@@ -25,9 +25,8 @@ startup=$((t2 - t1))
 per_image=$(((t1 - t0 - startup) / n_images))
 [ "$per_image" -gt 0 ] || per_image=1
 # Every other kill anywhere in start-up (weights, schema, feature set), the
-# others while the first 16 images are processed.
-window=$((startup + 16 * per_image))
-echo "start-up ${startup} ms, ${per_image} ms/image: kills drawn from 0..${startup} ms and ${startup}..${window} ms"
+# others within 8 images after the run's first commit.
+echo "start-up ${startup} ms, ${per_image} ms/image: kills at 0..${startup} ms, or 0..$((8 * per_image)) ms after a run's first commit"
 
 DB="$T/killed.db"
 dim=$(q "$T/full.db" 'SELECT dim FROM featuresets')
@@ -41,13 +40,21 @@ kills=0 midrun=0 attempts=0 delays=""
 while [ "$kills" -lt "$KILLS" ] && [ "$attempts" -lt $((KILLS * 4)) ]; do
     attempts=$((attempts + 1))
     before=$(q "$DB" 'SELECT count(*) FROM vectors' 2>/dev/null || echo 0)
-    if [ $((attempts % 2)) = 1 ]; then
-        delay=$(($(rand) % startup))
-    else
-        delay=$((startup + $(rand) % (window - startup)))
-    fi
     "$EXTRACT" $opts --db "$DB" "$T/ds" &
     pid=$!
+    if [ $((attempts % 2)) = 1 ]; then
+        delay=$(($(rand) % startup))
+        at="${delay} ms"
+    else
+        # Wait for this run's first commit, then a random part of the
+        # next 8 images.
+        while kill -0 "$pid" 2>/dev/null &&
+            [ "$(q "$DB" 'SELECT count(*) FROM vectors' 2>/dev/null || echo 0)" = "${before:-0}" ]; do
+            sleep 0.02
+        done
+        delay=$(($(rand) % (8 * per_image)))
+        at="${delay} ms after its first commit"
+    fi
     sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
     if kill -9 "$pid" 2>/dev/null; then
         wait "$pid" 2>/dev/null
@@ -57,7 +64,7 @@ while [ "$kills" -lt "$KILLS" ] && [ "$attempts" -lt $((KILLS * 4)) ]; do
         wait "$pid" 2>/dev/null
     fi
     [ -e "$DB" ] || continue # killed before the database was created
-    check_eq "integrity after kill $kills (at ${delay} ms)" "$(q "$DB" 'PRAGMA integrity_check')" ok
+    check_eq "integrity after kill $kills (at $at)" "$(q "$DB" 'PRAGMA integrity_check')" ok
     # The schema is applied in one transaction: all of it, or none.
     version=$(q "$DB" 'PRAGMA user_version')
     tables=$(q "$DB" "SELECT count(*) FROM sqlite_schema WHERE type = 'table'")
@@ -69,7 +76,7 @@ while [ "$kills" -lt "$KILLS" ] && [ "$attempts" -lt $((KILLS * 4)) ]; do
     after=$(q "$DB" 'SELECT count(*) FROM vectors' 2>/dev/null || echo 0)
     [ "${after:-0}" -gt "${before:-0}" ] && midrun=$((midrun + 1))
 done
-echo "kill delays (ms):$delays"
+echo "kill delays (ms, alternately from the start and after the first commit):$delays"
 echo "kills survived: $kills of $attempts runs; $midrun runs stored batches before being killed"
 check "at least $KILLS kills" [ "$kills" -ge "$KILLS" ]
 check "some kills landed mid-run, after batches were committed" [ "$midrun" -ge 2 ]

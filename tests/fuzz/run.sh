@@ -1,0 +1,94 @@
+# run.sh BUILD SEEDS SECONDS: run each libFuzzer harness of a -Dfuzz=true
+# build (BUILD/tests/fuzz/fuzz_*) for SECONDS from the seeds gen_seeds wrote
+# to SEEDS, and print one line per harness:
+#
+#   fuzz_NAME ok|FAIL EXECUTIONS [what was found]
+#
+# Exit status 1 if a harness found a bug in our code. Inputs that made a
+# harness fail are kept in BUILD/fuzz-artifacts/ (add each to
+# tests/fuzz/regressions/NAME/ once fixed: the suite replays them).
+#
+# fuzz_npy and fuzz_vec run the code under test only: any crash, hang,
+# sanitizer report or leak is ours and fails. fuzz_weights runs libhdf5
+# underneath, which is neither ours nor instrumented and has bugs of its own
+# on crafted files (loops in its global heap reader, out-of-bounds reads in
+# its object header decoder): it runs in fork mode, which goes on after a
+# crash, a hang or running out of memory; afterwards each crashing input is
+# replayed and counted as libhdf5's when the innermost frame of the report
+# that is libhdf5's or ours is libhdf5's, and as ours (a failure) otherwise.
+set -u
+build=$1 seeds=$2 seconds=$3
+src=$(cd "$(dirname "$0")" && pwd)
+art="$build/fuzz-artifacts"
+mkdir -p "$art"
+export ASAN_OPTIONS=allocator_may_return_null=1:max_allocation_size_mb=2048:detect_leaks=1
+export LSAN_OPTIONS="print_suppressions=0:suppressions=$src/lsan.supp"
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+status=0
+
+# executions LOG: the last count libFuzzer printed.
+executions() {
+    sed -n 's/^stat::number_of_executed_units: *//p; s/^#\([0-9]*\): cov.*/\1/p' "$1" | tail -n 1
+}
+
+# whose INPUT: "libhdf5" if, in the report of replaying INPUT, the innermost
+# frame that is either libhdf5's or ours (common/, tests/fuzz/) is libhdf5's;
+# else "ours". (Frames of the sanitizer runtime and libc come first, and are
+# neither.)
+whose() {
+    "$build/tests/fuzz/fuzz_weights" "$1" 2>&1 | grep -E '^ *#[0-9]+ ' |
+        grep -E 'libhdf5|(/common/|/tests/fuzz/)[A-Za-z0-9_]+\.c:' | head -n 1 | grep -q 'libhdf5' &&
+        echo libhdf5 || echo ours
+}
+
+for name in npy vec weights; do
+    exe="$build/tests/fuzz/fuzz_$name"
+    log="$build/fuzz-$name.log"
+    corpus="$build/fuzz-corpus/$name"
+    mkdir -p "$corpus"
+    case $name in
+    npy) flags="-timeout=10" ;;
+    vec) flags="-timeout=10 -max_len=4096" ;;
+    weights) flags="-timeout=5 -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1" ;;
+    esac
+    # shellcheck disable=SC2086
+    "$exe" -max_total_time="$seconds" -rss_limit_mb=3072 -print_final_stats=1 \
+        -artifact_prefix="$art/$name-" $flags "$corpus" "$seeds/$name" >"$log" 2>&1
+    rc=$?
+    n=$(executions "$log")
+    if [ "$name" != weights ]; then
+        if [ "$rc" = 0 ]; then
+            echo "fuzz_$name ok ${n:-0}"
+        else
+            echo "fuzz_$name FAIL ${n:-0} (see $log)"
+            grep -E -A 25 'ERROR|runtime error|SUMMARY' "$log" | head -n 40 >&2
+            status=1
+        fi
+        continue
+    fi
+    ours=0 lib=0 hangs=0 ooms=0
+    for f in "$art"/weights-*; do
+        [ -e "$f" ] || continue
+        case $(basename "$f") in
+        weights-timeout-*) hangs=$((hangs + 1)) ;;
+        weights-oom-*) ooms=$((ooms + 1)) ;;
+        *)
+            if [ "$(whose "$f")" = libhdf5 ]; then
+                lib=$((lib + 1))
+            else
+                ours=$((ours + 1))
+                echo "our bug, input $f:" >&2
+                "$exe" "$f" 2>&1 | grep -E -A 25 'ERROR|runtime error' | head -n 40 >&2
+            fi
+            ;;
+        esac
+    done
+    found="libhdf5: $lib crashing inputs, $hangs hangs, $ooms out of memory"
+    if [ "$ours" = 0 ] && [ "$rc" = 0 ]; then
+        echo "fuzz_$name ok ${n:-0} ($found)"
+    else
+        echo "fuzz_$name FAIL ${n:-0} ($ours crashing inputs in our code; $found; see $log)"
+        status=1
+    fi
+done
+exit $status
