@@ -104,6 +104,8 @@ static double wg_cpu(void) {
 #define WG_PRIVATE 2
 /* Alignment of U: a transparent huge page. */
 #define WG_HUGE ((size_t)2 << 20)
+/* Outputs larger than this are written with non-temporal stores. */
+#define WG_STREAM_BYTES ((size_t)32 << 20)
 /* Upper bound on threads of the pool. */
 #define WG_MAX_THREADS 64
 
@@ -480,6 +482,7 @@ typedef struct {
     const float *bias;
     int pool;           /* write maxpool2x2 of the output (h/2, w/2) instead */
     int private_blocks; /* g.private_blocks and at most WG_PRIVATE threads */
+    int stream;         /* write the output with non-temporal stores (wg_stream) */
     float *v;           /* the V block */
     float *m;           /* the M block */
     /* Shared blocks: the tasks of steps 1, 2 and 3, numbered across blocks. */
@@ -567,6 +570,19 @@ WG_INLINE void wg_input_tile(const wg_job *j, int y0, int x0, float *v, const fl
     }
 }
 
+/* Store 16 floats at p (64-byte aligned) past the caches: for outputs far
+ * larger than the last-level cache (block1-2 at batch 8), a normal store
+ * first reads each line from memory, then writes it back. AVX-512 only: the
+ * instructions are text to the compiler, and the portable build never gets
+ * here (j->stream is 0). Needs wg_stream_fence() before others read. */
+WG_INLINE void wg_stream(float *p, const wg_v16 *v) {
+    __asm__("vmovaps %1, %%zmm15\n\tvmovntps %%zmm15, %0" : "=m"(*(wg_v16 *)p) : "m"(*v) : "xmm15");
+}
+
+WG_INLINE void wg_stream_fence(void) {
+    __asm__ volatile("sfence" ::: "memory");
+}
+
 /* Elementwise max of two vectors (no ?: on vectors in C). */
 WG_INLINE void wg_max(wg_v16 *r, const wg_v16 *a, const wg_v16 *b) {
     wg_i16 gt = *a > *b;
@@ -639,8 +655,12 @@ WG_INLINE void wg_output_tile(const wg_job *j, const float *m, int y0, int x0, i
             if (full) {
                 float *px = base + (size_t)bo * cout + c;
 #pragma GCC unroll 8
-                for (int a = 0; a < rows; a++)
-                    *(wg_v16u *)(px + (size_t)a * ow * cout) = y[a];
+                for (int a = 0; a < rows; a++) {
+                    if (j->stream)
+                        wg_stream(px + (size_t)a * ow * cout, &y[a]);
+                    else
+                        *(wg_v16u *)(px + (size_t)a * ow * cout) = y[a];
+                }
             } else if (cx[bo] >= 0) {
                 for (int a = 0; a < rows; a++) {
                     int k = rc[a] * g->grid_c + cc[bo];
@@ -873,6 +893,8 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth) {
 
 static WG_AVX512 void wg_work_avx512(void *arg, int tid, int nth) {
     wg_work(arg, tid, nth);
+    if (((wg_job *)arg)->stream)
+        wg_stream_fence();
 }
 
 static void wg_work_generic(void *arg, int tid, int nth) {
@@ -963,6 +985,9 @@ static void winograd_run(const bn_conv *c, const float *in, float *out, int n, i
     if (j.g.private_blocks && nth <= WG_PRIVATE)
         j.private_blocks = 1;
     wg_job_fn fn = __builtin_cpu_supports("avx512f") ? wg_work_avx512 : wg_work_generic;
+    size_t out_bytes = (size_t)n * (pool ? (h / 2) * (w / 2) : h * w) * c->cout * sizeof(float);
+    j.stream = fn == wg_work_avx512 && out_bytes > WG_STREAM_BYTES && c->cout % 16 == 0 &&
+               ((uintptr_t)out & 63) == 0;
     wg_pool_run(fn, &j, nth);
 }
 
