@@ -16,11 +16,14 @@
 #      --conv auto, batch 8, 2 threads;
 #   3. sh ../shared/bench/peers.sh onednn and ort (oneDNN direct/Winograd/BF16,
 #      ONNX Runtime); PEERS=all adds PyTorch and the FMA peak.
+#   4. ROUNDS (default 5) paired rounds: the network, oneDNN's Winograd and ONNX
+#      Runtime back to back (3 reps each), for ratios measured seconds apart;
 # and ends with a summary: images/s of each, and the ratios of the network
-# (--conv auto, the default) to oneDNN Winograd and to ONNX Runtime, and of the
-# extractor to the network alone.
+# (--conv auto, the default) to oneDNN Winograd and to ONNX Runtime (from the
+# single runs, and the median of the paired rounds), and of the extractor to
+# the network alone.
 #
-# Environment: SHARED (default ../shared), PEERS (default "onednn ort"),
+# Environment: SHARED (default ../shared), PEERS (default "onednn ort"), ROUNDS,
 # PHOTOS (default $SHARED/data/catsdogs/train), BENCH_OUT (default a temp dir:
 # the raw log and the extractor's database).
 set -e
@@ -63,13 +66,37 @@ for p in $peers; do
     run "peers_$p" sh "$shared/bench/peers.sh" "$p" "$reps"
 done
 
+# 4. Paired rounds: the network and oneDNN's Winograd (and ONNX Runtime) back
+#    to back, ROUNDS times (default 5), with the binaries peers.sh built. The
+#    median over rounds of each pair's ratio is the figure least sensitive to
+#    other processes coming and going.
+peers_work=${BENCH_WORK:-${TMPDIR:-/tmp}/bottleneck-peers}
+if [ -x "$peers_work/dnnl_bench" ]; then
+    for i in $(seq "${ROUNDS:-5}"); do
+        "$net" --conv auto --reps 3 | grep '^RESULT' | sed "s/^RESULT /RESULT round=$i /" | tee -a "$log"
+        OMP_NUM_THREADS=2 "$peers_work/dnnl_bench" winograd f32 8 3 2>/dev/null | grep '^RESULT' |
+            sed "s/^RESULT /RESULT round=$i /" | tee -a "$log"
+        if [ -d "$peers_work/ort/node_modules/onnxruntime-node" ] && command -v node >/dev/null; then
+            node "$peers_work/ort/ort_bench.js" "$peers_work/vgg16_features.onnx" 8 3 2 |
+                grep '^RESULT' | sed "s/^RESULT /RESULT round=$i /" | tee -a "$log"
+        fi
+    done
+fi
+
 # Summary from the log.
 /usr/bin/python3 - "$log" <<'EOF'
 import re, sys
 lines = open(sys.argv[1]).read().splitlines()
 def kv(line):
     return dict(re.findall(r'(\w+)=("[^"]*"|\S+)', line))
-res = [kv(l) for l in lines if l.startswith('RESULT ')]
+res = [kv(l) for l in lines if l.startswith('RESULT ') and 'round=' not in l]
+rounds = {}
+for l in lines:
+    if l.startswith('RESULT round='):
+        r = kv(l)
+        name = ('ours' if r.get('runtime') == 'bottleneck' else
+                'wino' if r.get('runtime') == 'onednn' else 'ort')
+        rounds.setdefault(r['round'], {})[name] = float(r['img_s_median'])
 def best(pred, key='img_s_median'):
     v = [float(r[key]) for r in res if pred(r) and key in r]
     return max(v) if v else None
@@ -100,6 +127,17 @@ if fast and ort:
     print(f"RATIO bottleneck/onnxruntime={fast / ort:.2f}")
 if fast and ext:
     print(f"RATIO extract/network={ext / fast:.2f}")
+def paired(other):
+    v = sorted(d['ours'] / d[other] for d in rounds.values() if 'ours' in d and other in d)
+    return (v[len(v) // 2], v[0], v[-1], len(v)) if v else None
+for other, label in (('wino', 'onednn_winograd'), ('ort', 'onnxruntime')):
+    p = paired(other)
+    if p:
+        print(f"RATIO paired bottleneck/{label} median={p[0]:.2f} min={p[1]:.2f} max={p[2]:.2f} rounds={p[3]}")
+if rounds:
+    ours_r = sorted(d['ours'] for d in rounds.values() if 'ours' in d)
+    print(f"INFO paired rounds: bottleneck images/s median={ours_r[len(ours_r) // 2]:.2f} "
+          f"best={ours_r[-1]:.2f}")
 foreign = [l for l in lines if 'foreign_cores_avg=' in l]
 worst = max((float(kv(l)['foreign_cores_avg']) for l in foreign), default=0)
 print(f"INFO worst foreign_cores_avg={worst:.2f} (0 = quiet machine; above ~0.3 the numbers are noisy)")

@@ -18,14 +18,16 @@
  * (tests/test_winograd.c, docs/PERFORMANCE.md); the direct engine stays the
  * exact reference.
  *
- * Order of work. Tiles are numbered over (image, tile row, tile column) of the
- * whole batch and processed in blocks of `tb` tiles:
+ * Order of work. The images of the batch are laid out as a grid on one
+ * canvas (wg_geom), tiles cover the canvas, and are processed in blocks of
+ * `tb` tiles:
  *   1. input transform of the block into V (64, tb, cin): a vector of 16
  *      channels is transformed at once (NHWC makes them contiguous);
  *   2. for each p, M[p] = V[p] U[p] with a register-blocked kernel
  *      (WG_ROWS tiles x 32 output channels, accumulators in registers);
- *   3. output transform of M, + bias, ReLU, written to the NHWC output,
- *      clipped at the image edge (the last tile row/column may overhang).
+ *   3. output transform of M, + bias, ReLU (and the 2x2 max pool for
+ *      bn_conv_forward_pool), written to the NHWC output; outputs that fall
+ *      off the images (tiles overhang the edges) are dropped.
  * U is stored as U[p][cout/32][cin][32] so the kernel reads it sequentially.
  * Block sizes: see wg_geometry().
  *
@@ -44,7 +46,9 @@
  *
  * Memory: U is 64/9 the size of the kernel (67 MB for a 512x512 layer), in
  * transparent huge pages where the system allows (the products stream it);
- * the workspace holds one V block and one M block. Forward allocates nothing.
+ * the workspace holds one V block and one M block (one per thread for
+ * private blocks). Forward allocates nothing. docs/PERFORMANCE.md has the
+ * measurements behind the choices.
  */
 #include "conv_internal.h"
 
@@ -89,15 +93,16 @@ static double wg_cpu(void) {
 #define WG_ROWS 14
 /* Output channels per kernel call (two vectors). */
 #define WG_COLS 32
-/* Bytes of V + M for one block of tiles: large layers, and small layers
- * (transformed kernel up to WG_SMALL_U bytes) whose blocks stay in L2. */
+/* Block sizes (bytes of V + M for one block of tiles), by the size of U
+ * (see wg_geometry): U up to WG_SMALL_U (block1-2): blocks that stay in L2;
+ * up to WG_LARGE_U (block3: U stays in the last-level cache from one block to
+ * the next): WG_BLOCK_BYTES; larger (block4-5, 34 and 67 MB, streamed from
+ * memory once per block): fewer, larger blocks. */
+#define WG_SMALL_U ((size_t)4 << 20)
+#define WG_L2_BYTES ((size_t)1 << 20)
 #define WG_BLOCK_BYTES ((size_t)8 << 20)
-/* A U larger than WG_LARGE_U may not stay in the last-level cache from one
- * block to the next (block4-5: 34 and 67 MB), so it gets fewer, larger blocks. */
 #define WG_LARGE_U ((size_t)24 << 20)
 #define WG_LARGE_BLOCK_BYTES ((size_t)32 << 20)
-#define WG_L2_BYTES ((size_t)1 << 20)
-#define WG_SMALL_U ((size_t)4 << 20)
 /* Layers whose U is at most this big run with private blocks for up to
  * WG_PRIVATE threads (see wg_geometry). */
 #define WG_PRIVATE_U ((size_t)4 << 20)
@@ -490,8 +495,8 @@ typedef struct {
     wg_queue blocks; /* private blocks: which block is next */
 } wg_job;
 
-/* Load 16 channels [c, c + 16) of one pixel, zero past cin (only when cin is
- * not a multiple of 16, i.e. never in VGG16's Winograd layers). */
+/* Load 16 channels [c, c + 16) of one pixel, zero past cin (when cin is not
+ * a multiple of 16: VGG16's first layer, cin = 3). */
 WG_INLINE void wg_load_px(wg_v16 *v, const float *p, int c, int cin) {
     if (c + 16 <= cin) {
         *v = *(const wg_v16u *)(p + c);
