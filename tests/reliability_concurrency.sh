@@ -90,4 +90,30 @@ check "mixed settings: flat vectors as the reference" [ "$(dump "$DB" none)" = "
 check "mixed settings: average-pooled as the reference" [ "$(dump "$DB" avg)" = "$(dump "$T/ref.db" avg)" ]
 check_eq "mixed settings: integrity" "$(q "$DB" 'PRAGMA integrity_check')" ok
 
+# 4. bottleneck-classify reads (a feature set's vectors) and writes (its runs)
+# while extract stores another feature set: neither fails, neither waits for
+# the whole of the other, and both end as if alone.
+G="$SHARED/features/googlenet/catsdogs"
+DB="$T/classify.db"
+"$EXTRACT" import --db "$DB" --name googlenet --npy "$G/embeddings.npy" --index "$G/index.tsv" --quiet
+check_eq "import for classify" "$?" 0
+"$EXTRACT" $opts --db "$DB" "$T/ds" 2>"$T/a.err" &
+pid=$!
+trained=0 failed=0
+while kill -0 "$pid" 2>/dev/null || [ "$trained" -eq 0 ]; do
+    if "$CLASSIFY" --db "$DB" --features googlenet --C 1 --quiet >/dev/null 2>"$T/c.err"; then
+        trained=$((trained + 1))
+    else
+        failed=$((failed + 1))
+        echo "classify failed: $(cat "$T/c.err")"
+    fi
+done
+wait "$pid"
+check_eq "extract while classify trains: exit" "$?" 0
+echo "classify: $trained trainings while extract wrote"
+check_eq "trainings that failed" "$failed" 0
+check_eq "every training stored" "$(q "$DB" 'SELECT count(*) FROM sweeps')" "$trained"
+check "extract while classify trains: same as the reference" [ "$(dump "$DB")" = "$(dump "$T/ref.db")" ]
+check_eq "classify and extract: integrity" "$(q "$DB" 'PRAGMA integrity_check')" ok
+
 finish
