@@ -8,9 +8,11 @@
  * the ordinary test suite.
  *
  * The loaders under test take a path, so an input is handed over as a file:
- * one temporary file per process (in /dev/shm when there is one), rewritten
- * for each input and removed at exit. (Not a memfd: libhdf5 resolves the
- * real path of what it opens, and /proc/self/fd/N of a memfd has none.)
+ * one temporary file per process (in $TMPDIR, else /dev/shm, else /tmp),
+ * rewritten for each input and removed at exit; a process that crashes
+ * leaves it behind, so tests/fuzz/run.sh and replay.sh point TMPDIR at a
+ * folder they remove. (Not a memfd: libhdf5 resolves the real path of what
+ * it opens, and /proc/self/fd/N of a memfd has none.)
  */
 #ifndef BN_FUZZ_H
 #define BN_FUZZ_H
@@ -33,8 +35,10 @@ static void fuzz_remove_file(void) {
 static inline const char *fuzz_as_file(const uint8_t *data, size_t size) {
     static int fd = -1;
     if (fd < 0) {
-        const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
-        snprintf(fuzz_path, sizeof fuzz_path, "%s/bn-fuzz-input.XXXXXX", dir ? dir : "/tmp");
+        const char *dir = getenv("TMPDIR");
+        if (!dir || !*dir)
+            dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+        snprintf(fuzz_path, sizeof fuzz_path, "%s/bn-fuzz-input.XXXXXX", dir);
         fd = mkstemp(fuzz_path);
         if (fd < 0) {
             perror(fuzz_path);

@@ -7,4 +7,4 @@ gen=$1 replay=$2 target=$3 regressions=$4
 T=$(mktemp -d "${TMPDIR:-/tmp}/bn-fuzz.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 "$gen" "$T"
-"$replay" "$T/$target" "$regressions"
+TMPDIR="$T" "$replay" "$T/$target" "$regressions"

@@ -21,6 +21,15 @@ build=$1 seeds=$2 seconds=$3
 src=$(cd "$(dirname "$0")" && pwd)
 art="$build/fuzz-artifacts"
 mkdir -p "$art"
+# The harnesses' input files (one per process; crashed ones stay behind), in
+# memory when we can: a file rewritten a million times.
+if [ -w /dev/shm ]; then
+    TMPDIR=$(mktemp -d /dev/shm/bn-fuzz.XXXXXX)
+else
+    TMPDIR=$(mktemp -d "$build/fuzz-tmp.XXXXXX")
+fi
+export TMPDIR
+trap 'rm -rf "$TMPDIR"' EXIT
 export ASAN_OPTIONS=allocator_may_return_null=1:max_allocation_size_mb=2048:detect_leaks=1
 export LSAN_OPTIONS="print_suppressions=0:suppressions=$src/lsan.supp"
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
