@@ -1,6 +1,6 @@
-# run.sh BUILD SEEDS SECONDS: run each libFuzzer harness of a -Dfuzz=true
-# build (BUILD/tests/fuzz/fuzz_*) for SECONDS from the seeds gen_seeds wrote
-# to SEEDS, and print one line per harness:
+# run.sh BUILD SEEDS SECONDS: run the libFuzzer harnesses of a -Dfuzz=true
+# build (BUILD/tests/fuzz/fuzz_*), all three at once for SECONDS, from the
+# seeds gen_seeds wrote to SEEDS, and print one line per harness:
 #
 #   fuzz_NAME ok|FAIL EXECUTIONS [what was found]
 #
@@ -50,9 +50,8 @@ whose() {
         echo libhdf5 || echo ours
 }
 
+# The three at once (the machine's cores share them), then their verdicts.
 for name in npy vec weights; do
-    exe="$build/tests/fuzz/fuzz_$name"
-    log="$build/fuzz-$name.log"
     corpus="$build/fuzz-corpus/$name"
     mkdir -p "$corpus"
     case $name in
@@ -61,9 +60,19 @@ for name in npy vec weights; do
     weights) flags="-timeout=5 -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1" ;;
     esac
     # shellcheck disable=SC2086
-    "$exe" -max_total_time="$seconds" -rss_limit_mb=3072 -print_final_stats=1 \
-        -artifact_prefix="$art/$name-" $flags "$corpus" "$seeds/$name" >"$log" 2>&1
-    rc=$?
+    (
+        "$build/tests/fuzz/fuzz_$name" -max_total_time="$seconds" -rss_limit_mb=3072 \
+            -print_final_stats=1 -artifact_prefix="$art/$name-" $flags "$corpus" "$seeds/$name" \
+            >"$build/fuzz-$name.log" 2>&1
+        echo $? >"$build/fuzz-$name.rc"
+    ) &
+done
+wait
+
+for name in npy vec weights; do
+    exe="$build/tests/fuzz/fuzz_$name"
+    log="$build/fuzz-$name.log"
+    rc=$(cat "$build/fuzz-$name.rc")
     n=$(executions "$log")
     if [ "$name" != weights ]; then
         if [ "$rc" = 0 ]; then
