@@ -201,13 +201,9 @@ static void usage(void) {
 }
 
 int main(int argc, char **argv) {
-    /* Before anything else: make OpenBLAS load its real kernels. */
-    const char *core = bn_blas_better_coretype();
-    if (core) {
-        setenv("OPENBLAS_CORETYPE", core, 1);
-        execv("/proc/self/exe", argv);
-        /* If re-executing fails, measure anyway; the BLAS line says which kernels ran. */
-    }
+    /* Before anything else: make OpenBLAS load its real kernels (if that
+     * fails, measure anyway; the INFO line says which kernels ran). */
+    bn_blas_use_best_kernels(argv);
 
     bn_conv_engine engine = BN_CONV_AUTO;
     int size = 224, batch = 8, threads = 2, reps = 5, layers = 0;

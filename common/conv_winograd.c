@@ -989,7 +989,7 @@ static void winograd_run(const bn_conv *c, const float *in, float *out, int n, i
     int nth = bn_get_threads();
     if (j.g.private_blocks && nth <= WG_PRIVATE)
         j.private_blocks = 1;
-    wg_job_fn fn = __builtin_cpu_supports("avx512f") ? wg_work_avx512 : wg_work_generic;
+    wg_job_fn fn = bn_conv_winograd_fast() ? wg_work_avx512 : wg_work_generic;
     size_t out_bytes = (size_t)n * (pool ? (h / 2) * (w / 2) : h * w) * c->cout * sizeof(float);
     j.stream = fn == wg_work_avx512 && out_bytes > WG_STREAM_BYTES && c->cout % 16 == 0 &&
                ((uintptr_t)out & 63) == 0;
@@ -1015,8 +1015,11 @@ static void winograd_release(bn_conv *c) {
     wg_pool_release();
 }
 
+/* $BN_WINOGRAD_PORTABLE (non-empty) forces the portable build, so that tests
+ * can check it on machines that have AVX-512. */
 int bn_conv_winograd_fast(void) {
-    return __builtin_cpu_supports("avx512f");
+    const char *portable = getenv("BN_WINOGRAD_PORTABLE");
+    return __builtin_cpu_supports("avx512f") && !(portable && *portable);
 }
 
 const bn_conv_ops bn_conv_winograd_ops = {

@@ -8,7 +8,8 @@
  * 20), and a layer with enough tiles to be processed in several blocks. Each
  * output is compared with seven naive loops in double precision, and with the
  * exact direct engine; with 1, 2 and 3 threads the results must be identical
- * bit for bit (the split changes who computes a value, never how).
+ * bit for bit (the split changes who computes a value, never how). A few
+ * shapes again with the portable build forced (BN_WINOGRAD_PORTABLE).
  *
  * Tolerance: Winograd F(6x6, 3x3) in float32 is accurate to about 1e-5
  * relative L2 (the transforms mix values with weights up to 32 and 21/4); the
@@ -404,6 +405,14 @@ int main(int argc, char **argv) {
     test_pool(3, 12, 18, 64, 64); /* batch of 3, exact tiles */
     test_pool(7, 14, 14, 16, 32); /* 2x4 canvas of images, one slot empty */
     test_pool(8, 4, 6, 16, 32);   /* tiles spanning several images and gaps */
+
+    /* The portable build (machines without AVX-512), forced here. */
+    setenv("BN_WINOGRAD_PORTABLE", "1", 1);
+    test_shape(2, 13, 19, 32, 64, 0.5f);
+    test_shape(1, 8, 8, 3, 64, 0.0f);
+    test_shape(2, 60, 60, 64, 64, 0.5f);
+    test_pool(7, 14, 14, 16, 32);
+    unsetenv("BN_WINOGRAD_PORTABLE");
 
     /* Argument errors and names. */
     bn_conv *c;
