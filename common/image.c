@@ -26,37 +26,38 @@
  *   resize    squash (Keras): each axis to size independently; crop
  *             (torchvision): shorter side to size, longer side to
  *             int(size * long / short), centre crop with Python's round().
- *             Each axis is resampled the way PIL's BILINEAR resize does it,
- *             the displayed horizontal axis first (image_resize_axis); an
- *             axis already at its target length is not touched, so a
- *             size x size input keeps its exact pixels.
- *   orient    EXIF orientation is applied after the resize, on the small
- *             image held in memory, because rotating needs random access and
- *             the loader is sequential. Resizing then rotating equals
- *             rotating then resizing: the squash target is square and the
- *             crop rectangle is mapped back through the orientation.
+ *             resample.c does it exactly as PIL's BILINEAR resize (the
+ *             displayed horizontal axis first), on rows pulled from libvips
+ *             strip by strip as the loader decodes them; only the crop
+ *             window is computed. An axis already at its target length is
+ *             not touched, so a size x size input keeps its exact pixels.
+ *             (libvips' own resamplers are both slower here, through float
+ *             images, and not PIL's: vips_resize's enlarging step is not
+ *             centre-aligned.)
+ *   orient    EXIF orientation is applied after the resize, to the small
+ *             output, because rotating needs random access and the loader
+ *             is sequential. Resizing then rotating equals rotating then
+ *             resizing: the passes run in the displayed image's order and
+ *             the crop window is mapped back through the orientation.
  *   tensor    float HWC: caffe = BGR minus the ImageNet means (Keras VGG16),
  *             torch = RGB / 255, minus mean, over std (torchvision), both in
  *             float32 arithmetic like the frameworks.
  *
- * Memory stays bounded: libvips evaluates the chain lazily, strip by strip,
- * and only the final size x size image (or the resized one, for oriented
- * files) is held whole, plus the output of the first resize pass when the
- * second one shrinks a lot (at most IMAGE_MAX_INTERMEDIATE).
+ * Memory stays bounded: libvips decodes a strip of rows at a time (at most
+ * IMAGE_STRIP_BYTES), the resampler keeps its sums for the output rows, and
+ * only the size x size output is held whole.
  */
 #include "image.h"
+#include "resample.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <vips/vips.h>
 
-/* Largest image held in memory between the two resize passes (bytes). */
-#define IMAGE_MAX_INTERMEDIATE ((uint64_t)64 << 20)
-
-/* Largest shrink factor handed to vips_reduce in one go (its mask grows with
- * the factor). Beyond it an integer box shrink comes first; only extreme
- * inputs (a 30000 pixel wide strip to 224) get there. */
-#define IMAGE_MAX_REDUCE 100.0
+/* Rows libvips decodes per request: a few MB, whatever the width. */
+#define IMAGE_STRIP_BYTES ((size_t)4 << 20)
+#define IMAGE_STRIP_ROWS 64
 
 /* Largest accepted output side: far above any network input, small enough
  * that size * size * 3 never overflows an int. */
@@ -265,84 +266,6 @@ done:
     return rc;
 }
 
-/* Resample one axis of in (8-bit) to n pixels the way PIL's BILINEAR resize
- * does, which is what Keras (load_img) and torchvision (Resize on PIL
- * images) use:
- * - shrinking convolves with a triangle filter stretched by the shrink factor
- *   (antialiased): vips_reduce with the linear kernel is that filter;
- * - enlarging interpolates linearly between the two nearest pixel centres,
- *   centres aligned (output x samples input (x + 0.5) / scale - 0.5), edge
- *   pixels repeated: vips_affine with the bilinear interpolator and those
- *   offsets;
- * - both in float, rounded half up to 8 bits after the pass, as PIL rounds
- *   between its two passes. On 8-bit input libvips uses 12-bit fixed-point
- *   weights that do not sum to one: shrinking by 20 dims the image by ~1.5%.
- * Measured on the 6 photos of ../shared/reference (224x224 from 150x149 to
- * 499x375): mean abs difference to PIL 0.026 grey levels, at most 2 inside
- * the image and 6 on its outermost rows and columns, where PIL renormalises
- * the clipped filter and libvips repeats the edge pixels instead. vips_resize
- * itself is much further off (linear kernel: mean 1.7, max 91; its other
- * kernels are worse): its enlarging step is not centre-aligned.
- * A box shrink comes first only for shrink factors above IMAGE_MAX_REDUCE.
- * Returns a new reference, or NULL with the libvips error set. */
-static VipsImage *image_resize_axis(VipsImage *in, int horizontal, int n) {
-    int from = horizontal ? in->Xsize : in->Ysize;
-    VipsImage *t[5] = {NULL, NULL, NULL, NULL, NULL}, *x = in, *out = NULL;
-
-    if (n == from) {
-        g_object_ref(in);
-        return in;
-    }
-    if (vips_cast(x, &t[0], VIPS_FORMAT_FLOAT, NULL))
-        goto done;
-    x = t[0];
-    if (n < from) {
-        double shrink = (double)from / n;
-        if (shrink > IMAGE_MAX_REDUCE) {
-            int box = (int)(shrink / (IMAGE_MAX_REDUCE / 2));
-            if (horizontal ? vips_shrinkh(x, &t[1], box, NULL) : vips_shrinkv(x, &t[1], box, NULL))
-                goto done;
-            x = t[1];
-            from = horizontal ? x->Xsize : x->Ysize;
-            shrink = (double)from / n;
-        }
-        if (horizontal ? vips_reduceh(x, &t[2], shrink, "kernel", VIPS_KERNEL_LINEAR, NULL)
-                       : vips_reducev(x, &t[2], shrink, "kernel", VIPS_KERNEL_LINEAR, NULL))
-            goto done;
-    } else {
-        double scale = (double)n / from;
-        int w = horizontal ? n : x->Xsize, h = horizontal ? x->Ysize : n;
-        VipsInterpolate *bilinear = vips_interpolate_new("bilinear");
-        VipsArrayInt *area = vips_array_int_newv(4, 0, 0, w, h);
-        int r =
-            horizontal
-                ? vips_affine(x, &t[2], scale, 0.0, 0.0, 1.0, "interpolate", bilinear, "idx", 0.5,
-                              "odx", -0.5, "oarea", area, "extend", VIPS_EXTEND_COPY, NULL)
-                : vips_affine(x, &t[2], 1.0, 0.0, 0.0, scale, "interpolate", bilinear, "idy", 0.5,
-                              "ody", -0.5, "oarea", area, "extend", VIPS_EXTEND_COPY, NULL);
-        vips_area_unref(VIPS_AREA(area));
-        g_object_unref(bilinear);
-        if (r)
-            goto done;
-    }
-    /* floor(v + 0.5): the filter weights are non-negative, so v is in
-     * 0..255 and the cast needs no clipping. */
-    if (vips_linear1(t[2], &t[3], 1.0, 0.5, NULL) || vips_floor(t[3], &t[4], NULL) ||
-        vips_cast(t[4], &out, VIPS_FORMAT_UCHAR, NULL))
-        goto done;
-    if ((horizontal ? out->Xsize : out->Ysize) != n) {
-        vips_error("bottleneck", "resampled to %d pixels instead of %d",
-                   horizontal ? out->Xsize : out->Ysize, n);
-        g_object_unref(out);
-        out = NULL;
-    }
-done:
-    for (int i = 0; i < 5; i++)
-        if (t[i])
-            g_object_unref(t[i]);
-    return out;
-}
-
 /* The crop rectangle (left, top, size x size) chosen in the displayed
  * (oriented) image of ow x oh pixels, mapped to the stored image's
  * coordinates for EXIF orientation o. */
@@ -380,11 +303,55 @@ static void image_preprocess(const unsigned char *rgb, size_t n, bn_preprocess p
     }
 }
 
+/* in (size x size x 3, as stored) -> out as displayed for EXIF orientation
+ * o: displayed pixel (dx, dy) is stored pixel (sx, sy). */
+static void image_orient(const unsigned char *in, int size, int o, unsigned char *out) {
+    const int m = size - 1;
+    for (int dy = 0; dy < size; dy++)
+        for (int dx = 0; dx < size; dx++) {
+            int sx, sy;
+            switch (o) {
+            case 2: sx = m - dx, sy = dy; break;
+            case 3: sx = m - dx, sy = m - dy; break;
+            case 4: sx = dx, sy = m - dy; break;
+            case 5: sx = dy, sy = dx; break;
+            case 6: sx = dy, sy = m - dx; break;
+            case 7: sx = m - dy, sy = m - dx; break;
+            case 8: sx = m - dy, sy = dx; break;
+            default: sx = dx, sy = dy; break;
+            }
+            memcpy(out + ((size_t)dy * size + dx) * 3, in + ((size_t)sy * size + sx) * 3, 3);
+        }
+}
+
+/* Pull every row of x (8-bit) from libvips, top to bottom, a strip at a time,
+ * into the resampler. All rows are decoded, even those the crop window does
+ * not need: a file corrupt near its end fails as it would in PIL. Returns 0,
+ * or -1 with the libvips error set. */
+static int image_stream_rows(VipsImage *x, bn_resampler *rs) {
+    VipsRegion *region = vips_region_new(x);
+    if (!region)
+        return -1;
+    size_t line = VIPS_IMAGE_SIZEOF_LINE(x);
+    int strip = line ? (int)(IMAGE_STRIP_BYTES / line) : IMAGE_STRIP_ROWS;
+    strip = strip < 1 ? 1 : strip > IMAGE_STRIP_ROWS ? IMAGE_STRIP_ROWS : strip;
+    for (int y = 0; y < x->Ysize; y += strip) {
+        VipsRect r = {0, y, x->Xsize, x->Ysize - y < strip ? x->Ysize - y : strip};
+        if (vips_region_prepare(region, &r)) {
+            g_object_unref(region);
+            return -1;
+        }
+        for (int i = 0; i < r.height; i++)
+            bn_resampler_push(rs, (const uint8_t *)VIPS_REGION_ADDR(region, 0, y + i));
+    }
+    g_object_unref(region);
+    return 0;
+}
+
 int bn_image_decode(const void *buf, size_t len, const char *name, const bn_image_opts *opts,
                     float *out, bn_image_info *info, bn_error *err) {
-    enum { NT = 8 };
-    VipsImage *t[NT] = {NULL};
-    VipsImage *x;
+    VipsImage *im = NULL, *rgb = NULL;
+    bn_resampler *rs = NULL;
     unsigned char *pixels = NULL;
     int rc = BN_OK;
 
@@ -401,14 +368,19 @@ int bn_image_decode(const void *buf, size_t len, const char *name, const bn_imag
         return bn_fail(err, BN_EINVAL, "%s: unknown preprocess mode %d", name,
                        (int)opts->preprocess);
 
-    if (!(x = t[0] = image_open(buf, len, name, err)))
+    if (!(im = image_open(buf, len, name, err)))
         return BN_EDECODE;
     const int size = opts->size;
-    const int w = x->Xsize, h = x->Ysize, o = image_orientation(x);
+    const int w = im->Xsize, h = im->Ysize, o = image_orientation(im);
     if ((uint64_t)w * (uint64_t)h > image_max_pixels) {
         rc = bn_fail(err, BN_EDECODE,
                      "%s: %dx%d image has more than %llu pixels (decompression bomb limit)", name,
                      w, h, (unsigned long long)image_max_pixels);
+        goto done;
+    }
+    if (w > BN_RESAMPLE_MAX_SIDE || h > BN_RESAMPLE_MAX_SIDE) {
+        rc = bn_fail(err, BN_EDECODE, "%s: %dx%d image: sides longer than %d pixels are refused",
+                     name, w, h, BN_RESAMPLE_MAX_SIDE);
         goto done;
     }
     if (info) {
@@ -416,80 +388,58 @@ int bn_image_decode(const void *buf, size_t len, const char *name, const bn_imag
         info->height = o >= 5 ? w : h;
     }
 
-    if ((rc = image_to_srgb(x, &t[1], name, err)))
+    if ((rc = image_to_srgb(im, &rgb, name, err)))
         goto done;
-    x = t[1];
 
-    /* Target lengths of the stored (not yet oriented) axes. */
-    int tw = size, th = size;
+    /* Target lengths of the stored (not yet oriented) axes, and the window
+     * of that target the network gets. */
+    int tw = size, th = size, left = 0, top = 0;
     if (opts->resize == BN_RESIZE_CROP) {
         int shorter = w < h ? w : h, longer = w < h ? h : w;
-        int along = (int)((double)size * (double)longer / (double)shorter);
+        double along = (double)size * (double)longer / (double)shorter;
+        if (along > BN_RESAMPLE_MAX_SIDE) {
+            rc = bn_fail(err, BN_EDECODE,
+                         "%s: %dx%d image is too elongated to scale its shorter side to %d", name,
+                         w, h, size);
+            goto done;
+        }
         if (w < h)
-            th = along;
+            th = (int)along;
         else
-            tw = along;
-    }
-    /* PIL resizes the displayed image horizontally first; for orientations
-     * that swap the axes that is the stored vertical axis. */
-    int first_horizontal = o < 5;
-    int second_from = first_horizontal ? h : w, second_to = first_horizontal ? th : tw;
-    if (!(x = t[2] = image_resize_axis(x, first_horizontal, first_horizontal ? tw : th)))
-        goto vips_failed;
-    /* A strong shrink of the second axis asks the first pass for tall (or
-     * wide) regions at a time: shrink x strip height lines at the full input
-     * width, which for an 8000x6000 JPEG at 64 costs 125 MB (275 MB in crop
-     * mode). Running the first pass to the end into memory, strip by strip,
-     * costs only its small output and gives the same pixels. */
-    if (second_from > 2 * second_to &&
-        (uint64_t)x->Xsize * x->Ysize * x->Bands <= IMAGE_MAX_INTERMEDIATE) {
-        if (!(x = t[7] = vips_image_copy_memory(x)))
-            goto vips_failed;
-    }
-    if (!(x = t[3] = image_resize_axis(x, !first_horizontal, second_to)))
-        goto vips_failed;
-
-    if (opts->resize == BN_RESIZE_CROP && (tw != size || th != size)) {
+            tw = (int)along;
         int ow = o >= 5 ? th : tw, oh = o >= 5 ? tw : th; /* displayed */
         /* torchvision's center_crop: int(round((h - size) / 2.0)), round
          * half to even like rint() in the default rounding mode. */
-        int left = (int)rint((ow - size) / 2.0), top = (int)rint((oh - size) / 2.0);
-        int cx, cy;
-        image_unorient_rect(o, ow, oh, left, top, size, &cx, &cy);
-        if (vips_extract_area(x, &t[4], cx, cy, size, size, NULL))
-            goto vips_failed;
-        x = t[4];
+        image_unorient_rect(o, ow, oh, (int)rint((ow - size) / 2.0), (int)rint((oh - size) / 2.0),
+                            size, &left, &top);
     }
-
-    if (o != 1) {
-        /* Rotation reads its input out of order: hold the small resized
-         * image in memory, then orient it. */
-        if (!(x = t[5] = vips_image_copy_memory(x)))
-            goto vips_failed;
-        if (vips_autorot(x, &t[6], NULL))
-            goto vips_failed;
-        x = t[6];
-    }
-
-    /* Decoding happens here: errors in the pixel data surface now. */
-    size_t bytes = 0;
-    if (!(pixels = vips_image_write_to_memory(x, &bytes)))
+    /* PIL resizes the displayed image horizontally first; for orientations
+     * that swap the axes that is the stored vertical axis. */
+    bn_resample_plan plan = {w, h, 3, tw, th, left, top, size, size, o < 5};
+    if ((rc = bn_resampler_new(&plan, name, &rs, err)))
+        goto done;
+    if (image_stream_rows(rgb, rs))
         goto vips_failed;
-    if (x->Xsize != size || x->Ysize != size || bytes != (size_t)size * size * 3) {
-        rc = bn_fail(err, BN_EDECODE, "%s: internal error: pipeline gave %dx%d, expected %dx%d",
-                     name, x->Xsize, x->Ysize, size, size);
+
+    size_t n = (size_t)size * size;
+    if (!(pixels = malloc(n * 3 * (o != 1 ? 2 : 1)))) {
+        rc = bn_fail(err, BN_ENOMEM, "%s: out of memory for a %dx%d image", name, size, size);
         goto done;
     }
-    image_preprocess(pixels, (size_t)size * size, opts->preprocess, out);
+    bn_resampler_finish(rs, pixels);
+    if (o != 1)
+        image_orient(pixels, size, o, pixels + n * 3);
+    image_preprocess(pixels + (o != 1 ? n * 3 : 0), n, opts->preprocess, out);
     goto done;
 
 vips_failed:
     rc = image_vips_fail(err, name, "decoding failed");
 done:
-    g_free(pixels);
-    for (int i = NT - 1; i >= 0; i--)
-        if (t[i])
-            g_object_unref(t[i]);
+    free(pixels);
+    bn_resampler_free(rs);
+    if (rgb)
+        g_object_unref(rgb);
+    g_object_unref(im);
     return rc;
 }
 
