@@ -18,12 +18,15 @@
 #      ONNX Runtime); PEERS=all adds PyTorch and the FMA peak.
 #   4. ROUNDS (default 5) paired rounds: the network, oneDNN's Winograd and ONNX
 #      Runtime back to back (3 reps each), for ratios measured seconds apart;
+#   5. EXTRACT_ROUNDS (default 3) paired rounds: the extractor on ROUND_PHOTOS
+#      (default 400) of the photos, then the network alone on as many images;
 # and ends with a summary: images/s of each, and the ratios of the network
 # (--conv auto, the default) to oneDNN Winograd and to ONNX Runtime (from the
 # single runs, and the median of the paired rounds), and of the extractor to
 # the network alone.
 #
 # Environment: SHARED (default ../shared), PEERS (default "onednn ort"), ROUNDS,
+# EXTRACT_ROUNDS, ROUND_PHOTOS,
 # PHOTOS (default $SHARED/data/catsdogs/train), BENCH_OUT (default a temp dir:
 # the raw log and the extractor's database).
 set -e
@@ -70,6 +73,13 @@ done
 #    to back, ROUNDS times (default 5), with the binaries peers.sh built. The
 #    median over rounds of each pair's ratio is the figure least sensitive to
 #    other processes coming and going.
+# 5. EXTRACT_ROUNDS (default 3) paired rounds of the extractor on a subset of
+#    the photos (ROUND_PHOTOS, default 400: the first half from each class
+#    folder of PHOTOS, linked into the temp dir) and the network alone on as
+#    many images (ROUND_PHOTOS / 8 reps of batch 8, their total time, not a
+#    median: the extractor's rate is a total too). One 90-s extract against a
+#    2-s network run compares two different stretches of a noisy machine;
+#    pairs of 15-s runs back to back compare like with like.
 peers_work=${BENCH_WORK:-${TMPDIR:-/tmp}/bottleneck-peers}
 if [ -x "$peers_work/dnnl_bench" ]; then
     for i in $(seq "${ROUNDS:-5}"); do
@@ -81,6 +91,31 @@ if [ -x "$peers_work/dnnl_bench" ]; then
                 grep '^RESULT' | sed "s/^RESULT /RESULT round=$i /" | tee -a "$log"
         fi
     done
+fi
+
+round_photos=${ROUND_PHOTOS:-400}
+photos_abs=$(cd "$photos" && pwd) # the links must not depend on the working directory
+subset="$out/subset"
+rm -rf "$subset"
+classes=$(find "$photos_abs" -mindepth 1 -maxdepth 1 -type d | LC_ALL=C sort)
+nclass=$(printf '%s\n' "$classes" | grep -c . || true)
+if [ "${EXTRACT_ROUNDS:-3}" -gt 0 ] && [ "$nclass" -gt 0 ]; then
+    per=$((round_photos / nclass))
+    for d in $classes; do
+        mkdir -p "$subset/$(basename "$d")"
+        find "$d" -maxdepth 1 -type f | LC_ALL=C sort | head -n "$per" |
+            while read -r f; do ln -s "$f" "$subset/$(basename "$d")/"; done
+    done
+    n=$(find "$subset" -type l | wc -l)
+    for i in $(seq "${EXTRACT_ROUNDS:-3}"); do
+        rm -f "$out/round.db" "$out/round.db-wal" "$out/round.db-shm"
+        "$extract" --weights "$shared/models/vgg16_random_notop.h5" --db "$out/round.db" \
+            --conv auto --batch 8 --threads 2 --quiet --json "$subset" |
+            sed "s/^/ROUND_EXTRACT round=$i /" | tee -a "$log"
+        "$net" --conv auto --reps $((n / 8)) | grep '^INFO reps_ms=' |
+            sed "s/^INFO /ROUND_NET round=$i /" | tee -a "$log"
+    done
+    rm -f "$out/round.db" "$out/round.db-wal" "$out/round.db-shm"
 fi
 
 # Summary from the log.
@@ -108,7 +143,7 @@ ort = best(lambda r: r.get('runtime', '').startswith('onnxruntime') and r.get('b
 ext = None
 for l in lines:
     m = re.search(r'"images_per_second":([0-9.]+)', l)
-    if m:
+    if m and not l.startswith('ROUND_'):
         ext = float(m.group(1))
 rss = [r.get('peak_rss_mb') for r in res if r.get('runtime') == 'bottleneck' and r.get('conv') == 'auto']
 fast = ours['auto'] or 0  # the default engine choice, what users get
@@ -134,6 +169,21 @@ for other, label in (('wino', 'onednn_winograd'), ('ort', 'onnxruntime')):
     p = paired(other)
     if p:
         print(f"RATIO paired bottleneck/{label} median={p[0]:.2f} min={p[1]:.2f} max={p[2]:.2f} rounds={p[3]}")
+ext_rounds = {}
+for l in lines:
+    m = re.match(r'ROUND_EXTRACT round=(\d+) .*"images_per_second":([0-9.]+)', l)
+    if m:
+        ext_rounds.setdefault(m.group(1), {})['ext'] = float(m.group(2))
+    m = re.match(r'ROUND_NET round=(\d+) reps_ms=([0-9,]+)', l)
+    if m:
+        ms = [float(x) for x in m.group(2).split(',')]
+        ext_rounds.setdefault(m.group(1), {})['net'] = 8 * len(ms) / (sum(ms) / 1000)
+er = sorted(d['ext'] / d['net'] for d in ext_rounds.values() if 'ext' in d and 'net' in d)
+if er:
+    exts = ', '.join('%.1f' % d.get('ext', 0) for d in ext_rounds.values())
+    nets = ', '.join('%.1f' % d.get('net', 0) for d in ext_rounds.values())
+    print(f"RATIO paired extract/network median={er[len(er) // 2]:.2f} min={er[0]:.2f} "
+          f"max={er[-1]:.2f} rounds={len(er)} (extract {exts}; network {nets} images/s)")
 if rounds:
     ours_r = sorted(d['ours'] for d in rounds.values() if 'ours' in d)
     print(f"INFO paired rounds: bottleneck images/s median={ours_r[len(ours_r) // 2]:.2f} "

