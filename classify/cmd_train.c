@@ -49,73 +49,82 @@ typedef struct {
     int n;
 } dlist;
 
-/* "0.01,0.1,1" -> values; each must satisfy positive (or >= 1 when integer). */
-static int parse_list(const char *text, const char *flag, int integer, dlist *out) {
-    out->v = NULL;
-    out->n = 0;
-    char *copy = strdup(text), *save = NULL;
-    if (!copy)
-        return cl_fail("out of memory");
-    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        char *end;
-        double v = strtod(tok, &end);
-        if (!*tok || *end || !(v > 0) || !isfinite(v) || (integer && (v != floor(v) || v > 1e9))) {
-            cl_failf("%s: '%s' is not a %s", flag, tok,
-                     integer ? "positive integer" : "positive number");
-            free(copy);
-            free(out->v);
-            return CL_EXIT_USAGE;
-        }
-        double *p = realloc(out->v, (size_t)(out->n + 1) * sizeof *p);
-        if (!p) {
-            free(copy);
-            free(out->v);
-            return cl_fail("out of memory");
-        }
-        out->v = p;
-        out->v[out->n++] = v;
-    }
-    free(copy);
-    if (out->n == 0)
-        return cl_failf("%s: empty list", flag);
-    return 0;
-}
+/* Reads one item of a comma-separated list into *v; prints the problem and
+ * returns CL_EXIT_USAGE when tok is not a valid item. */
+typedef int (*item_fn)(const char *tok, const char *flag, const void *arg, double *v);
 
-/* "none,balanced" or "yes,no" -> 0/1 values. */
-static int parse_words(const char *text, const char *flag, const char *no, const char *yes,
+/* A comma-separated list -> out (n >= 1 values), each item read by item().
+ * On failure out is empty (nothing to free) and the exit code is returned. */
+static int parse_items(const char *text, const char *flag, item_fn item, const void *arg,
                        dlist *out) {
     out->v = NULL;
     out->n = 0;
     char *copy = strdup(text), *save = NULL;
     if (!copy)
         return cl_fail("out of memory");
+    int rc = 0;
     for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        int v;
-        if (strcmp(tok, no) == 0 ||
-            (strcmp(no, "no") == 0 && (!strcmp(tok, "false") || !strcmp(tok, "0"))))
-            v = 0;
-        else if (strcmp(tok, yes) == 0 ||
-                 (strcmp(yes, "yes") == 0 && (!strcmp(tok, "true") || !strcmp(tok, "1"))))
-            v = 1;
-        else {
-            cl_failf("%s: '%s': expected %s or %s", flag, tok, no, yes);
-            free(copy);
-            free(out->v);
-            return CL_EXIT_USAGE;
-        }
+        double v;
+        rc = item(tok, flag, arg, &v);
+        if (rc)
+            break;
         double *p = realloc(out->v, (size_t)(out->n + 1) * sizeof *p);
         if (!p) {
-            free(copy);
-            free(out->v);
-            return cl_fail("out of memory");
+            rc = cl_fail("out of memory");
+            break;
         }
         out->v = p;
         out->v[out->n++] = v;
     }
     free(copy);
-    if (out->n == 0)
-        return cl_failf("%s: empty list", flag);
+    if (!rc && out->n == 0)
+        rc = cl_failf("%s: empty list", flag);
+    if (rc) {
+        free(out->v);
+        out->v = NULL;
+        out->n = 0;
+    }
+    return rc;
+}
+
+/* A positive number; a positive integer up to 1e9 when *(int *)integer. */
+static int number_item(const char *tok, const char *flag, const void *integer, double *v) {
+    int whole = *(const int *)integer;
+    char *end;
+    *v = strtod(tok, &end);
+    if (!*tok || *end || !(*v > 0) || !isfinite(*v) || (whole && (*v != floor(*v) || *v > 1e9))) {
+        cl_failf("%s: '%s' is not a %s", flag, tok, whole ? "positive integer" : "positive number");
+        return CL_EXIT_USAGE;
+    }
     return 0;
+}
+
+/* words[0] -> 0, words[1] -> 1; "no"/"yes" also take false/0 and true/1. */
+static int word_item(const char *tok, const char *flag, const void *words, double *v) {
+    const char *no = ((const char *const *)words)[0], *yes = ((const char *const *)words)[1];
+    if (strcmp(tok, no) == 0 ||
+        (strcmp(no, "no") == 0 && (!strcmp(tok, "false") || !strcmp(tok, "0"))))
+        *v = 0;
+    else if (strcmp(tok, yes) == 0 ||
+             (strcmp(yes, "yes") == 0 && (!strcmp(tok, "true") || !strcmp(tok, "1"))))
+        *v = 1;
+    else {
+        cl_failf("%s: '%s': expected %s or %s", flag, tok, no, yes);
+        return CL_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* "0.01,0.1,1" -> values; each must satisfy positive (or >= 1 when integer). */
+static int parse_list(const char *text, const char *flag, int integer, dlist *out) {
+    return parse_items(text, flag, number_item, &integer, out);
+}
+
+/* "none,balanced" or "yes,no" -> 0/1 values. */
+static int parse_words(const char *text, const char *flag, const char *no, const char *yes,
+                       dlist *out) {
+    const char *const words[2] = {no, yes};
+    return parse_items(text, flag, word_item, words, out);
 }
 
 /* Rows of a split with vectors in fs (0 when none). */
@@ -181,6 +190,20 @@ typedef struct {
     candidate *cand;
     int ncand;
 } train_job;
+
+/* The vectors of split `name` into *f and their labels as indices of the
+ * training classes into *y (validation, test). 0, or the problem printed
+ * and CL_EXIT_FATAL; what was allocated is freed with the job. */
+static int load_split(train_job *j, const char *name, bn_features *f, int **y) {
+    bn_error err;
+    if (bn_features_load(j->s, j->fs, name, f, &err))
+        return cl_fail(err.msg);
+    if (!(*y = malloc((size_t)f->n * sizeof **y)))
+        return cl_fail("out of memory");
+    if (bn_features_encode(f, j->classes, j->k, *y, name, &err))
+        return cl_fail(err.msg);
+    return 0;
+}
 
 static int fit_candidate(train_job *j, candidate *c, bn_model *warm, bn_error *err) {
     bn_data dtr = {.dim = j->dim, .k = j->k, .nblocks = 1};
@@ -452,22 +475,9 @@ int cl_train(const cl_opts *o) {
         cl_fail(j.ytr ? err.msg : "out of memory");
         goto done;
     }
-    if (j.valid) {
-        if (bn_features_load(j.s, j.fs, j.valid, &j.va, &err) ||
-            !(j.yva = malloc((size_t)j.va.n * sizeof *j.yva)) ||
-            bn_features_encode(&j.va, j.classes, j.k, j.yva, j.valid, &err)) {
-            cl_fail(err.msg);
-            goto done;
-        }
-    }
-    if (j.test) {
-        if (bn_features_load(j.s, j.fs, j.test, &j.te, &err) ||
-            !(j.yte = malloc((size_t)j.te.n * sizeof *j.yte)) ||
-            bn_features_encode(&j.te, j.classes, j.k, j.yte, j.test, &err)) {
-            cl_fail(err.msg);
-            goto done;
-        }
-    }
+    if ((j.valid && load_split(&j, j.valid, &j.va, &j.yva)) ||
+        (j.test && load_split(&j, j.test, &j.te, &j.yte)))
+        goto done;
     if (!o->quiet) {
         fprintf(stderr, "feature set '%s' (id %lld, dim %d): %s %d rows", j.fsname, (long long)j.fs,
                 j.dim, o->train, j.tr.n);

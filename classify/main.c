@@ -15,6 +15,7 @@
 #include "conv.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,6 +300,9 @@ int main(int argc, char **argv) {
      * (which makes the same choice), so a vector computed here is the one
      * extract would store. */
     bn_blas_use_best_kernels(argv);
+    /* Past a file size limit (ulimit -f) a write should fail with EFBIG and
+     * be reported like a full disk, not kill us with SIGXFSZ (as in extract). */
+    signal(SIGXFSZ, SIG_IGN);
     struct option longopts[NOPTIONS + 1];
     for (int i = 0; i < NOPTIONS; i++)
         longopts[i] = options[i].opt;

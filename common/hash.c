@@ -28,6 +28,54 @@ static void to_hex(const uint8_t *bytes, size_t n, char *hex) {
     hex[2 * n] = '\0';
 }
 
+/* ---- the block buffering both hashes share ---------------------------- */
+
+/* Compresses one 64-byte block into the state (sha256_block, md5_block). */
+typedef void (*block_fn)(uint32_t *state, const uint8_t *p);
+
+/* Feed len bytes to compress() in whole 64-byte blocks: top up the partial
+ * block (*fill bytes in block[]) first, compress full blocks straight from
+ * data, and keep the tail in block[] for the next call. */
+static void blocks_update(uint32_t *state, block_fn compress, uint8_t block[64], size_t *fill,
+                          const void *data, size_t len) {
+    const uint8_t *p = data;
+    if (*fill > 0) {
+        size_t take = 64 - *fill < len ? 64 - *fill : len;
+        memcpy(block + *fill, p, take);
+        *fill += take;
+        p += take;
+        len -= take;
+        if (*fill < 64)
+            return;
+        compress(state, block);
+        *fill = 0;
+    }
+    for (; len >= 64; p += 64, len -= 64)
+        compress(state, p);
+    memcpy(block, p, len);
+    *fill = len;
+}
+
+/* The padding of both (FIPS 180-4 5.1.1, RFC 1321 3.1-3.2): 0x80, zeros up
+ * to 56 mod 64, then the message length in bits as 8 bytes, big-endian for
+ * SHA-256 and little-endian for MD5. Leaves *fill at 0. */
+static void blocks_pad(uint32_t *state, block_fn compress, uint8_t block[64], size_t *fill,
+                       uint64_t bytes, int big_endian) {
+    uint64_t bits = bytes * 8;
+    uint8_t pad[72] = {0x80};
+    size_t padlen = (*fill < 56 ? 56 : 120) - *fill;
+    for (int i = 0; i < 8; i++)
+        pad[padlen + i] = (uint8_t)(bits >> (big_endian ? 56 - 8 * i : 8 * i));
+    blocks_update(state, compress, block, fill, pad, padlen + 8);
+}
+
+/* The digest: the n state words as bytes, big- or little-endian. */
+static void words_to_bytes(const uint32_t *w, int n, int big_endian, uint8_t *out) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < 4; j++)
+            out[4 * i + j] = (uint8_t)(w[i] >> (big_endian ? 24 - 8 * j : 8 * j));
+}
+
 /* ---- SHA-256 ---------------------------------------------------------- */
 
 /* First 32 bits of the fractional parts of the cube roots of the first 64
@@ -99,41 +147,16 @@ void bn_sha256_init(bn_sha256 *h) {
 }
 
 void bn_sha256_update(bn_sha256 *h, const void *data, size_t len) {
-    const uint8_t *p = data;
     h->bytes += len;
-    if (h->fill > 0) {
-        size_t take = 64 - h->fill < len ? 64 - h->fill : len;
-        memcpy(h->block + h->fill, p, take);
-        h->fill += take;
-        p += take;
-        len -= take;
-        if (h->fill < 64)
-            return;
-        sha256_block(h->state, h->block);
-        h->fill = 0;
-    }
-    for (; len >= 64; p += 64, len -= 64)
-        sha256_block(h->state, p);
-    memcpy(h->block, p, len);
-    h->fill = len;
+    blocks_update(h->state, sha256_block, h->block, &h->fill, data, len);
 }
 
-/* Pad with 0x80, zeros, and the message length in bits (big-endian), then
- * write the digest. h must be re-initialised before reuse. */
+/* Pad with the message length big-endian, then write the digest. h must be
+ * re-initialised before reuse. */
 void bn_sha256_final(bn_sha256 *h, char hex[65]) {
-    uint64_t bits = h->bytes * 8;
-    uint8_t pad[72] = {0x80};
-    size_t padlen = (h->fill < 56 ? 56 : 120) - h->fill;
-    for (int i = 0; i < 8; i++)
-        pad[padlen + i] = (uint8_t)(bits >> (56 - 8 * i));
-    bn_sha256_update(h, pad, padlen + 8);
+    blocks_pad(h->state, sha256_block, h->block, &h->fill, h->bytes, 1);
     uint8_t out[32];
-    for (int i = 0; i < 8; i++) {
-        out[4 * i] = (uint8_t)(h->state[i] >> 24);
-        out[4 * i + 1] = (uint8_t)(h->state[i] >> 16);
-        out[4 * i + 2] = (uint8_t)(h->state[i] >> 8);
-        out[4 * i + 3] = (uint8_t)h->state[i];
-    }
+    words_to_bytes(h->state, 8, 1, out);
     to_hex(out, 32, hex);
 }
 
@@ -200,40 +223,15 @@ void bn_md5_init(bn_md5 *h) {
 }
 
 void bn_md5_update(bn_md5 *h, const void *data, size_t len) {
-    const uint8_t *p = data;
     h->bytes += len;
-    if (h->fill > 0) {
-        size_t take = 64 - h->fill < len ? 64 - h->fill : len;
-        memcpy(h->block + h->fill, p, take);
-        h->fill += take;
-        p += take;
-        len -= take;
-        if (h->fill < 64)
-            return;
-        md5_block(h->state, h->block);
-        h->fill = 0;
-    }
-    for (; len >= 64; p += 64, len -= 64)
-        md5_block(h->state, p);
-    memcpy(h->block, p, len);
-    h->fill = len;
+    blocks_update(h->state, md5_block, h->block, &h->fill, data, len);
 }
 
-/* As SHA-256's padding, but the length is little-endian. */
+/* As SHA-256's padding and digest, but little-endian. */
 void bn_md5_final(bn_md5 *h, char hex[33]) {
-    uint64_t bits = h->bytes * 8;
-    uint8_t pad[72] = {0x80};
-    size_t padlen = (h->fill < 56 ? 56 : 120) - h->fill;
-    for (int i = 0; i < 8; i++)
-        pad[padlen + i] = (uint8_t)(bits >> (8 * i));
-    bn_md5_update(h, pad, padlen + 8);
+    blocks_pad(h->state, md5_block, h->block, &h->fill, h->bytes, 0);
     uint8_t out[16];
-    for (int i = 0; i < 4; i++) {
-        out[4 * i] = (uint8_t)h->state[i];
-        out[4 * i + 1] = (uint8_t)(h->state[i] >> 8);
-        out[4 * i + 2] = (uint8_t)(h->state[i] >> 16);
-        out[4 * i + 3] = (uint8_t)(h->state[i] >> 24);
-    }
+    words_to_bytes(h->state, 4, 0, out);
     to_hex(out, 16, hex);
 }
 

@@ -541,45 +541,24 @@ enum { METRIC_COSINE, METRIC_L2, METRIC_L1, METRIC_DOT };
 
 /* vec_f32(vector): a float32 BLOB (subtype 223) from a BLOB or JSON text.
  * A float16-tagged input (vec_f16(...)) is converted.
- * vec_f32(blob, dtype): read an untagged BLOB as dtype 'f32' or 'f16' (the
- * embeddings view's dtype column) and return float32. */
-static void fn_vec_f32(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-    int as = VEC_F32;
-    if (argc == 2) {
-        const char *dt = (const char *)sqlite3_value_text(argv[1]);
-        if (dt && (strcmp(dt, "f16") == 0 || strcmp(dt, "float16") == 0)) {
-            as = VEC_F16;
-        } else if (!dt || (strcmp(dt, "f32") != 0 && strcmp(dt, "float32") != 0)) {
-            char *msg = sqlite3_mprintf("vec_f32: unknown dtype '%s': expected 'f32' or 'f16'",
-                                        dt ? dt : "NULL");
-            sqlite3_result_error(ctx, msg ? msg : "out of memory", -1);
-            sqlite3_free(msg);
-            return;
-        }
-    }
-    vec_t v;
-    char *err;
-    int rc = vec_parse_as(argv[0], as, &v, &err);
-    if (rc != SQLITE_OK) {
-        vec_result_parse_error(ctx, rc, NULL, err);
-        return;
-    }
-    vec_result_vec(ctx, &v, VEC_F32);
-}
-
-/* vec_f16(vector): a float16 BLOB (subtype 226). JSON text and float32-tagged
+ * vec_f16(vector): a float16 BLOB (subtype 226). JSON text and float32-tagged
  * BLOBs are converted (round to nearest even; beyond +-65504 becomes Inf); an
  * untagged BLOB is taken as float16 data and tagged, as sqlite-vec's
- * vec_int8(blob) tags. vec_f16(blob, dtype) reads an untagged BLOB as dtype. */
-static void fn_vec_f16(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-    int as = VEC_F16;
+ * vec_int8(blob) tags.
+ * vec_f32 / vec_f16(blob, dtype): read an untagged BLOB as dtype 'f32' or
+ * 'f16' (the embeddings view's dtype column) and return the function's type.
+ * The result type (VEC_F32 or VEC_F16) is the function's user data. */
+static void fn_vec_convert(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+    int to = *(const int *)sqlite3_user_data(ctx), as = to;
     if (argc == 2) {
         const char *dt = (const char *)sqlite3_value_text(argv[1]);
         if (dt && (strcmp(dt, "f32") == 0 || strcmp(dt, "float32") == 0)) {
             as = VEC_F32;
-        } else if (!dt || (strcmp(dt, "f16") != 0 && strcmp(dt, "float16") != 0)) {
-            char *msg = sqlite3_mprintf("vec_f16: unknown dtype '%s': expected 'f32' or 'f16'",
-                                        dt ? dt : "NULL");
+        } else if (dt && (strcmp(dt, "f16") == 0 || strcmp(dt, "float16") == 0)) {
+            as = VEC_F16;
+        } else {
+            char *msg = sqlite3_mprintf("%s: unknown dtype '%s': expected 'f32' or 'f16'",
+                                        to == VEC_F16 ? "vec_f16" : "vec_f32", dt ? dt : "NULL");
             sqlite3_result_error(ctx, msg ? msg : "out of memory", -1);
             sqlite3_free(msg);
             return;
@@ -592,7 +571,7 @@ static void fn_vec_f16(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
         vec_result_parse_error(ctx, rc, NULL, err);
         return;
     }
-    vec_result_vec(ctx, &v, VEC_F16);
+    vec_result_vec(ctx, &v, to);
 }
 
 /* vec_length(vector): number of elements. */
@@ -1787,8 +1766,9 @@ static sqlite3_module each_module = {
  * Registration
  * ------------------------------------------------------------------------- */
 
-static const int metric_l2 = METRIC_L2, metric_l1 = METRIC_L1, metric_cosine = METRIC_COSINE,
-                 metric_dot = METRIC_DOT, op_add = 1, op_sub = -1;
+static const int type_f32 = VEC_F32, type_f16 = VEC_F16, metric_l2 = METRIC_L2,
+                 metric_l1 = METRIC_L1, metric_cosine = METRIC_COSINE, metric_dot = METRIC_DOT,
+                 op_add = 1, op_sub = -1;
 
 int bn_vec_register(sqlite3 *db) {
     static const struct {
@@ -1797,10 +1777,10 @@ int bn_vec_register(sqlite3 *db) {
         const int *data;
         void (*fn)(sqlite3_context *, int, sqlite3_value **);
     } fns[] = {
-        {"vec_f32", 1, NULL, fn_vec_f32},
-        {"vec_f32", 2, NULL, fn_vec_f32},
-        {"vec_f16", 1, NULL, fn_vec_f16},
-        {"vec_f16", 2, NULL, fn_vec_f16},
+        {"vec_f32", 1, &type_f32, fn_vec_convert},
+        {"vec_f32", 2, &type_f32, fn_vec_convert},
+        {"vec_f16", 1, &type_f16, fn_vec_convert},
+        {"vec_f16", 2, &type_f16, fn_vec_convert},
         {"vec_length", 1, NULL, fn_vec_length},
         {"vec_type", 1, NULL, fn_vec_type},
         {"vec_to_json", 1, NULL, fn_vec_to_json},

@@ -155,6 +155,11 @@ check_match "other dimension: message" "$out" "trained on 1024-d features \('goo
 fails "several feature sets need --features" "2 feature sets \('googlenet', 'tiny'\): choose one with --features"
 "$CLASSIFY" --db "$DB" --C -1 --features googlenet > /dev/null 2>&1
 check_eq "bad C: usage error" "$?" 2
+# A bad item after good ones (the list was once freed twice: abort).
+"$CLASSIFY" --db "$DB" --C 0.1,abc --features googlenet > /dev/null 2>&1
+check_eq "bad second C: usage error" "$?" 2
+"$CLASSIFY" --db "$DB" --standardize=no,yes,maybe --features googlenet > /dev/null 2>&1
+check_eq "bad third --standardize: usage error" "$?" 2
 "$CLASSIFY" --db "$T/missing.db" runs > /dev/null 2>&1
 check_eq "missing database" "$?" 1
 check_eq "failed trainings stored nothing" "$(q "$DB" "SELECT count(*) FROM runs")" "$runs_before"

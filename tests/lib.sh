@@ -42,3 +42,33 @@ make_dataset() {
         done
     done
 }
+
+# storage_fixture: the set-up of the storage failure tests (reliability_disk.sh,
+# reliability_lock.sh). 16 photos in $T/ds, the first 4 (train/cat) in $T/half,
+# a reference database $T/ref.db whose dump is $ref, n_images=16, and helpers:
+#   run ARGS...   extract at size 64, batch 2, quietly
+#   dump DB       path, sha256 and vector of every stored image
+#   fresh DB      a new database holding the 4 images of $T/half, checkpointed
+#   kept DB       the 4 images of $T/half are all still in DB, unchanged
+#   one_line FILE FILE has exactly one line
+storage_fixture() {
+    make_dataset "$T/ds" 4 # 16 photos
+    n_images=16
+    mkdir -p "$T/half/train"
+    cp -r "$T/ds/train/cat" "$T/half/train/" # 4 of them
+    run() { "$EXTRACT" --weights "$WEIGHTS" --size 64 --batch 2 --quiet "$@"; }
+    dump() { q "$1" 'SELECT path, sha256, hex(vector) FROM images JOIN vectors USING (sha256) ORDER BY path'; }
+    run --db "$T/ref.db" "$T/ds"
+    check_eq "reference run" "$?" 0
+    ref=$(dump "$T/ref.db")
+    # A database holding the first 4 images, fully checkpointed (no -wal).
+    fresh() {
+        rm -f "$1" "$1-wal" "$1-shm"
+        run --db "$1" "$T/half" && q "$1" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null
+    }
+    kept() { # kept DB: the 4 first images are all still there, unchanged
+        [ "$(dump "$1" | grep -c '^train/cat/')" = 4 ] &&
+            [ "$(dump "$1" | grep '^train/cat/')" = "$(echo "$ref" | grep '^train/cat/')" ]
+    }
+    one_line() { [ "$(wc -l <"$1")" -eq 1 ]; }
+}

@@ -5,25 +5,7 @@
 # reliability_disk.sh.)
 . "$(dirname "$0")/lib.sh"
 
-make_dataset "$T/ds" 4 # 16 photos
-n_images=16
-mkdir -p "$T/half/train"
-cp -r "$T/ds/train/cat" "$T/half/train/" # 4 of them
-run() { "$EXTRACT" --weights "$WEIGHTS" --size 64 --batch 2 --quiet "$@"; }
-dump() { q "$1" 'SELECT path, sha256, hex(vector) FROM images JOIN vectors USING (sha256) ORDER BY path'; }
-run --db "$T/ref.db" "$T/ds"
-check_eq "reference run" "$?" 0
-ref=$(dump "$T/ref.db")
-# A database holding the first 4 images, fully checkpointed (no -wal).
-fresh() {
-    rm -f "$1" "$1-wal" "$1-shm"
-    run --db "$1" "$T/half" && q "$1" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null
-}
-kept() { # kept DB: the 4 first images are all still there, unchanged
-    [ "$(dump "$1" | grep -c '^train/cat/')" = 4 ] &&
-        [ "$(dump "$1" | grep '^train/cat/')" = "$(echo "$ref" | grep '^train/cat/')" ]
-}
-one_line() { [ "$(wc -l <"$1")" -eq 1 ]; }
+storage_fixture
 
 # ---- a locked database: a sqlite3 shell holds BEGIN EXCLUSIVE -------------
 DB="$T/locked.db"

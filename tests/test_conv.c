@@ -8,57 +8,15 @@
  */
 #include "check.h"
 #include "conv.h"
+#include "support.h"
 
-#include <stdint.h>
 #include <strings.h>
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-/* Uniform in [-1, 1), xorshift64*: reproducible across runs and machines. */
-static float rnd(void) {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    uint64_t r = rng_state * 2685821657736338717ull;
-    return (float)((double)(r >> 40) / (double)(1ull << 24) * 2.0 - 1.0);
-}
 
 static float *rnd_array(size_t count) {
     float *p = malloc(count * sizeof *p);
     for (size_t i = 0; i < count; i++)
-        p[i] = rnd();
+        p[i] = support_rnd();
     return p;
-}
-
-/* The definition, seven loops, double accumulation:
- * out[b,y,x,co] = relu(bias[co] + sum_{ky,kx,ci} in[b,y+ky-1,x+kx-1,ci] * k[ky,kx,ci,co]).
- * absum receives sum |bias| + sum |term|, the scale of the float rounding. */
-static void naive_conv(const float *in, const float *k, const float *bias, double *out,
-                       double *absum, int n, int h, int w, int cin, int cout) {
-    for (int b = 0; b < n; b++)
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++)
-                for (int co = 0; co < cout; co++) {
-                    double s = bias[co], a = fabs(bias[co]);
-                    for (int ky = 0; ky < 3; ky++)
-                        for (int kx = 0; kx < 3; kx++)
-                            for (int ci = 0; ci < cin; ci++) {
-                                int yy = y + ky - 1, xx = x + kx - 1;
-                                if (yy < 0 || yy >= h || xx < 0 || xx >= w)
-                                    continue;
-                                double t = (double)in[(((size_t)b * h + yy) * w + xx) * cin + ci] *
-                                           k[((size_t)(ky * 3 + kx) * cin + ci) * cout + co];
-                                s += t;
-                                a += fabs(t);
-                            }
-                    size_t o = (((size_t)b * h + y) * w + x) * cout + co;
-                    out[o] = s > 0 ? s : 0;
-                    absum[o] = a;
-                }
-}
-
-static void *ws_alloc(size_t bytes) {
-    return aligned_alloc(64, (bytes + 64) & ~(size_t)63);
 }
 
 static void test_direct(int n, int h, int w, int cin, int cout) {
@@ -78,7 +36,7 @@ static void test_direct(int n, int h, int w, int cin, int cout) {
     CHECK_INT(bn_conv_engine_of(c), BN_CONV_DIRECT);
     size_t wsb = bn_conv_workspace(c, n, h, w);
     CHECK(wsb <= ((size_t)64 << 20));
-    void *ws = ws_alloc(wsb);
+    void *ws = support_ws_alloc(wsb);
     /* The kernel and bias are copies: scribbling on ours must not matter. */
     float *k_saved = malloc((size_t)9 * cin * cout * sizeof *k_saved);
     memcpy(k_saved, k, (size_t)9 * cin * cout * sizeof *k);
@@ -87,7 +45,7 @@ static void test_direct(int n, int h, int w, int cin, int cout) {
     bias[0] = NAN;
     bn_conv_forward(c, in, out, n, h, w, ws);
     bias[0] = bias0;
-    naive_conv(in, k_saved, bias, ref, absum, n, h, w, cin, cout);
+    support_naive_conv(in, k_saved, bias, ref, absum, n, h, w, cin, cout);
 
     size_t bad = 0, zeros = 0;
     double num = 0, den = 0;
@@ -197,6 +155,7 @@ static void test_api(void) {
 }
 
 int main(void) {
+    support_seed(0x9e3779b97f4a7c15ull);
     test_api();
 
     /* n, h, w, cin, cout */

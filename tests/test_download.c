@@ -18,6 +18,7 @@
 #include "check.h"
 #include "download.h"
 #include "hash.h"
+#include "support.h"
 #include "weights.h"
 
 #include <arpa/inet.h>
@@ -37,7 +38,8 @@
 enum { SMALL_SIZE = 300000 };
 static unsigned char small_data[SMALL_SIZE];
 static char small_md5[33];
-static char tmpdir[4096], small_file[4200];
+static const char *tmpdir; /* support_mkdtemp */
+static char small_file[4200];
 static const char *weights_file;
 
 /* ---- the server ---------------------------------------------------------- */
@@ -185,34 +187,6 @@ static const char *url(const char *path) {
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static const char *tmp_path(const char *name) {
-    static char buf[8][4200];
-    static int slot;
-    char *p = buf[slot++ & 7];
-    snprintf(p, 4200, "%s/%s", tmpdir, name);
-    return p;
-}
-
-static void remove_tree(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        char p[8192];
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-            remove_tree(p);
-        else
-            unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 /* Number of leftover "*.part.*" files in dir. */
 static int part_files(const char *dir) {
     DIR *d = opendir(dir);
@@ -281,7 +255,7 @@ static void check_fails(const char *u, const char *dest, const char *md5, int co
 
 static void test_success(void) {
     /* Missing parent directories are created. */
-    const char *dest = tmp_path("a/b/c/small.bin");
+    const char *dest = support_tmp_path("a/b/c/small.bin");
     progress_log pl = {0};
     bn_error err = {0};
     int rc = bn_download(url("/small"), dest, small_md5, on_progress, &pl, &err);
@@ -291,7 +265,7 @@ static void test_success(void) {
     CHECK(!pl.went_back);
     CHECK_INT(pl.last_done, SMALL_SIZE);
     CHECK_INT(pl.last_total, SMALL_SIZE);
-    CHECK_INT(part_files(tmp_path("a/b/c")), 0);
+    CHECK_INT(part_files(support_tmp_path("a/b/c")), 0);
     struct stat st;
     CHECK(stat(dest, &st) == 0 && (st.st_mode & 0777) == 0644);
 
@@ -300,14 +274,14 @@ static void test_success(void) {
     for (int i = 0; i < 33; i++)
         upper[i] =
             (char)(small_md5[i] >= 'a' && small_md5[i] <= 'f' ? small_md5[i] - 32 : small_md5[i]);
-    const char *d2 = tmp_path("upper.bin"), *d3 = tmp_path("nomd5.bin");
+    const char *d2 = support_tmp_path("upper.bin"), *d3 = support_tmp_path("nomd5.bin");
     CHECK_INT(bn_download(url("/small"), d2, upper, NULL, NULL, &err), 0);
     CHECK_INT(bn_download(url("/small"), d3, NULL, NULL, NULL, &err), 0);
     CHECK(file_equals(d2, small_data, SMALL_SIZE));
     CHECK(file_equals(d3, small_data, SMALL_SIZE));
 
     /* A 302 is followed. */
-    const char *d4 = tmp_path("redirected.bin");
+    const char *d4 = support_tmp_path("redirected.bin");
     rc = bn_download(url("/redirect"), d4, small_md5, NULL, NULL, &err);
     CHECK_MSG(rc == 0, "%s", err.msg);
     CHECK(file_equals(d4, small_data, SMALL_SIZE));
@@ -320,11 +294,11 @@ static void test_success(void) {
     unlink(d2);
     unlink(d3);
     unlink(d4);
-    remove_tree(tmp_path("a"));
+    support_remove_tree(support_tmp_path("a"));
 }
 
 static void test_failures(void) {
-    const char *dest = tmp_path("fail.bin");
+    const char *dest = support_tmp_path("fail.bin");
     check_fails(url("/small"), dest, "0123456789abcdef0123456789abcdef", BN_ECHECKSUM,
                 "expected 0123456789abcdef0123456789abcdef (download discarded)");
     check_fails(url("/missing"), dest, small_md5, BN_ENET, "HTTP 404");
@@ -352,14 +326,15 @@ static void test_failures(void) {
     CHECK_INT(bn_download(url("/small"), dest, "not-an-md5", NULL, NULL, &err), BN_EINVAL);
     CHECK(access(dest, F_OK) != 0);
     /* The destination's directory cannot be created: its parent is a file. */
-    CHECK_INT(bn_download(url("/small"), tmp_path("small.src/x/y.bin"), NULL, NULL, NULL, &err),
-              BN_EIO);
+    CHECK_INT(
+        bn_download(url("/small"), support_tmp_path("small.src/x/y.bin"), NULL, NULL, NULL, &err),
+        BN_EIO);
     CHECK(strstr(err.msg, "small.src/x: cannot create directory") != NULL);
 }
 
 /* A failed download leaves an existing DEST exactly as it was. */
 static void test_no_clobber(void) {
-    const char *dest = tmp_path("precious.bin");
+    const char *dest = support_tmp_path("precious.bin");
     write_file(dest, "precious\n", 9);
     bn_error err = {0};
     CHECK_INT(bn_download(url("/missing"), dest, NULL, NULL, NULL, &err), BN_ENET);
@@ -440,12 +415,9 @@ int main(void) {
     alarm(55); /* a hung transfer fails the test instead of stalling the suite */
     signal(SIGPIPE, SIG_IGN);
     weights_file = shared_path("models/vgg16_random_notop.h5");
-    const char *t = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/bn-test-download-XXXXXX", t && *t ? t : "/tmp");
-    if (!mkdtemp(tmpdir)) {
-        perror(tmpdir);
+    tmpdir = support_mkdtemp("bn-test-download");
+    if (!tmpdir)
         return 1;
-    }
     unsigned x = 2024;
     for (int i = 0; i < SMALL_SIZE; i++) {
         x = x * 1664525u + 1013904223u;
@@ -468,6 +440,6 @@ int main(void) {
     stop_server = 1;
     pthread_join(th, NULL);
     close(listen_fd);
-    remove_tree(tmpdir);
+    support_remove_tree(tmpdir);
     return check_done();
 }

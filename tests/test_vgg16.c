@@ -11,57 +11,17 @@
  * - Bad arguments fail with BN_EINVAL and a message.
  */
 #include "check.h"
+#include "support.h"
 #include "vgg16.h"
 
-#include <stdint.h>
 #include <strings.h>
 #include <unistd.h>
-
-static const char *ref_names[] = {"cat.1000",  "cat.10005", "cat.10014",
-                                  "dog.10000", "dog.10004", "dog.10006"};
-#define NREF 6
 
 static const struct {
     int cin, cout;
 } arch[BN_VGG16_NCONV] = {{3, 64},    {64, 64},   {64, 128},  {128, 128}, {128, 256},
                           {256, 256}, {256, 256}, {256, 512}, {512, 512}, {512, 512},
                           {512, 512}, {512, 512}, {512, 512}};
-
-static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-
-static float rnd(void) { /* uniform in [-1, 1) */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    uint64_t r = rng_state * 2685821657736338717ull;
-    return (float)((double)(r >> 40) / (double)(1ull << 24) * 2.0 - 1.0);
-}
-
-/* Whole file of n floats, or NULL. */
-static float *read_f32(const char *path, size_t n) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    float *p = malloc(n * sizeof *p);
-    size_t got = fread(p, sizeof *p, n, f);
-    int extra = fgetc(f);
-    fclose(f);
-    if (got != n || extra != EOF) {
-        free(p);
-        return NULL;
-    }
-    return p;
-}
-
-static double rel_l2(const float *a, const float *b, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return sqrt(num / (den > 0 ? den : 1));
-}
 
 /* Random weights with He-uniform scale, so activations neither vanish nor
  * explode through 13 layers; biases small and of both signs. */
@@ -76,9 +36,9 @@ static void random_weights(bn_vgg16_weights *w) {
         w->conv[i].kernel = malloc(nk * sizeof(float));
         w->conv[i].bias = malloc(cout * sizeof(float));
         for (size_t j = 0; j < nk; j++)
-            w->conv[i].kernel[j] = rnd() * scale;
+            w->conv[i].kernel[j] = support_rnd() * scale;
         for (int j = 0; j < cout; j++)
-            w->conv[i].bias[j] = 0.1f * rnd();
+            w->conv[i].bias[j] = 0.1f * support_rnd();
     }
 }
 
@@ -89,25 +49,15 @@ static void free_random_weights(bn_vgg16_weights *w) {
     }
 }
 
-/* The definition: in (n, s, s, cin) -> out (n, s, s, cout), double sums. */
+/* The definition (support_naive_conv, double sums) rounded to float:
+ * in (n, s, s, cin) -> out (n, s, s, cout). */
 static void naive_conv(const float *in, float *out, const bn_conv_weights *cw, int n, int s) {
-    int cin = cw->cin, cout = cw->cout;
-    for (int b = 0; b < n; b++)
-        for (int y = 0; y < s; y++)
-            for (int x = 0; x < s; x++)
-                for (int co = 0; co < cout; co++) {
-                    double sum = cw->bias[co];
-                    for (int ky = 0; ky < 3; ky++)
-                        for (int kx = 0; kx < 3; kx++)
-                            for (int ci = 0; ci < cin; ci++) {
-                                int yy = y + ky - 1, xx = x + kx - 1;
-                                if (yy < 0 || yy >= s || xx < 0 || xx >= s)
-                                    continue;
-                                sum += (double)in[(((size_t)b * s + yy) * s + xx) * cin + ci] *
-                                       cw->kernel[((size_t)(ky * 3 + kx) * cin + ci) * cout + co];
-                            }
-                    out[(((size_t)b * s + y) * s + x) * cout + co] = sum > 0 ? (float)sum : 0.0f;
-                }
+    size_t nout = (size_t)n * s * s * cw->cout;
+    double *d = malloc(nout * sizeof *d);
+    support_naive_conv(in, cw->kernel, cw->bias, d, NULL, n, s, s, cw->cin, cw->cout);
+    for (size_t i = 0; i < nout; i++)
+        out[i] = (float)d[i];
+    free(d);
 }
 
 /* in (n, s, s, c) -> out (n, s/2, s/2, c). */
@@ -232,7 +182,7 @@ static void test_naive_32(const bn_vgg16_weights *w) {
     size_t nin = (size_t)n * S * S * 3;
     float *in = malloc(nin * sizeof *in);
     for (size_t i = 0; i < nin; i++)
-        in[i] = 100.0f * rnd(); /* the scale of caffe-preprocessed pixels */
+        in[i] = 100.0f * support_rnd(); /* the scale of caffe-preprocessed pixels */
     float *p3 = malloc(n * 4 * 4 * 256 * sizeof *p3), *p4 = malloc(n * 2 * 2 * 512 * sizeof *p4),
           *p5 = malloc(n * 512 * sizeof *p5);
     naive_vgg16(w, in, n, S, p3, p4, p5);
@@ -252,7 +202,7 @@ static void test_naive_32(const bn_vgg16_weights *w) {
         int dim = bn_vgg16_dim(cases[c].layer, BN_POOLING_NONE, S);
         float *out = malloc((size_t)n * dim * sizeof *out);
         CHECK_INT(bn_vgg16_forward(net, in, n, cases[c].layer, BN_POOLING_NONE, out, &err), 0);
-        double e = rel_l2(out, cases[c].ref, (size_t)n * dim);
+        double e = support_rel_l2(out, cases[c].ref, (size_t)n * dim);
         size_t nonzero = 0;
         for (size_t i = 0; i < (size_t)n * dim; i++)
             nonzero += cases[c].ref[i] != 0;
@@ -276,7 +226,7 @@ static void test_batch_and_pooling(const bn_vgg16_weights *w, int S) {
     size_t per = (size_t)S * S * 3;
     float *in = malloc(n * per * sizeof *in);
     for (size_t i = 0; i < n * per; i++)
-        in[i] = 100.0f * rnd();
+        in[i] = 100.0f * support_rnd();
     bn_vgg16 *net;
     bn_error err;
     int rc = bn_vgg16_create(&net, w, BN_CONV_DIRECT, S, n, BN_LAYER_BLOCK5_POOL, &err);
@@ -297,7 +247,7 @@ static void test_batch_and_pooling(const bn_vgg16_weights *w, int S) {
         double worst = 0;
         for (int b = 0; b < n; b++) {
             CHECK_INT(bn_vgg16_forward(net, in + b * per, 1, layer, BN_POOLING_NONE, one, &err), 0);
-            double e = rel_l2(one, flat + (size_t)b * dim, dim);
+            double e = support_rel_l2(one, flat + (size_t)b * dim, dim);
             worst = e > worst ? e : worst;
         }
         CHECK_MSG(worst <= 1e-6, "size %d %s: batch vs single %g", S, bn_layer_name(layer), worst);
@@ -340,47 +290,20 @@ static void test_reference(void) {
     CHECK_MSG(rc == BN_OK, "%s", err.msg);
     if (rc)
         return;
-    const int S = 224;
-    size_t per = (size_t)S * S * 3;
-    float *in = malloc(NREF * per * sizeof *in);
-    for (int i = 0; i < NREF; i++) {
-        char rel[256];
-        snprintf(rel, sizeof rel, "reference/%s.input.f32", ref_names[i]);
-        float *x = read_f32(shared_path(rel), per);
-        CHECK_MSG(x != NULL, "cannot read %s", rel);
-        if (!x)
-            return;
-        memcpy(in + i * per, x, per * sizeof *x);
-        free(x);
-    }
+    float *in = support_ref_inputs(shared_path("reference"));
+    CHECK(in != NULL);
+    if (!in)
+        return;
     bn_vgg16 *net;
-    rc = bn_vgg16_create(&net, &w, BN_CONV_DIRECT, S, NREF, BN_LAYER_BLOCK5_POOL, &err);
+    rc = bn_vgg16_create(&net, &w, BN_CONV_DIRECT, SUPPORT_REF_SIZE, SUPPORT_NREF,
+                         BN_LAYER_BLOCK5_POOL, &err);
     CHECK_MSG(rc == BN_OK, "%s", err.msg);
     bn_weights_free(&w); /* the network keeps its own copies */
     if (rc)
         return;
-    const bn_layer layers[2] = {BN_LAYER_BLOCK3_POOL, BN_LAYER_BLOCK5_POOL};
-    for (int l = 0; l < 2; l++) {
-        int dim = bn_vgg16_dim(layers[l], BN_POOLING_NONE, S);
-        float *out = malloc((size_t)NREF * dim * sizeof *out);
-        CHECK_INT(bn_vgg16_forward(net, in, NREF, layers[l], BN_POOLING_NONE, out, &err), 0);
-        for (int i = 0; i < NREF; i++) {
-            char rel[256];
-            snprintf(rel, sizeof rel, "reference/%s.%s.f32", ref_names[i],
-                     bn_layer_name(layers[l]));
-            float *ref = read_f32(shared_path(rel), dim);
-            CHECK_MSG(ref != NULL, "cannot read %s", rel);
-            if (!ref)
-                continue;
-            double e = rel_l2(out + (size_t)i * dim, ref, dim);
-            printf("reference %-9s %s (%s engine): relative L2 error %.2e\n", ref_names[i],
-                   bn_layer_name(layers[l]), bn_conv_engine_name(BN_CONV_DIRECT), e);
-            CHECK_MSG(e <= 1e-5, "%s %s: relative L2 error %g", ref_names[i],
-                      bn_layer_name(layers[l]), e);
-            free(ref);
-        }
-        free(out);
-    }
+    CHECK_INT(support_ref_compare(net, in, shared_path("reference"),
+                                  bn_conv_engine_name(BN_CONV_DIRECT), 1e-5),
+              0);
     bn_vgg16_free(net);
     free(in);
 }

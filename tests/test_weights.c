@@ -20,44 +20,16 @@
  * All files live in a temporary directory that is removed at the end.
  */
 #include "check.h"
+#include "support.h"
 #include "weights.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char tmpdir[4096];
-
-static const char *tmp_path(const char *name) {
-    static char buf[8][4200];
-    static int slot;
-    char *p = buf[slot++ & 7];
-    snprintf(p, 4200, "%s/%s", tmpdir, name);
-    return p;
-}
-
-static void remove_tree(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        char p[8192];
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-            remove_tree(p);
-        else
-            unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
+static const char *tmpdir; /* support_mkdtemp */
 
 static int weights_empty(const bn_vgg16_weights *w) {
     for (int i = 0; i < BN_VGG16_NCONV; i++)
@@ -69,7 +41,7 @@ static int weights_empty(const bn_vgg16_weights *w) {
 /* bn_weights_load with stderr redirected to a file: returns the load's code
  * and stores how many bytes were written to stderr meanwhile. */
 static int load_quietly(bn_vgg16_weights *w, const char *path, bn_error *err, long *noise) {
-    const char *cap = tmp_path("stderr.txt");
+    const char *cap = support_tmp_path("stderr.txt");
     fflush(stderr);
     int saved = dup(2);
     int fd = open(cap, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -197,34 +169,7 @@ static float pattern(int l, size_t i, int kind) {
 }
 
 static void put_strings(hid_t obj, const char *name, const char *const *s, int n, int vlen) {
-    hsize_t dim = (hsize_t)n;
-    hid_t space = H5Screate_simple(1, &dim, NULL);
-    hid_t type = H5Tcopy(H5T_C_S1);
-    hid_t a;
-    if (vlen) {
-        H5Tset_size(type, H5T_VARIABLE);
-        a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-        if (n > 0)
-            H5Awrite(a, type, s);
-    } else {
-        size_t size = 1;
-        for (int i = 0; i < n; i++)
-            if (strlen(s[i]) > size)
-                size = strlen(s[i]);
-        H5Tset_size(type, size);
-        H5Tset_strpad(type, H5T_STR_NULLPAD);
-        char *buf = calloc((size_t)(n ? n : 1), size);
-        for (int i = 0; i < n; i++)
-            memcpy(buf + (size_t)i * size, s[i], strlen(s[i]));
-        a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-        if (n > 0)
-            H5Awrite(a, type, buf);
-        free(buf);
-    }
-    CHECK(a >= 0);
-    H5Aclose(a);
-    H5Tclose(type);
-    H5Sclose(space);
+    CHECK_MSG(support_h5_strings(obj, name, s, n, vlen) == 0, "attribute %s", name);
 }
 
 /* Dataset `name` (may contain '/') in g with the given shape; values from
@@ -361,7 +306,7 @@ static void write_keras(const char *path, const h5spec *s) {
 
 /* A written file loads and every value is the pattern of its own layer. */
 static void check_good(const char *name, const h5spec *s) {
-    const char *path = tmp_path(name);
+    const char *path = support_tmp_path(name);
     write_keras(path, s);
     bn_vgg16_weights w;
     bn_error err = {0};
@@ -407,7 +352,7 @@ static void check_bad_file(const char *path, int want_code, const char *want) {
 }
 
 static void check_bad(const char *name, const h5spec *s, const char *want) {
-    const char *path = tmp_path(name);
+    const char *path = support_tmp_path(name);
     write_keras(path, s);
     check_bad_file(path, BN_EFORMAT, want);
     unlink(path);
@@ -472,21 +417,21 @@ static void test_written_files(void) {
 
     /* Truncated copies of the real file: at half its size, and in the header. */
     const char *real = shared_path("models/vgg16_random_notop.h5");
-    const char *half = tmp_path("half.h5"), *head = tmp_path("head.h5");
+    const char *half = support_tmp_path("half.h5"), *head = support_tmp_path("head.h5");
     copy_prefix(real, half, 58892792 / 2);
     copy_prefix(real, head, 1000);
     check_bad_file(half, BN_EFORMAT,
                    "truncated HDF5 file (29446396 bytes, its header says 58892792)");
     check_bad_file(head, BN_EFORMAT, "truncated HDF5 file (1000 bytes, its header says 58892792)");
 
-    const char *txt = tmp_path("weights.txt"), *empty = tmp_path("empty.h5");
+    const char *txt = support_tmp_path("weights.txt"), *empty = support_tmp_path("empty.h5");
     FILE *f = fopen(txt, "w");
     fputs("these are not weights\n", f);
     fclose(f);
     fclose(fopen(empty, "w"));
     check_bad_file(txt, BN_EFORMAT, "not an HDF5 file");
     check_bad_file(empty, BN_EFORMAT, "not an HDF5 file (empty)");
-    check_bad_file(tmp_path("absent.h5"), BN_EIO, "No such file or directory");
+    check_bad_file(support_tmp_path("absent.h5"), BN_EIO, "No such file or directory");
     check_bad_file(tmpdir, BN_EIO, "is a directory, expected a weights file");
     unlink(half);
     unlink(head);
@@ -515,10 +460,10 @@ static void test_locate(void) {
 
     /* Explicit path wins, and must exist. */
     const char *real = shared_path("models/vgg16_random_notop.h5");
-    setenv("BOTTLENECK_WEIGHTS", tmp_path("not-there.h5"), 1);
+    setenv("BOTTLENECK_WEIGHTS", support_tmp_path("not-there.h5"), 1);
     CHECK_INT(bn_weights_locate(out, sizeof out, real, &err), 0);
     CHECK_STR(out, real);
-    CHECK_INT(bn_weights_locate(out, sizeof out, tmp_path("typo.h5"), &err), BN_EIO);
+    CHECK_INT(bn_weights_locate(out, sizeof out, support_tmp_path("typo.h5"), &err), BN_EIO);
     CHECK(strstr(err.msg, "typo.h5: No such file or directory (given with --weights)") != NULL);
 
     /* Then $BOTTLENECK_WEIGHTS, also strict. */
@@ -553,15 +498,12 @@ static void test_locate(void) {
 }
 
 int main(void) {
-    const char *t = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/bn-test-weights-XXXXXX", t && *t ? t : "/tmp");
-    if (!mkdtemp(tmpdir)) {
-        perror(tmpdir);
+    tmpdir = support_mkdtemp("bn-test-weights");
+    if (!tmpdir)
         return 1;
-    }
     test_shared_file();
     test_written_files();
     test_locate();
-    remove_tree(tmpdir);
+    support_remove_tree(tmpdir);
     return check_done();
 }

@@ -26,55 +26,12 @@
  */
 #include "check.h"
 #include "conv.h"
+#include "support.h"
 #include "vgg16.h"
 #include "weights.h"
 
-#include <stdint.h>
 #include <strings.h>
 #include <unistd.h>
-
-static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-
-/* Uniform in [-1, 1), xorshift64*. */
-static float rnd(void) {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    uint64_t r = rng_state * 2685821657736338717ull;
-    return (float)((double)(r >> 40) / (double)(1ull << 24) * 2.0 - 1.0);
-}
-
-/* out[b,y,x,co] = relu(bias[co] + sum_{ky,kx,ci} in[b,y+ky-1,x+kx-1,ci] k[ky,kx,ci,co]),
- * in double; absum gets sum |bias| + sum |term| (the scale of rounding errors). */
-static void naive_conv(const float *in, const float *k, const float *bias, double *out,
-                       double *absum, int n, int h, int w, int cin, int cout) {
-    for (int b = 0; b < n; b++)
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++)
-                for (int co = 0; co < cout; co++) {
-                    double s = bias[co], a = fabs(bias[co]);
-                    for (int ky = 0; ky < 3; ky++)
-                        for (int kx = 0; kx < 3; kx++) {
-                            int yy = y + ky - 1, xx = x + kx - 1;
-                            if (yy < 0 || yy >= h || xx < 0 || xx >= w)
-                                continue;
-                            const float *px = in + (((size_t)b * h + yy) * w + xx) * cin;
-                            const float *kk = k + (size_t)(ky * 3 + kx) * cin * cout + co;
-                            for (int ci = 0; ci < cin; ci++) {
-                                double t = (double)px[ci] * kk[(size_t)ci * cout];
-                                s += t;
-                                a += fabs(t);
-                            }
-                        }
-                    size_t o = (((size_t)b * h + y) * w + x) * cout + co;
-                    out[o] = s > 0 ? s : 0;
-                    absum[o] = a;
-                }
-}
-
-static void *ws_alloc(size_t bytes) {
-    return aligned_alloc(64, (bytes + 64) & ~(size_t)63);
-}
 
 /* Run engine e with `threads` threads; out must be fully written. */
 static int run(bn_conv_engine e, int threads, const float *in, const float *k, const float *bias,
@@ -87,7 +44,7 @@ static int run(bn_conv_engine e, int threads, const float *in, const float *k, c
     if (rc)
         return rc;
     CHECK_INT(bn_conv_engine_of(c), e);
-    void *ws = ws_alloc(bn_conv_workspace(c, n, h, w));
+    void *ws = support_ws_alloc(bn_conv_workspace(c, n, h, w));
     size_t nout = (size_t)n * h * w * cout;
     for (size_t i = 0; i < nout; i++)
         out[i] = NAN;
@@ -115,13 +72,13 @@ static void test_shape(int n, int h, int w, int cin, int cout, float input_offse
     /* He-like kernel scale; inputs optionally shifted positive like ReLU outputs. */
     float ks = sqrtf(2.0f / (9 * cin));
     for (size_t i = 0; i < nin; i++)
-        in[i] = rnd() + input_offset;
+        in[i] = support_rnd() + input_offset;
     for (size_t i = 0; i < (size_t)9 * cin * cout; i++)
-        k[i] = rnd() * ks;
+        k[i] = support_rnd() * ks;
     for (int i = 0; i < cout; i++)
-        bias[i] = 0.1f * rnd();
+        bias[i] = 0.1f * support_rnd();
     double *ref = malloc(nout * sizeof *ref), *absum = malloc(nout * sizeof *absum);
-    naive_conv(in, k, bias, ref, absum, n, h, w, cin, cout);
+    support_naive_conv(in, k, bias, ref, absum, n, h, w, cin, cout);
 
     float *o1 = malloc(nout * sizeof *o1), *o2 = malloc(nout * sizeof *o2);
     float *o3 = malloc(nout * sizeof *o3), *od = malloc(nout * sizeof *od);
@@ -172,14 +129,14 @@ static void test_pool(int n, int h, int w, int cin, int cout) {
     float *bias = malloc(cout * sizeof *bias);
     float ks = sqrtf(2.0f / (9 * cin));
     for (size_t i = 0; i < nin; i++)
-        in[i] = rnd() + 0.3f;
+        in[i] = support_rnd() + 0.3f;
     for (size_t i = 0; i < (size_t)9 * cin * cout; i++)
-        k[i] = rnd() * ks;
+        k[i] = support_rnd() * ks;
     for (int i = 0; i < cout; i++)
-        bias[i] = 0.1f * rnd();
+        bias[i] = 0.1f * support_rnd();
     double *ref = malloc(nout * sizeof *ref), *absum = malloc(nout * sizeof *absum);
     double *pref = malloc(npool * sizeof *pref), *pabs = malloc(npool * sizeof *pabs);
-    naive_conv(in, k, bias, ref, absum, n, h, w, cin, cout);
+    support_naive_conv(in, k, bias, ref, absum, n, h, w, cin, cout);
     for (int b = 0; b < n; b++)
         for (int y = 0; y < h / 2; y++)
             for (int x = 0; x < w / 2; x++)
@@ -204,7 +161,7 @@ static void test_pool(int n, int h, int w, int cin, int cout) {
         CHECK_MSG(rc == BN_OK, "%s", err.msg);
         if (rc)
             break;
-        void *ws = ws_alloc(bn_conv_workspace_pool(c, n, h, w));
+        void *ws = support_ws_alloc(bn_conv_workspace_pool(c, n, h, w));
         float *out = malloc(npool * sizeof *out);
         for (size_t i = 0; i < npool; i++)
             out[i] = NAN;
@@ -234,36 +191,6 @@ static void test_pool(int n, int h, int w, int cin, int cout) {
     free(pabs);
 }
 
-/* Raw float32 file of exactly n values, or NULL. */
-static float *read_f32(const char *path, size_t n) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    float *p = malloc(n * sizeof *p);
-    size_t got = fread(p, sizeof *p, n, f);
-    int extra = fgetc(f) != EOF;
-    fclose(f);
-    if (got != n || extra) {
-        free(p);
-        return NULL;
-    }
-    return p;
-}
-
-static double rel_l2f(const float *a, const float *b, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
-static const char *const ref_names[] = {"cat.1000",  "cat.10005", "cat.10014",
-                                        "dog.10000", "dog.10004", "dog.10006"};
-#define NREF 6
-
 /* Each layer of the network, Winograd against direct on the same input. */
 static void test_layers(const bn_vgg16_weights *w, const float *img) {
     static const int pool_after[BN_VGG16_NCONV] = {0, 1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1};
@@ -284,11 +211,11 @@ static void test_layers(const bn_vgg16_weights *w, const float *img) {
         if (rc)
             break;
         size_t a = bn_conv_workspace(cd, 1, s, s), b = bn_conv_workspace(cwg, 1, s, s);
-        void *ws = ws_alloc(a > b ? a : b);
+        void *ws = support_ws_alloc(a > b ? a : b);
         bn_conv_forward(cd, x, yd, 1, s, s, ws);
         bn_conv_forward(cwg, x, yw, 1, s, s, ws);
         size_t n = (size_t)s * s * cw->cout;
-        double e = rel_l2f(yw, yd, n);
+        double e = support_rel_l2(yw, yd, n);
         printf("layer %-13s %3dx%-3d %3d->%-3d winograd vs direct: rel L2 %.2e\n",
                bn_vgg16_convs[i].name, s, s, cw->cin, cw->cout, e);
         CHECK_MSG(e <= 3e-5, "%s: rel L2 %g", bn_vgg16_convs[i].name, e);
@@ -309,35 +236,16 @@ static void test_layers(const bn_vgg16_weights *w, const float *img) {
 
 /* The reference photos through the network built with `engine`. */
 static void test_reference(const bn_vgg16_weights *w, const float *in, bn_conv_engine engine) {
-    const int S = 224;
     bn_vgg16 *net;
     bn_error err;
-    int rc = bn_vgg16_create(&net, w, engine, S, NREF, BN_LAYER_BLOCK5_POOL, &err);
+    int rc = bn_vgg16_create(&net, w, engine, SUPPORT_REF_SIZE, SUPPORT_NREF, BN_LAYER_BLOCK5_POOL,
+                             &err);
     CHECK_MSG(rc == BN_OK, "%s", err.msg);
     if (rc)
         return;
-    const bn_layer layers[2] = {BN_LAYER_BLOCK3_POOL, BN_LAYER_BLOCK5_POOL};
-    for (int l = 0; l < 2; l++) {
-        int dim = bn_vgg16_dim(layers[l], BN_POOLING_NONE, S);
-        float *out = malloc((size_t)NREF * dim * sizeof *out);
-        CHECK_INT(bn_vgg16_forward(net, in, NREF, layers[l], BN_POOLING_NONE, out, &err), 0);
-        for (int i = 0; i < NREF; i++) {
-            char rel[256];
-            snprintf(rel, sizeof rel, "reference/%s.%s.f32", ref_names[i],
-                     bn_layer_name(layers[l]));
-            float *ref = read_f32(shared_path(rel), dim);
-            CHECK_MSG(ref != NULL, "cannot read %s", rel);
-            if (!ref)
-                continue;
-            double e = rel_l2f(out + (size_t)i * dim, ref, dim);
-            printf("reference %-9s %s (%s engine): relative L2 error %.2e\n", ref_names[i],
-                   bn_layer_name(layers[l]), bn_conv_engine_name(engine), e);
-            CHECK_MSG(e <= 1e-4, "%s %s: relative L2 error %g", ref_names[i],
-                      bn_layer_name(layers[l]), e);
-            free(ref);
-        }
-        free(out);
-    }
+    CHECK_INT(
+        support_ref_compare(net, in, shared_path("reference"), bn_conv_engine_name(engine), 1e-4),
+        0);
     bn_vgg16_free(net);
 }
 
@@ -348,23 +256,14 @@ static void test_network(void) {
     CHECK_MSG(rc == BN_OK, "%s", err.msg);
     if (rc)
         return;
-    size_t per = (size_t)224 * 224 * 3;
-    float *in = malloc(NREF * per * sizeof *in);
-    for (int i = 0; i < NREF; i++) {
-        char rel[256];
-        snprintf(rel, sizeof rel, "reference/%s.input.f32", ref_names[i]);
-        float *x = read_f32(shared_path(rel), per);
-        CHECK_MSG(x != NULL, "cannot read %s", rel);
-        if (!x)
-            goto done;
-        memcpy(in + i * per, x, per * sizeof *x);
-        free(x);
+    float *in = support_ref_inputs(shared_path("reference"));
+    CHECK(in != NULL);
+    if (in) {
+        bn_set_threads(2);
+        test_layers(&w, in);
+        test_reference(&w, in, BN_CONV_WINOGRAD);
+        test_reference(&w, in, BN_CONV_AUTO);
     }
-    bn_set_threads(2);
-    test_layers(&w, in);
-    test_reference(&w, in, BN_CONV_WINOGRAD);
-    test_reference(&w, in, BN_CONV_AUTO);
-done:
     free(in);
     bn_weights_free(&w);
 }

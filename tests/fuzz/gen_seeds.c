@@ -16,6 +16,7 @@
  *      attributes and groups.
  */
 #include "npy.h"
+#include "support.h"
 #include "weights.h"
 
 #include <errno.h>
@@ -140,33 +141,6 @@ static void gen_vec(void) {
 
 /* ---- weights -------------------------------------------------------------- */
 
-static void h5_strings(hid_t obj, const char *name, const char *const *s, int n, int vlen) {
-    hsize_t dim = (hsize_t)n;
-    hid_t space = H5Screate_simple(1, &dim, NULL), type = H5Tcopy(H5T_C_S1), a;
-    if (vlen) {
-        H5Tset_size(type, H5T_VARIABLE);
-        a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-        if (n > 0)
-            H5Awrite(a, type, s);
-    } else {
-        size_t size = 1;
-        for (int i = 0; i < n; i++)
-            size = strlen(s[i]) > size ? strlen(s[i]) : size;
-        H5Tset_size(type, size);
-        H5Tset_strpad(type, H5T_STR_NULLPAD);
-        char *buf = calloc((size_t)(n ? n : 1), size);
-        for (int i = 0; i < n; i++)
-            memcpy(buf + (size_t)i * size, s[i], strlen(s[i]));
-        a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-        if (n > 0)
-            H5Awrite(a, type, buf);
-        free(buf);
-    }
-    H5Aclose(a);
-    H5Tclose(type);
-    H5Sclose(space);
-}
-
 /* An unwritten dataset of this shape and type (lazily allocated: no bytes). */
 static void h5_dataset(hid_t g, const char *name, int rank, const hsize_t *dims, hid_t type) {
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
@@ -202,7 +176,7 @@ static void gen_weights_file(const char *name, int how) {
     hid_t r = f;
     if (how & W_MODEL) {
         const char *cfg = "{\"class_name\": \"Functional\"}";
-        h5_strings(f, "model_config", &cfg, 1, 1);
+        support_h5_strings(f, "model_config", &cfg, 1, 1);
         r = H5Gcreate2(f, "model_weights", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     }
     const char *names[32];
@@ -210,7 +184,7 @@ static void gen_weights_file(const char *name, int how) {
     int nn = 0, nconv = how & W_NLAYERS3 ? 3 : BN_VGG16_NCONV;
     names[nn++] = "input_1";
     hid_t g = H5Gcreate2(r, "input_1", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    h5_strings(g, "weight_names", NULL, 0, how & W_VLEN);
+    support_h5_strings(g, "weight_names", NULL, 0, how & W_VLEN);
     H5Gclose(g);
     for (int l = 0; l < nconv; l++) {
         const bn_vgg16_conv_spec *c = &bn_vgg16_convs[l];
@@ -222,7 +196,8 @@ static void gen_weights_file(const char *name, int how) {
         snprintf(bn, sizeof bn, how & W_NESTED ? "%s/bias:0" : "%s_b_1:0", c->name);
         const char *wn[2] = {kn, bn};
         g = H5Gcreate2(r, c->name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        h5_strings(g, "weight_names", wn, (how & W_ONE_WEIGHT) && l == 2 ? 1 : 2, how & W_VLEN);
+        support_h5_strings(g, "weight_names", wn, (how & W_ONE_WEIGHT) && l == 2 ? 1 : 2,
+                           how & W_VLEN);
         hsize_t k[4] = {3, 3, (hsize_t)c->cin, (hsize_t)c->cout}, nb = (hsize_t)c->cout;
         if ((how & W_BAD_SHAPE) && l == 1)
             k[3] = 32;
@@ -237,7 +212,7 @@ static void gen_weights_file(const char *name, int how) {
             snprintf(pools[b], sizeof pools[b], "block%d_pool", b + 1);
             names[nn++] = pools[b];
             g = H5Gcreate2(r, pools[b], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-            h5_strings(g, "weight_names", NULL, 0, how & W_VLEN);
+            support_h5_strings(g, "weight_names", NULL, 0, how & W_VLEN);
             H5Gclose(g);
         }
     }
@@ -245,7 +220,7 @@ static void gen_weights_file(const char *name, int how) {
         names[nn++] = "fc1";
         g = H5Gcreate2(r, "fc1", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         const char *wn[2] = {"fc1_W_1:0", "fc1_b_1:0"};
-        h5_strings(g, "weight_names", wn, 2, how & W_VLEN);
+        support_h5_strings(g, "weight_names", wn, 2, how & W_VLEN);
         hsize_t k[2] = {8, 4}, nb = 4;
         h5_dataset(g, wn[0], 2, k, H5T_IEEE_F32LE);
         h5_dataset(g, wn[1], 1, &nb, H5T_IEEE_F32LE);
@@ -253,10 +228,10 @@ static void gen_weights_file(const char *name, int how) {
     }
     if (!(how & W_NO_NAMES)) {
         if (how & W_SPLIT) {
-            h5_strings(r, "layer_names0", names, nn / 2, how & W_VLEN);
-            h5_strings(r, "layer_names1", names + nn / 2, nn - nn / 2, how & W_VLEN);
+            support_h5_strings(r, "layer_names0", names, nn / 2, how & W_VLEN);
+            support_h5_strings(r, "layer_names1", names + nn / 2, nn - nn / 2, how & W_VLEN);
         } else {
-            h5_strings(r, "layer_names", names, nn, how & W_VLEN);
+            support_h5_strings(r, "layer_names", names, nn, how & W_VLEN);
         }
     }
     if (r != f)

@@ -1,0 +1,227 @@
+/*
+ * support.c: helpers that several C tests share (see support.h). Nothing
+ * here is a test: no CHECK, results go back to the caller.
+ */
+#include "support.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- random numbers ----------------------------------------------------- */
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dull;
+
+void support_seed(uint64_t seed) {
+    rng_state = seed;
+}
+
+float support_rnd(void) {
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    uint64_t r = rng_state * 2685821657736338717ull;
+    return (float)((double)(r >> 40) / (double)(1ull << 24) * 2.0 - 1.0);
+}
+
+/* ---- convolution -------------------------------------------------------- */
+
+void support_naive_conv(const float *in, const float *k, const float *bias, double *out,
+                        double *absum, int n, int h, int w, int cin, int cout) {
+    for (int b = 0; b < n; b++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                for (int co = 0; co < cout; co++) {
+                    double s = bias[co], a = fabs(bias[co]);
+                    for (int ky = 0; ky < 3; ky++)
+                        for (int kx = 0; kx < 3; kx++) {
+                            int yy = y + ky - 1, xx = x + kx - 1;
+                            if (yy < 0 || yy >= h || xx < 0 || xx >= w)
+                                continue;
+                            const float *px = in + (((size_t)b * h + yy) * w + xx) * cin;
+                            const float *kk = k + (size_t)(ky * 3 + kx) * cin * cout + co;
+                            for (int ci = 0; ci < cin; ci++) {
+                                double t = (double)px[ci] * kk[(size_t)ci * cout];
+                                s += t;
+                                a += fabs(t);
+                            }
+                        }
+                    size_t o = (((size_t)b * h + y) * w + x) * cout + co;
+                    out[o] = s > 0 ? s : 0;
+                    if (absum)
+                        absum[o] = a;
+                }
+}
+
+void *support_ws_alloc(size_t bytes) {
+    return aligned_alloc(64, (bytes + 64) & ~(size_t)63);
+}
+
+/* ---- float32 files and the reference photos ----------------------------- */
+
+float *support_read_f32(const char *path, size_t n) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    float *p = malloc(n * sizeof *p);
+    size_t got = fread(p, sizeof *p, n, f);
+    int extra = fgetc(f) != EOF;
+    fclose(f);
+    if (got != n || extra) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+double support_rel_l2(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+const char *const support_ref_names[SUPPORT_NREF] = {"cat.1000",  "cat.10005", "cat.10014",
+                                                     "dog.10000", "dog.10004", "dog.10006"};
+
+float *support_ref_inputs(const char *refdir) {
+    size_t per = (size_t)SUPPORT_REF_SIZE * SUPPORT_REF_SIZE * 3;
+    float *in = malloc(SUPPORT_NREF * per * sizeof *in);
+    for (int i = 0; i < SUPPORT_NREF; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s.input.f32", refdir, support_ref_names[i]);
+        float *x = support_read_f32(path, per);
+        if (!x) {
+            fprintf(stderr, "cannot read %s\n", path);
+            free(in);
+            return NULL;
+        }
+        memcpy(in + i * per, x, per * sizeof *x);
+        free(x);
+    }
+    return in;
+}
+
+int support_ref_compare(bn_vgg16 *net, const float *in, const char *refdir, const char *engine,
+                        double tol) {
+    const int S = SUPPORT_REF_SIZE;
+    const bn_layer layers[2] = {BN_LAYER_BLOCK3_POOL, BN_LAYER_BLOCK5_POOL};
+    int failed = 0;
+    for (int l = 0; l < 2; l++) {
+        const char *lname = bn_layer_name(layers[l]);
+        int dim = bn_vgg16_dim(layers[l], BN_POOLING_NONE, S);
+        float *out = malloc((size_t)SUPPORT_NREF * dim * sizeof *out);
+        bn_error err;
+        if (bn_vgg16_forward(net, in, SUPPORT_NREF, layers[l], BN_POOLING_NONE, out, &err) !=
+            BN_OK) {
+            fprintf(stderr, "reference %s (%s engine): %s\n", lname, engine, err.msg);
+            failed++;
+            free(out);
+            continue;
+        }
+        for (int i = 0; i < SUPPORT_NREF; i++) {
+            char path[4200];
+            snprintf(path, sizeof path, "%s/%s.%s.f32", refdir, support_ref_names[i], lname);
+            float *ref = support_read_f32(path, dim);
+            if (!ref) {
+                fprintf(stderr, "cannot read %s\n", path);
+                failed++;
+                continue;
+            }
+            double e = support_rel_l2(out + (size_t)i * dim, ref, dim);
+            printf("reference %-9s %s (%s engine): relative L2 error %.2e\n", support_ref_names[i],
+                   lname, engine, e);
+            if (!(e <= tol)) {
+                fprintf(stderr, "reference %s %s (%s engine): relative L2 error %g > %g\n",
+                        support_ref_names[i], lname, engine, e, tol);
+                failed++;
+            }
+            free(ref);
+        }
+        free(out);
+    }
+    return failed;
+}
+
+/* ---- a temporary directory ---------------------------------------------- */
+
+static char tmpdir[4096];
+
+const char *support_mkdtemp(const char *prefix) {
+    const char *t = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/%s-XXXXXX", t && *t ? t : "/tmp", prefix);
+    if (!mkdtemp(tmpdir)) {
+        perror(tmpdir);
+        return NULL;
+    }
+    return tmpdir;
+}
+
+const char *support_tmp_path(const char *name) {
+    static char buf[8][4200];
+    static int slot;
+    char *p = buf[slot++ & 7];
+    snprintf(p, 4200, "%s/%s", tmpdir, name);
+    return p;
+}
+
+void support_remove_tree(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char p[8192];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            support_remove_tree(p);
+        else
+            unlink(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+/* ---- HDF5 --------------------------------------------------------------- */
+
+int support_h5_strings(hid_t obj, const char *name, const char *const *s, int n, int vlen) {
+    hsize_t dim = (hsize_t)n;
+    hid_t space = H5Screate_simple(1, &dim, NULL);
+    hid_t type = H5Tcopy(H5T_C_S1);
+    hid_t a;
+    if (vlen) {
+        H5Tset_size(type, H5T_VARIABLE);
+        a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+        if (n > 0)
+            H5Awrite(a, type, s);
+    } else {
+        size_t size = 1;
+        for (int i = 0; i < n; i++)
+            if (strlen(s[i]) > size)
+                size = strlen(s[i]);
+        H5Tset_size(type, size);
+        H5Tset_strpad(type, H5T_STR_NULLPAD);
+        char *buf = calloc((size_t)(n ? n : 1), size);
+        for (int i = 0; i < n; i++)
+            memcpy(buf + (size_t)i * size, s[i], strlen(s[i]));
+        a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+        if (n > 0)
+            H5Awrite(a, type, buf);
+        free(buf);
+    }
+    int rc = a >= 0 ? 0 : -1;
+    H5Aclose(a);
+    H5Tclose(type);
+    H5Sclose(space);
+    return rc;
+}

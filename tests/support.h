@@ -1,0 +1,90 @@
+/*
+ * support.h: helpers that several C tests share, linked into each of them
+ * (tests/meson.build). tests/check.h stays the framework: nothing here calls
+ * CHECK (its counters are per program file); these functions return what the
+ * caller checks, and name problems on stderr.
+ *
+ * - random numbers: one reproducible xorshift64* stream per program;
+ * - the convolution's definition in seven loops, the yardstick of the
+ *   engines (test_conv, test_winograd, test_vgg16);
+ * - raw float32 files and the reference photos of ../shared/reference with
+ *   their PyTorch outputs (test_vgg16, test_winograd);
+ * - a temporary directory removed at the end (test_weights, test_download);
+ * - HDF5 string attributes as Keras writes them (test_weights, fuzz/gen_seeds).
+ */
+#ifndef BN_TEST_SUPPORT_H
+#define BN_TEST_SUPPORT_H
+
+#include "vgg16.h"
+
+#include <hdf5.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- random numbers ----------------------------------------------------- */
+
+/* Restart the stream (it starts from 0x2545f4914f6cdd1d). */
+void support_seed(uint64_t seed);
+/* Uniform in [-1, 1), xorshift64*: reproducible across runs and machines. */
+float support_rnd(void);
+
+/* ---- convolution -------------------------------------------------------- */
+
+/* The definition, seven loops, double accumulation:
+ * out[b,y,x,co] = relu(bias[co] + sum_{ky,kx,ci} in[b,y+ky-1,x+kx-1,ci] * k[ky,kx,ci,co]),
+ * in (n, h, w, cin), k (3, 3, cin, cout), out (n, h, w, cout). Unless NULL,
+ * absum receives sum |bias| + sum |term|, the scale of the float rounding. */
+void support_naive_conv(const float *in, const float *k, const float *bias, double *out,
+                        double *absum, int n, int h, int w, int cin, int cout);
+
+/* A 64-byte aligned convolution workspace of at least `bytes`; free(). */
+void *support_ws_alloc(size_t bytes);
+
+/* ---- float32 files and the reference photos ----------------------------- */
+
+/* A raw float32 file of exactly n values (malloc'ed), or NULL. */
+float *support_read_f32(const char *path, size_t n);
+
+/* Relative L2 distance of a from b: |a - b| / |b| (|a - b| where b is 0). */
+double support_rel_l2(const float *a, const float *b, size_t n);
+
+/* The reference photos: refdir/<name>.input.f32 holds one caffe-preprocessed
+ * 224x224 input, refdir/<name>.<layer>.f32 PyTorch's block3_pool and
+ * block5_pool for it (shared weights). */
+#define SUPPORT_NREF 6
+#define SUPPORT_REF_SIZE 224
+extern const char *const support_ref_names[SUPPORT_NREF];
+
+/* The SUPPORT_NREF inputs as one batch (NREF, 224, 224, 3), or NULL with
+ * the file that could not be read named on stderr. */
+float *support_ref_inputs(const char *refdir);
+
+/* Runs the batch from support_ref_inputs through net (made for 224 and at
+ * least NREF images, up to block5_pool) and compares block3_pool and
+ * block5_pool with PyTorch's, printing each image's relative L2 error.
+ * Returns how many of those exceed tol or could not be computed (each named
+ * on stderr); engine only labels the lines. */
+int support_ref_compare(bn_vgg16 *net, const float *in, const char *refdir, const char *engine,
+                        double tol);
+
+/* ---- a temporary directory ---------------------------------------------- */
+
+/* Make $TMPDIR/<prefix>-XXXXXX (TMPDIR defaults to /tmp) and return its path,
+ * or NULL after perror. support_tmp_path names files in it. */
+const char *support_mkdtemp(const char *prefix);
+
+/* dir/name for the directory made by support_mkdtemp; the result lives
+ * until eight more calls. */
+const char *support_tmp_path(const char *name);
+
+/* rm -rf dir (does not follow symbolic links). */
+void support_remove_tree(const char *dir);
+
+/* ---- HDF5 --------------------------------------------------------------- */
+
+/* Attach the string attribute `name` (n strings, n may be 0) to obj: variable
+ * length strings when vlen, else fixed-size null-padded ones as old Keras
+ * wrote them. Returns 0, or -1 if the attribute could not be created. */
+int support_h5_strings(hid_t obj, const char *name, const char *const *s, int n, int vlen);
+
+#endif
