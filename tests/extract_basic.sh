@@ -65,4 +65,21 @@ cp "$T/ds/train/cat/"*.jpg "$T/flat/cat/"; cp "$T/ds/train/dog/"*.jpg "$T/flat/d
 out=$("$EXTRACT" --weights "$WEIGHTS" --db "$T/flat.db" --size 64 --quiet --json "$T/flat")
 check_eq "flat layout null split" "$(q "$T/flat.db" 'SELECT count(*) FROM images WHERE split IS NULL')" "$(jget "$out" images)"
 
+# Copies inside one batch: the same content twice among new images is decoded
+# once and reused (both rows point at one vector); a damaged file and its copy
+# in one batch both fail, with the same reason, and neither has a vector.
+mkdir -p "$T/dup/cat"
+first=$(ls "$T/ds/train/cat/"*.jpg | head -n 1)
+cp "$first" "$T/dup/cat/a.jpg"; cp "$first" "$T/dup/cat/b.jpg"
+head -c 2000 "$first" >"$T/dup/cat/c.jpg"; cp "$T/dup/cat/c.jpg" "$T/dup/cat/d.jpg"
+out=$("$EXTRACT" --weights "$WEIGHTS" --db "$T/dup.db" --size 32 --batch 8 --quiet --json "$T/dup")
+check_eq "copies: exit (two inputs failed)" "$?" 3
+check_eq "copies: extracted once" "$(jget "$out" extracted)" 1
+check_eq "copies: reused once" "$(jget "$out" reused)" 1
+check_eq "copies: both damaged ones failed" "$(jget "$out" failed)" 2
+check_eq "copies: one vector for both" "$(q "$T/dup.db" "SELECT count(DISTINCT vector) || ' ' || count(*) FROM embeddings")" "1 2"
+check_eq "copies: same reason twice, each under its own name" "$(q "$T/dup.db" "SELECT count(DISTINCT substr(reason, length(path) + 1)) || ' ' || count(*) || ' ' || sum(reason LIKE path || ': %') FROM failures")" "1 2 2"
+check_eq "copies: no vector for the damaged content" "$(q "$T/dup.db" 'SELECT count(*) FROM vectors WHERE sha256 IN (SELECT sha256 FROM failures WHERE sha256 IS NOT NULL)')" 0
+check_eq "copies: integrity" "$(q "$T/dup.db" 'PRAGMA integrity_check')" ok
+
 finish
