@@ -54,11 +54,9 @@ typedef struct {
     int has_sha;
     char sha256[65];
     char *reason; /* OP_FAIL */
-    /* OP_COMPUTE until decoded: the file's bytes, and the outcome. */
+    /* OP_COMPUTE until decoded: the file's bytes. */
     unsigned char *buf;
     size_t len;
-    int decode_rc;
-    char *decode_err;
     int pending_of; /* OP_REUSE of a new image in this batch: its op + 1, else 0 */
 } op;
 
@@ -312,12 +310,11 @@ static int64_t read_file(bn_extractor *x, const char *path) {
     return (int64_t)got; /* a file that shrank since fstat: decode what is there */
 }
 
-/* Free what an op owns (its reason, its file bytes, its decode error). */
+/* Free what an op owns (its reason, its file bytes). */
 static void op_release(op *o) {
     free(o->reason);
     free(o->buf);
-    free(o->decode_err);
-    o->reason = o->decode_err = NULL;
+    o->reason = NULL;
     o->buf = NULL;
 }
 
@@ -387,8 +384,9 @@ static int prepare_item(bn_extractor *x, batch *b, size_t i, char *abspath, size
 }
 
 /* Decode the images of job j = x->job_ops[k] for k taken in turn from
- * x->job_next, into their slots. Run by the reader and the decoder thread
- * together; each image is written by exactly one of them. */
+ * x->job_next, into their slots; one that fails becomes an OP_FAIL. Run by
+ * the reader and the decoder thread together; each op is touched by exactly
+ * one of them. */
 static void decode_some(bn_extractor *x) {
     const size_t per = (size_t)x->o.image.size * x->o.image.size * 3;
     batch *b = x->job;
@@ -397,10 +395,12 @@ static void decode_some(bn_extractor *x) {
         const bn_item *it = &x->ds->items[o->item];
         bn_error e;
         bn_image_info info = {0, 0};
-        o->decode_rc = bn_image_decode(o->buf, o->len, it->path, &x->o.image,
-                                       b->input + (size_t)o->slot * per, &info, &e);
-        if (o->decode_rc)
-            o->decode_err = strdup(e.msg);
+        int rc = bn_image_decode(o->buf, o->len, it->path, &x->o.image,
+                                 b->input + (size_t)o->slot * per, &info, &e);
+        free(o->buf);
+        o->buf = NULL;
+        if (rc)
+            fail_op(o, "%s%s", e.msg, NULL);
         o->width = info.width;
         o->height = info.height;
     }
@@ -453,9 +453,9 @@ static void decode_batch(bn_extractor *x, batch *b) {
     }
 }
 
-/* After decoding: images that failed become failures (and so do the copies
- * of their content later in the batch), the others get consecutive slots
- * and enter the sets. Returns -1 only when out of memory. */
+/* After decoding: the copies of a failed image's content later in the batch
+ * fail with it; the decoded images get consecutive slots and enter the sets.
+ * Returns -1 only when out of memory. */
 static int finish_batch(bn_extractor *x, batch *b) {
     const size_t per = (size_t)x->o.image.size * x->o.image.size * 3;
     int slot = 0;
@@ -463,12 +463,6 @@ static int finish_batch(bn_extractor *x, batch *b) {
         op *o = &b->ops[k];
         const bn_item *it = &x->ds->items[o->item];
         if (o->kind == OP_COMPUTE) {
-            free(o->buf);
-            o->buf = NULL;
-            if (o->decode_rc) {
-                fail_op(o, "%s%s", o->decode_err ? o->decode_err : "out of memory", NULL);
-                continue;
-            }
             if (o->slot != slot)
                 memmove(b->input + (size_t)slot * per, b->input + (size_t)o->slot * per,
                         per * sizeof(float));
