@@ -47,7 +47,9 @@
  * Memory: U is 64/9 the size of the kernel (67 MB for a 512x512 layer), in
  * transparent huge pages where the system allows (the products stream it);
  * the workspace holds one V block and one M block (one per thread for
- * private blocks). Forward allocates nothing. docs/PERFORMANCE.md has the
+ * private blocks). Shared blocks (block3-5) are megabytes: their V is
+ * written past the caches and prefetched back by the products a position
+ * ahead (j->vstream). Forward allocates nothing. docs/PERFORMANCE.md has the
  * measurements behind the choices.
  */
 #include "conv_internal.h"
