@@ -47,9 +47,10 @@
  * Memory: U is 64/9 the size of the kernel (67 MB for a 512x512 layer), in
  * transparent huge pages where the system allows (the products stream it);
  * the workspace holds one V block and one M block (one per thread for
- * private blocks). Shared blocks (block3-5) are megabytes: their V is
- * written past the caches and prefetched back by the products a position
- * ahead (j->vstream). Forward allocates nothing. docs/PERFORMANCE.md has the
+ * private blocks). Where V cannot stay in a core's L2 until the products
+ * read it (shared blocks of block3-5 are megabytes; block2's U crowds it
+ * out), it is written past the caches and prefetched back by the products
+ * a position ahead (j->vstream). Forward allocates nothing. docs/PERFORMANCE.md has the
  * measurements behind the choices.
  */
 #include "conv_internal.h"
@@ -513,7 +514,7 @@ WG_INLINE void wg_load_px(wg_v16 *v, const float *p, int c, int cin) {
 /* Store 16 floats at p (64-byte aligned) past the caches: for outputs far
  * larger than the last-level cache (block1-2 at batch 8), a normal store
  * first reads each line from memory, then writes it back; and for V in the
- * shared blocks of block3-5 (j->vstream), where 64 stores per tile and
+ * blocks of block2-5 (j->vstream), where 64 stores per tile and
  * channel vector to 64 lines far apart wait on the lines' reads. AVX-512
  * only: the instructions are text to the compiler, and the portable build
  * never gets here (j->stream and j->vstream are 0). Needs wg_stream_fence()
@@ -1027,11 +1028,15 @@ static void winograd_run(const bn_conv *c, const float *in, float *out, int n, i
     size_t out_bytes = (size_t)n * (pool ? (h / 2) * (w / 2) : h * w) * c->cout * sizeof(float);
     j.stream = fn == wg_work_avx512 && out_bytes > WG_STREAM_BYTES && c->cout % 16 == 0 &&
                ((uintptr_t)out & 63) == 0;
-    /* V of shared blocks (block3-5: MBs per block, not in a core's L2) goes
-     * past the caches: its stores then do not wait for 64 line reads per
+    /* V goes past the caches when it cannot stay in the core's L2 until the
+     * products read it: in shared blocks (block3-5, MBs per block), and in
+     * private blocks whose U (re-read for every block) takes more than the
+     * L2 budget (block2). Its stores then do not wait for 64 line reads per
      * tile and channel vector, and the products prefetch it back a position
-     * ahead. Measured: input transform 35% faster, block3-5 10% faster. */
-    j.vstream = fn == wg_work_avx512 && !j.private_blocks;
+     * ahead. Measured: block3-5 10% faster, block2_conv2 13%, block2_conv1
+     * 3%; block1_conv2 (U 1 MB, V stays in L2) 3% slower, so not there. */
+    size_t ubytes = (size_t)WG_P * c->cin * j.g.coutp * sizeof(float);
+    j.vstream = fn == wg_work_avx512 && (!j.private_blocks || ubytes > WG_L2_BYTES);
     wg_pool_run(fn, &j, nth);
 }
 
