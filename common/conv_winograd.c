@@ -542,7 +542,9 @@ WG_INLINE void wg_input_tile(const wg_job *j, int y0, int x0, float *v, const fl
     int iy, ix, img = wg_region(g, y0, WG_N, x0, WG_N, &iy, &ix);
     const int inside = img >= 0 && cin % 16 == 0;
     const float *base = img >= 0 ? j->in + img * in_img + ((size_t)iy * w + ix) * cin : NULL;
-    int ry[WG_N], rc[WG_N], cx[WG_N], cc[WG_N];
+    /* Set only off the fast path, where they are read; zeroed so that the
+     * compiler (at -O3) need not prove that. */
+    int ry[WG_N] = {0}, rc[WG_N] = {0}, cx[WG_N] = {0}, cc[WG_N] = {0};
     if (!inside)
         for (int a = 0; a < WG_N; a++) {
             ry[a] = wg_map(g, y0 + a, g->h, g->grid_r, &rc[a]);
