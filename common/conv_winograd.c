@@ -217,6 +217,7 @@ typedef struct {
     size_t mtile;         /* floats per tile in M: 64 * coutp + pad */
     size_t vfloats;       /* the V block */
     size_t mfloats;       /* the M block */
+    size_t ubytes;        /* the transformed kernel U */
     int private_blocks;   /* small U: each thread its own blocks, V and M (WG_PRIVATE sets) */
 } wg_geom;
 
@@ -252,7 +253,7 @@ static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w, int 
      * blocks as big as WG_BLOCK_BYTES allows, since U is streamed from memory
      * once per block. A multiple of the kernel's rows, at most the batch. */
     size_t per_tile = (size_t)WG_P * (g->cinp + g->coutp) * sizeof(float);
-    size_t ubytes = (size_t)WG_P * g->cinp * g->coutp * sizeof(float);
+    size_t ubytes = g->ubytes = (size_t)WG_P * g->cinp * g->coutp * sizeof(float);
     size_t budget = ubytes <= WG_SMALL_U   ? WG_L2_BYTES
                     : ubytes <= WG_LARGE_U ? WG_BLOCK_BYTES
                                            : WG_LARGE_BLOCK_BYTES;
@@ -491,7 +492,7 @@ typedef struct {
     int pool;           /* write maxpool2x2 of the output (h/2, w/2) instead */
     int private_blocks; /* g.private_blocks and at most WG_PRIVATE threads */
     int stream;         /* write the output with non-temporal stores (wg_stream) */
-    int vstream;        /* shared blocks: write V with non-temporal stores, prefetch it back */
+    int vstream;        /* V past the caches (non-temporal stores), prefetched back */
     float *v;           /* the V block */
     float *m;           /* the M block */
     /* Shared blocks: the tasks of steps 1, 2 and 3, numbered across blocks. */
@@ -1037,8 +1038,7 @@ static void winograd_run(const bn_conv *c, const float *in, float *out, int n, i
      * tile and channel vector, and the products prefetch it back a position
      * ahead. Measured: block3-5 10% faster, block2_conv2 13%, block2_conv1
      * 3%; block1_conv2 (U 1 MB, V stays in L2) 3% slower, so not there. */
-    size_t ubytes = (size_t)WG_P * c->cin * j.g.coutp * sizeof(float);
-    j.vstream = fn == wg_work_avx512 && (!j.private_blocks || ubytes > WG_L2_BYTES);
+    j.vstream = fn == wg_work_avx512 && (!j.private_blocks || j.g.ubytes > WG_L2_BYTES);
     wg_pool_run(fn, &j, nth);
 }
 
