@@ -558,8 +558,8 @@ WG_INLINE void wg_input_tile(const wg_job *j, int y0, int x0, float *v, const fl
                 for (int b = nfrom; b < WG_N; b++)
                     __builtin_prefetch(next + ((size_t)a * w + b) * cin + c, 0, 2);
         /* Ask for the lines the next vector (or the next tile's first) will
-         * write while this one computes: in large blocks V is not in cache,
-         * and stores that miss stall the core. */
+         * write while this one computes: V is in L2, not L1, and stores that
+         * miss stall the core. (With j->vstream, V's stores need no lines.) */
         const float *vnext = v + (c + 16 < cinp ? c + 16 : cinp);
         if (!j->vstream)
             for (int p = 0; p < WG_P; p += 8)
