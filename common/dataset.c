@@ -2,9 +2,11 @@
  * dataset.c: scanning a dataset folder (see dataset.h).
  */
 #include "dataset.h"
+#include "hash.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -292,4 +294,30 @@ void bn_dataset_free(bn_dataset *ds) {
     free(ds->items);
     free(ds->root);
     memset(ds, 0, sizeof *ds);
+}
+
+int bn_dataset_shard_of(const char *path, int n) {
+    char hex[65];
+    bn_sha256_hex(path, strlen(path), hex);
+    uint64_t h = 0;
+    for (int i = 0; i < 16; i++) { /* 16 hex digits = the first 8 bytes */
+        char c = hex[i];
+        h = h << 4 | (uint64_t)(c <= '9' ? c - '0' : c - 'a' + 10);
+    }
+    return (int)(h % (uint64_t)n) + 1;
+}
+
+void bn_dataset_keep_shard(bn_dataset *ds, int k, int n) {
+    size_t kept = 0;
+    for (size_t i = 0; i < ds->n; i++) {
+        bn_item *it = &ds->items[i];
+        if (bn_dataset_shard_of(it->path, n) == k) {
+            ds->items[kept++] = *it;
+        } else {
+            free(it->path);
+            free(it->label);
+            free(it->split);
+        }
+    }
+    ds->n = kept;
 }

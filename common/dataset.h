@@ -42,6 +42,16 @@ void bn_dataset_free(bn_dataset *ds);
  * named after it. Paths are stored as given. */
 int bn_dataset_from_paths(bn_dataset *ds, char **paths, int n, bn_error *err);
 
+/* Sharding (bottleneck-extract --shard K/N): the shard, 1..n, that a
+ * relative path belongs to: the first 8 bytes of the SHA-256 of the path,
+ * big-endian, modulo n, plus one. A function of the path alone, so every
+ * machine and every re-run splits a dataset the same way whatever the order
+ * the file system lists it in; shards are disjoint and cover everything. */
+int bn_dataset_shard_of(const char *path, int n);
+
+/* Keep only the items of shard k of n (1 <= k <= n), in order. */
+void bn_dataset_keep_shard(bn_dataset *ds, int k, int n);
+
 /* Does this file name look like an image libvips can read? */
 int bn_is_image_name(const char *name);
 

@@ -356,21 +356,25 @@ int bn_npy_load(const char *path, float **data, int64_t *rows, int64_t *dim, bn_
     return BN_OK;
 }
 
-int bn_npy_save(const char *path, const float *data, int64_t rows, int64_t dim, bn_error *err) {
-    if (rows < 1 || dim < 1)
-        return bn_fail(err, BN_EINVAL, "%s: cannot save an empty (%lld, %lld) matrix", path,
+int bn_npy_create(bn_npy_writer *w, const char *path, int64_t rows, int64_t dim, bn_error *err) {
+    memset(w, 0, sizeof *w);
+    if (rows < 0 || dim < 1)
+        return bn_fail(err, BN_EINVAL, "%s: cannot save a (%lld, %lld) matrix", path,
                        (long long)rows, (long long)dim);
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
+    snprintf(w->path, sizeof w->path, "%s", path);
+    snprintf(w->tmp, sizeof w->tmp, "%s.tmp.XXXXXX", path);
+    w->rows = rows;
+    w->dim = dim;
+    int fd = mkstemp(w->tmp);
     if (fd < 0)
         return bn_fail(err, BN_EIO, "%s: cannot create a temporary file: %s", path,
                        strerror(errno));
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
+    w->f = fdopen(fd, "wb");
+    if (!w->f) {
+        int e = errno;
         close(fd);
-        unlink(tmp);
-        return bn_fail(err, BN_EIO, "%s: %s", path, strerror(errno));
+        unlink(w->tmp);
+        return bn_fail(err, BN_EIO, "%s: %s", path, strerror(e));
     }
     /* Header padded with spaces so that magic + 2 + 2 + header is a multiple
      * of 64 bytes, ending in '\n', as numpy writes it. */
@@ -393,23 +397,70 @@ int bn_npy_save(const char *path, const float *data, int64_t rows, int64_t dim, 
                              0,
                              (unsigned char)(len & 0xff),
                              (unsigned char)(len >> 8)};
-    int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(header, 1, (size_t)len, f) == (size_t)len;
-    if (ok && npy_host_little_endian()) {
-        ok = fwrite(data, 4, (size_t)(rows * dim), f) == (size_t)(rows * dim);
-    } else if (ok) {
-        for (int64_t i = 0; ok && i < rows * dim; i++) {
-            float v = data[i];
-            npy_swap32(&v, 1);
-            ok = fwrite(&v, 4, 1, f) == 1;
-        }
-    }
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    if (fclose(f) != 0)
-        ok = 0;
-    if (!ok || rename(tmp, path) != 0) {
+    if (fwrite(pre, 1, 10, w->f) != 10 || fwrite(header, 1, (size_t)len, w->f) != (size_t)len) {
         int e = errno;
-        unlink(tmp);
+        bn_npy_abort(w);
         return bn_fail(err, BN_EIO, "%s: cannot write: %s", path, strerror(e));
     }
     return BN_OK;
+}
+
+int bn_npy_write_rows(bn_npy_writer *w, const float *data, int64_t count, bn_error *err) {
+    size_t n = (size_t)(count * w->dim);
+    int ok = 1;
+    if (npy_host_little_endian()) {
+        ok = fwrite(data, 4, n, w->f) == n;
+    } else {
+        for (size_t i = 0; ok && i < n; i++) {
+            float v = data[i];
+            npy_swap32(&v, 1);
+            ok = fwrite(&v, 4, 1, w->f) == 1;
+        }
+    }
+    if (!ok) {
+        int e = errno;
+        bn_npy_abort(w);
+        return bn_fail(err, BN_EIO, "%s: cannot write: %s", w->path, strerror(e));
+    }
+    w->written += count;
+    return BN_OK;
+}
+
+int bn_npy_commit(bn_npy_writer *w, bn_error *err) {
+    if (w->written != w->rows) {
+        bn_npy_abort(w);
+        return bn_fail(err, BN_EINVAL, "%s: %lld rows written, the header says %lld", w->path,
+                       (long long)w->written, (long long)w->rows);
+    }
+    int ok = fflush(w->f) == 0 && fsync(fileno(w->f)) == 0;
+    if (fclose(w->f) != 0)
+        ok = 0;
+    w->f = NULL;
+    if (!ok || rename(w->tmp, w->path) != 0) {
+        int e = errno;
+        unlink(w->tmp);
+        return bn_fail(err, BN_EIO, "%s: cannot write: %s", w->path, strerror(e));
+    }
+    return BN_OK;
+}
+
+void bn_npy_abort(bn_npy_writer *w) {
+    if (w->f) {
+        fclose(w->f);
+        w->f = NULL;
+        unlink(w->tmp);
+    }
+}
+
+int bn_npy_save(const char *path, const float *data, int64_t rows, int64_t dim, bn_error *err) {
+    if (rows < 1 || dim < 1)
+        return bn_fail(err, BN_EINVAL, "%s: cannot save an empty (%lld, %lld) matrix", path,
+                       (long long)rows, (long long)dim);
+    bn_npy_writer w;
+    int rc = bn_npy_create(&w, path, rows, dim, err);
+    if (!rc)
+        rc = bn_npy_write_rows(&w, data, rows, err);
+    if (!rc)
+        rc = bn_npy_commit(&w, err);
+    return rc;
 }

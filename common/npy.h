@@ -39,4 +39,19 @@ int bn_npy_load(const char *path, float **data, int64_t *rows, int64_t *dim, bn_
  * (a temporary file renamed into place). */
 int bn_npy_save(const char *path, const float *data, int64_t rows, int64_t dim, bn_error *err);
 
+/* The same, streamed: create writes the header to a temporary file beside
+ * path, write_rows appends rows, commit checks that exactly rows were written
+ * and renames the file into place; abort (or any failed call) removes it. So
+ * path holds a complete file or is untouched. */
+typedef struct {
+    FILE *f;
+    char path[4096], tmp[4200];
+    int64_t rows, dim, written;
+} bn_npy_writer;
+
+int bn_npy_create(bn_npy_writer *w, const char *path, int64_t rows, int64_t dim, bn_error *err);
+int bn_npy_write_rows(bn_npy_writer *w, const float *data, int64_t count, bn_error *err);
+int bn_npy_commit(bn_npy_writer *w, bn_error *err);
+void bn_npy_abort(bn_npy_writer *w);
+
 #endif

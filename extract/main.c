@@ -13,10 +13,12 @@
 #include "dataset.h"
 #include "download.h"
 #include "error.h"
+#include "export.h"
 #include "extractor.h"
 #include "image.h"
 #include "import.h"
 #include "json.h"
+#include "merge.h"
 #include "progress.h"
 #include "store.h"
 #include "vgg16.h"
@@ -39,6 +41,8 @@ static const char usage_text[] =
     "       bottleneck-extract --download [--weights FILE]\n"
     "       bottleneck-extract import --db FILE --name NAME --npy FILE.npy --index FILE.tsv\n"
     "       bottleneck-extract verify --db FILE [--sample N | --all] [--repair] DATASET_DIR\n"
+    "       bottleneck-extract merge --db OUT.db [--expect N] IN.db...\n"
+    "       bottleneck-extract export --db FILE --features NAME --npy OUT.npy --index OUT.tsv\n"
     "\n"
     "Run the frozen VGG16 convolutional base over every image of DATASET_DIR and store\n"
     "one feature vector per image in a SQLite database. DATASET_DIR holds one folder per\n"
@@ -73,6 +77,9 @@ static const char usage_text[] =
     "                       you did not make\n"
     "  --max-pixels N       refuse images larger than N pixels before decoding\n"
     "                       (decompression bombs; default 178956970, as PIL)\n"
+    "  --shard K/N          take only shard K of N (1 <= K <= N): the images whose relative\n"
+    "                       path hashes to K (SHA-256), the same split on every machine;\n"
+    "                       run the N shards anywhere, then 'bottleneck-extract merge'\n"
     "  --self-check N       every N-th batch, check one image against the exact engine\n"
     "                       and stop (batch not stored) if they differ by more than 1e-4\n"
     "  --quiet              no progress output\n"
@@ -121,8 +128,13 @@ int main(int argc, char **argv) {
         return extract_import_main(argc, argv);
     if (argc > 1 && strcmp(argv[1], "verify") == 0)
         return extract_verify_main(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "merge") == 0)
+        return extract_merge_main(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "export") == 0)
+        return extract_export_main(argc, argv);
     const char *db_path = "bottleneck.db", *weights_arg = NULL;
     int download = 0, quiet = 0, json = 0, threads = 0, all_loaders = 0;
+    int shard_k = 0, shard_n = 0;
     long long max_pixels = 0;
     bn_extract_opts o;
     bn_extract_opts_default(&o);
@@ -146,6 +158,7 @@ int main(int argc, char **argv) {
         OPT_ALL_LOADERS,
         OPT_MAX_PIXELS,
         OPT_SELF_CHECK,
+        OPT_SHARD,
         OPT_VERSION
     };
     static const struct option longopts[] = {
@@ -166,6 +179,7 @@ int main(int argc, char **argv) {
         {"all-loaders", no_argument, 0, OPT_ALL_LOADERS},
         {"max-pixels", required_argument, 0, OPT_MAX_PIXELS},
         {"self-check", required_argument, 0, OPT_SELF_CHECK},
+        {"shard", required_argument, 0, OPT_SHARD},
         {"help", no_argument, 0, OPT_HELP},
         {"version", no_argument, 0, OPT_VERSION},
         {0, 0, 0, 0},
@@ -207,6 +221,21 @@ int main(int argc, char **argv) {
         case OPT_THREADS: threads = parse_int(optarg, "--threads"); break;
         case OPT_ALL_LOADERS: all_loaders = 1; break;
         case OPT_SELF_CHECK: o.self_check = parse_int(optarg, "--self-check"); break;
+        case OPT_SHARD: {
+            char *end;
+            long k = strtol(optarg, &end, 10), n = 0;
+            if (end != optarg && *end == '/' && end[1]) {
+                char *end2;
+                n = strtol(end + 1, &end2, 10);
+                if (*end2)
+                    n = 0;
+            }
+            if (n < 1 || n > 1 << 20 || k < 1 || k > n)
+                usage_error("--shard %s: expected K/N with 1 <= K <= N (e.g. 2/8)", optarg);
+            shard_k = (int)k;
+            shard_n = (int)n;
+            break;
+        }
         case OPT_MAX_PIXELS: {
             char *end;
             max_pixels = strtoll(optarg, &end, 10);
@@ -272,7 +301,13 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bottleneck-extract: %s\n", err.msg);
         return EXIT_FATAL;
     }
-    if (ds.n == 0) {
+    size_t whole = ds.n;
+    if (shard_n > 0)
+        bn_dataset_keep_shard(&ds, shard_k, shard_n);
+    if (shard_n > 0 && !quiet)
+        fprintf(stderr, "%s: shard %d/%d: %zu of %zu images\n", root, shard_k, shard_n, ds.n,
+                whole);
+    if (whole == 0) {
         fprintf(stderr,
                 "bottleneck-extract: %s: no images found (expected class folders such as "
                 "%s/cat/*.jpg or %s/train/cat/*.jpg)\n",
