@@ -54,11 +54,10 @@ void bn_conv_gemm_out_size(const bn_conv_geom *g, int h, int w, int *oh, int *ow
 int bn_conv_gemm_create(bn_conv_gemm **out, const bn_conv_geom *g, const float *kernel,
                         const float *bias, bn_error *err) {
     *out = NULL;
-    if (g->cin <= 0 || g->cout <= 0 || g->group <= 0 || g->cin % g->group ||
-        g->cout % g->group || g->kh <= 0 || g->kw <= 0 || g->kh > 1024 || g->kw > 1024 ||
-        g->sh <= 0 || g->sw <= 0 || g->dh <= 0 || g->dw <= 0 || g->pt < 0 || g->pl < 0 ||
-        g->pb < 0 || g->pr < 0 || g->pt > 4096 || g->pl > 4096 || g->pb > 4096 || g->pr > 4096 ||
-        !kernel)
+    if (g->cin <= 0 || g->cout <= 0 || g->group <= 0 || g->cin % g->group || g->cout % g->group ||
+        g->kh <= 0 || g->kw <= 0 || g->kh > 1024 || g->kw > 1024 || g->sh <= 0 || g->sw <= 0 ||
+        g->dh <= 0 || g->dw <= 0 || g->pt < 0 || g->pl < 0 || g->pb < 0 || g->pr < 0 ||
+        g->pt > 4096 || g->pl > 4096 || g->pb > 4096 || g->pr > 4096 || !kernel)
         return bn_fail(err, BN_EINVAL,
                        "conv: not a convolution (cin %d, cout %d, kernel %dx%d, stride %dx%d, "
                        "group %d)",
@@ -82,8 +81,8 @@ int bn_conv_gemm_create(bn_conv_gemm **out, const bn_conv_geom *g, const float *
     c->bias = calloc((size_t)g->cout, sizeof(float));
     if (!c->kernel || !c->bias) {
         bn_conv_gemm_free(c);
-        return bn_fail(err, BN_ENOMEM, "conv: out of memory for a %dx%dx%dx%d kernel", g->kh,
-                       g->kw, c->cin_g, g->cout);
+        return bn_fail(err, BN_ENOMEM, "conv: out of memory for a %dx%dx%dx%d kernel", g->kh, g->kw,
+                       c->cin_g, g->cout);
     }
     memcpy(c->kernel, kernel, nk * sizeof(float));
     if (bias)
@@ -203,8 +202,8 @@ void bn_conv_gemm_forward(const bn_conv_gemm *c, const float *in, float *out, in
             /* the image (h*w, cin) is A itself; group gi reads its channels */
             for (int gi = 0; gi < g->group; gi++)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, h * w, cout_g, cin_g, 1.0f,
-                            img + (size_t)gi * cin_g, g->cin, c->kernel + (size_t)gi * cout_g,
-                            cout, 0.0f, o + (size_t)gi * cout_g, cout);
+                            img + (size_t)gi * cin_g, g->cin, c->kernel + (size_t)gi * cout_g, cout,
+                            0.0f, o + (size_t)gi * cout_g, cout);
             gemm_bias_relu(c, o, (size_t)h * w);
             continue;
         }

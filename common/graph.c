@@ -82,8 +82,9 @@ void bn_graph_attrs_default(bn_node_attrs *a) {
 
 const char *bn_op_name(bn_op op) {
     static const char *const names[] = {
-        "Conv",    "Relu", "Clip",   "MaxPool", "AveragePool", "GlobalAveragePool",
-        "GlobalMaxPool", "LRN", "Concat", "Add", "Flatten", "Gemm", "Softmax"};
+        "Conv",          "Relu", "Clip",   "MaxPool", "AveragePool", "GlobalAveragePool",
+        "GlobalMaxPool", "LRN",  "Concat", "Add",     "Flatten",     "Gemm",
+        "Softmax"};
     return (unsigned)op < sizeof names / sizeof names[0] ? names[op] : "unknown";
 }
 
@@ -111,8 +112,7 @@ static int graph_new_tensor(bn_graph *g, const char *name, int producer, bn_erro
     return g->nt++;
 }
 
-int bn_graph_new(bn_graph **out, const char *input, int channels, int flatten_chw,
-                 bn_error *err) {
+int bn_graph_new(bn_graph **out, const char *input, int channels, int flatten_chw, bn_error *err) {
     *out = NULL;
     if (channels <= 0 || channels > 65536)
         return bn_fail(err, BN_EINVAL, "graph: input '%s' has %d channels", input, channels);
@@ -230,10 +230,10 @@ static gnode *graph_node(bn_graph *g, bn_op op, const char *name, const char *co
 int bn_graph_add_conv(bn_graph *g, const char *name, const char *in, const char *out, int cin,
                       int cout, const bn_node_attrs *a, const float *kernel, const float *bias,
                       bn_error *err) {
-    if (cin <= 0 || cout <= 0 || cin > 65536 || cout > 65536 || a->group <= 0 ||
-        cin % a->group || cout % a->group || a->kh <= 0 || a->kw <= 0 || a->kh > 1024 ||
-        a->kw > 1024 || a->sh <= 0 || a->sw <= 0 || a->dh <= 0 || a->dw <= 0 || a->pt < 0 ||
-        a->pl < 0 || a->pb < 0 || a->pr < 0 || !kernel)
+    if (cin <= 0 || cout <= 0 || cin > 65536 || cout > 65536 || a->group <= 0 || cin % a->group ||
+        cout % a->group || a->kh <= 0 || a->kw <= 0 || a->kh > 1024 || a->kw > 1024 || a->sh <= 0 ||
+        a->sw <= 0 || a->dh <= 0 || a->dw <= 0 || a->pt < 0 || a->pl < 0 || a->pb < 0 ||
+        a->pr < 0 || !kernel)
         return bn_fail(err, BN_EFORMAT,
                        "node '%s' (Conv): invalid geometry (%d -> %d channels, kernel %dx%d, "
                        "stride %dx%d, group %d)",
@@ -331,9 +331,19 @@ static int infer_node(bn_graph *g, gnode *nd, bn_error *err) {
             return bn_fail(err, BN_EFORMAT,
                            "node '%s' (Conv): input '%s' has %d channels, the kernel expects %d",
                            nd->name, g->t[nd->in[0]].name, x.c, nd->cin);
-        bn_conv_geom geo = {.cin = nd->cin, .cout = nd->cout, .kh = a->kh, .kw = a->kw,
-                            .sh = a->sh, .sw = a->sw, .pt = a->pt, .pl = a->pl, .pb = a->pb,
-                            .pr = a->pr, .dh = a->dh, .dw = a->dw, .group = a->group};
+        bn_conv_geom geo = {.cin = nd->cin,
+                            .cout = nd->cout,
+                            .kh = a->kh,
+                            .kw = a->kw,
+                            .sh = a->sh,
+                            .sw = a->sw,
+                            .pt = a->pt,
+                            .pl = a->pl,
+                            .pb = a->pb,
+                            .pr = a->pr,
+                            .dh = a->dh,
+                            .dw = a->dw,
+                            .group = a->group};
         bn_conv_gemm_out_size(&geo, x.h, x.w, &y.h, &y.w);
         y.c = nd->cout;
         break;
@@ -355,16 +365,15 @@ static int infer_node(bn_graph *g, gnode *nd, bn_error *err) {
                                g->t[nd->in[i]].name, s.h, s.w, g->t[nd->in[0]].name, x.h, x.w);
             y.c += s.c;
             if (y.c > 1 << 20)
-                return bn_fail(err, BN_EFORMAT, "node '%s' (Concat): too many channels",
-                               nd->name);
+                return bn_fail(err, BN_EFORMAT, "node '%s' (Concat): too many channels", nd->name);
         }
         break;
     case BN_OP_ADD: {
         bn_shape s = g->t[nd->in[1]].shape;
         if (s.c != x.c || s.h != x.h || s.w != x.w)
             return bn_fail(err, BN_EFORMAT,
-                           "node '%s' (Add): shapes (%d, %d, %d) and (%d, %d, %d) differ",
-                           nd->name, x.c, x.h, x.w, s.c, s.h, s.w);
+                           "node '%s' (Add): shapes (%d, %d, %d) and (%d, %d, %d) differ", nd->name,
+                           x.c, x.h, x.w, s.c, s.h, s.w);
         break;
     }
     case BN_OP_FLATTEN:
@@ -556,7 +565,8 @@ int bn_graph_prepare(bn_graph *g, bn_conv_engine engine, int max_batch, const ch
     if (!g->inferred || g->prepared)
         return bn_fail(err, BN_EINVAL, "graph: prepare needs inferred shapes, once");
     size_t per_image = (size_t)g->in_c * g->in_h * g->in_w;
-    if (max_batch < 1 || max_batch > 65536 || (size_t)max_batch * per_image * 64 > ((size_t)1 << 38))
+    if (max_batch < 1 || max_batch > 65536 ||
+        (size_t)max_batch * per_image * 64 > ((size_t)1 << 38))
         return bn_fail(err, BN_EINVAL, "graph: batch of %d at %dx%d is out of range", max_batch,
                        g->in_h, g->in_w);
     g->prepared = 1;
@@ -596,10 +606,20 @@ int bn_graph_prepare(bn_graph *g, bn_conv_engine engine, int max_batch, const ch
             ws = nd->pool2 ? bn_conv_workspace_pool(nd->fast, nb, x.h, x.w)
                            : bn_conv_workspace(nd->fast, nb, x.h, x.w);
         } else {
-            bn_conv_geom geo = {.cin = nd->cin, .cout = nd->cout, .kh = nd->a.kh,
-                                .kw = nd->a.kw, .sh = nd->a.sh, .sw = nd->a.sw, .pt = nd->a.pt,
-                                .pl = nd->a.pl, .pb = nd->a.pb, .pr = nd->a.pr, .dh = nd->a.dh,
-                                .dw = nd->a.dw, .group = nd->a.group, .relu = nd->a.relu};
+            bn_conv_geom geo = {.cin = nd->cin,
+                                .cout = nd->cout,
+                                .kh = nd->a.kh,
+                                .kw = nd->a.kw,
+                                .sh = nd->a.sh,
+                                .sw = nd->a.sw,
+                                .pt = nd->a.pt,
+                                .pl = nd->a.pl,
+                                .pb = nd->a.pb,
+                                .pr = nd->a.pr,
+                                .dh = nd->a.dh,
+                                .dw = nd->a.dw,
+                                .group = nd->a.group,
+                                .relu = nd->a.relu};
             rc = bn_conv_gemm_create(&nd->gen, &geo, nd->weight, nd->bias, err);
             if (rc)
                 return rc;

@@ -58,17 +58,17 @@ typedef struct {
 
 /* Attributes of a node; each op reads the ones it needs. */
 typedef struct {
-    int kh, kw;             /* conv and pool kernel */
-    int sh, sw;             /* strides */
-    int pt, pl, pb, pr;     /* pads: top, left, bottom, right */
-    int dh, dw;             /* conv dilations */
-    int group;              /* conv groups (1, cin for depthwise) */
-    int relu;               /* conv: ReLU after the bias */
-    int ceil_mode;          /* pools: output size rounded up */
-    int count_include_pad;  /* average pool: pads count in the divisor */
-    int size;               /* LRN window */
+    int kh, kw;              /* conv and pool kernel */
+    int sh, sw;              /* strides */
+    int pt, pl, pb, pr;      /* pads: top, left, bottom, right */
+    int dh, dw;              /* conv dilations */
+    int group;               /* conv groups (1, cin for depthwise) */
+    int relu;                /* conv: ReLU after the bias */
+    int ceil_mode;           /* pools: output size rounded up */
+    int count_include_pad;   /* average pool: pads count in the divisor */
+    int size;                /* LRN window */
     float alpha, beta, bias; /* LRN */
-    float lo, hi;           /* Clip */
+    float lo, hi;            /* Clip */
 } bn_node_attrs;
 
 /* Defaults: 1x1 kernel, stride 1, no pads, dilation 1, group 1, no ReLU,

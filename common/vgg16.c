@@ -38,8 +38,7 @@ static int vgg_nconv(bn_layer last) {
 }
 
 /* Conv i: 3x3 "same" + bias + ReLU, named as Keras names the layer. */
-static int vgg_conv(bn_graph *g, const bn_vgg16_weights *w, int i, const char *in,
-                    bn_error *err) {
+static int vgg_conv(bn_graph *g, const bn_vgg16_weights *w, int i, const char *in, bn_error *err) {
     bn_node_attrs a;
     bn_graph_attrs_default(&a);
     a.kh = a.kw = 3;
@@ -63,33 +62,32 @@ static int vgg_pool(bn_graph *g, int block, const char *in, bn_error *err) {
 /* The network up to the pool of block `blocks` (3, 4 or 5); input (S, S, 3). */
 static int vgg16_build(bn_graph *g, const bn_vgg16_weights *w, int blocks, bn_error *err) {
     int rc = 0;
-    rc = rc ? rc : vgg_conv(g, w, 0, "input_1", err);        /* (S, S, 64) */
-    rc = rc ? rc : vgg_conv(g, w, 1, "block1_conv1", err);   /* (S, S, 64) */
-    rc = rc ? rc : vgg_pool(g, 1, "block1_conv2", err);      /* (S/2, S/2, 64) */
-    rc = rc ? rc : vgg_conv(g, w, 2, "block1_pool", err);    /* (S/2, S/2, 128) */
-    rc = rc ? rc : vgg_conv(g, w, 3, "block2_conv1", err);   /* (S/2, S/2, 128) */
-    rc = rc ? rc : vgg_pool(g, 2, "block2_conv2", err);      /* (S/4, S/4, 128) */
-    rc = rc ? rc : vgg_conv(g, w, 4, "block2_pool", err);    /* (S/4, S/4, 256) */
-    rc = rc ? rc : vgg_conv(g, w, 5, "block3_conv1", err);   /* (S/4, S/4, 256) */
-    rc = rc ? rc : vgg_conv(g, w, 6, "block3_conv2", err);   /* (S/4, S/4, 256) */
-    rc = rc ? rc : vgg_pool(g, 3, "block3_conv3", err);      /* (S/8, S/8, 256) */
+    rc = rc ? rc : vgg_conv(g, w, 0, "input_1", err);      /* (S, S, 64) */
+    rc = rc ? rc : vgg_conv(g, w, 1, "block1_conv1", err); /* (S, S, 64) */
+    rc = rc ? rc : vgg_pool(g, 1, "block1_conv2", err);    /* (S/2, S/2, 64) */
+    rc = rc ? rc : vgg_conv(g, w, 2, "block1_pool", err);  /* (S/2, S/2, 128) */
+    rc = rc ? rc : vgg_conv(g, w, 3, "block2_conv1", err); /* (S/2, S/2, 128) */
+    rc = rc ? rc : vgg_pool(g, 2, "block2_conv2", err);    /* (S/4, S/4, 128) */
+    rc = rc ? rc : vgg_conv(g, w, 4, "block2_pool", err);  /* (S/4, S/4, 256) */
+    rc = rc ? rc : vgg_conv(g, w, 5, "block3_conv1", err); /* (S/4, S/4, 256) */
+    rc = rc ? rc : vgg_conv(g, w, 6, "block3_conv2", err); /* (S/4, S/4, 256) */
+    rc = rc ? rc : vgg_pool(g, 3, "block3_conv3", err);    /* (S/8, S/8, 256) */
     if (blocks == 3)
         return rc;
-    rc = rc ? rc : vgg_conv(g, w, 7, "block3_pool", err);    /* (S/8, S/8, 512) */
-    rc = rc ? rc : vgg_conv(g, w, 8, "block4_conv1", err);   /* (S/8, S/8, 512) */
-    rc = rc ? rc : vgg_conv(g, w, 9, "block4_conv2", err);   /* (S/8, S/8, 512) */
-    rc = rc ? rc : vgg_pool(g, 4, "block4_conv3", err);      /* (S/16, S/16, 512) */
+    rc = rc ? rc : vgg_conv(g, w, 7, "block3_pool", err);  /* (S/8, S/8, 512) */
+    rc = rc ? rc : vgg_conv(g, w, 8, "block4_conv1", err); /* (S/8, S/8, 512) */
+    rc = rc ? rc : vgg_conv(g, w, 9, "block4_conv2", err); /* (S/8, S/8, 512) */
+    rc = rc ? rc : vgg_pool(g, 4, "block4_conv3", err);    /* (S/16, S/16, 512) */
     if (blocks == 4)
         return rc;
-    rc = rc ? rc : vgg_conv(g, w, 10, "block4_pool", err);   /* (S/16, S/16, 512) */
-    rc = rc ? rc : vgg_conv(g, w, 11, "block5_conv1", err);  /* (S/16, S/16, 512) */
-    rc = rc ? rc : vgg_conv(g, w, 12, "block5_conv2", err);  /* (S/16, S/16, 512) */
-    rc = rc ? rc : vgg_pool(g, 5, "block5_conv3", err);      /* (S/32, S/32, 512) */
+    rc = rc ? rc : vgg_conv(g, w, 10, "block4_pool", err);  /* (S/16, S/16, 512) */
+    rc = rc ? rc : vgg_conv(g, w, 11, "block5_conv1", err); /* (S/16, S/16, 512) */
+    rc = rc ? rc : vgg_conv(g, w, 12, "block5_conv2", err); /* (S/16, S/16, 512) */
+    rc = rc ? rc : vgg_pool(g, 5, "block5_conv3", err);     /* (S/32, S/32, 512) */
     return rc;
 }
 
-int bn_vgg16_build_graph(bn_graph **out, const bn_vgg16_weights *w, bn_layer last,
-                         bn_error *err) {
+int bn_vgg16_build_graph(bn_graph **out, const bn_vgg16_weights *w, bn_layer last, bn_error *err) {
     *out = NULL;
     int nconv = vgg_nconv(last);
     if (nconv == 0)
