@@ -71,7 +71,8 @@ typedef struct {
 
 struct bn_extractor {
     bn_store *store;
-    bn_vgg16 *net;
+    bn_graph *net;
+    const char *tensor; /* in net */
     bn_extract_opts o;
     int64_t featureset;
     char fsname[512];
@@ -84,6 +85,7 @@ struct bn_extractor {
     bn_strset vectors; /* sha256s that have a vector in this feature set */
     batch b[2];
     pthread_mutex_t mu;
+    int sync_ready; /* mu and cv initialised */
     pthread_cond_t cv;
     int stop;     /* consumer failed: reader must end */
     int net_busy; /* the network is running: the reader does not decode */
@@ -118,17 +120,54 @@ int bn_extractor_create(bn_extractor **out, bn_store *store, const bn_vgg16_weig
     if (o->image.size < 32 || o->image.size % 32 != 0 || o->image.size > 4096)
         return bn_fail(err, BN_EINVAL, "--size %d: must be a multiple of 32 between 32 and 4096",
                        o->image.size);
-    if (o->batch < 1 || o->batch > 1024)
-        return bn_fail(err, BN_EINVAL, "--batch %d: must be between 1 and 1024", o->batch);
-    if (strcmp(o->dtype, "f32") != 0 && strcmp(o->dtype, "f16") != 0)
-        return bn_fail(err, BN_EINVAL, "--dtype %s: must be f32 or f16", o->dtype);
+    bn_graph *g;
+    int rc = bn_vgg16_build_graph(&g, w, BN_LAYER_BLOCK5_POOL, err);
+    if (rc)
+        return rc;
+    bn_extract_model m = {.model = "vgg16", .sha256 = w->sha256, .format = "keras-h5"};
+    return bn_extractor_create_graph(out, store, g, &m, o, err);
+}
+
+int bn_extractor_create_graph(bn_extractor **out, bn_store *store, bn_graph *g,
+                              const bn_extract_model *m, const bn_extract_opts *o, bn_error *err) {
+    *out = NULL;
+    int rc = BN_OK;
+    if (o->image.size < 1 || o->image.size > 4096)
+        rc = bn_fail(err, BN_EINVAL, "--size %d: must be between 1 and 4096", o->image.size);
+    else if (o->batch < 1 || o->batch > 1024)
+        rc = bn_fail(err, BN_EINVAL, "--batch %d: must be between 1 and 1024", o->batch);
+    else if (strcmp(o->dtype, "f32") != 0 && strcmp(o->dtype, "f16") != 0)
+        rc = bn_fail(err, BN_EINVAL, "--dtype %s: must be f32 or f16", o->dtype);
+    if (rc) {
+        bn_graph_free(g);
+        return rc;
+    }
 
     bn_extractor *x = calloc(1, sizeof *x);
-    if (!x)
+    if (!x) {
+        bn_graph_free(g);
         return bn_fail(err, BN_ENOMEM, "out of memory");
+    }
+    x->net = g;
     x->store = store;
     x->o = *o;
-    x->dim = bn_vgg16_dim(o->layer, o->pooling, o->image.size);
+    x->tensor = o->tensor ? o->tensor : bn_layer_name(o->layer);
+    x->o.tensor = NULL; /* the caller's string; x->tensor points into the graph below */
+    if ((rc = bn_graph_infer(g, o->image.size, o->image.size, err))) {
+        bn_extractor_free(x);
+        return rc;
+    }
+    int t = bn_graph_find(g, x->tensor);
+    if (t < 0) {
+        rc = bn_fail(err, BN_EINVAL,
+                     "--layer %s: %s has no tensor of that name (bottleneck-extract layers "
+                     "lists them)",
+                     x->tensor, m->model);
+        bn_extractor_free(x);
+        return rc;
+    }
+    x->tensor = bn_graph_tensor_name(g, t);
+    x->dim = bn_graph_feature_dim(g, x->tensor, (int)o->pooling);
     size_t in_floats = (size_t)o->batch * o->image.size * o->image.size * 3;
     x->output = malloc((size_t)o->batch * x->dim * sizeof(float));
     x->b[0].input = malloc(in_floats * sizeof(float));
@@ -139,22 +178,25 @@ int bn_extractor_create(bn_extractor **out, bn_store *store, const bn_vgg16_weig
         return bn_fail(err, BN_ENOMEM, "out of memory for batch %d at size %d", o->batch,
                        o->image.size);
     }
-    int rc = bn_vgg16_create(&x->net, w, o->engine, o->image.size, o->batch, o->layer, err);
-    if (rc) {
+    if ((rc = bn_graph_prepare(g, o->engine, o->batch, &x->tensor, 1, err))) {
         bn_extractor_free(x);
         return rc;
     }
+    char pre[160];
+    bn_image_preprocess_describe(&o->image, pre, sizeof pre);
     bn_featureset fs = {
         .source = "extract",
-        .model = "vgg16",
-        .weights_sha256 = w->sha256,
-        .layer = bn_layer_name(o->layer),
+        .model = m->model,
+        .weights_sha256 = m->sha256,
+        .layer = x->tensor,
         .pooling = bn_pooling_name(o->pooling),
         .resize = bn_resize_name(o->image.resize),
-        .preprocess = bn_preprocess_name(o->image.preprocess),
+        .preprocess = pre,
         .size = o->image.size,
         .dim = x->dim,
         .dtype = o->dtype,
+        .model_format = m->format,
+        .model_path = m->path,
     };
     if ((rc = bn_store_featureset_get_or_create(store, &fs, &x->featureset, err))) {
         bn_extractor_free(x);
@@ -170,6 +212,7 @@ int bn_extractor_create(bn_extractor **out, bn_store *store, const bn_vgg16_weig
     }
     pthread_mutex_init(&x->mu, NULL);
     pthread_cond_init(&x->cv, NULL);
+    x->sync_ready = 1;
     *out = x;
     return BN_OK;
 }
@@ -177,11 +220,11 @@ int bn_extractor_create(bn_extractor **out, bn_store *store, const bn_vgg16_weig
 void bn_extractor_free(bn_extractor *x) {
     if (!x)
         return;
-    if (x->net) {
+    if (x->sync_ready) {
         pthread_mutex_destroy(&x->mu);
         pthread_cond_destroy(&x->cv);
     }
-    bn_vgg16_free(x->net);
+    bn_graph_free(x->net);
     free(x->output);
     for (int i = 0; i < 2; i++) {
         free(x->b[i].input);
@@ -545,8 +588,10 @@ static int write_batch(bn_extractor *x, batch *b, bn_extract_stats *st, bn_error
         pthread_mutex_lock(&x->mu);
         x->net_busy = 1;
         pthread_mutex_unlock(&x->mu);
-        int rc = bn_vgg16_forward(x->net, b->input, b->ncompute, x->o.layer, x->o.pooling,
-                                  x->output, err);
+        int rc = bn_graph_run(x->net, b->input, b->ncompute, err);
+        if (!rc)
+            rc = bn_graph_features(x->net, x->tensor, (int)x->o.pooling, b->ncompute, x->output,
+                                   err);
         pthread_mutex_lock(&x->mu);
         x->net_busy = 0;
         pthread_cond_broadcast(&x->cv);

@@ -439,6 +439,18 @@ const char *bn_graph_tensor_name(const bn_graph *g, int i) {
 bn_shape bn_graph_tensor_shape(const bn_graph *g, int i) {
     return g->t[g->t[i].canon].shape;
 }
+const char *bn_graph_default_feature(const bn_graph *g) {
+    for (int i = 0; i < g->nn; i++)
+        if (g->node[i].op == BN_OP_FLATTEN || g->node[i].op == BN_OP_GEMM)
+            return g->t[g->node[i].in[0]].name;
+    return g->nn ? g->t[g->node[g->nn - 1].out].name : g->t[0].name;
+}
+
+const char *bn_graph_tensor_op(const bn_graph *g, int i) {
+    int p = g->t[g->t[i].canon].producer;
+    return p < 0 ? "input" : bn_op_name(g->node[p].op);
+}
+
 const char *bn_graph_input_name(const bn_graph *g) {
     return g->t[0].name;
 }

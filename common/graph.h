@@ -108,6 +108,14 @@ bn_shape bn_graph_tensor_shape(const bn_graph *g, int i); /* after bn_graph_infe
 int bn_graph_find(const bn_graph *g, const char *name);   /* index or -1 */
 const char *bn_graph_input_name(const bn_graph *g);
 
+/* The tensor a feature extractor reads by default: the input of the first
+ * Flatten or Gemm (the classifier's input: GoogLeNet's pool5/7x7_s1,
+ * SqueezeNet's pool10), else the last tensor. */
+const char *bn_graph_default_feature(const bn_graph *g);
+
+/* The op that writes tensor i ("input" for the graph input). */
+const char *bn_graph_tensor_op(const bn_graph *g, int i);
+
 /* Make the graph runnable for batches of up to max_batch images of the
  * inferred size, with results available for the `nkeep` tensors named in
  * `keep`. engine: BN_CONV_DIRECT (exact: im2col/GEMM everywhere) or
