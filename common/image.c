@@ -486,6 +486,25 @@ const char *bn_preprocess_name(bn_preprocess p) {
     return p == BN_PREPROCESS_TORCH ? "torch" : p == BN_PREPROCESS_CUSTOM ? "custom" : "caffe";
 }
 
+int bn_image_preprocess_from_description(const char *s, bn_image_opts *opts) {
+    bn_image_opts o = *opts;
+    if (s && bn_preprocess_parse(s, &o.preprocess) == BN_OK) {
+        *opts = o;
+        return BN_OK;
+    }
+    char order[4], range[6];
+    if (!s || sscanf(s, "%3[rgb]/%5[-0-9]/mean=%f,%f,%f/std=%f,%f,%f", order, range, &o.mean[0],
+                     &o.mean[1], &o.mean[2], &o.std[0], &o.std[1], &o.std[2]) != 8 ||
+        (strcmp(order, "rgb") && strcmp(order, "bgr")) ||
+        (strcmp(range, "0-255") && strcmp(range, "0-1")))
+        return BN_EINVAL;
+    o.preprocess = BN_PREPROCESS_CUSTOM;
+    o.bgr = !strcmp(order, "bgr");
+    o.range255 = !strcmp(range, "0-255");
+    *opts = o;
+    return BN_OK;
+}
+
 void bn_image_preprocess_describe(const bn_image_opts *o, char *out, size_t n) {
     if (o->preprocess != BN_PREPROCESS_CUSTOM) {
         snprintf(out, n, "%s", bn_preprocess_name(o->preprocess));

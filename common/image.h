@@ -95,5 +95,8 @@ const char *bn_preprocess_name(bn_preprocess p);
 /* The preprocessing of opts in one line for a feature set's record:
  * "caffe", "torch", or e.g. "bgr/0-255/mean=104,117,123/std=1,1,1". */
 void bn_image_preprocess_describe(const bn_image_opts *opts, char *out, size_t n);
+/* The reverse: sets opts' preprocess fields from such a line; BN_EINVAL if
+ * it is not one (opts untouched). */
+int bn_image_preprocess_from_description(const char *s, bn_image_opts *opts);
 
 #endif
