@@ -19,8 +19,8 @@
 #include "extractor.h"
 #include "featureset.h"
 #include "image.h"
-#include "progress.h"
 #include "onnx.h"
+#include "progress.h"
 #include "vgg16.h"
 #include "weights.h"
 
@@ -126,8 +126,7 @@ static int extract_missing(const cl_opts *o, bn_store *s, int64_t fs, const fs_r
     bn_extract_opts_default(&eo);
     eo.image.size = f->size;
     if (!f->layer || !f->pooling || !f->resize || !f->preprocess || !f->dtype ||
-        bn_pooling_parse(f->pooling, &eo.pooling) ||
-        bn_resize_parse(f->resize, &eo.image.resize) ||
+        bn_pooling_parse(f->pooling, &eo.pooling) || bn_resize_parse(f->resize, &eo.image.resize) ||
         bn_image_preprocess_from_description(f->preprocess, &eo.image))
         return bn_fail(err, BN_EINVAL, "feature set '%s': settings this build does not know",
                        f->name);
@@ -155,8 +154,8 @@ static int extract_missing(const cl_opts *o, bn_store *s, int64_t fs, const fs_r
                            "%.12s..., now %.12s...)",
                            f->model_path, f->name, f->weights_sha256, info.sha256);
         }
-        bn_extract_model m = {.model = f->model, .sha256 = info.sha256, .format = "onnx",
-                              .path = f->model_path};
+        bn_extract_model m = {
+            .model = f->model, .sha256 = info.sha256, .format = "onnx", .path = f->model_path};
         rc = bn_extractor_create_graph(&x, s, g, &m, &eo, err);
         if (rc)
             return rc;

@@ -443,6 +443,8 @@ const char *bn_graph_default_feature(const bn_graph *g) {
     for (int i = 0; i < g->nn; i++)
         if (g->node[i].op == BN_OP_FLATTEN || g->node[i].op == BN_OP_GEMM)
             return g->t[g->node[i].in[0]].name;
+    if (g->nn && g->node[g->nn - 1].op == BN_OP_SOFTMAX)
+        return g->t[g->node[g->nn - 1].in[0]].name;
     return g->nn ? g->t[g->node[g->nn - 1].out].name : g->t[0].name;
 }
 

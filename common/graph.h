@@ -109,8 +109,8 @@ int bn_graph_find(const bn_graph *g, const char *name);   /* index or -1 */
 const char *bn_graph_input_name(const bn_graph *g);
 
 /* The tensor a feature extractor reads by default: the input of the first
- * Flatten or Gemm (the classifier's input: GoogLeNet's pool5/7x7_s1,
- * SqueezeNet's pool10), else the last tensor. */
+ * Flatten or Gemm (the classifier's input: GoogLeNet's pool5/7x7_s1), else the input of a final
+ * Softmax (SqueezeNet's pool10), else the last tensor. */
 const char *bn_graph_default_feature(const bn_graph *g);
 
 /* The op that writes tensor i ("input" for the graph input). */

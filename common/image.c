@@ -493,8 +493,9 @@ int bn_image_preprocess_from_description(const char *s, bn_image_opts *opts) {
         return BN_OK;
     }
     char order[4], range[6];
-    if (!s || sscanf(s, "%3[rgb]/%5[-0-9]/mean=%f,%f,%f/std=%f,%f,%f", order, range, &o.mean[0],
-                     &o.mean[1], &o.mean[2], &o.std[0], &o.std[1], &o.std[2]) != 8 ||
+    if (!s ||
+        sscanf(s, "%3[rgb]/%5[-0-9]/mean=%f,%f,%f/std=%f,%f,%f", order, range, &o.mean[0],
+               &o.mean[1], &o.mean[2], &o.std[0], &o.std[1], &o.std[2]) != 8 ||
         (strcmp(order, "rgb") && strcmp(order, "bgr")) ||
         (strcmp(range, "0-255") && strcmp(range, "0-1")))
         return BN_EINVAL;
