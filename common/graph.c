@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* A tensor of more floats per image than this is refused at inference
  * (2^28 floats = 1 GiB per image): absurd dimensions fail cleanly. */
@@ -67,6 +68,7 @@ struct bn_graph {
     size_t *slot_floats;
     void *workspace;
     size_t ws_bytes;
+    double *profile; /* seconds per op type, or NULL */
 };
 
 void bn_graph_attrs_default(bn_node_attrs *a) {
@@ -652,6 +654,16 @@ int bn_graph_prepare(bn_graph *g, bn_conv_engine engine, int max_batch, const ch
     return graph_plan(g, err);
 }
 
+void bn_graph_profile(bn_graph *g, double *seconds) {
+    g->profile = seconds;
+}
+
+static double graph_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 size_t bn_graph_memory(const bn_graph *g) {
     size_t b = g->ws_bytes;
     for (int s = 0; s < g->nslot; s++)
@@ -661,43 +673,79 @@ size_t bn_graph_memory(const bn_graph *g) {
 
 /* ---- operators: NHWC, per image, shapes per image ------------------------- */
 
-/* Max or average pool: x (h, w, c) -> y (oh, ow, c) for each of n images.
- * The average divides by the window clipped to the padded input when
- * count_include_pad (PyTorch's and ONNX Runtime's rule), else by the pixels
- * inside the image. */
-static void op_pool(const gnode *nd, const float *x, float *y, int n, bn_shape is, bn_shape os) {
-    const bn_node_attrs *a = &nd->a;
-    const int c = is.c, avg = nd->op == BN_OP_AVGPOOL;
+/* GCC at -O2 vectorises only loops whose trip count it knows; the channel
+ * loops below run over any count, and vectorised they are 3-4x faster
+ * (GoogLeNet's pools and LRN: 27% of its time before, bench_graph). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define GRAPH_VECTORISE __attribute__((optimize("tree-vectorize", "vect-cost-model=dynamic")))
+#else
+#define GRAPH_VECTORISE
+#endif
+
+/* One pooling window's bounds: rows [*y0, *y1) and columns [*x0, *x1) of
+ * the image, and the divisor of an average pool: the window clipped to the
+ * padded input when count_include_pad (PyTorch's and ONNX Runtime's rule),
+ * else the pixels inside the image. */
+static int pool_window(const bn_node_attrs *a, bn_shape is, int oy, int ox, int *ya, int *yb,
+                       int *xa, int *xb) {
+    int y0 = oy * a->sh - a->pt, x0 = ox * a->sw - a->pl;
+    int y1 = y0 + a->kh, x1 = x0 + a->kw;
+    int py1 = y1 < is.h + a->pb ? y1 : is.h + a->pb;
+    int px1 = x1 < is.w + a->pr ? x1 : is.w + a->pr;
+    *ya = y0 < 0 ? 0 : y0;
+    *xa = x0 < 0 ? 0 : x0;
+    *yb = y1 < is.h ? y1 : is.h;
+    *xb = x1 < is.w ? x1 : is.w;
+    int cnt = a->count_include_pad ? (py1 - y0) * (px1 - x0) : (*yb - *ya) * (*xb - *xa);
+    return cnt > 0 ? cnt : 1;
+}
+
+/* Max pool: x (h, w, c) -> y (oh, ow, c) for each of n images. */
+GRAPH_VECTORISE
+static void op_maxpool(const bn_node_attrs *a, const float *x, float *y, int n, bn_shape is,
+                       bn_shape os) {
+    const int c = is.c;
     for (int b = 0; b < n; b++) {
         const float *img = x + (size_t)b * is.h * is.w * c;
         for (int oy = 0; oy < os.h; oy++)
             for (int ox = 0; ox < os.w; ox++) {
                 float *q = y + (((size_t)b * os.h + oy) * os.w + ox) * c;
-                int y0 = oy * a->sh - a->pt, x0 = ox * a->sw - a->pl;
-                int y1 = y0 + a->kh, x1 = x0 + a->kw;
-                int py1 = y1 < is.h + a->pb ? y1 : is.h + a->pb;
-                int px1 = x1 < is.w + a->pr ? x1 : is.w + a->pr;
-                int area = (py1 - y0) * (px1 - x0);
-                int ya = y0 < 0 ? 0 : y0, xa = x0 < 0 ? 0 : x0;
-                int yb = y1 < is.h ? y1 : is.h, xb = x1 < is.w ? x1 : is.w;
+                int ya, yb, xa, xb;
+                pool_window(a, is, oy, ox, &ya, &yb, &xa, &xb);
                 for (int k = 0; k < c; k++)
-                    q[k] = avg ? 0.0f : -INFINITY;
+                    q[k] = -INFINITY;
                 for (int yy = ya; yy < yb; yy++)
                     for (int xx = xa; xx < xb; xx++) {
                         const float *p = img + ((size_t)yy * is.w + xx) * c;
-                        if (avg)
-                            for (int k = 0; k < c; k++)
-                                q[k] += p[k];
-                        else
-                            for (int k = 0; k < c; k++)
-                                q[k] = p[k] > q[k] ? p[k] : q[k];
+                        for (int k = 0; k < c; k++)
+                            q[k] = p[k] > q[k] ? p[k] : q[k];
                     }
-                if (avg) {
-                    int cnt = a->count_include_pad ? area : (yb - ya) * (xb - xa);
-                    float inv = 1.0f / (float)(cnt > 0 ? cnt : 1);
-                    for (int k = 0; k < c; k++)
-                        q[k] *= inv;
-                }
+            }
+    }
+}
+
+/* Average pool: x (h, w, c) -> y (oh, ow, c) for each of n images. */
+GRAPH_VECTORISE
+static void op_avgpool(const bn_node_attrs *a, const float *x, float *y, int n, bn_shape is,
+                       bn_shape os) {
+    const int c = is.c;
+    for (int b = 0; b < n; b++) {
+        const float *img = x + (size_t)b * is.h * is.w * c;
+        for (int oy = 0; oy < os.h; oy++)
+            for (int ox = 0; ox < os.w; ox++) {
+                float *q = y + (((size_t)b * os.h + oy) * os.w + ox) * c;
+                int ya, yb, xa, xb;
+                float inv = 1.0f / (float)pool_window(a, is, oy, ox, &ya, &yb, &xa, &xb);
+                for (int k = 0; k < c; k++)
+                    q[k] = 0.0f;
+                for (int yy = ya; yy < yb; yy++)
+                    for (int xx = xa; xx < xb; xx++) {
+                        const float *p = img + ((size_t)yy * is.w + xx) * c;
+                        for (int k = 0; k < c; k++)
+                            q[k] += p[k];
+                    }
+                for (int k = 0; k < c; k++)
+                    q[k] *= inv;
             }
     }
 }
@@ -725,20 +773,32 @@ static void op_global(int maxp, const float *x, float *y, int n, int hw, int c) 
 }
 
 /* LRN across channels (ONNX): y = x / (bias + alpha/size * sum x^2)^beta,
- * the sum over channels [k - floor((size-1)/2), k + ceil((size-1)/2)]. */
+ * the sum over channels [k - floor((size-1)/2), k + ceil((size-1)/2)].
+ * beta = 0.75 (every Caffe-era net) as t^0.75 = sqrt(t) * sqrt(sqrt(t)):
+ * pow() per value was 20% of GoogLeNet's time. */
+GRAPH_VECTORISE
 static void op_lrn(const bn_node_attrs *a, const float *x, float *y, size_t pixels, int c) {
     const int lo = (a->size - 1) / 2, hi = a->size - 1 - lo;
-    const double scale = (double)a->alpha / a->size;
+    const float scale = a->alpha / (float)a->size;
+    const int b075 = a->beta == 0.75f;
     for (size_t p = 0; p < pixels; p++) {
         const float *v = x + p * c;
         float *o = y + p * c;
         for (int k = 0; k < c; k++) {
             int k0 = k - lo < 0 ? 0 : k - lo, k1 = k + hi >= c ? c - 1 : k + hi;
-            double s = 0;
+            float s = 0.0f;
             for (int j = k0; j <= k1; j++)
-                s += (double)v[j] * v[j];
-            o[k] = (float)(v[k] / pow(a->bias + scale * s, a->beta));
+                s += v[j] * v[j];
+            o[k] = s; /* the sum first: the loop above does not vectorise, the one below does */
         }
+        if (b075)
+            for (int k = 0; k < c; k++) {
+                float t = a->bias + scale * o[k];
+                o[k] = v[k] / (sqrtf(t) * sqrtf(sqrtf(t)));
+            }
+        else
+            for (int k = 0; k < c; k++)
+                o[k] = v[k] / powf(a->bias + scale * o[k], a->beta);
     }
 }
 
@@ -801,6 +861,7 @@ int bn_graph_run(bn_graph *g, const float *in, int n, bn_error *err) {
         float *y = yt->data;
         bn_shape is = xt->shape, os = yt->shape;
         size_t isz = (size_t)n * is.c * is.h * is.w, osz = (size_t)n * os.c * os.h * os.w;
+        double t0 = g->profile ? graph_now() : 0;
         switch (nd->op) {
         case BN_OP_CONV: run_conv(g, nd, x, y, n, is, os); break;
         case BN_OP_RELU:
@@ -813,8 +874,8 @@ int bn_graph_run(bn_graph *g, const float *in, int n, bn_error *err) {
                 y[j] = v > nd->a.hi ? nd->a.hi : v;
             }
             break;
-        case BN_OP_MAXPOOL:
-        case BN_OP_AVGPOOL: op_pool(nd, x, y, n, is, os); break;
+        case BN_OP_MAXPOOL: op_maxpool(&nd->a, x, y, n, is, os); break;
+        case BN_OP_AVGPOOL: op_avgpool(&nd->a, x, y, n, is, os); break;
         case BN_OP_GLOBAL_AVG:
         case BN_OP_GLOBAL_MAX:
             op_global(nd->op == BN_OP_GLOBAL_MAX, x, y, n, is.h * is.w, is.c);
@@ -852,6 +913,8 @@ int bn_graph_run(bn_graph *g, const float *in, int n, bn_error *err) {
             break;
         case BN_OP_SOFTMAX: op_softmax(x, y, n, is.c); break;
         }
+        if (g->profile)
+            g->profile[nd->op] += graph_now() - t0;
     }
     return BN_OK;
 }

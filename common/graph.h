@@ -51,6 +51,7 @@ typedef enum {
     BN_OP_GEMM,    /* (k, 1, 1) -> (m, 1, 1): x W + b */
     BN_OP_SOFTMAX  /* over the channels of a (c, 1, 1) tensor */
 } bn_op;
+#define BN_OP_COUNT (BN_OP_SOFTMAX + 1)
 
 typedef struct {
     int c, h, w;
@@ -137,6 +138,10 @@ const float *bn_graph_output(const bn_graph *g, const char *name);
 int bn_graph_feature_dim(const bn_graph *g, const char *name, int pooling);
 int bn_graph_features(const bn_graph *g, const char *name, int pooling, int n, float *out,
                       bn_error *err);
+
+/* For benchmarks: while seconds is not NULL, bn_graph_run adds the wall
+ * time of each op type to seconds[op] (BN_OP_COUNT entries). */
+void bn_graph_profile(bn_graph *g, double *seconds);
 
 /* Bytes of activations and workspace allocated by bn_graph_prepare. */
 size_t bn_graph_memory(const bn_graph *g);
