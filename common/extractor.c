@@ -157,6 +157,12 @@ int bn_extractor_create_graph(bn_extractor **out, bn_store *store, bn_graph *g,
         bn_extractor_free(x);
         return rc;
     }
+    if (bn_graph_tensor_shape(g, 0).c != 3) {
+        rc = bn_fail(err, BN_EINVAL, "%s: its input '%s' has %d channels; images have 3", m->model,
+                     bn_graph_input_name(g), bn_graph_tensor_shape(g, 0).c);
+        bn_extractor_free(x);
+        return rc;
+    }
     int t = bn_graph_find(g, x->tensor);
     if (t < 0) {
         rc = bn_fail(err, BN_EINVAL,

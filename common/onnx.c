@@ -662,10 +662,10 @@ static int read_input(reader *r, bn_onnx_info *info, const char **name, bn_error
             return bn_fail(err, BN_EFORMAT, "%s: input '%s' has absurd dimensions", r->path,
                            in->name);
     }
-    if (d[1] != 3)
-        return bn_fail(err, BN_EFORMAT, "%s: input '%s' has %lld channels; images have 3", r->path,
-                       in->name, (long long)d[1]);
-    info->channels = 3;
+    if (d[1] < 1)
+        return bn_fail(err, BN_EFORMAT, "%s: input '%s' does not say its channel count", r->path,
+                       in->name);
+    info->channels = (int)d[1]; /* the extractor wants 3: images */
     info->height = (int)d[2];
     info->width = (int)d[3];
     snprintf(info->input, sizeof info->input, "%s", in->name);

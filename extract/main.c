@@ -497,6 +497,9 @@ int main(int argc, char **argv) {
     if (open_network(model_path, weights_path, &o, &pre, set, &g, &m, model_name, model_abs,
                      model_sha, &err) ||
         bn_graph_infer(g, o.image.size, o.image.size, &err) ||
+        (bn_graph_tensor_shape(g, 0).c != 3 &&
+         bn_fail(&err, BN_EINVAL, "%s: its input has %d channels; images have 3", m.model,
+                 bn_graph_tensor_shape(g, 0).c)) ||
         (bn_graph_find(g, o.tensor) < 0 &&
          bn_fail(&err, BN_EINVAL,
                  "--layer %s: %s has no tensor of that name (bottleneck-extract layers lists "
