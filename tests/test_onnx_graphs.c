@@ -17,170 +17,11 @@
 #include "check.h"
 #include "graph.h"
 #include "onnx.h"
-#include "onnx.pb-c.h"
+#include "onnx_write.h"
 #include "support.h"
 #include "weights.h"
 
 #include <string.h>
-
-/* ---- writing models: every allocation is kept and freed at the end ------ */
-
-static void *kept[100000];
-static int nkept;
-
-static void *keep(void *p) {
-    if (nkept < (int)(sizeof kept / sizeof kept[0]))
-        kept[nkept++] = p;
-    return p;
-}
-
-static void free_kept(void) {
-    while (nkept)
-        free(kept[--nkept]);
-}
-
-typedef struct {
-    Onnx__GraphProto g;
-    Onnx__NodeProto *node[128];
-    Onnx__TensorProto *init[128];
-    Onnx__ValueInfoProto *in[1];
-} model;
-
-static void model_init(model *m, const char *input, int c, int h, int w) {
-    Onnx__GraphProto g = ONNX__GRAPH_PROTO__INIT;
-    m->g = g;
-    m->g.node = m->node;
-    m->g.initializer = m->init;
-    m->g.input = m->in;
-    m->g.n_input = 1;
-    m->g.name = "test";
-    Onnx__ValueInfoProto *vi = keep(malloc(sizeof *vi));
-    onnx__value_info_proto__init(vi);
-    vi->name = (char *)input;
-    Onnx__TypeProto *t = keep(malloc(sizeof *t));
-    onnx__type_proto__init(t);
-    Onnx__TypeProto__Tensor *tt = keep(malloc(sizeof *tt));
-    onnx__type_proto__tensor__init(tt);
-    tt->has_elem_type = 1;
-    tt->elem_type = 1;
-    Onnx__TensorShapeProto *sh = keep(malloc(sizeof *sh));
-    onnx__tensor_shape_proto__init(sh);
-    Onnx__TensorShapeProto__Dimension **d = keep(malloc(4 * sizeof *d));
-    int64_t dims[4] = {0, c, h, w};
-    for (int i = 0; i < 4; i++) {
-        d[i] = keep(malloc(sizeof *d[i]));
-        onnx__tensor_shape_proto__dimension__init(d[i]);
-        if (i) {
-            d[i]->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
-            d[i]->dim_value = dims[i];
-        } else {
-            d[i]->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
-            d[i]->dim_param = "N";
-        }
-    }
-    sh->n_dim = 4;
-    sh->dim = d;
-    tt->shape = sh;
-    t->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
-    t->tensor_type = tt;
-    vi->type = t;
-    m->in[0] = vi;
-}
-
-/* A float32 (or, with dtype, another type's bytes) initializer. */
-static void add_init(model *m, const char *name, int ndims, const int64_t *dims, const void *data,
-                     size_t bytes, int dtype) {
-    Onnx__TensorProto *t = keep(malloc(sizeof *t));
-    onnx__tensor_proto__init(t);
-    t->name = (char *)name;
-    t->n_dims = (size_t)ndims;
-    t->dims = keep(malloc((size_t)ndims * sizeof(int64_t)));
-    memcpy(t->dims, dims, (size_t)ndims * sizeof(int64_t));
-    t->has_data_type = 1;
-    t->data_type = dtype;
-    t->has_raw_data = 1;
-    t->raw_data.len = bytes;
-    t->raw_data.data = keep(malloc(bytes ? bytes : 1));
-    memcpy(t->raw_data.data, data, bytes);
-    m->init[m->g.n_initializer++] = t;
-}
-
-static Onnx__NodeProto *add_node(model *m, const char *op, const char *name, int nin,
-                                 const char *const *in, const char *out) {
-    Onnx__NodeProto *n = keep(malloc(sizeof *n));
-    onnx__node_proto__init(n);
-    n->op_type = (char *)op;
-    n->name = (char *)name;
-    n->n_input = (size_t)nin;
-    n->input = keep(malloc((size_t)nin * sizeof(char *)));
-    memcpy(n->input, in, (size_t)nin * sizeof(char *));
-    n->n_output = 1;
-    n->output = keep(malloc(sizeof(char *)));
-    n->output[0] = (char *)out;
-    n->attribute = keep(calloc(8, sizeof(Onnx__AttributeProto *)));
-    m->node[m->g.n_node++] = n;
-    return n;
-}
-
-static void attr_ints(Onnx__NodeProto *n, const char *name, int count, const int64_t *v) {
-    Onnx__AttributeProto *a = keep(malloc(sizeof *a));
-    onnx__attribute_proto__init(a);
-    a->name = (char *)name;
-    a->has_type = 1;
-    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
-    a->n_ints = (size_t)count;
-    a->ints = keep(malloc((size_t)count * sizeof(int64_t)));
-    memcpy(a->ints, v, (size_t)count * sizeof(int64_t));
-    n->attribute[n->n_attribute++] = a;
-}
-
-static void attr_int(Onnx__NodeProto *n, const char *name, int64_t v) {
-    Onnx__AttributeProto *a = keep(malloc(sizeof *a));
-    onnx__attribute_proto__init(a);
-    a->name = (char *)name;
-    a->has_type = 1;
-    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
-    a->has_i = 1;
-    a->i = v;
-    n->attribute[n->n_attribute++] = a;
-}
-
-/* Serialise; the bytes are kept. */
-static uint8_t *model_bytes(model *m, size_t *len) {
-    Onnx__ModelProto mp = ONNX__MODEL_PROTO__INIT;
-    Onnx__OperatorSetIdProto op = ONNX__OPERATOR_SET_ID_PROTO__INIT, *ops[1] = {&op};
-    op.domain = "";
-    op.has_version = 1;
-    op.version = 13;
-    mp.has_ir_version = 1;
-    mp.ir_version = 7;
-    mp.n_opset_import = 1;
-    mp.opset_import = ops;
-    mp.graph = &m->g;
-    *len = onnx__model_proto__get_packed_size(&mp);
-    uint8_t *buf = keep(malloc(*len));
-    onnx__model_proto__pack(&mp, buf);
-    return buf;
-}
-
-/* A Conv node with weight `name`_W (cout, cin/group, kh, kw) and bias. */
-static Onnx__NodeProto *add_conv(model *m, const char *name, const char *in, const char *out,
-                                 int cin, int cout, int kh, int kw, int group, const float *w,
-                                 const float *b) {
-    char *wn = keep(malloc(strlen(name) + 3)), *bn = keep(malloc(strlen(name) + 3));
-    sprintf(wn, "%s_W", name);
-    sprintf(bn, "%s_B", name);
-    int64_t wd[4] = {cout, cin / group, kh, kw}, bd[1] = {cout};
-    add_init(m, wn, 4, wd, w, (size_t)cout * (cin / group) * kh * kw * sizeof(float), 1);
-    add_init(m, bn, 1, bd, b, (size_t)cout * sizeof(float), 1);
-    const char *ins[3] = {in, wn, bn};
-    Onnx__NodeProto *n = add_node(m, "Conv", name, 3, ins, out);
-    int64_t k[2] = {kh, kw};
-    attr_ints(n, "kernel_shape", 2, k);
-    if (group > 1)
-        attr_int(n, "group", group);
-    return n;
-}
 
 static bn_graph *load_bytes(const uint8_t *buf, size_t len, const char *name, bn_error *err) {
     bn_graph *g = NULL;
@@ -199,13 +40,13 @@ static void vgg16_onnx(void) {
         CHECK_MSG(0, "%s", err.msg);
         return;
     }
-    model m;
-    model_init(&m, "input_1", 3, 224, 224);
+    ow_model m;
+    ow_model_init(&m, "input_1", 3, 224, 224);
     const char *prev = "input_1";
     static char names[13][3][40];
     for (int i = 0; i < BN_VGG16_NCONV; i++) {
         const bn_conv_weights *cw = &w.conv[i];
-        float *k = keep(malloc((size_t)9 * cw->cin * cw->cout * sizeof(float)));
+        float *k = ow_keep(malloc((size_t)9 * cw->cin * cw->cout * sizeof(float)));
         for (int co = 0; co < cw->cout; co++) /* (3,3,cin,cout) -> (cout,cin,3,3) */
             for (int ci = 0; ci < cw->cin; ci++)
                 for (int t = 0; t < 9; t++)
@@ -215,24 +56,24 @@ static void vgg16_onnx(void) {
         snprintf(names[i][0], 40, "%s/preact", nm);
         snprintf(names[i][1], 40, "%s", nm);
         Onnx__NodeProto *n =
-            add_conv(&m, nm, prev, names[i][0], cw->cin, cw->cout, 3, 3, 1, k, cw->bias);
+            ow_conv(&m, nm, prev, names[i][0], cw->cin, cw->cout, 3, 3, 1, k, cw->bias);
         int64_t pads[4] = {1, 1, 1, 1};
-        attr_ints(n, "pads", 4, pads);
+        ow_ints(n, "pads", 4, pads);
         const char *r = names[i][0];
-        add_node(&m, "Relu", names[i][1], 1, &r, names[i][1]);
+        ow_node(&m, "Relu", names[i][1], 1, &r, names[i][1]);
         prev = names[i][1];
         int last = i == 12 || bn_vgg16_convs[i + 1].name[5] != nm[5];
         if (last) {
             snprintf(names[i][2], 40, "block%c_pool", nm[5]);
-            Onnx__NodeProto *p = add_node(&m, "MaxPool", names[i][2], 1, &prev, names[i][2]);
+            Onnx__NodeProto *p = ow_node(&m, "MaxPool", names[i][2], 1, &prev, names[i][2]);
             int64_t k2[2] = {2, 2};
-            attr_ints(p, "kernel_shape", 2, k2);
-            attr_ints(p, "strides", 2, k2);
+            ow_ints(p, "kernel_shape", 2, k2);
+            ow_ints(p, "strides", 2, k2);
             prev = names[i][2];
         }
     }
     size_t len;
-    uint8_t *buf = model_bytes(&m, &len);
+    uint8_t *buf = ow_bytes(&m, &len);
     float *in = support_ref_inputs(shared_path("reference"));
     CHECK(in != NULL);
     const char *keepname = "block5_pool";
@@ -318,8 +159,9 @@ static void geometries(void) {
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const geo *q = &cases[c];
         size_t nk = (size_t)q->cout * (q->cin / q->group) * q->kh * q->kw;
-        float *k = keep(malloc(nk * sizeof(float))), *b = keep(malloc(q->cout * sizeof(float)));
-        float *in = keep(malloc((size_t)2 * h * w * q->cin * sizeof(float)));
+        float *k = ow_keep(malloc(nk * sizeof(float))),
+              *b = ow_keep(malloc(q->cout * sizeof(float)));
+        float *in = ow_keep(malloc((size_t)2 * h * w * q->cin * sizeof(float)));
         for (size_t i = 0; i < nk; i++)
             k[i] = support_rnd();
         for (int i = 0; i < q->cout; i++)
@@ -327,20 +169,20 @@ static void geometries(void) {
         for (int i = 0; i < 2 * h * w * q->cin; i++)
             in[i] = support_rnd();
         for (int bn = 0; bn < 2; bn++) {
-            model m;
-            model_init(&m, "x", q->cin, h, w);
+            ow_model m;
+            ow_model_init(&m, "x", q->cin, h, w);
             const char *out = bn ? "conv" : "y";
             Onnx__NodeProto *n =
-                add_conv(&m, "c", "x", out, q->cin, q->cout, q->kh, q->kw, q->group, k, b);
+                ow_conv(&m, "c", "x", out, q->cin, q->cout, q->kh, q->kw, q->group, k, b);
             int64_t s[2] = {q->sh, q->sw}, p[4] = {q->pt, q->pl, q->pb, q->pr},
                     d[2] = {q->dh, q->dw};
-            attr_ints(n, "strides", 2, s);
-            attr_ints(n, "pads", 4, p);
-            attr_ints(n, "dilations", 2, d);
+            ow_ints(n, "strides", 2, s);
+            ow_ints(n, "pads", 4, p);
+            ow_ints(n, "dilations", 2, d);
             float *scale = NULL, *shift = NULL, *mean = NULL, *var = NULL;
             if (bn) { /* y = scale (conv - mean) / sqrt(var + 1e-5) + shift */
-                scale = keep(malloc(q->cout * 4)), shift = keep(malloc(q->cout * 4));
-                mean = keep(malloc(q->cout * 4)), var = keep(malloc(q->cout * 4));
+                scale = ow_keep(malloc(q->cout * 4)), shift = ow_keep(malloc(q->cout * 4));
+                mean = ow_keep(malloc(q->cout * 4)), var = ow_keep(malloc(q->cout * 4));
                 for (int i = 0; i < q->cout; i++) {
                     scale[i] = support_rnd() + 1.5f;
                     shift[i] = support_rnd();
@@ -348,15 +190,15 @@ static void geometries(void) {
                     var[i] = support_rnd() + 1.2f;
                 }
                 int64_t cd[1] = {q->cout};
-                add_init(&m, "s", 1, cd, scale, q->cout * 4, 1);
-                add_init(&m, "t", 1, cd, shift, q->cout * 4, 1);
-                add_init(&m, "m", 1, cd, mean, q->cout * 4, 1);
-                add_init(&m, "v", 1, cd, var, q->cout * 4, 1);
+                ow_init(&m, "s", 1, cd, scale, q->cout * 4, 1);
+                ow_init(&m, "t", 1, cd, shift, q->cout * 4, 1);
+                ow_init(&m, "m", 1, cd, mean, q->cout * 4, 1);
+                ow_init(&m, "v", 1, cd, var, q->cout * 4, 1);
                 const char *ins[5] = {"conv", "s", "t", "m", "v"};
-                add_node(&m, "BatchNormalization", "bn", 5, ins, "y");
+                ow_node(&m, "BatchNormalization", "bn", 5, ins, "y");
             }
             size_t len;
-            uint8_t *buf = model_bytes(&m, &len);
+            uint8_t *buf = ow_bytes(&m, &len);
             bn_error err;
             for (int e = 0; e < 2; e++) {
                 bn_graph *g = load_bytes(buf, len, "geo.onnx", &err);
@@ -399,9 +241,9 @@ static void geometries(void) {
 
 /* The model in m must fail to load or to infer at 16x16, with a message
  * holding `want`. */
-static void expect_fail(model *m, const char *want) {
+static void expect_fail(ow_model *m, const char *want) {
     size_t len;
-    uint8_t *buf = model_bytes(m, &len);
+    uint8_t *buf = ow_bytes(m, &len);
     bn_error err;
     bn_graph *g = load_bytes(buf, len, "bad.onnx", &err);
     int rc = g ? bn_graph_infer(g, 16, 16, &err) : err.code;
@@ -413,62 +255,62 @@ static void expect_fail(model *m, const char *want) {
 
 static void bad_graphs(void) {
     float w[4 * 3 * 3 * 3] = {0}, b[8] = {0};
-    model m;
+    ow_model m;
     /* a cycle: a reads b's output, b reads a's */
-    model_init(&m, "x", 3, 16, 16);
+    ow_model_init(&m, "x", 3, 16, 16);
     const char *ia = "b_out", *ib = "a_out";
-    add_node(&m, "Relu", "a", 1, &ia, "a_out");
-    add_node(&m, "Relu", "b", 1, &ib, "b_out");
+    ow_node(&m, "Relu", "a", 1, &ia, "a_out");
+    ow_node(&m, "Relu", "b", 1, &ib, "b_out");
     expect_fail(&m, "node 'a' (Relu): input 'b_out' is neither the graph input nor");
     /* an unknown input */
-    model_init(&m, "x", 3, 16, 16);
+    ow_model_init(&m, "x", 3, 16, 16);
     const char *iu = "nowhere";
-    add_node(&m, "Relu", "r", 1, &iu, "y");
+    ow_node(&m, "Relu", "r", 1, &iu, "y");
     expect_fail(&m, "input 'nowhere'");
     /* an unsupported operator */
-    model_init(&m, "x", 3, 16, 16);
+    ow_model_init(&m, "x", 3, 16, 16);
     const char *ix = "x";
-    add_node(&m, "Resize", "up1", 1, &ix, "y");
+    ow_node(&m, "Resize", "up1", 1, &ix, "y");
     expect_fail(&m, "bad.onnx: node 'up1' uses operator Resize, which bottleneck does not support");
     /* float64 and int8 weights */
-    model_init(&m, "x", 3, 16, 16);
+    ow_model_init(&m, "x", 3, 16, 16);
     int64_t wd[4] = {4, 3, 3, 3};
-    add_init(&m, "W", 4, wd, w, sizeof w, 11);
+    ow_init(&m, "W", 4, wd, w, sizeof w, 11);
     const char *ic[2] = {"x", "W"};
-    add_node(&m, "Conv", "c", 2, ic, "y");
+    ow_node(&m, "Conv", "c", 2, ic, "y");
     expect_fail(&m, "tensor 'W' is float64");
-    model_init(&m, "x", 3, 16, 16);
-    add_init(&m, "W", 4, wd, w, 4 * 3 * 3 * 3, 3);
-    add_node(&m, "Conv", "c", 2, ic, "y");
+    ow_model_init(&m, "x", 3, 16, 16);
+    ow_init(&m, "W", 4, wd, w, 4 * 3 * 3 * 3, 3);
+    ow_node(&m, "Conv", "c", 2, ic, "y");
     expect_fail(&m, "tensor 'W' is int8");
     /* a channel mismatch: 3-channel input, kernel for 4 */
-    model_init(&m, "x", 3, 16, 16);
-    add_conv(&m, "c4", "x", "y", 4, 3, 3, 3, 1, w, b);
+    ow_model_init(&m, "x", 3, 16, 16);
+    ow_conv(&m, "c4", "x", "y", 4, 3, 3, 3, 1, w, b);
     expect_fail(&m, "node 'c4' (Conv): input 'x' has 3 channels, the kernel expects 4");
     /* a kernel larger than the input */
-    model_init(&m, "x", 3, 16, 16);
-    Onnx__NodeProto *p = add_node(&m, "MaxPool", "huge", 1, &ix, "y");
+    ow_model_init(&m, "x", 3, 16, 16);
+    Onnx__NodeProto *p = ow_node(&m, "MaxPool", "huge", 1, &ix, "y");
     int64_t k[2] = {40, 40};
-    attr_ints(p, "kernel_shape", 2, k);
+    ow_ints(p, "kernel_shape", 2, k);
     expect_fail(&m, "node 'huge' (MaxPool): input (3, 16, 16) gives an empty output");
     /* absurd dimensions */
-    model_init(&m, "x", 3, 16, 16);
+    ow_model_init(&m, "x", 3, 16, 16);
     int64_t big[4] = {1 << 30, 1 << 30, 3, 3};
-    add_init(&m, "W", 4, big, w, sizeof w, 1);
-    add_node(&m, "Conv", "c", 2, ic, "y");
+    ow_init(&m, "W", 4, big, w, sizeof w, 1);
+    ow_node(&m, "Conv", "c", 2, ic, "y");
     expect_fail(&m, "tensor 'W' has absurd dimensions");
     /* BatchNormalization after a Relu */
-    model_init(&m, "x", 3, 16, 16);
-    add_node(&m, "Relu", "r", 1, &ix, "r_out");
+    ow_model_init(&m, "x", 3, 16, 16);
+    ow_node(&m, "Relu", "r", 1, &ix, "r_out");
     int64_t cd[1] = {3};
-    add_init(&m, "s", 1, cd, b, 12, 1);
+    ow_init(&m, "s", 1, cd, b, 12, 1);
     const char *ins[5] = {"r_out", "s", "s", "s", "s"};
-    add_node(&m, "BatchNormalization", "bn", 5, ins, "y");
+    ow_node(&m, "BatchNormalization", "bn", 5, ins, "y");
     expect_fail(&m, "node 'bn' (BatchNormalization): only a BatchNormalization right after a Conv");
     /* the weight's byte count does not match its shape */
-    model_init(&m, "x", 3, 16, 16);
-    add_init(&m, "W", 4, wd, w, 10, 1);
-    add_node(&m, "Conv", "c", 2, ic, "y");
+    ow_model_init(&m, "x", 3, 16, 16);
+    ow_init(&m, "W", 4, wd, w, 10, 1);
+    ow_node(&m, "Conv", "c", 2, ic, "y");
     expect_fail(&m, "tensor 'W' holds 10 bytes for 108 values");
 }
 
@@ -477,6 +319,6 @@ int main(void) {
     bad_graphs();
     geometries();
     vgg16_onnx();
-    free_kept();
+    ow_free();
     return check_done();
 }
