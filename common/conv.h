@@ -82,6 +82,11 @@ size_t bn_conv_gemm_workspace(const bn_conv_gemm *c, int h, int w);
 void bn_conv_gemm_forward(const bn_conv_gemm *c, const float *in, float *out, int n, int h, int w,
                           void *workspace);
 
+/* Whether the Winograd engine runs its fast (AVX-512) code on this CPU
+ * ($BN_WINOGRAD_PORTABLE forces the portable build, for tests). The two
+ * builds round differently: vectors record which one computed them. */
+int bn_conv_winograd_fast(void);
+
 int bn_conv_engine_parse(const char *s, bn_conv_engine *out); /* "auto"|"direct"|"winograd" */
 const char *bn_conv_engine_name(bn_conv_engine e);
 
