@@ -18,26 +18,33 @@
  * [g*cout_g, (g+1)*cout_g) of it (ldb = cout), and writes the same columns of
  * the output (ldc = cout). So preparing the weights is a copy.
  *
- * Determinism: everything runs one image at a time, in chunks of output rows
- * whose size depends on the layer only, so a vector never depends on the
- * batch it was computed in (docs/RELIABILITY.md). OpenBLAS' threads split M
- * and N, never K, so the thread count does not change a sum either.
+ * Threads and determinism: the work is cut into tasks of (image, chunk of
+ * output pixels), the chunk's size a function of the layer and the image
+ * size only; each task is one single-threaded sgemm (OpenBLAS rounds a row
+ * differently with the matrix shape and with its own thread count), and the
+ * tasks are shared among the pool's threads (pool.h), as conv_direct.c does.
+ * So a vector depends neither on the batch it was computed in nor on the
+ * thread count.
  */
 #include "conv.h"
+#include "pool.h"
 
 #include <cblas.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Upper bound of the im2col chunk: a 7x7 conv over 3 channels at 224 needs
- * 7.4 MB for a whole image; larger layers are cut into row chunks. */
-#define GEMM_CHUNK_BYTES ((size_t)16 << 20)
+/* Output pixels per task: enough for an efficient sgemm, few enough that
+ * one image gives each thread work; and the im2col chunk of one task at
+ * most GEMM_CHUNK_BYTES (it stays in L2 while the sgemm reads it). */
+#define GEMM_CHUNK_ROWS 256
+#define GEMM_CHUNK_BYTES ((size_t)1 << 20)
 
 struct bn_conv_gemm {
     bn_conv_geom g;
     int cin_g, cout_g, k; /* per group: input and output channels, kh*kw*cin_g */
     int path;             /* GEMM_1X1, GEMM_DEPTHWISE, GEMM_IM2COL */
+    int threads;          /* the pool's threads counted at creation (workspace per thread) */
     float *kernel;        /* (kh, kw, cin_g, cout) */
     float *bias;          /* (cout) */
 };
@@ -87,6 +94,12 @@ int bn_conv_gemm_create(bn_conv_gemm **out, const bn_conv_geom *g, const float *
     memcpy(c->kernel, kernel, nk * sizeof(float));
     if (bias)
         memcpy(c->bias, bias, (size_t)g->cout * sizeof(float));
+    c->threads = bn_get_threads();
+    c->threads = c->threads < 1                     ? 1
+                 : c->threads > BN_POOL_MAX_THREADS ? BN_POOL_MAX_THREADS
+                                                    : c->threads;
+    /* If a thread cannot start, the pool keeps those it has: slower, not wrong. */
+    (void)bn_pool_acquire(c->threads);
     *out = c;
     return BN_OK;
 }
@@ -97,23 +110,29 @@ void bn_conv_gemm_free(bn_conv_gemm *c) {
     free(c->kernel);
     free(c->bias);
     free(c);
+    bn_pool_release();
 }
 
-/* Output pixels per im2col chunk: depends on the layer only. */
+/* Output pixels per task: depends on the layer and image size only. */
 static size_t gemm_chunk_rows(const bn_conv_gemm *c, int oh, int ow) {
-    size_t cap = GEMM_CHUNK_BYTES / ((size_t)c->k * sizeof(float));
+    size_t cap = GEMM_CHUNK_BYTES / ((size_t)c->k * c->g.group * sizeof(float));
     size_t total = (size_t)oh * ow;
-    cap = cap < 1 ? 1 : cap;
+    cap = cap < 1 ? 1 : cap > GEMM_CHUNK_ROWS ? GEMM_CHUNK_ROWS : cap;
     return total < cap ? total : cap;
 }
 
-size_t bn_conv_gemm_workspace(const bn_conv_gemm *c, int h, int w) {
+/* One task's im2col matrix, 64-byte aligned. */
+static size_t gemm_chunk_bytes(const bn_conv_gemm *c, int oh, int ow) {
     if (c->path != GEMM_IM2COL)
         return 0;
-    int oh, ow;
-    bn_conv_gemm_out_size(&c->g, h, w, &oh, &ow);
     size_t bytes = gemm_chunk_rows(c, oh, ow) * (size_t)c->k * c->g.group * sizeof(float);
     return (bytes + 63) & ~(size_t)63;
+}
+
+size_t bn_conv_gemm_workspace(const bn_conv_gemm *c, int h, int w) {
+    int oh, ow;
+    bn_conv_gemm_out_size(&c->g, h, w, &oh, &ow);
+    return gemm_chunk_bytes(c, oh, ow) * (size_t)c->threads;
 }
 
 /* rows (rows, cout) += bias, then ReLU if asked. */
@@ -164,70 +183,103 @@ static void gemm_im2col(const bn_conv_gemm *c, const float *img, float *a, size_
     }
 }
 
-/* Depthwise: out (oh, ow, c) of one image, channels innermost. */
-static void gemm_depthwise(const bn_conv_gemm *c, const float *img, float *o, int h, int w, int oh,
-                           int ow) {
+/* Depthwise: output pixels [r0, r0 + rows) of one image, o (oh, ow, c),
+ * channels innermost. */
+static void gemm_depthwise(const bn_conv_gemm *c, const float *img, float *o, size_t r0,
+                           size_t rows, int h, int w, int ow) {
     const bn_conv_geom *g = &c->g;
     const int ch = g->cout;
-    for (int oy = 0; oy < oh; oy++)
-        for (int ox = 0; ox < ow; ox++) {
-            float *q = o + ((size_t)oy * ow + ox) * ch;
-            for (int k = 0; k < ch; k++)
-                q[k] = c->bias[k];
-            for (int ky = 0; ky < g->kh; ky++) {
-                int y = oy * g->sh - g->pt + ky * g->dh;
-                if (y < 0 || y >= h)
+    for (size_t r = r0; r < r0 + rows; r++) {
+        int oy = (int)(r / ow), ox = (int)(r % ow);
+        float *q = o + r * ch;
+        for (int k = 0; k < ch; k++)
+            q[k] = c->bias[k];
+        for (int ky = 0; ky < g->kh; ky++) {
+            int y = oy * g->sh - g->pt + ky * g->dh;
+            if (y < 0 || y >= h)
+                continue;
+            for (int kx = 0; kx < g->kw; kx++) {
+                int x = ox * g->sw - g->pl + kx * g->dw;
+                if (x < 0 || x >= w)
                     continue;
-                for (int kx = 0; kx < g->kw; kx++) {
-                    int x = ox * g->sw - g->pl + kx * g->dw;
-                    if (x < 0 || x >= w)
-                        continue;
-                    const float *p = img + ((size_t)y * w + x) * ch;
-                    const float *kk = c->kernel + ((size_t)ky * g->kw + kx) * ch;
-                    for (int k = 0; k < ch; k++)
-                        q[k] += p[k] * kk[k];
-                }
-            }
-            if (g->relu)
+                const float *p = img + ((size_t)y * w + x) * ch;
+                const float *kk = c->kernel + ((size_t)ky * g->kw + kx) * ch;
                 for (int k = 0; k < ch; k++)
-                    q[k] = q[k] < 0.0f ? 0.0f : q[k];
+                    q[k] += p[k] * kk[k];
+            }
         }
+        if (g->relu)
+            for (int k = 0; k < ch; k++)
+                q[k] = q[k] < 0.0f ? 0.0f : q[k];
+    }
+}
+
+/* What the threads of one forward call share. */
+typedef struct {
+    const bn_conv_gemm *c;
+    const float *in;
+    float *out;
+    int h, w, oh, ow;
+    size_t chunk, chunks; /* rows per task, tasks per image */
+    char *workspace;      /* one task's im2col per thread */
+    size_t ws_chunk;
+    unsigned end; /* tasks */
+    bn_pool_queue q;
+} gemm_job;
+
+/* One task: output pixels [r0, r0 + rows) of image img. */
+static void gemm_task(const gemm_job *j, size_t img, size_t r0, size_t rows, float *a) {
+    const bn_conv_gemm *c = j->c;
+    const bn_conv_geom *g = &c->g;
+    const int cout = g->cout, cin_g = c->cin_g, cout_g = c->cout_g, k = c->k;
+    const float *x = j->in + img * (size_t)j->h * j->w * g->cin;
+    float *o = j->out + img * (size_t)j->oh * j->ow * cout;
+    if (c->path == GEMM_DEPTHWISE) {
+        gemm_depthwise(c, x, o, r0, rows, j->h, j->w, j->ow);
+        return;
+    }
+    float *q = o + r0 * cout;
+    if (c->path == GEMM_1X1) {
+        /* the image's pixels (h*w, cin) are A itself; group gi reads its channels */
+        for (int gi = 0; gi < g->group; gi++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, cout_g, cin_g, 1.0f,
+                        x + r0 * g->cin + (size_t)gi * cin_g, g->cin,
+                        c->kernel + (size_t)gi * cout_g, cout, 0.0f, q + (size_t)gi * cout_g, cout);
+    } else {
+        gemm_im2col(c, x, a, r0, rows, j->h, j->w, j->ow);
+        for (int gi = 0; gi < g->group; gi++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, cout_g, k, 1.0f,
+                        a + (size_t)gi * rows * k, k, c->kernel + (size_t)gi * cout_g, cout, 0.0f,
+                        q + (size_t)gi * cout_g, cout);
+    }
+    gemm_bias_relu(c, q, rows);
+}
+
+static void gemm_work(void *arg, int tid, int nth) {
+    (void)nth;
+    gemm_job *j = arg;
+    float *a = (float *)(j->workspace + (size_t)tid * j->ws_chunk);
+    size_t hw = (size_t)j->oh * j->ow;
+    for (unsigned task; bn_pool_take(&j->q, j->end, &task);) {
+        size_t img = task / j->chunks, r0 = task % j->chunks * j->chunk;
+        gemm_task(j, img, r0, hw - r0 < j->chunk ? hw - r0 : j->chunk, a);
+        bn_pool_finish(&j->q, j->end);
+    }
 }
 
 void bn_conv_gemm_forward(const bn_conv_gemm *c, const float *in, float *out, int n, int h, int w,
                           void *workspace) {
-    const bn_conv_geom *g = &c->g;
-    int oh, ow;
-    bn_conv_gemm_out_size(g, h, w, &oh, &ow);
-    const size_t in_img = (size_t)h * w * g->cin, out_img = (size_t)oh * ow * g->cout;
-    const int cout = g->cout, cin_g = c->cin_g, cout_g = c->cout_g, k = c->k;
-    for (int b = 0; b < n; b++) {
-        const float *img = in + (size_t)b * in_img;
-        float *o = out + (size_t)b * out_img;
-        if (c->path == GEMM_DEPTHWISE) {
-            gemm_depthwise(c, img, o, h, w, oh, ow);
-            continue;
-        }
-        if (c->path == GEMM_1X1) {
-            /* the image (h*w, cin) is A itself; group gi reads its channels */
-            for (int gi = 0; gi < g->group; gi++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, h * w, cout_g, cin_g, 1.0f,
-                            img + (size_t)gi * cin_g, g->cin, c->kernel + (size_t)gi * cout_g, cout,
-                            0.0f, o + (size_t)gi * cout_g, cout);
-            gemm_bias_relu(c, o, (size_t)h * w);
-            continue;
-        }
-        size_t total = (size_t)oh * ow, chunk = gemm_chunk_rows(c, oh, ow);
-        float *a = workspace;
-        for (size_t r0 = 0; r0 < total; r0 += chunk) {
-            size_t rows = total - r0 < chunk ? total - r0 : chunk;
-            float *q = o + r0 * cout;
-            gemm_im2col(c, img, a, r0, rows, h, w, ow);
-            for (int gi = 0; gi < g->group; gi++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, cout_g, k, 1.0f,
-                            a + (size_t)gi * rows * k, k, c->kernel + (size_t)gi * cout_g, cout,
-                            0.0f, q + (size_t)gi * cout_g, cout);
-            gemm_bias_relu(c, q, rows);
-        }
-    }
+    if (n <= 0)
+        return;
+    gemm_job j = {.c = c, .in = in, .out = out, .h = h, .w = w, .workspace = workspace};
+    bn_conv_gemm_out_size(&c->g, h, w, &j.oh, &j.ow);
+    j.chunk = gemm_chunk_rows(c, j.oh, j.ow);
+    j.chunks = ((size_t)j.oh * j.ow + j.chunk - 1) / j.chunk;
+    j.ws_chunk = gemm_chunk_bytes(c, j.oh, j.ow);
+    j.end = (unsigned)(j.chunks * (size_t)n);
+    int all = bn_get_threads();
+    int nth = all < c->threads ? all : c->threads; /* the workspace holds c->threads chunks */
+    openblas_set_num_threads(1);
+    bn_pool_run(gemm_work, &j, nth);
+    openblas_set_num_threads(all); /* OpenBLAS' own threads back for its other users */
 }

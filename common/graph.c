@@ -617,10 +617,8 @@ int bn_graph_prepare(bn_graph *g, bn_conv_engine engine, int max_batch, const ch
             rc = bn_conv_create(&nd->fast, engine, nd->cin, nd->cout, nd->weight, nd->bias, err);
             if (rc)
                 return rc;
-            /* the direct engine's chunks span images: it runs one image per call */
-            int nb = bn_conv_engine_of(nd->fast) == BN_CONV_DIRECT ? 1 : max_batch;
-            ws = nd->pool2 ? bn_conv_workspace_pool(nd->fast, nb, x.h, x.w)
-                           : bn_conv_workspace(nd->fast, nb, x.h, x.w);
+            ws = nd->pool2 ? bn_conv_workspace_pool(nd->fast, max_batch, x.h, x.w)
+                           : bn_conv_workspace(nd->fast, max_batch, x.h, x.w);
         } else {
             bn_conv_geom geo = {.cin = nd->cin,
                                 .cout = nd->cout,
@@ -824,22 +822,16 @@ static void to_chw(const float *x, float *y, int h, int w, int c) {
             y[(size_t)k * h * w + p] = x[(size_t)p * c + k];
 }
 
-static void run_conv(bn_graph *g, const gnode *nd, const float *x, float *y, int n, bn_shape is,
-                     bn_shape os) {
+static void run_conv(bn_graph *g, const gnode *nd, const float *x, float *y, int n, bn_shape is) {
     if (nd->gen) {
         bn_conv_gemm_forward(nd->gen, x, y, n, is.h, is.w, g->workspace);
         return;
     }
-    int nb = bn_conv_engine_of(nd->fast) == BN_CONV_DIRECT ? 1 : n;
-    size_t in_img = (size_t)is.h * is.w * is.c, out_img = (size_t)os.h * os.w * os.c;
-    for (int b = 0; b < n; b += nb) {
-        if (nd->pool2)
-            bn_conv_forward_pool(nd->fast, x + b * in_img, y + b * out_img, nb, is.h, is.w,
-                                 g->workspace);
-        else
-            bn_conv_forward(nd->fast, x + b * in_img, y + b * out_img, nb, is.h, is.w,
-                            g->workspace);
-    }
+    /* both engines keep each image's result independent of the batch */
+    if (nd->pool2)
+        bn_conv_forward_pool(nd->fast, x, y, n, is.h, is.w, g->workspace);
+    else
+        bn_conv_forward(nd->fast, x, y, n, is.h, is.w, g->workspace);
 }
 
 int bn_graph_run(bn_graph *g, const float *in, int n, bn_error *err) {
@@ -863,7 +855,7 @@ int bn_graph_run(bn_graph *g, const float *in, int n, bn_error *err) {
         size_t isz = (size_t)n * is.c * is.h * is.w, osz = (size_t)n * os.c * os.h * os.w;
         double t0 = g->profile ? graph_now() : 0;
         switch (nd->op) {
-        case BN_OP_CONV: run_conv(g, nd, x, y, n, is, os); break;
+        case BN_OP_CONV: run_conv(g, nd, x, y, n, is); break;
         case BN_OP_RELU:
             for (size_t j = 0; j < isz; j++)
                 y[j] = x[j] > 0.0f ? x[j] : 0.0f;
