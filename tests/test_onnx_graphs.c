@@ -9,6 +9,8 @@
  * - Convolutions of every geometry (stride 2, asymmetric pads, dilation 2,
  *   groups, depthwise, 1x1, 5x5) and a BatchNormalization folded into its
  *   Conv match this file's naive definition (double sums) to 1e-5.
+ * - A weight in an external data file beside the model loads and computes
+ *   what the one-file model does; "../" locations and missing files fail.
  * - Wrong graphs fail with one line naming the file and the node or tensor:
  *   a cycle, an unknown input, an unsupported operator, float64 and int8
  *   weights, a channel mismatch, a kernel larger than its input, absurd
@@ -314,9 +316,80 @@ static void bad_graphs(void) {
     expect_fail(&m, "tensor 'W' holds 10 bytes for 108 values");
 }
 
+/* ---- external data ------------------------------------------------------ */
+
+/* The conv weight of a small model moved to a file beside it (as ONNX writes
+ * models over 2 GB): loads and computes what the one-file model computes;
+ * a location outside the model's folder and a missing file are refused. */
+static void external_data(void) {
+    const char *dir = support_mkdtemp("bn-onnx-ext");
+    if (!dir)
+        return;
+    float w[4 * 3 * 3 * 3], b[4] = {0.1f, -0.2f, 0.3f, 0};
+    support_seed(3);
+    for (int i = 0; i < 108; i++)
+        w[i] = support_rnd();
+    FILE *f = fopen(support_tmp_path("weights.bin"), "wb");
+    CHECK(f && fwrite("padding!", 1, 8, f) == 8 && fwrite(w, 1, sizeof w, f) == sizeof w);
+    if (f)
+        fclose(f);
+    const char *locations[3] = {"weights.bin", "../weights.bin", "missing.bin"};
+    float in[3 * 8 * 8], ref[4 * 6 * 6];
+    for (int i = 0; i < 3 * 8 * 8; i++)
+        in[i] = support_rnd();
+    for (int variant = 0; variant < 4; variant++) {
+        ow_model m;
+        ow_model_init(&m, "x", 3, 8, 8);
+        ow_conv(&m, "c", "x", "y", 3, 4, 3, 3, 1, w, b);
+        if (variant > 0) { /* the weight's bytes go to a file */
+            Onnx__TensorProto *t = m.init[0];
+            t->has_raw_data = 0;
+            t->has_data_location = 1;
+            t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+            Onnx__StringStringEntryProto **e = ow_keep(malloc(3 * sizeof *e));
+            const char *keys[3] = {"location", "offset", "length"};
+            const char *vals[3] = {locations[variant - 1], "8", "432"};
+            for (int k = 0; k < 3; k++) {
+                e[k] = ow_keep(malloc(sizeof *e[k]));
+                onnx__string_string_entry_proto__init(e[k]);
+                e[k]->key = (char *)keys[k];
+                e[k]->value = (char *)vals[k];
+            }
+            t->n_external_data = 3;
+            t->external_data = e;
+        }
+        size_t len;
+        uint8_t *buf = ow_bytes(&m, &len);
+        const char *path = support_tmp_path("model.onnx");
+        f = fopen(path, "wb");
+        CHECK(f && fwrite(buf, 1, len, f) == len);
+        if (f)
+            fclose(f);
+        bn_graph *g = NULL;
+        bn_error err = {0};
+        const char *y = "y";
+        int rc = bn_onnx_load(&g, path, NULL, &err);
+        if (variant >= 2) {
+            CHECK_MSG(rc != BN_OK && strstr(err.msg, locations[variant - 1]), "%s", err.msg);
+            continue;
+        }
+        rc = rc ? rc : bn_graph_infer(g, 8, 8, &err);
+        rc = rc ? rc : bn_graph_prepare(g, BN_CONV_DIRECT, 1, &y, 1, &err);
+        rc = rc ? rc : bn_graph_run(g, in, 1, &err);
+        CHECK_MSG(rc == BN_OK, "%s", err.msg);
+        if (!rc && variant == 0)
+            memcpy(ref, bn_graph_output(g, "y"), sizeof ref);
+        if (!rc && variant == 1)
+            CHECK(memcmp(ref, bn_graph_output(g, "y"), sizeof ref) == 0);
+        bn_graph_free(g);
+    }
+    support_remove_tree(dir);
+}
+
 int main(void) {
     bn_set_threads(2);
     bad_graphs();
+    external_data();
     geometries();
     vgg16_onnx();
     ow_free();
