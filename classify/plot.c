@@ -174,6 +174,13 @@ static void plot_range(const cl_plot *p, int a, double *lo, double *hi) {
         *lo -= 0.5;
         *hi += 0.5;
     }
+    /* 4% of the span as a margin (so that no point sits on the frame), then
+     * out to the next round tick */
+    double span = *hi - *lo;
+    if (isnan(ax->lo) && *lo != 0)
+        *lo -= 0.04 * span;
+    if (isnan(ax->hi))
+        *hi += 0.04 * span;
     double step = plot_nice_step(*hi - *lo, 5);
     if (isnan(ax->lo))
         *lo = floor(*lo / step + 1e-9) * step;
@@ -409,8 +416,37 @@ static void plot_series_draw(FILE *f, const plot_series *s, const plot_map *mx,
     fputs("</g>\n", f);
 }
 
-static void plot_legend_draw(FILE *f, const cl_plot *p, double x0, double x1, double y0,
-                             double y1) {
+/* How many drawn points (and points along the segments) fall inside a box. */
+static int plot_covered(const cl_plot *p, const plot_map *mx, const plot_map *my, double bx,
+                        double by, double bw, double bh) {
+    int n = 0;
+    for (int i = 0; i < p->nseries; i++) {
+        const plot_series *s = &p->s[i];
+        int stride = s->n > 4000 ? s->n / 4000 : 1;
+        for (int j = 0; j < s->n; j += stride) {
+            if (!isfinite(s->x[j]) || !isfinite(s->y[j]) || (mx->log && s->x[j] <= 0) ||
+                (my->log && s->y[j] <= 0))
+                continue;
+            double px = plot_px(mx, s->x[j]), py = plot_px(my, s->y[j]);
+            int steps = s->kind == CL_POINTS || j + 1 >= s->n || !isfinite(s->x[j + 1]) ||
+                                !isfinite(s->y[j + 1]) || (mx->log && s->x[j + 1] <= 0) ||
+                                (my->log && s->y[j + 1] <= 0)
+                            ? 1
+                            : 8;
+            double nx = steps > 1 ? plot_px(mx, s->x[j + 1]) : px;
+            double ny = steps > 1 ? plot_px(my, s->y[j + 1]) : py;
+            for (int t = 0; t < steps; t++) {
+                double u = (double)t / steps;
+                double qx = px + u * (nx - px), qy = s->kind == CL_STEP ? py : py + u * (ny - py);
+                n += qx >= bx && qx <= bx + bw && qy >= by && qy <= by + bh;
+            }
+        }
+    }
+    return n;
+}
+
+static void plot_legend_draw(FILE *f, const cl_plot *p, const plot_map *mx, const plot_map *my,
+                             double x0, double x1, double y0, double y1) {
     int n = 0, longest = 0;
     for (int i = 0; i < p->nseries; i++)
         if (p->s[i].name[0]) {
@@ -425,11 +461,18 @@ static void plot_legend_draw(FILE *f, const cl_plot *p, double x0, double x1, do
     if (n == 0 || p->legend == CL_LEGEND_NONE)
         return;
     double w = 36 + longest * 6.6, h = 8 + 17 * n;
-    double lx = p->legend == CL_LEGEND_UPPER_LEFT || p->legend == CL_LEGEND_LOWER_LEFT ? x0 + 8
-                                                                                       : x1 - 8 - w;
-    double ly = p->legend == CL_LEGEND_UPPER_LEFT || p->legend == CL_LEGEND_UPPER_RIGHT
-                    ? y1 + 8
-                    : y0 - 8 - h;
+    /* The requested corner, unless another one hides fewer data points. */
+    double lx = 0, ly = 0;
+    int best = -1;
+    for (int t = 0; t < 4; t++) {
+        int corner = t == 0 ? p->legend : t - (t <= p->legend);
+        int left = corner == CL_LEGEND_UPPER_LEFT || corner == CL_LEGEND_LOWER_LEFT;
+        int upper = corner == CL_LEGEND_UPPER_LEFT || corner == CL_LEGEND_UPPER_RIGHT;
+        double cx = left ? x0 + 8 : x1 - 8 - w, cy = upper ? y1 + 8 : y0 - 8 - h;
+        int covered = plot_covered(p, mx, my, cx - 4, cy - 4, w + 8, h + 8);
+        if (best < 0 || covered < best)
+            best = covered, lx = cx, ly = cy;
+    }
     fprintf(f,
             "<g class=\"legend\" " FONT ">\n<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
             "height=\"%.1f\" fill=\"#fff\" fill-opacity=\"0.9\" stroke=\"#999\"/>\n",
@@ -516,7 +559,7 @@ void cl_plot_write(const cl_plot *p, FILE *f) {
         plot_text(f, 15, (y0 + y1) / 2, "middle", 13, tr, p->axis[1].label);
     }
     fputs("</g>\n", f);
-    plot_legend_draw(f, p, x0, x1, y0, y1);
+    plot_legend_draw(f, p, &mx, &my, x0, x1, y0, y1);
     fputs("</svg>\n", f);
 }
 

@@ -118,6 +118,7 @@ int rep_sweep_section(rep_ctx *c, FILE *f, bn_error *err) {
     fputs(".</p>\n", f);
     fig_open(f);
     const char *metrics[4] = {"accuracy", "log_loss", "roc_auc", "f1_macro"};
+    const char *labels[4] = {"Accuracy", "Log loss", "ROC AUC", "Macro F1"};
     const char *splits[2] = {"train", select_on};
     double *x = malloc(2 * (size_t)n * sizeof *x);
     if (!x) {
@@ -128,8 +129,8 @@ int rep_sweep_section(rep_ctx *c, FILE *f, bn_error *err) {
     for (int mi = 0; mi < 4 && rc == BN_OK; mi++) {
         char id[32], title[96], ylabel[64];
         fig_id(c, id, sizeof id, "sweep");
-        snprintf(title, sizeof title, "%s against C", metrics[mi]);
-        snprintf(ylabel, sizeof ylabel, "%s", metrics[mi]);
+        snprintf(title, sizeof title, "%s against C", labels[mi]);
+        snprintf(ylabel, sizeof ylabel, "%s", labels[mi]);
         cl_plot *p = cl_plot_new(id, title);
         if (!p)
             break;
@@ -272,12 +273,12 @@ int rep_curves_section(rep_ctx *c, FILE *f, bn_error *err) {
         cl_plot_free(pr);
         return bn_fail(err, BN_ENOMEM, "report: out of memory");
     }
-    cl_plot_axis(roc, 0, "False positive rate", 0, 1, 0);
-    cl_plot_axis(roc, 1, "True positive rate (recall)", 0, 1, 0);
+    cl_plot_axis(roc, 0, "False positive rate", -0.02, 1.02, 0);
+    cl_plot_axis(roc, 1, "True positive rate (recall)", -0.02, 1.02, 0);
     cl_plot_legend(roc, CL_LEGEND_LOWER_RIGHT);
     cl_plot_diagonal(roc, "chance (AUC 0.5)");
-    cl_plot_axis(pr, 0, "Recall", 0, 1, 0);
-    cl_plot_axis(pr, 1, "Precision", 0, 1.0, 0);
+    cl_plot_axis(pr, 0, "Recall", -0.02, 1.02, 0);
+    cl_plot_axis(pr, 1, "Precision", -0.02, 1.02, 0);
     cl_plot_legend(pr, CL_LEGEND_LOWER_LEFT);
     int rc = BN_OK;
     for (int i = 0; i < nl && rc == BN_OK; i++) {
@@ -365,8 +366,8 @@ int rep_calibration_section(rep_ctx *c, FILE *f, bn_error *err) {
         snprintf(xlabel, sizeof xlabel, "Mean predicted probability of %.40s", positive);
     else
         snprintf(xlabel, sizeof xlabel, "Mean predicted probability of the class");
-    cl_plot_axis(p, 0, xlabel, 0, 1, 0);
-    cl_plot_axis(p, 1, "Fraction of positives", 0, 1, 0);
+    cl_plot_axis(p, 0, xlabel, -0.02, 1.02, 0);
+    cl_plot_axis(p, 1, "Fraction of positives", -0.02, 1.02, 0);
     cl_plot_legend(p, CL_LEGEND_UPPER_LEFT);
     cl_plot_diagonal(p, "perfectly calibrated");
     int rc = BN_OK;
