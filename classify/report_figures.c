@@ -183,6 +183,23 @@ int rep_sweep_section(rep_ctx *c, FILE *f, bn_error *err) {
 
 /* ---- ROC and precision-recall -------------------------------------------------------- */
 
+/* A plot of two quantities in [0, 1] (rates, probabilities), framed with a
+ * small margin so that curves along 0 and 1 stay visible. */
+static cl_plot *fig_unit_plot(rep_ctx *c, const char *kind, const char *title, const char *xlabel,
+                              const char *ylabel, int legend, const char *diagonal) {
+    char id[32];
+    fig_id(c, id, sizeof id, kind);
+    cl_plot *p = cl_plot_new(id, title);
+    if (!p)
+        return NULL;
+    cl_plot_axis(p, 0, xlabel, -0.02, 1.02, 0);
+    cl_plot_axis(p, 1, ylabel, -0.02, 1.02, 0);
+    cl_plot_legend(p, legend);
+    if (diagonal)
+        cl_plot_diagonal(p, diagonal);
+    return p;
+}
+
 /* The (score, positive) columns of one curve: class cls of split sp. */
 static int fig_scores(const rep_run *rr, const rep_split *sp, int cls, double **score,
                       unsigned char **pos, bn_error *err) {
@@ -262,24 +279,16 @@ int rep_curves_section(rep_ctx *c, FILE *f, bn_error *err) {
           "area, AP the average precision (<code>average_precision_score</code>).</p>\n",
           f);
     fig_open(f);
-    char rid[32], pid[32], title[160];
-    fig_id(c, rid, sizeof rid, "roc");
-    fig_id(c, pid, sizeof pid, "pr");
-    snprintf(title, sizeof title, "ROC curve");
-    cl_plot *roc = cl_plot_new(rid, title);
-    cl_plot *pr = cl_plot_new(pid, "Precision-recall curve");
+    cl_plot *roc =
+        fig_unit_plot(c, "roc", "ROC curve", "False positive rate", "True positive rate (recall)",
+                      CL_LEGEND_LOWER_RIGHT, "chance (AUC 0.5)");
+    cl_plot *pr = fig_unit_plot(c, "pr", "Precision-recall curve", "Recall", "Precision",
+                                CL_LEGEND_LOWER_LEFT, NULL);
     if (!roc || !pr) {
         cl_plot_free(roc);
         cl_plot_free(pr);
         return bn_fail(err, BN_ENOMEM, "report: out of memory");
     }
-    cl_plot_axis(roc, 0, "False positive rate", -0.02, 1.02, 0);
-    cl_plot_axis(roc, 1, "True positive rate (recall)", -0.02, 1.02, 0);
-    cl_plot_legend(roc, CL_LEGEND_LOWER_RIGHT);
-    cl_plot_diagonal(roc, "chance (AUC 0.5)");
-    cl_plot_axis(pr, 0, "Recall", -0.02, 1.02, 0);
-    cl_plot_axis(pr, 1, "Precision", -0.02, 1.02, 0);
-    cl_plot_legend(pr, CL_LEGEND_LOWER_LEFT);
     int rc = BN_OK;
     for (int i = 0; i < nl && rc == BN_OK; i++) {
         const rep_run *rr = &c->run[lines[i].run];
@@ -358,18 +367,15 @@ int rep_calibration_section(rep_ctx *c, FILE *f, bn_error *err) {
           f);
     fig_open(f);
     char id[32], xlabel[160];
-    fig_id(c, id, sizeof id, "calibration");
-    cl_plot *p = cl_plot_new(id, "Reliability diagram");
-    if (!p)
-        return bn_fail(err, BN_ENOMEM, "report: out of memory");
     if (positive)
         snprintf(xlabel, sizeof xlabel, "Mean predicted probability of %.40s", positive);
     else
         snprintf(xlabel, sizeof xlabel, "Mean predicted probability of the class");
-    cl_plot_axis(p, 0, xlabel, -0.02, 1.02, 0);
-    cl_plot_axis(p, 1, "Fraction of positives", -0.02, 1.02, 0);
-    cl_plot_legend(p, CL_LEGEND_UPPER_LEFT);
-    cl_plot_diagonal(p, "perfectly calibrated");
+    cl_plot *p =
+        fig_unit_plot(c, "calibration", "Reliability diagram", xlabel, "Fraction of positives",
+                      CL_LEGEND_UPPER_LEFT, "perfectly calibrated");
+    if (!p)
+        return bn_fail(err, BN_ENOMEM, "report: out of memory");
     int rc = BN_OK;
     for (int i = 0; i < nl && rc == BN_OK; i++) {
         const rep_run *rr = &c->run[lines[i].run];

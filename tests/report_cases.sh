@@ -14,10 +14,7 @@ CHECK="$BN_SOURCE_DIR/tests/report_check.py"
 count() { "$PY" "$CHECK" count "$@"; }
 
 # Three classes: dogs split by the photo's orientation (as classify_e2e.sh).
-awk -F '\t' -v OFS='\t' 'NR == FNR { if (FNR > 1) tall[$1] = ($5 > $4); next }
-    FNR == 1 { print; next }
-    { if ($3 == "dog") $3 = tall[$2] ? "dog_tall" : "dog_wide"; print }' \
-    "$SHARED/data/catsdogs/MANIFEST.tsv" "$G/index.tsv" > "$T/idx3.tsv"
+make_index3 "$T/idx3.tsv"
 D3="$T/m3.db"
 "$EXTRACT" import --db "$D3" --name g3 --npy "$G/embeddings.npy" --index "$T/idx3.tsv" --quiet
 "$CLASSIFY" --db "$D3" --C 0.001 --standardize --quiet > /dev/null
