@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PLOT_W 490
+#define PLOT_W 498
 #define PLOT_H 360
-#define M_LEFT 74
+#define M_LEFT 82
 #define M_RIGHT 16
 #define M_TOP 34
 #define M_BOTTOM 50
@@ -555,8 +555,8 @@ void cl_plot_write(const cl_plot *p, FILE *f) {
         plot_text(f, (x0 + x1) / 2, PLOT_H - 10, "middle", 13, NULL, p->axis[0].label);
     if (p->axis[1].label) {
         char tr[80];
-        snprintf(tr, sizeof tr, "transform=\"rotate(-90 15 %.1f)\"", (y0 + y1) / 2);
-        plot_text(f, 15, (y0 + y1) / 2, "middle", 13, tr, p->axis[1].label);
+        snprintf(tr, sizeof tr, "transform=\"rotate(-90 14 %.1f)\"", (y0 + y1) / 2);
+        plot_text(f, 14, (y0 + y1) / 2, "middle", 13, tr, p->axis[1].label);
     }
     fputs("</g>\n", f);
     plot_legend_draw(f, p, &mx, &my, x0, x1, y0, y1);

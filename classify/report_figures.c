@@ -343,8 +343,8 @@ int rep_confusion_section(rep_ctx *c, FILE *f, bn_error *err) {
             char id[32], title[200], rname[120];
             fig_id(c, id, sizeof id, "confusion");
             rep_run_name(c, i, rname, sizeof rname);
-            snprintf(title, sizeof title, "%s, %s (%d images)", rname, rr->split[rr->eval].name,
-                     m.n);
+            snprintf(title, sizeof title, "%s, %s (%d %s)", rname, rr->split[rr->eval].name, m.n,
+                     rr->split[rr->eval].training ? "training images" : "images");
             cl_plot_heatmap(f, id, title, rr->r.classes, rr->r.k, m.confusion);
         }
         bn_metrics_free(&m);

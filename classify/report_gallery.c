@@ -105,10 +105,10 @@ int rep_gallery_section(rep_ctx *c, FILE *f, bn_error *err) {
             show, nm);
     cl_html_text(f, sp->name);
     fprintf(f,
-            "</b> that run %lld classifies wrongly, the most confident first; beside each, "
+            "</b>%s that run %lld classifies wrongly, the most confident first; beside each, "
             "the nearest image of its training rows by cosine distance between the stored "
             "vectors.</p>\n<div class=\"gallery\">\n",
-            (long long)rr->r.id);
+            sp->training ? " (rows the run was trained on)" : "", (long long)rr->r.id);
     /* norms of the training rows, once */
     double **tnorm = calloc((size_t)rr->nsplits, sizeof *tnorm);
     if (!tnorm) {
