@@ -255,6 +255,14 @@ static int fig_lines(const rep_ctx *c, fig_line *lines, int max, int all_splits)
     return n;
 }
 
+/* The split and the (score, positive) columns of one line. */
+static int fig_line_scores(const rep_ctx *c, const fig_line *l, const rep_split **sp,
+                           double **score, unsigned char **pos, bn_error *err) {
+    const rep_run *rr = &c->run[l->run];
+    *sp = &rr->split[l->split];
+    return fig_scores(rr, *sp, l->cls, score, pos, err);
+}
+
 static const char *fig_positive(const rep_ctx *c) {
     for (int i = 0; i < c->nruns; i++)
         if (c->run[i].r.k != 2 || strcmp(c->run[i].r.classes[1], c->run[0].r.classes[1]) != 0)
@@ -291,11 +299,10 @@ int rep_curves_section(rep_ctx *c, FILE *f, bn_error *err) {
     }
     int rc = BN_OK;
     for (int i = 0; i < nl && rc == BN_OK; i++) {
-        const rep_run *rr = &c->run[lines[i].run];
-        const rep_split *sp = &rr->split[lines[i].split];
+        const rep_split *sp;
         double *score;
         unsigned char *pos;
-        if ((rc = fig_scores(rr, sp, lines[i].cls, &score, &pos, err)))
+        if ((rc = fig_line_scores(c, &lines[i], &sp, &score, &pos, err)))
             break;
         bn_curve cv;
         double area;
@@ -378,11 +385,10 @@ int rep_calibration_section(rep_ctx *c, FILE *f, bn_error *err) {
         return bn_fail(err, BN_ENOMEM, "report: out of memory");
     int rc = BN_OK;
     for (int i = 0; i < nl && rc == BN_OK; i++) {
-        const rep_run *rr = &c->run[lines[i].run];
-        const rep_split *sp = &rr->split[lines[i].split];
+        const rep_split *sp;
         double *score;
         unsigned char *pos;
-        if ((rc = fig_scores(rr, sp, lines[i].cls, &score, &pos, err)))
+        if ((rc = fig_line_scores(c, &lines[i], &sp, &score, &pos, err)))
             break;
         bn_curve cv;
         if ((rc = bn_curve_calibration(score, pos, sp->f.n, 10, &cv, NULL, err)) == BN_OK) {
