@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -73,6 +74,9 @@ struct bn_extractor {
     bn_store *store;
     bn_graph *net;
     const char *tensor; /* in net */
+    bn_graph *exact;    /* --self-check: the same network, direct engine, one image */
+    float *exact_out;
+    long batches;
     bn_extract_opts o;
     int64_t featureset;
     char fsname[512];
@@ -120,11 +124,16 @@ int bn_extractor_create(bn_extractor **out, bn_store *store, const bn_vgg16_weig
     if (o->image.size < 32 || o->image.size % 32 != 0 || o->image.size > 4096)
         return bn_fail(err, BN_EINVAL, "--size %d: must be a multiple of 32 between 32 and 4096",
                        o->image.size);
-    bn_graph *g;
+    bn_graph *g, *exact = NULL;
     int rc = bn_vgg16_build_graph(&g, w, BN_LAYER_BLOCK5_POOL, err);
     if (rc)
         return rc;
-    bn_extract_model m = {.model = "vgg16", .sha256 = w->sha256, .format = "keras-h5"};
+    if (o->self_check > 0 && (rc = bn_vgg16_build_graph(&exact, w, BN_LAYER_BLOCK5_POOL, err))) {
+        bn_graph_free(g);
+        return rc;
+    }
+    bn_extract_model m = {
+        .model = "vgg16", .sha256 = w->sha256, .format = "keras-h5", .exact = exact};
     return bn_extractor_create_graph(out, store, g, &m, o, err);
 }
 
@@ -138,17 +147,18 @@ int bn_extractor_create_graph(bn_extractor **out, bn_store *store, bn_graph *g,
         rc = bn_fail(err, BN_EINVAL, "--batch %d: must be between 1 and 1024", o->batch);
     else if (strcmp(o->dtype, "f32") != 0 && strcmp(o->dtype, "f16") != 0)
         rc = bn_fail(err, BN_EINVAL, "--dtype %s: must be f32 or f16", o->dtype);
-    if (rc) {
-        bn_graph_free(g);
-        return rc;
-    }
-
-    bn_extractor *x = calloc(1, sizeof *x);
+    else if (o->self_check > 0 && !m->exact)
+        rc = bn_fail(err, BN_EINVAL, "--self-check: no second copy of the network was given");
+    bn_extractor *x = rc ? NULL : calloc(1, sizeof *x);
     if (!x) {
         bn_graph_free(g);
-        return bn_fail(err, BN_ENOMEM, "out of memory");
+        bn_graph_free(m->exact);
+        return rc ? rc : bn_fail(err, BN_ENOMEM, "out of memory");
     }
     x->net = g;
+    x->exact = o->self_check > 0 ? m->exact : NULL;
+    if (!x->exact)
+        bn_graph_free(m->exact);
     x->store = store;
     x->o = *o;
     x->tensor = o->tensor ? o->tensor : bn_layer_name(o->layer);
@@ -184,10 +194,18 @@ int bn_extractor_create_graph(bn_extractor **out, bn_store *store, bn_graph *g,
         return bn_fail(err, BN_ENOMEM, "out of memory for batch %d at size %d", o->batch,
                        o->image.size);
     }
-    if ((rc = bn_graph_prepare(g, o->engine, o->batch, &x->tensor, 1, err))) {
+    rc = bn_graph_prepare(g, o->engine, o->batch, &x->tensor, 1, err);
+    if (!rc && x->exact) {
+        x->exact_out = malloc((size_t)x->dim * sizeof(float));
+        rc = x->exact_out ? bn_graph_infer(x->exact, o->image.size, o->image.size, err)
+                          : bn_fail(err, BN_ENOMEM, "out of memory");
+        rc = rc ? rc : bn_graph_prepare(x->exact, BN_CONV_DIRECT, 1, &x->tensor, 1, err);
+    }
+    if (rc) {
         bn_extractor_free(x);
         return rc;
     }
+    bn_store_set_engine(store, bn_conv_engine_id(bn_graph_engine(x->net)), BN_CONV_ENGINE_VERSION);
     char pre[160];
     bn_image_preprocess_describe(&o->image, pre, sizeof pre);
     bn_featureset fs = {
@@ -231,6 +249,8 @@ void bn_extractor_free(bn_extractor *x) {
         pthread_cond_destroy(&x->cv);
     }
     bn_graph_free(x->net);
+    bn_graph_free(x->exact);
+    free(x->exact_out);
     free(x->output);
     for (int i = 0; i < 2; i++) {
         free(x->b[i].input);
@@ -588,6 +608,63 @@ static void *reader_main(void *arg) {
 
 /* ---- consumer: network and database -------------------------------------- */
 
+/* A vector with NaN or infinity is never stored: no photo gives one through
+ * a finite network, so it can only come from a defect (or absurd weights),
+ * and nothing downstream would flag it. Its image is recorded as a failure
+ * instead, and so are copies of it waiting on it in this batch. */
+static void refuse_nonfinite(bn_extractor *x, batch *b) {
+    for (size_t k = 0; k < b->nops; k++) {
+        op *o = &b->ops[k];
+        if (o->kind != OP_COMPUTE)
+            continue;
+        const float *v = x->output + (size_t)o->slot * x->dim;
+        int d = 0;
+        while (d < x->dim && isfinite(v[d]))
+            d++;
+        if (d == x->dim)
+            continue;
+        const char *path = x->ds->items[o->item].path;
+        fail_op(o, "%s: the network gave a non-finite value (%s); vector not stored", path,
+                isnan(v[d]) ? "NaN" : "infinity");
+        for (size_t c = 0; c < b->nops; c++)
+            if (b->ops[c].kind == OP_REUSE && b->ops[c].pending_of == (int)k + 1)
+                fail_op(&b->ops[c], "%s: a copy of %s, whose vector was not finite",
+                        x->ds->items[b->ops[c].item].path, path);
+    }
+}
+
+/* --self-check: the batch's first computed image through the exact engine. */
+static int self_check(bn_extractor *x, batch *b, bn_extract_stats *st, bn_error *err) {
+    for (size_t k = 0; k < b->nops; k++) {
+        const op *o = &b->ops[k];
+        if (o->kind != OP_COMPUTE)
+            continue;
+        size_t per = (size_t)x->o.image.size * x->o.image.size * 3;
+        int rc = bn_graph_run(x->exact, b->input + (size_t)o->slot * per, 1, err);
+        rc = rc ? rc
+                : bn_graph_features(x->exact, x->tensor, (int)x->o.pooling, 1, x->exact_out, err);
+        if (rc)
+            return rc;
+        const float *v = x->output + (size_t)o->slot * x->dim;
+        double d2 = 0, r2 = 0;
+        for (int i = 0; i < x->dim; i++) {
+            double e = (double)v[i] - x->exact_out[i];
+            d2 += e * e;
+            r2 += (double)x->exact_out[i] * x->exact_out[i];
+        }
+        double rel = r2 > 0 ? sqrt(d2 / r2) : sqrt(d2);
+        st->self_checks++;
+        if (!(rel <= 1e-4))
+            return bn_fail(err, BN_EINVAL,
+                           "self-check: %s: the %s engine differs from the exact engine by %.3g "
+                           "(relative L2, bound 1e-4); this batch was not stored",
+                           x->ds->items[o->item].path, bn_conv_engine_id(bn_graph_engine(x->net)),
+                           rel);
+        return BN_OK;
+    }
+    return BN_OK;
+}
+
 static int write_batch(bn_extractor *x, batch *b, bn_extract_stats *st, bn_error *err) {
     if (b->ncompute > 0) {
         double t0 = bn_now();
@@ -604,6 +681,9 @@ static int write_batch(bn_extractor *x, batch *b, bn_extract_stats *st, bn_error
         pthread_mutex_unlock(&x->mu);
         st->network_seconds += bn_now() - t0;
         if (rc)
+            return rc;
+        refuse_nonfinite(x, b);
+        if (x->exact && ++x->batches % x->o.self_check == 0 && (rc = self_check(x, b, st, err)))
             return rc;
     }
     int writes = 0;

@@ -652,6 +652,13 @@ int bn_graph_prepare(bn_graph *g, bn_conv_engine engine, int max_batch, const ch
     return graph_plan(g, err);
 }
 
+bn_conv_engine bn_graph_engine(const bn_graph *g) {
+    for (int i = 0; i < g->nn; i++)
+        if (g->node[i].active && g->node[i].fast)
+            return bn_conv_engine_of(g->node[i].fast);
+    return BN_CONV_DIRECT;
+}
+
 void bn_graph_profile(bn_graph *g, double *seconds) {
     g->profile = seconds;
 }

@@ -114,6 +114,11 @@ const char *bn_graph_input_name(const bn_graph *g);
  * Softmax (SqueezeNet's pool10), else the last tensor. */
 const char *bn_graph_default_feature(const bn_graph *g);
 
+/* After bn_graph_prepare: the engine the 3x3 convolutions resolved to (the
+ * one that decides the vectors' rounding: conv.h's bn_conv_engine_id), or
+ * BN_CONV_DIRECT when every convolution runs on the exact general engine. */
+bn_conv_engine bn_graph_engine(const bn_graph *g);
+
 /* The op that writes tensor i ("input" for the graph input). */
 const char *bn_graph_tensor_op(const bn_graph *g, int i);
 

@@ -153,6 +153,10 @@ void bn_vgg16_free(bn_vgg16 *net) {
     free(net);
 }
 
+bn_conv_engine bn_vgg16_engine(const bn_vgg16 *net) {
+    return bn_graph_engine(net->graph);
+}
+
 /* Channels out of block3_pool (256), block4_pool and block5_pool (512). */
 static int vgg_channels(bn_layer layer) {
     return layer == BN_LAYER_BLOCK3_POOL ? 256 : 512;

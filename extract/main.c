@@ -10,6 +10,7 @@
  * value, weights, dataset or database problem); 2 usage error; 3 the run
  * finished but some inputs failed (listed in the failures table).
  */
+#include "cmd_verify.h"
 #include "dataset.h"
 #include "download.h"
 #include "error.h"
@@ -42,6 +43,7 @@ static const char usage_text[] =
     "       bottleneck-extract --download [--weights FILE]\n"
     "       bottleneck-extract import --db FILE --name NAME --npy FILE.npy --index FILE.tsv\n"
     "       bottleneck-extract layers [--model FILE.onnx | --weights FILE] [--size N] [--json]\n"
+    "       bottleneck-extract verify --db FILE [--sample N | --all] [--repair] DATASET_DIR\n"
     "\n"
     "Run a frozen network (VGG16's convolutional base, or --model FILE.onnx) over every\n"
     "image of DATASET_DIR and store\n"
@@ -92,6 +94,8 @@ static const char usage_text[] =
     "                       you did not make\n"
     "  --max-pixels N       refuse images larger than N pixels before decoding\n"
     "                       (decompression bombs; default 178956970, as PIL)\n"
+    "  --self-check N       every N-th batch, check one image against the exact engine\n"
+    "                       and stop (batch not stored) if they differ by more than 1e-4\n"
     "  --quiet              no progress output\n"
     "  --json               print a JSON summary on stdout\n"
     "  --help               this text\n"
@@ -170,6 +174,12 @@ static int open_network(const char *model_path, const char *weights_path, bn_ext
         if (rc)
             return rc;
         rc = bn_vgg16_build_graph(g, &w, BN_LAYER_BLOCK5_POOL, err);
+        bn_graph *exact = NULL;
+        if (!rc && o->self_check > 0 &&
+            (rc = bn_vgg16_build_graph(&exact, &w, BN_LAYER_BLOCK5_POOL, err))) {
+            bn_graph_free(*g);
+            *g = NULL;
+        }
         snprintf(sha, 65, "%s", w.sha256);
         bn_weights_free(&w);
         if (!o->tensor)
@@ -187,11 +197,17 @@ static int open_network(const char *model_path, const char *weights_path, bn_ext
             memcpy(o->image.mean, set & SET_MEAN ? pre->mean : c.mean, sizeof c.mean);
             memcpy(o->image.std, set & SET_STD ? pre->std : c.std, sizeof c.std);
         }
-        *m = (bn_extract_model){.model = "vgg16", .sha256 = sha, .format = "keras-h5"};
+        *m = (bn_extract_model){
+            .model = "vgg16", .sha256 = sha, .format = "keras-h5", .exact = exact};
         return rc;
     }
     bn_onnx_info info;
+    bn_graph *exact = NULL;
     int rc = bn_onnx_load(g, model_path, &info, err);
+    if (!rc && o->self_check > 0 && (rc = bn_onnx_load(&exact, model_path, NULL, err))) {
+        bn_graph_free(*g);
+        *g = NULL;
+    }
     if (rc)
         return rc;
     bn_image_opts im = info.image;
@@ -223,7 +239,8 @@ static int open_network(const char *model_path, const char *weights_path, bn_ext
     if (!realpath(model_path, abs_path))
         snprintf(abs_path, 4096, "%s", model_path);
     snprintf(sha, 65, "%s", info.sha256);
-    *m = (bn_extract_model){.model = name, .sha256 = sha, .format = "onnx", .path = abs_path};
+    *m = (bn_extract_model){
+        .model = name, .sha256 = sha, .format = "onnx", .path = abs_path, .exact = exact};
     return BN_OK;
 }
 
@@ -289,6 +306,8 @@ int main(int argc, char **argv) {
     bn_blas_use_best_kernels(argv);
     if (argc > 1 && strcmp(argv[1], "import") == 0)
         return extract_import_main(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "verify") == 0)
+        return extract_verify_main(argc, argv);
     int layers = argc > 1 && strcmp(argv[1], "layers") == 0;
     if (layers) { /* bottleneck-extract layers [options]: the options after it */
         argv[1] = argv[0];
@@ -327,6 +346,7 @@ int main(int argc, char **argv) {
         OPT_STD,
         OPT_CHANNELS,
         OPT_SCALE,
+        OPT_SELF_CHECK,
         OPT_VERSION
     };
     static const struct option longopts[] = {
@@ -351,6 +371,7 @@ int main(int argc, char **argv) {
         {"std", required_argument, 0, OPT_STD},
         {"channels", required_argument, 0, OPT_CHANNELS},
         {"scale", required_argument, 0, OPT_SCALE},
+        {"self-check", required_argument, 0, OPT_SELF_CHECK},
         {"help", no_argument, 0, OPT_HELP},
         {"version", no_argument, 0, OPT_VERSION},
         {0, 0, 0, 0},
@@ -412,6 +433,7 @@ int main(int argc, char **argv) {
         case OPT_BATCH: o.batch = parse_int(optarg, "--batch"); break;
         case OPT_THREADS: threads = parse_int(optarg, "--threads"); break;
         case OPT_ALL_LOADERS: all_loaders = 1; break;
+        case OPT_SELF_CHECK: o.self_check = parse_int(optarg, "--self-check"); break;
         case OPT_MAX_PIXELS: {
             char *end;
             max_pixels = strtoll(optarg, &end, 10);
@@ -515,9 +537,12 @@ int main(int argc, char **argv) {
     int status = EXIT_FATAL;
     if (bn_store_open(&store, db_path, BN_STORE_CREATE, &err)) {
         bn_graph_free(g);
+        bn_graph_free(m.exact);
         fprintf(stderr, "bottleneck-extract: %s\n", err.msg);
         goto done;
     }
+    if (!quiet)
+        extract_warn_unverified(store, db_path, "bottleneck-extract");
     if (bn_extractor_create_graph(&x, store, g, &m, &o, &err)) {
         fprintf(stderr, "bottleneck-extract: %s\n", err.msg);
         goto done;

@@ -2,7 +2,8 @@
 # The main job, end to end, on a fresh Debian machine: install what bottleneck
 # needs, build it, extract the features of the 3,000 cats-and-dogs photos in
 # ../shared into catsdogs.db with two networks, train and evaluate an output
-# layer on each, compare them, and query the stored embeddings with SQL.
+# layer on each, compare them, and query the stored embeddings with SQL; last,
+# the HTML report of the chosen run (its path is the last line printed).
 #
 #   bash scripts/catsdogs.sh [DATASET_DIR] [WEIGHTS.h5] [MODEL.onnx]
 #
@@ -71,3 +72,8 @@ sqlite3 -header -column "$DB" ".load build/ext/bottleneck_vec" \
 
 echo "== runs: both networks side by side (metrics on validation; * = chosen in its sweep)"
 "$C" --db "$DB" runs
+
+echo "== report: the chosen run of the last sweep (GoogLeNet) as one self-contained HTML file"
+BEST=$(sqlite3 "$DB" "SELECT coalesce(final, chosen) FROM sweeps ORDER BY id DESC LIMIT 1")
+REPORT=$("$C" report --db "$DB" --run "$BEST" --images "$DATA" -o "${DB%.db}-report.html" --quiet)
+echo "report of run $BEST: $(cd "$(dirname "$REPORT")" && pwd)/$(basename "$REPORT")"
