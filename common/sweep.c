@@ -91,6 +91,113 @@ typedef struct {
 
 /* ---- pass ------------------------------------------------------------------- */
 
+/* The two GEMMs of a pass are skinny (a block of rows times at most 16
+ * candidates): OpenBLAS spent as long packing their operands as multiplying
+ * (perf: sgemm_oncopy/otcopy 24% of the run, the kernel 15%), so they are
+ * done here on the stored rows, 16 candidates ("lanes") at a time, four rows
+ * per step so that each weight row loaded serves four FMAs. Compiled for
+ * AVX-512, AVX2 and baseline x86-64 (the loader picks once, so results are
+ * identical from run to run on one machine). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SW_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define SW_CLONES
+#endif
+#define SW_LANES 16
+
+/* 16 lanes as one value (GCC vector extension: one zmm register with
+ * AVX-512, two ymm with AVX2, four xmm otherwise). */
+typedef float sw_v16 __attribute__((vector_size(SW_LANES * sizeof(float))));
+
+/* v = 16 floats at p (a macro: a function returning a vector type would
+ * change the ABI between the clones) */
+#define SW_LOAD(v, p) memcpy(&(v), (p), sizeof(v))
+
+/* out (m, 16) = x (m rows of stride ldx, D columns) w (D, 16). Eight rows
+ * per step: eight independent FMA chains cover the FMA latency, and each
+ * weight row loaded serves eight rows. */
+SW_CLONES static void sw_gemm_fwd(const float *restrict x, size_t ldx, int m, int D,
+                                  const float *restrict w, float *restrict out) {
+    int r = 0;
+    for (; r + 8 <= m; r += 8) {
+        sw_v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
+        const float *x0 = x + (size_t)r * ldx;
+        for (int j = 0; j < D; j++) {
+            sw_v16 wj;
+            SW_LOAD(wj, w + (size_t)j * SW_LANES);
+            a0 += x0[j] * wj;
+            a1 += x0[ldx + j] * wj;
+            a2 += x0[2 * ldx + j] * wj;
+            a3 += x0[3 * ldx + j] * wj;
+            a4 += x0[4 * ldx + j] * wj;
+            a5 += x0[5 * ldx + j] * wj;
+            a6 += x0[6 * ldx + j] * wj;
+            a7 += x0[7 * ldx + j] * wj;
+        }
+        sw_v16 acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+        memcpy(out + (size_t)r * SW_LANES, acc, sizeof acc);
+    }
+    for (; r < m; r++) {
+        sw_v16 a0 = {0};
+        const float *x0 = x + (size_t)r * ldx;
+        for (int j = 0; j < D; j++) {
+            sw_v16 wj;
+            SW_LOAD(wj, w + (size_t)j * SW_LANES);
+            a0 += x0[j] * wj;
+        }
+        memcpy(out + (size_t)r * SW_LANES, &a0, sizeof a0);
+    }
+}
+
+/* g (D, 16) += x^T rr: x (m rows of stride ldx, D columns), rr (m, 16);
+ * eight rows per step, their residuals held in registers, so g is loaded
+ * and stored once per eight rows. */
+SW_CLONES static void sw_gemm_bwd(const float *restrict x, size_t ldx, int m, int D,
+                                  const float *restrict rr, float *restrict g) {
+    int r = 0;
+    for (; r + 8 <= m; r += 8) {
+        const float *x0 = x + (size_t)r * ldx, *rq = rr + (size_t)r * SW_LANES;
+        sw_v16 r0, r1, r2, r3, r4, r5, r6, r7;
+        SW_LOAD(r0, rq);
+        SW_LOAD(r1, rq + SW_LANES);
+        SW_LOAD(r2, rq + 2 * SW_LANES);
+        SW_LOAD(r3, rq + 3 * SW_LANES);
+        SW_LOAD(r4, rq + 4 * SW_LANES);
+        SW_LOAD(r5, rq + 5 * SW_LANES);
+        SW_LOAD(r6, rq + 6 * SW_LANES);
+        SW_LOAD(r7, rq + 7 * SW_LANES);
+        for (int j = 0; j < D; j++) {
+            sw_v16 s0 = x0[j] * r0 + x0[ldx + j] * r1 + x0[2 * ldx + j] * r2 + x0[3 * ldx + j] * r3;
+            sw_v16 s1 = x0[4 * ldx + j] * r4 + x0[5 * ldx + j] * r5 + x0[6 * ldx + j] * r6 +
+                        x0[7 * ldx + j] * r7;
+            sw_v16 gj;
+            SW_LOAD(gj, g + (size_t)j * SW_LANES);
+            gj += s0 + s1;
+            memcpy(g + (size_t)j * SW_LANES, &gj, sizeof gj);
+        }
+    }
+    for (; r < m; r++) {
+        const float *x0 = x + (size_t)r * ldx;
+        sw_v16 r0;
+        SW_LOAD(r0, rr + (size_t)r * SW_LANES);
+        for (int j = 0; j < D; j++) {
+            sw_v16 gj;
+            SW_LOAD(gj, g + (size_t)j * SW_LANES);
+            gj += x0[j] * r0;
+            memcpy(g + (size_t)j * SW_LANES, &gj, sizeof gj);
+        }
+    }
+}
+
+/* Column a of a lane-grouped (groups, rows, 16) array: its index at row i. */
+static inline size_t sw_lane(int rows, int i, int a) {
+    return ((size_t)(a / SW_LANES) * rows + i) * SW_LANES + a % SW_LANES;
+}
+
+static inline int sw_groups(int cols) {
+    return (cols + SW_LANES - 1) / SW_LANES;
+}
+
 /* Loss of margin z for label y, and sigmoid(z) in *p, with one exp. */
 static inline double sw_loss(double z, int y, double *p) {
     double e = exp(-fabs(z));
@@ -105,30 +212,30 @@ static inline double sw_loss(double z, int y, double *p) {
 static void sw_chunk(sw_ctx *t, sw_scratch *s, int c) {
     int D = t->D, nu = t->nu, ng = t->ng, nd = t->nd;
     int lo = (int)((long)t->n * c / t->nch), hi = (int)((long)t->n * (c + 1) / t->nch);
-    double *gg = t->gg + (size_t)c * D * ng, *gd = t->gd + (size_t)c * D * nd;
+    double *gg = t->gg + (size_t)c * sw_groups(ng) * D * SW_LANES, *gd = t->gd + (size_t)c * D * nd;
     double *ld = t->ld + (size_t)c * nd, *sd = t->sd + (size_t)c * nd;
     memset(gd, 0, (size_t)D * nd * sizeof *gd);
     memset(ld, 0, (size_t)nd * sizeof *ld);
     memset(sd, 0, (size_t)nd * sizeof *sd);
-    float gbeta = 0.0f; /* the first block's GEMM overwrites gb, the next ones add */
+    memset(s->gb, 0, (size_t)sw_groups(ng) * D * SW_LANES * sizeof *s->gb);
     for (int i0 = lo; i0 < hi;) {
         /* up to SW_BLOCK rows that are contiguous in memory (blocks of bn_data) */
         const float *x0 = t->rows[i0];
         int m = 1;
         while (m < SW_BLOCK && i0 + m < hi && t->rows[i0 + m] == x0 + (size_t)m * t->ld_rows)
             m++;
-        if (nu) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, nu, D, 1.0f, x0, t->ld_rows,
-                        t->wu, nu, 0.0f, s->mf, nu);
+        for (int gi = 0; gi < sw_groups(nu); gi++) {
+            sw_gemm_fwd(x0, t->ld_rows, m, D, t->wu + (size_t)gi * D * SW_LANES, s->mf);
+            int lanes = nu - gi * SW_LANES < SW_LANES ? nu - gi * SW_LANES : SW_LANES;
             for (int r = 0; r < m; r++)
-                for (int a = 0; a < nu; a++)
-                    t->uout[a][i0 + r] = (double)s->mf[r * nu + a] + t->bu[a];
+                for (int l = 0; l < lanes; l++) {
+                    int a = gi * SW_LANES + l;
+                    t->uout[a][i0 + r] = (double)s->mf[r * SW_LANES + l] + t->bu[a];
+                }
         }
-        if (ng) {
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, ng, m, 1.0f, x0, t->ld_rows,
-                        t->r + (size_t)i0 * ng, ng, gbeta, s->gb, ng);
-            gbeta = 1.0f;
-        }
+        for (int gi = 0; gi < sw_groups(ng); gi++)
+            sw_gemm_bwd(x0, t->ld_rows, m, D, t->r + sw_lane(t->n, i0, gi * SW_LANES),
+                        s->gb + (size_t)gi * D * SW_LANES);
         if (nd) {
             const double *x = t->zd ? t->zd + (size_t)i0 * D : s->xd;
             if (!t->zd)
@@ -156,8 +263,8 @@ static void sw_chunk(sw_ctx *t, sw_scratch *s, int c) {
         }
         i0 += m;
     }
-    for (size_t q = 0; q < (size_t)D * ng; q++)
-        gg[q] = gbeta != 0.0f ? (double)s->gb[q] : 0.0;
+    for (size_t q = 0; q < (size_t)sw_groups(ng) * D * SW_LANES; q++)
+        gg[q] = (double)s->gb[q];
 }
 
 typedef struct {
@@ -190,7 +297,7 @@ static void sw_pass(sw_ctx *t, const double *rsum) {
             sw_chunk(t, &t->scratch[0], c);
     for (int i = 1; i < started; i++)
         pthread_join(tid[i], NULL);
-    size_t pg = (size_t)t->D * t->ng, pd = (size_t)t->D * t->nd;
+    size_t pg = (size_t)sw_groups(t->ng) * t->D * SW_LANES, pd = (size_t)t->D * t->nd;
     for (int c = 1; c < t->nch; c++) {
         for (size_t q = 0; q < pg; q++)
             t->gg[q] += t->gg[c * pg + q];
@@ -204,8 +311,8 @@ static void sw_pass(sw_ctx *t, const double *rsum) {
     /* sum_i r_i (x_i - mean) / scale = (sum_i r_i x_i - mean sum_i r_i) / scale */
     for (int j = 0; j < t->D; j++)
         for (int a = 0; a < t->ng; a++)
-            t->gg[(size_t)j * t->ng + a] =
-                (t->gg[(size_t)j * t->ng + a] - t->mud[j] * rsum[a]) / t->sdd[j];
+            t->gg[sw_lane(t->D, j, a)] =
+                (t->gg[sw_lane(t->D, j, a)] - t->mud[j] * rsum[a]) / t->sdd[j];
 }
 
 /* ---- row space ------------------------------------------------------------------ */
@@ -325,7 +432,7 @@ static double sw_residuals(const sw_ctx *t, const double *z, int a, double *rsum
         double p;
         loss += t->sw[i] * sw_loss(z[i], t->y[i], &p);
         double res = t->sw[i] * (p - t->y[i]) / t->S;
-        t->r[(size_t)i * t->ng + a] = (float)res;
+        t->r[sw_lane(t->n, i, a)] = (float)res;
         rs += res;
     }
     *rsum = rs;
@@ -419,6 +526,7 @@ static int sw_rows(sw_ctx *t, const bn_data *d, int balanced, bn_error *err) {
 
 static int sw_alloc(sw_ctx *t, bn_error *err) {
     size_t D = (size_t)t->D, k = (size_t)t->ncand, ch = (size_t)t->nch, n = (size_t)t->n;
+    size_t kp = (size_t)sw_groups(t->ncand) * SW_LANES; /* lanes, padded */
     int ok = 1;
     for (int i = 0; i < t->nth; i++) {
         sw_scratch *s = &t->scratch[i];
@@ -426,17 +534,17 @@ static int sw_alloc(sw_ctx *t, bn_error *err) {
             s->xd = malloc(SW_BLOCK * D * sizeof *s->xd);
             ok &= s->xd != NULL;
         }
-        s->mf = malloc(SW_BLOCK * k * sizeof *s->mf);
-        s->gb = malloc(D * k * sizeof *s->gb);
+        s->mf = malloc(SW_BLOCK * SW_LANES * sizeof *s->mf);
+        s->gb = malloc(D * kp * sizeof *s->gb);
         s->md = malloc(SW_BLOCK * k * sizeof *s->md);
         s->rd = malloc(SW_BLOCK * k * sizeof *s->rd);
         ok &= s->mf && s->gb && s->md && s->rd;
     }
-    t->wu = malloc(D * k * sizeof *t->wu);
+    t->wu = calloc(D * kp, sizeof *t->wu);
     t->bu = malloc(k * sizeof *t->bu);
     t->uout = malloc(k * sizeof *t->uout);
-    t->r = malloc(n * k * sizeof *t->r);
-    t->gg = malloc(ch * D * k * sizeof *t->gg);
+    t->r = calloc(n * kp, sizeof *t->r);
+    t->gg = malloc(ch * D * kp * sizeof *t->gg);
     t->wd = malloc(D * k * sizeof *t->wd);
     t->bd = malloc(k * sizeof *t->bd);
     t->gd = malloc(ch * D * k * sizeof *t->gd);
@@ -475,7 +583,7 @@ static int sw_round(sw_ctx *t, sw_cand *cand, const bn_train_opts *o, double *rs
             double b = d[D];
             for (int j = 0; j < D; j++) {
                 float v = (float)(d[j] / t->sdd[j]);
-                t->wu[(size_t)j * t->nu + k->col] = v;
+                t->wu[sw_lane(D, j, k->col)] = v;
                 b -= t->mud[j] * (double)v;
             }
             t->bu[k->col] = b;
@@ -502,7 +610,7 @@ static int sw_round(sw_ctx *t, sw_cand *cand, const bn_train_opts *o, double *rs
         } else if (k->state == SW_START || k->state == SW_BWD) {
             const double *x = k->lb.xt; /* theta0 at the start */
             for (int j = 0; j < D; j++)
-                k->lb.gt[j] = t->gg[(size_t)j * t->ng + a] + pen * x[j];
+                k->lb.gt[j] = t->gg[sw_lane(D, j, a)] + pen * x[j];
             k->lb.gt[D] = rsum[a];
             if (k->state == SW_START) {
                 double sq = 0;
