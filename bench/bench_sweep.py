@@ -94,7 +94,7 @@ def main():
             sys.exit("bench_sweep.py: unknown option %s" % a[i])
     Cs = [float(c) for c in opt["--C"].split(",")]
     cmd_bn = [opt["--classify"], "train", "--db", db, "--features", fs, "--C", opt["--C"],
-              "--quiet", "--json", "--note", "bench_sweep"] + (["--standardize", "yes"] if std else [])
+              "--quiet", "--json", "--note", "bench_sweep"] + (["--standardize"] if std else [])
     cmd_sk = ["/usr/bin/python3", os.path.abspath(__file__), "--sklearn-child", db, fs, opt["--C"],
               "1" if std else "0"]
     import resource

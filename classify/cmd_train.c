@@ -12,8 +12,11 @@
  *      training split, after cross-validation); test metrics for the final run;
  *   5. store everything in one transaction, after all training, so a long
  *      sweep never holds the database's write lock.
- * lbfgs/newton candidates warm-start from the previous candidate's optimum
- * (the optimum does not depend on the start; it only arrives sooner).
+ * lbfgs on two classes: candidates that differ only in C train together
+ * (common/sweep.c: one pass over the rows per round serves them all; the
+ * refit too). Other lbfgs/newton candidates warm-start from the previous
+ * candidate's optimum (the optimum does not depend on the start; it only
+ * arrives sooner).
  */
 #include "classify.h"
 

@@ -8,17 +8,22 @@
  * the same optimum; what changes is how the work is shared:
  *
  *   - lockstep: every unfinished candidate runs its own L-BFGS (lbfgs.c), and
- *     each round one pass over the rows evaluates all of their trial points:
- *     the margins of a block of rows for every candidate are one GEMM, their
- *     gradients a second GEMM on the same block while it is in cache, blocks
- *     spread over bn_get_threads() threads;
- *   - float32 rounds, checked in double: the GEMMs run in float32 (twice the
- *     speed of double); a candidate that converges there is evaluated once in
- *     double at its result, and only if the exact gradient misses tol does it
- *     go on with double passes. The reported objective and gradient are the
- *     double ones, so the answer is held to the same test as bn_train's;
- *   - row space: with more dimensions than rows (VGG16's 25,088 on a few
- *     thousand images) the problem is solved in the span of the rows: K = X X^T
+ *     each round one pass over the rows serves all of them: for a block of
+ *     rows, the margins along every new direction (u = X d) are one GEMM and
+ *     the gradients at every accepted point (X^T r) a second, while the
+ *     block is in cache; blocks spread over bn_get_threads() threads;
+ *   - line searches on margins: the trial points of an iteration lie on one
+ *     line, so their margins are z + alpha u with z (the current point's
+ *     margins) kept in double: each trial costs O(rows), not a pass, and F
+ *     and its slope come from double sums; the GEMMs run in float32, whose
+ *     rounding enters only through alpha u and shrinks with the steps;
+ *   - a check in double: a candidate that has converged is evaluated once in
+ *     double at its result; only if that exact gradient misses tol does it go
+ *     on with double evaluations. Reported objectives and gradients are the
+ *     double ones, held to bn_train's test (raw rows: on the gradient in
+ *     scikit-learn's own coordinates, see sweep.c);
+ *   - row space: with at least twice as many dimensions as rows (VGG16's
+ *     25,088 on a few thousand images) the problem is solved in the span of the rows: K = X X^T
  *     of the centred (standardised) rows once (n x n), K = U L U^T, and the
  *     candidates train on Z = U L^(1/2) (n x rank columns, the principal
  *     components), where margins and ||w|| are those of w = X^T U L^(-1/2) beta.

@@ -6,7 +6,7 @@
  *    candidate's objective within 1e-6 relative of scikit-learn's optimum
  *    and the same validation accuracy (1,000 rows), at the default tol; the
  *    exact gradient (bn_train_objective, double) meets scikit-learn's test.
- * 2. The row space (more dimensions than rows: 400 training rows of 1,024
+ * 2. The row space (dims >= 2 x rows: 400 and 300 training rows of 1,024
  *    dims): the same optimum as bn_train run to tol 1e-8 on the same rows,
  *    and the same predictions on the 1,000 validation rows; raw, and
  *    standardised with balanced class weights on an imbalanced subset.
