@@ -241,7 +241,19 @@ static int sweep_candidates(train_job *j, bn_model *models, bn_train_info *infos
             }
         for (int f = 0; f < nf && n > 0 && rc == BN_OK; f++) {
             bn_data d = fold_data(j, j->folds ? f : -1);
-            rc = bn_sweep_train(&d, &j->cand[idx[0]].opts, Cs, n, m, in, NULL, err);
+            bn_sweep_stats st;
+            double t0 = bn_now();
+            rc = bn_sweep_train(&d, &j->cand[idx[0]].opts, Cs, n, m, in, &st, err);
+            if (rc == BN_OK && !j->o->quiet) {
+                char fold[32] = "";
+                if (j->folds)
+                    snprintf(fold, sizeof fold, " (fold %d of %d)", f + 1, j->folds);
+                fprintf(stderr,
+                        "sweep of %d candidates%s: %d passes over the rows (%d in double) on %s%d "
+                        "columns, %.2f s (setup %.2f s)\n",
+                        n, fold, st.rounds, st.double_rounds, st.row_space ? "a row space of " : "",
+                        st.rank, bn_now() - t0, st.setup_seconds);
+            }
             for (int i = 0; i < n && rc == BN_OK; i++) {
                 models[(size_t)idx[i] * nf + f] = m[i];
                 infos[(size_t)idx[i] * nf + f] = in[i];
