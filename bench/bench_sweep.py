@@ -98,12 +98,17 @@ def main():
     cmd_sk = ["/usr/bin/python3", os.path.abspath(__file__), "--sklearn-child", db, fs, opt["--C"],
               "1" if std else "0"]
     import resource
-    t_bn, t_sk, c_bn, c_sk, out_bn, out_sk = [], [], [], [], None, None
+    t_bn, t_sk, c_bn, c_sk, m_bn, m_sk, out_bn, out_sk = [], [], [], [], [], [], None, None
     for r in range(int(opt["--rounds"])):
         for which in ("bn", "sk"):
             t = time.monotonic()
             u0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-            p = subprocess.run(cmd_bn if which == "bn" else cmd_sk, capture_output=True, text=True)
+            rss_file = "/tmp/bench_sweep.%d.rss" % os.getpid()
+            p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss_file] +
+                               (cmd_bn if which == "bn" else cmd_sk), capture_output=True, text=True)
+            with open(rss_file) as f:
+                rss = int(f.read().split()[-1]) / 1024.0
+            os.unlink(rss_file)
             dt = time.monotonic() - t
             u1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu = (u1.ru_utime - u0.ru_utime) + (u1.ru_stime - u0.ru_stime)
@@ -112,13 +117,14 @@ def main():
             if p.returncode != 0:
                 sys.exit("bench_sweep.py: %s failed: %s" % (which, p.stderr.strip()))
             if which == "bn":
-                t_bn.append(dt), c_bn.append(cpu)
+                t_bn.append(dt), c_bn.append(cpu), m_bn.append(rss)
                 out_bn = json.loads(p.stdout)
             else:
-                t_sk.append(dt), c_sk.append(cpu)
+                t_sk.append(dt), c_sk.append(cpu), m_sk.append(rss)
                 out_sk = json.loads(p.stdout)
-            print("round %d %-12s %7.3f s wall %7.3f s cpu (load average %s)"
-                  % (r + 1, "bottleneck" if which == "bn" else "scikit-learn", dt, cpu, load), flush=True)
+            print("round %d %-12s %7.3f s wall %7.3f s cpu %6.0f MB peak RSS (load average %s)"
+                  % (r + 1, "bottleneck" if which == "bn" else "scikit-learn", dt, cpu, rss, load),
+                  flush=True)
     med = lambda v: sorted(v)[len(v) // 2]
     # Exactness: scikit-learn run to its optimum (--reference: tol 1e-10; else
     # the timed default run), against bottleneck's reported objectives.
@@ -128,11 +134,12 @@ def main():
         ref, C_ref, test_ref = out_sk["candidates"], out_sk["C"], out_sk["test"]
     cand = out_bn["candidates"]
     worst = 0.0
-    print("%10s %16s %16s %9s %9s %9s" % ("C", "f scikit-learn", "f bottleneck", "rel diff", "acc sk", "acc bn"))
+    print("%10s %16s %16s %9s %9s %9s" % ("C", "f scikit-learn", "f bottleneck", "(bn-sk)/sk", "acc sk",
+                                          "acc bn"))
     for (C, f, acc, ll), c in zip(ref, cand):
-        rel = abs(c["objective"] - f) / abs(f)
-        worst = max(worst, rel)
-        print("%10g %16.10g %16.10g %9.1e %9.4f %9.4f" % (C, f, c["objective"], rel, acc,
+        rel = (c["objective"] - f) / abs(f)  # < 0: bottleneck's is lower
+        worst = max(worst, abs(rel))
+        print("%10g %16.10g %16.10g %+9.1e %9.4f %9.4f" % (C, f, c["objective"], rel, acc,
                                                            c["metrics"]["validation"]["accuracy"]))
     chosen = next(c for c in cand if c["run"] == out_bn["chosen"])
     test_bn = out_bn["final_metrics"].get("test", {}).get("accuracy")
@@ -141,9 +148,10 @@ def main():
     print("objective: worst relative difference %.2e (scikit-learn %s)"
           % (worst, "tol 1e-10" if reference else "defaults, as timed"))
     print("RESULT dim=%d candidates=%d wall: bottleneck=%.3fs scikit-learn=%.3fs ratio=%.1f; "
-          "cpu: bottleneck=%.3fs scikit-learn=%.3fs ratio=%.1f"
+          "cpu: bottleneck=%.3fs scikit-learn=%.3fs ratio=%.1f; peak RSS: bottleneck=%.0fMB "
+          "scikit-learn=%.0fMB"
           % (out_bn["dim"], len(cand), med(t_bn), med(t_sk), med(t_sk) / med(t_bn),
-             med(c_bn), med(c_sk), med(c_sk) / med(c_bn)))
+             med(c_bn), med(c_sk), med(c_sk) / med(c_bn), max(m_bn), max(m_sk)))
 
 if __name__ == "__main__":
     main()

@@ -30,6 +30,12 @@ double bn_lbfgs_gnorm(const bn_lbfgs *s, const double *g) {
     if (s->norm2)
         return sqrt(lb_dot(g, g, s->P)) * s->scale;
     double m = 0;
+    if (s->shift) {
+        double last = g[s->P - 1];
+        for (size_t i = 0; i + 1 < s->P; i++)
+            m = fmax(m, fabs(g[i] + s->shift[i] * last));
+        return fmax(m, fabs(last)) * s->scale;
+    }
     for (size_t i = 0; i < s->P; i++)
         m = fmax(m, fabs(g[i]));
     return m * s->scale;

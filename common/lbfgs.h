@@ -19,6 +19,10 @@
  * with norm2, the Euclidean norm (a rotation-invariant bound on the max norm
  * in any orthonormal basis); or the objective no longer decreases:
  * (f_old - f) * scale <= 64 eps max(|f_old| scale, |f| scale, 1).
+ * With shift set (P - 1 values, max norm only), the max norm is taken of
+ * (g_i + shift_i g_last, g_last): the gradient in coordinates where the last
+ * parameter (an intercept) is b - shift . w, as scikit-learn's on raw rows
+ * when the optimiser works on centred ones (sweep.c).
  */
 #ifndef BN_LBFGS_H
 #define BN_LBFGS_H
@@ -49,6 +53,7 @@ typedef struct {
     int ndir;     /* directions taken so far: the line search moves xt along dir */
     double alpha; /* xt = theta + alpha dir during a line search */
     double scale, tol;
+    const double *shift; /* NULL, or see above; set after bn_lbfgs_init */
     /* private: memory, direction, line search */
     double *mem, *s, *y, *dir;
     double rho[BN_LBFGS_M], ah[BN_LBFGS_M];
