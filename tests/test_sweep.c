@@ -10,8 +10,10 @@
  *    dims): the same optimum as bn_train run to tol 1e-8 on the same rows,
  *    and the same predictions on the 1,000 validation rows; raw, and
  *    standardised with balanced class weights on an imbalanced subset.
- * 3. The thread count does not change a bit of the result.
- * 4. Bad input: three classes, C <= 0, a single class.
+ * 3. Rows in two blocks (as cross-validation folds): the optimum and the
+ *    predictions of bn_train on the same rows.
+ * 4. The thread count does not change a bit of the result.
+ * 5. Bad input: three classes, C <= 0, a single class, another solver.
  *
  * Reference values: scikit-learn 1.2.1 (Debian bookworm python3-sklearn),
  * /usr/bin/python3:
@@ -211,6 +213,48 @@ static void test_row_space(const support_gnet *g) {
     free(x), free(p1), free(p2);
 }
 
+/* Rows in two blocks, as cross-validation passes them (the folds before and
+ * after the held-out one): chunks of rows then cross a block's end. */
+static void test_blocks(const support_gnet *g) {
+    /* 1,500 rows: 0-699 and 1,200-1,999 of train (both classes in each) */
+    bn_data d = {.dim = 1024, .k = 2, .nblocks = 2};
+    d.block[0] = (bn_block){g->xt, g->yt, 700};
+    d.block[1] = (bn_block){g->xt + (size_t)1200 * 1024, g->yt + 1200, 800};
+    bn_train_opts o;
+    bn_train_opts_default(&o);
+    o.standardize = 1;
+    static const double Cs[2] = {0.01, 1};
+    bn_model m[2];
+    bn_train_info info[2];
+    bn_error err;
+    int rc = bn_sweep_train(&d, &o, Cs, 2, m, info, NULL, &err);
+    CHECK_MSG(rc == BN_OK, "%s", err.msg);
+    if (rc)
+        return;
+    int *p1 = malloc((size_t)g->nv * sizeof *p1), *p2 = malloc((size_t)g->nv * sizeof *p2);
+    for (int c = 0; c < 2; c++) {
+        bn_train_opts oc = o;
+        oc.C = Cs[c];
+        oc.tol = 1e-8;
+        bn_model ref = {0};
+        bn_train_info ri;
+        CHECK(bn_train(&d, NULL, &oc, &ref, &ri, &err) == BN_OK);
+        predict(&m[c], g->xv, g->nv, p1);
+        predict(&ref, g->xv, g->nv, p2);
+        int same = 0;
+        for (int i = 0; i < g->nv; i++)
+            same += p1[i] == p2[i];
+        printf("two blocks C=%g: f %.10g (bn_train %.10g), same predictions %d/%d\n", Cs[c],
+               info[c].objective, ri.objective, same, g->nv);
+        CHECK_NEAR(info[c].objective / ri.objective, 1.0, 1e-6);
+        CHECK_INT(same, g->nv);
+        CHECK(grad_max(&d, &oc, &m[c]) <= o.tol);
+        bn_model_free(&ref);
+        bn_model_free(&m[c]);
+    }
+    free(p1), free(p2);
+}
+
 static void test_threads(const support_gnet *g) {
     bn_data tr = data1(g->xt, g->yt, g->nt, 1024, 2);
     bn_train_opts o;
@@ -262,6 +306,7 @@ int main(void) {
     }
     test_grid(&g);
     test_row_space(&g);
+    test_blocks(&g);
     test_threads(&g);
     test_errors();
     return check_done();
