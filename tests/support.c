@@ -270,3 +270,8 @@ int support_load_gnet(support_gnet *g) {
     free(all);
     return g->nt == 2000 && g->nv == 1000 ? 0 : -1;
 }
+
+void support_free_gnet(support_gnet *g) {
+    free(g->xt), free(g->xv), free(g->yt), free(g->yv);
+    memset(g, 0, sizeof *g);
+}

@@ -96,5 +96,6 @@ typedef struct {
     int nt, nv;
 } support_gnet;
 int support_load_gnet(support_gnet *g);
+void support_free_gnet(support_gnet *g);
 
 #endif

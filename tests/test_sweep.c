@@ -309,5 +309,6 @@ int main(void) {
     test_blocks(&g);
     test_threads(&g);
     test_errors();
+    support_free_gnet(&g);
     return check_done();
 }

@@ -531,7 +531,7 @@ static void test_googlenet(void) {
         bn_model_free(&m);
     }
     free(xs);
-    free(g.xt), free(g.xv), free(g.yt), free(g.yv);
+    support_free_gnet(&g);
 }
 
 static void test_errors(void) {
