@@ -19,8 +19,9 @@
  *   failures      copied unless the path is stored as an image in the output
  *                 (it succeeded elsewhere), and removed when it is.
  *
- * Columns of images and failures are the ones both databases have (PRAGMA
- * table_info), so tables that gain columns in later schemas merge as they are.
+ * Columns of featuresets, images and failures are the ones both databases
+ * have (PRAGMA table_info), so tables that gain columns in later schemas
+ * (model_format, model_path, ...) merge as they are.
  * Every statement uses INSERT OR IGNORE, so merging again changes nothing, and
  * each input is one transaction: a kill leaves the output with whole inputs
  * only, and re-running the same command finishes the job.
@@ -144,13 +145,15 @@ static int merge_featureset(bn_store *out, const char *in_path, sqlite3_stmt *sr
                            "%s: feature set '%s' has another definition in %s (model, weights, "
                            "layer, pooling, size, resize, preprocess, dim or dtype differ)",
                            in_path, name, bn_store_path(out));
-        if (sqlite3_prepare_v2(db,
-                               "INSERT INTO main.featuresets (name, source, model, weights_sha256,"
-                               " layer, pooling, size, resize, preprocess, dim, dtype, created_at)"
-                               " SELECT name, source, model, weights_sha256, layer, pooling, size,"
-                               " resize, preprocess, dim, dtype, created_at FROM src.featuresets"
-                               " WHERE id = ?1",
-                               -1, &st, NULL) != SQLITE_OK)
+        /* Every column both have (model_format, model_path, ... of later
+         * schemas), the definition among them. */
+        char cols[2048], sql[5000];
+        if (merge_columns(db, "featuresets", cols, sizeof cols))
+            return bn_store_fail(out, err, "read the columns");
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO main.featuresets (%s) SELECT %s FROM src.featuresets WHERE id = ?1",
+                 cols, cols);
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
             return bn_store_fail(out, err, "copy a feature set");
         sqlite3_bind_int64(st, 1, old_id);
         s = sqlite3_step(st);

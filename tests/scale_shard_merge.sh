@@ -52,6 +52,9 @@ merge --db "$T/m.db" --expect $N "$T/s1.db" "$T/s2.db" "$T/s3.db"
 check_eq "merge exit" "$?" 0
 check_eq "merge equals one run" "$(dump "$T/m.db" | md5sum)" "$(dump "$T/one.db" | md5sum)"
 check_eq "merged counts" "$(counts "$T/m.db")" "$(counts "$T/one.db")"
+fsdef="SELECT name, source, model, weights_sha256, layer, pooling, size, resize, preprocess, dim,
+       dtype, model_format, model_path FROM featuresets ORDER BY name"
+check_eq "merged feature set definitions" "$(q "$T/m.db" "$fsdef")" "$(q "$T/one.db" "$fsdef")"
 # Idempotent: merging again (and an input twice) changes nothing.
 before=$(dump "$T/m.db"; counts "$T/m.db")
 merge --db "$T/m.db" "$T/s3.db" "$T/s1.db" "$T/s2.db" "$T/s1.db"
