@@ -86,6 +86,13 @@ q "$T/bad_fs.db" "UPDATE featuresets SET preprocess = 'torch'"
 merge --db "$T/m.db" "$T/bad_fs.db" 2>"$T/err"
 check_eq "definition conflict exit" "$?" 1
 check_match "definition conflict message" "$(cat "$T/err")" "bad_fs.db: feature set 'vgg16/[^']*' has another definition in .*/m.db"
+# A vector with other bytes for the same content (another CPU's engine):
+# counted, the output keeps its own.
+cp "$T/s1.db" "$T/other_engine.db"
+q "$T/other_engine.db" "UPDATE vectors SET vector = zeroblob(length(vector)) WHERE sha256 = (SELECT min(sha256) FROM vectors)"
+out=$("$EXTRACT" merge --quiet --json --db "$T/m.db" "$T/other_engine.db")
+check_eq "differing vector exit" "$?" 0
+check_match "differing vector counted" "$out" '"differing":1,'
 check_eq "output unchanged by refused inputs" "$(dump "$T/m.db"; counts "$T/m.db")" "$before"
 # Another schema version: refused with the versions.
 cp "$T/s1.db" "$T/old.db"
