@@ -21,6 +21,8 @@
 typedef struct {
     int64_t id, sweep, featureset;
     char *featureset_name;
+    int64_t dataset;    /* datasets.id trained on; 0: not recorded (older runs) */
+    char *dataset_name; /* may be NULL */
     char *role;         /* "candidate" | "refit" */
     char *train_splits; /* "train" or "train,validation" */
     int folds;          /* 0: none */
@@ -38,9 +40,12 @@ void bn_run_free(bn_run *r);
 
 /* ---- writing (inside the caller's transaction) ---- */
 
-int bn_runs_sweep_create(bn_store *s, int64_t featureset, const char *select_by,
-                         const char *select_on, int folds, int candidates, int64_t *sweep,
-                         bn_error *err);
+/* dataset 0 and holdout 0: not recorded. */
+int bn_runs_sweep_create(bn_store *s, int64_t featureset, int64_t dataset, const char *select_by,
+                         const char *select_on, int folds, double holdout, int candidates,
+                         int64_t *sweep, bn_error *err);
+/* The images (images.id) a --holdout sweep held out. */
+int bn_runs_put_holdout(bn_store *s, int64_t sweep, const int64_t *images, int n, bn_error *err);
 /* chosen/final may be 0 (NULL). */
 int bn_runs_sweep_finish(bn_store *s, int64_t sweep, int64_t chosen, int64_t final, double seconds,
                          bn_error *err);
@@ -87,7 +92,7 @@ int bn_runs_get_metrics(bn_store *s, const bn_run *r, const char *split, bn_metr
                         bn_error *err);
 
 /* Listing. A filter is "key OP value": key is one of id, sweep, featureset
- * (a name; '=' matches a glob pattern such as 'vgg16*'), solver, role,
+ * or dataset (names; '=' matches a glob pattern such as 'vgg16*'), solver, role,
  * class_weight, standardize, C, seconds, chosen, or a metric name (on
  * `split`); OP is one of = != < <= > >=. Sort keys: the same names; metrics
  * sort best first, id and created newest first. */

@@ -28,6 +28,7 @@ enum {
     ST_IMAGE_SHA,
     ST_PUT_IMAGE,
     ST_CLEAR_FAILURE,
+    ST_CLEAR_IMAGE,
     ST_PUT_VECTOR,
     ST_PUT_FAILURE,
     ST_COUNT
@@ -35,17 +36,20 @@ enum {
 
 static const char *const statement_sql[ST_COUNT] = {
     [ST_HAS_VECTOR] = "SELECT 1 FROM vectors WHERE featureset = ?1 AND sha256 = ?2",
-    [ST_IMAGE_SHA] = "SELECT sha256 FROM images WHERE path = ?1",
-    [ST_PUT_IMAGE] = "INSERT INTO images (path, label, split, sha256, width, height, bytes)"
-                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-                     " ON CONFLICT (path) DO UPDATE SET label = excluded.label,"
-                     " split = excluded.split, sha256 = excluded.sha256,"
-                     " width = excluded.width, height = excluded.height, bytes = excluded.bytes",
-    [ST_CLEAR_FAILURE] = "DELETE FROM failures WHERE path = ?1",
+    [ST_IMAGE_SHA] = "SELECT sha256 FROM images WHERE dataset = ?2 AND path = ?1",
+    [ST_PUT_IMAGE] =
+        "INSERT INTO images (path, label, split, sha256, width, height, bytes, dataset)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        " ON CONFLICT (dataset, path) DO UPDATE SET label = excluded.label,"
+        " split = excluded.split, sha256 = excluded.sha256,"
+        " width = excluded.width, height = excluded.height, bytes = excluded.bytes",
+    [ST_CLEAR_FAILURE] = "DELETE FROM failures WHERE dataset = ?2 AND path = ?1",
+    [ST_CLEAR_IMAGE] = "DELETE FROM images WHERE dataset = ?2 AND path = ?1",
     [ST_PUT_VECTOR] = "INSERT OR REPLACE INTO vectors (featureset, sha256, vector)"
                       " VALUES (?1, ?2, ?3)",
-    [ST_PUT_FAILURE] = "INSERT INTO failures (path, sha256, reason) VALUES (?1, ?2, ?3)"
-                       " ON CONFLICT (path) DO UPDATE SET sha256 = excluded.sha256,"
+    [ST_PUT_FAILURE] = "INSERT INTO failures (path, sha256, reason, dataset)"
+                       " VALUES (?1, ?2, ?3, ?4)"
+                       " ON CONFLICT (dataset, path) DO UPDATE SET sha256 = excluded.sha256,"
                        " reason = excluded.reason, at = excluded.at",
 };
 
@@ -139,7 +143,10 @@ static int read_version(bn_store *s, int *version, bn_error *err) {
 }
 
 /* Bring the schema up to date in one IMMEDIATE transaction, so two processes
- * opening a new database at once cannot both apply migration 1. */
+ * opening a new database at once cannot both apply migration 1. Runs with
+ * foreign keys off (the caller turns them on afterwards): a migration that
+ * rebuilds a table (003: images) drops the old one, which with foreign keys
+ * on would first delete every row that points at it (predictions). */
 static int migrate(bn_store *s, bn_error *err) {
     int version;
     if (read_version(s, &version, err))
@@ -221,7 +228,8 @@ int bn_store_open(bn_store **out, const char *path, int flags, bn_error *err) {
             return BN_EDB;
         }
     }
-    if (exec(s, "PRAGMA foreign_keys = ON", "enabling foreign keys", err) || migrate(s, err)) {
+    if (exec(s, "PRAGMA foreign_keys = OFF", "disabling foreign keys", err) || migrate(s, err) ||
+        exec(s, "PRAGMA foreign_keys = ON", "enabling foreign keys", err)) {
         bn_store_close(s);
         return err ? err->code : BN_EDB;
     }
@@ -438,11 +446,13 @@ int bn_store_has_vector(bn_store *s, int64_t featureset, const char *sha256, int
     return BN_OK;
 }
 
-int bn_store_image_sha256(bn_store *s, const char *path, char sha256[65], int *has, bn_error *err) {
+int bn_store_image_sha256(bn_store *s, int64_t dataset, const char *path, char sha256[65], int *has,
+                          bn_error *err) {
     sqlite3_stmt *q = stmt(s, ST_IMAGE_SHA, err);
     if (!q)
         return BN_EDB;
     sqlite3_bind_text(q, 1, path, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, dataset);
     int rc = sqlite3_step(q);
     *has = rc == SQLITE_ROW;
     if (*has)
@@ -461,8 +471,9 @@ static int step_done(bn_store *s, sqlite3_stmt *q, const char *what, bn_error *e
     return BN_OK;
 }
 
-int bn_store_put_image(bn_store *s, const char *path, const char *label, const char *split,
-                       const char *sha256, int width, int height, int64_t bytes, bn_error *err) {
+int bn_store_put_image(bn_store *s, int64_t dataset, const char *path, const char *label,
+                       const char *split, const char *sha256, int width, int height, int64_t bytes,
+                       bn_error *err) {
     sqlite3_stmt *q = stmt(s, ST_PUT_IMAGE, err);
     if (!q)
         return BN_EDB;
@@ -473,12 +484,14 @@ int bn_store_put_image(bn_store *s, const char *path, const char *label, const c
     sqlite3_bind_int(q, 5, width);
     sqlite3_bind_int(q, 6, height);
     sqlite3_bind_int64(q, 7, bytes);
+    sqlite3_bind_int64(q, 8, dataset);
     if (step_done(s, q, "storing an image", err))
         return BN_EDB;
     q = stmt(s, ST_CLEAR_FAILURE, err);
     if (!q)
         return BN_EDB;
     bind_text(q, 1, path);
+    sqlite3_bind_int64(q, 2, dataset);
     return step_done(s, q, "clearing a failure", err);
 }
 
@@ -513,13 +526,24 @@ int bn_store_put_vector(bn_store *s, int64_t featureset, const char *sha256, con
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "vector BLOBs assume little-endian");
 
-int bn_store_put_failure(bn_store *s, const char *path, const char *sha256, const char *reason,
-                         bn_error *err) {
+int bn_store_put_failure(bn_store *s, int64_t dataset, const char *path, const char *sha256,
+                         const char *reason, bn_error *err) {
     sqlite3_stmt *q = stmt(s, ST_PUT_FAILURE, err);
     if (!q)
         return BN_EDB;
     bind_text(q, 1, path);
     bind_text(q, 2, sha256);
     bind_text(q, 3, reason);
-    return step_done(s, q, "recording a failure", err);
+    sqlite3_bind_int64(q, 4, dataset);
+    if (step_done(s, q, "recording a failure", err))
+        return BN_EDB;
+    /* The file is no longer the image stored under its path (it broke, or
+     * was replaced by something unreadable): the database describes the
+     * folder as it is. The old content's vectors stay (keyed by content). */
+    q = stmt(s, ST_CLEAR_IMAGE, err);
+    if (!q)
+        return BN_EDB;
+    bind_text(q, 1, path);
+    sqlite3_bind_int64(q, 2, dataset);
+    return step_done(s, q, "clearing the image row of a failed file", err);
 }
