@@ -202,6 +202,17 @@ int bn_store_open(bn_store **out, const char *path, int flags, bn_error *err) {
         free(s);
         return bn_fail(err, BN_EIO, "%s: is a directory, not a database file", path);
     }
+    /* An empty file (touch, a failed copy) is a database nobody wrote yet:
+     * opened to write, it is initialised like a new one; read-only, there
+     * is nothing in it to read. */
+    if (exists && st.st_size == 0 && s->readonly) {
+        free(s->path);
+        free(s);
+        return bn_fail(err, BN_EIO,
+                       "%s: an empty file, not a bottleneck database yet (bottleneck-extract "
+                       "--db %s DATASET_DIR initialises it)",
+                       path, path);
+    }
 
     int oflags = s->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     if (sqlite3_open_v2(path, &s->db, oflags, NULL) != SQLITE_OK) {
@@ -236,6 +247,13 @@ int bn_store_open(bn_store **out, const char *path, int flags, bn_error *err) {
     if (read_version(s, &version, err)) {
         bn_store_close(s);
         return BN_EDB;
+    }
+    if (version == 0 && s->readonly) {
+        bn_store_close(s);
+        return bn_fail(err, BN_EDB,
+                       "%s: a SQLite database without bottleneck's tables (schema version 0): "
+                       "not made by bottleneck-extract",
+                       path);
     }
     if (version != bn_schema_version) {
         bn_store_close(s);
