@@ -109,6 +109,13 @@ check_eq "with --dataset: stored apart" "$?" 0
 check_eq "both datasets in the view" "$(q "$DB" "SELECT dataset || ':' || count(*) FROM embeddings GROUP BY dataset ORDER BY dataset" | tr '\n' ' ')" "cats:11 cats2:8 "
 check_eq "5 relative paths in both, kept apart" \
     "$(q "$DB" "SELECT count(*) FROM (SELECT path FROM images GROUP BY path HAVING count(DISTINCT dataset) = 2)")" 5
+fsname=$(q "$DB" "SELECT name FROM featuresets")
+knn() { q "$DB" ".load ${BN_BUILD_DIR:?}/ext/bottleneck_vec" "$1"; }
+qv="(SELECT vector FROM embeddings WHERE dataset = 'cats' ORDER BY path LIMIT 1)"
+check_eq "vec_knn: a dataset column" \
+    "$(knn "SELECT dataset || ':' || count(*) FROM vec_knn($qv, 100, '$fsname') GROUP BY dataset ORDER BY dataset" | tr '\n' ' ')" "cats:11 cats2:8 "
+check_eq "vec_knn: WHERE dataset = ... applies before ranking" \
+    "$(knn "SELECT count(*) || ',' || min(dataset) || ',' || max(dataset) FROM vec_knn($qv, 5, '$fsname') WHERE dataset = 'cats2'")" "5,cats2,cats2"
 "$CLASSIFY" --db "$DB" --quiet > /dev/null 2> "$T/e.txt"
 check_eq "classify asks which dataset: exit 1" "$?" 1
 check_match "classify names the datasets" "$(cat "$T/e.txt")" "several datasets .*'cats'.*'cats2'.*--dataset NAME"
