@@ -752,7 +752,11 @@ int cl_train(const cl_opts *o) {
     } else if (o->json) {
         printf("{\"sweep\":%lld,\"featureset\":", (long long)sweep);
         bn_json_string(stdout, j.fsname);
-        printf(",\"featureset_id\":%lld,\"dim\":%d,\"classes\":[", (long long)j.fs, j.dim);
+        printf(",\"featureset_id\":%lld,\"dataset\":", (long long)j.fs);
+        bn_json_string(stdout, j.ds.name);
+        printf(",\"dim\":%d,\"holdout\":", j.dim);
+        bn_json_number(stdout, o->holdout > 0 ? o->holdout : NAN);
+        printf(",\"classes\":[");
         for (int c = 0; c < j.k; c++) {
             if (c)
                 putchar(',');
