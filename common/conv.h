@@ -53,6 +53,11 @@ void bn_conv_forward_pool(const bn_conv *c, const float *in, float *out, int n, 
 /* in (n, h, w, c) -> out (n, h/2, w/2, c): 2x2 max pool, stride 2 (h, w even). */
 void bn_maxpool2x2(const float *in, float *out, int n, int h, int w, int c);
 
+/* Whether the Winograd engine runs its fast (AVX-512) code on this CPU
+ * ($BN_WINOGRAD_PORTABLE forces the portable build, for tests). The two
+ * builds round differently: vectors record which one computed them. */
+int bn_conv_winograd_fast(void);
+
 int bn_conv_engine_parse(const char *s, bn_conv_engine *out); /* "auto"|"direct"|"winograd" */
 const char *bn_conv_engine_name(bn_conv_engine e);
 
