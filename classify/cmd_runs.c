@@ -64,10 +64,19 @@ int cl_runs(const cl_opts *o) {
         return CL_EXIT_FATAL;
     bn_error err;
     bn_error_clear(&err);
+    /* --dataset NAME is the filter dataset=NAME (a glob, as there). */
+    const char *filters[CL_MAX_FILTERS + 1];
+    char dataset_filter[600];
+    int nfilters = o->nfilters;
+    memcpy(filters, o->filters, (size_t)o->nfilters * sizeof *filters);
+    if (o->dataset) {
+        snprintf(dataset_filter, sizeof dataset_filter, "dataset=%s", o->dataset);
+        filters[nfilters++] = dataset_filter;
+    }
     bn_runs_query q = {.split = o->split ? o->split : "validation",
                        .sort = o->sort,
-                       .filters = (const char **)o->filters,
-                       .nfilters = o->nfilters,
+                       .filters = filters,
+                       .nfilters = nfilters,
                        .limit = o->limit};
     list_ctx c = {.o = o};
     if (o->json)
@@ -80,9 +89,9 @@ int cl_runs(const cl_opts *o) {
         return rc == BN_EINVAL ? (cl_fail(err.msg), CL_EXIT_USAGE) : cl_fail(err.msg);
     if (!o->json) {
         if (c.count == 0)
-            printf("no runs%s\n", o->nfilters ? " match the filters"
-                                              : " yet: bottleneck-classify "
-                                                "train");
+            printf("no runs%s\n", nfilters ? " match the filters"
+                                           : " yet: bottleneck-classify "
+                                             "train");
         else
             printf("  (metrics on %s; * chosen in its sweep)\n", q.split);
     }

@@ -118,6 +118,7 @@ static const char help_runs[] =
     "                       solver, role, class_weight, standardize, chosen (yes/no), C,\n"
     "                       seconds, id, sweep, or a metric: --filter 'accuracy>=0.98'\n"
     "  --limit N            the first N rows after sorting (--limit 10: the last ten runs)\n"
+    "  --dataset NAME       the runs trained on that dataset (--filter dataset=NAME)\n"
     "\n"
     "Examples:\n"
     "  bottleneck-classify --db catsdogs.db runs --sort accuracy --limit 10\n"
@@ -538,6 +539,9 @@ int main(int argc, char **argv) {
             usage_error("predict needs --run ID (list runs with: bottleneck-classify runs)");
         if (o.nargs && o.split)
             usage_error("predict takes --split or image files, not both");
+        if (o.nargs && o.dataset)
+            usage_error("predict takes --dataset or image files, not both (new files go to the "
+                        "dataset 'predicted')");
         rc = cl_predict(&o);
         break;
     default: rc = CL_EXIT_USAGE;

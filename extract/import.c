@@ -627,7 +627,7 @@ int extract_import_main(int argc, char **argv) {
     else if (!quiet)
         fprintf(stderr,
                 "%s: imported %d vectors of dim %lld as feature set '%s' (id %lld, %s) into "
-                "dataset '%s': %ld new images, %ld already stored; %.1f s\n",
+                "dataset '%s': %ld new images, %ld known images (already stored); %.1f s\n",
                 db_path, ix.n, (long long)npy.dim, name, (long long)fs_id, dtype, dsi.name,
                 new_images, (long)ix.n - new_images, secs);
     if (json) {

@@ -123,6 +123,7 @@ check_match "classify names the datasets" "$(cat "$T/e.txt")" "several datasets 
 check_eq "classify --dataset cats2" "$?" 0
 check_eq "trained on cats2's 4 train rows" "$(q "$DB" "SELECT n_train FROM runs ORDER BY id DESC LIMIT 1")" 4
 check_eq "runs --filter dataset=" "$("$CLASSIFY" --db "$DB" runs --json --filter 'dataset=cats2' | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["runs"]))')" 1
+check_eq "runs --dataset" "$("$CLASSIFY" --db "$DB" runs --json --dataset cats | python3 -c 'import json,sys; print([r["dataset"] for r in json.load(sys.stdin)["runs"]])')" "['cats']"
 
 # A database of schema version 2 (before datasets) migrates and keeps its
 # rows, runs and predictions.
