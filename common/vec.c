@@ -1296,13 +1296,21 @@ static double knn_distance(int metric, const float *q, double qn2, const float *
  * statement. A database from before datasets (schema version 2, read by
  * the loadable extension) has none: NULL. */
 static int knn_prepare(knn_cursor *cur, sqlite3 *db, const knn_fs *fs, sqlite3_stmt **st) {
-    int rc = sqlite3_prepare_v2(db,
+    /* Asked, not tried: the schema decides, so that another error in the
+     * statement is reported as itself, not taken for an older schema. */
+    int has_datasets = sqlite3_table_column_metadata(db, NULL, "images", "dataset", NULL, NULL,
+                                                     NULL, NULL, NULL) == SQLITE_OK &&
+                       sqlite3_table_column_metadata(db, NULL, "datasets", "name", NULL, NULL, NULL,
+                                                     NULL, NULL) == SQLITE_OK;
+    int rc = SQLITE_ERROR;
+    if (has_datasets)
+        rc = sqlite3_prepare_v2(db,
                                 "SELECT i.path, i.label, i.split, v.sha256, v.vector, d.name "
                                 "FROM vectors v JOIN images i ON i.sha256 = v.sha256 "
                                 "JOIN datasets d ON d.id = i.dataset "
                                 "WHERE v.featureset = ?1",
                                 -1, st, NULL);
-    if (rc != SQLITE_OK)
+    if (!has_datasets)
         rc = sqlite3_prepare_v2(db,
                                 "SELECT i.path, i.label, i.split, v.sha256, v.vector, NULL "
                                 "FROM vectors v JOIN images i ON i.sha256 = v.sha256 "

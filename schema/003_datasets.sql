@@ -61,7 +61,8 @@ SELECT id, 1, path, NULLIF(label, ''), split, sha256, width, height, bytes, adde
 DROP TABLE images;
 ALTER TABLE images_v3 RENAME TO images;
 CREATE INDEX images_sha256 ON images(sha256);
-CREATE INDEX images_split_label ON images(dataset, split, label);
+CREATE INDEX images_split_label ON images(split, label); -- as before: query plans rely on it
+-- (dataset, path) is indexed by its UNIQUE constraint.
 
 -- Files of a dataset that could not be used, with the decoder's reason. A
 -- path has either an image row or a failure row, never both.
