@@ -329,17 +329,13 @@ int cl_predict(const cl_opts *o) {
             cl_fail(err.msg);
             goto done;
         }
-        bn_rows rows = {.dataset = o->dataset ? dsi.id : r.dataset, .split = o->split};
-        if (o->split && strcmp(o->split, "holdout") == 0 && r.sweep) {
-            sqlite3_stmt *q; /* a --holdout sweep's rows, not a split of that name */
-            if (sqlite3_prepare_v2(bn_store_db(s), "SELECT holdout FROM sweeps WHERE id = ?1", -1,
-                                   &q, NULL) == SQLITE_OK) {
-                sqlite3_bind_int64(q, 1, r.sweep);
-                if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
-                    rows.split = NULL, rows.held_out = r.sweep;
-                sqlite3_finalize(q);
-            }
+        bn_rows rows;
+        if (bn_runs_rows(s, &r, o->split, &rows, &err)) {
+            cl_fail(err.msg);
+            goto done;
         }
+        if (o->dataset)
+            rows.dataset = dsi.id;
         if (bn_features_load_rows(s, fs, &rows, &f, &err)) {
             cl_fail(err.msg);
             goto done;

@@ -154,6 +154,13 @@ void bn_maxpool2x2(const float *in, float *out, int n, int h, int w, int c) {
         }
 }
 
+const char *bn_conv_engine_id(bn_conv_engine resolved) {
+    resolved = conv_resolve(resolved, 0, 0);
+    if (resolved == BN_CONV_WINOGRAD)
+        return bn_conv_winograd_fast() ? "winograd-avx512" : "winograd-portable";
+    return "direct";
+}
+
 int bn_conv_engine_parse(const char *s, bn_conv_engine *out) {
     static const bn_conv_engine all[] = {BN_CONV_AUTO, BN_CONV_DIRECT, BN_CONV_WINOGRAD};
     for (size_t i = 0; s && i < sizeof all / sizeof all[0]; i++)

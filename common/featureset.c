@@ -165,6 +165,7 @@ static void features_bind_rows(sqlite3_stmt *q, int64_t fs, const bn_rows *rows)
         sqlite3_bind_text(q, 2, rows->split, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(q, 3, rows->dataset);
     sqlite3_bind_int64(q, 4, rows->held_out);
+    sqlite3_bind_int64(q, 5, rows->kept_by);
 }
 
 int bn_features_load_rows(bn_store *s, int64_t fs, const bn_rows *rows, bn_features *out,
@@ -179,7 +180,8 @@ int bn_features_load_rows(bn_store *s, int64_t fs, const bn_rows *rows, bn_featu
     sqlite3 *db = bn_store_db(s);
     const char *from = " FROM images i JOIN vectors v ON v.sha256 = i.sha256 AND v.featureset = ?1"
                        " WHERE (?2 IS NULL OR i.split = ?2) AND (?3 = 0 OR i.dataset = ?3)"
-                       " AND (?4 = 0 OR i.id IN (SELECT image FROM holdouts WHERE sweep = ?4))";
+                       " AND (?4 = 0 OR i.id IN (SELECT image FROM holdouts WHERE sweep = ?4))"
+                       " AND (?5 = 0 OR i.id NOT IN (SELECT image FROM holdouts WHERE sweep = ?5))";
     char sql[512];
     snprintf(sql, sizeof sql, "SELECT count(*)%s", from);
     sqlite3_stmt *q;

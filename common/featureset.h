@@ -37,6 +37,7 @@ typedef struct {
     int64_t dataset;   /* images of this dataset (datasets.id) */
     const char *split; /* of this split */
     int64_t held_out;  /* held out by this sweep (holdouts table) */
+    int64_t kept_by;   /* not held out by this sweep: the rows it trained on */
 } bn_rows;
 
 /* As bn_features_load, for the images rows selects. */

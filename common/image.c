@@ -443,6 +443,44 @@ done:
     return rc;
 }
 
+int bn_image_thumbnail_jpeg(const void *buf, size_t len, const char *name, int size, void **jpeg,
+                            size_t *jpeg_len, bn_error *err) {
+    *jpeg = NULL;
+    *jpeg_len = 0;
+    if (!name)
+        name = "(image)";
+    if (size < 1 || size > IMAGE_MAX_SIZE)
+        return bn_fail(err, BN_EINVAL, "%s: thumbnail size %d out of range 1..%d", name, size,
+                       IMAGE_MAX_SIZE);
+    /* The header first: the pixel limit holds before anything is decoded. */
+    VipsImage *im = image_open(buf, len, name, err);
+    if (!im)
+        return BN_EDECODE;
+    uint64_t pixels = (uint64_t)im->Xsize * (uint64_t)im->Ysize;
+    g_object_unref(im);
+    if (pixels > image_max_pixels)
+        return bn_fail(err, BN_EDECODE,
+                       "%s: image has %llu pixels, more than %llu (decompression bomb limit)", name,
+                       (unsigned long long)pixels, (unsigned long long)image_max_pixels);
+    VipsImage *t = NULL, *rgb = NULL;
+    /* vips_thumbnail_buffer shrinks while loading (JPEG: by 2, 4, 8 in the
+     * decoder) and applies the EXIF orientation. */
+    if (vips_thumbnail_buffer((void *)buf, len, &t, size, "height", size, NULL))
+        return image_vips_fail(err, name, "decoding failed");
+    int rc = image_to_srgb(t, &rgb, name, err);
+    g_object_unref(t);
+    if (rc)
+        return rc;
+    if (vips_jpegsave_buffer(rgb, jpeg, jpeg_len, "Q", 80, "strip", TRUE, NULL))
+        rc = image_vips_fail(err, name, "JPEG encoding failed");
+    g_object_unref(rgb);
+    return rc;
+}
+
+void bn_image_free_buffer(void *p) {
+    g_free(p);
+}
+
 int bn_resize_parse(const char *s, bn_resize *out) {
     if (s && strcmp(s, "squash") == 0)
         *out = BN_RESIZE_SQUASH;

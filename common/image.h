@@ -78,6 +78,15 @@ int bn_image_decode(const void *buf, size_t len, const char *name, const bn_imag
 int bn_image_probe(const void *buf, size_t len, const char *name, bn_image_info *info,
                    bn_error *err);
 
+/* A small preview for people (the report's galleries): the image decoded
+ * with shrink-on-load, oriented, in sRGB, fitted inside size x size (aspect
+ * kept), encoded as a baseline JPEG (quality 80, metadata stripped) into
+ * *jpeg (g_malloc'ed: release with bn_image_free_buffer). Same pixel limit and
+ * error messages as bn_image_decode. */
+int bn_image_thumbnail_jpeg(const void *buf, size_t len, const char *name, int size, void **jpeg,
+                            size_t *jpeg_len, bn_error *err);
+void bn_image_free_buffer(void *p);
+
 /* Parse/format option names: "squash"/"crop", "caffe"/"torch".
  * parse returns 0, or BN_EINVAL for an unknown name (out untouched). */
 int bn_resize_parse(const char *s, bn_resize *out);

@@ -493,6 +493,42 @@ int bn_runs_get(bn_store *s, int64_t id, bn_run *r, bn_error *err) {
     return rc;
 }
 
+int bn_runs_rows(bn_store *s, const bn_run *r, const char *split, bn_rows *rows, bn_error *err) {
+    memset(rows, 0, sizeof *rows);
+    rows->dataset = r->dataset;
+    rows->split = split;
+    if (split && strcmp(split, "all") == 0) {
+        rows->split = NULL;
+        return BN_OK;
+    }
+    if (!split || !r->sweep)
+        return BN_OK;
+    /* A --holdout sweep: 'holdout' is the rows it held out, 'train' the rows
+     * it kept (of the train split, or of every row without split folders). */
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(bn_store_db(s),
+                           "SELECT holdout, (SELECT count(*) FROM images WHERE split = 'train'"
+                           " AND (?2 = 0 OR dataset = ?2)) FROM sweeps WHERE id = ?1",
+                           -1, &q, NULL) != SQLITE_OK)
+        return bn_store_fail(s, err, "reading the run's sweep");
+    sqlite3_bind_int64(q, 1, r->sweep);
+    sqlite3_bind_int64(q, 2, r->dataset);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL) {
+        if (strcmp(split, "holdout") == 0) {
+            rows->split = NULL;
+            rows->held_out = r->sweep;
+        } else if (strcmp(split, "train") == 0) {
+            if (sqlite3_column_int64(q, 1) == 0)
+                rows->split = NULL;
+            rows->kept_by = r->sweep;
+        }
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? BN_OK
+                                                 : bn_store_fail(s, err, "reading the run's sweep");
+}
+
 int bn_runs_get_head(bn_store *s, int64_t id, bn_head *h, bn_error *err) {
     memset(h, 0, sizeof *h);
     bn_run r;

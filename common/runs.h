@@ -11,6 +11,7 @@
 #define BN_RUNS_H
 
 #include "error.h"
+#include "featureset.h"
 #include "metrics.h"
 #include "store.h"
 #include "train.h"
@@ -73,6 +74,12 @@ int bn_runs_put_predictions(bn_store *s, int64_t run, const int64_t *image, cons
 
 /* The run with this id; BN_EINVAL if there is none. */
 int bn_runs_get(bn_store *s, int64_t id, bn_run *r, bn_error *err);
+
+/* The images of a run's dataset that its split name stands for: the split's
+ * rows; 'all' (a dataset without split folders) every row; 'holdout' the
+ * rows its --holdout sweep held out (when it was one). rows->dataset is 0
+ * for runs from before datasets (every dataset, as then). */
+int bn_runs_rows(bn_store *s, const bn_run *r, const char *split, bn_rows *rows, bn_error *err);
 
 /* Its head; BN_EINVAL (with a hint) when the run has none (a CV candidate). */
 int bn_runs_get_head(bn_store *s, int64_t id, bn_head *h, bn_error *err);

@@ -2,7 +2,8 @@
 # The main job, end to end, on a fresh Debian machine: install what bottleneck
 # needs, build it, extract VGG16 features of the 3,000 cats-and-dogs photos in
 # ../shared into catsdogs.db, train and evaluate the output layer, and query
-# the stored embeddings with SQL.
+# the stored embeddings with SQL; last, the HTML report of the chosen run
+# (its path is the last line printed).
 #
 #   bash scripts/catsdogs.sh [DATASET_DIR] [WEIGHTS.h5]
 #
@@ -58,3 +59,8 @@ sqlite3 -header -column "$DB" ".load $BUILD/ext/bottleneck_vec" \
     "SELECT k.path, k.label, round(k.distance, 4) AS distance
      FROM vec_knn((SELECT vector FROM embeddings WHERE path = '$Q' AND featureset = '$FS'
                    AND dataset = '$NAME'), 6, '$FS') AS k"
+
+echo "== report: the chosen run of that sweep as one self-contained HTML file"
+BEST=$(sqlite3 "$DB" "SELECT coalesce(final, chosen) FROM sweeps ORDER BY id DESC LIMIT 1")
+REPORT=$("$C" report --db "$DB" --run "$BEST" --images "$DATA" -o "${DB%.db}-report.html" --quiet)
+echo "report of run $BEST: $(cd "$(dirname "$REPORT")" && pwd)/$(basename "$REPORT")"

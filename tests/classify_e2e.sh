@@ -41,7 +41,7 @@ check "help exits 0" [ $? -eq 0 ]
 for opt in $(sed -n 's/^ *{{"\([A-Za-z0-9-]*\)".*/\1/p' "$BN_SOURCE_DIR/classify/main.c"); do
     check_match "--help documents --$opt" "$help" "--$opt"
 done
-check_eq "options found in main.c" "$(sed -n 's/^ *{{"\([A-Za-z0-9-]*\)".*/\1/p' "$BN_SOURCE_DIR/classify/main.c" | wc -l)" 34
+check_eq "options found in main.c" "$(sed -n 's/^ *{{"\([A-Za-z0-9-]*\)".*/\1/p' "$BN_SOURCE_DIR/classify/main.c" | wc -l)" 39
 
 # Import.
 out=$("$EXTRACT" import --db "$DB" --name googlenet --npy "$G/embeddings.npy" --index "$G/index.tsv" --quiet --json)
@@ -140,15 +140,15 @@ fails() { # fails DESCRIPTION REGEX ARGS...: exit 1 and one line matching REGEX
 fails "unknown feature set" "no feature set 'vgg'" --features vgg
 fails "empty split" "no vectors in split 'test'.*train \(2000\), validation \(1000\)" --valid test
 q "$DB" "INSERT INTO images (path, label, split, sha256) VALUES ('solo/a.jpg', 'cat', 'solo', 'a1'), ('solo/b.jpg', 'cat', 'solo', 'b1');
-         INSERT INTO vectors SELECT featureset, 'a1', vector FROM vectors LIMIT 1;
-         INSERT INTO vectors SELECT featureset, 'b1', vector FROM vectors LIMIT 1 OFFSET 1;"
+         INSERT INTO vectors (featureset, sha256, vector) SELECT featureset, 'a1', vector FROM vectors LIMIT 1;
+         INSERT INTO vectors (featureset, sha256, vector) SELECT featureset, 'b1', vector FROM vectors LIMIT 1 OFFSET 1;"
 fails "single class" "single class \('cat'\)" --train solo --valid none
 q "$DB" "INSERT INTO images (path, label, split, sha256) VALUES ('bad/a.jpg', 'cat', 'bad', 'a2'), ('bad/b.jpg', 'dog', 'bad', 'b2');
-         INSERT INTO vectors SELECT featureset, 'a2', vector FROM vectors LIMIT 1;
-         INSERT INTO vectors SELECT featureset, 'b2', substr(vector, 1, 400) || x'0000c07f' || substr(vector, 405) FROM vectors LIMIT 1;"
+         INSERT INTO vectors (featureset, sha256, vector) SELECT featureset, 'a2', vector FROM vectors LIMIT 1;
+         INSERT INTO vectors (featureset, sha256, vector) SELECT featureset, 'b2', substr(vector, 1, 400) || x'0000c07f' || substr(vector, 405) FROM vectors LIMIT 1;"
 fails "NaN in a vector" "vector of bad/b.jpg has NaN at 100" --train bad --valid none
 q "$DB" "INSERT INTO featuresets (name, source, model, dim, dtype) VALUES ('tiny', 'import', 'tiny', 4, 'f32');
-         INSERT INTO vectors SELECT id, 'a1', x'0000803f000000400000404000008040' FROM featuresets WHERE name = 'tiny'"
+         INSERT INTO vectors (featureset, sha256, vector) SELECT id, 'a1', x'0000803f000000400000404000008040' FROM featuresets WHERE name = 'tiny'"
 out=$("$CLASSIFY" predict --db "$DB" --run "$c1" --features tiny --quiet 2>&1)
 check_eq "other dimension: exit status" "$?" 1
 check_match "other dimension: message" "$out" "trained on 1024-d features \('googlenet'\); feature set 'tiny' has dim 4"
@@ -176,10 +176,7 @@ check "f16 accuracy = f32's" near "$(metric "$h" validation accuracy)" "$(metric
 check "f16 log loss = f32's" near "$(metric "$h" validation log_loss)" "$(metric "$c1" validation log_loss)" 1e-3
 
 # Three classes from a relabelled index, in a database of their own.
-awk -F '\t' -v OFS='\t' 'NR == FNR { if (FNR > 1) tall[$1] = ($5 > $4); next }
-    FNR == 1 { print; next }
-    { if ($3 == "dog") $3 = tall[$2] ? "dog_tall" : "dog_wide"; print }' \
-    "$SHARED/data/catsdogs/MANIFEST.tsv" "$G/index.tsv" > "$T/idx3.tsv"
+make_index3 "$T/idx3.tsv"
 D3="$T/m3.db"
 "$EXTRACT" import --db "$D3" --name g3 --npy "$G/embeddings.npy" --index "$T/idx3.tsv" --quiet
 check_eq "3-class import" "$?" 0

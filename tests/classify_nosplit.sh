@@ -50,6 +50,8 @@ check_eq "predict --split holdout" "$?" 0
 check_eq "predictions for exactly the held-out rows" \
     "$(q "$DB" "SELECT path FROM run_predictions WHERE run = $run ORDER BY 1")" "$held"
 check_match "with metrics" "$(cat "$T/ph.txt")" "accuracy .*\(4 rows\)"
+"$CLASSIFY" --db "$DB" --quiet report --run "$run" -o "$T/holdout.html" > /dev/null
+check_eq "report on a --holdout run (its 'holdout' rows, not a split)" "$?" 0
 "$CLASSIFY" --db "$DB" --quiet --holdout 0.2 --folds 3 > /dev/null 2>&1
 check_eq "--holdout with --folds: usage error" "$?" 2
 

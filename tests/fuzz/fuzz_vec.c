@@ -69,7 +69,8 @@ static void setup(void) {
         "INSERT INTO images VALUES ('a.jpg', 'cat', 'train', 'a'), ('b.jpg', 'dog', NULL, 'b'),"
         " ('c.jpg', 'dog', 'train', 'b');"
         "INSERT INTO featuresets VALUES (1, 'fs', 4, 'f32');"
-        "INSERT INTO vectors VALUES (1, 'a', x'0000803f000000400000404000008040'),"
+        "INSERT INTO vectors (featureset, sha256, vector) VALUES (1, 'a', "
+        "x'0000803f000000400000404000008040'),"
         " (1, 'b', x'0000803f000000000000000000000000');";
     if (sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK)
         abort();
