@@ -1,5 +1,5 @@
 /*
- * datasets.h: the datasets of a database (schema/004_datasets.sql): several
+ * datasets.h: the datasets of a database (schema/005_datasets.sql): several
  * datasets live in one database, each with its own images and failures, so
  * that two folders with the same relative paths never overwrite each other.
  *

@@ -1,4 +1,4 @@
--- bottleneck schema, version 4: datasets. A database holds several datasets,
+-- bottleneck schema, version 5: datasets. A database holds several datasets,
 -- each the images of one folder (or of an import, or of files given to
 -- `predict`), kept apart: two datasets may hold the same relative path.
 --
@@ -12,8 +12,8 @@
 -- moves, and when databases made on several machines are merged. The root
 -- folder is recorded too.
 --
--- Self-contained: it only needs migrations 1 and 2 (3, provenance, adds
--- columns to vectors only, which this one leaves alone). The tables images and
+-- Self-contained: it only needs migrations 1 and 2 (3, provenance, and 4, models, add
+-- columns to vectors and feature sets only, which this one leaves alone). The tables images and
 -- failures are rebuilt (their UNIQUE (path) becomes UNIQUE (dataset, path));
 -- store.c runs migrations with foreign keys off, so rebuilding images keeps
 -- the predictions that point at its rows (ids are kept).
