@@ -124,7 +124,10 @@ PY
             status=1
         fi
     fi
+    # Restored with a new time stamp: the copy kept the time before the
+    # mutation, older than its object file, and ninja would keep the mutant.
     mv "$f.orig" "$f"
+    touch "$f"
 done
 ninja -C "$W/build" >/dev/null
 exit $status
