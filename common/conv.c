@@ -154,6 +154,13 @@ void bn_maxpool2x2(const float *in, float *out, int n, int h, int w, int c) {
         }
 }
 
+const char *bn_conv_engine_id(bn_conv_engine resolved) {
+    resolved = conv_resolve(resolved, 0, 0);
+    if (resolved == BN_CONV_WINOGRAD)
+        return bn_conv_winograd_fast() ? "winograd-avx512" : "winograd-portable";
+    return "direct";
+}
+
 int bn_conv_engine_parse(const char *s, bn_conv_engine *out) {
     static const bn_conv_engine all[] = {BN_CONV_AUTO, BN_CONV_DIRECT, BN_CONV_WINOGRAD};
     for (size_t i = 0; s && i < sizeof all / sizeof all[0]; i++)
@@ -173,16 +180,22 @@ const char *bn_conv_engine_name(bn_conv_engine e) {
     return "unknown";
 }
 
+/* The thread count every engine uses: kept here, not read back from
+ * OpenBLAS, because the direct engine runs OpenBLAS single-threaded while
+ * it shares chunks among the pool's threads (conv_direct.c). */
+static int conv_threads; /* 0: not set, OpenBLAS' own default */
+
 void bn_set_threads(int n) {
     if (n <= 0) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         n = cpus > 0 ? (int)cpus : 1;
     }
+    conv_threads = n;
     openblas_set_num_threads(n);
 }
 
 int bn_get_threads(void) {
-    return openblas_get_num_threads();
+    return conv_threads > 0 ? conv_threads : openblas_get_num_threads();
 }
 
 const char *bn_blas_core(void) {

@@ -53,6 +53,22 @@ void bn_conv_forward_pool(const bn_conv *c, const float *in, float *out, int n, 
 /* in (n, h, w, c) -> out (n, h/2, w/2, c): 2x2 max pool, stride 2 (h, w even). */
 void bn_maxpool2x2(const float *in, float *out, int n, int h, int w, int c);
 
+/* Whether the Winograd engine runs its fast (AVX-512) code on this CPU
+ * ($BN_WINOGRAD_PORTABLE forces the portable build, for tests). The two
+ * builds round differently: vectors record which one computed them. */
+int bn_conv_winograd_fast(void);
+
+/* The engines' numerical version, recorded with every stored vector: 2 from
+ * bottleneck 0.2.0, where an image's output stopped depending on its batch
+ * (1: versions up to 0.1.0, whose Winograd engine could also write past its
+ * workspace on partial batches). */
+#define BN_CONV_ENGINE_VERSION 2
+
+/* The code that computes for a resolved engine, as recorded with vectors:
+ * "direct", "winograd-avx512" or "winograd-portable" (the two builds round
+ * differently; each gives the same bytes for the same image). */
+const char *bn_conv_engine_id(bn_conv_engine resolved);
+
 int bn_conv_engine_parse(const char *s, bn_conv_engine *out); /* "auto"|"direct"|"winograd" */
 const char *bn_conv_engine_name(bn_conv_engine e);
 

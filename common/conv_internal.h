@@ -32,8 +32,5 @@ struct bn_conv {
 extern const bn_conv_ops bn_conv_direct_ops;
 extern const bn_conv_ops bn_conv_winograd_ops;
 
-/* Whether the Winograd engine runs its fast (AVX-512) code on this CPU
- * ($BN_WINOGRAD_PORTABLE forces the portable build, for tests). */
-int bn_conv_winograd_fast(void);
 
 #endif

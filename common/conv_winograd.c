@@ -18,9 +18,9 @@
  * (tests/test_winograd.c, docs/PERFORMANCE.md); the direct engine stays the
  * exact reference.
  *
- * Order of work. The images of the batch are laid out as a grid on one
- * canvas (wg_geom), tiles cover the canvas, and are processed in blocks of
- * `tb` tiles:
+ * Order of work. Each image is tiled on its own, from its top-left pixel
+ * (wg_geom), and the tiles of the batch, image after image, are processed in
+ * blocks of `tb` tiles:
  *   1. input transform of the block into V (64, tb, cin): a vector of 16
  *      channels is transformed at once (NHWC makes them contiguous);
  *   2. for each p, M[p] = V[p] U[p] with a register-blocked kernel
@@ -54,16 +54,14 @@
  * measurements behind the choices.
  */
 #include "conv_internal.h"
+#include "pool.h"
 
-#include <limits.h>
-#include <linux/futex.h>
-#include <pthread.h>
+#include <assert.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 #ifdef WG_PROFILE
 #include <stdio.h>
@@ -114,8 +112,6 @@ static double wg_cpu(void) {
 #define WG_HUGE ((size_t)2 << 20)
 /* Outputs larger than this are written with non-temporal stores. */
 #define WG_STREAM_BYTES ((size_t)32 << 20)
-/* Upper bound on threads of the pool. */
-#define WG_MAX_THREADS 64
 
 #define WG_INLINE static inline __attribute__((always_inline))
 #define WG_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,prfchw")))
@@ -193,6 +189,18 @@ WG_INLINE void wg_at8(const wg_v16 m[8], wg_v16 y[6]) {
 
 /* Everything forward and workspace must agree on, derived from (c, n, h, w).
  *
+ * Tiles never mix images: each image is covered by its own tiles_y x tiles_x
+ * tiles, from its top-left pixel, and a tile's 8x8 input patch holds that
+ * image's pixels and zeros, nothing else. Why: the transforms mix all 64
+ * pixels of a patch, and the contributions of pixels outside an output's 3x3
+ * window cancel only in exact arithmetic, so a patch that reached into a
+ * neighbouring image (as the shared canvas of earlier versions did) changed
+ * the result's last bits with the neighbour. This way every value an image
+ * gets is computed from its own pixels by the same operations in the same
+ * order, whatever batch it is in, the batch size or the number of threads:
+ * its vector is bitwise reproducible. (The canvas needed about 7% fewer
+ * tiles at 224; docs/PERFORMANCE.md has the cost measured.)
+ *
  * V is stored position by position, (64, tb, cinp): the matrix V[p] that the
  * kernel reads for position p is contiguous and row-major. M is stored tile
  * by tile, and within a tile as (coutp/16, 64, 16): the 64 positions of one
@@ -201,17 +209,11 @@ WG_INLINE void wg_at8(const wg_v16 m[8], wg_v16 y[6]) {
  * wait; loads from scattered lines do.) */
 typedef struct {
     int cin, cout;
-    int cinp, coutp; /* cin rounded up to 16, cout to WG_COLS */
-    int n, h, w;     /* the batch */
-    /* The images of the batch lie on one canvas, grid_r x grid_c of them
-     * (row-major), `gap` zero rows and columns apart; tiles cover the canvas,
-     * not each image, so that fewer tiles overhang (14x14 images: 72 tiles
-     * for 8 images one by one, 50 on a 2x4 canvas). A gap of 1 is all the
-     * zero padding a 3x3 convolution needs; 2 when pooling, so that pairs of
-     * rows and columns never straddle two images. */
-    int gap, grid_r, grid_c;
-    int tiles_y, tiles_x; /* tiles down and across the canvas */
-    size_t tiles;         /* tiles_y * tiles_x */
+    int cinp, coutp;      /* cin rounded up to 16, cout to WG_COLS */
+    int n, h, w;          /* the batch */
+    int tiles_y, tiles_x; /* tiles down and across one image */
+    size_t tpi;           /* tiles per image: tiles_y * tiles_x */
+    size_t tiles;         /* n * tpi; tile t is tile t % tpi of image t / tpi */
     size_t tb;            /* tiles per block */
     size_t vstride;       /* floats between positions of V: tb * cinp + pad */
     size_t mtile;         /* floats per tile in M: 64 * coutp + pad */
@@ -233,21 +235,11 @@ static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w, int 
     g->n = n;
     g->h = h;
     g->w = w;
-    g->gap = pool ? 2 : 1;
-    /* The grid with the fewest tiles (ties: the first, fewest rows). */
-    g->tiles = 0;
-    for (int r = 1; r <= n; r++) {
-        int c = (n + r - 1) / r;
-        int ty = (r * (h + g->gap) - g->gap + WG_M - 1) / WG_M;
-        int tx = (c * (w + g->gap) - g->gap + WG_M - 1) / WG_M;
-        if (g->tiles == 0 || (size_t)ty * tx < g->tiles) {
-            g->grid_r = r;
-            g->grid_c = c;
-            g->tiles_y = ty;
-            g->tiles_x = tx;
-            g->tiles = (size_t)ty * tx;
-        }
-    }
+    (void)pool; /* tiles are 6x6 and start at even pixels: pooled pairs never straddle two */
+    g->tiles_y = (h + WG_M - 1) / WG_M;
+    g->tiles_x = (w + WG_M - 1) / WG_M;
+    g->tpi = (size_t)g->tiles_y * g->tiles_x;
+    g->tiles = (size_t)n * g->tpi;
     /* Tiles per block. Small kernels (U of a few MB, re-read per block from
      * cache) get blocks whose V and M stay in the L2 cache; large ones get
      * blocks as big as WG_BLOCK_BYTES allows, since U is streamed from memory
@@ -287,195 +279,10 @@ static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w, int 
     g->private_blocks = ubytes <= WG_PRIVATE_U && (g->tiles + tb - 1) / tb >= 2 * WG_PRIVATE;
 }
 
-/* Canvas row (or column) r -> coordinate in its image, and the grid row (or
- * column) of that image in *cell; -1 when r is off the canvas or in a gap.
- * size: h (or w); cells: grid_r (or grid_c). */
-static inline int wg_map(const wg_geom *g, int r, int size, int cells, int *cell) {
-    if (r < 0)
-        return -1;
-    int k = r / (size + g->gap), pos = r % (size + g->gap);
-    if (pos >= size || k >= cells)
-        return -1;
-    *cell = k;
-    return pos;
-}
-
-/* The image holding canvas rows [y, y + ny) and columns [x, x + nx), with
- * its top-left pixel in *iy, *ix; -1 if they are not all in one image. */
-static inline int wg_region(const wg_geom *g, int y, int ny, int x, int nx, int *iy, int *ix) {
-    int cy0 = 0, cy1 = -1, cx0 = 0, cx1 = -1;
-    int y0 = wg_map(g, y, g->h, g->grid_r, &cy0), y1 = wg_map(g, y + ny - 1, g->h, g->grid_r, &cy1);
-    int x0 = wg_map(g, x, g->w, g->grid_c, &cx0), x1 = wg_map(g, x + nx - 1, g->w, g->grid_c, &cx1);
-    if (y0 < 0 || y1 != y0 + ny - 1 || cy1 != cy0 || x0 < 0 || x1 != x0 + nx - 1 || cx1 != cx0)
-        return -1;
-    int img = cy0 * g->grid_c + cx0;
-    if (img >= g->n)
-        return -1;
-    *iy = y0;
-    *ix = x0;
-    return img;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Thread pool                                                               */
-/* ------------------------------------------------------------------------ */
-
-/* Waiting. The threads of a job are usually microseconds apart, so a waiter
- * first spins (WG_SPINS pauses, about 20 us); then it sleeps in the kernel
- * (futex) so that on a busy machine the core goes to whoever can use it.
- * `sleepers` counts threads that may be asleep on a word, so that wakers
- * make no system call when nobody sleeps (both sides use sequentially
- * consistent operations: either the waiter sees the new value or the waker
- * sees the sleeper). */
-#define WG_SPINS 512
-
-static void wg_wait_change(_Atomic unsigned *word, unsigned old, _Atomic int *sleepers) {
-    for (int i = 0; i < WG_SPINS; i++) {
-        if (atomic_load_explicit(word, memory_order_acquire) != old)
-            return;
-        __builtin_ia32_pause();
-    }
-    atomic_fetch_add(sleepers, 1);
-    while (atomic_load(word) == old)
-        syscall(SYS_futex, (unsigned *)word, FUTEX_WAIT_PRIVATE, old, NULL, NULL, 0);
-    atomic_fetch_sub(sleepers, 1);
-}
-
-static void wg_wake_all(_Atomic unsigned *word, _Atomic int *sleepers) {
-    if (atomic_load(sleepers) > 0)
-        syscall(SYS_futex, (unsigned *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-}
-
-/* One process-wide pool: helpers 1..nthreads-1 wait for jobs; the thread that
- * calls forward works as thread 0. Jobs are serialised by `run`, so several
- * networks may share the pool. */
-typedef void (*wg_job_fn)(void *arg, int tid, int nth);
-
-typedef struct {
-    pthread_mutex_t run; /* held for the duration of a job, and by acquire/release */
-    pthread_t th[WG_MAX_THREADS];
-    int nthreads; /* threads of the pool, caller included (helpers = nthreads - 1) */
-    int refs;     /* prepared layers using the pool */
-    _Atomic int quit;
-    _Atomic unsigned gen;     /* bumped once per job (and to make helpers quit) */
-    _Atomic unsigned pending; /* helpers not yet done with the current job */
-    _Atomic int sleepers;     /* threads that may sleep on gen or pending */
-    wg_job_fn fn;
-    void *arg;
-    int job_threads;
-} wg_pool_t;
-
-static wg_pool_t wg_pool = {
-    .run = PTHREAD_MUTEX_INITIALIZER,
-    .nthreads = 1,
-};
-
-/* The job generation each helper was started at (set before it starts). */
-static unsigned wg_start_gen[WG_MAX_THREADS];
-
-static void *wg_helper(void *argp) {
-    int tid = (int)(intptr_t)argp;
-    unsigned seen = wg_start_gen[tid];
-    for (;;) {
-        wg_wait_change(&wg_pool.gen, seen, &wg_pool.sleepers);
-        seen = atomic_load(&wg_pool.gen);
-        if (atomic_load(&wg_pool.quit))
-            return NULL;
-        if (tid < wg_pool.job_threads)
-            wg_pool.fn(wg_pool.arg, tid, wg_pool.job_threads);
-        if (atomic_fetch_sub(&wg_pool.pending, 1) == 1)
-            wg_wake_all(&wg_pool.pending, &wg_pool.sleepers);
-    }
-}
-
-/* Make sure the pool has at least `want` threads (capped). Called at prepare,
- * never from forward. Returns 0, or an errno-style code if a thread could not
- * start (the pool then keeps the threads it has). */
-static int wg_pool_acquire(int want) {
-    int rc = 0;
-    if (want > WG_MAX_THREADS)
-        want = WG_MAX_THREADS;
-    pthread_mutex_lock(&wg_pool.run);
-    wg_pool.refs++;
-    while (wg_pool.nthreads < want) {
-        int tid = wg_pool.nthreads;
-        wg_start_gen[tid] = atomic_load(&wg_pool.gen);
-        rc = pthread_create(&wg_pool.th[tid], NULL, wg_helper, (void *)(intptr_t)tid);
-        if (rc)
-            break;
-        wg_pool.nthreads++;
-    }
-    pthread_mutex_unlock(&wg_pool.run);
-    return rc;
-}
-
-/* Drop one reference; the last one stops and joins the helpers. */
-static void wg_pool_release(void) {
-    pthread_mutex_lock(&wg_pool.run);
-    if (--wg_pool.refs == 0 && wg_pool.nthreads > 1) {
-        atomic_store(&wg_pool.quit, 1);
-        atomic_fetch_add(&wg_pool.gen, 1);
-        wg_wake_all(&wg_pool.gen, &wg_pool.sleepers);
-        for (int i = 1; i < wg_pool.nthreads; i++)
-            pthread_join(wg_pool.th[i], NULL);
-        wg_pool.nthreads = 1;
-        atomic_store(&wg_pool.quit, 0);
-    }
-    pthread_mutex_unlock(&wg_pool.run);
-}
-
-/* Run fn(arg, tid, nth) on nth threads (the caller is tid 0) and wait for all. */
-static void wg_pool_run(wg_job_fn fn, void *arg, int nth) {
-    pthread_mutex_lock(&wg_pool.run);
-    if (nth > wg_pool.nthreads)
-        nth = wg_pool.nthreads;
-    if (nth <= 1) {
-        pthread_mutex_unlock(&wg_pool.run);
-        fn(arg, 0, 1);
-        return;
-    }
-    wg_pool.fn = fn;
-    wg_pool.arg = arg;
-    wg_pool.job_threads = nth;
-    atomic_store(&wg_pool.pending, (unsigned)wg_pool.nthreads - 1);
-    atomic_fetch_add(&wg_pool.gen, 1);
-    wg_wake_all(&wg_pool.gen, &wg_pool.sleepers);
-    fn(arg, 0, nth);
-    for (unsigned left; (left = atomic_load(&wg_pool.pending)) != 0;)
-        wg_wait_change(&wg_pool.pending, left, &wg_pool.sleepers);
-    pthread_mutex_unlock(&wg_pool.run);
-}
-
-/* Work handed out in numbered tasks: whichever thread is free takes the
- * next one, so threads finish together even when one of them is slowed
- * (edge tiles, or a busy machine taking its core away for a while). */
-typedef struct {
-    _Atomic unsigned next; /* next task number to hand out */
-    _Atomic unsigned done; /* tasks finished */
-    _Atomic int sleepers;
-} wg_queue;
-
-/* Take the next task number below `end` into *task; 0 when none is left. */
-static inline int wg_take(wg_queue *q, unsigned end, unsigned *task) {
-    unsigned k = atomic_load(&q->next);
-    while (k < end)
-        if (atomic_compare_exchange_weak(&q->next, &k, k + 1)) {
-            *task = k;
-            return 1;
-        }
-    return 0;
-}
-
-/* Count one task of those numbered below `end` as finished. */
-static inline void wg_finish(wg_queue *q, unsigned end) {
-    if (atomic_fetch_add(&q->done, 1) + 1 == end)
-        wg_wake_all(&q->done, &q->sleepers);
-}
-
-/* Wait until every task numbered below `end` is finished. */
-static void wg_wait_done(wg_queue *q, unsigned end) {
-    for (unsigned d; (d = atomic_load(&q->done)) < end;)
-        wg_wait_change(&q->done, d, &q->sleepers);
+/* Whether the rows [y, y + ny) and columns [x, x + nx) of an image all lie
+ * inside it (h x w). */
+static inline int wg_inside(const wg_geom *g, int y, int ny, int x, int nx) {
+    return y >= 0 && x >= 0 && y + ny <= g->h && x + nx <= g->w;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -496,8 +303,8 @@ typedef struct {
     float *v;           /* the V block */
     float *m;           /* the M block */
     /* Shared blocks: the tasks of steps 1, 2 and 3, numbered across blocks. */
-    wg_queue q[3];
-    wg_queue blocks; /* private blocks: which block is next */
+    bn_pool_queue q[3];
+    bn_pool_queue blocks; /* private blocks: which block is next */
 } wg_job;
 
 /* Load 16 channels [c, c + 16) of one pixel, zero past cin (when cin is not
@@ -528,28 +335,28 @@ WG_INLINE void wg_stream_fence(void) {
     __asm__ volatile("sfence" ::: "memory");
 }
 
-/* Input transform of one tile: the 8x8 patch of the canvas at (y0, x0)
- * (top-left; zeros off the images) into the tile's row of V: v + p * vstride,
+/* Input transform of one tile: the 8x8 patch of image img at (y0, x0)
+ * (top-left; zeros off the image) into the tile's row of V: v + p * vstride,
  * cinp channels, for p = 0..63. next: the pixel at the top-left of the next
- * tile's patch when that patch lies inside one image (else NULL), from
+ * tile's patch when that patch lies inside its image (else NULL), from
  * column nfrom on (2 when the next tile is this one's right neighbour: the
  * first two columns are shared): its pixels are prefetched, one vector at a
  * time as this tile's are used, so that the next tile does not wait. */
-WG_INLINE void wg_input_tile(const wg_job *j, int y0, int x0, float *v, const float *next,
-                             int nfrom) {
+WG_INLINE void wg_input_tile(const wg_job *j, size_t img, int y0, int x0, float *v,
+                             const float *next, int nfrom) {
     const wg_geom *g = &j->g;
-    const int w = g->w, cin = g->cin, cinp = g->cinp;
-    const size_t vs = g->vstride, in_img = (size_t)g->h * w * cin;
-    int iy, ix, img = wg_region(g, y0, WG_N, x0, WG_N, &iy, &ix);
-    const int inside = img >= 0 && cin % 16 == 0;
-    const float *base = img >= 0 ? j->in + img * in_img + ((size_t)iy * w + ix) * cin : NULL;
-    /* Set only off the fast path, where they are read; zeroed so that the
-     * compiler (at -O3) need not prove that. */
-    int ry[WG_N] = {0}, rc[WG_N] = {0}, cx[WG_N] = {0}, cc[WG_N] = {0};
+    const int h = g->h, w = g->w, cin = g->cin, cinp = g->cinp;
+    const size_t vs = g->vstride;
+    const float *image = j->in + img * (size_t)h * w * cin;
+    const int inside = wg_inside(g, y0, WG_N, x0, WG_N) && cin % 16 == 0;
+    const float *base = inside ? image + ((size_t)y0 * w + x0) * cin : NULL;
+    /* Off the fast path: whether each row and column of the patch is in the
+     * image. Zeroed so that the compiler (at -O3) need not prove them set. */
+    int ry[WG_N] = {0}, cx[WG_N] = {0};
     if (!inside)
         for (int a = 0; a < WG_N; a++) {
-            ry[a] = wg_map(g, y0 + a, g->h, g->grid_r, &rc[a]);
-            cx[a] = wg_map(g, x0 + a, w, g->grid_c, &cc[a]);
+            ry[a] = y0 + a >= 0 && y0 + a < h;
+            cx[a] = x0 + a >= 0 && x0 + a < w;
         }
     wg_v16 t[WG_N][WG_N];
     for (int c = 0; c < cinp; c += 16) {
@@ -576,12 +383,10 @@ WG_INLINE void wg_input_tile(const wg_job *j, int y0, int x0, float *v, const fl
             } else {
 #pragma GCC unroll 8
                 for (int b = 0; b < WG_N; b++) {
-                    int k = rc[a] * g->grid_c + cc[b];
-                    if (ry[a] < 0 || cx[b] < 0 || k >= g->n)
+                    if (!ry[a] || !cx[b])
                         d[b] = (wg_v16){0};
                     else
-                        wg_load_px(&d[b], j->in + k * in_img + ((size_t)ry[a] * w + cx[b]) * cin, c,
-                                   cin);
+                        wg_load_px(&d[b], image + ((size_t)(y0 + a) * w + x0 + b) * cin, c, cin);
                 }
             }
             wg_bt8(d, t[a]);
@@ -613,26 +418,26 @@ WG_INLINE void wg_max(wg_v16 *r, const wg_v16 *a, const wg_v16 *b) {
 
 /* Output transform of one tile for output channels [c0, c1) (multiples of 16;
  * c1 may pass cout): m is the tile's (coutp/16, 64, 16) block of M. The 6x6
- * outputs at canvas (y0, x0) get bias and ReLU and go to their images of
- * j->out (n, h, w, cout), those off the images dropped; or, with j->pool,
+ * outputs at (y0, x0) of image img get bias and ReLU and go to j->out
+ * (n, h, w, cout), those off the image dropped; or, with j->pool,
  * their 2x2 maxima go to j->out (n, h/2, w/2, cout). Pooling commutes with
  * + bias and ReLU, which are applied after it. */
-WG_INLINE void wg_output_tile(const wg_job *j, const float *m, int y0, int x0, int c0, int c1) {
+WG_INLINE void wg_output_tile(const wg_job *j, const float *m, size_t img, int y0, int x0, int c0,
+                              int c1) {
     const wg_geom *g = &j->g;
     const int pool = j->pool, cout = g->cout;
     const int step = pool ? 2 : 1, rows = WG_M / step;
     const size_t ow = (size_t)g->w / step, out_img = (size_t)(g->h / step) * ow * cout;
-    /* Canvas rows y0 + step * a, columns x0 + step * b (a, b < rows): the
-     * first of each pooled pair stands for the pair. */
-    int iy, ix, img = wg_region(g, y0, WG_M, x0, WG_M, &iy, &ix);
-    const int full = img >= 0 && cout % 16 == 0;
-    int ry[WG_M], rc[WG_M], cx[WG_M], cc[WG_M];
+    float *image = j->out + img * out_img;
+    /* Rows y0 + step * a, columns x0 + step * b (a, b < rows): the first of
+     * each pooled pair stands for the pair (y0, x0 and h, w are even). */
+    const int full = wg_inside(g, y0, WG_M, x0, WG_M) && cout % 16 == 0;
+    int ry[WG_M], cx[WG_M];
     for (int a = 0; a < rows; a++) {
-        ry[a] = wg_map(g, y0 + step * a, g->h, g->grid_r, &rc[a]);
-        cx[a] = wg_map(g, x0 + step * a, g->w, g->grid_c, &cc[a]);
+        ry[a] = y0 + step * a < g->h;
+        cx[a] = x0 + step * a < g->w;
     }
-    float *base =
-        full ? j->out + img * out_img + ((size_t)(iy / step) * ow + ix / step) * cout : NULL;
+    float *base = full ? image + ((size_t)(y0 / step) * ow + x0 / step) * cout : NULL;
     wg_v16 t[WG_N][WG_M];
     for (int c = c0; c < c1; c += 16) {
         const float *mc = m + (size_t)c * WG_P;
@@ -683,13 +488,11 @@ WG_INLINE void wg_output_tile(const wg_job *j, const float *m, int y0, int x0, i
                     else
                         *(wg_v16u *)(px + (size_t)a * ow * cout) = y[a];
                 }
-            } else if (cx[bo] >= 0) {
+            } else if (cx[bo]) {
                 for (int a = 0; a < rows; a++) {
-                    int k = rc[a] * g->grid_c + cc[bo];
-                    if (ry[a] < 0 || k >= g->n)
+                    if (!ry[a])
                         continue;
-                    float *px = j->out + k * out_img +
-                                ((size_t)(ry[a] / step) * ow + cx[bo] / step) * cout + c;
+                    float *px = image + ((size_t)(y0 / step + a) * ow + x0 / step + bo) * cout + c;
                     for (int i = 0; i < 16 && c + i < cout; i++)
                         px[i] = y[a][i];
                 }
@@ -780,10 +583,12 @@ WG_INLINE void wg_kernel_rows(int rows, int k, const float *a, size_t lda, const
     }
 }
 
-/* Top-left output pixel, on the canvas, of tile t. */
-static void wg_tile_origin(const wg_geom *g, size_t t, int *y0, int *x0) {
-    *y0 = (int)(t / g->tiles_x) * WG_M;
-    *x0 = (int)(t % g->tiles_x) * WG_M;
+/* Image of tile t and the tile's top-left output pixel in it. */
+static void wg_tile_origin(const wg_geom *g, size_t t, size_t *img, int *y0, int *x0) {
+    size_t r = t % g->tpi;
+    *img = t / g->tpi;
+    *y0 = (int)(r / (size_t)g->tiles_x) * WG_M;
+    *x0 = (int)(r % (size_t)g->tiles_x) * WG_M;
 }
 
 /* Tiles per task in steps 1 and 3. */
@@ -792,17 +597,20 @@ static void wg_tile_origin(const wg_geom *g, size_t t, int *y0, int *x0) {
 /* Step 1 for tiles [i0, i1) of the block starting at tile t0. */
 WG_INLINE void wg_step_input(wg_job *j, float *v, size_t t0, size_t i0, size_t i1, size_t cnt) {
     const wg_geom *g = &j->g;
+    assert(t0 + i1 <= g->tiles && i1 <= cnt && cnt <= g->tb);
     for (size_t i = i0; i < i1; i++) {
-        int y0, x0, ny0 = -1, nx0 = -1, iy = 0, ix = 0, img = -1;
-        wg_tile_origin(g, t0 + i, &y0, &x0);
+        size_t img, nimg = 0;
+        int y0, x0, ny0 = -1, nx0 = -1;
+        const float *next = NULL;
+        wg_tile_origin(g, t0 + i, &img, &y0, &x0);
         if (i + 1 < cnt) {
-            wg_tile_origin(g, t0 + i + 1, &ny0, &nx0);
-            img = wg_region(g, ny0 - 1, WG_N, nx0 - 1, WG_N, &iy, &ix);
+            wg_tile_origin(g, t0 + i + 1, &nimg, &ny0, &nx0);
+            if (wg_inside(g, ny0 - 1, WG_N, nx0 - 1, WG_N))
+                next =
+                    j->in + ((nimg * g->h + (size_t)(ny0 - 1)) * g->w + (size_t)(nx0 - 1)) * g->cin;
         }
-        const float *next =
-            img >= 0 ? j->in + ((size_t)img * g->h * g->w + (size_t)iy * g->w + ix) * g->cin : NULL;
-        int nfrom = ny0 == y0 && nx0 == x0 + WG_M ? WG_N - WG_M : 0;
-        wg_input_tile(j, y0 - 1, x0 - 1, v + i * g->cinp, next, nfrom);
+        int nfrom = nimg == img && ny0 == y0 && nx0 == x0 + WG_M ? WG_N - WG_M : 0;
+        wg_input_tile(j, img, y0 - 1, x0 - 1, v + i * g->cinp, next, nfrom);
     }
 }
 
@@ -822,6 +630,7 @@ WG_INLINE void wg_step_product(wg_job *j, const float *v, float *m, size_t cnt, 
     const float *vp = v + (size_t)p * g->vstride;
     const float *up = j->u + ((size_t)p * nblk + cb) * ublk;
     const size_t nrb = (cnt + WG_ROWS - 1) / WG_ROWS;
+    assert(cnt <= g->tb && p < WG_P && cb < nblk); /* M's rows and V's positions stay in bounds */
     const int ulines = (int)(ublk * sizeof(float) / 64);
     const int uslice = (ulines + (int)nrb - 1) / (int)nrb;
     /* This task's share of V[p + 1]: lines [vfirst, vfirst + vlines). */
@@ -851,10 +660,12 @@ WG_INLINE void wg_step_product(wg_job *j, const float *v, float *m, size_t cnt, 
 
 /* Step 3 for tiles [i0, i1) of the block starting at tile t0, all channels. */
 WG_INLINE void wg_step_output(wg_job *j, const float *m, size_t t0, size_t i0, size_t i1) {
+    assert(t0 + i1 <= j->g.tiles && i1 <= j->g.tb);
     for (size_t i = i0; i < i1; i++) {
+        size_t img;
         int y0, x0;
-        wg_tile_origin(&j->g, t0 + i, &y0, &x0);
-        wg_output_tile(j, m + i * j->g.mtile, y0, x0, 0, wg_round_up(j->g.cout, 16));
+        wg_tile_origin(&j->g, t0 + i, &img, &y0, &x0);
+        wg_output_tile(j, m + i * j->g.mtile, img, y0, x0, 0, wg_round_up(j->g.cout, 16));
     }
 }
 
@@ -873,7 +684,7 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth) {
     const unsigned per2 = WG_P * nblk;
     if (j->private_blocks) {
         float *v = j->v + (size_t)tid * (g->vfloats + g->mfloats), *m = v + g->vfloats;
-        for (unsigned blk; wg_take(&j->blocks, nblocks, &blk);) {
+        for (unsigned blk; bn_pool_take(&j->blocks, nblocks, &blk);) {
             size_t t0 = (size_t)blk * g->tb, cnt = g->tiles - t0 < g->tb ? g->tiles - t0 : g->tb;
 #ifdef WG_PROFILE
             double wg_t0 = tid == 0 ? wg_cpu() : 0;
@@ -900,35 +711,35 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth) {
         double wg_t0 = tid == 0 ? wg_cpu() : 0;
 #endif
         /* 1 (V was freed by the previous block's step 2, waited for below). */
-        while (wg_take(&j->q[0], end1, &task)) {
+        while (bn_pool_take(&j->q[0], end1, &task)) {
             size_t i0 = (size_t)(task - blk * per13) * WG_TILES_PER_TASK;
             size_t i1 = i0 + WG_TILES_PER_TASK < cnt ? i0 + WG_TILES_PER_TASK : cnt;
             wg_step_input(j, j->v, t0, i0, i1, cnt);
             if (j->vstream) /* V complete before the products read it */
                 wg_stream_fence();
-            wg_finish(&j->q[0], end1);
+            bn_pool_finish(&j->q[0], end1);
         }
         WG_T(0);
-        wg_wait_done(&j->q[0], end1);
+        bn_pool_wait_done(&j->q[0], end1);
         if (blk > 0) /* M free: the previous block's step 3 is over */
-            wg_wait_done(&j->q[2], blk * per13);
+            bn_pool_wait_done(&j->q[2], blk * per13);
         WG_T(3);
         /* 2. Tasks in (p, cb) order: the threads sweep the positions together. */
-        while (wg_take(&j->q[1], end2, &task)) {
+        while (bn_pool_take(&j->q[1], end2, &task)) {
             unsigned k = task - blk * per2, kn = k + (unsigned)nth;
             wg_step_product(j, j->v, j->m, cnt, (int)(k / nblk), (int)(k % nblk),
                             kn < per2 ? j->u + (size_t)kn * ublk : NULL, nth);
-            wg_finish(&j->q[1], end2);
+            bn_pool_finish(&j->q[1], end2);
         }
         WG_T(1);
-        wg_wait_done(&j->q[1], end2);
+        bn_pool_wait_done(&j->q[1], end2);
         WG_T(3);
         /* 3. Whoever is done here goes on to the next block's step 1. */
-        while (wg_take(&j->q[2], end3, &task)) {
+        while (bn_pool_take(&j->q[2], end3, &task)) {
             size_t i0 = (size_t)(task - blk * per13) * WG_TILES_PER_TASK;
             size_t i1 = i0 + WG_TILES_PER_TASK < cnt ? i0 + WG_TILES_PER_TASK : cnt;
             wg_step_output(j, j->m, t0, i0, i1);
-            wg_finish(&j->q[2], end3);
+            bn_pool_finish(&j->q[2], end3);
         }
         WG_T(2);
     }
@@ -982,17 +793,33 @@ static int winograd_prepare(bn_conv *c, const float *kernel, bn_error *err) {
                 }
         }
     /* If a thread cannot start, the pool keeps those it has: slower, not wrong. */
-    (void)wg_pool_acquire(bn_get_threads());
+    (void)bn_pool_acquire(bn_get_threads());
     c->packed = u;
     return BN_OK;
 }
 
-static size_t winograd_workspace_for(const bn_conv *c, int n, int h, int w, int pool) {
-    if (n <= 0 || h <= 0 || w <= 0)
-        return 0;
+/* Bytes of V and M that a forward call on exactly n images uses. */
+static size_t wg_need(const bn_conv *c, int n, int h, int w, int pool) {
     wg_geom g;
     wg_geometry(&g, c->cin, c->cout, n, h, w, pool);
     return (g.vfloats + g.mfloats) * sizeof(float) * (g.private_blocks ? WG_PRIVATE : 1);
+}
+
+/* Enough for any batch of 1..n images: the most that one of them needs. Not
+ * simply wg_need(n): blocks are evened out over the tiles of the batch, and
+ * private blocks depend on how many blocks there are, so a smaller batch can
+ * need more (at 224, batch 6 or 7 needs more than 8). Sizing a network's
+ * workspace for its largest batch alone let partial batches write past it
+ * (the heap corruption of version 0.5). */
+static size_t winograd_workspace_for(const bn_conv *c, int n, int h, int w, int pool) {
+    if (n <= 0 || h <= 0 || w <= 0)
+        return 0;
+    size_t most = 0;
+    for (int k = 1; k <= n; k++) {
+        size_t need = wg_need(c, k, h, w, pool);
+        most = need > most ? need : most;
+    }
+    return most;
 }
 
 static size_t winograd_workspace(const bn_conv *c, int n, int h, int w) {
@@ -1027,7 +854,7 @@ static void winograd_run(const bn_conv *c, const float *in, float *out, int n, i
     int nth = bn_get_threads();
     if (j.g.private_blocks && nth <= WG_PRIVATE)
         j.private_blocks = 1;
-    wg_job_fn fn = bn_conv_winograd_fast() ? wg_work_avx512 : wg_work_generic;
+    bn_pool_fn fn = bn_conv_winograd_fast() ? wg_work_avx512 : wg_work_generic;
     size_t out_bytes = (size_t)n * (pool ? (h / 2) * (w / 2) : h * w) * c->cout * sizeof(float);
     j.stream = fn == wg_work_avx512 && out_bytes > WG_STREAM_BYTES && c->cout % 16 == 0 &&
                ((uintptr_t)out & 63) == 0;
@@ -1039,7 +866,7 @@ static void winograd_run(const bn_conv *c, const float *in, float *out, int n, i
      * ahead. Measured: block3-5 10% faster, block2_conv2 13%, block2_conv1
      * 3%; block1_conv2 (U 1 MB, V stays in L2) 3% slower, so not there. */
     j.vstream = fn == wg_work_avx512 && (!j.private_blocks || j.g.ubytes > WG_L2_BYTES);
-    wg_pool_run(fn, &j, nth);
+    bn_pool_run(fn, &j, nth);
 }
 
 /* in (n, h, w, cin) -> out (n, h, w, cout) = relu(conv3x3_same(in) + bias). */
@@ -1058,7 +885,7 @@ static void winograd_forward_pool(const bn_conv *c, const float *in, float *out,
 static void winograd_release(bn_conv *c) {
     free(c->packed);
     c->packed = NULL;
-    wg_pool_release();
+    bn_pool_release();
 }
 
 /* $BN_WINOGRAD_PORTABLE (non-empty) forces the portable build, so that tests

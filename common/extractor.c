@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -72,6 +73,9 @@ typedef struct {
 struct bn_extractor {
     bn_store *store;
     bn_vgg16 *net;
+    bn_vgg16 *exact; /* --self-check: the direct engine, one image */
+    float *exact_out;
+    long batches;
     bn_extract_opts o;
     int64_t featureset;
     char fsname[512];
@@ -140,10 +144,17 @@ int bn_extractor_create(bn_extractor **out, bn_store *store, const bn_vgg16_weig
                        o->image.size);
     }
     int rc = bn_vgg16_create(&x->net, w, o->engine, o->image.size, o->batch, o->layer, err);
+    if (!rc && o->self_check > 0) {
+        x->exact_out = malloc((size_t)x->dim * sizeof(float));
+        rc = x->exact_out
+                 ? bn_vgg16_create(&x->exact, w, BN_CONV_DIRECT, o->image.size, 1, o->layer, err)
+                 : bn_fail(err, BN_ENOMEM, "out of memory");
+    }
     if (rc) {
         bn_extractor_free(x);
         return rc;
     }
+    bn_store_set_engine(store, bn_conv_engine_id(bn_vgg16_engine(x->net)), BN_CONV_ENGINE_VERSION);
     bn_featureset fs = {
         .source = "extract",
         .model = "vgg16",
@@ -182,6 +193,8 @@ void bn_extractor_free(bn_extractor *x) {
         pthread_cond_destroy(&x->cv);
     }
     bn_vgg16_free(x->net);
+    bn_vgg16_free(x->exact);
+    free(x->exact_out);
     free(x->output);
     for (int i = 0; i < 2; i++) {
         free(x->b[i].input);
@@ -539,6 +552,62 @@ static void *reader_main(void *arg) {
 
 /* ---- consumer: network and database -------------------------------------- */
 
+/* A vector with NaN or infinity is never stored: no photo gives one through
+ * a finite network, so it can only come from a defect (or absurd weights),
+ * and nothing downstream would flag it. Its image is recorded as a failure
+ * instead, and so are copies of it waiting on it in this batch. */
+static void refuse_nonfinite(bn_extractor *x, batch *b) {
+    for (size_t k = 0; k < b->nops; k++) {
+        op *o = &b->ops[k];
+        if (o->kind != OP_COMPUTE)
+            continue;
+        const float *v = x->output + (size_t)o->slot * x->dim;
+        int d = 0;
+        while (d < x->dim && isfinite(v[d]))
+            d++;
+        if (d == x->dim)
+            continue;
+        const char *path = x->ds->items[o->item].path;
+        fail_op(o, "%s: the network gave a non-finite value (%s); vector not stored", path,
+                isnan(v[d]) ? "NaN" : "infinity");
+        for (size_t c = 0; c < b->nops; c++)
+            if (b->ops[c].kind == OP_REUSE && b->ops[c].pending_of == (int)k + 1)
+                fail_op(&b->ops[c], "%s: a copy of %s, whose vector was not finite",
+                        x->ds->items[b->ops[c].item].path, path);
+    }
+}
+
+/* --self-check: the batch's first computed image through the exact engine. */
+static int self_check(bn_extractor *x, batch *b, bn_extract_stats *st, bn_error *err) {
+    for (size_t k = 0; k < b->nops; k++) {
+        const op *o = &b->ops[k];
+        if (o->kind != OP_COMPUTE)
+            continue;
+        size_t per = (size_t)x->o.image.size * x->o.image.size * 3;
+        int rc = bn_vgg16_forward(x->exact, b->input + (size_t)o->slot * per, 1, x->o.layer,
+                                  x->o.pooling, x->exact_out, err);
+        if (rc)
+            return rc;
+        const float *v = x->output + (size_t)o->slot * x->dim;
+        double d2 = 0, r2 = 0;
+        for (int i = 0; i < x->dim; i++) {
+            double e = (double)v[i] - x->exact_out[i];
+            d2 += e * e;
+            r2 += (double)x->exact_out[i] * x->exact_out[i];
+        }
+        double rel = r2 > 0 ? sqrt(d2 / r2) : sqrt(d2);
+        st->self_checks++;
+        if (!(rel <= 1e-4))
+            return bn_fail(err, BN_EINVAL,
+                           "self-check: %s: the %s engine differs from the exact engine by %.3g "
+                           "(relative L2, bound 1e-4); this batch was not stored",
+                           x->ds->items[o->item].path, bn_conv_engine_id(bn_vgg16_engine(x->net)),
+                           rel);
+        return BN_OK;
+    }
+    return BN_OK;
+}
+
 static int write_batch(bn_extractor *x, batch *b, bn_extract_stats *st, bn_error *err) {
     if (b->ncompute > 0) {
         double t0 = bn_now();
@@ -553,6 +622,9 @@ static int write_batch(bn_extractor *x, batch *b, bn_extract_stats *st, bn_error
         pthread_mutex_unlock(&x->mu);
         st->network_seconds += bn_now() - t0;
         if (rc)
+            return rc;
+        refuse_nonfinite(x, b);
+        if (x->exact && ++x->batches % x->o.self_check == 0 && (rc = self_check(x, b, st, err)))
             return rc;
     }
     int writes = 0;

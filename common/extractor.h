@@ -30,6 +30,12 @@ typedef struct {
     const char *dtype; /* "f32" | "f16" */
     bn_conv_engine engine;
     int batch; /* images per forward pass and per transaction */
+    /* --self-check N: every N-th batch, one of its images also goes through
+     * the exact (direct) engine, and the run stops with an error, that
+     * batch uncommitted, if the two differ by more than 1e-4 relative L2.
+     * 0: off. A cheap invariant for users who want one: costs about one
+     * direct forward (5-10x a fast one) per N batches. */
+    int self_check;
 } bn_extract_opts;
 
 /* Defaults: 224, squash, caffe, block5_pool, none, f32, auto, batch 8. */
@@ -41,7 +47,8 @@ typedef struct {
     long extracted;         /* run through the network */
     long reused;            /* content already had a vector: image row only */
     long skipped;           /* already stored and unchanged */
-    long failed;            /* recorded in failures */
+    long failed;            /* recorded in failures (also: vectors with NaN or infinity) */
+    long self_checks;       /* images checked against the exact engine (--self-check) */
     double seconds;         /* wall time of the run */
     double network_seconds; /* time inside the network */
 } bn_extract_stats;

@@ -42,8 +42,8 @@ static const char *const statement_sql[ST_COUNT] = {
                      " split = excluded.split, sha256 = excluded.sha256,"
                      " width = excluded.width, height = excluded.height, bytes = excluded.bytes",
     [ST_CLEAR_FAILURE] = "DELETE FROM failures WHERE path = ?1",
-    [ST_PUT_VECTOR] = "INSERT OR REPLACE INTO vectors (featureset, sha256, vector)"
-                      " VALUES (?1, ?2, ?3)",
+    [ST_PUT_VECTOR] = "INSERT OR REPLACE INTO vectors (featureset, sha256, vector, engine,"
+                      " engine_version) VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_PUT_FAILURE] = "INSERT INTO failures (path, sha256, reason) VALUES (?1, ?2, ?3)"
                        " ON CONFLICT (path) DO UPDATE SET sha256 = excluded.sha256,"
                        " reason = excluded.reason, at = excluded.at",
@@ -56,6 +56,8 @@ struct bn_store {
     sqlite3_stmt *st[ST_COUNT];
     void *scratch; /* f16 conversion buffer */
     size_t scratch_size;
+    char engine[32]; /* recorded with each vector (bn_store_set_engine); "" = NULL */
+    int engine_version;
 };
 
 /* errno saying why the database file or its folder (which must hold the
@@ -508,7 +510,34 @@ int bn_store_put_vector(bn_store *s, int64_t featureset, const char *sha256, con
     sqlite3_bind_int64(q, 1, featureset);
     sqlite3_bind_text(q, 2, sha256, -1, SQLITE_STATIC);
     sqlite3_bind_blob64(q, 3, blob, bytes, SQLITE_STATIC);
+    bind_text(q, 4, s->engine[0] ? s->engine : NULL);
+    if (s->engine[0])
+        sqlite3_bind_int(q, 5, s->engine_version);
+    else
+        sqlite3_bind_null(q, 5);
     return step_done(s, q, "storing a vector", err);
+}
+
+void bn_store_set_engine(bn_store *s, const char *engine, int version) {
+    snprintf(s->engine, sizeof s->engine, "%s", engine ? engine : "");
+    s->engine_version = version;
+}
+
+int bn_store_unverified(bn_store *s, long *count, bn_error *err) {
+    sqlite3_stmt *q = NULL;
+    *count = 0;
+    if (sqlite3_prepare_v2(
+            s->db,
+            "SELECT count(*) FROM vectors v JOIN featuresets f ON f.id = v.featureset"
+            " WHERE f.source = 'extract' AND v.engine IS NULL",
+            -1, &q, NULL) != SQLITE_OK)
+        return bn_store_fail(s, err, "counting vectors of unknown provenance");
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        *count = (long)sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW ? BN_OK
+                            : bn_store_fail(s, err, "counting vectors of unknown provenance");
 }
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "vector BLOBs assume little-endian");

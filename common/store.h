@@ -73,6 +73,14 @@ int bn_store_put_image(bn_store *s, const char *path, const char *label, const c
 int bn_store_put_vector(bn_store *s, int64_t featureset, const char *sha256, const float *v,
                         int dim, const char *dtype, bn_error *err);
 
+/* Which engine computes the vectors put from now on (schema/003_provenance.sql):
+ * engine NULL stores NULL. Copied. */
+void bn_store_set_engine(bn_store *s, const char *engine, int version);
+
+/* Vectors of extracted feature sets whose engine is not recorded: written by
+ * bottleneck 0.1.0 or earlier, whose default engine could store wrong ones. */
+int bn_store_unverified(bn_store *s, long *count, bn_error *err);
+
 /* Record (or update) a failure for path; sha256 may be NULL. Removing: when a
  * path succeeds, bn_store_put_image clears its failure row. */
 int bn_store_put_failure(bn_store *s, const char *path, const char *sha256, const char *reason,

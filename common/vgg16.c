@@ -22,6 +22,7 @@
  */
 #include "vgg16.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -144,6 +145,10 @@ void bn_vgg16_free(bn_vgg16 *net) {
     free(net);
 }
 
+bn_conv_engine bn_vgg16_engine(const bn_vgg16 *net) {
+    return bn_conv_engine_of(net->conv[0]);
+}
+
 /* Channels out of block3_pool (256), block4_pool and block5_pool (512). */
 static int vgg_channels(bn_layer layer) {
     return layer == BN_LAYER_BLOCK3_POOL ? 256 : 512;
@@ -164,12 +169,14 @@ int bn_vgg16_dim(bn_layer layer, bn_pooling pooling, int size) {
 
 /* One conv layer of the table: in (n, s, s, cin) -> out (n, s, s, cout). */
 static void vgg_conv(bn_vgg16 *net, int i, const float *in, float *out, int n, int s) {
+    assert(bn_conv_workspace(net->conv[i], n, s, s) <= net->ws_bytes);
     bn_conv_forward(net->conv[i], in, out, n, s, s, net->workspace);
 }
 
 /* Conv layer i and the pool after it: in (n, s, s, cin) -> out (n, s/2, s/2, cout),
  * one pass where the engine fuses them (the full-size output is never written). */
 static void vgg_conv_pool(bn_vgg16 *net, int i, const float *in, float *out, int n, int s) {
+    assert(bn_conv_workspace_pool(net->conv[i], n, s, s) <= net->ws_bytes);
     bn_conv_forward_pool(net->conv[i], in, out, n, s, s, net->workspace);
 }
 

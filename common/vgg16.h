@@ -40,6 +40,9 @@ int bn_vgg16_dim(bn_layer layer, bn_pooling pooling, int size);
 
 /* in (n, S, S, 3) preprocessed -> out (n, bn_vgg16_dim(layer, pooling, S)).
  * n <= max_batch, layer <= last. Returns 0 (errors only for bad arguments). */
+/* The engine the network's convolutions resolved to (conv.h). */
+bn_conv_engine bn_vgg16_engine(const bn_vgg16 *net);
+
 int bn_vgg16_forward(bn_vgg16 *net, const float *in, int n, bn_layer layer, bn_pooling pooling,
                      float *out, bn_error *err);
 

@@ -9,6 +9,7 @@
  * value, weights, dataset or database problem); 2 usage error; 3 the run
  * finished but some inputs failed (listed in the failures table).
  */
+#include "cmd_verify.h"
 #include "dataset.h"
 #include "download.h"
 #include "error.h"
@@ -37,6 +38,7 @@ static const char usage_text[] =
     "usage: bottleneck-extract [options] DATASET_DIR\n"
     "       bottleneck-extract --download [--weights FILE]\n"
     "       bottleneck-extract import --db FILE --name NAME --npy FILE.npy --index FILE.tsv\n"
+    "       bottleneck-extract verify --db FILE [--sample N | --all] [--repair] DATASET_DIR\n"
     "\n"
     "Run the frozen VGG16 convolutional base over every image of DATASET_DIR and store\n"
     "one feature vector per image in a SQLite database. DATASET_DIR holds one folder per\n"
@@ -71,6 +73,8 @@ static const char usage_text[] =
     "                       you did not make\n"
     "  --max-pixels N       refuse images larger than N pixels before decoding\n"
     "                       (decompression bombs; default 178956970, as PIL)\n"
+    "  --self-check N       every N-th batch, check one image against the exact engine\n"
+    "                       and stop (batch not stored) if they differ by more than 1e-4\n"
     "  --quiet              no progress output\n"
     "  --json               print a JSON summary on stdout\n"
     "  --help               this text\n"
@@ -115,6 +119,8 @@ int main(int argc, char **argv) {
     bn_blas_use_best_kernels(argv);
     if (argc > 1 && strcmp(argv[1], "import") == 0)
         return extract_import_main(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "verify") == 0)
+        return extract_verify_main(argc, argv);
     const char *db_path = "bottleneck.db", *weights_arg = NULL;
     int download = 0, quiet = 0, json = 0, threads = 0, all_loaders = 0;
     long long max_pixels = 0;
@@ -139,6 +145,7 @@ int main(int argc, char **argv) {
         OPT_HELP,
         OPT_ALL_LOADERS,
         OPT_MAX_PIXELS,
+        OPT_SELF_CHECK,
         OPT_VERSION
     };
     static const struct option longopts[] = {
@@ -158,6 +165,7 @@ int main(int argc, char **argv) {
         {"json", no_argument, 0, OPT_JSON},
         {"all-loaders", no_argument, 0, OPT_ALL_LOADERS},
         {"max-pixels", required_argument, 0, OPT_MAX_PIXELS},
+        {"self-check", required_argument, 0, OPT_SELF_CHECK},
         {"help", no_argument, 0, OPT_HELP},
         {"version", no_argument, 0, OPT_VERSION},
         {0, 0, 0, 0},
@@ -198,6 +206,7 @@ int main(int argc, char **argv) {
         case OPT_BATCH: o.batch = parse_int(optarg, "--batch"); break;
         case OPT_THREADS: threads = parse_int(optarg, "--threads"); break;
         case OPT_ALL_LOADERS: all_loaders = 1; break;
+        case OPT_SELF_CHECK: o.self_check = parse_int(optarg, "--self-check"); break;
         case OPT_MAX_PIXELS: {
             char *end;
             max_pixels = strtoll(optarg, &end, 10);
@@ -281,8 +290,13 @@ int main(int argc, char **argv) {
     bn_store *store = NULL;
     bn_extractor *x = NULL;
     int status = EXIT_FATAL;
-    if (bn_store_open(&store, db_path, BN_STORE_CREATE, &err) ||
-        bn_extractor_create(&x, store, &w, &o, &err)) {
+    if (bn_store_open(&store, db_path, BN_STORE_CREATE, &err)) {
+        fprintf(stderr, "bottleneck-extract: %s\n", err.msg);
+        goto done;
+    }
+    if (!quiet)
+        extract_warn_unverified(store, db_path, "bottleneck-extract");
+    if (bn_extractor_create(&x, store, &w, &o, &err)) {
         fprintf(stderr, "bottleneck-extract: %s\n", err.msg);
         goto done;
     }

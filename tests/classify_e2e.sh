@@ -140,15 +140,15 @@ fails() { # fails DESCRIPTION REGEX ARGS...: exit 1 and one line matching REGEX
 fails "unknown feature set" "no feature set 'vgg'" --features vgg
 fails "empty split" "no vectors in split 'test'.*train \(2000\), validation \(1000\)" --valid test
 q "$DB" "INSERT INTO images (path, label, split, sha256) VALUES ('solo/a.jpg', 'cat', 'solo', 'a1'), ('solo/b.jpg', 'cat', 'solo', 'b1');
-         INSERT INTO vectors SELECT featureset, 'a1', vector FROM vectors LIMIT 1;
-         INSERT INTO vectors SELECT featureset, 'b1', vector FROM vectors LIMIT 1 OFFSET 1;"
+         INSERT INTO vectors (featureset, sha256, vector) SELECT featureset, 'a1', vector FROM vectors LIMIT 1;
+         INSERT INTO vectors (featureset, sha256, vector) SELECT featureset, 'b1', vector FROM vectors LIMIT 1 OFFSET 1;"
 fails "single class" "single class \('cat'\)" --train solo --valid none
 q "$DB" "INSERT INTO images (path, label, split, sha256) VALUES ('bad/a.jpg', 'cat', 'bad', 'a2'), ('bad/b.jpg', 'dog', 'bad', 'b2');
-         INSERT INTO vectors SELECT featureset, 'a2', vector FROM vectors LIMIT 1;
-         INSERT INTO vectors SELECT featureset, 'b2', substr(vector, 1, 400) || x'0000c07f' || substr(vector, 405) FROM vectors LIMIT 1;"
+         INSERT INTO vectors (featureset, sha256, vector) SELECT featureset, 'a2', vector FROM vectors LIMIT 1;
+         INSERT INTO vectors (featureset, sha256, vector) SELECT featureset, 'b2', substr(vector, 1, 400) || x'0000c07f' || substr(vector, 405) FROM vectors LIMIT 1;"
 fails "NaN in a vector" "vector of bad/b.jpg has NaN at 100" --train bad --valid none
 q "$DB" "INSERT INTO featuresets (name, source, model, dim, dtype) VALUES ('tiny', 'import', 'tiny', 4, 'f32');
-         INSERT INTO vectors SELECT id, 'a1', x'0000803f000000400000404000008040' FROM featuresets WHERE name = 'tiny'"
+         INSERT INTO vectors (featureset, sha256, vector) SELECT id, 'a1', x'0000803f000000400000404000008040' FROM featuresets WHERE name = 'tiny'"
 out=$("$CLASSIFY" predict --db "$DB" --run "$c1" --features tiny --quiet 2>&1)
 check_eq "other dimension: exit status" "$?" 1
 check_match "other dimension: message" "$out" "trained on 1024-d features \('googlenet'\); feature set 'tiny' has dim 4"

@@ -78,7 +78,7 @@ check_eq "no weights: one line" "$(wc -l < "$T/e2.txt")" 1
 
 # An imported feature set (here a copy of the VGG16 vectors) cannot extract.
 q "$DB" "INSERT INTO featuresets (name, source, model, dim, dtype) VALUES ('copy', 'import', 'copy', 512, 'f32');
-         INSERT INTO vectors SELECT (SELECT id FROM featuresets WHERE name = 'copy'), sha256, vector
+         INSERT INTO vectors (featureset, sha256, vector) SELECT (SELECT id FROM featuresets WHERE name = 'copy'), sha256, vector
          FROM vectors WHERE featureset = (SELECT id FROM featuresets WHERE name = '$fs')"
 "$CLASSIFY" --db "$DB" --features copy --quiet > /dev/null
 check "train on the copy" [ $? -eq 0 ]

@@ -43,7 +43,7 @@ head -c 3000 "$T/ds/train/cat/"*.jpg >"$T/ds/train/dog/truncated.jpg"
 DB="$T/v.db"
 
 # What this test claims to run under valgrind, and what really runs there.
-CLAIM="auto=direct winograd=portable"
+CLAIM="auto=direct winograd=winograd-portable"
 probe=$(valgrind -q "$BN_BUILD_DIR/tests/engine_probe")
 echo "engines: natively $("$BN_BUILD_DIR/tests/engine_probe"); under valgrind $probe"
 check_eq "under valgrind the code checked is: $CLAIM" "$probe" "$CLAIM"
@@ -52,12 +52,16 @@ vg extract "$EXTRACT" --weights "$WEIGHTS" --size 32 --batch 3 --threads 1 --qui
 check_eq "extract under valgrind: exit (one input failed)" "$?" 3
 check "extract: no memory error, no leak" clean extract
 check_eq "extract stored the photos" "$(q "$DB" 'SELECT count(*) FROM embeddings')" 2
+check_eq "their vectors record the engine that ran under valgrind" \
+    "$(q "$DB" 'SELECT group_concat(DISTINCT engine) FROM vectors')" direct
 # The portable Winograd build, on the same partial batch; its vectors equal
 # the direct engine's to float rounding (the same photos, another database).
 vg winograd "$EXTRACT" --weights "$WEIGHTS" --size 32 --batch 3 --threads 1 --conv winograd --quiet \
     --db "$T/w.db" "$T/ds"
 check_eq "extract --conv winograd under valgrind: exit (one input failed)" "$?" 3
 check "extract --conv winograd: no memory error, no leak" clean winograd
+check_eq "--conv winograd vectors record the portable build" \
+    "$(q "$T/w.db" 'SELECT group_concat(DISTINCT engine) FROM vectors')" winograd-portable
 check_eq "winograd vectors = direct ones (rel L2 <= 1e-5)" \
     "$(q "$DB" ".load ${BN_BUILD_DIR:?}/ext/bottleneck_vec" "ATTACH '$T/w.db' AS w" \
         "SELECT count(*) FROM main.embeddings a JOIN w.embeddings b USING (path)

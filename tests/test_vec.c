@@ -1081,7 +1081,8 @@ static void test_knn(void) {
     /* Zero vectors have no cosine distance: skipped, not ranked first. */
     exec_ok("INSERT INTO images(path, label, sha256) VALUES ('a', 'x', 'sa'), ('b', 'x', 'sb'), "
             "('c', 'y', 'sc')");
-    exec_ok("INSERT INTO vectors VALUES (3, 'sa', vec_f32('[0,0]')), (3, 'sb', vec_f32('[1,1]')), "
+    exec_ok("INSERT INTO vectors (featureset, sha256, vector) VALUES (3, 'sa', vec_f32('[0,0]')), "
+            "(3, 'sb', vec_f32('[1,1]')), "
             "(3, 'sc', vec_f32('[-1,2]'))");
     CHECK(sqlite3_prepare_v2(db,
                              "SELECT group_concat(path || ':' || round(distance, 6), ' ') FROM "
@@ -1137,7 +1138,7 @@ static void test_knn(void) {
         CHECK_STR(knn_error_of(errs[i].sql), errs[i].msg);
     /* a stored vector of the wrong length (corruption): named, not read */
     exec_ok("INSERT INTO images(path, label, sha256) VALUES ('bad.jpg', 'x', 'sbad')");
-    exec_ok("INSERT INTO vectors VALUES (3, 'sbad', x'0000803f00')");
+    exec_ok("INSERT INTO vectors (featureset, sha256, vector) VALUES (3, 'sbad', x'0000803f00')");
     CHECK_STR(knn_error_of("SELECT * FROM vec_knn('[1,0]', 3, 'tiny')"),
               "vec_knn: the vector of bad.jpg in feature set 'tiny' has 5 bytes, expected 8 (2 "
               "dimensions of float32)");

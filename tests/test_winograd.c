@@ -218,7 +218,10 @@ static void test_layers(const bn_vgg16_weights *w, const float *img) {
         double e = support_rel_l2(yw, yd, n);
         printf("layer %-13s %3dx%-3d %3d->%-3d winograd vs direct: rel L2 %.2e\n",
                bn_vgg16_convs[i].name, s, s, cw->cin, cw->cout, e);
-        CHECK_MSG(e <= 3e-5, "%s: rel L2 %g", bn_vgg16_convs[i].name, e);
+        /* Observed 2e-7 (block1) to 1.6e-6 (block5), AVX-512 and portable
+         * builds alike: 5e-6 leaves 3x for other CPUs, and still fails for a
+         * wrong transform or a dropped term (errors of 1e-3 and more). */
+        CHECK_MSG(e <= 5e-6, "%s: rel L2 %g", bn_vgg16_convs[i].name, e);
         free(ws);
         bn_conv_free(cd);
         bn_conv_free(cwg);
@@ -244,7 +247,8 @@ static void test_reference(const bn_vgg16_weights *w, const float *in, bn_conv_e
     if (rc)
         return;
     CHECK_INT(
-        support_ref_compare(net, in, shared_path("reference"), bn_conv_engine_name(engine), 1e-4),
+        /* Observed 2.5e-6 to 3.7e-6 (Winograd), 8e-7 (direct): 1.2e-5 is 3x. */
+        support_ref_compare(net, in, shared_path("reference"), bn_conv_engine_name(engine), 1.2e-5),
         0);
     bn_vgg16_free(net);
 }

@@ -86,7 +86,8 @@ static void setup(void) {
         "INSERT INTO images VALUES ('a.jpg', 'cat', 'train', 'a'), ('b.jpg', 'dog', NULL, 'b'),"
         " ('c.jpg', 'dog', 'train', 'b');"
         "INSERT INTO featuresets VALUES (1, 'fs', 4, 'f32');"
-        "INSERT INTO vectors VALUES (1, 'a', x'0000803f000000400000404000008040'),"
+        "INSERT INTO vectors (featureset, sha256, vector) VALUES (1, 'a', "
+        "x'0000803f000000400000404000008040'),"
         " (1, 'b', x'0000803f000000000000000000000000');"
         /* The brute-force check's feature set: images k0..k5, kdup sharing
          * k0's vector, and the queries. */
@@ -209,7 +210,7 @@ static void check_knn(const uint8_t *data, size_t size) {
     static sqlite3_stmt *del, *ins, *dim, *qdel, *qins, *knn;
     if (!del) {
         del = prep("DELETE FROM vectors WHERE featureset = 2");
-        ins = prep("INSERT INTO vectors VALUES (2, 'k' || ?1, ?2)");
+        ins = prep("INSERT INTO vectors (featureset, sha256, vector) VALUES (2, 'k' || ?1, ?2)");
         dim = prep("UPDATE featuresets SET dim = ?1, dtype = 'f32' WHERE id = 2");
         qdel = prep("DELETE FROM kq");
         qins = prep("INSERT INTO kq VALUES (?1, ?2)");

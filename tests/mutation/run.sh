@@ -13,7 +13,7 @@
 # fails there cannot catch anything, and the run stops.
 #
 # Cost: one build of the copy plus the listed tests per mutation (about
-# 10-15 min on the 2-core machine), so CI runs it on a schedule, not on
+# 12-25 min wall on the shared 2-core machine), so CI runs it on a schedule, not on
 # every push: .ci/run with BN_MUTATION=1 (docs/RELIABILITY.md).
 set -euo pipefail
 src=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)

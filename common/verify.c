@@ -1,0 +1,312 @@
+/*
+ * verify.c: recompute stored vectors and compare them (verify.h).
+ *
+ * Owns: reading a feature set's definition back into network settings, the
+ * selection of vectors to check, the comparison rule (bitwise for the same
+ * engine and version, BN_VERIFY_TOLERANCE otherwise) and the repair writes.
+ * Sequential on purpose: verification is rare and I/O-light next to the
+ * network, and a plain loop is easy to trust.
+ */
+#include "verify.h"
+
+#include "f16.h"
+#include "hash.h"
+#include "image.h"
+#include "vgg16.h"
+
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One vector to check. */
+typedef struct {
+    char sha256[65];
+    char *path; /* relative to the dataset root */
+    void *blob; /* as stored */
+    size_t bytes;
+    char engine[32]; /* "" when not recorded */
+    int version;
+    int slot; /* row in the batch tensor, -1 when not decoded */
+} vf_item;
+
+typedef struct {
+    bn_image_opts image;
+    bn_layer layer;
+    bn_pooling pooling;
+    char dtype[8];
+    int dim;
+    char weights_sha256[65];
+} vf_def;
+
+static char *vf_strdup(const unsigned char *s) {
+    return s ? strdup((const char *)s) : NULL;
+}
+
+/* The feature set's row -> network settings; fails for imports and for
+ * settings this version cannot run. */
+static int vf_definition(bn_store *s, int64_t fs, vf_def *d, bn_error *err) {
+    sqlite3_stmt *q = NULL;
+    const char *sql = "SELECT source, layer, pooling, size, resize, preprocess, dtype, dim,"
+                      " weights_sha256, name FROM featuresets WHERE id = ?1";
+    if (sqlite3_prepare_v2(bn_store_db(s), sql, -1, &q, NULL) != SQLITE_OK)
+        return bn_store_fail(s, err, "reading the feature set");
+    sqlite3_bind_int64(q, 1, fs);
+    int rc = BN_OK;
+    if (sqlite3_step(q) != SQLITE_ROW) {
+        rc = bn_fail(err, BN_EINVAL, "%s: no feature set %lld", bn_store_path(s), (long long)fs);
+    } else {
+        const char *source = (const char *)sqlite3_column_text(q, 0);
+        const char *name = (const char *)sqlite3_column_text(q, 9);
+        const char *wsha = (const char *)sqlite3_column_text(q, 8);
+        memset(d, 0, sizeof *d);
+        d->image.size = sqlite3_column_int(q, 3);
+        d->dim = sqlite3_column_int(q, 7);
+        snprintf(d->dtype, sizeof d->dtype, "%s", (const char *)sqlite3_column_text(q, 6));
+        snprintf(d->weights_sha256, sizeof d->weights_sha256, "%s", wsha ? wsha : "");
+        if (!source || strcmp(source, "extract") != 0)
+            rc = bn_fail(err, BN_EINVAL,
+                         "%s: feature set %s was imported, not extracted: nothing to recompute",
+                         bn_store_path(s), name);
+        else if (bn_layer_parse((const char *)sqlite3_column_text(q, 1), &d->layer) ||
+                 bn_pooling_parse((const char *)sqlite3_column_text(q, 2), &d->pooling) ||
+                 bn_resize_parse((const char *)sqlite3_column_text(q, 4), &d->image.resize) ||
+                 bn_preprocess_parse((const char *)sqlite3_column_text(q, 5),
+                                     &d->image.preprocess) ||
+                 bn_vgg16_dim(d->layer, d->pooling, d->image.size) != d->dim)
+            rc = bn_fail(err, BN_EINVAL, "%s: feature set %s has settings this version cannot run",
+                         bn_store_path(s), name);
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
+/* The vectors to check: one path per content, in sha256 order (a sample
+ * spread over the set, the same on every run). */
+static int vf_select(bn_store *s, int64_t fs, long limit, vf_item **out, long *n, bn_error *err) {
+    sqlite3_stmt *q = NULL;
+    const char *sql = "SELECT v.sha256, v.vector, v.engine, v.engine_version,"
+                      " (SELECT min(path) FROM images i WHERE i.sha256 = v.sha256)"
+                      " FROM vectors v WHERE v.featureset = ?1 ORDER BY v.sha256 LIMIT ?2";
+    *out = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(bn_store_db(s), sql, -1, &q, NULL) != SQLITE_OK)
+        return bn_store_fail(s, err, "selecting vectors to verify");
+    sqlite3_bind_int64(q, 1, fs);
+    sqlite3_bind_int64(q, 2, limit > 0 ? limit : -1);
+    long cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (!sqlite3_column_text(q, 4)) /* a vector no image row points to */
+            continue;
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 256;
+            vf_item *p = realloc(*out, (size_t)cap * sizeof *p);
+            if (!p) {
+                sqlite3_finalize(q);
+                return bn_fail(err, BN_ENOMEM, "out of memory");
+            }
+            *out = p;
+        }
+        vf_item *it = &(*out)[(*n)++];
+        memset(it, 0, sizeof *it);
+        snprintf(it->sha256, sizeof it->sha256, "%s", (const char *)sqlite3_column_text(q, 0));
+        it->bytes = (size_t)sqlite3_column_bytes(q, 1);
+        it->blob = malloc(it->bytes ? it->bytes : 1);
+        it->path = vf_strdup(sqlite3_column_text(q, 4));
+        if (!it->blob || !it->path) {
+            sqlite3_finalize(q);
+            return bn_fail(err, BN_ENOMEM, "out of memory");
+        }
+        memcpy(it->blob, sqlite3_column_blob(q, 1), it->bytes);
+        if (sqlite3_column_text(q, 2))
+            snprintf(it->engine, sizeof it->engine, "%s", (const char *)sqlite3_column_text(q, 2));
+        it->version = sqlite3_column_int(q, 3);
+        it->slot = -1;
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? BN_OK : bn_store_fail(s, err, "selecting vectors to verify");
+}
+
+/* Read root/path whole, check its SHA-256 and decode it into in. */
+static int vf_load(const char *root, vf_item *it, const vf_def *d, float *in, bn_verify_stats *st) {
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/%s", root, it->path) >= (int)sizeof path) {
+        st->missing++;
+        return -1;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        st->missing++;
+        return -1;
+    }
+    unsigned char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len == cap) {
+            cap = cap ? 2 * cap : (size_t)1 << 20;
+            unsigned char *p = realloc(buf, cap);
+            if (!p)
+                break;
+            buf = p;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    int bad = ferror(f) || !buf;
+    fclose(f);
+    char sha[65];
+    if (!bad)
+        bn_sha256_hex(buf, len, sha);
+    if (bad) {
+        st->unreadable++;
+    } else if (strcmp(sha, it->sha256) != 0) {
+        st->changed++;
+        bad = 1;
+    } else {
+        bn_error e;
+        if (bn_image_decode(buf, len, path, &d->image, in, NULL, &e)) {
+            st->unreadable++;
+            bad = 1;
+        }
+    }
+    free(buf);
+    return bad ? -1 : 0;
+}
+
+/* Compare the stored blob with the recomputed vector v (dim floats). */
+static double vf_compare(const vf_item *it, const float *v, const vf_def *d, void *scratch,
+                         int *identical) {
+    int f16 = strcmp(d->dtype, "f16") == 0;
+    size_t bytes = (size_t)d->dim * (f16 ? sizeof(uint16_t) : sizeof(float));
+    const void *mine = v;
+    if (f16) {
+        bn_f32_to_f16_array(v, scratch, (size_t)d->dim);
+        mine = scratch;
+    }
+    *identical = it->bytes == bytes && memcmp(it->blob, mine, bytes) == 0;
+    if (it->bytes != bytes)
+        return INFINITY;
+    double d2 = 0, r2 = 0;
+    for (int i = 0; i < d->dim; i++) {
+        double a =
+            f16 ? bn_f16_to_f32(((const uint16_t *)it->blob)[i]) : ((const float *)it->blob)[i];
+        double b = f16 ? bn_f16_to_f32(((const uint16_t *)mine)[i]) : v[i];
+        d2 += (a - b) * (a - b);
+        r2 += b * b;
+    }
+    if (!isfinite(d2))
+        return INFINITY;
+    return r2 > 0 ? sqrt(d2 / r2) : sqrt(d2);
+}
+
+/* Forward the decoded items of one batch, compare, repair. */
+static int vf_batch(bn_store *s, bn_vgg16 *net, int64_t fs, const vf_def *d, vf_item *items, long n,
+                    int ncomp, const float *in, float *out, void *scratch, const bn_verify_opts *o,
+                    bn_verify_report report, void *ctx, bn_verify_stats *st, bn_error *err) {
+    if (ncomp == 0)
+        return BN_OK;
+    int rc = bn_vgg16_forward(net, in, ncomp, d->layer, d->pooling, out, err);
+    if (rc)
+        return rc;
+    const char *engine = bn_conv_engine_id(bn_vgg16_engine(net));
+    int began = 0;
+    for (long k = 0; k < n; k++) {
+        vf_item *it = &items[k];
+        if (it->slot < 0)
+            continue;
+        const float *v = out + (size_t)it->slot * d->dim;
+        int identical;
+        double rel = vf_compare(it, v, d, scratch, &identical);
+        int must_match = strcmp(it->engine, engine) == 0 && it->version == BN_CONV_ENGINE_VERSION;
+        st->checked++;
+        st->worst = rel > st->worst ? rel : st->worst;
+        if (identical) {
+            st->identical++;
+            continue;
+        }
+        if (!must_match && rel <= BN_VERIFY_TOLERANCE) {
+            st->close++;
+            continue;
+        }
+        st->differ++;
+        if (report)
+            report(ctx, it->path, rel, it->engine[0] ? it->engine : "not recorded");
+        if (!o->repair)
+            continue;
+        if (!began && bn_store_begin(s, err))
+            return BN_EDB;
+        began = 1;
+        bn_store_set_engine(s, engine, BN_CONV_ENGINE_VERSION);
+        if ((rc = bn_store_put_vector(s, fs, it->sha256, v, d->dim, d->dtype, err))) {
+            bn_store_rollback(s);
+            return rc;
+        }
+        st->repaired++;
+    }
+    if (began && bn_store_commit(s, err))
+        return BN_EDB;
+    return BN_OK;
+}
+
+int bn_verify_run(bn_store *s, int64_t featureset, const char *root, const char *weights_path,
+                  const bn_verify_opts *o, bn_verify_report report, bn_verify_progress progress,
+                  void *ctx, bn_verify_stats *st, bn_error *err) {
+    memset(st, 0, sizeof *st);
+    vf_def d;
+    int rc = vf_definition(s, featureset, &d, err);
+    if (rc)
+        return rc;
+    bn_vgg16_weights w;
+    if ((rc = bn_weights_load(&w, weights_path, err)))
+        return rc;
+    if (d.weights_sha256[0] && strcmp(d.weights_sha256, w.sha256) != 0) {
+        bn_weights_free(&w);
+        return bn_fail(err, BN_EINVAL,
+                       "%s: not the weights of this feature set (SHA-256 %.12s..., the feature "
+                       "set was extracted with %.12s...)",
+                       weights_path, w.sha256, d.weights_sha256);
+    }
+    int batch = o->batch > 0 ? o->batch : 8;
+    bn_vgg16 *net = NULL;
+    rc = bn_vgg16_create(&net, &w, o->engine, d.image.size, batch, d.layer, err);
+    bn_weights_free(&w);
+    if (rc)
+        return rc;
+    vf_item *items = NULL;
+    long n = 0;
+    size_t per = (size_t)d.image.size * d.image.size * 3;
+    float *in = malloc((size_t)batch * per * sizeof *in);
+    float *out = malloc((size_t)batch * d.dim * sizeof *out);
+    void *scratch = malloc((size_t)d.dim * sizeof(float));
+    if (!in || !out || !scratch)
+        rc = bn_fail(err, BN_ENOMEM, "out of memory for batch %d at size %d", batch, d.image.size);
+    if (!rc)
+        rc = vf_select(s, featureset, o->sample, &items, &n, err);
+    st->total = n;
+    for (long k0 = 0; !rc && k0 < n;) {
+        int ncomp = 0;
+        long k = k0;
+        for (; k < n && ncomp < batch; k++)
+            if (vf_load(root, &items[k], &d, in + (size_t)ncomp * per, st) == 0)
+                items[k].slot = ncomp++;
+        rc = vf_batch(s, net, featureset, &d, items + k0, k - k0, ncomp, in, out, scratch, o,
+                      report, ctx, st, err);
+        k0 = k;
+        if (progress)
+            progress(ctx, st);
+    }
+    for (long k = 0; k < n; k++) {
+        free(items[k].path);
+        free(items[k].blob);
+    }
+    free(items);
+    free(in);
+    free(out);
+    free(scratch);
+    bn_vgg16_free(net);
+    return rc;
+}

@@ -1,0 +1,231 @@
+/*
+ * cmd_verify.c: the `bottleneck-extract verify` subcommand (cmd_verify.h): options,
+ * messages and exit codes; the work is common/verify.c.
+ */
+#include "cmd_verify.h"
+
+#include "image.h"
+#include "json.h"
+#include "progress.h"
+#include "store.h"
+#include "verify.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char verify_usage[] =
+    "usage: bottleneck-extract verify --db FILE [--features NAME|ID] [--sample N | --all]\n"
+    "                                 [--repair] [--weights FILE.h5] [--conv ENGINE]\n"
+    "                                 [--batch N] [--threads N] [--quiet] [--json] DATASET_DIR\n"
+    "\n"
+    "Recompute stored vectors from the images in DATASET_DIR (the folder they were\n"
+    "extracted from) and compare: bitwise where the same engine and version stored\n"
+    "them, within 1e-4 relative L2 otherwise. --repair replaces those that differ.\n"
+    "Default: a sample of 200 vectors (in SHA-256 order); --all checks every one.\n"
+    "Exit status: 0 nothing differs (or all repaired); 1 error; 2 usage error;\n"
+    "3 some vectors differ (listed) and were not repaired.\n";
+
+typedef struct {
+    bn_progress bar;
+    int quiet, json, shown;
+} verify_ctx;
+
+static void on_differ(void *ctxp, const char *path, double rel, const char *stored_by) {
+    verify_ctx *c = ctxp;
+    if (c->quiet || c->json)
+        return;
+    if (c->shown++ < 20)
+        fprintf(stderr, "differs: %s (relative L2 %.3g; stored by %s)\n", path, rel, stored_by);
+}
+
+static void on_progress(void *ctxp, const bn_verify_stats *st) {
+    verify_ctx *c = ctxp;
+    c->bar.total = st->total; /* known once the vectors are selected */
+    bn_progress_update(&c->bar, st->checked + st->missing + st->changed + st->unreadable);
+}
+
+static int verify_usage_error(const char *msg, const char *arg) {
+    fprintf(stderr, "bottleneck-extract verify: ");
+    fprintf(stderr, msg, arg);
+    fprintf(stderr, "\n%s", verify_usage);
+    return 2;
+}
+
+/* The only extracted feature set, when --features is not given. */
+static int only_featureset(bn_store *s, char *out, size_t n) {
+    sqlite3_stmt *q = NULL;
+    int count = 0;
+    if (sqlite3_prepare_v2(bn_store_db(s),
+                           "SELECT name FROM featuresets WHERE source = 'extract' ORDER BY id", -1,
+                           &q, NULL) != SQLITE_OK)
+        return -1;
+    while (sqlite3_step(q) == SQLITE_ROW)
+        if (count++ == 0)
+            snprintf(out, n, "%s", (const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    return count;
+}
+
+int extract_verify_main(int argc, char **argv) {
+    const char *db = NULL, *features = NULL, *weights_arg = NULL;
+    bn_verify_opts o = {.sample = 200, .batch = 8, .engine = BN_CONV_AUTO};
+    int threads = 0, all = 0, sample_given = 0;
+    verify_ctx ctx = {0};
+    enum {
+        O_DB = 256,
+        O_FEAT,
+        O_SAMPLE,
+        O_ALL,
+        O_REPAIR,
+        O_W,
+        O_CONV,
+        O_BATCH,
+        O_TH,
+        O_Q,
+        O_J,
+        O_H
+    };
+    static const struct option opts[] = {
+        {"db", required_argument, 0, O_DB},
+        {"features", required_argument, 0, O_FEAT},
+        {"sample", required_argument, 0, O_SAMPLE},
+        {"all", no_argument, 0, O_ALL},
+        {"repair", no_argument, 0, O_REPAIR},
+        {"weights", required_argument, 0, O_W},
+        {"conv", required_argument, 0, O_CONV},
+        {"batch", required_argument, 0, O_BATCH},
+        {"threads", required_argument, 0, O_TH},
+        {"quiet", no_argument, 0, O_Q},
+        {"json", no_argument, 0, O_J},
+        {"help", no_argument, 0, O_H},
+        {0, 0, 0, 0},
+    };
+    optind = 2;
+    for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
+        char *end = NULL;
+        switch (c) {
+        case O_DB: db = optarg; break;
+        case O_FEAT: features = optarg; break;
+        case O_SAMPLE:
+            o.sample = strtol(optarg, &end, 10);
+            if (!*optarg || *end || o.sample < 1)
+                return verify_usage_error("--sample %s: expected a positive integer", optarg);
+            sample_given = 1;
+            break;
+        case O_ALL: all = 1; break;
+        case O_REPAIR: o.repair = 1; break;
+        case O_W: weights_arg = optarg; break;
+        case O_CONV:
+            if (bn_conv_engine_parse(optarg, &o.engine))
+                return verify_usage_error("--conv %s: expected auto, direct or winograd", optarg);
+            break;
+        case O_BATCH:
+            o.batch = (int)strtol(optarg, &end, 10);
+            if (!*optarg || *end || o.batch < 1 || o.batch > 1024)
+                return verify_usage_error("--batch %s: expected 1..1024", optarg);
+            break;
+        case O_TH:
+            threads = (int)strtol(optarg, &end, 10);
+            if (!*optarg || *end || threads < 1)
+                return verify_usage_error("--threads %s: expected a positive integer", optarg);
+            break;
+        case O_Q: ctx.quiet = 1; break;
+        case O_J: ctx.json = 1; break;
+        case 'h':
+        case O_H: fputs(verify_usage, stdout); return 0;
+        default: return verify_usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (!db)
+        return verify_usage_error("%s", "--db is required");
+    if (all && sample_given)
+        return verify_usage_error("%s", "--sample and --all exclude each other");
+    if (optind != argc - 1)
+        return verify_usage_error("%s", "one dataset folder expected (the one extracted from)");
+    if (all)
+        o.sample = 0;
+    const char *root = argv[optind];
+    if (threads > 0)
+        bn_set_threads(threads);
+
+    bn_error err;
+    bn_error_clear(&err);
+    char weights_path[4096], fsname[512];
+    bn_store *s = NULL;
+    int64_t fs = 0;
+    int dim;
+    char dtype[8];
+    int status = 1;
+    if (bn_image_init(argv[0], &err) ||
+        bn_weights_locate(weights_path, sizeof weights_path, weights_arg, &err) ||
+        bn_store_open(&s, db, 0, &err)) {
+        fprintf(stderr, "bottleneck-extract verify: %s\n", err.msg);
+        goto done;
+    }
+    if (!features) {
+        int count = only_featureset(s, fsname, sizeof fsname);
+        if (count != 1) {
+            fprintf(stderr,
+                    "bottleneck-extract verify: %s: %s; name one with --features (list: sqlite3 "
+                    "%s 'SELECT id, name FROM featuresets')\n",
+                    db, count == 0 ? "no extracted feature set" : "several feature sets", db);
+            goto done;
+        }
+        features = fsname;
+    }
+    if (bn_store_featureset_find(s, features, &fs, &dim, dtype, &err)) {
+        fprintf(stderr, "bottleneck-extract verify: %s\n", err.msg);
+        goto done;
+    }
+    bn_progress_start(&ctx.bar, stderr, "verify", "vec", 0, ctx.quiet || ctx.json);
+    bn_verify_stats st;
+    int rc = bn_verify_run(s, fs, root, weights_path, &o, on_differ, on_progress, &ctx, &st, &err);
+    bn_progress_finish(&ctx.bar);
+    if (rc) {
+        fprintf(stderr, "bottleneck-extract verify: %s\n", err.msg);
+        goto done;
+    }
+    status = st.differ > st.repaired ? 3 : 0;
+    if (!ctx.quiet && !ctx.json)
+        fprintf(stderr,
+                "%s: feature set %s: %ld vectors selected, %ld checked: %ld identical, %ld within "
+                "1e-4 (another engine), %ld differ%s; %ld files missing, %ld changed since "
+                "extraction, %ld unreadable; worst relative L2 %.3g\n",
+                db, features, st.total, st.checked, st.identical, st.close, st.differ,
+                o.repair ? " (repaired)" : "", st.missing, st.changed, st.unreadable, st.worst);
+    if (status == 3 && !ctx.quiet && !ctx.json)
+        fprintf(stderr, "replace them with: bottleneck-extract verify --repair --db %s%s %s\n", db,
+                all ? " --all" : "", root);
+    if (ctx.json) {
+        printf("{\"db\":");
+        bn_json_string(stdout, db);
+        printf(",\"featureset\":");
+        bn_json_string(stdout, features);
+        printf(",\"selected\":%ld,\"checked\":%ld,\"identical\":%ld,\"close\":%ld,\"differ\":%ld,"
+               "\"repaired\":%ld,\"missing\":%ld,\"changed\":%ld,\"unreadable\":%ld,"
+               "\"worst_rel_l2\":",
+               st.total, st.checked, st.identical, st.close, st.differ, st.repaired, st.missing,
+               st.changed, st.unreadable);
+        bn_json_number(stdout, st.worst);
+        printf("}\n");
+    }
+done:
+    bn_store_close(s);
+    bn_image_shutdown();
+    return status;
+}
+
+void extract_warn_unverified(struct bn_store *s, const char *db_path, const char *prog) {
+    long n = 0;
+    bn_error err;
+    if (bn_store_unverified(s, &n, &err) || n == 0)
+        return;
+    fprintf(stderr,
+            "%s: warning: %s holds %ld vectors written by bottleneck 0.1.0 or earlier, whose "
+            "default engine could store wrong vectors for partial batches; check them with: "
+            "bottleneck-extract verify --db %s --all DATASET_DIR (add --repair to replace wrong "
+            "ones)\n",
+            prog, db_path, n, db_path);
+}
