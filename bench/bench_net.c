@@ -29,6 +29,7 @@
  * OPENBLAS_CORETYPE and re-executes itself, as the extractor does, so that
  * the direct engine is measured at its real speed.
  */
+#include "bench_util.h"
 #include "conv.h"
 #include "vgg16.h"
 #include "weights.h"
@@ -45,22 +46,6 @@
 
 /* Multiply-adds of the 13 convolutions at 224x224, times 2 (vgg16_flops.py). */
 #define NET_FLOPS_224 30693261312.0
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static uint64_t rng = 0x853c49e6748fea9bull;
 
@@ -166,13 +151,13 @@ static int bench_layers(const bn_vgg16_weights *w, bn_conv_engine engine, int si
         fill_uniform(in, nin, 0.0f, 4.0f);
         double t[64];
         for (int r = -1; r < reps; r++) { /* r = -1: warm-up */
-            double t0 = now();
+            double t0 = bench_now();
             if (pool)
                 bn_conv_forward_pool(c, in, out, batch, s, s, ws);
             else
                 bn_conv_forward(c, in, out, batch, s, s, ws);
             if (r >= 0)
-                t[r] = now() - t0;
+                t[r] = bench_now() - t0;
         }
         layer_row *row = &rows[nrows++];
         if (pool)
@@ -183,7 +168,7 @@ static int bench_layers(const bn_vgg16_weights *w, bn_conv_engine engine, int si
         row->size = s;
         row->cin = cin;
         row->cout = cout;
-        row->ms = 1e3 * median(t, reps);
+        row->ms = 1e3 * bench_median(t, reps);
         row->flops = 2.0 * 9.0 * cin * cout * (double)s * s * batch;
         free(in);
         free(out);
@@ -266,9 +251,9 @@ int main(int argc, char **argv) {
     bn_vgg16_forward(net, in, batch, BN_LAYER_BLOCK5_POOL, BN_POOLING_NONE, out, &err);
     double cpu0 = cpu_seconds();
     for (int r = 0; r < reps; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         bn_vgg16_forward(net, in, batch, BN_LAYER_BLOCK5_POOL, BN_POOLING_NONE, out, &err);
-        t[r] = now() - t0;
+        t[r] = bench_now() - t0;
     }
     /* Every rep, in order: on a shared machine the spread says how much to trust the median. */
     printf("INFO reps_ms=");
@@ -282,7 +267,7 @@ int main(int argc, char **argv) {
     double best = t[0];
     for (int r = 1; r < reps; r++)
         best = t[r] < best ? t[r] : best;
-    double med = median(t, reps);
+    double med = bench_median(t, reps);
     double flops = NET_FLOPS_224 * ((double)size / 224) * ((double)size / 224) * batch;
     printf("RESULT runtime=bottleneck conv=%s size=%d batch=%d threads=%d reps=%d s_median=%.4f "
            "s_min=%.4f img_s_median=%.3f img_s_best=%.3f gflops_median=%.1f peak_rss_mb=%.0f "

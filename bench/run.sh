@@ -20,6 +20,8 @@
 #      Runtime back to back (3 reps each), for ratios measured seconds apart;
 #   5. EXTRACT_ROUNDS (default 3) paired rounds: the extractor on ROUND_PHOTOS
 #      (default 400) of the photos, then the network alone on as many images;
+#   6. GOOGLENET_ROUNDS (default 5) paired rounds: GoogLeNet from its ONNX file
+#      through bench/bench_graph and through ONNX Runtime (bench/ort_model.js);
 # and ends with a summary: images/s of each, and the ratios of the network
 # (--conv auto, the default) to oneDNN Winograd and to ONNX Runtime (from the
 # single runs, and the median of the paired rounds), and of the extractor to
@@ -118,6 +120,26 @@ if [ "${EXTRACT_ROUNDS:-3}" -gt 0 ] && [ "$nclass" -gt 0 ]; then
     rm -f "$out/round.db" "$out/round.db-wal" "$out/round.db-shm"
 fi
 
+# 6. Any network from ONNX: GoogLeNet (../shared/models/bvlc_googlenet.onnx)
+#    through bottleneck's graph executor (bench/bench_graph, the whole network
+#    to `prob`, --conv auto) and ONNX Runtime 1.30 on the same file
+#    (bench/ort_model.js, with the onnxruntime-node peers.sh installed), batch
+#    8, 2 threads, GOOGLENET_ROUNDS (default 5) pairs back to back.
+graph="$build/bench/bench_graph"
+googlenet="$shared/models/bvlc_googlenet.onnx"
+ort_modules="$peers_work/ort/node_modules"
+if [ -x "$graph" ] && [ -f "$googlenet" ]; then
+    "$graph" "$googlenet" --reps 3 | tee -a "$log" # with the share of each op
+    for i in $(seq "${GOOGLENET_ROUNDS:-5}"); do
+        "$graph" "$googlenet" --reps 3 | grep '^RESULT' | sed "s/^RESULT /RESULT gl_round=$i /" |
+            tee -a "$log"
+        if [ -d "$ort_modules/onnxruntime-node" ] && command -v node >/dev/null; then
+            NODE_PATH="$ort_modules" node "$root/bench/ort_model.js" "$googlenet" 224 8 3 2 |
+                grep '^RESULT' | sed "s/^RESULT /RESULT gl_round=$i /" | tee -a "$log"
+        fi
+    done
+fi
+
 # Summary from the log.
 /usr/bin/python3 - "$log" <<'EOF'
 import re, sys
@@ -188,6 +210,18 @@ if rounds:
     ours_r = sorted(d['ours'] for d in rounds.values() if 'ours' in d)
     print(f"INFO paired rounds: bottleneck images/s median={ours_r[len(ours_r) // 2]:.2f} "
           f"best={ours_r[-1]:.2f}")
+gl = {}
+for l in lines:
+    if l.startswith('RESULT gl_round='):
+        r = kv(l)
+        gl.setdefault(r['gl_round'], {})['ours' if r.get('runtime') == 'bottleneck' else 'ort'] = \
+            float(r['img_s_median'])
+gr = sorted(d['ours'] / d['ort'] for d in gl.values() if 'ours' in d and 'ort' in d)
+if gr:
+    print(f"RATIO paired GoogLeNet bottleneck/onnxruntime median={gr[len(gr) // 2]:.2f} "
+          f"min={gr[0]:.2f} max={gr[-1]:.2f} rounds={len(gr)} (bottleneck "
+          + ', '.join('%.1f' % d.get('ours', 0) for d in gl.values()) + "; ONNX Runtime "
+          + ', '.join('%.1f' % d.get('ort', 0) for d in gl.values()) + " images/s)")
 foreign = [l for l in lines if 'foreign_cores_avg=' in l]
 worst = max((float(kv(l)['foreign_cores_avg']) for l in foreign), default=0)
 print(f"INFO worst foreign_cores_avg={worst:.2f} (0 = quiet machine; above ~0.3 the numbers are noisy)")

@@ -1,12 +1,13 @@
 /*
  * classify.h: what the files of bottleneck-classify share: the parsed command
- * line, the commands, and the output helpers (report.c).
+ * line, the commands, and the output helpers (format.c).
  *
  *   main.c         command and option parsing, usage, exit codes
  *   cmd_train.c    train: grid, selection (validation or K-fold), refit, storage
  *   cmd_runs.c     runs (list) and show (one run)
  *   cmd_predict.c  predict: a stored split, or new image files
- *   report.c       metrics as tables and as JSON
+ *   cmd_report.c   report: one HTML file (report.h lists its other files)
+ *   format.c       metrics as tables and as JSON
  */
 #ifndef BN_CLASSIFY_H
 #define BN_CLASSIFY_H
@@ -46,6 +47,10 @@ typedef struct {
     int64_t run;
     const char *weights;
     int threads;
+    /* report */
+    int64_t sweep;
+    const char *runs_list, *output, *images;
+    int gallery;
     /* positional arguments */
     char **args;
     int nargs;
@@ -55,6 +60,7 @@ int cl_train(const cl_opts *o);
 int cl_runs(const cl_opts *o);
 int cl_show(const cl_opts *o);
 int cl_predict(const cl_opts *o);
+int cl_report(const cl_opts *o);
 
 /* Print "bottleneck-classify: <msg>" on stderr and return CL_EXIT_FATAL. */
 int cl_fail(const char *msg);
@@ -67,7 +73,7 @@ int cl_open(const cl_opts *o, int readonly, bn_store **s);
 int cl_featureset(bn_store *s, const char *name_or_id, int64_t *id, int *dim, char *name,
                   size_t nname, bn_error *err);
 
-/* ---- report.c ---- */
+/* ---- format.c ---- */
 
 /* JSON values: strings escaped, non-finite numbers as null. */
 /* {"n":..,"accuracy":..,...,"per_class":{...},"confusion":[[...]]}; detail = 0

@@ -19,6 +19,7 @@
 #include "extractor.h"
 #include "featureset.h"
 #include "image.h"
+#include "onnx.h"
 #include "progress.h"
 #include "vgg16.h"
 #include "weights.h"
@@ -29,12 +30,14 @@
 
 typedef struct {
     char *source, *layer, *pooling, *resize, *preprocess, *dtype, *weights_sha256, *name;
+    char *model, *model_format, *model_path;
     int size, dim;
 } fs_row;
 
 static void fs_row_free(fs_row *f) {
     free(f->source), free(f->layer), free(f->pooling), free(f->resize), free(f->preprocess);
     free(f->dtype), free(f->weights_sha256), free(f->name);
+    free(f->model), free(f->model_format), free(f->model_path);
     memset(f, 0, sizeof *f);
 }
 
@@ -48,7 +51,8 @@ static int read_fs(bn_store *s, int64_t fs, fs_row *f, bn_error *err) {
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(bn_store_db(s),
                            "SELECT source, layer, pooling, resize, preprocess, dtype,"
-                           " weights_sha256, name, size, dim FROM featuresets WHERE id = ?1",
+                           " weights_sha256, name, size, dim, model, model_format, model_path"
+                           " FROM featuresets WHERE id = ?1",
                            -1, &q, NULL) != SQLITE_OK)
         return bn_store_fail(s, err, "reading the feature set");
     sqlite3_bind_int64(q, 1, fs);
@@ -64,6 +68,9 @@ static int read_fs(bn_store *s, int64_t fs, fs_row *f, bn_error *err) {
         f->name = dup_col(q, 7);
         f->size = sqlite3_column_int(q, 8);
         f->dim = sqlite3_column_int(q, 9);
+        f->model = dup_col(q, 10);
+        f->model_format = dup_col(q, 11);
+        f->model_path = dup_col(q, 12);
     } else {
         rc = bn_fail(err, BN_EINVAL, "%s: no feature set %lld", bn_store_path(s), (long long)fs);
     }
@@ -103,6 +110,9 @@ static void extract_progress(void *ctx, const bn_extract_stats *st) {
     bn_progress_update(ctx, st->images);
 }
 
+static int run_missing(const cl_opts *o, int64_t fs, const fs_row *f, bn_extractor *x,
+                       bn_dataset *ds, bn_error *err);
+
 /* Run the extract pipeline over the items of ds that lack a vector. */
 static int extract_missing(const cl_opts *o, bn_store *s, int64_t fs, const fs_row *f,
                            bn_dataset *ds, int missing, int *vips_started, bn_error *err) {
@@ -116,18 +126,41 @@ static int extract_missing(const cl_opts *o, bn_store *s, int64_t fs, const fs_r
     bn_extract_opts_default(&eo);
     eo.image.size = f->size;
     if (!f->layer || !f->pooling || !f->resize || !f->preprocess || !f->dtype ||
-        bn_layer_parse(f->layer, &eo.layer) || bn_pooling_parse(f->pooling, &eo.pooling) ||
-        bn_resize_parse(f->resize, &eo.image.resize) ||
-        bn_preprocess_parse(f->preprocess, &eo.image.preprocess))
+        bn_pooling_parse(f->pooling, &eo.pooling) || bn_resize_parse(f->resize, &eo.image.resize) ||
+        bn_image_preprocess_from_description(f->preprocess, &eo.image))
         return bn_fail(err, BN_EINVAL, "feature set '%s': settings this build does not know",
                        f->name);
     eo.dtype = f->dtype;
+    eo.tensor = f->layer;
     int rc = bn_image_init(o->argv0, err);
     if (rc)
         return rc;
     *vips_started = 1;
     if (o->threads > 0)
         bn_set_threads(o->threads);
+    bn_extractor *x = NULL;
+    if (f->model_format && !strcmp(f->model_format, "onnx")) {
+        /* the same file, by content: it may not have moved since extract */
+        bn_graph *g = NULL;
+        bn_onnx_info info;
+        if (!f->model_path)
+            return bn_fail(err, BN_EINVAL, "feature set '%s': no model file recorded", f->name);
+        if ((rc = bn_onnx_load(&g, f->model_path, &info, err)))
+            return rc;
+        if (f->weights_sha256 && strcmp(f->weights_sha256, info.sha256)) {
+            bn_graph_free(g);
+            return bn_fail(err, BN_EINVAL,
+                           "%s has changed since feature set '%s' was extracted from it (sha256 "
+                           "%.12s..., now %.12s...)",
+                           f->model_path, f->name, f->weights_sha256, info.sha256);
+        }
+        bn_extract_model m = {
+            .model = f->model, .sha256 = info.sha256, .format = "onnx", .path = f->model_path};
+        rc = bn_extractor_create_graph(&x, s, g, &m, &eo, err);
+        if (rc)
+            return rc;
+        return run_missing(o, fs, f, x, ds, err);
+    }
     char wpath[4096];
     bn_vgg16_weights w;
     if ((rc = bn_weights_locate(wpath, sizeof wpath, o->weights, err)) ||
@@ -141,11 +174,17 @@ static int extract_missing(const cl_opts *o, bn_store *s, int64_t fs, const fs_r
             "this file %.12s...): pass that file with --weights",
             wpath, f->name, f->weights_sha256, w.sha256);
     }
-    bn_extractor *x = NULL;
     rc = bn_extractor_create(&x, s, &w, &eo, err);
     bn_weights_free(&w);
     if (rc)
         return rc;
+    return run_missing(o, fs, f, x, ds, err);
+}
+
+/* Run x (made from fs's settings) over ds; takes x. */
+static int run_missing(const cl_opts *o, int64_t fs, const fs_row *f, bn_extractor *x,
+                       bn_dataset *ds, bn_error *err) {
+    int rc;
     if (bn_extractor_featureset(x) != fs) {
         bn_extractor_free(x);
         return bn_fail(err, BN_EINVAL, "feature set '%s': its settings map to another feature set",

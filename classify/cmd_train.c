@@ -12,13 +12,17 @@
  *      training split, after cross-validation); test metrics for the final run;
  *   5. store everything in one transaction, after all training, so a long
  *      sweep never holds the database's write lock.
- * lbfgs/newton candidates warm-start from the previous candidate's optimum
- * (the optimum does not depend on the start; it only arrives sooner).
+ * lbfgs on two classes: candidates that differ only in C train together
+ * (common/sweep.c: one pass over the rows per round serves them all; the
+ * refit too). Other lbfgs/newton candidates warm-start from the previous
+ * candidate's optimum (the optimum does not depend on the start; it only
+ * arrives sooner).
  */
 #include "classify.h"
 
 #include "featureset.h"
 #include "progress.h"
+#include "sweep.h"
 #include "train.h"
 
 #include <math.h>
@@ -205,15 +209,76 @@ static int load_split(train_job *j, const char *name, bn_features *f, int **y) {
     return 0;
 }
 
-static int fit_candidate(train_job *j, candidate *c, bn_model *warm, bn_error *err) {
-    bn_data dtr = {.dim = j->dim, .k = j->k, .nblocks = 1};
-    dtr.block[0] = (bn_block){j->tr.x, j->ytr, j->tr.n};
+/* The training rows of fold f (all of them when f < 0). */
+static bn_data fold_data(const train_job *j, int f) {
+    bn_data d = {.dim = j->dim, .k = j->k, .nblocks = 0};
+    int a = f < 0 ? 0 : j->fold_start[f], b = f < 0 ? 0 : j->fold_start[f + 1];
+    if (f < 0 || a > 0)
+        d.block[d.nblocks++] = (bn_block){j->tr.x, j->ytr, f < 0 ? j->tr.n : a};
+    if (f >= 0 && b < j->tr.n)
+        d.block[d.nblocks++] = (bn_block){j->tr.x + (size_t)b * j->dim, j->ytr + b, j->tr.n - b};
+    return d;
+}
+
+/* Binary lbfgs candidates: those that share class weights and
+ * standardisation, i.e. differ only in C, train together on each fold
+ * (sweep.h): models[i * nf + f], infos likewise, nf = max(folds, 1). */
+static int sweep_candidates(train_job *j, bn_model *models, bn_train_info *infos, bn_error *err) {
+    int nf = j->folds ? j->folds : 1, n = 0, rc = BN_OK;
+    int *idx = malloc((size_t)j->ncand * sizeof *idx);
+    double *Cs = malloc((size_t)j->ncand * sizeof *Cs);
+    bn_model *m = calloc((size_t)j->ncand, sizeof *m);
+    bn_train_info *in = calloc((size_t)j->ncand, sizeof *in);
+    if (!idx || !Cs || !m || !in)
+        rc = bn_fail(err, BN_ENOMEM, "out of memory for %d candidates", j->ncand);
+    for (int group = 0; group < 4 && rc == BN_OK; group++) {
+        n = 0;
+        for (int i = 0; i < j->ncand; i++)
+            if (j->cand[i].opts.balanced == (group & 1) &&
+                j->cand[i].opts.standardize == group >> 1) {
+                idx[n] = i;
+                Cs[n++] = j->cand[i].opts.C;
+            }
+        for (int f = 0; f < nf && n > 0 && rc == BN_OK; f++) {
+            bn_data d = fold_data(j, j->folds ? f : -1);
+            bn_sweep_stats st;
+            double t0 = bn_now();
+            rc = bn_sweep_train(&d, &j->cand[idx[0]].opts, Cs, n, m, in, &st, err);
+            if (rc == BN_OK && !j->o->quiet) {
+                char fold[32] = "";
+                if (j->folds)
+                    snprintf(fold, sizeof fold, " (fold %d of %d)", f + 1, j->folds);
+                fprintf(stderr,
+                        "sweep of %d candidates%s: %d passes over the rows (%d in double) on %s%d "
+                        "columns, %.2f s (setup %.2f s)\n",
+                        n, fold, st.rounds, st.double_rounds, st.row_space ? "a row space of " : "",
+                        st.rank, bn_now() - t0, st.setup_seconds);
+            }
+            for (int i = 0; i < n && rc == BN_OK; i++) {
+                models[(size_t)idx[i] * nf + f] = m[i];
+                infos[(size_t)idx[i] * nf + f] = in[i];
+            }
+        }
+    }
+    free(idx), free(Cs), free(m), free(in);
+    return rc;
+}
+
+/* Train candidate c on the training split (or take the model the sweep
+ * trained: `trained`), then its metrics on train and validation. */
+static int fit_candidate(train_job *j, candidate *c, bn_model *warm, const bn_model *trained,
+                         const bn_train_info *trained_info, bn_error *err) {
+    bn_data dtr = fold_data(j, -1);
     bn_data dva = {.dim = j->dim, .k = j->k, .nblocks = 1};
     if (j->valid)
         dva.block[0] = (bn_block){j->va.x, j->yva, j->va.n};
-    int rc = bn_train(&dtr, j->valid ? &dva : NULL, &c->opts, warm, &c->info, err);
+    int rc = BN_OK;
+    if (trained)
+        c->info = *trained_info;
+    else
+        rc = bn_train(&dtr, j->valid ? &dva : NULL, &c->opts, warm, &c->info, err);
     if (rc == BN_OK)
-        rc = bn_head_from_model(warm, &c->head, err);
+        rc = bn_head_from_model(trained ? trained : warm, &c->head, err);
     if (rc)
         return rc;
     c->has_head = 1;
@@ -225,22 +290,24 @@ static int fit_candidate(train_job *j, candidate *c, bn_model *warm, bn_error *e
     return rc;
 }
 
-static int cv_candidate(train_job *j, candidate *c, bn_model *warm, bn_error *err) {
+/* Cross-validation of candidate c: trained on each fold (or the sweep's
+ * models trained[f]), scored on the held-out rows. */
+static int cv_candidate(train_job *j, candidate *c, bn_model *warm, const bn_model *trained,
+                        const bn_train_info *trained_info, bn_error *err) {
     memset(c->cv, 0, sizeof c->cv);
     c->info = (bn_train_info){.converged = 1};
     for (int f = 0; f < j->folds; f++) {
         int a = j->fold_start[f], b = j->fold_start[f + 1];
-        bn_data d = {.dim = j->dim, .k = j->k, .nblocks = 0};
-        if (a > 0)
-            d.block[d.nblocks++] = (bn_block){j->tr.x, j->ytr, a};
-        if (b < j->tr.n)
-            d.block[d.nblocks++] =
-                (bn_block){j->tr.x + (size_t)b * j->dim, j->ytr + b, j->tr.n - b};
+        bn_data d = fold_data(j, f);
         bn_train_info info;
-        int rc = bn_train(&d, NULL, &c->opts, &warm[f], &info, err);
+        int rc = BN_OK;
+        if (trained)
+            info = trained_info[f];
+        else
+            rc = bn_train(&d, NULL, &c->opts, &warm[f], &info, err);
         bn_head h;
         if (rc == BN_OK)
-            rc = bn_head_from_model(&warm[f], &h, err);
+            rc = bn_head_from_model(trained ? &trained[f] : &warm[f], &h, err);
         if (rc)
             return rc;
         bn_metrics m;
@@ -497,10 +564,22 @@ int cl_train(const cl_opts *o) {
         cl_fail("out of memory");
         goto done;
     }
-    int best = -1, rc = BN_OK;
+    int best = -1, rc = BN_OK, nf = j.folds ? j.folds : 1;
+    bn_data all = {.dim = j.dim, .k = j.k, .nblocks = 0};
+    bn_model *swept = NULL;
+    bn_train_info *swept_info = NULL;
+    if (bn_sweep_supported(&all, &j.cand[0].opts)) {
+        swept = calloc((size_t)j.ncand * nf, sizeof *swept);
+        swept_info = calloc((size_t)j.ncand * nf, sizeof *swept_info);
+        rc = swept && swept_info ? sweep_candidates(&j, swept, swept_info, &err)
+                                 : bn_fail(&err, BN_ENOMEM, "out of memory");
+    }
     for (int i = 0; i < j.ncand && rc == BN_OK; i++) {
         candidate *c = &j.cand[i];
-        rc = j.folds ? cv_candidate(&j, c, warm, &err) : fit_candidate(&j, c, warm, &err);
+        const bn_model *tm = swept ? &swept[(size_t)i * nf] : NULL;
+        const bn_train_info *ti = swept ? &swept_info[(size_t)i * nf] : NULL;
+        rc = j.folds ? cv_candidate(&j, c, warm, tm, ti, &err)
+                     : fit_candidate(&j, c, warm, tm, ti, &err);
         if (rc)
             break;
         const bn_metrics *sm = j.valid ? &c->valid_m : &c->train_m;
@@ -525,6 +604,9 @@ int cl_train(const cl_opts *o) {
                     !minibatch && !c->info.converged ? " (not converged: raise --max-iter)" : "");
         }
     }
+    for (int i = 0; swept && i < j.ncand * nf; i++)
+        bn_model_free(&swept[i]);
+    free(swept), free(swept_info);
     if (rc) {
         for (int f = 0; f < (j.folds ? j.folds : 1); f++)
             bn_model_free(&warm[f]);
@@ -551,9 +633,13 @@ int cl_train(const cl_opts *o) {
             refit_splits = refit_names;
         }
         bn_model m = {0};
-        rc = bn_train(&d, NULL, &refit.opts, j.folds ? &m : &warm[0], &refit.info, &err);
+        if (bn_sweep_supported(&d, &refit.opts))
+            rc = bn_sweep_train(&d, &refit.opts, &refit.opts.C, 1, &m, &refit.info, NULL, &err);
+        else
+            rc = bn_train(&d, NULL, &refit.opts, j.folds ? &m : &warm[0], &refit.info, &err);
         if (rc == BN_OK)
-            rc = bn_head_from_model(j.folds ? &m : &warm[0], &refit.head, &err);
+            rc = bn_head_from_model(j.folds || bn_sweep_supported(&d, &refit.opts) ? &m : &warm[0],
+                                    &refit.head, &err);
         bn_model_free(&m);
         if (rc == BN_OK) {
             refit.has_head = 1;

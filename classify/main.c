@@ -26,6 +26,7 @@ static const char usage_text[] =
     "       bottleneck-classify show RUN [options]\n"
     "       bottleneck-classify predict --run ID [--split S] [options]\n"
     "       bottleneck-classify predict --run ID IMAGE_OR_FOLDER... [options]\n"
+    "       bottleneck-classify report [--run N | --sweep S | --runs 3,7,9] [-o FILE] [options]\n"
     "\n"
     "Train, compare and apply output layers (logistic regression / softmax heads) on the\n"
     "feature vectors stored by bottleneck-extract or bottleneck-extract import. Every\n"
@@ -38,6 +39,9 @@ static const char usage_text[] =
     "  show RUN             one run: hyperparameters, training, metrics per split\n"
     "  predict              apply a run's head to a stored split (predictions are stored,\n"
     "                       see the run_predictions view) or to image files and folders\n"
+    "  report               one self-contained HTML file about a run, a sweep or several\n"
+    "                       runs: metrics, curves, confusion, calibration, embedding map,\n"
+    "                       the most confident mistakes with thumbnails\n"
     "\n"
     "Common options:\n"
     "  --db FILE            the database (default: bottleneck.db)\n"
@@ -117,6 +121,20 @@ static const char usage_text[] =
     "                       then the cache, as bottleneck-extract); must be the weights the\n"
     "                       feature set was extracted with\n"
     "  --threads N          compute threads for that extraction (default: all cores)\n"
+    "\n"
+    "report:\n"
+    "  --run N              one run (with its sweep's validation curve when it was chosen\n"
+    "                       among several candidates)\n"
+    "  --sweep S            a sweep: its validation curve and its final (or chosen) run\n"
+    "  --runs LIST          several runs overlaid, e.g. --runs 3,7 (VGG16 against GoogLeNet)\n"
+    "                       (none of the three: the latest sweep)\n"
+    "  -o, --output FILE    the HTML file (default: report-run-N.html, report-sweep-S.html,\n"
+    "                       report-runs-A-B.html); written to a temporary name, then renamed\n"
+    "  --split S            the evaluated split (default: validation or test, whichever the\n"
+    "                       run did not train on)\n"
+    "  --images DIR         the dataset folder the stored paths are relative to, for the\n"
+    "                       thumbnails (without it, placeholders)\n"
+    "  --gallery N          at most N mistakes shown (default 24)\n"
     "\n"
     "Exit status: 0 success; 1 error (nothing stored); 2 usage error; 3 predict: some\n"
     "image files could not be read.\n";
@@ -241,26 +259,32 @@ enum {
     O_RUN,
     O_WEIGHTS,
     O_THREADS,
+    O_SWEEP,
+    O_RUNS,
+    O_OUTPUT,
+    O_IMAGES,
+    O_GALLERY,
     O_END
 };
 
-typedef enum { CMD_TRAIN, CMD_RUNS, CMD_SHOW, CMD_PREDICT } command;
-static const char *const command_names[] = {"train", "runs", "show", "predict"};
+typedef enum { CMD_TRAIN, CMD_RUNS, CMD_SHOW, CMD_PREDICT, CMD_REPORT, NCOMMANDS } command;
+static const char *const command_names[] = {"train", "runs", "show", "predict", "report"};
 
 /* Which options each command accepts (a bit per command). */
 #define T (1 << CMD_TRAIN)
 #define R (1 << CMD_RUNS)
 #define S (1 << CMD_SHOW)
 #define P (1 << CMD_PREDICT)
+#define E (1 << CMD_REPORT)
 static const struct {
     struct option opt;
     int commands;
 } options[] = {
-    {{"db", required_argument, 0, O_DB}, T | R | S | P},
-    {{"json", no_argument, 0, O_JSON}, T | R | S | P},
-    {{"quiet", no_argument, 0, O_QUIET}, T | R | S | P},
-    {{"help", no_argument, 0, O_HELP}, T | R | S | P},
-    {{"version", no_argument, 0, O_VERSION}, T | R | S | P},
+    {{"db", required_argument, 0, O_DB}, T | R | S | P | E},
+    {{"json", no_argument, 0, O_JSON}, T | R | S | P | E},
+    {{"quiet", no_argument, 0, O_QUIET}, T | R | S | P | E},
+    {{"help", no_argument, 0, O_HELP}, T | R | S | P | E},
+    {{"version", no_argument, 0, O_VERSION}, T | R | S | P | E},
     {{"features", required_argument, 0, O_FEATURES}, T | P},
     {{"train", required_argument, 0, O_TRAIN}, T},
     {{"valid", required_argument, 0, O_VALID}, T},
@@ -281,18 +305,24 @@ static const struct {
     {{"select", required_argument, 0, O_SELECT}, T},
     {{"refit", no_argument, 0, O_REFIT}, T},
     {{"note", required_argument, 0, O_NOTE}, T},
-    {{"split", required_argument, 0, O_SPLIT}, R | P},
+    {{"split", required_argument, 0, O_SPLIT}, R | P | E},
     {{"sort", required_argument, 0, O_SORT}, R},
     {{"filter", required_argument, 0, O_FILTER}, R},
     {{"limit", required_argument, 0, O_LIMIT}, R},
-    {{"run", required_argument, 0, O_RUN}, P},
+    {{"run", required_argument, 0, O_RUN}, P | E},
     {{"weights", required_argument, 0, O_WEIGHTS}, P},
     {{"threads", required_argument, 0, O_THREADS}, P},
+    {{"sweep", required_argument, 0, O_SWEEP}, E},
+    {{"runs", required_argument, 0, O_RUNS}, E},
+    {{"output", required_argument, 0, O_OUTPUT}, E},
+    {{"images", required_argument, 0, O_IMAGES}, E},
+    {{"gallery", required_argument, 0, O_GALLERY}, E},
 };
 #undef T
 #undef R
 #undef S
 #undef P
+#undef E
 #define NOPTIONS ((int)(sizeof options / sizeof options[0]))
 
 int main(int argc, char **argv) {
@@ -315,6 +345,10 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc && !cmd_at; i++) {
         if (strcmp(argv[i], "--") == 0)
             break;
+        if (strcmp(argv[i], "-o") == 0) { /* the one short option with a value */
+            i++;
+            continue;
+        }
         if (argv[i][0] == '-' && argv[i][1]) {
             const char *name = argv[i] + (argv[i][1] == '-' ? 2 : 1);
             if (strchr(name, '='))
@@ -326,13 +360,14 @@ int main(int argc, char **argv) {
             continue;
         }
         int found = 0;
-        for (int c = 0; c < 4; c++)
+        for (int c = 0; c < NCOMMANDS; c++)
             if (strcmp(argv[i], command_names[c]) == 0) {
                 cmd = (command)c;
                 found = 1;
             }
         if (!found && i == 1)
-            usage_error("unknown command '%s' (expected train, runs, show or predict)", argv[1]);
+            usage_error("unknown command '%s' (expected train, runs, show, predict or report)",
+                        argv[1]);
         if (found)
             cmd_at = i;
         else
@@ -351,6 +386,7 @@ int main(int argc, char **argv) {
     o.epochs = 100;
     o.patience = 5;
     o.run = -1;
+    o.gallery = 24;
     o.args = calloc((size_t)argc, sizeof *o.args);
     if (!o.args)
         return cl_fail("out of memory");
@@ -366,13 +402,15 @@ int main(int argc, char **argv) {
             av[ac++] = argv[i];
     opterr = 0;
     int c, idx;
-    while ((c = getopt_long(ac, av, "-", longopts, &idx)) != -1) {
+    while ((c = getopt_long(ac, av, "-o:", longopts, &idx)) != -1) {
         if (c == 1) { /* a positional argument, in order */
             o.args[o.nargs++] = optarg;
             continue;
         }
         if (c == '?' || c == ':')
             usage_error("unknown or incomplete option '%s'", av[optind - 1]);
+        if (c == 'o')
+            c = O_OUTPUT;
         int allowed = 0;
         const char *name = "?";
         for (int i = 0; i < NOPTIONS; i++)
@@ -434,6 +472,11 @@ int main(int argc, char **argv) {
         case O_RUN: o.run = parse_count(optarg, "--run", 1); break;
         case O_WEIGHTS: o.weights = optarg; break;
         case O_THREADS: o.threads = parse_count(optarg, "--threads", 1); break;
+        case O_SWEEP: o.sweep = parse_count(optarg, "--sweep", 1); break;
+        case O_RUNS: o.runs_list = optarg; break;
+        case O_OUTPUT: o.output = optarg; break;
+        case O_IMAGES: o.images = optarg; break;
+        case O_GALLERY: o.gallery = parse_count(optarg, "--gallery", 0); break;
         default: usage_error("unknown option '--%s'", name);
         }
     }
@@ -468,6 +511,14 @@ int main(int argc, char **argv) {
         if (o.nargs && o.split)
             usage_error("predict takes --split or image files, not both");
         rc = cl_predict(&o);
+        break;
+    case CMD_REPORT:
+        if (o.nargs)
+            usage_error("report takes no arguments ('%s'): choose with --run, --sweep or --runs",
+                        o.args[0]);
+        if ((o.run > 0) + (o.sweep > 0) + (o.runs_list != NULL) > 1)
+            usage_error("report: give one of --run, --sweep and --runs");
+        rc = cl_report(&o);
         break;
     default: rc = CL_EXIT_USAGE;
     }

@@ -53,6 +53,35 @@ void bn_conv_forward_pool(const bn_conv *c, const float *in, float *out, int n, 
 /* in (n, h, w, c) -> out (n, h/2, w/2, c): 2x2 max pool, stride 2 (h, w even). */
 void bn_maxpool2x2(const float *in, float *out, int n, int h, int w, int c);
 
+/* ---- every other convolution: conv_gemm.c --------------------------------
+ * Any kernel, stride, padding, dilation and group count, on NHWC float32, one
+ * image at a time (so results never depend on the batch): 1x1 stride 1 as a
+ * plain GEMM over the image's pixels, depthwise (group == cin == cout) as its
+ * own loop, the rest im2col + sgemm per group, in row chunks of a fixed size.
+ * Every multiplication is performed: it is also the exact engine. */
+typedef struct {
+    int cin, cout;
+    int kh, kw, sh, sw;
+    int pt, pl, pb, pr; /* pads: top, left, bottom, right */
+    int dh, dw, group;
+    int relu; /* ReLU after the bias */
+} bn_conv_geom;
+
+typedef struct bn_conv_gemm bn_conv_gemm;
+
+/* kernel (kh, kw, cin/group, cout), bias (cout) or NULL (zeros); copied.
+ * Fails with BN_EINVAL for a geometry that is not a convolution. */
+int bn_conv_gemm_create(bn_conv_gemm **out, const bn_conv_geom *g, const float *kernel,
+                        const float *bias, bn_error *err);
+void bn_conv_gemm_free(bn_conv_gemm *c);
+/* Output size for an h x w input (0 when the kernel does not fit). */
+void bn_conv_gemm_out_size(const bn_conv_geom *g, int h, int w, int *oh, int *ow);
+/* Scratch bytes for an h x w input, whatever the batch. */
+size_t bn_conv_gemm_workspace(const bn_conv_gemm *c, int h, int w);
+/* in (n, h, w, cin) -> out (n, oh, ow, cout); in and out must not overlap. */
+void bn_conv_gemm_forward(const bn_conv_gemm *c, const float *in, float *out, int n, int h, int w,
+                          void *workspace);
+
 /* Whether the Winograd engine runs its fast (AVX-512) code on this CPU
  * ($BN_WINOGRAD_PORTABLE forces the portable build, for tests). The two
  * builds round differently: vectors record which one computed them. */

@@ -72,8 +72,9 @@ typedef struct {
 
 struct bn_extractor {
     bn_store *store;
-    bn_vgg16 *net;
-    bn_vgg16 *exact; /* --self-check: the direct engine, one image */
+    bn_graph *net;
+    const char *tensor; /* in net */
+    bn_graph *exact;    /* --self-check: the same network, direct engine, one image */
     float *exact_out;
     long batches;
     bn_extract_opts o;
@@ -88,6 +89,7 @@ struct bn_extractor {
     bn_strset vectors; /* sha256s that have a vector in this feature set */
     batch b[2];
     pthread_mutex_t mu;
+    int sync_ready; /* mu and cv initialised */
     pthread_cond_t cv;
     int stop;     /* consumer failed: reader must end */
     int net_busy; /* the network is running: the reader does not decode */
@@ -122,17 +124,66 @@ int bn_extractor_create(bn_extractor **out, bn_store *store, const bn_vgg16_weig
     if (o->image.size < 32 || o->image.size % 32 != 0 || o->image.size > 4096)
         return bn_fail(err, BN_EINVAL, "--size %d: must be a multiple of 32 between 32 and 4096",
                        o->image.size);
-    if (o->batch < 1 || o->batch > 1024)
-        return bn_fail(err, BN_EINVAL, "--batch %d: must be between 1 and 1024", o->batch);
-    if (strcmp(o->dtype, "f32") != 0 && strcmp(o->dtype, "f16") != 0)
-        return bn_fail(err, BN_EINVAL, "--dtype %s: must be f32 or f16", o->dtype);
+    bn_graph *g, *exact = NULL;
+    int rc = bn_vgg16_build_graph(&g, w, BN_LAYER_BLOCK5_POOL, err);
+    if (rc)
+        return rc;
+    if (o->self_check > 0 && (rc = bn_vgg16_build_graph(&exact, w, BN_LAYER_BLOCK5_POOL, err))) {
+        bn_graph_free(g);
+        return rc;
+    }
+    bn_extract_model m = {
+        .model = "vgg16", .sha256 = w->sha256, .format = "keras-h5", .exact = exact};
+    return bn_extractor_create_graph(out, store, g, &m, o, err);
+}
 
-    bn_extractor *x = calloc(1, sizeof *x);
-    if (!x)
-        return bn_fail(err, BN_ENOMEM, "out of memory");
+int bn_extractor_create_graph(bn_extractor **out, bn_store *store, bn_graph *g,
+                              const bn_extract_model *m, const bn_extract_opts *o, bn_error *err) {
+    *out = NULL;
+    int rc = BN_OK;
+    if (o->image.size < 1 || o->image.size > 4096)
+        rc = bn_fail(err, BN_EINVAL, "--size %d: must be between 1 and 4096", o->image.size);
+    else if (o->batch < 1 || o->batch > 1024)
+        rc = bn_fail(err, BN_EINVAL, "--batch %d: must be between 1 and 1024", o->batch);
+    else if (strcmp(o->dtype, "f32") != 0 && strcmp(o->dtype, "f16") != 0)
+        rc = bn_fail(err, BN_EINVAL, "--dtype %s: must be f32 or f16", o->dtype);
+    else if (o->self_check > 0 && !m->exact)
+        rc = bn_fail(err, BN_EINVAL, "--self-check: no second copy of the network was given");
+    bn_extractor *x = rc ? NULL : calloc(1, sizeof *x);
+    if (!x) {
+        bn_graph_free(g);
+        bn_graph_free(m->exact);
+        return rc ? rc : bn_fail(err, BN_ENOMEM, "out of memory");
+    }
+    x->net = g;
+    x->exact = o->self_check > 0 ? m->exact : NULL;
+    if (!x->exact)
+        bn_graph_free(m->exact);
     x->store = store;
     x->o = *o;
-    x->dim = bn_vgg16_dim(o->layer, o->pooling, o->image.size);
+    x->tensor = o->tensor ? o->tensor : bn_layer_name(o->layer);
+    x->o.tensor = NULL; /* the caller's string; x->tensor points into the graph below */
+    if ((rc = bn_graph_infer(g, o->image.size, o->image.size, err))) {
+        bn_extractor_free(x);
+        return rc;
+    }
+    if (bn_graph_tensor_shape(g, 0).c != 3) {
+        rc = bn_fail(err, BN_EINVAL, "%s: its input '%s' has %d channels; images have 3", m->model,
+                     bn_graph_input_name(g), bn_graph_tensor_shape(g, 0).c);
+        bn_extractor_free(x);
+        return rc;
+    }
+    int t = bn_graph_find(g, x->tensor);
+    if (t < 0) {
+        rc = bn_fail(err, BN_EINVAL,
+                     "--layer %s: %s has no tensor of that name (bottleneck-extract layers "
+                     "lists them)",
+                     x->tensor, m->model);
+        bn_extractor_free(x);
+        return rc;
+    }
+    x->tensor = bn_graph_tensor_name(g, t);
+    x->dim = bn_graph_feature_dim(g, x->tensor, (int)o->pooling);
     size_t in_floats = (size_t)o->batch * o->image.size * o->image.size * 3;
     x->output = malloc((size_t)o->batch * x->dim * sizeof(float));
     x->b[0].input = malloc(in_floats * sizeof(float));
@@ -143,29 +194,33 @@ int bn_extractor_create(bn_extractor **out, bn_store *store, const bn_vgg16_weig
         return bn_fail(err, BN_ENOMEM, "out of memory for batch %d at size %d", o->batch,
                        o->image.size);
     }
-    int rc = bn_vgg16_create(&x->net, w, o->engine, o->image.size, o->batch, o->layer, err);
-    if (!rc && o->self_check > 0) {
+    rc = bn_graph_prepare(g, o->engine, o->batch, &x->tensor, 1, err);
+    if (!rc && x->exact) {
         x->exact_out = malloc((size_t)x->dim * sizeof(float));
-        rc = x->exact_out
-                 ? bn_vgg16_create(&x->exact, w, BN_CONV_DIRECT, o->image.size, 1, o->layer, err)
-                 : bn_fail(err, BN_ENOMEM, "out of memory");
+        rc = x->exact_out ? bn_graph_infer(x->exact, o->image.size, o->image.size, err)
+                          : bn_fail(err, BN_ENOMEM, "out of memory");
+        rc = rc ? rc : bn_graph_prepare(x->exact, BN_CONV_DIRECT, 1, &x->tensor, 1, err);
     }
     if (rc) {
         bn_extractor_free(x);
         return rc;
     }
-    bn_store_set_engine(store, bn_conv_engine_id(bn_vgg16_engine(x->net)), BN_CONV_ENGINE_VERSION);
+    bn_store_set_engine(store, bn_conv_engine_id(bn_graph_engine(x->net)), BN_CONV_ENGINE_VERSION);
+    char pre[160];
+    bn_image_preprocess_describe(&o->image, pre, sizeof pre);
     bn_featureset fs = {
         .source = "extract",
-        .model = "vgg16",
-        .weights_sha256 = w->sha256,
-        .layer = bn_layer_name(o->layer),
+        .model = m->model,
+        .weights_sha256 = m->sha256,
+        .layer = x->tensor,
         .pooling = bn_pooling_name(o->pooling),
         .resize = bn_resize_name(o->image.resize),
-        .preprocess = bn_preprocess_name(o->image.preprocess),
+        .preprocess = pre,
         .size = o->image.size,
         .dim = x->dim,
         .dtype = o->dtype,
+        .model_format = m->format,
+        .model_path = m->path,
     };
     if ((rc = bn_store_featureset_get_or_create(store, &fs, &x->featureset, err))) {
         bn_extractor_free(x);
@@ -181,6 +236,7 @@ int bn_extractor_create(bn_extractor **out, bn_store *store, const bn_vgg16_weig
     }
     pthread_mutex_init(&x->mu, NULL);
     pthread_cond_init(&x->cv, NULL);
+    x->sync_ready = 1;
     *out = x;
     return BN_OK;
 }
@@ -188,12 +244,12 @@ int bn_extractor_create(bn_extractor **out, bn_store *store, const bn_vgg16_weig
 void bn_extractor_free(bn_extractor *x) {
     if (!x)
         return;
-    if (x->net) {
+    if (x->sync_ready) {
         pthread_mutex_destroy(&x->mu);
         pthread_cond_destroy(&x->cv);
     }
-    bn_vgg16_free(x->net);
-    bn_vgg16_free(x->exact);
+    bn_graph_free(x->net);
+    bn_graph_free(x->exact);
     free(x->exact_out);
     free(x->output);
     for (int i = 0; i < 2; i++) {
@@ -584,8 +640,9 @@ static int self_check(bn_extractor *x, batch *b, bn_extract_stats *st, bn_error 
         if (o->kind != OP_COMPUTE)
             continue;
         size_t per = (size_t)x->o.image.size * x->o.image.size * 3;
-        int rc = bn_vgg16_forward(x->exact, b->input + (size_t)o->slot * per, 1, x->o.layer,
-                                  x->o.pooling, x->exact_out, err);
+        int rc = bn_graph_run(x->exact, b->input + (size_t)o->slot * per, 1, err);
+        rc = rc ? rc
+                : bn_graph_features(x->exact, x->tensor, (int)x->o.pooling, 1, x->exact_out, err);
         if (rc)
             return rc;
         const float *v = x->output + (size_t)o->slot * x->dim;
@@ -601,7 +658,7 @@ static int self_check(bn_extractor *x, batch *b, bn_extract_stats *st, bn_error 
             return bn_fail(err, BN_EINVAL,
                            "self-check: %s: the %s engine differs from the exact engine by %.3g "
                            "(relative L2, bound 1e-4); this batch was not stored",
-                           x->ds->items[o->item].path, bn_conv_engine_id(bn_vgg16_engine(x->net)),
+                           x->ds->items[o->item].path, bn_conv_engine_id(bn_graph_engine(x->net)),
                            rel);
         return BN_OK;
     }
@@ -614,8 +671,10 @@ static int write_batch(bn_extractor *x, batch *b, bn_extract_stats *st, bn_error
         pthread_mutex_lock(&x->mu);
         x->net_busy = 1;
         pthread_mutex_unlock(&x->mu);
-        int rc = bn_vgg16_forward(x->net, b->input, b->ncompute, x->o.layer, x->o.pooling,
-                                  x->output, err);
+        int rc = bn_graph_run(x->net, b->input, b->ncompute, err);
+        if (!rc)
+            rc = bn_graph_features(x->net, x->tensor, (int)x->o.pooling, b->ncompute, x->output,
+                                   err);
         pthread_mutex_lock(&x->mu);
         x->net_busy = 0;
         pthread_cond_broadcast(&x->cv);

@@ -3,7 +3,7 @@
  * bottleneck-classify predict.
  *
  *   files --read+sha256--> skip? reuse? decode --> batch tensor
- *         --VGG16--> vectors --one transaction per batch--> SQLite
+ *         --network (graph.h)--> vectors --one transaction per batch--> SQLite
  *
  * A reader thread reads, hashes and decodes the next batch while the network
  * runs on the current one (two batch buffers, so memory is bounded by the
@@ -17,6 +17,7 @@
 
 #include "dataset.h"
 #include "error.h"
+#include "graph.h"
 #include "image.h"
 #include "store.h"
 #include "vgg16.h"
@@ -25,7 +26,8 @@
 
 typedef struct {
     bn_image_opts image; /* size, resize, preprocess */
-    bn_layer layer;
+    bn_layer layer;      /* VGG16's pool to read, unless tensor is set */
+    const char *tensor;  /* any tensor of the graph (ONNX name, or a Keras layer name) */
     bn_pooling pooling;
     const char *dtype; /* "f32" | "f16" */
     bn_conv_engine engine;
@@ -60,6 +62,24 @@ typedef struct bn_extractor bn_extractor;
 /* Build the network and find or create the feature set for these settings. */
 int bn_extractor_create(bn_extractor **out, bn_store *store, const bn_vgg16_weights *w,
                         const bn_extract_opts *o, bn_error *err);
+
+/* Where a graph came from: names and identifies its feature sets. */
+typedef struct {
+    const char *model;  /* "vgg16", or the ONNX file's name without .onnx */
+    const char *sha256; /* of the model file */
+    const char *format; /* "keras-h5" | "onnx" */
+    const char *path;   /* the ONNX file (absolute), NULL for the .h5 */
+    /* --self-check (o->self_check > 0): a second copy of the graph, built
+     * and not inferred, that the extractor runs with the exact engine on
+     * one image of every self_check-th batch; taken over like g. */
+    struct bn_graph *exact;
+} bn_extract_model;
+
+/* The same for any network: g is built and not yet inferred (onnx.h,
+ * bn_vgg16_build_graph); the extractor takes it over, also on failure. The
+ * tensor read is o->tensor, else VGG16's o->layer. */
+int bn_extractor_create_graph(bn_extractor **out, bn_store *store, struct bn_graph *g,
+                              const bn_extract_model *m, const bn_extract_opts *o, bn_error *err);
 void bn_extractor_free(bn_extractor *x);
 
 int64_t bn_extractor_featureset(const bn_extractor *x);

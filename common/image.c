@@ -287,8 +287,17 @@ static void image_unorient_rect(int o, int ow, int oh, int left, int top, int si
 /* HWC uint8 RGB -> HWC float, n pixels. Float32 arithmetic, operation for
  * operation as Keras' preprocess_input and torchvision's ToTensor + Normalize
  * do it, so equal pixels give bitwise equal tensors. */
-static void image_preprocess(const unsigned char *rgb, size_t n, bn_preprocess p, float *out) {
-    if (p == BN_PREPROCESS_CAFFE) {
+static void image_preprocess(const unsigned char *rgb, size_t n, const bn_image_opts *o,
+                             float *out) {
+    bn_preprocess p = o->preprocess;
+    if (p == BN_PREPROCESS_CUSTOM) {
+        for (size_t i = 0; i < n; i++)
+            for (int c = 0; c < 3; c++) {
+                float v = (float)rgb[i * 3 + (o->bgr ? 2 - c : c)];
+                v = o->range255 ? v : v / 255.0f;
+                out[i * 3 + c] = (v - o->mean[c]) / o->std[c];
+            }
+    } else if (p == BN_PREPROCESS_CAFFE) {
         for (size_t i = 0; i < n; i++) {
             const unsigned char *px = rgb + i * 3;
             out[i * 3 + 0] = (float)px[2] - 103.939f;
@@ -364,7 +373,13 @@ int bn_image_decode(const void *buf, size_t len, const char *name, const bn_imag
                        IMAGE_MAX_SIZE);
     if (opts->resize != BN_RESIZE_SQUASH && opts->resize != BN_RESIZE_CROP)
         return bn_fail(err, BN_EINVAL, "%s: unknown resize mode %d", name, (int)opts->resize);
-    if (opts->preprocess != BN_PREPROCESS_CAFFE && opts->preprocess != BN_PREPROCESS_TORCH)
+    if (opts->preprocess == BN_PREPROCESS_CUSTOM)
+        for (int c = 0; c < 3; c++)
+            if (!(opts->std[c] != 0.0f) || !isfinite(opts->std[c]) || !isfinite(opts->mean[c]))
+                return bn_fail(err, BN_EINVAL, "%s: preprocessing std must be non-zero and finite",
+                               name);
+    if (opts->preprocess != BN_PREPROCESS_CAFFE && opts->preprocess != BN_PREPROCESS_TORCH &&
+        opts->preprocess != BN_PREPROCESS_CUSTOM)
         return bn_fail(err, BN_EINVAL, "%s: unknown preprocess mode %d", name,
                        (int)opts->preprocess);
 
@@ -429,7 +444,7 @@ int bn_image_decode(const void *buf, size_t len, const char *name, const bn_imag
     bn_resampler_finish(rs, pixels);
     if (o != 1)
         image_orient(pixels, size, o, pixels + n * 3);
-    image_preprocess(pixels + (o != 1 ? n * 3 : 0), n, opts->preprocess, out);
+    image_preprocess(pixels + (o != 1 ? n * 3 : 0), n, opts, out);
     goto done;
 
 vips_failed:
@@ -441,6 +456,44 @@ done:
         g_object_unref(rgb);
     g_object_unref(im);
     return rc;
+}
+
+int bn_image_thumbnail_jpeg(const void *buf, size_t len, const char *name, int size, void **jpeg,
+                            size_t *jpeg_len, bn_error *err) {
+    *jpeg = NULL;
+    *jpeg_len = 0;
+    if (!name)
+        name = "(image)";
+    if (size < 1 || size > IMAGE_MAX_SIZE)
+        return bn_fail(err, BN_EINVAL, "%s: thumbnail size %d out of range 1..%d", name, size,
+                       IMAGE_MAX_SIZE);
+    /* The header first: the pixel limit holds before anything is decoded. */
+    VipsImage *im = image_open(buf, len, name, err);
+    if (!im)
+        return BN_EDECODE;
+    uint64_t pixels = (uint64_t)im->Xsize * (uint64_t)im->Ysize;
+    g_object_unref(im);
+    if (pixels > image_max_pixels)
+        return bn_fail(err, BN_EDECODE,
+                       "%s: image has %llu pixels, more than %llu (decompression bomb limit)", name,
+                       (unsigned long long)pixels, (unsigned long long)image_max_pixels);
+    VipsImage *t = NULL, *rgb = NULL;
+    /* vips_thumbnail_buffer shrinks while loading (JPEG: by 2, 4, 8 in the
+     * decoder) and applies the EXIF orientation. */
+    if (vips_thumbnail_buffer((void *)buf, len, &t, size, "height", size, NULL))
+        return image_vips_fail(err, name, "decoding failed");
+    int rc = image_to_srgb(t, &rgb, name, err);
+    g_object_unref(t);
+    if (rc)
+        return rc;
+    if (vips_jpegsave_buffer(rgb, jpeg, jpeg_len, "Q", 80, "strip", TRUE, NULL))
+        rc = image_vips_fail(err, name, "JPEG encoding failed");
+    g_object_unref(rgb);
+    return rc;
+}
+
+void bn_image_free_buffer(void *p) {
+    g_free(p);
 }
 
 int bn_resize_parse(const char *s, bn_resize *out) {
@@ -468,5 +521,35 @@ const char *bn_resize_name(bn_resize r) {
 }
 
 const char *bn_preprocess_name(bn_preprocess p) {
-    return p == BN_PREPROCESS_TORCH ? "torch" : "caffe";
+    return p == BN_PREPROCESS_TORCH ? "torch" : p == BN_PREPROCESS_CUSTOM ? "custom" : "caffe";
+}
+
+int bn_image_preprocess_from_description(const char *s, bn_image_opts *opts) {
+    bn_image_opts o = *opts;
+    if (s && bn_preprocess_parse(s, &o.preprocess) == BN_OK) {
+        *opts = o;
+        return BN_OK;
+    }
+    char order[4], range[6];
+    if (!s ||
+        sscanf(s, "%3[rgb]/%5[-0-9]/mean=%f,%f,%f/std=%f,%f,%f", order, range, &o.mean[0],
+               &o.mean[1], &o.mean[2], &o.std[0], &o.std[1], &o.std[2]) != 8 ||
+        (strcmp(order, "rgb") && strcmp(order, "bgr")) ||
+        (strcmp(range, "0-255") && strcmp(range, "0-1")))
+        return BN_EINVAL;
+    o.preprocess = BN_PREPROCESS_CUSTOM;
+    o.bgr = !strcmp(order, "bgr");
+    o.range255 = !strcmp(range, "0-255");
+    *opts = o;
+    return BN_OK;
+}
+
+void bn_image_preprocess_describe(const bn_image_opts *o, char *out, size_t n) {
+    if (o->preprocess != BN_PREPROCESS_CUSTOM) {
+        snprintf(out, n, "%s", bn_preprocess_name(o->preprocess));
+        return;
+    }
+    snprintf(out, n, "%s/%s/mean=%g,%g,%g/std=%g,%g,%g", o->bgr ? "bgr" : "rgb",
+             o->range255 ? "0-255" : "0-1", o->mean[0], o->mean[1], o->mean[2], o->std[0],
+             o->std[1], o->std[2]);
 }

@@ -27,13 +27,19 @@ typedef enum {
 
 typedef enum {
     BN_PREPROCESS_CAFFE, /* Keras VGG16: BGR, minus (103.939, 116.779, 123.68) */
-    BN_PREPROCESS_TORCH  /* RGB/255, minus (0.485,0.456,0.406), over (0.229,0.224,0.225) */
+    BN_PREPROCESS_TORCH, /* RGB/255, minus (0.485,0.456,0.406), over (0.229,0.224,0.225) */
+    BN_PREPROCESS_CUSTOM /* the fields below: what an ONNX model states or the flags say */
 } bn_preprocess;
 
 typedef struct {
     int size; /* output is size x size (224 by default) */
     bn_resize resize;
     bn_preprocess preprocess;
+    /* BN_PREPROCESS_CUSTOM only: channel c of the output is
+     * (v - mean[c]) / std[c], v the pixel's value in 0-255 (range255) or
+     * 0-1, channels in RGB or (bgr) BGR order; mean and std in that order. */
+    int bgr, range255;
+    float mean[3], std[3];
 } bn_image_opts;
 
 typedef struct {
@@ -78,11 +84,28 @@ int bn_image_decode(const void *buf, size_t len, const char *name, const bn_imag
 int bn_image_probe(const void *buf, size_t len, const char *name, bn_image_info *info,
                    bn_error *err);
 
-/* Parse/format option names: "squash"/"crop", "caffe"/"torch".
+/* A small preview for people (the report's galleries): the image decoded
+ * with shrink-on-load, oriented, in sRGB, fitted inside size x size (aspect
+ * kept), encoded as a baseline JPEG (quality 80, metadata stripped) into
+ * *jpeg (g_malloc'ed: release with bn_image_free_buffer). Same pixel limit and
+ * error messages as bn_image_decode. */
+int bn_image_thumbnail_jpeg(const void *buf, size_t len, const char *name, int size, void **jpeg,
+                            size_t *jpeg_len, bn_error *err);
+void bn_image_free_buffer(void *p);
+
+/* Parse/format option names: "squash"/"crop", "caffe"/"torch" ("custom"
+ * is named but not parsed: its values come from the fields).
  * parse returns 0, or BN_EINVAL for an unknown name (out untouched). */
 int bn_resize_parse(const char *s, bn_resize *out);
 int bn_preprocess_parse(const char *s, bn_preprocess *out);
 const char *bn_resize_name(bn_resize r);
 const char *bn_preprocess_name(bn_preprocess p);
+
+/* The preprocessing of opts in one line for a feature set's record:
+ * "caffe", "torch", or e.g. "bgr/0-255/mean=104,117,123/std=1,1,1". */
+void bn_image_preprocess_describe(const bn_image_opts *opts, char *out, size_t n);
+/* The reverse: sets opts' preprocess fields from such a line; BN_EINVAL if
+ * it is not one (opts untouched). */
+int bn_image_preprocess_from_description(const char *s, bn_image_opts *opts);
 
 #endif

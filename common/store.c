@@ -363,8 +363,8 @@ int bn_store_featureset_get_or_create(bn_store *s, const bn_featureset *fs, int6
     char name[512];
     derive_name(name, sizeof name, fs);
     const char *ins = "INSERT INTO featuresets (name, source, model, weights_sha256, layer,"
-                      " pooling, size, resize, preprocess, dim, dtype)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+                      " pooling, size, resize, preprocess, dim, dtype, model_format, model_path)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
     for (int attempt = 0; attempt < 2; attempt++) {
         if (sqlite3_prepare_v2(s->db, ins, -1, &q, NULL) != SQLITE_OK)
             return bn_store_fail(s, err, "creating the feature set");
@@ -380,6 +380,8 @@ int bn_store_featureset_get_or_create(bn_store *s, const bn_featureset *fs, int6
         bind_text(q, 9, fs->preprocess);
         sqlite3_bind_int(q, 10, fs->dim);
         bind_text(q, 11, fs->dtype);
+        bind_text(q, 12, fs->model_format);
+        bind_text(q, 13, fs->model_path);
         rc = sqlite3_step(q);
         sqlite3_finalize(q);
         if (rc == SQLITE_DONE) {

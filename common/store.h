@@ -49,6 +49,10 @@ typedef struct {
     int size;
     int dim;
     const char *dtype; /* "f32" | "f16" */
+    /* Not part of the key (weights_sha256 identifies the model): recorded for
+     * people and for predict. NULL for imports. */
+    const char *model_format; /* "keras-h5" | "onnx" */
+    const char *model_path;   /* the ONNX file (absolute); NULL for the .h5 */
 } bn_featureset;
 
 /* Find the feature set with exactly these settings, or create it. */

@@ -5,7 +5,7 @@
  *   kernels          dot and axpy of float32 rows with double vectors
  *   objective        one pass over the rows: loss, gradient (train_pass)
  *   standardisation  StandardScaler's mean and scale on the training rows
- *   lbfgs            two-loop recursion, strong Wolfe line search
+ *   lbfgs            driving lbfgs.c with full passes
  *   newton           binary only: Hessian by blocks with dsyrk, Cholesky solve
  *   sgd / adam       shuffled mini-batches, early stopping on validation
  *   heads            folding standardisation into float32 weights; prediction
@@ -19,6 +19,7 @@
 #include "train.h"
 
 #include "conv.h"
+#include "lbfgs.h"
 #include "progress.h"
 
 #include <pthread.h>
@@ -421,7 +422,7 @@ static int train_ctx_init(train_ctx *t, const bn_data *d, const bn_train_opts *o
 /* StandardScaler: mean, population standard deviation (two passes, double),
  * scale 1 where the variance is indistinguishable from 0 (sklearn's bound for
  * the two-pass algorithm: var <= n eps var + (n mean eps)^2). */
-static void train_fit_scaler(const bn_data *d, double *mean, double *scale) {
+void bn_train_fit_scaler(const bn_data *d, double *mean, double *scale) {
     int dim = d->dim, n = bn_data_rows(d);
     memset(mean, 0, (size_t)dim * sizeof *mean);
     memset(scale, 0, (size_t)dim * sizeof *scale);
@@ -447,9 +448,6 @@ static void train_fit_scaler(const bn_data *d, double *mean, double *scale) {
 
 /* ---- L-BFGS -------------------------------------------------------------------- */
 
-#define LBFGS_M 10
-#define LBFGS_MAXLS 40
-
 static double train_vdot(const double *a, const double *b, size_t n) {
     double s = 0;
     for (size_t i = 0; i < n; i++)
@@ -471,195 +469,26 @@ static double train_vmaxabs(const double *a, size_t n) {
     return m;
 }
 
-/* Minimiser of the cubic through (a, fa, da) and (b, fb, db), or NaN. */
-static double train_cubic_min(double a, double fa, double da, double b, double fb, double db) {
-    double d1 = da + db - 3 * (fa - fb) / (a - b);
-    double disc = d1 * d1 - da * db;
-    if (disc < 0)
-        return NAN;
-    double d2 = copysign(sqrt(disc), b - a);
-    double den = db - da + 2 * d2;
-    if (den == 0)
-        return NAN;
-    return b - (b - a) * (db + d2 - d1) / den;
-}
-
-typedef struct {
-    train_ctx *t;
-    const bn_data *d;
-    size_t P;
-    const double *x0, *dir;
-    double *xt, *gt; /* the trial point and its gradient */
-    int evals;
-} train_ls;
-
-static double train_ls_eval(train_ls *ls, double alpha, double *dphi) {
-    for (size_t i = 0; i < ls->P; i++)
-        ls->xt[i] = ls->x0[i] + alpha * ls->dir[i];
-    double f = train_eval(ls->t, ls->d, ls->xt, ls->gt);
-    *dphi = train_vdot(ls->gt, ls->dir, ls->P);
-    ls->evals++;
-    return f;
-}
-
-/* Strong Wolfe line search (Nocedal & Wright, algorithms 3.5 and 3.6) with
- * safeguarded cubic interpolation. On success xt/gt hold the accepted point
- * and 0 is returned; -1 when no acceptable step was found (rounding limits
- * near the optimum): xt/gt then hold the best point seen if it decreased f. */
-static int train_line_search(train_ls *ls, double f0, double d0, double alpha, double *f_out) {
-    const double c1 = 1e-4, c2 = 0.9;
-    double a_prev = 0, f_prev = f0, d_prev = d0;
-    double lo = 0, f_lo = f0, d_lo = d0, hi = 0, f_hi = 0, d_hi = 0;
-    int zoom = 0;
-    for (int i = 0; i < LBFGS_MAXLS && !zoom; i++) {
-        double da;
-        double fa = train_ls_eval(ls, alpha, &da);
-        if (!isfinite(fa) || fa > f0 + c1 * alpha * d0 || (i > 0 && fa >= f_prev)) {
-            lo = a_prev, f_lo = f_prev, d_lo = d_prev;
-            hi = alpha, f_hi = fa, d_hi = da;
-            zoom = 1;
-            break;
-        }
-        if (fabs(da) <= -c2 * d0) {
-            *f_out = fa;
-            return 0;
-        }
-        if (da >= 0) {
-            lo = alpha, f_lo = fa, d_lo = da;
-            hi = a_prev, f_hi = f_prev, d_hi = d_prev;
-            zoom = 1;
-            break;
-        }
-        a_prev = alpha, f_prev = fa, d_prev = da;
-        alpha *= 2.5;
-    }
-    if (!zoom)
-        return -1;
-    for (int i = 0; i < LBFGS_MAXLS; i++) {
-        double width = hi - lo;
-        double a = NAN;
-        if (isfinite(f_hi))
-            a = train_cubic_min(lo, f_lo, d_lo, hi, f_hi, d_hi);
-        double lo_b = fmin(lo, hi) + 0.1 * fabs(width), hi_b = fmax(lo, hi) - 0.1 * fabs(width);
-        if (!isfinite(a) || a < lo_b || a > hi_b)
-            a = lo + 0.5 * width;
-        double da;
-        double fa = train_ls_eval(ls, a, &da);
-        if (!isfinite(fa) || fa > f0 + c1 * a * d0 || fa >= f_lo) {
-            hi = a, f_hi = fa, d_hi = da;
-        } else {
-            if (fabs(da) <= -c2 * d0) {
-                *f_out = fa;
-                return 0;
-            }
-            if (da * (hi - lo) >= 0)
-                hi = lo, f_hi = f_lo, d_hi = d_lo;
-            lo = a, f_lo = fa, d_lo = da;
-        }
-        if (fabs(hi - lo) <= 1e-16 * fmax(fabs(lo), 1e-300))
-            break;
-    }
-    /* No strong Wolfe point: accept the best sufficient-decrease point lo. */
-    if (lo > 0 && f_lo < f0) {
-        double da;
-        *f_out = train_ls_eval(ls, lo, &da);
-        return 0;
-    }
-    return -1;
-}
-
+/* The method lives in lbfgs.c (shared with the lockstep sweeps of sweep.c);
+ * here it is driven by full passes over the rows. tol is scikit-learn's: on
+ * the gradient of f / C = S F. */
 static int train_lbfgs(train_ctx *t, const bn_data *d, const bn_train_opts *o, double *theta,
                        bn_train_info *info, bn_error *err) {
     size_t P = (size_t)t->nout * t->dim + t->nout;
-    double *mem = malloc((2 * LBFGS_M + 5) * P * sizeof *mem);
-    if (!mem)
-        return bn_fail(err, BN_ENOMEM, "train: out of memory for L-BFGS (%zu parameters)", P);
-    double *s = mem, *y = s + LBFGS_M * P, *g = y + LBFGS_M * P, *dir = g + P, *xt = dir + P,
-           *gt = xt + P, *gprev = gt + P;
-    double rho[LBFGS_M], alpha_h[LBFGS_M];
-    int head = 0, stored = 0;
-    /* tol is scikit-learn's: on the gradient of f / C = S F. */
-    const double gscale = t->S;
-    double f = train_eval(t, d, theta, g);
-    int it = 0, converged = 0;
-    train_ls ls = {.t = t, .d = d, .P = P, .x0 = theta, .dir = dir, .xt = xt, .gt = gt};
-    for (;;) {
-        double gmax = train_vmaxabs(g, P) * gscale;
-        if (gmax <= o->tol) {
-            converged = 1;
-            break;
-        }
-        if (it >= o->max_iter)
-            break;
-        /* Two-loop recursion: dir = -H g. */
-        for (size_t i = 0; i < P; i++)
-            dir[i] = -g[i];
-        for (int m = 0; m < stored; m++) {
-            int idx = (head - 1 - m + LBFGS_M) % LBFGS_M;
-            alpha_h[idx] = rho[idx] * train_vdot(s + idx * P, dir, P);
-            for (size_t i = 0; i < P; i++)
-                dir[i] -= alpha_h[idx] * y[idx * P + i];
-        }
-        if (stored > 0) {
-            int last = (head - 1 + LBFGS_M) % LBFGS_M;
-            double gamma = train_vdot(s + last * P, y + last * P, P) /
-                           train_vdot(y + last * P, y + last * P, P);
-            for (size_t i = 0; i < P; i++)
-                dir[i] *= gamma;
-        }
-        for (int m = stored - 1; m >= 0; m--) {
-            int idx = (head - 1 - m + LBFGS_M) % LBFGS_M;
-            double beta = rho[idx] * train_vdot(y + idx * P, dir, P);
-            for (size_t i = 0; i < P; i++)
-                dir[i] += (alpha_h[idx] - beta) * s[idx * P + i];
-        }
-        double d0 = train_vdot(g, dir, P);
-        if (!(d0 < 0)) { /* not a descent direction: restart from steepest descent */
-            for (size_t i = 0; i < P; i++)
-                dir[i] = -g[i];
-            d0 = train_vdot(g, dir, P);
-            stored = 0;
-        }
-        double step = 1.0;
-        if (stored == 0)
-            step = fmin(1.0, 1.0 / sqrt(train_vdot(g, g, P)));
-        double fnew;
-        if (train_line_search(&ls, f, d0, step, &fnew) != 0) {
-            if (stored == 0)
-                break;  /* even steepest descent cannot decrease f: rounding floor */
-            stored = 0; /* retry once from steepest descent */
-            continue;
-        }
-        it++;
-        memcpy(gprev, g, P * sizeof *g);
-        double *sn = s + (size_t)head * P, *yn = y + (size_t)head * P;
-        for (size_t i = 0; i < P; i++) {
-            sn[i] = xt[i] - theta[i];
-            yn[i] = gt[i] - gprev[i];
-        }
-        memcpy(theta, xt, P * sizeof *theta);
-        memcpy(g, gt, P * sizeof *g);
-        double sy = train_vdot(sn, yn, P);
-        if (sy > 1e-12 * sqrt(train_vdot(sn, sn, P) * train_vdot(yn, yn, P))) {
-            rho[head] = 1.0 / sy;
-            head = (head + 1) % LBFGS_M;
-            if (stored < LBFGS_M)
-                stored++;
-        }
-        double fold = f;
-        f = fnew;
-        /* scipy's ftol test with ftol = 64 eps, as scikit-learn passes it, on
-         * scikit-learn's scale of the objective (f / C = S F). */
-        if ((fold - f) * t->S <= 64 * DBL_EPSILON * fmax(fmax(fabs(fold), fabs(f)) * t->S, 1.0)) {
-            converged = 1; /* as scipy: the objective no longer decreases measurably */
-            break;
-        }
-    }
-    info->iterations = it;
-    info->converged = converged;
-    info->grad_max = train_vmaxabs(g, P) * gscale;
-    info->objective = f * t->C * t->S;
-    free(mem);
+    bn_lbfgs s;
+    int rc = bn_lbfgs_init(&s, P, theta, t->S, o->tol, o->max_iter, 0, err);
+    if (rc)
+        return rc;
+    double f;
+    do
+        f = train_eval(t, d, s.xt, s.gt);
+    while (bn_lbfgs_tell(&s, f));
+    memcpy(theta, s.theta, P * sizeof *theta);
+    info->iterations = s.iterations;
+    info->converged = s.converged;
+    info->grad_max = bn_lbfgs_gnorm(&s, s.g);
+    info->objective = s.f * t->C * t->S;
+    bn_lbfgs_free(&s);
     return BN_OK;
 }
 
@@ -949,7 +778,7 @@ int bn_train(const bn_data *train, const bn_data *valid, const bn_train_opts *o,
         model->scale = malloc((size_t)train->dim * sizeof *model->scale);
         if (!model->mean || !model->scale)
             return bn_fail(err, BN_ENOMEM, "train: out of memory for standardisation");
-        train_fit_scaler(train, model->mean, model->scale);
+        bn_train_fit_scaler(train, model->mean, model->scale);
     }
     if (o->solver == BN_SOLVER_SGD || o->solver == BN_SOLVER_ADAM)
         memset(model->w, 0, ((size_t)model->nout * model->dim + model->nout) * sizeof *model->w);

@@ -116,6 +116,10 @@ typedef struct {
 int bn_train(const bn_data *train, const bn_data *valid, const bn_train_opts *o, bn_model *model,
              bn_train_info *info, bn_error *err);
 
+/* StandardScaler on the rows of d: mean (dim) and population standard
+ * deviation (dim), 1 for constant features (scikit-learn's rule). */
+void bn_train_fit_scaler(const bn_data *d, double *mean, double *scale);
+
 /* f(W, b) of o's C and class weights on d, and optionally its gradient
  * (grad_w (nout, dim) and grad_b (nout); either may be NULL). For tests and
  * diagnostics; the model's own standardisation is used. */

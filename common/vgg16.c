@@ -1,62 +1,31 @@
 /*
- * vgg16.c: the VGG16 convolutional base (vgg16.h), forward only.
+ * vgg16.c: the VGG16 convolutional base (vgg16.h), built as a graph.
  *
- * Owns: the network's architecture (the table below and the one visible
- * sequence of layer calls in bn_vgg16_forward), the activation buffers, the
- * final pooling (none / avg / max) and the layer and pooling names.
+ * Owns: the network's architecture as one sequence of builder calls
+ * (vgg16_build, below: 13 convs and 5 pools, each with its output shape),
+ * the layer and pooling names. The layer table itself (names, channels) is
+ * weights.c's bn_vgg16_convs, the one the loader checks the file against.
  *
- * The kernels are not here: each conv layer is a bn_conv (conv.h), built by
- * whichever engine was asked for, so this file reads the same whatever runs
- * underneath.
- *
- * Memory: bn_vgg16_create allocates everything a forward call needs, for up
- * to max_batch images: two ping-pong activation buffers, each large enough
- * for the largest layer output (block1: max_batch x S x S x 64 floats), and
- * one workspace, the largest any conv layer asks for. bn_vgg16_forward
- * allocates nothing. At S = 224 and batch 8 that is 2 x 98 MiB of activations
- * plus the conv workspace (a few MiB for Winograd; for the direct engine
- * 64 MiB of im2col plus 98 MiB where a layer and its pool run as two passes).
- *
- * The last conv of each block and its pool are one call
- * (bn_conv_forward_pool), which the Winograd engine does in one pass.
+ * Nothing runs here: graph.c runs the graph, as it runs every network read
+ * from ONNX. It fuses each block's last conv with its pool
+ * (bn_conv_forward_pool, one pass in the Winograd engine), plans the
+ * activations by liveness (two buffers of the block1 size, as before) and
+ * allocates everything in bn_vgg16_create, so bn_vgg16_forward allocates
+ * nothing. At S = 224 and batch 8 that is 2 x 98 MiB of activations plus the
+ * conv workspace.
  */
 #include "vgg16.h"
+#include "graph.h"
 
-#include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* The 13 conv layers: name, input and output channels. A 2x2 max pool
- * follows conv 1, 3, 6, 9 and 12 (counting from 0). */
-static const struct {
-    const char *name;
-    int cin, cout;
-} vgg_convs[BN_VGG16_NCONV] = {
-    {"block1_conv1", 3, 64},    {"block1_conv2", 64, 64},   {"block2_conv1", 64, 128},
-    {"block2_conv2", 128, 128}, {"block3_conv1", 128, 256}, {"block3_conv2", 256, 256},
-    {"block3_conv3", 256, 256}, {"block4_conv1", 256, 512}, {"block4_conv2", 512, 512},
-    {"block4_conv3", 512, 512}, {"block5_conv1", 512, 512}, {"block5_conv2", 512, 512},
-    {"block5_conv3", 512, 512},
-};
-
-/* Input side of conv layer i, in units of S: 1, 1, 1/2, 1/2, 1/4 x3, ... */
-static const int vgg_conv_shift[BN_VGG16_NCONV] = {0, 0, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4};
-
 struct bn_vgg16 {
+    bn_graph *graph;
     int size, max_batch;
     bn_layer last;
-    int nconv; /* conv layers built: 7, 10 or 13 */
-    bn_conv *conv[BN_VGG16_NCONV];
-    float *act[2]; /* ping-pong activations, act_floats each */
-    size_t act_floats;
-    void *workspace; /* ws_bytes, shared by every conv layer */
-    size_t ws_bytes;
 };
-
-/* Whether a 2x2 max pool follows conv layer i (the last of each block). */
-static int vgg_pool_after(int i) {
-    return i == 1 || i == 3 || i == 6 || i == 9 || i == 12;
-}
 
 /* Conv layers that come before the pool of `last`. */
 static int vgg_nconv(bn_layer last) {
@@ -68,15 +37,87 @@ static int vgg_nconv(bn_layer last) {
     return 0;
 }
 
-static void *vgg_alloc(size_t bytes) {
-    return aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+/* Conv i: 3x3 "same" + bias + ReLU, named as Keras names the layer. */
+static int vgg_conv(bn_graph *g, const bn_vgg16_weights *w, int i, const char *in, bn_error *err) {
+    bn_node_attrs a;
+    bn_graph_attrs_default(&a);
+    a.kh = a.kw = 3;
+    a.pt = a.pl = a.pb = a.pr = 1;
+    a.relu = 1;
+    const char *name = bn_vgg16_convs[i].name;
+    return bn_graph_add_conv(g, name, in, name, bn_vgg16_convs[i].cin, bn_vgg16_convs[i].cout, &a,
+                             w->conv[i].kernel, w->conv[i].bias, err);
+}
+
+/* blockN_pool: 2x2 max pool, stride 2. */
+static int vgg_pool(bn_graph *g, int block, const char *in, bn_error *err) {
+    char name[32];
+    snprintf(name, sizeof name, "block%d_pool", block);
+    bn_node_attrs a;
+    bn_graph_attrs_default(&a);
+    a.kh = a.kw = a.sh = a.sw = 2;
+    return bn_graph_add(g, BN_OP_MAXPOOL, name, &in, 1, name, &a, err);
+}
+
+/* The network up to the pool of block `blocks` (3, 4 or 5); input (S, S, 3). */
+static int vgg16_build(bn_graph *g, const bn_vgg16_weights *w, int blocks, bn_error *err) {
+    int rc = 0;
+    rc = rc ? rc : vgg_conv(g, w, 0, "input_1", err);      /* (S, S, 64) */
+    rc = rc ? rc : vgg_conv(g, w, 1, "block1_conv1", err); /* (S, S, 64) */
+    rc = rc ? rc : vgg_pool(g, 1, "block1_conv2", err);    /* (S/2, S/2, 64) */
+    rc = rc ? rc : vgg_conv(g, w, 2, "block1_pool", err);  /* (S/2, S/2, 128) */
+    rc = rc ? rc : vgg_conv(g, w, 3, "block2_conv1", err); /* (S/2, S/2, 128) */
+    rc = rc ? rc : vgg_pool(g, 2, "block2_conv2", err);    /* (S/4, S/4, 128) */
+    rc = rc ? rc : vgg_conv(g, w, 4, "block2_pool", err);  /* (S/4, S/4, 256) */
+    rc = rc ? rc : vgg_conv(g, w, 5, "block3_conv1", err); /* (S/4, S/4, 256) */
+    rc = rc ? rc : vgg_conv(g, w, 6, "block3_conv2", err); /* (S/4, S/4, 256) */
+    rc = rc ? rc : vgg_pool(g, 3, "block3_conv3", err);    /* (S/8, S/8, 256) */
+    if (blocks == 3)
+        return rc;
+    rc = rc ? rc : vgg_conv(g, w, 7, "block3_pool", err);  /* (S/8, S/8, 512) */
+    rc = rc ? rc : vgg_conv(g, w, 8, "block4_conv1", err); /* (S/8, S/8, 512) */
+    rc = rc ? rc : vgg_conv(g, w, 9, "block4_conv2", err); /* (S/8, S/8, 512) */
+    rc = rc ? rc : vgg_pool(g, 4, "block4_conv3", err);    /* (S/16, S/16, 512) */
+    if (blocks == 4)
+        return rc;
+    rc = rc ? rc : vgg_conv(g, w, 10, "block4_pool", err);  /* (S/16, S/16, 512) */
+    rc = rc ? rc : vgg_conv(g, w, 11, "block5_conv1", err); /* (S/16, S/16, 512) */
+    rc = rc ? rc : vgg_conv(g, w, 12, "block5_conv2", err); /* (S/16, S/16, 512) */
+    rc = rc ? rc : vgg_pool(g, 5, "block5_conv3", err);     /* (S/32, S/32, 512) */
+    return rc;
+}
+
+int bn_vgg16_build_graph(bn_graph **out, const bn_vgg16_weights *w, bn_layer last, bn_error *err) {
+    *out = NULL;
+    int nconv = vgg_nconv(last);
+    if (nconv == 0)
+        return bn_fail(err, BN_EINVAL, "vgg16: unknown last layer %d", (int)last);
+    for (int i = 0; i < nconv; i++) {
+        const bn_conv_weights *cw = &w->conv[i];
+        if (cw->cin != bn_vgg16_convs[i].cin || cw->cout != bn_vgg16_convs[i].cout)
+            return bn_fail(err, BN_EINVAL, "vgg16: %s has %d -> %d channels, expected %d -> %d",
+                           bn_vgg16_convs[i].name, cw->cin, cw->cout, bn_vgg16_convs[i].cin,
+                           bn_vgg16_convs[i].cout);
+        if (!cw->kernel || !cw->bias)
+            return bn_fail(err, BN_EINVAL, "vgg16: %s has no weights loaded",
+                           bn_vgg16_convs[i].name);
+    }
+    bn_graph *g;
+    int rc = bn_graph_new(&g, "input_1", 3, 0, err);
+    if (rc)
+        return rc;
+    if ((rc = vgg16_build(g, w, (int)last, err))) {
+        bn_graph_free(g);
+        return rc;
+    }
+    *out = g;
+    return BN_OK;
 }
 
 int bn_vgg16_create(bn_vgg16 **out, const bn_vgg16_weights *w, bn_conv_engine engine, int size,
                     int max_batch, bn_layer last, bn_error *err) {
     *out = NULL;
-    int nconv = vgg_nconv(last);
-    if (nconv == 0)
+    if (vgg_nconv(last) == 0)
         return bn_fail(err, BN_EINVAL, "vgg16: unknown last layer %d", (int)last);
     if (size < 32 || size % 32 != 0 || size > 8192)
         return bn_fail(err, BN_EINVAL, "vgg16: input size %d is not a multiple of 32 (32..8192)",
@@ -84,49 +125,20 @@ int bn_vgg16_create(bn_vgg16 **out, const bn_vgg16_weights *w, bn_conv_engine en
     if (max_batch < 1 || (size_t)max_batch * size * size * 64 > ((size_t)1 << 40) / 4)
         return bn_fail(err, BN_EINVAL, "vgg16: batch of %d at size %d is out of range", max_batch,
                        size);
-    for (int i = 0; i < nconv; i++) {
-        const bn_conv_weights *cw = &w->conv[i];
-        if (cw->cin != vgg_convs[i].cin || cw->cout != vgg_convs[i].cout)
-            return bn_fail(err, BN_EINVAL, "vgg16: %s has %d -> %d channels, expected %d -> %d",
-                           vgg_convs[i].name, cw->cin, cw->cout, vgg_convs[i].cin,
-                           vgg_convs[i].cout);
-        if (!cw->kernel || !cw->bias)
-            return bn_fail(err, BN_EINVAL, "vgg16: %s has no weights loaded", vgg_convs[i].name);
-    }
-
     bn_vgg16 *net = calloc(1, sizeof *net);
     if (!net)
         return bn_fail(err, BN_ENOMEM, "vgg16: out of memory");
     net->size = size;
     net->max_batch = max_batch;
     net->last = last;
-    net->nconv = nconv;
-
-    int rc = BN_OK;
-    for (int i = 0; i < nconv && rc == BN_OK; i++) {
-        int s = size >> vgg_conv_shift[i];
-        rc = bn_conv_create(&net->conv[i], engine, vgg_convs[i].cin, vgg_convs[i].cout,
-                            w->conv[i].kernel, w->conv[i].bias, err);
-        if (rc == BN_OK) {
-            size_t ws = vgg_pool_after(i) ? bn_conv_workspace_pool(net->conv[i], max_batch, s, s)
-                                          : bn_conv_workspace(net->conv[i], max_batch, s, s);
-            size_t act = (size_t)max_batch * s * s * vgg_convs[i].cout;
-            net->ws_bytes = ws > net->ws_bytes ? ws : net->ws_bytes;
-            net->act_floats = act > net->act_floats ? act : net->act_floats;
-        }
-    }
-    if (rc == BN_OK) {
-        net->act[0] = vgg_alloc(net->act_floats * sizeof(float));
-        net->act[1] = vgg_alloc(net->act_floats * sizeof(float));
-        net->workspace = vgg_alloc(net->ws_bytes ? net->ws_bytes : 64);
-        if (!net->act[0] || !net->act[1] || !net->workspace)
-            rc = bn_fail(err, BN_ENOMEM,
-                         "vgg16: out of memory for activations of %d images at size %d "
-                         "(%zu MiB)",
-                         max_batch, size,
-                         (2 * net->act_floats * sizeof(float) + net->ws_bytes) >> 20);
-    }
-    if (rc != BN_OK) {
+    /* every pool up to `last` stays readable */
+    static const char *const pools[] = {"block3_pool", "block4_pool", "block5_pool"};
+    int rc = bn_vgg16_build_graph(&net->graph, w, last, err);
+    if (!rc)
+        rc = bn_graph_infer(net->graph, size, size, err);
+    if (!rc)
+        rc = bn_graph_prepare(net->graph, engine, max_batch, pools, (int)last - 2, err);
+    if (rc) {
         bn_vgg16_free(net);
         return rc;
     }
@@ -137,16 +149,12 @@ int bn_vgg16_create(bn_vgg16 **out, const bn_vgg16_weights *w, bn_conv_engine en
 void bn_vgg16_free(bn_vgg16 *net) {
     if (!net)
         return;
-    for (int i = 0; i < BN_VGG16_NCONV; i++)
-        bn_conv_free(net->conv[i]);
-    free(net->act[0]);
-    free(net->act[1]);
-    free(net->workspace);
+    bn_graph_free(net->graph);
     free(net);
 }
 
 bn_conv_engine bn_vgg16_engine(const bn_vgg16 *net) {
-    return bn_conv_engine_of(net->conv[0]);
+    return bn_graph_engine(net->graph);
 }
 
 /* Channels out of block3_pool (256), block4_pool and block5_pool (512). */
@@ -167,90 +175,22 @@ int bn_vgg16_dim(bn_layer layer, bn_pooling pooling, int size) {
     return 0;
 }
 
-/* One conv layer of the table: in (n, s, s, cin) -> out (n, s, s, cout). */
-static void vgg_conv(bn_vgg16 *net, int i, const float *in, float *out, int n, int s) {
-    assert(bn_conv_workspace(net->conv[i], n, s, s) <= net->ws_bytes);
-    bn_conv_forward(net->conv[i], in, out, n, s, s, net->workspace);
-}
-
-/* Conv layer i and the pool after it: in (n, s, s, cin) -> out (n, s/2, s/2, cout),
- * one pass where the engine fuses them (the full-size output is never written). */
-static void vgg_conv_pool(bn_vgg16 *net, int i, const float *in, float *out, int n, int s) {
-    assert(bn_conv_workspace_pool(net->conv[i], n, s, s) <= net->ws_bytes);
-    bn_conv_forward_pool(net->conv[i], in, out, n, s, s, net->workspace);
-}
-
-/* x (n, s, s, c) -> out (n, dim): flattened as stored (NHWC is Keras'
- * y, x, c Flatten order), or averaged / maxed over (y, x). */
-static void vgg_head(const float *x, float *out, int n, int s, int c, bn_pooling pooling) {
-    size_t hw = (size_t)s * s;
-    if (pooling == BN_POOLING_NONE) {
-        memcpy(out, x, (size_t)n * hw * c * sizeof *out);
-        return;
-    }
-    for (int b = 0; b < n; b++) {
-        const float *img = x + (size_t)b * hw * c;
-        float *o = out + (size_t)b * c;
-        for (int k = 0; k < c; k++) {
-            if (pooling == BN_POOLING_MAX) {
-                float m = img[k];
-                for (size_t p = 1; p < hw; p++)
-                    m = img[p * c + k] > m ? img[p * c + k] : m;
-                o[k] = m;
-            } else {
-                double sum = 0;
-                for (size_t p = 0; p < hw; p++)
-                    sum += img[p * c + k];
-                o[k] = (float)(sum / (double)hw);
-            }
-        }
-    }
-}
-
 int bn_vgg16_forward(bn_vgg16 *net, const float *in, int n, bn_layer layer, bn_pooling pooling,
                      float *out, bn_error *err) {
     if (n < 0 || n > net->max_batch)
         return bn_fail(err, BN_EINVAL, "vgg16: batch of %d images, the network was built for %d", n,
                        net->max_batch);
-    if (vgg_nconv(layer) == 0 || vgg_nconv(layer) > net->nconv)
+    if (vgg_nconv(layer) == 0 || vgg_nconv(layer) > vgg_nconv(net->last))
         return bn_fail(err, BN_EINVAL, "vgg16: layer %d not built (network ends at %s)", (int)layer,
                        bn_layer_name(net->last));
     if (pooling != BN_POOLING_NONE && pooling != BN_POOLING_AVG && pooling != BN_POOLING_MAX)
         return bn_fail(err, BN_EINVAL, "vgg16: unknown pooling %d", (int)pooling);
     if (n == 0)
         return BN_OK;
-
-    const int S = net->size;
-    float *a = net->act[0], *b = net->act[1];
-
-    /* block1: in (n, S, S, 3) */
-    vgg_conv(net, 0, in, a, n, S);     /* block1_conv1 -> (n, S, S, 64) */
-    vgg_conv_pool(net, 1, a, b, n, S); /* block1_conv2, block1_pool -> (n, S/2, S/2, 64) */
-    /* block2 */
-    vgg_conv(net, 2, b, a, n, S / 2);      /* block2_conv1 -> (n, S/2, S/2, 128) */
-    vgg_conv_pool(net, 3, a, b, n, S / 2); /* block2_conv2, block2_pool -> (n, S/4, S/4, 128) */
-    /* block3 */
-    vgg_conv(net, 4, b, a, n, S / 4);      /* block3_conv1 -> (n, S/4, S/4, 256) */
-    vgg_conv(net, 5, a, b, n, S / 4);      /* block3_conv2 -> (n, S/4, S/4, 256) */
-    vgg_conv_pool(net, 6, b, a, n, S / 4); /* block3_conv3, block3_pool -> (n, S/8, S/8, 256) */
-    if (layer == BN_LAYER_BLOCK3_POOL) {
-        vgg_head(a, out, n, S / 8, 256, pooling);
-        return BN_OK;
-    }
-    /* block4 */
-    vgg_conv(net, 7, a, b, n, S / 8);      /* block4_conv1 -> (n, S/8, S/8, 512) */
-    vgg_conv(net, 8, b, a, n, S / 8);      /* block4_conv2 -> (n, S/8, S/8, 512) */
-    vgg_conv_pool(net, 9, a, b, n, S / 8); /* block4_conv3, block4_pool -> (n, S/16, S/16, 512) */
-    if (layer == BN_LAYER_BLOCK4_POOL) {
-        vgg_head(b, out, n, S / 16, 512, pooling);
-        return BN_OK;
-    }
-    /* block5 */
-    vgg_conv(net, 10, b, a, n, S / 16);      /* block5_conv1 -> (n, S/16, S/16, 512) */
-    vgg_conv(net, 11, a, b, n, S / 16);      /* block5_conv2 -> (n, S/16, S/16, 512) */
-    vgg_conv_pool(net, 12, b, a, n, S / 16); /* block5_conv3, block5_pool -> (n, S/32, S/32, 512) */
-    vgg_head(a, out, n, S / 32, 512, pooling);
-    return BN_OK;
+    int rc = bn_graph_run(net->graph, in, n, err);
+    if (!rc)
+        rc = bn_graph_features(net->graph, bn_layer_name(layer), (int)pooling, n, out, err);
+    return rc;
 }
 
 int bn_layer_parse(const char *s, bn_layer *out) {

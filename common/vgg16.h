@@ -8,8 +8,9 @@
  *   block5: 3 x conv ->512, pool                 (S/16-> S/32)
  *
  * All tensors NHWC float32. Input size S must be a multiple of 32.
- * A bn_vgg16 owns its prepared kernels and activation buffers for up to
- * max_batch images, so forward calls allocate nothing.
+ * A bn_vgg16 is that graph (graph.h) prepared for up to max_batch images:
+ * it owns its kernels and activation buffers, so forward calls allocate
+ * nothing.
  */
 #ifndef BN_VGG16_H
 #define BN_VGG16_H
@@ -26,6 +27,13 @@ typedef enum {
 typedef enum { BN_POOLING_NONE, BN_POOLING_AVG, BN_POOLING_MAX } bn_pooling;
 
 typedef struct bn_vgg16 bn_vgg16;
+struct bn_graph;
+
+/* The network up to `last` as a graph (graph.h): input "input_1" (S, S, 3),
+ * tensors named as Keras names its layers (block1_conv1 ... block5_pool, each
+ * conv's output after its ReLU), flattened in Keras' (y, x, c) order. */
+int bn_vgg16_build_graph(struct bn_graph **out, const bn_vgg16_weights *w, bn_layer last,
+                         bn_error *err);
 
 /* Prepare the network for inputs of size x size, batches up to max_batch.
  * Only the layers up to `last` are built. Weights may be freed afterwards. */

@@ -1,6 +1,7 @@
 /*
- * bottleneck-extract: run the frozen VGG16 convolutional base once over a
- * dataset and store one feature vector per image in SQLite.
+ * bottleneck-extract: run a frozen pretrained network (VGG16's convolutional
+ * base from the Keras .h5 by default, or any classic CNN from an ONNX file)
+ * once over a dataset and store one feature vector per image in SQLite.
  *
  * A thin program: option parsing, messages and exit codes. The work is in
  * common/ (dataset.c scans, extractor.c runs the pipeline, store.c writes).
@@ -17,12 +18,15 @@
 #include "image.h"
 #include "import.h"
 #include "json.h"
+#include "onnx.h"
 #include "progress.h"
 #include "store.h"
 #include "vgg16.h"
 #include "weights.h"
 
 #include <getopt.h>
+#include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,9 +42,11 @@ static const char usage_text[] =
     "usage: bottleneck-extract [options] DATASET_DIR\n"
     "       bottleneck-extract --download [--weights FILE]\n"
     "       bottleneck-extract import --db FILE --name NAME --npy FILE.npy --index FILE.tsv\n"
+    "       bottleneck-extract layers [--model FILE.onnx | --weights FILE] [--size N] [--json]\n"
     "       bottleneck-extract verify --db FILE [--sample N | --all] [--repair] DATASET_DIR\n"
     "\n"
-    "Run the frozen VGG16 convolutional base over every image of DATASET_DIR and store\n"
+    "Run a frozen network (VGG16's convolutional base, or --model FILE.onnx) over every\n"
+    "image of DATASET_DIR and store\n"
     "one feature vector per image in a SQLite database. DATASET_DIR holds one folder per\n"
     "class (cat/, dog/), optionally inside split folders (train/, validation/, test/).\n"
     "Images already stored are skipped; a killed run resumes where it stopped.\n"
@@ -54,10 +60,25 @@ static const char usage_text[] =
     "  --download           fetch the official file into the cache (md5-checked) first;\n"
     "                       $BOTTLENECK_WEIGHTS_URL overrides the URL (mirrors)\n"
     "\n"
+    "Model (default: VGG16 from the weights above):\n"
+    "  --model FILE.onnx    any classic CNN as an ONNX file (VGG, GoogLeNet, ResNet,\n"
+    "                       SqueezeNet, MobileNetV2, ...); its preprocessing comes from\n"
+    "                       its preprocess.* metadata when present, else from the flags\n"
+    "                       below, else the ONNX model zoo's: RGB, 0-1, torchvision mean\n"
+    "                       and std, 224, squash\n"
+    "  --mean A,B,C         per-channel mean, in the --channels order\n"
+    "  --std A,B,C          per-channel std, in the --channels order\n"
+    "  --channels ORDER     rgb | bgr: channel order the model wants\n"
+    "  --scale RANGE        0-255 | 0-1: pixel values before the mean is taken\n"
+    "\n"
     "Features (each combination is its own feature set in the database):\n"
-    "  --layer NAME         block3_pool | block4_pool | block5_pool (default block5_pool)\n"
-    "  --pooling MODE       none (flatten y,x,c as Keras) | avg | max (default none)\n"
-    "  --size N             input size, a multiple of 32 (default 224)\n"
+    "  --layer NAME         any tensor of the network (bottleneck-extract layers lists\n"
+    "                       them); default block5_pool for VGG16, and for ONNX files the\n"
+    "                       input of the first Flatten/Gemm (e.g. GoogLeNet pool5/7x7_s1)\n"
+    "  --pooling MODE       none (flattened: y,x,c for VGG16 as Keras, c,y,x for ONNX)\n"
+    "                       | avg | max over the spatial axes (default none)\n"
+    "  --size N             input size (default 224 for VGG16, a multiple of 32; for\n"
+    "                       ONNX the file's metadata or input shape)\n"
     "  --resize MODE        squash (Keras: whole image to size x size, default) |\n"
     "                       crop (torchvision: shorter side to size, centre crop)\n"
     "  --preprocess MODE    caffe (Keras VGG16: BGR minus ImageNet means, default) |\n"
@@ -115,13 +136,188 @@ static void extract_progress(void *ctx, const bn_extract_stats *st) {
     bn_progress_update(&r->bar, st->images);
 }
 
+enum {
+    SET_MEAN = 1,
+    SET_STD = 2,
+    SET_CHANNELS = 4,
+    SET_SCALE = 8,
+    SET_SIZE = 16,
+    SET_RESIZE = 32,
+    SET_PREPROCESS = 64
+};
+
+/* "A,B,C" -> v; -1 unless three finite numbers (a std of 0 is refused by
+ * the decoder). */
+static int parse3(const char *s, float v[3]) {
+    char *end;
+    for (int i = 0; i < 3; i++) {
+        v[i] = strtof(s, &end);
+        if (end == s || !isfinite(v[i]))
+            return -1;
+        s = end + (*end == ',' && i < 2);
+    }
+    return *s ? -1 : 0;
+}
+
+/* The network to run and what identifies it: VGG16 from the .h5 at
+ * weights_path, or the ONNX file model_path. For ONNX the preprocessing is
+ * the file's metadata (or the zoo default), overridden field by field by the
+ * flags in `set`. g is built, not inferred; m's strings point into the
+ * caller's buffers. */
+static int open_network(const char *model_path, const char *weights_path, bn_extract_opts *o,
+                        const bn_image_opts *pre, unsigned set, bn_graph **g, bn_extract_model *m,
+                        char name[256], char abs_path[4096], char sha[65], bn_error *err) {
+    memset(m, 0, sizeof *m);
+    if (!model_path) {
+        bn_vgg16_weights w;
+        int rc = bn_weights_load(&w, weights_path, err);
+        if (rc)
+            return rc;
+        rc = bn_vgg16_build_graph(g, &w, BN_LAYER_BLOCK5_POOL, err);
+        bn_graph *exact = NULL;
+        if (!rc && o->self_check > 0 &&
+            (rc = bn_vgg16_build_graph(&exact, &w, BN_LAYER_BLOCK5_POOL, err))) {
+            bn_graph_free(*g);
+            *g = NULL;
+        }
+        snprintf(sha, 65, "%s", w.sha256);
+        bn_weights_free(&w);
+        if (!o->tensor)
+            o->tensor = "block5_pool";
+        if (set & (SET_MEAN | SET_STD | SET_CHANNELS | SET_SCALE)) {
+            /* caffe's recipe with the given fields changed */
+            bn_image_opts c = {.preprocess = BN_PREPROCESS_CUSTOM,
+                               .bgr = 1,
+                               .range255 = 1,
+                               .mean = {103.939f, 116.779f, 123.68f},
+                               .std = {1, 1, 1}};
+            o->image.preprocess = BN_PREPROCESS_CUSTOM;
+            o->image.bgr = set & SET_CHANNELS ? pre->bgr : c.bgr;
+            o->image.range255 = set & SET_SCALE ? pre->range255 : c.range255;
+            memcpy(o->image.mean, set & SET_MEAN ? pre->mean : c.mean, sizeof c.mean);
+            memcpy(o->image.std, set & SET_STD ? pre->std : c.std, sizeof c.std);
+        }
+        *m = (bn_extract_model){
+            .model = "vgg16", .sha256 = sha, .format = "keras-h5", .exact = exact};
+        return rc;
+    }
+    bn_onnx_info info;
+    bn_graph *exact = NULL;
+    int rc = bn_onnx_load(g, model_path, &info, err);
+    if (!rc && o->self_check > 0 && (rc = bn_onnx_load(&exact, model_path, NULL, err))) {
+        bn_graph_free(*g);
+        *g = NULL;
+    }
+    if (rc)
+        return rc;
+    bn_image_opts im = info.image;
+    if (set & SET_PREPROCESS) { /* a named recipe replaces the file's */
+        im.preprocess = o->image.preprocess;
+    } else {
+        if (set & SET_MEAN)
+            memcpy(im.mean, pre->mean, sizeof im.mean);
+        if (set & SET_STD)
+            memcpy(im.std, pre->std, sizeof im.std);
+        if (set & SET_CHANNELS)
+            im.bgr = pre->bgr;
+        if (set & SET_SCALE)
+            im.range255 = pre->range255;
+    }
+    if (set & SET_SIZE)
+        im.size = o->image.size;
+    if (set & SET_RESIZE)
+        im.resize = o->image.resize;
+    o->image = im;
+    if (!o->tensor)
+        o->tensor = bn_graph_default_feature(*g);
+    const char *base = strrchr(model_path, '/');
+    base = base ? base + 1 : model_path;
+    size_t len = strlen(base);
+    if (len > 5 && !strcmp(base + len - 5, ".onnx"))
+        len -= 5;
+    snprintf(name, 256, "%.*s", (int)(len < 255 ? len : 255), base);
+    if (!realpath(model_path, abs_path))
+        snprintf(abs_path, 4096, "%s", model_path);
+    snprintf(sha, 65, "%s", info.sha256);
+    *m = (bn_extract_model){
+        .model = name, .sha256 = sha, .format = "onnx", .path = abs_path, .exact = exact};
+    return BN_OK;
+}
+
+/* bottleneck-extract layers: every tensor with its shape (per image: C, H,
+ * W) and the op that writes it, at the model's input size. */
+static int list_layers(const char *model_path, const char *weights_arg, int size, int json) {
+    bn_error err;
+    bn_error_clear(&err);
+    bn_graph *g = NULL;
+    char wpath[4096];
+    int rc;
+    if (model_path) {
+        bn_onnx_info info;
+        rc = bn_onnx_load(&g, model_path, &info, &err);
+        if (!size)
+            size = info.image.size;
+    } else {
+        bn_vgg16_weights w;
+        rc = bn_weights_locate(wpath, sizeof wpath, weights_arg, &err);
+        if (!rc)
+            rc = bn_weights_load(&w, wpath, &err);
+        if (!rc) {
+            rc = bn_vgg16_build_graph(&g, &w, BN_LAYER_BLOCK5_POOL, &err);
+            bn_weights_free(&w);
+        }
+        if (!size)
+            size = 224;
+    }
+    if (!rc)
+        rc = bn_graph_infer(g, size, size, &err);
+    if (rc) {
+        fprintf(stderr, "bottleneck-extract: %s\n", err.msg);
+        bn_graph_free(g);
+        return EXIT_FATAL;
+    }
+    const char *def = bn_graph_default_feature(g);
+    if (json) {
+        printf("{\"size\":%d,\"default\":", size);
+        bn_json_string(stdout, def);
+        printf(",\"tensors\":[");
+    } else {
+        printf("%-36s %-18s %s\n", "tensor", "op", "shape (C, H, W) at input size");
+    }
+    for (int i = 0; i < bn_graph_tensor_count(g); i++) {
+        bn_shape s = bn_graph_tensor_shape(g, i);
+        const char *name = bn_graph_tensor_name(g, i);
+        if (json) {
+            printf("%s{\"name\":", i ? "," : "");
+            bn_json_string(stdout, name);
+            printf(",\"op\":\"%s\",\"shape\":[%d,%d,%d]}", bn_graph_tensor_op(g, i), s.c, s.h, s.w);
+        } else {
+            printf("%-36s %-18s (%d, %d, %d)%s\n", name, bn_graph_tensor_op(g, i), s.c, s.h, s.w,
+                   strcmp(name, def) ? "" : "  <- default --layer");
+        }
+    }
+    if (json)
+        printf("]}\n");
+    bn_graph_free(g);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     bn_blas_use_best_kernels(argv);
     if (argc > 1 && strcmp(argv[1], "import") == 0)
         return extract_import_main(argc, argv);
     if (argc > 1 && strcmp(argv[1], "verify") == 0)
         return extract_verify_main(argc, argv);
-    const char *db_path = "bottleneck.db", *weights_arg = NULL;
+    int layers = argc > 1 && strcmp(argv[1], "layers") == 0;
+    if (layers) { /* bottleneck-extract layers [options]: the options after it */
+        argv[1] = argv[0];
+        argv++;
+        argc--;
+    }
+    const char *db_path = "bottleneck.db", *weights_arg = NULL, *model_path = NULL;
+    bn_image_opts pre; /* --mean, --std, --channels, --scale */
+    memset(&pre, 0, sizeof pre);
+    unsigned set = 0; /* which preprocessing flags were given */
     int download = 0, quiet = 0, json = 0, threads = 0, all_loaders = 0;
     long long max_pixels = 0;
     bn_extract_opts o;
@@ -145,6 +341,11 @@ int main(int argc, char **argv) {
         OPT_HELP,
         OPT_ALL_LOADERS,
         OPT_MAX_PIXELS,
+        OPT_MODEL,
+        OPT_MEAN,
+        OPT_STD,
+        OPT_CHANNELS,
+        OPT_SCALE,
         OPT_SELF_CHECK,
         OPT_VERSION
     };
@@ -165,6 +366,11 @@ int main(int argc, char **argv) {
         {"json", no_argument, 0, OPT_JSON},
         {"all-loaders", no_argument, 0, OPT_ALL_LOADERS},
         {"max-pixels", required_argument, 0, OPT_MAX_PIXELS},
+        {"model", required_argument, 0, OPT_MODEL},
+        {"mean", required_argument, 0, OPT_MEAN},
+        {"std", required_argument, 0, OPT_STD},
+        {"channels", required_argument, 0, OPT_CHANNELS},
+        {"scale", required_argument, 0, OPT_SCALE},
         {"self-check", required_argument, 0, OPT_SELF_CHECK},
         {"help", no_argument, 0, OPT_HELP},
         {"version", no_argument, 0, OPT_VERSION},
@@ -177,22 +383,43 @@ int main(int argc, char **argv) {
         case OPT_DB: db_path = optarg; break;
         case OPT_WEIGHTS: weights_arg = optarg; break;
         case OPT_DOWNLOAD: download = 1; break;
-        case OPT_LAYER:
-            if (bn_layer_parse(optarg, &o.layer))
-                usage_error("--layer %s: expected block3_pool, block4_pool or block5_pool", optarg);
+        case OPT_LAYER: o.tensor = optarg; break;
+        case OPT_MODEL: model_path = optarg; break;
+        case OPT_MEAN:
+        case OPT_STD:
+            if (parse3(optarg, c == OPT_MEAN ? pre.mean : pre.std))
+                usage_error("%s: expected three numbers A,B,C (std non-zero)", optarg);
+            set |= c == OPT_MEAN ? SET_MEAN : SET_STD;
+            break;
+        case OPT_CHANNELS:
+            if (strcmp(optarg, "rgb") && strcmp(optarg, "bgr"))
+                usage_error("--channels %s: expected rgb or bgr", optarg);
+            pre.bgr = !strcmp(optarg, "bgr");
+            set |= SET_CHANNELS;
+            break;
+        case OPT_SCALE:
+            if (strcmp(optarg, "0-255") && strcmp(optarg, "0-1"))
+                usage_error("--scale %s: expected 0-255 or 0-1", optarg);
+            pre.range255 = !strcmp(optarg, "0-255");
+            set |= SET_SCALE;
             break;
         case OPT_POOLING:
             if (bn_pooling_parse(optarg, &o.pooling))
                 usage_error("--pooling %s: expected none, avg or max", optarg);
             break;
-        case OPT_SIZE: o.image.size = parse_int(optarg, "--size"); break;
+        case OPT_SIZE:
+            o.image.size = parse_int(optarg, "--size");
+            set |= SET_SIZE;
+            break;
         case OPT_RESIZE:
             if (bn_resize_parse(optarg, &o.image.resize))
                 usage_error("--resize %s: expected squash or crop", optarg);
+            set |= SET_RESIZE;
             break;
         case OPT_PREPROCESS:
             if (bn_preprocess_parse(optarg, &o.image.preprocess))
                 usage_error("--preprocess %s: expected caffe or torch", optarg);
+            set |= SET_PREPROCESS;
             break;
         case OPT_DTYPE:
             if (strcmp(optarg, "f32") && strcmp(optarg, "f16"))
@@ -221,11 +448,13 @@ int main(int argc, char **argv) {
         default: usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
-    if (o.image.size % 32 != 0)
+    if (o.image.size % 32 != 0 && !model_path)
         usage_error("--size: %s", "must be a multiple of 32 (224, 256, 64, ...)");
     if (optind < argc - 1)
         usage_error("one dataset folder expected, got '%s' and more", argv[optind + 1]);
     const char *root = optind < argc ? argv[optind] : NULL;
+    if (layers)
+        return list_layers(model_path, weights_arg, set & SET_SIZE ? o.image.size : 0, json);
     if (!root && !download)
         usage_error("%s", "no dataset folder given");
 
@@ -258,7 +487,8 @@ int main(int argc, char **argv) {
             fprintf(stderr, "weights: %s\n", weights_path);
         if (!root)
             return 0;
-    } else if (bn_weights_locate(weights_path, sizeof weights_path, weights_arg, &err)) {
+    } else if (!model_path &&
+               bn_weights_locate(weights_path, sizeof weights_path, weights_arg, &err)) {
         fprintf(stderr, "bottleneck-extract: %s\n", err.msg);
         return EXIT_FATAL;
     }
@@ -281,8 +511,23 @@ int main(int argc, char **argv) {
         return EXIT_FATAL;
     }
 
-    bn_vgg16_weights w;
-    if (bn_weights_load(&w, weights_path, &err)) {
+    /* The network and the tensor, before the database: a bad model file or
+     * layer name changes nothing on disk. */
+    bn_graph *g = NULL;
+    bn_extract_model m;
+    char model_name[256], model_abs[4096], model_sha[65];
+    if (open_network(model_path, weights_path, &o, &pre, set, &g, &m, model_name, model_abs,
+                     model_sha, &err) ||
+        bn_graph_infer(g, o.image.size, o.image.size, &err) ||
+        (bn_graph_tensor_shape(g, 0).c != 3 &&
+         bn_fail(&err, BN_EINVAL, "%s: its input has %d channels; images have 3", m.model,
+                 bn_graph_tensor_shape(g, 0).c)) ||
+        (bn_graph_find(g, o.tensor) < 0 &&
+         bn_fail(&err, BN_EINVAL,
+                 "--layer %s: %s has no tensor of that name (bottleneck-extract layers lists "
+                 "them)",
+                 o.tensor, m.model))) {
+        bn_graph_free(g);
         fprintf(stderr, "bottleneck-extract: %s\n", err.msg);
         bn_dataset_free(&ds);
         return EXIT_FATAL;
@@ -291,16 +536,17 @@ int main(int argc, char **argv) {
     bn_extractor *x = NULL;
     int status = EXIT_FATAL;
     if (bn_store_open(&store, db_path, BN_STORE_CREATE, &err)) {
+        bn_graph_free(g);
+        bn_graph_free(m.exact);
         fprintf(stderr, "bottleneck-extract: %s\n", err.msg);
         goto done;
     }
     if (!quiet)
         extract_warn_unverified(store, db_path, "bottleneck-extract");
-    if (bn_extractor_create(&x, store, &w, &o, &err)) {
+    if (bn_extractor_create_graph(&x, store, g, &m, &o, &err)) {
         fprintf(stderr, "bottleneck-extract: %s\n", err.msg);
         goto done;
     }
-    bn_weights_free(&w); /* the network holds its own prepared copy */
 
     run_ctx r;
     bn_progress_start(&r.bar, stderr, "extract", "img", (long)ds.n, quiet);
@@ -347,7 +593,6 @@ int main(int argc, char **argv) {
 done:
     bn_extractor_free(x);
     bn_store_close(store);
-    bn_weights_free(&w);
     bn_dataset_free(&ds);
     bn_image_shutdown();
     return status;

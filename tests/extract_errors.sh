@@ -13,8 +13,12 @@ for flag in --db --weights --download --layer --pooling --size --resize --prepro
 done
 
 # Usage errors: exit 2.
-"$EXTRACT" --layer block9_pool "$T/ds" 2>"$T/err"; check_eq "bad --layer exit" "$?" 2
-check_match "bad --layer message" "$(cat "$T/err")" "block9_pool"
+# --layer takes any tensor of the network, so a wrong one is known once the
+# model is read: exit 1, before the database is touched.
+"$EXTRACT" --weights "$WEIGHTS" --db "$T/layer.db" --layer block9_pool "$T/ds" 2>"$T/err"
+check_eq "bad --layer exit" "$?" 1
+check_match "bad --layer message" "$(cat "$T/err")" "block9_pool: vgg16 has no tensor"
+check "bad --layer creates no database" [ ! -e "$T/layer.db" ]
 "$EXTRACT" --size 100 "$T/ds" 2>"$T/err"; check_eq "bad --size exit" "$?" 2
 "$EXTRACT" 2>"$T/err"; check_eq "no dataset exit" "$?" 2
 

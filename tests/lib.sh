@@ -30,6 +30,16 @@ finish() {
 }
 q() { sqlite3 -batch -noheader "$@"; }
 
+# make_index3 OUT: the shared GoogLeNet index relabelled into three classes,
+# cat, dog_tall and dog_wide (dogs split by the photo's orientation in
+# MANIFEST.tsv, which the embeddings partly encode).
+make_index3() {
+    awk -F '\t' -v OFS='\t' 'NR == FNR { if (FNR > 1) tall[$1] = ($5 > $4); next }
+        FNR == 1 { print; next }
+        { if ($3 == "dog") $3 = tall[$2] ? "dog_tall" : "dog_wide"; print }' \
+        "$SHARED/data/catsdogs/MANIFEST.tsv" "$SHARED/features/googlenet/catsdogs/index.tsv" > "$1"
+}
+
 # make_dataset DIR N_PER_CLASS: copy N photos per class of train and validation
 # from the shared cats and dogs into DIR/{train,validation}/{cat,dog}.
 make_dataset() {

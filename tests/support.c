@@ -225,3 +225,53 @@ int support_h5_strings(hid_t obj, const char *name, const char *const *s, int n,
     H5Sclose(space);
     return rc;
 }
+
+/* ---- GoogLeNet embeddings ---- */
+
+int support_load_gnet(support_gnet *g) {
+    const char *root = getenv("BN_SHARED");
+    if (!root)
+        return -1;
+    char npy[4096], tsv[4096];
+    snprintf(npy, sizeof npy, "%s/features/googlenet/catsdogs/embeddings.npy", root);
+    snprintf(tsv, sizeof tsv, "%s/features/googlenet/catsdogs/index.tsv", root);
+    FILE *f = fopen(npy, "rb");
+    if (!f)
+        return -1;
+    /* The header is 128 bytes (checked by test_npy); rows are 1024 floats. */
+    float *all = malloc((size_t)3000 * 1024 * 4);
+    fseek(f, 128, SEEK_SET);
+    size_t got = fread(all, 4, (size_t)3000 * 1024, f);
+    fclose(f);
+    if (got != (size_t)3000 * 1024)
+        return -1;
+    FILE *t = fopen(tsv, "r");
+    if (!t)
+        return -1;
+    char line[1024];
+    if (!fgets(line, sizeof line, t))
+        return -1;
+    g->xt = malloc((size_t)3000 * 1024 * 4);
+    g->xv = malloc((size_t)3000 * 1024 * 4);
+    g->yt = malloc(3000 * sizeof(int));
+    g->yv = malloc(3000 * sizeof(int));
+    g->nt = g->nv = 0;
+    for (int i = 0; i < 3000 && fgets(line, sizeof line, t); i++) {
+        int dog = strstr(line, "\tdog\t") != NULL;
+        if (strstr(line, "\ttrain\t")) {
+            memcpy(g->xt + (size_t)g->nt * 1024, all + (size_t)i * 1024, 4096);
+            g->yt[g->nt++] = dog;
+        } else {
+            memcpy(g->xv + (size_t)g->nv * 1024, all + (size_t)i * 1024, 4096);
+            g->yv[g->nv++] = dog;
+        }
+    }
+    fclose(t);
+    free(all);
+    return g->nt == 2000 && g->nv == 1000 ? 0 : -1;
+}
+
+void support_free_gnet(support_gnet *g) {
+    free(g->xt), free(g->xv), free(g->yt), free(g->yv);
+    memset(g, 0, sizeof *g);
+}

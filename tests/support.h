@@ -87,4 +87,15 @@ void support_remove_tree(const char *dir);
  * wrote them. Returns 0, or -1 if the attribute could not be created. */
 int support_h5_strings(hid_t obj, const char *name, const char *const *s, int n, int vlen);
 
+/* The GoogLeNet embeddings of ../shared (features/googlenet/catsdogs): train
+ * rows (2,000) and validation rows (1,000), 1,024 floats each, labels 1 = dog.
+ * 0, or -1 when they cannot be read. */
+typedef struct {
+    float *xt, *xv;
+    int *yt, *yv;
+    int nt, nv;
+} support_gnet;
+int support_load_gnet(support_gnet *g);
+void support_free_gnet(support_gnet *g);
+
 #endif

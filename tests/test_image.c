@@ -45,7 +45,7 @@ static unsigned char *read_all(const char *path, size_t *len) {
 }
 
 static bn_image_opts opts(int size, bn_resize r, bn_preprocess p) {
-    bn_image_opts o = {size, r, p};
+    bn_image_opts o = {.size = size, .resize = r, .preprocess = p};
     return o;
 }
 

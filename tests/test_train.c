@@ -80,6 +80,7 @@
 #include "check.h"
 #include "conv.h"
 #include "metrics.h"
+#include "support.h"
 #include "train.h"
 
 #include <stdint.h>
@@ -333,51 +334,7 @@ static void test_multiclass(void) {
 
 /* ---- GoogLeNet embeddings ----------------------------------------------------------------- */
 
-typedef struct {
-    float *xt, *xv;
-    int *yt, *yv;
-    int nt, nv;
-} gnet;
-
-static int load_gnet(gnet *g) {
-    const char *npy = shared_path("features/googlenet/catsdogs/embeddings.npy");
-    FILE *f = fopen(npy, "rb");
-    if (!f)
-        return -1;
-    /* The header is 128 bytes (checked by test_npy); rows are 1024 floats. */
-    float *all = malloc((size_t)3000 * 1024 * 4);
-    fseek(f, 128, SEEK_SET);
-    size_t got = fread(all, 4, (size_t)3000 * 1024, f);
-    fclose(f);
-    if (got != (size_t)3000 * 1024)
-        return -1;
-    FILE *t = fopen(shared_path("features/googlenet/catsdogs/index.tsv"), "r");
-    if (!t)
-        return -1;
-    char line[1024];
-    if (!fgets(line, sizeof line, t))
-        return -1;
-    g->xt = malloc((size_t)3000 * 1024 * 4);
-    g->xv = malloc((size_t)3000 * 1024 * 4);
-    g->yt = malloc(3000 * sizeof(int));
-    g->yv = malloc(3000 * sizeof(int));
-    g->nt = g->nv = 0;
-    for (int i = 0; i < 3000 && fgets(line, sizeof line, t); i++) {
-        int dog = strstr(line, "\tdog\t") != NULL;
-        if (strstr(line, "\ttrain\t")) {
-            memcpy(g->xt + (size_t)g->nt * 1024, all + (size_t)i * 1024, 4096);
-            g->yt[g->nt++] = dog;
-        } else {
-            memcpy(g->xv + (size_t)g->nv * 1024, all + (size_t)i * 1024, 4096);
-            g->yv[g->nv++] = dog;
-        }
-    }
-    fclose(t);
-    free(all);
-    return g->nt == 2000 && g->nv == 1000 ? 0 : -1;
-}
-
-static void eval_valid(const gnet *g, const bn_model *m, double *acc, double *ll) {
+static void eval_valid(const support_gnet *g, const bn_model *m, double *acc, double *ll) {
     bn_error err;
     bn_head h;
     double *p = malloc((size_t)g->nv * 2 * sizeof *p);
@@ -406,7 +363,7 @@ static void eval_valid(const gnet *g, const bn_model *m, double *acc, double *ll
  * for summation order only), Adam and the standardisation bit for bit. Then
  * the cross-validation shape: two blocks around a held-out hole of the full
  * matrix against a contiguous copy of the same rows. */
-static void test_blocks(const gnet *g) {
+static void test_blocks(const support_gnet *g) {
     enum { N = 500, D = 1024 };
     float *x = malloc((size_t)N * D * 4), *cut = malloc((size_t)N * D * 4);
     int y[N], ycut[N];
@@ -495,8 +452,8 @@ static void test_blocks(const gnet *g) {
 }
 
 static void test_googlenet(void) {
-    gnet g;
-    if (load_gnet(&g) != 0) {
+    support_gnet g;
+    if (support_load_gnet(&g) != 0) {
         CHECK_MSG(0, "cannot read the GoogLeNet embeddings under %s", shared_path(""));
         return;
     }
@@ -677,7 +634,7 @@ static void test_googlenet(void) {
     }
     free(xs);
     test_blocks(&g);
-    free(g.xt), free(g.xv), free(g.yt), free(g.yv);
+    support_free_gnet(&g);
 }
 
 static void test_errors(void) {

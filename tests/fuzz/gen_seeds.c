@@ -2,7 +2,7 @@
  * gen_seeds.c: writes the seed corpora of the fuzz harnesses, so that no
  * binary seed is checked in:
  *
- *   gen_seeds DIR      ->  DIR/npy/  DIR/vec/  DIR/weights/
+ *   gen_seeds DIR      ->  DIR/npy/  DIR/vec/  DIR/weights/  DIR/onnx/
  *
  * npy: valid files in the three format versions and the ways numpy headers
  *      go wrong (other dtypes, byte order, Fortran order, 1-D and 3-D shapes,
@@ -14,8 +14,13 @@
  *      legacy and nested weight names, fixed and variable-length strings,
  *      full-model files, split layer_names, wrong shapes and types, missing
  *      attributes and groups.
+ * onnx: small models (tests/onnx_write.h) with every supported operator:
+ *      Conv (strides, pads, groups) + BatchNormalization, Relu, Clip with
+ *      constant inputs, pools with ceil_mode, LRN, Concat, Add, Flatten,
+ *      Reshape with a Constant shape, Gemm, MatMul, Dropout, Softmax.
  */
 #include "npy.h"
+#include "onnx_write.h"
 #include "support.h"
 #include "weights.h"
 
@@ -267,14 +272,104 @@ static void gen_weights(void) {
     write_file(path_in("weights", "signature_only.h5"), "\x89HDF\r\n\x1a\n", 8, NULL, 0);
 }
 
+/* ---- onnx ---------------------------------------------------------------- */
+
+static void onnx_seed(const char *name, ow_model *m) {
+    size_t len;
+    uint8_t *buf = ow_bytes(m, &len);
+    write_file(path_in("onnx", name), buf, len, NULL, 0);
+}
+
+static void gen_onnx(void) {
+    static float w[16 * 16 * 3 * 3], b[64];
+    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
+        w[i] = (float)((i * 7) % 13) / 13.0f - 0.5f;
+    for (int i = 0; i < 64; i++)
+        b[i] = 0.01f * (float)i;
+    const int64_t k3[2] = {3, 3}, s2[2] = {2, 2}, p1[4] = {1, 1, 1, 1}, one[1] = {8},
+                  wd[2] = {8, 4}, shape[1] = {2};
+    ow_model m;
+    /* inception-like: conv, relu, pool (ceil), two branches, concat, LRN,
+     * global pool, flatten, gemm, softmax */
+    ow_model_init(&m, "data", 3, 32, 32);
+    Onnx__NodeProto *n = ow_conv(&m, "c1", "data", "c1p", 3, 8, 3, 3, 1, w, b);
+    ow_ints(n, "strides", 2, s2);
+    ow_ints(n, "pads", 4, p1);
+    const char *x = "c1p";
+    ow_node(&m, "Relu", "r1", 1, &x, "r1");
+    x = "r1";
+    n = ow_node(&m, "MaxPool", "p1", 1, &x, "p1");
+    ow_ints(n, "kernel_shape", 2, k3);
+    ow_ints(n, "strides", 2, s2);
+    ow_int(n, "ceil_mode", 1);
+    ow_conv(&m, "b1", "p1", "b1", 8, 4, 1, 1, 1, w, b);
+    n = ow_conv(&m, "b2", "p1", "b2", 8, 4, 3, 3, 2, w, b);
+    ow_ints(n, "pads", 4, p1);
+    const char *cat[2] = {"b1", "b2"};
+    n = ow_node(&m, "Concat", "cat", 2, cat, "cat");
+    ow_int(n, "axis", 1);
+    x = "cat";
+    n = ow_node(&m, "LRN", "lrn", 1, &x, "lrn");
+    ow_int(n, "size", 5);
+    x = "lrn";
+    ow_node(&m, "GlobalAveragePool", "gap", 1, &x, "gap");
+    x = "gap";
+    ow_node(&m, "Flatten", "flat", 1, &x, "flat");
+    ow_init(&m, "fcW", 2, wd, w, sizeof(float) * 32, 1);
+    const int64_t bd[1] = {4};
+    ow_init(&m, "fcB", 1, bd, b, sizeof(float) * 4, 1);
+    const char *fc[3] = {"flat", "fcW", "fcB"};
+    ow_node(&m, "Gemm", "fc", 3, fc, "fc");
+    x = "fc";
+    ow_node(&m, "Softmax", "prob", 1, &x, "prob");
+    onnx_seed("inception.onnx", &m);
+
+    /* conv + BN, residual Add, Clip with constant inputs, average pool,
+     * Reshape with a Constant shape, MatMul, Dropout */
+    ow_model_init(&m, "x", 3, 16, 16);
+    n = ow_conv(&m, "c", "x", "c", 3, 8, 3, 3, 1, w, b);
+    ow_ints(n, "pads", 4, p1);
+    ow_init(&m, "s", 1, one, b + 1, 32, 1);
+    const char *bn[5] = {"c", "s", "s", "s", "s"};
+    ow_node(&m, "BatchNormalization", "bn", 5, bn, "bn");
+    const char *add[2] = {"bn", "bn"};
+    ow_node(&m, "Add", "add", 2, add, "add");
+    const int64_t scalar[1] = {1};
+    ow_init(&m, "lo", 0, scalar, b, 4, 1);
+    ow_init(&m, "hi", 0, scalar, b + 60, 4, 1);
+    const char *clip[3] = {"add", "lo", "hi"};
+    ow_node(&m, "Clip", "clip", 3, clip, "clip");
+    x = "clip";
+    n = ow_node(&m, "AveragePool", "ap", 1, &x, "ap");
+    ow_ints(n, "kernel_shape", 2, k3);
+    ow_ints(n, "strides", 2, s2);
+    ow_ints(n, "pads", 4, p1);
+    ow_int(n, "count_include_pad", 1);
+    x = "ap";
+    ow_node(&m, "Dropout", "drop", 1, &x, "drop");
+    const int64_t sh[2] = {0, -1};
+    ow_init(&m, "shape", 1, shape, sh, sizeof sh, 7);
+    const char *rs[2] = {"drop", "shape"};
+    ow_node(&m, "Reshape", "rs", 2, rs, "rs");
+    const int64_t mw[2] = {512, 4};
+    static float big[512 * 4];
+    ow_init(&m, "mm", 2, mw, big, sizeof big, 1);
+    const char *mm[2] = {"rs", "mm"};
+    ow_node(&m, "MatMul", "matmul", 2, mm, "out");
+    onnx_seed("resnetish.onnx", &m);
+    ow_free();
+    write_file(path_in("onnx", "empty.onnx"), "", 0, NULL, 0);
+    write_file(path_in("onnx", "text.onnx"), "not a protobuf\n", 15, NULL, 0);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: gen_seeds DIR\n");
         return 2;
     }
     snprintf(root, sizeof root, "%s", argv[1]);
-    const char *subs[] = {"", "/npy", "/vec", "/weights"};
-    for (int i = 0; i < 4; i++) {
+    const char *subs[] = {"", "/npy", "/vec", "/weights", "/onnx"};
+    for (int i = 0; i < 5; i++) {
         char d[4200];
         snprintf(d, sizeof d, "%s%s", root, subs[i]);
         if (mkdir(d, 0755) != 0 && errno != EEXIST) {
@@ -286,5 +381,6 @@ int main(int argc, char **argv) {
     gen_npy();
     gen_vec();
     gen_weights();
+    gen_onnx();
     return 0;
 }

@@ -1,5 +1,5 @@
 # run.sh BUILD SEEDS SECONDS: run the libFuzzer harnesses of a -Dfuzz=true
-# build (BUILD/tests/fuzz/fuzz_*), all three at once for SECONDS, from the
+# build (BUILD/tests/fuzz/fuzz_*), all four at once for SECONDS, from the
 # seeds gen_seeds wrote to SEEDS, and print one line per harness:
 #
 #   fuzz_NAME ok|FAIL EXECUTIONS [what was found]
@@ -8,7 +8,7 @@
 # harness fail are kept in BUILD/fuzz-artifacts/ (add each to
 # tests/fuzz/regressions/NAME/ once fixed: the suite replays them).
 #
-# fuzz_npy and fuzz_vec run the code under test only: any crash, hang,
+# fuzz_npy, fuzz_vec and fuzz_onnx run the code under test only: any crash, hang,
 # sanitizer report or leak is ours and fails. fuzz_weights runs libhdf5
 # underneath, which is neither ours nor instrumented and has bugs of its own
 # on crafted files (loops in its global heap reader, out-of-bounds reads in
@@ -54,12 +54,12 @@ whose() {
         echo libhdf5 || echo ours
 }
 
-# The three at once (the machine's cores share them), then their verdicts.
-for name in npy vec weights; do
+# The four at once (the machine's cores share them), then their verdicts.
+for name in npy vec weights onnx; do
     corpus="$build/fuzz-corpus/$name"
     mkdir -p "$corpus"
     case $name in
-    npy) flags="-timeout=10" ;;
+    npy | onnx) flags="-timeout=10" ;;
     vec) flags="-timeout=10 -max_len=4096" ;;
     weights) flags="-timeout=5 -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1" ;;
     esac
@@ -73,7 +73,7 @@ for name in npy vec weights; do
 done
 wait
 
-for name in npy vec weights; do
+for name in npy vec weights onnx; do
     exe="$build/tests/fuzz/fuzz_$name"
     log="$build/fuzz-$name.log"
     rc=$(cat "$build/fuzz-$name.rc")

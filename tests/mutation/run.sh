@@ -60,7 +60,7 @@ mutation() {
 }
 
 mutation "direct engine: bias dropped" common/conv_direct.c \
-    'float v = q[co] + bias[co];' 'float v = q[co] + 0.0f * bias[co];' "conv vgg16"
+    'float v = q[co] + c->bias[co];' 'float v = q[co] + 0.0f * c->bias[co];' "conv vgg16"
 mutation "winograd: last channel of a partial 16-channel group loses its bias (off by one)" \
     common/conv_winograd.c 'for (int i = 0; c + i < cout; i++)' \
     'for (int i = 0; c + i < cout - 1; i++)' "winograd"

@@ -1,5 +1,5 @@
 /*
- * report.c: metrics and hyperparameters as readable text and as JSON, for
+ * format.c: metrics and hyperparameters as readable text and as JSON, for
  * train, show and predict.
  */
 #include "classify.h"

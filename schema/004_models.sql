@@ -1,0 +1,23 @@
+-- bottleneck schema: which model file a feature set came from.
+--
+-- Until now every extracted feature set came from VGG16's Keras .h5; now any
+-- classic CNN read from an ONNX file (bottleneck-extract --model FILE.onnx)
+-- can make one. What identifies the network was already there and stays the
+-- key of a feature set:
+--
+--   weights_sha256  SHA-256 of the model file (the .h5, or the .onnx itself),
+--                   so two models, even two files with one name, never share
+--                   a feature set;
+--   layer           the tensor the vectors were read from: a Keras layer name
+--                   ('block5_pool', 'block4_conv3', ...) or any tensor of the
+--                   ONNX graph ('pool5/7x7_s1', 'inception_4e/output', ...);
+--   preprocess      'caffe', 'torch', or the exact recipe of a model's own
+--                   preprocessing: 'bgr/0-255/mean=104,117,123/std=1,1,1'
+--                   (channel order / value range / per-channel mean and std,
+--                   in that channel order);
+--   model           'vgg16', or the ONNX file's name without '.onnx'.
+--
+-- Added here, for people and for `bottleneck-classify predict`, which has to
+-- build the same network again for new images:
+ALTER TABLE featuresets ADD COLUMN model_format TEXT; -- 'keras-h5' | 'onnx' (NULL: imports, and sets made before this migration, all 'keras-h5')
+ALTER TABLE featuresets ADD COLUMN model_path TEXT;   -- the ONNX file as given to extract (absolute); NULL for the VGG16 .h5, which is looked up as --weights says
