@@ -624,12 +624,19 @@ static void refuse_nonfinite(bn_extractor *x, batch *b) {
         if (d == x->dim)
             continue;
         const char *path = x->ds->items[o->item].path;
-        fail_op(o, "%s: the network gave a non-finite value (%s); vector not stored", path,
-                isnan(v[d]) ? "NaN" : "infinity");
-        for (size_t c = 0; c < b->nops; c++)
-            if (b->ops[c].kind == OP_REUSE && b->ops[c].pending_of == (int)k + 1)
-                fail_op(&b->ops[c], "%s: a copy of %s, whose vector was not finite",
-                        x->ds->items[b->ops[c].item].path, path);
+        o->kind = OP_FAIL; /* a NULL reason (out of memory) is recorded as such */
+        if (asprintf(&o->reason, "%s: the network gave a non-finite value (%s); vector not stored",
+                     path, isnan(v[d]) ? "NaN" : "infinity") < 0)
+            o->reason = NULL;
+        for (size_t c = 0; c < b->nops; c++) {
+            op *copy = &b->ops[c];
+            if (copy->kind != OP_REUSE || copy->pending_of != (int)k + 1)
+                continue;
+            copy->kind = OP_FAIL;
+            if (asprintf(&copy->reason, "%s: a copy of %s, whose vector was not finite",
+                         x->ds->items[copy->item].path, path) < 0)
+                copy->reason = NULL;
+        }
     }
 }
 
