@@ -32,7 +32,9 @@ typedef struct {
     int json, quiet;
     /* train: data and selection */
     const char *features, *train, *valid, *test, *select, *note;
+    const char *dataset; /* --dataset NAME (train, runs, predict) */
     int folds, refit;
+    double holdout; /* --holdout F: fraction held out of the training rows; 0: none */
     /* train: model; lists are comma-separated text, parsed by cmd_train.c */
     const char *C, *l2, *class_weight, *standardize, *lr, *batch_size;
     const char *solver;

@@ -5,19 +5,24 @@
  * row, stored in `predictions` (one transaction), metrics when every label is
  * one of the run's classes.
  *
- * To image files and folders: images already stored with a vector in the
- * run's feature set are used as they are; the others go through the shared
- * extract pipeline (extractor.h) with the feature set's own settings and the
- * weights it was extracted with, which stores their image rows and vectors;
- * then each image's class and probability is printed and stored. Files that
- * cannot be decoded are reported (and recorded in `failures`) and the exit
- * status is 3.
+ * To image files and folders: a file whose content is already stored (an
+ * image of a dataset with a vector in the run's feature set, found by its
+ * SHA-256 whatever path it is typed with) is that image; the others go
+ * through the shared extract pipeline (extractor.h) with the feature set's
+ * own settings and the weights it was extracted with, into the dataset
+ * 'predicted' (paths as typed; labels from class folders, FOLDER/cat/x.jpg,
+ * else none). Then each image's class and probability is printed (in path
+ * order) and stored; metrics when some images have labels. Files that cannot
+ * be decoded are reported (and recorded in `failures`) and the exit status
+ * is 3.
  */
 #include "classify.h"
 
 #include "dataset.h"
+#include "datasets.h"
 #include "extractor.h"
 #include "featureset.h"
+#include "hash.h"
 #include "image.h"
 #include "onnx.h"
 #include "progress.h"
@@ -78,30 +83,60 @@ static int read_fs(bn_store *s, int64_t fs, fs_row *f, bn_error *err) {
     return rc;
 }
 
-/* Does path have an image row with a vector in fs? */
-static int has_vector(bn_store *s, int64_t fs, const char *path) {
+/* An image of a dataset other than 'predicted' whose content is sha256 and
+ * that has a vector in fs (0 if none): the stored image a typed path names. */
+static int64_t stored_image(bn_store *s, int64_t fs, int64_t files_ds, const char *sha256) {
     sqlite3_stmt *q;
-    int has = 0;
+    int64_t id = 0;
     if (sqlite3_prepare_v2(bn_store_db(s),
-                           "SELECT 1 FROM images i JOIN vectors v ON v.sha256 = i.sha256"
-                           " AND v.featureset = ?1 WHERE i.path = ?2",
+                           "SELECT i.id FROM images i JOIN vectors v ON v.sha256 = i.sha256"
+                           " AND v.featureset = ?1 WHERE i.sha256 = ?2 AND i.dataset != ?3"
+                           " ORDER BY i.dataset, i.path LIMIT 1",
                            -1, &q, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(q, 1, fs);
-        sqlite3_bind_text(q, 2, path, -1, SQLITE_TRANSIENT);
-        has = sqlite3_step(q) == SQLITE_ROW;
+        sqlite3_bind_text(q, 2, sha256, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(q, 3, files_ds);
+        if (sqlite3_step(q) == SQLITE_ROW)
+            id = sqlite3_column_int64(q, 0);
         sqlite3_finalize(q);
     }
-    return has;
+    return id;
 }
 
-static void failure_reason(bn_store *s, const char *path, char *out, size_t n) {
+/* The image row of path in dataset with a vector in fs (0 if none). */
+static int64_t image_with_vector(bn_store *s, int64_t fs, int64_t dataset, const char *path) {
     sqlite3_stmt *q;
-    snprintf(out, n, "no vector could be computed");
-    if (sqlite3_prepare_v2(bn_store_db(s), "SELECT reason FROM failures WHERE path = ?1", -1, &q,
-                           NULL) == SQLITE_OK) {
-        sqlite3_bind_text(q, 1, path, -1, SQLITE_TRANSIENT);
+    int64_t id = 0;
+    if (sqlite3_prepare_v2(bn_store_db(s),
+                           "SELECT i.id FROM images i JOIN vectors v ON v.sha256 = i.sha256"
+                           " AND v.featureset = ?1 WHERE i.dataset = ?2 AND i.path = ?3",
+                           -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(q, 1, fs);
+        sqlite3_bind_int64(q, 2, dataset);
+        sqlite3_bind_text(q, 3, path, -1, SQLITE_TRANSIENT);
         if (sqlite3_step(q) == SQLITE_ROW)
-            snprintf(out, n, "%s", (const char *)sqlite3_column_text(q, 0));
+            id = sqlite3_column_int64(q, 0);
+        sqlite3_finalize(q);
+    }
+    return id;
+}
+
+static void failure_reason(bn_store *s, int64_t dataset, const char *path, char *out, size_t n) {
+    sqlite3_stmt *q;
+    snprintf(out, n, "%s: no vector could be computed", path);
+    if (sqlite3_prepare_v2(bn_store_db(s),
+                           "SELECT reason FROM failures WHERE dataset = ?1 AND path = ?2", -1, &q,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(q, 1, dataset);
+        sqlite3_bind_text(q, 2, path, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(q) == SQLITE_ROW) {
+            /* Decoder reasons usually start with the path already. */
+            const char *r = (const char *)sqlite3_column_text(q, 0);
+            if (strncmp(r, path, strlen(path)) == 0)
+                snprintf(out, n, "%s", r);
+            else
+                snprintf(out, n, "%s: %s", path, r);
+        }
         sqlite3_finalize(q);
     }
 }
@@ -202,26 +237,101 @@ static int run_missing(const cl_opts *o, int64_t fs, const fs_row *f, bn_extract
     return rc;
 }
 
+/* What predict applies the head to: the images (images.id) and, for files
+ * given on the command line, the paths as typed and the failures. */
+typedef struct {
+    int64_t *image;
+    char **typed; /* (n) borrowed from the dataset, or NULL for stored rows */
+    int n;
+    char **failed, **reason; /* (nfailed) owned */
+    int nfailed;
+} targets;
+
+static void targets_free(targets *t) {
+    for (int i = 0; i < t->nfailed; i++)
+        free(t->failed[i]), free(t->reason[i]);
+    free(t->failed), free(t->reason), free(t->image), free(t->typed);
+    memset(t, 0, sizeof *t);
+}
+
+/* The files and folders of the command line -> images, extracting the new
+ * ones. 0, or the problem in err. */
+static int predict_files(const cl_opts *o, bn_store *s, int64_t fs, const fs_row *fsr,
+                         bn_dataset *ds, targets *t, int *vips_started, bn_error *err) {
+    int rc = bn_dataset_from_paths(ds, o->args, o->nargs, err);
+    if (rc)
+        return rc;
+    if (ds->n == 0)
+        return bn_fail(err, BN_EINVAL, "no images among the given files and folders");
+    bn_dataset_info files;
+    if ((rc = bn_datasets_files(s, &files, err)))
+        return rc;
+    t->image = calloc(ds->n, sizeof *t->image);
+    t->typed = calloc(ds->n, sizeof *t->typed);
+    t->failed = calloc(ds->n, sizeof *t->failed);
+    t->reason = calloc(ds->n, sizeof *t->reason);
+    bn_dataset todo = {.root = (char *)"", .id = files.id};
+    todo.items = malloc(ds->n * sizeof *todo.items);
+    if (!t->image || !t->typed || !t->failed || !t->reason || !todo.items) {
+        free(todo.items);
+        return bn_fail(err, BN_ENOMEM, "out of memory");
+    }
+    /* By content first: a stored image typed with another path is that image. */
+    for (size_t i = 0; i < ds->n; i++) {
+        char sha[65];
+        if (bn_sha256_file(ds->items[i].path, sha) == 0 &&
+            (t->image[i] = stored_image(s, fs, files.id, sha)) != 0)
+            continue;
+        todo.items[todo.n++] = ds->items[i];
+    }
+    int missing = 0;
+    for (size_t i = 0; i < todo.n; i++)
+        missing += !image_with_vector(s, fs, files.id, todo.items[i].path);
+    if (missing)
+        rc = extract_missing(o, s, fs, fsr, &todo, missing, vips_started, err);
+    free(todo.items);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < ds->n; i++) {
+        if (!t->image[i] &&
+            !(t->image[i] = image_with_vector(s, fs, files.id, ds->items[i].path))) {
+            char reason[1200];
+            failure_reason(s, files.id, ds->items[i].path, reason, sizeof reason);
+            t->failed[t->nfailed] = strdup(ds->items[i].path);
+            t->reason[t->nfailed] = strdup(reason);
+            t->nfailed++;
+            continue;
+        }
+        t->typed[t->n] = ds->items[i].path;
+        t->image[t->n++] = t->image[i];
+    }
+    if (t->n == 0)
+        return bn_fail(err, BN_EINVAL, "none of the given images could be predicted");
+    return BN_OK;
+}
+
 int cl_predict(const cl_opts *o) {
     bn_store *s;
     if (cl_open(o, 0, &s))
         return CL_EXIT_FATAL;
     bn_error err;
     bn_error_clear(&err);
-    int status = CL_EXIT_FATAL, failed = 0, vips_started = 0;
+    int status = CL_EXIT_FATAL, vips_started = 0;
     bn_run r;
     bn_head h;
     bn_features f;
     fs_row fsr;
     bn_dataset ds;
+    targets t;
     memset(&r, 0, sizeof r);
     memset(&h, 0, sizeof h);
     memset(&f, 0, sizeof f);
     memset(&fsr, 0, sizeof fsr);
     memset(&ds, 0, sizeof ds);
-    char **paths = NULL;
-    double *proba = NULL;
-    int *y = NULL;
+    memset(&t, 0, sizeof t);
+    double *proba = NULL, *lproba = NULL;
+    int *y = NULL, *ly = NULL;
+    char where[600] = "";
     if (bn_runs_get(s, o->run, &r, &err) || bn_runs_get_head(s, o->run, &h, &err)) {
         cl_fail(err.msg);
         goto done;
@@ -252,52 +362,36 @@ int cl_predict(const cl_opts *o) {
     }
 
     if (o->nargs == 0) {
-        if (bn_features_load(s, fs, o->split, &f, &err)) {
+        /* Stored images: of --dataset, else of the run's dataset. */
+        bn_dataset_info dsi = {0};
+        if (o->dataset && bn_datasets_find(s, o->dataset, &dsi, &err)) {
             cl_fail(err.msg);
             goto done;
         }
+        bn_rows rows;
+        if (bn_runs_rows(s, &r, o->split, &rows, &err)) {
+            cl_fail(err.msg);
+            goto done;
+        }
+        if (o->dataset)
+            rows.dataset = dsi.id;
+        if (bn_features_load_rows(s, fs, &rows, &f, &err)) {
+            cl_fail(err.msg);
+            goto done;
+        }
+        if (rows.dataset)
+            snprintf(where, sizeof where, " of dataset '%s'",
+                     o->dataset       ? dsi.name
+                     : r.dataset_name ? r.dataset_name
+                                      : "?");
     } else {
-        if (bn_dataset_from_paths(&ds, o->args, o->nargs, &err)) {
+        if (predict_files(o, s, fs, &fsr, &ds, &t, &vips_started, &err)) {
             cl_fail(err.msg);
             goto done;
         }
-        if (ds.n == 0) {
-            cl_fail("no images among the given files and folders");
-            goto done;
-        }
-        int missing = 0;
-        for (size_t i = 0; i < ds.n; i++)
-            missing += !has_vector(s, fs, ds.items[i].path);
-        if (missing && extract_missing(o, s, fs, &fsr, &ds, missing, &vips_started, &err)) {
-            cl_fail(err.msg);
-            goto done;
-        }
-        paths = malloc(ds.n * sizeof *paths);
-        if (!paths) {
-            cl_fail("out of memory");
-            goto done;
-        }
-        int n = 0;
-        for (size_t i = 0; i < ds.n; i++) {
-            if (has_vector(s, fs, ds.items[i].path)) {
-                paths[n++] = ds.items[i].path;
-            } else {
-                char reason[600];
-                const char *p = ds.items[i].path;
-                failure_reason(s, p, reason, sizeof reason);
-                /* Decoder reasons usually start with the path already. */
-                if (strncmp(reason, p, strlen(p)) == 0)
-                    fprintf(stderr, "bottleneck-classify: %s\n", reason);
-                else
-                    fprintf(stderr, "bottleneck-classify: %s: %s\n", p, reason);
-                failed++;
-            }
-        }
-        if (n == 0) {
-            cl_fail("none of the given images could be predicted");
-            goto done;
-        }
-        if (bn_features_load_paths(s, fs, paths, n, &f, &err)) {
+        for (int i = 0; i < t.nfailed; i++)
+            fprintf(stderr, "bottleneck-classify: %s\n", t.reason[i]);
+        if (bn_features_load_images(s, fs, t.image, t.n, &f, &err)) {
             cl_fail(err.msg);
             goto done;
         }
@@ -305,7 +399,9 @@ int cl_predict(const cl_opts *o) {
 
     proba = malloc((size_t)f.n * r.k * sizeof *proba);
     y = malloc((size_t)f.n * sizeof *y);
-    if (!proba || !y) {
+    lproba = malloc((size_t)f.n * r.k * sizeof *lproba);
+    ly = malloc((size_t)f.n * sizeof *ly);
+    if (!proba || !y || !lproba || !ly) {
         cl_fail("out of memory");
         goto done;
     }
@@ -313,12 +409,20 @@ int cl_predict(const cl_opts *o) {
         cl_fail(err.msg);
         goto done;
     }
-    /* Metrics when every row's label is a class the run knows. */
+    /* Metrics on the images with a label, when every such label is a class
+     * the run knows; images without a label are predictions, not mistakes. */
     bn_error lerr;
-    int labelled = o->nargs == 0 && bn_features_encode(&f, r.classes, r.k, y, "", &lerr) == BN_OK;
+    int nl = 0;
+    int labelled = bn_features_encode(&f, r.classes, r.k, y, "", &lerr) == BN_OK;
+    for (int i = 0; labelled && i < f.n; i++)
+        if (y[i] >= 0) {
+            memcpy(lproba + (size_t)nl * r.k, proba + (size_t)i * r.k, (size_t)r.k * sizeof *proba);
+            ly[nl++] = y[i];
+        }
+    labelled = labelled && nl > 0;
     bn_metrics m;
     memset(&m, 0, sizeof m);
-    if (labelled && bn_metrics_compute(y, proba, f.n, r.k, &m, &err)) {
+    if (labelled && bn_metrics_compute(ly, lproba, nl, r.k, &m, &err)) {
         cl_fail(err.msg);
         goto done;
     }
@@ -338,7 +442,7 @@ int cl_predict(const cl_opts *o) {
             bn_json_string(stdout, o->split);
         else
             printf("null");
-        printf(",\"stored\":%d,\"failed\":%d,\"metrics\":", f.n, failed);
+        printf(",\"stored\":%d,\"failed\":%d,\"labelled\":%d,\"metrics\":", f.n, t.nfailed, nl);
         if (labelled)
             cl_json_metrics(stdout, &m, r.classes, 1);
         else
@@ -348,34 +452,51 @@ int cl_predict(const cl_opts *o) {
             for (int i = 0; i < f.n; i++) {
                 int best = bn_argmax(proba + (size_t)i * r.k, r.k);
                 printf("%s{\"path\":", i ? "," : "");
+                bn_json_string(stdout, t.typed[i]);
+                printf(",\"stored_as\":");
                 bn_json_string(stdout, f.path[i]);
+                printf(",\"label\":");
+                if (f.label[i] >= 0)
+                    bn_json_string(stdout, f.labels[f.label[i]]);
+                else
+                    printf("null");
                 printf(",\"predicted\":");
                 bn_json_string(stdout, r.classes[best]);
                 printf(",\"probability\":");
                 bn_json_number(stdout, proba[(size_t)i * r.k + best]);
                 printf("}");
             }
+            printf("],\"failures\":[");
+            for (int i = 0; i < t.nfailed; i++) {
+                printf("%s{\"path\":", i ? "," : "");
+                bn_json_string(stdout, t.failed[i]);
+                printf(",\"reason\":");
+                bn_json_string(stdout, t.reason[i]);
+                printf("}");
+            }
             printf("]");
         }
         printf("}\n");
     } else {
-        if (o->nargs) {
+        char title[900];
+        snprintf(title, sizeof title, "run %lld on %s%s%s", (long long)r.id,
+                 o->nargs   ? "the labelled images given"
+                 : o->split ? o->split
+                            : "every image",
+                 where, o->features ? " of " : "");
+        if (o->features)
+            snprintf(title + strlen(title), sizeof title - strlen(title), "'%s'", fsname);
+        if (o->nargs)
             for (int i = 0; i < f.n; i++) {
                 int best = bn_argmax(proba + (size_t)i * r.k, r.k);
-                printf("%s\t%s\t%.4f\n", f.path[i], r.classes[best], proba[(size_t)i * r.k + best]);
+                printf("%s\t%s\t%.4f\n", t.typed[i], r.classes[best],
+                       proba[(size_t)i * r.k + best]);
             }
-        } else {
-            char title[300];
-            snprintf(title, sizeof title, "run %lld on %s%s", (long long)r.id,
-                     o->split ? o->split : "every image", o->features ? " of " : "");
-            if (o->features)
-                snprintf(title + strlen(title), sizeof title - strlen(title), "'%s'", fsname);
-            if (labelled)
-                cl_print_metrics(stdout, title, &m, r.classes, 1);
-            else
-                printf("%s: %d predictions (some labels are not classes of the run: no metrics)\n",
-                       title, f.n);
-        }
+        if (labelled)
+            cl_print_metrics(stdout, title, &m, r.classes, 1);
+        else if (!o->nargs)
+            printf("%s: %d predictions (some labels are not classes of the run: no metrics)\n",
+                   title, f.n);
         if (!o->quiet && labelled)
             fprintf(stderr,
                     "stored %d predictions of run %lld; the mistakes: sqlite3 %s \"SELECT path, "
@@ -387,11 +508,13 @@ int cl_predict(const cl_opts *o) {
                     f.n, (long long)r.id);
     }
     bn_metrics_free(&m);
-    status = failed ? CL_EXIT_SOME_FAILED : 0;
+    status = t.nfailed ? CL_EXIT_SOME_FAILED : 0;
 done:
     free(proba);
     free(y);
-    free(paths);
+    free(lproba);
+    free(ly);
+    targets_free(&t);
     bn_features_free(&f);
     bn_dataset_free(&ds);
     fs_row_free(&fsr);

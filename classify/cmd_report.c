@@ -151,7 +151,9 @@ static int rep_load_run(rep_ctx *c, int64_t id, rep_run *rr, bn_error *err) {
         if (strcmp(name, "cv") == 0)
             continue;
         rep_split *sp = &rr->split[rr->nsplits];
-        if ((rc = bn_features_load(c->s, rr->r.featureset, name, &sp->f, err)))
+        bn_rows rows; /* the run's dataset; 'holdout' and 'all' are rows, not splits */
+        if ((rc = bn_runs_rows(c->s, &rr->r, name, &rows, err)) ||
+            (rc = bn_features_load_rows(c->s, rr->r.featureset, &rows, &sp->f, err)))
             return rc;
         sp->name = strdup(name);
         sp->y = malloc((size_t)sp->f.n * sizeof *sp->y);
@@ -228,10 +230,11 @@ static void rep_counts_table(rep_ctx *c, FILE *f, const rep_run *rr) {
     if (sqlite3_prepare_v2(bn_store_db(c->s),
                            "SELECT coalesce(i.split, ''), i.label, count(*) FROM images i"
                            " JOIN vectors v ON v.sha256 = i.sha256 AND v.featureset = ?1"
-                           " GROUP BY 1, 2 ORDER BY 1, 2",
+                           " WHERE ?2 = 0 OR i.dataset = ?2 GROUP BY 1, 2 ORDER BY 1, 2",
                            -1, &q, NULL) != SQLITE_OK)
         return;
     sqlite3_bind_int64(q, 1, r->featureset);
+    sqlite3_bind_int64(q, 2, r->dataset);
     fputs("<table class=\"grid\"><caption>images per split and class</caption>\n<tr><th>split</th>",
           f);
     for (int k = 0; k < r->k; k++) {

@@ -23,6 +23,11 @@ static int list_row(void *ctx, const bn_run *r, const double m[4]) {
                c->count ? "," : "", (long long)r->id, (long long)r->sweep, r->role,
                r->chosen ? "true" : "false", r->created_at);
         bn_json_string(stdout, r->featureset_name);
+        printf(",\"dataset\":");
+        if (r->dataset_name)
+            bn_json_string(stdout, r->dataset_name);
+        else
+            printf("null");
         printf(",\"solver\":\"%s\",\"C\":", bn_solver_name(r->opts.solver));
         bn_json_number(stdout, r->opts.C);
         printf(",\"class_weight\":\"%s\",\"standardize\":%s,\"train_splits\":",
@@ -37,15 +42,17 @@ static int list_row(void *ctx, const bn_run *r, const double m[4]) {
         }
         putchar('}');
     } else {
+        /* The feature set last and whole: names differ only at their end
+         * (vgg16/block5_pool/none/224/squash/caffe/f32 and .../f16). */
         if (c->count == 0)
-            printf("  %5s  %5s  %-20s  %-24s  %-34s  %-9s  %8s  %8s  %8s  %8s  %7s\n", "run",
-                   "sweep", "created", "featureset", "hyperparameters", "role", "accuracy",
-                   "log_loss", "roc_auc", "f1_macro", "seconds");
-        printf("%c %5lld  %5lld  %-20s  %-24.24s  %-34.34s  %-9s  %8s  %8s  %8s  %8s  %7.2f\n",
+            printf("  %5s  %5s  %-20s  %-12s  %-34s  %-9s  %8s  %8s  %8s  %8s  %7s  %s\n", "run",
+                   "sweep", "created", "dataset", "hyperparameters", "role", "accuracy", "log_loss",
+                   "roc_auc", "f1_macro", "seconds", "featureset");
+        printf("%c %5lld  %5lld  %-20s  %-12s  %-34.34s  %-9s  %8s  %8s  %8s  %8s  %7.2f  %s\n",
                r->chosen ? '*' : ' ', (long long)r->id, (long long)r->sweep, r->created_at,
-               r->featureset_name, desc, r->role, cl_num(a, sizeof a, m[0]),
+               r->dataset_name ? r->dataset_name : "-", desc, r->role, cl_num(a, sizeof a, m[0]),
                cl_num(b, sizeof b, m[1]), cl_num(d, sizeof d, m[2]), cl_num(e, sizeof e, m[3]),
-               r->info.seconds);
+               r->info.seconds, r->featureset_name);
     }
     c->count++;
     return 0;
@@ -57,10 +64,19 @@ int cl_runs(const cl_opts *o) {
         return CL_EXIT_FATAL;
     bn_error err;
     bn_error_clear(&err);
+    /* --dataset NAME is the filter dataset=NAME (a glob, as there). */
+    const char *filters[CL_MAX_FILTERS + 1];
+    char dataset_filter[600];
+    int nfilters = o->nfilters;
+    memcpy(filters, o->filters, (size_t)o->nfilters * sizeof *filters);
+    if (o->dataset) {
+        snprintf(dataset_filter, sizeof dataset_filter, "dataset=%s", o->dataset);
+        filters[nfilters++] = dataset_filter;
+    }
     bn_runs_query q = {.split = o->split ? o->split : "validation",
                        .sort = o->sort,
-                       .filters = (const char **)o->filters,
-                       .nfilters = o->nfilters,
+                       .filters = filters,
+                       .nfilters = nfilters,
                        .limit = o->limit};
     list_ctx c = {.o = o};
     if (o->json)
@@ -69,13 +85,13 @@ int cl_runs(const cl_opts *o) {
     bn_store_close(s);
     if (o->json)
         printf("]}\n");
-    if (rc)
-        return cl_fail(err.msg);
+    if (rc) /* a bad --filter or --sort is a usage error */
+        return rc == BN_EINVAL ? (cl_fail(err.msg), CL_EXIT_USAGE) : cl_fail(err.msg);
     if (!o->json) {
         if (c.count == 0)
-            printf("no runs%s\n", o->nfilters ? " match the filters"
-                                              : " yet: bottleneck-classify "
-                                                "train");
+            printf("no runs%s\n", nfilters ? " match the filters"
+                                           : " yet: bottleneck-classify "
+                                             "train");
         else
             printf("  (metrics on %s; * chosen in its sweep)\n", q.split);
     }
@@ -122,7 +138,12 @@ int cl_show(const cl_opts *o) {
                "\"featureset\":",
                id, (long long)r.sweep, r.role, r.chosen ? "true" : "false", r.created_at);
         bn_json_string(stdout, r.featureset_name);
-        printf(",\"featureset_id\":%lld,\"dim\":%d,\"classes\":[", (long long)r.featureset, r.dim);
+        printf(",\"featureset_id\":%lld,\"dataset\":", (long long)r.featureset);
+        if (r.dataset_name)
+            bn_json_string(stdout, r.dataset_name);
+        else
+            printf("null");
+        printf(",\"dim\":%d,\"classes\":[", r.dim);
         for (int c = 0; c < r.k; c++) {
             if (c)
                 putchar(',');
@@ -176,6 +197,7 @@ int cl_show(const cl_opts *o) {
         printf(", %s\n", r.created_at);
         printf("feature set:      %s (id %lld), dim %d\n", r.featureset_name,
                (long long)r.featureset, r.dim);
+        printf("dataset:          %s\n", r.dataset_name ? r.dataset_name : "(not recorded)");
         printf("classes:          ");
         for (int c = 0; c < r.k; c++)
             printf("%s%s", c ? ", " : "", r.classes[c]);

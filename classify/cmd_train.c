@@ -20,6 +20,7 @@
  */
 #include "classify.h"
 
+#include "datasets.h"
 #include "featureset.h"
 #include "progress.h"
 #include "sweep.h"
@@ -63,11 +64,18 @@ static int parse_items(const char *text, const char *flag, item_fn item, const v
                        dlist *out) {
     out->v = NULL;
     out->n = 0;
-    char *copy = strdup(text), *save = NULL;
+    char *copy = strdup(text), *next = copy;
     if (!copy)
         return cl_fail("out of memory");
     int rc = 0;
-    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    /* Every item counts: "1,,2" or "1," is a typo, not the list 1,2. */
+    while (next) {
+        char *tok = strsep(&next, ",");
+        if (!*tok) {
+            cl_failf("%s %s: an empty item in the list", flag, text);
+            rc = CL_EXIT_USAGE;
+            break;
+        }
         double v;
         rc = item(tok, flag, arg, &v);
         if (rc)
@@ -131,16 +139,17 @@ static int parse_words(const char *text, const char *flag, const char *no, const
     return parse_items(text, flag, word_item, words, out);
 }
 
-/* Rows of a split with vectors in fs (0 when none). */
-static int64_t split_rows(bn_store *s, int64_t fs, const char *split) {
+/* Rows of a split of dataset with vectors in fs (0 when none). */
+static int64_t split_rows(bn_store *s, int64_t fs, int64_t dataset, const char *split) {
     sqlite3_stmt *q;
     int64_t n = -1;
     if (sqlite3_prepare_v2(bn_store_db(s),
                            "SELECT count(*) FROM images i JOIN vectors v ON v.sha256 = i.sha256"
-                           " AND v.featureset = ?1 WHERE i.split = ?2",
+                           " AND v.featureset = ?1 WHERE i.split = ?2 AND i.dataset = ?3",
                            -1, &q, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(q, 1, fs);
         sqlite3_bind_text(q, 2, split, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(q, 3, dataset);
         if (sqlite3_step(q) == SQLITE_ROW)
             n = sqlite3_column_int64(q, 0);
         sqlite3_finalize(q);
@@ -150,10 +159,11 @@ static int64_t split_rows(bn_store *s, int64_t fs, const char *split) {
 
 /* Resolve --valid/--test: explicit name, 'none', or the default name when
  * that split has rows. */
-static const char *pick_split(bn_store *s, int64_t fs, const char *given, const char *dflt) {
+static const char *pick_split(bn_store *s, int64_t fs, int64_t dataset, const char *given,
+                              const char *dflt) {
     if (given)
         return strcmp(given, "none") == 0 ? NULL : given;
-    return split_rows(s, fs, dflt) > 0 ? dflt : NULL;
+    return split_rows(s, fs, dataset, dflt) > 0 ? dflt : NULL;
 }
 
 /* Is a better than b for metric? NaN is worst; ties: lower log loss. */
@@ -183,6 +193,10 @@ typedef struct {
     const cl_opts *o;
     bn_store *s;
     int64_t fs;
+    bn_dataset_info ds; /* the dataset trained on */
+    const char *train;  /* name of the training rows: --train, 'all' (a dataset without
+                           split folders) or 'train' (what --holdout leaves) */
+    int all_rows;       /* train on every row of the dataset (no split folders) */
     char fsname[256];
     int dim, k;
     char **classes;
@@ -200,7 +214,8 @@ typedef struct {
  * and CL_EXIT_FATAL; what was allocated is freed with the job. */
 static int load_split(train_job *j, const char *name, bn_features *f, int **y) {
     bn_error err;
-    if (bn_features_load(j->s, j->fs, name, f, &err))
+    bn_rows rows = {.dataset = j->ds.id, .split = name};
+    if (bn_features_load_rows(j->s, j->fs, &rows, f, &err))
         return cl_fail(err.msg);
     if (!(*y = malloc((size_t)f->n * sizeof **y)))
         return cl_fail("out of memory");
@@ -328,6 +343,20 @@ static int cv_candidate(train_job *j, candidate *c, bn_model *warm, const bn_mod
     return BN_OK;
 }
 
+/* Shuffle a[0..m) in place (Fisher-Yates, splitmix64 from *state). */
+static void shuffle_rows(int *a, int m, uint64_t *state) {
+    for (int i = m - 1; i > 0; i--) {
+        uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        z ^= z >> 31;
+        int r = (int)(((unsigned __int128)z * (uint64_t)(i + 1)) >> 64);
+        int t = a[i];
+        a[i] = a[r];
+        a[r] = t;
+    }
+}
+
 /* Stratified folds: each class's rows shuffled (seeded) and dealt round
  * robin; then the rows are permuted so fold f is [fold_start[f], fold_start[f+1]). */
 static int make_folds(train_job *j, bn_error *err) {
@@ -352,16 +381,7 @@ static int make_folds(train_job *j, bn_error *err) {
                            "one of every class",
                            K, j->tr.labels[c], m);
         }
-        for (int i = m - 1; i > 0; i--) { /* Fisher-Yates, splitmix64 */
-            uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-            z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-            z ^= z >> 31;
-            int r = (int)(((unsigned __int128)z * (uint64_t)(i + 1)) >> 64);
-            int t = rows[i];
-            rows[i] = rows[r];
-            rows[r] = t;
-        }
+        shuffle_rows(rows, m, &state);
         for (int i = 0; i < m; i++)
             fold[rows[i]] = i % K;
     }
@@ -375,6 +395,48 @@ static int make_folds(train_job *j, bn_error *err) {
     j->fold_start[K] = n;
     int rc = bn_features_permute(&j->tr, perm, err);
     free(fold), free(perm), free(rows);
+    return rc;
+}
+
+/* --holdout F: hold out round(F * m) of each class's m training rows
+ * (shuffled with the seed, at least one row kept on each side) into j->va,
+ * as scikit-learn's train_test_split(stratify=y). */
+static int make_holdout(train_job *j, bn_error *err) {
+    int n = j->tr.n;
+    int *perm = malloc((size_t)n * sizeof *perm), *rows = malloc((size_t)n * sizeof *rows);
+    unsigned char *held = calloc((size_t)n, 1);
+    if (!perm || !rows || !held) {
+        free(perm), free(rows), free(held);
+        return bn_fail(err, BN_ENOMEM, "out of memory for the holdout");
+    }
+    uint64_t state = j->o->seed * 0x9e3779b97f4a7c15ULL + 0x13198a2e03707344ULL;
+    int nheld = 0;
+    for (int c = 0; c < j->tr.nlabels; c++) {
+        int m = 0;
+        for (int i = 0; i < n; i++)
+            if (j->tr.label[i] == c)
+                rows[m++] = i;
+        int h = (int)floor(j->o->holdout * m + 0.5);
+        if (h >= m)
+            h = m - 1;
+        if (h < 1 && m >= 2)
+            h = 1;
+        shuffle_rows(rows, m, &state);
+        for (int i = 0; i < h; i++)
+            held[rows[i]] = 1;
+        nheld += h;
+    }
+    int p = 0;
+    for (int i = 0; i < n; i++) /* kept rows first, then the held-out ones, each in path order */
+        if (!held[i])
+            perm[p++] = i;
+    for (int i = 0; i < n; i++)
+        if (held[i])
+            perm[p++] = i;
+    int rc = bn_features_permute(&j->tr, perm, err);
+    if (rc == BN_OK)
+        rc = bn_features_split_tail(&j->tr, n - nheld, &j->va, err);
+    free(perm), free(rows), free(held);
     return rc;
 }
 
@@ -403,7 +465,7 @@ static void json_candidate(FILE *f, const train_job *j, const candidate *c) {
         }
         fputc('}', f);
     } else {
-        fprintf(f, "\"%s\":", j->o->train);
+        fprintf(f, "\"%s\":", j->train);
         cl_json_metrics(f, &c->train_m, j->classes, 1);
         if (c->has_valid) {
             fputc(',', f);
@@ -498,36 +560,89 @@ int cl_train(const cl_opts *o) {
         cl_fail(err.msg);
         goto done;
     }
-    j.valid = pick_split(j.s, j.fs, o->valid, "validation");
-    j.test = pick_split(j.s, j.fs, o->test, "test");
-    if ((j.valid && strcmp(j.valid, o->train) == 0) || (j.test && strcmp(j.test, o->train) == 0) ||
-        (j.valid && j.test && strcmp(j.valid, j.test) == 0)) {
-        cl_failf("--train, --valid and --test must name different splits ('%s', '%s', '%s')",
-                 o->train, j.valid ? j.valid : "none", j.test ? j.test : "none");
-        goto done;
-    }
-    j.folds = o->folds;
-    if (j.ncand > 1 && !j.valid && !j.folds) {
-        cl_failf("choosing among %d candidates needs a validation split (--valid SPLIT; feature "
-                 "set '%s' has none named 'validation') or --folds K",
-                 j.ncand, j.fsname);
-        goto done;
-    }
-    if (o->refit && !j.valid && !j.folds) {
-        cl_fail("--refit trains on train + validation: it needs a validation split (--valid)");
-        goto done;
-    }
-    if (bn_features_load(j.s, j.fs, o->train, &j.tr, &err)) {
+    if (o->dataset ? bn_datasets_find(j.s, o->dataset, &j.ds, &err)
+                   : bn_datasets_pick(j.s, j.fs, &j.ds, &err)) {
         cl_fail(err.msg);
         goto done;
     }
+    /* A dataset without split folders (cat/, dog/ only): every row is a
+     * training row, scored by cross-validation unless --holdout says. */
+    j.train = o->train ? o->train : "train";
+    j.all_rows = !o->train && split_rows(j.s, j.fs, j.ds.id, "train") == 0;
+    if (j.all_rows && (o->valid || o->test)) {
+        cl_failf("dataset '%s' has no split 'train' to go with --valid or --test: name the "
+                 "training split with --train, or use --holdout F or --folds K",
+                 j.ds.name);
+        goto done;
+    }
+    if (o->holdout > 0 && (o->valid || o->folds)) {
+        cl_fail("--holdout makes the validation rows: it goes with neither --valid nor --folds");
+        return CL_EXIT_USAGE;
+    }
+    if (j.all_rows) {
+        j.valid = j.test = NULL;
+        if (!o->holdout)
+            j.train = "all";
+    } else {
+        j.valid = o->holdout > 0 ? NULL : pick_split(j.s, j.fs, j.ds.id, o->valid, "validation");
+        j.test = pick_split(j.s, j.fs, j.ds.id, o->test, "test");
+    }
+    if ((j.valid && strcmp(j.valid, j.train) == 0) || (j.test && strcmp(j.test, j.train) == 0) ||
+        (j.valid && j.test && strcmp(j.valid, j.test) == 0)) {
+        cl_failf("--train, --valid and --test must name different splits ('%s', '%s', '%s')",
+                 j.train, j.valid ? j.valid : "none", j.test ? j.test : "none");
+        goto done;
+    }
+    j.folds = o->folds;
+    if (j.all_rows && !j.folds && !o->holdout)
+        j.folds = 5; /* scikit-learn's cross_val_score default */
+    if (j.ncand > 1 && !j.valid && !j.folds && !o->holdout) {
+        cl_failf("choosing among %d candidates needs a validation split (--valid SPLIT; feature "
+                 "set '%s' has none named 'validation'), --holdout F or --folds K",
+                 j.ncand, j.fsname);
+        goto done;
+    }
+    if (o->refit && !j.valid && !j.folds && !o->holdout) {
+        cl_fail("--refit trains on train + validation: it needs a validation split (--valid) or "
+                "--holdout F");
+        goto done;
+    }
+    bn_rows rows = {.dataset = j.ds.id, .split = j.all_rows ? NULL : j.train};
+    if (bn_features_load_rows(j.s, j.fs, &rows, &j.tr, &err)) {
+        cl_fail(err.msg);
+        goto done;
+    }
+    for (int i = 0; i < j.tr.n; i++)
+        if (j.tr.label[i] < 0) {
+            cl_failf("%s of dataset '%s' has no label (an image given to predict outside class "
+                     "folders): a classifier trains on labelled images",
+                     j.tr.path[i], j.ds.name);
+            goto done;
+        }
     j.k = j.tr.nlabels;
     j.classes = j.tr.labels;
     if (j.k < 2) {
         cl_failf("split '%s' of feature set '%s' has a single class ('%s'): a classifier needs "
                  "at least two",
-                 o->train, j.fsname, j.classes[0]);
+                 j.train, j.fsname, j.classes[0]);
         goto done;
+    }
+    if (o->holdout > 0) {
+        if (make_holdout(&j, &err)) {
+            cl_fail(err.msg);
+            goto done;
+        }
+        j.valid = "holdout";
+        if (!(j.yva = malloc((size_t)(j.va.n ? j.va.n : 1) * sizeof *j.yva)) ||
+            bn_features_encode(&j.va, j.classes, j.k, j.yva, j.valid, &err)) {
+            cl_fail(j.yva ? err.msg : "out of memory");
+            goto done;
+        }
+        if (j.va.n == 0) {
+            cl_failf("--holdout %g: no row held out (each class needs two rows or more)",
+                     o->holdout);
+            goto done;
+        }
     }
     if (j.folds > j.tr.n) {
         cl_failf("--folds %d: the training split has only %d rows", j.folds, j.tr.n);
@@ -538,16 +653,16 @@ int cl_train(const cl_opts *o) {
         goto done;
     }
     j.ytr = malloc((size_t)j.tr.n * sizeof *j.ytr);
-    if (!j.ytr || bn_features_encode(&j.tr, j.classes, j.k, j.ytr, o->train, &err)) {
+    if (!j.ytr || bn_features_encode(&j.tr, j.classes, j.k, j.ytr, j.train, &err)) {
         cl_fail(j.ytr ? err.msg : "out of memory");
         goto done;
     }
-    if ((j.valid && load_split(&j, j.valid, &j.va, &j.yva)) ||
+    if ((j.valid && !o->holdout && load_split(&j, j.valid, &j.va, &j.yva)) ||
         (j.test && load_split(&j, j.test, &j.te, &j.yte)))
         goto done;
     if (!o->quiet) {
-        fprintf(stderr, "feature set '%s' (id %lld, dim %d): %s %d rows", j.fsname, (long long)j.fs,
-                j.dim, o->train, j.tr.n);
+        fprintf(stderr, "feature set '%s' (id %lld, dim %d), dataset '%s': %s %d rows", j.fsname,
+                (long long)j.fs, j.dim, j.ds.name, j.train, j.tr.n);
         if (j.valid)
             fprintf(stderr, ", %s %d", j.valid, j.va.n);
         if (j.test)
@@ -557,7 +672,7 @@ int cl_train(const cl_opts *o) {
     }
 
     /* Candidates. */
-    const char *select_on = j.folds ? "cv" : j.valid ? j.valid : o->train;
+    const char *select_on = j.folds ? "cv" : j.valid ? j.valid : j.train;
     int higher = bn_metric_higher_is_better(o->select);
     bn_model *warm = calloc((size_t)(j.folds ? j.folds : 1), sizeof *warm);
     if (!warm) {
@@ -619,7 +734,7 @@ int cl_train(const cl_opts *o) {
     candidate refit;
     memset(&refit, 0, sizeof refit);
     int do_refit = j.folds || o->refit;
-    const char *refit_splits = o->train;
+    const char *refit_splits = j.train;
     char refit_names[512];
     if (do_refit) {
         refit.opts = j.cand[best].opts;
@@ -629,7 +744,7 @@ int cl_train(const cl_opts *o) {
         d.block[0] = (bn_block){j.tr.x, j.ytr, j.tr.n};
         if (o->refit && j.valid) {
             d.block[d.nblocks++] = (bn_block){j.va.x, j.yva, j.va.n};
-            snprintf(refit_names, sizeof refit_names, "%s,%s", o->train, j.valid);
+            snprintf(refit_names, sizeof refit_names, "%s,%s", j.train, j.valid);
             refit_splits = refit_names;
         }
         bn_model m = {0};
@@ -674,15 +789,19 @@ int cl_train(const cl_opts *o) {
     int64_t sweep = 0;
     rc = bn_store_begin(j.s, &err);
     if (rc == BN_OK)
-        rc = bn_runs_sweep_create(j.s, j.fs, o->select, select_on, j.folds, j.ncand, &sweep, &err);
+        rc = bn_runs_sweep_create(j.s, j.fs, j.ds.id, o->select, select_on, j.folds, o->holdout,
+                                  j.ncand, &sweep, &err);
+    if (rc == BN_OK && o->holdout > 0)
+        rc = bn_runs_put_holdout(j.s, sweep, j.va.image, j.va.n, &err);
     for (int i = 0; i < j.ncand + do_refit && rc == BN_OK; i++) {
         candidate *c = i < j.ncand ? &j.cand[i] : &refit;
         bn_run r;
         memset(&r, 0, sizeof r);
         r.sweep = sweep;
         r.featureset = j.fs;
+        r.dataset = j.ds.id;
         r.role = i < j.ncand ? "candidate" : "refit";
-        r.train_splits = (char *)(i < j.ncand ? o->train : refit_splits);
+        r.train_splits = (char *)(i < j.ncand ? j.train : refit_splits);
         r.folds = i < j.ncand ? j.folds : 0;
         r.opts = c->opts;
         r.k = j.k;
@@ -696,7 +815,7 @@ int cl_train(const cl_opts *o) {
         if (rc == BN_OK && c->has_head)
             rc = bn_runs_put_head(j.s, c->run, &c->head, &err);
         if (rc == BN_OK && c->has_head)
-            rc = bn_runs_put_metrics(j.s, c->run, o->train, &c->train_m, j.classes, &err);
+            rc = bn_runs_put_metrics(j.s, c->run, j.train, &c->train_m, j.classes, &err);
         if (rc == BN_OK && c->has_valid)
             rc = bn_runs_put_metrics(j.s, c->run, j.valid, &c->valid_m, j.classes, &err);
         if (rc == BN_OK && i < j.ncand && j.folds) {
@@ -719,14 +838,18 @@ int cl_train(const cl_opts *o) {
     } else if (o->json) {
         printf("{\"sweep\":%lld,\"featureset\":", (long long)sweep);
         bn_json_string(stdout, j.fsname);
-        printf(",\"featureset_id\":%lld,\"dim\":%d,\"classes\":[", (long long)j.fs, j.dim);
+        printf(",\"featureset_id\":%lld,\"dataset\":", (long long)j.fs);
+        bn_json_string(stdout, j.ds.name);
+        printf(",\"dim\":%d,\"holdout\":", j.dim);
+        bn_json_number(stdout, o->holdout > 0 ? o->holdout : NAN);
+        printf(",\"classes\":[");
         for (int c = 0; c < j.k; c++) {
             if (c)
                 putchar(',');
             bn_json_string(stdout, j.classes[c]);
         }
         printf("],\"train\":");
-        bn_json_string(stdout, o->train);
+        bn_json_string(stdout, j.train);
         printf(",\"valid\":");
         if (j.valid)
             bn_json_string(stdout, j.valid);
@@ -747,7 +870,7 @@ int cl_train(const cl_opts *o) {
         }
         printf("],\"chosen\":%lld,\"final\":%lld,\"final_trained_on\":",
                (long long)j.cand[best].run, (long long) final->run);
-        bn_json_string(stdout, do_refit ? refit_splits : o->train);
+        bn_json_string(stdout, do_refit ? refit_splits : j.train);
         printf(",\"final_metrics\":{");
         int comma = 0;
         if (final->has_valid) {
@@ -792,7 +915,7 @@ int cl_train(const cl_opts *o) {
         char desc[160];
         cl_describe_opts(desc, sizeof desc, &final->opts);
         printf("final: run %lld (%s), trained on %s\n", (long long) final->run, desc,
-               do_refit ? refit_splits : o->train);
+               do_refit ? refit_splits : j.train);
         char title[300];
         if (final->has_valid) {
             snprintf(title, sizeof title, "%s%s", j.valid,
@@ -802,7 +925,7 @@ int cl_train(const cl_opts *o) {
         if (j.test)
             cl_print_metrics(stdout, j.test, &test_m, j.classes, 1);
         if (!final->has_valid && !j.test) {
-            snprintf(title, sizeof title, "%s (training rows)", o->train);
+            snprintf(title, sizeof title, "%s (training rows)", j.train);
             cl_print_metrics(stdout, title, &final->train_m, j.classes, 1);
         }
         printf("%.1f s in all\n", seconds);

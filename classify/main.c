@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage_text[] =
+static const char help_head[] =
     "usage: bottleneck-classify [train] [options]\n"
     "       bottleneck-classify runs [options]\n"
     "       bottleneck-classify show RUN [options]\n"
@@ -32,7 +32,7 @@ static const char usage_text[] =
     "feature vectors stored by bottleneck-extract or bottleneck-extract import. Every\n"
     "training is a run kept in the database with its hyperparameters, metrics and weights.\n"
     "\n"
-    "Commands:\n"
+    "Commands (bottleneck-classify COMMAND --help: its options and examples):\n"
     "  train (default)      train one head per hyperparameter combination, choose the best\n"
     "                       on the validation split or by cross-validation, report\n"
     "  runs                 list the stored runs, one line each\n"
@@ -42,17 +42,25 @@ static const char usage_text[] =
     "  report               one self-contained HTML file about a run, a sweep or several\n"
     "                       runs: metrics, curves, confusion, calibration, embedding map,\n"
     "                       the most confident mistakes with thumbnails\n"
-    "\n"
+    "\n";
+
+static const char help_common[] =
     "Common options:\n"
     "  --db FILE            the database (default: bottleneck.db)\n"
     "  --json               machine-readable output (one JSON object) on stdout\n"
     "  --quiet              no progress or notes on stderr\n"
-    "  --help               this text\n"
+    "  -h, --help           this text (after a command: that command's options)\n"
     "  --version            print the version\n"
-    "\n"
+    "\n";
+
+static const char help_train[] =
     "train, data:\n"
     "  --features NAME|ID   feature set (default: the only one in the database)\n"
-    "  --train SPLIT        training split (default: train)\n"
+    "  --dataset NAME       dataset to train on (default: the only one with vectors in the\n"
+    "                       feature set)\n"
+    "  --train SPLIT        training split (default: train; a dataset without split folders\n"
+    "                       trains on all its rows, scored by 5-fold cross-validation unless\n"
+    "                       --folds or --holdout says otherwise)\n"
     "  --valid SPLIT        validation split, to choose among candidates and for early\n"
     "                       stopping (default: validation, when the feature set has it;\n"
     "                       'none': no validation split)\n"
@@ -61,6 +69,9 @@ static const char usage_text[] =
     "  --folds K            choose by stratified K-fold cross-validation within the training\n"
     "                       split instead; the chosen hyperparameters are then trained on the\n"
     "                       whole training split\n"
+    "  --holdout F          hold out the fraction F of the training rows (stratified, by\n"
+    "                       --seed) as the validation rows, 'holdout'; which rows were held\n"
+    "                       out is recorded (predict --run N --split holdout)\n"
     "\n"
     "train, model (LIST: comma-separated values; every combination is a candidate run):\n"
     "  --C LIST             inverse L2 strength, scikit-learn's C (default: 1). The head\n"
@@ -94,34 +105,62 @@ static const char usage_text[] =
     "                       number of epochs)\n"
     "  --note TEXT          free text stored with the runs\n"
     "\n"
+    "Examples:\n"
+    "  bottleneck-classify --db catsdogs.db --C 0.001,0.01,0.1,1 --standardize\n"
+    "  bottleneck-classify --db pets.db --dataset pets --holdout 0.2 --seed 1 --C 0.1,1\n"
+    "\n";
+
+static const char help_runs[] =
     "runs:\n"
     "  --split S            split whose metrics are shown, sorted and filtered on (default:\n"
-    "                       validation; cv for cross-validation scores, train, test, ...)\n"
+    "                       validation; cv for cross-validation scores, holdout, train, ...)\n"
     "  --sort KEY           id (default: newest first), accuracy, log_loss, roc_auc, f1_macro,\n"
     "                       precision_macro, recall_macro (best first), C, seconds, sweep,\n"
-    "                       featureset, solver, ...; -KEY reverses\n"
+    "                       featureset, dataset, solver, ...; -KEY reverses\n"
     "  --filter EXPR        KEY OP VALUE with OP one of = != < <= > >=, repeatable (all must\n"
-    "                       hold). KEY: featureset (= takes glob patterns: 'vgg16*'), solver,\n"
-    "                       role, class_weight, standardize, C, seconds, id, sweep, chosen,\n"
-    "                       or a metric: --filter 'accuracy>=0.98' --filter 'featureset=g*'\n"
+    "                       hold). KEY: featureset, dataset (= takes glob patterns: 'vgg16*'),\n"
+    "                       solver, role, class_weight, standardize, chosen (yes/no), C,\n"
+    "                       seconds, id, sweep, or a metric: --filter 'accuracy>=0.98'\n"
     "  --limit N            the first N rows after sorting (--limit 10: the last ten runs)\n"
+    "  --dataset NAME       the runs trained on that dataset (--filter dataset=NAME)\n"
     "\n"
-    "show RUN: the run with that id (--json for everything as JSON).\n"
-    "\n"
+    "Examples:\n"
+    "  bottleneck-classify --db catsdogs.db runs --sort accuracy --limit 10\n"
+    "  bottleneck-classify --db catsdogs.db runs --split cv --filter chosen=yes\n"
+    "\n";
+
+static const char help_show[] = "show RUN: the run with that id (--json for everything as JSON).\n"
+                                "\n"
+                                "Example:\n"
+                                "  bottleneck-classify --db catsdogs.db show 3\n"
+                                "\n";
+
+static const char help_predict[] =
     "predict:\n"
     "  --run ID             the run whose head to apply\n"
-    "  --split S            the images of split S (default: every image with a vector in\n"
-    "                       the run's feature set); predictions replace earlier ones of the run\n"
+    "  --split S            the images of split S of the run's dataset (default: every image\n"
+    "                       of it with a vector in the run's feature set; 'holdout': the\n"
+    "                       images its --holdout sweep held out); predictions replace\n"
+    "                       earlier ones of the run\n"
+    "  --dataset NAME       the images of another dataset\n"
     "  --features NAME|ID   apply the head to another feature set of the same dimension\n"
-    "  IMAGE_OR_FOLDER...   files (folders recursively) to predict instead; vectors missing\n"
-    "                       from the run's feature set are extracted with its settings\n"
-    "                       (VGG16 feature sets) and stored, then each image's class and\n"
-    "                       probability is printed and stored\n"
+    "  IMAGE_OR_FOLDER...   files and folders to predict instead. An image already stored\n"
+    "                       (same content, whatever its path) is used as stored; the others\n"
+    "                       are extracted with the run's feature-set settings (VGG16 feature\n"
+    "                       sets) into the dataset 'predicted'. Images under class folders\n"
+    "                       (FOLDER/cat/x.jpg) are labelled (cat), then metrics are printed;\n"
+    "                       others have no label. One line per image, in path order\n"
     "  --weights FILE       VGG16 weights for that extraction (default: $BOTTLENECK_WEIGHTS,\n"
     "                       then the cache, as bottleneck-extract); must be the weights the\n"
     "                       feature set was extracted with\n"
     "  --threads N          compute threads for that extraction (default: all cores)\n"
     "\n"
+    "Examples:\n"
+    "  bottleneck-classify --db catsdogs.db predict --run 3 --split validation\n"
+    "  bottleneck-classify --db catsdogs.db predict --run 3 new_photos/\n"
+    "\n";
+
+static const char help_report[] =
     "report:\n"
     "  --run N              one run (with its sweep's validation curve when it was chosen\n"
     "                       among several candidates)\n"
@@ -136,8 +175,25 @@ static const char usage_text[] =
     "                       thumbnails (without it, placeholders)\n"
     "  --gallery N          at most N mistakes shown (default 24)\n"
     "\n"
+    "Example:\n"
+    "  bottleneck-classify --db catsdogs.db report --run 3 --images data/catsdogs\n"
+    "\n";
+
+static const char help_tail[] =
     "Exit status: 0 success; 1 error (nothing stored); 2 usage error; 3 predict: some\n"
     "image files could not be read.\n";
+
+/* The global help (cmd < 0), or one command's. */
+static void print_help(int cmd) {
+    static const char *const sections[] = {help_train, help_runs, help_show, help_predict,
+                                           help_report};
+    fputs(help_head, stdout);
+    fputs(help_common, stdout);
+    for (int c = 0; c < (int)(sizeof sections / sizeof *sections); c++)
+        if (cmd < 0 || cmd == c)
+            fputs(sections[c], stdout);
+    fputs(help_tail, stdout);
+}
 
 static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void usage_error(const char *fmt, ...) {
@@ -259,6 +315,8 @@ enum {
     O_RUN,
     O_WEIGHTS,
     O_THREADS,
+    O_DATASET,
+    O_HOLDOUT,
     O_SWEEP,
     O_RUNS,
     O_OUTPUT,
@@ -312,6 +370,8 @@ static const struct {
     {{"run", required_argument, 0, O_RUN}, P | E},
     {{"weights", required_argument, 0, O_WEIGHTS}, P},
     {{"threads", required_argument, 0, O_THREADS}, P},
+    {{"dataset", required_argument, 0, O_DATASET}, T | R | P},
+    {{"holdout", required_argument, 0, O_HOLDOUT}, T},
     {{"sweep", required_argument, 0, O_SWEEP}, E},
     {{"runs", required_argument, 0, O_RUNS}, E},
     {{"output", required_argument, 0, O_OUTPUT}, E},
@@ -378,7 +438,7 @@ int main(int argc, char **argv) {
     memset(&o, 0, sizeof o);
     o.argv0 = argv[0];
     o.db = "bottleneck.db";
-    o.train = "train";
+    o.train = NULL; /* "train", or every row of a dataset without split folders */
     o.select = "accuracy";
     o.solver = "lbfgs";
     o.max_iter = 1000;
@@ -402,11 +462,13 @@ int main(int argc, char **argv) {
             av[ac++] = argv[i];
     opterr = 0;
     int c, idx;
-    while ((c = getopt_long(ac, av, "-o:", longopts, &idx)) != -1) {
+    while ((c = getopt_long(ac, av, "-ho:", longopts, &idx)) != -1) {
         if (c == 1) { /* a positional argument, in order */
             o.args[o.nargs++] = optarg;
             continue;
         }
+        if (c == 'h')
+            c = O_HELP;
         if (c == '?' || c == ':')
             usage_error("unknown or incomplete option '%s'", av[optind - 1]);
         if (c == 'o')
@@ -427,7 +489,10 @@ int main(int argc, char **argv) {
         case O_QUIET: o.quiet = 1; break;
         case O_HELP:
         case O_VERSION:
-            fputs(c == O_HELP ? usage_text : "bottleneck-classify " BN_VERSION "\n", stdout);
+            if (c == O_HELP)
+                print_help(cmd_at ? (int)cmd : -1);
+            else
+                fputs("bottleneck-classify " BN_VERSION "\n", stdout);
             free(o.args);
             free(av);
             return 0;
@@ -472,6 +537,13 @@ int main(int argc, char **argv) {
         case O_RUN: o.run = parse_count(optarg, "--run", 1); break;
         case O_WEIGHTS: o.weights = optarg; break;
         case O_THREADS: o.threads = parse_count(optarg, "--threads", 1); break;
+        case O_DATASET: o.dataset = optarg; break;
+        case O_HOLDOUT:
+            o.holdout = strtod(optarg, &end);
+            if (!*optarg || *end || !(o.holdout > 0 && o.holdout < 1))
+                usage_error("--holdout %s: expected a fraction between 0 and 1 (0.2: a fifth)",
+                            optarg);
+            break;
         case O_SWEEP: o.sweep = parse_count(optarg, "--sweep", 1); break;
         case O_RUNS: o.runs_list = optarg; break;
         case O_OUTPUT: o.output = optarg; break;
@@ -503,6 +575,12 @@ int main(int argc, char **argv) {
     case CMD_SHOW:
         if (o.nargs != 1)
             usage_error("show takes one run id: bottleneck-classify show RUN");
+        {
+            char *end;
+            long long id = strtoll(o.args[0], &end, 10);
+            if (!*o.args[0] || *end || id < 1)
+                usage_error("show %s: expected a run id (a positive integer)", o.args[0]);
+        }
         rc = cl_show(&o);
         break;
     case CMD_PREDICT:
@@ -510,6 +588,9 @@ int main(int argc, char **argv) {
             usage_error("predict needs --run ID (list runs with: bottleneck-classify runs)");
         if (o.nargs && o.split)
             usage_error("predict takes --split or image files, not both");
+        if (o.nargs && o.dataset)
+            usage_error("predict takes --dataset or image files, not both (new files go to the "
+                        "dataset 'predicted')");
         rc = cl_predict(&o);
         break;
     case CMD_REPORT:

@@ -89,15 +89,32 @@ static int add_item(bn_dataset *ds, const char *rel, const char *label, const ch
     }
     bn_item *it = &ds->items[ds->n];
     it->path = strdup(rel);
-    it->label = strdup(label);
+    it->label = label ? strdup(label) : NULL;
     it->split = split ? strdup(split) : NULL;
-    if (!it->path || !it->label || (split && !it->split)) {
+    if (!it->path || (label && !it->label) || (split && !it->split)) {
         free(it->path);
         free(it->label);
         free(it->split);
         return -1;
     }
     ds->n++;
+    return 0;
+}
+
+/* Remember a file the scan ignores (counted and listed, never silent). */
+static int add_ignored(bn_dataset *ds, const char *rel) {
+    if (ds->nignored == ds->capignored) {
+        size_t cap = ds->capignored ? 2 * ds->capignored : 64;
+        char **p = realloc(ds->ignored, cap * sizeof *p);
+        if (!p)
+            return -1;
+        ds->ignored = p;
+        ds->capignored = cap;
+    }
+    if (!(ds->ignored[ds->nignored] = strdup(rel)))
+        return -1;
+    ds->nignored++;
+    ds->skipped_files++;
     return 0;
 }
 
@@ -169,8 +186,8 @@ static int walk_class(scan_ctx *c, const char *abs, const char *rel, const char 
         } else if (bn_is_image_name(names[i])) {
             if (add_item(c->ds, r, label, split))
                 rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", abs);
-        } else {
-            c->ds->skipped_files++;
+        } else if (add_ignored(c->ds, r)) {
+            rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", abs);
         }
         free(a);
         free(r);
@@ -199,6 +216,10 @@ static int has_subdir(const char *dir) {
 
 static int cmp_items(const void *a, const void *b) {
     return strcmp(((const bn_item *)a)->path, ((const bn_item *)b)->path);
+}
+
+static int cmp_names(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 int bn_dataset_scan(bn_dataset *ds, const char *root, bn_error *err) {
@@ -233,9 +254,10 @@ int bn_dataset_scan(bn_dataset *ds, const char *root, bn_error *err) {
                     struct stat cs;
                     if (!ca || !cr)
                         rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", root);
-                    else if (stat(ca, &cs) != 0 || !S_ISDIR(cs.st_mode))
-                        ds->skipped_files++; /* a file beside the class folders */
-                    else if (!seen_before(&c, &cs))
+                    else if (stat(ca, &cs) != 0 || !S_ISDIR(cs.st_mode)) {
+                        if (add_ignored(ds, cr)) /* a file beside the class folders */
+                            rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", root);
+                    } else if (!seen_before(&c, &cs))
                         rc = walk_class(&c, ca, cr, classes[j], names[i]);
                     free(ca);
                     free(cr);
@@ -244,8 +266,8 @@ int bn_dataset_scan(bn_dataset *ds, const char *root, bn_error *err) {
             } else {
                 rc = walk_class(&c, a, names[i], names[i], NULL);
             }
-        } else if (!isdir) {
-            ds->skipped_files++; /* files at the top have no class */
+        } else if (!isdir && add_ignored(ds, names[i])) { /* files at the top have no class */
+            rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", root);
         }
         free(a);
     }
@@ -257,32 +279,65 @@ int bn_dataset_scan(bn_dataset *ds, const char *root, bn_error *err) {
     }
     if (ds->n > 1) /* qsort(NULL, 0, ...) is undefined behaviour (UBSan) */
         qsort(ds->items, ds->n, sizeof *ds->items, cmp_items);
+    if (ds->nignored > 1)
+        qsort(ds->ignored, ds->nignored, sizeof *ds->ignored, cmp_names);
     return BN_OK;
+}
+
+int64_t bn_dataset_id(const bn_dataset *ds) {
+    return ds->id > 0 ? ds->id : 1;
+}
+
+/* The images of folder dir as a dataset root, added to ds under dir's
+ * name: class folders give labels (and split folders splits), images at
+ * its top level get none. */
+static int add_folder(bn_dataset *ds, const char *dir, bn_error *err) {
+    bn_dataset sub;
+    int rc = bn_dataset_scan(&sub, dir, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < sub.n + sub.nignored && rc == BN_OK; i++) {
+        int loose = i >= sub.n;
+        const char *rel = loose ? sub.ignored[i - sub.n] : sub.items[i].path;
+        char *p = join(dir, rel);
+        if (!p)
+            rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", dir);
+        else if (!loose)
+            rc = add_item(ds, p, sub.items[i].label, sub.items[i].split)
+                     ? bn_fail(err, BN_ENOMEM, "%s: out of memory", dir)
+                     : BN_OK;
+        else if (!strchr(rel, '/') && bn_is_image_name(rel))
+            rc = add_item(ds, p, NULL, NULL) ? bn_fail(err, BN_ENOMEM, "%s: out of memory", dir)
+                                             : BN_OK;
+        else if (add_ignored(ds, p))
+            rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", dir);
+        free(p);
+    }
+    bn_dataset_free(&sub);
+    return rc;
 }
 
 int bn_dataset_from_paths(bn_dataset *ds, char **paths, int n, bn_error *err) {
     memset(ds, 0, sizeof *ds);
     if (!(ds->root = strdup("")))
         return bn_fail(err, BN_ENOMEM, "out of memory");
-    scan_ctx c = {.ds = ds, .err = err};
     int rc = BN_OK;
     for (int i = 0; i < n && rc == BN_OK; i++) {
         struct stat st;
-        if (stat(paths[i], &st) != 0) {
+        if (stat(paths[i], &st) != 0)
             rc = bn_fail(err, BN_EIO, "%s: %s", paths[i], strerror(errno));
-        } else if (S_ISDIR(st.st_mode)) {
-            const char *base = strrchr(paths[i], '/');
-            base = base && base[1] ? base + 1 : paths[i];
-            if (!seen_before(&c, &st))
-                rc = walk_class(&c, paths[i], paths[i], base, NULL);
-        } else if (add_item(ds, paths[i], "", NULL)) {
+        else if (S_ISDIR(st.st_mode))
+            rc = add_folder(ds, paths[i], err);
+        else if (add_item(ds, paths[i], NULL, NULL))
             rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", paths[i]);
-        }
     }
-    free(c.seen);
-    if (rc)
+    if (rc) {
         bn_dataset_free(ds);
-    return rc;
+        return rc;
+    }
+    if (ds->n > 1) /* printed and stored in path order, as everything else */
+        qsort(ds->items, ds->n, sizeof *ds->items, cmp_items);
+    return BN_OK;
 }
 
 void bn_dataset_free(bn_dataset *ds) {
@@ -291,7 +346,10 @@ void bn_dataset_free(bn_dataset *ds) {
         free(ds->items[i].label);
         free(ds->items[i].split);
     }
+    for (size_t i = 0; i < ds->nignored; i++)
+        free(ds->ignored[i]);
     free(ds->items);
+    free(ds->ignored);
     free(ds->root);
     memset(ds, 0, sizeof *ds);
 }

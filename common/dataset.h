@@ -19,27 +19,33 @@
 
 #include "error.h"
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
     char *path;  /* relative to the root, '/' separated */
-    char *label; /* class folder name */
+    char *label; /* class folder name, or NULL (a file given to predict on its own) */
     char *split; /* split folder name, or NULL */
 } bn_item;
 
 typedef struct {
     char *root;
+    int64_t id; /* the dataset's row in the database (datasets.h); 0: the first one */
     bn_item *items;
     size_t n, cap;
-    size_t skipped_files; /* files that are not images by extension */
+    size_t skipped_files; /* files ignored: not images by extension, or outside any class
+                             folder (at the root, beside class folders); = nignored */
+    char **ignored;       /* their paths relative to the root, sorted */
+    size_t nignored, capignored;
 } bn_dataset;
 
 /* Scan root. An empty result is not an error here: callers decide. */
 int bn_dataset_scan(bn_dataset *ds, const char *root, bn_error *err);
 void bn_dataset_free(bn_dataset *ds);
 
-/* Build a dataset from explicit files and folders (classify predict): files
- * get label "" and split NULL; a folder is scanned recursively as one class
- * named after it. Paths are stored as given. */
+/* Build a dataset from explicit files and folders (classify predict): a file
+ * gets label NULL; a folder is scanned as a dataset root (FOLDER/cat/x.jpg
+ * gets label cat, FOLDER/x.jpg label NULL). Paths are the ones given (folder
+ * joined with the file's path inside it), sorted. */
 int bn_dataset_from_paths(bn_dataset *ds, char **paths, int n, bn_error *err);
 
 /* Sharding (bottleneck-extract --shard K/N): the shard, 1..n, that a
@@ -51,6 +57,9 @@ int bn_dataset_shard_of(const char *path, int n);
 
 /* Keep only the items of shard k of n (1 <= k <= n), in order. */
 void bn_dataset_keep_shard(bn_dataset *ds, int k, int n);
+
+/* ds->id, or 1 (the dataset every database starts with) when unset. */
+int64_t bn_dataset_id(const bn_dataset *ds);
 
 /* Does this file name look like an image libvips can read? */
 int bn_is_image_name(const char *name);

@@ -278,8 +278,10 @@ int bn_extractor_dim(const bn_extractor *x) {
 static int load_known(bn_extractor *x, bn_error *err) {
     sqlite3 *db = bn_store_db(x->store);
     sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(db, "SELECT path, sha256 FROM images", -1, &q, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "SELECT path, sha256 FROM images WHERE dataset = ?1", -1, &q,
+                           NULL) != SQLITE_OK)
         return bn_store_fail(x->store, err, "reading stored images");
+    sqlite3_bind_int64(q, 1, bn_dataset_id(x->ds));
     int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW)
         if (bn_strset_put(&x->paths, (const char *)sqlite3_column_text(q, 0),
@@ -708,10 +710,11 @@ static int write_batch(bn_extractor *x, batch *b, bn_extract_stats *st, bn_error
                                          x->output + (size_t)o->slot * x->dim, x->dim, x->o.dtype,
                                          err);
             if (!rc && (o->kind == OP_COMPUTE || o->kind == OP_REUSE))
-                rc = bn_store_put_image(x->store, it->path, it->label, it->split, o->sha256,
-                                        o->width, o->height, o->bytes, err);
+                rc = bn_store_put_image(x->store, bn_dataset_id(x->ds), it->path, it->label,
+                                        it->split, o->sha256, o->width, o->height, o->bytes, err);
             if (!rc && o->kind == OP_FAIL)
-                rc = bn_store_put_failure(x->store, it->path, o->has_sha ? o->sha256 : NULL,
+                rc = bn_store_put_failure(x->store, bn_dataset_id(x->ds), it->path,
+                                          o->has_sha ? o->sha256 : NULL,
                                           o->reason ? o->reason : "out of memory", err);
             if (rc) {
                 bn_store_rollback(x->store);

@@ -15,8 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Strings in strcmp order, NULLs (images without a label) last. */
 static int features_cmp_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    const char *x = *(char *const *)a, *y = *(char *const *)b;
+    if (!x || !y)
+        return !x - !y;
+    return strcmp(x, y);
 }
 
 void bn_features_free(bn_features *f) {
@@ -57,17 +61,20 @@ static int features_info(bn_store *s, int64_t fs, char *name, size_t nname, int 
     return BN_OK;
 }
 
-/* "train (2000), validation (1000)": the splits with vectors in fs. */
-static void features_splits_text(bn_store *s, int64_t fs, char *out, size_t n) {
+/* "train (2000), validation (1000)": the splits with vectors in fs (in
+ * dataset, when not 0). */
+static void features_splits_text(bn_store *s, int64_t fs, int64_t dataset, char *out, size_t n) {
     out[0] = '\0';
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(bn_store_db(s),
                            "SELECT coalesce(i.split, '(none)'), count(*) FROM images i"
                            " JOIN vectors v ON v.sha256 = i.sha256 AND v.featureset = ?1"
+                           " WHERE ?2 = 0 OR i.dataset = ?2"
                            " GROUP BY i.split ORDER BY i.split",
                            -1, &q, NULL) != SQLITE_OK)
         return;
     sqlite3_bind_int64(q, 1, fs);
+    sqlite3_bind_int64(q, 2, dataset);
     size_t len = 0;
     while (sqlite3_step(q) == SQLITE_ROW && len + 64 < n)
         len += (size_t)snprintf(out + len, n - len, "%s%s (%d)", len ? ", " : "",
@@ -124,7 +131,7 @@ static int features_labels(bn_features *f, char **tmp, bn_error *err) {
     qsort(sorted, (size_t)f->n, sizeof *sorted, features_cmp_str);
     int u = 0;
     for (int i = 0; i < f->n; i++)
-        if (u == 0 || strcmp(sorted[u - 1], sorted[i]) != 0)
+        if (sorted[i] && (u == 0 || strcmp(sorted[u - 1], sorted[i]) != 0))
             sorted[u++] = sorted[i];
     f->labels = calloc((size_t)u, sizeof *f->labels);
     if (!f->labels) {
@@ -139,14 +146,32 @@ static int features_labels(bn_features *f, char **tmp, bn_error *err) {
         }
     free(sorted);
     for (int i = 0; i < f->n; i++) {
-        char **hit = bsearch(&tmp[i], f->labels, (size_t)u, sizeof *f->labels, features_cmp_str);
-        f->label[i] = (int)(hit - f->labels);
+        char **hit =
+            tmp[i] ? bsearch(&tmp[i], f->labels, (size_t)u, sizeof *f->labels, features_cmp_str)
+                   : NULL;
+        f->label[i] = hit ? (int)(hit - f->labels) : -1;
     }
     return BN_OK;
 }
 
 int bn_features_load(bn_store *s, int64_t fs, const char *split, bn_features *out, bn_error *err) {
+    bn_rows rows = {.split = split};
+    return bn_features_load_rows(s, fs, &rows, out, err);
+}
+
+static void features_bind_rows(sqlite3_stmt *q, int64_t fs, const bn_rows *rows) {
+    sqlite3_bind_int64(q, 1, fs);
+    if (rows->split)
+        sqlite3_bind_text(q, 2, rows->split, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 3, rows->dataset);
+    sqlite3_bind_int64(q, 4, rows->held_out);
+    sqlite3_bind_int64(q, 5, rows->kept_by);
+}
+
+int bn_features_load_rows(bn_store *s, int64_t fs, const bn_rows *rows, bn_features *out,
+                          bn_error *err) {
     memset(out, 0, sizeof *out);
+    const char *split = rows->split;
     char fsname[256];
     int dim, is_f16;
     int rc = features_info(s, fs, fsname, sizeof fsname, &dim, &is_f16, err);
@@ -154,15 +179,15 @@ int bn_features_load(bn_store *s, int64_t fs, const char *split, bn_features *ou
         return rc;
     sqlite3 *db = bn_store_db(s);
     const char *from = " FROM images i JOIN vectors v ON v.sha256 = i.sha256 AND v.featureset = ?1"
-                       " WHERE (?2 IS NULL OR i.split = ?2)";
+                       " WHERE (?2 IS NULL OR i.split = ?2) AND (?3 = 0 OR i.dataset = ?3)"
+                       " AND (?4 = 0 OR i.id IN (SELECT image FROM holdouts WHERE sweep = ?4))"
+                       " AND (?5 = 0 OR i.id NOT IN (SELECT image FROM holdouts WHERE sweep = ?5))";
     char sql[512];
     snprintf(sql, sizeof sql, "SELECT count(*)%s", from);
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
         return bn_store_fail(s, err, "counting vectors");
-    sqlite3_bind_int64(q, 1, fs);
-    if (split)
-        sqlite3_bind_text(q, 2, split, -1, SQLITE_TRANSIENT);
+    features_bind_rows(q, fs, rows);
     if (sqlite3_step(q) != SQLITE_ROW) {
         sqlite3_finalize(q);
         return bn_store_fail(s, err, "counting vectors");
@@ -171,7 +196,11 @@ int bn_features_load(bn_store *s, int64_t fs, const char *split, bn_features *ou
     sqlite3_finalize(q);
     if (n == 0) {
         char splits[512];
-        features_splits_text(s, fs, splits, sizeof splits);
+        features_splits_text(s, fs, rows->dataset, splits, sizeof splits);
+        if (rows->held_out)
+            return bn_fail(err, BN_EINVAL,
+                           "feature set '%s' has no vectors for the images sweep %lld held out",
+                           fsname, (long long)rows->held_out);
         if (split)
             return bn_fail(err, BN_EINVAL,
                            "feature set '%s' has no vectors in split '%s' (splits with vectors: "
@@ -185,14 +214,13 @@ int bn_features_load(bn_store *s, int64_t fs, const char *split, bn_features *ou
     if ((rc = features_alloc(out, (int)n, dim, fsname, err)))
         return rc;
 
-    snprintf(sql, sizeof sql, "SELECT i.id, i.path, i.label, v.vector%s ORDER BY i.path", from);
+    snprintf(sql, sizeof sql, "SELECT i.id, i.path, i.label, v.vector%s ORDER BY i.path, i.id",
+             from);
     if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK) {
         bn_features_free(out);
         return bn_store_fail(s, err, "reading vectors");
     }
-    sqlite3_bind_int64(q, 1, fs);
-    if (split)
-        sqlite3_bind_text(q, 2, split, -1, SQLITE_TRANSIENT);
+    features_bind_rows(q, fs, rows);
     char **labels = calloc((size_t)n, sizeof *labels);
     int i = 0, step;
     if (!labels)
@@ -202,9 +230,10 @@ int bn_features_load(bn_store *s, int64_t fs, const char *split, bn_features *ou
             break;
         out->image[i] = sqlite3_column_int64(q, 0);
         out->path[i] = strdup((const char *)sqlite3_column_text(q, 1));
-        labels[i] = strdup((const char *)sqlite3_column_text(q, 2));
+        const unsigned char *label = sqlite3_column_text(q, 2);
+        labels[i] = label ? strdup((const char *)label) : NULL;
         out->n = i + 1; /* so that free releases the strings so far */
-        if (!out->path[i] || !labels[i]) {
+        if (!out->path[i] || (label && !labels[i])) {
             rc = bn_fail(err, BN_ENOMEM, "features: out of memory");
             break;
         }
@@ -226,8 +255,8 @@ int bn_features_load(bn_store *s, int64_t fs, const char *split, bn_features *ou
     return rc;
 }
 
-int bn_features_load_paths(bn_store *s, int64_t fs, char *const *paths, int n, bn_features *out,
-                           bn_error *err) {
+int bn_features_load_images(bn_store *s, int64_t fs, const int64_t *images, int n, bn_features *out,
+                            bn_error *err) {
     memset(out, 0, sizeof *out);
     char fsname[256];
     int dim, is_f16;
@@ -235,13 +264,13 @@ int bn_features_load_paths(bn_store *s, int64_t fs, char *const *paths, int n, b
     if (rc)
         return rc;
     if (n < 1)
-        return bn_fail(err, BN_EINVAL, "features: no paths given");
+        return bn_fail(err, BN_EINVAL, "features: no images given");
     if ((rc = features_alloc(out, n, dim, fsname, err)))
         return rc;
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(bn_store_db(s),
-                           "SELECT i.id, i.label, v.vector FROM images i LEFT JOIN vectors v"
-                           " ON v.sha256 = i.sha256 AND v.featureset = ?1 WHERE i.path = ?2",
+                           "SELECT i.path, i.label, v.vector FROM images i LEFT JOIN vectors v"
+                           " ON v.sha256 = i.sha256 AND v.featureset = ?1 WHERE i.id = ?2",
                            -1, &q, NULL) != SQLITE_OK) {
         bn_features_free(out);
         return bn_store_fail(s, err, "reading vectors");
@@ -249,29 +278,32 @@ int bn_features_load_paths(bn_store *s, int64_t fs, char *const *paths, int n, b
     char **labels = calloc((size_t)n, sizeof *labels);
     if (!labels)
         rc = bn_fail(err, BN_ENOMEM, "features: out of memory");
-    int i;
-    for (i = 0; rc == BN_OK && i < n; i++) {
+    for (int i = 0; rc == BN_OK && i < n; i++) {
         sqlite3_reset(q);
         sqlite3_bind_int64(q, 1, fs);
-        sqlite3_bind_text(q, 2, paths[i], -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(q, 2, images[i]);
         int step = sqlite3_step(q);
         out->n = i + 1;
-        out->path[i] = strdup(paths[i]);
+        out->image[i] = images[i];
         if (step == SQLITE_DONE) {
-            rc = bn_fail(err, BN_EINVAL, "%s: no image %s", bn_store_path(s), paths[i]);
+            rc = bn_fail(err, BN_EINVAL, "%s: no image with id %lld", bn_store_path(s),
+                         (long long)images[i]);
+            break;
         } else if (step != SQLITE_ROW) {
             rc = bn_store_fail(s, err, "reading vectors");
-        } else if (sqlite3_column_type(q, 2) == SQLITE_NULL) {
-            rc = bn_fail(err, BN_EINVAL, "feature set '%s' has no vector for %s", fsname, paths[i]);
-        } else {
-            out->image[i] = sqlite3_column_int64(q, 0);
-            labels[i] = strdup((const char *)sqlite3_column_text(q, 1));
-            if (!out->path[i] || !labels[i])
-                rc = bn_fail(err, BN_ENOMEM, "features: out of memory");
-            else
-                rc = features_row(out, i, sqlite3_column_blob(q, 2), sqlite3_column_bytes(q, 2),
-                                  is_f16, fsname, paths[i], err);
+            break;
         }
+        out->path[i] = strdup((const char *)sqlite3_column_text(q, 0));
+        const unsigned char *label = sqlite3_column_text(q, 1);
+        labels[i] = label ? strdup((const char *)label) : NULL;
+        if (!out->path[i] || (label && !labels[i]))
+            rc = bn_fail(err, BN_ENOMEM, "features: out of memory");
+        else if (sqlite3_column_type(q, 2) == SQLITE_NULL)
+            rc = bn_fail(err, BN_EINVAL, "feature set '%s' has no vector for %s", fsname,
+                         out->path[i]);
+        else
+            rc = features_row(out, i, sqlite3_column_blob(q, 2), sqlite3_column_bytes(q, 2), is_f16,
+                              fsname, out->path[i], err);
     }
     sqlite3_finalize(q);
     if (rc == BN_OK)
@@ -307,7 +339,7 @@ int bn_features_encode(const bn_features *f, char *const *classes, int k, int *y
         }
     }
     for (int i = 0; i < f->n; i++)
-        y[i] = map[f->label[i]];
+        y[i] = f->label[i] < 0 ? -1 : map[f->label[i]];
     free(map);
     return BN_OK;
 }
@@ -349,5 +381,34 @@ int bn_features_permute(bn_features *f, const int *perm, bn_error *err) {
     memcpy(f->path, path, (size_t)f->n * sizeof *path);
     memcpy(f->label, label, (size_t)f->n * sizeof *label);
     free(tmp), free(done), free(image), free(path), free(label);
+    return BN_OK;
+}
+
+int bn_features_split_tail(bn_features *f, int keep, bn_features *tail, bn_error *err) {
+    int m = f->n - keep;
+    char fsname[] = "holdout";
+    int rc = features_alloc(tail, m > 0 ? m : 1, f->dim, fsname, err);
+    if (rc)
+        return rc;
+    tail->n = m;
+    tail->labels = calloc((size_t)(f->nlabels ? f->nlabels : 1), sizeof *tail->labels);
+    if (!tail->labels) {
+        bn_features_free(tail);
+        return bn_fail(err, BN_ENOMEM, "features: out of memory");
+    }
+    tail->nlabels = f->nlabels;
+    for (int l = 0; l < f->nlabels; l++)
+        if (!(tail->labels[l] = strdup(f->labels[l]))) {
+            bn_features_free(tail);
+            return bn_fail(err, BN_ENOMEM, "features: out of memory");
+        }
+    memcpy(tail->x, f->x + (size_t)keep * f->dim, (size_t)m * f->dim * sizeof *f->x);
+    for (int i = 0; i < m; i++) {
+        tail->image[i] = f->image[keep + i];
+        tail->path[i] = f->path[keep + i]; /* the strings change hands */
+        tail->label[i] = f->label[keep + i];
+        f->path[keep + i] = NULL;
+    }
+    f->n = keep;
     return BN_OK;
 }

@@ -22,7 +22,7 @@ typedef struct {
     float *x;       /* (n, dim) row-major */
     int64_t *image; /* (n) images.id */
     char **path;    /* (n) images.path */
-    int *label;     /* (n) index into labels */
+    int *label;     /* (n) index into labels, -1 for an image without a label */
     int nlabels;
     char **labels; /* (nlabels) the distinct labels of these rows, sorted (strcmp) */
 } bn_features;
@@ -32,20 +32,36 @@ typedef struct {
  * vectors in this feature set. */
 int bn_features_load(bn_store *s, int64_t fs, const char *split, bn_features *out, bn_error *err);
 
-/* Rows for the given image paths (n of them), in the order given; a path
- * without an image row or without a vector in fs is an error. */
-int bn_features_load_paths(bn_store *s, int64_t fs, char *const *paths, int n, bn_features *out,
-                           bn_error *err);
+/* Which images: every field is a further condition (0 / NULL: none). */
+typedef struct {
+    int64_t dataset;   /* images of this dataset (datasets.id) */
+    const char *split; /* of this split */
+    int64_t held_out;  /* held out by this sweep (holdouts table) */
+    int64_t kept_by;   /* not held out by this sweep: the rows it trained on */
+} bn_rows;
+
+/* As bn_features_load, for the images rows selects. */
+int bn_features_load_rows(bn_store *s, int64_t fs, const bn_rows *rows, bn_features *out,
+                          bn_error *err);
+
+/* Rows for the given images (images.id, n of them), in the order given; an
+ * image without a vector in fs is an error. */
+int bn_features_load_images(bn_store *s, int64_t fs, const int64_t *images, int n, bn_features *out,
+                            bn_error *err);
 
 void bn_features_free(bn_features *f);
 
-/* y[i] = index of row i's label in classes[0..k); BN_EINVAL naming the first
- * label that is not a class (what = "validation", for the message). */
+/* y[i] = index of row i's label in classes[0..k), -1 for a row without a
+ * label; BN_EINVAL naming the first label that is not a class (what =
+ * "validation", for the message). */
 int bn_features_encode(const bn_features *f, char *const *classes, int k, int *y, const char *what,
                        bn_error *err);
 
 /* Reorder the rows in place: new row i is old row perm[i] (perm is a
  * permutation of 0..n-1; it is left unchanged). One row of scratch memory. */
 int bn_features_permute(bn_features *f, const int *perm, bn_error *err);
+
+/* Move rows [keep, n) of f into *tail (same labels), leaving f with keep rows. */
+int bn_features_split_tail(bn_features *f, int keep, bn_features *tail, bn_error *err);
 
 #endif

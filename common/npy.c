@@ -159,6 +159,12 @@ static int npy_parse_header(npy_header *h) {
             break;
         }
     }
+    /* Nothing but the padding after the dict: numpy evaluates the whole
+     * header as one literal and refuses trailing text, so must we (found by
+     * fuzz_npy: a second, different 'shape' after the closing brace). */
+    npy_ws(h);
+    if (h->p != h->end)
+        return -1;
     return (h->have_descr && h->have_order && h->have_shape) ? 0 : -1;
 }
 

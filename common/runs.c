@@ -73,6 +73,7 @@ static char *runs_strdup(const unsigned char *s) {
 
 void bn_run_free(bn_run *r) {
     free(r->featureset_name);
+    free(r->dataset_name);
     free(r->role);
     free(r->train_splits);
     if (r->classes)
@@ -90,16 +91,20 @@ static int runs_is_minibatch(bn_solver s) {
 
 /* ---- writing -------------------------------------------------------------------- */
 
-int bn_runs_sweep_create(bn_store *s, int64_t featureset, const char *select_by,
-                         const char *select_on, int folds, int candidates, int64_t *sweep,
-                         bn_error *err) {
+int bn_runs_sweep_create(bn_store *s, int64_t featureset, int64_t dataset, const char *select_by,
+                         const char *select_on, int folds, double holdout, int candidates,
+                         int64_t *sweep, bn_error *err) {
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(
             bn_store_db(s),
-            "INSERT INTO sweeps (featureset, select_by, select_on, folds, candidates)"
-            " VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO sweeps (featureset, select_by, select_on, folds, candidates, dataset,"
+            " holdout) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             -1, &q, NULL) != SQLITE_OK)
         return bn_store_fail(s, err, "recording the sweep");
+    if (dataset)
+        sqlite3_bind_int64(q, 6, dataset);
+    if (holdout > 0)
+        sqlite3_bind_double(q, 7, holdout);
     sqlite3_bind_int64(q, 1, featureset);
     sqlite3_bind_text(q, 2, select_by, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, 3, select_on, -1, SQLITE_TRANSIENT);
@@ -112,6 +117,24 @@ int bn_runs_sweep_create(bn_store *s, int64_t featureset, const char *select_by,
         return bn_store_fail(s, err, "recording the sweep");
     *sweep = sqlite3_last_insert_rowid(bn_store_db(s));
     return BN_OK;
+}
+
+int bn_runs_put_holdout(bn_store *s, int64_t sweep, const int64_t *images, int n, bn_error *err) {
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(bn_store_db(s),
+                           "INSERT OR IGNORE INTO holdouts (sweep, image) VALUES (?1, ?2)", -1, &q,
+                           NULL) != SQLITE_OK)
+        return bn_store_fail(s, err, "recording the held-out images");
+    int rc = BN_OK;
+    for (int i = 0; i < n && rc == BN_OK; i++) {
+        sqlite3_reset(q);
+        sqlite3_bind_int64(q, 1, sweep);
+        sqlite3_bind_int64(q, 2, images[i]);
+        if (sqlite3_step(q) != SQLITE_DONE)
+            rc = bn_store_fail(s, err, "recording the held-out images");
+    }
+    sqlite3_finalize(q);
+    return rc;
 }
 
 int bn_runs_sweep_finish(bn_store *s, int64_t sweep, int64_t chosen, int64_t final, double seconds,
@@ -164,9 +187,9 @@ int bn_runs_put(bn_store *s, const bn_run *r, int64_t *id, bn_error *err) {
     const char *sql =
         "INSERT INTO runs (sweep, role, featureset, train_splits, folds, solver, C, class_weight,"
         " standardize, max_iter, tol, epochs, lr, batch_size, patience, seed, params, classes,"
-        " n_train, dim, iterations, converged, objective, seconds, chosen, note)"
+        " n_train, dim, iterations, converged, objective, seconds, chosen, note, dataset)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
-        " ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)";
+        " ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)";
     if (sqlite3_prepare_v2(bn_store_db(s), sql, -1, &q, NULL) != SQLITE_OK) {
         free(classes.buf), free(params.buf);
         return bn_store_fail(s, err, "recording the run");
@@ -204,6 +227,8 @@ int bn_runs_put(bn_store *s, const bn_run *r, int64_t *id, bn_error *err) {
     sqlite3_bind_int(q, 25, r->chosen);
     if (r->note)
         sqlite3_bind_text(q, 26, r->note, -1, SQLITE_TRANSIENT);
+    if (r->dataset)
+        sqlite3_bind_int64(q, 27, r->dataset);
     int rc = sqlite3_step(q);
     sqlite3_finalize(q);
     free(classes.buf), free(params.buf);
@@ -361,8 +386,9 @@ int bn_runs_put_predictions(bn_store *s, int64_t run, const int64_t *image, cons
     "r.id, r.sweep, r.featureset, f.name, r.role, r.train_splits, r.folds, r.solver, r.C,"         \
     " r.class_weight, r.standardize, r.max_iter, r.tol, r.epochs, r.lr, r.batch_size,"             \
     " r.patience, r.seed, r.classes, r.n_train, r.dim, r.iterations, r.converged, r.objective,"    \
-    " r.seconds, r.chosen, r.note, r.created_at"
-#define RUNS_NCOLUMNS 28
+    " r.seconds, r.chosen, r.note, r.created_at, r.dataset,"                                       \
+    " (SELECT name FROM datasets d WHERE d.id = r.dataset) AS dataset_name"
+#define RUNS_NCOLUMNS 30
 
 /* Classes from the JSON array in column text, parsed by SQLite. */
 static int runs_classes(bn_store *s, const char *json, bn_run *r, bn_error *err) {
@@ -434,6 +460,8 @@ static int runs_row(bn_store *s, sqlite3_stmt *q, bn_run *r, bn_error *err) {
     r->chosen = sqlite3_column_int(q, 25);
     r->note = runs_strdup(sqlite3_column_text(q, 26));
     r->created_at = runs_strdup(sqlite3_column_text(q, 27));
+    r->dataset = sqlite3_column_int64(q, 28);
+    r->dataset_name = runs_strdup(sqlite3_column_text(q, 29)); /* NULL: older runs */
     if (!r->featureset_name || !r->role || !r->train_splits || !r->created_at) {
         bn_run_free(r);
         return bn_fail(err, BN_ENOMEM, "runs: out of memory");
@@ -463,6 +491,42 @@ int bn_runs_get(bn_store *s, int64_t id, bn_run *r, bn_error *err) {
         rc = bn_store_fail(s, err, "reading the run");
     sqlite3_finalize(q);
     return rc;
+}
+
+int bn_runs_rows(bn_store *s, const bn_run *r, const char *split, bn_rows *rows, bn_error *err) {
+    memset(rows, 0, sizeof *rows);
+    rows->dataset = r->dataset;
+    rows->split = split;
+    if (split && strcmp(split, "all") == 0) {
+        rows->split = NULL;
+        return BN_OK;
+    }
+    if (!split || !r->sweep)
+        return BN_OK;
+    /* A --holdout sweep: 'holdout' is the rows it held out, 'train' the rows
+     * it kept (of the train split, or of every row without split folders). */
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(bn_store_db(s),
+                           "SELECT holdout, (SELECT count(*) FROM images WHERE split = 'train'"
+                           " AND (?2 = 0 OR dataset = ?2)) FROM sweeps WHERE id = ?1",
+                           -1, &q, NULL) != SQLITE_OK)
+        return bn_store_fail(s, err, "reading the run's sweep");
+    sqlite3_bind_int64(q, 1, r->sweep);
+    sqlite3_bind_int64(q, 2, r->dataset);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL) {
+        if (strcmp(split, "holdout") == 0) {
+            rows->split = NULL;
+            rows->held_out = r->sweep;
+        } else if (strcmp(split, "train") == 0) {
+            if (sqlite3_column_int64(q, 1) == 0)
+                rows->split = NULL;
+            rows->kept_by = r->sweep;
+        }
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? BN_OK
+                                                 : bn_store_fail(s, err, "reading the run's sweep");
 }
 
 int bn_runs_get_head(bn_store *s, int64_t id, bn_head *h, bn_error *err) {
@@ -697,6 +761,7 @@ static const struct {
     {"created", "id", 0, 1},
     {"sweep", "sweep", 0, 1},
     {"featureset", "name", 1, 0},
+    {"dataset", "dataset_name", 1, 0},
     {"solver", "solver", 1, 0},
     {"role", "role", 1, 0},
     {"class_weight", "class_weight", 1, 0},
@@ -778,19 +843,36 @@ int bn_runs_list(bn_store *s, const bn_runs_query *query, bn_runs_row_fn fn, voi
             val++;
         if (!runs_keys[key].text) {
             char *end;
-            if (strcmp(runs_keys[key].key, "standardize") == 0 &&
-                (strcmp(val, "yes") == 0 || strcmp(val, "no") == 0))
-                val = val[0] == 'y' ? "1" : "0";
+            /* Flags read as the options that set them: yes/no, true/false. */
+            if (strcmp(runs_keys[key].key, "standardize") == 0 ||
+                strcmp(runs_keys[key].key, "chosen") == 0) {
+                if (strcmp(val, "yes") == 0 || strcmp(val, "true") == 0)
+                    val = "1";
+                else if (strcmp(val, "no") == 0 || strcmp(val, "false") == 0)
+                    val = "0";
+            }
             strtod(val, &end);
             if (!*val || *end) {
                 free(sql.buf);
-                return bn_fail(err, BN_EINVAL, "--filter '%s': '%s' is not a number", f, val);
+                return bn_fail(err, BN_EINVAL, "--filter '%s': '%s' is not a number%s", f, val,
+                               strcmp(runs_keys[key].key, "standardize") == 0 ||
+                                       strcmp(runs_keys[key].key, "chosen") == 0
+                                   ? " (or yes, no)"
+                                   : "");
             }
         }
         keyidx[i] = key;
         vals[i] = val;
         const char *sqlop = op;
-        if (strcmp(runs_keys[key].key, "featureset") == 0 && (op[0] == '=' || op[0] == '!'))
+        if (runs_keys[key].text && strcmp(runs_keys[key].key, "featureset") != 0 &&
+            strcmp(runs_keys[key].key, "dataset") != 0 && op[0] != '=' && op[0] != '!') {
+            free(sql.buf);
+            return bn_fail(err, BN_EINVAL, "--filter '%s': %s takes = or !=", f,
+                           runs_keys[key].key);
+        }
+        if ((strcmp(runs_keys[key].key, "featureset") == 0 ||
+             strcmp(runs_keys[key].key, "dataset") == 0) &&
+            (op[0] == '=' || op[0] == '!'))
             sqlop = op[0] == '=' ? " GLOB " : " NOT GLOB ";
         runs_printf(&sql, " AND %s%s?%d", runs_keys[key].sql, sqlop, ++nparams);
     }

@@ -11,6 +11,7 @@
 #define BN_RUNS_H
 
 #include "error.h"
+#include "featureset.h"
 #include "metrics.h"
 #include "store.h"
 #include "train.h"
@@ -21,6 +22,8 @@
 typedef struct {
     int64_t id, sweep, featureset;
     char *featureset_name;
+    int64_t dataset;    /* datasets.id trained on; 0: not recorded (older runs) */
+    char *dataset_name; /* may be NULL */
     char *role;         /* "candidate" | "refit" */
     char *train_splits; /* "train" or "train,validation" */
     int folds;          /* 0: none */
@@ -38,9 +41,12 @@ void bn_run_free(bn_run *r);
 
 /* ---- writing (inside the caller's transaction) ---- */
 
-int bn_runs_sweep_create(bn_store *s, int64_t featureset, const char *select_by,
-                         const char *select_on, int folds, int candidates, int64_t *sweep,
-                         bn_error *err);
+/* dataset 0 and holdout 0: not recorded. */
+int bn_runs_sweep_create(bn_store *s, int64_t featureset, int64_t dataset, const char *select_by,
+                         const char *select_on, int folds, double holdout, int candidates,
+                         int64_t *sweep, bn_error *err);
+/* The images (images.id) a --holdout sweep held out. */
+int bn_runs_put_holdout(bn_store *s, int64_t sweep, const int64_t *images, int n, bn_error *err);
 /* chosen/final may be 0 (NULL). */
 int bn_runs_sweep_finish(bn_store *s, int64_t sweep, int64_t chosen, int64_t final, double seconds,
                          bn_error *err);
@@ -69,6 +75,12 @@ int bn_runs_put_predictions(bn_store *s, int64_t run, const int64_t *image, cons
 /* The run with this id; BN_EINVAL if there is none. */
 int bn_runs_get(bn_store *s, int64_t id, bn_run *r, bn_error *err);
 
+/* The images of a run's dataset that its split name stands for: the split's
+ * rows; 'all' (a dataset without split folders) every row; 'holdout' the
+ * rows its --holdout sweep held out (when it was one). rows->dataset is 0
+ * for runs from before datasets (every dataset, as then). */
+int bn_runs_rows(bn_store *s, const bn_run *r, const char *split, bn_rows *rows, bn_error *err);
+
 /* Its head; BN_EINVAL (with a hint) when the run has none (a CV candidate). */
 int bn_runs_get_head(bn_store *s, int64_t id, bn_head *h, bn_error *err);
 
@@ -87,7 +99,7 @@ int bn_runs_get_metrics(bn_store *s, const bn_run *r, const char *split, bn_metr
                         bn_error *err);
 
 /* Listing. A filter is "key OP value": key is one of id, sweep, featureset
- * (a name; '=' matches a glob pattern such as 'vgg16*'), solver, role,
+ * or dataset (names; '=' matches a glob pattern such as 'vgg16*'), solver, role,
  * class_weight, standardize, C, seconds, chosen, or a metric name (on
  * `split`); OP is one of = != < <= > >=. Sort keys: the same names; metrics
  * sort best first, id and created newest first. */

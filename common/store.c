@@ -28,6 +28,7 @@ enum {
     ST_IMAGE_SHA,
     ST_PUT_IMAGE,
     ST_CLEAR_FAILURE,
+    ST_CLEAR_IMAGE,
     ST_PUT_VECTOR,
     ST_PUT_FAILURE,
     ST_COUNT
@@ -35,17 +36,20 @@ enum {
 
 static const char *const statement_sql[ST_COUNT] = {
     [ST_HAS_VECTOR] = "SELECT 1 FROM vectors WHERE featureset = ?1 AND sha256 = ?2",
-    [ST_IMAGE_SHA] = "SELECT sha256 FROM images WHERE path = ?1",
-    [ST_PUT_IMAGE] = "INSERT INTO images (path, label, split, sha256, width, height, bytes)"
-                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-                     " ON CONFLICT (path) DO UPDATE SET label = excluded.label,"
-                     " split = excluded.split, sha256 = excluded.sha256,"
-                     " width = excluded.width, height = excluded.height, bytes = excluded.bytes",
-    [ST_CLEAR_FAILURE] = "DELETE FROM failures WHERE path = ?1",
+    [ST_IMAGE_SHA] = "SELECT sha256 FROM images WHERE dataset = ?2 AND path = ?1",
+    [ST_PUT_IMAGE] =
+        "INSERT INTO images (path, label, split, sha256, width, height, bytes, dataset)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        " ON CONFLICT (dataset, path) DO UPDATE SET label = excluded.label,"
+        " split = excluded.split, sha256 = excluded.sha256,"
+        " width = excluded.width, height = excluded.height, bytes = excluded.bytes",
+    [ST_CLEAR_FAILURE] = "DELETE FROM failures WHERE dataset = ?2 AND path = ?1",
+    [ST_CLEAR_IMAGE] = "DELETE FROM images WHERE dataset = ?2 AND path = ?1",
     [ST_PUT_VECTOR] = "INSERT OR REPLACE INTO vectors (featureset, sha256, vector, engine,"
                       " engine_version) VALUES (?1, ?2, ?3, ?4, ?5)",
-    [ST_PUT_FAILURE] = "INSERT INTO failures (path, sha256, reason) VALUES (?1, ?2, ?3)"
-                       " ON CONFLICT (path) DO UPDATE SET sha256 = excluded.sha256,"
+    [ST_PUT_FAILURE] = "INSERT INTO failures (path, sha256, reason, dataset)"
+                       " VALUES (?1, ?2, ?3, ?4)"
+                       " ON CONFLICT (dataset, path) DO UPDATE SET sha256 = excluded.sha256,"
                        " reason = excluded.reason, at = excluded.at",
 };
 
@@ -141,7 +145,10 @@ static int read_version(bn_store *s, int *version, bn_error *err) {
 }
 
 /* Bring the schema up to date in one IMMEDIATE transaction, so two processes
- * opening a new database at once cannot both apply migration 1. */
+ * opening a new database at once cannot both apply migration 1. Runs with
+ * foreign keys off (the caller turns them on afterwards): a migration that
+ * rebuilds a table (003: images) drops the old one, which with foreign keys
+ * on would first delete every row that points at it (predictions). */
 static int migrate(bn_store *s, bn_error *err) {
     int version;
     if (read_version(s, &version, err))
@@ -197,6 +204,17 @@ int bn_store_open(bn_store **out, const char *path, int flags, bn_error *err) {
         free(s);
         return bn_fail(err, BN_EIO, "%s: is a directory, not a database file", path);
     }
+    /* An empty file (touch, a failed copy) is a database nobody wrote yet:
+     * opened to write, it is initialised like a new one; read-only, there
+     * is nothing in it to read. */
+    if (exists && st.st_size == 0 && s->readonly) {
+        free(s->path);
+        free(s);
+        return bn_fail(err, BN_EIO,
+                       "%s: an empty file, not a bottleneck database yet (bottleneck-extract "
+                       "--db %s DATASET_DIR initialises it)",
+                       path, path);
+    }
 
     int oflags = s->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     if (sqlite3_open_v2(path, &s->db, oflags, NULL) != SQLITE_OK) {
@@ -223,13 +241,21 @@ int bn_store_open(bn_store **out, const char *path, int flags, bn_error *err) {
             return BN_EDB;
         }
     }
-    if (exec(s, "PRAGMA foreign_keys = ON", "enabling foreign keys", err) || migrate(s, err)) {
+    if (exec(s, "PRAGMA foreign_keys = OFF", "disabling foreign keys", err) || migrate(s, err) ||
+        exec(s, "PRAGMA foreign_keys = ON", "enabling foreign keys", err)) {
         bn_store_close(s);
         return err ? err->code : BN_EDB;
     }
     if (read_version(s, &version, err)) {
         bn_store_close(s);
         return BN_EDB;
+    }
+    if (version == 0 && s->readonly) {
+        bn_store_close(s);
+        return bn_fail(err, BN_EDB,
+                       "%s: a SQLite database without bottleneck's tables (schema version 0): "
+                       "not made by bottleneck-extract",
+                       path);
     }
     if (version != bn_schema_version) {
         bn_store_close(s);
@@ -442,11 +468,13 @@ int bn_store_has_vector(bn_store *s, int64_t featureset, const char *sha256, int
     return BN_OK;
 }
 
-int bn_store_image_sha256(bn_store *s, const char *path, char sha256[65], int *has, bn_error *err) {
+int bn_store_image_sha256(bn_store *s, int64_t dataset, const char *path, char sha256[65], int *has,
+                          bn_error *err) {
     sqlite3_stmt *q = stmt(s, ST_IMAGE_SHA, err);
     if (!q)
         return BN_EDB;
     sqlite3_bind_text(q, 1, path, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, dataset);
     int rc = sqlite3_step(q);
     *has = rc == SQLITE_ROW;
     if (*has)
@@ -465,8 +493,9 @@ static int step_done(bn_store *s, sqlite3_stmt *q, const char *what, bn_error *e
     return BN_OK;
 }
 
-int bn_store_put_image(bn_store *s, const char *path, const char *label, const char *split,
-                       const char *sha256, int width, int height, int64_t bytes, bn_error *err) {
+int bn_store_put_image(bn_store *s, int64_t dataset, const char *path, const char *label,
+                       const char *split, const char *sha256, int width, int height, int64_t bytes,
+                       bn_error *err) {
     sqlite3_stmt *q = stmt(s, ST_PUT_IMAGE, err);
     if (!q)
         return BN_EDB;
@@ -477,12 +506,14 @@ int bn_store_put_image(bn_store *s, const char *path, const char *label, const c
     sqlite3_bind_int(q, 5, width);
     sqlite3_bind_int(q, 6, height);
     sqlite3_bind_int64(q, 7, bytes);
+    sqlite3_bind_int64(q, 8, dataset);
     if (step_done(s, q, "storing an image", err))
         return BN_EDB;
     q = stmt(s, ST_CLEAR_FAILURE, err);
     if (!q)
         return BN_EDB;
     bind_text(q, 1, path);
+    sqlite3_bind_int64(q, 2, dataset);
     return step_done(s, q, "clearing a failure", err);
 }
 
@@ -544,13 +575,24 @@ int bn_store_unverified(bn_store *s, long *count, bn_error *err) {
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "vector BLOBs assume little-endian");
 
-int bn_store_put_failure(bn_store *s, const char *path, const char *sha256, const char *reason,
-                         bn_error *err) {
+int bn_store_put_failure(bn_store *s, int64_t dataset, const char *path, const char *sha256,
+                         const char *reason, bn_error *err) {
     sqlite3_stmt *q = stmt(s, ST_PUT_FAILURE, err);
     if (!q)
         return BN_EDB;
     bind_text(q, 1, path);
     bind_text(q, 2, sha256);
     bind_text(q, 3, reason);
-    return step_done(s, q, "recording a failure", err);
+    sqlite3_bind_int64(q, 4, dataset);
+    if (step_done(s, q, "recording a failure", err))
+        return BN_EDB;
+    /* The file is no longer the image stored under its path (it broke, or
+     * was replaced by something unreadable): the database describes the
+     * folder as it is. The old content's vectors stay (keyed by content). */
+    q = stmt(s, ST_CLEAR_IMAGE, err);
+    if (!q)
+        return BN_EDB;
+    bind_text(q, 1, path);
+    sqlite3_bind_int64(q, 2, dataset);
+    return step_done(s, q, "clearing the image row of a failed file", err);
 }

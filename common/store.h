@@ -66,12 +66,16 @@ int bn_store_featureset_find(bn_store *s, const char *name_or_id, int64_t *id, i
 int bn_store_has_vector(bn_store *s, int64_t featureset, const char *sha256, int *has,
                         bn_error *err);
 
-/* The stored image row for a path, if any: its sha256 (has=0 if none). */
-int bn_store_image_sha256(bn_store *s, const char *path, char sha256[65], int *has, bn_error *err);
+/* The stored image row for a path of a dataset (datasets.id), if any: its
+ * sha256 (has=0 if none). */
+int bn_store_image_sha256(bn_store *s, int64_t dataset, const char *path, char sha256[65], int *has,
+                          bn_error *err);
 
-/* Insert or update the image row for path. */
-int bn_store_put_image(bn_store *s, const char *path, const char *label, const char *split,
-                       const char *sha256, int width, int height, int64_t bytes, bn_error *err);
+/* Insert or update the image row for path in dataset; label may be NULL (no
+ * known class). Clears the path's failure row. */
+int bn_store_put_image(bn_store *s, int64_t dataset, const char *path, const char *label,
+                       const char *split, const char *sha256, int width, int height, int64_t bytes,
+                       bn_error *err);
 
 /* Store a vector of dim floats, converted to dtype ("f32"|"f16"). Replaces any existing. */
 int bn_store_put_vector(bn_store *s, int64_t featureset, const char *sha256, const float *v,
@@ -85,10 +89,11 @@ void bn_store_set_engine(bn_store *s, const char *engine, int version);
  * bottleneck 0.1.0 or earlier, whose default engine could store wrong ones. */
 int bn_store_unverified(bn_store *s, long *count, bn_error *err);
 
-/* Record (or update) a failure for path; sha256 may be NULL. Removing: when a
- * path succeeds, bn_store_put_image clears its failure row. */
-int bn_store_put_failure(bn_store *s, const char *path, const char *sha256, const char *reason,
-                         bn_error *err);
+/* Record (or update) a failure for path in dataset; sha256 may be NULL. A
+ * path has an image row or a failure row, never both: this removes the
+ * path's image row, and bn_store_put_image clears its failure row. */
+int bn_store_put_failure(bn_store *s, int64_t dataset, const char *path, const char *sha256,
+                         const char *reason, bn_error *err);
 
 /* Translate the connection's last error into err, naming the database file. */
 int bn_store_fail(bn_store *s, bn_error *err, const char *what);

@@ -810,9 +810,9 @@ static void fn_vec_avg_final(sqlite3_context *ctx) {
 /* ---------------------------------------------------------------------------
  * vec_knn: top-k nearest neighbours of a query within one feature set.
  *
- *   SELECT path, label, split, sha256, distance
+ *   SELECT path, label, split, sha256, distance, dataset
  *   FROM vec_knn(query, k, featureset [, metric])
- *   [WHERE split = ? AND label = ? AND path != ? AND sha256 != ?]
+ *   [WHERE split = ? AND label = ? AND path != ? AND sha256 != ? AND dataset = ?]
  *
  * Scans the feature set's vectors (the embeddings view's rows) with one
  * prepared statement, computes each distance in C and keeps the k best in a
@@ -846,7 +846,8 @@ enum {
     KNN_QUERY,
     KNN_K,
     KNN_FEATURESET,
-    KNN_METRIC
+    KNN_METRIC,
+    KNN_DATASET /* last, so that the hidden columns keep their places */
 };
 
 /* idxNum bits: which arguments xFilter receives, in this order. */
@@ -859,20 +860,21 @@ enum {
     KNN_HAS_LABEL = 32,
     KNN_HAS_NOT_PATH = 64,
     KNN_HAS_NOT_SHA256 = 128,
-    KNN_NARGS = 8
+    KNN_HAS_DATASET = 256,
+    KNN_NARGS = 9
 };
 
 /* A result row. Strings are the row's own copies when owned (streaming),
  * otherwise borrowed from the cursor's cache. */
 typedef struct {
     double distance;
-    const char *path, *label, *split, *sha256;
+    const char *path, *label, *split, *sha256, *dataset;
     int owned;
 } knn_row;
 
 /* A cached vector's image and norm; its floats are in knn_cursor.vecs. */
 typedef struct {
-    char *path, *label, *split, *sha256;
+    char *path, *label, *split, *sha256, *dataset;
     double norm2;
 } knn_item;
 
@@ -901,7 +903,7 @@ typedef struct {
 /* The WHERE terms vec_knn applies itself. A NULL value matches nothing, as
  * in SQL. */
 typedef struct {
-    sqlite3_value *split, *label, *not_path, *not_sha256;
+    sqlite3_value *split, *label, *not_path, *not_sha256, *dataset;
 } knn_where;
 
 static int knn_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
@@ -912,7 +914,7 @@ static int knn_connect(sqlite3 *db, void *aux, int argc, const char *const *argv
     (void)err;
     int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(path TEXT, label TEXT, split TEXT, "
                                       "sha256 TEXT, distance REAL, query HIDDEN, k HIDDEN, "
-                                      "featureset HIDDEN, metric HIDDEN)");
+                                      "featureset HIDDEN, metric HIDDEN, dataset TEXT)");
     if (rc != SQLITE_OK)
         return rc;
     knn_vtab *vt = sqlite3_malloc(sizeof *vt);
@@ -946,6 +948,7 @@ static int knn_best_index(sqlite3_vtab *vt, sqlite3_index_info *info) {
             case KNN_METRIC: bit = 3; break;
             case KNN_SPLIT: bit = 4; break;
             case KNN_LABEL: bit = 5; break;
+            case KNN_DATASET: bit = 8; break;
             }
         } else if (c->op == SQLITE_INDEX_CONSTRAINT_NE) {
             if (c->iColumn == KNN_PATH)
@@ -1018,6 +1021,7 @@ static void knn_row_free(knn_row *r) {
         sqlite3_free((char *)r->label);
         sqlite3_free((char *)r->split);
         sqlite3_free((char *)r->sha256);
+        sqlite3_free((char *)r->dataset);
     }
 }
 
@@ -1035,6 +1039,7 @@ static void knn_cache_free(knn_cursor *cur) {
         sqlite3_free(cur->items[i].label);
         sqlite3_free(cur->items[i].split);
         sqlite3_free(cur->items[i].sha256);
+        sqlite3_free(cur->items[i].dataset);
     }
     sqlite3_free(cur->items);
     sqlite3_free(cur->vecs);
@@ -1094,8 +1099,8 @@ static char *knn_strdup(const char *s) {
 /* Offer a candidate to the heap of at most k rows. With copy, the strings
  * are copied, and only when the candidate gets in. */
 static int knn_offer(knn_cursor *cur, int64_t k, double d, const char *path, const char *label,
-                     const char *split, const char *sha256, int copy) {
-    knn_row cand = {d, path, label, split, sha256, 0};
+                     const char *split, const char *sha256, const char *dataset, int copy) {
+    knn_row cand = {d, path, label, split, sha256, dataset, 0};
     if (cur->nrows == k) {
         if (!knn_after(&cur->rows[0], &cand))
             return SQLITE_OK;
@@ -1119,8 +1124,9 @@ static int knn_offer(knn_cursor *cur, int64_t k, double d, const char *path, con
         cand.label = knn_strdup(label);
         cand.split = knn_strdup(split);
         cand.sha256 = knn_strdup(sha256);
+        cand.dataset = knn_strdup(dataset);
         if (!cand.path || (label && !cand.label) || (split && !cand.split) ||
-            (sha256 && !cand.sha256)) {
+            (sha256 && !cand.sha256) || (dataset && !cand.dataset)) {
             knn_row_free(&cand);
             return SQLITE_NOMEM;
         }
@@ -1152,8 +1158,10 @@ static int knn_eq(const char *s, sqlite3_value *v) {
 }
 
 static int knn_keep(const knn_where *w, const char *path, const char *label, const char *split,
-                    const char *sha256) {
+                    const char *sha256, const char *dataset) {
     if (w->split && !knn_eq(split, w->split))
+        return 0;
+    if (w->dataset && !knn_eq(dataset, w->dataset))
         return 0;
     if (w->label && !knn_eq(label, w->label))
         return 0;
@@ -1284,10 +1292,27 @@ static double knn_distance(int metric, const float *q, double qn2, const float *
     }
 }
 
-/* The feature set's (image, vector) rows, in a prepared statement. */
+/* The feature set's (image, vector, dataset name) rows, in a prepared
+ * statement. A database from before datasets (schema version 2, read by
+ * the loadable extension) has none: NULL. */
 static int knn_prepare(knn_cursor *cur, sqlite3 *db, const knn_fs *fs, sqlite3_stmt **st) {
-    int rc = sqlite3_prepare_v2(db,
-                                "SELECT i.path, i.label, i.split, v.sha256, v.vector "
+    /* Asked, not tried: the schema decides, so that another error in the
+     * statement is reported as itself, not taken for an older schema. */
+    int has_datasets = sqlite3_table_column_metadata(db, NULL, "images", "dataset", NULL, NULL,
+                                                     NULL, NULL, NULL) == SQLITE_OK &&
+                       sqlite3_table_column_metadata(db, NULL, "datasets", "name", NULL, NULL, NULL,
+                                                     NULL, NULL) == SQLITE_OK;
+    int rc = SQLITE_ERROR;
+    if (has_datasets)
+        rc = sqlite3_prepare_v2(db,
+                                "SELECT i.path, i.label, i.split, v.sha256, v.vector, d.name "
+                                "FROM vectors v JOIN images i ON i.sha256 = v.sha256 "
+                                "JOIN datasets d ON d.id = i.dataset "
+                                "WHERE v.featureset = ?1",
+                                -1, st, NULL);
+    if (!has_datasets)
+        rc = sqlite3_prepare_v2(db,
+                                "SELECT i.path, i.label, i.split, v.sha256, v.vector, NULL "
                                 "FROM vectors v JOIN images i ON i.sha256 = v.sha256 "
                                 "WHERE v.featureset = ?1",
                                 -1, st, NULL);
@@ -1346,13 +1371,14 @@ static int knn_scan(knn_cursor *cur, sqlite3 *db, const knn_fs *fs, const vec_t 
         return SQLITE_NOMEM;
     }
     double qn2 = vk_dot(q->f, q->f, fs->dim);
-    int filtered = w->split || w->label || w->not_path || w->not_sha256;
+    int filtered = w->split || w->label || w->not_path || w->not_sha256 || w->dataset;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (filtered) {
             const char *path = (const char *)sqlite3_column_text(st, 0);
             if (!path || !knn_keep(w, path, (const char *)sqlite3_column_text(st, 1),
                                    (const char *)sqlite3_column_text(st, 2),
-                                   (const char *)sqlite3_column_text(st, 3)))
+                                   (const char *)sqlite3_column_text(st, 3),
+                                   (const char *)sqlite3_column_text(st, 5)))
                 continue;
         }
         const float *v;
@@ -1369,7 +1395,8 @@ static int knn_scan(knn_cursor *cur, sqlite3 *db, const knn_fs *fs, const vec_t 
             continue;
         if ((rc = knn_offer(cur, k, d, path, (const char *)sqlite3_column_text(st, 1),
                             (const char *)sqlite3_column_text(st, 2),
-                            (const char *)sqlite3_column_text(st, 3), 1)) != SQLITE_OK)
+                            (const char *)sqlite3_column_text(st, 3),
+                            (const char *)sqlite3_column_text(st, 5), 1)) != SQLITE_OK)
             break;
     }
     rc = knn_step_error(cur, db, rc);
@@ -1439,10 +1466,12 @@ static int knn_cache_load(knn_cursor *cur, sqlite3 *db, const knn_fs *fs) {
         it->label = knn_strdup((const char *)sqlite3_column_text(st, 1));
         it->split = knn_strdup((const char *)sqlite3_column_text(st, 2));
         it->sha256 = knn_strdup((const char *)sqlite3_column_text(st, 3));
+        it->dataset = knn_strdup((const char *)sqlite3_column_text(st, 5));
         it->norm2 = vk_dot(dst, dst, fs->dim);
         cur->nitems++;
         if (!it->path || (!it->label && sqlite3_column_type(st, 1) != SQLITE_NULL) ||
-            (!it->split && sqlite3_column_type(st, 2) != SQLITE_NULL) || !it->sha256) {
+            (!it->split && sqlite3_column_type(st, 2) != SQLITE_NULL) || !it->sha256 ||
+            (!it->dataset && sqlite3_column_type(st, 5) != SQLITE_NULL)) {
             rc = SQLITE_NOMEM;
             break;
         }
@@ -1488,13 +1517,13 @@ static int knn_scan_cache(knn_cursor *cur, const vec_t *q, int64_t k, int metric
     double qn2 = vk_dot(q->f, q->f, cur->c_dim);
     for (int64_t i = 0; i < cur->nitems; i++) {
         const knn_item *it = &cur->items[i];
-        if (!knn_keep(w, it->path, it->label, it->split, it->sha256))
+        if (!knn_keep(w, it->path, it->label, it->split, it->sha256, it->dataset))
             continue;
         double d =
             knn_distance(metric, q->f, qn2, cur->vecs + i * cur->c_dim, it->norm2, cur->c_dim);
         if (isnan(d))
             continue;
-        int rc = knn_offer(cur, k, d, it->path, it->label, it->split, it->sha256, 0);
+        int rc = knn_offer(cur, k, d, it->path, it->label, it->split, it->sha256, it->dataset, 0);
         if (rc != SQLITE_OK)
             return rc;
     }
@@ -1530,7 +1559,7 @@ static int knn_filter(sqlite3_vtab_cursor *c, int idx, const char *idx_str, int 
     int rc;
     if (arg[3] && (rc = knn_metric(cur, arg[3], &metric)) != SQLITE_OK)
         return rc;
-    knn_where w = {arg[4], arg[5], arg[6], arg[7]};
+    knn_where w = {arg[4], arg[5], arg[6], arg[7], arg[8]};
 
     knn_fs fs = {0};
     if ((rc = knn_featureset(cur, db, arg[2], &fs)) != SQLITE_OK) {
@@ -1589,6 +1618,7 @@ static int knn_column(sqlite3_vtab_cursor *c, sqlite3_context *ctx, int col) {
     case KNN_SPLIT: knn_text(ctx, r->split); break;
     case KNN_SHA256: knn_text(ctx, r->sha256); break;
     case KNN_DISTANCE: sqlite3_result_double(ctx, r->distance); break;
+    case KNN_DATASET: knn_text(ctx, r->dataset); break;
     default: sqlite3_result_null(ctx); break; /* hidden arguments */
     }
     return SQLITE_OK;

@@ -83,11 +83,14 @@ static int vf_definition(bn_store *s, int64_t fs, vf_def *d, bn_error *err) {
 }
 
 /* The vectors to check: one path per content, in sha256 order (a sample
- * spread over the set, the same on every run). */
-static int vf_select(bn_store *s, int64_t fs, long limit, vf_item **out, long *n, bn_error *err) {
+ * spread over the set, the same on every run), from the dataset at root when
+ * it has the content. */
+static int vf_select(bn_store *s, int64_t fs, long limit, const char *root, vf_item **out, long *n,
+                     bn_error *err) {
     sqlite3_stmt *q = NULL;
     const char *sql = "SELECT v.sha256, v.vector, v.engine, v.engine_version,"
-                      " (SELECT min(path) FROM images i WHERE i.sha256 = v.sha256)"
+                      " (SELECT i.path FROM images i LEFT JOIN datasets d ON d.id = i.dataset"
+                      "  WHERE i.sha256 = v.sha256 ORDER BY d.root IS ?3 DESC, i.path LIMIT 1)"
                       " FROM vectors v WHERE v.featureset = ?1 ORDER BY v.sha256 LIMIT ?2";
     *out = NULL;
     *n = 0;
@@ -95,6 +98,11 @@ static int vf_select(bn_store *s, int64_t fs, long limit, vf_item **out, long *n
         return bn_store_fail(s, err, "selecting vectors to verify");
     sqlite3_bind_int64(q, 1, fs);
     sqlite3_bind_int64(q, 2, limit > 0 ? limit : -1);
+    /* Several datasets may hold the same content: prefer the path in the one
+     * extracted from root (datasets.root is absolute). */
+    char *abs = realpath(root, NULL);
+    sqlite3_bind_text(q, 3, abs ? abs : root, -1, SQLITE_TRANSIENT);
+    free(abs);
     long cap = 0;
     int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -285,7 +293,7 @@ int bn_verify_run(bn_store *s, int64_t featureset, const char *root, const char 
     if (!in || !out || !scratch)
         rc = bn_fail(err, BN_ENOMEM, "out of memory for batch %d at size %d", batch, d.image.size);
     if (!rc)
-        rc = vf_select(s, featureset, o->sample, &items, &n, err);
+        rc = vf_select(s, featureset, o->sample, root, &items, &n, err);
     st->total = n;
     for (long k0 = 0; !rc && k0 < n;) {
         int ncomp = 0;

@@ -522,10 +522,12 @@ int bn_weights_locate(char *out, size_t n, const char *explicit_path, bn_error *
     snprintf(path, sizeof path, "%s/%s", dir, BN_VGG16_WEIGHTS_FILE);
     if (access(path, R_OK) == 0)
         return copy_out(out, n, path, err);
-    return bn_fail(err, BN_EIO,
-                   "no VGG16 weights found: tried --weights (not given), $BOTTLENECK_WEIGHTS (not "
-                   "set), %s (%s); run with --download to fetch them, or pass --weights FILE",
-                   path, strerror(errno));
+    return bn_fail(
+        err, BN_EIO,
+        "no VGG16 weights found: tried --weights (not given), $BOTTLENECK_WEIGHTS (not "
+        "set), %s (%s); fetch them with bottleneck-extract --download, or pass --weights "
+        "FILE",
+        path, strerror(errno));
 }
 
 /* Returns whether path exists and has md5 `want` (so a finished download

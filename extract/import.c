@@ -15,6 +15,7 @@
 #include "import.h"
 #include "json.h"
 
+#include "datasets.h"
 #include "error.h"
 #include "hash.h"
 #include "npy.h"
@@ -25,6 +26,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,11 +58,13 @@ static const char import_usage[] =
     "                     row      if present, must count 0, 1, 2, ... (a check)\n"
     "  --root DIR       the dataset folder relpath is relative to; used to hash the files\n"
     "                   when the index has no sha256 column\n"
+    "  --dataset NAME   the dataset the index describes (default: the database's only one;\n"
+    "                   a new name makes a new dataset)\n"
     "  --model NAME     model recorded for the feature set (default: the --name)\n"
     "  --dtype TYPE     f32 (default) | f16 (stored as half floats)\n"
     "  --quiet          no progress or summary on stderr\n"
     "  --json           print a JSON summary on stdout\n"
-    "  --help           this text\n"
+    "  -h, --help       this text\n"
     "\n"
     "Vectors are keyed by the content hash (SHA-256) of their image, as extracted ones are.\n"
     "Without a sha256 column each line's hash comes from the file --root/relpath, or else\n"
@@ -316,12 +320,13 @@ done:
 /* Give every line its content hash (see the usage text) and check it, its
  * label and split against the image the database may already hold at that
  * path. known[i] is set when the image row exists (and agrees). */
-static int import_resolve(import_index *ix, bn_store *store, const char *root,
+static int import_resolve(import_index *ix, bn_store *store, int64_t dataset, const char *root,
                           const char *index_path, unsigned char *known, bn_error *err) {
     sqlite3 *db = bn_store_db(store);
     sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(db, "SELECT sha256, label, split FROM images WHERE path = ?1", -1, &q,
-                           NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            db, "SELECT sha256, label, split FROM images WHERE dataset = ?2 AND path = ?1", -1, &q,
+            NULL) != SQLITE_OK)
         return bn_store_fail(store, err, "looking up images");
     if (!ix->has_sha_col) {
         ix->hashbuf = malloc((size_t)ix->n * sizeof *ix->hashbuf);
@@ -335,13 +340,16 @@ static int import_resolve(import_index *ix, bn_store *store, const char *root,
         int lineno = i + 2;
         sqlite3_reset(q);
         sqlite3_bind_text(q, 1, ix->relpath[i], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, dataset);
         int step = sqlite3_step(q);
         if (step != SQLITE_ROW && step != SQLITE_DONE) {
             rc = bn_store_fail(store, err, "looking up images");
             break;
         }
         const char *db_sha = step == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 0) : NULL;
-        const char *db_label = step == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 1) : NULL;
+        const char *db_label = step == SQLITE_ROW && sqlite3_column_text(q, 1)
+                                   ? (const char *)sqlite3_column_text(q, 1)
+                                   : "";
         const char *db_split = step == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 2) : NULL;
         if (!ix->sha[i]) {
             char *h = ix->hashbuf[i];
@@ -390,8 +398,8 @@ static int import_resolve(import_index *ix, bn_store *store, const char *root,
 /* Steps 2-4 of the file comment, on a parsed index. */
 static int import_store(import_index *ix, bn_npy *npy, bn_store *store, const char *name,
                         const char *model, const char *dtype, const char *root,
-                        const char *index_path, int quiet, int64_t *fs_id, long *new_images,
-                        bn_error *err) {
+                        const char *index_path, int quiet, const char *dataset_name,
+                        bn_dataset_info *dsi, int64_t *fs_id, long *new_images, bn_error *err) {
     int dim = (int)npy->dim;
     unsigned char *known = calloc((size_t)ix->n, 1);
     float *chunk = malloc((size_t)IMPORT_CHUNK * (size_t)dim * sizeof *chunk);
@@ -405,18 +413,22 @@ static int import_store(import_index *ix, bn_npy *npy, bn_store *store, const ch
                      IMPORT_CHUNK, dim);
         goto done;
     }
-    if ((rc = import_resolve(ix, store, root, index_path, known, err)))
-        goto done;
-    if (sqlite3_prepare_v2(
-            bn_store_db(store),
-            "INSERT INTO images (path, label, split, sha256) VALUES (?1, ?2, ?3, ?4)", -1, &ins,
-            NULL) != SQLITE_OK) {
-        rc = bn_store_fail(store, err, "preparing the image insert");
-        goto done;
-    }
+    /* One transaction from the dataset's lookup (it may create it) on. */
     if ((rc = bn_store_begin(store, err)))
         goto done;
     in_tx = 1;
+    char root_abs[PATH_MAX];
+    if ((rc = bn_datasets_for_import(
+             store, dataset_name, root && realpath(root, root_abs) ? root_abs : NULL, dsi, err)) ||
+        (rc = import_resolve(ix, store, dsi->id, root, index_path, known, err)))
+        goto done;
+    if (sqlite3_prepare_v2(bn_store_db(store),
+                           "INSERT INTO images (path, label, split, sha256, dataset)"
+                           " VALUES (?1, ?2, ?3, ?4, ?5)",
+                           -1, &ins, NULL) != SQLITE_OK) {
+        rc = bn_store_fail(store, err, "preparing the image insert");
+        goto done;
+    }
     bn_featureset fs = {
         .name = name, .source = "import", .model = model, .dim = dim, .dtype = dtype};
     if ((rc = bn_store_featureset_get_or_create(store, &fs, fs_id, err)))
@@ -469,6 +481,7 @@ static int import_store(import_index *ix, bn_npy *npy, bn_store *store, const ch
                 else
                     sqlite3_bind_null(ins, 3);
                 sqlite3_bind_text(ins, 4, ix->sha[i], -1, SQLITE_STATIC);
+                sqlite3_bind_int64(ins, 5, dsi->id);
                 if (sqlite3_step(ins) != SQLITE_DONE) {
                     rc = bn_store_fail(store, err, "storing an image");
                     break;
@@ -512,9 +525,21 @@ int extract_import_main(int argc, char **argv) {
     av[ac] = NULL;
 
     const char *db_path = "bottleneck.db", *name = NULL, *npy_path = NULL, *index_path = NULL,
-               *root = NULL, *model = NULL, *dtype = "f32";
+               *root = NULL, *model = NULL, *dtype = "f32", *dataset_name = NULL;
     int quiet = 0, json = 0;
-    enum { O_DB = 256, O_NAME, O_NPY, O_INDEX, O_ROOT, O_MODEL, O_DTYPE, O_QUIET, O_JSON, O_HELP };
+    enum {
+        O_DB = 256,
+        O_NAME,
+        O_NPY,
+        O_INDEX,
+        O_ROOT,
+        O_MODEL,
+        O_DTYPE,
+        O_QUIET,
+        O_JSON,
+        O_HELP,
+        O_DATASET
+    };
     static const struct option longopts[] = {
         {"db", required_argument, 0, O_DB},
         {"name", required_argument, 0, O_NAME},
@@ -526,19 +551,21 @@ int extract_import_main(int argc, char **argv) {
         {"quiet", no_argument, 0, O_QUIET},
         {"json", no_argument, 0, O_JSON},
         {"help", no_argument, 0, O_HELP},
+        {"dataset", required_argument, 0, O_DATASET},
         {0, 0, 0, 0},
     };
     const char *usage_err = NULL, *usage_arg = "";
     int c;
     opterr = 0;
     optind = 1;
-    while (!usage_err && (c = getopt_long(ac, av, "", longopts, NULL)) != -1) {
+    while (!usage_err && (c = getopt_long(ac, av, "h", longopts, NULL)) != -1) {
         switch (c) {
         case O_DB: db_path = optarg; break;
         case O_NAME: name = optarg; break;
         case O_NPY: npy_path = optarg; break;
         case O_INDEX: index_path = optarg; break;
         case O_ROOT: root = optarg; break;
+        case O_DATASET: dataset_name = optarg; break;
         case O_MODEL: model = optarg; break;
         case O_DTYPE:
             dtype = optarg;
@@ -547,6 +574,7 @@ int extract_import_main(int argc, char **argv) {
             break;
         case O_QUIET: quiet = 1; break;
         case O_JSON: json = 1; break;
+        case 'h':
         case O_HELP:
             fputs(import_usage, stdout);
             free(av);
@@ -580,6 +608,8 @@ int extract_import_main(int argc, char **argv) {
     bn_store *store = NULL;
     int64_t fs_id = 0;
     long new_images = 0;
+    bn_dataset_info dsi;
+    memset(&dsi, 0, sizeof dsi);
     int rc = import_read_index(&ix, index_path, &err);
     if (rc == BN_OK && (rc = bn_npy_open(&npy, npy_path, &err)) == BN_OK && npy.rows != ix.n)
         rc = bn_fail(&err, BN_EFORMAT, "%s has %lld rows, %s describes %d: they must match",
@@ -589,17 +619,17 @@ int extract_import_main(int argc, char **argv) {
     if (rc == BN_OK)
         rc = bn_store_open(&store, db_path, BN_STORE_CREATE, &err);
     if (rc == BN_OK)
-        rc = import_store(&ix, &npy, store, name, model, dtype, root, index_path, quiet, &fs_id,
-                          &new_images, &err);
+        rc = import_store(&ix, &npy, store, name, model, dtype, root, index_path, quiet,
+                          dataset_name, &dsi, &fs_id, &new_images, &err);
     double secs = bn_now() - t0;
     if (rc)
         fprintf(stderr, "bottleneck-extract import: %s (nothing stored)\n", err.msg);
     else if (!quiet)
         fprintf(stderr,
-                "%s: imported %d vectors of dim %lld as feature set '%s' (id %lld, %s): %ld new "
-                "images, %ld already stored; %.1f s\n",
-                db_path, ix.n, (long long)npy.dim, name, (long long)fs_id, dtype, new_images,
-                (long)ix.n - new_images, secs);
+                "%s: imported %d vectors of dim %lld as feature set '%s' (id %lld, %s) into "
+                "dataset '%s': %ld new images, %ld known images (already stored); %.1f s\n",
+                db_path, ix.n, (long long)npy.dim, name, (long long)fs_id, dtype, dsi.name,
+                new_images, (long)ix.n - new_images, secs);
     if (json) {
         printf("{\"db\":");
         bn_json_string(stdout, db_path);
@@ -610,6 +640,8 @@ int extract_import_main(int argc, char **argv) {
             printf(",\"error\":");
             bn_json_string(stdout, err.msg);
         } else {
+            printf(",\"dataset\":");
+            bn_json_string(stdout, dsi.name);
             printf(",\"featureset_id\":%lld,\"rows\":%d,\"dim\":%lld,\"dtype\":\"%s\","
                    "\"new_images\":%ld,\"known_images\":%ld,\"seconds\":%.3f",
                    (long long)fs_id, ix.n, (long long)npy.dim, dtype, new_images,

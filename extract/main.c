@@ -12,6 +12,7 @@
  */
 #include "cmd_verify.h"
 #include "dataset.h"
+#include "datasets.h"
 #include "download.h"
 #include "error.h"
 #include "export.h"
@@ -23,6 +24,7 @@
 #include "onnx.h"
 #include "progress.h"
 #include "store.h"
+#include "sync.h"
 #include "vgg16.h"
 #include "weights.h"
 
@@ -53,10 +55,16 @@ static const char usage_text[] =
     "image of DATASET_DIR and store\n"
     "one feature vector per image in a SQLite database. DATASET_DIR holds one folder per\n"
     "class (cat/, dog/), optionally inside split folders (train/, validation/, test/).\n"
-    "Images already stored are skipped; a killed run resumes where it stopped.\n"
+    "Images already stored are skipped; a killed run resumes where it stopped. The\n"
+    "database follows the folder: files renamed or moved keep their vectors (by content),\n"
+    "files that are gone are removed from it.\n"
     "\n"
     "Database:\n"
     "  --db FILE            SQLite database to create or extend (default: bottleneck.db)\n"
+    "  --dataset NAME       the dataset's name in the database (default: the folder's\n"
+    "                       name); one database holds several datasets, kept apart\n"
+    "  --keep-missing       keep the rows of files that are not in the folder now (for a\n"
+    "                       dataset extracted in pieces); default: remove them\n"
     "\n"
     "Weights (Keras HDF5, vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5):\n"
     "  --weights FILE       weights file; default $BOTTLENECK_WEIGHTS, then the cache\n"
@@ -104,8 +112,10 @@ static const char usage_text[] =
     "  --self-check N       every N-th batch, check one image against the exact engine\n"
     "                       and stop (batch not stored) if they differ by more than 1e-4\n"
     "  --quiet              no progress output\n"
+    "  --verbose            also list the files ignored (not images, or outside class\n"
+    "                       folders)\n"
     "  --json               print a JSON summary on stdout\n"
-    "  --help               this text\n"
+    "  -h, --help           this text\n"
     "  --version            print the version\n"
     "\n"
     "Exit status: 0 all images stored; 1 the run could not go on; 2 usage error;\n"
@@ -329,7 +339,9 @@ int main(int argc, char **argv) {
     bn_image_opts pre; /* --mean, --std, --channels, --scale */
     memset(&pre, 0, sizeof pre);
     unsigned set = 0; /* which preprocessing flags were given */
-    int download = 0, quiet = 0, json = 0, threads = 0, all_loaders = 0;
+    int download = 0, quiet = 0, json = 0, threads = 0, all_loaders = 0, keep_missing = 0,
+        verbose = 0;
+    const char *dataset_name = NULL;
     int shard_k = 0, shard_n = 0;
     long long max_pixels = 0;
     bn_extract_opts o;
@@ -360,7 +372,10 @@ int main(int argc, char **argv) {
         OPT_SCALE,
         OPT_SELF_CHECK,
         OPT_SHARD,
-        OPT_VERSION
+        OPT_VERSION,
+        OPT_DATASET,
+        OPT_KEEP_MISSING,
+        OPT_VERBOSE
     };
     static const struct option longopts[] = {
         {"db", required_argument, 0, OPT_DB},
@@ -388,11 +403,14 @@ int main(int argc, char **argv) {
         {"shard", required_argument, 0, OPT_SHARD},
         {"help", no_argument, 0, OPT_HELP},
         {"version", no_argument, 0, OPT_VERSION},
+        {"dataset", required_argument, 0, OPT_DATASET},
+        {"keep-missing", no_argument, 0, OPT_KEEP_MISSING},
+        {"verbose", no_argument, 0, OPT_VERBOSE},
         {0, 0, 0, 0},
     };
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_DB: db_path = optarg; break;
         case OPT_WEIGHTS: weights_arg = optarg; break;
@@ -472,6 +490,10 @@ int main(int argc, char **argv) {
         }
         case OPT_QUIET: quiet = 1; break;
         case OPT_JSON: json = 1; break;
+        case OPT_DATASET: dataset_name = optarg; break;
+        case OPT_KEEP_MISSING: keep_missing = 1; break;
+        case OPT_VERBOSE: verbose = 1; break;
+        case 'h':
         case OPT_HELP: fputs(usage_text, stdout); return 0;
         case OPT_VERSION: puts("bottleneck-extract " BN_VERSION); return 0;
         default: usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
@@ -570,6 +592,12 @@ int main(int argc, char **argv) {
     bn_store *store = NULL;
     bn_extractor *x = NULL;
     int status = EXIT_FATAL;
+    char root_abs[PATH_MAX];
+    bn_dataset_info dsi;
+    if (!realpath(root, root_abs)) {
+        fprintf(stderr, "bottleneck-extract: %s: cannot resolve the folder's path\n", root);
+        goto done;
+    }
     if (bn_store_open(&store, db_path, BN_STORE_CREATE, &err)) {
         bn_graph_free(g);
         bn_graph_free(m.exact);
@@ -578,16 +606,26 @@ int main(int argc, char **argv) {
     }
     if (!quiet)
         extract_warn_unverified(store, db_path, "bottleneck-extract");
-    if (bn_extractor_create_graph(&x, store, g, &m, &o, &err)) {
+    if (bn_datasets_for_folder(store, dataset_name, root_abs, &dsi, &err) ||
+        bn_extractor_create_graph(&x, store, g, &m, &o, &err)) {
         fprintf(stderr, "bottleneck-extract: %s\n", err.msg);
         goto done;
     }
+    ds.id = dsi.id;
 
     run_ctx r;
     bn_progress_start(&r.bar, stderr, "extract", "img", (long)ds.n, quiet);
     bn_extract_stats st;
-    int rc = bn_extractor_run(x, &ds, extract_progress, &r, &st, &err);
+    bn_sync_stats sy;
+    memset(&sy, 0, sizeof sy);
+    memset(&st, 0, sizeof st);
+    int rc = bn_sync_begin(store, dsi.id, &err);
+    if (rc == BN_OK)
+        rc = bn_extractor_run(x, &ds, extract_progress, &r, &st, &err);
     bn_progress_finish(&r.bar);
+    /* Only a run that saw every file may remove the rows of files not seen. */
+    if (rc == BN_OK)
+        rc = bn_sync_finish(store, dsi.id, &ds, keep_missing, &sy, &err);
     double rate = st.seconds > 0 ? (double)st.extracted / st.seconds : 0;
     if (rc) {
         fprintf(stderr, "bottleneck-extract: %s (%ld images stored before the error are kept)\n",
@@ -595,13 +633,31 @@ int main(int argc, char **argv) {
     } else {
         status = st.failed > 0 ? EXIT_SOME_FAILED : 0;
     }
-    if (!quiet)
+    if (verbose && !quiet)
+        for (size_t i = 0; i < ds.nignored; i++)
+            fprintf(stderr, "ignored: %s/%s (%s)\n", root, ds.ignored[i],
+                    strchr(ds.ignored[i], '/') && bn_is_image_name(ds.ignored[i])
+                        ? "outside the class folders"
+                    : bn_is_image_name(ds.ignored[i])
+                        ? "at the dataset root, outside any class folder"
+                        : "not an image by its extension");
+    if (!quiet) {
         fprintf(stderr,
-                "%s: %ld images: %ld extracted, %ld reused (same content), %ld already stored, "
-                "%ld failed; %.1f s, %.2f images/s; feature set %s (id %lld, dim %d)\n",
-                db_path, st.images, st.extracted, st.reused, st.skipped, st.failed, st.seconds,
-                rate, bn_extractor_featureset_name(x), (long long)bn_extractor_featureset(x),
-                bn_extractor_dim(x));
+                "%s: dataset '%s' (%s): %ld images: %ld added, %ld moved, %ld relabelled, "
+                "%ld changed, %ld removed, %ld skipped (unchanged), %ld failed",
+                db_path, dsi.name, root_abs, st.images, sy.added, sy.moved, sy.relabelled,
+                sy.changed, sy.removed, st.skipped, st.failed);
+        if (keep_missing)
+            fprintf(stderr, ", %ld missing (kept)", sy.missing);
+        if (ds.nignored)
+            fprintf(stderr, ", %zu ignored (not images, or outside class folders%s)", ds.nignored,
+                    verbose ? "" : "; --verbose lists them");
+        fprintf(stderr,
+                "; %ld computed, %ld reused (same content); %.1f s, %.2f images/s; feature set %s "
+                "(id %lld, dim %d)\n",
+                st.extracted, st.reused, st.seconds, rate, bn_extractor_featureset_name(x),
+                (long long)bn_extractor_featureset(x), bn_extractor_dim(x));
+    }
     if (st.failed > 0 && !quiet)
         fprintf(stderr, "%ld inputs failed: sqlite3 %s 'SELECT path, reason FROM failures'\n",
                 st.failed, db_path);
@@ -609,16 +665,30 @@ int main(int argc, char **argv) {
         printf("{\"db\":");
         bn_json_string(stdout, db_path);
         printf(",\"dataset\":");
-        bn_json_string(stdout, root);
+        bn_json_string(stdout, dsi.name);
+        printf(",\"dataset_id\":%lld,\"root\":", (long long)dsi.id);
+        bn_json_string(stdout, root_abs);
         printf(",\"featureset\":");
         bn_json_string(stdout, bn_extractor_featureset_name(x));
         printf(",\"featureset_id\":%lld,\"dim\":%d,\"dtype\":\"%s\",\"images\":%ld,"
-               "\"extracted\":%ld,\"reused\":%ld,\"skipped\":%ld,\"failed\":%ld,"
+               "\"added\":%ld,\"moved\":%ld,\"relabelled\":%ld,\"changed\":%ld,\"removed\":%ld,"
+               "\"skipped\":%ld,\"failed\":%ld,\"missing\":%ld,\"ignored\":%zu,"
+               "\"extracted\":%ld,\"reused\":%ld,"
                "\"seconds\":%.3f,\"network_seconds\":%.3f,\"images_per_second\":%.3f,"
                "\"ok\":%s",
                (long long)bn_extractor_featureset(x), bn_extractor_dim(x), o.dtype, st.images,
-               st.extracted, st.reused, st.skipped, st.failed, st.seconds, st.network_seconds, rate,
-               rc ? "false" : "true");
+               sy.added, sy.moved, sy.relabelled, sy.changed, sy.removed, st.skipped, st.failed,
+               sy.missing, ds.nignored, st.extracted, st.reused, st.seconds, st.network_seconds,
+               rate, rc ? "false" : "true");
+        if (verbose) {
+            printf(",\"ignored_files\":[");
+            for (size_t i = 0; i < ds.nignored; i++) {
+                if (i)
+                    putchar(',');
+                bn_json_string(stdout, ds.ignored[i]);
+            }
+            putchar(']');
+        }
         if (rc) {
             printf(",\"error\":");
             bn_json_string(stdout, err.msg);

@@ -21,18 +21,26 @@ DATA=${1:-$SHARED/data/catsdogs}
 WEIGHTS=${2:-}
 MODEL=${3:-$SHARED/models/bvlc_googlenet.onnx}
 DB=${DB:-catsdogs.db}
+BUILD=${BUILD:-build}   # the build folder; BN_SKIP_BUILD=1 uses it as it is
 
-if ! command -v meson >/dev/null || ! pkg-config --exists vips openblas sqlite3 hdf5 libcurl 2>/dev/null; then
+if [ -n "${BN_SKIP_BUILD:-}" ]; then
+    :
+elif ! command -v meson >/dev/null || ! pkg-config --exists vips openblas sqlite3 hdf5 libcurl 2>/dev/null; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
         $(cat .ci/packages.txt) >/dev/null
 fi
-[ -d build ] || meson setup build --buildtype=release >/dev/null
-ninja -C build >/dev/null
+if [ -z "${BN_SKIP_BUILD:-}" ]; then
+    [ -d "$BUILD" ] || meson setup "$BUILD" --buildtype=release >/dev/null
+    ninja -C "$BUILD" >/dev/null
+fi
 
-X=build/extract/bottleneck-extract
-C=build/classify/bottleneck-classify
+X=$BUILD/extract/bottleneck-extract
+C=$BUILD/classify/bottleneck-classify
+# The dataset's name in the database: its folder's name (as bottleneck-extract
+# names it), so that a database holding other datasets too is read right.
+NAME=$(basename "$(cd "$DATA" && pwd -P)")
 
 if [ -z "$WEIGHTS" ]; then
     # the real ImageNet weights if this machine can fetch them (cached after)
@@ -55,20 +63,25 @@ rc=0; "$X" --model "$MODEL" --db "$DB" "$DATA" || rc=$?
 
 echo "== the embeddings view"
 sqlite3 -header -column "$DB" \
-    "SELECT split, label, count(*) AS images, dim, dtype FROM embeddings GROUP BY split, label, featureset"
+    "SELECT dataset, split, label, count(*) AS images, dim, dtype FROM embeddings
+     GROUP BY dataset, split, label, featureset"
 
 FS=$(sqlite3 "$DB" "SELECT name FROM featuresets WHERE model = 'vgg16' AND layer = 'block5_pool' AND pooling = 'none' AND size = 224 LIMIT 1")
 echo "== classify: logistic regression on $FS, C chosen on validation"
-"$C" --db "$DB" --features "$FS" --standardize --C 0.0001,0.0003,0.001,0.01
+"$C" --db "$DB" --features "$FS" --dataset "$NAME" --standardize --C 0.0001,0.0003,0.001,0.01
 GFS=$(sqlite3 "$DB" "SELECT name FROM featuresets WHERE model = 'bvlc_googlenet' AND layer = 'pool5/7x7_s1' LIMIT 1")
 echo "== classify: logistic regression on $GFS, C chosen on validation"
-"$C" --db "$DB" --features "$GFS" --C 0.01,0.1,1,10
+"$C" --db "$DB" --features "$GFS" --dataset "$NAME" --C 0.01,0.1,1,10
 
 echo "== SQL: the 5 nearest neighbours of one cat, by cosine distance"
-Q=$(sqlite3 "$DB" "SELECT path FROM images WHERE split = 'validation' AND label = 'cat' ORDER BY path LIMIT 1")
-sqlite3 -header -column "$DB" ".load build/ext/bottleneck_vec" \
+# The query image is one with a vector in this feature set and dataset: the
+# database may hold other images (other datasets, other feature sets).
+Q=$(sqlite3 "$DB" "SELECT path FROM embeddings WHERE featureset = '$FS' AND dataset = '$NAME'
+                   AND split = 'validation' AND label = 'cat' ORDER BY path LIMIT 1")
+sqlite3 -header -column "$DB" ".load $BUILD/ext/bottleneck_vec" \
     "SELECT k.path, k.label, round(k.distance, 4) AS distance
-     FROM vec_knn((SELECT vector FROM embeddings WHERE path = '$Q' AND featureset = '$FS'), 6, '$FS') AS k"
+     FROM vec_knn((SELECT vector FROM embeddings WHERE path = '$Q' AND featureset = '$FS'
+                   AND dataset = '$NAME'), 6, '$FS') AS k"
 
 echo "== runs: both networks side by side (metrics on validation; * = chosen in its sweep)"
 "$C" --db "$DB" runs

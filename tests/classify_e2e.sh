@@ -41,7 +41,7 @@ check "help exits 0" [ $? -eq 0 ]
 for opt in $(sed -n 's/^ *{{"\([A-Za-z0-9-]*\)".*/\1/p' "$BN_SOURCE_DIR/classify/main.c"); do
     check_match "--help documents --$opt" "$help" "--$opt"
 done
-check_eq "options found in main.c" "$(sed -n 's/^ *{{"\([A-Za-z0-9-]*\)".*/\1/p' "$BN_SOURCE_DIR/classify/main.c" | wc -l)" 37
+check_eq "options found in main.c" "$(sed -n 's/^ *{{"\([A-Za-z0-9-]*\)".*/\1/p' "$BN_SOURCE_DIR/classify/main.c" | wc -l)" 39
 
 # Import.
 out=$("$EXTRACT" import --db "$DB" --name googlenet --npy "$G/embeddings.npy" --index "$G/index.tsv" --quiet --json)

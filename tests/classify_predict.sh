@@ -55,11 +55,16 @@ check_eq "vector equals bottleneck-extract's (rel L2 <= 1e-4, the Winograd bound
         "SELECT vec_distance_l2(a.vector, b.vector) <= 1e-4 * sqrt(vec_dot(b.vector, b.vector))
          FROM main.embeddings a, ref.embeddings b WHERE a.path = '$T/new/one.jpg'")" 1
 "$EXTRACT" --weights "$WEIGHTS" --db "$T/ref_direct.db" --size 32 --pooling avg --conv direct --quiet "$T/refds"
+check_eq "exact engine, alone: exit" "$?" 0
 mkdir -p "$T/batchds/dog"; cp "$T/new/one.jpg" "$T/batchds/dog/"; cp "$T/ds/train/cat/"* "$T/batchds/dog/"
 "$EXTRACT" --weights "$WEIGHTS" --db "$T/batch_direct.db" --size 32 --pooling avg --conv direct --quiet "$T/batchds"
+check_eq "exact engine, in a batch: exit" "$?" 0
+# Both sides must hold the vector (512 floats = 4096 hex digits): two failed
+# runs would otherwise compare two empty strings.
+alone=$(q "$T/ref_direct.db" "SELECT hex(vector) FROM embeddings")
+check_eq "exact engine: the vector stored alone" "${#alone}" 4096
 check_eq "exact engine: vector independent of the batch" \
-    "$(q "$T/batch_direct.db" "SELECT hex(vector) FROM embeddings WHERE path = 'dog/one.jpg'")" \
-    "$(q "$T/ref_direct.db" "SELECT hex(vector) FROM embeddings")"
+    "$(q "$T/batch_direct.db" "SELECT hex(vector) FROM embeddings WHERE path = 'dog/one.jpg'")" "$alone"
 
 # JSON.
 out=$(BOTTLENECK_WEIGHTS="$WEIGHTS" "$CLASSIFY" predict --db "$DB" --run "$run" --quiet --json "$T/new/one.jpg")

@@ -23,7 +23,14 @@ check_eq "sha256 of the file" "$(q "$DB" "SELECT sha256 FROM images WHERE path =
 check_eq "width/height recorded" "$(q "$DB" 'SELECT count(*) FROM images WHERE width > 0 AND height > 0')" 8
 check "schema version applied" [ "$(q "$DB" 'PRAGMA user_version')" -ge 1 ]
 check_eq "WAL mode" "$(q "$DB" 'PRAGMA journal_mode')" wal
-# ReLU outputs: non-negative, not all zero.
+# block5_pool is a max pool of ReLU outputs: every element finite and
+# non-negative (vec_each gives NaN as NULL), and no vector all zero.
+VEC=".load ${BN_BUILD_DIR:?}/ext/bottleneck_vec"
+check_eq "elements read: 8 x 2048" "$(q "$DB" "$VEC" 'SELECT count(*) FROM vectors v, vec_each(v.vector) e')" 16384
+check_eq "ReLU outputs: none negative, NaN or infinite" \
+    "$(q "$DB" "$VEC" 'SELECT count(*) FROM vectors v, vec_each(v.vector) e WHERE e.value IS NULL OR e.value < 0 OR e.value > 1e30')" 0
+check_eq "ReLU outputs: no vector all zero" \
+    "$(q "$DB" "$VEC" 'SELECT count(*) FROM vectors v WHERE (SELECT max(value) FROM vec_each(v.vector)) > 0')" 8
 check_eq "vectors differ between images" "$(q "$DB" 'SELECT count(DISTINCT vector) FROM vectors')" 8
 
 # Re-run: nothing recomputed.

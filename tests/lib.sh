@@ -56,7 +56,7 @@ make_dataset() {
 # storage_fixture: the set-up of the storage failure tests (reliability_disk.sh,
 # reliability_lock.sh). 16 photos in $T/ds, the first 4 (train/cat) in $T/half,
 # a reference database $T/ref.db whose dump is $ref, n_images=16, and helpers:
-#   run ARGS...   extract at size 64, batch 2, quietly
+#   run ARGS...   extract at size 64, batch 2, quietly, as dataset 'ds'
 #   dump DB       path, sha256 and vector of every stored image
 #   fresh DB      a new database holding the 4 images of $T/half, checkpointed
 #   kept DB       the 4 images of $T/half are all still in DB, unchanged
@@ -66,7 +66,9 @@ storage_fixture() {
     n_images=16
     mkdir -p "$T/half/train"
     cp -r "$T/ds/train/cat" "$T/half/train/" # 4 of them
-    run() { "$EXTRACT" --weights "$WEIGHTS" --size 64 --batch 2 --quiet "$@"; }
+    # One dataset, 'ds', extracted in pieces ($T/half, then $T/ds): named, so
+    # that the second folder continues the first (its files are all in it).
+    run() { "$EXTRACT" --weights "$WEIGHTS" --size 64 --batch 2 --quiet --dataset ds "$@"; }
     dump() { q "$1" 'SELECT path, sha256, hex(vector) FROM images JOIN vectors USING (sha256) ORDER BY path'; }
     run --db "$T/ref.db" "$T/ds"
     check_eq "reference run" "$?" 0

@@ -87,7 +87,7 @@ check_eq "feature sets: one per model file" \
 check_eq "squeezenet pool10" "$(q "$DB" "SELECT layer, dim, size FROM featuresets WHERE model = 'squeezenet_v1.1'")" "pool10|1000|227"
 
 # a head on the extracted vectors, applied to a new photo
-"$CLASSIFY" --db "$DB" train --features 1 --C 0.1 --quiet > /dev/null
+"$CLASSIFY" --db "$DB" train --features 1 --dataset ds --C 0.1 --quiet > /dev/null
 check_eq "train exit" "$?" 0
 run=$(q "$DB" "SELECT max(id) FROM runs")
 mkdir -p "$T/new"

@@ -16,9 +16,11 @@ total_kills=0
 # after a random delay in 0..WINDOW_MS, run CHECK; until N runs were killed
 # while running. PROGRAM must be the program itself, not a shell function: $!
 # of a backgrounded function is a subshell, and killing it would leave the
-# program running.
+# program running. A run counts as killed only when its exit status says
+# SIGKILL ended it (137): kill(1) also succeeds on a program that already
+# finished but was not yet waited for, which is no test of crash safety.
 kill_loop() {
-    local want=$1 window=$2 check_fn=$3 killed=0 attempts=0 delay
+    local want=$1 window=$2 check_fn=$3 killed=0 attempts=0 delay status
     shift 3
     while [ "$killed" -lt "$want" ] && [ "$attempts" -lt $((want * 4)) ]; do
         attempts=$((attempts + 1))
@@ -26,8 +28,10 @@ kill_loop() {
         "$@" >/dev/null 2>&1 &
         pid=$!
         sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
-        if kill -9 "$pid" 2>/dev/null; then killed=$((killed + 1)); fi
+        kill -9 "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
+        status=$?
+        if [ "$status" = 137 ]; then killed=$((killed + 1)); fi
         "$check_fn" "$killed"
     done
     total_kills=$((total_kills + killed))
@@ -59,7 +63,8 @@ import_all_or_nothing() {
 }
 kill_loop 5 $((ms + ms / 2)) import_all_or_nothing "$EXTRACT" import --db "$DB" --name googlenet \
     --npy "$G/embeddings.npy" --index "$G/index.tsv" --quiet
-echo "import: $kills_done kills in a window of ${ms} ms"
+echo "import: $kills_done kills in a window of $((ms + ms / 2)) ms"
+check "import: 5 runs killed while running" [ "$kills_done" -ge 5 ]
 import "$DB"
 check_eq "import after the kills" "$?" 0
 vdump() { q "$1" 'SELECT path, label, ifnull(split, "-"), sha256, hex(vector) FROM embeddings ORDER BY path'; }
@@ -124,6 +129,7 @@ predict_all_or_nothing() {
 kill_loop 5 $((ms + ms / 2)) predict_all_or_nothing "$CLASSIFY" predict --db "$DB" --run "$run" \
     --split validation --quiet
 echo "predict: $kills_done kills in a window of $((ms + ms / 2)) ms"
+check "predict: 5 runs killed while running" [ "$kills_done" -ge 5 ]
 predict "$DB" "$run"
 check_eq "predict after the kills" "$?" 0
 check_eq "predict: 1000 predictions" "$(prediction_count)" 1000

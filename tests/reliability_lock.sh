@@ -30,7 +30,7 @@ release() {
 }
 # Held briefly: extract waits for the lock, then does its work.
 hold
-"$EXTRACT" --weights "$WEIGHTS" --size 64 --batch 2 --quiet --db "$DB" "$T/ds" 2>"$T/err" &
+"$EXTRACT" --weights "$WEIGHTS" --size 64 --batch 2 --quiet --dataset ds --db "$DB" "$T/ds" 2>"$T/err" &
 pid=$! # extract itself (not a subshell running it), so /proc/$pid/fd is its own
 # Once extract has the database open, its first batch is a moment away.
 for _ in $(seq 1 600); do

@@ -4,6 +4,14 @@
 # block definitely lost. Also the early error paths (a damaged weights file, a
 # corrupt database). Skipped without valgrind and in sanitizer builds (which
 # check the same things their own way).
+#
+# Which convolution code this checks: valgrind cannot execute AVX-512 and
+# hides it from CPUID, so under valgrind the default engine (auto) is the
+# direct one and `--conv winograd` runs the portable Winograd build. Both are
+# run here, each on a partial batch (two photos in a network built for
+# three). The AVX-512 kernels are never checked by valgrind: the ASan suite
+# runs them (docs/RELIABILITY.md). tests/engine_probe asks the library what
+# it runs, under valgrind, and this test fails if that is not what it claims.
 . "$(dirname "$0")/lib.sh"
 
 command -v valgrind >/dev/null || { echo "valgrind is not installed"; exit 77; }
@@ -34,10 +42,30 @@ done
 head -c 3000 "$T/ds/train/cat/"*.jpg >"$T/ds/train/dog/truncated.jpg"
 DB="$T/v.db"
 
-vg extract "$EXTRACT" --weights "$WEIGHTS" --size 32 --batch 2 --threads 1 --quiet --db "$DB" "$T/ds"
+# What this test claims to run under valgrind, and what really runs there.
+CLAIM="auto=direct winograd=winograd-portable"
+probe=$(valgrind -q "$BN_BUILD_DIR/tests/engine_probe")
+echo "engines: natively $("$BN_BUILD_DIR/tests/engine_probe"); under valgrind $probe"
+check_eq "under valgrind the code checked is: $CLAIM" "$probe" "$CLAIM"
+
+vg extract "$EXTRACT" --weights "$WEIGHTS" --size 32 --batch 3 --threads 1 --quiet --db "$DB" "$T/ds"
 check_eq "extract under valgrind: exit (one input failed)" "$?" 3
 check "extract: no memory error, no leak" clean extract
 check_eq "extract stored the photos" "$(q "$DB" 'SELECT count(*) FROM embeddings')" 2
+check_eq "their vectors record the engine that ran under valgrind" \
+    "$(q "$DB" 'SELECT group_concat(DISTINCT engine) FROM vectors')" direct
+# The portable Winograd build, on the same partial batch; its vectors equal
+# the direct engine's to float rounding (the same photos, another database).
+vg winograd "$EXTRACT" --weights "$WEIGHTS" --size 32 --batch 3 --threads 1 --conv winograd --quiet \
+    --db "$T/w.db" "$T/ds"
+check_eq "extract --conv winograd under valgrind: exit (one input failed)" "$?" 3
+check "extract --conv winograd: no memory error, no leak" clean winograd
+check_eq "--conv winograd vectors record the portable build" \
+    "$(q "$T/w.db" 'SELECT group_concat(DISTINCT engine) FROM vectors')" winograd-portable
+check_eq "winograd vectors = direct ones (rel L2 <= 1e-5)" \
+    "$(q "$DB" ".load ${BN_BUILD_DIR:?}/ext/bottleneck_vec" "ATTACH '$T/w.db' AS w" \
+        "SELECT count(*) FROM main.embeddings a JOIN w.embeddings b USING (path)
+         WHERE vec_distance_l2(a.vector, b.vector) <= 1e-5 * sqrt(vec_dot(a.vector, a.vector))")" 2
 
 vg train "$CLASSIFY" --db "$DB" --valid none --test none --quiet
 check_eq "classify train under valgrind: exit" "$?" 0

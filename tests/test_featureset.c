@@ -50,8 +50,8 @@ int main(void) {
     for (size_t i = 0; i < sizeof imgs / sizeof imgs[0]; i++) {
         float v[5];
         row_values(imgs[i].row, v, dim);
-        CHECK(bn_store_put_image(s, imgs[i].path, imgs[i].label, imgs[i].split, imgs[i].sha, 1, 1,
-                                 1, &err) == BN_OK);
+        CHECK(bn_store_put_image(s, 1, imgs[i].path, imgs[i].label, imgs[i].split, imgs[i].sha, 1,
+                                 1, 1, &err) == BN_OK);
         CHECK(bn_store_put_vector(s, f32, imgs[i].sha, v, dim, "f32", &err) == BN_OK);
         CHECK(bn_store_put_vector(s, f16, imgs[i].sha, v, dim, "f16", &err) == BN_OK);
     }
@@ -115,16 +115,23 @@ int main(void) {
         CHECK_INT(f.n, 6);
         CHECK_INT(f.nlabels, 4);
         bn_features_free(&f);
-        char *paths[2] = {"va/e.jpg", "tr/d.jpg"};
-        CHECK(bn_features_load_paths(s, f16, paths, 2, &f, &err) == BN_OK);
+        int64_t ids[2] = {6, 1}; /* va/e.jpg, tr/d.jpg: rows in insertion order */
+        CHECK(bn_features_load_images(s, f16, ids, 2, &f, &err) == BN_OK);
         CHECK_INT(f.n, 2);
         CHECK_STR(f.path[0], "va/e.jpg");
         CHECK(f.x[0] == 50 && f.x[dim] == 30);
         CHECK_STR(f.labels[f.label[0]], "emu");
         bn_features_free(&f);
-        char *missing[1] = {"nope.jpg"};
-        CHECK(bn_features_load_paths(s, f32, missing, 1, &f, &err) == BN_EINVAL);
-        CHECK(strstr(err.msg, "no image nope.jpg") != NULL);
+        int64_t missing[1] = {99};
+        CHECK(bn_features_load_images(s, f32, missing, 1, &f, &err) == BN_EINVAL);
+        CHECK(strstr(err.msg, "no image with id 99") != NULL);
+        /* Rows of another dataset: none here. */
+        bn_rows other = {.dataset = 2};
+        CHECK(bn_features_load_rows(s, f32, &other, &f, &err) == BN_EINVAL);
+        bn_rows mine = {.dataset = 1, .split = "validation"};
+        CHECK(bn_features_load_rows(s, f32, &mine, &f, &err) == BN_OK);
+        CHECK_INT(f.n, 2);
+        bn_features_free(&f);
     }
 
     /* Errors. */

@@ -209,6 +209,13 @@ int main(void) {
     CHECK(open_fails(
         write_npy("broken.npy", 1, "{'descr': '<f4', 'fortran_order': False, ", six, sizeof six),
         "malformed"));
+    /* Text after the dict (numpy refuses it: the header is one literal). The
+     * reader once took the dict and ignored the rest (found by fuzz_npy). */
+    CHECK(open_fails(write_npy("trailing.npy", 1,
+                               "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } "
+                               "'shape': (3, 2)",
+                               six, sizeof six),
+                     "malformed"));
     {
         char path[600];
         snprintf(path, sizeof path, "%s/text.npy", tmpdir);

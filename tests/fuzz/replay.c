@@ -3,6 +3,10 @@
  * harness once on every file named on the command line, or found in a folder
  * named there, and says how many it ran. A crash or an abort() in a harness
  * fails the test that runs this, like it would stop the fuzzer.
+ *
+ * A path that does not exist, or a folder without a single input, is an
+ * error (exit 1): a misspelt or emptied regressions folder must not turn the
+ * test into one that replays nothing and passes.
  */
 #include "fuzz.h"
 
@@ -38,14 +42,20 @@ static void replay_file(const char *path) {
 
 static void replay(const char *path) {
     struct stat st;
-    if (stat(path, &st) != 0)
-        return; /* a corpus folder not made yet: nothing to replay */
+    if (stat(path, &st) != 0) {
+        perror(path);
+        exit(1);
+    }
     if (!S_ISDIR(st.st_mode)) {
         replay_file(path);
         return;
     }
     struct dirent **names;
     int n = scandir(path, &names, NULL, alphasort);
+    if (n < 0) {
+        perror(path);
+        exit(1);
+    }
     for (int i = 0; i < n; i++) {
         if (names[i]->d_name[0] != '.') {
             char p[4096];
@@ -58,8 +68,18 @@ static void replay(const char *path) {
 }
 
 int main(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s FILE_OR_FOLDER...\n", argv[0]);
+        return 1;
+    }
+    for (int i = 1; i < argc; i++) {
+        long before = replayed;
         replay(argv[i]);
-    printf("%ld inputs replayed\n", replayed);
+        printf("%s: %ld inputs replayed\n", argv[i], replayed - before);
+        if (replayed == before) {
+            fprintf(stderr, "%s: no inputs to replay\n", argv[i]);
+            return 1;
+        }
+    }
     return 0;
 }

@@ -13,9 +13,12 @@
 # underneath, which is neither ours nor instrumented and has bugs of its own
 # on crafted files (loops in its global heap reader, out-of-bounds reads in
 # its object header decoder): it runs in fork mode, which goes on after a
-# crash, a hang or running out of memory; afterwards each crashing input is
-# replayed and counted as libhdf5's when the innermost frame of the report
-# that is libhdf5's or ours is libhdf5's, and as ours (a failure) otherwise.
+# crash, a hang or running out of memory; afterwards each input that crashed,
+# hung or ran out of memory is replayed (libFuzzer prints the stack of a
+# timeout and of a malloc past its limit too) and counted as libhdf5's when
+# the innermost frame of the report that is libhdf5's or ours is libhdf5's,
+# and as ours (a failure) otherwise: a hang or an out-of-memory whose stack
+# does not show libhdf5 at work fails like a crash.
 set -u
 build=$1 seeds=$2 seconds=$3
 src=$(cd "$(dirname "$0")" && pwd)
@@ -45,7 +48,8 @@ executions() {
 # else "ours". (Frames of the sanitizer runtime and libc come first, and are
 # neither.)
 whose() {
-    "$build/tests/fuzz/fuzz_weights" "$1" 2>&1 | grep -E '^ *#[0-9]+ ' |
+    "$build/tests/fuzz/fuzz_weights" -timeout=5 -rss_limit_mb=3072 -malloc_limit_mb=2048 "$1" 2>&1 |
+        grep -E '^ *#[0-9]+ ' |
         grep -E 'libhdf5|(/common/|/tests/fuzz/)[A-Za-z0-9_]+\.c:' | head -n 1 | grep -q 'libhdf5' &&
         echo libhdf5 || echo ours
 }
@@ -88,26 +92,30 @@ for name in npy vec weights onnx; do
     for f in "$art"/weights-*; do
         [ -e "$f" ] || continue
         case $(basename "$f") in
-        weights-timeout-*) hangs=$((hangs + 1)) ;;
-        weights-oom-*) ooms=$((ooms + 1)) ;;
-        *)
-            if [ "$(whose "$f")" = libhdf5 ]; then
-                lib=$((lib + 1))
-            else
-                ours=$((ours + 1))
-                echo "our bug, input $f:" >&2
-                "$exe" "$f" 2>&1 | grep -E -A 25 'ERROR|runtime error' | head -n 40 >&2
-            fi
-            ;;
+        weights-timeout-*) kind="hang" ;;
+        weights-oom-*) kind="out of memory" ;;
+        *) kind="crash" ;;
         esac
+        if [ "$(whose "$f")" = libhdf5 ]; then
+            case $kind in
+            hang) hangs=$((hangs + 1)) ;;
+            "out of memory") ooms=$((ooms + 1)) ;;
+            *) lib=$((lib + 1)) ;;
+            esac
+        else
+            ours=$((ours + 1))
+            echo "our bug ($kind), input $f:" >&2
+            "$exe" -timeout=5 -malloc_limit_mb=2048 "$f" 2>&1 |
+                grep -E -A 25 'ERROR|runtime error|ALARM' | head -n 40 >&2
+        fi
     done
-    found="libhdf5: $lib crashing inputs, $hangs hangs, $ooms out of memory"
+    found="in libhdf5: $lib crashing inputs, $hangs hangs, $ooms out of memory"
     # In fork mode libFuzzer exits 1 after ignored crashes: judge by the
     # inputs, but a failure with nothing found (no binary, bad flags) fails.
     if [ "$ours" = 0 ] && { [ "$rc" = 0 ] || [ $((lib + hangs + ooms)) -gt 0 ]; }; then
         echo "fuzz_$name ok ${n:-0} ($found)"
     else
-        echo "fuzz_$name FAIL ${n:-0} ($ours crashing inputs in our code; $found; see $log)"
+        echo "fuzz_$name FAIL ${n:-0} ($ours inputs crash, hang or run out of memory in our code; $found; see $log)"
         status=1
     fi
 done
