@@ -554,8 +554,12 @@ int main(int argc, char **argv) {
         return EXIT_FATAL;
     }
     size_t whole = ds.n;
-    if (shard_n > 0)
+    if (shard_n > 0) {
         bn_dataset_keep_shard(&ds, shard_k, shard_n);
+        /* The other shards' images are not missing from the folder: a shard
+         * run must never remove their rows from a database that holds them. */
+        keep_missing = 1;
+    }
     if (shard_n > 0 && !quiet)
         fprintf(stderr, "%s: shard %d/%d: %zu of %zu images\n", root, shard_k, shard_n, ds.n,
                 whole);

@@ -47,6 +47,11 @@ run --shard 2/$N --db "$T/o2.db" "$T/other"
 check_eq "same shard from a copy" "$(q "$T/o2.db" 'SELECT path FROM images ORDER BY path')" \
     "$(q "$T/s2.db" 'SELECT path FROM images ORDER BY path')"
 
+# A shard run on a database that holds the whole set removes nothing.
+cp "$T/one.db" "$T/whole.db"
+run --shard 1/$N --db "$T/whole.db" "$T/ds"
+check_eq "shard run on a whole database keeps every image" "$(q "$T/whole.db" 'SELECT count(*) FROM images')" 12
+
 # Merge = one run.
 merge --db "$T/m.db" --expect $N "$T/s1.db" "$T/s2.db" "$T/s3.db"
 check_eq "merge exit" "$?" 0
