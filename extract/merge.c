@@ -81,6 +81,12 @@ static int merge_exec(bn_store *out, const char *sql, bn_error *err, const char 
 /* "a", "b", ... : the columns of table present in both main and src, except
  * id (row ids are each database's own). Column names come from PRAGMA
  * table_info of our own schema, quoted as identifiers. */
+/* The columns of `table` both databases have, but id, as a list for INSERT
+ * (cols) and as expressions over `src.<table> AS s` for its SELECT (exprs):
+ * a row's dataset id becomes the output's id of the dataset of the same name
+ * (merge_datasets has made sure it exists). */
+static int merge_columns2(sqlite3 *db, const char *table, char *cols, char *exprs, size_t cap);
+
 static int merge_columns(sqlite3 *db, const char *table, char *cols, size_t cap) {
     char sql[256];
     snprintf(sql, sizeof sql,
@@ -105,6 +111,50 @@ static int merge_columns(sqlite3 *db, const char *table, char *cols, size_t cap)
         len += (size_t)n;
     }
     return sqlite3_finalize(st) == SQLITE_OK && len > 0 ? 0 : -1;
+}
+
+static int merge_columns2(sqlite3 *db, const char *table, char *cols, char *exprs, size_t cap) {
+    if (merge_columns(db, table, cols, cap))
+        return -1;
+    size_t len = 0;
+    exprs[0] = 0;
+    char buf[2048];
+    snprintf(buf, sizeof buf, "%s", cols);
+    for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok;
+         tok = strtok_r(NULL, ", ", &save)) {
+        const char *e = strcmp(tok, "\"dataset\"") == 0
+                            ? "(SELECT md.id FROM main.datasets md JOIN src.datasets sd"
+                              " ON sd.name = md.name WHERE sd.id = s.dataset)"
+                            : NULL;
+        int n = e ? snprintf(exprs + len, cap - len, "%s%s", len ? ", " : "", e)
+                  : snprintf(exprs + len, cap - len, "%ss.%s", len ? ", " : "", tok);
+        if (n < 0 || (size_t)n >= cap - len)
+            return -1;
+        len += (size_t)n;
+    }
+    return 0;
+}
+
+/* The datasets of the input's images and failures, by name: a new name is
+ * added with its kind and root; an output that holds no image yet and only
+ * its untouched 'default' dataset takes the first one's name, as the first
+ * extract into a new database does, so that merged shards equal one run. */
+static int merge_datasets(bn_store *out, bn_error *err) {
+    int rc = merge_exec(out,
+                        "UPDATE main.datasets SET (name, kind, root) = (SELECT name, kind, root"
+                        " FROM src.datasets WHERE id = (SELECT min(dataset) FROM src.images))"
+                        " WHERE kind = 'default' AND (SELECT count(*) FROM main.datasets) = 1"
+                        " AND NOT EXISTS (SELECT 1 FROM main.images)"
+                        " AND EXISTS (SELECT 1 FROM src.images)",
+                        err, "adopt the default dataset");
+    if (rc)
+        return rc;
+    return merge_exec(out,
+                      "INSERT OR IGNORE INTO main.datasets (name, kind, root)"
+                      " SELECT name, kind, root FROM src.datasets WHERE id IN"
+                      " (SELECT dataset FROM src.images UNION SELECT dataset FROM src.failures)"
+                      " ORDER BY id",
+                      err, "copy datasets");
 }
 
 /* Copy one feature set's definition and vectors; *differing counts vectors
@@ -194,7 +244,9 @@ static int merge_one(bn_store *out, const char *in_path, merge_counts *c, bn_err
     if (sqlite3_prepare_v2(db,
                            "SELECT s.path, s.sha256, m.sha256, s.label, m.label,"
                            " coalesce(s.split, '(none)'), coalesce(m.split, '(none)')"
-                           " FROM src.images s JOIN main.images m ON m.path = s.path"
+                           " FROM src.images s JOIN src.datasets sd ON sd.id = s.dataset"
+                           " JOIN main.datasets md ON md.name = sd.name"
+                           " JOIN main.images m ON m.path = s.path AND m.dataset = md.id"
                            " WHERE s.sha256 != m.sha256 OR s.label != m.label"
                            " OR s.split IS NOT m.split LIMIT 1",
                            -1, &st, NULL) != SQLITE_OK)
@@ -238,16 +290,21 @@ static int merge_one(bn_store *out, const char *in_path, merge_counts *c, bn_err
     if (s != SQLITE_DONE)
         return bn_store_fail(out, err, "read feature sets");
 
+    if ((rc = merge_datasets(out, err)))
+        return rc;
     static const char *const tables[] = {"images", "failures"};
     for (int t = 0; t < 2; t++) {
-        char cols[2048], sql[5000];
-        if (merge_columns(db, tables[t], cols, sizeof cols))
+        char cols[2048], exprs[4096], sql[8192];
+        if (merge_columns2(db, tables[t], cols, exprs, sizeof cols))
             return bn_store_fail(out, err, "read the columns");
         snprintf(sql, sizeof sql,
-                 t == 0 ? "INSERT OR IGNORE INTO main.images (%s) SELECT %s FROM src.images"
-                        : "INSERT OR IGNORE INTO main.failures (%s) SELECT %s FROM src.failures"
-                          " WHERE path NOT IN (SELECT path FROM main.images)",
-                 cols, cols);
+                 t == 0
+                     ? "INSERT OR IGNORE INTO main.images (%s) SELECT %s FROM src.images AS s"
+                     : "INSERT OR IGNORE INTO main.failures (%s) SELECT %s FROM src.failures AS s"
+                       " WHERE NOT EXISTS (SELECT 1 FROM main.images mi JOIN main.datasets md"
+                       " ON md.id = mi.dataset JOIN src.datasets sd ON sd.name = md.name"
+                       " WHERE sd.id = s.dataset AND mi.path = s.path)",
+                 cols, exprs);
         if ((rc = merge_exec(out, sql, err, "copy images and failures")))
             return rc;
         if (t == 0)
@@ -255,7 +312,9 @@ static int merge_one(bn_store *out, const char *in_path, merge_counts *c, bn_err
         else
             c->failures += sqlite3_changes(db);
     }
-    return merge_exec(out, "DELETE FROM main.failures WHERE path IN (SELECT path FROM main.images)",
+    return merge_exec(out,
+                      "DELETE FROM main.failures WHERE EXISTS (SELECT 1 FROM main.images i"
+                      " WHERE i.path = failures.path AND i.dataset = failures.dataset)",
                       err, "clear failures");
 }
 

@@ -12,9 +12,11 @@ run() { "$EXTRACT" --weights "$WEIGHTS" --size 64 --batch 3 --quiet "$@"; }
 merge() { "$EXTRACT" merge --quiet "$@"; }
 # Everything a single run and a merge must agree on, feature sets by name.
 dump() {
-    q "$1" "SELECT i.path, i.label, coalesce(i.split, ''), i.sha256, i.width, i.height, i.bytes,
+    q "$1" "SELECT d.name, d.kind, d.root, i.path, i.label, coalesce(i.split, ''), i.sha256,
+                   i.width, i.height, i.bytes,
                    f.name, f.weights_sha256, hex(v.vector), v.engine, v.engine_version
-            FROM images i JOIN vectors v USING (sha256) JOIN featuresets f ON f.id = v.featureset
+            FROM images i JOIN datasets d ON d.id = i.dataset
+            JOIN vectors v USING (sha256) JOIN featuresets f ON f.id = v.featureset
             ORDER BY i.path, f.name"
 }
 counts() { q "$1" "SELECT (SELECT count(*) FROM images) || ' ' || (SELECT count(*) FROM vectors)
@@ -60,6 +62,7 @@ check_eq "merged counts" "$(counts "$T/m.db")" "$(counts "$T/one.db")"
 fsdef="SELECT name, source, model, weights_sha256, layer, pooling, size, resize, preprocess, dim,
        dtype, model_format, model_path FROM featuresets ORDER BY name"
 check_eq "merged feature set definitions" "$(q "$T/m.db" "$fsdef")" "$(q "$T/one.db" "$fsdef")"
+check_eq "merged datasets: the run's name, kind and root" "$(q "$T/m.db" 'SELECT name, kind, root FROM datasets ORDER BY name')" "$(q "$T/one.db" 'SELECT name, kind, root FROM datasets ORDER BY name')"
 # Idempotent: merging again (and an input twice) changes nothing.
 before=$(dump "$T/m.db"; counts "$T/m.db")
 merge --db "$T/m.db" "$T/s3.db" "$T/s1.db" "$T/s2.db" "$T/s1.db"
@@ -125,4 +128,13 @@ n=$(q "$T/full.db" 'SELECT count(*) FROM images')
 check "full disk: shard 1 kept" [ "$n" -ge "$(q "$T/s1.db" 'SELECT count(*) FROM images')" ]
 merge --db "$T/full.db" "$T/s1.db" "$T/s2.db" "$T/s3.db"
 check_eq "re-run after full disk" "$(dump "$T/full.db" | md5sum)" "$(dump "$T/one.db" | md5sum)"
+# Two datasets with the same relative paths, extracted into two databases,
+# stay apart when merged: both names, both sets of rows.
+make_dataset "$T/dsA" 1
+cp -r "$T/dsA" "$T/dsB"
+run --db "$T/a.db" "$T/dsA"
+run --db "$T/b.db" "$T/dsB"
+merge --db "$T/ab.db" "$T/a.db" "$T/b.db"
+check_eq "two datasets merged: exit" "$?" 0
+check_eq "two datasets merged: both kept" "$(q "$T/ab.db" 'SELECT group_concat(name || ":" || n) FROM (SELECT d.name, count(*) n FROM images i JOIN datasets d ON d.id = i.dataset GROUP BY d.name ORDER BY d.name)')" "dsA:4,dsB:4"
 finish
