@@ -553,6 +553,13 @@ int cl_train(const cl_opts *o) {
                     }
     free(Cs.v), free(cws.v), free(stds.v), free(lrs.v), free(bss.v);
 
+    /* Options that exclude each other: checked before anything is opened. */
+    if (o->holdout > 0 && (o->valid || o->folds)) {
+        cl_fail("--holdout makes the validation rows: it goes with neither --valid nor --folds");
+        free(j.cand);
+        return CL_EXIT_USAGE;
+    }
+
     /* Data. */
     if (cl_open(o, 0, &j.s))
         goto done;
@@ -574,10 +581,6 @@ int cl_train(const cl_opts *o) {
                  "training split with --train, or use --holdout F or --folds K",
                  j.ds.name);
         goto done;
-    }
-    if (o->holdout > 0 && (o->valid || o->folds)) {
-        cl_fail("--holdout makes the validation rows: it goes with neither --valid nor --folds");
-        return CL_EXIT_USAGE;
     }
     if (j.all_rows) {
         j.valid = j.test = NULL;

@@ -603,15 +603,20 @@ int main(int argc, char **argv) {
         goto done;
     }
     if (bn_store_open(&store, db_path, BN_STORE_CREATE, &err)) {
-        bn_graph_free(g);
-        bn_graph_free(m.exact);
         fprintf(stderr, "bottleneck-extract: %s\n", err.msg);
         goto done;
     }
     if (!quiet)
         extract_warn_unverified(store, db_path, "bottleneck-extract");
-    if (bn_datasets_for_folder(store, dataset_name, root_abs, &dsi, &err) ||
-        bn_extractor_create_graph(&x, store, g, &m, &o, &err)) {
+    if (bn_datasets_for_folder(store, dataset_name, root_abs, &dsi, &err)) {
+        fprintf(stderr, "bottleneck-extract: %s\n", err.msg);
+        goto done;
+    }
+    /* The extractor owns the graphs from here on, or has freed them. */
+    int created = bn_extractor_create_graph(&x, store, g, &m, &o, &err);
+    g = NULL;
+    m.exact = NULL;
+    if (created) {
         fprintf(stderr, "bottleneck-extract: %s\n", err.msg);
         goto done;
     }
@@ -701,6 +706,8 @@ int main(int argc, char **argv) {
     }
 done:
     bn_extractor_free(x);
+    bn_graph_free(g); /* not yet handed to an extractor: an error came first */
+    bn_graph_free(m.exact);
     bn_store_close(store);
     bn_dataset_free(&ds);
     bn_image_shutdown();
