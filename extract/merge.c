@@ -414,7 +414,12 @@ int extract_merge_main(int argc, char **argv) {
         return MERGE_EXIT_FATAL;
     }
     merge_counts total = {0};
-    int *shard = calloc((size_t)nin, sizeof *shard);
+    int *shard = calloc(nin > 0 ? (size_t)nin : 1, sizeof *shard);
+    if (!shard) {
+        bn_store_close(out);
+        fprintf(stderr, "bottleneck-extract merge: out of memory\n");
+        return MERGE_EXIT_FATAL;
+    }
     int status = 0, merged = 0;
     for (int i = 0; i < nin && status == 0; i++) {
         const char *in = inputs[i];
