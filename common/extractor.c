@@ -24,6 +24,7 @@
 #include "hash.h"
 #include "progress.h"
 #include "strset.h"
+#include "verify.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -655,20 +656,14 @@ static int self_check(bn_extractor *x, batch *b, bn_extract_stats *st, bn_error 
         if (rc)
             return rc;
         const float *v = x->output + (size_t)o->slot * x->dim;
-        double d2 = 0, r2 = 0;
-        for (int i = 0; i < x->dim; i++) {
-            double e = (double)v[i] - x->exact_out[i];
-            d2 += e * e;
-            r2 += (double)x->exact_out[i] * x->exact_out[i];
-        }
-        double rel = r2 > 0 ? sqrt(d2 / r2) : sqrt(d2);
+        double rel = bn_verify_rel_l2(v, x->exact_out, (size_t)x->dim);
         st->self_checks++;
-        if (!(rel <= 1e-4))
+        if (!(rel <= BN_VERIFY_TOLERANCE))
             return bn_fail(err, BN_EINVAL,
                            "self-check: %s: the %s engine differs from the exact engine by %.3g "
-                           "(relative L2, bound 1e-4); this batch was not stored",
+                           "(relative L2, bound %g); this batch was not stored",
                            x->ds->items[o->item].path, bn_conv_engine_id(bn_graph_engine(x->net)),
-                           rel);
+                           rel, BN_VERIFY_TOLERANCE);
         return BN_OK;
     }
     return BN_OK;

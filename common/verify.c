@@ -185,35 +185,43 @@ static int vf_load(const char *root, vf_item *it, const vf_def *d, float *in, bn
     return bad ? -1 : 0;
 }
 
-/* Compare the stored blob with the recomputed vector v (dim floats). */
-static double vf_compare(const vf_item *it, const float *v, const vf_def *d, void *scratch,
-                         int *identical) {
-    int f16 = strcmp(d->dtype, "f16") == 0;
-    size_t bytes = (size_t)d->dim * (f16 ? sizeof(uint16_t) : sizeof(float));
-    const void *mine = v;
-    if (f16) {
-        bn_f32_to_f16_array(v, scratch, (size_t)d->dim);
-        mine = scratch;
-    }
-    *identical = it->bytes == bytes && memcmp(it->blob, mine, bytes) == 0;
-    if (it->bytes != bytes)
-        return INFINITY;
+double bn_verify_rel_l2(const float *a, const float *ref, size_t n) {
     double d2 = 0, r2 = 0;
-    for (int i = 0; i < d->dim; i++) {
-        double a =
-            f16 ? bn_f16_to_f32(((const uint16_t *)it->blob)[i]) : ((const float *)it->blob)[i];
-        double b = f16 ? bn_f16_to_f32(((const uint16_t *)mine)[i]) : v[i];
-        d2 += (a - b) * (a - b);
-        r2 += b * b;
+    for (size_t i = 0; i < n; i++) {
+        double e = (double)a[i] - ref[i];
+        d2 += e * e;
+        r2 += (double)ref[i] * ref[i];
     }
     if (!isfinite(d2))
         return INFINITY;
     return r2 > 0 ? sqrt(d2 / r2) : sqrt(d2);
 }
 
+/* Compare the stored blob with the recomputed vector v (dim floats).
+ * scratch: 3 * dim floats (v as f16, then both vectors decoded from f16). */
+static double vf_compare(const vf_item *it, const float *v, const vf_def *d, float *scratch,
+                         int *identical) {
+    int f16 = strcmp(d->dtype, "f16") == 0;
+    size_t dim = (size_t)d->dim, bytes = dim * (f16 ? sizeof(uint16_t) : sizeof(float));
+    const void *mine = v;
+    if (f16) {
+        bn_f32_to_f16_array(v, (uint16_t *)scratch, dim);
+        mine = scratch;
+    }
+    *identical = it->bytes == bytes && memcmp(it->blob, mine, bytes) == 0;
+    if (it->bytes != bytes)
+        return INFINITY;
+    if (!f16)
+        return bn_verify_rel_l2(it->blob, v, dim);
+    /* f16: both as the halves decode, so that rounding to f16 is not a difference */
+    bn_f16_to_f32_array(it->blob, scratch + dim, dim);
+    bn_f16_to_f32_array(mine, scratch + 2 * dim, dim);
+    return bn_verify_rel_l2(scratch + dim, scratch + 2 * dim, dim);
+}
+
 /* Forward the decoded items of one batch, compare, repair. */
 static int vf_batch(bn_store *s, bn_vgg16 *net, int64_t fs, const vf_def *d, vf_item *items, long n,
-                    int ncomp, const float *in, float *out, void *scratch, const bn_verify_opts *o,
+                    int ncomp, const float *in, float *out, float *scratch, const bn_verify_opts *o,
                     bn_verify_report report, void *ctx, bn_verify_stats *st, bn_error *err) {
     if (ncomp == 0)
         return BN_OK;
@@ -289,7 +297,7 @@ int bn_verify_run(bn_store *s, int64_t featureset, const char *root, const char 
     size_t per = (size_t)d.image.size * d.image.size * 3;
     float *in = malloc((size_t)batch * per * sizeof *in);
     float *out = malloc((size_t)batch * d.dim * sizeof *out);
-    void *scratch = malloc((size_t)d.dim * sizeof(float));
+    float *scratch = malloc(3 * (size_t)d.dim * sizeof(float));
     if (!in || !out || !scratch)
         rc = bn_fail(err, BN_ENOMEM, "out of memory for batch %d at size %d", batch, d.image.size);
     if (!rc)

@@ -53,6 +53,11 @@ typedef struct {
 typedef void (*bn_verify_report)(void *ctx, const char *path, double rel, const char *stored_by);
 typedef void (*bn_verify_progress)(void *ctx, const bn_verify_stats *st);
 
+/* |a - ref| / |ref| in double (|a - ref| when ref is 0; infinity when not
+ * finite): how far a vector is from its reference, as verify and the
+ * extractor's --self-check judge it against BN_VERIFY_TOLERANCE. */
+double bn_verify_rel_l2(const float *a, const float *ref, size_t n);
+
 /* root: the dataset folder the feature set's images were extracted from. */
 int bn_verify_run(bn_store *s, int64_t featureset, const char *root, const char *weights_path,
                   const bn_verify_opts *o, bn_verify_report report, bn_verify_progress progress,
