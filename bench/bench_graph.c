@@ -15,6 +15,7 @@
  */
 #include "bench_util.h"
 #include "conv.h"
+#include "cpu.h"
 #include "graph.h"
 #include "onnx.h"
 
@@ -25,7 +26,7 @@
 #include <time.h>
 
 int main(int argc, char **argv) {
-    bn_blas_use_best_kernels(argv);
+    bn_cpu_blas_use_best_kernels(argv);
     bn_conv_engine engine = BN_CONV_AUTO;
     int batch = 8, threads = 2, reps = 5;
     const char *layer = NULL;
@@ -55,7 +56,7 @@ int main(int argc, char **argv) {
                         "[--reps N] [--layer TENSOR]\n");
         return 2;
     }
-    bn_set_threads(threads);
+    bn_cpu_set_threads(threads);
     bn_error err = {0};
     bn_graph *g;
     bn_onnx_info info;

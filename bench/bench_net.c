@@ -31,6 +31,7 @@
  */
 #include "bench_util.h"
 #include "conv.h"
+#include "cpu.h"
 #include "vgg16.h"
 #include "weights.h"
 
@@ -188,7 +189,7 @@ static void usage(void) {
 int main(int argc, char **argv) {
     /* Before anything else: make OpenBLAS load its real kernels (if that
      * fails, measure anyway; the INFO line says which kernels ran). */
-    bn_blas_use_best_kernels(argv);
+    bn_cpu_blas_use_best_kernels(argv);
 
     bn_conv_engine engine = BN_CONV_AUTO;
     int size = 224, batch = 8, threads = 2, reps = 5, layers = 0;
@@ -219,7 +220,7 @@ int main(int argc, char **argv) {
     }
     if (optind != argc || size < 32 || size % 32 || batch < 1 || reps < 1 || reps > 64 || peak <= 0)
         usage();
-    bn_set_threads(threads);
+    bn_cpu_set_threads(threads);
 
     bn_vgg16_weights w;
     bn_error err;
@@ -234,7 +235,7 @@ int main(int argc, char **argv) {
     }
 
     printf("INFO bench_net conv=%s size=%d batch=%d threads=%d reps=%d blas_core=%s\n",
-           bn_conv_engine_name(engine), size, batch, bn_get_threads(), reps, bn_blas_core());
+           bn_conv_engine_name(engine), size, batch, bn_cpu_threads(), reps, bn_cpu_blas_core());
     fflush(stdout);
 
     /* 1. The whole network. */
@@ -272,7 +273,7 @@ int main(int argc, char **argv) {
     printf("RESULT runtime=bottleneck conv=%s size=%d batch=%d threads=%d reps=%d s_median=%.4f "
            "s_min=%.4f img_s_median=%.3f img_s_best=%.3f gflops_median=%.1f peak_rss_mb=%.0f "
            "cpu_ms_per_img=%.1f out_mean=%.4g\n",
-           bn_conv_engine_name(engine), size, batch, bn_get_threads(), reps, med, best, batch / med,
+           bn_conv_engine_name(engine), size, batch, bn_cpu_threads(), reps, med, best, batch / med,
            batch / best, flops / med / 1e9, peak_rss_mb(), cpu_ms, sum / ((double)batch * dim));
     fflush(stdout);
     free(in);

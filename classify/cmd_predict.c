@@ -17,6 +17,7 @@
  * is 3.
  */
 #include "classify.h"
+#include "cpu.h"
 
 #include "dataset.h"
 #include "datasets.h"
@@ -172,7 +173,7 @@ static int extract_missing(const cl_opts *o, bn_store *s, int64_t fs, const fs_r
         return rc;
     *vips_started = 1;
     if (o->threads > 0)
-        bn_set_threads(o->threads);
+        bn_cpu_set_threads(o->threads);
     bn_extractor *x = NULL;
     if (f->model_format && !strcmp(f->model_format, "onnx")) {
         /* the same file, by content: it may not have moved since extract */

@@ -11,8 +11,7 @@
  * image files finished but some could not be read.
  */
 #include "classify.h"
-
-#include "conv.h"
+#include "cpu.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -389,7 +388,7 @@ int main(int argc, char **argv) {
     /* predict runs the network: the same OpenBLAS kernels as bottleneck-extract
      * (which makes the same choice), so a vector computed here is the one
      * extract would store. */
-    bn_blas_use_best_kernels(argv);
+    bn_cpu_blas_use_best_kernels(argv);
     /* Past a file size limit (ulimit -f) a write should fail with EFBIG and
      * be reported like a full disk, not kill us with SIGXFSZ (as in extract). */
     signal(SIGXFSZ, SIG_IGN);

@@ -4,7 +4,7 @@
  * Owns: creating and freeing a bn_conv (the bias copy, the choice of engine,
  * handing the kernel to the engine's prepare), dispatching workspace and
  * forward calls to the engine's ops table (conv_internal.h), the 2x2 max pool
- * (NHWC), engine names, and the thread knob shared by every engine.
+ * (NHWC) and engine names. Threads and CPU features: cpu.c.
  *
  * The engines themselves live in conv_direct.c (exact: im2col + sgemm) and
  * conv_winograd.c (fast). AUTO is resolved in exactly one place,
@@ -178,63 +178,4 @@ const char *bn_conv_engine_name(bn_conv_engine e) {
     case BN_CONV_WINOGRAD: return "winograd";
     }
     return "unknown";
-}
-
-/* The thread count every engine uses: kept here, not read back from
- * OpenBLAS, because the direct engine runs OpenBLAS single-threaded while
- * it shares chunks among the pool's threads (conv_direct.c). */
-static int conv_threads; /* 0: not set, OpenBLAS' own default */
-
-void bn_set_threads(int n) {
-    if (n <= 0) {
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        n = cpus > 0 ? (int)cpus : 1;
-    }
-    conv_threads = n;
-    openblas_set_num_threads(n);
-}
-
-int bn_get_threads(void) {
-    return conv_threads > 0 ? conv_threads : openblas_get_num_threads();
-}
-
-const char *bn_blas_core(void) {
-    return openblas_get_corename();
-}
-
-const char *bn_blas_better_coretype(void) {
-    const char *set = getenv("OPENBLAS_CORETYPE");
-    if (set && *set)
-        return NULL; /* the user's choice stands */
-    /* Kernel sets at least as fast as the suggestion on this CPU. */
-    static const char *const avx512_cores[] = {"SkylakeX", "Cooperlake", "SapphireRapids", NULL};
-    static const char *const avx2_cores[] = {"Haswell",        "Zen", "SkylakeX", "Cooperlake",
-                                             "SapphireRapids", NULL};
-    const char *want;
-    const char *const *good;
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
-        want = "SkylakeX";
-        good = avx512_cores;
-    } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        want = "Haswell";
-        good = avx2_cores;
-    } else {
-        return NULL;
-    }
-    const char *core = openblas_get_corename();
-    for (int i = 0; core && good[i]; i++)
-        if (strcasecmp(core, good[i]) == 0)
-            return NULL;
-    return want;
-}
-
-void bn_blas_use_best_kernels(char **argv) {
-    const char *core = bn_blas_better_coretype();
-    if (!core || getenv("BN_NO_REEXEC"))
-        return;
-    setenv("OPENBLAS_CORETYPE", core, 1);
-    execv("/proc/self/exe", argv);
-    unsetenv("OPENBLAS_CORETYPE"); /* exec failed: say what is really in use */
 }

@@ -101,27 +101,4 @@ const char *bn_conv_engine_id(bn_conv_engine resolved);
 int bn_conv_engine_parse(const char *s, bn_conv_engine *out); /* "auto"|"direct"|"winograd" */
 const char *bn_conv_engine_name(bn_conv_engine e);
 
-/* The one thread knob for every engine: sets OpenBLAS' thread count (n <= 0:
- * one per online CPU); engines with their own threads read bn_get_threads().
- * Call it before forward calls, not during. */
-void bn_set_threads(int n);
-int bn_get_threads(void);
-
-/* OpenBLAS chooses its kernels once, when it is loaded, from the CPU model.
- * On CPUs it does not recognise (some virtual machines) it falls back to
- * generic SSE3 kernels ("Prescott"), 4-5x slower than the AVX2/AVX-512 ones
- * the CPU supports. This returns the OPENBLAS_CORETYPE value that suits this
- * CPU ("SkylakeX" with AVX-512, "Haswell" with AVX2+FMA) when OpenBLAS chose
- * slower kernels and the user has not set OPENBLAS_CORETYPE; otherwise NULL.
- * The choice cannot change after load: a program that gets a value sets the
- * variable and re-executes itself. bn_blas_core() names the kernels in use. */
-const char *bn_blas_better_coretype(void);
-const char *bn_blas_core(void);
-
-/* For programs, first thing in main(): when bn_blas_better_coretype() has a
- * suggestion, set OPENBLAS_CORETYPE and re-execute the program (once: the
- * variable is then set). Returns only if no re-execution was needed or it
- * failed, in which case the program goes on with the slower kernels. */
-void bn_blas_use_best_kernels(char **argv);
-
 #endif

@@ -33,6 +33,7 @@
  * after its GEMM.
  */
 #include "conv_internal.h"
+#include "cpu.h"
 #include "pool.h"
 
 #include <cblas.h>
@@ -73,7 +74,7 @@ static int direct_prepare(bn_conv *c, const float *kernel, bn_error *err) {
     }
     memcpy(b, kernel, count * sizeof(float)); /* (3,3,cin,cout) == (9*cin, cout) */
     p->kernel = b;
-    p->threads = bn_get_threads();
+    p->threads = bn_cpu_threads();
     if (p->threads > BN_POOL_MAX_THREADS)
         p->threads = BN_POOL_MAX_THREADS;
     /* If a thread cannot start, the pool keeps those it has: slower, not wrong. */
@@ -181,7 +182,7 @@ static void direct_forward(const bn_conv *c, const float *in, float *out, int n,
     j.chunk = direct_chunk_rows(c, h, w);
     j.chunks = ((size_t)h * w + j.chunk - 1) / j.chunk;
     j.ws_chunk = direct_chunk_bytes(c, h, w);
-    int all = bn_get_threads();
+    int all = bn_cpu_threads();
     int nth = all < p->threads ? all : p->threads; /* the workspace holds p->threads chunks */
     openblas_set_num_threads(1);
     bn_pool_run(direct_work, &j, nth);

@@ -27,6 +27,7 @@
  * thread count.
  */
 #include "conv.h"
+#include "cpu.h"
 #include "pool.h"
 
 #include <cblas.h>
@@ -94,7 +95,7 @@ int bn_conv_gemm_create(bn_conv_gemm **out, const bn_conv_geom *g, const float *
     memcpy(c->kernel, kernel, nk * sizeof(float));
     if (bias)
         memcpy(c->bias, bias, (size_t)g->cout * sizeof(float));
-    c->threads = bn_get_threads();
+    c->threads = bn_cpu_threads();
     c->threads = c->threads < 1                     ? 1
                  : c->threads > BN_POOL_MAX_THREADS ? BN_POOL_MAX_THREADS
                                                     : c->threads;
@@ -277,7 +278,7 @@ void bn_conv_gemm_forward(const bn_conv_gemm *c, const float *in, float *out, in
     j.chunks = ((size_t)j.oh * j.ow + j.chunk - 1) / j.chunk;
     j.ws_chunk = gemm_chunk_bytes(c, j.oh, j.ow);
     j.end = (unsigned)(j.chunks * (size_t)n);
-    int all = bn_get_threads();
+    int all = bn_cpu_threads();
     int nth = all < c->threads ? all : c->threads; /* the workspace holds c->threads chunks */
     openblas_set_num_threads(1);
     bn_pool_run(gemm_work, &j, nth);

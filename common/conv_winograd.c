@@ -31,7 +31,7 @@
  * U is stored as U[p][cout/32][cin][32] so the kernel reads it sequentially.
  * Block sizes: see wg_geometry().
  *
- * Threads: a small pool of its own (bn_get_threads() threads, the caller being
+ * Threads: a small pool of its own (bn_cpu_threads() threads, the caller being
  * thread 0). Work is handed out in small numbered tasks that whichever thread
  * is free takes (step 1: a few tiles; step 2: one position and 32 output
  * channels; step 3: a few tiles), so the threads finish together even when
@@ -54,6 +54,7 @@
  * measurements behind the choices.
  */
 #include "conv_internal.h"
+#include "cpu.h"
 #include "pool.h"
 
 #include <assert.h>
@@ -793,7 +794,7 @@ static int winograd_prepare(bn_conv *c, const float *kernel, bn_error *err) {
                 }
         }
     /* If a thread cannot start, the pool keeps those it has: slower, not wrong. */
-    (void)bn_pool_acquire(bn_get_threads());
+    (void)bn_pool_acquire(bn_cpu_threads());
     c->packed = u;
     return BN_OK;
 }
@@ -851,7 +852,7 @@ static void winograd_run(const bn_conv *c, const float *in, float *out, int n, i
     uintptr_t hi = ((uintptr_t)workspace + bytes) & ~(uintptr_t)(WG_HUGE - 1);
     if (hi > lo)
         (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
-    int nth = bn_get_threads();
+    int nth = bn_cpu_threads();
     if (j.g.private_blocks && nth <= WG_PRIVATE)
         j.private_blocks = 1;
     bn_pool_fn fn = bn_conv_winograd_fast() ? wg_work_avx512 : wg_work_generic;
@@ -892,7 +893,7 @@ static void winograd_release(bn_conv *c) {
  * can check it on machines that have AVX-512. */
 int bn_conv_winograd_fast(void) {
     const char *portable = getenv("BN_WINOGRAD_PORTABLE");
-    return __builtin_cpu_supports("avx512f") && !(portable && *portable);
+    return bn_cpu_features_get()->avx512 && !(portable && *portable);
 }
 
 const bn_conv_ops bn_conv_winograd_ops = {

@@ -19,6 +19,7 @@
  * memory sets before the reader starts, and only the reader updates them.
  */
 #include "extractor.h"
+#include "cpu.h"
 
 #include "conv.h"
 #include "hash.h"
@@ -747,7 +748,7 @@ int bn_extractor_run(bn_extractor *x, const bn_dataset *ds, bn_extract_progress 
     x->decoder_quit = 0;
     x->job_gen = x->done_gen = 0;
     /* The decoder thread only helps: without it the reader decodes alone. */
-    x->decoder_on = !rc && ds->n > 0 && bn_get_threads() > 1 &&
+    x->decoder_on = !rc && ds->n > 0 && bn_cpu_threads() > 1 &&
                     pthread_create(&x->decoder, NULL, decoder_main, x) == 0;
     pthread_t reader;
     if (!rc && ds->n > 0 && pthread_create(&reader, NULL, reader_main, x) != 0)

@@ -32,8 +32,8 @@
  * evaluations. Reported objectives and gradients are the double ones.
  */
 #include "sweep.h"
+#include "cpu.h"
 
-#include "conv.h"
 #include "lbfgs.h"
 #include "progress.h"
 
@@ -694,7 +694,7 @@ int bn_sweep_train(const bn_data *d, const bn_train_opts *o, const double *Cs, i
     double *rsum = malloc((size_t)ncand * sizeof *rsum),
            *lossg = malloc((size_t)ncand * sizeof *lossg);
     double *g = NULL, *w = NULL, *beta = NULL, *zmem = NULL;
-    int threads = bn_get_threads(), rc = BN_OK;
+    int threads = bn_cpu_threads(), rc = BN_OK;
     if (!mu || !sd || !cand || !rsum || !lossg) {
         rc = bn_fail(err, BN_ENOMEM, "train: out of memory for a sweep of %d", ncand);
         goto out;

@@ -11,7 +11,7 @@
  *     each round one pass over the rows serves all of them: for a block of
  *     rows, the margins along every new direction (u = X d) are one GEMM and
  *     the gradients at every accepted point (X^T r) a second, while the
- *     block is in cache; blocks spread over bn_get_threads() threads;
+ *     block is in cache; blocks spread over bn_cpu_threads() threads;
  *   - line searches on margins: the trial points of an iteration lie on one
  *     line, so their margins are z + alpha u with z (the current point's
  *     margins) kept in double: each trial costs O(rows), not a pass, and F

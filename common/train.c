@@ -17,8 +17,8 @@
  * Parameters are one vector theta = [W (nout x dim, row-major), b (nout)].
  */
 #include "train.h"
+#include "cpu.h"
 
-#include "conv.h"
 #include "lbfgs.h"
 #include "progress.h"
 
@@ -31,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Passes over the rows run on bn_get_threads() threads (conv.h) when there is
+/* Passes over the rows run on bn_cpu_threads() threads (cpu.h) when there is
  * enough work: n * nout * dim >= TRAIN_PARALLEL_WORK. */
 #define TRAIN_PARALLEL_WORK 4e6
 #define TRAIN_CHUNKS 16
@@ -346,7 +346,7 @@ static int train_ctx_chunks(train_ctx *t, int n, bn_error *err) {
             nc /= 2;
     }
     t->nchunks = nc;
-    int threads = bn_get_threads();
+    int threads = bn_cpu_threads();
     t->nthreads = threads < 1 ? 1 : threads > nc ? nc : threads;
     if (t->nthreads > TRAIN_MAX_THREADS)
         t->nthreads = TRAIN_MAX_THREADS;

@@ -36,7 +36,7 @@
  * All arithmetic on features is float32 x double accumulated in double, in a
  * fixed order: results are identical from run to run, and with --seed the
  * stochastic solvers are too. Full passes over many rows run on
- * bn_get_threads() threads (conv.h), on fixed chunks of rows whose partial sums
+ * bn_cpu_threads() threads (cpu.h), on fixed chunks of rows whose partial sums
  * are added in chunk order, so the thread count does not change any result.
  *
  * Tensors: rows are float32 (n, dim) row-major; W is (nout, dim), nout = 1

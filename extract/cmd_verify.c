@@ -3,6 +3,7 @@
  * messages and exit codes; the work is common/verify.c.
  */
 #include "cmd_verify.h"
+#include "cpu.h"
 
 #include "image.h"
 #include "json.h"
@@ -148,7 +149,7 @@ int extract_verify_main(int argc, char **argv) {
         o.sample = 0;
     const char *root = argv[optind];
     if (threads > 0)
-        bn_set_threads(threads);
+        bn_cpu_set_threads(threads);
 
     bn_error err;
     bn_error_clear(&err);

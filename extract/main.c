@@ -11,6 +11,7 @@
  * finished but some inputs failed (listed in the failures table).
  */
 #include "cmd_verify.h"
+#include "cpu.h"
 #include "dataset.h"
 #include "datasets.h"
 #include "download.h"
@@ -320,7 +321,7 @@ static int list_layers(const char *model_path, const char *weights_arg, int size
 }
 
 int main(int argc, char **argv) {
-    bn_blas_use_best_kernels(argv);
+    bn_cpu_blas_use_best_kernels(argv);
     if (argc > 1 && strcmp(argv[1], "import") == 0)
         return extract_import_main(argc, argv);
     if (argc > 1 && strcmp(argv[1], "verify") == 0)
@@ -520,7 +521,7 @@ int main(int argc, char **argv) {
         return EXIT_FATAL;
     }
     if (threads > 0)
-        bn_set_threads(threads);
+        bn_cpu_set_threads(threads);
     bn_image_allow_untrusted(all_loaders);
     bn_image_set_max_pixels((uint64_t)max_pixels);
 

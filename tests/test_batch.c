@@ -29,6 +29,7 @@
  */
 #include "check.h"
 #include "conv.h"
+#include "cpu.h"
 #include "image.h"
 #include "support.h"
 #include "vgg16.h"
@@ -133,7 +134,7 @@ static int same_as_alone(const float *out, const float *alone, int first, int n,
 
 /* Each image alone through a network built for one, one thread: (NIMG, dim). */
 static float *alone_outputs(bn_conv_engine e, const float *in, int s, size_t dim) {
-    bn_set_threads(1);
+    bn_cpu_set_threads(1);
     bn_vgg16 *net = make_net(e, s, 1);
     float *alone = malloc(NIMG * dim * sizeof *alone);
     for (int i = 0; i < NIMG; i++)
@@ -148,7 +149,7 @@ static void batches(bn_conv_engine e, const float *in, int s, const float *alone
     float *out = malloc((size_t)MAXB * dim * sizeof *out);
     int first = 0;
     for (int t = 1; t <= 3; t++) {
-        bn_set_threads(t);
+        bn_cpu_set_threads(t);
         bn_vgg16 *net = make_net(e, s, MAXB);
         for (int n = 1; n <= MAXB; n++) {
             if (!all_threads && (n % 3) + 1 != t) /* at large sizes: each n with one count */
@@ -164,7 +165,7 @@ static void batches(bn_conv_engine e, const float *in, int s, const float *alone
     static const int sizes[] = {1, 3, 5, 6, 7, 8, 12, 16};
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         int b = sizes[k], t = 1 + (int)k % 3;
-        bn_set_threads(t);
+        bn_cpu_set_threads(t);
         bn_vgg16 *net = make_net(e, s, b);
         for (int n = 1; n <= b; n++) {
             run(net, in, s, first, n, out);
@@ -214,7 +215,7 @@ static void property(void) {
         printf("  draw %d: size %d, %d images, --batch %d, %d threads\n", d, s, nimg, b, t);
         size_t dim = (size_t)bn_vgg16_dim(BN_LAYER_BLOCK5_POOL, BN_POOLING_NONE, s);
         float *in = photos(s);
-        bn_set_threads(t);
+        bn_cpu_set_threads(t);
         bn_vgg16 *net = make_net(BN_CONV_WINOGRAD, s, b), *ref = make_net(BN_CONV_DIRECT, s, 1),
                  *one = make_net(BN_CONV_WINOGRAD, s, 1);
         float *out = malloc((size_t)b * dim * sizeof *out), *x = malloc(dim * sizeof *x),

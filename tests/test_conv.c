@@ -8,6 +8,7 @@
  */
 #include "check.h"
 #include "conv.h"
+#include "cpu.h"
 #include "support.h"
 
 #include <strings.h>
@@ -134,24 +135,24 @@ static void test_api(void) {
     CHECK_INT(bn_conv_create(&c, (bn_conv_engine)42, 2, 3, k, bias, &err), BN_EINVAL);
 
     /* The BLAS advice never contradicts the user nor suggests what runs. */
-    const char *core = bn_blas_core(), *better = bn_blas_better_coretype();
+    const char *core = bn_cpu_blas_core(), *better = bn_cpu_blas_better_coretype();
     CHECK(core != NULL);
     if (better)
         CHECK(strcasecmp(better, core) != 0);
     printf("OpenBLAS kernels: %s; better for this CPU: %s\n", core, better ? better : "(none)");
     char *saved = getenv("OPENBLAS_CORETYPE") ? strdup(getenv("OPENBLAS_CORETYPE")) : NULL;
     setenv("OPENBLAS_CORETYPE", "Prescott", 1);
-    CHECK(bn_blas_better_coretype() == NULL);
+    CHECK(bn_cpu_blas_better_coretype() == NULL);
     if (saved)
         setenv("OPENBLAS_CORETYPE", saved, 1);
     else
         unsetenv("OPENBLAS_CORETYPE");
     free(saved);
 
-    bn_set_threads(1);
-    CHECK_INT(bn_get_threads(), 1);
-    bn_set_threads(2);
-    CHECK_INT(bn_get_threads(), 2);
+    bn_cpu_set_threads(1);
+    CHECK_INT(bn_cpu_threads(), 1);
+    bn_cpu_set_threads(2);
+    CHECK_INT(bn_cpu_threads(), 2);
 }
 
 int main(void) {

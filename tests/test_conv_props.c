@@ -17,6 +17,7 @@
  */
 #include "check.h"
 #include "conv.h"
+#include "cpu.h"
 #include "support.h"
 #include "weights.h"
 
@@ -85,7 +86,7 @@ static void random_layer(int d) {
     support_naive_conv(in, k, bias, ref, absum, n, h, w, cin, cout);
     size_t pout = pool ? nout / 4 : nout, per_out = pout / n, per_in = nin / n;
     float *out = malloc(pout * sizeof *out), *one = malloc(per_out * sizeof *one);
-    bn_set_threads(threads);
+    bn_cpu_set_threads(threads);
     static const bn_conv_engine engines[] = {BN_CONV_DIRECT, BN_CONV_WINOGRAD};
     for (size_t e = 0; e < 2; e++) {
         bn_conv *c = NULL;

@@ -17,6 +17,7 @@
  *   0-255, 224 or 227); the listed tensors have the documented shapes.
  */
 #include "check.h"
+#include "cpu.h"
 #include "graph.h"
 #include "onnx.h"
 #include "support.h"
@@ -151,13 +152,13 @@ static void determinism(const net_case *nc, bn_conv_engine engine) {
     float *alone = malloc((size_t)NCASE * dim * sizeof(float));
     float *got = malloc((size_t)NCASE * dim * sizeof(float));
     bn_error err = {0};
-    bn_set_threads(2);
+    bn_cpu_set_threads(2);
     for (int i = 0; i < NCASE; i++) {
         bn_graph_run(g, in + i * img, 1, &err);
         bn_graph_features(g, last, 0, 1, alone + (size_t)i * dim, &err);
     }
     for (int threads = 1; threads <= 3; threads++) {
-        bn_set_threads(threads);
+        bn_cpu_set_threads(threads);
         for (int n = 1; n <= NCASE; n++) {
             CHECK_INT(bn_graph_run(g, in, n, &err), BN_OK);
             bn_graph_features(g, last, 0, n, got, &err);
@@ -169,7 +170,7 @@ static void determinism(const net_case *nc, bn_conv_engine engine) {
                           nc->model, cases[i], last, n, threads, bn_conv_engine_name(engine));
         }
     }
-    bn_set_threads(2);
+    bn_cpu_set_threads(2);
     free(alone);
     free(got);
     free(in);
@@ -249,7 +250,7 @@ static void bad_files(void) {
 }
 
 int main(void) {
-    bn_set_threads(2);
+    bn_cpu_set_threads(2);
     metadata();
     bad_files();
     for (size_t i = 0; i < sizeof nets / sizeof nets[0]; i++) {

@@ -17,6 +17,7 @@
  *   dimensions, a BatchNormalization after something other than a Conv.
  */
 #include "check.h"
+#include "cpu.h"
 #include "graph.h"
 #include "onnx.h"
 #include "onnx_write.h"
@@ -387,7 +388,7 @@ static void external_data(void) {
 }
 
 int main(void) {
-    bn_set_threads(2);
+    bn_cpu_set_threads(2);
     bad_graphs();
     external_data();
     geometries();

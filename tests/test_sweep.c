@@ -39,7 +39,7 @@
  *           print('{%g, %d, %.10g, %.4f},' % (C, std, f, (m.predict(Xv) == y[va]).mean()))
  */
 #include "check.h"
-#include "conv.h"
+#include "cpu.h"
 #include "metrics.h"
 #include "support.h"
 #include "sweep.h"
@@ -263,12 +263,12 @@ static void test_threads(const support_gnet *g) {
     bn_model a[3], b[3];
     bn_train_info ia[3], ib[3];
     bn_error err;
-    int threads = bn_get_threads();
-    bn_set_threads(1);
+    int threads = bn_cpu_threads();
+    bn_cpu_set_threads(1);
     CHECK(bn_sweep_train(&tr, &o, Cs, 3, a, ia, NULL, &err) == BN_OK);
-    bn_set_threads(2);
+    bn_cpu_set_threads(2);
     CHECK(bn_sweep_train(&tr, &o, Cs, 3, b, ib, NULL, &err) == BN_OK);
-    bn_set_threads(threads);
+    bn_cpu_set_threads(threads);
     for (int c = 0; c < 3; c++) {
         CHECK(memcmp(a[c].w, b[c].w, 1025 * sizeof *a[c].w) == 0);
         CHECK(ia[c].objective == ib[c].objective);

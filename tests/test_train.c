@@ -78,7 +78,7 @@
  * GoogLeNet log loss.)
  */
 #include "check.h"
-#include "conv.h"
+#include "cpu.h"
 #include "metrics.h"
 #include "support.h"
 #include "train.h"
@@ -590,9 +590,9 @@ static void test_googlenet(void) {
         o.standardize = 1;
         bn_model m1 = {0}, m2 = {0};
         bn_train_info i1, i2;
-        bn_set_threads(1);
+        bn_cpu_set_threads(1);
         CHECK_MSG(bn_train(&d3, NULL, &o, &m1, &i1, &err) == BN_OK, "%s", err.msg);
-        bn_set_threads(2);
+        bn_cpu_set_threads(2);
         CHECK(bn_train(&d3, NULL, &o, &m2, &i2, &err) == BN_OK);
         CHECK_INT(i1.iterations, i2.iterations);
         CHECK(memcmp(m1.w, m2.w, (3 * 1024 + 3) * sizeof(double)) == 0);

@@ -11,6 +11,7 @@
  * - Bad arguments fail with BN_EINVAL and a message.
  */
 #include "check.h"
+#include "cpu.h"
 #include "support.h"
 #include "vgg16.h"
 
@@ -312,10 +313,10 @@ static void test_reference(void) {
  * again with the right ones (conv.h) so the test takes seconds, not minutes,
  * and check OpenBLAS took them. */
 static void use_fast_blas(char **argv) {
-    const char *core = bn_blas_better_coretype();
+    const char *core = bn_cpu_blas_better_coretype();
     if (core && !getenv("BN_TEST_REEXEC")) {
-        printf("OpenBLAS chose %s kernels; re-running with OPENBLAS_CORETYPE=%s\n", bn_blas_core(),
-               core);
+        printf("OpenBLAS chose %s kernels; re-running with OPENBLAS_CORETYPE=%s\n",
+               bn_cpu_blas_core(), core);
         fflush(stdout);
         setenv("OPENBLAS_CORETYPE", core, 1);
         setenv("BN_TEST_REEXEC", "1", 1);
@@ -323,9 +324,9 @@ static void use_fast_blas(char **argv) {
     }
     const char *want = getenv("OPENBLAS_CORETYPE");
     if (getenv("BN_TEST_REEXEC") && want)
-        CHECK_MSG(strcasecmp(bn_blas_core(), want) == 0, "OpenBLAS runs %s, asked for %s",
-                  bn_blas_core(), want);
-    printf("OpenBLAS kernels: %s, %d threads\n", bn_blas_core(), bn_get_threads());
+        CHECK_MSG(strcasecmp(bn_cpu_blas_core(), want) == 0, "OpenBLAS runs %s, asked for %s",
+                  bn_cpu_blas_core(), want);
+    printf("OpenBLAS kernels: %s, %d threads\n", bn_cpu_blas_core(), bn_cpu_threads());
 }
 
 int main(int argc, char **argv) {

@@ -26,6 +26,7 @@
  */
 #include "check.h"
 #include "conv.h"
+#include "cpu.h"
 #include "support.h"
 #include "vgg16.h"
 #include "weights.h"
@@ -36,7 +37,7 @@
 /* Run engine e with `threads` threads; out must be fully written. */
 static int run(bn_conv_engine e, int threads, const float *in, const float *k, const float *bias,
                float *out, int n, int h, int w, int cin, int cout) {
-    bn_set_threads(threads);
+    bn_cpu_set_threads(threads);
     bn_conv *c;
     bn_error err;
     int rc = bn_conv_create(&c, e, cin, cout, k, bias, &err);
@@ -154,7 +155,7 @@ static void test_pool(int n, int h, int w, int cin, int cout) {
                 }
     const bn_conv_engine engines[2] = {BN_CONV_WINOGRAD, BN_CONV_DIRECT};
     for (int e = 0; e < 2; e++) {
-        bn_set_threads(2);
+        bn_cpu_set_threads(2);
         bn_conv *c;
         bn_error err;
         int rc = bn_conv_create(&c, engines[e], cin, cout, k, bias, &err);
@@ -263,7 +264,7 @@ static void test_network(void) {
     float *in = support_ref_inputs(shared_path("reference"));
     CHECK(in != NULL);
     if (in) {
-        bn_set_threads(2);
+        bn_cpu_set_threads(2);
         test_layers(&w, in);
         test_reference(&w, in, BN_CONV_WINOGRAD);
         test_reference(&w, in, BN_CONV_AUTO);
@@ -276,7 +277,7 @@ static void test_network(void) {
  * makes the direct engine (the yardstick here) minutes slow: run again with
  * the right ones (conv.h). */
 static void use_fast_blas(char **argv) {
-    const char *core = bn_blas_better_coretype();
+    const char *core = bn_cpu_blas_better_coretype();
     if (core && !getenv("BN_TEST_REEXEC")) {
         setenv("OPENBLAS_CORETYPE", core, 1);
         setenv("BN_TEST_REEXEC", "1", 1);

@@ -1,0 +1,116 @@
+/*
+ * cpu.c: CPU features, the thread knob and OpenBLAS' kernels (cpu.h).
+ *
+ * Kept apart from the engines so that conv.c, conv_winograd.c, the graph and
+ * the solvers all depend on this file and not on each other.
+ */
+#include "cpu.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+const bn_cpu_features *bn_cpu_features_get(void) {
+    static bn_cpu_features f;
+    static int done;
+    if (!done) {
+        /* __builtin_cpu_supports checks the OS's XSAVE state as well as
+         * CPUID, so a feature is reported only when it can be used. */
+        __builtin_cpu_init();
+        f.avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        f.avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                   __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#if defined(__GNUC__) && (__GNUC__ >= 12 || defined(__clang__))
+        f.avx512_bf16 = f.avx512 && __builtin_cpu_supports("avx512bf16");
+        f.avx512_fp16 = f.avx512 && __builtin_cpu_supports("avx512fp16");
+#endif
+        done = 1;
+    }
+    return &f;
+}
+
+const char *bn_cpu_model(void) {
+    static char model[128];
+    if (model[0])
+        return model;
+    snprintf(model, sizeof model, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return model;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) != 0)
+            continue;
+        const char *v = strchr(line, ':');
+        if (!v)
+            break;
+        v++;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        snprintf(model, sizeof model, "%.*s", (int)strcspn(v, "\n"), v);
+        break;
+    }
+    fclose(f);
+    return model;
+}
+
+/* The thread count every engine uses: kept here, not read back from
+ * OpenBLAS, because the direct engine runs OpenBLAS single-threaded while
+ * it shares chunks among the pool's threads (conv_direct.c). */
+static int cpu_threads; /* 0: not set, OpenBLAS' own default */
+
+void bn_cpu_set_threads(int n) {
+    if (n <= 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cpus > 0 ? (int)cpus : 1;
+    }
+    cpu_threads = n;
+    openblas_set_num_threads(n);
+}
+
+int bn_cpu_threads(void) {
+    return cpu_threads > 0 ? cpu_threads : openblas_get_num_threads();
+}
+
+const char *bn_cpu_blas_core(void) {
+    return openblas_get_corename();
+}
+
+const char *bn_cpu_blas_better_coretype(void) {
+    const char *set = getenv("OPENBLAS_CORETYPE");
+    if (set && *set)
+        return NULL; /* the user's choice stands */
+    /* Kernel sets at least as fast as the suggestion on this CPU. */
+    static const char *const avx512_cores[] = {"SkylakeX", "Cooperlake", "SapphireRapids", NULL};
+    static const char *const avx2_cores[] = {"Haswell",        "Zen", "SkylakeX", "Cooperlake",
+                                             "SapphireRapids", NULL};
+    const bn_cpu_features *f = bn_cpu_features_get();
+    const char *want;
+    const char *const *good;
+    if (f->avx512) {
+        want = "SkylakeX";
+        good = avx512_cores;
+    } else if (f->avx2_fma) {
+        want = "Haswell";
+        good = avx2_cores;
+    } else {
+        return NULL;
+    }
+    const char *core = openblas_get_corename();
+    for (int i = 0; core && good[i]; i++)
+        if (strcasecmp(core, good[i]) == 0)
+            return NULL;
+    return want;
+}
+
+void bn_cpu_blas_use_best_kernels(char **argv) {
+    const char *core = bn_cpu_blas_better_coretype();
+    if (!core || getenv("BN_NO_REEXEC"))
+        return;
+    setenv("OPENBLAS_CORETYPE", core, 1);
+    execv("/proc/self/exe", argv);
+    unsetenv("OPENBLAS_CORETYPE"); /* exec failed: say what is really in use */
+}
