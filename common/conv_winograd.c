@@ -968,12 +968,13 @@ const bn_conv_ops bn_conv_winograd_ops = {
     .forward_pool = winograd_forward_pool,
 };
 
-/* BF16 needs the AVX-512 build and vdpbf16ps. FP16 products are not written
+/* BF16 needs the AVX-512 build, vdpbf16ps and GCC (WG_HAVE_BF16). FP16 products are not written
  * yet (docs/PERFORMANCE.md, *Reduced precision*): never available. */
 int bn_conv_winograd_has_precision(bn_precision p) {
     switch (p) {
     case BN_PRECISION_FP32: return 1;
-    case BN_PRECISION_BF16: return bn_conv_winograd_fast() && bn_cpu_features_get()->avx512_bf16;
+    case BN_PRECISION_BF16:
+        return WG_HAVE_BF16 && bn_conv_winograd_fast() && bn_cpu_features_get()->avx512_bf16;
     default: return 0;
     }
 }

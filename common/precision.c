@@ -142,8 +142,12 @@ int bn_precision_resolve(bn_precision request, bn_precision *out, char *why, siz
     case BN_PRECISION_BF16:
         if (!bn_conv_winograd_has_precision(BN_PRECISION_BF16))
             return bn_fail(err, BN_EINVAL,
-                           "--precision bf16: this CPU (%s) has no %s; use fp32 or fast",
-                           bn_cpu_model(), f->avx512 ? "avx512_bf16" : "AVX-512");
+                           "--precision bf16: the BF16 products need AVX-512 with avx512_bf16 "
+                           "and the engine's AVX-512 build (this CPU, %s: %s); use fp32 or fast",
+                           bn_cpu_model(),
+                           !f->avx512        ? "no AVX-512"
+                           : !f->avx512_bf16 ? "no avx512_bf16"
+                                             : "portable build forced or not built with GCC");
         *out = BN_PRECISION_BF16;
         snprintf(why, nwhy, "bf16: vdpbf16ps products (as asked)");
         return BN_OK;
@@ -158,7 +162,9 @@ int bn_precision_resolve(bn_precision request, bn_precision *out, char *why, siz
     *out = BN_PRECISION_FP32;
     if (!bn_conv_winograd_has_precision(BN_PRECISION_BF16)) {
         snprintf(why, nwhy, "fp32: no faster reduced precision on this CPU (%s%s)",
-                 f->avx512_bf16 ? "" : "no avx512_bf16",
+                 !f->avx512        ? "no AVX-512"
+                 : !f->avx512_bf16 ? "no avx512_bf16"
+                                   : "BF16 products: portable build forced or not built with GCC",
                  f->avx512_fp16 ? "; avx512_fp16 present, FP16 products not built yet" : "");
         return BN_OK;
     }

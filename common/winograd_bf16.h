@@ -25,12 +25,17 @@
  * The instructions are written as inline assembly, like wg_stream: GCC's
  * intrinsics would need the BF16 target on every function they are inlined
  * through, and the portable build must compile the same template (there
- * the BF16 branches are constant-false and removed).
+ * the BF16 branches are constant-false and removed). Clang (the fuzzing
+ * build) rejects zmm operands in functions not compiled for AVX-512 before
+ * it inlines them, so with clang there are no BF16 products:
+ * WG_HAVE_BF16 is 0, bn_conv_winograd_has_precision says so, and the two
+ * functions below are never called.
  */
 #ifndef BN_WINOGRAD_BF16_H
 #define BN_WINOGRAD_BF16_H
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* float -> bfloat16, round to nearest even (NaN kept a NaN): for U, at
@@ -44,9 +49,19 @@ static inline uint16_t wg_bf16_of(float f) {
     return (uint16_t)(x >> 16);
 }
 
+#ifdef __clang__
+#define WG_HAVE_BF16 0
+#else
+#define WG_HAVE_BF16 1
+#endif
+
 /* 32 bfloat16 at dst (64-byte aligned): channels c..c+15 from lo, c+16..c+31
  * from hi. stream: past the caches (as wg_stream). */
 WG_INLINE void wg_bf16_store(uint16_t *dst, const wg_v16 *lo, const wg_v16 *hi, int stream) {
+#if !WG_HAVE_BF16
+    (void)dst, (void)lo, (void)hi, (void)stream;
+    abort();
+#else
     wg_v16 r;
     /* AT&T order: the first source fills the low 16 elements */
     __asm__("vcvtne2ps2bf16 %2, %1, %0" : "=v"(r) : "v"(*hi), "v"(*lo));
@@ -54,6 +69,7 @@ WG_INLINE void wg_bf16_store(uint16_t *dst, const wg_v16 *lo, const wg_v16 *hi, 
         __asm__("vmovntps %1, %0" : "=m"(*(wg_v16 *)dst) : "v"(r));
     else
         *(wg_v16 *)dst = r;
+#endif
 }
 
 /* One step of wg_kernel in BF16: pair i of input channels for `rows` rows
@@ -62,6 +78,10 @@ WG_INLINE void wg_bf16_store(uint16_t *dst, const wg_v16 *lo, const wg_v16 *hi, 
  * for each row, a 4-byte broadcast of its pair and two vdpbf16ps. */
 WG_INLINE void wg_bf16_step(wg_v16 *c0, wg_v16 *c1, int rows, int i, const uint16_t *a, size_t lda,
                             const uint16_t *b) {
+#if !WG_HAVE_BF16
+    (void)c0, (void)c1, (void)rows, (void)i, (void)a, (void)lda, (void)b;
+    abort();
+#else
     wg_v16 b0 = *(const wg_v16 *)(b + (size_t)i * 64);
     wg_v16 b1 = *(const wg_v16 *)(b + (size_t)i * 64 + 32);
 #pragma GCC unroll 16
@@ -70,6 +90,7 @@ WG_INLINE void wg_bf16_step(wg_v16 *c0, wg_v16 *c1, int rows, int i, const uint1
         __asm__("vdpbf16ps %2%{1to16%}, %1, %0" : "+v"(c0[r]) : "v"(b0), "m"(*s));
         __asm__("vdpbf16ps %2%{1to16%}, %1, %0" : "+v"(c1[r]) : "v"(b1), "m"(*s));
     }
+#endif
 }
 
 #endif
