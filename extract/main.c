@@ -573,6 +573,12 @@ int main(int argc, char **argv) {
         return EXIT_FATAL;
     }
 
+    /* Buffers for the images there are, not for a whole batch: a fresh
+     * process pays for every page it first touches (docs/PERFORMANCE.md,
+     * Start-up). The batch size never changes a vector. */
+    if (ds.n < (size_t)o.batch)
+        o.batch = (int)ds.n;
+
     /* The network and the tensor, before the database: a bad model file or
      * layer name changes nothing on disk. */
     bn_graph *g = NULL;
