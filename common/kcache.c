@@ -1,11 +1,11 @@
 /*
  * kcache.c: transformed kernels kept on disk between runs (kcache.h).
  *
- * One file per entry, <dir>/<kind>-<key>.bin: a 4096-byte header (magic,
- * kind, key, payload size, payload digest, header digest), then the payload,
- * so that the payload maps page-aligned. A load checks the size, the header
- * and the payload's digest before handing anything out; the payload is
- * mapped with MAP_POPULATE, since the digest reads every page anyway.
+ * One file per entry, <dir>/<kind>-<key>.bin: a header (magic, kind, key,
+ * payload size, payload digest, header digest), then the payload at 2 MiB
+ * (KC_PAYLOAD). A load checks the size, the header and the payload's digest
+ * before handing anything out; the payload is mapped with MAP_POPULATE,
+ * since the digest reads every page anyway.
  *
  * Writes go to a temporary file in the same directory, renamed over the
  * entry. No fsync: after a crash the renamed file may hold garbage on some
@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,12 @@
 #include <unistd.h>
 
 #define KC_HEADER 4096
+/* The payload starts 2 MiB into the file (a hole after the header: no disk),
+ * and is mapped at a 2 MiB-aligned address: then the kernel maps the page
+ * cache's large folios with huge-page entries (/proc/PID/smaps:
+ * FilePmdMapped), and the products that stream U pay no more TLB misses than
+ * with the transparent huge pages of a computed U. */
+#define KC_PAYLOAD ((size_t)2 << 20)
 #define KC_KIND 48
 static const char kc_magic[8] = {'B', 'N', 'K', 'C', 'A', 'C', 'H', '1'};
 
@@ -110,8 +117,7 @@ bn_kcache_key bn_kcache_key_of(const char *kind, const int *dims, int ndims, con
 /* ---- state: the mappings handed out, and the counters ------------------------ */
 
 typedef struct kc_map {
-    const void *payload;
-    void *base;
+    void *payload;
     size_t len;
     struct kc_map *next;
 } kc_map;
@@ -174,9 +180,30 @@ static void kc_fill_header(kc_header *h, const char *kind, bn_kcache_key key, ui
     h->hdr_sum[1] = hs.h[1];
 }
 
+/* Map len bytes of fd from offset off (a multiple of KC_PAYLOAD) at an
+ * address aligned to KC_PAYLOAD: reserve more, map inside, trim. */
+static void *kc_map_aligned(int fd, size_t len, off_t off) {
+    size_t span = len + KC_PAYLOAD;
+    char *r = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (r == MAP_FAILED)
+        return MAP_FAILED;
+    char *a = (char *)(((uintptr_t)r + KC_PAYLOAD - 1) & ~(uintptr_t)(KC_PAYLOAD - 1));
+    void *p = mmap(a, len, PROT_READ, MAP_PRIVATE | MAP_FIXED | MAP_POPULATE, fd, off);
+    if (p == MAP_FAILED) {
+        munmap(r, span);
+        return MAP_FAILED;
+    }
+    if (a > r)
+        munmap(r, (size_t)(a - r));
+    size_t tail = (size_t)(r + span - (a + len));
+    if (tail > 0)
+        munmap(a + len, tail);
+    return p;
+}
+
 const void *bn_kcache_map(const char *kind, bn_kcache_key key, size_t bytes) {
     char path[4400];
-    if (strlen(kind) >= KC_KIND || kc_path(path, sizeof path, kind, key) != 0)
+    if (bytes == 0 || strlen(kind) >= KC_KIND || kc_path(path, sizeof path, kind, key) != 0)
         return NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -185,9 +212,9 @@ const void *bn_kcache_map(const char *kind, bn_kcache_key key, size_t bytes) {
     }
     struct stat st;
     kc_header h;
-    void *base = MAP_FAILED;
-    size_t len = KC_HEADER + bytes;
-    int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == len &&
+    void *payload = MAP_FAILED;
+    int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+             (uint64_t)st.st_size == KC_PAYLOAD + bytes &&
              pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h;
     if (ok) {
         /* the header as it must be for this entry, down to its digest */
@@ -196,22 +223,21 @@ const void *bn_kcache_map(const char *kind, bn_kcache_key key, size_t bytes) {
         ok = memcmp(&h, &want, sizeof h) == 0;
     }
     if (ok)
-        base = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+        payload = kc_map_aligned(fd, bytes, (off_t)KC_PAYLOAD);
     close(fd);
-    if (base == MAP_FAILED) {
+    if (payload == MAP_FAILED) {
         kc_count(&kc_stats.rejected);
         return NULL;
     }
-    const unsigned char *payload = (const unsigned char *)base + KC_HEADER;
     bn_kcache_key sum = bn_kcache_digest(payload, bytes, 2);
     kc_map *m = malloc(sizeof *m);
     if (sum.h[0] != h.sum[0] || sum.h[1] != h.sum[1] || !m) {
         free(m);
-        munmap(base, len);
+        munmap(payload, bytes);
         kc_count(&kc_stats.rejected);
         return NULL;
     }
-    *m = (kc_map){payload, base, len, NULL};
+    *m = (kc_map){payload, bytes, NULL};
     pthread_mutex_lock(&kc_mu);
     m->next = kc_maps;
     kc_maps = m;
@@ -233,7 +259,7 @@ int bn_kcache_release(const void *p) {
     pthread_mutex_unlock(&kc_mu);
     if (!m)
         return 0;
-    munmap(m->base, m->len);
+    munmap(m->payload, m->len);
     free(m);
     return 1;
 }
@@ -287,7 +313,9 @@ int bn_kcache_store(const char *kind, bn_kcache_key key, const void *data, size_
     char header[KC_HEADER];
     memset(header, 0, sizeof header);
     memcpy(header, &h, sizeof h);
-    int ok = kc_write_all(fd, header, sizeof header) == 0 && kc_write_all(fd, data, bytes) == 0;
+    int ok = kc_write_all(fd, header, sizeof header) == 0 &&
+             lseek(fd, (off_t)KC_PAYLOAD, SEEK_SET) == (off_t)KC_PAYLOAD &&
+             kc_write_all(fd, data, bytes) == 0;
     ok = close(fd) == 0 && ok;
     /* readable by all, like the weights beside it */
     ok = ok && chmod(tmp, 0644) == 0 && rename(tmp, path) == 0;

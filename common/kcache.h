@@ -43,9 +43,9 @@ bn_kcache_key bn_kcache_digest(const void *data, size_t bytes, uint64_t seed);
 bn_kcache_key bn_kcache_key_of(const char *kind, const int *dims, int ndims, const void *kernel,
                                size_t bytes);
 
-/* The verified bytes of the entry (kind, key), exactly `bytes` long and
- * 4096-aligned, mapped read-only; NULL on a miss (absent, invalid, cache
- * off). Release with bn_kcache_release. */
+/* The verified bytes of the entry (kind, key), exactly `bytes` long,
+ * mapped read-only; NULL on a miss (absent, invalid, cache off), at a 2 MiB-aligned address so that
+ * the kernel can map it with huge pages. Release with bn_kcache_release. */
 const void *bn_kcache_map(const char *kind, bn_kcache_key key, size_t bytes);
 
 /* Store `bytes` bytes as the entry (kind, key), replacing any entry there.

@@ -32,6 +32,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -82,6 +83,10 @@ static float *rnd_array(size_t n, float scale) {
     return a;
 }
 
+/* The last layer's U modulo 2 MiB: 0 for a computed U (aligned_alloc) and
+ * for a mapped one (kcache maps at 2 MiB boundaries, for huge pages). */
+static uintptr_t packed_align;
+
 /* A Winograd layer on kernel k; its output on `in` (2 images of 13x11) into
  * out, its U copied into u (when not NULL). 0 on success. */
 static int layer(const float *k, const float *bias, int cin, int cout, const float *in, float *out,
@@ -94,6 +99,7 @@ static int layer(const float *k, const float *bias, int cin, int cout, const flo
     }
     if (u)
         memcpy(u, c->packed, u_bytes(cin, cout));
+    packed_align = (uintptr_t)c->packed & (((uintptr_t)2 << 20) - 1);
     void *ws = support_ws_alloc(bn_conv_workspace(c, 2, 13, 11));
     bn_conv_forward(c, in, out, 2, 13, 11, ws);
     free(ws);
@@ -185,7 +191,7 @@ static void test_transform_and_cache(const char *dir) {
     snprintf(path, sizeof path, "%s", entry(kc, "winograd-"));
     CHECK_MSG(path[0] != '\0', "one entry in %s", kc);
     struct stat st;
-    CHECK(stat(path, &st) == 0 && (size_t)st.st_size == 4096 + ub);
+    CHECK(stat(path, &st) == 0 && (size_t)st.st_size == ((size_t)2 << 20) + ub);
 
     /* A hit: the same U, the same output. */
     memset(ugot, 0, ub);
@@ -195,13 +201,15 @@ static void test_transform_and_cache(const char *dir) {
     CHECK_INT((int)(s2.stored - s1.stored), 0);
     CHECK(memcmp(ugot, uwant, ub) == 0);
     CHECK(memcmp(got, want, nout * sizeof(float)) == 0);
+    CHECK_MSG(packed_align == 0, "mapped U at %#lx past a 2 MiB boundary",
+              (unsigned long)packed_align);
 
     /* Damage, each time rejected (never used), rewritten, then a hit again. */
     for (int kind = 0; kind < 4; kind++) {
         const char *what[] = {"corrupt payload", "truncated", "stale (another kernel's entry)",
                               "damaged header"};
         if (kind == 0) {
-            flip_byte(path, 4096 + (off_t)ub / 2);
+            flip_byte(path, (2 << 20) + (off_t)ub / 2);
         } else if (kind == 1) {
             CHECK(truncate(path, st.st_size - 4) == 0);
         } else if (kind == 2) {
@@ -273,7 +281,7 @@ static void test_weights_sha(const char *dir) {
     bn_error err;
     for (int round = 0; round < 3; round++) {
         if (round == 2) /* a memo that lies: its payload's digest no longer matches */
-            flip_byte(entry(kc, "sha256-of-file-"), 4096 + 3);
+            flip_byte(entry(kc, "sha256-of-file-"), (2 << 20) + 3);
         bn_kcache_stats a = stats();
         bn_vgg16_weights w;
         CHECK_INT(bn_weights_load(&w, h5, &err), BN_OK);
