@@ -206,10 +206,12 @@ for (b, t), g in sorted(peaks.items()):
         print(f"  peak {b:18s} 2 threads {g} GFLOPS")
 st = [kv(l) for l in lines if l.startswith('RESULT startup_median ')]
 if st:
-    print("STARTUP (seconds, launch to exit, median of the rounds; VGG16, one photo)")
+    print("STARTUP (seconds, launch to exit, median of the rounds; VGG16, one photo; the\n"
+          "  CPU seconds of the process say what the wall would be on a quiet host)")
     for r in st:
         print(f"  {r['what']:17s} {r['wall_s_median']:>7s}  (min {r['wall_s_min']}, "
-              f"max {r['wall_s_max']}, {r['runs']} runs)  {r['build']}")
+              f"max {r['wall_s_max']}, {r['runs']} runs; CPU {r['cpu_s_median']} s)  "
+              f"{r['build']}")
 print("\nSUMMARY (images/s at 224x224, batch 8, 2 threads; median of the reps)")
 for e, v in ours.items():
     print(f"  bottleneck network --conv {e:8s} {v if v is not None else 'n/a'}")
