@@ -51,6 +51,9 @@ peers=${PEERS:-onednn ort}
 out=${BENCH_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/bottleneck-bench.XXXXXX")}
 mkdir -p "$out"
 log="$out/bench.log"
+# The transformed kernels of the runs below (418 MB for VGG16) go to the
+# temp dir, not to the user's cache (startup.py keeps its own per build).
+export BOTTLENECK_KERNEL_CACHE="${BOTTLENECK_KERNEL_CACHE:-$out/kcache}"
 net="$build/bench/bench_net"
 extract="$build/extract/bottleneck-extract"
 measure="$shared/bench/measure.py"

@@ -592,7 +592,7 @@ int main(int argc, char **argv) {
     /* Buffers for the images there are, not for a whole batch: a fresh
      * process pays for every page it first touches (docs/PERFORMANCE.md,
      * Start-up). The batch size never changes a vector. */
-    if (ds.n < (size_t)o.batch)
+    if (ds.n > 0 && ds.n < (size_t)o.batch) /* a shard may be empty */
         o.batch = (int)ds.n;
 
     /* The network and the tensor, before the database: a bad model file or
