@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define KC_HEADER 4096
@@ -39,6 +40,9 @@
  * with the transparent huge pages of a computed U. */
 #define KC_PAYLOAD ((size_t)2 << 20)
 #define KC_KIND 48
+/* A temporary entry file this old was left by a writer that died: writing
+ * 418 MB takes seconds, not minutes. */
+#define KC_STALE_SECONDS 600
 static const char kc_magic[8] = {'B', 'N', 'K', 'C', 'A', 'C', 'H', '1'};
 
 typedef struct {
@@ -333,7 +337,10 @@ static int kc_mkdirs(const char *dir) {
         buf[i] = i < n ? '/' : '\0';
     }
     struct stat st;
-    return stat(dir, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
+    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+        return 0;
+    errno = ENOTDIR; /* not EEXIST from a mkdir above: that means busy to the caller */
+    return -1;
 }
 
 int bn_kcache_store(const char *kind, bn_kcache_key key, const void *data, size_t bytes) {
@@ -341,10 +348,22 @@ int bn_kcache_store(const char *kind, bn_kcache_key key, const void *data, size_
     if (strlen(kind) >= KC_KIND || bn_kcache_dir(dir, sizeof dir) != 0 ||
         kc_path(path, sizeof path, kind, key) != 0)
         return -1;
-    snprintf(tmp, sizeof tmp, "%s/.tmp-%s-XXXXXX", dir, kind);
-    int fd = kc_mkdirs(dir) == 0 ? mkstemp(tmp) : -1;
+    /* One temporary name per entry, created exclusively: when many
+     * processes start together on an empty cache (a job array on one
+     * node, or nodes sharing a home directory), one writes the entry and
+     * the others go on without, instead of each writing 418 MB. A
+     * temporary file older than KC_STALE_SECONDS was left by a killed
+     * writer: removed, and this process writes. */
+    int len = snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = len > 0 && (size_t)len < sizeof tmp && kc_mkdirs(dir) == 0
+                 ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)
+                 : -1;
+    struct stat st;
+    if (fd < 0 && errno == EEXIST && stat(tmp, &st) == 0 &&
+        time(NULL) - st.st_mtime > KC_STALE_SECONDS && unlink(tmp) == 0)
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
-        kc_count(&kc_stats.failed);
+        kc_count(errno == EEXIST ? &kc_stats.busy : &kc_stats.failed);
         return -1;
     }
     kc_header h;
@@ -363,8 +382,7 @@ int bn_kcache_store(const char *kind, bn_kcache_key key, const void *data, size_
              lseek(fd, (off_t)KC_PAYLOAD, SEEK_SET) == (off_t)KC_PAYLOAD &&
              kc_write_all(fd, data, bytes) == 0;
     ok = close(fd) == 0 && ok;
-    /* readable by all, like the weights beside it */
-    ok = ok && chmod(tmp, 0644) == 0 && rename(tmp, path) == 0;
+    ok = ok && rename(tmp, path) == 0;
     if (!ok) {
         unlink(tmp);
         kc_count(&kc_stats.failed);

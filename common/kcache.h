@@ -50,7 +50,8 @@ const void *bn_kcache_map(const char *kind, bn_kcache_key key, size_t bytes);
 
 /* Store `bytes` bytes as the entry (kind, key), replacing any entry there.
  * Returns 0 when stored, -1 otherwise (cache off, directory not writable,
- * disk full: counted, never reported). */
+ * disk full, or another process writing the same entry right now: counted,
+ * never reported). */
 int bn_kcache_store(const char *kind, bn_kcache_key key, const void *data, size_t bytes);
 
 /* If p came from bn_kcache_map, unmap it and return 1; otherwise 0 (the
@@ -68,6 +69,7 @@ typedef struct {
     long rejected; /* entries present but truncated, corrupt or stale */
     long stored;   /* entries written */
     long failed;   /* entries that could not be written */
+    long busy;     /* not written: another process was writing that entry */
 } bn_kcache_stats;
 void bn_kcache_get_stats(bn_kcache_stats *out);
 

@@ -11,7 +11,8 @@
  *    truncated file, a stale entry (another kernel's file under this key's
  *    name) and a damaged header are each rejected and rewritten, never used;
  *    a directory that cannot be written leaves the layer working (same
- *    bytes); `off` touches nothing.
+ *    bytes); an entry another process is writing is left to it, one whose
+ *    writer died long ago is replaced; `off` touches nothing.
  * 3. The weights file's remembered SHA-256 equals the one computed, and a
  *    corrupt memo is not believed.
  * 4. The extractor stores the same vector bytes with the cache off, on a
@@ -36,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The engine's transform as it was written before (c587cd5), one (ci, co)
@@ -234,6 +237,33 @@ static void test_transform_and_cache(const char *dir) {
         CHECK_MSG(stats().hits - b.hits == 1, "%s: rewritten entry is a hit", what[kind]);
         CHECK(memcmp(ugot, uwant, ub) == 0);
     }
+
+    /* Another process writing this entry (its temporary file is fresh):
+     * this one goes on without storing; a temporary file left by a killed
+     * writer (ten minutes old) is replaced. */
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    CHECK(unlink(path) == 0);
+    FILE *t = fopen(tmp, "w");
+    CHECK(t != NULL);
+    if (t)
+        fclose(t);
+    bn_kcache_stats c0 = stats();
+    CHECK_INT(layer(k, bias, cin, cout, in, got, ugot), 0);
+    bn_kcache_stats c1 = stats();
+    CHECK_INT((int)(c1.busy - c0.busy), 1);
+    CHECK_INT((int)(c1.stored - c0.stored), 0);
+    CHECK(access(path, F_OK) != 0);
+    CHECK(memcmp(got, want, nout * sizeof(float)) == 0);
+    struct timeval old[2] = {{time(NULL) - 601, 0}, {time(NULL) - 601, 0}};
+    CHECK(utimes(tmp, old) == 0);
+    CHECK_INT(layer(k, bias, cin, cout, in, got, ugot), 0);
+    bn_kcache_stats c2 = stats();
+    CHECK_INT((int)(c2.stored - c1.stored), 1);
+    CHECK(access(tmp, F_OK) != 0);
+    CHECK_INT(layer(k, bias, cin, cout, in, got, ugot), 0);
+    CHECK_INT((int)(stats().hits - c2.hits), 1);
+    CHECK(memcmp(ugot, uwant, ub) == 0);
 
     /* A directory that cannot be made (its parent is a file: root may write
      * anywhere else): no cache, same bytes. */
