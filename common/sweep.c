@@ -80,6 +80,7 @@ typedef struct {
     double *zd;
     lapack_int *piv; /* row space: the Cholesky factor's pivots (1-based) */
     int flat;        /* row space: every row equal (Z is one column of 0) */
+    int tri;         /* row space: rows in pivot order, row i zero past column i */
     int *y;
     double *sw, S;
     int nch, nth;
@@ -126,14 +127,14 @@ typedef float sw_v16 __attribute__((vector_size(SW_VL * sizeof(float))));
  * change the ABI between the clones) */
 #define SW_LOAD(v, p) memcpy(&(v), (p), sizeof(v))
 
-/* out[r * ldo + a] = x_r . w_a for the m rows of x (stride ldx) and A
- * directions w (A, D). Four rows per step; a last step of fewer rows
- * repeats row 0 and drops the copies. Sums: 16 partial sums along the
- * columns added in a fixed order, then the columns past the last 16. */
+/* out[r * ldo + a] = x_r . w_a over the first D columns, for the m rows of
+ * x (stride ldx) and A directions w (A rows of stride ldw). Four rows per step; a last step of
+ * fewer rows repeats row 0 and drops the copies. Sums: 16 partial sums along the columns added in a
+ * fixed order, then the columns past the last 16. */
 static inline __attribute__((always_inline)) void sw_fwd_tile(const float *restrict x, size_t ldx,
                                                               int m, int D, const float *restrict w,
-                                                              float *restrict out, int ldo,
-                                                              const int A) {
+                                                              size_t ldw, float *restrict out,
+                                                              int ldo, const int A) {
     int D16 = D - D % SW_VL;
     for (int r = 0; r < m; r += 4) {
         int mr = m - r < 4 ? m - r : 4;
@@ -154,7 +155,7 @@ static inline __attribute__((always_inline)) void sw_fwd_tile(const float *restr
 #pragma GCC unroll 4
             for (int a = 0; a < A; a++) {
                 sw_v16 wv;
-                SW_LOAD(wv, w + (size_t)a * D + j);
+                SW_LOAD(wv, w + (size_t)a * ldw + j);
 #pragma GCC unroll 4
                 for (int k = 0; k < 4; k++)
                     acc[k][a] += xv[k] * wv;
@@ -166,29 +167,28 @@ static inline __attribute__((always_inline)) void sw_fwd_tile(const float *restr
                 for (int l = 0; l < SW_VL; l++)
                     s += acc[k][a][l];
                 for (int j = D16; j < D; j++)
-                    s += p[k][j] * w[(size_t)a * D + j];
+                    s += p[k][j] * w[(size_t)a * ldw + j];
                 out[(size_t)(r + k) * ldo + a] = s;
             }
     }
 }
 
 SW_CLONES static void sw_fwd4(const float *restrict x, size_t ldx, int m, int D,
-                              const float *restrict w, float *restrict out, int ldo) {
-    sw_fwd_tile(x, ldx, m, D, w, out, ldo, 4);
+                              const float *restrict w, size_t ldw, float *restrict out, int ldo) {
+    sw_fwd_tile(x, ldx, m, D, w, ldw, out, ldo, 4);
 }
 
 SW_CLONES static void sw_fwd1(const float *restrict x, size_t ldx, int m, int D,
-                              const float *restrict w, float *restrict out, int ldo) {
-    sw_fwd_tile(x, ldx, m, D, w, out, ldo, 1);
+                              const float *restrict w, size_t ldw, float *restrict out, int ldo) {
+    sw_fwd_tile(x, ldx, m, D, w, ldw, out, ldo, 1);
 }
 
-/* g_a (A, D) += sum_r rr[r * ldr + a] x_r over the m rows of x (stride
- * ldx): 64 columns x A candidates held in registers while the rows go by,
- * then 16 columns at a time, then one. */
-static inline __attribute__((always_inline)) void sw_bwd_tile(const float *restrict x, size_t ldx,
-                                                              int m, int D,
-                                                              const float *restrict rr, int ldr,
-                                                              float *restrict g, const int A) {
+/* g_a += sum_r rr[r * ldr + a] x_r over the first D columns of the m rows
+ * of x (stride ldx), g (A rows of stride ldg): 64 columns x A candidates held in registers while
+ * the rows go by, then 16 columns at a time, then one. */
+static inline __attribute__((always_inline)) void
+sw_bwd_tile(const float *restrict x, size_t ldx, int m, int D, const float *restrict rr, int ldr,
+            float *restrict g, size_t ldg, const int A) {
     int j = 0;
     for (; j + 4 * SW_VL <= D; j += 4 * SW_VL) {
         sw_v16 acc[4][SW_TILE];
@@ -196,7 +196,7 @@ static inline __attribute__((always_inline)) void sw_bwd_tile(const float *restr
         for (int a = 0; a < A; a++)
 #pragma GCC unroll 4
             for (int v = 0; v < 4; v++)
-                SW_LOAD(acc[v][a], g + (size_t)a * D + j + v * SW_VL);
+                SW_LOAD(acc[v][a], g + (size_t)a * ldg + j + v * SW_VL);
         for (int r = 0; r < m; r++) {
             const float *xr = x + (size_t)r * ldx + j;
             sw_v16 xv[4];
@@ -215,36 +215,36 @@ static inline __attribute__((always_inline)) void sw_bwd_tile(const float *restr
         for (int a = 0; a < A; a++)
 #pragma GCC unroll 4
             for (int v = 0; v < 4; v++)
-                memcpy(g + (size_t)a * D + j + v * SW_VL, &acc[v][a], sizeof(sw_v16));
+                memcpy(g + (size_t)a * ldg + j + v * SW_VL, &acc[v][a], sizeof(sw_v16));
     }
     for (; j + SW_VL <= D; j += SW_VL)
         for (int a = 0; a < A; a++) {
             sw_v16 acc;
-            SW_LOAD(acc, g + (size_t)a * D + j);
+            SW_LOAD(acc, g + (size_t)a * ldg + j);
             for (int r = 0; r < m; r++) {
                 sw_v16 xv;
                 SW_LOAD(xv, x + (size_t)r * ldx + j);
                 acc += xv * rr[(size_t)r * ldr + a];
             }
-            memcpy(g + (size_t)a * D + j, &acc, sizeof acc);
+            memcpy(g + (size_t)a * ldg + j, &acc, sizeof acc);
         }
     for (; j < D; j++)
         for (int a = 0; a < A; a++) {
-            float s = g[(size_t)a * D + j];
+            float s = g[(size_t)a * ldg + j];
             for (int r = 0; r < m; r++)
                 s += x[(size_t)r * ldx + j] * rr[(size_t)r * ldr + a];
-            g[(size_t)a * D + j] = s;
+            g[(size_t)a * ldg + j] = s;
         }
 }
 
 SW_CLONES static void sw_bwd4(const float *restrict x, size_t ldx, int m, int D,
-                              const float *restrict rr, int ldr, float *restrict g) {
-    sw_bwd_tile(x, ldx, m, D, rr, ldr, g, 4);
+                              const float *restrict rr, int ldr, float *restrict g, size_t ldg) {
+    sw_bwd_tile(x, ldx, m, D, rr, ldr, g, ldg, 4);
 }
 
 SW_CLONES static void sw_bwd1(const float *restrict x, size_t ldx, int m, int D,
-                              const float *restrict rr, int ldr, float *restrict g) {
-    sw_bwd_tile(x, ldx, m, D, rr, ldr, g, 1);
+                              const float *restrict rr, int ldr, float *restrict g, size_t ldg) {
+    sw_bwd_tile(x, ldx, m, D, rr, ldr, g, ldg, 1);
 }
 
 /* Loss of margin z for label y, and sigmoid(z) in *p, with one exp. */
@@ -273,12 +273,14 @@ static void sw_chunk(sw_ctx *t, sw_scratch *s, int c) {
         int m = 1;
         while (m < SW_BLOCK && i0 + m < hi && t->rows[i0 + m] == x0 + (size_t)m * t->ld_rows)
             m++;
+        /* Row space: row i of Z has nonzeros in its first i + 1 columns only */
+        int De = t->tri && i0 + m < D ? i0 + m : D;
         if (nu) {
             int a = 0;
             for (; a + SW_TILE <= nu; a += SW_TILE)
-                sw_fwd4(x0, t->ld_rows, m, D, t->wu + (size_t)a * D, s->mf + a, nu);
+                sw_fwd4(x0, t->ld_rows, m, De, t->wu + (size_t)a * D, (size_t)D, s->mf + a, nu);
             for (; a < nu; a++)
-                sw_fwd1(x0, t->ld_rows, m, D, t->wu + (size_t)a * D, s->mf + a, nu);
+                sw_fwd1(x0, t->ld_rows, m, De, t->wu + (size_t)a * D, (size_t)D, s->mf + a, nu);
             for (a = 0; a < nu; a++) { /* each candidate's u in order */
                 double *u = t->uout[a] + i0, b = t->bu[a];
                 for (int r = 0; r < m; r++)
@@ -289,9 +291,9 @@ static void sw_chunk(sw_ctx *t, sw_scratch *s, int c) {
             const float *rr = t->r + (size_t)i0 * ng;
             int a = 0;
             for (; a + SW_TILE <= ng; a += SW_TILE)
-                sw_bwd4(x0, t->ld_rows, m, D, rr + a, ng, s->gb + (size_t)a * D);
+                sw_bwd4(x0, t->ld_rows, m, De, rr + a, ng, s->gb + (size_t)a * D, (size_t)D);
             for (; a < ng; a++)
-                sw_bwd1(x0, t->ld_rows, m, D, rr + a, ng, s->gb + (size_t)a * D);
+                sw_bwd1(x0, t->ld_rows, m, De, rr + a, ng, s->gb + (size_t)a * D, (size_t)D);
         }
         if (nd) {
             const double *x = t->zd ? t->zd + (size_t)i0 * D : s->xd;
@@ -302,7 +304,7 @@ static void sw_chunk(sw_ctx *t, sw_scratch *s, int c) {
                     for (int j = 0; j < D; j++)
                         out[j] = ((double)row[j] - t->mud[j]) / t->sdd[j];
                 }
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, nd, D, 1.0, x, D, t->wd, nd,
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, nd, De, 1.0, x, D, t->wd, nd,
                         0.0, s->md, nd);
             for (int r = 0; r < m; r++) {
                 int y = t->y[i0 + r];
@@ -315,7 +317,7 @@ static void sw_chunk(sw_ctx *t, sw_scratch *s, int c) {
                     sd[a] += res;
                 }
             }
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, nd, m, 1.0, x, D, s->rd, nd,
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, De, nd, m, 1.0, x, D, s->rd, nd,
                         1.0, gd, nd);
         }
         i0 += m;
@@ -331,8 +333,8 @@ static void sw_job(void *arg, int tid, int nth) {
     (void)nth;
     sw_ctx *t = arg;
     unsigned c;
-    while (bn_pool_take(&t->queue, (unsigned)t->nch, &c))
-        sw_chunk(t, &t->scratch[tid], (int)c);
+    while (bn_pool_take(&t->queue, (unsigned)t->nch, &c)) /* row space: the widest first */
+        sw_chunk(t, &t->scratch[tid], t->tri ? t->nch - 1 - (int)c : (int)c);
 }
 
 /* One pass: chunks on the pool's threads (kept between passes: starting
@@ -457,11 +459,24 @@ static int sw_row_space(sw_ctx *t, int dim, const double *mu, const double *sd, 
         free(K);
         return bn_fail(err, BN_ENOMEM, "train: out of memory for %d x %d components", n, r);
     }
-    for (int k = 0; k < n && !t->flat; k++) { /* row piv[k] of Z is row k of L */
-        double *z = t->zd + (size_t)(t->piv[k] - 1) * r;
-        for (int q = 0; q <= k && q < r; q++)
-            z[q] = K[(size_t)q * n + k];
+    /* The passes take the rows in pivot order, Z = L: row k of L is zero
+     * past column k, so a block of rows reads and multiplies only the
+     * columns up to its last row (half the work). Labels and weights follow. */
+    int *y = malloc((size_t)n * sizeof *y);
+    double *w = malloc((size_t)n * sizeof *w);
+    if (!y || !w) {
+        free(K), free(y), free(w);
+        return bn_fail(err, BN_ENOMEM, "train: out of memory for %d rows", n);
     }
+    for (int k = 0; k < n; k++) {
+        y[k] = t->y[t->piv[k] - 1];
+        w[k] = t->sw[t->piv[k] - 1];
+    }
+    free(t->y), free(t->sw);
+    t->y = y, t->sw = w, t->tri = 1;
+    for (int k = 0; k < n && !t->flat; k++)
+        for (int q = 0; q <= k && q < r; q++)
+            t->zd[(size_t)k * r + q] = K[(size_t)q * n + k];
     for (size_t q = 0; q < (size_t)n * r; q++)
         t->zf[q] = (float)t->zd[q];
     free(K);
@@ -497,8 +512,7 @@ static int sw_row_space_back(sw_ctx *t, int dim, const double *mu, const double 
         free(a), free(l11), free(b), free(xc);
         return bn_fail(err, BN_ENOMEM, "train: out of memory mapping back %d components", r);
     }
-    for (int k = 0; k < r; k++)
-        memcpy(l11 + (size_t)k * r, t->zd + (size_t)(t->piv[k] - 1) * r, (size_t)r * sizeof *l11);
+    memcpy(l11, t->zd, (size_t)r * r * sizeof *l11); /* the first r rows, in pivot order */
     for (int q = 0; q < r; q++)
         for (int c = 0; c < ncand; c++)
             b[(size_t)q * ncand + c] = beta[(size_t)c * r + q];
