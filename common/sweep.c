@@ -6,8 +6,8 @@
  *               three groups: margins along a new direction (u = X d, float32
  *               GEMM), gradients at an accepted point (X^T r, float32 GEMM),
  *               full evaluations in double (margins, loss, gradient per block);
- *               SW_CHUNKS fixed chunks of rows spread over the threads
- *   row space   K = X X^T of the centred rows, its eigenvectors -> Z
+ *               SW_CHUNKS fixed chunks of rows on the pool's threads
+ *   row space   K = X X^T of the centred rows, its pivoted Cholesky factor -> Z
  *   line search along a direction from the margins: z(alpha) = z + alpha u
  *   driver      the candidates' L-BFGS state machines, round after round
  *   results     back to bn_model: w in the original coordinates
@@ -28,8 +28,14 @@
  * Each iteration thus takes two passes (u along the new direction; the
  * gradient at the accepted point); candidates in different phases share them.
  * A candidate that has converged is evaluated once in double at its result
- * (the check); if the exact gradient misses tol it goes on with double
+ * (the check, once no float32 work is left, so that the checks share one
+ * pass); if the exact gradient misses tol it goes on with double
  * evaluations. Reported objectives and gradients are the double ones.
+ *
+ * Threads: chunks of rows, the candidates' own steps between passes and the
+ * tiles of K go to whichever thread of the pool (pool.h) is free; each task
+ * writes only its own sums and every BLAS call runs on one thread, so the
+ * results do not depend on the thread count.
  */
 #include "sweep.h"
 #include "cpu.h"
@@ -896,7 +902,7 @@ int bn_sweep_train(const bn_data *d, const bn_train_opts *o, const double *Cs, i
             shift = mu;
     }
     o = &oo;
-    /* The row space pays K (n^2 dim) and its eigenvectors (~10 n^3) once to
+    /* The row space pays K (n^2 dim) and its factor (n^3 / 3) once to
      * make each pass cost n rank instead of n dim: worth it when dim is well
      * above n (measured, 1,024 dims: 1,000 rows were slower that way). */
     /* Every product below runs on the pool's threads, each BLAS call on one
