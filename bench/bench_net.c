@@ -32,6 +32,7 @@
 #include "bench_util.h"
 #include "conv.h"
 #include "cpu.h"
+#include "precision.h"
 #include "vgg16.h"
 #include "weights.h"
 
@@ -130,8 +131,8 @@ typedef struct {
 /* Time each conv of the network alone, the last of each block together with
  * its pool (one bn_conv_forward_pool call, as bn_vgg16_forward runs them);
  * returns the number of rows. */
-static int bench_layers(const bn_vgg16_weights *w, bn_conv_engine engine, int size, int batch,
-                        int reps, layer_row *rows) {
+static int bench_layers(const bn_vgg16_weights *w, bn_conv_engine engine, bn_precision prec,
+                        int size, int batch, int reps, layer_row *rows) {
     static const int shift[BN_VGG16_NCONV] = {0, 0, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4};
     static const int pool_after[BN_VGG16_NCONV] = {0, 1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1};
     int nrows = 0, block = 1;
@@ -140,7 +141,8 @@ static int bench_layers(const bn_vgg16_weights *w, bn_conv_engine engine, int si
         int pool = pool_after[i];
         bn_conv *c;
         bn_error err;
-        if (bn_conv_create(&c, engine, cin, cout, w->conv[i].kernel, w->conv[i].bias, &err)) {
+        if (bn_conv_create_precision(&c, engine, prec, cin, cout, w->conv[i].kernel,
+                                     w->conv[i].bias, &err)) {
             fprintf(stderr, "bench_net: %s\n", err.msg);
             exit(1);
         }
@@ -181,7 +183,8 @@ static int bench_layers(const bn_vgg16_weights *w, bn_conv_engine engine, int si
 
 static void usage(void) {
     fputs("usage: bench_net [--conv auto|direct|winograd] [--size N] [--batch N] [--threads N]\n"
-          "                 [--reps N] [--layers] [--weights FILE.h5] [--peak GFLOPS]\n",
+          "                 [--reps N] [--layers] [--weights FILE.h5] [--peak GFLOPS]\n"
+          "                 [--precision fp32|fast|bf16|fp16]\n",
           stderr);
     exit(2);
 }
@@ -192,15 +195,22 @@ int main(int argc, char **argv) {
     bn_cpu_blas_use_best_kernels(argv);
 
     bn_conv_engine engine = BN_CONV_AUTO;
+    bn_precision prec = BN_PRECISION_FP32;
     int size = 224, batch = 8, threads = 2, reps = 5, layers = 0;
     double peak = 234.0;
     const char *weights_path = NULL;
     static const struct option opts[] = {
-        {"conv", required_argument, 0, 'c'},    {"size", required_argument, 0, 's'},
-        {"batch", required_argument, 0, 'b'},   {"threads", required_argument, 0, 't'},
-        {"reps", required_argument, 0, 'r'},    {"layers", no_argument, 0, 'l'},
-        {"weights", required_argument, 0, 'w'}, {"peak", required_argument, 0, 'p'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
+        {"conv", required_argument, 0, 'c'},
+        {"size", required_argument, 0, 's'},
+        {"batch", required_argument, 0, 'b'},
+        {"threads", required_argument, 0, 't'},
+        {"reps", required_argument, 0, 'r'},
+        {"layers", no_argument, 0, 'l'},
+        {"weights", required_argument, 0, 'w'},
+        {"peak", required_argument, 0, 'p'},
+        {"precision", required_argument, 0, 'P'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     for (int o; (o = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         switch (o) {
@@ -215,6 +225,10 @@ int main(int argc, char **argv) {
         case 'l': layers = 1; break;
         case 'w': weights_path = optarg; break;
         case 'p': peak = atof(optarg); break;
+        case 'P':
+            if (bn_precision_parse(optarg, &prec))
+                usage();
+            break;
         default: usage();
         }
     }
@@ -224,6 +238,12 @@ int main(int argc, char **argv) {
 
     bn_vgg16_weights w;
     bn_error err;
+    char why[512];
+    if (bn_precision_resolve(prec, &prec, why, sizeof why, &err)) {
+        fprintf(stderr, "bench_net: %s\n", err.msg);
+        return 1;
+    }
+    printf("INFO precision %s\n", why);
     if (weights_path) {
         if (bn_weights_load(&w, weights_path, &err)) {
             fprintf(stderr, "bench_net: %s\n", err.msg);
@@ -240,7 +260,8 @@ int main(int argc, char **argv) {
 
     /* 1. The whole network. */
     bn_vgg16 *net;
-    if (bn_vgg16_create(&net, &w, engine, size, batch, BN_LAYER_BLOCK5_POOL, &err)) {
+    if (bn_vgg16_create_precision(&net, &w, engine, prec, size, batch, BN_LAYER_BLOCK5_POOL,
+                                  &err)) {
         fprintf(stderr, "bench_net: %s\n", err.msg);
         return 1;
     }
@@ -272,9 +293,10 @@ int main(int argc, char **argv) {
     double flops = NET_FLOPS_224 * ((double)size / 224) * ((double)size / 224) * batch;
     printf("RESULT runtime=bottleneck conv=%s size=%d batch=%d threads=%d reps=%d s_median=%.4f "
            "s_min=%.4f img_s_median=%.3f img_s_best=%.3f gflops_median=%.1f peak_rss_mb=%.0f "
-           "cpu_ms_per_img=%.1f out_mean=%.4g\n",
+           "cpu_ms_per_img=%.1f out_mean=%.4g engine_id=%s\n",
            bn_conv_engine_name(engine), size, batch, bn_cpu_threads(), reps, med, best, batch / med,
-           batch / best, flops / med / 1e9, peak_rss_mb(), cpu_ms, sum / ((double)batch * dim));
+           batch / best, flops / med / 1e9, peak_rss_mb(), cpu_ms, sum / ((double)batch * dim),
+           bn_vgg16_engine_id(net));
     fflush(stdout);
     free(in);
     free(out);
@@ -283,7 +305,7 @@ int main(int argc, char **argv) {
     /* 2. Layer by layer. */
     if (layers) {
         layer_row rows[BN_VGG16_NCONV];
-        int n = bench_layers(&w, engine, size, batch, reps, rows);
+        int n = bench_layers(&w, engine, prec, size, batch, reps, rows);
         double total = 0;
         for (int i = 0; i < n; i++) {
             layer_row *r = &rows[i];

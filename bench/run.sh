@@ -19,7 +19,9 @@
 # for a quiet machine and then reports how many cores other processes used
 # during the run, foreign_cores_avg):
 #   1. bench_net --conv direct, then --conv winograd, then --conv auto (with the
-#      per-layer table): the network alone, 224x224, batch 8, 2 threads;
+#      per-layer table), then --precision fast (BF16 where this CPU runs it
+#      faster; in the paired rounds of step 4 too): the network alone, 224x224,
+#      batch 8, 2 threads;
 #   2. bottleneck-extract end to end (decode, resize, network, SQLite) on the
 #      2,000 training photos of ../shared/data/catsdogs, into a fresh database,
 #      --conv auto, batch 8, 2 threads;
@@ -87,6 +89,8 @@ if [ -z "${STARTUP_ONLY:-}" ]; then
 run net_direct "$net" --conv direct --reps "$reps"
 run net_winograd "$net" --conv winograd --reps "$reps"
 run net_auto "$net" --conv auto --reps "$reps" --layers
+# --precision fast: BF16 products where this CPU runs them faster (precision.h)
+run net_fast "$net" --conv auto --precision fast --reps "$reps"
 
 # 2. The extractor end to end on real photos (weights: random He-normal
 #    file from ../shared, same cost as the real ones).
@@ -116,6 +120,8 @@ peers_work=${BENCH_WORK:-${TMPDIR:-/tmp}/bottleneck-peers}
 if [ -x "$peers_work/dnnl_bench" ] && [ "${ROUNDS:-5}" -gt 0 ]; then
     for i in $(seq "${ROUNDS:-5}"); do
         "$net" --conv auto --reps 3 | grep '^RESULT' | sed "s/^RESULT /RESULT round=$i /" | tee -a "$log"
+        "$net" --conv auto --precision fast --reps 3 | grep '^RESULT' |
+            sed "s/^RESULT /RESULT round=$i /" | tee -a "$log"
         OMP_NUM_THREADS=2 "$peers_work/dnnl_bench" winograd f32 8 3 2>/dev/null | grep '^RESULT' |
             sed "s/^RESULT /RESULT round=$i /" | tee -a "$log"
         if [ -d "$peers_work/ort/node_modules/onnxruntime-node" ] && command -v node >/dev/null; then
@@ -181,14 +187,18 @@ rounds = {}
 for l in lines:
     if l.startswith('RESULT round='):
         r = kv(l)
-        name = ('ours' if r.get('runtime') == 'bottleneck' else
+        lowp = r.get('engine_id', '').endswith(('-bf16', '-fp16'))
+        name = ('lowp' if lowp else 'ours' if r.get('runtime') == 'bottleneck' else
                 'wino' if r.get('runtime') == 'onednn' else 'ort')
         rounds.setdefault(r['round'], {})[name] = float(r['img_s_median'])
 def best(pred, key='img_s_median'):
     v = [float(r[key]) for r in res if pred(r) and key in r]
     return max(v) if v else None
-ours = {e: best(lambda r, e=e: r.get('runtime') == 'bottleneck' and r.get('conv') == e)
+def fp32(r):
+    return not r.get('engine_id', '').endswith(('-bf16', '-fp16'))
+ours = {e: best(lambda r, e=e: r.get('runtime') == 'bottleneck' and r.get('conv') == e and fp32(r))
         for e in ('direct', 'winograd', 'auto')}
+lowp = best(lambda r: r.get('runtime') == 'bottleneck' and not fp32(r))
 wino = best(lambda r: r.get('runtime') == 'onednn' and r.get('alg') == 'winograd' and r.get('dt') == 'f32')
 dnnl = best(lambda r: r.get('runtime') == 'onednn' and r.get('alg') == 'direct' and r.get('dt') == 'f32')
 ort = best(lambda r: r.get('runtime', '').startswith('onnxruntime') and r.get('batch') == '8')
@@ -218,6 +228,7 @@ if st:
 print("\nSUMMARY (images/s at 224x224, batch 8, 2 threads; median of the reps)")
 for e, v in ours.items():
     print(f"  bottleneck network --conv {e:8s} {v if v is not None else 'n/a'}")
+print(f"  bottleneck network --precision fast {lowp if lowp is not None else 'n/a (fp32 here)'}")
 print(f"  bottleneck-extract end to end      {ext if ext is not None else 'n/a'}")
 print(f"  oneDNN Winograd F32                {wino if wino is not None else 'n/a'}")
 print(f"  oneDNN direct F32                  {dnnl if dnnl is not None else 'n/a'}")
@@ -226,6 +237,8 @@ if rss:
     print(f"  peak RSS of bench_net --conv auto  {rss[0]} MB")
 if fast and wino:
     print(f"RATIO bottleneck/onednn_winograd={fast / wino:.2f}")
+if fast and lowp:
+    print(f"RATIO precision_fast/fp32={lowp / fast:.2f}")
 if fast and ort:
     print(f"RATIO bottleneck/onnxruntime={fast / ort:.2f}")
 if fast and ext:
@@ -237,6 +250,10 @@ for other, label in (('wino', 'onednn_winograd'), ('ort', 'onnxruntime')):
     p = paired(other)
     if p:
         print(f"RATIO paired bottleneck/{label} median={p[0]:.2f} min={p[1]:.2f} max={p[2]:.2f} rounds={p[3]}")
+v = sorted(d['lowp'] / d['ours'] for d in rounds.values() if 'lowp' in d and 'ours' in d)
+if v:
+    print(f"RATIO paired precision_fast/fp32 median={v[len(v) // 2]:.2f} min={v[0]:.2f} "
+          f"max={v[-1]:.2f} rounds={len(v)}")
 ext_rounds = {}
 for l in lines:
     m = re.match(r'ROUND_EXTRACT round=(\d+) .*"images_per_second":([0-9.]+)', l)

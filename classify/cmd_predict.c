@@ -26,6 +26,7 @@
 #include "hash.h"
 #include "image.h"
 #include "onnx.h"
+#include "precision.h"
 #include "progress.h"
 #include "vgg16.h"
 #include "weights.h"
@@ -37,13 +38,14 @@
 typedef struct {
     char *source, *layer, *pooling, *resize, *preprocess, *dtype, *weights_sha256, *name;
     char *model, *model_format, *model_path;
+    char *precision; /* "fp32" | "bf16": new vectors are computed in it */
     int size, dim;
 } fs_row;
 
 static void fs_row_free(fs_row *f) {
     free(f->source), free(f->layer), free(f->pooling), free(f->resize), free(f->preprocess);
     free(f->dtype), free(f->weights_sha256), free(f->name);
-    free(f->model), free(f->model_format), free(f->model_path);
+    free(f->model), free(f->model_format), free(f->model_path), free(f->precision);
     memset(f, 0, sizeof *f);
 }
 
@@ -57,8 +59,8 @@ static int read_fs(bn_store *s, int64_t fs, fs_row *f, bn_error *err) {
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(bn_store_db(s),
                            "SELECT source, layer, pooling, resize, preprocess, dtype,"
-                           " weights_sha256, name, size, dim, model, model_format, model_path"
-                           " FROM featuresets WHERE id = ?1",
+                           " weights_sha256, name, size, dim, model, model_format, model_path,"
+                           " precision FROM featuresets WHERE id = ?1",
                            -1, &q, NULL) != SQLITE_OK)
         return bn_store_fail(s, err, "reading the feature set");
     sqlite3_bind_int64(q, 1, fs);
@@ -77,6 +79,7 @@ static int read_fs(bn_store *s, int64_t fs, fs_row *f, bn_error *err) {
         f->model = dup_col(q, 10);
         f->model_format = dup_col(q, 11);
         f->model_path = dup_col(q, 12);
+        f->precision = dup_col(q, 13);
     } else {
         rc = bn_fail(err, BN_EINVAL, "%s: no feature set %lld", bn_store_path(s), (long long)fs);
     }
@@ -163,7 +166,8 @@ static int extract_missing(const cl_opts *o, bn_store *s, int64_t fs, const fs_r
     eo.image.size = f->size;
     if (!f->layer || !f->pooling || !f->resize || !f->preprocess || !f->dtype ||
         bn_pooling_parse(f->pooling, &eo.pooling) || bn_resize_parse(f->resize, &eo.image.resize) ||
-        bn_image_preprocess_from_description(f->preprocess, &eo.image))
+        bn_image_preprocess_from_description(f->preprocess, &eo.image) ||
+        bn_precision_parse(f->precision, &eo.precision) || eo.precision == BN_PRECISION_FAST)
         return bn_fail(err, BN_EINVAL, "feature set '%s': settings this build does not know",
                        f->name);
     eo.dtype = f->dtype;

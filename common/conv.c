@@ -45,6 +45,11 @@ static const bn_conv_ops *conv_ops(bn_conv_engine engine) {
 
 int bn_conv_create(bn_conv **out, bn_conv_engine engine, int cin, int cout, const float *kernel,
                    const float *bias, bn_error *err) {
+    return bn_conv_create_precision(out, engine, BN_PRECISION_FP32, cin, cout, kernel, bias, err);
+}
+
+int bn_conv_create_precision(bn_conv **out, bn_conv_engine engine, bn_precision precision, int cin,
+                             int cout, const float *kernel, const float *bias, bn_error *err) {
     *out = NULL;
     if (cin <= 0 || cout <= 0 || !kernel || !bias)
         return bn_fail(err, BN_EINVAL, "conv: bad layer (cin %d, cout %d)", cin, cout);
@@ -52,11 +57,21 @@ int bn_conv_create(bn_conv **out, bn_conv_engine engine, int cin, int cout, cons
     const bn_conv_ops *ops = conv_ops(resolved);
     if (!ops)
         return bn_fail(err, BN_EINVAL, "conv: unknown engine %d", (int)engine);
+    /* Only the Winograd products have reduced precisions; the direct engine
+     * is the exact one whatever was asked. */
+    if (resolved != BN_CONV_WINOGRAD)
+        precision = BN_PRECISION_FP32;
+    if (precision == BN_PRECISION_FAST || !bn_conv_winograd_has_precision(precision))
+        return bn_fail(err, BN_EINVAL, "conv: this CPU cannot run the %s products",
+                       precision == BN_PRECISION_FAST   ? "'fast' (unresolved)"
+                       : precision == BN_PRECISION_BF16 ? "BF16 (no avx512_bf16)"
+                                                        : "FP16 (no avx512_fp16 kernel)");
 
     bn_conv *c = calloc(1, sizeof *c);
     if (!c)
         return bn_fail(err, BN_ENOMEM, "conv: out of memory for a %dx%d layer", cin, cout);
     c->engine = resolved;
+    c->precision = precision;
     c->cin = cin;
     c->cout = cout;
     c->ops = ops;
@@ -89,6 +104,10 @@ void bn_conv_free(bn_conv *c) {
 
 bn_conv_engine bn_conv_engine_of(const bn_conv *c) {
     return c->engine;
+}
+
+bn_precision bn_conv_precision_of(const bn_conv *c) {
+    return c->precision;
 }
 
 size_t bn_conv_workspace(const bn_conv *c, int n, int h, int w) {
@@ -159,6 +178,17 @@ const char *bn_conv_engine_id(bn_conv_engine resolved) {
     if (resolved == BN_CONV_WINOGRAD)
         return bn_conv_winograd_fast() ? "winograd-avx512" : "winograd-portable";
     return "direct";
+}
+
+const char *bn_conv_engine_id_precision(bn_conv_engine resolved, bn_precision precision) {
+    const char *id = bn_conv_engine_id(resolved);
+    if (strcmp(id, "winograd-avx512") != 0)
+        return id;
+    switch (precision) {
+    case BN_PRECISION_BF16: return "winograd-avx512-bf16";
+    case BN_PRECISION_FP16: return "winograd-avx512-fp16";
+    default: return id;
+    }
 }
 
 int bn_conv_engine_parse(const char *s, bn_conv_engine *out) {

@@ -24,9 +24,30 @@ typedef enum { BN_CONV_AUTO, BN_CONV_DIRECT, BN_CONV_WINOGRAD } bn_conv_engine;
 
 typedef struct bn_conv bn_conv;
 
+/* The arithmetic of the Winograd engine's products (the bulk of the work).
+ * FP32: exact to 1e-4 (the default). BF16: V and U rounded to bfloat16,
+ * vdpbf16ps dot products of channel pairs accumulated in FP32 (needs
+ * avx512_bf16). FP16: V and U in IEEE half, FP16 FMAs over short runs of
+ * channels widened to FP32 (needs avx512_fp16). FAST is a request, never a
+ * layer's precision: precision.c resolves it to what is fastest on this CPU.
+ * The transforms, bias, ReLU and pooling stay FP32 in every case. */
+typedef enum {
+    BN_PRECISION_FP32,
+    BN_PRECISION_FAST,
+    BN_PRECISION_BF16,
+    BN_PRECISION_FP16
+} bn_precision;
+
 /* kernel (3, 3, cin, cout) as Keras stores it; bias (cout). Both are copied. */
 int bn_conv_create(bn_conv **out, bn_conv_engine engine, int cin, int cout, const float *kernel,
                    const float *bias, bn_error *err);
+/* The same with a resolved precision (FP32, BF16 or FP16; not FAST). Only the
+ * Winograd engine has reduced precisions: a layer that resolves to the direct
+ * engine runs FP32 (bn_conv_precision_of says which). BN_EINVAL if this CPU
+ * cannot run the precision asked for. */
+int bn_conv_create_precision(bn_conv **out, bn_conv_engine engine, bn_precision precision, int cin,
+                             int cout, const float *kernel, const float *bias, bn_error *err);
+bn_precision bn_conv_precision_of(const bn_conv *c);
 void bn_conv_free(bn_conv *c);
 
 /* Which engine a layer actually uses (AUTO resolved at creation). */
@@ -97,6 +118,21 @@ int bn_conv_winograd_fast(void);
  * "direct", "winograd-avx512" or "winograd-portable" (the two builds round
  * differently; each gives the same bytes for the same image). */
 const char *bn_conv_engine_id(bn_conv_engine resolved);
+/* The same for an engine and a precision: "winograd-avx512-bf16",
+ * "winograd-avx512-fp16"; FP32 as bn_conv_engine_id. */
+const char *bn_conv_engine_id_precision(bn_conv_engine resolved, bn_precision precision);
+
+/* Whether this CPU (and build) runs the Winograd products in this precision:
+ * FP32 always, BF16 with avx512_bf16, FP16 with avx512_fp16, both only in
+ * the AVX-512 build (not with $BN_WINOGRAD_PORTABLE). */
+int bn_conv_winograd_has_precision(bn_precision p);
+
+/* A microbenchmark of the products kernel alone, data in L1/L2: the
+ * multiply-adds per second (in units of 1e9) of 14 tiles x 32 output channels
+ * x 256 input channels, best of `reps` runs of about `seconds` each. 0 when
+ * this CPU cannot run the precision. precision.c compares BF16/FP16 with
+ * FP32 with it where features alone mislead. */
+double bn_conv_winograd_kernel_gmacs(bn_precision p, int reps, double seconds);
 
 int bn_conv_engine_parse(const char *s, bn_conv_engine *out); /* "auto"|"direct"|"winograd" */
 const char *bn_conv_engine_name(bn_conv_engine e);

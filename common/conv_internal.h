@@ -23,6 +23,7 @@ typedef struct bn_conv_ops {
 
 struct bn_conv {
     bn_conv_engine engine;
+    bn_precision precision; /* resolved: FP32, or BF16 in the Winograd engine */
     int cin, cout;
     float *bias;  /* (cout) */
     void *packed; /* engine-specific weights */
@@ -31,6 +32,5 @@ struct bn_conv {
 
 extern const bn_conv_ops bn_conv_direct_ops;
 extern const bn_conv_ops bn_conv_winograd_ops;
-
 
 #endif

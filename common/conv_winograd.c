@@ -64,6 +64,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef WG_PROFILE
 #include <stdio.h>
@@ -122,6 +123,8 @@ typedef float wg_v16 __attribute__((vector_size(64)));
 /* The same, for addresses that need only float alignment (the caller's tensors). */
 typedef float wg_v16u __attribute__((vector_size(64), aligned(4)));
 typedef int wg_i16 __attribute__((vector_size(64)));
+
+#include "winograd_bf16.h" /* after WG_ROWS and the vector types it uses */
 
 /* ------------------------------------------------------------------------ */
 /* Transform matrices                                                        */
@@ -223,16 +226,20 @@ typedef struct {
     size_t mfloats;       /* the M block */
     size_t ubytes;        /* the transformed kernel U */
     int private_blocks;   /* small U: each thread its own blocks, V and M (WG_PRIVATE sets) */
+    int bf16;             /* V and U in bfloat16 (winograd_bf16.h): cinp a multiple of 32,
+                           * vstride in 2-byte elements, ubytes of the BF16 U */
 } wg_geom;
 
 static int wg_round_up(int x, int m) {
     return (x + m - 1) / m * m;
 }
 
-static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w, int pool) {
+static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w, int pool, int bf16) {
     g->cin = cin;
     g->cout = cout;
-    g->cinp = wg_round_up(cin, 16);
+    g->bf16 = bf16;
+    /* BF16: pairs of 16-channel vectors become one 64-byte row of V */
+    g->cinp = wg_round_up(cin, bf16 ? 32 : 16);
     g->coutp = wg_round_up(cout, WG_COLS);
     g->n = n;
     g->h = h;
@@ -271,9 +278,11 @@ static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w, int 
     g->tb = tb;
     /* The pads (one cache line) keep lines that are used together from all
      * falling into the same cache set (sizes that are multiples of 4 KiB). */
-    g->vstride = tb * g->cinp + 16;
+    g->vstride = tb * g->cinp + (bf16 ? 32 : 16);
     g->mtile = (size_t)WG_P * g->coutp + 16;
-    g->vfloats = WG_P * g->vstride;
+    g->vfloats = bf16 ? WG_P * g->vstride / 2 : WG_P * g->vstride;
+    if (bf16)
+        g->ubytes /= 2;
     g->mfloats = tb * g->mtile;
     /* When U fits in a core's L2 with a block, threads need not share blocks:
      * each takes whole blocks with its own V and M, no barrier, no V lines
@@ -296,7 +305,8 @@ typedef struct {
     wg_geom g;
     const float *in;
     float *out;
-    const float *u;
+    const float *u;     /* FP32 U, or NULL */
+    const uint16_t *ub; /* BF16 U (g.bf16), or NULL */
     const float *bias;
     int pool;           /* write maxpool2x2 of the output (h/2, w/2) instead */
     int private_blocks; /* g.private_blocks and at most WG_PRIVATE threads */
@@ -344,8 +354,11 @@ WG_INLINE void wg_stream_fence(void) {
  * column nfrom on (2 when the next tile is this one's right neighbour: the
  * first two columns are shared): its pixels are prefetched, one vector at a
  * time as this tile's are used, so that the next tile does not wait. */
-WG_INLINE void wg_input_tile(const wg_job *j, size_t img, int y0, int x0, float *v,
-                             const float *next, int nfrom) {
+WG_INLINE void wg_input_tile(const wg_job *j, size_t img, int y0, int x0, void *vrow,
+                             const float *next, int nfrom, const int bf16) {
+    float *v = vrow;               /* FP32 V */
+    uint16_t *vb = vrow;           /* BF16 V */
+    wg_v16 stage[bf16 ? WG_P : 1]; /* BF16: channels c-16..c-1 until c..c+15 join them */
     const wg_geom *g = &j->g;
     const int h = g->h, w = g->w, cin = g->cin, cinp = g->cinp;
     const size_t vs = g->vstride;
@@ -370,7 +383,7 @@ WG_INLINE void wg_input_tile(const wg_job *j, size_t img, int y0, int x0, float 
          * write while this one computes: V is in L2, not L1, and stores that
          * miss stall the core. (With j->vstream, V's stores need no lines.) */
         const float *vnext = v + (c + 16 < cinp ? c + 16 : cinp);
-        if (!j->vstream)
+        if (!j->vstream && !bf16)
             for (int p = 0; p < WG_P; p += 8)
 #pragma GCC unroll 8
                 for (int q = p; q < p + 8; q++)
@@ -399,7 +412,18 @@ WG_INLINE void wg_input_tile(const wg_job *j, size_t img, int y0, int x0, float 
             for (int a = 0; a < WG_N; a++)
                 d[a] = t[a][b];
             wg_bt8(d, r);
-            if (j->vstream) {
+            if (bf16) {
+                if ((c & 16) == 0) {
+#pragma GCC unroll 8
+                    for (int a = 0; a < WG_N; a++)
+                        stage[a * WG_N + b] = r[a];
+                } else {
+#pragma GCC unroll 8
+                    for (int a = 0; a < WG_N; a++)
+                        wg_bf16_store(vb + (size_t)(a * WG_N + b) * vs + c - 16,
+                                      &stage[a * WG_N + b], &r[a], j->vstream);
+                }
+            } else if (j->vstream) {
 #pragma GCC unroll 8
                 for (int a = 0; a < WG_N; a++)
                     wg_stream(v + (size_t)(a * WG_N + b) * vs + c, &r[a]);
@@ -510,9 +534,13 @@ WG_INLINE void wg_output_tile(const wg_job *j, const float *m, size_t img, int y
  * C: rows in M, leading dimension ldc, the 32 columns as two vectors 1024
  * floats apart (M's tile layout). rows <= WG_ROWS and a constant after
  * inlining, so the 2 * rows accumulators live in registers. On the way it
- * prefetches npf cache lines from pf and npf2 from pf2 into L2. */
-WG_INLINE void wg_kernel(int rows, int k, const float *a, size_t lda, const float *b, float *c,
-                         size_t ldc, const char *pf, int npf, const char *pf2, int npf2) {
+ * prefetches npf cache lines from pf and npf2 from pf2 into L2.
+ * bf16 (a constant after inlining): A and B in bfloat16, k pairs of
+ * channels, each step wg_bf16_step (winograd_bf16.h); C still FP32. */
+WG_INLINE void wg_kernel(const int bf16, int rows, int k, const void *av, size_t lda,
+                         const void *bv, float *c, size_t ldc, const char *pf, int npf,
+                         const char *pf2, int npf2) {
+    const float *a = av, *b = bv;
     wg_v16 c0[WG_ROWS], c1[WG_ROWS];
 #pragma GCC unroll 16
     for (int r = 0; r < rows; r++) {
@@ -528,6 +556,10 @@ WG_INLINE void wg_kernel(int rows, int k, const float *a, size_t lda, const floa
             __builtin_prefetch(pf + (size_t)i * 32, 0, 2);
         else if ((i & 1) && i / 2 < npf2)
             __builtin_prefetch(pf2 + (size_t)(i / 2) * 64, 0, 2);
+        if (bf16) {
+            wg_bf16_step(c0, c1, rows, i, av, lda, bv);
+            continue;
+        }
         wg_v16 b0 = *(const wg_v16 *)(b + (size_t)i * WG_COLS);
         wg_v16 b1 = *(const wg_v16 *)(b + (size_t)i * WG_COLS + 16);
 #pragma GCC unroll 16
@@ -544,18 +576,20 @@ WG_INLINE void wg_kernel(int rows, int k, const float *a, size_t lda, const floa
     }
 }
 
-/* wg_kernel for a run-time row count. Full calls get a compile-time lda for
- * the channel counts of VGG16: the 14 rows are then one base register plus
- * constant offsets; with a run-time lda GCC runs out of registers for 14 row
- * addresses and reloads them, one extra load per FMA pair, which makes the
- * kernel load-bound (measured: 10-15% slower). */
-WG_INLINE void wg_kernel_rows(int rows, int k, const float *a, size_t lda, const float *b, float *c,
-                              size_t ldc, const char *pf, int npf, const char *pf2, int npf2) {
+/* wg_kernel for a run-time row count. Full calls get a compile-time lda
+ * for the channel counts of VGG16: the 14 rows are then one base register
+ * plus constant offsets; with a run-time lda GCC runs out of registers for 14
+ * row addresses and reloads them, one extra load per FMA pair, which makes
+ * the kernel load-bound (measured: 10-15% slower). */
+WG_INLINE void wg_kernel_rows(const int bf16, int rows, int k, const void *a, size_t lda,
+                              const void *b, float *c, size_t ldc, const char *pf, int npf,
+                              const char *pf2, int npf2) {
     if (rows == WG_ROWS)
         switch (lda) {
 #define WG_LDA(L)                                                                                  \
-    case L: wg_kernel(WG_ROWS, k, a, L, b, c, ldc, pf, npf, pf2, npf2); return;
+    case L: wg_kernel(bf16, WG_ROWS, k, a, L, b, c, ldc, pf, npf, pf2, npf2); return;
             WG_LDA(16)
+            WG_LDA(32)
             WG_LDA(64)
             WG_LDA(128)
             WG_LDA(256)
@@ -565,7 +599,7 @@ WG_INLINE void wg_kernel_rows(int rows, int k, const float *a, size_t lda, const
         }
     switch (rows) {
 #define WG_CASE(R)                                                                                 \
-    case R: wg_kernel(R, k, a, lda, b, c, ldc, pf, npf, pf2, npf2); break;
+    case R: wg_kernel(bf16, R, k, a, lda, b, c, ldc, pf, npf, pf2, npf2); break;
         WG_CASE(14)
         WG_CASE(13)
         WG_CASE(12)
@@ -597,7 +631,8 @@ static void wg_tile_origin(const wg_geom *g, size_t t, size_t *img, int *y0, int
 #define WG_TILES_PER_TASK 4
 
 /* Step 1 for tiles [i0, i1) of the block starting at tile t0. */
-WG_INLINE void wg_step_input(wg_job *j, float *v, size_t t0, size_t i0, size_t i1, size_t cnt) {
+WG_INLINE void wg_step_input(wg_job *j, float *v, size_t t0, size_t i0, size_t i1, size_t cnt,
+                             const int bf16) {
     const wg_geom *g = &j->g;
     assert(t0 + i1 <= g->tiles && i1 <= cnt && cnt <= g->tb);
     for (size_t i = i0; i < i1; i++) {
@@ -612,7 +647,8 @@ WG_INLINE void wg_step_input(wg_job *j, float *v, size_t t0, size_t i0, size_t i
                     j->in + ((nimg * g->h + (size_t)(ny0 - 1)) * g->w + (size_t)(nx0 - 1)) * g->cin;
         }
         int nfrom = nimg == img && ny0 == y0 && nx0 == x0 + WG_M ? WG_N - WG_M : 0;
-        wg_input_tile(j, img, y0 - 1, x0 - 1, v + i * g->cinp, next, nfrom);
+        void *row = bf16 ? (void *)((uint16_t *)v + i * g->cinp) : (void *)(v + i * g->cinp);
+        wg_input_tile(j, img, y0 - 1, x0 - 1, row, next, nfrom, bf16);
     }
 }
 
@@ -625,25 +661,28 @@ WG_INLINE void wg_step_input(wg_job *j, float *v, size_t t0, size_t i0, size_t i
  * thread likely takes at position p (each thread needs all of V[p + 1] in its
  * own L2). */
 WG_INLINE void wg_step_product(wg_job *j, const float *v, float *m, size_t cnt, int p, int cb,
-                               const float *unext, int nth) {
+                               const void *unext, int nth, const int bf16) {
     const wg_geom *g = &j->g;
     const int nblk = g->coutp / WG_COLS;
-    const size_t ublk = (size_t)g->cinp * WG_COLS; /* floats of one (p, cb) panel of U */
-    const float *vp = v + (size_t)p * g->vstride;
-    const float *up = j->u + ((size_t)p * nblk + cb) * ublk;
+    const size_t ublk = (size_t)g->cinp * WG_COLS; /* elements of one (p, cb) panel of U */
+    const size_t esize = bf16 ? 2 : 4;
+    const float *vp = bf16 ? NULL : v + (size_t)p * g->vstride;
+    const float *up = bf16 ? NULL : j->u + ((size_t)p * nblk + cb) * ublk;
+    const uint16_t *vpb = bf16 ? (const uint16_t *)v + (size_t)p * g->vstride : NULL;
+    const uint16_t *upb = bf16 ? j->ub + ((size_t)p * nblk + cb) * ublk : NULL;
     const size_t nrb = (cnt + WG_ROWS - 1) / WG_ROWS;
     assert(cnt <= g->tb && p < WG_P && cb < nblk); /* M's rows and V's positions stay in bounds */
-    const int ulines = (int)(ublk * sizeof(float) / 64);
+    const int ulines = (int)(ublk * esize / 64);
     const int uslice = (ulines + (int)nrb - 1) / (int)nrb;
     /* This task's share of V[p + 1]: lines [vfirst, vfirst + vlines). */
     const char *vnext = NULL;
     int vlines = 0;
     if (j->vstream && p + 1 < WG_P) {
         int per_thread = nblk / nth > 0 ? nblk / nth : 1;
-        int all = (int)(cnt * g->cinp * sizeof(float) / 64);
+        int all = (int)(cnt * g->cinp * esize / 64);
         int share = (all + per_thread - 1) / per_thread, vfirst = cb / nth * share;
         vlines = vfirst >= all ? 0 : vfirst + share > all ? all - vfirst : share;
-        vnext = (const char *)(v + (size_t)(p + 1) * g->vstride) + (size_t)vfirst * 64;
+        vnext = (const char *)v + (size_t)(p + 1) * g->vstride * esize + (size_t)vfirst * 64;
     }
     const int vslice = (vlines + (int)nrb - 1) / (int)nrb;
     for (size_t rb = 0; rb < nrb; rb++) {
@@ -653,10 +692,13 @@ WG_INLINE void wg_step_product(wg_job *j, const float *v, float *m, size_t cnt, 
         int rows = cnt - r < WG_ROWS ? (int)(cnt - r) : WG_ROWS;
         int first = (int)rb * uslice, npf = ulines - first;
         npf = !unext || npf < 0 ? 0 : npf < uslice ? npf : uslice;
-        wg_kernel_rows(rows, g->cin, vp + r * g->cinp, g->cinp, up,
-                       m + r * g->mtile + (size_t)cb * 2 * WG_P * 16 + p * 16, g->mtile,
-                       unext ? (const char *)unext + (size_t)first * 64 : NULL, npf,
-                       vnext ? vnext + (size_t)vf * 64 : NULL, vn);
+        float *mr = m + r * g->mtile + (size_t)cb * 2 * WG_P * 16 + p * 16;
+        const char *pf = unext ? (const char *)unext + (size_t)first * 64 : NULL;
+        const char *pf2 = vnext ? vnext + (size_t)vf * 64 : NULL;
+        /* BF16: pairs of channels; an odd cin's last pair has a zero partner */
+        const void *a = bf16 ? (const void *)(vpb + r * g->cinp) : (const void *)(vp + r * g->cinp);
+        wg_kernel_rows(bf16, rows, bf16 ? (g->cin + 1) / 2 : g->cin, a, g->cinp,
+                       bf16 ? (const void *)upb : (const void *)up, mr, g->mtile, pf, npf, pf2, vn);
     }
 }
 
@@ -677,11 +719,13 @@ WG_INLINE void wg_step_output(wg_job *j, const float *m, size_t t0, size_t i0, s
  * between steps for the other threads' tasks that the next step needs.
  * Private blocks: whole blocks taken from a queue, in this thread's own V
  * and M, no waiting. */
-WG_INLINE void wg_work(wg_job *j, int tid, int nth) {
+WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int bf16) {
     const wg_geom *g = &j->g;
     const unsigned nblocks = (unsigned)((g->tiles + g->tb - 1) / g->tb);
     const unsigned nblk = (unsigned)(g->coutp / WG_COLS);
-    const size_t ublk = (size_t)g->cinp * WG_COLS;
+    /* bytes of one (p, cb) panel of U, and U's first byte */
+    const size_t ublk = (size_t)g->cinp * WG_COLS * (bf16 ? 2 : 4);
+    const char *u0 = bf16 ? (const char *)j->ub : (const char *)j->u;
     const unsigned per13 = (unsigned)((g->tb + WG_TILES_PER_TASK - 1) / WG_TILES_PER_TASK);
     const unsigned per2 = WG_P * nblk;
     if (j->private_blocks) {
@@ -691,12 +735,12 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth) {
 #ifdef WG_PROFILE
             double wg_t0 = tid == 0 ? wg_cpu() : 0;
 #endif
-            wg_step_input(j, v, t0, 0, cnt, cnt);
+            wg_step_input(j, v, t0, 0, cnt, cnt, bf16);
             WG_T(0);
             for (unsigned k = 0; k < per2; k++) {
                 unsigned kn = k + 1 < per2 ? k + 1 : k;
                 wg_step_product(j, v, m, cnt, (int)(k / nblk), (int)(k % nblk),
-                                k + 1 < per2 ? j->u + (size_t)kn * ublk : NULL, 1);
+                                k + 1 < per2 ? u0 + (size_t)kn * ublk : NULL, 1, bf16);
             }
             WG_T(1);
             wg_step_output(j, m, t0, 0, cnt);
@@ -716,7 +760,7 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth) {
         while (bn_pool_take(&j->q[0], end1, &task)) {
             size_t i0 = (size_t)(task - blk * per13) * WG_TILES_PER_TASK;
             size_t i1 = i0 + WG_TILES_PER_TASK < cnt ? i0 + WG_TILES_PER_TASK : cnt;
-            wg_step_input(j, j->v, t0, i0, i1, cnt);
+            wg_step_input(j, j->v, t0, i0, i1, cnt, bf16);
             if (j->vstream) /* V complete before the products read it */
                 wg_stream_fence();
             bn_pool_finish(&j->q[0], end1);
@@ -730,7 +774,7 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth) {
         while (bn_pool_take(&j->q[1], end2, &task)) {
             unsigned k = task - blk * per2, kn = k + (unsigned)nth;
             wg_step_product(j, j->v, j->m, cnt, (int)(k / nblk), (int)(k % nblk),
-                            kn < per2 ? j->u + (size_t)kn * ublk : NULL, nth);
+                            kn < per2 ? u0 + (size_t)kn * ublk : NULL, nth, bf16);
             bn_pool_finish(&j->q[1], end2);
         }
         WG_T(1);
@@ -748,13 +792,20 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth) {
 }
 
 static WG_AVX512 void wg_work_avx512(void *arg, int tid, int nth) {
-    wg_work(arg, tid, nth);
+    wg_work(arg, tid, nth, 0);
+    if (((wg_job *)arg)->stream)
+        wg_stream_fence();
+}
+
+/* The BF16 products (winograd_bf16.h): only on CPUs with avx512_bf16. */
+static WG_AVX512 void wg_work_bf16(void *arg, int tid, int nth) {
+    wg_work(arg, tid, nth, 1);
     if (((wg_job *)arg)->stream)
         wg_stream_fence();
 }
 
 static void wg_work_generic(void *arg, int tid, int nth) {
-    wg_work(arg, tid, nth);
+    wg_work(arg, tid, nth, 0);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -827,10 +878,41 @@ static void wg_transform_work(void *arg, int tid, int nth) {
         }
 }
 
+/* The BF16 U (winograd_bf16.h) from the FP32 one in c->packed (cinp32 =
+ * cin rounded up to 32): U[p][cout/32][cinp32/2][32][2], each value the FP32
+ * U rounded once more, to bfloat16; padding channels zero. Replaces
+ * c->packed (the FP32 U is released: its cached pages stay in the cache).
+ * Not cached itself: one pass over U. */
+static int wg_prepare_bf16(bn_conv *c, int cinp, int nblk, bn_error *err) {
+    const int cin = c->cin, cinp32 = wg_round_up(cin, 32);
+    const float *u = c->packed;
+    size_t count = (size_t)WG_P * nblk * cinp32 * WG_COLS;
+    size_t bytes = (count * sizeof(uint16_t) + WG_HUGE - 1) & ~(WG_HUGE - 1);
+    uint16_t *ub = aligned_alloc(WG_HUGE, bytes);
+    if (ub) {
+        (void)madvise(ub, bytes, MADV_HUGEPAGE);
+        for (size_t panel = 0; panel < (size_t)WG_P * nblk; panel++)
+            for (int ci = 0; ci < cinp32; ci++)
+                for (int co = 0; co < WG_COLS; co++)
+                    ub[((panel * cinp32 + ci) / 2 * WG_COLS + co) * 2 + ci % 2] =
+                        ci < cin ? wg_bf16_of(u[(panel * cinp + ci) * WG_COLS + co]) : 0;
+    }
+    if (!bn_kcache_release(c->packed))
+        free(c->packed);
+    c->packed = ub;
+    if (!ub) {
+        bn_pool_release();
+        return bn_fail(err, BN_ENOMEM, "conv_winograd: out of memory for a %dx%d BF16 kernel", cin,
+                       c->cout);
+    }
+    return BN_OK;
+}
+
 /* U[p][cout/32][cinp][32] = (G g G^T)[p] for each (ci, co), computed in double
  * and rounded once; padding channels are zero. From the kernel cache when it
  * holds this kernel's U (start-up: docs/PERFORMANCE.md), else computed on the
- * pool's threads and stored there. */
+ * pool's threads and stored there. BF16 (c->precision): then rounded once
+ * more (wg_prepare_bf16). */
 static int winograd_prepare(bn_conv *c, const float *kernel, bn_error *err) {
     const int cin = c->cin, cout = c->cout;
     const int cinp = wg_round_up(cin, 16), coutp = wg_round_up(cout, WG_COLS);
@@ -844,7 +926,7 @@ static int winograd_prepare(bn_conv *c, const float *kernel, bn_error *err) {
     const void *cached = bn_kcache_map(WG_CACHE_KIND, key, count * sizeof(float));
     if (cached) {
         c->packed = (void *)cached; /* read-only pages: the engine never writes U */
-        return BN_OK;
+        return c->precision == BN_PRECISION_BF16 ? wg_prepare_bf16(c, cinp, nblk, err) : BN_OK;
     }
     size_t bytes = (count * sizeof(float) + WG_HUGE - 1) & ~(WG_HUGE - 1);
     float *u = aligned_alloc(WG_HUGE, bytes);
@@ -859,13 +941,13 @@ static int winograd_prepare(bn_conv *c, const float *kernel, bn_error *err) {
     bn_pool_run(wg_transform_work, &t, bn_cpu_threads());
     (void)bn_kcache_store(WG_CACHE_KIND, key, u, count * sizeof(float));
     c->packed = u;
-    return BN_OK;
+    return c->precision == BN_PRECISION_BF16 ? wg_prepare_bf16(c, cinp, nblk, err) : BN_OK;
 }
 
 /* Bytes of V and M that a forward call on exactly n images uses. */
 static size_t wg_need(const bn_conv *c, int n, int h, int w, int pool) {
     wg_geom g;
-    wg_geometry(&g, c->cin, c->cout, n, h, w, pool);
+    wg_geometry(&g, c->cin, c->cout, n, h, w, pool, c->precision == BN_PRECISION_BF16);
     return (g.vfloats + g.mfloats) * sizeof(float) * (g.private_blocks ? WG_PRIVATE : 1);
 }
 
@@ -898,10 +980,12 @@ static void winograd_run(const bn_conv *c, const float *in, float *out, int n, i
                          void *workspace, int pool) {
     wg_job j;
     memset(&j, 0, sizeof j);
-    wg_geometry(&j.g, c->cin, c->cout, n, h, w, pool);
+    const int bf16 = c->precision == BN_PRECISION_BF16;
+    wg_geometry(&j.g, c->cin, c->cout, n, h, w, pool, bf16);
     j.in = in;
     j.out = out;
-    j.u = c->packed;
+    j.u = bf16 ? NULL : c->packed;
+    j.ub = bf16 ? c->packed : NULL;
     j.bias = c->bias;
     j.pool = pool;
     j.v = workspace;
@@ -919,8 +1003,11 @@ static void winograd_run(const bn_conv *c, const float *in, float *out, int n, i
     if (j.g.private_blocks && nth <= WG_PRIVATE)
         j.private_blocks = 1;
     bn_pool_fn fn = bn_conv_winograd_fast() ? wg_work_avx512 : wg_work_generic;
+    assert(!bf16 || fn == wg_work_avx512); /* bn_conv_winograd_has_precision said so */
+    if (bf16)
+        fn = wg_work_bf16;
     size_t out_bytes = (size_t)n * (pool ? (h / 2) * (w / 2) : h * w) * c->cout * sizeof(float);
-    j.stream = fn == wg_work_avx512 && out_bytes > WG_STREAM_BYTES && c->cout % 16 == 0 &&
+    j.stream = fn != wg_work_generic && out_bytes > WG_STREAM_BYTES && c->cout % 16 == 0 &&
                ((uintptr_t)out & 63) == 0;
     /* V goes past the caches when it cannot stay in the core's L2 until the
      * products read it: in shared blocks (block3-5, MBs per block), and in
@@ -929,7 +1016,7 @@ static void winograd_run(const bn_conv *c, const float *in, float *out, int n, i
      * tile and channel vector, and the products prefetch it back a position
      * ahead. Measured: block3-5 10% faster, block2_conv2 13%, block2_conv1
      * 3%; block1_conv2 (U 1 MB, V stays in L2) 3% slower, so not there. */
-    j.vstream = fn == wg_work_avx512 && (!j.private_blocks || j.g.ubytes > WG_L2_BYTES);
+    j.vstream = fn != wg_work_generic && (!j.private_blocks || j.g.ubytes > WG_L2_BYTES);
     bn_pool_run(fn, &j, nth);
 }
 
@@ -968,3 +1055,65 @@ const bn_conv_ops bn_conv_winograd_ops = {
     .workspace_pool = winograd_workspace_pool,
     .forward_pool = winograd_forward_pool,
 };
+
+/* BF16 needs the AVX-512 build, vdpbf16ps and GCC (WG_HAVE_BF16). FP16 products are not written
+ * yet (docs/PERFORMANCE.md, *Reduced precision*): never available. */
+int bn_conv_winograd_has_precision(bn_precision p) {
+    switch (p) {
+    case BN_PRECISION_FP32: return 1;
+    case BN_PRECISION_BF16:
+        return WG_HAVE_BF16 && bn_conv_winograd_fast() && bn_cpu_features_get()->avx512_bf16;
+    default: return 0;
+    }
+}
+
+/* The microbenchmark's shape: one full kernel call of a 256-channel layer. */
+#define WG_BENCH_K 256
+#define WG_BENCH_LDC (WG_P * WG_COLS + 16)
+
+static double wg_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+/* Kernel calls per second on data in cache, for `seconds`. */
+static WG_AVX512 double wg_bench_calls(int bf16, const void *a, const void *b, float *c,
+                                       double seconds) {
+    long calls = 0;
+    double t0 = wg_now(), t;
+    do {
+        for (int i = 0; i < 64; i++) {
+            wg_kernel_rows(bf16, WG_ROWS, bf16 ? WG_BENCH_K / 2 : WG_BENCH_K, a, WG_BENCH_K, b, c,
+                           WG_BENCH_LDC, NULL, 0, NULL, 0);
+            __asm__ volatile("" ::: "memory"); /* every call's stores happen */
+        }
+        calls += 64;
+        t = wg_now();
+    } while (t - t0 < seconds);
+    return calls / (t - t0);
+}
+
+double bn_conv_winograd_kernel_gmacs(bn_precision p, int reps, double seconds) {
+    if (!bn_conv_winograd_has_precision(p) || !bn_conv_winograd_fast())
+        return 0;
+    int bf16 = p == BN_PRECISION_BF16;
+    size_t abytes = (size_t)WG_ROWS * WG_BENCH_K * 4, bbytes = (size_t)WG_BENCH_K * WG_COLS * 4;
+    size_t cbytes = ((size_t)WG_ROWS * WG_BENCH_LDC + WG_P * 16) * sizeof(float);
+    char *mem = aligned_alloc(64, abytes + bbytes + cbytes);
+    if (!mem)
+        return 0;
+    /* Small values whose products and sums stay normal in both formats. */
+    float *af = (float *)mem, *bf = (float *)(mem + abytes);
+    for (size_t i = 0; i < abytes / 4; i++)
+        af[i] = (float)(i % 7) * 0.125f + 0.5f;
+    for (size_t i = 0; i < bbytes / 4; i++)
+        bf[i] = (float)(i % 5) * 0.0625f - 0.125f;
+    double best = 0;
+    for (int r = 0; r < reps; r++) {
+        double rate = wg_bench_calls(bf16, af, bf, (float *)(mem + abytes + bbytes), seconds);
+        best = rate > best ? rate : best;
+    }
+    free(mem);
+    return best * WG_ROWS * WG_COLS * WG_BENCH_K / 1e9;
+}

@@ -20,6 +20,7 @@
  */
 #include "extractor.h"
 #include "cpu.h"
+#include "precision.h"
 
 #include "conv.h"
 #include "hash.h"
@@ -81,6 +82,7 @@ struct bn_extractor {
     long batches;
     bn_extract_opts o;
     int64_t featureset;
+    char precision_note[512]; /* bn_extractor_precision_note */
     char fsname[512];
     int dim;
     float *output; /* (batch, dim) */
@@ -151,6 +153,14 @@ int bn_extractor_create_graph(bn_extractor **out, bn_store *store, bn_graph *g,
         rc = bn_fail(err, BN_EINVAL, "--dtype %s: must be f32 or f16", o->dtype);
     else if (o->self_check > 0 && !m->exact)
         rc = bn_fail(err, BN_EINVAL, "--self-check: no second copy of the network was given");
+    else if (o->self_check > 0 && o->precision != BN_PRECISION_FP32)
+        rc = bn_fail(err, BN_EINVAL,
+                     "--self-check checks against the exact engine to 1e-4: only with "
+                     "--precision fp32");
+    bn_precision precision = BN_PRECISION_FP32;
+    char note[512] = "";
+    if (!rc)
+        rc = bn_precision_resolve(o->precision, &precision, note, sizeof note, err);
     bn_extractor *x = rc ? NULL : calloc(1, sizeof *x);
     if (!x) {
         bn_graph_free(g);
@@ -196,7 +206,14 @@ int bn_extractor_create_graph(bn_extractor **out, bn_store *store, bn_graph *g,
         return bn_fail(err, BN_ENOMEM, "out of memory for batch %d at size %d", o->batch,
                        o->image.size);
     }
+    snprintf(x->precision_note, sizeof x->precision_note, "%s", note);
+    bn_graph_set_precision(g, precision);
     rc = bn_graph_prepare(g, o->engine, o->batch, &x->tensor, 1, err);
+    if (!rc && bn_graph_precision(g) != precision)
+        snprintf(x->precision_note, sizeof x->precision_note,
+                 "fp32: the direct engine is exact (--precision %s applies to the Winograd "
+                 "engine)",
+                 bn_precision_name(o->precision));
     if (!rc && x->exact) {
         x->exact_out = malloc((size_t)x->dim * sizeof(float));
         rc = x->exact_out ? bn_graph_infer(x->exact, o->image.size, o->image.size, err)
@@ -207,7 +224,7 @@ int bn_extractor_create_graph(bn_extractor **out, bn_store *store, bn_graph *g,
         bn_extractor_free(x);
         return rc;
     }
-    bn_store_set_engine(store, bn_conv_engine_id(bn_graph_engine(x->net)), BN_CONV_ENGINE_VERSION);
+    bn_store_set_engine(store, bn_graph_engine_id(x->net), BN_CONV_ENGINE_VERSION);
     char pre[160];
     bn_image_preprocess_describe(&o->image, pre, sizeof pre);
     bn_featureset fs = {
@@ -223,6 +240,7 @@ int bn_extractor_create_graph(bn_extractor **out, bn_store *store, bn_graph *g,
         .dtype = o->dtype,
         .model_format = m->format,
         .model_path = m->path,
+        .precision = bn_precision_name(bn_graph_precision(x->net)),
     };
     if ((rc = bn_store_featureset_get_or_create(store, &fs, &x->featureset, err))) {
         bn_extractor_free(x);
@@ -273,6 +291,14 @@ const char *bn_extractor_featureset_name(const bn_extractor *x) {
 
 int bn_extractor_dim(const bn_extractor *x) {
     return x->dim;
+}
+
+const char *bn_extractor_precision(const bn_extractor *x) {
+    return bn_precision_name(bn_graph_precision(x->net));
+}
+
+const char *bn_extractor_precision_note(const bn_extractor *x) {
+    return x->precision_note;
 }
 
 /* ---- what the database already holds ------------------------------------ */
@@ -669,8 +695,8 @@ static int self_check(bn_extractor *x, batch *b, bn_extract_stats *st, bn_error 
             return bn_fail(err, BN_EINVAL,
                            "self-check: %s: the %s engine differs from the exact engine by %.3g "
                            "(relative L2, bound %g); this batch was not stored",
-                           x->ds->items[o->item].path, bn_conv_engine_id(bn_graph_engine(x->net)),
-                           rel, BN_VERIFY_TOLERANCE);
+                           x->ds->items[o->item].path, bn_graph_engine_id(x->net), rel,
+                           BN_VERIFY_TOLERANCE);
         return BN_OK;
     }
     return BN_OK;

@@ -31,6 +31,9 @@ typedef struct {
     bn_pooling pooling;
     const char *dtype; /* "f32" | "f16" */
     bn_conv_engine engine;
+    /* --precision: FP32 (default), FAST, BF16 or FP16 (conv.h). Resolved at
+     * creation (precision.h); the precision used keys the feature set. */
+    bn_precision precision;
     int batch; /* images per forward pass and per transaction */
     /* --self-check N: every N-th batch, one of its images also goes through
      * the exact (direct) engine, and the run stops with an error, that
@@ -85,6 +88,10 @@ void bn_extractor_free(bn_extractor *x);
 int64_t bn_extractor_featureset(const bn_extractor *x);
 const char *bn_extractor_featureset_name(const bn_extractor *x);
 int bn_extractor_dim(const bn_extractor *x);
+/* The precision the network runs in ("fp32", "bf16"), and one line saying
+ * why (what `fast` chose on this CPU, or that the direct engine is exact). */
+const char *bn_extractor_precision(const bn_extractor *x);
+const char *bn_extractor_precision_note(const bn_extractor *x);
 
 /* Process every item of ds (paths relative to ds->root). Per-file problems go
  * to the failures table and the stats; a returned error means the run could

@@ -62,6 +62,7 @@ struct bn_graph {
     int in_c, in_h, in_w;
     int inferred, prepared;
     bn_conv_engine engine;
+    bn_precision precision; /* of the 3x3 convolutions (bn_graph_set_precision) */
     int max_batch;
     float **slot;
     int nslot;
@@ -614,7 +615,8 @@ int bn_graph_prepare(bn_graph *g, bn_conv_engine engine, int max_batch, const ch
         size_t ws;
         int rc;
         if (conv_fast_ok(nd)) {
-            rc = bn_conv_create(&nd->fast, engine, nd->cin, nd->cout, nd->weight, nd->bias, err);
+            rc = bn_conv_create_precision(&nd->fast, engine, g->precision, nd->cin, nd->cout,
+                                          nd->weight, nd->bias, err);
             if (rc)
                 return rc;
             ws = nd->pool2 ? bn_conv_workspace_pool(nd->fast, max_batch, x.h, x.w)
@@ -657,6 +659,21 @@ bn_conv_engine bn_graph_engine(const bn_graph *g) {
         if (g->node[i].active && g->node[i].fast)
             return bn_conv_engine_of(g->node[i].fast);
     return BN_CONV_DIRECT;
+}
+
+void bn_graph_set_precision(bn_graph *g, bn_precision precision) {
+    g->precision = precision;
+}
+
+bn_precision bn_graph_precision(const bn_graph *g) {
+    for (int i = 0; i < g->nn; i++)
+        if (g->node[i].active && g->node[i].fast)
+            return bn_conv_precision_of(g->node[i].fast);
+    return BN_PRECISION_FP32;
+}
+
+const char *bn_graph_engine_id(const bn_graph *g) {
+    return bn_conv_engine_id_precision(bn_graph_engine(g), bn_graph_precision(g));
 }
 
 void bn_graph_profile(bn_graph *g, double *seconds) {

@@ -119,6 +119,16 @@ const char *bn_graph_default_feature(const bn_graph *g);
  * BN_CONV_DIRECT when every convolution runs on the exact general engine. */
 bn_conv_engine bn_graph_engine(const bn_graph *g);
 
+/* Before bn_graph_prepare: the arithmetic of the 3x3 convolutions' Winograd
+ * products (conv.h; resolved, not BN_PRECISION_FAST). Default FP32. The
+ * general convolutions (conv_gemm.c) and every other operator stay FP32. */
+void bn_graph_set_precision(bn_graph *g, bn_precision precision);
+/* After bn_graph_prepare: the precision the 3x3 convolutions run in (FP32
+ * when they resolved to the direct engine), and the id recorded with the
+ * vectors: bn_conv_engine_id_precision of the two. */
+bn_precision bn_graph_precision(const bn_graph *g);
+const char *bn_graph_engine_id(const bn_graph *g);
+
 /* The op that writes tensor i ("input" for the graph input). */
 const char *bn_graph_tensor_op(const bn_graph *g, int i);
 

@@ -338,14 +338,22 @@ static void bind_text(sqlite3_stmt *q, int i, const char *v) {
         sqlite3_bind_null(q, i);
 }
 
+/* The precision a feature set is keyed by: NULL is fp32. */
+static const char *fs_precision(const bn_featureset *fs) {
+    return fs->precision ? fs->precision : "fp32";
+}
+
+/* fp32 sets keep the names they always had; others end in the precision. */
 static void derive_name(char *out, size_t n, const bn_featureset *fs) {
     if (fs->name) {
         snprintf(out, n, "%s", fs->name);
         return;
     }
-    snprintf(out, n, "%s/%s/%s/%d/%s/%s/%s", fs->model, fs->layer ? fs->layer : "-",
+    int fp32 = strcmp(fs_precision(fs), "fp32") == 0;
+    snprintf(out, n, "%s/%s/%s/%d/%s/%s/%s%s%s", fs->model, fs->layer ? fs->layer : "-",
              fs->pooling ? fs->pooling : "-", fs->size, fs->resize ? fs->resize : "-",
-             fs->preprocess ? fs->preprocess : "-", fs->dtype);
+             fs->preprocess ? fs->preprocess : "-", fs->dtype, fp32 ? "" : "/",
+             fp32 ? "" : fs_precision(fs));
 }
 
 int bn_store_featureset_get_or_create(bn_store *s, const bn_featureset *fs, int64_t *id,
@@ -356,7 +364,7 @@ int bn_store_featureset_get_or_create(bn_store *s, const bn_featureset *fs, int6
     const char *find = "SELECT id, dim FROM featuresets WHERE source = ?1 AND model = ?2"
                        " AND weights_sha256 IS ?3 AND layer IS ?4 AND pooling IS ?5"
                        " AND size IS ?6 AND resize IS ?7 AND preprocess IS ?8 AND dtype = ?9"
-                       " AND (?10 IS NULL OR name = ?10)";
+                       " AND (?10 IS NULL OR name = ?10) AND precision = ?11";
     if (sqlite3_prepare_v2(s->db, find, -1, &q, NULL) != SQLITE_OK)
         return bn_store_fail(s, err, "looking up the feature set");
     bind_text(q, 1, source);
@@ -370,6 +378,7 @@ int bn_store_featureset_get_or_create(bn_store *s, const bn_featureset *fs, int6
     bind_text(q, 8, fs->preprocess);
     bind_text(q, 9, fs->dtype);
     bind_text(q, 10, fs->name);
+    bind_text(q, 11, fs_precision(fs));
     int rc = sqlite3_step(q);
     if (rc == SQLITE_ROW) {
         *id = sqlite3_column_int64(q, 0);
@@ -389,8 +398,9 @@ int bn_store_featureset_get_or_create(bn_store *s, const bn_featureset *fs, int6
     char name[512];
     derive_name(name, sizeof name, fs);
     const char *ins = "INSERT INTO featuresets (name, source, model, weights_sha256, layer,"
-                      " pooling, size, resize, preprocess, dim, dtype, model_format, model_path)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+                      " pooling, size, resize, preprocess, dim, dtype, model_format, model_path,"
+                      " precision)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
     for (int attempt = 0; attempt < 2; attempt++) {
         if (sqlite3_prepare_v2(s->db, ins, -1, &q, NULL) != SQLITE_OK)
             return bn_store_fail(s, err, "creating the feature set");
@@ -408,6 +418,7 @@ int bn_store_featureset_get_or_create(bn_store *s, const bn_featureset *fs, int6
         bind_text(q, 11, fs->dtype);
         bind_text(q, 12, fs->model_format);
         bind_text(q, 13, fs->model_path);
+        bind_text(q, 14, fs_precision(fs));
         rc = sqlite3_step(q);
         sqlite3_finalize(q);
         if (rc == SQLITE_DONE) {

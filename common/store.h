@@ -49,6 +49,9 @@ typedef struct {
     int size;
     int dim;
     const char *dtype; /* "f32" | "f16" */
+    /* "fp32" (NULL means it) | "bf16" | "fp16": the arithmetic of the
+     * products (schema/006_precision.sql); part of the key */
+    const char *precision;
     /* Not part of the key (weights_sha256 identifies the model): recorded for
      * people and for predict. NULL for imports. */
     const char *model_format; /* "keras-h5" | "onnx" */

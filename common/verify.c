@@ -8,6 +8,7 @@
  * network, and a plain loop is easy to trust.
  */
 #include "verify.h"
+#include "precision.h"
 
 #include "f16.h"
 #include "hash.h"
@@ -38,6 +39,7 @@ typedef struct {
     char dtype[8];
     int dim;
     char weights_sha256[65];
+    bn_precision precision; /* recomputed in the feature set's own precision */
 } vf_def;
 
 static char *vf_strdup(const unsigned char *s) {
@@ -49,7 +51,7 @@ static char *vf_strdup(const unsigned char *s) {
 static int vf_definition(bn_store *s, int64_t fs, vf_def *d, bn_error *err) {
     sqlite3_stmt *q = NULL;
     const char *sql = "SELECT source, layer, pooling, size, resize, preprocess, dtype, dim,"
-                      " weights_sha256, name FROM featuresets WHERE id = ?1";
+                      " weights_sha256, name, precision FROM featuresets WHERE id = ?1";
     if (sqlite3_prepare_v2(bn_store_db(s), sql, -1, &q, NULL) != SQLITE_OK)
         return bn_store_fail(s, err, "reading the feature set");
     sqlite3_bind_int64(q, 1, fs);
@@ -69,7 +71,8 @@ static int vf_definition(bn_store *s, int64_t fs, vf_def *d, bn_error *err) {
             rc = bn_fail(err, BN_EINVAL,
                          "%s: feature set %s was imported, not extracted: nothing to recompute",
                          bn_store_path(s), name);
-        else if (bn_layer_parse((const char *)sqlite3_column_text(q, 1), &d->layer) ||
+        else if (bn_precision_parse((const char *)sqlite3_column_text(q, 10), &d->precision) ||
+                 bn_layer_parse((const char *)sqlite3_column_text(q, 1), &d->layer) ||
                  bn_pooling_parse((const char *)sqlite3_column_text(q, 2), &d->pooling) ||
                  bn_resize_parse((const char *)sqlite3_column_text(q, 4), &d->image.resize) ||
                  bn_preprocess_parse((const char *)sqlite3_column_text(q, 5),
@@ -228,7 +231,7 @@ static int vf_batch(bn_store *s, bn_vgg16 *net, int64_t fs, const vf_def *d, vf_
     int rc = bn_vgg16_forward(net, in, ncomp, d->layer, d->pooling, out, err);
     if (rc)
         return rc;
-    const char *engine = bn_conv_engine_id(bn_vgg16_engine(net));
+    const char *engine = bn_vgg16_engine_id(net);
     int began = 0;
     for (long k = 0; k < n; k++) {
         vf_item *it = &items[k];
@@ -288,10 +291,30 @@ int bn_verify_run(bn_store *s, int64_t featureset, const char *root, const char 
     }
     int batch = o->batch > 0 ? o->batch : 8;
     bn_vgg16 *net = NULL;
-    rc = bn_vgg16_create(&net, &w, o->engine, d.image.size, batch, d.layer, err);
+    if (d.precision != BN_PRECISION_FP32 && !bn_conv_winograd_has_precision(d.precision)) {
+        bn_weights_free(&w);
+        return bn_fail(err, BN_EINVAL,
+                       "feature set %lld was extracted in %s, which this CPU cannot run: verify "
+                       "it on a CPU that can",
+                       (long long)featureset, bn_precision_name(d.precision));
+    }
+    rc = bn_vgg16_create_precision(&net, &w, o->engine, d.precision, d.image.size, batch, d.layer,
+                                   err);
     bn_weights_free(&w);
     if (rc)
         return rc;
+    /* --conv direct on a bf16 set would judge (and repair) its vectors with
+     * FP32 ones: precisions never mix in a feature set. */
+    if (d.precision != BN_PRECISION_FP32 &&
+        !strstr(bn_vgg16_engine_id(net), bn_precision_name(d.precision))) {
+        rc = bn_fail(err, BN_EINVAL,
+                     "feature set %lld was extracted in %s: verify it with --conv auto or "
+                     "winograd, which recompute in %s",
+                     (long long)featureset, bn_precision_name(d.precision),
+                     bn_precision_name(d.precision));
+        bn_vgg16_free(net);
+        return rc;
+    }
     vf_item *items = NULL;
     long n = 0;
     size_t per = (size_t)d.image.size * d.image.size * 3;

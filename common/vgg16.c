@@ -116,6 +116,12 @@ int bn_vgg16_build_graph(bn_graph **out, const bn_vgg16_weights *w, bn_layer las
 
 int bn_vgg16_create(bn_vgg16 **out, const bn_vgg16_weights *w, bn_conv_engine engine, int size,
                     int max_batch, bn_layer last, bn_error *err) {
+    return bn_vgg16_create_precision(out, w, engine, BN_PRECISION_FP32, size, max_batch, last, err);
+}
+
+int bn_vgg16_create_precision(bn_vgg16 **out, const bn_vgg16_weights *w, bn_conv_engine engine,
+                              bn_precision precision, int size, int max_batch, bn_layer last,
+                              bn_error *err) {
     *out = NULL;
     if (vgg_nconv(last) == 0)
         return bn_fail(err, BN_EINVAL, "vgg16: unknown last layer %d", (int)last);
@@ -136,8 +142,10 @@ int bn_vgg16_create(bn_vgg16 **out, const bn_vgg16_weights *w, bn_conv_engine en
     int rc = bn_vgg16_build_graph(&net->graph, w, last, err);
     if (!rc)
         rc = bn_graph_infer(net->graph, size, size, err);
-    if (!rc)
+    if (!rc) {
+        bn_graph_set_precision(net->graph, precision);
         rc = bn_graph_prepare(net->graph, engine, max_batch, pools, (int)last - 2, err);
+    }
     if (rc) {
         bn_vgg16_free(net);
         return rc;
@@ -155,6 +163,10 @@ void bn_vgg16_free(bn_vgg16 *net) {
 
 bn_conv_engine bn_vgg16_engine(const bn_vgg16 *net) {
     return bn_graph_engine(net->graph);
+}
+
+const char *bn_vgg16_engine_id(const bn_vgg16 *net) {
+    return bn_graph_engine_id(net->graph);
 }
 
 /* Channels out of block3_pool (256), block4_pool and block5_pool (512). */

@@ -39,6 +39,10 @@ int bn_vgg16_build_graph(struct bn_graph **out, const bn_vgg16_weights *w, bn_la
  * Only the layers up to `last` are built. Weights may be freed afterwards. */
 int bn_vgg16_create(bn_vgg16 **out, const bn_vgg16_weights *w, bn_conv_engine engine, int size,
                     int max_batch, bn_layer last, bn_error *err);
+/* The same with the Winograd products in a resolved precision (conv.h). */
+int bn_vgg16_create_precision(bn_vgg16 **out, const bn_vgg16_weights *w, bn_conv_engine engine,
+                              bn_precision precision, int size, int max_batch, bn_layer last,
+                              bn_error *err);
 void bn_vgg16_free(bn_vgg16 *net);
 
 /* Features per image for a layer and pooling at this input size:
@@ -50,6 +54,8 @@ int bn_vgg16_dim(bn_layer layer, bn_pooling pooling, int size);
  * n <= max_batch, layer <= last. Returns 0 (errors only for bad arguments). */
 /* The engine the network's convolutions resolved to (conv.h). */
 bn_conv_engine bn_vgg16_engine(const bn_vgg16 *net);
+/* The id recorded with its vectors (bn_graph_engine_id). */
+const char *bn_vgg16_engine_id(const bn_vgg16 *net);
 
 int bn_vgg16_forward(bn_vgg16 *net, const float *in, int n, bn_layer layer, bn_pooling pooling,
                      float *out, bn_error *err);

@@ -23,6 +23,7 @@
 #include "json.h"
 #include "merge.h"
 #include "onnx.h"
+#include "precision.h"
 #include "progress.h"
 #include "store.h"
 #include "sync.h"
@@ -101,6 +102,9 @@ static const char usage_text[] =
     "\n"
     "Run:\n"
     "  --conv ENGINE        auto (default) | direct (exact im2col+GEMM) | winograd\n"
+    "  --precision P        fp32 (default, exact to 1e-4) | fast (the CPU's fastest reduced\n"
+    "                       precision, else fp32; says which) | bf16 | fp16: the Winograd\n"
+    "                       products; part of the feature set (never mixed with fp32)\n"
     "  --batch N            images per forward pass and per transaction (default 8)\n"
     "  --threads N          compute threads (default: all cores)\n"
     "  --all-loaders        also use libvips' untrusted loaders (ImageMagick: BMP, ICO,\n"
@@ -398,7 +402,8 @@ int main(int argc, char **argv) {
         OPT_VERSION,
         OPT_DATASET,
         OPT_KEEP_MISSING,
-        OPT_VERBOSE
+        OPT_VERBOSE,
+        OPT_PRECISION
     };
     static const struct option longopts[] = {
         {"db", required_argument, 0, OPT_DB},
@@ -411,6 +416,7 @@ int main(int argc, char **argv) {
         {"preprocess", required_argument, 0, OPT_PREPROCESS},
         {"dtype", required_argument, 0, OPT_DTYPE},
         {"conv", required_argument, 0, OPT_CONV},
+        {"precision", required_argument, 0, OPT_PRECISION},
         {"batch", required_argument, 0, OPT_BATCH},
         {"threads", required_argument, 0, OPT_THREADS},
         {"quiet", no_argument, 0, OPT_QUIET},
@@ -484,6 +490,10 @@ int main(int argc, char **argv) {
         case OPT_CONV:
             if (bn_conv_engine_parse(optarg, &o.engine))
                 usage_error("--conv %s: expected auto, direct or winograd", optarg);
+            break;
+        case OPT_PRECISION:
+            if (bn_precision_parse(optarg, &o.precision))
+                usage_error("--precision %s: expected fp32, fast, bf16 or fp16", optarg);
             break;
         case OPT_BATCH: o.batch = parse_int(optarg, "--batch"); break;
         case OPT_THREADS: threads = parse_int(optarg, "--threads"); break;
@@ -656,6 +666,8 @@ int main(int argc, char **argv) {
         goto done;
     }
     ds.id = dsi.id;
+    if (!quiet && o.precision != BN_PRECISION_FP32)
+        fprintf(stderr, "precision: %s\n", bn_extractor_precision_note(x));
 
     run_ctx r;
     bn_progress_start(&r.bar, stderr, "extract", "img", (long)ds.n, quiet);
@@ -719,11 +731,13 @@ int main(int argc, char **argv) {
                "\"skipped\":%ld,\"failed\":%ld,\"missing\":%ld,\"ignored\":%zu,"
                "\"extracted\":%ld,\"reused\":%ld,"
                "\"seconds\":%.3f,\"network_seconds\":%.3f,\"images_per_second\":%.3f,"
-               "\"ok\":%s",
+               "\"precision\":\"%s\",\"ok\":%s",
                (long long)bn_extractor_featureset(x), bn_extractor_dim(x), o.dtype, st.images,
                sy.added, sy.moved, sy.relabelled, sy.changed, sy.removed, st.skipped, st.failed,
                sy.missing, ds.nignored, st.extracted, st.reused, st.seconds, st.network_seconds,
-               rate, rc ? "false" : "true");
+               rate, bn_extractor_precision(x), rc ? "false" : "true");
+        printf(",\"precision_note\":");
+        bn_json_string(stdout, bn_extractor_precision_note(x));
         if (verbose) {
             printf(",\"ignored_files\":[");
             for (size_t i = 0; i < ds.nignored; i++) {

@@ -164,18 +164,18 @@ static int merge_featureset(bn_store *out, const char *in_path, sqlite3_stmt *sr
     sqlite3 *db = bn_store_db(out);
     int64_t old_id = sqlite3_column_int64(src_fs, 0);
     const char *name = (const char *)sqlite3_column_text(src_fs, 1);
-    /* Columns 2..11 of src_fs: source, model, weights_sha256, layer, pooling,
-     * size, resize, preprocess, dim, dtype: the definition. */
+    /* Columns 2..12 of src_fs: source, model, weights_sha256, layer, pooling,
+     * size, resize, preprocess, dim, dtype, precision: the definition. */
     static const char find_sql[] =
         "SELECT id FROM main.featuresets WHERE source IS ?1 AND model IS ?2 AND weights_sha256 "
         "IS ?3 AND layer IS ?4 AND pooling IS ?5 AND size IS ?6 AND resize IS ?7 AND "
-        "preprocess IS ?8 AND dim IS ?9 AND dtype IS ?10";
+        "preprocess IS ?8 AND dim IS ?9 AND dtype IS ?10 AND precision IS ?11";
     sqlite3_stmt *st = NULL;
     int64_t new_id = 0;
     int rc = BN_OK;
     if (sqlite3_prepare_v2(db, find_sql, -1, &st, NULL) != SQLITE_OK)
         return bn_store_fail(out, err, "find a feature set");
-    for (int i = 0; i < 10; i++)
+    for (int i = 0; i < 11; i++)
         sqlite3_bind_value(st, i + 1, sqlite3_column_value(src_fs, i + 2));
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW)
@@ -193,7 +193,8 @@ static int merge_featureset(bn_store *out, const char *in_path, sqlite3_stmt *sr
         if (s == SQLITE_ROW)
             return bn_fail(err, BN_EINVAL,
                            "%s: feature set '%s' has another definition in %s (model, weights, "
-                           "layer, pooling, size, resize, preprocess, dim or dtype differ)",
+                           "layer, pooling, size, resize, preprocess, dim, dtype or precision "
+                           "differ)",
                            in_path, name, bn_store_path(out));
         /* Every column both have (model_format, model_path, ... of later
          * schemas), the definition among them. */
@@ -278,7 +279,8 @@ static int merge_one(bn_store *out, const char *in_path, merge_counts *c, bn_err
 
     if (sqlite3_prepare_v2(db,
                            "SELECT id, name, source, model, weights_sha256, layer, pooling, size,"
-                           " resize, preprocess, dim, dtype FROM src.featuresets ORDER BY id",
+                           " resize, preprocess, dim, dtype, precision FROM src.featuresets"
+                           " ORDER BY id",
                            -1, &st, NULL) != SQLITE_OK)
         return bn_store_fail(out, err, "read feature sets");
     rc = BN_OK;

@@ -1,0 +1,200 @@
+/*
+ * precision.c: --precision names and the choice behind `fast` (precision.h).
+ *
+ * The choice, in order: what the CPU can run at all (conv.h's
+ * bn_conv_winograd_has_precision: BF16 needs avx512_bf16; FP16 products are
+ * not written yet), then how fast it runs them here, measured once per host
+ * and cached. The measurement is the engine's own products kernel on data
+ * in cache (bn_conv_winograd_kernel_gmacs), not a peak-FLOPS loop: what
+ * matters is whether the kernel that does 80% of the work gets faster.
+ */
+#include "precision.h"
+
+#include "cpu.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const struct {
+    const char *name;
+    bn_precision p;
+} prec_names[] = {
+    {"fp32", BN_PRECISION_FP32},
+    {"fast", BN_PRECISION_FAST},
+    {"bf16", BN_PRECISION_BF16},
+    {"fp16", BN_PRECISION_FP16},
+};
+
+int bn_precision_parse(const char *s, bn_precision *out) {
+    for (size_t i = 0; s && i < sizeof prec_names / sizeof prec_names[0]; i++)
+        if (strcmp(s, prec_names[i].name) == 0) {
+            *out = prec_names[i].p;
+            return BN_OK;
+        }
+    return BN_EINVAL;
+}
+
+const char *bn_precision_name(bn_precision p) {
+    for (size_t i = 0; i < sizeof prec_names / sizeof prec_names[0]; i++)
+        if (prec_names[i].p == p)
+            return prec_names[i].name;
+    return "unknown";
+}
+
+/* The cache file's path (dir: its directory); 0 when there is no home. */
+static int prec_cache_path(char *path, size_t n, char *dir, size_t ndir) {
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (xdg && *xdg)
+        snprintf(dir, ndir, "%s/bottleneck", xdg);
+    else if (home && *home)
+        snprintf(dir, ndir, "%s/.cache/bottleneck", home);
+    else
+        return 0;
+    snprintf(path, n, "%s/precision.tsv", dir);
+    return 1;
+}
+
+/* What the measurement depends on: the CPU model and the features that
+ * decide which kernels exist. Tabs and newlines cannot occur in it. */
+static void prec_host_key(char *key, size_t n) {
+    const bn_cpu_features *f = bn_cpu_features_get();
+    snprintf(key, n, "%s|avx512=%d,avx512_bf16=%d,avx512_fp16=%d", bn_cpu_model(), f->avx512,
+             f->avx512_bf16, f->avx512_fp16);
+    for (char *c = key; *c; c++)
+        if (*c == '\t' || *c == '\n')
+            *c = ' ';
+}
+
+/* The cached line for key: choice and ratio. 1 if found. */
+static int prec_cache_read(const char *path, const char *key, char *choice, size_t nchoice,
+                           double *ratio) {
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char line[512];
+    int found = 0;
+    size_t klen = strlen(key);
+    while (!found && fgets(line, sizeof line, f)) {
+        if (strncmp(line, key, klen) != 0 || line[klen] != '\t')
+            continue;
+        char c[16];
+        if (sscanf(line + klen + 1, "%15[a-z0-9]\t%lf", c, ratio) == 2) {
+            snprintf(choice, nchoice, "%s", c);
+            found = 1;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+/* Replace key's line (others kept), atomically: a temp file beside it, then
+ * rename. Failures are silent: the cache is only a cache. */
+static void prec_cache_write(const char *path, const char *dir, const char *key, const char *choice,
+                             double ratio) {
+    char parent[4096], tmp[4300];
+    snprintf(parent, sizeof parent, "%s", dir);
+    char *slash = strrchr(parent, '/');
+    if (slash && slash != parent) {
+        *slash = '\0';
+        (void)mkdir(parent, 0755);
+    }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return;
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    FILE *out = fopen(tmp, "w");
+    if (!out)
+        return;
+    FILE *in = fopen(path, "r");
+    char line[512];
+    size_t klen = strlen(key);
+    while (in && fgets(line, sizeof line, in))
+        if (!(strncmp(line, key, klen) == 0 && line[klen] == '\t') && strchr(line, '\n'))
+            fputs(line, out);
+    if (in)
+        fclose(in);
+    fprintf(out, "%s\t%s\t%.3f\n", key, choice, ratio);
+    if (fflush(out) != 0 || fsync(fileno(out)) != 0) {
+        fclose(out);
+        unlink(tmp);
+        return;
+    }
+    if (fclose(out) != 0 || rename(tmp, path) != 0)
+        unlink(tmp);
+}
+
+int bn_precision_resolve(bn_precision request, bn_precision *out, char *why, size_t nwhy,
+                         bn_error *err) {
+    char scratch[8];
+    if (!why) {
+        why = scratch;
+        nwhy = sizeof scratch;
+    }
+    const bn_cpu_features *f = bn_cpu_features_get();
+    switch (request) {
+    case BN_PRECISION_FP32:
+        *out = BN_PRECISION_FP32;
+        snprintf(why, nwhy, "fp32: exact (as asked)");
+        return BN_OK;
+    case BN_PRECISION_BF16:
+        if (!bn_conv_winograd_has_precision(BN_PRECISION_BF16))
+            return bn_fail(err, BN_EINVAL,
+                           "--precision bf16: the BF16 products need AVX-512 with avx512_bf16 "
+                           "and the engine's AVX-512 build (this CPU, %s: %s); use fp32 or fast",
+                           bn_cpu_model(),
+                           !f->avx512        ? "no AVX-512"
+                           : !f->avx512_bf16 ? "no avx512_bf16"
+                                             : "portable build forced or not built with GCC");
+        *out = BN_PRECISION_BF16;
+        snprintf(why, nwhy, "bf16: vdpbf16ps products (as asked)");
+        return BN_OK;
+    case BN_PRECISION_FP16:
+        return bn_fail(err, BN_EINVAL,
+                       "--precision fp16: this build has no FP16 products kernel%s; use fp32, "
+                       "bf16 or fast",
+                       f->avx512_fp16 ? "" : " (and this CPU has no avx512_fp16)");
+    case BN_PRECISION_FAST: break;
+    default: return bn_fail(err, BN_EINVAL, "--precision: unknown value %d", (int)request);
+    }
+    *out = BN_PRECISION_FP32;
+    if (!bn_conv_winograd_has_precision(BN_PRECISION_BF16)) {
+        snprintf(why, nwhy, "fp32: no faster reduced precision on this CPU (%s%s)",
+                 !f->avx512        ? "no AVX-512"
+                 : !f->avx512_bf16 ? "no avx512_bf16"
+                                   : "BF16 products: portable build forced or not built with GCC",
+                 f->avx512_fp16 ? "; avx512_fp16 present, FP16 products not built yet" : "");
+        return BN_OK;
+    }
+    char path[4200], dir[4096], key[256], choice[16];
+    double ratio = 0;
+    prec_host_key(key, sizeof key);
+    int have_path = prec_cache_path(path, sizeof path, dir, sizeof dir);
+    bn_precision cached;
+    if (have_path && prec_cache_read(path, key, choice, sizeof choice, &ratio) &&
+        bn_precision_parse(choice, &cached) == BN_OK &&
+        (cached == BN_PRECISION_FP32 || cached == BN_PRECISION_BF16)) {
+        *out = cached;
+        snprintf(why, nwhy, "%s: vdpbf16ps products %.2fx FP32 on this CPU (cached in %s)",
+                 bn_precision_name(cached), ratio, path);
+        return BN_OK;
+    }
+    /* Interleaved, best of 5 each: a busy host slows both alike. */
+    double fp32 = 0, bf16 = 0;
+    for (int r = 0; r < 5; r++) {
+        double a = bn_conv_winograd_kernel_gmacs(BN_PRECISION_FP32, 1, 0.004);
+        double b = bn_conv_winograd_kernel_gmacs(BN_PRECISION_BF16, 1, 0.004);
+        fp32 = a > fp32 ? a : fp32;
+        bf16 = b > bf16 ? b : bf16;
+    }
+    ratio = fp32 > 0 ? bf16 / fp32 : 0;
+    *out = ratio >= BN_PRECISION_MIN_GAIN ? BN_PRECISION_BF16 : BN_PRECISION_FP32;
+    snprintf(why, nwhy, "%s: vdpbf16ps products %.2fx FP32 on this CPU (measured%s)",
+             bn_precision_name(*out), ratio,
+             *out == BN_PRECISION_FP32 ? ", not worth the accuracy" : "");
+    if (have_path)
+        prec_cache_write(path, dir, key, bn_precision_name(*out), ratio);
+    return BN_OK;
+}

@@ -1,0 +1,88 @@
+# extract_precision: --precision bf16 (and fast) beside fp32 in one database.
+# The precision is part of the feature set: a bf16 run next to an fp32 one
+# creates a second set ('.../f32/bf16', precision 'bf16', every vector's
+# engine 'winograd-avx512-bf16'), leaves the fp32 vectors byte for byte, and
+# is itself skipped when re-run; its vectors are the same bytes at another
+# batch size and thread count; `verify` recomputes them in bf16 and demands
+# equality bit for bit (a one-byte change is caught), refuses to judge them
+# with the FP32 direct engine; predict computes new images' vectors in bf16.
+# fp16 and --self-check with bf16 are refused with one line. On CPUs without
+# avx512_bf16: bf16 is refused in one line and fast runs fp32.
+. "$(dirname "$0")/lib.sh"
+
+make_dataset "$T/ds" 3 # 12 photos
+DB="$T/p.db"
+run() { "$EXTRACT" --weights "$WEIGHTS" --db "$DB" --size 64 --quiet "$@" "$T/ds"; }
+
+run --batch 5 --json >"$T/fp32.json"
+check_eq "fp32 extract exit" "$?" 0
+check_match "fp32 json says precision" "$(cat "$T/fp32.json")" '"precision":"fp32"'
+
+err=$(run --precision bf16 --json 2>&1 >"$T/bf16.json"); rc=$?
+if [ $rc -ne 0 ] && printf '%s' "$err" | grep -q "BF16 products need"; then
+    # A CPU without BF16 (or a clang build): refused in one line, and fast is fp32.
+    check_eq "bf16 refused: one line" "$(printf '%s\n' "$err" | wc -l)" 1
+    out=$(run --precision fast --json)
+    check_match "fast is fp32 here, skips the fp32 set" "$out" '"skipped":12.*"precision":"fp32"'
+    finish
+    exit
+fi
+check_eq "bf16 extract exit" "$rc" 0
+check_match "bf16 json" "$(cat "$T/bf16.json")" '"featureset":"vgg16/block5_pool/none/64/squash/caffe/f32/bf16".*"extracted":12.*"precision":"bf16"'
+check_eq "two feature sets, keyed by precision" "$(q "$DB" "SELECT group_concat(name || ':' || precision, ' ') FROM (SELECT * FROM featuresets ORDER BY id)")" \
+    "vgg16/block5_pool/none/64/squash/caffe/f32:fp32 vgg16/block5_pool/none/64/squash/caffe/f32/bf16:bf16"
+check_eq "bf16 vectors carry their engine" "$(q "$DB" "SELECT count(*) FROM vectors v JOIN featuresets f ON f.id = v.featureset WHERE f.precision = 'bf16' AND v.engine = 'winograd-avx512-bf16'")" 12
+check_eq "fp32 vectors kept their engine" "$(q "$DB" "SELECT count(*) FROM vectors v JOIN featuresets f ON f.id = v.featureset WHERE f.precision = 'fp32' AND v.engine = 'winograd-avx512'")" 12
+check_eq "bf16 vectors are not the fp32 ones" "$(q "$DB" "SELECT count(*) FROM vectors a JOIN vectors b USING (sha256) WHERE a.featureset = 1 AND b.featureset = 2 AND a.vector = b.vector")" 0
+
+# The fp32 set, byte for byte, against a database that never saw bf16.
+"$EXTRACT" --weights "$WEIGHTS" --db "$T/only32.db" --size 64 --batch 5 --quiet "$T/ds"
+check_eq "fp32 vectors untouched by the bf16 run" "$(q "$DB" "SELECT count(*) FROM vectors v JOIN o.vectors w USING (sha256) WHERE v.featureset = 1 AND w.featureset = 1 AND v.vector = w.vector" -cmd "ATTACH '$T/only32.db' AS o")" 12
+
+# Re-runs skip: bf16 again; fast (bf16 here, or fp32 if this host measured
+# BF16 slower: either set is complete).
+out=$(run --precision bf16 --json)
+check_match "bf16 re-run skips" "$out" '"skipped":12.*"extracted":0'
+out=$(run --precision fast --json)
+check_match "fast re-run skips, says why" "$out" '"skipped":12.*"extracted":0.*"precision_note":"(bf16|fp32): vdpbf16ps products'
+check_eq "still two feature sets" "$(q "$DB" "SELECT count(*) FROM featuresets")" 2
+
+# Deterministic: another batch size and thread count, same bytes.
+"$EXTRACT" --weights "$WEIGHTS" --db "$T/b3.db" --size 64 --batch 3 --threads 1 --precision bf16 --quiet "$T/ds"
+check_eq "bf16 at batch 3, 1 thread: same bytes" "$(q "$DB" "SELECT count(*) FROM vectors v JOIN o.vectors w USING (sha256) WHERE v.featureset = 2 AND v.vector = w.vector" -cmd "ATTACH '$T/b3.db' AS o")" 12
+
+# verify recomputes in bf16, bitwise.
+BF="vgg16/block5_pool/none/64/squash/caffe/f32/bf16"
+out=$("$EXTRACT" verify --weights "$WEIGHTS" --db "$DB" --features "$BF" --all --json "$T/ds"); rc=$?
+check_eq "verify bf16 exit" "$rc" 0
+check_match "verify bf16: all identical" "$out" '"checked":12,"identical":12,"close":0,"differ":0'
+z=$(q "$DB" "SELECT sha256 FROM vectors WHERE featureset = 2 ORDER BY sha256 LIMIT 1 OFFSET 4")
+q "$DB" "UPDATE vectors SET vector = CASE WHEN substr(vector, 1, 1) = x'00' THEN x'01' ELSE x'00' END || substr(vector, 2) WHERE featureset = 2 AND sha256 = '$z'"
+out=$("$EXTRACT" verify --weights "$WEIGHTS" --db "$DB" --features "$BF" --all --json "$T/ds"); rc=$?
+check_eq "verify finds the changed bf16 vector: exit 3" "$rc" 3
+check_match "one differs" "$out" '"identical":11,"close":0,"differ":1'
+err=$("$EXTRACT" verify --weights "$WEIGHTS" --db "$DB" --features "$BF" --all --conv direct "$T/ds" 2>&1); rc=$?
+check_eq "verify bf16 with the direct engine refused" "$rc" 1
+check_match "says why" "$err" "extracted in bf16: verify it with --conv auto or winograd"
+
+# Refusals: one line, non-zero.
+err=$(run --precision fp16 2>&1); rc=$?
+check "fp16 refused" [ "$rc" -ne 0 ]
+check_match "fp16 message" "$err" "precision fp16: this build has no FP16 products kernel"
+err=$(run --precision bf16 --self-check 1 2>&1); rc=$?
+check "self-check with bf16 refused" [ "$rc" -ne 0 ]
+check_match "self-check message" "$err" "only with --precision fp32"
+err=$(run --precision half 2>&1); rc=$?
+check_eq "unknown precision: usage error" "$rc" 2
+
+# predict on the bf16 set: new images are computed in bf16.
+"$CLASSIFY" --db "$DB" --features "$BF" --C 1 --quiet >/dev/null
+check_eq "train on bf16 features" "$?" 0
+run_id=$(q "$DB" "SELECT final FROM sweeps")
+mkdir -p "$T/new"
+cp "$SHARED/data/catsdogs/validation/dog/$(ls "$SHARED/data/catsdogs/validation/dog" | sort | tail -n 1)" "$T/new/x.jpg"
+BOTTLENECK_WEIGHTS="$WEIGHTS" "$CLASSIFY" predict --db "$DB" --run "$run_id" --quiet "$T/new/x.jpg" >/dev/null
+check_eq "predict exit" "$?" 0
+check_eq "the new vector is bf16, in the bf16 set" "$(q "$DB" "SELECT count(*) FROM vectors WHERE featureset = 2 AND engine = 'winograd-avx512-bf16'")" 13
+check_eq "nothing added to the fp32 set" "$(q "$DB" "SELECT count(*) FROM vectors WHERE featureset = 1")" 12
+finish

@@ -1,0 +1,296 @@
+/*
+ * test_precision.c: the reduced-precision (BF16) Winograd products, and the
+ * choice behind --precision fast.
+ *
+ * 1. Layers: random inputs and kernels at shapes with odd and unaligned
+ *    channel counts (cin = 3, 112; cout = 20), several blocks, V written past
+ *    the caches (large blocks) or not, against the naive convolution in
+ *    double: relative L2 at most 8e-2 (BF16 keeps 8 bits: F(6x6) in BF16
+ *    measures about 4e-2 per layer on random data, the bound leaves room for
+ *    other CPUs' rounding of vdpbf16ps' pair sums), every element within 0.25
+ *    of the scale of its terms, and at least 1e-4 (the products really ran
+ *    in BF16, not FP32). 1, 2 and 3 threads give the same bytes.
+ * 2. The network (the shared VGG16 weights, photos of ../shared/data) in
+ *    BF16 at 32 and 64 pixels: each image alone is bitwise equal to itself in
+ *    batches of 1..9 at 1, 2 and 3 threads and in every partial batch of
+ *    --batch 5 and 8, as tests/test_batch.c checks FP32. Its distance to the
+ *    exact engine is printed.
+ * 3. bn_precision_resolve: fp32 is fp32; fp16 is refused (no kernel yet);
+ *    bf16 is refused exactly when the CPU lacks avx512_bf16; fast measures
+ *    once, writes $XDG_CACHE_HOME/bottleneck/precision.tsv, then reads it
+ *    (a cached choice edited to fp32 is obeyed: the cache, not a new
+ *    measurement, decided).
+ * Parts 1 and 2 are skipped (and say so) on CPUs without avx512_bf16.
+ */
+#include "check.h"
+#include "conv.h"
+#include "cpu.h"
+#include "precision.h"
+#include "support.h"
+#include "vgg16.h"
+#include "weights.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* One layer in BF16 with `threads` threads into out (NaN-filled first). */
+static int run_bf16(int threads, const float *in, const float *k, const float *bias, float *out,
+                    int n, int h, int w, int cin, int cout) {
+    bn_cpu_set_threads(threads);
+    bn_conv *c;
+    bn_error err;
+    int rc =
+        bn_conv_create_precision(&c, BN_CONV_WINOGRAD, BN_PRECISION_BF16, cin, cout, k, bias, &err);
+    CHECK_MSG(rc == BN_OK, "create bf16 %d->%d: %s", cin, cout, err.msg);
+    if (rc)
+        return rc;
+    CHECK_INT(bn_conv_precision_of(c), BN_PRECISION_BF16);
+    void *ws = support_ws_alloc(bn_conv_workspace(c, n, h, w));
+    size_t nout = (size_t)n * h * w * cout;
+    for (size_t i = 0; i < nout; i++)
+        out[i] = NAN;
+    bn_conv_forward(c, in, out, n, h, w, ws);
+    free(ws);
+    bn_conv_free(c);
+    return 0;
+}
+
+static void test_layer(int n, int h, int w, int cin, int cout) {
+    size_t nin = (size_t)n * h * w * cin, nout = (size_t)n * h * w * cout;
+    float *in = malloc(nin * sizeof *in), *k = malloc((size_t)9 * cin * cout * sizeof *k);
+    float *bias = malloc(cout * sizeof *bias);
+    float ks = sqrtf(2.0f / (9 * cin));
+    for (size_t i = 0; i < nin; i++) /* positive, like the ReLU outputs layers get */
+        in[i] = fabsf(support_rnd());
+    for (size_t i = 0; i < (size_t)9 * cin * cout; i++)
+        k[i] = support_rnd() * ks;
+    for (int i = 0; i < cout; i++)
+        bias[i] = 0.1f * support_rnd();
+    double *ref = malloc(nout * sizeof *ref), *absum = malloc(nout * sizeof *absum);
+    support_naive_conv(in, k, bias, ref, absum, n, h, w, cin, cout);
+    float *o1 = malloc(nout * sizeof *o1), *o2 = malloc(nout * sizeof *o2);
+    float *o3 = malloc(nout * sizeof *o3);
+    if (run_bf16(1, in, k, bias, o1, n, h, w, cin, cout) ||
+        run_bf16(2, in, k, bias, o2, n, h, w, cin, cout) ||
+        run_bf16(3, in, k, bias, o3, n, h, w, cin, cout))
+        goto done;
+    double num = 0, den = 0;
+    size_t bad = 0, first = 0;
+    for (size_t i = 0; i < nout; i++) {
+        double d = o1[i] - ref[i];
+        num += d * d;
+        den += ref[i] * ref[i];
+        if (!(fabs(d) <= 0.25 * absum[i] + 1e-3) && bad++ == 0)
+            first = i;
+    }
+    double e = sqrt(num / den);
+    printf("bf16 n%d %3dx%-3d %3d->%-3d rel L2 vs naive %.2e\n", n, h, w, cin, cout, e);
+    CHECK_MSG(e <= 8e-2 && e >= 1e-4, "n%d %dx%d %d->%d: rel L2 %.3g", n, h, w, cin, cout, e);
+    CHECK_MSG(bad == 0, "n%d %dx%d %d->%d: %zu elements off, first %zu: %g vs %g (scale %g)", n, h,
+              w, cin, cout, bad, first, o1[first], ref[first], absum[first]);
+    CHECK_MSG(!memcmp(o1, o2, nout * sizeof *o1), "n%d %dx%d %d->%d: 1 vs 2 threads", n, h, w, cin,
+              cout);
+    CHECK_MSG(!memcmp(o1, o3, nout * sizeof *o1), "n%d %dx%d %d->%d: 1 vs 3 threads", n, h, w, cin,
+              cout);
+done:
+    free(in);
+    free(k);
+    free(bias);
+    free(ref);
+    free(absum);
+    free(o1);
+    free(o2);
+    free(o3);
+}
+
+#define NIMG 12
+static bn_vgg16_weights weights;
+
+static bn_vgg16 *make_net(bn_conv_engine e, bn_precision p, int s, int max_batch) {
+    bn_vgg16 *net = NULL;
+    bn_error err;
+    if (bn_vgg16_create_precision(&net, &weights, e, p, s, max_batch, BN_LAYER_BLOCK5_POOL, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        exit(1);
+    }
+    return net;
+}
+
+/* Images [first, first + n) (mod NIMG) of in through net into out (n, dim). */
+static void forward(bn_vgg16 *net, const float *in, int s, int first, int n, float *out) {
+    size_t per = (size_t)s * s * 3;
+    float *batch = malloc((size_t)n * per * sizeof *batch);
+    for (int i = 0; i < n; i++)
+        memcpy(batch + i * per, in + (size_t)((first + i) % NIMG) * per, per * sizeof *batch);
+    bn_error err;
+    int rc = bn_vgg16_forward(net, batch, n, BN_LAYER_BLOCK5_POOL, BN_POOLING_NONE, out, &err);
+    CHECK_MSG(rc == BN_OK, "forward of %d: %s", n, err.msg);
+    free(batch);
+}
+
+static int differ(const float *out, const float *alone, int first, int n, size_t dim) {
+    int bad = 0;
+    for (int i = 0; i < n; i++)
+        bad += memcmp(out + i * dim, alone + (size_t)((first + i) % NIMG) * dim,
+                      dim * sizeof(float)) != 0;
+    return bad;
+}
+
+static void test_network(int s) {
+    size_t dim = (size_t)bn_vgg16_dim(BN_LAYER_BLOCK5_POOL, BN_POOLING_NONE, s);
+    /* photos: the six reference inputs resized by the network's own size is
+     * not needed; random smooth images in the caffe range serve as well */
+    size_t per = (size_t)s * s * 3;
+    float *in = malloc(NIMG * per * sizeof *in);
+    for (int i = 0; i < NIMG; i++)
+        for (size_t j = 0; j < per; j++)
+            in[i * per + j] = 60.0f * sinf(0.05f * (float)(j / 3 % s) * (1 + i % 4)) +
+                              20.0f * support_rnd() + (float)(j % 3) * 10.0f;
+    float *alone = malloc(NIMG * dim * sizeof *alone), *exact = malloc(NIMG * dim * sizeof *exact);
+    float *out = malloc(9 * dim * sizeof *out);
+    bn_cpu_set_threads(1);
+    bn_vgg16 *net = make_net(BN_CONV_WINOGRAD, BN_PRECISION_BF16, s, 1);
+    CHECK(!strcmp(bn_vgg16_engine_id(net), "winograd-avx512-bf16"));
+    for (int i = 0; i < NIMG; i++)
+        forward(net, in, s, i, 1, alone + i * dim);
+    bn_vgg16_free(net);
+    net = make_net(BN_CONV_DIRECT, BN_PRECISION_FP32, s, NIMG);
+    forward(net, in, s, 0, NIMG, exact);
+    bn_vgg16_free(net);
+    double worst = 0;
+    for (int i = 0; i < NIMG; i++) {
+        double e = support_rel_l2(alone + i * dim, exact + i * dim, dim);
+        worst = e > worst ? e : worst;
+    }
+    printf("size %d: bf16 network vs exact, worst relative L2 %.3g over %d images\n", s, worst,
+           NIMG);
+    CHECK_MSG(worst > 1e-4 && worst < 0.5, "size %d: bf16 vs exact %.3g", s, worst);
+    int first = 0;
+    for (int t = 1; t <= 3; t++) {
+        bn_cpu_set_threads(t);
+        net = make_net(BN_CONV_WINOGRAD, BN_PRECISION_BF16, s, 9);
+        for (int n = 1; n <= 9; n++) {
+            forward(net, in, s, first, n, out);
+            int bad = differ(out, alone, first, n, dim);
+            CHECK_MSG(bad == 0, "bf16 size %d threads %d batch %d: %d differ from alone", s, t, n,
+                      bad);
+            first = (first + 5) % NIMG;
+        }
+        bn_vgg16_free(net);
+    }
+    static const int batches[] = {5, 8};
+    for (int k = 0; k < 2; k++) {
+        bn_cpu_set_threads(2 + k);
+        net = make_net(BN_CONV_WINOGRAD, BN_PRECISION_BF16, s, batches[k]);
+        for (int n = 1; n <= batches[k]; n++) {
+            forward(net, in, s, first, n, out);
+            int bad = differ(out, alone, first, n, dim);
+            CHECK_MSG(bad == 0, "bf16 size %d --batch %d, %d images: %d differ", s, batches[k], n,
+                      bad);
+            first = (first + 3) % NIMG;
+        }
+        bn_vgg16_free(net);
+    }
+    free(in);
+    free(alone);
+    free(exact);
+    free(out);
+}
+
+static void test_resolve(int has_bf16) {
+    bn_precision p;
+    bn_error err;
+    char why[512];
+    CHECK(bn_precision_parse("fast", &p) == BN_OK && p == BN_PRECISION_FAST);
+    CHECK(bn_precision_parse("bf17", &p) == BN_EINVAL);
+    CHECK(bn_precision_resolve(BN_PRECISION_FP32, &p, why, sizeof why, &err) == BN_OK &&
+          p == BN_PRECISION_FP32);
+    CHECK(bn_precision_resolve(BN_PRECISION_FP16, &p, why, sizeof why, &err) == BN_EINVAL);
+    CHECK(strstr(err.msg, "fp16") != NULL);
+    int rc = bn_precision_resolve(BN_PRECISION_BF16, &p, why, sizeof why, &err);
+    CHECK_INT(rc == BN_OK, has_bf16);
+
+    const char *dir = support_mkdtemp("precision");
+    setenv("XDG_CACHE_HOME", dir, 1);
+    char cache[4096];
+    snprintf(cache, sizeof cache, "%s/bottleneck/precision.tsv", dir);
+    CHECK(bn_precision_resolve(BN_PRECISION_FAST, &p, why, sizeof why, &err) == BN_OK);
+    printf("fast, first time: %s\n", why);
+    if (!has_bf16) {
+        CHECK_INT(p, BN_PRECISION_FP32);
+        CHECK(access(cache, F_OK) != 0); /* nothing to measure */
+        support_remove_tree(dir);
+        return;
+    }
+    CHECK(strstr(why, "measured") != NULL);
+    CHECK(p == BN_PRECISION_BF16 || p == BN_PRECISION_FP32);
+    /* the cache: one line, key <tab> choice <tab> ratio */
+    FILE *f = fopen(cache, "r");
+    CHECK(f != NULL);
+    char line[512] = "", key[400] = "", choice[16] = "";
+    double ratio = 0;
+    if (f) {
+        CHECK(fgets(line, sizeof line, f) != NULL);
+        fclose(f);
+    }
+    CHECK(sscanf(line, "%399[^\t]\t%15[^\t]\t%lf", key, choice, &ratio) == 3);
+    CHECK(!strcmp(choice, bn_precision_name(p)) && ratio > 0);
+    CHECK(bn_precision_resolve(BN_PRECISION_FAST, &p, why, sizeof why, &err) == BN_OK);
+    CHECK(strstr(why, "cached") != NULL);
+    /* a cache that says fp32 (as on a host whose vdpbf16ps is slow) is obeyed */
+    f = fopen(cache, "w");
+    fprintf(f, "some other cpu|avx512=1\tbf16\t2.000\n%s\tfp32\t0.500\n", key);
+    fclose(f);
+    CHECK(bn_precision_resolve(BN_PRECISION_FAST, &p, why, sizeof why, &err) == BN_OK);
+    CHECK_INT(p, BN_PRECISION_FP32);
+    CHECK(strstr(why, "0.50x") && strstr(why, "cached"));
+    /* garbage in the cache: measured again, and the file rewritten, the
+     * other host's line kept */
+    f = fopen(cache, "w");
+    fprintf(f, "some other cpu|avx512=1\tbf16\t2.000\n%s\tnonsense\n", key);
+    fclose(f);
+    CHECK(bn_precision_resolve(BN_PRECISION_FAST, &p, why, sizeof why, &err) == BN_OK);
+    CHECK(strstr(why, "measured") != NULL);
+    f = fopen(cache, "r");
+    int lines = 0, other = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        lines++;
+        other += !strncmp(line, "some other cpu", 14);
+    }
+    if (f)
+        fclose(f);
+    CHECK_INT(lines, 2);
+    CHECK_INT(other, 1);
+    double g32 = bn_conv_winograd_kernel_gmacs(BN_PRECISION_FP32, 3, 0.003);
+    double g16 = bn_conv_winograd_kernel_gmacs(BN_PRECISION_BF16, 3, 0.003);
+    printf("products kernel: fp32 %.1f, bf16 %.1f G multiply-adds/s (ratio %.2f)\n", g32, g16,
+           g16 / g32);
+    CHECK(g32 > 0 && g16 > 0);
+    support_remove_tree(dir);
+}
+
+int main(void) {
+    int has_bf16 = bn_conv_winograd_has_precision(BN_PRECISION_BF16);
+    test_resolve(has_bf16);
+    if (!has_bf16) {
+        printf("SKIP: no avx512_bf16 here: the BF16 products were not run\n");
+        return check_done();
+    }
+    support_seed(16);
+    test_layer(1, 14, 14, 64, 64);
+    test_layer(2, 20, 17, 3, 20);    /* odd cin: a pair with a zero partner; cout < 32 */
+    test_layer(3, 13, 28, 112, 48);  /* cin not a multiple of 32 */
+    test_layer(2, 56, 56, 128, 256); /* U > 4 MB: shared blocks, V past the caches */
+    test_layer(8, 28, 28, 256, 64);  /* several blocks */
+    char path[4096];
+    bn_error err;
+    snprintf(path, sizeof path, "%s", shared_path("models/vgg16_random_notop.h5"));
+    if (bn_weights_load(&weights, path, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    test_network(32);
+    test_network(64);
+    bn_weights_free(&weights);
+    return check_done();
+}
