@@ -1,5 +1,5 @@
 /*
- * test_vec: the vector SQL functions (common/vec.c) against
+ * test_vec: the vector SQL functions (common/vec*.c) against
  *   1. sqlite-vec 0.1.9's own answers, recorded below, for every function:
  *      results, subtypes and error texts;
  *   2. independent double loops (long double, other loop order) on the real
