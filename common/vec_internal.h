@@ -96,11 +96,24 @@ void bn_vec_dot_norm(const float *a, const float *b, int64_t n, double *dot, dou
 /* 1 - cos from the dot product and squared norms; NaN when a norm is 0. */
 double bn_vec_cosine_from(double dot, double na, double nb);
 double bn_vec_cosine(const float *a, const float *b, int64_t n);
+/* n little-endian halves as floats, vectorised (NaN payloads may differ from
+ * bn_vec_f16_decode's: for distances only). */
+void bn_vec_f16_decode_fast(const unsigned char *p, float *out, int64_t n);
+/* Which build the kernels run: 1 AVX-512, 0 portable (both give the same
+ * bits). set 0 or 1 chooses (1 only if the CPU has it; for tests and
+ * benchmarks), -1 asks. */
+int bn_vec_kernels_avx512(int set);
 
 /* --- registration of the other modules (called by bn_vec_register) ------- */
 
 int bn_vec_avg_register(sqlite3 *db, int flags);
 int bn_vec_each_register(sqlite3 *db);
 int bn_vec_knn_register(sqlite3 *db);
+
+/* Where the last vec_knn query of this thread read the vectors: its
+ * connection cache, the packed chunks, or the rows of `vectors` (0: none
+ * yet). For tests and benchmarks. */
+enum { BN_VEC_KNN_CACHE = 1, BN_VEC_KNN_CHUNKS, BN_VEC_KNN_ROWS };
+int bn_vec_knn_last_source(void);
 
 #endif
