@@ -1,24 +1,32 @@
 /*
- * bench_vec: top-10 cosine search over stored vectors, three ways.
+ * bench_vec: top-10 cosine search over stored vectors, bottleneck against
+ * sqlite-vec, same machine, same run (docs/PERFORMANCE.md, "Search").
  *
- *   scalar   SELECT path, vec_distance_cosine(vector, ?) AS d FROM embeddings
- *            WHERE featureset = ? ORDER BY d LIMIT 10       (one SQL call per row)
- *   vec_knn  SELECT path, distance FROM vec_knn(?, 10, ?)    (one scan in C, k-heap)
- *   sqlite-vec, when its vec0.so is found: the same scalar query with its
- *            vec_distance_cosine, and its vec0 virtual table's brute-force KNN
- *            (WHERE embedding MATCH ? AND k = 10; vec0 takes at most 8192 dims)
- *
- * over N random float32 vectors (default 10,000) of each dimension asked
+ * Over N random float32 vectors (default 10,000) of each dimension asked
  * (default 1,024 and 25,088: GoogLeNet pooled, VGG16 flattened), in a
- * database file with the project schema, as a user's would be. After one
- * warm-up each, the forms run round-robin --reps times; prints the median
- * and best, and checks that all forms return the same ten images. Then Q queries in one statement
- * (each of Q stored vectors' top-10, a join), where vec_knn ranks from memory after the first scan.
+ * database file with the project schema, as a user's would be:
+ *
+ *   vec_knn, fresh connection   SELECT path, distance FROM vec_knn(?, 10, ?) on
+ *                               a connection opened for that query alone (the
+ *                               first query a program or a shell makes)
+ *   vec_knn, repeated           the same on one connection, query after query
+ *                               (from the second on, vec_knn ranks from memory)
+ *   vec_knn, rows, fresh        before vec_knn_pack: reading the vectors table
+ *   scalar (bottleneck)         ORDER BY vec_distance_cosine(vector, ?) LIMIT 10
+ *   scalar (sqlite-vec)         the same with sqlite-vec's function
+ *   vec0, fresh connection      sqlite-vec's vec0 table, WHERE embedding MATCH ?
+ *                               AND k = 10 (vec0 takes at most 8,192 dims)
+ *   vec0, repeated              the same on one connection
+ *
+ * After one warm-up each, the forms run round-robin --reps times (so that
+ * each sees the same machine); prints the median and best, GB/s of vectors
+ * scanned, the ratios to vec0 and whether every form returned the reference
+ * top-10. Then Q queries in one statement (a join), and the peak RSS.
  *
  *   bench_vec [--n N] [--dims 1024,25088] [--reps R] [--dir DIR]
- *             [--sqlite-vec PATH/vec0.so]    (default: $BN_SQLITE_VEC, then
- *             /tmp/vecref/node_modules/sqlite-vec-linux-x64/vec0.so)
- *             [--keep]                       (keep the database files)
+ *             [--sqlite-vec PATH/vec0.so | none]  (default: $BN_SQLITE_VEC,
+ *             then /tmp/vecref/node_modules/sqlite-vec-linux-x64/vec0.so)
+ *             [--no-scalar] [--keep]  (keep the database files)
  */
 #include "vec.h"
 
@@ -27,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -84,8 +93,8 @@ static void make_db(const char *path, int n, int dim) {
                            "INSERT INTO images(path, label, split, sha256) "
                            "VALUES (?1, ?2, 'train', ?3)",
                            -1, &img, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "INSERT INTO vectors VALUES (1, ?1, ?2)", -1, &vec, NULL) !=
-            SQLITE_OK)
+        sqlite3_prepare_v2(db, "INSERT INTO vectors(featureset, sha256, vector) VALUES (1, ?1, ?2)",
+                           -1, &vec, NULL) != SQLITE_OK)
         die(db, "prepare");
     float *v = malloc(sizeof(float) * (size_t)dim);
     for (int i = 0; i < n; i++) {
@@ -140,32 +149,66 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 /* A form of the query, timed round-robin with the others so that every form
- * sees the same machine (other processes, the OS writing back the file). */
+ * sees the same machine (other processes, the OS writing back the file).
+ * With fresh, each run opens its own connection (path, extension ext). */
 typedef struct {
     const char *name;
     sqlite3 *db;
     const char *sql;
+    int fresh;
+    const char *path, *ext;
     double *t;
     int same; /* returned the reference top-10 every time */
+    double med;
 } form;
+
+static const char *vec0_path; /* sqlite-vec's vec0.so, or NULL */
+
+static sqlite3 *open_db(const char *path, const char *ext) {
+    sqlite3 *db;
+    if (sqlite3_open(path, &db) != SQLITE_OK)
+        die(db, path);
+    if (!ext) {
+        if (bn_vec_register(db) != SQLITE_OK)
+            die(db, "bn_vec_register");
+        return db;
+    }
+    char *err = NULL;
+    sqlite3_enable_load_extension(db, 1);
+    if (sqlite3_load_extension(db, ext, NULL, &err) != SQLITE_OK) {
+        fprintf(stderr, "bench_vec: cannot load %s: %s\n", ext, err);
+        exit(1);
+    }
+    return db;
+}
+
+static double run_form(form *f, const float *q, int dim, char *out, size_t cap) {
+    if (!f->fresh)
+        return timed(f->db, f->sql, q, dim, out, cap);
+    sqlite3 *db = open_db(f->path, f->ext);
+    double t = timed(db, f->sql, q, dim, out, cap);
+    sqlite3_close(db);
+    return t;
+}
 
 static void bench(form *f, int nf, const float *q, int dim, int n, int reps, const char *expect) {
     size_t cap = 4096;
     char *paths = malloc(cap);
     for (int i = 0; i < nf; i++) { /* warm-up */
         f[i].t = malloc(sizeof(double) * (size_t)reps);
-        timed(f[i].db, f[i].sql, q, dim, paths, cap);
+        run_form(&f[i], q, dim, paths, cap);
         f[i].same = strcmp(expect, paths) == 0;
     }
     for (int r = 0; r < reps; r++)
         for (int i = 0; i < nf; i++) {
-            f[i].t[r] = timed(f[i].db, f[i].sql, q, dim, paths, cap);
+            f[i].t[r] = run_form(&f[i], q, dim, paths, cap);
             f[i].same &= strcmp(expect, paths) == 0;
         }
     for (int i = 0; i < nf; i++) {
         qsort(f[i].t, (size_t)reps, sizeof *f[i].t, cmp_double);
         double med = f[i].t[reps / 2], gb = (double)n * dim * 4 / 1e9;
-        printf("  %-22s median %8.1f ms   best %8.1f ms   %5.2f GB/s   %s\n", f[i].name, med * 1e3,
+        f[i].med = med;
+        printf("  %-28s median %8.2f ms   best %8.2f ms   %6.2f GB/s   %s\n", f[i].name, med * 1e3,
                f[i].t[0] * 1e3, gb / med, f[i].same ? "same top-10" : "DIFFERENT top-10");
         free(f[i].t);
     }
@@ -173,8 +216,15 @@ static void bench(form *f, int nf, const float *q, int dim, int n, int reps, con
     free(paths);
 }
 
+static const form *find_form(const form *f, int nf, const char *name) {
+    for (int i = 0; i < nf; i++)
+        if (strcmp(f[i].name, name) == 0)
+            return &f[i];
+    return NULL;
+}
+
 int main(int argc, char **argv) {
-    int n = 10000, reps = 5, keep = 0;
+    int n = 10000, reps = 5, keep = 0, scalar_forms = 1;
     const char *dims = "1024,25088", *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     const char *vec0 = getenv("BN_SQLITE_VEC");
     if (!vec0 || !*vec0)
@@ -190,11 +240,13 @@ int main(int argc, char **argv) {
             dir = argv[++i];
         else if (strcmp(argv[i], "--sqlite-vec") == 0 && i + 1 < argc)
             vec0 = argv[++i];
+        else if (strcmp(argv[i], "--no-scalar") == 0)
+            scalar_forms = 0;
         else if (strcmp(argv[i], "--keep") == 0)
             keep = 1;
         else {
             fprintf(stderr, "usage: bench_vec [--n N] [--dims D1,D2] [--reps R] [--dir DIR] "
-                            "[--sqlite-vec PATH/vec0.so] [--keep]\n");
+                            "[--sqlite-vec PATH/vec0.so | none] [--no-scalar] [--keep]\n");
             return 2;
         }
     }
@@ -202,10 +254,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_vec: --n must be >= 10 and --reps >= 1\n");
         return 2;
     }
-    int have_vec0 = access(vec0, R_OK) == 0;
-    printf("bench_vec: top-10 cosine over %d random float32 vectors, SQLite %s, %d runs each\n", n,
-           sqlite3_libversion(), reps);
-    printf("sqlite-vec: %s\n", have_vec0 ? vec0 : "not found (--sqlite-vec PATH to compare)");
+    int have_vec0 = strcmp(vec0, "none") != 0 && access(vec0, R_OK) == 0;
+    vec0_path = have_vec0 ? vec0 : NULL;
+    printf("bench_vec: top-10 cosine over %d random float32 vectors, SQLite %s, %d runs each, "
+           "%ld CPUs\n",
+           n, sqlite3_libversion(), reps, sysconf(_SC_NPROCESSORS_ONLN));
+    printf("sqlite-vec: %s\n", have_vec0 ? vec0 : "not used (--sqlite-vec PATH to compare)");
 
     char *list = strdup(dims);
     for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
@@ -227,74 +281,92 @@ int main(int argc, char **argv) {
             q[d] = frand();
         size_t cap = 4096;
         char *expect = malloc(cap), *paths = malloc(cap);
-
-        sqlite3 *db, *vdb = NULL;
-        if (sqlite3_open(path, &db) != SQLITE_OK || bn_vec_register(db) != SQLITE_OK)
-            die(db, path);
-        timed(db, "SELECT path FROM vec_knn(?1, 10, 'bench')", q, dim, expect, cap);
+        static const char knn[] = "SELECT path, distance FROM vec_knn(?1, 10, 'bench')";
         static const char scalar[] = "SELECT path, vec_distance_cosine(vector, ?1) AS d FROM "
                                      "embeddings WHERE featureset = 'bench' ORDER BY d LIMIT 10";
-        form f[4] = {
-            {"vec_knn (bottleneck)", db, "SELECT path, distance FROM vec_knn(?1, 10, 'bench')",
-             NULL, 0},
-            {"scalar (bottleneck)", db, scalar, NULL, 0},
+
+        /* The reference top-10: the scalar SQL form. */
+        sqlite3 *db = open_db(path, NULL), *vdb = NULL;
+        timed(db, scalar, q, dim, expect, cap);
+
+        /* Before packing: vec_knn reads the vectors table. */
+        form rows = {"vec_knn rows, fresh conn.", NULL, knn, 1, path, NULL, NULL, 0, 0};
+        bench(&rows, 1, q, dim, n, reps, expect);
+
+        t0 = now();
+        char *err = NULL;
+        int64_t packed;
+        if (bn_vec_knn_pack(db, "bench", &packed, &err) != SQLITE_OK) {
+            fprintf(stderr, "bench_vec: %s\n", err);
+            return 1;
+        }
+        exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+        sync();
+        printf("  (vec_knn_pack: %lld vectors in %.2f s)\n", (long long)packed, now() - t0);
+
+        form f[8] = {
+            {"vec_knn, fresh connection", NULL, knn, 1, path, NULL, NULL, 0, 0},
+            {"vec_knn, repeated", db, knn, 0, NULL, NULL, NULL, 0, 0},
         };
         int nf = 2;
+        if (scalar_forms)
+            f[nf++] = (form){"scalar (bottleneck)", db, scalar, 0, NULL, NULL, NULL, 0, 0};
         char sql[512];
-
-        /* sqlite-vec in a connection of its own (same function names): its
-         * scalar function on the same rows, and its vec0 table. */
+        /* sqlite-vec in connections of its own (same function names). */
         if (have_vec0) {
-            char *err = NULL;
-            if (sqlite3_open(path, &vdb) != SQLITE_OK)
-                die(vdb, path);
-            sqlite3_enable_load_extension(vdb, 1);
-            if (sqlite3_load_extension(vdb, vec0, NULL, &err) != SQLITE_OK) {
-                printf("  sqlite-vec: cannot load %s: %s\n", vec0, err);
+            vdb = open_db(path, vec0);
+            if (scalar_forms)
+                f[nf++] = (form){"scalar (sqlite-vec)", vdb, scalar, 0, NULL, NULL, NULL, 0, 0};
+            snprintf(sql, sizeof sql,
+                     "CREATE VIRTUAL TABLE vv USING vec0(embedding float[%d] "
+                     "distance_metric=cosine)",
+                     dim);
+            if (sqlite3_exec(vdb, sql, NULL, NULL, &err) != SQLITE_OK) {
+                printf("  %-28s n/a: %s\n", "vec0 (sqlite-vec)", err);
                 sqlite3_free(err);
             } else {
-                f[nf++] = (form){"scalar (sqlite-vec)", vdb, scalar, NULL, 0};
-                snprintf(sql, sizeof sql,
-                         "CREATE VIRTUAL TABLE vv USING vec0(embedding float[%d] "
-                         "distance_metric=cosine)",
-                         dim);
-                if (sqlite3_exec(vdb, sql, NULL, NULL, &err) != SQLITE_OK) {
-                    printf("  %-22s n/a: %s\n", "vec0 KNN (sqlite-vec)", err);
-                    sqlite3_free(err);
-                } else {
-                    double t1 = now();
-                    exec(vdb, "INSERT INTO vv(rowid, embedding) SELECT i.id, v.vector "
-                              "FROM images i JOIN vectors v ON v.sha256 = i.sha256");
-                    printf("  (vec0 table filled in %.1f s)\n", now() - t1);
-                    f[nf++] = (form){"vec0 KNN (sqlite-vec)", vdb,
-                                     "SELECT i.path, k.distance FROM (SELECT rowid, distance "
-                                     "FROM vv WHERE embedding MATCH ?1 AND k = 10) k JOIN images "
-                                     "i ON i.id = k.rowid ORDER BY k.distance",
-                                     NULL, 0};
-                }
+                double t1 = now();
+                exec(vdb, "INSERT INTO vv(rowid, embedding) SELECT i.id, v.vector "
+                          "FROM images i JOIN vectors v ON v.sha256 = i.sha256");
+                exec(vdb, "PRAGMA wal_checkpoint(TRUNCATE)");
+                sync();
+                printf("  (vec0 table filled in %.1f s)\n", now() - t1);
+                static const char v0[] =
+                    "SELECT i.path, k.distance FROM (SELECT rowid, distance FROM vv WHERE "
+                    "embedding MATCH ?1 AND k = 10) k JOIN images i ON i.id = k.rowid "
+                    "ORDER BY k.distance";
+                f[nf++] = (form){"vec0, fresh connection", NULL, v0, 1, path, vec0, NULL, 0, 0};
+                f[nf++] = (form){"vec0, repeated", vdb, v0, 0, NULL, NULL, NULL, 0, 0};
             }
         }
         bench(f, nf, q, dim, n, reps, expect);
+        const form *kf = find_form(f, nf, "vec_knn, fresh connection"),
+                   *kr = find_form(f, nf, "vec_knn, repeated"),
+                   *vf = find_form(f, nf, "vec0, fresh connection"),
+                   *vr = find_form(f, nf, "vec0, repeated");
+        printf("  ratios: packed vs rows, fresh %.2fx", rows.med / kf->med);
+        if (vf && vr)
+            printf("; vec0 / vec_knn: fresh connection %.2fx, repeated %.2fx", vf->med / kf->med,
+                   vr->med / kr->med);
+        printf("\n");
 
         /* Many queries in one statement (a join): each of Q stored vectors'
-         * top-10 (the scalar form: its 10th, which costs the same sort).
-         * vec_knn keeps the feature set in memory from the second
-         * query on (up to 512 MiB); the scalar form rescans SQLite's pages. */
-        int nq = (double)n * dim * 4 <= 512.0 * 1024 * 1024 ? 100 : 3;
+         * top-10, ranked from memory from the second query on. */
+        int nq = (double)n * dim * 4 <= 1024.0 * 1024 * 1024 ? 100 : 3;
         snprintf(sql, sizeof sql,
                  "SELECT q.path, k.path FROM (SELECT path, vector FROM embeddings WHERE "
                  "featureset = 'bench' ORDER BY path LIMIT %d) q, vec_knn(q.vector, 10, 'bench') k",
                  nq);
-        double tk = timed(db, sql, q, dim, paths, cap);
-        snprintf(sql, sizeof sql,
-                 "SELECT q.path, (SELECT p FROM (SELECT e.path AS p, vec_distance_cosine(e.vector, "
-                 "q.vector) AS d FROM embeddings e WHERE e.featureset = 'bench') ORDER BY d "
-                 "LIMIT 1 OFFSET 9) FROM (SELECT path, vector FROM embeddings WHERE featureset = "
-                 "'bench' ORDER BY path LIMIT %d) q",
-                 nq);
-        double ts = timed(db, sql, q, dim, paths, cap);
-        printf("  %d queries in one join: vec_knn %.1f ms/query, scalar %.1f ms/query\n", nq,
-               tk * 1e3 / nq, ts * 1e3 / nq);
+        sqlite3 *jdb = open_db(path, NULL);
+        double tk = timed(jdb, sql, q, dim, paths, cap);
+        sqlite3_close(jdb);
+        printf("  %d queries in one join (fresh connection): vec_knn %.2f ms/query\n", nq,
+               tk * 1e3 / nq);
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        printf("  peak RSS so far: %.0f MB (vectors: %.0f MB)\n", ru.ru_maxrss / 1024.0,
+               (double)n * dim * 4 / 1e6);
+        fflush(stdout);
         sqlite3_close(db);
         sqlite3_close(vdb);
         free(q);

@@ -12,8 +12,19 @@
 #define BN_VEC_H
 
 #include <sqlite3.h>
+#include <stdint.h>
 
 /* Register every function and module on db. Returns an SQLite result code. */
 int bn_vec_register(sqlite3 *db);
+
+/* Write feature set `featureset` (its name, or its id as text) into the
+ * contiguous chunks vec_knn reads fastest (table vector_chunks, schema 6),
+ * replacing the ones there: all or nothing, in a savepoint. Any later write
+ * to the feature set's vectors drops them again (triggers), so call it after
+ * a run that wrote vectors. *packed (if not NULL) is the number of vectors
+ * packed. Returns an SQLite result code; on error *errmsg (if not NULL) is a
+ * one-line message naming the problem, to free with sqlite3_free. The same
+ * as SQL: SELECT vec_knn_pack('googlenet'). */
+int bn_vec_knn_pack(sqlite3 *db, const char *featureset, int64_t *packed, char **errmsg);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * test_vec: the vector SQL functions (common/vec.c) against
+ * test_vec: the vector SQL functions (common/vec*.c) against
  *   1. sqlite-vec 0.1.9's own answers, recorded below, for every function:
  *      results, subtypes and error texts;
  *   2. independent double loops (long double, other loop order) on the real
@@ -8,13 +8,22 @@
  *   3. a brute-force sort, for the vec_knn top-k, on a database with the
  *      project schema holding those embeddings as float32 and float16;
  *   4. malformed input: wrong lengths, NULLs, mismatched dimensions, bad
- *      arguments, a corrupted stored vector. Errors, never a crash.
+ *      arguments, a corrupted stored vector. Errors, never a crash;
+ *   5. the scalar SQL form, bit for bit: the kernels' AVX-512 and portable
+ *      builds, and vec_knn from each source it reads (the rows, the packed
+ *      float16 chunks with their exact rescoring, the connection cache), with
+ *      ties, k > N, filters, writes between queries from this connection and
+ *      another, a rollback, and processes that die between writes.
  */
 #include "check.h"
+#include "support.h"
 #include "vec.h"
+#include "vec_internal.h"
 
 #include <sqlite3.h>
 #include <stdint.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 extern const char *const bn_schema_migrations[];
 extern const int bn_schema_version;
@@ -1279,6 +1288,346 @@ static void test_garbage(void) {
     CHECK_MSG(values > 200 && errors > 1000, "%d values, %d errors", values, errors);
 }
 
+/* ---------------------------------------------------------------------------
+ * 5. The kernels' two builds, and vec_knn from each of its sources (rows,
+ *    packed chunks, connection cache) against the scalar SQL form, to the
+ *    last bit
+ * ------------------------------------------------------------------------- */
+
+/* The AVX-512 and portable kernels give the same bits (vec_kernels.c), on
+ * real vectors of every tail length. */
+static void test_kernel_builds(void) {
+    int avx = bn_vec_kernels_avx512(1);
+    if (!avx) {
+        printf("test_kernel_builds: no AVX-512 here, the portable build only\n");
+        bn_vec_kernels_avx512(-1);
+        return;
+    }
+    static const int lens[] = {1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 100, 1000, 1023, 1024};
+    int bad = 0, cases = 0;
+    for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++)
+        for (int p = 0; p < 40; p++) {
+            const float *a = row(p) + p % 5, *b = row(2999 - p) + (p * 3) % 7;
+            int n = lens[l] > DIM - 8 ? DIM - 8 : lens[l];
+            double r[2][6];
+            for (int build = 0; build < 2; build++) {
+                bn_vec_kernels_avx512(build);
+                r[build][0] = bn_vec_dot(a, b, n);
+                r[build][1] = bn_vec_l2sq(a, b, n);
+                r[build][2] = bn_vec_l1(a, b, n);
+                r[build][3] = bn_vec_cosine(a, b, n);
+                bn_vec_dot_norm(a, b, n, &r[build][4], &r[build][5]);
+            }
+            bad += memcmp(r[0], r[1], sizeof r[0]) != 0;
+            cases++;
+        }
+    bn_vec_kernels_avx512(1);
+    CHECK_MSG(bad == 0, "kernels: %d of %d cases differ between the builds", bad, cases);
+}
+
+/* The scalar SQL form of a metric, on a stored vector (float16 sets read
+ * with vec_f32(vector, dtype)) against ?1. */
+static const char *scalar_of(const char *metric) {
+    if (strcmp(metric, "l2") == 0)
+        return "vec_distance_l2(vec_f32(vector, dtype), ?1)";
+    if (strcmp(metric, "l1") == 0)
+        return "vec_distance_l1(vec_f32(vector, dtype), ?1)";
+    if (strcmp(metric, "dot") == 0)
+        return "-vec_dot(vec_f32(vector, dtype), ?1)";
+    return "vec_distance_cosine(vec_f32(vector, dtype), ?1)";
+}
+
+/* vec_knn(q, k, fs, metric) [WHERE where] on h returns exactly the scalar
+ * form's rows: the same paths, the same distances bit for bit. Returns the
+ * source vec_knn read. */
+static int knn_same_as_scalar(sqlite3 *h, const char *fs, const char *metric, const float *q,
+                              int qdim, int k, const char *where) {
+    char a[1024], b[1024];
+    snprintf(a, sizeof a,
+             "SELECT path, distance FROM vec_knn(?1, %d, '%s', '%s')%s%s ORDER BY distance, path",
+             k, fs, metric, where ? " WHERE " : "", where ? where : "");
+    snprintf(b, sizeof b,
+             "SELECT path, %s AS d FROM embeddings WHERE featureset = '%s' AND d IS NOT NULL%s%s "
+             "ORDER BY d, path LIMIT %d",
+             scalar_of(metric), fs, where ? " AND " : "", where ? where : "", k);
+    sqlite3_stmt *sa, *sb;
+    if (sqlite3_prepare_v2(h, a, -1, &sa, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(h, b, -1, &sb, NULL) != SQLITE_OK) {
+        CHECK_MSG(0, "%s: %s", a, sqlite3_errmsg(h));
+        return 0;
+    }
+    sqlite3_bind_blob(sa, 1, q, qdim * 4, SQLITE_STATIC);
+    sqlite3_bind_blob(sb, 1, q, qdim * 4, SQLITE_STATIC);
+    int rows = 0, bad = 0, ra, rb;
+    while ((ra = sqlite3_step(sa)) == SQLITE_ROW) {
+        rb = sqlite3_step(sb);
+        double da = sqlite3_column_double(sa, 1), dbl = sqlite3_column_double(sb, 1);
+        if (rb != SQLITE_ROW ||
+            strcmp((const char *)sqlite3_column_text(sa, 0),
+                   (const char *)sqlite3_column_text(sb, 0)) != 0 ||
+            memcmp(&da, &dbl, sizeof da) != 0) {
+            if (bad++ < 3)
+                fprintf(stderr, "%s (%s): row %d: %s %.17g, scalar %s %.17g\n", a, metric, rows,
+                        sqlite3_column_text(sa, 0), da,
+                        rb == SQLITE_ROW ? (const char *)sqlite3_column_text(sb, 0) : "(none)",
+                        dbl);
+        }
+        rows++;
+    }
+    int source = bn_vec_knn_last_source();
+    CHECK_MSG(ra == SQLITE_DONE, "%s: %s", a, sqlite3_errmsg(h));
+    CHECK_MSG(sqlite3_step(sb) != SQLITE_ROW, "%s: the scalar form has more rows than %d", a, rows);
+    CHECK_MSG(bad == 0 && rows > 0, "%s (%s, k=%d): %d rows, %d differ from the scalar form", a,
+              metric, k, rows, bad);
+    sqlite3_finalize(sa);
+    sqlite3_finalize(sb);
+    return source;
+}
+
+/* The first path sql returns (with ?1 = q, 1024 floats), or the error. */
+static const char *first_path(sqlite3 *h, const char *sql, const float *q) {
+    static char out[1024];
+    sqlite3_stmt *st;
+    snprintf(out, sizeof out, "(no row)");
+    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) {
+        snprintf(out, sizeof out, "%s", sqlite3_errmsg(h));
+        return out;
+    }
+    sqlite3_bind_blob(st, 1, q, DIM * 4, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        snprintf(out, sizeof out, "%s", sqlite3_column_text(st, 0));
+    else if (rc != SQLITE_DONE)
+        snprintf(out, sizeof out, "%s", sqlite3_errmsg(h));
+    sqlite3_finalize(st);
+    return out;
+}
+
+static sqlite3 *open_file(const char *path) {
+    sqlite3 *h;
+    CHECK(sqlite3_open(path, &h) == SQLITE_OK);
+    CHECK(bn_vec_register(h) == SQLITE_OK);
+    sqlite3_busy_timeout(h, 5000);
+    return h;
+}
+
+static int64_t count_of(sqlite3 *h, const char *sql) {
+    sqlite3_stmt *st;
+    int64_t n = -1;
+    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    CHECK_MSG(n >= 0, "%s: %s", sql, sqlite3_errmsg(h));
+    sqlite3_finalize(st);
+    return n;
+}
+
+static void exec_on(sqlite3 *h, const char *sql) {
+    char *err = NULL;
+    CHECK_MSG(sqlite3_exec(h, sql, NULL, NULL, &err) == SQLITE_OK, "%s: %s", sql, err);
+    sqlite3_free(err);
+}
+
+/* A child process that runs sql on path and dies without closing (a crash:
+ * no commit unless sql commits, no cleanup). */
+static void crash_after(const char *path, const char *sql) {
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        sqlite3 *h;
+        if (sqlite3_open(path, &h) != SQLITE_OK || bn_vec_register(h) != SQLITE_OK ||
+            sqlite3_exec(h, sql, NULL, NULL, NULL) != SQLITE_OK)
+            _exit(3);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child running %s: status %d", sql,
+              status);
+}
+
+static void test_knn_packed(void) {
+    const char *dir = support_mkdtemp("bn-test-vec");
+    CHECK(dir != NULL);
+    if (!dir)
+        return;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/knn.db", dir);
+    /* The store of test_knn, on disk (several connections, a crash). */
+    sqlite3 *h = open_file(path);
+    sqlite3_backup *bk = sqlite3_backup_init(h, "main", db, "main");
+    CHECK(bk && sqlite3_backup_step(bk, -1) == SQLITE_DONE);
+    sqlite3_backup_finish(bk);
+    exec_on(h, "PRAGMA journal_mode = WAL");
+    exec_on(h, "DELETE FROM vectors WHERE featureset = 3"); /* test_knn's corrupt one */
+
+    /* Ties: 70 vectors of 20 dimensions in 10 distinct contents (equal
+     * distances, broken by path), two images sharing one vector, and a zero
+     * vector (no cosine distance). */
+    exec_on(h, "INSERT INTO featuresets(id, name, source, model, dim, dtype) VALUES "
+               "(4, 'ties', 'import', 'test', 20, 'f32')");
+    for (int i = 0; i < 70; i++) {
+        float v[20];
+        for (int d = 0; d < 20; d++)
+            v[d] = i == 69 ? 0.0f : (float)(((i % 10) * 7 + d * 3) % 11) - 5.0f;
+        char sql[512], sha[65];
+        snprintf(sha, sizeof sha, "%064x", 0xabc000 + i);
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO images(path, label, split, sha256) VALUES ('ties/%02d.jpg', 'x', "
+                 "'train', '%s')%s",
+                 69 - i, sha, i == 3 ? ", ('ties/copy.jpg', 'x', 'train', " : "");
+        if (i == 3) {
+            size_t len = strlen(sql);
+            snprintf(sql + len, sizeof sql - len, "'%s')", sha);
+        }
+        exec_on(h, sql);
+        sqlite3_stmt *st;
+        CHECK(sqlite3_prepare_v2(
+                  h, "INSERT INTO vectors(featureset, sha256, vector) VALUES (4, ?1, ?2)", -1, &st,
+                  NULL) == SQLITE_OK);
+        sqlite3_bind_text(st, 1, sha, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, v, sizeof v, SQLITE_STATIC);
+        CHECK(sqlite3_step(st) == SQLITE_DONE);
+        sqlite3_finalize(st);
+    }
+
+    static const char *metrics[] = {"cosine", "l2", "l1", "dot"};
+    const float *q = row(1234);
+    /* Before packing: the rows. */
+    CHECK_INT(knn_same_as_scalar(h, "googlenet", "cosine", q, DIM, 10, NULL), BN_VEC_KNN_ROWS);
+
+    /* Packing: every vector, in whole chunks that plain SQL reads. */
+    CHECK_INT(count_of(h, "SELECT vec_knn_pack('googlenet')"), NROWS);
+    CHECK_INT(count_of(h, "SELECT vec_knn_pack('googlenet16')"), NROWS);
+    CHECK_INT(count_of(h, "SELECT vec_knn_pack('4')"), 70); /* by id */
+    CHECK_INT(count_of(h, "SELECT sum(count) FROM vector_chunks WHERE featureset = 1"), NROWS);
+    CHECK_INT(count_of(h, "SELECT count(*) FROM vector_chunks WHERE featureset = 1 AND "
+                          "(length(vectors) != count * 2048 OR length(norms) != count * 8 OR "
+                          "length(errors) != count * 16 OR length(sha256s) != count * 64)"),
+              0);
+    /* the halves are the stored vectors rounded: the first vector's */
+    CHECK_INT(count_of(h, "SELECT vec_f32(substr(vectors, 1, 2048), 'f16') = "
+                          "vec_f32(vec_f16((SELECT vector FROM vectors WHERE featureset = 1 "
+                          "ORDER BY sha256 LIMIT 1), 'f32')) FROM vector_chunks "
+                          "WHERE featureset = 1 AND chunk = 0"),
+              1);
+    CHECK_STR(
+        knn_error_of("SELECT vec_knn_pack('nope')"),
+        "vec_knn_pack: no feature set named 'nope' (SELECT name FROM featuresets lists them)");
+
+    /* Fresh connections read the chunks; the same connection's third query
+     * reads its cache. Every time the scalar form's rows, bit for bit. */
+    for (size_t m = 0; m < 4; m++)
+        for (int t = 0; t < 2; t++) {
+            sqlite3 *f = open_file(path);
+            const float *qq = row(t ? 2999 : 77);
+            CHECK_INT(knn_same_as_scalar(f, "googlenet", metrics[m], qq, DIM, 10, NULL),
+                      BN_VEC_KNN_CHUNKS);
+            knn_same_as_scalar(f, "googlenet", metrics[m], qq, DIM, 10, NULL);
+            CHECK_INT(knn_same_as_scalar(f, "googlenet", metrics[m], qq, DIM, 10, NULL),
+                      BN_VEC_KNN_CACHE);
+            CHECK_INT(knn_same_as_scalar(f, "googlenet16", metrics[m], qq, DIM, 10, NULL),
+                      BN_VEC_KNN_CHUNKS);
+            sqlite3_close(f);
+        }
+    sqlite3 *f = open_file(path);
+    char where[256];
+    snprintf(where, sizeof where, "path != '%s'", paths[1234]);
+    CHECK_INT(knn_same_as_scalar(f, "googlenet", "cosine", q, DIM, 1, NULL), BN_VEC_KNN_CHUNKS);
+    knn_same_as_scalar(f, "googlenet", "cosine", q, DIM, 5, "split = 'train'");
+    knn_same_as_scalar(f, "googlenet", "l2", q, DIM, 7, where);
+    knn_same_as_scalar(f, "googlenet", "cosine", q, DIM, 5000, NULL); /* k > N: all 3000 */
+    CHECK_INT(count_of(f, "SELECT count(*) FROM vec_knn((SELECT vector FROM vectors LIMIT 1), "
+                          "5000, 'googlenet')"),
+              NROWS);
+    sqlite3_close(f);
+    for (size_t m = 0; m < 4; m++) {
+        f = open_file(path);
+        float tq[20];
+        for (int d = 0; d < 20; d++)
+            tq[d] = (float)((d * 5) % 7) - 3.0f;
+        CHECK_INT(knn_same_as_scalar(f, "ties", metrics[m], tq, 20, 25, NULL), BN_VEC_KNN_CHUNKS);
+        knn_same_as_scalar(f, "ties", metrics[m], tq, 20, 25, NULL);
+        CHECK_INT(knn_same_as_scalar(f, "ties", metrics[m], tq, 20, 25, NULL), BN_VEC_KNN_CACHE);
+        CHECK_INT(knn_same_as_scalar(f, "ties", metrics[m], tq, 20, 100, NULL), BN_VEC_KNN_CACHE);
+        sqlite3_close(f);
+    }
+    /* errors read the same packed or not */
+    f = open_file(path);
+    sqlite3 *keep = db;
+    db = f;
+    CHECK_STR(knn_error_of("SELECT * FROM vec_knn(NULL, 3, 'googlenet')"),
+              "vec_knn: the query vector is NULL (did its subquery find a row?)");
+    CHECK_STR(knn_error_of("SELECT * FROM vec_knn('[1,2,3]', 3, 'googlenet')"),
+              "vec_knn: the query vector has 3 dimensions, but feature set 'googlenet' has 1024");
+    db = keep;
+
+    /* Writes between queries on one connection: the cache and the chunks
+     * notice. A copy of image 1234's vector under a new key is the nearest;
+     * then gone again. */
+    knn_same_as_scalar(f, "googlenet", "cosine", q, DIM, 3, NULL);
+    CHECK_INT(knn_same_as_scalar(f, "googlenet", "cosine", q, DIM, 3, NULL), BN_VEC_KNN_CACHE);
+    sqlite3_stmt *st;
+    CHECK(
+        sqlite3_prepare_v2(f,
+                           "INSERT INTO vectors(featureset, sha256, vector) VALUES (1, '"
+                           "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff', ?1)",
+                           -1, &st, NULL) == SQLITE_OK);
+    sqlite3_bind_blob(st, 1, q, DIM * 4, SQLITE_STATIC);
+    CHECK(sqlite3_step(st) == SQLITE_DONE);
+    sqlite3_finalize(st);
+    exec_on(f, "INSERT INTO images(path, label, sha256) VALUES ('new/one.jpg', 'x', "
+               "'ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff')");
+    CHECK_INT(count_of(f, "SELECT count(*) FROM vector_chunks WHERE featureset = 1"), 0);
+    CHECK_INT(knn_same_as_scalar(f, "googlenet", "cosine", q, DIM, 3, NULL), BN_VEC_KNN_ROWS);
+    CHECK_STR(first_path(f, "SELECT path FROM vec_knn(?1, 2, 'googlenet')", q), "new/one.jpg");
+    CHECK_INT(count_of(f, "SELECT vec_knn_pack('googlenet')"), NROWS + 1);
+    CHECK_INT(knn_same_as_scalar(f, "googlenet", "cosine", q, DIM, 3, NULL), BN_VEC_KNN_CHUNKS);
+    /* another connection deletes it: this one's next query sees that */
+    sqlite3 *other = open_file(path);
+    exec_on(other, "DELETE FROM vectors WHERE sha256 LIKE 'ffff%'");
+    sqlite3_close(other);
+    CHECK_INT(knn_same_as_scalar(f, "googlenet", "cosine", q, DIM, 3, NULL), BN_VEC_KNN_ROWS);
+    /* ... and inside a transaction, then rolled back */
+    CHECK_INT(count_of(f, "SELECT vec_knn_pack('googlenet')"), NROWS);
+    exec_on(f, "BEGIN");
+    exec_on(f, "DELETE FROM vectors WHERE featureset = 1 AND sha256 = (SELECT sha256 FROM images "
+               "ORDER BY path LIMIT 1)");
+    knn_same_as_scalar(f, "googlenet", "cosine", q, DIM, 3000, NULL);
+    knn_same_as_scalar(f, "googlenet", "cosine", q, DIM, 3000, NULL);
+    exec_on(f, "ROLLBACK");
+    CHECK_INT(count_of(f, "SELECT sum(count) FROM vector_chunks WHERE featureset = 1"), NROWS);
+    knn_same_as_scalar(f, "googlenet", "cosine", q, DIM, 3000, NULL);
+    sqlite3_close(f);
+
+    /* Crashes between writes: a write or a pack that never commits leaves the
+     * packed chunks as they were; one that commits, its own. Every time vec_knn
+     * equals the scalar form. */
+    crash_after(path, "BEGIN; INSERT INTO vectors(featureset, sha256, vector) SELECT 1, "
+                      "'eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee', "
+                      "vector FROM vectors WHERE featureset = 1 LIMIT 1");
+    f = open_file(path);
+    CHECK_INT(count_of(f, "SELECT sum(count) FROM vector_chunks WHERE featureset = 1"), NROWS);
+    CHECK_INT(knn_same_as_scalar(f, "googlenet", "l2", q, DIM, 10, NULL), BN_VEC_KNN_CHUNKS);
+    sqlite3_close(f);
+    crash_after(path, "BEGIN; DELETE FROM vectors WHERE featureset = 1 AND sha256 = (SELECT "
+                      "min(sha256) FROM vectors WHERE featureset = 1); SELECT "
+                      "vec_knn_pack('googlenet')");
+    f = open_file(path);
+    CHECK_INT(count_of(f, "SELECT sum(count) FROM vector_chunks WHERE featureset = 1"), NROWS);
+    CHECK_INT(knn_same_as_scalar(f, "googlenet", "dot", q, DIM, 10, NULL), BN_VEC_KNN_CHUNKS);
+    sqlite3_close(f);
+    crash_after(path, "DELETE FROM vectors WHERE featureset = 1 AND sha256 = (SELECT min(sha256) "
+                      "FROM vectors WHERE featureset = 1)");
+    f = open_file(path);
+    CHECK_INT(count_of(f, "SELECT count(*) FROM vector_chunks WHERE featureset = 1"), 0);
+    CHECK_INT(count_of(f, "SELECT count(*) FROM vectors WHERE featureset = 1"), NROWS - 1);
+    CHECK_INT(knn_same_as_scalar(f, "googlenet", "l1", q, DIM, 10, NULL), BN_VEC_KNN_ROWS);
+    sqlite3_close(f);
+
+    sqlite3_close(h);
+    support_remove_tree(dir);
+}
+
 int main(void) {
     CHECK(sqlite3_open(":memory:", &db) == SQLITE_OK);
     CHECK(bn_vec_register(db) == SQLITE_OK);
@@ -1294,6 +1643,8 @@ int main(void) {
         test_avg();
         test_knn();
         test_knn_json_query();
+        test_kernel_builds();
+        test_knn_packed();
         test_garbage();
     }
     free(emb);

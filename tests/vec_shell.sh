@@ -25,7 +25,7 @@ check_match "dimension mismatch message" "$out" \
 check_eq "scalar functions registered" "$(q :memory: ".load $EXT" \
     "SELECT group_concat(name, ' ') FROM (SELECT DISTINCT name FROM pragma_function_list
      WHERE name LIKE 'vec%' ORDER BY name)")" \
-    "vec_add vec_avg vec_distance_cosine vec_distance_l1 vec_distance_l2 vec_dot vec_f16 vec_f32 vec_length vec_normalize vec_slice vec_sub vec_to_json vec_type"
+    "vec_add vec_avg vec_distance_cosine vec_distance_l1 vec_distance_l2 vec_dot vec_f16 vec_f32 vec_knn_pack vec_length vec_normalize vec_slice vec_sub vec_to_json vec_type"
 check_eq "vec_each and vec_knn tables" "$(q :memory: ".load $EXT" \
     "SELECT group_concat(name, ' ') FROM (SELECT name FROM pragma_module_list WHERE name LIKE 'vec%' ORDER BY name)")" \
     "vec_each vec_knn"

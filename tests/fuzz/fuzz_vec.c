@@ -1,5 +1,5 @@
 /*
- * fuzz_vec.c: libFuzzer harness for the vector SQL functions (common/vec.c):
+ * fuzz_vec.c: libFuzzer harness for the vector SQL functions (common/vec*.c):
  * how they read BLOBs (float32, float16, tagged or not, any length) and JSON
  * text, one vector or two, and how vec_knn reads a feature set's stored
  * BLOBs and its query.

@@ -87,7 +87,7 @@ mutation ".npy reader: rows read 4 bytes late" common/npy.c \
     'fseeko(npy->f, (off_t)(npy->data_offset + start * npy->dim * 4), SEEK_SET)' \
     'fseeko(npy->f, (off_t)(npy->data_offset + 4 + start * npy->dim * 4), SEEK_SET)' \
     "npy fuzz_replay_npy"
-mutation "vec_knn: ties in reverse path order" common/vec.c \
+mutation "vec_knn: ties in reverse path order" common/vec_knn.c \
     'return strcmp(a->path, b->path) > 0;' 'return strcmp(a->path, b->path) < 0;' \
     "vec fuzz_replay_vec"
 
