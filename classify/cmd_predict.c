@@ -342,7 +342,7 @@ int cl_predict(const cl_opts *o) {
     snprintf(fsname, sizeof fsname, "%s", r.featureset_name);
     if (o->features) {
         int dim;
-        if (cl_featureset(s, o->features, &fs, &dim, fsname, sizeof fsname, &err)) {
+        if (bn_store_featureset_pick(s, o->features, &fs, &dim, fsname, sizeof fsname, &err)) {
             cl_fail(err.msg);
             goto done;
         }

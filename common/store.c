@@ -453,6 +453,52 @@ int bn_store_featureset_find(bn_store *s, const char *name_or_id, int64_t *id, i
         s->path, name_or_id, s->path);
 }
 
+int bn_store_featureset_pick(bn_store *s, const char *name_or_id, int64_t *id, int *dim, char *name,
+                             size_t nname, bn_error *err) {
+    sqlite3 *db = s->db;
+    sqlite3_stmt *q;
+    if (name_or_id) {
+        char dtype[8];
+        int rc = bn_store_featureset_find(s, name_or_id, id, dim, dtype, err);
+        if (rc)
+            return rc;
+    } else {
+        if (sqlite3_prepare_v2(db, "SELECT id, dim, name FROM featuresets ORDER BY id", -1, &q,
+                               NULL) != SQLITE_OK)
+            return bn_store_fail(s, err, "listing feature sets");
+        int count = 0;
+        char names[600] = "";
+        while (sqlite3_step(q) == SQLITE_ROW) {
+            if (count++ == 0) {
+                *id = sqlite3_column_int64(q, 0);
+                *dim = sqlite3_column_int(q, 1);
+            }
+            size_t len = strlen(names);
+            if (len < 500)
+                snprintf(names + len, sizeof names - len, "%s'%s'", len ? ", " : "",
+                         (const char *)sqlite3_column_text(q, 2));
+        }
+        sqlite3_finalize(q);
+        if (count == 0)
+            return bn_fail(err, BN_EINVAL,
+                           "%s has no feature sets: run bottleneck-extract or bottleneck-extract "
+                           "import first",
+                           s->path);
+        if (count > 1)
+            return bn_fail(err, BN_EINVAL,
+                           "%s has %d feature sets (%s): choose one with --features", s->path,
+                           count, names);
+    }
+    if (sqlite3_prepare_v2(db, "SELECT name FROM featuresets WHERE id = ?1", -1, &q, NULL) !=
+        SQLITE_OK)
+        return bn_store_fail(s, err, "reading the feature set");
+    sqlite3_bind_int64(q, 1, *id);
+    if (sqlite3_step(q) == SQLITE_ROW)
+        snprintf(name, nname, "%s", (const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    return BN_OK;
+}
+
 int bn_store_has_vector(bn_store *s, int64_t featureset, const char *sha256, int *has,
                         bn_error *err) {
     sqlite3_stmt *q = stmt(s, ST_HAS_VECTOR, err);

@@ -615,17 +615,16 @@ static int train_newton(train_ctx *t, const bn_data *d, const bn_train_opts *o, 
 
 /* ---- SGD / Adam ----------------------------------------------------------------------- */
 
-/* splitmix64: a small, well-mixed generator; the whole stream follows from
- * the seed. */
-static uint64_t train_rng_next(uint64_t *s) {
+/* splitmix64 (train.h). */
+uint64_t bn_train_rng_next(uint64_t *s) {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
 }
 
-static uint32_t train_rng_below(uint64_t *s, uint32_t n) {
-    return (uint32_t)(((unsigned __int128)train_rng_next(s) * n) >> 64);
+uint32_t bn_train_rng_below(uint64_t *s, uint32_t n) {
+    return (uint32_t)(((unsigned __int128)bn_train_rng_next(s) * n) >> 64);
 }
 
 static int train_minibatch(train_ctx *t, const bn_data *d, const bn_data *valid,
@@ -662,7 +661,7 @@ static int train_minibatch(train_ctx *t, const bn_data *d, const bn_data *valid,
     double pen = 1.0 / (t->C * t->S);
     for (epoch = 1; epoch <= o->epochs; epoch++) {
         for (int i = n - 1; i > 0; i--) {
-            uint32_t j = train_rng_below(&rng, (uint32_t)i + 1);
+            uint32_t j = bn_train_rng_below(&rng, (uint32_t)i + 1);
             uint32_t tmp = perm[i];
             perm[i] = perm[j];
             perm[j] = tmp;
