@@ -20,9 +20,8 @@
 #include "cpu.h"
 
 #include "lbfgs.h"
+#include "pool.h"
 #include "progress.h"
-
-#include <pthread.h>
 
 #include <cblas.h>
 #include <float.h>
@@ -36,7 +35,6 @@
 #define TRAIN_PARALLEL_WORK 4e6
 #define TRAIN_CHUNKS 16
 #define TRAIN_CHUNK_BYTES (64u << 20)
-#define TRAIN_MAX_THREADS 64
 
 /* ---- options ------------------------------------------------------------ */
 
@@ -141,6 +139,8 @@ typedef struct {
     train_acc *acc;   /* (nchunks) partial sums; acc[0] holds the total */
     const bn_data *d; /* the rows of the pass in progress (threads read it) */
     int grad;
+    int pooled;      /* holds a reference to the thread pool (pool.h) */
+    bn_pool_queue q; /* the chunks of the pass in progress */
 } train_ctx;
 
 /* v = w / scale, c = b - v . mean (the standardisation applied implicitly). */
@@ -224,38 +224,31 @@ static void train_chunk(train_ctx *t, int c) {
     }
 }
 
-typedef struct {
-    train_ctx *t;
-    int first;
-} train_worker;
-
-static void *train_worker_main(void *arg) {
-    train_worker *w = arg;
-    for (int c = w->first; c < w->t->nchunks; c += w->t->nthreads)
-        train_chunk(w->t, c);
-    return NULL;
+/* One pool thread's share of a pass: chunks taken from the queue. */
+static void train_work(void *arg, int tid, int nth) {
+    (void)tid, (void)nth;
+    train_ctx *t = arg;
+    const unsigned end = (unsigned)t->nchunks;
+    for (unsigned c; bn_pool_take(&t->q, end, &c);) {
+        train_chunk(t, (int)c);
+        bn_pool_finish(&t->q, end);
+    }
 }
 
-/* One pass over d into acc[0]: chunks computed by nthreads threads, then
- * added in chunk order, so the sums do not depend on the thread count. */
+/* One pass over d into acc[0]: chunks computed on the pool's threads (pool.h;
+ * started once per process, not once per pass), then added in chunk order,
+ * so the sums depend neither on the thread count nor on which thread took
+ * which chunk. */
 static void train_pass(train_ctx *t, const bn_data *d, int grad) {
     t->d = d;
     t->grad = grad;
-    pthread_t tid[TRAIN_MAX_THREADS];
-    train_worker w[TRAIN_MAX_THREADS];
-    int started = 0;
-    for (int i = 1; i < t->nthreads; i++) {
-        w[i] = (train_worker){t, i};
-        if (pthread_create(&tid[i], NULL, train_worker_main, &w[i]) != 0)
-            break;
-        started = i;
-    }
-    /* This thread takes chunks 0, T, 2T, ... and any a thread failed to start. */
-    for (int c = 0; c < t->nchunks; c++)
-        if (c % t->nthreads == 0 || c % t->nthreads > started)
+    if (t->nthreads > 1) {
+        memset(&t->q, 0, sizeof t->q);
+        bn_pool_run(train_work, t, t->nthreads);
+    } else {
+        for (int c = 0; c < t->nchunks; c++)
             train_chunk(t, c);
-    for (int i = 1; i <= started; i++)
-        pthread_join(tid[i], NULL);
+    }
     train_acc *a = &t->acc[0];
     size_t p = (size_t)t->nout * t->dim;
     for (int c = 1; c < t->nchunks; c++) {
@@ -320,6 +313,9 @@ static double train_mean_loss(train_ctx *t, const bn_data *d, const double *thet
 }
 
 static void train_ctx_free(train_ctx *t) {
+    if (t->pooled)
+        bn_pool_release();
+    t->pooled = 0;
     free(t->class_weight);
     free(t->v);
     free(t->c);
@@ -348,8 +344,13 @@ static int train_ctx_chunks(train_ctx *t, int n, bn_error *err) {
     t->nchunks = nc;
     int threads = bn_cpu_threads();
     t->nthreads = threads < 1 ? 1 : threads > nc ? nc : threads;
-    if (t->nthreads > TRAIN_MAX_THREADS)
-        t->nthreads = TRAIN_MAX_THREADS;
+    if (t->nthreads > BN_POOL_MAX_THREADS)
+        t->nthreads = BN_POOL_MAX_THREADS;
+    /* A pool that cannot start every thread runs the pass on those it has. */
+    if (t->nthreads > 1) {
+        (void)bn_pool_acquire(t->nthreads);
+        t->pooled = 1;
+    }
     t->acc = calloc((size_t)nc, sizeof *t->acc);
     if (!t->acc)
         return bn_fail(err, BN_ENOMEM, "train: out of memory");
