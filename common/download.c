@@ -213,6 +213,7 @@ int bn_download(const char *url, const char *dest, const char *md5_hex,
             progress(ctx, t.done, t.done);
         rc = commit_file(&t, dest, err);
     }
+    bn_md5_discard(&t.md5); /* when no md5 was asked for, or the fetch failed */
     if (t.fd >= 0)
         close(t.fd);
     if (rc != BN_OK)
