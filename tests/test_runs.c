@@ -11,12 +11,11 @@
  *     than 512 bytes, and the errors a bad filter or sort key gets.
  */
 #include "check.h"
+#include "support.h"
 #include "runs.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static char tmpdir[] = "/tmp/bn-test-runs.XXXXXX";
 
 static int count_rows(void *ctx, const bn_run *r, const double m[4]) {
     (void)r, (void)m;
@@ -44,10 +43,9 @@ static double q_double(bn_store *s, const char *sql, int64_t id) {
 }
 
 int main(void) {
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    const char *tmpdir = support_mkdtemp("bn-test-runs");
+    if (!tmpdir)
         return 1;
-    }
     char path[600];
     snprintf(path, sizeof path, "%s/r.db", tmpdir);
     bn_error err = {0};
@@ -132,9 +130,6 @@ int main(void) {
     for (int c = 0; c < K; c++)
         free(classes[c]);
     bn_store_close(s);
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    support_remove_tree(tmpdir);
     return check_done();
 }

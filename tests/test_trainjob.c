@@ -14,13 +14,12 @@
  * so an accuracy under 0.9 is a broken job, not noise.
  */
 #include "check.h"
+#include "support.h"
 #include "importer.h"
 #include "trainjob.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static char tmpdir[] = "/tmp/bn-test-trainjob.XXXXXX";
 
 static double q1(bn_store *s, const char *sql, int64_t arg) {
     sqlite3_stmt *q;
@@ -61,10 +60,9 @@ static void grid_of_C(bn_train_opts *grid, const double *C, int n) {
 }
 
 int main(void) {
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    const char *tmpdir = support_mkdtemp("bn-test-trainjob");
+    if (!tmpdir)
         return 1;
-    }
     char db[600];
     snprintf(db, sizeof db, "%s/t.db", tmpdir);
     bn_error err;
@@ -168,9 +166,6 @@ int main(void) {
     CHECK_INT((long long)q1(s, "SELECT max(id) FROM sweeps WHERE ?1", 1), first_sweep + 1);
 
     bn_store_close(s);
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    support_remove_tree(tmpdir);
     return check_done();
 }
