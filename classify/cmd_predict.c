@@ -34,56 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    char *source, *layer, *pooling, *resize, *preprocess, *dtype, *weights_sha256, *name;
-    char *model, *model_format, *model_path;
-    int size, dim;
-} fs_row;
-
-static void fs_row_free(fs_row *f) {
-    free(f->source), free(f->layer), free(f->pooling), free(f->resize), free(f->preprocess);
-    free(f->dtype), free(f->weights_sha256), free(f->name);
-    free(f->model), free(f->model_format), free(f->model_path);
-    memset(f, 0, sizeof *f);
-}
-
-static char *dup_col(sqlite3_stmt *q, int i) {
-    const unsigned char *t = sqlite3_column_text(q, i);
-    return t ? strdup((const char *)t) : NULL;
-}
-
-static int read_fs(bn_store *s, int64_t fs, fs_row *f, bn_error *err) {
-    memset(f, 0, sizeof *f);
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(bn_store_db(s),
-                           "SELECT source, layer, pooling, resize, preprocess, dtype,"
-                           " weights_sha256, name, size, dim, model, model_format, model_path"
-                           " FROM featuresets WHERE id = ?1",
-                           -1, &q, NULL) != SQLITE_OK)
-        return bn_store_fail(s, err, "reading the feature set");
-    sqlite3_bind_int64(q, 1, fs);
-    int rc = BN_OK;
-    if (sqlite3_step(q) == SQLITE_ROW) {
-        f->source = dup_col(q, 0);
-        f->layer = dup_col(q, 1);
-        f->pooling = dup_col(q, 2);
-        f->resize = dup_col(q, 3);
-        f->preprocess = dup_col(q, 4);
-        f->dtype = dup_col(q, 5);
-        f->weights_sha256 = dup_col(q, 6);
-        f->name = dup_col(q, 7);
-        f->size = sqlite3_column_int(q, 8);
-        f->dim = sqlite3_column_int(q, 9);
-        f->model = dup_col(q, 10);
-        f->model_format = dup_col(q, 11);
-        f->model_path = dup_col(q, 12);
-    } else {
-        rc = bn_fail(err, BN_EINVAL, "%s: no feature set %lld", bn_store_path(s), (long long)fs);
-    }
-    sqlite3_finalize(q);
-    return rc;
-}
-
 /* An image of a dataset other than 'predicted' whose content is sha256 and
  * that has a vector in fs (0 if none): the stored image a typed path names. */
 static int64_t stored_image(bn_store *s, int64_t fs, int64_t files_ds, const char *sha256) {
@@ -146,11 +96,11 @@ static void extract_progress(void *ctx, const bn_extract_stats *st) {
     bn_progress_update(ctx, st->images);
 }
 
-static int run_missing(const cl_opts *o, int64_t fs, const fs_row *f, bn_extractor *x,
+static int run_missing(const cl_opts *o, int64_t fs, const bn_featureset *f, bn_extractor *x,
                        bn_dataset *ds, bn_error *err);
 
 /* Run the extract pipeline over the items of ds that lack a vector. */
-static int extract_missing(const cl_opts *o, bn_store *s, int64_t fs, const fs_row *f,
+static int extract_missing(const cl_opts *o, bn_store *s, int64_t fs, const bn_featureset *f,
                            bn_dataset *ds, int missing, int *vips_started, bn_error *err) {
     if (!f->source || strcmp(f->source, "extract") != 0)
         return bn_fail(err, BN_EINVAL,
@@ -218,7 +168,7 @@ static int extract_missing(const cl_opts *o, bn_store *s, int64_t fs, const fs_r
 }
 
 /* Run x (made from fs's settings) over ds; takes x. */
-static int run_missing(const cl_opts *o, int64_t fs, const fs_row *f, bn_extractor *x,
+static int run_missing(const cl_opts *o, int64_t fs, const bn_featureset *f, bn_extractor *x,
                        bn_dataset *ds, bn_error *err) {
     int rc;
     if (bn_extractor_featureset(x) != fs) {
@@ -257,7 +207,7 @@ static void targets_free(targets *t) {
 
 /* The files and folders of the command line -> images, extracting the new
  * ones. 0, or the problem in err. */
-static int predict_files(const cl_opts *o, bn_store *s, int64_t fs, const fs_row *fsr,
+static int predict_files(const cl_opts *o, bn_store *s, int64_t fs, const bn_featureset *fsr,
                          bn_dataset *ds, targets *t, int *vips_started, bn_error *err) {
     int rc = bn_dataset_from_paths(ds, o->args, o->nargs, err);
     if (rc)
@@ -321,7 +271,7 @@ int cl_predict(const cl_opts *o) {
     bn_run r;
     bn_head h;
     bn_features f;
-    fs_row fsr;
+    bn_featureset fsr;
     bn_dataset ds;
     targets t;
     memset(&r, 0, sizeof r);
@@ -352,7 +302,7 @@ int cl_predict(const cl_opts *o) {
             goto done;
         }
     }
-    if (read_fs(s, fs, &fsr, &err)) {
+    if (bn_store_featureset_get(s, fs, &fsr, &err)) {
         cl_fail(err.msg);
         goto done;
     }
@@ -518,7 +468,7 @@ done:
     targets_free(&t);
     bn_features_free(&f);
     bn_dataset_free(&ds);
-    fs_row_free(&fsr);
+    bn_store_featureset_release(&fsr);
     bn_head_free(&h);
     bn_run_free(&r);
     bn_store_close(s);

@@ -228,14 +228,11 @@ int bn_extractor_create_graph(bn_extractor **out, bn_store *store, bn_graph *g,
         bn_extractor_free(x);
         return rc;
     }
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(bn_store_db(store), "SELECT name FROM featuresets WHERE id = ?1", -1, &q,
-                           NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(q, 1, x->featureset);
-        if (sqlite3_step(q) == SQLITE_ROW)
-            snprintf(x->fsname, sizeof x->fsname, "%s", (const char *)sqlite3_column_text(q, 0));
-        sqlite3_finalize(q);
-    }
+    bn_featureset row;
+    if (bn_store_featureset_get(store, x->featureset, &row, NULL) ==
+        BN_OK) /* the name is for messages */
+        snprintf(x->fsname, sizeof x->fsname, "%s", row.name);
+    bn_store_featureset_release(&row);
     pthread_mutex_init(&x->mu, NULL);
     pthread_cond_init(&x->cv, NULL);
     x->sync_ready = 1;

@@ -41,24 +41,15 @@ void bn_features_free(bn_features *f) {
 /* The feature set's name, dim and dtype. */
 static int features_info(bn_store *s, int64_t fs, char *name, size_t nname, int *dim, int *is_f16,
                          bn_error *err) {
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(bn_store_db(s), "SELECT name, dim, dtype FROM featuresets WHERE id = ?1",
-                           -1, &q, NULL) != SQLITE_OK)
-        return bn_store_fail(s, err, "looking up the feature set");
-    sqlite3_bind_int64(q, 1, fs);
-    int rc = sqlite3_step(q);
-    if (rc != SQLITE_ROW) {
-        sqlite3_finalize(q);
-        if (rc != SQLITE_DONE)
-            return bn_store_fail(s, err, "looking up the feature set");
-        return bn_fail(err, BN_EINVAL, "%s: no feature set with id %lld", bn_store_path(s),
-                       (long long)fs);
+    bn_featureset row;
+    int rc = bn_store_featureset_get(s, fs, &row, err);
+    if (rc == BN_OK) {
+        snprintf(name, nname, "%s", row.name);
+        *dim = row.dim;
+        *is_f16 = strcmp(row.dtype, "f16") == 0;
     }
-    snprintf(name, nname, "%s", (const char *)sqlite3_column_text(q, 0));
-    *dim = sqlite3_column_int(q, 1);
-    *is_f16 = strcmp((const char *)sqlite3_column_text(q, 2), "f16") == 0;
-    sqlite3_finalize(q);
-    return BN_OK;
+    bn_store_featureset_release(&row);
+    return rc;
 }
 
 /* "train (2000), validation (1000)": the splits with vectors in fs (in

@@ -59,6 +59,12 @@ typedef struct {
 /* Find the feature set with exactly these settings, or create it. */
 int bn_store_featureset_get_or_create(bn_store *s, const bn_featureset *fs, int64_t *id,
                                       bn_error *err);
+/* The inverse: the row of feature set id, every column of the struct, its
+ * strings malloc'ed (NULL where the row has NULL); BN_EINVAL if there is no
+ * such feature set. Release with bn_store_featureset_release (also after an
+ * error: it then holds nothing). */
+int bn_store_featureset_get(bn_store *s, int64_t id, bn_featureset *out, bn_error *err);
+void bn_store_featureset_release(bn_featureset *fs);
 /* Look one up by name or by numeric id given as text; BN_EINVAL if none. */
 int bn_store_featureset_find(bn_store *s, const char *name_or_id, int64_t *id, int *dim,
                              char dtype[8], bn_error *err);
