@@ -124,8 +124,8 @@ static void json_candidate(FILE *f, const bn_trainjob *j, const bn_trainjob_cand
     fputs(",\"metrics\":{", f);
     if (j->folds) {
         fprintf(f, "\"cv\":{\"n\":%d", c->cv_n);
-        for (int i = 0; i < BN_TRAINJOB_NCV; i++) {
-            fprintf(f, ",\"%s\":", bn_trainjob_cv_names[i]);
+        for (int i = 0; i < BN_NMETRICS; i++) {
+            fprintf(f, ",\"%s\":", bn_metric_defs[i].name);
             bn_json_number(f, c->cv[i]);
         }
         fputc('}', f);
@@ -249,13 +249,11 @@ static void print_json(const bn_trainjob *j) {
     fputs("}}\n", f);
 }
 
-/* Candidate c's metric number m (0 accuracy, 1 log loss, 2 ROC AUC) on the
- * split it was chosen on. */
+/* Candidate c's metric m (bn_metric_defs) on the split it was chosen on. */
 static double shown(const bn_trainjob *j, const bn_trainjob_candidate *c, int m) {
     if (j->folds)
         return c->cv[m];
-    const bn_metrics *s = c->has_valid ? &c->valid_m : &c->train_m;
-    return m == 0 ? s->accuracy : m == 1 ? s->log_loss : s->roc_auc;
+    return *bn_metrics_at((bn_metrics *)(c->has_valid ? &c->valid_m : &c->train_m), m);
 }
 
 static void print_table(const bn_trainjob *j) {
@@ -269,9 +267,10 @@ static void print_table(const bn_trainjob *j) {
         const bn_trainjob_candidate *c = &j->cand[i];
         cl_describe_opts(desc, sizeof desc, &c->opts);
         printf("%c %5lld  %-40.40s  %9s  %9s  %9s  %6d  %8.2f\n", i == j->best ? '*' : ' ',
-               (long long)c->run, desc, cl_num(a, sizeof a, shown(j, c, 0)),
-               cl_num(b, sizeof b, shown(j, c, 1)), cl_num(cc, sizeof cc, shown(j, c, 2)),
-               c->info.iterations, c->info.seconds);
+               (long long)c->run, desc, cl_num(a, sizeof a, shown(j, c, BN_METRIC_ACCURACY)),
+               cl_num(b, sizeof b, shown(j, c, BN_METRIC_LOG_LOSS)),
+               cl_num(cc, sizeof cc, shown(j, c, BN_METRIC_ROC_AUC)), c->info.iterations,
+               c->info.seconds);
     }
     printf("  (metrics on %s; * chosen)\n", j->select_on);
     cl_describe_opts(desc, sizeof desc, &j->final->opts);

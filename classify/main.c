@@ -485,10 +485,16 @@ int main(int argc, char **argv) {
     }
     if (o.C && o.l2)
         usage_error("--C and --l2 are two spellings of one setting: give one");
-    if (o.select && !bn_metric_known(o.select))
-        usage_error("--select %s: expected accuracy, log_loss, roc_auc, f1_macro, "
-                    "precision_macro or recall_macro",
-                    o.select);
+    if (o.select && !bn_metric_known(o.select)) {
+        char names[200] = "";
+        for (int i = 0; i < BN_NMETRICS; i++)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+                     i == 0                 ? ""
+                     : i == BN_NMETRICS - 1 ? " or "
+                                            : ", ",
+                     bn_metric_defs[i].name);
+        usage_error("--select %s: expected %s", o.select, names);
+    }
     int rc;
     switch (cmd) {
     case CMD_TRAIN:

@@ -174,32 +174,36 @@ int bn_metrics_compute(const int *y, const double *proba, int n, int k, bn_metri
     return BN_OK;
 }
 
-static const char *const metrics_names[] = {"accuracy",        "log_loss",     "roc_auc",
-                                            "precision_macro", "recall_macro", "f1_macro"};
+const bn_metric_def bn_metric_defs[BN_NMETRICS] = {
+    {"accuracy", offsetof(bn_metrics, accuracy), 1},
+    {"log_loss", offsetof(bn_metrics, log_loss), 0},
+    {"roc_auc", offsetof(bn_metrics, roc_auc), 1},
+    {"precision_macro", offsetof(bn_metrics, precision_macro), 1},
+    {"recall_macro", offsetof(bn_metrics, recall_macro), 1},
+    {"f1_macro", offsetof(bn_metrics, f1_macro), 1},
+};
+
+static int metrics_index(const char *name) {
+    for (int i = 0; i < BN_NMETRICS; i++)
+        if (strcmp(name, bn_metric_defs[i].name) == 0)
+            return i;
+    return -1;
+}
+
+double *bn_metrics_at(bn_metrics *m, int i) {
+    return (double *)((char *)m + bn_metric_defs[i].offset);
+}
 
 int bn_metric_known(const char *name) {
-    for (size_t i = 0; i < sizeof metrics_names / sizeof metrics_names[0]; i++)
-        if (strcmp(name, metrics_names[i]) == 0)
-            return 1;
-    return 0;
+    return metrics_index(name) >= 0;
 }
 
 int bn_metric_higher_is_better(const char *name) {
-    return strcmp(name, "log_loss") != 0;
+    int i = metrics_index(name);
+    return i < 0 || bn_metric_defs[i].higher_is_better;
 }
 
 double bn_metrics_get(const bn_metrics *m, const char *name) {
-    if (strcmp(name, "accuracy") == 0)
-        return m->accuracy;
-    if (strcmp(name, "log_loss") == 0)
-        return m->log_loss;
-    if (strcmp(name, "roc_auc") == 0)
-        return m->roc_auc;
-    if (strcmp(name, "precision_macro") == 0)
-        return m->precision_macro;
-    if (strcmp(name, "recall_macro") == 0)
-        return m->recall_macro;
-    if (strcmp(name, "f1_macro") == 0)
-        return m->f1_macro;
-    return NAN;
+    int i = metrics_index(name);
+    return i < 0 ? NAN : *bn_metrics_at((bn_metrics *)m, i);
 }

@@ -22,6 +22,7 @@
 #define BN_METRICS_H
 
 #include "error.h"
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -46,8 +47,30 @@ double bn_roc_auc(const double *score, const unsigned char *positive, int n, bn_
 /* Index of the largest of v[0..k), the first on ties. */
 int bn_argmax(const double *v, int k);
 
-/* Overall metrics by name, for selection and sorting: "accuracy", "log_loss",
- * "roc_auc", "precision_macro", "recall_macro", "f1_macro". Returns NaN for an
+/* The overall metrics: the one list that selection, sorting, storage and
+ * every printer read, in this order: accuracy, log_loss, roc_auc,
+ * precision_macro, recall_macro, f1_macro. offset: of the double in
+ * bn_metrics. */
+#define BN_NMETRICS 6
+enum {
+    BN_METRIC_ACCURACY,
+    BN_METRIC_LOG_LOSS,
+    BN_METRIC_ROC_AUC,
+    BN_METRIC_PRECISION_MACRO,
+    BN_METRIC_RECALL_MACRO,
+    BN_METRIC_F1_MACRO
+};
+typedef struct {
+    const char *name;
+    size_t offset;
+    int higher_is_better; /* 0 for log_loss */
+} bn_metric_def;
+extern const bn_metric_def bn_metric_defs[BN_NMETRICS];
+
+/* The value of bn_metric_defs[i] in m. */
+double *bn_metrics_at(bn_metrics *m, int i);
+
+/* Overall metrics by name, for selection and sorting. Returns NaN for an
  * unknown name (check with bn_metric_known). */
 double bn_metrics_get(const bn_metrics *m, const char *name);
 int bn_metric_known(const char *name);

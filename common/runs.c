@@ -278,11 +278,9 @@ int bn_runs_put_metrics(bn_store *s, int64_t run, const char *split, const bn_me
     if (sqlite3_prepare_v2(bn_store_db(s), runs_metric_sql, -1, &q, NULL) != SQLITE_OK)
         return bn_store_fail(s, err, "recording metrics");
     int rc = BN_OK;
-    const char *overall[] = {"accuracy",        "log_loss",     "roc_auc",
-                             "precision_macro", "recall_macro", "f1_macro"};
-    for (size_t i = 0; i < sizeof overall / sizeof overall[0] && !rc; i++)
-        rc =
-            runs_metric_row(s, q, run, split, overall[i], NULL, bn_metrics_get(m, overall[i]), err);
+    for (int i = 0; i < BN_NMETRICS && !rc; i++)
+        rc = runs_metric_row(s, q, run, split, bn_metric_defs[i].name, NULL,
+                             *bn_metrics_at((bn_metrics *)m, i), err);
     if (!rc)
         rc = runs_metric_row(s, q, run, split, "n", NULL, m->n, err);
     for (int k = 0; k < m->k && !rc; k++) {
@@ -668,8 +666,8 @@ int bn_runs_get_metrics(bn_store *s, const bn_run *r, const char *split, bn_metr
     }
     for (int c = 0; c < k; c++)
         m->precision[c] = m->recall[c] = m->f1[c] = NAN;
-    m->accuracy = m->log_loss = m->roc_auc = NAN;
-    m->precision_macro = m->recall_macro = m->f1_macro = NAN;
+    for (int i = 0; i < BN_NMETRICS; i++)
+        *bn_metrics_at(m, i) = NAN;
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(bn_store_db(s),
                            "SELECT metric, class, value FROM run_metrics WHERE run = ?1"
@@ -685,13 +683,10 @@ int bn_runs_get_metrics(bn_store *s, const bn_run *r, const char *split, bn_metr
         const char *metric = (const char *)sqlite3_column_text(q, 0);
         double v = sqlite3_column_double(q, 2);
         if (sqlite3_column_type(q, 1) == SQLITE_NULL) {
-            double *dst = strcmp(metric, "accuracy") == 0          ? &m->accuracy
-                          : strcmp(metric, "log_loss") == 0        ? &m->log_loss
-                          : strcmp(metric, "roc_auc") == 0         ? &m->roc_auc
-                          : strcmp(metric, "precision_macro") == 0 ? &m->precision_macro
-                          : strcmp(metric, "recall_macro") == 0    ? &m->recall_macro
-                          : strcmp(metric, "f1_macro") == 0        ? &m->f1_macro
-                                                                   : NULL;
+            double *dst = NULL;
+            for (int i = 0; i < BN_NMETRICS && !dst; i++)
+                if (strcmp(metric, bn_metric_defs[i].name) == 0)
+                    dst = bn_metrics_at(m, i);
             if (dst)
                 *dst = v;
             else if (strcmp(metric, "n") == 0)

@@ -16,9 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const bn_trainjob_cv_names[BN_TRAINJOB_NCV] = {
-    "accuracy", "log_loss", "roc_auc", "precision_macro", "recall_macro", "f1_macro"};
-
 /* Tell the program, when it listens. */
 #define EVENT(j, name, ...)                                                                        \
     do {                                                                                           \
@@ -379,8 +376,8 @@ static int cv_candidate(bn_trainjob *j, bn_trainjob_candidate *c, bn_model *warm
         bn_head_free(&h);
         if (rc)
             return rc;
-        for (int i = 0; i < BN_TRAINJOB_NCV; i++)
-            c->cv[i] += bn_metrics_get(&m, bn_trainjob_cv_names[i]) / j->folds;
+        for (int i = 0; i < BN_NMETRICS; i++)
+            c->cv[i] += *bn_metrics_at(&m, i) / j->folds;
         bn_metrics_free(&m);
         c->info.seconds += info.seconds;
         if (info.iterations > c->info.iterations)
@@ -396,10 +393,10 @@ static int cv_candidate(bn_trainjob *j, bn_trainjob_candidate *c, bn_model *warm
  * the split it is chosen on. */
 static void score(bn_trainjob *j, bn_trainjob_candidate *c) {
     if (j->folds) {
-        for (int m = 0; m < BN_TRAINJOB_NCV; m++)
-            if (strcmp(bn_trainjob_cv_names[m], j->o->select) == 0)
+        for (int m = 0; m < BN_NMETRICS; m++)
+            if (strcmp(bn_metric_defs[m].name, j->o->select) == 0)
                 c->score = c->cv[m];
-        c->score_ll = c->cv[1];
+        c->score_ll = c->cv[BN_METRIC_LOG_LOSS];
     } else {
         const bn_metrics *sm = j->valid ? &c->valid_m : &c->train_m;
         c->score = bn_metrics_get(sm, j->o->select);
@@ -508,8 +505,8 @@ static int store_run(bn_trainjob *j, int i, bn_error *err) {
     if (rc == BN_OK && c->has_valid)
         rc = bn_runs_put_metrics(j->s, c->run, j->valid, &c->valid_m, j->classes, err);
     if (rc == BN_OK && !is_refit && j->folds) {
-        for (int m = 0; m < BN_TRAINJOB_NCV && rc == BN_OK; m++)
-            rc = bn_runs_put_metric(j->s, c->run, "cv", bn_trainjob_cv_names[m], c->cv[m], err);
+        for (int m = 0; m < BN_NMETRICS && rc == BN_OK; m++)
+            rc = bn_runs_put_metric(j->s, c->run, "cv", bn_metric_defs[m].name, c->cv[m], err);
         if (rc == BN_OK)
             rc = bn_runs_put_metric(j->s, c->run, "cv", "n", c->cv_n, err);
     }

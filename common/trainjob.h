@@ -36,12 +36,6 @@
 
 #include <stdint.h>
 
-/* The metrics cross-validation averages over the held-out folds, in the
- * order of bn_trainjob_candidate.cv: accuracy, log_loss, roc_auc,
- * precision_macro, recall_macro, f1_macro. */
-#define BN_TRAINJOB_NCV 6
-extern const char *const bn_trainjob_cv_names[BN_TRAINJOB_NCV];
-
 typedef struct {
     bn_train_opts opts;
     bn_train_info info;
@@ -49,7 +43,7 @@ typedef struct {
     int has_head;
     bn_metrics train_m, valid_m;
     int has_valid;
-    double cv[BN_TRAINJOB_NCV]; /* with folds: means over the held-out folds */
+    double cv[BN_NMETRICS]; /* with folds: means over the held-out folds (bn_metric_defs order) */
     int cv_n;
     double score, score_ll; /* the selection metric and the log loss it breaks ties with */
     int64_t run;            /* runs.id once stored */

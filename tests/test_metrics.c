@@ -120,5 +120,20 @@ int main(void) {
         CHECK(bn_metric_known("log_loss") && !bn_metric_known("loss"));
         CHECK(!bn_metric_higher_is_better("log_loss") && bn_metric_higher_is_better("accuracy"));
     }
+
+    /* The table of overall metrics names each field of bn_metrics once. */
+    {
+        bn_metrics m = {.accuracy = 1, .log_loss = 2, .roc_auc = 3};
+        m.precision_macro = 4, m.recall_macro = 5, m.f1_macro = 6;
+        const char *order[BN_NMETRICS] = {"accuracy",        "log_loss",     "roc_auc",
+                                          "precision_macro", "recall_macro", "f1_macro"};
+        for (int i = 0; i < BN_NMETRICS; i++) {
+            CHECK_STR(bn_metric_defs[i].name, order[i]);
+            CHECK(*bn_metrics_at(&m, i) == i + 1);
+            CHECK(bn_metrics_get(&m, order[i]) == i + 1);
+            CHECK_INT(bn_metric_defs[i].higher_is_better, i != BN_METRIC_LOG_LOSS);
+        }
+        CHECK(isnan(bn_metrics_get(&m, "loss")));
+    }
     return check_done();
 }

@@ -14,8 +14,8 @@
  * so an accuracy under 0.9 is a broken job, not noise.
  */
 #include "check.h"
-#include "support.h"
 #include "importer.h"
+#include "support.h"
 #include "trainjob.h"
 
 #include <stdlib.h>
@@ -148,7 +148,7 @@ int main(void) {
         1);
     CHECK_INT((long long)q1(s, "SELECT count(*) FROM run_metrics WHERE run = ?1 AND split = 'cv'",
                             j.cand[0].run),
-              BN_TRAINJOB_NCV + 1);
+              BN_NMETRICS + 1);
     CHECK_NEAR(q1(s,
                   "SELECT value FROM run_metrics WHERE run = ?1 AND split = 'cv' AND metric = "
                   "'roc_auc'",
