@@ -93,16 +93,26 @@ static int word_item(const char *tok, const char *flag, const void *words, doubl
     return 0;
 }
 
-/* "0.01,0.1,1" -> values; each must satisfy positive (or >= 1 when integer). */
-static int parse_list(const char *text, const char *flag, int integer, dlist *out) {
-    return parse_items(text, flag, number_item, &integer, out);
+/* The option not given: its one default value (bn_train_opts_default's). */
+static int default_item(double v, dlist *out) {
+    out->n = 0;
+    if (!(out->v = malloc(sizeof *out->v)))
+        return cl_fail("out of memory");
+    out->v[out->n++] = v;
+    return 0;
 }
 
-/* "none,balanced" or "yes,no" -> 0/1 values. */
-static int parse_words(const char *text, const char *flag, const char *no, const char *yes,
-                       dlist *out) {
+/* "0.01,0.1,1" -> values; each must satisfy positive (or >= 1 when integer).
+ * text NULL: dflt alone. */
+static int parse_list(const char *text, double dflt, const char *flag, int integer, dlist *out) {
+    return text ? parse_items(text, flag, number_item, &integer, out) : default_item(dflt, out);
+}
+
+/* "none,balanced" or "yes,no" -> 0/1 values; text NULL: dflt alone. */
+static int parse_words(const char *text, int dflt, const char *flag, const char *no,
+                       const char *yes, dlist *out) {
     const char *const words[2] = {no, yes};
-    return parse_items(text, flag, word_item, words, out);
+    return text ? parse_items(text, flag, word_item, words, out) : default_item(dflt, out);
 }
 
 static void json_candidate(FILE *f, const bn_trainjob *j, const bn_trainjob_candidate *c) {
@@ -309,15 +319,13 @@ static int make_grid(const cl_opts *o, bn_train_opts **grid, int *n) {
     }
     dlist Cs = {0}, cws = {0}, stds = {0}, lrs = {0}, bss = {0};
     int rc = 0;
-    if (parse_list(o->l2  ? o->l2
-                   : o->C ? o->C
-                          : "1",
-                   o->l2 ? "--l2" : "--C", 0, &Cs) ||
-        parse_words(o->class_weight ? o->class_weight : "none", "--class-weight", "none",
-                    "balanced", &cws) ||
-        parse_words(o->standardize ? o->standardize : "no", "--standardize", "no", "yes", &stds) ||
-        parse_list(o->lr ? o->lr : "0.001", "--lr", 0, &lrs) ||
-        parse_list(o->batch_size ? o->batch_size : "32", "--batch-size", 1, &bss))
+    bn_train_opts dflt;
+    bn_train_opts_default(&dflt);
+    if (parse_list(o->l2 ? o->l2 : o->C, dflt.C, o->l2 ? "--l2" : "--C", 0, &Cs) ||
+        parse_words(o->class_weight, dflt.balanced, "--class-weight", "none", "balanced", &cws) ||
+        parse_words(o->standardize, dflt.standardize, "--standardize", "no", "yes", &stds) ||
+        parse_list(o->lr, dflt.lr, "--lr", 0, &lrs) ||
+        parse_list(o->batch_size, dflt.batch_size, "--batch-size", 1, &bss))
         rc = CL_EXIT_USAGE;
     long total = (long)Cs.n * cws.n * stds.n * lrs.n * bss.n;
     if (!rc && total > CL_MAX_CANDIDATES)

@@ -372,10 +372,12 @@ int main(int argc, char **argv) {
     o.train = NULL; /* "train", or every row of a dataset without split folders */
     o.select = "accuracy";
     o.solver = "lbfgs";
-    o.max_iter = 1000;
-    o.tol = 1e-4;
-    o.epochs = 100;
-    o.patience = 5;
+    bn_train_opts dflt; /* the training defaults live in train.c */
+    bn_train_opts_default(&dflt);
+    o.max_iter = dflt.max_iter;
+    o.tol = dflt.tol;
+    o.epochs = dflt.epochs;
+    o.patience = dflt.patience;
     o.run = -1;
     o.gallery = 24;
     o.args = calloc((size_t)argc, sizeof *o.args);
