@@ -3,8 +3,8 @@
  *
  * On a terminal: one redrawn line with a bar, count, rate and ETA. Otherwise
  * (a pipe, a log file, CI): a plain line every few seconds. Quiet: nothing.
- * The only module in common/ that writes to a stream, and only to the one
- * the program hands it.
+ * It writes only to the stream the program hands it (as json.c does for
+ * --json output): the program decides where, and whether, anything shows.
  */
 #ifndef BN_PROGRESS_H
 #define BN_PROGRESS_H

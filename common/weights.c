@@ -3,7 +3,9 @@
  * file, and where that file is looked for.
  *
  * Owns:
- *   - bn_vgg16_convs, the table every other module sizes VGG16 by;
+ *   - bn_vgg16_convs, the 13 convolutions' names and channel counts: the one
+ *     copy, which this loader checks the file against and vgg16.c builds
+ *     the graph from;
  *   - bn_weights_load: reads the file with libhdf5 the way Keras' own
  *     loader does (root `layer_names` attribute -> one group per layer ->
  *     the group's `weight_names` attribute -> datasets, [kernel, bias]).
