@@ -87,8 +87,8 @@ static int import_fields(char *line, char **out, int max) {
 
 #define IMPORT_MAX_COLS 64
 
-static int import_read_index(import_index *ix, const char *path, bn_error *err) {
-    memset(ix, 0, sizeof *ix);
+/* The whole file at path as one NUL-terminated text (*out, malloc'ed). */
+static int import_slurp(const char *path, char **out, size_t *outlen, bn_error *err) {
     FILE *f = fopen(path, "rb");
     if (!f)
         return bn_fail(err, BN_EIO, "%s: cannot open: %s", path, strerror(errno));
@@ -121,150 +121,156 @@ static int import_read_index(import_index *ix, const char *path, bn_error *err) 
         free(text);
         return bn_fail(err, BN_EFORMAT, "%s: binary data, expected tab-separated text", path);
     }
-    ix->text = text;
+    *out = text;
+    *outlen = len;
+    return BN_OK;
+}
 
-    /* Lines: count them, then cut. */
+/* Cut text (len bytes) into lines in place (\n or \r\n); *lines malloc'ed. */
+static int import_cut_lines(char *text, size_t len, char ***lines, int *nl, const char *path,
+                            bn_error *err) {
     int nlines = 0;
     for (size_t i = 0; i < len; i++)
         nlines += text[i] == '\n';
     if (len > 0 && text[len - 1] != '\n')
         nlines++;
-    if (nlines < 1) {
-        import_index_free(ix);
+    if (nlines < 1)
         return bn_fail(err, BN_EFORMAT, "%s: empty file, expected a header row", path);
-    }
-    char **lines = malloc((size_t)nlines * sizeof *lines);
-    if (!lines) {
-        import_index_free(ix);
+    if (!(*lines = malloc((size_t)nlines * sizeof **lines)))
         return bn_fail(err, BN_ENOMEM, "%s: out of memory", path);
-    }
-    int nl = 0;
-    for (char *p = text; *p && nl < nlines;) {
+    *nl = 0;
+    for (char *p = text; *p && *nl < nlines;) {
         char *e = strchr(p, '\n');
         if (e)
             *e = '\0';
         size_t l = strlen(p);
         if (l > 0 && p[l - 1] == '\r')
             p[l - 1] = '\0';
-        lines[nl++] = p;
+        (*lines)[(*nl)++] = p;
         p = e ? e + 1 : p + l;
     }
+    return BN_OK;
+}
 
-    /* Header. */
+/* Where the known columns are (-1: absent). */
+typedef struct {
+    int ncols, rel, label, split, sha, row;
+} import_cols;
+
+/* The header row: relpath and label required, each known column once. */
+static int import_header(char *line, import_cols *c, const char *path, bn_error *err) {
     char *cols[IMPORT_MAX_COLS];
-    int ncols = import_fields(lines[0], cols, IMPORT_MAX_COLS);
-    int rc = BN_OK;
-    if (ncols > IMPORT_MAX_COLS) {
-        rc = bn_fail(err, BN_EFORMAT, "%s: %d columns, at most %d supported", path, ncols,
-                     IMPORT_MAX_COLS);
-        goto done;
-    }
-    int c_rel = -1, c_label = -1, c_split = -1, c_sha = -1, c_row = -1;
-    for (int c = 0; c < ncols; c++) {
-        int *slot = strcmp(cols[c], "relpath") == 0  ? &c_rel
-                    : strcmp(cols[c], "label") == 0  ? &c_label
-                    : strcmp(cols[c], "split") == 0  ? &c_split
-                    : strcmp(cols[c], "sha256") == 0 ? &c_sha
-                    : strcmp(cols[c], "row") == 0    ? &c_row
+    *c = (import_cols){import_fields(line, cols, IMPORT_MAX_COLS), -1, -1, -1, -1, -1};
+    if (c->ncols > IMPORT_MAX_COLS)
+        return bn_fail(err, BN_EFORMAT, "%s: %d columns, at most %d supported", path, c->ncols,
+                       IMPORT_MAX_COLS);
+    for (int i = 0; i < c->ncols; i++) {
+        int *slot = strcmp(cols[i], "relpath") == 0  ? &c->rel
+                    : strcmp(cols[i], "label") == 0  ? &c->label
+                    : strcmp(cols[i], "split") == 0  ? &c->split
+                    : strcmp(cols[i], "sha256") == 0 ? &c->sha
+                    : strcmp(cols[i], "row") == 0    ? &c->row
                                                      : NULL;
         if (!slot)
             continue;
-        if (*slot >= 0) {
-            rc = bn_fail(err, BN_EFORMAT, "%s: column '%s' appears twice in the header", path,
-                         cols[c]);
-            goto done;
-        }
-        *slot = c;
+        if (*slot >= 0)
+            return bn_fail(err, BN_EFORMAT, "%s: column '%s' appears twice in the header", path,
+                           cols[i]);
+        *slot = i;
     }
-    if (c_rel < 0 || c_label < 0) {
+    if (c->rel < 0 || c->label < 0) {
         char found[300] = "";
-        for (int c = 0; c < ncols && strlen(found) < 250; c++)
+        for (int i = 0; i < c->ncols && strlen(found) < 250; i++)
             snprintf(found + strlen(found), sizeof found - strlen(found), "%s'%.40s'",
-                     c ? ", " : "", cols[c]);
-        rc = bn_fail(err, BN_EFORMAT,
-                     "%s: the header has no '%s' column (found %s); expected a header row "
-                     "with at least relpath and label, tab-separated",
-                     path, c_rel < 0 ? "relpath" : "label", found);
-        goto done;
+                     i ? ", " : "", cols[i]);
+        return bn_fail(err, BN_EFORMAT,
+                       "%s: the header has no '%s' column (found %s); expected a header row "
+                       "with at least relpath and label, tab-separated",
+                       path, c->rel < 0 ? "relpath" : "label", found);
     }
-    ix->has_split_col = c_split >= 0;
-    ix->has_sha_col = c_sha >= 0;
+    return BN_OK;
+}
 
+/* Data line i (row i of the .npy) into ix; seen holds the paths so far. */
+static int import_line(import_index *ix, int i, char *line, const import_cols *c, bn_strset *seen,
+                       const char *path, bn_error *err) {
+    int lineno = i + 2;
+    char *f[IMPORT_MAX_COLS];
+    int nf = import_fields(line, f, IMPORT_MAX_COLS);
+    if (nf != c->ncols)
+        return bn_fail(err, BN_EFORMAT, "%s line %d: %d field%s, the header has %d%s", path, lineno,
+                       nf, nf == 1 ? "" : "s", c->ncols,
+                       nf == 1 && f[0][0] == '\0' ? " (an empty line)" : "");
+    if (c->row >= 0) {
+        char *end;
+        long r = strtol(f[c->row], &end, 10);
+        if (!*f[c->row] || *end || r != i)
+            return bn_fail(err, BN_EFORMAT,
+                           "%s line %d: row is '%s', expected %d (line i must describe row i "
+                           "of the .npy)",
+                           path, lineno, f[c->row], i);
+    }
+    char *rel = f[c->rel];
+    if (!*rel || rel[0] == '/' || strstr(rel, "\\") || strcmp(rel, "..") == 0 ||
+        strncmp(rel, "../", 3) == 0 || strstr(rel, "/../"))
+        return bn_fail(err, BN_EFORMAT,
+                       "%s line %d: relpath '%s' is not a relative '/'-separated path inside "
+                       "the dataset",
+                       path, lineno, rel);
+    if (!*f[c->label])
+        return bn_fail(err, BN_EFORMAT, "%s line %d: empty label", path, lineno);
+    if (bn_strset_has(seen, rel))
+        return bn_fail(err, BN_EFORMAT, "%s line %d: relpath '%s' appears twice", path, lineno,
+                       rel);
+    if (bn_strset_put(seen, rel, NULL) != 0)
+        return bn_fail(err, BN_ENOMEM, "%s: out of memory", path);
+    ix->relpath[i] = rel;
+    ix->label[i] = f[c->label];
+    ix->split[i] = c->split >= 0 && *f[c->split] ? f[c->split] : NULL;
+    if (c->sha >= 0) {
+        if (!import_is_hex64(f[c->sha]))
+            return bn_fail(err, BN_EFORMAT,
+                           "%s line %d: sha256 '%.80s' is not 64 hexadecimal digits", path, lineno,
+                           f[c->sha]);
+        ix->sha[i] = f[c->sha];
+    }
+    return BN_OK;
+}
+
+/* Step 1 of the file comment: the whole index parsed and checked. */
+static int import_read_index(import_index *ix, const char *path, bn_error *err) {
+    memset(ix, 0, sizeof *ix);
+    size_t len = 0;
+    char **lines = NULL;
+    int nl = 0;
+    import_cols c;
+    int rc = import_slurp(path, &ix->text, &len, err);
+    if (rc == BN_OK)
+        rc = import_cut_lines(ix->text, len, &lines, &nl, path, err);
+    if (rc == BN_OK)
+        rc = import_header(lines[0], &c, path, err);
     /* Data lines; a final empty line (trailing newline) is not a row. */
     int ndata = nl - 1;
-    while (ndata > 0 && lines[ndata][0] == '\0')
+    while (rc == BN_OK && ndata > 0 && lines[ndata][0] == '\0')
         ndata--;
-    ix->n = ndata;
-    ix->relpath = calloc((size_t)ndata + 1, sizeof *ix->relpath);
-    ix->label = calloc((size_t)ndata + 1, sizeof *ix->label);
-    ix->split = calloc((size_t)ndata + 1, sizeof *ix->split);
-    ix->sha = calloc((size_t)ndata + 1, sizeof *ix->sha);
-    if (!ix->relpath || !ix->label || !ix->split || !ix->sha) {
-        rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", path);
-        goto done;
+    if (rc == BN_OK) {
+        ix->has_split_col = c.split >= 0;
+        ix->has_sha_col = c.sha >= 0;
+        ix->n = ndata;
+        ix->relpath = calloc((size_t)ndata + 1, sizeof *ix->relpath);
+        ix->label = calloc((size_t)ndata + 1, sizeof *ix->label);
+        ix->split = calloc((size_t)ndata + 1, sizeof *ix->split);
+        ix->sha = calloc((size_t)ndata + 1, sizeof *ix->sha);
+        if (!ix->relpath || !ix->label || !ix->split || !ix->sha)
+            rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", path);
     }
     bn_strset seen;
     bn_strset_init(&seen);
-    for (int i = 0; i < ndata && rc == BN_OK; i++) {
-        int lineno = i + 2;
-        char *f[IMPORT_MAX_COLS];
-        int nf = import_fields(lines[i + 1], f, IMPORT_MAX_COLS);
-        if (nf != ncols) {
-            rc = bn_fail(err, BN_EFORMAT, "%s line %d: %d field%s, the header has %d%s", path,
-                         lineno, nf, nf == 1 ? "" : "s", ncols,
-                         nf == 1 && f[0][0] == '\0' ? " (an empty line)" : "");
-            break;
-        }
-        if (c_row >= 0) {
-            char *end;
-            long r = strtol(f[c_row], &end, 10);
-            if (!*f[c_row] || *end || r != i) {
-                rc = bn_fail(err, BN_EFORMAT,
-                             "%s line %d: row is '%s', expected %d (line i must describe row i "
-                             "of the .npy)",
-                             path, lineno, f[c_row], i);
-                break;
-            }
-        }
-        char *rel = f[c_rel];
-        if (!*rel || rel[0] == '/' || strstr(rel, "\\") || strcmp(rel, "..") == 0 ||
-            strncmp(rel, "../", 3) == 0 || strstr(rel, "/../")) {
-            rc = bn_fail(err, BN_EFORMAT,
-                         "%s line %d: relpath '%s' is not a relative '/'-separated path inside "
-                         "the dataset",
-                         path, lineno, rel);
-            break;
-        }
-        if (!*f[c_label]) {
-            rc = bn_fail(err, BN_EFORMAT, "%s line %d: empty label", path, lineno);
-            break;
-        }
-        if (bn_strset_has(&seen, rel)) {
-            rc = bn_fail(err, BN_EFORMAT, "%s line %d: relpath '%s' appears twice", path, lineno,
-                         rel);
-            break;
-        }
-        if (bn_strset_put(&seen, rel, NULL) != 0) {
-            rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", path);
-            break;
-        }
-        ix->relpath[i] = rel;
-        ix->label[i] = f[c_label];
-        ix->split[i] = c_split >= 0 && *f[c_split] ? f[c_split] : NULL;
-        if (c_sha >= 0) {
-            if (!import_is_hex64(f[c_sha])) {
-                rc = bn_fail(err, BN_EFORMAT,
-                             "%s line %d: sha256 '%.80s' is not 64 hexadecimal digits", path,
-                             lineno, f[c_sha]);
-                break;
-            }
-            ix->sha[i] = f[c_sha];
-        }
-    }
+    for (int i = 0; i < ndata && rc == BN_OK; i++)
+        rc = import_line(ix, i, lines[i + 1], &c, &seen, path, err);
     bn_strset_free(&seen);
     if (rc == BN_OK && ndata == 0)
         rc = bn_fail(err, BN_EFORMAT, "%s: a header but no rows", path);
-done:
     free(lines);
     if (rc)
         import_index_free(ix);

@@ -59,23 +59,9 @@ static const char import_usage[] =
     "\n"
     "Exit status: 0 stored; 1 error (nothing stored); 2 usage error.\n";
 
-int extract_import_main(int argc, char **argv) {
-    /* Accept both ("bottleneck-extract", "import", ...) and ("import", ...). */
-    int skip = argc > 1 && strcmp(argv[1], "import") == 0 ? 2 : 1;
-    char **av = malloc(((size_t)argc + 1) * sizeof *av);
-    if (!av) {
-        fputs("bottleneck-extract import: out of memory\n", stderr);
-        return IMPORT_EXIT_FATAL;
-    }
-    int ac = 0;
-    av[ac++] = "bottleneck-extract import";
-    for (int i = skip; i < argc; i++)
-        av[ac++] = argv[i];
-    av[ac] = NULL;
-
-    const char *db_path = "bottleneck.db", *name = NULL, *npy_path = NULL, *index_path = NULL,
-               *root = NULL, *model = NULL, *dtype = "f32", *dataset_name = NULL;
-    int quiet = 0, json = 0;
+/* The options into *io and *json. Returns -1 to go on, else the exit
+ * status (0 after --help, IMPORT_EXIT_USAGE after a usage error). */
+static int import_options(int ac, char **av, bn_importer_opts *io, int *json) {
     enum {
         O_DB = 256,
         O_NAME,
@@ -103,92 +89,107 @@ int extract_import_main(int argc, char **argv) {
         {"dataset", required_argument, 0, O_DATASET},
         {0, 0, 0, 0},
     };
+    *io = (bn_importer_opts){.db = "bottleneck.db", .dtype = "f32"};
+    *json = 0;
     const char *usage_err = NULL, *usage_arg = "";
     int c;
     opterr = 0;
     optind = 1;
     while (!usage_err && (c = getopt_long(ac, av, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case O_DB: db_path = optarg; break;
-        case O_NAME: name = optarg; break;
-        case O_NPY: npy_path = optarg; break;
-        case O_INDEX: index_path = optarg; break;
-        case O_ROOT: root = optarg; break;
-        case O_DATASET: dataset_name = optarg; break;
-        case O_MODEL: model = optarg; break;
+        case O_DB: io->db = optarg; break;
+        case O_NAME: io->name = optarg; break;
+        case O_NPY: io->npy = optarg; break;
+        case O_INDEX: io->index = optarg; break;
+        case O_ROOT: io->root = optarg; break;
+        case O_DATASET: io->dataset = optarg; break;
+        case O_MODEL: io->model = optarg; break;
         case O_DTYPE:
-            dtype = optarg;
-            if (strcmp(dtype, "f32") && strcmp(dtype, "f16"))
+            io->dtype = optarg;
+            if (strcmp(io->dtype, "f32") && strcmp(io->dtype, "f16"))
                 usage_err = "--dtype %s: expected f32 or f16", usage_arg = optarg;
             break;
-        case O_QUIET: quiet = 1; break;
-        case O_JSON: json = 1; break;
+        case O_QUIET: io->quiet = 1; break;
+        case O_JSON: *json = 1; break;
         case 'h':
-        case O_HELP:
-            fputs(import_usage, stdout);
-            free(av);
-            return 0;
+        case O_HELP: fputs(import_usage, stdout); return 0;
         default: usage_err = "unknown or incomplete option '%s'", usage_arg = av[optind - 1];
         }
     }
     if (!usage_err && optind < ac)
         usage_err = "unexpected argument '%s'", usage_arg = av[optind];
-    if (!usage_err && (!name || !*name))
+    if (!usage_err && (!io->name || !*io->name))
         usage_err = "%s--name NAME is required (the feature set's name)";
-    if (!usage_err && !npy_path)
+    if (!usage_err && !io->npy)
         usage_err = "%s--npy FILE.npy is required";
-    if (!usage_err && !index_path)
+    if (!usage_err && !io->index)
         usage_err = "%s--index FILE.tsv is required";
     if (usage_err) {
         fputs("bottleneck-extract import: ", stderr);
         fprintf(stderr, usage_err, usage_arg);
         fputs("\nTry 'bottleneck-extract import --help'.\n", stderr);
-        free(av);
         return IMPORT_EXIT_USAGE;
     }
-    if (!model)
-        model = name;
+    if (!io->model)
+        io->model = io->name;
+    return -1;
+}
 
-    bn_error err;
-    bn_error_clear(&err);
-    const bn_importer_opts io = {.db = db_path,
-                                 .name = name,
-                                 .npy = npy_path,
-                                 .index = index_path,
-                                 .root = root,
-                                 .model = model,
-                                 .dtype = dtype,
-                                 .dataset = dataset_name,
-                                 .quiet = quiet};
-    bn_importer_result r;
-    int rc = bn_importer_run(&io, &r, &err);
+/* What was stored (or why not) on stderr, and as JSON on stdout with --json. */
+static void import_report(const bn_importer_opts *io, int json, int rc, const bn_importer_result *r,
+                          const bn_error *err) {
     if (rc)
-        fprintf(stderr, "bottleneck-extract import: %s (nothing stored)\n", err.msg);
-    else if (!quiet)
+        fprintf(stderr, "bottleneck-extract import: %s (nothing stored)\n", err->msg);
+    else if (!io->quiet)
         fprintf(stderr,
                 "%s: imported %d vectors of dim %lld as feature set '%s' (id %lld, %s) into "
                 "dataset '%s': %ld new images, %ld known images (already stored); %.1f s\n",
-                db_path, r.rows, (long long)r.dim, name, (long long)r.featureset, dtype, r.dataset,
-                r.new_images, (long)r.rows - r.new_images, r.seconds);
-    if (json) {
-        printf("{\"db\":");
-        bn_json_string(stdout, db_path);
-        printf(",\"featureset\":");
-        bn_json_string(stdout, name);
-        printf(",\"ok\":%s", rc ? "false" : "true");
-        if (rc) {
-            printf(",\"error\":");
-            bn_json_string(stdout, err.msg);
-        } else {
-            printf(",\"dataset\":");
-            bn_json_string(stdout, r.dataset);
-            printf(",\"featureset_id\":%lld,\"rows\":%d,\"dim\":%lld,\"dtype\":\"%s\","
-                   "\"new_images\":%ld,\"known_images\":%ld,\"seconds\":%.3f",
-                   (long long)r.featureset, r.rows, (long long)r.dim, dtype, r.new_images,
-                   (long)r.rows - r.new_images, r.seconds);
-        }
-        printf("}\n");
+                io->db, r->rows, (long long)r->dim, io->name, (long long)r->featureset, io->dtype,
+                r->dataset, r->new_images, (long)r->rows - r->new_images, r->seconds);
+    if (!json)
+        return;
+    printf("{\"db\":");
+    bn_json_string(stdout, io->db);
+    printf(",\"featureset\":");
+    bn_json_string(stdout, io->name);
+    printf(",\"ok\":%s", rc ? "false" : "true");
+    if (rc) {
+        printf(",\"error\":");
+        bn_json_string(stdout, err->msg);
+    } else {
+        printf(",\"dataset\":");
+        bn_json_string(stdout, r->dataset);
+        printf(",\"featureset_id\":%lld,\"rows\":%d,\"dim\":%lld,\"dtype\":\"%s\","
+               "\"new_images\":%ld,\"known_images\":%ld,\"seconds\":%.3f",
+               (long long)r->featureset, r->rows, (long long)r->dim, io->dtype, r->new_images,
+               (long)r->rows - r->new_images, r->seconds);
+    }
+    printf("}\n");
+}
+
+int extract_import_main(int argc, char **argv) {
+    /* Accept both ("bottleneck-extract", "import", ...) and ("import", ...). */
+    int skip = argc > 1 && strcmp(argv[1], "import") == 0 ? 2 : 1;
+    char **av = malloc(((size_t)argc + 1) * sizeof *av);
+    if (!av) {
+        fputs("bottleneck-extract import: out of memory\n", stderr);
+        return IMPORT_EXIT_FATAL;
+    }
+    int ac = 0;
+    av[ac++] = "bottleneck-extract import";
+    for (int i = skip; i < argc; i++)
+        av[ac++] = argv[i];
+    av[ac] = NULL;
+    bn_importer_opts io;
+    int json, status = import_options(ac, av, &io, &json);
+    if (status < 0) {
+        bn_error err;
+        bn_error_clear(&err);
+        bn_importer_result r;
+        int rc = bn_importer_run(&io, &r, &err);
+        import_report(&io, json, rc, &r, &err);
+        status = rc ? IMPORT_EXIT_FATAL : 0;
     }
     free(av);
-    return rc ? IMPORT_EXIT_FATAL : 0;
+    return status;
 }
