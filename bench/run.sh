@@ -6,7 +6,16 @@
 #
 # BUILD_DIR (default: build) must hold bench/bench_net and
 # extract/bottleneck-extract (meson option bench=true, the default).
-# Runs, each through ../shared/bench/measure.py (which first waits up to 60 s
+# First prints the host: CPU model, and its FP32 / BF16 / FP16 peaks
+# (sh ../shared/bench/peers.sh peak): the hosts of this kind are not all the
+# same CPU, so every result is read next to them. Then:
+#   0. start-up (bench/startup.py): launch to exit of bottleneck-extract on one
+#      photo (warm page cache and kernel cache; once cold) and of
+#      bottleneck-classify predict --run N on one new photo, STARTUP_ROUNDS
+#      (default 5) times; with BASELINE=OTHER_BUILD_DIR the same runs of that
+#      build alternate with these (before/after in one run). STARTUP_ONLY=1
+#      stops after this step.
+# Then runs, each through ../shared/bench/measure.py (which first waits up to 60 s
 # for a quiet machine and then reports how many cores other processes used
 # during the run, foreign_cores_avg):
 #   1. bench_net --conv direct, then --conv winograd, then --conv auto (with the
@@ -28,7 +37,7 @@
 # the network alone.
 #
 # Environment: SHARED (default ../shared), PEERS (default "onednn ort"), ROUNDS,
-# EXTRACT_ROUNDS, ROUND_PHOTOS,
+# EXTRACT_ROUNDS, ROUND_PHOTOS, STARTUP_ROUNDS, BASELINE, STARTUP_ONLY,
 # PHOTOS (default $SHARED/data/catsdogs/train), BENCH_OUT (default a temp dir:
 # the raw log and the extractor's database).
 set -e
@@ -42,6 +51,9 @@ peers=${PEERS:-onednn ort}
 out=${BENCH_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/bottleneck-bench.XXXXXX")}
 mkdir -p "$out"
 log="$out/bench.log"
+# The transformed kernels of the runs below (418 MB for VGG16) go to the
+# temp dir, not to the user's cache (startup.py keeps its own per build).
+export BOTTLENECK_KERNEL_CACHE="${BOTTLENECK_KERNEL_CACHE:-$out/kcache}"
 net="$build/bench/bench_net"
 extract="$build/extract/bottleneck-extract"
 measure="$shared/bench/measure.py"
@@ -54,7 +66,24 @@ echo "INFO log=$log uptime=\"$(uptime)\"" | tee -a "$log"
 
 run() { /usr/bin/python3 "$measure" --quiet-wait 60 "$@" 2>&1 | tee -a "$log"; }
 
+# The host, at the top of every result.
+cpu=$(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo | head -n 1)
+echo "INFO cpu=\"$cpu\" cores=$(nproc) flags=\"$(grep -o -w -E 'avx512f|avx512_bf16|avx512_fp16|amx_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ')\"" |
+    tee -a "$log"
+sh "$shared/bench/peers.sh" peak 2>&1 | grep '^RESULT' | tee -a "$log" || true
+
+# 0. Start-up: a user's wait for the first vector (bench/startup.py).
+startup_builds="$build"
+[ -n "${BASELINE:-}" ] && startup_builds="$build $(cd "$BASELINE" && pwd)"
+/usr/bin/python3 "$root/bench/startup.py" "$out" "$shared/models/vgg16_random_notop.h5" "$photos" \
+    "${STARTUP_ROUNDS:-5}" $startup_builds | tee -a "$log"
+if [ -n "${STARTUP_ONLY:-}" ]; then
+    peers=""
+    ROUNDS=0 EXTRACT_ROUNDS=0 GOOGLENET_ROUNDS=0
+fi
+
 # 1. The network alone.
+if [ -z "${STARTUP_ONLY:-}" ]; then
 run net_direct "$net" --conv direct --reps "$reps"
 run net_winograd "$net" --conv winograd --reps "$reps"
 run net_auto "$net" --conv auto --reps "$reps" --layers
@@ -65,6 +94,7 @@ db="$out/extract.db"
 rm -f "$db" "$db-wal" "$db-shm"
 run extract_auto "$extract" --weights "$shared/models/vgg16_random_notop.h5" --db "$db" \
     --conv auto --batch 8 --threads 2 --quiet --json "$photos"
+fi
 
 # 3. The peers.
 for p in $peers; do
@@ -83,7 +113,7 @@ done
 #    2-s network run compares two different stretches of a noisy machine;
 #    pairs of 15-s runs back to back compare like with like.
 peers_work=${BENCH_WORK:-${TMPDIR:-/tmp}/bottleneck-peers}
-if [ -x "$peers_work/dnnl_bench" ]; then
+if [ -x "$peers_work/dnnl_bench" ] && [ "${ROUNDS:-5}" -gt 0 ]; then
     for i in $(seq "${ROUNDS:-5}"); do
         "$net" --conv auto --reps 3 | grep '^RESULT' | sed "s/^RESULT /RESULT round=$i /" | tee -a "$log"
         OMP_NUM_THREADS=2 "$peers_work/dnnl_bench" winograd f32 8 3 2>/dev/null | grep '^RESULT' |
@@ -128,7 +158,7 @@ fi
 graph="$build/bench/bench_graph"
 googlenet="$shared/models/bvlc_googlenet.onnx"
 ort_modules="$peers_work/ort/node_modules"
-if [ -x "$graph" ] && [ -f "$googlenet" ]; then
+if [ -x "$graph" ] && [ -f "$googlenet" ] && [ "${GOOGLENET_ROUNDS:-5}" -gt 0 ]; then
     "$graph" "$googlenet" --reps 3 | tee -a "$log" # with the share of each op
     for i in $(seq "${GOOGLENET_ROUNDS:-5}"); do
         "$graph" "$googlenet" --reps 3 | grep '^RESULT' | sed "s/^RESULT /RESULT gl_round=$i /" |
@@ -169,6 +199,22 @@ for l in lines:
         ext = float(m.group(1))
 rss = [r.get('peak_rss_mb') for r in res if r.get('runtime') == 'bottleneck' and r.get('conv') == 'auto']
 fast = ours['auto'] or 0  # the default engine choice, what users get
+print("\nHOST")
+for l in lines:
+    if l.startswith('INFO cpu='):
+        print("  " + l[5:])
+peaks = {(r.get('bench'), r.get('threads')): r.get('gflops_max') for r in res if 'bench' in r}
+for (b, t), g in sorted(peaks.items()):
+    if t == '2':
+        print(f"  peak {b:18s} 2 threads {g} GFLOPS")
+st = [kv(l) for l in lines if l.startswith('RESULT startup_median ')]
+if st:
+    print("STARTUP (seconds, launch to exit, median of the rounds; VGG16, one photo; the\n"
+          "  CPU seconds of the process say what the wall would be on a quiet host)")
+    for r in st:
+        print(f"  {r['what']:17s} {r['wall_s_median']:>7s}  (min {r['wall_s_min']}, "
+              f"max {r['wall_s_max']}, {r['runs']} runs; CPU {r['cpu_s_median']} s)  "
+              f"{r['build']}")
 print("\nSUMMARY (images/s at 224x224, batch 8, 2 threads; median of the reps)")
 for e, v in ours.items():
     print(f"  bottleneck network --conv {e:8s} {v if v is not None else 'n/a'}")

@@ -118,6 +118,11 @@ static int extract_missing(const cl_opts *o, bn_store *s, int64_t fs, const bn_f
                        f->name);
     eo.dtype = f->dtype;
     eo.tensor = f->layer;
+    /* Buffers for the images there are, not for a batch of 8: a fresh
+     * process pays for every page it first touches (docs/PERFORMANCE.md,
+     * Start-up). The batch size never changes a vector. */
+    if (missing > 0 && missing < eo.batch)
+        eo.batch = missing;
     int rc = bn_image_init(o->argv0, err);
     if (rc)
         return rc;

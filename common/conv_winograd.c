@@ -55,6 +55,7 @@
  */
 #include "conv_internal.h"
 #include "cpu.h"
+#include "kcache.h"
 #include "pool.h"
 
 #include <assert.h>
@@ -760,41 +761,103 @@ static void wg_work_generic(void *arg, int tid, int nth) {
 /* The engine                                                                */
 /* ------------------------------------------------------------------------ */
 
+/* The kernel cache's name for U (kcache.h): its layout and the version of
+ * its arithmetic. Change the version whenever either changes, or entries
+ * written by an older build would be read as valid. */
+#define WG_CACHE_KIND "winograd-f6x6-u32-v1"
+
+typedef struct {
+    float *u;
+    const float *kernel;
+    int cin, cout, cinp, nblk;
+    bn_pool_queue q;
+} wg_ujob;
+
+/* U for input channel ci and the 32 output channels of block blk:
+ * U[p][blk][ci][0..31] = (G g G^T)[p], computed in double and rounded once,
+ * with exactly the operations (and their order) of the reference loop it
+ * replaced, so the bytes are the same: only the loops are turned inside out,
+ * the 32 output channels innermost (contiguous in the kernel and in U:
+ * vector loops and whole-line writes). Channels past cout are zero. */
+static void wg_transform_block(const wg_ujob *t, int ci, int blk) {
+    const int cin = t->cin, cout = t->cout;
+    double g[3][3][WG_COLS], gt[WG_N][3][WG_COLS];
+    int n = cout - blk * WG_COLS < WG_COLS ? cout - blk * WG_COLS : WG_COLS;
+    for (int ky = 0; ky < 3; ky++)
+        for (int kx = 0; kx < 3; kx++) {
+            const float *k = t->kernel + ((size_t)(ky * 3 + kx) * cin + ci) * cout + blk * WG_COLS;
+            for (int j = 0; j < WG_COLS; j++)
+                g[ky][kx][j] = j < n ? k[j] : 0.0;
+        }
+    for (int a = 0; a < WG_N; a++)
+        for (int kx = 0; kx < 3; kx++)
+            for (int j = 0; j < WG_COLS; j++)
+                gt[a][kx][j] =
+                    wg_G[a][0] * g[0][kx][j] + wg_G[a][1] * g[1][kx][j] + wg_G[a][2] * g[2][kx][j];
+    for (int a = 0; a < WG_N; a++)
+        for (int b = 0; b < WG_N; b++) {
+            size_t p = (size_t)a * WG_N + b;
+            float *u = t->u + ((p * t->nblk + blk) * t->cinp + ci) * WG_COLS;
+            for (int j = 0; j < WG_COLS; j++)
+                u[j] = (float)(gt[a][0][j] * wg_G[b][0] + gt[a][1][j] * wg_G[b][1] +
+                               gt[a][2][j] * wg_G[b][2]);
+            /* +0, not the -0 that negative weights of G make of a zero */
+            for (int j = n; j < WG_COLS; j++)
+                u[j] = 0.0f;
+        }
+}
+
+/* Pool job: tasks of one input channel (all its output blocks); the padding
+ * channels cin..cinp-1 are zeroed by their tasks too, so every byte of U is
+ * written once, by one thread, with no memset before. */
+static void wg_transform_work(void *arg, int tid, int nth) {
+    (void)tid;
+    (void)nth;
+    wg_ujob *t = arg;
+    unsigned ci;
+    while (bn_pool_take(&t->q, (unsigned)t->cinp, &ci))
+        for (int blk = 0; blk < t->nblk; blk++) {
+            if ((int)ci < t->cin) {
+                wg_transform_block(t, (int)ci, blk);
+                continue;
+            }
+            for (size_t p = 0; p < WG_P; p++)
+                memset(t->u + ((p * t->nblk + blk) * t->cinp + ci) * WG_COLS, 0,
+                       WG_COLS * sizeof(float));
+        }
+}
+
 /* U[p][cout/32][cinp][32] = (G g G^T)[p] for each (ci, co), computed in double
- * and rounded once; padding channels are zero. */
+ * and rounded once; padding channels are zero. From the kernel cache when it
+ * holds this kernel's U (start-up: docs/PERFORMANCE.md), else computed on the
+ * pool's threads and stored there. */
 static int winograd_prepare(bn_conv *c, const float *kernel, bn_error *err) {
     const int cin = c->cin, cout = c->cout;
     const int cinp = wg_round_up(cin, 16), coutp = wg_round_up(cout, WG_COLS);
     const int nblk = coutp / WG_COLS;
     size_t count = (size_t)WG_P * cinp * coutp;
-    size_t bytes = (count * sizeof(float) + WG_HUGE - 1) & ~(WG_HUGE - 1);
-    float *u = aligned_alloc(WG_HUGE, bytes);
-    if (!u)
-        return bn_fail(err, BN_ENOMEM, "conv_winograd: out of memory for a %dx%d kernel (%zu MB)",
-                       cin, cout, bytes >> 20);
-    /* Fewer TLB misses while the products stream U; only advice. */
-    (void)madvise(u, bytes, MADV_HUGEPAGE);
-    memset(u, 0, count * sizeof(float));
-    for (int ci = 0; ci < cin; ci++)
-        for (int co = 0; co < cout; co++) {
-            double g[3][3], gt[WG_N][3];
-            for (int ky = 0; ky < 3; ky++)
-                for (int kx = 0; kx < 3; kx++)
-                    g[ky][kx] = kernel[((size_t)(ky * 3 + kx) * cin + ci) * cout + co];
-            for (int a = 0; a < WG_N; a++)
-                for (int kx = 0; kx < 3; kx++)
-                    gt[a][kx] =
-                        wg_G[a][0] * g[0][kx] + wg_G[a][1] * g[1][kx] + wg_G[a][2] * g[2][kx];
-            for (int a = 0; a < WG_N; a++)
-                for (int b = 0; b < WG_N; b++) {
-                    double s =
-                        gt[a][0] * wg_G[b][0] + gt[a][1] * wg_G[b][1] + gt[a][2] * wg_G[b][2];
-                    size_t p = (size_t)a * WG_N + b;
-                    u[((p * nblk + co / WG_COLS) * cinp + ci) * WG_COLS + co % WG_COLS] = (float)s;
-                }
-        }
     /* If a thread cannot start, the pool keeps those it has: slower, not wrong. */
     (void)bn_pool_acquire(bn_cpu_threads());
+    int dims[] = {cin, cout, cinp, coutp, WG_COLS};
+    bn_kcache_key key =
+        bn_kcache_key_of(WG_CACHE_KIND, dims, 5, kernel, (size_t)9 * cin * cout * sizeof(float));
+    const void *cached = bn_kcache_map(WG_CACHE_KIND, key, count * sizeof(float));
+    if (cached) {
+        c->packed = (void *)cached; /* read-only pages: the engine never writes U */
+        return BN_OK;
+    }
+    size_t bytes = (count * sizeof(float) + WG_HUGE - 1) & ~(WG_HUGE - 1);
+    float *u = aligned_alloc(WG_HUGE, bytes);
+    if (!u) {
+        bn_pool_release();
+        return bn_fail(err, BN_ENOMEM, "conv_winograd: out of memory for a %dx%d kernel (%zu MB)",
+                       cin, cout, bytes >> 20);
+    }
+    /* Fewer TLB misses while the products stream U; only advice. */
+    (void)madvise(u, bytes, MADV_HUGEPAGE);
+    wg_ujob t = {.u = u, .kernel = kernel, .cin = cin, .cout = cout, .cinp = cinp, .nblk = nblk};
+    bn_pool_run(wg_transform_work, &t, bn_cpu_threads());
+    (void)bn_kcache_store(WG_CACHE_KIND, key, u, count * sizeof(float));
     c->packed = u;
     return BN_OK;
 }
@@ -884,7 +947,8 @@ static void winograd_forward_pool(const bn_conv *c, const float *in, float *out,
 }
 
 static void winograd_release(bn_conv *c) {
-    free(c->packed);
+    if (!bn_kcache_release(c->packed))
+        free(c->packed);
     c->packed = NULL;
     bn_pool_release();
 }

@@ -572,6 +572,7 @@ static void *reader_main(void *arg) {
     /* A batch also closes after many non-compute items, so skips and
      * failures show up in the progress without waiting for new images. */
     size_t max_ops = (size_t)x->o.batch * 4 + 64;
+    int computed = 0; /* a batch with an image to compute has been handed over */
     for (;;) {
         batch *b = &x->b[which];
         pthread_mutex_lock(&x->mu);
@@ -587,12 +588,17 @@ static void *reader_main(void *arg) {
         b->ncompute = 0;
         int oom = 0;
         size_t pending = 0;
-        while (i < x->ds->n && b->ncompute < x->o.batch && b->nops < max_ops &&
+        /* The run's first computed batch holds one image, so that the
+         * first vector is stored (and the progress moves) one image after
+         * the start rather than eight; vectors do not depend on batches. */
+        int limit = computed ? x->o.batch : 1;
+        while (i < x->ds->n && b->ncompute < limit && b->nops < max_ops &&
                pending < MAX_PENDING_BYTES && !oom)
             oom = prepare_item(x, b, i++, abspath, sizeof abspath, &pending) != 0;
         decode_batch(x, b);
         if (!oom)
             oom = finish_batch(x, b) != 0;
+        computed = computed || b->ncompute > 0;
         pthread_mutex_lock(&x->mu);
         b->last = i >= x->ds->n || oom;
         b->full = 1;

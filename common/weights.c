@@ -19,7 +19,8 @@
  *   - bn_weights_cache_dir / bn_weights_locate: --weights, then
  *     $BOTTLENECK_WEIGHTS, then the user cache;
  *   - bn_weights_download: the official file into the cache (download.c does
- *     the transfer, md5 check and atomic rename).
+ *     the transfer, md5 check and atomic rename);
+ *   - the file's SHA-256, remembered between runs (weights_sha256).
  *
  * libhdf5's own error printing is switched off for the duration of a load
  * (and restored after); its innermost error message is folded into ours
@@ -28,8 +29,10 @@
 #include "weights.h"
 #include "download.h"
 #include "hash.h"
+#include "kcache.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <inttypes.h>
 #include <pwd.h>
@@ -37,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -393,6 +397,41 @@ void bn_weights_free(bn_vgg16_weights *w) {
     memset(w, 0, sizeof *w);
 }
 
+/* The file's SHA-256 (it names the feature set), remembered in the kernel
+ * cache (kcache.h) under a fast digest of the file's content: our SHA-256
+ * reads 58 MB at 130-250 MB/s, the digest at several GB/s, so a warm start
+ * saves 0.2-0.4 s. Keyed by content, not by name or date: an edited file
+ * is a miss, and the entry is checked like any cache entry. */
+static int weights_sha256(const char *path, char hex[65]) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || st.st_size <= 0) {
+        if (fd >= 0)
+            close(fd);
+        return bn_sha256_file(path, hex);
+    }
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED)
+        return bn_sha256_file(path, hex);
+    static const char kind[] = "sha256-of-file";
+    bn_kcache_key key = bn_kcache_key_of(kind, NULL, 0, p, (size_t)st.st_size);
+    const char *memo = bn_kcache_map(kind, key, 64);
+    int ok = memo != NULL;
+    for (int i = 0; ok && i < 64; i++)
+        ok = strchr("0123456789abcdef", memo[i]) != NULL && memo[i] != '\0';
+    if (ok) {
+        memcpy(hex, memo, 64);
+        hex[64] = '\0';
+    } else {
+        bn_sha256_hex(p, (size_t)st.st_size, hex);
+        (void)bn_kcache_store(kind, key, hex, 64);
+    }
+    bn_kcache_release(memo);
+    munmap(p, (size_t)st.st_size);
+    return 0;
+}
+
 /* Not reentrant across threads with other libhdf5 users that rely on the
  * automatic error printer: it is switched off while the file is read. */
 int bn_weights_load(bn_vgg16_weights *w, const char *path, bn_error *err) {
@@ -443,7 +482,7 @@ int bn_weights_load(bn_vgg16_weights *w, const char *path, bn_error *err) {
         goto done;
     for (int i = 0; i < BN_VGG16_NCONV && rc == BN_OK; i++)
         rc = load_conv(&L, root, &layers, i, &w->conv[i]);
-    if (rc == BN_OK && bn_sha256_file(path, w->sha256) != 0)
+    if (rc == BN_OK && weights_sha256(path, w->sha256) != 0)
         rc = bn_fail(err, BN_EIO, "%s: %s", path, strerror(errno));
 
 done:

@@ -32,6 +32,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -320,6 +321,27 @@ static int list_layers(const char *model_path, const char *weights_arg, int size
     return 0;
 }
 
+/* libvips' start, run beside the network's load (main). */
+typedef struct {
+    const char *argv0;
+    int all_loaders;
+    long long max_pixels;
+    pthread_t thread;
+    int rc;
+    bn_error err;
+} vips_start;
+
+static void *vips_start_main(void *arg) {
+    vips_start *v = arg;
+    bn_error_clear(&v->err);
+    v->rc = bn_image_init(v->argv0, &v->err);
+    if (!v->rc) {
+        bn_image_allow_untrusted(v->all_loaders);
+        bn_image_set_max_pixels((uint64_t)v->max_pixels);
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv) {
     bn_cpu_blas_use_best_kernels(argv);
     if (argc > 1 && strcmp(argv[1], "import") == 0)
@@ -516,14 +538,8 @@ int main(int argc, char **argv) {
 
     bn_error err;
     bn_error_clear(&err);
-    if (bn_image_init(argv[0], &err)) {
-        fprintf(stderr, "bottleneck-extract: %s\n", err.msg);
-        return EXIT_FATAL;
-    }
     if (threads > 0)
         bn_cpu_set_threads(threads);
-    bn_image_allow_untrusted(all_loaders);
-    bn_image_set_max_pixels((uint64_t)max_pixels);
 
     char weights_path[4096];
     if (download && !weights_arg) {
@@ -573,14 +589,32 @@ int main(int argc, char **argv) {
         return EXIT_FATAL;
     }
 
+    /* Buffers for the images there are, not for a whole batch: a fresh
+     * process pays for every page it first touches (docs/PERFORMANCE.md,
+     * Start-up). The batch size never changes a vector. */
+    if (ds.n > 0 && ds.n < (size_t)o.batch) /* a shard may be empty */
+        o.batch = (int)ds.n;
+
     /* The network and the tensor, before the database: a bad model file or
      * layer name changes nothing on disk. */
     bn_graph *g = NULL;
     bn_extract_model m;
     char model_name[256], model_abs[4096], model_sha[65];
-    if (open_network(model_path, weights_path, &o, &pre, set, &g, &m, model_name, model_abs,
-                     model_sha, &err) ||
-        bn_graph_infer(g, o.image.size, o.image.size, &err) ||
+    /* libvips starts (30-80 ms: it loads its modules) on another thread
+     * while the network loads; nothing decodes before the join below. */
+    vips_start vs = {.argv0 = argv[0], .all_loaders = all_loaders, .max_pixels = max_pixels};
+    int vips_thread = pthread_create(&vs.thread, NULL, vips_start_main, &vs) == 0;
+    if (!vips_thread)
+        vips_start_main(&vs);
+    int net_rc = open_network(model_path, weights_path, &o, &pre, set, &g, &m, model_name,
+                              model_abs, model_sha, &err);
+    if (vips_thread)
+        pthread_join(vs.thread, NULL);
+    if (vs.rc && !net_rc) {
+        err = vs.err;
+        net_rc = vs.rc;
+    }
+    if (net_rc || bn_graph_infer(g, o.image.size, o.image.size, &err) ||
         (bn_graph_tensor_shape(g, 0).c != 3 &&
          bn_fail(&err, BN_EINVAL, "%s: its input has %d channels; images have 3", m.model,
                  bn_graph_tensor_shape(g, 0).c)) ||

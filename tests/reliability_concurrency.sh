@@ -42,8 +42,11 @@ while kill -0 "$pid" 2>/dev/null; do
     fi
     reads=$((reads + 1))
     n=${r%%|*} rest=${r#*|}
-    # One vector comes from the first run, then batches of two.
-    [ $(((n - 1) % 2)) -eq 0 ] || torn=$((torn + 1))
+    # One vector comes from the first run, one from this run's first batch
+    # (it holds one image: extractor.c), then batches of two; the last batch
+    # holds the one left (1 + 1 + 2 x 11 + 1 of the 24 + 1).
+    [ "$n" -eq 1 ] || [ $((n % 2)) -eq 0 ] || [ "$n" -eq $((n_images + 1)) ] ||
+        torn=$((torn + 1))
     [ "$rest" = "0|0" ] || torn=$((torn + 1))
     [ "$n" -ge "$last" ] || backwards=$((backwards + 1))
     [ "$n" != "$last" ] && seen="$seen $n"
