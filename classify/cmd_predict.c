@@ -92,7 +92,7 @@ static void failure_reason(bn_store *s, int64_t dataset, const char *path, char 
     }
 }
 
-static void extract_progress(void *ctx, const bn_extract_stats *st) {
+static void extract_progress(void *ctx, const bn_extractor_stats *st) {
     bn_progress_update(ctx, st->images);
 }
 
@@ -108,11 +108,12 @@ static int extract_missing(const cl_opts *o, bn_store *s, int64_t fs, const bn_f
                        "here (%d of the given images have none); import them, or predict stored "
                        "images",
                        f->name, missing);
-    bn_extract_opts eo;
-    bn_extract_opts_default(&eo);
+    bn_extractor_opts eo;
+    bn_extractor_opts_default(&eo);
     eo.image.size = f->size;
     if (!f->layer || !f->pooling || !f->resize || !f->preprocess || !f->dtype ||
-        bn_pooling_parse(f->pooling, &eo.pooling) || bn_resize_parse(f->resize, &eo.image.resize) ||
+        bn_vgg16_pooling_parse(f->pooling, &eo.pooling) ||
+        bn_image_resize_parse(f->resize, &eo.image.resize) ||
         bn_image_preprocess_from_description(f->preprocess, &eo.image))
         return bn_fail(err, BN_EINVAL, "feature set '%s': settings this build does not know",
                        f->name);
@@ -145,7 +146,7 @@ static int extract_missing(const cl_opts *o, bn_store *s, int64_t fs, const bn_f
                            "%.12s..., now %.12s...)",
                            f->model_path, f->name, f->weights_sha256, info.sha256);
         }
-        bn_extract_model m = {
+        bn_extractor_model m = {
             .model = f->model, .sha256 = info.sha256, .format = "onnx", .path = f->model_path};
         rc = bn_extractor_create_graph(&x, s, g, &m, &eo, err);
         if (rc)
@@ -183,7 +184,7 @@ static int run_missing(const cl_opts *o, int64_t fs, const bn_featureset *f, bn_
     }
     bn_progress bar;
     bn_progress_start(&bar, stderr, "extract", "img", (long)ds->n, o->quiet);
-    bn_extract_stats st;
+    bn_extractor_stats st;
     rc = bn_extractor_run(x, ds, extract_progress, &bar, &st, err);
     bn_progress_finish(&bar);
     bn_extractor_free(x);
@@ -235,7 +236,7 @@ static int predict_files(const cl_opts *o, bn_store *s, int64_t fs, const bn_fea
     /* By content first: a stored image typed with another path is that image. */
     for (size_t i = 0; i < ds->n; i++) {
         char sha[65];
-        if (bn_sha256_file(ds->items[i].path, sha) == 0 &&
+        if (bn_hash_sha256_file(ds->items[i].path, sha) == 0 &&
             (t->image[i] = stored_image(s, fs, files.id, sha)) != 0)
             continue;
         todo.items[todo.n++] = ds->items[i];
@@ -331,7 +332,7 @@ int cl_predict(const cl_opts *o) {
         }
         if (o->dataset)
             rows.dataset = dsi.id;
-        if (bn_features_load_rows(s, fs, &rows, &f, &err)) {
+        if (bn_featureset_load_rows(s, fs, &rows, &f, &err)) {
             cl_fail(err.msg);
             goto done;
         }
@@ -347,7 +348,7 @@ int cl_predict(const cl_opts *o) {
         }
         for (int i = 0; i < t.nfailed; i++)
             fprintf(stderr, "bottleneck-classify: %s\n", t.reason[i]);
-        if (bn_features_load_images(s, fs, t.image, t.n, &f, &err)) {
+        if (bn_featureset_load_images(s, fs, t.image, t.n, &f, &err)) {
             cl_fail(err.msg);
             goto done;
         }
@@ -369,7 +370,7 @@ int cl_predict(const cl_opts *o) {
      * the run knows; images without a label are predictions, not mistakes. */
     bn_error lerr;
     int nl = 0;
-    int labelled = bn_features_encode(&f, r.classes, r.k, y, "", &lerr) == BN_OK;
+    int labelled = bn_featureset_encode(&f, r.classes, r.k, y, "", &lerr) == BN_OK;
     for (int i = 0; labelled && i < f.n; i++)
         if (y[i] >= 0) {
             memcpy(lproba + (size_t)nl * r.k, proba + (size_t)i * r.k, (size_t)r.k * sizeof *proba);
@@ -406,7 +407,7 @@ int cl_predict(const cl_opts *o) {
         if (o->nargs) {
             printf(",\"predictions\":[");
             for (int i = 0; i < f.n; i++) {
-                int best = bn_argmax(proba + (size_t)i * r.k, r.k);
+                int best = bn_metrics_argmax(proba + (size_t)i * r.k, r.k);
                 printf("%s{\"path\":", i ? "," : "");
                 bn_json_string(stdout, t.typed[i]);
                 printf(",\"stored_as\":");
@@ -444,7 +445,7 @@ int cl_predict(const cl_opts *o) {
             snprintf(title + strlen(title), sizeof title - strlen(title), "'%s'", fsname);
         if (o->nargs)
             for (int i = 0; i < f.n; i++) {
-                int best = bn_argmax(proba + (size_t)i * r.k, r.k);
+                int best = bn_metrics_argmax(proba + (size_t)i * r.k, r.k);
                 printf("%s\t%s\t%.4f\n", t.typed[i], r.classes[best],
                        proba[(size_t)i * r.k + best]);
             }
@@ -471,7 +472,7 @@ done:
     free(lproba);
     free(ly);
     targets_free(&t);
-    bn_features_free(&f);
+    bn_featureset_free(&f);
     bn_dataset_free(&ds);
     bn_store_featureset_release(&fsr);
     bn_head_free(&h);

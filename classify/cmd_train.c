@@ -135,7 +135,7 @@ static void json_candidate(FILE *f, const bn_trainjob *j, const bn_trainjob_cand
     if (j->folds) {
         fprintf(f, "\"cv\":{\"n\":%d", c->cv_n);
         for (int i = 0; i < BN_NMETRICS; i++) {
-            fprintf(f, ",\"%s\":", bn_metric_defs[i].name);
+            fprintf(f, ",\"%s\":", bn_metrics_defs[i].name);
             bn_json_number(f, c->cv[i]);
         }
         fputc('}', f);
@@ -259,7 +259,7 @@ static void print_json(const bn_trainjob *j) {
     fputs("}}\n", f);
 }
 
-/* Candidate c's metric m (bn_metric_defs) on the split it was chosen on. */
+/* Candidate c's metric m (bn_metrics_defs) on the split it was chosen on. */
 static double shown(const bn_trainjob *j, const bn_trainjob_candidate *c, int m) {
     if (j->folds)
         return c->cv[m];

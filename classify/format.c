@@ -10,7 +10,7 @@
 void cl_json_metrics(FILE *f, const bn_metrics *m, char *const *classes, int detail) {
     fprintf(f, "{\"n\":%d", m->n);
     for (int i = 0; i < BN_NMETRICS; i++) {
-        fprintf(f, ",\"%s\":", bn_metric_defs[i].name);
+        fprintf(f, ",\"%s\":", bn_metrics_defs[i].name);
         bn_json_number(f, *bn_metrics_at((bn_metrics *)m, i));
     }
     if (detail) {

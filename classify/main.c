@@ -441,14 +441,14 @@ static void set_option(cl_opts *o, int c, const char *name) {
 static void check_options(const cl_opts *o, command cmd) {
     if (o->C && o->l2)
         usage_error("--C and --l2 are two spellings of one setting: give one");
-    if (o->select && !bn_metric_known(o->select)) {
+    if (o->select && !bn_metrics_known(o->select)) {
         char names[200] = "";
         for (int i = 0; i < BN_NMETRICS; i++)
             snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
                      i == 0                 ? ""
                      : i == BN_NMETRICS - 1 ? " or "
                                             : ", ",
-                     bn_metric_defs[i].name);
+                     bn_metrics_defs[i].name);
         usage_error("--select %s: expected %s", o->select, names);
     }
     switch (cmd) {

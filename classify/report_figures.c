@@ -333,17 +333,17 @@ int rep_curves_section(rep_ctx *c, FILE *f, bn_error *err) {
         double area;
         bn_error skip;
         char name[260];
-        if (bn_curve_roc(score, pos, sp->f.n, &cv, &area, &skip) == BN_OK) {
-            bn_curve_thin(&cv, 1e-3, CURVE_MAX_POINTS);
+        if (bn_curves_roc(score, pos, sp->f.n, &cv, &area, &skip) == BN_OK) {
+            bn_curves_thin(&cv, 1e-3, CURVE_MAX_POINTS);
             snprintf(name, sizeof name, "%s, AUC %.4f", lines[i].label, area);
             cl_plot_series(roc, CL_LINE, name, i, i % 4, CL_MARK_NONE, cv.x, cv.y, cv.n);
-            bn_curve_free(&cv);
+            bn_curves_free(&cv);
         }
-        if (bn_curve_pr(score, pos, sp->f.n, &cv, &area, &skip) == BN_OK) {
-            bn_curve_thin(&cv, 1e-3, CURVE_MAX_POINTS);
+        if (bn_curves_pr(score, pos, sp->f.n, &cv, &area, &skip) == BN_OK) {
+            bn_curves_thin(&cv, 1e-3, CURVE_MAX_POINTS);
             snprintf(name, sizeof name, "%s, AP %.4f", lines[i].label, area);
             cl_plot_series(pr, CL_STEP, name, i, i % 4, CL_MARK_NONE, cv.x, cv.y, cv.n);
-            bn_curve_free(&cv);
+            bn_curves_free(&cv);
         }
         free(score);
         free(pos);
@@ -416,10 +416,10 @@ int rep_calibration_section(rep_ctx *c, FILE *f, bn_error *err) {
         if ((rc = fig_line_scores(c, &lines[i], &sp, &score, &pos, err)))
             break;
         bn_curve cv;
-        if ((rc = bn_curve_calibration(score, pos, sp->f.n, 10, &cv, NULL, err)) == BN_OK) {
+        if ((rc = bn_curves_calibration(score, pos, sp->f.n, 10, &cv, NULL, err)) == BN_OK) {
             cl_plot_series(p, CL_LINE, lines[i].label, i, i % 4, CL_MARK_CIRCLE + i % 4, cv.x, cv.y,
                            cv.n);
-            bn_curve_free(&cv);
+            bn_curves_free(&cv);
         }
         free(score);
         free(pos);
@@ -541,7 +541,7 @@ int rep_embedding_section(rep_ctx *c, FILE *f, bn_error *err) {
         cl_plot_series(p, CL_POINTS, name, cls, 0, CL_MARK_CIRCLE + cls % 4, sx, sy, m);
     }
     for (int i = 0; i < nshow; i++)
-        if (bn_argmax(sp->proba + (size_t)row[i] * k, k) != sp->y[row[i]])
+        if (bn_metrics_argmax(sp->proba + (size_t)row[i] * k, k) != sp->y[row[i]])
             sx[mistakes] = px[i], sy[mistakes] = py[i], mistakes++;
     char name[64];
     snprintf(name, sizeof name, "mistake (%d)", mistakes);

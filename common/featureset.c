@@ -23,7 +23,7 @@ static int features_cmp_str(const void *a, const void *b) {
     return strcmp(x, y);
 }
 
-void bn_features_free(bn_features *f) {
+void bn_featureset_free(bn_features *f) {
     if (f->path)
         for (int i = 0; i < f->n; i++)
             free(f->path[i]);
@@ -145,9 +145,10 @@ static int features_labels(bn_features *f, char **tmp, bn_error *err) {
     return BN_OK;
 }
 
-int bn_features_load(bn_store *s, int64_t fs, const char *split, bn_features *out, bn_error *err) {
+int bn_featureset_load(bn_store *s, int64_t fs, const char *split, bn_features *out,
+                       bn_error *err) {
     bn_rows rows = {.split = split};
-    return bn_features_load_rows(s, fs, &rows, out, err);
+    return bn_featureset_load_rows(s, fs, &rows, out, err);
 }
 
 static void features_bind_rows(sqlite3_stmt *q, int64_t fs, const bn_rows *rows) {
@@ -159,8 +160,8 @@ static void features_bind_rows(sqlite3_stmt *q, int64_t fs, const bn_rows *rows)
     sqlite3_bind_int64(q, 5, rows->kept_by);
 }
 
-int bn_features_load_rows(bn_store *s, int64_t fs, const bn_rows *rows, bn_features *out,
-                          bn_error *err) {
+int bn_featureset_load_rows(bn_store *s, int64_t fs, const bn_rows *rows, bn_features *out,
+                            bn_error *err) {
     memset(out, 0, sizeof *out);
     const char *split = rows->split;
     char fsname[256];
@@ -208,7 +209,7 @@ int bn_features_load_rows(bn_store *s, int64_t fs, const bn_rows *rows, bn_featu
     snprintf(sql, sizeof sql, "SELECT i.id, i.path, i.label, v.vector%s ORDER BY i.path, i.id",
              from);
     if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK) {
-        bn_features_free(out);
+        bn_featureset_free(out);
         return bn_store_fail(s, err, "reading vectors");
     }
     features_bind_rows(q, fs, rows);
@@ -242,12 +243,12 @@ int bn_features_load_rows(bn_store *s, int64_t fs, const bn_rows *rows, bn_featu
         free(labels[r]);
     free(labels);
     if (rc)
-        bn_features_free(out);
+        bn_featureset_free(out);
     return rc;
 }
 
-int bn_features_load_images(bn_store *s, int64_t fs, const int64_t *images, int n, bn_features *out,
-                            bn_error *err) {
+int bn_featureset_load_images(bn_store *s, int64_t fs, const int64_t *images, int n,
+                              bn_features *out, bn_error *err) {
     memset(out, 0, sizeof *out);
     char fsname[256];
     int dim, is_f16;
@@ -263,7 +264,7 @@ int bn_features_load_images(bn_store *s, int64_t fs, const int64_t *images, int 
                            "SELECT i.path, i.label, v.vector FROM images i LEFT JOIN vectors v"
                            " ON v.sha256 = i.sha256 AND v.featureset = ?1 WHERE i.id = ?2",
                            -1, &q, NULL) != SQLITE_OK) {
-        bn_features_free(out);
+        bn_featureset_free(out);
         return bn_store_fail(s, err, "reading vectors");
     }
     char **labels = calloc((size_t)n, sizeof *labels);
@@ -303,12 +304,12 @@ int bn_features_load_images(bn_store *s, int64_t fs, const int64_t *images, int 
         free(labels[r]);
     free(labels);
     if (rc)
-        bn_features_free(out);
+        bn_featureset_free(out);
     return rc;
 }
 
-int bn_features_encode(const bn_features *f, char *const *classes, int k, int *y, const char *what,
-                       bn_error *err) {
+int bn_featureset_encode(const bn_features *f, char *const *classes, int k, int *y,
+                         const char *what, bn_error *err) {
     int *map = malloc((size_t)(f->nlabels ? f->nlabels : 1) * sizeof *map);
     if (!map)
         return bn_fail(err, BN_ENOMEM, "features: out of memory");
@@ -335,7 +336,7 @@ int bn_features_encode(const bn_features *f, char *const *classes, int k, int *y
     return BN_OK;
 }
 
-int bn_features_permute(bn_features *f, const int *perm, bn_error *err) {
+int bn_featureset_permute(bn_features *f, const int *perm, bn_error *err) {
     size_t rowb = (size_t)f->dim * sizeof *f->x;
     float *tmp = malloc(rowb);
     unsigned char *done = calloc((size_t)f->n, 1);
@@ -375,7 +376,7 @@ int bn_features_permute(bn_features *f, const int *perm, bn_error *err) {
     return BN_OK;
 }
 
-int bn_features_split_tail(bn_features *f, int keep, bn_features *tail, bn_error *err) {
+int bn_featureset_split_tail(bn_features *f, int keep, bn_features *tail, bn_error *err) {
     int m = f->n - keep;
     char fsname[] = "holdout";
     int rc = features_alloc(tail, m > 0 ? m : 1, f->dim, fsname, err);
@@ -384,13 +385,13 @@ int bn_features_split_tail(bn_features *f, int keep, bn_features *tail, bn_error
     tail->n = m;
     tail->labels = calloc((size_t)(f->nlabels ? f->nlabels : 1), sizeof *tail->labels);
     if (!tail->labels) {
-        bn_features_free(tail);
+        bn_featureset_free(tail);
         return bn_fail(err, BN_ENOMEM, "features: out of memory");
     }
     tail->nlabels = f->nlabels;
     for (int l = 0; l < f->nlabels; l++)
         if (!(tail->labels[l] = strdup(f->labels[l]))) {
-            bn_features_free(tail);
+            bn_featureset_free(tail);
             return bn_fail(err, BN_ENOMEM, "features: out of memory");
         }
     memcpy(tail->x, f->x + (size_t)keep * f->dim, (size_t)m * f->dim * sizeof *f->x);

@@ -42,50 +42,50 @@ static void checksum_discard(void **g) {
     *g = NULL;
 }
 
-void bn_sha256_init(bn_sha256 *h) {
+void bn_hash_sha256_init(bn_hash_sha256 *h) {
     h->g = g_checksum_new(G_CHECKSUM_SHA256);
 }
 
-void bn_sha256_update(bn_sha256 *h, const void *data, size_t len) {
+void bn_hash_sha256_update(bn_hash_sha256 *h, const void *data, size_t len) {
     checksum_update(h->g, data, len);
 }
 
-void bn_sha256_final(bn_sha256 *h, char hex[65]) {
+void bn_hash_sha256_final(bn_hash_sha256 *h, char hex[65]) {
     checksum_final(&h->g, hex, 65);
 }
 
-void bn_sha256_discard(bn_sha256 *h) {
+void bn_hash_sha256_discard(bn_hash_sha256 *h) {
     checksum_discard(&h->g);
 }
 
-void bn_sha256_hex(const void *data, size_t len, char hex[65]) {
-    bn_sha256 h;
-    bn_sha256_init(&h);
-    bn_sha256_update(&h, data, len);
-    bn_sha256_final(&h, hex);
+void bn_hash_sha256_hex(const void *data, size_t len, char hex[65]) {
+    bn_hash_sha256 h;
+    bn_hash_sha256_init(&h);
+    bn_hash_sha256_update(&h, data, len);
+    bn_hash_sha256_final(&h, hex);
 }
 
-void bn_md5_init(bn_md5 *h) {
+void bn_hash_md5_init(bn_hash_md5 *h) {
     h->g = g_checksum_new(G_CHECKSUM_MD5);
 }
 
-void bn_md5_update(bn_md5 *h, const void *data, size_t len) {
+void bn_hash_md5_update(bn_hash_md5 *h, const void *data, size_t len) {
     checksum_update(h->g, data, len);
 }
 
-void bn_md5_final(bn_md5 *h, char hex[33]) {
+void bn_hash_md5_final(bn_hash_md5 *h, char hex[33]) {
     checksum_final(&h->g, hex, 33);
 }
 
-void bn_md5_discard(bn_md5 *h) {
+void bn_hash_md5_discard(bn_hash_md5 *h) {
     checksum_discard(&h->g);
 }
 
-void bn_md5_hex(const void *data, size_t len, char hex[33]) {
-    bn_md5 h;
-    bn_md5_init(&h);
-    bn_md5_update(&h, data, len);
-    bn_md5_final(&h, hex);
+void bn_hash_md5_hex(const void *data, size_t len, char hex[33]) {
+    bn_hash_md5 h;
+    bn_hash_md5_init(&h);
+    bn_hash_md5_update(&h, data, len);
+    bn_hash_md5_final(&h, hex);
 }
 
 /* ---- files ------------------------------------------------------------ */
@@ -117,10 +117,10 @@ static int hash_file(const char *path, void *g, char *hex, size_t size) {
     return 0;
 }
 
-int bn_sha256_file(const char *path, char hex[65]) {
+int bn_hash_sha256_file(const char *path, char hex[65]) {
     return hash_file(path, g_checksum_new(G_CHECKSUM_SHA256), hex, 65);
 }
 
-int bn_md5_file(const char *path, char hex[33]) {
+int bn_hash_md5_file(const char *path, char hex[33]) {
     return hash_file(path, g_checksum_new(G_CHECKSUM_MD5), hex, 33);
 }

@@ -316,7 +316,7 @@ static int import_resolve(import_index *ix, bn_store *store, int64_t dataset, co
             if (root) {
                 char file[8192];
                 snprintf(file, sizeof file, "%s/%s", root, ix->relpath[i]);
-                if (bn_sha256_file(file, h) != 0) {
+                if (bn_hash_sha256_file(file, h) != 0) {
                     rc = bn_fail(err, BN_EIO, "%s line %d: cannot hash %s: %s", index_path, lineno,
                                  file, strerror(errno));
                     break;
@@ -471,7 +471,7 @@ done:
 }
 
 int bn_importer_run(const bn_importer_opts *o, bn_importer_result *r, bn_error *err) {
-    double t0 = bn_now();
+    double t0 = bn_progress_now();
     memset(r, 0, sizeof *r);
     const char *model = o->model ? o->model : o->name;
     const char *dtype = o->dtype ? o->dtype : "f32";
@@ -501,7 +501,7 @@ int bn_importer_run(const bn_importer_opts *o, bn_importer_result *r, bn_error *
         r->dim = npy.dim;
         snprintf(r->dataset, sizeof r->dataset, "%s", dsi.name);
     }
-    r->seconds = bn_now() - t0;
+    r->seconds = bn_progress_now() - t0;
     bn_store_close(store);
     bn_npy_close(&npy);
     import_index_free(&ix);

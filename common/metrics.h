@@ -42,10 +42,10 @@ void bn_metrics_free(bn_metrics *m);
 /* Area under the ROC curve of scores for the rows where positive[i] != 0,
  * ties counted half (the trapezoidal rule on the ROC curve). NaN if all rows
  * are positive or none is. */
-double bn_roc_auc(const double *score, const unsigned char *positive, int n, bn_error *err);
+double bn_metrics_roc_auc(const double *score, const unsigned char *positive, int n, bn_error *err);
 
 /* Index of the largest of v[0..k), the first on ties. */
-int bn_argmax(const double *v, int k);
+int bn_metrics_argmax(const double *v, int k);
 
 /* The overall metrics: the one list that selection, sorting, storage and
  * every printer read, in this order: accuracy, log_loss, roc_auc,
@@ -64,17 +64,17 @@ typedef struct {
     const char *name;
     size_t offset;
     int higher_is_better; /* 0 for log_loss */
-} bn_metric_def;
-extern const bn_metric_def bn_metric_defs[BN_NMETRICS];
+} bn_metrics_def;
+extern const bn_metrics_def bn_metrics_defs[BN_NMETRICS];
 
-/* The value of bn_metric_defs[i] in m. */
+/* The value of bn_metrics_defs[i] in m. */
 double *bn_metrics_at(bn_metrics *m, int i);
 
 /* Overall metrics by name, for selection and sorting. Returns NaN for an
- * unknown name (check with bn_metric_known). */
+ * unknown name (check with bn_metrics_known). */
 double bn_metrics_get(const bn_metrics *m, const char *name);
-int bn_metric_known(const char *name);
+int bn_metrics_known(const char *name);
 /* 1 if larger is better, 0 for log_loss. */
-int bn_metric_higher_is_better(const char *name);
+int bn_metrics_higher_is_better(const char *name);
 
 #endif

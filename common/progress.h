@@ -14,8 +14,8 @@
 typedef struct {
     FILE *out;
     int tty, quiet;
-    const char *label; /* "extract", ... */
-    const char *unit;  /* "img" */
+    const char *label;       /* "extract", ... */
+    const char *unit;        /* "img" */
     long total, done, drawn; /* drawn: done at the last line printed */
     double start, last_draw;
 } bn_progress;
@@ -27,6 +27,6 @@ void bn_progress_update(bn_progress *p, long done);
 void bn_progress_finish(bn_progress *p);
 
 /* Monotonic seconds. */
-double bn_now(void);
+double bn_progress_now(void);
 
 #endif

@@ -279,7 +279,7 @@ int bn_runs_put_metrics(bn_store *s, int64_t run, const char *split, const bn_me
         return bn_store_fail(s, err, "recording metrics");
     int rc = BN_OK;
     for (int i = 0; i < BN_NMETRICS && !rc; i++)
-        rc = runs_metric_row(s, q, run, split, bn_metric_defs[i].name, NULL,
+        rc = runs_metric_row(s, q, run, split, bn_metrics_defs[i].name, NULL,
                              *bn_metrics_at((bn_metrics *)m, i), err);
     if (!rc)
         rc = runs_metric_row(s, q, run, split, "n", NULL, m->n, err);
@@ -352,7 +352,7 @@ int bn_runs_put_predictions(bn_store *s, int64_t run, const int64_t *image, cons
     int rc = BN_OK;
     for (int i = 0; i < n && !rc; i++) {
         const double *p = proba + (size_t)i * k;
-        int best = bn_argmax(p, k);
+        int best = bn_metrics_argmax(p, k);
         for (int c = 0; c < k; c++)
             pf[c] = (float)p[c];
         sqlite3_reset(q);
@@ -685,7 +685,7 @@ int bn_runs_get_metrics(bn_store *s, const bn_run *r, const char *split, bn_metr
         if (sqlite3_column_type(q, 1) == SQLITE_NULL) {
             double *dst = NULL;
             for (int i = 0; i < BN_NMETRICS && !dst; i++)
-                if (strcmp(metric, bn_metric_defs[i].name) == 0)
+                if (strcmp(metric, bn_metrics_defs[i].name) == 0)
                     dst = bn_metrics_at(m, i);
             if (dst)
                 *dst = v;

@@ -750,7 +750,7 @@ void bn_model_free(bn_model *m) {
 int bn_train(const bn_data *train, const bn_data *valid, const bn_train_opts *o, bn_model *model,
              bn_train_info *info, bn_error *err) {
     memset(info, 0, sizeof *info);
-    double t0 = bn_now();
+    double t0 = bn_progress_now();
     if (train->dim < 1 || train->k < 2)
         return bn_fail(err, BN_EINVAL, "train: need dim >= 1 and at least 2 classes (%d, %d)",
                        train->dim, train->k);
@@ -795,7 +795,7 @@ int bn_train(const bn_data *train, const bn_data *valid, const bn_train_opts *o,
     default: rc = bn_fail(err, BN_EINVAL, "train: unknown solver %d", (int)o->solver);
     }
     train_ctx_free(&t);
-    info->seconds = bn_now() - t0;
+    info->seconds = bn_progress_now() - t0;
     return rc;
 }
 

@@ -77,14 +77,14 @@ static int predict_metrics(const bn_head *h, const float *x, const int *y, int n
 static int encode(bn_trainjob *j, const bn_features *f, int **y, const char *name, bn_error *err) {
     if (!(*y = malloc((size_t)(f->n ? f->n : 1) * sizeof **y)))
         return bn_fail(err, BN_ENOMEM, "out of memory for the labels of %s", name);
-    return bn_features_encode(f, j->classes, j->k, *y, name, err);
+    return bn_featureset_encode(f, j->classes, j->k, *y, name, err);
 }
 
 /* The vectors of split `name` into *f and their labels into *y (validation,
  * test); what was allocated is freed with the job. */
 static int load_split(bn_trainjob *j, const char *name, bn_features *f, int **y, bn_error *err) {
     bn_rows rows = {.dataset = j->ds.id, .split = name};
-    int rc = bn_features_load_rows(j->s, j->fs, &rows, f, err);
+    int rc = bn_featureset_load_rows(j->s, j->fs, &rows, f, err);
     return rc ? rc : encode(j, f, y, name, err);
 }
 
@@ -145,7 +145,7 @@ static int make_folds(bn_trainjob *j, bn_error *err) {
                 perm[p++] = i;
     }
     j->fold_start[K] = n;
-    int rc = bn_features_permute(&j->tr, perm, err);
+    int rc = bn_featureset_permute(&j->tr, perm, err);
     free(fold), free(perm), free(rows);
     return rc;
 }
@@ -185,9 +185,9 @@ static int make_holdout(bn_trainjob *j, bn_error *err) {
     for (int i = 0; i < n; i++)
         if (held[i])
             perm[p++] = i;
-    int rc = bn_features_permute(&j->tr, perm, err);
+    int rc = bn_featureset_permute(&j->tr, perm, err);
     if (rc == BN_OK)
-        rc = bn_features_split_tail(&j->tr, n - nheld, &j->va, err);
+        rc = bn_featureset_split_tail(&j->tr, n - nheld, &j->va, err);
     free(perm), free(rows), free(held);
     return rc;
 }
@@ -247,7 +247,7 @@ static int resolve(bn_trainjob *j, bn_error *err) {
 static int load(bn_trainjob *j, bn_error *err) {
     const bn_trainjob_opts *o = j->o;
     bn_rows rows = {.dataset = j->ds.id, .split = j->all_rows ? NULL : j->train};
-    int rc = bn_features_load_rows(j->s, j->fs, &rows, &j->tr, err);
+    int rc = bn_featureset_load_rows(j->s, j->fs, &rows, &j->tr, err);
     if (rc)
         return rc;
     for (int i = 0; i < j->tr.n; i++)
@@ -310,10 +310,10 @@ static int sweep_candidates(bn_trainjob *j, bn_model *models, bn_train_info *inf
         for (int f = 0; f < nf && n > 0 && rc == BN_OK; f++) {
             bn_data d = fold_data(j, j->folds ? f : -1);
             bn_sweep_stats st;
-            double t0 = bn_now();
+            double t0 = bn_progress_now();
             rc = bn_sweep_train(&d, &j->cand[idx[0]].opts, Cs, n, m, in, &st, err);
             if (rc == BN_OK)
-                EVENT(j, swept, n, j->folds ? f : -1, &st, bn_now() - t0);
+                EVENT(j, swept, n, j->folds ? f : -1, &st, bn_progress_now() - t0);
             for (int i = 0; i < n && rc == BN_OK; i++) {
                 models[(size_t)idx[i] * nf + f] = m[i];
                 infos[(size_t)idx[i] * nf + f] = in[i];
@@ -394,7 +394,7 @@ static int cv_candidate(bn_trainjob *j, bn_trainjob_candidate *c, bn_model *warm
 static void score(bn_trainjob *j, bn_trainjob_candidate *c) {
     if (j->folds) {
         for (int m = 0; m < BN_NMETRICS; m++)
-            if (strcmp(bn_metric_defs[m].name, j->o->select) == 0)
+            if (strcmp(bn_metrics_defs[m].name, j->o->select) == 0)
                 c->score = c->cv[m];
         c->score_ll = c->cv[BN_METRIC_LOG_LOSS];
     } else {
@@ -407,7 +407,7 @@ static void score(bn_trainjob *j, bn_trainjob_candidate *c) {
 /* Every candidate trained and scored; j->best chosen. warm (one model per
  * fold) carries the previous candidate's optimum to the next. */
 static int candidates(bn_trainjob *j, bn_model *warm, bn_error *err) {
-    int higher = bn_metric_higher_is_better(j->o->select);
+    int higher = bn_metrics_higher_is_better(j->o->select);
     int rc = BN_OK, nf = j->folds ? j->folds : 1;
     bn_data all = {.dim = j->dim, .k = j->k, .nblocks = 0};
     bn_model *swept = NULL;
@@ -506,7 +506,7 @@ static int store_run(bn_trainjob *j, int i, bn_error *err) {
         rc = bn_runs_put_metrics(j->s, c->run, j->valid, &c->valid_m, j->classes, err);
     if (rc == BN_OK && !is_refit && j->folds) {
         for (int m = 0; m < BN_NMETRICS && rc == BN_OK; m++)
-            rc = bn_runs_put_metric(j->s, c->run, "cv", bn_metric_defs[m].name, c->cv[m], err);
+            rc = bn_runs_put_metric(j->s, c->run, "cv", bn_metrics_defs[m].name, c->cv[m], err);
         if (rc == BN_OK)
             rc = bn_runs_put_metric(j->s, c->run, "cv", "n", c->cv_n, err);
     }
@@ -538,7 +538,7 @@ static int store(bn_trainjob *j, bn_error *err) {
 }
 
 int bn_trainjob_run(bn_store *s, const bn_trainjob_opts *o, bn_trainjob *j, bn_error *err) {
-    double t0 = bn_now();
+    double t0 = bn_progress_now();
     memset(j, 0, sizeof *j);
     j->o = o;
     j->s = s;
@@ -554,7 +554,7 @@ int bn_trainjob_run(bn_store *s, const bn_trainjob_opts *o, bn_trainjob *j, bn_e
         rc = load(j, err);
     if (rc)
         return rc;
-    EVENT(j, loaded, bn_now() - t0);
+    EVENT(j, loaded, bn_progress_now() - t0);
     j->select_on = j->folds ? "cv" : j->valid ? j->valid : j->train;
     int nf = j->folds ? j->folds : 1;
     bn_model *warm = calloc((size_t)nf, sizeof *warm);
@@ -574,7 +574,7 @@ int bn_trainjob_run(bn_store *s, const bn_trainjob_opts *o, bn_trainjob *j, bn_e
     if (j->test &&
         (rc = predict_metrics(&j->final->head, j->te.x, j->yte, j->te.n, &j->test_m, err)))
         return rc;
-    j->seconds = bn_now() - t0;
+    j->seconds = bn_progress_now() - t0;
     return store(j, err);
 }
 
@@ -590,9 +590,9 @@ void bn_trainjob_free(bn_trainjob *j) {
     free(j->cand);
     candidate_free(&j->refit);
     bn_metrics_free(&j->test_m);
-    bn_features_free(&j->tr);
-    bn_features_free(&j->va);
-    bn_features_free(&j->te);
+    bn_featureset_free(&j->tr);
+    bn_featureset_free(&j->va);
+    bn_featureset_free(&j->te);
     free(j->ytr), free(j->yva), free(j->yte);
     free(j->fold_start);
     memset(j, 0, sizeof *j);

@@ -43,7 +43,7 @@ typedef struct {
     int has_head;
     bn_metrics train_m, valid_m;
     int has_valid;
-    double cv[BN_NMETRICS]; /* with folds: means over the held-out folds (bn_metric_defs order) */
+    double cv[BN_NMETRICS]; /* with folds: means over the held-out folds (bn_metrics_defs order) */
     int cv_n;
     double score, score_ll; /* the selection metric and the log loss it breaks ties with */
     int64_t run;            /* runs.id once stored */

@@ -60,10 +60,10 @@ static int vf_definition(bn_store *s, int64_t fs, vf_def *d, bn_error *err) {
             rc = bn_fail(err, BN_EINVAL,
                          "%s: feature set %s was imported, not extracted: nothing to recompute",
                          bn_store_path(s), row.name);
-        else if (bn_layer_parse(row.layer, &d->layer) ||
-                 bn_pooling_parse(row.pooling, &d->pooling) ||
-                 bn_resize_parse(row.resize, &d->image.resize) ||
-                 bn_preprocess_parse(row.preprocess, &d->image.preprocess) ||
+        else if (bn_vgg16_layer_parse(row.layer, &d->layer) ||
+                 bn_vgg16_pooling_parse(row.pooling, &d->pooling) ||
+                 bn_image_resize_parse(row.resize, &d->image.resize) ||
+                 bn_image_preprocess_parse(row.preprocess, &d->image.preprocess) ||
                  bn_vgg16_dim(d->layer, d->pooling, d->image.size) != d->dim)
             rc = bn_fail(err, BN_EINVAL, "%s: feature set %s has settings this version cannot run",
                          bn_store_path(s), row.name);
@@ -158,7 +158,7 @@ static int vf_load(const char *root, vf_item *it, const vf_def *d, float *in, bn
     fclose(f);
     char sha[65];
     if (!bad)
-        bn_sha256_hex(buf, len, sha);
+        bn_hash_sha256_hex(buf, len, sha);
     if (bad) {
         st->unreadable++;
     } else if (strcmp(sha, it->sha256) != 0) {

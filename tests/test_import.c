@@ -222,7 +222,7 @@ int main(void) {
     CHECK_MSG(st == 0, "%s", lastmsg);
     {
         char h[65], sql[200];
-        bn_sha256_hex("two", 3, h);
+        bn_hash_sha256_hex("two", 3, h);
         snprintf(sql, sizeof sql,
                  "SELECT count(*) FROM images WHERE path = 'a/2.jpg' AND label = 'y' AND split IS "
                  "NULL AND sha256 = '%s'",
