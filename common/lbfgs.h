@@ -30,7 +30,9 @@
 #include "error.h"
 #include <stddef.h>
 
+/* Pairs kept by default (scipy's and train.c's choice), and at most. */
 #define BN_LBFGS_M 10
+#define BN_LBFGS_M_MAX 64
 
 enum {
     BN_LBFGS_START,
@@ -56,16 +58,18 @@ typedef struct {
     const double *shift; /* NULL, or see above; set after bn_lbfgs_init */
     /* private: memory, direction, line search */
     double *mem, *s, *y, *dir;
-    double rho[BN_LBFGS_M], ah[BN_LBFGS_M];
+    double rho[BN_LBFGS_M_MAX], ah[BN_LBFGS_M_MAX];
+    int m; /* pairs kept */
     int head, stored, ls_i;
     int have_gt;
     double f_acc;
     double f0, d0, a_prev, f_prev, d_prev, lo, f_lo, d_lo, hi, f_hi, d_hi;
 } bn_lbfgs;
 
-/* Starts at theta0 (P values, copied): xt = theta0 is the first point asked. */
+/* Starts at theta0 (P values, copied): xt = theta0 is the first point asked.
+ * m: pairs kept (0: BN_LBFGS_M; at most BN_LBFGS_M_MAX). */
 int bn_lbfgs_init(bn_lbfgs *s, size_t P, const double *theta0, double scale, double tol,
-                  int max_iter, int norm2, bn_error *err);
+                  int max_iter, int norm2, int m, bn_error *err);
 /* f = F(xt), with its gradient already in gt. Returns 1 when the next point
  * is in xt, 0 when done (state BN_LBFGS_DONE). */
 int bn_lbfgs_tell(bn_lbfgs *s, double f);

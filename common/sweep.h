@@ -11,7 +11,8 @@
  *     each round one pass over the rows serves all of them: for a block of
  *     rows, the margins along every new direction (u = X d) are one GEMM and
  *     the gradients at every accepted point (X^T r) a second, while the
- *     block is in cache; blocks spread over bn_cpu_threads() threads;
+ *     block is in cache; blocks spread over bn_cpu_threads() threads of the
+ *     pool (results independent of the thread count);
  *   - line searches on margins: the trial points of an iteration lie on one
  *     line, so their margins are z + alpha u with z (the current point's
  *     margins) kept in double: each trial costs O(rows), not a pass, and F
@@ -23,10 +24,11 @@
  *     double ones, held to bn_train's test (raw rows: on the gradient in
  *     scikit-learn's own coordinates, see sweep.c);
  *   - row space: with at least twice as many dimensions as rows (VGG16's
- *     25,088 on a few thousand images) the problem is solved in the span of the rows: K = X X^T
- *     of the centred (standardised) rows once (n x n), K = U L U^T, and the
- *     candidates train on Z = U L^(1/2) (n x rank columns, the principal
- *     components), where margins and ||w|| are those of w = X^T U L^(-1/2) beta.
+ *     25,088 on a few thousand images) the problem is solved in the span of
+ *     the rows: K = X X^T of the centred (standardised) rows once (n x n),
+ *     its pivoted Cholesky factor P^T K P = L L^T, and the candidates train
+ *     on Z = P L (n x rank columns, Z Z^T = K), where margins and ||w|| are
+ *     those of w = X^T a with Z^T a = beta.
  *     The optimum's w lies in that span (the penalty only shrinks the rest),
  *     so this is the same problem, not an approximation; the stopping test
  *     uses the Euclidean norm of the gradient, which bounds the max norm of

@@ -477,7 +477,7 @@ static int train_lbfgs(train_ctx *t, const bn_data *d, const bn_train_opts *o, d
                        bn_train_info *info, bn_error *err) {
     size_t P = (size_t)t->nout * t->dim + t->nout;
     bn_lbfgs s;
-    int rc = bn_lbfgs_init(&s, P, theta, t->S, o->tol, o->max_iter, 0, err);
+    int rc = bn_lbfgs_init(&s, P, theta, t->S, o->tol, o->max_iter, 0, 0, err);
     if (rc)
         return rc;
     double f;

@@ -12,7 +12,8 @@
  *    standardised with balanced class weights on an imbalanced subset.
  * 3. Rows in two blocks (as cross-validation folds): the optimum and the
  *    predictions of bn_train on the same rows.
- * 4. The thread count does not change a bit of the result.
+ * 4. The thread count (1, 2, 3) does not change a bit of the result, on the
+ *    rows and in the row space; rows all equal: w = 0, b = log(n1 / n0).
  * 5. Bad input: three classes, C <= 0, a single class, another solver.
  *
  * Reference values: scikit-learn 1.2.1 (Debian bookworm python3-sklearn),
@@ -255,26 +256,81 @@ static void test_blocks(const support_gnet *g) {
     free(p1), free(p2);
 }
 
+/* The result does not depend on the thread count, bit for bit: chunks of
+ * rows and candidates are handed to whichever pool thread is free, and each
+ * writes only its own sums. Six candidates use both product kernels (a tile
+ * of four, then one by one); the row space too (400 rows: rank 399, not a
+ * multiple of the 16 columns of a vector). */
 static void test_threads(const support_gnet *g) {
-    bn_data tr = data1(g->xt, g->yt, g->nt, 1024, 2);
+    static const double Cs[6] = {0.001, 0.003, 0.01, 0.1, 1, 3};
+    float *x = malloc((size_t)400 * 1024 * sizeof *x);
+    int y[400], n = subset(g, 400, 0, x, y);
+    for (int rs = 0; rs < 2; rs++) {
+        bn_data tr = rs ? data1(x, y, n, 1024, 2) : data1(g->xt, g->yt, g->nt, 1024, 2);
+        bn_train_opts o;
+        bn_train_opts_default(&o);
+        o.standardize = rs;
+        bn_model m[3][6];
+        bn_train_info in[3][6];
+        bn_sweep_stats st;
+        bn_error err;
+        int threads = bn_cpu_threads(), ok = 1;
+        for (int t = 0; t < 3; t++) {
+            bn_cpu_set_threads(t + 1);
+            ok &= bn_sweep_train(&tr, &o, Cs, 6, m[t], in[t], &st, &err) == BN_OK;
+        }
+        bn_cpu_set_threads(threads);
+        CHECK_MSG(ok, "%s", err.msg);
+        if (!ok)
+            continue;
+        CHECK_INT(st.row_space, rs);
+        for (int c = 0; c < 6; c++) {
+            for (int t = 1; t < 3; t++) {
+                CHECK_MSG(memcmp(m[0][c].w, m[t][c].w, 1024 * sizeof *m[0][c].w) == 0,
+                          "row space %d, C=%g, %d threads", rs, Cs[c], t + 1);
+                CHECK(m[0][c].b[0] == m[t][c].b[0]);
+                CHECK(in[0][c].objective == in[t][c].objective);
+                CHECK_INT(in[0][c].iterations, in[t][c].iterations);
+            }
+            CHECK(in[0][c].converged);
+            for (int t = 0; t < 3; t++)
+                bn_model_free(&m[t][c]);
+        }
+    }
+    free(x);
+}
+
+/* Rows that are all equal (the row space: 1,024 dims, 12 rows): centred,
+ * they are 0, nothing but the intercept can be learned. The optimum is w =
+ * 0 and b = log(n1 / n0) (the penalty only shrinks w), for every C. */
+static void test_flat(const support_gnet *g) {
+    float *x = malloc((size_t)12 * 1024 * sizeof *x);
+    int y[12] = {1, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0}; /* 3 of 12 */
+    for (int i = 0; i < 12; i++)
+        memcpy(x + (size_t)i * 1024, g->xt, 1024 * sizeof *x);
+    bn_data d = data1(x, y, 12, 1024, 2);
     bn_train_opts o;
     bn_train_opts_default(&o);
-    static const double Cs[3] = {0.001, 0.1, 1};
-    bn_model a[3], b[3];
-    bn_train_info ia[3], ib[3];
+    static const double Cs[2] = {0.01, 10};
+    bn_model m[2];
+    bn_train_info in[2];
+    bn_sweep_stats st;
     bn_error err;
-    int threads = bn_cpu_threads();
-    bn_cpu_set_threads(1);
-    CHECK(bn_sweep_train(&tr, &o, Cs, 3, a, ia, NULL, &err) == BN_OK);
-    bn_cpu_set_threads(2);
-    CHECK(bn_sweep_train(&tr, &o, Cs, 3, b, ib, NULL, &err) == BN_OK);
-    bn_cpu_set_threads(threads);
-    for (int c = 0; c < 3; c++) {
-        CHECK(memcmp(a[c].w, b[c].w, 1025 * sizeof *a[c].w) == 0);
-        CHECK(ia[c].objective == ib[c].objective);
-        bn_model_free(&a[c]);
-        bn_model_free(&b[c]);
+    int rc = bn_sweep_train(&d, &o, Cs, 2, m, in, &st, &err);
+    CHECK_MSG(rc == BN_OK, "%s", err.msg);
+    if (rc == BN_OK) {
+        CHECK(st.row_space);
+        for (int c = 0; c < 2; c++) {
+            double wmax = 0;
+            for (int j = 0; j < 1024; j++)
+                wmax = fmax(wmax, fabs(m[c].w[j]));
+            CHECK(wmax == 0);
+            CHECK_NEAR(m[c].b[0], log(3.0 / 9.0), 1e-4);
+            CHECK(in[c].converged);
+            bn_model_free(&m[c]);
+        }
     }
+    free(x);
 }
 
 static void test_errors(void) {
@@ -308,6 +364,7 @@ int main(void) {
     test_row_space(&g);
     test_blocks(&g);
     test_threads(&g);
+    test_flat(&g);
     test_errors();
     support_free_gnet(&g);
     return check_done();
