@@ -145,7 +145,8 @@ static int features_labels(bn_features *f, char **tmp, bn_error *err) {
     return BN_OK;
 }
 
-int bn_featureset_load(bn_store *s, int64_t fs, const char *split, bn_features *out, bn_error *err) {
+int bn_featureset_load(bn_store *s, int64_t fs, const char *split, bn_features *out,
+                       bn_error *err) {
     bn_rows rows = {.split = split};
     return bn_featureset_load_rows(s, fs, &rows, out, err);
 }
@@ -167,7 +168,7 @@ static void features_bind_rows(sqlite3_stmt *q, int64_t fs, const bn_rows *rows)
  * more lookup per row: 2,000 + 500 + 500 rows of 1,024 dims took 115 ms of
  * CPU that way, 36 ms this way. A savepoint makes both reads one snapshot. */
 int bn_featureset_load_rows(bn_store *s, int64_t fs, const bn_rows *rows, bn_features *out,
-                          bn_error *err) {
+                            bn_error *err) {
     memset(out, 0, sizeof *out);
     const char *split = rows->split;
     char fsname[256];
@@ -273,8 +274,8 @@ out:
     return rc;
 }
 
-int bn_featureset_load_images(bn_store *s, int64_t fs, const int64_t *images, int n, bn_features *out,
-                            bn_error *err) {
+int bn_featureset_load_images(bn_store *s, int64_t fs, const int64_t *images, int n,
+                              bn_features *out, bn_error *err) {
     memset(out, 0, sizeof *out);
     char fsname[256];
     int dim, is_f16;
@@ -334,8 +335,8 @@ int bn_featureset_load_images(bn_store *s, int64_t fs, const int64_t *images, in
     return rc;
 }
 
-int bn_featureset_encode(const bn_features *f, char *const *classes, int k, int *y, const char *what,
-                       bn_error *err) {
+int bn_featureset_encode(const bn_features *f, char *const *classes, int k, int *y,
+                         const char *what, bn_error *err) {
     int *map = malloc((size_t)(f->nlabels ? f->nlabels : 1) * sizeof *map);
     if (!map)
         return bn_fail(err, BN_ENOMEM, "features: out of memory");

@@ -11,8 +11,8 @@
  *     than 512 bytes, and the errors a bad filter or sort key gets.
  */
 #include "check.h"
-#include "support.h"
 #include "runs.h"
+#include "support.h"
 
 #include <stdlib.h>
 #include <string.h>
