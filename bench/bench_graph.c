@@ -98,8 +98,8 @@ int main(int argc, char **argv) {
            batch / t[reps / 2], batch / t[0], bn_graph_memory(g) >> 20);
     for (int op = 0; op < BN_OP_COUNT; op++)
         if (prof[op] > 0)
-            printf("OP %-18s %6.1f%%  %.2f ms/img\n", bn_op_name((bn_op)op), 100 * prof[op] / total,
-                   1e3 * prof[op] / reps / batch);
+            printf("OP %-18s %6.1f%%  %.2f ms/img\n", bn_graph_op_name((bn_op)op),
+                   100 * prof[op] / total, 1e3 * prof[op] / reps / batch);
     free(t);
     free(in);
     bn_graph_free(g);

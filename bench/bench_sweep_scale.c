@@ -83,7 +83,7 @@ int main(int argc, char **argv) {
     bn_features f;
     if (bn_store_open(&s, argv[1], BN_STORE_READONLY, &err) ||
         bn_store_featureset_find(s, argv[2], &fs, &fdim, dtype, &err) ||
-        bn_features_load(s, fs, "train", &f, &err)) {
+        bn_featureset_load(s, fs, "train", &f, &err)) {
         fprintf(stderr, "bench_sweep_scale: %s\n", err.msg);
         return 1;
     }
@@ -152,7 +152,7 @@ int main(int argc, char **argv) {
         }
     }
     free(order);
-    bn_features_free(&f);
+    bn_featureset_free(&f);
     bn_store_close(s);
     return 0;
 }

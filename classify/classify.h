@@ -3,6 +3,7 @@
  * line, the commands, and the output helpers (format.c).
  *
  *   main.c         command and option parsing, usage, exit codes
+ *   util.c         failure messages and opening the database, for every command
  *   cmd_train.c    train: grid, selection (validation or K-fold), refit, storage
  *   cmd_runs.c     runs (list) and show (one run)
  *   cmd_predict.c  predict: a stored split, or new image files
@@ -64,16 +65,14 @@ int cl_show(const cl_opts *o);
 int cl_predict(const cl_opts *o);
 int cl_report(const cl_opts *o);
 
+/* ---- util.c ---- */
+
 /* Print "bottleneck-classify: <msg>" on stderr and return CL_EXIT_FATAL. */
 int cl_fail(const char *msg);
 int cl_failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Open the database for these commands (it must exist). */
 int cl_open(const cl_opts *o, int readonly, bn_store **s);
-
-/* The feature set to use: --features, else the only one in the database. */
-int cl_featureset(bn_store *s, const char *name_or_id, int64_t *id, int *dim, char *name,
-                  size_t nname, bn_error *err);
 
 /* ---- format.c ---- */
 

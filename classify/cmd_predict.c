@@ -35,58 +35,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    char *source, *layer, *pooling, *resize, *preprocess, *dtype, *weights_sha256, *name;
-    char *model, *model_format, *model_path;
-    char *precision; /* "fp32" | "bf16": new vectors are computed in it */
-    int size, dim;
-} fs_row;
-
-static void fs_row_free(fs_row *f) {
-    free(f->source), free(f->layer), free(f->pooling), free(f->resize), free(f->preprocess);
-    free(f->dtype), free(f->weights_sha256), free(f->name);
-    free(f->model), free(f->model_format), free(f->model_path), free(f->precision);
-    memset(f, 0, sizeof *f);
-}
-
-static char *dup_col(sqlite3_stmt *q, int i) {
-    const unsigned char *t = sqlite3_column_text(q, i);
-    return t ? strdup((const char *)t) : NULL;
-}
-
-static int read_fs(bn_store *s, int64_t fs, fs_row *f, bn_error *err) {
-    memset(f, 0, sizeof *f);
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(bn_store_db(s),
-                           "SELECT source, layer, pooling, resize, preprocess, dtype,"
-                           " weights_sha256, name, size, dim, model, model_format, model_path,"
-                           " precision FROM featuresets WHERE id = ?1",
-                           -1, &q, NULL) != SQLITE_OK)
-        return bn_store_fail(s, err, "reading the feature set");
-    sqlite3_bind_int64(q, 1, fs);
-    int rc = BN_OK;
-    if (sqlite3_step(q) == SQLITE_ROW) {
-        f->source = dup_col(q, 0);
-        f->layer = dup_col(q, 1);
-        f->pooling = dup_col(q, 2);
-        f->resize = dup_col(q, 3);
-        f->preprocess = dup_col(q, 4);
-        f->dtype = dup_col(q, 5);
-        f->weights_sha256 = dup_col(q, 6);
-        f->name = dup_col(q, 7);
-        f->size = sqlite3_column_int(q, 8);
-        f->dim = sqlite3_column_int(q, 9);
-        f->model = dup_col(q, 10);
-        f->model_format = dup_col(q, 11);
-        f->model_path = dup_col(q, 12);
-        f->precision = dup_col(q, 13);
-    } else {
-        rc = bn_fail(err, BN_EINVAL, "%s: no feature set %lld", bn_store_path(s), (long long)fs);
-    }
-    sqlite3_finalize(q);
-    return rc;
-}
-
 /* An image of a dataset other than 'predicted' whose content is sha256 and
  * that has a vector in fs (0 if none): the stored image a typed path names. */
 static int64_t stored_image(bn_store *s, int64_t fs, int64_t files_ds, const char *sha256) {
@@ -145,15 +93,15 @@ static void failure_reason(bn_store *s, int64_t dataset, const char *path, char 
     }
 }
 
-static void extract_progress(void *ctx, const bn_extract_stats *st) {
+static void extract_progress(void *ctx, const bn_extractor_stats *st) {
     bn_progress_update(ctx, st->images);
 }
 
-static int run_missing(const cl_opts *o, int64_t fs, const fs_row *f, bn_extractor *x,
+static int run_missing(const cl_opts *o, int64_t fs, const bn_featureset *f, bn_extractor *x,
                        bn_dataset *ds, bn_error *err);
 
 /* Run the extract pipeline over the items of ds that lack a vector. */
-static int extract_missing(const cl_opts *o, bn_store *s, int64_t fs, const fs_row *f,
+static int extract_missing(const cl_opts *o, bn_store *s, int64_t fs, const bn_featureset *f,
                            bn_dataset *ds, int missing, int *vips_started, bn_error *err) {
     if (!f->source || strcmp(f->source, "extract") != 0)
         return bn_fail(err, BN_EINVAL,
@@ -161,11 +109,12 @@ static int extract_missing(const cl_opts *o, bn_store *s, int64_t fs, const fs_r
                        "here (%d of the given images have none); import them, or predict stored "
                        "images",
                        f->name, missing);
-    bn_extract_opts eo;
-    bn_extract_opts_default(&eo);
+    bn_extractor_opts eo;
+    bn_extractor_opts_default(&eo);
     eo.image.size = f->size;
     if (!f->layer || !f->pooling || !f->resize || !f->preprocess || !f->dtype ||
-        bn_pooling_parse(f->pooling, &eo.pooling) || bn_resize_parse(f->resize, &eo.image.resize) ||
+        bn_vgg16_pooling_parse(f->pooling, &eo.pooling) ||
+        bn_image_resize_parse(f->resize, &eo.image.resize) ||
         bn_image_preprocess_from_description(f->preprocess, &eo.image) ||
         bn_precision_parse(f->precision, &eo.precision) || eo.precision == BN_PRECISION_FAST)
         return bn_fail(err, BN_EINVAL, "feature set '%s': settings this build does not know",
@@ -199,7 +148,7 @@ static int extract_missing(const cl_opts *o, bn_store *s, int64_t fs, const fs_r
                            "%.12s..., now %.12s...)",
                            f->model_path, f->name, f->weights_sha256, info.sha256);
         }
-        bn_extract_model m = {
+        bn_extractor_model m = {
             .model = f->model, .sha256 = info.sha256, .format = "onnx", .path = f->model_path};
         rc = bn_extractor_create_graph(&x, s, g, &m, &eo, err);
         if (rc)
@@ -227,7 +176,7 @@ static int extract_missing(const cl_opts *o, bn_store *s, int64_t fs, const fs_r
 }
 
 /* Run x (made from fs's settings) over ds; takes x. */
-static int run_missing(const cl_opts *o, int64_t fs, const fs_row *f, bn_extractor *x,
+static int run_missing(const cl_opts *o, int64_t fs, const bn_featureset *f, bn_extractor *x,
                        bn_dataset *ds, bn_error *err) {
     int rc;
     if (bn_extractor_featureset(x) != fs) {
@@ -237,7 +186,7 @@ static int run_missing(const cl_opts *o, int64_t fs, const fs_row *f, bn_extract
     }
     bn_progress bar;
     bn_progress_start(&bar, stderr, "extract", "img", (long)ds->n, o->quiet);
-    bn_extract_stats st;
+    bn_extractor_stats st;
     rc = bn_extractor_run(x, ds, extract_progress, &bar, &st, err);
     bn_progress_finish(&bar);
     bn_extractor_free(x);
@@ -266,7 +215,7 @@ static void targets_free(targets *t) {
 
 /* The files and folders of the command line -> images, extracting the new
  * ones. 0, or the problem in err. */
-static int predict_files(const cl_opts *o, bn_store *s, int64_t fs, const fs_row *fsr,
+static int predict_files(const cl_opts *o, bn_store *s, int64_t fs, const bn_featureset *fsr,
                          bn_dataset *ds, targets *t, int *vips_started, bn_error *err) {
     int rc = bn_dataset_from_paths(ds, o->args, o->nargs, err);
     if (rc)
@@ -289,7 +238,7 @@ static int predict_files(const cl_opts *o, bn_store *s, int64_t fs, const fs_row
     /* By content first: a stored image typed with another path is that image. */
     for (size_t i = 0; i < ds->n; i++) {
         char sha[65];
-        if (bn_sha256_file(ds->items[i].path, sha) == 0 &&
+        if (bn_hash_sha256_file(ds->items[i].path, sha) == 0 &&
             (t->image[i] = stored_image(s, fs, files.id, sha)) != 0)
             continue;
         todo.items[todo.n++] = ds->items[i];
@@ -330,7 +279,7 @@ int cl_predict(const cl_opts *o) {
     bn_run r;
     bn_head h;
     bn_features f;
-    fs_row fsr;
+    bn_featureset fsr;
     bn_dataset ds;
     targets t;
     memset(&r, 0, sizeof r);
@@ -351,7 +300,7 @@ int cl_predict(const cl_opts *o) {
     snprintf(fsname, sizeof fsname, "%s", r.featureset_name);
     if (o->features) {
         int dim;
-        if (cl_featureset(s, o->features, &fs, &dim, fsname, sizeof fsname, &err)) {
+        if (bn_store_featureset_pick(s, o->features, &fs, &dim, fsname, sizeof fsname, &err)) {
             cl_fail(err.msg);
             goto done;
         }
@@ -361,7 +310,7 @@ int cl_predict(const cl_opts *o) {
             goto done;
         }
     }
-    if (read_fs(s, fs, &fsr, &err)) {
+    if (bn_store_featureset_get(s, fs, &fsr, &err)) {
         cl_fail(err.msg);
         goto done;
     }
@@ -385,7 +334,7 @@ int cl_predict(const cl_opts *o) {
         }
         if (o->dataset)
             rows.dataset = dsi.id;
-        if (bn_features_load_rows(s, fs, &rows, &f, &err)) {
+        if (bn_featureset_load_rows(s, fs, &rows, &f, &err)) {
             cl_fail(err.msg);
             goto done;
         }
@@ -401,7 +350,7 @@ int cl_predict(const cl_opts *o) {
         }
         for (int i = 0; i < t.nfailed; i++)
             fprintf(stderr, "bottleneck-classify: %s\n", t.reason[i]);
-        if (bn_features_load_images(s, fs, t.image, t.n, &f, &err)) {
+        if (bn_featureset_load_images(s, fs, t.image, t.n, &f, &err)) {
             cl_fail(err.msg);
             goto done;
         }
@@ -423,7 +372,7 @@ int cl_predict(const cl_opts *o) {
      * the run knows; images without a label are predictions, not mistakes. */
     bn_error lerr;
     int nl = 0;
-    int labelled = bn_features_encode(&f, r.classes, r.k, y, "", &lerr) == BN_OK;
+    int labelled = bn_featureset_encode(&f, r.classes, r.k, y, "", &lerr) == BN_OK;
     for (int i = 0; labelled && i < f.n; i++)
         if (y[i] >= 0) {
             memcpy(lproba + (size_t)nl * r.k, proba + (size_t)i * r.k, (size_t)r.k * sizeof *proba);
@@ -460,7 +409,7 @@ int cl_predict(const cl_opts *o) {
         if (o->nargs) {
             printf(",\"predictions\":[");
             for (int i = 0; i < f.n; i++) {
-                int best = bn_argmax(proba + (size_t)i * r.k, r.k);
+                int best = bn_metrics_argmax(proba + (size_t)i * r.k, r.k);
                 printf("%s{\"path\":", i ? "," : "");
                 bn_json_string(stdout, t.typed[i]);
                 printf(",\"stored_as\":");
@@ -498,7 +447,7 @@ int cl_predict(const cl_opts *o) {
             snprintf(title + strlen(title), sizeof title - strlen(title), "'%s'", fsname);
         if (o->nargs)
             for (int i = 0; i < f.n; i++) {
-                int best = bn_argmax(proba + (size_t)i * r.k, r.k);
+                int best = bn_metrics_argmax(proba + (size_t)i * r.k, r.k);
                 printf("%s\t%s\t%.4f\n", t.typed[i], r.classes[best],
                        proba[(size_t)i * r.k + best]);
             }
@@ -525,9 +474,9 @@ done:
     free(lproba);
     free(ly);
     targets_free(&t);
-    bn_features_free(&f);
+    bn_featureset_free(&f);
     bn_dataset_free(&ds);
-    fs_row_free(&fsr);
+    bn_store_featureset_release(&fsr);
     bn_head_free(&h);
     bn_run_free(&r);
     bn_store_close(s);

@@ -103,7 +103,7 @@ static int rep_choose(rep_ctx *c, int64_t *ids, int *n, bn_error *err) {
 
 static void rep_split_free(rep_split *sp) {
     free(sp->name);
-    bn_features_free(&sp->f);
+    bn_featureset_free(&sp->f);
     free(sp->y);
     free(sp->proba);
 }
@@ -153,7 +153,7 @@ static int rep_load_run(rep_ctx *c, int64_t id, rep_run *rr, bn_error *err) {
         rep_split *sp = &rr->split[rr->nsplits];
         bn_rows rows; /* the run's dataset; 'holdout' and 'all' are rows, not splits */
         if ((rc = bn_runs_rows(c->s, &rr->r, name, &rows, err)) ||
-            (rc = bn_features_load_rows(c->s, rr->r.featureset, &rows, &sp->f, err)))
+            (rc = bn_featureset_load_rows(c->s, rr->r.featureset, &rows, &sp->f, err)))
             return rc;
         sp->name = strdup(name);
         sp->y = malloc((size_t)sp->f.n * sizeof *sp->y);
@@ -161,7 +161,7 @@ static int rep_load_run(rep_ctx *c, int64_t id, rep_run *rr, bn_error *err) {
         rr->nsplits++;
         if (!sp->name || !sp->y || !sp->proba)
             return bn_fail(err, BN_ENOMEM, "report: out of memory for split %s", name);
-        if ((rc = bn_features_encode(&sp->f, rr->r.classes, rr->r.k, sp->y, name, err)) ||
+        if ((rc = bn_featureset_encode(&sp->f, rr->r.classes, rr->r.k, sp->y, name, err)) ||
             (rc = bn_head_predict(&rr->h, sp->f.x, sp->f.n, sp->proba, err)))
             return rc;
         sp->training = rep_in_list(rr->r.train_splits, name);
@@ -553,7 +553,7 @@ int cl_report(const cl_opts *o) {
         out = outbuf;
     }
     long bytes = 0;
-    double t0 = bn_now();
+    double t0 = bn_progress_now();
     if (rc == BN_OK)
         rc = rep_write_file(&c, out, &bytes, &err);
     if (rc == BN_OK) {
@@ -564,12 +564,12 @@ int cl_report(const cl_opts *o) {
             for (int i = 0; i < c.nruns; i++)
                 printf("%s%lld", i ? "," : "", (long long)c.run[i].r.id);
             printf("],\"sweep\":%lld,\"figures\":%d,\"seconds\":%.2f}\n", (long long)c.sweep,
-                   c.plots, bn_now() - t0);
+                   c.plots, bn_progress_now() - t0);
         } else {
             printf("%s\n", out);
             if (!o->quiet)
                 fprintf(stderr, "report: %d figures, %.1f MB, %.1f s\n", c.plots, bytes / 1e6,
-                        bn_now() - t0);
+                        bn_progress_now() - t0);
         }
     }
     for (int i = 0; i < c.nruns; i++)

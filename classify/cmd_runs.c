@@ -111,6 +111,143 @@ static int64_t count_predictions(bn_store *s, int64_t run) {
     return n;
 }
 
+/* What `show` prints about one run. */
+typedef struct {
+    bn_store *s;
+    long long id;
+    const bn_run *r;
+    int has_head;
+    const bn_head *h;
+    const bn_error *herr; /* why there is no head */
+    int64_t npred;
+    char **splits;
+    int nsplits;
+} show_run;
+
+/* solver takes epochs (sgd, adam) rather than iterations */
+static int show_minibatch(const bn_run *r) {
+    return r->opts.solver == BN_SOLVER_SGD || r->opts.solver == BN_SOLVER_ADAM;
+}
+
+static int show_json(const show_run *sh, bn_error *err) {
+    int rc = BN_OK, mb = show_minibatch(sh->r);
+    printf("{\"run\":%lld,\"sweep\":%lld,\"role\":\"%s\",\"chosen\":%s,\"created_at\":\"%s\","
+           "\"featureset\":",
+           sh->id, (long long)sh->r->sweep, sh->r->role, sh->r->chosen ? "true" : "false",
+           sh->r->created_at);
+    bn_json_string(stdout, sh->r->featureset_name);
+    printf(",\"featureset_id\":%lld,\"dataset\":", (long long)sh->r->featureset);
+    if (sh->r->dataset_name)
+        bn_json_string(stdout, sh->r->dataset_name);
+    else
+        printf("null");
+    printf(",\"dim\":%d,\"classes\":[", sh->r->dim);
+    for (int c = 0; c < sh->r->k; c++) {
+        if (c)
+            putchar(',');
+        bn_json_string(stdout, sh->r->classes[c]);
+    }
+    printf("],\"train_splits\":");
+    bn_json_string(stdout, sh->r->train_splits);
+    printf(",\"n_train\":%d,\"folds\":%d,\"solver\":\"%s\",\"C\":", sh->r->n_train, sh->r->folds,
+           bn_solver_name(sh->r->opts.solver));
+    bn_json_number(stdout, sh->r->opts.C);
+    printf(",\"class_weight\":\"%s\",\"standardize\":%s",
+           sh->r->opts.balanced ? "balanced" : "none", sh->r->opts.standardize ? "true" : "false");
+    if (mb) {
+        printf(",\"epochs\":%d,\"lr\":", sh->r->opts.epochs);
+        bn_json_number(stdout, sh->r->opts.lr);
+        printf(",\"batch_size\":%d,\"patience\":%d", sh->r->opts.batch_size, sh->r->opts.patience);
+    } else {
+        printf(",\"max_iter\":%d,\"tol\":", sh->r->opts.max_iter);
+        bn_json_number(stdout, sh->r->opts.tol);
+    }
+    printf(",\"seed\":%llu,\"iterations\":%d,\"converged\":%s,\"objective\":",
+           (unsigned long long)sh->r->opts.seed, sh->r->info.iterations,
+           sh->r->info.converged ? "true" : "false");
+    bn_json_number(stdout, sh->r->info.objective);
+    printf(",\"seconds\":");
+    bn_json_number(stdout, sh->r->info.seconds);
+    printf(",\"head\":%s,\"predictions\":%lld,\"note\":", sh->has_head ? "true" : "false",
+           (long long)sh->npred);
+    if (sh->r->note)
+        bn_json_string(stdout, sh->r->note);
+    else
+        printf("null");
+    printf(",\"metrics\":{");
+    for (int i = 0; i < sh->nsplits && rc == BN_OK; i++) {
+        bn_metrics m;
+        int detail;
+        if ((rc = bn_runs_get_metrics(sh->s, sh->r, sh->splits[i], &m, &detail, err)))
+            break;
+        if (i)
+            putchar(',');
+        bn_json_string(stdout, sh->splits[i]);
+        putchar(':');
+        cl_json_metrics(stdout, &m, sh->r->classes, detail);
+        bn_metrics_free(&m);
+    }
+    printf("}}\n");
+    return rc;
+}
+
+static int show_text(const show_run *sh, bn_error *err) {
+    int rc = BN_OK, mb = show_minibatch(sh->r);
+    printf("run %lld: %s", sh->id, sh->r->role);
+    if (sh->r->sweep)
+        printf(" in sweep %lld%s", (long long)sh->r->sweep, sh->r->chosen ? ", chosen" : "");
+    printf(", %s\n", sh->r->created_at);
+    printf("feature set:      %s (id %lld), dim %d\n", sh->r->featureset_name,
+           (long long)sh->r->featureset, sh->r->dim);
+    printf("dataset:          %s\n", sh->r->dataset_name ? sh->r->dataset_name : "(not recorded)");
+    printf("classes:          ");
+    for (int c = 0; c < sh->r->k; c++)
+        printf("%s%s", c ? ", " : "", sh->r->classes[c]);
+    printf("\ntrained on:       %s (%d rows)", sh->r->train_splits, sh->r->n_train);
+    if (sh->r->folds)
+        printf(", scored by %d-fold cross-validation", sh->r->folds);
+    printf("\nhyperparameters:  solver %s, C %g (L2 %g), class_weight %s, standardize %s",
+           bn_solver_name(sh->r->opts.solver), sh->r->opts.C, 1 / sh->r->opts.C,
+           sh->r->opts.balanced ? "balanced" : "none", sh->r->opts.standardize ? "yes" : "no");
+    if (mb)
+        printf(", epochs %d, lr %g, batch size %d, patience %d", sh->r->opts.epochs, sh->r->opts.lr,
+               sh->r->opts.batch_size, sh->r->opts.patience);
+    else
+        printf(", max_iter %d, tol %g", sh->r->opts.max_iter, sh->r->opts.tol);
+    printf(", seed %llu\n", (unsigned long long)sh->r->opts.seed);
+    printf("training:         %d %s, %s", sh->r->info.iterations, mb ? "epochs" : "iterations",
+           mb ? (sh->r->info.converged ? "stopped early" : "all epochs")
+              : (sh->r->info.converged ? "converged" : "NOT converged (raise --max-iter)"));
+    if (isfinite(sh->r->info.objective))
+        printf(", objective %.9g", sh->r->info.objective);
+    printf(", %.2f s\n", sh->r->info.seconds);
+    if (sh->has_head)
+        printf("head:             %d output%s x %d%s\n", sh->h->nout, sh->h->nout == 1 ? "" : "s",
+               sh->h->dim, sh->h->mean ? ", standardisation folded in" : "");
+    else
+        printf("head:             none (%s)\n", sh->herr->msg);
+    printf("predictions:      %lld stored", (long long)sh->npred);
+    if (sh->npred)
+        printf(" (SELECT * FROM run_predictions WHERE run = %lld)", sh->id);
+    putchar('\n');
+    if (sh->r->note)
+        printf("note:             %s\n", sh->r->note);
+    for (int i = 0; i < sh->nsplits && rc == BN_OK; i++) {
+        bn_metrics m;
+        int detail;
+        if ((rc = bn_runs_get_metrics(sh->s, sh->r, sh->splits[i], &m, &detail, err)))
+            break;
+        char title[300];
+        snprintf(title, sizeof title, "%s%s", sh->splits[i],
+                 strcmp(sh->splits[i], "cv") == 0             ? " (mean over the held-out folds)"
+                 : strstr(sh->r->train_splits, sh->splits[i]) ? " (training rows)"
+                                                              : "");
+        cl_print_metrics(stdout, title, &m, sh->r->classes, detail);
+        bn_metrics_free(&m);
+    }
+    return rc;
+}
+
 int cl_show(const cl_opts *o) {
     char *end;
     long long id = strtoll(o->args[0], &end, 10);
@@ -128,126 +265,16 @@ int cl_show(const cl_opts *o) {
     }
     bn_head h;
     bn_error herr;
-    int has_head = bn_runs_get_head(s, id, &h, &herr) == BN_OK;
-    char **splits = NULL;
-    int nsplits = 0, rc = bn_runs_get_splits(s, id, &splits, &nsplits, &err);
-    int64_t npred = count_predictions(s, id);
-    int mb = r.opts.solver == BN_SOLVER_SGD || r.opts.solver == BN_SOLVER_ADAM;
-    if (rc == BN_OK && o->json) {
-        printf("{\"run\":%lld,\"sweep\":%lld,\"role\":\"%s\",\"chosen\":%s,\"created_at\":\"%s\","
-               "\"featureset\":",
-               id, (long long)r.sweep, r.role, r.chosen ? "true" : "false", r.created_at);
-        bn_json_string(stdout, r.featureset_name);
-        printf(",\"featureset_id\":%lld,\"dataset\":", (long long)r.featureset);
-        if (r.dataset_name)
-            bn_json_string(stdout, r.dataset_name);
-        else
-            printf("null");
-        printf(",\"dim\":%d,\"classes\":[", r.dim);
-        for (int c = 0; c < r.k; c++) {
-            if (c)
-                putchar(',');
-            bn_json_string(stdout, r.classes[c]);
-        }
-        printf("],\"train_splits\":");
-        bn_json_string(stdout, r.train_splits);
-        printf(",\"n_train\":%d,\"folds\":%d,\"solver\":\"%s\",\"C\":", r.n_train, r.folds,
-               bn_solver_name(r.opts.solver));
-        bn_json_number(stdout, r.opts.C);
-        printf(",\"class_weight\":\"%s\",\"standardize\":%s", r.opts.balanced ? "balanced" : "none",
-               r.opts.standardize ? "true" : "false");
-        if (mb) {
-            printf(",\"epochs\":%d,\"lr\":", r.opts.epochs);
-            bn_json_number(stdout, r.opts.lr);
-            printf(",\"batch_size\":%d,\"patience\":%d", r.opts.batch_size, r.opts.patience);
-        } else {
-            printf(",\"max_iter\":%d,\"tol\":", r.opts.max_iter);
-            bn_json_number(stdout, r.opts.tol);
-        }
-        printf(",\"seed\":%llu,\"iterations\":%d,\"converged\":%s,\"objective\":",
-               (unsigned long long)r.opts.seed, r.info.iterations,
-               r.info.converged ? "true" : "false");
-        bn_json_number(stdout, r.info.objective);
-        printf(",\"seconds\":");
-        bn_json_number(stdout, r.info.seconds);
-        printf(",\"head\":%s,\"predictions\":%lld,\"note\":", has_head ? "true" : "false",
-               (long long)npred);
-        if (r.note)
-            bn_json_string(stdout, r.note);
-        else
-            printf("null");
-        printf(",\"metrics\":{");
-        for (int i = 0; i < nsplits && rc == BN_OK; i++) {
-            bn_metrics m;
-            int detail;
-            if ((rc = bn_runs_get_metrics(s, &r, splits[i], &m, &detail, &err)))
-                break;
-            if (i)
-                putchar(',');
-            bn_json_string(stdout, splits[i]);
-            putchar(':');
-            cl_json_metrics(stdout, &m, r.classes, detail);
-            bn_metrics_free(&m);
-        }
-        printf("}}\n");
-    } else if (rc == BN_OK) {
-        printf("run %lld: %s", id, r.role);
-        if (r.sweep)
-            printf(" in sweep %lld%s", (long long)r.sweep, r.chosen ? ", chosen" : "");
-        printf(", %s\n", r.created_at);
-        printf("feature set:      %s (id %lld), dim %d\n", r.featureset_name,
-               (long long)r.featureset, r.dim);
-        printf("dataset:          %s\n", r.dataset_name ? r.dataset_name : "(not recorded)");
-        printf("classes:          ");
-        for (int c = 0; c < r.k; c++)
-            printf("%s%s", c ? ", " : "", r.classes[c]);
-        printf("\ntrained on:       %s (%d rows)", r.train_splits, r.n_train);
-        if (r.folds)
-            printf(", scored by %d-fold cross-validation", r.folds);
-        printf("\nhyperparameters:  solver %s, C %g (L2 %g), class_weight %s, standardize %s",
-               bn_solver_name(r.opts.solver), r.opts.C, 1 / r.opts.C,
-               r.opts.balanced ? "balanced" : "none", r.opts.standardize ? "yes" : "no");
-        if (mb)
-            printf(", epochs %d, lr %g, batch size %d, patience %d", r.opts.epochs, r.opts.lr,
-                   r.opts.batch_size, r.opts.patience);
-        else
-            printf(", max_iter %d, tol %g", r.opts.max_iter, r.opts.tol);
-        printf(", seed %llu\n", (unsigned long long)r.opts.seed);
-        printf("training:         %d %s, %s", r.info.iterations, mb ? "epochs" : "iterations",
-               mb ? (r.info.converged ? "stopped early" : "all epochs")
-                  : (r.info.converged ? "converged" : "NOT converged (raise --max-iter)"));
-        if (isfinite(r.info.objective))
-            printf(", objective %.9g", r.info.objective);
-        printf(", %.2f s\n", r.info.seconds);
-        if (has_head)
-            printf("head:             %d output%s x %d%s\n", h.nout, h.nout == 1 ? "" : "s", h.dim,
-                   h.mean ? ", standardisation folded in" : "");
-        else
-            printf("head:             none (%s)\n", herr.msg);
-        printf("predictions:      %lld stored", (long long)npred);
-        if (npred)
-            printf(" (SELECT * FROM run_predictions WHERE run = %lld)", id);
-        putchar('\n');
-        if (r.note)
-            printf("note:             %s\n", r.note);
-        for (int i = 0; i < nsplits && rc == BN_OK; i++) {
-            bn_metrics m;
-            int detail;
-            if ((rc = bn_runs_get_metrics(s, &r, splits[i], &m, &detail, &err)))
-                break;
-            char title[300];
-            snprintf(title, sizeof title, "%s%s", splits[i],
-                     strcmp(splits[i], "cv") == 0        ? " (mean over the held-out folds)"
-                     : strstr(r.train_splits, splits[i]) ? " (training rows)"
-                                                         : "");
-            cl_print_metrics(stdout, title, &m, r.classes, detail);
-            bn_metrics_free(&m);
-        }
-    }
-    for (int i = 0; i < nsplits; i++)
-        free(splits[i]);
-    free(splits);
-    if (has_head)
+    show_run sh = {.s = s, .id = id, .r = &r, .h = &h, .herr = &herr};
+    sh.has_head = bn_runs_get_head(s, id, &h, &herr) == BN_OK;
+    int rc = bn_runs_get_splits(s, id, &sh.splits, &sh.nsplits, &err);
+    sh.npred = count_predictions(s, id);
+    if (rc == BN_OK)
+        rc = o->json ? show_json(&sh, &err) : show_text(&sh, &err);
+    for (int i = 0; i < sh.nsplits; i++)
+        free(sh.splits[i]);
+    free(sh.splits);
+    if (sh.has_head)
         bn_head_free(&h);
     bn_run_free(&r);
     bn_store_close(s);

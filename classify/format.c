@@ -8,18 +8,11 @@
 #include <string.h>
 
 void cl_json_metrics(FILE *f, const bn_metrics *m, char *const *classes, int detail) {
-    fprintf(f, "{\"n\":%d,\"accuracy\":", m->n);
-    bn_json_number(f, m->accuracy);
-    fputs(",\"log_loss\":", f);
-    bn_json_number(f, m->log_loss);
-    fputs(",\"roc_auc\":", f);
-    bn_json_number(f, m->roc_auc);
-    fputs(",\"precision_macro\":", f);
-    bn_json_number(f, m->precision_macro);
-    fputs(",\"recall_macro\":", f);
-    bn_json_number(f, m->recall_macro);
-    fputs(",\"f1_macro\":", f);
-    bn_json_number(f, m->f1_macro);
+    fprintf(f, "{\"n\":%d", m->n);
+    for (int i = 0; i < BN_NMETRICS; i++) {
+        fprintf(f, ",\"%s\":", bn_metrics_defs[i].name);
+        bn_json_number(f, *bn_metrics_at((bn_metrics *)m, i));
+    }
     if (detail) {
         fputs(",\"per_class\":{", f);
         for (int c = 0; c < m->k; c++) {

@@ -205,74 +205,6 @@ static void usage_error(const char *fmt, ...) {
     exit(CL_EXIT_USAGE);
 }
 
-int cl_fail(const char *msg) {
-    fprintf(stderr, "bottleneck-classify: %s\n", msg);
-    return CL_EXIT_FATAL;
-}
-
-int cl_failf(const char *fmt, ...) {
-    char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return cl_fail(msg);
-}
-
-int cl_open(const cl_opts *o, int readonly, bn_store **s) {
-    bn_error err;
-    bn_error_clear(&err);
-    if (bn_store_open(s, o->db, readonly ? BN_STORE_READONLY : 0, &err) != BN_OK)
-        return cl_fail(err.msg);
-    return 0;
-}
-
-int cl_featureset(bn_store *s, const char *name_or_id, int64_t *id, int *dim, char *name,
-                  size_t nname, bn_error *err) {
-    sqlite3 *db = bn_store_db(s);
-    sqlite3_stmt *q;
-    if (name_or_id) {
-        char dtype[8];
-        int rc = bn_store_featureset_find(s, name_or_id, id, dim, dtype, err);
-        if (rc)
-            return rc;
-    } else {
-        if (sqlite3_prepare_v2(db, "SELECT id, dim, name FROM featuresets ORDER BY id", -1, &q,
-                               NULL) != SQLITE_OK)
-            return bn_store_fail(s, err, "listing feature sets");
-        int count = 0;
-        char names[600] = "";
-        while (sqlite3_step(q) == SQLITE_ROW) {
-            if (count++ == 0) {
-                *id = sqlite3_column_int64(q, 0);
-                *dim = sqlite3_column_int(q, 1);
-            }
-            size_t len = strlen(names);
-            if (len < 500)
-                snprintf(names + len, sizeof names - len, "%s'%s'", len ? ", " : "",
-                         (const char *)sqlite3_column_text(q, 2));
-        }
-        sqlite3_finalize(q);
-        if (count == 0)
-            return bn_fail(err, BN_EINVAL,
-                           "%s has no feature sets: run bottleneck-extract or bottleneck-extract "
-                           "import first",
-                           bn_store_path(s));
-        if (count > 1)
-            return bn_fail(err, BN_EINVAL,
-                           "%s has %d feature sets (%s): choose one with --features",
-                           bn_store_path(s), count, names);
-    }
-    if (sqlite3_prepare_v2(db, "SELECT name FROM featuresets WHERE id = ?1", -1, &q, NULL) !=
-        SQLITE_OK)
-        return bn_store_fail(s, err, "reading the feature set");
-    sqlite3_bind_int64(q, 1, *id);
-    if (sqlite3_step(q) == SQLITE_ROW)
-        snprintf(name, nname, "%s", (const char *)sqlite3_column_text(q, 0));
-    sqlite3_finalize(q);
-    return BN_OK;
-}
-
 static int parse_count(const char *s, const char *flag, int min) {
     char *end;
     long v = strtol(s, &end, 10);
@@ -384,24 +316,13 @@ static const struct {
 #undef E
 #define NOPTIONS ((int)(sizeof options / sizeof options[0]))
 
-int main(int argc, char **argv) {
-    /* predict runs the network: the same OpenBLAS kernels as bottleneck-extract
-     * (which makes the same choice), so a vector computed here is the one
-     * extract would store. */
-    bn_cpu_blas_use_best_kernels(argv);
-    /* Past a file size limit (ulimit -f) a write should fail with EFBIG and
-     * be reported like a full disk, not kill us with SIGXFSZ (as in extract). */
-    signal(SIGXFSZ, SIG_IGN);
-    struct option longopts[NOPTIONS + 1];
-    for (int i = 0; i < NOPTIONS; i++)
-        longopts[i] = options[i].opt;
-    memset(&longopts[NOPTIONS], 0, sizeof longopts[NOPTIONS]);
-
-    /* The command is the first word that is not an option or an option's
-     * value (so `--db x runs` works as `runs --db x`); none means train. */
+/* The command is the first word that is not an option or an option's
+ * value (so `--db x runs` works as `runs --db x`); none means train.
+ * *cmd_at: its index in argv, 0 when none was given. */
+static command find_command(int argc, char **argv, int *cmd_at) {
     command cmd = CMD_TRAIN;
-    int cmd_at = 0;
-    for (int i = 1; i < argc && !cmd_at; i++) {
+    *cmd_at = 0;
+    for (int i = 1; i < argc && !*cmd_at; i++) {
         if (strcmp(argv[i], "--") == 0)
             break;
         if (strcmp(argv[i], "-o") == 0) { /* the one short option with a value */
@@ -428,31 +349,168 @@ int main(int argc, char **argv) {
             usage_error("unknown command '%s' (expected train, runs, show, predict or report)",
                         argv[1]);
         if (found)
-            cmd_at = i;
+            *cmd_at = i;
         else
             break; /* a positional argument of train: reported below */
     }
+    return cmd;
+}
 
+/* Defaults: the training ones from train.c (bn_train_opts_default). */
+static void default_options(cl_opts *o, char *argv0) {
+    memset(o, 0, sizeof *o);
+    o->argv0 = argv0;
+    o->db = "bottleneck.db";
+    o->train = NULL; /* "train", or every row of a dataset without split folders */
+    o->select = "accuracy";
+    o->solver = "lbfgs";
+    bn_train_opts dflt;
+    bn_train_opts_default(&dflt);
+    o->max_iter = dflt.max_iter;
+    o->tol = dflt.tol;
+    o->epochs = dflt.epochs;
+    o->patience = dflt.patience;
+    o->run = -1;
+    o->gallery = 24;
+}
+
+/* Option c (a value of options[], named name) with its optarg into *o. */
+static void set_option(cl_opts *o, int c, const char *name) {
+    char *end;
+    switch (c) {
+    case O_DB: o->db = optarg; break;
+    case O_JSON: o->json = 1; break;
+    case O_QUIET: o->quiet = 1; break;
+    case O_FEATURES: o->features = optarg; break;
+    case O_TRAIN: o->train = optarg; break;
+    case O_VALID: o->valid = optarg; break;
+    case O_TEST: o->test = optarg; break;
+    case O_FOLDS: o->folds = parse_count(optarg, "--folds", 2); break;
+    case O_C: o->C = optarg; break;
+    case O_L2: o->l2 = optarg; break;
+    case O_CLASS_WEIGHT: o->class_weight = optarg; break;
+    case O_STANDARDIZE: o->standardize = optarg ? optarg : "yes"; break;
+    case O_SOLVER: o->solver = optarg; break;
+    case O_MAX_ITER: o->max_iter = parse_count(optarg, "--max-iter", 1); break;
+    case O_TOL:
+        o->tol = strtod(optarg, &end);
+        if (!*optarg || *end || !(o->tol >= 0))
+            usage_error("--tol %s: expected a number >= 0", optarg);
+        break;
+    case O_EPOCHS: o->epochs = parse_count(optarg, "--epochs", 1); break;
+    case O_LR: o->lr = optarg; break;
+    case O_BATCH_SIZE: o->batch_size = optarg; break;
+    case O_PATIENCE: o->patience = parse_count(optarg, "--patience", 1); break;
+    case O_SEED: {
+        unsigned long long v = strtoull(optarg, &end, 10);
+        if (!*optarg || *end || optarg[0] == '-')
+            usage_error("--seed %s: expected a non-negative integer", optarg);
+        o->seed = v;
+        break;
+    }
+    case O_SELECT: o->select = optarg; break;
+    case O_REFIT: o->refit = 1; break;
+    case O_NOTE: o->note = optarg; break;
+    case O_SPLIT: o->split = optarg; break;
+    case O_SORT: o->sort = optarg; break;
+    case O_FILTER:
+        if (o->nfilters == CL_MAX_FILTERS)
+            usage_error("at most %d --filter options", CL_MAX_FILTERS);
+        o->filters[o->nfilters++] = optarg;
+        break;
+    case O_LIMIT: o->limit = parse_count(optarg, "--limit", 1); break;
+    case O_RUN: o->run = parse_count(optarg, "--run", 1); break;
+    case O_WEIGHTS: o->weights = optarg; break;
+    case O_THREADS: o->threads = parse_count(optarg, "--threads", 1); break;
+    case O_DATASET: o->dataset = optarg; break;
+    case O_HOLDOUT:
+        o->holdout = strtod(optarg, &end);
+        if (!*optarg || *end || !(o->holdout > 0 && o->holdout < 1))
+            usage_error("--holdout %s: expected a fraction between 0 and 1 (0.2: a fifth)", optarg);
+        break;
+    case O_SWEEP: o->sweep = parse_count(optarg, "--sweep", 1); break;
+    case O_RUNS: o->runs_list = optarg; break;
+    case O_OUTPUT: o->output = optarg; break;
+    case O_IMAGES: o->images = optarg; break;
+    case O_GALLERY: o->gallery = parse_count(optarg, "--gallery", 0); break;
+    default: usage_error("unknown option '--%s'", name);
+    }
+}
+
+/* What the options say together, and what each command needs. */
+static void check_options(const cl_opts *o, command cmd) {
+    if (o->C && o->l2)
+        usage_error("--C and --l2 are two spellings of one setting: give one");
+    if (o->select && !bn_metrics_known(o->select)) {
+        char names[200] = "";
+        for (int i = 0; i < BN_NMETRICS; i++)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+                     i == 0                 ? ""
+                     : i == BN_NMETRICS - 1 ? " or "
+                                            : ", ",
+                     bn_metrics_defs[i].name);
+        usage_error("--select %s: expected %s", o->select, names);
+    }
+    switch (cmd) {
+    case CMD_TRAIN:
+        if (o->nargs)
+            usage_error("train takes no arguments ('%s'); optional values are written with '=', "
+                        "as in --standardize=no",
+                        o->args[0]);
+        break;
+    case CMD_RUNS:
+        if (o->nargs)
+            usage_error("runs takes no arguments ('%s')", o->args[0]);
+        break;
+    case CMD_SHOW: {
+        if (o->nargs != 1)
+            usage_error("show takes one run id: bottleneck-classify show RUN");
+        char *end;
+        long long id = strtoll(o->args[0], &end, 10);
+        if (!*o->args[0] || *end || id < 1)
+            usage_error("show %s: expected a run id (a positive integer)", o->args[0]);
+        break;
+    }
+    case CMD_PREDICT:
+        if (o->run < 0)
+            usage_error("predict needs --run ID (list runs with: bottleneck-classify runs)");
+        if (o->nargs && o->split)
+            usage_error("predict takes --split or image files, not both");
+        if (o->nargs && o->dataset)
+            usage_error("predict takes --dataset or image files, not both (new files go to the "
+                        "dataset 'predicted')");
+        break;
+    case CMD_REPORT:
+        if (o->nargs)
+            usage_error("report takes no arguments ('%s'): choose with --run, --sweep or --runs",
+                        o->args[0]);
+        if ((o->run > 0) + (o->sweep > 0) + (o->runs_list != NULL) > 1)
+            usage_error("report: give one of --run, --sweep and --runs");
+        break;
+    default: break;
+    }
+}
+
+int main(int argc, char **argv) {
+    /* predict runs the network: the same OpenBLAS kernels as bottleneck-extract
+     * (which makes the same choice), so a vector computed here is the one
+     * extract would store. */
+    bn_cpu_blas_use_best_kernels(argv);
+    /* Past a file size limit (ulimit -f) a write should fail with EFBIG and
+     * be reported like a full disk, not kill us with SIGXFSZ (as in extract). */
+    signal(SIGXFSZ, SIG_IGN);
+    struct option longopts[NOPTIONS + 1];
+    for (int i = 0; i < NOPTIONS; i++)
+        longopts[i] = options[i].opt;
+    memset(&longopts[NOPTIONS], 0, sizeof longopts[NOPTIONS]);
+    int cmd_at;
+    command cmd = find_command(argc, argv, &cmd_at);
     cl_opts o;
-    memset(&o, 0, sizeof o);
-    o.argv0 = argv[0];
-    o.db = "bottleneck.db";
-    o.train = NULL; /* "train", or every row of a dataset without split folders */
-    o.select = "accuracy";
-    o.solver = "lbfgs";
-    o.max_iter = 1000;
-    o.tol = 1e-4;
-    o.epochs = 100;
-    o.patience = 5;
-    o.run = -1;
-    o.gallery = 24;
+    default_options(&o, argv[0]);
     o.args = calloc((size_t)argc, sizeof *o.args);
-    if (!o.args)
-        return cl_fail("out of memory");
-
     /* getopt over argv without the command word. */
     char **av = calloc((size_t)argc + 1, sizeof *av);
-    if (!av)
+    if (!o.args || !av)
         return cl_fail("out of memory");
     int ac = 0;
     av[ac++] = argv[0];
@@ -481,13 +539,7 @@ int main(int argc, char **argv) {
             }
         if (!allowed)
             usage_error("--%s does not apply to '%s'", name, command_names[cmd]);
-        char *end;
-        switch (c) {
-        case O_DB: o.db = optarg; break;
-        case O_JSON: o.json = 1; break;
-        case O_QUIET: o.quiet = 1; break;
-        case O_HELP:
-        case O_VERSION:
+        if (c == O_HELP || c == O_VERSION) {
             if (c == O_HELP)
                 print_help(cmd_at ? (int)cmd : -1);
             else
@@ -495,113 +547,16 @@ int main(int argc, char **argv) {
             free(o.args);
             free(av);
             return 0;
-        case O_FEATURES: o.features = optarg; break;
-        case O_TRAIN: o.train = optarg; break;
-        case O_VALID: o.valid = optarg; break;
-        case O_TEST: o.test = optarg; break;
-        case O_FOLDS: o.folds = parse_count(optarg, "--folds", 2); break;
-        case O_C: o.C = optarg; break;
-        case O_L2: o.l2 = optarg; break;
-        case O_CLASS_WEIGHT: o.class_weight = optarg; break;
-        case O_STANDARDIZE: o.standardize = optarg ? optarg : "yes"; break;
-        case O_SOLVER: o.solver = optarg; break;
-        case O_MAX_ITER: o.max_iter = parse_count(optarg, "--max-iter", 1); break;
-        case O_TOL:
-            o.tol = strtod(optarg, &end);
-            if (!*optarg || *end || !(o.tol >= 0))
-                usage_error("--tol %s: expected a number >= 0", optarg);
-            break;
-        case O_EPOCHS: o.epochs = parse_count(optarg, "--epochs", 1); break;
-        case O_LR: o.lr = optarg; break;
-        case O_BATCH_SIZE: o.batch_size = optarg; break;
-        case O_PATIENCE: o.patience = parse_count(optarg, "--patience", 1); break;
-        case O_SEED: {
-            unsigned long long v = strtoull(optarg, &end, 10);
-            if (!*optarg || *end || optarg[0] == '-')
-                usage_error("--seed %s: expected a non-negative integer", optarg);
-            o.seed = v;
-            break;
         }
-        case O_SELECT: o.select = optarg; break;
-        case O_REFIT: o.refit = 1; break;
-        case O_NOTE: o.note = optarg; break;
-        case O_SPLIT: o.split = optarg; break;
-        case O_SORT: o.sort = optarg; break;
-        case O_FILTER:
-            if (o.nfilters == CL_MAX_FILTERS)
-                usage_error("at most %d --filter options", CL_MAX_FILTERS);
-            o.filters[o.nfilters++] = optarg;
-            break;
-        case O_LIMIT: o.limit = parse_count(optarg, "--limit", 1); break;
-        case O_RUN: o.run = parse_count(optarg, "--run", 1); break;
-        case O_WEIGHTS: o.weights = optarg; break;
-        case O_THREADS: o.threads = parse_count(optarg, "--threads", 1); break;
-        case O_DATASET: o.dataset = optarg; break;
-        case O_HOLDOUT:
-            o.holdout = strtod(optarg, &end);
-            if (!*optarg || *end || !(o.holdout > 0 && o.holdout < 1))
-                usage_error("--holdout %s: expected a fraction between 0 and 1 (0.2: a fifth)",
-                            optarg);
-            break;
-        case O_SWEEP: o.sweep = parse_count(optarg, "--sweep", 1); break;
-        case O_RUNS: o.runs_list = optarg; break;
-        case O_OUTPUT: o.output = optarg; break;
-        case O_IMAGES: o.images = optarg; break;
-        case O_GALLERY: o.gallery = parse_count(optarg, "--gallery", 0); break;
-        default: usage_error("unknown option '--%s'", name);
-        }
+        set_option(&o, c, name);
     }
-    if (o.C && o.l2)
-        usage_error("--C and --l2 are two spellings of one setting: give one");
-    if (o.select && !bn_metric_known(o.select))
-        usage_error("--select %s: expected accuracy, log_loss, roc_auc, f1_macro, "
-                    "precision_macro or recall_macro",
-                    o.select);
-    int rc;
-    switch (cmd) {
-    case CMD_TRAIN:
-        if (o.nargs)
-            usage_error("train takes no arguments ('%s'); optional values are written with '=', "
-                        "as in --standardize=no",
-                        o.args[0]);
-        rc = cl_train(&o);
-        break;
-    case CMD_RUNS:
-        if (o.nargs)
-            usage_error("runs takes no arguments ('%s')", o.args[0]);
-        rc = cl_runs(&o);
-        break;
-    case CMD_SHOW:
-        if (o.nargs != 1)
-            usage_error("show takes one run id: bottleneck-classify show RUN");
-        {
-            char *end;
-            long long id = strtoll(o.args[0], &end, 10);
-            if (!*o.args[0] || *end || id < 1)
-                usage_error("show %s: expected a run id (a positive integer)", o.args[0]);
-        }
-        rc = cl_show(&o);
-        break;
-    case CMD_PREDICT:
-        if (o.run < 0)
-            usage_error("predict needs --run ID (list runs with: bottleneck-classify runs)");
-        if (o.nargs && o.split)
-            usage_error("predict takes --split or image files, not both");
-        if (o.nargs && o.dataset)
-            usage_error("predict takes --dataset or image files, not both (new files go to the "
-                        "dataset 'predicted')");
-        rc = cl_predict(&o);
-        break;
-    case CMD_REPORT:
-        if (o.nargs)
-            usage_error("report takes no arguments ('%s'): choose with --run, --sweep or --runs",
-                        o.args[0]);
-        if ((o.run > 0) + (o.sweep > 0) + (o.runs_list != NULL) > 1)
-            usage_error("report: give one of --run, --sweep and --runs");
-        rc = cl_report(&o);
-        break;
-    default: rc = CL_EXIT_USAGE;
-    }
+    check_options(&o, cmd);
+    int rc = cmd == CMD_TRAIN     ? cl_train(&o)
+             : cmd == CMD_RUNS    ? cl_runs(&o)
+             : cmd == CMD_SHOW    ? cl_show(&o)
+             : cmd == CMD_PREDICT ? cl_predict(&o)
+             : cmd == CMD_REPORT  ? cl_report(&o)
+                                  : CL_EXIT_USAGE;
     free(o.args);
     free(av);
     return rc;

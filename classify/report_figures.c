@@ -44,20 +44,21 @@ typedef struct {
     char group[160]; /* the other hyperparameters */
 } fig_candidate;
 
-int rep_sweep_section(rep_ctx *c, FILE *f, bn_error *err) {
+/* The sweep's selection (metric, split, chosen run) and its candidates,
+ * ordered by C. */
+static int sweep_load(rep_ctx *c, char *select_by, char *select_on, int64_t *chosenp,
+                      fig_candidate **out, int *np, bn_error *err) {
     sqlite3 *db = bn_store_db(c->s);
     sqlite3_stmt *q;
-    char select_by[64] = "accuracy", select_on[64] = "validation";
-    int64_t chosen = 0;
     if (sqlite3_prepare_v2(
             db, "SELECT select_by, select_on, coalesce(chosen, 0) FROM sweeps WHERE id = ?1", -1,
             &q, NULL) != SQLITE_OK)
         return bn_store_fail(c->s, err, "reading the sweep");
     sqlite3_bind_int64(q, 1, c->sweep);
     if (sqlite3_step(q) == SQLITE_ROW) {
-        snprintf(select_by, sizeof select_by, "%s", (const char *)sqlite3_column_text(q, 0));
-        snprintf(select_on, sizeof select_on, "%s", (const char *)sqlite3_column_text(q, 1));
-        chosen = sqlite3_column_int64(q, 2);
+        snprintf(select_by, 64, "%s", (const char *)sqlite3_column_text(q, 0));
+        snprintf(select_on, 64, "%s", (const char *)sqlite3_column_text(q, 1));
+        *chosenp = sqlite3_column_int64(q, 2);
     }
     sqlite3_finalize(q);
     if (sqlite3_prepare_v2(
@@ -90,22 +91,94 @@ int rep_sweep_section(rep_ctx *c, FILE *f, bn_error *err) {
         n++;
     }
     sqlite3_finalize(q);
-    if (!cand)
-        return bn_fail(err, BN_ENOMEM, "report: out of memory");
+    *out = cand;
+    *np = n;
+    return cand ? rc : bn_fail(err, BN_ENOMEM, "report: out of memory");
+}
+
+/* The candidates split into at most 8 groups of equal settings but C. */
+typedef struct {
+    int ngroups, group_of[512];
+    const char *groups[8];
+} fig_groups;
+
+/* One figure: metric `metric` against C, train and select_on, a line per
+ * group, the chosen candidate ringed. x and y have room for n values. */
+static int sweep_figure(rep_ctx *c, FILE *f, const fig_candidate *cand, int n, const fig_groups *gr,
+                        int64_t chosen, const char *select_on, const char *metric,
+                        const char *label, double *x, double *y, bn_error *err) {
+    const char *splits[2] = {"train", select_on};
+    int ngroups = gr->ngroups, rc = BN_OK;
+    const int *group_of = gr->group_of;
+    const char *const *groups = gr->groups;
+    char id[32], title[96], ylabel[64];
+    fig_id(c, id, sizeof id, "sweep");
+    snprintf(title, sizeof title, "%s against C", label);
+    snprintf(ylabel, sizeof ylabel, "%s", label);
+    cl_plot *p = cl_plot_new(id, title);
+    if (!p)
+        return BN_OK; /* out of memory for the plot: the page goes without it */
+    cl_plot_axis(p, 0, "C (inverse L2 strength)", NAN, NAN, 1);
+    cl_plot_axis(p, 1, ylabel, NAN, NAN, 0);
+    cl_plot_legend(p,
+                   strcmp(metric, "log_loss") == 0 ? CL_LEGEND_UPPER_RIGHT : CL_LEGEND_LOWER_RIGHT);
+    double chosen_x = NAN, chosen_y = NAN;
+    for (int g = 0; g < ngroups; g++)
+        for (int si = 0; si < 2; si++) {
+            int m = 0;
+            for (int i = 0; i < n; i++) {
+                if (group_of[i] != g)
+                    continue;
+                double v;
+                int found;
+                if ((rc =
+                         bn_runs_get_metric(c->s, cand[i].id, splits[si], metric, &v, &found, err)))
+                    break;
+                if (!found)
+                    continue;
+                x[m] = cand[i].C;
+                y[m] = v;
+                m++;
+                if (cand[i].id == chosen && si == 1)
+                    chosen_x = cand[i].C, chosen_y = v;
+            }
+            if (m == 0 || rc)
+                continue;
+            char name[240];
+            snprintf(name, sizeof name, "%s%s%s", splits[si], ngroups > 1 ? ", " : "",
+                     ngroups > 1 ? groups[g] : "");
+            cl_plot_series(p, CL_LINE, name, si == 0 ? 0 : 1, si == 0 ? 1 : 0,
+                           si == 0 ? CL_MARK_SQUARE : CL_MARK_CIRCLE, x, y, m);
+        }
+    if (isfinite(chosen_y)) {
+        char name[64];
+        snprintf(name, sizeof name, "chosen (run %lld)", (long long)chosen);
+        cl_plot_series(p, CL_POINTS, name, 6, 0, CL_MARK_RING, &chosen_x, &chosen_y, 1);
+    }
+    cl_plot_write(p, f);
+    cl_plot_free(p);
+    return rc;
+}
+
+int rep_sweep_section(rep_ctx *c, FILE *f, bn_error *err) {
+    char select_by[64] = "accuracy", select_on[64] = "validation";
+    int64_t chosen = 0;
+    fig_candidate *cand = NULL;
+    int n = 0;
+    int rc = sweep_load(c, select_by, select_on, &chosen, &cand, &n, err);
     if (rc || n < 2) {
         free(cand);
         return rc;
     }
     /* distinct groups, in order of first appearance */
-    int ngroups = 0, group_of[512];
-    const char *groups[8];
+    fig_groups gr = {0};
     for (int i = 0; i < n && i < 512; i++) {
         int g = 0;
-        while (g < ngroups && strcmp(groups[g], cand[i].group) != 0)
+        while (g < gr.ngroups && strcmp(gr.groups[g], cand[i].group) != 0)
             g++;
-        if (g == ngroups && ngroups < 8)
-            groups[ngroups++] = cand[i].group;
-        group_of[i] = g < 8 ? g : 7;
+        if (g == gr.ngroups && gr.ngroups < 8)
+            gr.groups[gr.ngroups++] = cand[i].group;
+        gr.group_of[i] = g < 8 ? g : 7;
     }
     fprintf(f,
             "<h2 id=\"sweep\">Sweep %lld: the validation curve</h2>\n<p class=\"note\">Each "
@@ -119,62 +192,14 @@ int rep_sweep_section(rep_ctx *c, FILE *f, bn_error *err) {
     fig_open(f);
     const char *metrics[4] = {"accuracy", "log_loss", "roc_auc", "f1_macro"};
     const char *labels[4] = {"Accuracy", "Log loss", "ROC AUC", "Macro F1"};
-    const char *splits[2] = {"train", select_on};
     double *x = malloc(2 * (size_t)n * sizeof *x);
     if (!x) {
         free(cand);
         return bn_fail(err, BN_ENOMEM, "report: out of memory");
     }
-    double *y = x + n;
-    for (int mi = 0; mi < 4 && rc == BN_OK; mi++) {
-        char id[32], title[96], ylabel[64];
-        fig_id(c, id, sizeof id, "sweep");
-        snprintf(title, sizeof title, "%s against C", labels[mi]);
-        snprintf(ylabel, sizeof ylabel, "%s", labels[mi]);
-        cl_plot *p = cl_plot_new(id, title);
-        if (!p)
-            break;
-        cl_plot_axis(p, 0, "C (inverse L2 strength)", NAN, NAN, 1);
-        cl_plot_axis(p, 1, ylabel, NAN, NAN, 0);
-        cl_plot_legend(p, strcmp(metrics[mi], "log_loss") == 0 ? CL_LEGEND_UPPER_RIGHT
-                                                               : CL_LEGEND_LOWER_RIGHT);
-        double chosen_x = NAN, chosen_y = NAN;
-        for (int g = 0; g < ngroups; g++)
-            for (int si = 0; si < 2; si++) {
-                int m = 0;
-                for (int i = 0; i < n; i++) {
-                    if (group_of[i] != g)
-                        continue;
-                    double v;
-                    int found;
-                    if ((rc = bn_runs_get_metric(c->s, cand[i].id, splits[si], metrics[mi], &v,
-                                                 &found, err)))
-                        break;
-                    if (!found)
-                        continue;
-                    x[m] = cand[i].C;
-                    y[m] = v;
-                    m++;
-                    if (cand[i].id == chosen && si == 1)
-                        chosen_x = cand[i].C, chosen_y = v;
-                }
-                if (m == 0 || rc)
-                    continue;
-                char name[240];
-                snprintf(name, sizeof name, "%s%s%s", splits[si], ngroups > 1 ? ", " : "",
-                         ngroups > 1 ? groups[g] : "");
-                cl_plot_series(p, CL_LINE, name, si == 0 ? 0 : 1, si == 0 ? 1 : 0,
-                               si == 0 ? CL_MARK_SQUARE : CL_MARK_CIRCLE, x, y, m);
-                (void)g;
-            }
-        if (isfinite(chosen_y)) {
-            char name[64];
-            snprintf(name, sizeof name, "chosen (run %lld)", (long long)chosen);
-            cl_plot_series(p, CL_POINTS, name, 6, 0, CL_MARK_RING, &chosen_x, &chosen_y, 1);
-        }
-        cl_plot_write(p, f);
-        cl_plot_free(p);
-    }
+    for (int mi = 0; mi < 4 && rc == BN_OK; mi++)
+        rc = sweep_figure(c, f, cand, n, &gr, chosen, select_on, metrics[mi], labels[mi], x, x + n,
+                          err);
     fig_close(f);
     free(x);
     free(cand);
@@ -308,17 +333,17 @@ int rep_curves_section(rep_ctx *c, FILE *f, bn_error *err) {
         double area;
         bn_error skip;
         char name[260];
-        if (bn_curve_roc(score, pos, sp->f.n, &cv, &area, &skip) == BN_OK) {
-            bn_curve_thin(&cv, 1e-3, CURVE_MAX_POINTS);
+        if (bn_curves_roc(score, pos, sp->f.n, &cv, &area, &skip) == BN_OK) {
+            bn_curves_thin(&cv, 1e-3, CURVE_MAX_POINTS);
             snprintf(name, sizeof name, "%s, AUC %.4f", lines[i].label, area);
             cl_plot_series(roc, CL_LINE, name, i, i % 4, CL_MARK_NONE, cv.x, cv.y, cv.n);
-            bn_curve_free(&cv);
+            bn_curves_free(&cv);
         }
-        if (bn_curve_pr(score, pos, sp->f.n, &cv, &area, &skip) == BN_OK) {
-            bn_curve_thin(&cv, 1e-3, CURVE_MAX_POINTS);
+        if (bn_curves_pr(score, pos, sp->f.n, &cv, &area, &skip) == BN_OK) {
+            bn_curves_thin(&cv, 1e-3, CURVE_MAX_POINTS);
             snprintf(name, sizeof name, "%s, AP %.4f", lines[i].label, area);
             cl_plot_series(pr, CL_STEP, name, i, i % 4, CL_MARK_NONE, cv.x, cv.y, cv.n);
-            bn_curve_free(&cv);
+            bn_curves_free(&cv);
         }
         free(score);
         free(pos);
@@ -391,10 +416,10 @@ int rep_calibration_section(rep_ctx *c, FILE *f, bn_error *err) {
         if ((rc = fig_line_scores(c, &lines[i], &sp, &score, &pos, err)))
             break;
         bn_curve cv;
-        if ((rc = bn_curve_calibration(score, pos, sp->f.n, 10, &cv, NULL, err)) == BN_OK) {
+        if ((rc = bn_curves_calibration(score, pos, sp->f.n, 10, &cv, NULL, err)) == BN_OK) {
             cl_plot_series(p, CL_LINE, lines[i].label, i, i % 4, CL_MARK_CIRCLE + i % 4, cv.x, cv.y,
                            cv.n);
-            bn_curve_free(&cv);
+            bn_curves_free(&cv);
         }
         free(score);
         free(pos);
@@ -516,7 +541,7 @@ int rep_embedding_section(rep_ctx *c, FILE *f, bn_error *err) {
         cl_plot_series(p, CL_POINTS, name, cls, 0, CL_MARK_CIRCLE + cls % 4, sx, sy, m);
     }
     for (int i = 0; i < nshow; i++)
-        if (bn_argmax(sp->proba + (size_t)row[i] * k, k) != sp->y[row[i]])
+        if (bn_metrics_argmax(sp->proba + (size_t)row[i] * k, k) != sp->y[row[i]])
             sx[mistakes] = px[i], sy[mistakes] = py[i], mistakes++;
     char name[64];
     snprintf(name, sizeof name, "mistake (%d)", mistakes);

@@ -93,7 +93,7 @@ int rep_gallery_section(rep_ctx *c, FILE *f, bn_error *err) {
     int nm = 0;
     for (int i = 0; i < n; i++) {
         const double *p = sp->proba + (size_t)i * k;
-        int pred = bn_argmax(p, k);
+        int pred = bn_metrics_argmax(p, k);
         if (pred != sp->y[i])
             mis[nm].row = i, mis[nm].p = p[pred], nm++;
     }
@@ -148,7 +148,7 @@ int rep_gallery_section(rep_ctx *c, FILE *f, bn_error *err) {
                     best = dist, bs = s, bi = j;
             }
         }
-        int pred = bn_argmax(sp->proba + (size_t)i * k, k);
+        int pred = bn_metrics_argmax(sp->proba + (size_t)i * k, k);
         fputs("<div class=\"card mistake\">\n<div class=\"pair\"><figure>", f);
         gal_thumb(c, f, sp->f.path[i]);
         fputs("<figcaption><code>", f);

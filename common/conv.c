@@ -147,12 +147,12 @@ void bn_conv_forward_pool(const bn_conv *c, const float *in, float *out, int n, 
     }
     float *full = (float *)((char *)workspace + conv_pool_scratch(c, n, h, w));
     c->ops->forward(c, in, full, n, h, w, workspace);
-    bn_maxpool2x2(full, out, n, h, w, c->cout);
+    bn_conv_maxpool2x2(full, out, n, h, w, c->cout);
 }
 
 /* in (n, h, w, c) -> out (n, h/2, w/2, c). Each output row (y) reads two
  * input rows; the inner loop runs over channels, contiguous in NHWC. */
-void bn_maxpool2x2(const float *in, float *out, int n, int h, int w, int c) {
+void bn_conv_maxpool2x2(const float *in, float *out, int n, int h, int w, int c) {
     assert(h % 2 == 0 && w % 2 == 0);
     int oh = h / 2, ow = w / 2;
     for (int b = 0; b < n; b++)

@@ -72,7 +72,7 @@ void bn_conv_forward_pool(const bn_conv *c, const float *in, float *out, int n, 
                           void *workspace);
 
 /* in (n, h, w, c) -> out (n, h/2, w/2, c): 2x2 max pool, stride 2 (h, w even). */
-void bn_maxpool2x2(const float *in, float *out, int n, int h, int w, int c);
+void bn_conv_maxpool2x2(const float *in, float *out, int n, int h, int w, int c);
 
 /* ---- every other convolution: conv_gemm.c --------------------------------
  * Any kernel, stride, padding, dilation and group count, on NHWC float32, one

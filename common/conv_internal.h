@@ -14,7 +14,7 @@ typedef struct bn_conv_ops {
     void (*forward)(const bn_conv *c, const float *in, float *out, int n, int h, int w,
                     void *workspace);
     void (*release)(bn_conv *c); /* free c->packed */
-    /* Optional (NULL: conv.c runs forward, then bn_maxpool2x2): conv + bias +
+    /* Optional (NULL: conv.c runs forward, then bn_conv_maxpool2x2): conv + bias +
      * ReLU + 2x2 max pool in one pass, out (n, h/2, w/2, cout). */
     size_t (*workspace_pool)(const bn_conv *c, int n, int h, int w);
     void (*forward_pool)(const bn_conv *c, const float *in, float *out, int n, int h, int w,

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void bn_curve_free(bn_curve *c) {
+void bn_curves_free(bn_curve *c) {
     free(c->x);
     memset(c, 0, sizeof *c);
 }
@@ -70,8 +70,8 @@ static int curve_counts(const double *score, const unsigned char *positive, int 
     return BN_OK;
 }
 
-int bn_curve_roc(const double *score, const unsigned char *positive, int n, bn_curve *out,
-                 double *auc, bn_error *err) {
+int bn_curves_roc(const double *score, const unsigned char *positive, int n, bn_curve *out,
+                  double *auc, bn_error *err) {
     memset(out, 0, sizeof *out);
     double *tps, *fps;
     int m, rc = curve_counts(score, positive, n, &tps, &fps, &m, err);
@@ -105,12 +105,12 @@ int bn_curve_roc(const double *score, const unsigned char *positive, int n, bn_c
     out->n = k;
     free(tps);
     if (auc)
-        *auc = bn_curve_area(out);
+        *auc = bn_curves_area(out);
     return BN_OK;
 }
 
-int bn_curve_pr(const double *score, const unsigned char *positive, int n, bn_curve *out,
-                double *ap, bn_error *err) {
+int bn_curves_pr(const double *score, const unsigned char *positive, int n, bn_curve *out,
+                 double *ap, bn_error *err) {
     memset(out, 0, sizeof *out);
     double *tps, *fps;
     int m, rc = curve_counts(score, positive, n, &tps, &fps, &m, err);
@@ -144,8 +144,8 @@ int bn_curve_pr(const double *score, const unsigned char *positive, int n, bn_cu
     return BN_OK;
 }
 
-int bn_curve_calibration(const double *score, const unsigned char *positive, int n, int nbins,
-                         bn_curve *out, int *count, bn_error *err) {
+int bn_curves_calibration(const double *score, const unsigned char *positive, int n, int nbins,
+                          bn_curve *out, int *count, bn_error *err) {
     memset(out, 0, sizeof *out);
     if (nbins < 1)
         return bn_fail(err, BN_EINVAL, "calibration curve: %d bins", nbins);
@@ -185,14 +185,14 @@ int bn_curve_calibration(const double *score, const unsigned char *positive, int
     return rc;
 }
 
-double bn_curve_area(const bn_curve *c) {
+double bn_curves_area(const bn_curve *c) {
     double a = 0;
     for (int i = 1; i < c->n; i++)
         a += (c->x[i] - c->x[i - 1]) * (c->y[i] + c->y[i - 1]) * 0.5;
     return fabs(a);
 }
 
-void bn_curve_thin(bn_curve *c, double eps, int max_points) {
+void bn_curves_thin(bn_curve *c, double eps, int max_points) {
     if (c->n <= max_points || c->n <= 2)
         return;
     int k = 1;

@@ -19,7 +19,7 @@ static const char *const image_exts[] = {
     "jpg", "jpeg", "jpe", "jfif", "png",  "gif",  "webp", "tif", "tiff", "bmp", "ppm", "pgm",
     "pbm", "pnm",  "pfm", "heic", "heif", "avif", "jxl",  "jp2", "j2k",  "svg", "hdr", "fits"};
 
-int bn_is_image_name(const char *name) {
+int bn_dataset_is_image_name(const char *name) {
     const char *dot = strrchr(name, '.');
     if (!dot || dot == name)
         return 0;
@@ -175,7 +175,7 @@ static int walk_class(scan_ctx *c, const char *abs, const char *rel, const char 
         } else if (stat(a, &st) != 0) {
             /* A dangling link or a file that vanished: let extract record
              * it as a failure when it tries to read it. */
-            if (bn_is_image_name(names[i]) && add_item(c->ds, r, label, split))
+            if (bn_dataset_is_image_name(names[i]) && add_item(c->ds, r, label, split))
                 rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", abs);
         } else if (S_ISDIR(st.st_mode)) {
             int seen = seen_before(c, &st);
@@ -183,7 +183,7 @@ static int walk_class(scan_ctx *c, const char *abs, const char *rel, const char 
                 rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", abs);
             else if (!seen)
                 rc = walk_class(c, a, r, label, split);
-        } else if (bn_is_image_name(names[i])) {
+        } else if (bn_dataset_is_image_name(names[i])) {
             if (add_item(c->ds, r, label, split))
                 rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", abs);
         } else if (add_ignored(c->ds, r)) {
@@ -306,7 +306,7 @@ static int add_folder(bn_dataset *ds, const char *dir, bn_error *err) {
             rc = add_item(ds, p, sub.items[i].label, sub.items[i].split)
                      ? bn_fail(err, BN_ENOMEM, "%s: out of memory", dir)
                      : BN_OK;
-        else if (!strchr(rel, '/') && bn_is_image_name(rel))
+        else if (!strchr(rel, '/') && bn_dataset_is_image_name(rel))
             rc = add_item(ds, p, NULL, NULL) ? bn_fail(err, BN_ENOMEM, "%s: out of memory", dir)
                                              : BN_OK;
         else if (add_ignored(ds, p))
@@ -356,7 +356,7 @@ void bn_dataset_free(bn_dataset *ds) {
 
 int bn_dataset_shard_of(const char *path, int n) {
     char hex[65];
-    bn_sha256_hex(path, strlen(path), hex);
+    bn_hash_sha256_hex(path, strlen(path), hex);
     uint64_t h = 0;
     for (int i = 0; i < 16; i++) { /* 16 hex digits = the first 8 bytes */
         char c = hex[i];

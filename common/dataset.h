@@ -62,6 +62,6 @@ void bn_dataset_keep_shard(bn_dataset *ds, int k, int n);
 int64_t bn_dataset_id(const bn_dataset *ds);
 
 /* Does this file name look like an image libvips can read? */
-int bn_is_image_name(const char *name);
+int bn_dataset_is_image_name(const char *name);
 
 #endif

@@ -65,7 +65,7 @@ static int mkdirs(const char *dir) {
 typedef struct {
     int fd;
     const char *tmp;
-    bn_md5 md5;
+    bn_hash_md5 md5;
     size_t done;
     int write_errno; /* set when a write to tmp failed */
     bn_download_progress progress;
@@ -87,7 +87,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *user) {
         }
         off += (size_t)w;
     }
-    bn_md5_update(&t->md5, data, len);
+    bn_hash_md5_update(&t->md5, data, len);
     t->done += len;
     return len;
 }
@@ -197,11 +197,11 @@ int bn_download(const char *url, const char *dest, const char *md5_hex,
         return bn_fail(err, BN_EIO, "%s: %s", tmp, strerror(errno));
 
     transfer t = {.fd = fd, .tmp = tmp, .progress = progress, .ctx = ctx};
-    bn_md5_init(&t.md5);
+    bn_hash_md5_init(&t.md5);
     int rc = fetch(url, &t, err);
     if (rc == BN_OK && md5_hex) {
         char got[33];
-        bn_md5_final(&t.md5, got);
+        bn_hash_md5_final(&t.md5, got);
         if (strcasecmp(got, md5_hex) != 0)
             rc =
                 bn_fail(err, BN_ECHECKSUM,
@@ -213,6 +213,7 @@ int bn_download(const char *url, const char *dest, const char *md5_hex,
             progress(ctx, t.done, t.done);
         rc = commit_file(&t, dest, err);
     }
+    bn_hash_md5_discard(&t.md5); /* when no md5 was asked for, or the fetch failed */
     if (t.fd >= 0)
         close(t.fd);
     if (rc != BN_OK)

@@ -80,7 +80,7 @@ struct bn_extractor {
     bn_graph *exact;    /* --self-check: the same network, direct engine, one image */
     float *exact_out;
     long batches;
-    bn_extract_opts o;
+    bn_extractor_opts o;
     int64_t featureset;
     char precision_note[512]; /* bn_extractor_precision_note */
     char fsname[512];
@@ -110,7 +110,7 @@ struct bn_extractor {
     size_t filecap;
 };
 
-void bn_extract_opts_default(bn_extract_opts *o) {
+void bn_extractor_opts_default(bn_extractor_opts *o) {
     memset(o, 0, sizeof *o);
     o->image.size = 224;
     o->image.resize = BN_RESIZE_SQUASH;
@@ -123,7 +123,7 @@ void bn_extract_opts_default(bn_extract_opts *o) {
 }
 
 int bn_extractor_create(bn_extractor **out, bn_store *store, const bn_vgg16_weights *w,
-                        const bn_extract_opts *o, bn_error *err) {
+                        const bn_extractor_opts *o, bn_error *err) {
     *out = NULL;
     if (o->image.size < 32 || o->image.size % 32 != 0 || o->image.size > 4096)
         return bn_fail(err, BN_EINVAL, "--size %d: must be a multiple of 32 between 32 and 4096",
@@ -136,13 +136,14 @@ int bn_extractor_create(bn_extractor **out, bn_store *store, const bn_vgg16_weig
         bn_graph_free(g);
         return rc;
     }
-    bn_extract_model m = {
+    bn_extractor_model m = {
         .model = "vgg16", .sha256 = w->sha256, .format = "keras-h5", .exact = exact};
     return bn_extractor_create_graph(out, store, g, &m, o, err);
 }
 
 int bn_extractor_create_graph(bn_extractor **out, bn_store *store, bn_graph *g,
-                              const bn_extract_model *m, const bn_extract_opts *o, bn_error *err) {
+                              const bn_extractor_model *m, const bn_extractor_opts *o,
+                              bn_error *err) {
     *out = NULL;
     int rc = BN_OK;
     if (o->image.size < 1 || o->image.size > 4096)
@@ -173,7 +174,7 @@ int bn_extractor_create_graph(bn_extractor **out, bn_store *store, bn_graph *g,
         bn_graph_free(m->exact);
     x->store = store;
     x->o = *o;
-    x->tensor = o->tensor ? o->tensor : bn_layer_name(o->layer);
+    x->tensor = o->tensor ? o->tensor : bn_vgg16_layer_name(o->layer);
     x->o.tensor = NULL; /* the caller's string; x->tensor points into the graph below */
     if ((rc = bn_graph_infer(g, o->image.size, o->image.size, err))) {
         bn_extractor_free(x);
@@ -232,8 +233,8 @@ int bn_extractor_create_graph(bn_extractor **out, bn_store *store, bn_graph *g,
         .model = m->model,
         .weights_sha256 = m->sha256,
         .layer = x->tensor,
-        .pooling = bn_pooling_name(o->pooling),
-        .resize = bn_resize_name(o->image.resize),
+        .pooling = bn_vgg16_pooling_name(o->pooling),
+        .resize = bn_image_resize_name(o->image.resize),
         .preprocess = pre,
         .size = o->image.size,
         .dim = x->dim,
@@ -246,14 +247,11 @@ int bn_extractor_create_graph(bn_extractor **out, bn_store *store, bn_graph *g,
         bn_extractor_free(x);
         return rc;
     }
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(bn_store_db(store), "SELECT name FROM featuresets WHERE id = ?1", -1, &q,
-                           NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(q, 1, x->featureset);
-        if (sqlite3_step(q) == SQLITE_ROW)
-            snprintf(x->fsname, sizeof x->fsname, "%s", (const char *)sqlite3_column_text(q, 0));
-        sqlite3_finalize(q);
-    }
+    bn_featureset row;
+    if (bn_store_featureset_get(store, x->featureset, &row, NULL) ==
+        BN_OK) /* the name is for messages */
+        snprintf(x->fsname, sizeof x->fsname, "%s", row.name);
+    bn_store_featureset_release(&row);
     pthread_mutex_init(&x->mu, NULL);
     pthread_cond_init(&x->cv, NULL);
     x->sync_ready = 1;
@@ -439,7 +437,7 @@ static int prepare_item(bn_extractor *x, batch *b, size_t i, char *abspath, size
         return 0;
     }
     o->bytes = n;
-    bn_sha256_hex(x->filebuf, (size_t)n, o->sha256);
+    bn_hash_sha256_hex(x->filebuf, (size_t)n, o->sha256);
     o->has_sha = 1;
 
     const char *stored = bn_strset_get(&x->paths, it->path);
@@ -677,7 +675,7 @@ static void refuse_nonfinite(bn_extractor *x, batch *b) {
 }
 
 /* --self-check: the batch's first computed image through the exact engine. */
-static int self_check(bn_extractor *x, batch *b, bn_extract_stats *st, bn_error *err) {
+static int self_check(bn_extractor *x, batch *b, bn_extractor_stats *st, bn_error *err) {
     for (size_t k = 0; k < b->nops; k++) {
         const op *o = &b->ops[k];
         if (o->kind != OP_COMPUTE)
@@ -702,9 +700,9 @@ static int self_check(bn_extractor *x, batch *b, bn_extract_stats *st, bn_error 
     return BN_OK;
 }
 
-static int write_batch(bn_extractor *x, batch *b, bn_extract_stats *st, bn_error *err) {
+static int write_batch(bn_extractor *x, batch *b, bn_extractor_stats *st, bn_error *err) {
     if (b->ncompute > 0) {
-        double t0 = bn_now();
+        double t0 = bn_progress_now();
         pthread_mutex_lock(&x->mu);
         x->net_busy = 1;
         pthread_mutex_unlock(&x->mu);
@@ -716,7 +714,7 @@ static int write_batch(bn_extractor *x, batch *b, bn_extract_stats *st, bn_error
         x->net_busy = 0;
         pthread_cond_broadcast(&x->cv);
         pthread_mutex_unlock(&x->mu);
-        st->network_seconds += bn_now() - t0;
+        st->network_seconds += bn_progress_now() - t0;
         if (rc)
             return rc;
         refuse_nonfinite(x, b);
@@ -764,11 +762,11 @@ static int write_batch(bn_extractor *x, batch *b, bn_extract_stats *st, bn_error
     return BN_OK;
 }
 
-int bn_extractor_run(bn_extractor *x, const bn_dataset *ds, bn_extract_progress progress, void *ctx,
-                     bn_extract_stats *st, bn_error *err) {
+int bn_extractor_run(bn_extractor *x, const bn_dataset *ds, bn_extractor_progress progress,
+                     void *ctx, bn_extractor_stats *st, bn_error *err) {
     memset(st, 0, sizeof *st);
     st->total = (long)ds->n;
-    double t0 = bn_now();
+    double t0 = bn_progress_now();
     x->ds = ds;
     x->stop = 0;
     for (int k = 0; k < 2; k++)
@@ -798,7 +796,7 @@ int bn_extractor_run(bn_extractor *x, const bn_dataset *ds, bn_extract_progress 
                 rc = bn_fail(err, BN_ENOMEM, "out of memory while reading images");
             if (!rc)
                 rc = write_batch(x, b, st, err);
-            st->seconds = bn_now() - t0;
+            st->seconds = bn_progress_now() - t0;
             if (!rc && progress)
                 progress(ctx, st);
             pthread_mutex_lock(&x->mu);
@@ -828,6 +826,6 @@ int bn_extractor_run(bn_extractor *x, const bn_dataset *ds, bn_extract_progress 
     }
     bn_strset_free(&x->paths);
     bn_strset_free(&x->vectors);
-    st->seconds = bn_now() - t0;
+    st->seconds = bn_progress_now() - t0;
     return rc;
 }

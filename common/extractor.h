@@ -41,10 +41,10 @@ typedef struct {
      * 0: off. A cheap invariant for users who want one: costs about one
      * direct forward (5-10x a fast one) per N batches. */
     int self_check;
-} bn_extract_opts;
+} bn_extractor_opts;
 
 /* Defaults: 224, squash, caffe, block5_pool, none, f32, auto, batch 8. */
-void bn_extract_opts_default(bn_extract_opts *o);
+void bn_extractor_opts_default(bn_extractor_opts *o);
 
 typedef struct {
     long images;            /* items handled so far */
@@ -56,15 +56,15 @@ typedef struct {
     long self_checks;       /* images checked against the exact engine (--self-check) */
     double seconds;         /* wall time of the run */
     double network_seconds; /* time inside the network */
-} bn_extract_stats;
+} bn_extractor_stats;
 
-typedef void (*bn_extract_progress)(void *ctx, const bn_extract_stats *st);
+typedef void (*bn_extractor_progress)(void *ctx, const bn_extractor_stats *st);
 
 typedef struct bn_extractor bn_extractor;
 
 /* Build the network and find or create the feature set for these settings. */
 int bn_extractor_create(bn_extractor **out, bn_store *store, const bn_vgg16_weights *w,
-                        const bn_extract_opts *o, bn_error *err);
+                        const bn_extractor_opts *o, bn_error *err);
 
 /* Where a graph came from: names and identifies its feature sets. */
 typedef struct {
@@ -76,13 +76,14 @@ typedef struct {
      * and not inferred, that the extractor runs with the exact engine on
      * one image of every self_check-th batch; taken over like g. */
     struct bn_graph *exact;
-} bn_extract_model;
+} bn_extractor_model;
 
 /* The same for any network: g is built and not yet inferred (onnx.h,
  * bn_vgg16_build_graph); the extractor takes it over, also on failure. The
  * tensor read is o->tensor, else VGG16's o->layer. */
 int bn_extractor_create_graph(bn_extractor **out, bn_store *store, struct bn_graph *g,
-                              const bn_extract_model *m, const bn_extract_opts *o, bn_error *err);
+                              const bn_extractor_model *m, const bn_extractor_opts *o,
+                              bn_error *err);
 void bn_extractor_free(bn_extractor *x);
 
 int64_t bn_extractor_featureset(const bn_extractor *x);
@@ -96,7 +97,7 @@ const char *bn_extractor_precision_note(const bn_extractor *x);
 /* Process every item of ds (paths relative to ds->root). Per-file problems go
  * to the failures table and the stats; a returned error means the run could
  * not go on (database), with every batch committed before it kept. */
-int bn_extractor_run(bn_extractor *x, const bn_dataset *ds, bn_extract_progress progress, void *ctx,
-                     bn_extract_stats *st, bn_error *err);
+int bn_extractor_run(bn_extractor *x, const bn_dataset *ds, bn_extractor_progress progress,
+                     void *ctx, bn_extractor_stats *st, bn_error *err);
 
 #endif

@@ -23,7 +23,7 @@ static int features_cmp_str(const void *a, const void *b) {
     return strcmp(x, y);
 }
 
-void bn_features_free(bn_features *f) {
+void bn_featureset_free(bn_features *f) {
     if (f->path)
         for (int i = 0; i < f->n; i++)
             free(f->path[i]);
@@ -41,24 +41,15 @@ void bn_features_free(bn_features *f) {
 /* The feature set's name, dim and dtype. */
 static int features_info(bn_store *s, int64_t fs, char *name, size_t nname, int *dim, int *is_f16,
                          bn_error *err) {
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(bn_store_db(s), "SELECT name, dim, dtype FROM featuresets WHERE id = ?1",
-                           -1, &q, NULL) != SQLITE_OK)
-        return bn_store_fail(s, err, "looking up the feature set");
-    sqlite3_bind_int64(q, 1, fs);
-    int rc = sqlite3_step(q);
-    if (rc != SQLITE_ROW) {
-        sqlite3_finalize(q);
-        if (rc != SQLITE_DONE)
-            return bn_store_fail(s, err, "looking up the feature set");
-        return bn_fail(err, BN_EINVAL, "%s: no feature set with id %lld", bn_store_path(s),
-                       (long long)fs);
+    bn_featureset row;
+    int rc = bn_store_featureset_get(s, fs, &row, err);
+    if (rc == BN_OK) {
+        snprintf(name, nname, "%s", row.name);
+        *dim = row.dim;
+        *is_f16 = strcmp(row.dtype, "f16") == 0;
     }
-    snprintf(name, nname, "%s", (const char *)sqlite3_column_text(q, 0));
-    *dim = sqlite3_column_int(q, 1);
-    *is_f16 = strcmp((const char *)sqlite3_column_text(q, 2), "f16") == 0;
-    sqlite3_finalize(q);
-    return BN_OK;
+    bn_store_featureset_release(&row);
+    return rc;
 }
 
 /* "train (2000), validation (1000)": the splits with vectors in fs (in
@@ -154,9 +145,10 @@ static int features_labels(bn_features *f, char **tmp, bn_error *err) {
     return BN_OK;
 }
 
-int bn_features_load(bn_store *s, int64_t fs, const char *split, bn_features *out, bn_error *err) {
+int bn_featureset_load(bn_store *s, int64_t fs, const char *split, bn_features *out,
+                       bn_error *err) {
     bn_rows rows = {.split = split};
-    return bn_features_load_rows(s, fs, &rows, out, err);
+    return bn_featureset_load_rows(s, fs, &rows, out, err);
 }
 
 static void features_bind_rows(sqlite3_stmt *q, int64_t fs, const bn_rows *rows) {
@@ -175,8 +167,8 @@ static void features_bind_rows(sqlite3_stmt *q, int64_t fs, const bn_rows *rows)
  * the feature set's vectors for each split, and a count(*) first cost one
  * more lookup per row: 2,000 + 500 + 500 rows of 1,024 dims took 115 ms of
  * CPU that way, 36 ms this way. A savepoint makes both reads one snapshot. */
-int bn_features_load_rows(bn_store *s, int64_t fs, const bn_rows *rows, bn_features *out,
-                          bn_error *err) {
+int bn_featureset_load_rows(bn_store *s, int64_t fs, const bn_rows *rows, bn_features *out,
+                            bn_error *err) {
     memset(out, 0, sizeof *out);
     const char *split = rows->split;
     char fsname[256];
@@ -185,7 +177,7 @@ int bn_features_load_rows(bn_store *s, int64_t fs, const bn_rows *rows, bn_featu
     if (rc)
         return rc;
     sqlite3 *db = bn_store_db(s);
-    if (sqlite3_exec(db, "SAVEPOINT bn_features_load", NULL, NULL, NULL) != SQLITE_OK)
+    if (sqlite3_exec(db, "SAVEPOINT bn_featureset_load", NULL, NULL, NULL) != SQLITE_OK)
         return bn_store_fail(s, err, "reading vectors");
     sqlite3_stmt *q = NULL, *vq = NULL;
     char **labels = NULL;
@@ -273,17 +265,17 @@ int bn_features_load_rows(bn_store *s, int64_t fs, const bn_rows *rows, bn_featu
 out:
     sqlite3_finalize(q);
     sqlite3_finalize(vq);
-    sqlite3_exec(db, "RELEASE bn_features_load", NULL, NULL, NULL);
+    sqlite3_exec(db, "RELEASE bn_featureset_load", NULL, NULL, NULL);
     for (int r = 0; labels && r < i; r++)
         free(labels[r]);
     free(labels);
     if (rc)
-        bn_features_free(out);
+        bn_featureset_free(out);
     return rc;
 }
 
-int bn_features_load_images(bn_store *s, int64_t fs, const int64_t *images, int n, bn_features *out,
-                            bn_error *err) {
+int bn_featureset_load_images(bn_store *s, int64_t fs, const int64_t *images, int n,
+                              bn_features *out, bn_error *err) {
     memset(out, 0, sizeof *out);
     char fsname[256];
     int dim, is_f16;
@@ -299,7 +291,7 @@ int bn_features_load_images(bn_store *s, int64_t fs, const int64_t *images, int 
                            "SELECT i.path, i.label, v.vector FROM images i LEFT JOIN vectors v"
                            " ON v.sha256 = i.sha256 AND v.featureset = ?1 WHERE i.id = ?2",
                            -1, &q, NULL) != SQLITE_OK) {
-        bn_features_free(out);
+        bn_featureset_free(out);
         return bn_store_fail(s, err, "reading vectors");
     }
     char **labels = calloc((size_t)n, sizeof *labels);
@@ -339,12 +331,12 @@ int bn_features_load_images(bn_store *s, int64_t fs, const int64_t *images, int 
         free(labels[r]);
     free(labels);
     if (rc)
-        bn_features_free(out);
+        bn_featureset_free(out);
     return rc;
 }
 
-int bn_features_encode(const bn_features *f, char *const *classes, int k, int *y, const char *what,
-                       bn_error *err) {
+int bn_featureset_encode(const bn_features *f, char *const *classes, int k, int *y,
+                         const char *what, bn_error *err) {
     int *map = malloc((size_t)(f->nlabels ? f->nlabels : 1) * sizeof *map);
     if (!map)
         return bn_fail(err, BN_ENOMEM, "features: out of memory");
@@ -371,7 +363,7 @@ int bn_features_encode(const bn_features *f, char *const *classes, int k, int *y
     return BN_OK;
 }
 
-int bn_features_permute(bn_features *f, const int *perm, bn_error *err) {
+int bn_featureset_permute(bn_features *f, const int *perm, bn_error *err) {
     size_t rowb = (size_t)f->dim * sizeof *f->x;
     float *tmp = malloc(rowb);
     unsigned char *done = calloc((size_t)f->n, 1);
@@ -411,7 +403,7 @@ int bn_features_permute(bn_features *f, const int *perm, bn_error *err) {
     return BN_OK;
 }
 
-int bn_features_split_tail(bn_features *f, int keep, bn_features *tail, bn_error *err) {
+int bn_featureset_split_tail(bn_features *f, int keep, bn_features *tail, bn_error *err) {
     int m = f->n - keep;
     char fsname[] = "holdout";
     int rc = features_alloc(tail, m > 0 ? m : 1, f->dim, fsname, err);
@@ -420,13 +412,13 @@ int bn_features_split_tail(bn_features *f, int keep, bn_features *tail, bn_error
     tail->n = m;
     tail->labels = calloc((size_t)(f->nlabels ? f->nlabels : 1), sizeof *tail->labels);
     if (!tail->labels) {
-        bn_features_free(tail);
+        bn_featureset_free(tail);
         return bn_fail(err, BN_ENOMEM, "features: out of memory");
     }
     tail->nlabels = f->nlabels;
     for (int l = 0; l < f->nlabels; l++)
         if (!(tail->labels[l] = strdup(f->labels[l]))) {
-            bn_features_free(tail);
+            bn_featureset_free(tail);
             return bn_fail(err, BN_ENOMEM, "features: out of memory");
         }
     memcpy(tail->x, f->x + (size_t)keep * f->dim, (size_t)m * f->dim * sizeof *f->x);

@@ -30,7 +30,7 @@ typedef struct {
 /* Rows of feature set fs whose image is in split (NULL: every image). Zero
  * rows is an error (BN_EINVAL) whose message says which splits do have
  * vectors in this feature set. */
-int bn_features_load(bn_store *s, int64_t fs, const char *split, bn_features *out, bn_error *err);
+int bn_featureset_load(bn_store *s, int64_t fs, const char *split, bn_features *out, bn_error *err);
 
 /* Which images: every field is a further condition (0 / NULL: none). */
 typedef struct {
@@ -40,28 +40,28 @@ typedef struct {
     int64_t kept_by;   /* not held out by this sweep: the rows it trained on */
 } bn_rows;
 
-/* As bn_features_load, for the images rows selects. */
-int bn_features_load_rows(bn_store *s, int64_t fs, const bn_rows *rows, bn_features *out,
-                          bn_error *err);
+/* As bn_featureset_load, for the images rows selects. */
+int bn_featureset_load_rows(bn_store *s, int64_t fs, const bn_rows *rows, bn_features *out,
+                            bn_error *err);
 
 /* Rows for the given images (images.id, n of them), in the order given; an
  * image without a vector in fs is an error. */
-int bn_features_load_images(bn_store *s, int64_t fs, const int64_t *images, int n, bn_features *out,
-                            bn_error *err);
+int bn_featureset_load_images(bn_store *s, int64_t fs, const int64_t *images, int n,
+                              bn_features *out, bn_error *err);
 
-void bn_features_free(bn_features *f);
+void bn_featureset_free(bn_features *f);
 
 /* y[i] = index of row i's label in classes[0..k), -1 for a row without a
  * label; BN_EINVAL naming the first label that is not a class (what =
  * "validation", for the message). */
-int bn_features_encode(const bn_features *f, char *const *classes, int k, int *y, const char *what,
-                       bn_error *err);
+int bn_featureset_encode(const bn_features *f, char *const *classes, int k, int *y,
+                         const char *what, bn_error *err);
 
 /* Reorder the rows in place: new row i is old row perm[i] (perm is a
  * permutation of 0..n-1; it is left unchanged). One row of scratch memory. */
-int bn_features_permute(bn_features *f, const int *perm, bn_error *err);
+int bn_featureset_permute(bn_features *f, const int *perm, bn_error *err);
 
 /* Move rows [keep, n) of f into *tail (same labels), leaving f with keep rows. */
-int bn_features_split_tail(bn_features *f, int keep, bn_features *tail, bn_error *err);
+int bn_featureset_split_tail(bn_features *f, int keep, bn_features *tail, bn_error *err);
 
 #endif

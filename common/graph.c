@@ -83,7 +83,7 @@ void bn_graph_attrs_default(bn_node_attrs *a) {
     a->hi = INFINITY;
 }
 
-const char *bn_op_name(bn_op op) {
+const char *bn_graph_op_name(bn_op op) {
     static const char *const names[] = {
         "Conv",          "Relu", "Clip",   "MaxPool", "AveragePool", "GlobalAveragePool",
         "GlobalMaxPool", "LRN",  "Concat", "Add",     "Flatten",     "Gemm",
@@ -172,7 +172,7 @@ static gnode *graph_node(bn_graph *g, bn_op op, const char *name, const char *co
         return NULL;
     }
     if (nin < 1 || nin > 4096) {
-        bn_fail(err, BN_EFORMAT, "node '%s' (%s): %d inputs", name, bn_op_name(op), nin);
+        bn_fail(err, BN_EFORMAT, "node '%s' (%s): %d inputs", name, bn_graph_op_name(op), nin);
         return NULL;
     }
     int *ids = malloc((size_t)nin * sizeof *ids);
@@ -187,7 +187,7 @@ static gnode *graph_node(bn_graph *g, bn_op op, const char *name, const char *co
             bn_fail(err, BN_EFORMAT,
                     "node '%s' (%s): input '%s' is neither the graph input nor the output of an "
                     "earlier node (unknown tensor, or a cycle)",
-                    name, bn_op_name(op), in[i] ? in[i] : "(none)");
+                    name, bn_graph_op_name(op), in[i] ? in[i] : "(none)");
             return NULL;
         }
         ids[i] = g->t[t].canon;
@@ -280,15 +280,16 @@ int bn_graph_add_gemm(bn_graph *g, const char *name, const char *in, const char 
 int bn_graph_add(bn_graph *g, bn_op op, const char *name, const char *const *in, int nin,
                  const char *out, const bn_node_attrs *a, bn_error *err) {
     if (op == BN_OP_CONV || op == BN_OP_GEMM)
-        return bn_fail(err, BN_EINVAL, "node '%s': %s needs weights", name, bn_op_name(op));
+        return bn_fail(err, BN_EINVAL, "node '%s': %s needs weights", name, bn_graph_op_name(op));
     if ((op == BN_OP_ADD && nin != 2) || (op != BN_OP_ADD && op != BN_OP_CONCAT && nin != 1))
-        return bn_fail(err, BN_EFORMAT, "node '%s' (%s): %d inputs", name, bn_op_name(op), nin);
+        return bn_fail(err, BN_EFORMAT, "node '%s' (%s): %d inputs", name, bn_graph_op_name(op),
+                       nin);
     if (a && (op == BN_OP_MAXPOOL || op == BN_OP_AVGPOOL) &&
         (a->kh <= 0 || a->kw <= 0 || a->kh > 4096 || a->kw > 4096 || a->sh <= 0 || a->sw <= 0 ||
          a->pt < 0 || a->pl < 0 || a->pb < 0 || a->pr < 0 || a->pt >= a->kh || a->pb >= a->kh ||
          a->pl >= a->kw || a->pr >= a->kw))
         return bn_fail(err, BN_EFORMAT, "node '%s' (%s): invalid kernel %dx%d, stride %dx%d, pads",
-                       name, bn_op_name(op), a->kh, a->kw, a->sh, a->sw);
+                       name, bn_graph_op_name(op), a->kh, a->kw, a->sh, a->sw);
     if (a && op == BN_OP_LRN && (a->size <= 0 || a->size > 65536))
         return bn_fail(err, BN_EFORMAT, "node '%s' (LRN): size %d", name, a->size);
     gnode *nd = graph_node(g, op, name, in, nin, out, a, err);
@@ -327,7 +328,7 @@ static int infer_node(bn_graph *g, gnode *nd, bn_error *err) {
     const bn_shape x = g->t[nd->in[0]].shape;
     const bn_node_attrs *a = &nd->a;
     bn_shape y = x;
-    const char *op = bn_op_name(nd->op);
+    const char *op = bn_graph_op_name(nd->op);
     switch (nd->op) {
     case BN_OP_CONV: {
         if (x.c != nd->cin)
@@ -453,7 +454,7 @@ const char *bn_graph_default_feature(const bn_graph *g) {
 
 const char *bn_graph_tensor_op(const bn_graph *g, int i) {
     int p = g->t[g->t[i].canon].producer;
-    return p < 0 ? "input" : bn_op_name(g->node[p].op);
+    return p < 0 ? "input" : bn_graph_op_name(g->node[p].op);
 }
 
 const char *bn_graph_input_name(const bn_graph *g) {

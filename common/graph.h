@@ -161,6 +161,6 @@ void bn_graph_profile(bn_graph *g, double *seconds);
 /* Bytes of activations and workspace allocated by bn_graph_prepare. */
 size_t bn_graph_memory(const bn_graph *g);
 
-const char *bn_op_name(bn_op op);
+const char *bn_graph_op_name(bn_op op);
 
 #endif

@@ -496,7 +496,7 @@ void bn_image_free_buffer(void *p) {
     g_free(p);
 }
 
-int bn_resize_parse(const char *s, bn_resize *out) {
+int bn_image_resize_parse(const char *s, bn_resize *out) {
     if (s && strcmp(s, "squash") == 0)
         *out = BN_RESIZE_SQUASH;
     else if (s && strcmp(s, "crop") == 0)
@@ -506,7 +506,7 @@ int bn_resize_parse(const char *s, bn_resize *out) {
     return BN_OK;
 }
 
-int bn_preprocess_parse(const char *s, bn_preprocess *out) {
+int bn_image_preprocess_parse(const char *s, bn_preprocess *out) {
     if (s && strcmp(s, "caffe") == 0)
         *out = BN_PREPROCESS_CAFFE;
     else if (s && strcmp(s, "torch") == 0)
@@ -516,17 +516,17 @@ int bn_preprocess_parse(const char *s, bn_preprocess *out) {
     return BN_OK;
 }
 
-const char *bn_resize_name(bn_resize r) {
+const char *bn_image_resize_name(bn_resize r) {
     return r == BN_RESIZE_CROP ? "crop" : "squash";
 }
 
-const char *bn_preprocess_name(bn_preprocess p) {
+const char *bn_image_preprocess_name(bn_preprocess p) {
     return p == BN_PREPROCESS_TORCH ? "torch" : p == BN_PREPROCESS_CUSTOM ? "custom" : "caffe";
 }
 
 int bn_image_preprocess_from_description(const char *s, bn_image_opts *opts) {
     bn_image_opts o = *opts;
-    if (s && bn_preprocess_parse(s, &o.preprocess) == BN_OK) {
+    if (s && bn_image_preprocess_parse(s, &o.preprocess) == BN_OK) {
         *opts = o;
         return BN_OK;
     }
@@ -546,7 +546,7 @@ int bn_image_preprocess_from_description(const char *s, bn_image_opts *opts) {
 
 void bn_image_preprocess_describe(const bn_image_opts *o, char *out, size_t n) {
     if (o->preprocess != BN_PREPROCESS_CUSTOM) {
-        snprintf(out, n, "%s", bn_preprocess_name(o->preprocess));
+        snprintf(out, n, "%s", bn_image_preprocess_name(o->preprocess));
         return;
     }
     snprintf(out, n, "%s/%s/mean=%g,%g,%g/std=%g,%g,%g", o->bgr ? "bgr" : "rgb",

@@ -96,10 +96,10 @@ void bn_image_free_buffer(void *p);
 /* Parse/format option names: "squash"/"crop", "caffe"/"torch" ("custom"
  * is named but not parsed: its values come from the fields).
  * parse returns 0, or BN_EINVAL for an unknown name (out untouched). */
-int bn_resize_parse(const char *s, bn_resize *out);
-int bn_preprocess_parse(const char *s, bn_preprocess *out);
-const char *bn_resize_name(bn_resize r);
-const char *bn_preprocess_name(bn_preprocess p);
+int bn_image_resize_parse(const char *s, bn_resize *out);
+int bn_image_preprocess_parse(const char *s, bn_preprocess *out);
+const char *bn_image_resize_name(bn_resize r);
+const char *bn_image_preprocess_name(bn_preprocess p);
 
 /* The preprocessing of opts in one line for a feature set's record:
  * "caffe", "torch", or e.g. "bgr/0-255/mean=104,117,123/std=1,1,1". */

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int bn_argmax(const double *v, int k) {
+int bn_metrics_argmax(const double *v, int k) {
     int best = 0;
     for (int j = 1; j < k; j++)
         if (v[j] > v[best])
@@ -33,7 +33,8 @@ static int metrics_pair_cmp(const void *a, const void *b) {
 /* Mann-Whitney form of the AUC: the sum of the positives' ranks (tied
  * scores share their mean rank) equals the trapezoidal area sklearn's
  * roc_curve + auc computes, ties included. */
-double bn_roc_auc(const double *score, const unsigned char *positive, int n, bn_error *err) {
+double bn_metrics_roc_auc(const double *score, const unsigned char *positive, int n,
+                          bn_error *err) {
     int64_t npos = 0;
     for (int i = 0; i < n; i++)
         npos += positive[i] != 0;
@@ -111,7 +112,7 @@ int bn_metrics_compute(const int *y, const double *proba, int n, int k, bn_metri
     const double eps = DBL_EPSILON;
     for (int i = 0; i < n; i++) {
         const double *p = proba + (size_t)i * k;
-        int pred = bn_argmax(p, k);
+        int pred = bn_metrics_argmax(p, k);
         m->confusion[(size_t)y[i] * k + pred]++;
         correct += pred == y[i];
         double sum = 0;
@@ -153,7 +154,7 @@ int bn_metrics_compute(const int *y, const double *proba, int n, int k, bn_metri
             score[i] = proba[(size_t)i * 2 + 1];
             pos[i] = y[i] == 1;
         }
-        m->roc_auc = bn_roc_auc(score, pos, n, err);
+        m->roc_auc = bn_metrics_roc_auc(score, pos, n, err);
     } else {
         double sum = 0;
         int defined = 1;
@@ -162,7 +163,7 @@ int bn_metrics_compute(const int *y, const double *proba, int n, int k, bn_metri
                 score[i] = proba[(size_t)i * k + c];
                 pos[i] = y[i] == c;
             }
-            double auc = bn_roc_auc(score, pos, n, err);
+            double auc = bn_metrics_roc_auc(score, pos, n, err);
             if (isnan(auc))
                 defined = 0;
             sum += auc;
@@ -174,32 +175,36 @@ int bn_metrics_compute(const int *y, const double *proba, int n, int k, bn_metri
     return BN_OK;
 }
 
-static const char *const metrics_names[] = {"accuracy",        "log_loss",     "roc_auc",
-                                            "precision_macro", "recall_macro", "f1_macro"};
+const bn_metrics_def bn_metrics_defs[BN_NMETRICS] = {
+    {"accuracy", offsetof(bn_metrics, accuracy), 1},
+    {"log_loss", offsetof(bn_metrics, log_loss), 0},
+    {"roc_auc", offsetof(bn_metrics, roc_auc), 1},
+    {"precision_macro", offsetof(bn_metrics, precision_macro), 1},
+    {"recall_macro", offsetof(bn_metrics, recall_macro), 1},
+    {"f1_macro", offsetof(bn_metrics, f1_macro), 1},
+};
 
-int bn_metric_known(const char *name) {
-    for (size_t i = 0; i < sizeof metrics_names / sizeof metrics_names[0]; i++)
-        if (strcmp(name, metrics_names[i]) == 0)
-            return 1;
-    return 0;
+static int metrics_index(const char *name) {
+    for (int i = 0; i < BN_NMETRICS; i++)
+        if (strcmp(name, bn_metrics_defs[i].name) == 0)
+            return i;
+    return -1;
 }
 
-int bn_metric_higher_is_better(const char *name) {
-    return strcmp(name, "log_loss") != 0;
+double *bn_metrics_at(bn_metrics *m, int i) {
+    return (double *)((char *)m + bn_metrics_defs[i].offset);
+}
+
+int bn_metrics_known(const char *name) {
+    return metrics_index(name) >= 0;
+}
+
+int bn_metrics_higher_is_better(const char *name) {
+    int i = metrics_index(name);
+    return i < 0 || bn_metrics_defs[i].higher_is_better;
 }
 
 double bn_metrics_get(const bn_metrics *m, const char *name) {
-    if (strcmp(name, "accuracy") == 0)
-        return m->accuracy;
-    if (strcmp(name, "log_loss") == 0)
-        return m->log_loss;
-    if (strcmp(name, "roc_auc") == 0)
-        return m->roc_auc;
-    if (strcmp(name, "precision_macro") == 0)
-        return m->precision_macro;
-    if (strcmp(name, "recall_macro") == 0)
-        return m->recall_macro;
-    if (strcmp(name, "f1_macro") == 0)
-        return m->f1_macro;
-    return NAN;
+    int i = metrics_index(name);
+    return i < 0 ? NAN : *bn_metrics_at((bn_metrics *)m, i);
 }

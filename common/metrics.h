@@ -22,6 +22,7 @@
 #define BN_METRICS_H
 
 #include "error.h"
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -41,17 +42,39 @@ void bn_metrics_free(bn_metrics *m);
 /* Area under the ROC curve of scores for the rows where positive[i] != 0,
  * ties counted half (the trapezoidal rule on the ROC curve). NaN if all rows
  * are positive or none is. */
-double bn_roc_auc(const double *score, const unsigned char *positive, int n, bn_error *err);
+double bn_metrics_roc_auc(const double *score, const unsigned char *positive, int n, bn_error *err);
 
 /* Index of the largest of v[0..k), the first on ties. */
-int bn_argmax(const double *v, int k);
+int bn_metrics_argmax(const double *v, int k);
 
-/* Overall metrics by name, for selection and sorting: "accuracy", "log_loss",
- * "roc_auc", "precision_macro", "recall_macro", "f1_macro". Returns NaN for an
- * unknown name (check with bn_metric_known). */
+/* The overall metrics: the one list that selection, sorting, storage and
+ * every printer read, in this order: accuracy, log_loss, roc_auc,
+ * precision_macro, recall_macro, f1_macro. offset: of the double in
+ * bn_metrics. */
+#define BN_NMETRICS 6
+enum {
+    BN_METRIC_ACCURACY,
+    BN_METRIC_LOG_LOSS,
+    BN_METRIC_ROC_AUC,
+    BN_METRIC_PRECISION_MACRO,
+    BN_METRIC_RECALL_MACRO,
+    BN_METRIC_F1_MACRO
+};
+typedef struct {
+    const char *name;
+    size_t offset;
+    int higher_is_better; /* 0 for log_loss */
+} bn_metrics_def;
+extern const bn_metrics_def bn_metrics_defs[BN_NMETRICS];
+
+/* The value of bn_metrics_defs[i] in m. */
+double *bn_metrics_at(bn_metrics *m, int i);
+
+/* Overall metrics by name, for selection and sorting. Returns NaN for an
+ * unknown name (check with bn_metrics_known). */
 double bn_metrics_get(const bn_metrics *m, const char *name);
-int bn_metric_known(const char *name);
+int bn_metrics_known(const char *name);
 /* 1 if larger is better, 0 for log_loss. */
-int bn_metric_higher_is_better(const char *name);
+int bn_metrics_higher_is_better(const char *name);
 
 #endif

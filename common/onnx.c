@@ -679,7 +679,7 @@ int bn_onnx_load_buffer(bn_graph **out, const void *buf, size_t len, const char 
     bn_onnx_info info_local, *info = info_out ? info_out : &info_local;
     memset(info, 0, sizeof *info);
     bn_onnx_default_preprocess(&info->image);
-    bn_sha256_hex(buf, len, info->sha256);
+    bn_hash_sha256_hex(buf, len, info->sha256);
     reader r = {.path = name};
     Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, buf);
     if (!m)

@@ -6,7 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
-double bn_now(void) {
+double bn_progress_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
@@ -22,7 +22,7 @@ void bn_progress_start(bn_progress *p, FILE *out, const char *label, const char 
     p->total = total;
     p->done = 0;
     p->drawn = -1;
-    p->start = bn_now();
+    p->start = bn_progress_now();
     p->last_draw = 0;
 }
 
@@ -70,7 +70,7 @@ void bn_progress_update(bn_progress *p, long done) {
     p->done = done;
     if (p->quiet)
         return;
-    double now = bn_now();
+    double now = bn_progress_now();
     /* A terminal can take ten redraws a second; a log wants a line every 10 s. */
     double every = p->tty ? 0.1 : 10.0;
     if (now - p->last_draw >= every)
@@ -79,5 +79,5 @@ void bn_progress_update(bn_progress *p, long done) {
 
 void bn_progress_finish(bn_progress *p) {
     if (!p->quiet && (p->tty || p->done != p->drawn))
-        draw(p, bn_now(), 1);
+        draw(p, bn_progress_now(), 1);
 }

@@ -3,8 +3,8 @@
  *
  * On a terminal: one redrawn line with a bar, count, rate and ETA. Otherwise
  * (a pipe, a log file, CI): a plain line every few seconds. Quiet: nothing.
- * The only module in common/ that writes to a stream, and only to the one
- * the program hands it.
+ * It writes only to the stream the program hands it (as json.c does for
+ * --json output): the program decides where, and whether, anything shows.
  */
 #ifndef BN_PROGRESS_H
 #define BN_PROGRESS_H
@@ -14,8 +14,8 @@
 typedef struct {
     FILE *out;
     int tty, quiet;
-    const char *label; /* "extract", ... */
-    const char *unit;  /* "img" */
+    const char *label;       /* "extract", ... */
+    const char *unit;        /* "img" */
     long total, done, drawn; /* drawn: done at the last line printed */
     double start, last_draw;
 } bn_progress;
@@ -27,6 +27,6 @@ void bn_progress_update(bn_progress *p, long done);
 void bn_progress_finish(bn_progress *p);
 
 /* Monotonic seconds. */
-double bn_now(void);
+double bn_progress_now(void);
 
 #endif

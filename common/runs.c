@@ -3,68 +3,54 @@
  *
  * Every statement binds its values; the listing builds its WHERE and ORDER BY
  * clauses from a fixed table of keys (never from user text), with the user's
- * values bound. JSON written here (classes, params) is produced by a small
- * escaper; JSON read back is parsed by SQLite's own json_each.
+ * values bound. Text is built with SQLite's string builder (sqlite3_str); the
+ * classes' JSON is written by SQLite's json_insert and read back by its
+ * json_each, so one JSON implementation handles both directions.
  */
 #include "runs.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- small helpers ------------------------------------------------------------ */
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    int oom;
-} runs_buf;
-
-static void runs_puts(runs_buf *b, const char *s) {
-    size_t n = strlen(s);
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->buf, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
+/* classes as a JSON array of strings, made by SQLite's json_insert (the
+ * same JSON code that json_each reads it back with), into *out (malloc'ed). */
+static int runs_classes_json(bn_store *s, char *const *classes, int k, char **out, bn_error *err) {
+    sqlite3_stmt *q;
+    *out = strdup("[]");
+    if (!*out)
+        return bn_fail(err, BN_ENOMEM, "runs: out of memory");
+    if (sqlite3_prepare_v2(bn_store_db(s), "SELECT json_insert(?1, '$[#]', ?2)", -1, &q, NULL) !=
+        SQLITE_OK)
+        return bn_store_fail(s, err, "writing the classes");
+    int rc = BN_OK;
+    for (int c = 0; c < k && rc == BN_OK; c++) {
+        sqlite3_reset(q);
+        sqlite3_bind_text(q, 1, *out, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 2, classes[c], -1, SQLITE_STATIC);
+        const unsigned char *json =
+            sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_text(q, 0) : NULL;
+        char *next = json ? strdup((const char *)json) : NULL;
+        if (!next) {
+            rc = json ? bn_fail(err, BN_ENOMEM, "runs: out of memory")
+                      : bn_store_fail(s, err, "writing the classes");
+            break;
         }
-        b->buf = p;
-        b->cap = cap;
+        free(*out);
+        *out = next;
     }
-    memcpy(b->buf + b->len, s, n + 1);
-    b->len += n;
+    sqlite3_finalize(q);
+    return rc;
 }
 
-static void runs_printf(runs_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void runs_printf(runs_buf *b, const char *fmt, ...) {
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    runs_puts(b, tmp);
-}
-
-static void runs_json_string(runs_buf *b, const char *s) {
-    runs_puts(b, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char e[8];
-        if (*p == '"' || *p == '\\')
-            snprintf(e, sizeof e, "\\%c", *p);
-        else if (*p < 0x20)
-            snprintf(e, sizeof e, "\\u%04x", *p);
-        else
-            e[0] = (char)*p, e[1] = '\0';
-        runs_puts(b, e);
-    }
-    runs_puts(b, "\"");
+/* ,"key":value with the 17 significant digits that give the double back. */
+static void runs_json_double(sqlite3_str *b, const char *key, double v) {
+    char num[40];
+    snprintf(num, sizeof num, "%.17g", v);
+    sqlite3_str_appendf(b, ",\"%s\":%s", key, num);
 }
 
 static char *runs_strdup(const unsigned char *s) {
@@ -158,29 +144,34 @@ int bn_runs_sweep_finish(bn_store *s, int64_t sweep, int64_t chosen, int64_t fin
 int bn_runs_put(bn_store *s, const bn_run *r, int64_t *id, bn_error *err) {
     const bn_train_opts *o = &r->opts;
     int mb = runs_is_minibatch(o->solver);
-    runs_buf classes = {0}, params = {0};
-    runs_puts(&classes, "[");
-    for (int c = 0; c < r->k; c++) {
-        if (c)
-            runs_puts(&classes, ",");
-        runs_json_string(&classes, r->classes[c]);
+    char *classes = NULL;
+    int rc = runs_classes_json(s, r->classes, r->k, &classes, err);
+    if (rc) {
+        free(classes);
+        return rc;
     }
-    runs_puts(&classes, "]");
-    runs_printf(&params,
-                "{\"solver\":\"%s\",\"C\":%.17g,\"class_weight\":\"%s\",\"standardize\":%s",
-                bn_solver_name(o->solver), o->C, o->balanced ? "balanced" : "none",
-                o->standardize ? "true" : "false");
-    if (mb)
-        runs_printf(&params, ",\"epochs\":%d,\"lr\":%.17g,\"batch_size\":%d,\"patience\":%d",
-                    o->epochs, o->lr, o->batch_size, o->patience);
-    else
-        runs_printf(&params, ",\"max_iter\":%d,\"tol\":%.17g", o->max_iter, o->tol);
-    runs_printf(&params, ",\"seed\":%llu", (unsigned long long)o->seed);
+    /* The hyperparameters as one JSON object (SQLite's string builder). */
+    sqlite3_str *pb = sqlite3_str_new(bn_store_db(s));
+    sqlite3_str_appendf(pb, "{\"solver\":\"%s\"", bn_solver_name(o->solver));
+    runs_json_double(pb, "C", o->C);
+    sqlite3_str_appendf(pb, ",\"class_weight\":\"%s\",\"standardize\":%s",
+                        o->balanced ? "balanced" : "none", o->standardize ? "true" : "false");
+    if (mb) {
+        sqlite3_str_appendf(pb, ",\"epochs\":%d", o->epochs);
+        runs_json_double(pb, "lr", o->lr);
+        sqlite3_str_appendf(pb, ",\"batch_size\":%d,\"patience\":%d", o->batch_size, o->patience);
+    } else {
+        sqlite3_str_appendf(pb, ",\"max_iter\":%d", o->max_iter);
+        runs_json_double(pb, "tol", o->tol);
+    }
+    sqlite3_str_appendf(pb, ",\"seed\":%llu", (unsigned long long)o->seed);
     if (r->folds > 0)
-        runs_printf(&params, ",\"folds\":%d", r->folds);
-    runs_puts(&params, "}");
-    if (classes.oom || params.oom) {
-        free(classes.buf), free(params.buf);
+        sqlite3_str_appendf(pb, ",\"folds\":%d", r->folds);
+    sqlite3_str_appendall(pb, "}");
+    int pb_err = sqlite3_str_errcode(pb);
+    char *params = sqlite3_str_finish(pb);
+    if (pb_err || !params) {
+        free(classes), sqlite3_free(params);
         return bn_fail(err, BN_ENOMEM, "runs: out of memory");
     }
     sqlite3_stmt *q;
@@ -191,7 +182,7 @@ int bn_runs_put(bn_store *s, const bn_run *r, int64_t *id, bn_error *err) {
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
         " ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)";
     if (sqlite3_prepare_v2(bn_store_db(s), sql, -1, &q, NULL) != SQLITE_OK) {
-        free(classes.buf), free(params.buf);
+        free(classes), sqlite3_free(params);
         return bn_store_fail(s, err, "recording the run");
     }
     if (r->sweep)
@@ -215,8 +206,8 @@ int bn_runs_put(bn_store *s, const bn_run *r, int64_t *id, bn_error *err) {
         sqlite3_bind_int(q, 15, o->patience);
     }
     sqlite3_bind_int64(q, 16, (sqlite3_int64)o->seed);
-    sqlite3_bind_text(q, 17, params.buf, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(q, 18, classes.buf, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 17, params, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 18, classes, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(q, 19, r->n_train);
     sqlite3_bind_int(q, 20, r->dim);
     sqlite3_bind_int(q, 21, r->info.iterations);
@@ -229,9 +220,9 @@ int bn_runs_put(bn_store *s, const bn_run *r, int64_t *id, bn_error *err) {
         sqlite3_bind_text(q, 26, r->note, -1, SQLITE_TRANSIENT);
     if (r->dataset)
         sqlite3_bind_int64(q, 27, r->dataset);
-    int rc = sqlite3_step(q);
+    rc = sqlite3_step(q);
     sqlite3_finalize(q);
-    free(classes.buf), free(params.buf);
+    free(classes), sqlite3_free(params);
     if (rc != SQLITE_DONE)
         return bn_store_fail(s, err, "recording the run");
     *id = sqlite3_last_insert_rowid(bn_store_db(s));
@@ -287,11 +278,9 @@ int bn_runs_put_metrics(bn_store *s, int64_t run, const char *split, const bn_me
     if (sqlite3_prepare_v2(bn_store_db(s), runs_metric_sql, -1, &q, NULL) != SQLITE_OK)
         return bn_store_fail(s, err, "recording metrics");
     int rc = BN_OK;
-    const char *overall[] = {"accuracy",        "log_loss",     "roc_auc",
-                             "precision_macro", "recall_macro", "f1_macro"};
-    for (size_t i = 0; i < sizeof overall / sizeof overall[0] && !rc; i++)
-        rc =
-            runs_metric_row(s, q, run, split, overall[i], NULL, bn_metrics_get(m, overall[i]), err);
+    for (int i = 0; i < BN_NMETRICS && !rc; i++)
+        rc = runs_metric_row(s, q, run, split, bn_metrics_defs[i].name, NULL,
+                             *bn_metrics_at((bn_metrics *)m, i), err);
     if (!rc)
         rc = runs_metric_row(s, q, run, split, "n", NULL, m->n, err);
     for (int k = 0; k < m->k && !rc; k++) {
@@ -363,7 +352,7 @@ int bn_runs_put_predictions(bn_store *s, int64_t run, const int64_t *image, cons
     int rc = BN_OK;
     for (int i = 0; i < n && !rc; i++) {
         const double *p = proba + (size_t)i * k;
-        int best = bn_argmax(p, k);
+        int best = bn_metrics_argmax(p, k);
         for (int c = 0; c < k; c++)
             pf[c] = (float)p[c];
         sqlite3_reset(q);
@@ -677,8 +666,8 @@ int bn_runs_get_metrics(bn_store *s, const bn_run *r, const char *split, bn_metr
     }
     for (int c = 0; c < k; c++)
         m->precision[c] = m->recall[c] = m->f1[c] = NAN;
-    m->accuracy = m->log_loss = m->roc_auc = NAN;
-    m->precision_macro = m->recall_macro = m->f1_macro = NAN;
+    for (int i = 0; i < BN_NMETRICS; i++)
+        *bn_metrics_at(m, i) = NAN;
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(bn_store_db(s),
                            "SELECT metric, class, value FROM run_metrics WHERE run = ?1"
@@ -694,13 +683,10 @@ int bn_runs_get_metrics(bn_store *s, const bn_run *r, const char *split, bn_metr
         const char *metric = (const char *)sqlite3_column_text(q, 0);
         double v = sqlite3_column_double(q, 2);
         if (sqlite3_column_type(q, 1) == SQLITE_NULL) {
-            double *dst = strcmp(metric, "accuracy") == 0          ? &m->accuracy
-                          : strcmp(metric, "log_loss") == 0        ? &m->log_loss
-                          : strcmp(metric, "roc_auc") == 0         ? &m->roc_auc
-                          : strcmp(metric, "precision_macro") == 0 ? &m->precision_macro
-                          : strcmp(metric, "recall_macro") == 0    ? &m->recall_macro
-                          : strcmp(metric, "f1_macro") == 0        ? &m->f1_macro
-                                                                   : NULL;
+            double *dst = NULL;
+            for (int i = 0; i < BN_NMETRICS && !dst; i++)
+                if (strcmp(metric, bn_metrics_defs[i].name) == 0)
+                    dst = bn_metrics_at(m, i);
             if (dst)
                 *dst = v;
             else if (strcmp(metric, "n") == 0)
@@ -800,19 +786,20 @@ static void runs_key_list(char *out, size_t n) {
 int bn_runs_list(bn_store *s, const bn_runs_query *query, bn_runs_row_fn fn, void *ctx,
                  bn_error *err) {
     const char *split = query->split ? query->split : "validation";
-    runs_buf sql = {0};
-    runs_puts(&sql, "SELECT * FROM (SELECT " RUNS_COLUMNS ", " RUNS_METRIC("accuracy") ", ");
-    runs_puts(&sql, RUNS_METRIC("log_loss") ", " RUNS_METRIC("roc_auc") ", ");
-    runs_puts(&sql, RUNS_METRIC("f1_macro") ", " RUNS_METRIC("precision_macro") ", ");
-    runs_puts(&sql, RUNS_METRIC("recall_macro") " FROM runs r JOIN featuresets f"
-                                                " ON f.id = r.featureset) WHERE 1");
+    sqlite3_str *sql = sqlite3_str_new(bn_store_db(s));
+    sqlite3_str_appendall(sql,
+                          "SELECT * FROM (SELECT " RUNS_COLUMNS ", " RUNS_METRIC("accuracy") ", ");
+    sqlite3_str_appendall(sql, RUNS_METRIC("log_loss") ", " RUNS_METRIC("roc_auc") ", ");
+    sqlite3_str_appendall(sql, RUNS_METRIC("f1_macro") ", " RUNS_METRIC("precision_macro") ", ");
+    sqlite3_str_appendall(sql, RUNS_METRIC("recall_macro") " FROM runs r JOIN featuresets f"
+                                                           " ON f.id = r.featureset) WHERE 1");
     /* Filters: key OP value, the value bound as parameter ?2, ?3, ... */
     static const char *const ops[] = {">=", "<=", "!=", "=", "<", ">"};
     int nparams = 1;
     int keyidx[64];
     const char *vals[64];
     if (query->nfilters > 64) {
-        free(sql.buf);
+        sqlite3_free(sqlite3_str_finish(sql));
         return bn_fail(err, BN_EINVAL, "runs: at most 64 filters");
     }
     for (int i = 0; i < query->nfilters; i++) {
@@ -832,7 +819,7 @@ int bn_runs_list(bn_store *s, const bn_runs_query *query, bn_runs_row_fn fn, voi
         if (key < 0) {
             char keys[512];
             runs_key_list(keys, sizeof keys);
-            free(sql.buf);
+            sqlite3_free(sqlite3_str_finish(sql));
             return bn_fail(err, BN_EINVAL,
                            "--filter '%s': expected KEY OP VALUE, OP one of = != < <= > >=, KEY "
                            "one of %s",
@@ -853,7 +840,7 @@ int bn_runs_list(bn_store *s, const bn_runs_query *query, bn_runs_row_fn fn, voi
             }
             strtod(val, &end);
             if (!*val || *end) {
-                free(sql.buf);
+                sqlite3_free(sqlite3_str_finish(sql));
                 return bn_fail(err, BN_EINVAL, "--filter '%s': '%s' is not a number%s", f, val,
                                strcmp(runs_keys[key].key, "standardize") == 0 ||
                                        strcmp(runs_keys[key].key, "chosen") == 0
@@ -866,7 +853,7 @@ int bn_runs_list(bn_store *s, const bn_runs_query *query, bn_runs_row_fn fn, voi
         const char *sqlop = op;
         if (runs_keys[key].text && strcmp(runs_keys[key].key, "featureset") != 0 &&
             strcmp(runs_keys[key].key, "dataset") != 0 && op[0] != '=' && op[0] != '!') {
-            free(sql.buf);
+            sqlite3_free(sqlite3_str_finish(sql));
             return bn_fail(err, BN_EINVAL, "--filter '%s': %s takes = or !=", f,
                            runs_keys[key].key);
         }
@@ -874,7 +861,7 @@ int bn_runs_list(bn_store *s, const bn_runs_query *query, bn_runs_row_fn fn, voi
              strcmp(runs_keys[key].key, "dataset") == 0) &&
             (op[0] == '=' || op[0] == '!'))
             sqlop = op[0] == '=' ? " GLOB " : " NOT GLOB ";
-        runs_printf(&sql, " AND %s%s?%d", runs_keys[key].sql, sqlop, ++nparams);
+        sqlite3_str_appendf(sql, " AND %s%s?%d", runs_keys[key].sql, sqlop, ++nparams);
     }
     /* Sort: best first (metrics), newest first (id); '-' reverses. */
     const char *sort = query->sort ? query->sort : "id";
@@ -883,23 +870,25 @@ int bn_runs_list(bn_store *s, const bn_runs_query *query, bn_runs_row_fn fn, voi
     if (sk < 0) {
         char keys[512];
         runs_key_list(keys, sizeof keys);
-        free(sql.buf);
+        sqlite3_free(sqlite3_str_finish(sql));
         return bn_fail(err, BN_EINVAL, "--sort '%s': expected one of %s", sort, keys);
     }
     int desc = runs_keys[sk].desc ^ reverse;
-    runs_printf(&sql, " ORDER BY %s IS NULL, %s %s, id DESC", runs_keys[sk].sql, runs_keys[sk].sql,
-                desc ? "DESC" : "ASC");
+    sqlite3_str_appendf(sql, " ORDER BY %s IS NULL, %s %s, id DESC", runs_keys[sk].sql,
+                        runs_keys[sk].sql, desc ? "DESC" : "ASC");
     if (query->limit > 0)
-        runs_printf(&sql, " LIMIT %d", query->limit);
-    if (sql.oom)
+        sqlite3_str_appendf(sql, " LIMIT %d", query->limit);
+    int sql_err = sqlite3_str_errcode(sql);
+    char *text = sqlite3_str_finish(sql);
+    if (sql_err || !text) {
+        sqlite3_free(text);
         return bn_fail(err, BN_ENOMEM, "runs: out of memory");
-
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(bn_store_db(s), sql.buf, -1, &q, NULL) != SQLITE_OK) {
-        free(sql.buf);
-        return bn_store_fail(s, err, "listing runs");
     }
-    free(sql.buf);
+    sqlite3_stmt *q;
+    int prepared = sqlite3_prepare_v2(bn_store_db(s), text, -1, &q, NULL);
+    sqlite3_free(text);
+    if (prepared != SQLITE_OK)
+        return bn_store_fail(s, err, "listing runs");
     sqlite3_bind_text(q, 1, split, -1, SQLITE_TRANSIENT);
     for (int i = 0; i < query->nfilters; i++) {
         if (runs_keys[keyidx[i]].text)

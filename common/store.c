@@ -437,6 +437,63 @@ int bn_store_featureset_get_or_create(bn_store *s, const bn_featureset *fs, int6
     return bn_store_fail(s, err, "creating the feature set");
 }
 
+/* Column i as a new string (NULL for NULL); *oom set when the copy fails. */
+static const char *column_dup(sqlite3_stmt *q, int i, int *oom) {
+    const unsigned char *t = sqlite3_column_text(q, i);
+    char *d = t ? strdup((const char *)t) : NULL;
+    *oom |= t && !d;
+    return d;
+}
+
+int bn_store_featureset_get(bn_store *s, int64_t id, bn_featureset *out, bn_error *err) {
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *q;
+    /* The columns of bn_featureset_get_or_create's INSERT, in its order. */
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT name, source, model, weights_sha256, layer, pooling, size,"
+                           " resize, preprocess, dim, dtype, model_format, model_path, precision"
+                           " FROM featuresets WHERE id = ?1",
+                           -1, &q, NULL) != SQLITE_OK)
+        return bn_store_fail(s, err, "reading the feature set");
+    sqlite3_bind_int64(q, 1, id);
+    int step = sqlite3_step(q), oom = 0;
+    if (step == SQLITE_ROW) {
+        out->name = column_dup(q, 0, &oom);
+        out->source = column_dup(q, 1, &oom);
+        out->model = column_dup(q, 2, &oom);
+        out->weights_sha256 = column_dup(q, 3, &oom);
+        out->layer = column_dup(q, 4, &oom);
+        out->pooling = column_dup(q, 5, &oom);
+        out->size = sqlite3_column_int(q, 6);
+        out->resize = column_dup(q, 7, &oom);
+        out->preprocess = column_dup(q, 8, &oom);
+        out->dim = sqlite3_column_int(q, 9);
+        out->dtype = column_dup(q, 10, &oom);
+        out->model_format = column_dup(q, 11, &oom);
+        out->model_path = column_dup(q, 12, &oom);
+        out->precision = column_dup(q, 13, &oom);
+    }
+    sqlite3_finalize(q);
+    if (step == SQLITE_ROW && !oom)
+        return BN_OK;
+    bn_store_featureset_release(out);
+    if (oom)
+        return bn_fail(err, BN_ENOMEM, "%s: out of memory reading feature set %lld", s->path,
+                       (long long)id);
+    if (step != SQLITE_DONE)
+        return bn_store_fail(s, err, "reading the feature set");
+    return bn_fail(err, BN_EINVAL, "%s: no feature set %lld", s->path, (long long)id);
+}
+
+void bn_store_featureset_release(bn_featureset *fs) {
+    const char **strings[] = {&fs->name,  &fs->source,       &fs->model,      &fs->weights_sha256,
+                              &fs->layer, &fs->pooling,      &fs->resize,     &fs->preprocess,
+                              &fs->dtype, &fs->model_format, &fs->model_path, &fs->precision};
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
+        free((void *)*strings[i]);
+    memset(fs, 0, sizeof *fs);
+}
+
 int bn_store_featureset_find(bn_store *s, const char *name_or_id, int64_t *id, int *dim,
                              char dtype[8], bn_error *err) {
     sqlite3_stmt *q;
@@ -462,6 +519,50 @@ int bn_store_featureset_find(bn_store *s, const char *name_or_id, int64_t *id, i
         err, BN_EINVAL,
         "%s: no feature set '%s' (list them with: sqlite3 %s 'SELECT id, name FROM featuresets')",
         s->path, name_or_id, s->path);
+}
+
+int bn_store_featureset_pick(bn_store *s, const char *name_or_id, int64_t *id, int *dim, char *name,
+                             size_t nname, bn_error *err) {
+    sqlite3 *db = s->db;
+    sqlite3_stmt *q;
+    if (name_or_id) {
+        char dtype[8];
+        int rc = bn_store_featureset_find(s, name_or_id, id, dim, dtype, err);
+        if (rc)
+            return rc;
+    } else {
+        if (sqlite3_prepare_v2(db, "SELECT id, dim, name FROM featuresets ORDER BY id", -1, &q,
+                               NULL) != SQLITE_OK)
+            return bn_store_fail(s, err, "listing feature sets");
+        int count = 0;
+        char names[600] = "";
+        while (sqlite3_step(q) == SQLITE_ROW) {
+            if (count++ == 0) {
+                *id = sqlite3_column_int64(q, 0);
+                *dim = sqlite3_column_int(q, 1);
+            }
+            size_t len = strlen(names);
+            if (len < 500)
+                snprintf(names + len, sizeof names - len, "%s'%s'", len ? ", " : "",
+                         (const char *)sqlite3_column_text(q, 2));
+        }
+        sqlite3_finalize(q);
+        if (count == 0)
+            return bn_fail(err, BN_EINVAL,
+                           "%s has no feature sets: run bottleneck-extract or bottleneck-extract "
+                           "import first",
+                           s->path);
+        if (count > 1)
+            return bn_fail(err, BN_EINVAL,
+                           "%s has %d feature sets (%s): choose one with --features", s->path,
+                           count, names);
+    }
+    bn_featureset row;
+    int rc = bn_store_featureset_get(s, *id, &row, err);
+    if (rc == BN_OK)
+        snprintf(name, nname, "%s", row.name);
+    bn_store_featureset_release(&row);
+    return rc;
 }
 
 int bn_store_has_vector(bn_store *s, int64_t featureset, const char *sha256, int *has,

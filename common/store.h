@@ -16,6 +16,7 @@
 
 #include "error.h"
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct bn_store bn_store;
@@ -61,9 +62,20 @@ typedef struct {
 /* Find the feature set with exactly these settings, or create it. */
 int bn_store_featureset_get_or_create(bn_store *s, const bn_featureset *fs, int64_t *id,
                                       bn_error *err);
+/* The inverse: the row of feature set id, every column of the struct, its
+ * strings malloc'ed (NULL where the row has NULL); BN_EINVAL if there is no
+ * such feature set. Release with bn_store_featureset_release (also after an
+ * error: it then holds nothing). */
+int bn_store_featureset_get(bn_store *s, int64_t id, bn_featureset *out, bn_error *err);
+void bn_store_featureset_release(bn_featureset *fs);
 /* Look one up by name or by numeric id given as text; BN_EINVAL if none. */
 int bn_store_featureset_find(bn_store *s, const char *name_or_id, int64_t *id, int *dim,
                              char dtype[8], bn_error *err);
+/* The feature set a command works on: name_or_id (as _find), or when NULL
+ * the database's only one (BN_EINVAL naming them when there are several or
+ * none). Its name goes to name (nname bytes). */
+int bn_store_featureset_pick(bn_store *s, const char *name_or_id, int64_t *id, int *dim, char *name,
+                             size_t nname, bn_error *err);
 
 /* Is there a vector for this content in this feature set? */
 int bn_store_has_vector(bn_store *s, int64_t featureset, const char *sha256, int *has,

@@ -852,7 +852,7 @@ static int sw_round(sw_ctx *t, sw_cand *cand, const bn_train_opts *o, double *rs
 
 int bn_sweep_train(const bn_data *d, const bn_train_opts *o, const double *Cs, int ncand,
                    bn_model *models, bn_train_info *infos, bn_sweep_stats *stats, bn_error *err) {
-    double t0 = bn_now();
+    double t0 = bn_progress_now();
     bn_sweep_stats st = {0};
     if (!bn_sweep_supported(d, o))
         return bn_fail(err, BN_EINVAL, "train: a sweep trains binary lbfgs heads only");
@@ -951,7 +951,7 @@ int bn_sweep_train(const bn_data *d, const bn_train_opts *o, const double *Cs, i
         k->px = k->u + n;
         k->g = g + (size_t)(c + 1) * P;
     }
-    st.setup_seconds = bn_now() - t0;
+    st.setup_seconds = bn_progress_now() - t0;
 
     for (int more = 1; more && rc == BN_OK;)
         rc = sw_round(&t, cand, o, rsum, lossg, &st, &more, err);
@@ -975,7 +975,7 @@ int bn_sweep_train(const bn_data *d, const bn_train_opts *o, const double *Cs, i
             for (int j = 0; j < dim; j++)
                 w[(size_t)j * ncand + c] = beta[(size_t)c * dim + j];
     }
-    double seconds = bn_now() - t0;
+    double seconds = bn_progress_now() - t0;
     for (int c = 0; c < ncand && rc == BN_OK; c++) {
         bn_model *m = &models[c];
         const bn_lbfgs *lb = &cand[c].lb;

@@ -20,9 +20,8 @@
 #include "cpu.h"
 
 #include "lbfgs.h"
+#include "pool.h"
 #include "progress.h"
-
-#include <pthread.h>
 
 #include <cblas.h>
 #include <float.h>
@@ -36,7 +35,6 @@
 #define TRAIN_PARALLEL_WORK 4e6
 #define TRAIN_CHUNKS 16
 #define TRAIN_CHUNK_BYTES (64u << 20)
-#define TRAIN_MAX_THREADS 64
 
 /* ---- options ------------------------------------------------------------ */
 
@@ -141,6 +139,8 @@ typedef struct {
     train_acc *acc;   /* (nchunks) partial sums; acc[0] holds the total */
     const bn_data *d; /* the rows of the pass in progress (threads read it) */
     int grad;
+    int pooled;      /* holds a reference to the thread pool (pool.h) */
+    bn_pool_queue q; /* the chunks of the pass in progress */
 } train_ctx;
 
 /* v = w / scale, c = b - v . mean (the standardisation applied implicitly). */
@@ -224,38 +224,31 @@ static void train_chunk(train_ctx *t, int c) {
     }
 }
 
-typedef struct {
-    train_ctx *t;
-    int first;
-} train_worker;
-
-static void *train_worker_main(void *arg) {
-    train_worker *w = arg;
-    for (int c = w->first; c < w->t->nchunks; c += w->t->nthreads)
-        train_chunk(w->t, c);
-    return NULL;
+/* One pool thread's share of a pass: chunks taken from the queue. */
+static void train_work(void *arg, int tid, int nth) {
+    (void)tid, (void)nth;
+    train_ctx *t = arg;
+    const unsigned end = (unsigned)t->nchunks;
+    for (unsigned c; bn_pool_take(&t->q, end, &c);) {
+        train_chunk(t, (int)c);
+        bn_pool_finish(&t->q, end);
+    }
 }
 
-/* One pass over d into acc[0]: chunks computed by nthreads threads, then
- * added in chunk order, so the sums do not depend on the thread count. */
+/* One pass over d into acc[0]: chunks computed on the pool's threads (pool.h;
+ * started once per process, not once per pass), then added in chunk order,
+ * so the sums depend neither on the thread count nor on which thread took
+ * which chunk. */
 static void train_pass(train_ctx *t, const bn_data *d, int grad) {
     t->d = d;
     t->grad = grad;
-    pthread_t tid[TRAIN_MAX_THREADS];
-    train_worker w[TRAIN_MAX_THREADS];
-    int started = 0;
-    for (int i = 1; i < t->nthreads; i++) {
-        w[i] = (train_worker){t, i};
-        if (pthread_create(&tid[i], NULL, train_worker_main, &w[i]) != 0)
-            break;
-        started = i;
-    }
-    /* This thread takes chunks 0, T, 2T, ... and any a thread failed to start. */
-    for (int c = 0; c < t->nchunks; c++)
-        if (c % t->nthreads == 0 || c % t->nthreads > started)
+    if (t->nthreads > 1) {
+        memset(&t->q, 0, sizeof t->q);
+        bn_pool_run(train_work, t, t->nthreads);
+    } else {
+        for (int c = 0; c < t->nchunks; c++)
             train_chunk(t, c);
-    for (int i = 1; i <= started; i++)
-        pthread_join(tid[i], NULL);
+    }
     train_acc *a = &t->acc[0];
     size_t p = (size_t)t->nout * t->dim;
     for (int c = 1; c < t->nchunks; c++) {
@@ -320,6 +313,9 @@ static double train_mean_loss(train_ctx *t, const bn_data *d, const double *thet
 }
 
 static void train_ctx_free(train_ctx *t) {
+    if (t->pooled)
+        bn_pool_release();
+    t->pooled = 0;
     free(t->class_weight);
     free(t->v);
     free(t->c);
@@ -348,8 +344,13 @@ static int train_ctx_chunks(train_ctx *t, int n, bn_error *err) {
     t->nchunks = nc;
     int threads = bn_cpu_threads();
     t->nthreads = threads < 1 ? 1 : threads > nc ? nc : threads;
-    if (t->nthreads > TRAIN_MAX_THREADS)
-        t->nthreads = TRAIN_MAX_THREADS;
+    if (t->nthreads > BN_POOL_MAX_THREADS)
+        t->nthreads = BN_POOL_MAX_THREADS;
+    /* A pool that cannot start every thread runs the pass on those it has. */
+    if (t->nthreads > 1) {
+        (void)bn_pool_acquire(t->nthreads);
+        t->pooled = 1;
+    }
     t->acc = calloc((size_t)nc, sizeof *t->acc);
     if (!t->acc)
         return bn_fail(err, BN_ENOMEM, "train: out of memory");
@@ -615,17 +616,16 @@ static int train_newton(train_ctx *t, const bn_data *d, const bn_train_opts *o, 
 
 /* ---- SGD / Adam ----------------------------------------------------------------------- */
 
-/* splitmix64: a small, well-mixed generator; the whole stream follows from
- * the seed. */
-static uint64_t train_rng_next(uint64_t *s) {
+/* splitmix64 (train.h). */
+uint64_t bn_train_rng_next(uint64_t *s) {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
 }
 
-static uint32_t train_rng_below(uint64_t *s, uint32_t n) {
-    return (uint32_t)(((unsigned __int128)train_rng_next(s) * n) >> 64);
+uint32_t bn_train_rng_below(uint64_t *s, uint32_t n) {
+    return (uint32_t)(((unsigned __int128)bn_train_rng_next(s) * n) >> 64);
 }
 
 static int train_minibatch(train_ctx *t, const bn_data *d, const bn_data *valid,
@@ -662,7 +662,7 @@ static int train_minibatch(train_ctx *t, const bn_data *d, const bn_data *valid,
     double pen = 1.0 / (t->C * t->S);
     for (epoch = 1; epoch <= o->epochs; epoch++) {
         for (int i = n - 1; i > 0; i--) {
-            uint32_t j = train_rng_below(&rng, (uint32_t)i + 1);
+            uint32_t j = bn_train_rng_below(&rng, (uint32_t)i + 1);
             uint32_t tmp = perm[i];
             perm[i] = perm[j];
             perm[j] = tmp;
@@ -750,7 +750,7 @@ void bn_model_free(bn_model *m) {
 int bn_train(const bn_data *train, const bn_data *valid, const bn_train_opts *o, bn_model *model,
              bn_train_info *info, bn_error *err) {
     memset(info, 0, sizeof *info);
-    double t0 = bn_now();
+    double t0 = bn_progress_now();
     if (train->dim < 1 || train->k < 2)
         return bn_fail(err, BN_EINVAL, "train: need dim >= 1 and at least 2 classes (%d, %d)",
                        train->dim, train->k);
@@ -795,7 +795,7 @@ int bn_train(const bn_data *train, const bn_data *valid, const bn_train_opts *o,
     default: rc = bn_fail(err, BN_EINVAL, "train: unknown solver %d", (int)o->solver);
     }
     train_ctx_free(&t);
-    info->seconds = bn_now() - t0;
+    info->seconds = bn_progress_now() - t0;
     return rc;
 }
 

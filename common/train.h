@@ -69,6 +69,13 @@ typedef struct {
 
 void bn_train_opts_default(bn_train_opts *o);
 
+/* splitmix64: a small, well-mixed generator whose whole stream follows from
+ * the seed (*s, advanced). Shuffles use it: SGD's epochs here, the folds and
+ * the holdout of a train job (trainjob.c). _below: uniform in [0, n) by
+ * Lemire's multiply-shift. */
+uint64_t bn_train_rng_next(uint64_t *s);
+uint32_t bn_train_rng_below(uint64_t *s, uint32_t n);
+
 /* Labelled rows, possibly in several separate blocks (cross-validation trains
  * on the folds before and after the held-out one; a refit on train plus
  * validation spans two matrices), so rows are never copied. */

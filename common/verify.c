@@ -49,39 +49,29 @@ static char *vf_strdup(const unsigned char *s) {
 /* The feature set's row -> network settings; fails for imports and for
  * settings this version cannot run. */
 static int vf_definition(bn_store *s, int64_t fs, vf_def *d, bn_error *err) {
-    sqlite3_stmt *q = NULL;
-    const char *sql = "SELECT source, layer, pooling, size, resize, preprocess, dtype, dim,"
-                      " weights_sha256, name, precision FROM featuresets WHERE id = ?1";
-    if (sqlite3_prepare_v2(bn_store_db(s), sql, -1, &q, NULL) != SQLITE_OK)
-        return bn_store_fail(s, err, "reading the feature set");
-    sqlite3_bind_int64(q, 1, fs);
-    int rc = BN_OK;
-    if (sqlite3_step(q) != SQLITE_ROW) {
-        rc = bn_fail(err, BN_EINVAL, "%s: no feature set %lld", bn_store_path(s), (long long)fs);
-    } else {
-        const char *source = (const char *)sqlite3_column_text(q, 0);
-        const char *name = (const char *)sqlite3_column_text(q, 9);
-        const char *wsha = (const char *)sqlite3_column_text(q, 8);
+    bn_featureset row;
+    int rc = bn_store_featureset_get(s, fs, &row, err);
+    if (rc == BN_OK) {
         memset(d, 0, sizeof *d);
-        d->image.size = sqlite3_column_int(q, 3);
-        d->dim = sqlite3_column_int(q, 7);
-        snprintf(d->dtype, sizeof d->dtype, "%s", (const char *)sqlite3_column_text(q, 6));
-        snprintf(d->weights_sha256, sizeof d->weights_sha256, "%s", wsha ? wsha : "");
-        if (!source || strcmp(source, "extract") != 0)
+        d->image.size = row.size;
+        d->dim = row.dim;
+        snprintf(d->dtype, sizeof d->dtype, "%s", row.dtype);
+        snprintf(d->weights_sha256, sizeof d->weights_sha256, "%s",
+                 row.weights_sha256 ? row.weights_sha256 : "");
+        if (!row.source || strcmp(row.source, "extract") != 0)
             rc = bn_fail(err, BN_EINVAL,
                          "%s: feature set %s was imported, not extracted: nothing to recompute",
-                         bn_store_path(s), name);
-        else if (bn_precision_parse((const char *)sqlite3_column_text(q, 10), &d->precision) ||
-                 bn_layer_parse((const char *)sqlite3_column_text(q, 1), &d->layer) ||
-                 bn_pooling_parse((const char *)sqlite3_column_text(q, 2), &d->pooling) ||
-                 bn_resize_parse((const char *)sqlite3_column_text(q, 4), &d->image.resize) ||
-                 bn_preprocess_parse((const char *)sqlite3_column_text(q, 5),
-                                     &d->image.preprocess) ||
+                         bn_store_path(s), row.name);
+        else if (bn_precision_parse(row.precision, &d->precision) ||
+                 bn_vgg16_layer_parse(row.layer, &d->layer) ||
+                 bn_vgg16_pooling_parse(row.pooling, &d->pooling) ||
+                 bn_image_resize_parse(row.resize, &d->image.resize) ||
+                 bn_image_preprocess_parse(row.preprocess, &d->image.preprocess) ||
                  bn_vgg16_dim(d->layer, d->pooling, d->image.size) != d->dim)
             rc = bn_fail(err, BN_EINVAL, "%s: feature set %s has settings this version cannot run",
-                         bn_store_path(s), name);
+                         bn_store_path(s), row.name);
     }
-    sqlite3_finalize(q);
+    bn_store_featureset_release(&row);
     return rc;
 }
 
@@ -171,7 +161,7 @@ static int vf_load(const char *root, vf_item *it, const vf_def *d, float *in, bn
     fclose(f);
     char sha[65];
     if (!bad)
-        bn_sha256_hex(buf, len, sha);
+        bn_hash_sha256_hex(buf, len, sha);
     if (bad) {
         st->unreadable++;
     } else if (strcmp(sha, it->sha256) != 0) {

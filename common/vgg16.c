@@ -194,29 +194,29 @@ int bn_vgg16_forward(bn_vgg16 *net, const float *in, int n, bn_layer layer, bn_p
                        net->max_batch);
     if (vgg_nconv(layer) == 0 || vgg_nconv(layer) > vgg_nconv(net->last))
         return bn_fail(err, BN_EINVAL, "vgg16: layer %d not built (network ends at %s)", (int)layer,
-                       bn_layer_name(net->last));
+                       bn_vgg16_layer_name(net->last));
     if (pooling != BN_POOLING_NONE && pooling != BN_POOLING_AVG && pooling != BN_POOLING_MAX)
         return bn_fail(err, BN_EINVAL, "vgg16: unknown pooling %d", (int)pooling);
     if (n == 0)
         return BN_OK;
     int rc = bn_graph_run(net->graph, in, n, err);
     if (!rc)
-        rc = bn_graph_features(net->graph, bn_layer_name(layer), (int)pooling, n, out, err);
+        rc = bn_graph_features(net->graph, bn_vgg16_layer_name(layer), (int)pooling, n, out, err);
     return rc;
 }
 
-int bn_layer_parse(const char *s, bn_layer *out) {
+int bn_vgg16_layer_parse(const char *s, bn_layer *out) {
     static const bn_layer all[] = {BN_LAYER_BLOCK3_POOL, BN_LAYER_BLOCK4_POOL,
                                    BN_LAYER_BLOCK5_POOL};
     for (size_t i = 0; s && i < sizeof all / sizeof all[0]; i++)
-        if (strcmp(s, bn_layer_name(all[i])) == 0) {
+        if (strcmp(s, bn_vgg16_layer_name(all[i])) == 0) {
             *out = all[i];
             return BN_OK;
         }
     return BN_EINVAL;
 }
 
-const char *bn_layer_name(bn_layer l) {
+const char *bn_vgg16_layer_name(bn_layer l) {
     switch (l) {
     case BN_LAYER_BLOCK3_POOL: return "block3_pool";
     case BN_LAYER_BLOCK4_POOL: return "block4_pool";
@@ -225,17 +225,17 @@ const char *bn_layer_name(bn_layer l) {
     return "unknown";
 }
 
-int bn_pooling_parse(const char *s, bn_pooling *out) {
+int bn_vgg16_pooling_parse(const char *s, bn_pooling *out) {
     static const bn_pooling all[] = {BN_POOLING_NONE, BN_POOLING_AVG, BN_POOLING_MAX};
     for (size_t i = 0; s && i < sizeof all / sizeof all[0]; i++)
-        if (strcmp(s, bn_pooling_name(all[i])) == 0) {
+        if (strcmp(s, bn_vgg16_pooling_name(all[i])) == 0) {
             *out = all[i];
             return BN_OK;
         }
     return BN_EINVAL;
 }
 
-const char *bn_pooling_name(bn_pooling p) {
+const char *bn_vgg16_pooling_name(bn_pooling p) {
     switch (p) {
     case BN_POOLING_NONE: return "none";
     case BN_POOLING_AVG: return "avg";

@@ -60,9 +60,9 @@ const char *bn_vgg16_engine_id(const bn_vgg16 *net);
 int bn_vgg16_forward(bn_vgg16 *net, const float *in, int n, bn_layer layer, bn_pooling pooling,
                      float *out, bn_error *err);
 
-int bn_layer_parse(const char *s, bn_layer *out); /* "block3_pool" ... */
-const char *bn_layer_name(bn_layer l);
-int bn_pooling_parse(const char *s, bn_pooling *out); /* "none"|"avg"|"max" */
-const char *bn_pooling_name(bn_pooling p);
+int bn_vgg16_layer_parse(const char *s, bn_layer *out); /* "block3_pool" ... */
+const char *bn_vgg16_layer_name(bn_layer l);
+int bn_vgg16_pooling_parse(const char *s, bn_pooling *out); /* "none"|"avg"|"max" */
+const char *bn_vgg16_pooling_name(bn_pooling p);
 
 #endif

@@ -3,7 +3,9 @@
  * file, and where that file is looked for.
  *
  * Owns:
- *   - bn_vgg16_convs, the table every other module sizes VGG16 by;
+ *   - bn_vgg16_convs, the 13 convolutions' names and channel counts: the one
+ *     copy, which this loader checks the file against and vgg16.c builds
+ *     the graph from;
  *   - bn_weights_load: reads the file with libhdf5 the way Keras' own
  *     loader does (root `layer_names` attribute -> one group per layer ->
  *     the group's `weight_names` attribute -> datasets, [kernel, bias]).
@@ -406,12 +408,12 @@ static int weights_sha256(const char *path, char hex[65]) {
     if (fd < 0 || fstat(fd, &st) != 0 || st.st_size <= 0) {
         if (fd >= 0)
             close(fd);
-        return bn_sha256_file(path, hex);
+        return bn_hash_sha256_file(path, hex);
     }
     void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (p == MAP_FAILED)
-        return bn_sha256_file(path, hex);
+        return bn_hash_sha256_file(path, hex);
     static const char kind[] = "sha256-of-file";
     bn_kcache_key key = bn_kcache_key_of(kind, NULL, 0, p, (size_t)st.st_size);
     const char *memo = bn_kcache_map(kind, key, 64);
@@ -422,7 +424,7 @@ static int weights_sha256(const char *path, char hex[65]) {
         memcpy(hex, memo, 64);
         hex[64] = '\0';
     } else {
-        bn_sha256_hex(p, (size_t)st.st_size, hex);
+        bn_hash_sha256_hex(p, (size_t)st.st_size, hex);
         (void)bn_kcache_store(kind, key, hex, 64);
     }
     bn_kcache_release(memo);
@@ -573,7 +575,7 @@ int bn_weights_locate(char *out, size_t n, const char *explicit_path, bn_error *
  * is not fetched again). */
 static int already_there(const char *path, const char *want) {
     char have[33];
-    if (access(path, R_OK) != 0 || bn_md5_file(path, have) != 0)
+    if (access(path, R_OK) != 0 || bn_hash_md5_file(path, have) != 0)
         return 0;
     return strcasecmp(have, want) == 0;
 }

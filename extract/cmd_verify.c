@@ -69,11 +69,18 @@ static int only_featureset(bn_store *s, char *out, size_t n) {
     return count;
 }
 
-int extract_verify_main(int argc, char **argv) {
-    const char *db = NULL, *features = NULL, *weights_arg = NULL;
-    bn_verify_opts o = {.sample = 200, .batch = 8, .engine = BN_CONV_AUTO};
-    int threads = 0, all = 0, sample_given = 0;
-    verify_ctx ctx = {0};
+/* The command line of `verify`. */
+typedef struct {
+    const char *db, *features, *weights, *root;
+    bn_verify_opts o;
+    int threads, all, quiet, json;
+} verify_args;
+
+/* The options into *a; -1 to go on, else the exit status (0 after --help,
+ * 2 after a usage error). */
+static int verify_options(int argc, char **argv, verify_args *a) {
+    *a = (verify_args){.o = {.sample = 200, .batch = 8, .engine = BN_CONV_AUTO}};
+    int sample_given = 0;
     enum {
         O_DB = 256,
         O_FEAT,
@@ -107,49 +114,89 @@ int extract_verify_main(int argc, char **argv) {
     for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
         char *end = NULL;
         switch (c) {
-        case O_DB: db = optarg; break;
-        case O_FEAT: features = optarg; break;
+        case O_DB: a->db = optarg; break;
+        case O_FEAT: a->features = optarg; break;
         case O_SAMPLE:
-            o.sample = strtol(optarg, &end, 10);
-            if (!*optarg || *end || o.sample < 1)
+            a->o.sample = strtol(optarg, &end, 10);
+            if (!*optarg || *end || a->o.sample < 1)
                 return verify_usage_error("--sample %s: expected a positive integer", optarg);
             sample_given = 1;
             break;
-        case O_ALL: all = 1; break;
-        case O_REPAIR: o.repair = 1; break;
-        case O_W: weights_arg = optarg; break;
+        case O_ALL: a->all = 1; break;
+        case O_REPAIR: a->o.repair = 1; break;
+        case O_W: a->weights = optarg; break;
         case O_CONV:
-            if (bn_conv_engine_parse(optarg, &o.engine))
+            if (bn_conv_engine_parse(optarg, &a->o.engine))
                 return verify_usage_error("--conv %s: expected auto, direct or winograd", optarg);
             break;
         case O_BATCH:
-            o.batch = (int)strtol(optarg, &end, 10);
-            if (!*optarg || *end || o.batch < 1 || o.batch > 1024)
+            a->o.batch = (int)strtol(optarg, &end, 10);
+            if (!*optarg || *end || a->o.batch < 1 || a->o.batch > 1024)
                 return verify_usage_error("--batch %s: expected 1..1024", optarg);
             break;
         case O_TH:
-            threads = (int)strtol(optarg, &end, 10);
-            if (!*optarg || *end || threads < 1)
+            a->threads = (int)strtol(optarg, &end, 10);
+            if (!*optarg || *end || a->threads < 1)
                 return verify_usage_error("--threads %s: expected a positive integer", optarg);
             break;
-        case O_Q: ctx.quiet = 1; break;
-        case O_J: ctx.json = 1; break;
+        case O_Q: a->quiet = 1; break;
+        case O_J: a->json = 1; break;
         case 'h':
         case O_H: fputs(verify_usage, stdout); return 0;
         default: return verify_usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
-    if (!db)
+    if (!a->db)
         return verify_usage_error("%s", "--db is required");
-    if (all && sample_given)
+    if (a->all && sample_given)
         return verify_usage_error("%s", "--sample and --all exclude each other");
     if (optind != argc - 1)
         return verify_usage_error("%s", "one dataset folder expected (the one extracted from)");
-    if (all)
-        o.sample = 0;
-    const char *root = argv[optind];
-    if (threads > 0)
-        bn_cpu_set_threads(threads);
+    if (a->all)
+        a->o.sample = 0;
+    a->root = argv[optind];
+    return -1;
+}
+
+/* The summary line on stderr, or JSON on stdout. */
+static void verify_report(const verify_args *a, const char *features, const bn_verify_stats *st,
+                          int status) {
+    if (!a->quiet && !a->json)
+        fprintf(stderr,
+                "%s: feature set %s: %ld vectors selected, %ld checked: %ld identical, %ld within "
+                "1e-4 (another engine), %ld differ%s; %ld files missing, %ld changed since "
+                "extraction, %ld unreadable; worst relative L2 %.3g\n",
+                a->db, features, st->total, st->checked, st->identical, st->close, st->differ,
+                a->o.repair ? " (repaired)" : "", st->missing, st->changed, st->unreadable,
+                st->worst);
+    if (status == 3 && !a->quiet && !a->json)
+        fprintf(stderr, "replace them with: bottleneck-extract verify --repair --db %s%s %s\n",
+                a->db, a->all ? " --all" : "", a->root);
+    if (!a->json)
+        return;
+    printf("{\"db\":");
+    bn_json_string(stdout, a->db);
+    printf(",\"featureset\":");
+    bn_json_string(stdout, features);
+    printf(",\"selected\":%ld,\"checked\":%ld,\"identical\":%ld,\"close\":%ld,\"differ\":%ld,"
+           "\"repaired\":%ld,\"missing\":%ld,\"changed\":%ld,\"unreadable\":%ld,"
+           "\"worst_rel_l2\":",
+           st->total, st->checked, st->identical, st->close, st->differ, st->repaired, st->missing,
+           st->changed, st->unreadable);
+    bn_json_number(stdout, st->worst);
+    printf("}\n");
+}
+
+int extract_verify_main(int argc, char **argv) {
+    verify_args a;
+    int status = verify_options(argc, argv, &a);
+    if (status >= 0)
+        return status;
+    status = 1;
+    verify_ctx ctx = {.quiet = a.quiet, .json = a.json};
+    const char *db = a.db, *features = a.features;
+    if (a.threads > 0)
+        bn_cpu_set_threads(a.threads);
 
     bn_error err;
     bn_error_clear(&err);
@@ -158,9 +205,8 @@ int extract_verify_main(int argc, char **argv) {
     int64_t fs = 0;
     int dim;
     char dtype[8];
-    int status = 1;
     if (bn_image_init(argv[0], &err) ||
-        bn_weights_locate(weights_path, sizeof weights_path, weights_arg, &err) ||
+        bn_weights_locate(weights_path, sizeof weights_path, a.weights, &err) ||
         bn_store_open(&s, db, 0, &err)) {
         fprintf(stderr, "bottleneck-extract verify: %s\n", err.msg);
         goto done;
@@ -182,36 +228,15 @@ int extract_verify_main(int argc, char **argv) {
     }
     bn_progress_start(&ctx.bar, stderr, "verify", "vec", 0, ctx.quiet || ctx.json);
     bn_verify_stats st;
-    int rc = bn_verify_run(s, fs, root, weights_path, &o, on_differ, on_progress, &ctx, &st, &err);
+    int rc =
+        bn_verify_run(s, fs, a.root, weights_path, &a.o, on_differ, on_progress, &ctx, &st, &err);
     bn_progress_finish(&ctx.bar);
     if (rc) {
         fprintf(stderr, "bottleneck-extract verify: %s\n", err.msg);
         goto done;
     }
     status = st.differ > st.repaired ? 3 : 0;
-    if (!ctx.quiet && !ctx.json)
-        fprintf(stderr,
-                "%s: feature set %s: %ld vectors selected, %ld checked: %ld identical, %ld within "
-                "1e-4 (another engine), %ld differ%s; %ld files missing, %ld changed since "
-                "extraction, %ld unreadable; worst relative L2 %.3g\n",
-                db, features, st.total, st.checked, st.identical, st.close, st.differ,
-                o.repair ? " (repaired)" : "", st.missing, st.changed, st.unreadable, st.worst);
-    if (status == 3 && !ctx.quiet && !ctx.json)
-        fprintf(stderr, "replace them with: bottleneck-extract verify --repair --db %s%s %s\n", db,
-                all ? " --all" : "", root);
-    if (ctx.json) {
-        printf("{\"db\":");
-        bn_json_string(stdout, db);
-        printf(",\"featureset\":");
-        bn_json_string(stdout, features);
-        printf(",\"selected\":%ld,\"checked\":%ld,\"identical\":%ld,\"close\":%ld,\"differ\":%ld,"
-               "\"repaired\":%ld,\"missing\":%ld,\"changed\":%ld,\"unreadable\":%ld,"
-               "\"worst_rel_l2\":",
-               st.total, st.checked, st.identical, st.close, st.differ, st.repaired, st.missing,
-               st.changed, st.unreadable);
-        bn_json_number(stdout, st.worst);
-        printf("}\n");
-    }
+    verify_report(&a, features, &st, status);
 done:
     bn_store_close(s);
     bn_image_shutdown();

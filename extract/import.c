@@ -1,40 +1,20 @@
 /*
- * import.c: `bottleneck-extract import`, vectors computed elsewhere stored as
- * a feature set of their own (see import.h and the usage text below).
- *
- * Order of work, so that bad input stores nothing:
- *   1. parse the whole TSV index (columns, field counts, paths, hashes);
- *   2. open the .npy and check dtype, shape and row count (npy.c);
- *   3. open the database; give every line a content hash (its sha256 column,
- *      else the file under --root hashed, else the image already stored at
- *      that path) and check it against what the database holds;
- *   4. one transaction: the feature set, then per row the image (if new) and
- *      the vector, rows streamed from the .npy in chunks (bounded memory),
- *      each checked for NaN/Inf; any error rolls everything back.
+ * import.c: `bottleneck-extract import`, the program part: options, usage,
+ * and what was stored printed as a line on stderr or JSON on stdout. The work
+ * (checks first, then one transaction) is common/importer.c.
  */
 #include "import.h"
 #include "json.h"
 
-#include "datasets.h"
-#include "error.h"
-#include "hash.h"
-#include "npy.h"
-#include "progress.h"
-#include "store.h"
-#include "strset.h"
+#include "importer.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <getopt.h>
-#include <limits.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define IMPORT_EXIT_FATAL 1
 #define IMPORT_EXIT_USAGE 2
-#define IMPORT_CHUNK 64
 
 static const char import_usage[] =
     "usage: bottleneck-extract import --db FILE --name NAME --npy FILE.npy --index FILE.tsv\n"
@@ -79,454 +59,9 @@ static const char import_usage[] =
     "\n"
     "Exit status: 0 stored; 1 error (nothing stored); 2 usage error.\n";
 
-typedef struct {
-    char *text;          /* the whole file; fields point into it */
-    int n;               /* data lines */
-    char **relpath;      /* (n) */
-    char **label;        /* (n) */
-    char **split;        /* (n), NULL entries for no split */
-    char **sha;          /* (n), NULL until resolved when there is no sha256 column */
-    int has_split_col;   /* the index has a split column */
-    int has_sha_col;     /* the index has a sha256 column */
-    char (*hashbuf)[65]; /* (n) storage for hashes found at import time */
-} import_index;
-
-static void import_index_free(import_index *ix) {
-    free(ix->text);
-    free(ix->relpath);
-    free(ix->label);
-    free(ix->split);
-    free(ix->sha);
-    free(ix->hashbuf);
-    memset(ix, 0, sizeof *ix);
-}
-
-static int import_is_hex64(char *s) {
-    size_t n = strlen(s);
-    if (n != 64)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isxdigit((unsigned char)s[i]))
-            return 0;
-        s[i] = (char)tolower((unsigned char)s[i]);
-    }
-    return 1;
-}
-
-/* Split line at tabs into at most max fields; returns the count (which may
- * exceed max: the extra fields are counted, not stored). */
-static int import_fields(char *line, char **out, int max) {
-    int n = 0;
-    char *p = line;
-    for (;;) {
-        char *tab = strchr(p, '\t');
-        if (tab)
-            *tab = '\0';
-        if (n < max)
-            out[n] = p;
-        n++;
-        if (!tab)
-            return n;
-        p = tab + 1;
-    }
-}
-
-#define IMPORT_MAX_COLS 64
-
-static int import_read_index(import_index *ix, const char *path, bn_error *err) {
-    memset(ix, 0, sizeof *ix);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return bn_fail(err, BN_EIO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, len = 0;
-    char *text = malloc(cap + 1);
-    size_t got;
-    while (text && (got = fread(text + len, 1, cap - len, f)) > 0) {
-        len += got;
-        if (len == cap) {
-            char *t = realloc(text, 2 * cap + 1);
-            if (!t) {
-                free(text);
-                text = NULL;
-                break;
-            }
-            text = t;
-            cap *= 2;
-        }
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!text)
-        return bn_fail(err, BN_ENOMEM, "%s: out of memory reading the index", path);
-    if (bad) {
-        free(text);
-        return bn_fail(err, BN_EIO, "%s: read error", path);
-    }
-    text[len] = '\0';
-    if (memchr(text, '\0', len)) {
-        free(text);
-        return bn_fail(err, BN_EFORMAT, "%s: binary data, expected tab-separated text", path);
-    }
-    ix->text = text;
-
-    /* Lines: count them, then cut. */
-    int nlines = 0;
-    for (size_t i = 0; i < len; i++)
-        nlines += text[i] == '\n';
-    if (len > 0 && text[len - 1] != '\n')
-        nlines++;
-    if (nlines < 1) {
-        import_index_free(ix);
-        return bn_fail(err, BN_EFORMAT, "%s: empty file, expected a header row", path);
-    }
-    char **lines = malloc((size_t)nlines * sizeof *lines);
-    if (!lines) {
-        import_index_free(ix);
-        return bn_fail(err, BN_ENOMEM, "%s: out of memory", path);
-    }
-    int nl = 0;
-    for (char *p = text; *p && nl < nlines;) {
-        char *e = strchr(p, '\n');
-        if (e)
-            *e = '\0';
-        size_t l = strlen(p);
-        if (l > 0 && p[l - 1] == '\r')
-            p[l - 1] = '\0';
-        lines[nl++] = p;
-        p = e ? e + 1 : p + l;
-    }
-
-    /* Header. */
-    char *cols[IMPORT_MAX_COLS];
-    int ncols = import_fields(lines[0], cols, IMPORT_MAX_COLS);
-    int rc = BN_OK;
-    if (ncols > IMPORT_MAX_COLS) {
-        rc = bn_fail(err, BN_EFORMAT, "%s: %d columns, at most %d supported", path, ncols,
-                     IMPORT_MAX_COLS);
-        goto done;
-    }
-    int c_rel = -1, c_label = -1, c_split = -1, c_sha = -1, c_row = -1;
-    for (int c = 0; c < ncols; c++) {
-        int *slot = strcmp(cols[c], "relpath") == 0  ? &c_rel
-                    : strcmp(cols[c], "label") == 0  ? &c_label
-                    : strcmp(cols[c], "split") == 0  ? &c_split
-                    : strcmp(cols[c], "sha256") == 0 ? &c_sha
-                    : strcmp(cols[c], "row") == 0    ? &c_row
-                                                     : NULL;
-        if (!slot)
-            continue;
-        if (*slot >= 0) {
-            rc = bn_fail(err, BN_EFORMAT, "%s: column '%s' appears twice in the header", path,
-                         cols[c]);
-            goto done;
-        }
-        *slot = c;
-    }
-    if (c_rel < 0 || c_label < 0) {
-        char found[300] = "";
-        for (int c = 0; c < ncols && strlen(found) < 250; c++)
-            snprintf(found + strlen(found), sizeof found - strlen(found), "%s'%.40s'",
-                     c ? ", " : "", cols[c]);
-        rc = bn_fail(err, BN_EFORMAT,
-                     "%s: the header has no '%s' column (found %s); expected a header row "
-                     "with at least relpath and label, tab-separated",
-                     path, c_rel < 0 ? "relpath" : "label", found);
-        goto done;
-    }
-    ix->has_split_col = c_split >= 0;
-    ix->has_sha_col = c_sha >= 0;
-
-    /* Data lines; a final empty line (trailing newline) is not a row. */
-    int ndata = nl - 1;
-    while (ndata > 0 && lines[ndata][0] == '\0')
-        ndata--;
-    ix->n = ndata;
-    ix->relpath = calloc((size_t)ndata + 1, sizeof *ix->relpath);
-    ix->label = calloc((size_t)ndata + 1, sizeof *ix->label);
-    ix->split = calloc((size_t)ndata + 1, sizeof *ix->split);
-    ix->sha = calloc((size_t)ndata + 1, sizeof *ix->sha);
-    if (!ix->relpath || !ix->label || !ix->split || !ix->sha) {
-        rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", path);
-        goto done;
-    }
-    bn_strset seen;
-    bn_strset_init(&seen);
-    for (int i = 0; i < ndata && rc == BN_OK; i++) {
-        int lineno = i + 2;
-        char *f[IMPORT_MAX_COLS];
-        int nf = import_fields(lines[i + 1], f, IMPORT_MAX_COLS);
-        if (nf != ncols) {
-            rc = bn_fail(err, BN_EFORMAT, "%s line %d: %d field%s, the header has %d%s", path,
-                         lineno, nf, nf == 1 ? "" : "s", ncols,
-                         nf == 1 && f[0][0] == '\0' ? " (an empty line)" : "");
-            break;
-        }
-        if (c_row >= 0) {
-            char *end;
-            long r = strtol(f[c_row], &end, 10);
-            if (!*f[c_row] || *end || r != i) {
-                rc = bn_fail(err, BN_EFORMAT,
-                             "%s line %d: row is '%s', expected %d (line i must describe row i "
-                             "of the .npy)",
-                             path, lineno, f[c_row], i);
-                break;
-            }
-        }
-        char *rel = f[c_rel];
-        if (!*rel || rel[0] == '/' || strstr(rel, "\\") || strcmp(rel, "..") == 0 ||
-            strncmp(rel, "../", 3) == 0 || strstr(rel, "/../")) {
-            rc = bn_fail(err, BN_EFORMAT,
-                         "%s line %d: relpath '%s' is not a relative '/'-separated path inside "
-                         "the dataset",
-                         path, lineno, rel);
-            break;
-        }
-        if (!*f[c_label]) {
-            rc = bn_fail(err, BN_EFORMAT, "%s line %d: empty label", path, lineno);
-            break;
-        }
-        if (bn_strset_has(&seen, rel)) {
-            rc = bn_fail(err, BN_EFORMAT, "%s line %d: relpath '%s' appears twice", path, lineno,
-                         rel);
-            break;
-        }
-        if (bn_strset_put(&seen, rel, NULL) != 0) {
-            rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", path);
-            break;
-        }
-        ix->relpath[i] = rel;
-        ix->label[i] = f[c_label];
-        ix->split[i] = c_split >= 0 && *f[c_split] ? f[c_split] : NULL;
-        if (c_sha >= 0) {
-            if (!import_is_hex64(f[c_sha])) {
-                rc = bn_fail(err, BN_EFORMAT,
-                             "%s line %d: sha256 '%.80s' is not 64 hexadecimal digits", path,
-                             lineno, f[c_sha]);
-                break;
-            }
-            ix->sha[i] = f[c_sha];
-        }
-    }
-    bn_strset_free(&seen);
-    if (rc == BN_OK && ndata == 0)
-        rc = bn_fail(err, BN_EFORMAT, "%s: a header but no rows", path);
-done:
-    free(lines);
-    if (rc)
-        import_index_free(ix);
-    return rc;
-}
-
-/* Give every line its content hash (see the usage text) and check it, its
- * label and split against the image the database may already hold at that
- * path. known[i] is set when the image row exists (and agrees). */
-static int import_resolve(import_index *ix, bn_store *store, int64_t dataset, const char *root,
-                          const char *index_path, unsigned char *known, bn_error *err) {
-    sqlite3 *db = bn_store_db(store);
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(
-            db, "SELECT sha256, label, split FROM images WHERE dataset = ?2 AND path = ?1", -1, &q,
-            NULL) != SQLITE_OK)
-        return bn_store_fail(store, err, "looking up images");
-    if (!ix->has_sha_col) {
-        ix->hashbuf = malloc((size_t)ix->n * sizeof *ix->hashbuf);
-        if (!ix->hashbuf) {
-            sqlite3_finalize(q);
-            return bn_fail(err, BN_ENOMEM, "%s: out of memory", index_path);
-        }
-    }
-    int rc = BN_OK;
-    for (int i = 0; i < ix->n && rc == BN_OK; i++) {
-        int lineno = i + 2;
-        sqlite3_reset(q);
-        sqlite3_bind_text(q, 1, ix->relpath[i], -1, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 2, dataset);
-        int step = sqlite3_step(q);
-        if (step != SQLITE_ROW && step != SQLITE_DONE) {
-            rc = bn_store_fail(store, err, "looking up images");
-            break;
-        }
-        const char *db_sha = step == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 0) : NULL;
-        const char *db_label = step == SQLITE_ROW && sqlite3_column_text(q, 1)
-                                   ? (const char *)sqlite3_column_text(q, 1)
-                                   : "";
-        const char *db_split = step == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 2) : NULL;
-        if (!ix->sha[i]) {
-            char *h = ix->hashbuf[i];
-            if (root) {
-                char file[8192];
-                snprintf(file, sizeof file, "%s/%s", root, ix->relpath[i]);
-                if (bn_sha256_file(file, h) != 0) {
-                    rc = bn_fail(err, BN_EIO, "%s line %d: cannot hash %s: %s", index_path, lineno,
-                                 file, strerror(errno));
-                    break;
-                }
-            } else if (db_sha) {
-                snprintf(h, 65, "%s", db_sha);
-            } else {
-                rc = bn_fail(err, BN_EINVAL,
-                             "%s line %d: no sha256 column, and '%s' is not in %s: pass --root "
-                             "DIR (the folder relpath is relative to) so the files can be hashed",
-                             index_path, lineno, ix->relpath[i], bn_store_path(store));
-                break;
-            }
-            ix->sha[i] = h;
-        }
-        known[i] = db_sha != NULL;
-        if (!db_sha)
-            continue;
-        if (strcmp(db_sha, ix->sha[i]) != 0)
-            rc = bn_fail(err, BN_EINVAL,
-                         "%s line %d: %s is already stored with other content (sha256 %.12s..., "
-                         "the index says %.12s...)",
-                         index_path, lineno, ix->relpath[i], db_sha, ix->sha[i]);
-        else if (strcmp(db_label, ix->label[i]) != 0)
-            rc = bn_fail(err, BN_EINVAL,
-                         "%s line %d: %s is already stored with label '%s', the index says '%s'",
-                         index_path, lineno, ix->relpath[i], db_label, ix->label[i]);
-        else if (ix->has_split_col && (db_split ? !ix->split[i] || strcmp(db_split, ix->split[i])
-                                                : ix->split[i] != NULL))
-            rc = bn_fail(err, BN_EINVAL,
-                         "%s line %d: %s is already stored with split '%s', the index says '%s'",
-                         index_path, lineno, ix->relpath[i], db_split ? db_split : "",
-                         ix->split[i] ? ix->split[i] : "");
-    }
-    sqlite3_finalize(q);
-    return rc;
-}
-
-/* Steps 2-4 of the file comment, on a parsed index. */
-static int import_store(import_index *ix, bn_npy *npy, bn_store *store, const char *name,
-                        const char *model, const char *dtype, const char *root,
-                        const char *index_path, int quiet, const char *dataset_name,
-                        bn_dataset_info *dsi, int64_t *fs_id, long *new_images, bn_error *err) {
-    int dim = (int)npy->dim;
-    unsigned char *known = calloc((size_t)ix->n, 1);
-    float *chunk = malloc((size_t)IMPORT_CHUNK * (size_t)dim * sizeof *chunk);
-    float *other = malloc((size_t)dim * sizeof *other);
-    bn_strset first; /* sha256 -> first line with it, to check duplicates agree */
-    bn_strset_init(&first);
-    sqlite3_stmt *ins = NULL;
-    int rc = BN_OK, in_tx = 0;
-    if (!known || !chunk || !other) {
-        rc = bn_fail(err, BN_ENOMEM, "%s: out of memory for %d x %d floats", npy->path,
-                     IMPORT_CHUNK, dim);
-        goto done;
-    }
-    /* One transaction from the dataset's lookup (it may create it) on. */
-    if ((rc = bn_store_begin(store, err)))
-        goto done;
-    in_tx = 1;
-    char root_abs[PATH_MAX];
-    if ((rc = bn_datasets_for_import(
-             store, dataset_name, root && realpath(root, root_abs) ? root_abs : NULL, dsi, err)) ||
-        (rc = import_resolve(ix, store, dsi->id, root, index_path, known, err)))
-        goto done;
-    if (sqlite3_prepare_v2(bn_store_db(store),
-                           "INSERT INTO images (path, label, split, sha256, dataset)"
-                           " VALUES (?1, ?2, ?3, ?4, ?5)",
-                           -1, &ins, NULL) != SQLITE_OK) {
-        rc = bn_store_fail(store, err, "preparing the image insert");
-        goto done;
-    }
-    bn_featureset fs = {
-        .name = name, .source = "import", .model = model, .dim = dim, .dtype = dtype};
-    if ((rc = bn_store_featureset_get_or_create(store, &fs, fs_id, err)))
-        goto done;
-    bn_progress bar;
-    bn_progress_start(&bar, stderr, "import", "rows", ix->n, quiet);
-    *new_images = 0;
-    for (int start = 0; start < ix->n && rc == BN_OK; start += IMPORT_CHUNK) {
-        int count = ix->n - start < IMPORT_CHUNK ? ix->n - start : IMPORT_CHUNK;
-        if ((rc = bn_npy_read_rows(npy, start, count, chunk, err)))
-            break;
-        for (int r = 0; r < count && rc == BN_OK; r++) {
-            int i = start + r;
-            const float *v = chunk + (size_t)r * dim;
-            for (int j = 0; j < dim; j++)
-                if (!isfinite(v[j])) {
-                    rc = bn_fail(err, BN_EFORMAT, "%s: row %d (%s) has %s at column %d", npy->path,
-                                 i, ix->relpath[i], isnan(v[j]) ? "NaN" : "Inf", j);
-                    break;
-                }
-            if (rc)
-                break;
-            /* Same content on two lines: the vectors must agree. */
-            const char *prev = bn_strset_get(&first, ix->sha[i]);
-            if (prev) {
-                int pi = atoi(prev);
-                if ((rc = bn_npy_read_rows(npy, pi, 1, other, err)))
-                    break;
-                if (memcmp(other, v, (size_t)dim * sizeof *v) != 0) {
-                    rc = bn_fail(err, BN_EFORMAT,
-                                 "%s: rows %d (%s) and %d (%s) have the same sha256 but different "
-                                 "vectors",
-                                 npy->path, pi, ix->relpath[pi], i, ix->relpath[i]);
-                    break;
-                }
-            } else {
-                char num[16];
-                snprintf(num, sizeof num, "%d", i);
-                if (bn_strset_put(&first, ix->sha[i], num) != 0) {
-                    rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", npy->path);
-                    break;
-                }
-            }
-            if (!known[i]) {
-                sqlite3_reset(ins);
-                sqlite3_bind_text(ins, 1, ix->relpath[i], -1, SQLITE_STATIC);
-                sqlite3_bind_text(ins, 2, ix->label[i], -1, SQLITE_STATIC);
-                if (ix->split[i])
-                    sqlite3_bind_text(ins, 3, ix->split[i], -1, SQLITE_STATIC);
-                else
-                    sqlite3_bind_null(ins, 3);
-                sqlite3_bind_text(ins, 4, ix->sha[i], -1, SQLITE_STATIC);
-                sqlite3_bind_int64(ins, 5, dsi->id);
-                if (sqlite3_step(ins) != SQLITE_DONE) {
-                    rc = bn_store_fail(store, err, "storing an image");
-                    break;
-                }
-                (*new_images)++;
-            }
-            rc = bn_store_put_vector(store, *fs_id, ix->sha[i], v, dim, dtype, err);
-        }
-        bn_progress_update(&bar, start + count);
-    }
-    bn_progress_finish(&bar);
-    if (rc == BN_OK) {
-        sqlite3_finalize(ins);
-        ins = NULL;
-        rc = bn_store_commit(store, err);
-        in_tx = 0;
-    }
-done:
-    sqlite3_finalize(ins);
-    if (in_tx)
-        bn_store_rollback(store);
-    bn_strset_free(&first);
-    free(known);
-    free(chunk);
-    free(other);
-    return rc;
-}
-
-int extract_import_main(int argc, char **argv) {
-    /* Accept both ("bottleneck-extract", "import", ...) and ("import", ...). */
-    int skip = argc > 1 && strcmp(argv[1], "import") == 0 ? 2 : 1;
-    char **av = malloc(((size_t)argc + 1) * sizeof *av);
-    if (!av) {
-        fputs("bottleneck-extract import: out of memory\n", stderr);
-        return IMPORT_EXIT_FATAL;
-    }
-    int ac = 0;
-    av[ac++] = "bottleneck-extract import";
-    for (int i = skip; i < argc; i++)
-        av[ac++] = argv[i];
-    av[ac] = NULL;
-
-    const char *db_path = "bottleneck.db", *name = NULL, *npy_path = NULL, *index_path = NULL,
-               *root = NULL, *model = NULL, *dtype = "f32", *dataset_name = NULL;
-    int quiet = 0, json = 0;
+/* The options into *io and *json. Returns -1 to go on, else the exit
+ * status (0 after --help, IMPORT_EXIT_USAGE after a usage error). */
+static int import_options(int ac, char **av, bn_importer_opts *io, int *json) {
     enum {
         O_DB = 256,
         O_NAME,
@@ -554,104 +89,107 @@ int extract_import_main(int argc, char **argv) {
         {"dataset", required_argument, 0, O_DATASET},
         {0, 0, 0, 0},
     };
+    *io = (bn_importer_opts){.db = "bottleneck.db", .dtype = "f32"};
+    *json = 0;
     const char *usage_err = NULL, *usage_arg = "";
     int c;
     opterr = 0;
     optind = 1;
     while (!usage_err && (c = getopt_long(ac, av, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case O_DB: db_path = optarg; break;
-        case O_NAME: name = optarg; break;
-        case O_NPY: npy_path = optarg; break;
-        case O_INDEX: index_path = optarg; break;
-        case O_ROOT: root = optarg; break;
-        case O_DATASET: dataset_name = optarg; break;
-        case O_MODEL: model = optarg; break;
+        case O_DB: io->db = optarg; break;
+        case O_NAME: io->name = optarg; break;
+        case O_NPY: io->npy = optarg; break;
+        case O_INDEX: io->index = optarg; break;
+        case O_ROOT: io->root = optarg; break;
+        case O_DATASET: io->dataset = optarg; break;
+        case O_MODEL: io->model = optarg; break;
         case O_DTYPE:
-            dtype = optarg;
-            if (strcmp(dtype, "f32") && strcmp(dtype, "f16"))
+            io->dtype = optarg;
+            if (strcmp(io->dtype, "f32") && strcmp(io->dtype, "f16"))
                 usage_err = "--dtype %s: expected f32 or f16", usage_arg = optarg;
             break;
-        case O_QUIET: quiet = 1; break;
-        case O_JSON: json = 1; break;
+        case O_QUIET: io->quiet = 1; break;
+        case O_JSON: *json = 1; break;
         case 'h':
-        case O_HELP:
-            fputs(import_usage, stdout);
-            free(av);
-            return 0;
+        case O_HELP: fputs(import_usage, stdout); return 0;
         default: usage_err = "unknown or incomplete option '%s'", usage_arg = av[optind - 1];
         }
     }
     if (!usage_err && optind < ac)
         usage_err = "unexpected argument '%s'", usage_arg = av[optind];
-    if (!usage_err && (!name || !*name))
+    if (!usage_err && (!io->name || !*io->name))
         usage_err = "%s--name NAME is required (the feature set's name)";
-    if (!usage_err && !npy_path)
+    if (!usage_err && !io->npy)
         usage_err = "%s--npy FILE.npy is required";
-    if (!usage_err && !index_path)
+    if (!usage_err && !io->index)
         usage_err = "%s--index FILE.tsv is required";
     if (usage_err) {
         fputs("bottleneck-extract import: ", stderr);
         fprintf(stderr, usage_err, usage_arg);
         fputs("\nTry 'bottleneck-extract import --help'.\n", stderr);
-        free(av);
         return IMPORT_EXIT_USAGE;
     }
-    if (!model)
-        model = name;
+    if (!io->model)
+        io->model = io->name;
+    return -1;
+}
 
-    double t0 = bn_now();
-    bn_error err;
-    bn_error_clear(&err);
-    import_index ix;
-    bn_npy npy = {0};
-    bn_store *store = NULL;
-    int64_t fs_id = 0;
-    long new_images = 0;
-    bn_dataset_info dsi;
-    memset(&dsi, 0, sizeof dsi);
-    int rc = import_read_index(&ix, index_path, &err);
-    if (rc == BN_OK && (rc = bn_npy_open(&npy, npy_path, &err)) == BN_OK && npy.rows != ix.n)
-        rc = bn_fail(&err, BN_EFORMAT, "%s has %lld rows, %s describes %d: they must match",
-                     npy_path, (long long)npy.rows, index_path, ix.n);
-    if (rc == BN_OK && npy.dim > (1 << 24))
-        rc = bn_fail(&err, BN_EFORMAT, "%s: dim %lld is too large", npy_path, (long long)npy.dim);
-    if (rc == BN_OK)
-        rc = bn_store_open(&store, db_path, BN_STORE_CREATE, &err);
-    if (rc == BN_OK)
-        rc = import_store(&ix, &npy, store, name, model, dtype, root, index_path, quiet,
-                          dataset_name, &dsi, &fs_id, &new_images, &err);
-    double secs = bn_now() - t0;
+/* What was stored (or why not) on stderr, and as JSON on stdout with --json. */
+static void import_report(const bn_importer_opts *io, int json, int rc, const bn_importer_result *r,
+                          const bn_error *err) {
     if (rc)
-        fprintf(stderr, "bottleneck-extract import: %s (nothing stored)\n", err.msg);
-    else if (!quiet)
+        fprintf(stderr, "bottleneck-extract import: %s (nothing stored)\n", err->msg);
+    else if (!io->quiet)
         fprintf(stderr,
                 "%s: imported %d vectors of dim %lld as feature set '%s' (id %lld, %s) into "
                 "dataset '%s': %ld new images, %ld known images (already stored); %.1f s\n",
-                db_path, ix.n, (long long)npy.dim, name, (long long)fs_id, dtype, dsi.name,
-                new_images, (long)ix.n - new_images, secs);
-    if (json) {
-        printf("{\"db\":");
-        bn_json_string(stdout, db_path);
-        printf(",\"featureset\":");
-        bn_json_string(stdout, name);
-        printf(",\"ok\":%s", rc ? "false" : "true");
-        if (rc) {
-            printf(",\"error\":");
-            bn_json_string(stdout, err.msg);
-        } else {
-            printf(",\"dataset\":");
-            bn_json_string(stdout, dsi.name);
-            printf(",\"featureset_id\":%lld,\"rows\":%d,\"dim\":%lld,\"dtype\":\"%s\","
-                   "\"new_images\":%ld,\"known_images\":%ld,\"seconds\":%.3f",
-                   (long long)fs_id, ix.n, (long long)npy.dim, dtype, new_images,
-                   (long)ix.n - new_images, secs);
-        }
-        printf("}\n");
+                io->db, r->rows, (long long)r->dim, io->name, (long long)r->featureset, io->dtype,
+                r->dataset, r->new_images, (long)r->rows - r->new_images, r->seconds);
+    if (!json)
+        return;
+    printf("{\"db\":");
+    bn_json_string(stdout, io->db);
+    printf(",\"featureset\":");
+    bn_json_string(stdout, io->name);
+    printf(",\"ok\":%s", rc ? "false" : "true");
+    if (rc) {
+        printf(",\"error\":");
+        bn_json_string(stdout, err->msg);
+    } else {
+        printf(",\"dataset\":");
+        bn_json_string(stdout, r->dataset);
+        printf(",\"featureset_id\":%lld,\"rows\":%d,\"dim\":%lld,\"dtype\":\"%s\","
+               "\"new_images\":%ld,\"known_images\":%ld,\"seconds\":%.3f",
+               (long long)r->featureset, r->rows, (long long)r->dim, io->dtype, r->new_images,
+               (long)r->rows - r->new_images, r->seconds);
     }
-    bn_store_close(store);
-    bn_npy_close(&npy);
-    import_index_free(&ix);
+    printf("}\n");
+}
+
+int extract_import_main(int argc, char **argv) {
+    /* Accept both ("bottleneck-extract", "import", ...) and ("import", ...). */
+    int skip = argc > 1 && strcmp(argv[1], "import") == 0 ? 2 : 1;
+    char **av = malloc(((size_t)argc + 1) * sizeof *av);
+    if (!av) {
+        fputs("bottleneck-extract import: out of memory\n", stderr);
+        return IMPORT_EXIT_FATAL;
+    }
+    int ac = 0;
+    av[ac++] = "bottleneck-extract import";
+    for (int i = skip; i < argc; i++)
+        av[ac++] = argv[i];
+    av[ac] = NULL;
+    bn_importer_opts io;
+    int json, status = import_options(ac, av, &io, &json);
+    if (status < 0) {
+        bn_error err;
+        bn_error_clear(&err);
+        bn_importer_result r;
+        int rc = bn_importer_run(&io, &r, &err);
+        import_report(&io, json, rc, &r, &err);
+        status = rc ? IMPORT_EXIT_FATAL : 0;
+    }
     free(av);
-    return rc ? IMPORT_EXIT_FATAL : 0;
+    return status;
 }

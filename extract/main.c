@@ -154,7 +154,7 @@ typedef struct {
     bn_progress bar;
 } run_ctx;
 
-static void extract_progress(void *ctx, const bn_extract_stats *st) {
+static void extract_progress(void *ctx, const bn_extractor_stats *st) {
     run_ctx *r = ctx;
     bn_progress_update(&r->bar, st->images);
 }
@@ -187,8 +187,8 @@ static int parse3(const char *s, float v[3]) {
  * the file's metadata (or the zoo default), overridden field by field by the
  * flags in `set`. g is built, not inferred; m's strings point into the
  * caller's buffers. */
-static int open_network(const char *model_path, const char *weights_path, bn_extract_opts *o,
-                        const bn_image_opts *pre, unsigned set, bn_graph **g, bn_extract_model *m,
+static int open_network(const char *model_path, const char *weights_path, bn_extractor_opts *o,
+                        const bn_image_opts *pre, unsigned set, bn_graph **g, bn_extractor_model *m,
                         char name[256], char abs_path[4096], char sha[65], bn_error *err) {
     memset(m, 0, sizeof *m);
     if (!model_path) {
@@ -220,7 +220,7 @@ static int open_network(const char *model_path, const char *weights_path, bn_ext
             memcpy(o->image.mean, set & SET_MEAN ? pre->mean : c.mean, sizeof c.mean);
             memcpy(o->image.std, set & SET_STD ? pre->std : c.std, sizeof c.std);
         }
-        *m = (bn_extract_model){
+        *m = (bn_extractor_model){
             .model = "vgg16", .sha256 = sha, .format = "keras-h5", .exact = exact};
         return rc;
     }
@@ -262,7 +262,7 @@ static int open_network(const char *model_path, const char *weights_path, bn_ext
     if (!realpath(model_path, abs_path))
         snprintf(abs_path, 4096, "%s", model_path);
     snprintf(sha, 65, "%s", info.sha256);
-    *m = (bn_extract_model){
+    *m = (bn_extractor_model){
         .model = name, .sha256 = sha, .format = "onnx", .path = abs_path, .exact = exact};
     return BN_OK;
 }
@@ -371,8 +371,8 @@ int main(int argc, char **argv) {
     const char *dataset_name = NULL;
     int shard_k = 0, shard_n = 0;
     long long max_pixels = 0;
-    bn_extract_opts o;
-    bn_extract_opts_default(&o);
+    bn_extractor_opts o;
+    bn_extractor_opts_default(&o);
 
     enum {
         OPT_DB = 256,
@@ -465,7 +465,7 @@ int main(int argc, char **argv) {
             set |= SET_SCALE;
             break;
         case OPT_POOLING:
-            if (bn_pooling_parse(optarg, &o.pooling))
+            if (bn_vgg16_pooling_parse(optarg, &o.pooling))
                 usage_error("--pooling %s: expected none, avg or max", optarg);
             break;
         case OPT_SIZE:
@@ -473,12 +473,12 @@ int main(int argc, char **argv) {
             set |= SET_SIZE;
             break;
         case OPT_RESIZE:
-            if (bn_resize_parse(optarg, &o.image.resize))
+            if (bn_image_resize_parse(optarg, &o.image.resize))
                 usage_error("--resize %s: expected squash or crop", optarg);
             set |= SET_RESIZE;
             break;
         case OPT_PREPROCESS:
-            if (bn_preprocess_parse(optarg, &o.image.preprocess))
+            if (bn_image_preprocess_parse(optarg, &o.image.preprocess))
                 usage_error("--preprocess %s: expected caffe or torch", optarg);
             set |= SET_PREPROCESS;
             break;
@@ -608,7 +608,7 @@ int main(int argc, char **argv) {
     /* The network and the tensor, before the database: a bad model file or
      * layer name changes nothing on disk. */
     bn_graph *g = NULL;
-    bn_extract_model m;
+    bn_extractor_model m;
     char model_name[256], model_abs[4096], model_sha[65];
     /* libvips starts (30-80 ms: it loads its modules) on another thread
      * while the network loads; nothing decodes before the join below. */
@@ -671,7 +671,7 @@ int main(int argc, char **argv) {
 
     run_ctx r;
     bn_progress_start(&r.bar, stderr, "extract", "img", (long)ds.n, quiet);
-    bn_extract_stats st;
+    bn_extractor_stats st;
     bn_sync_stats sy;
     memset(&sy, 0, sizeof sy);
     memset(&st, 0, sizeof st);
@@ -692,9 +692,9 @@ int main(int argc, char **argv) {
     if (verbose && !quiet)
         for (size_t i = 0; i < ds.nignored; i++)
             fprintf(stderr, "ignored: %s/%s (%s)\n", root, ds.ignored[i],
-                    strchr(ds.ignored[i], '/') && bn_is_image_name(ds.ignored[i])
+                    strchr(ds.ignored[i], '/') && bn_dataset_is_image_name(ds.ignored[i])
                         ? "outside the class folders"
-                    : bn_is_image_name(ds.ignored[i])
+                    : bn_dataset_is_image_name(ds.ignored[i])
                         ? "at the dataset root, outside any class folder"
                         : "not an image by its extension");
     if (!quiet) {

@@ -349,9 +349,9 @@ static int merge_shard_of_input(bn_store *out, int n, int *shard, char **example
     return s == SQLITE_DONE ? BN_OK : bn_store_fail(out, err, "read paths");
 }
 
-int extract_merge_main(int argc, char **argv) {
-    const char *out_path = NULL;
-    int quiet = 0, json = 0, expect = 0;
+/* The options; -1 to go on, else the exit status (0 after --help). */
+static int merge_options(int argc, char **argv, const char **out_path, int *expect, int *quiet,
+                         int *json) {
     enum { O_DB = 256, O_EXPECT, O_QUIET, O_JSON, O_HELP };
     static const struct option longopts[] = {
         {"db", required_argument, 0, O_DB}, {"expect", required_argument, 0, O_EXPECT},
@@ -363,7 +363,7 @@ int extract_merge_main(int argc, char **argv) {
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case O_DB: out_path = optarg; break;
+        case O_DB: *out_path = optarg; break;
         case O_EXPECT: {
             char *end;
             long v = strtol(optarg, &end, 10);
@@ -374,11 +374,11 @@ int extract_merge_main(int argc, char **argv) {
                         optarg);
                 return MERGE_EXIT_USAGE;
             }
-            expect = (int)v;
+            *expect = (int)v;
             break;
         }
-        case O_QUIET: quiet = 1; break;
-        case O_JSON: json = 1; break;
+        case O_QUIET: *quiet = 1; break;
+        case O_JSON: *json = 1; break;
         case O_HELP: fputs(merge_usage, stdout); return 0;
         default:
             fprintf(stderr,
@@ -388,22 +388,108 @@ int extract_merge_main(int argc, char **argv) {
             return MERGE_EXIT_USAGE;
         }
     }
-    if (!out_path || optind >= argc) {
+    if (!*out_path || optind >= argc) {
         fprintf(stderr, "bottleneck-extract merge: --db OUT.db and at least one input are "
                         "required\nTry 'bottleneck-extract merge --help'.\n");
         return MERGE_EXIT_USAGE;
     }
-    int nin = argc - optind;
-    char **inputs = argv + optind;
     struct stat so, si;
-    int out_exists = stat(out_path, &so) == 0;
-    for (int i = 0; i < nin; i++)
-        if (out_exists && stat(inputs[i], &si) == 0 && si.st_dev == so.st_dev &&
+    int out_exists = stat(*out_path, &so) == 0;
+    for (int i = optind; i < argc; i++)
+        if (out_exists && stat(argv[i], &si) == 0 && si.st_dev == so.st_dev &&
             si.st_ino == so.st_ino) {
             fprintf(stderr, "bottleneck-extract merge: %s: is the output database itself\n",
-                    inputs[i]);
+                    argv[i]);
             return MERGE_EXIT_USAGE;
         }
+    return -1;
+}
+
+/* Input `in` merged into out in one transaction (ATTACHed as src), its
+ * counts into *cnt; with expect, the shard it holds into *shard (and an
+ * example path that is not in it, for the message). */
+static int merge_input(bn_store *out, const char *in, int expect, merge_counts *cnt, int *shard,
+                       char **example, bn_error *err) {
+    /* Checked alone first: not a database, another schema version. */
+    bn_store *probe = NULL;
+    int rc = bn_store_open(&probe, in, BN_STORE_READONLY, err);
+    bn_store_close(probe);
+    if (rc)
+        return rc;
+    sqlite3 *db = bn_store_db(out);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "ATTACH ?1 AS src", -1, &st, NULL) != SQLITE_OK)
+        return bn_store_fail(out, err, "attach");
+    sqlite3_bind_text(st, 1, in, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (s != SQLITE_DONE)
+        return bn_fail(err, BN_EDB, "%s: cannot attach: %s", in, sqlite3_errmsg(db));
+    rc = bn_store_begin(out, err);
+    if (!rc && (rc = merge_one(out, in, cnt, err)) == BN_OK)
+        rc = bn_store_commit(out, err);
+    if (rc)
+        bn_store_rollback(out);
+    long paths = 0;
+    if (!rc && expect)
+        rc = merge_shard_of_input(out, expect, shard, example, &paths, err);
+    sqlite3_exec(db, "DETACH src", NULL, NULL, NULL);
+    return rc;
+}
+
+/* With --expect N: every shard held by exactly one input (an input with no
+ * image and no failure cannot say which shard it is: as many empty inputs
+ * as missing shards are taken to be those shards). Prints each problem;
+ * the counts go to *missing and *duplicated. */
+static void merge_check_shards(const int *shard, char **inputs, int nin, int expect, int *missing,
+                               int *duplicated) {
+    int empty = 0;
+    *missing = *duplicated = 0;
+    for (int i = 0; i < nin; i++)
+        empty += shard[i] == 0;
+    for (int k = 1; k <= expect; k++) {
+        int first = -1;
+        for (int i = 0; i < nin; i++) {
+            if (shard[i] != k)
+                continue;
+            if (first >= 0) {
+                fprintf(stderr, "shard %d/%d: in both %s and %s (duplicated images)\n", k, expect,
+                        inputs[first], inputs[i]);
+                (*duplicated)++;
+            } else {
+                first = i;
+            }
+        }
+        *missing += first < 0;
+    }
+    for (int k = 1; k <= expect && *missing != empty; k++) {
+        int found = 0;
+        for (int i = 0; i < nin; i++)
+            found |= shard[i] == k;
+        if (!found)
+            fprintf(stderr,
+                    "shard %d/%d: no input holds it (its images are missing; run "
+                    "bottleneck-extract --shard %d/%d)\n",
+                    k, expect, k, expect);
+    }
+    if (*missing == empty)
+        *missing = 0;
+    else if (empty)
+        fprintf(stderr,
+                "(%d inputs hold no images: empty shards, or runs that stored "
+                "nothing)\n",
+                empty);
+}
+
+int extract_merge_main(int argc, char **argv) {
+    const char *out_path = NULL;
+    int quiet = 0, json = 0, expect = 0;
+    int status = merge_options(argc, argv, &out_path, &expect, &quiet, &json);
+    if (status >= 0)
+        return status;
+    status = 0;
+    int nin = argc - optind;
+    char **inputs = argv + optind;
 
     /* Past a file size limit (ulimit -f) a write fails with EFBIG, reported
      * like a full disk, instead of SIGXFSZ killing us. */
@@ -422,43 +508,12 @@ int extract_merge_main(int argc, char **argv) {
         fprintf(stderr, "bottleneck-extract merge: out of memory\n");
         return MERGE_EXIT_FATAL;
     }
-    int status = 0, merged = 0;
+    int merged = 0;
     for (int i = 0; i < nin && status == 0; i++) {
         const char *in = inputs[i];
-        /* Checked alone first: not a database, another schema version. */
-        bn_store *probe = NULL;
-        if (bn_store_open(&probe, in, BN_STORE_READONLY, &err)) {
-            status = MERGE_EXIT_FATAL;
-            break;
-        }
-        bn_store_close(probe);
-        sqlite3 *db = bn_store_db(out);
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(db, "ATTACH ?1 AS src", -1, &st, NULL) != SQLITE_OK) {
-            bn_store_fail(out, &err, "attach");
-            status = MERGE_EXIT_FATAL;
-            break;
-        }
-        sqlite3_bind_text(st, 1, in, -1, SQLITE_TRANSIENT);
-        int s = sqlite3_step(st);
-        sqlite3_finalize(st);
-        if (s != SQLITE_DONE) {
-            bn_fail(&err, BN_EDB, "%s: cannot attach: %s", in, sqlite3_errmsg(db));
-            status = MERGE_EXIT_FATAL;
-            break;
-        }
         merge_counts cnt = {0};
-        int rc = bn_store_begin(out, &err);
-        if (!rc && (rc = merge_one(out, in, &cnt, &err)) == BN_OK)
-            rc = bn_store_commit(out, &err);
-        if (rc)
-            bn_store_rollback(out);
         char *example = NULL;
-        long paths = 0;
-        if (!rc && expect)
-            rc = merge_shard_of_input(out, expect, &shard[i], &example, &paths, &err);
-        sqlite3_exec(db, "DETACH src", NULL, NULL, NULL);
-        if (rc) {
+        if (merge_input(out, in, expect, &cnt, &shard[i], &example, &err)) {
             free(example);
             status = MERGE_EXIT_FATAL;
             break;
@@ -490,45 +545,9 @@ int extract_merge_main(int argc, char **argv) {
     if (status == MERGE_EXIT_FATAL)
         fprintf(stderr, "bottleneck-extract merge: %s (%d inputs merged before it are kept)\n",
                 err.msg, merged);
-    int missing = 0, duplicated = 0, empty = 0;
+    int missing = 0, duplicated = 0;
     if (expect && status != MERGE_EXIT_FATAL) {
-        /* An input with no image and no failure cannot say which shard it
-         * is (a small dataset can leave a shard empty): as many empty
-         * inputs as missing shards are taken to be those shards. */
-        for (int i = 0; i < nin; i++)
-            empty += shard[i] == 0;
-        for (int k = 1; k <= expect; k++) {
-            int first = -1;
-            for (int i = 0; i < nin; i++) {
-                if (shard[i] != k)
-                    continue;
-                if (first >= 0) {
-                    fprintf(stderr, "shard %d/%d: in both %s and %s (duplicated images)\n", k,
-                            expect, inputs[first], inputs[i]);
-                    duplicated++;
-                } else {
-                    first = i;
-                }
-            }
-            missing += first < 0;
-        }
-        for (int k = 1; k <= expect && missing != empty; k++) {
-            int found = 0;
-            for (int i = 0; i < nin; i++)
-                found |= shard[i] == k;
-            if (!found)
-                fprintf(stderr,
-                        "shard %d/%d: no input holds it (its images are missing; run "
-                        "bottleneck-extract --shard %d/%d)\n",
-                        k, expect, k, expect);
-        }
-        if (missing == empty)
-            missing = 0;
-        else if (empty)
-            fprintf(stderr,
-                    "(%d inputs hold no images: empty shards, or runs that stored "
-                    "nothing)\n",
-                    empty);
+        merge_check_shards(shard, inputs, nin, expect, &missing, &duplicated);
         if (missing || duplicated)
             status = MERGE_EXIT_INCOMPLETE;
     }

@@ -2,7 +2,7 @@
 # of the GoogLeNet embeddings in ../shared, against scikit-learn's
 # cross_val_score on the same folds. Cross-validation trains each fold's head
 # on two blocks of rows (the folds before and after the held-out one,
-# cmd_train.c), so this is also training on more than one block, end to end.
+# common/trainjob.c), so this is also training on more than one block, end to end.
 #
 # The stored cv metrics (means over the held-out folds) must equal
 # scikit-learn's: accuracy, precision, recall and F1 (ratios of counts: a
@@ -12,7 +12,7 @@
 #
 # Expected numbers: scikit-learn 1.2.1, numpy 1.24.2 (Debian bookworm
 # python3-sklearn), /usr/bin/python3 from the repository root, with this
-# script (the folds are make_folds' in cmd_train.c, replayed):
+# script (the folds are make_folds' in common/trainjob.c, replayed):
 #
 #   import csv
 #   import numpy as np

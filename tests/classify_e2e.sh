@@ -48,6 +48,18 @@ out=$("$EXTRACT" import --db "$DB" --name googlenet --npy "$G/embeddings.npy" --
 check "import succeeds" [ $? -eq 0 ]
 check_match "import json" "$out" '"ok":true.*"rows":3000.*"dim":1024'
 check_eq "embeddings view" "$(q "$DB" "SELECT count(*) FROM embeddings WHERE featureset = 'googlenet'")" 3000
+# The program part of import (extract/import.c): usage errors exit 2 and
+# name the option; a failed import exits 1 saying nothing was stored.
+err=$("$EXTRACT" import --db "$DB" --npy "$G/embeddings.npy" --index "$G/index.tsv" 2>&1)
+check_eq "import without --name exits 2" "$?" 2
+check_match "import names the missing option" "$err" '--name NAME is required'
+"$EXTRACT" import --db "$DB" --name x --dtype f64 --npy "$G/embeddings.npy" --index "$G/index.tsv" 2>/dev/null
+check_eq "import --dtype f64 exits 2" "$?" 2
+"$EXTRACT" import --bogus 2>/dev/null
+check_eq "import --bogus exits 2" "$?" 2
+err=$("$EXTRACT" import --db "$DB" --name x --npy "$T/missing.npy" --index "$G/index.tsv" 2>&1)
+check_eq "import of a missing .npy exits 1" "$?" 1
+check_match "import says nothing was stored" "$err" 'missing.npy.*\(nothing stored\)'
 
 # A sweep of C on train, chosen on validation.
 "$CLASSIFY" --db "$DB" --C 0.01,0.1,1 --quiet > "$T/sweep.txt"

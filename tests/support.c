@@ -115,7 +115,7 @@ int support_ref_compare(bn_vgg16 *net, const float *in, const char *refdir, cons
     const bn_layer layers[2] = {BN_LAYER_BLOCK3_POOL, BN_LAYER_BLOCK5_POOL};
     int failed = 0;
     for (int l = 0; l < 2; l++) {
-        const char *lname = bn_layer_name(layers[l]);
+        const char *lname = bn_vgg16_layer_name(layers[l]);
         int dim = bn_vgg16_dim(layers[l], BN_POOLING_NONE, S);
         float *out = malloc((size_t)SUPPORT_NREF * dim * sizeof *out);
         bn_error err;

@@ -82,7 +82,7 @@ static void test_direct(int n, int h, int w, int cin, int cout) {
 static void test_maxpool(int n, int h, int w, int c) {
     size_t nin = (size_t)n * h * w * c, nout = nin / 4;
     float *in = rnd_array(nin), *out = malloc(nout * sizeof *out);
-    bn_maxpool2x2(in, out, n, h, w, c);
+    bn_conv_maxpool2x2(in, out, n, h, w, c);
     size_t bad = 0;
     for (int b = 0; b < n; b++)
         for (int y = 0; y < h / 2; y++)

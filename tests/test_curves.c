@@ -72,44 +72,44 @@ int main(void) {
     /* ROC with drop_intermediate (a tie at 0.4, collinear points dropped) */
     bn_curve c;
     double area;
-    CHECK(bn_curve_roc(s, pos, 12, &c, &area, &err) == BN_OK);
+    CHECK(bn_curves_roc(s, pos, 12, &c, &area, &err) == BN_OK);
     const double fpr[8] = {0, 0, 0, 1 / 6.0, 0.5, 0.5, 2 / 3.0, 1};
     const double tpr[8] = {0, 1 / 6.0, 0.5, 0.5, 2 / 3.0, 5 / 6.0, 1, 1};
     check_curve(&c, fpr, tpr, 8, "roc");
     CHECK_NEAR(area, 0.763888888888889, 1e-12);
-    CHECK_NEAR(bn_curve_area(&c), 0.763888888888889, 1e-12);
-    bn_curve_free(&c);
+    CHECK_NEAR(bn_curves_area(&c), 0.763888888888889, 1e-12);
+    bn_curves_free(&c);
 
     /* precision-recall and average precision */
-    CHECK(bn_curve_pr(s, pos, 12, &c, &area, &err) == BN_OK);
+    CHECK(bn_curves_pr(s, pos, 12, &c, &area, &err) == BN_OK);
     const double prec[10] = {0.5, 6 / 11.0, 0.6, 0.625, 4 / 7.0, 0.75, 1, 1, 1, 1};
     const double rec[10] = {1, 1, 1, 5 / 6.0, 2 / 3.0, 0.5, 0.5, 1 / 3.0, 1 / 6.0, 0};
     check_curve(&c, rec, prec, 10, "pr");
     CHECK_NEAR(area, 0.799404761904762, 1e-12);
-    bn_curve_free(&c);
+    bn_curves_free(&c);
 
     /* calibration, 5 uniform bins */
     int count[5];
-    CHECK(bn_curve_calibration(s, pos, 12, 5, &c, count, &err) == BN_OK);
+    CHECK(bn_curves_calibration(s, pos, 12, 5, &c, count, &err) == BN_OK);
     check_curve(&c, (const double[]){0.15, 0.358333333333333, 0.5, 0.725, 0.9},
                 (const double[]){0, 0.5, 0, 1, 1}, 5, "calibration");
     CHECK_INT(count[0], 2);
     CHECK_INT(count[1], 6);
-    bn_curve_free(&c);
+    bn_curves_free(&c);
     const double s2[6] = {0.2, 0.4, 0.6, 0.0, 1.0, 0.2000001};
     const unsigned char y2[6] = {1, 0, 1, 0, 1, 1};
-    CHECK(bn_curve_calibration(s2, y2, 6, 5, &c, count, &err) == BN_OK);
+    CHECK(bn_curves_calibration(s2, y2, 6, 5, &c, count, &err) == BN_OK);
     check_curve(&c, (const double[]){0.1, 0.30000005, 0.6, 1.0}, (const double[]){0.5, 0.5, 1, 1},
                 4, "calibration on bin edges");
     CHECK_INT(count[3], 0);
-    bn_curve_free(&c);
+    bn_curves_free(&c);
 
     /* errors: one class only; a probability outside [0, 1] */
     const unsigned char none[3] = {0, 0, 0};
-    CHECK(bn_curve_roc(s, none, 3, &c, NULL, &err) == BN_EINVAL);
+    CHECK(bn_curves_roc(s, none, 3, &c, NULL, &err) == BN_EINVAL);
     CHECK(strstr(err.msg, "one class") != NULL);
-    CHECK(bn_curve_pr(s, none, 3, &c, NULL, &err) == BN_EINVAL);
-    CHECK(bn_curve_calibration((const double[]){0.5, 1.5}, pos, 2, 10, &c, NULL, &err) ==
+    CHECK(bn_curves_pr(s, none, 3, &c, NULL, &err) == BN_EINVAL);
+    CHECK(bn_curves_calibration((const double[]){0.5, 1.5}, pos, 2, 10, &c, NULL, &err) ==
           BN_EINVAL);
 
     /* thinning: 100,001 points of y = x^2 down to steps of 1e-3; the ends
@@ -120,14 +120,14 @@ int main(void) {
         big.y = big.x + n;
         for (int i = 0; i < n; i++)
             big.x[i] = (double)i / (n - 1), big.y[i] = big.x[i] * big.x[i];
-        bn_curve_thin(&big, 1e-3, 2500);
+        bn_curves_thin(&big, 1e-3, 2500);
         CHECK_MSG(big.n > 500 && big.n <= 2002, "thinned to %d points", big.n);
         CHECK(big.x[0] == 0 && big.x[big.n - 1] == 1 && big.y[big.n - 1] == 1);
-        CHECK_NEAR(bn_curve_area(&big), 1 / 3.0, 1e-3);
+        CHECK_NEAR(bn_curves_area(&big), 1 / 3.0, 1e-3);
         int before = big.n;
-        bn_curve_thin(&big, 1e-3, 2500); /* under the cap: unchanged */
+        bn_curves_thin(&big, 1e-3, 2500); /* under the cap: unchanged */
         CHECK_INT(big.n, before);
-        bn_curve_free(&big);
+        bn_curves_free(&big);
     }
 
     /* PCA through the covariance (30 rows of 6) and the Gram matrix (5 of 12) */

@@ -423,7 +423,7 @@ int main(void) {
         x = x * 1664525u + 1013904223u;
         small_data[i] = (unsigned char)(x >> 24);
     }
-    bn_md5_hex(small_data, SMALL_SIZE, small_md5);
+    bn_hash_md5_hex(small_data, SMALL_SIZE, small_md5);
     snprintf(small_file, sizeof small_file, "%s/small.src", tmpdir);
     write_file(small_file, small_data, SMALL_SIZE);
 

@@ -30,11 +30,11 @@ static long count(bn_store *s, const char *sql) {
 }
 
 static int extract(const char *db, const bn_vgg16_weights *w, int self_check, bn_dataset *ds,
-                   bn_extract_stats *st, bn_store **store) {
+                   bn_extractor_stats *st, bn_store **store) {
     bn_error err;
     bn_extractor *x = NULL;
-    bn_extract_opts o;
-    bn_extract_opts_default(&o);
+    bn_extractor_opts o;
+    bn_extractor_opts_default(&o);
     o.image.size = 64;
     o.batch = 3;
     o.self_check = self_check;
@@ -72,7 +72,7 @@ int main(int argc, char **argv) {
     /* Sound weights, --self-check 1: three batches (the run's first holds one
      * image, then 3 + 1), each checked. */
     bn_store *s = NULL;
-    bn_extract_stats st;
+    bn_extractor_stats st;
     CHECK_INT(extract(support_tmp_path("ok.db"), &w, 1, &ds, &st, &s), BN_OK);
     CHECK_INT((int)st.extracted, 5);
     CHECK_INT((int)st.failed, 0);

@@ -60,7 +60,7 @@ int main(void) {
     /* By split, sorted by path; labels interned in sorted order. */
     for (int which = 0; which < 2; which++) {
         bn_features f;
-        int rc = bn_features_load(s, which ? f16 : f32, "train", &f, &err);
+        int rc = bn_featureset_load(s, which ? f16 : f32, "train", &f, &err);
         CHECK_MSG(rc == BN_OK, "%s", err.msg);
         if (rc)
             continue;
@@ -85,15 +85,15 @@ int main(void) {
         /* Encoding against a run's classes, and an unknown label. */
         char *classes[3] = {"bird", "cat", "dog"};
         int y[4];
-        CHECK(bn_features_encode(&f, classes, 3, y, "train", &err) == BN_OK);
+        CHECK(bn_featureset_encode(&f, classes, 3, y, "train", &err) == BN_OK);
         CHECK(y[0] == 1 && y[1] == 0 && y[2] == 2 && y[3] == 1);
         char *two[2] = {"cat", "dog"};
-        CHECK(bn_features_encode(&f, two, 2, y, "train", &err) == BN_EINVAL);
+        CHECK(bn_featureset_encode(&f, two, 2, y, "train", &err) == BN_EINVAL);
         CHECK_MSG(strstr(err.msg, "label 'bird' (e.g. tr/c.jpg)") != NULL, "%s", err.msg);
 
         /* Permutation: new row i is old row perm[i], everything moves together. */
         int perm[4] = {2, 0, 3, 1};
-        CHECK(bn_features_permute(&f, perm, &err) == BN_OK);
+        CHECK(bn_featureset_permute(&f, perm, &err) == BN_OK);
         CHECK_STR(f.path[0], "tr/d.jpg");
         CHECK_STR(f.path[1], "tr/b.jpg");
         CHECK_STR(f.path[2], "tr/z.jpg");
@@ -105,39 +105,39 @@ int main(void) {
         row_values(2, v2, dim);
         CHECK(memcmp(f.x, v3, sizeof v3) == 0);
         CHECK(memcmp(f.x + 3 * dim, v2, sizeof v2) == 0);
-        bn_features_free(&f);
+        bn_featureset_free(&f);
     }
 
     /* Every image, and by paths (in the order given). */
     {
         bn_features f;
-        CHECK(bn_features_load(s, f32, NULL, &f, &err) == BN_OK);
+        CHECK(bn_featureset_load(s, f32, NULL, &f, &err) == BN_OK);
         CHECK_INT(f.n, 6);
         CHECK_INT(f.nlabels, 4);
-        bn_features_free(&f);
+        bn_featureset_free(&f);
         int64_t ids[2] = {6, 1}; /* va/e.jpg, tr/d.jpg: rows in insertion order */
-        CHECK(bn_features_load_images(s, f16, ids, 2, &f, &err) == BN_OK);
+        CHECK(bn_featureset_load_images(s, f16, ids, 2, &f, &err) == BN_OK);
         CHECK_INT(f.n, 2);
         CHECK_STR(f.path[0], "va/e.jpg");
         CHECK(f.x[0] == 50 && f.x[dim] == 30);
         CHECK_STR(f.labels[f.label[0]], "emu");
-        bn_features_free(&f);
+        bn_featureset_free(&f);
         int64_t missing[1] = {99};
-        CHECK(bn_features_load_images(s, f32, missing, 1, &f, &err) == BN_EINVAL);
+        CHECK(bn_featureset_load_images(s, f32, missing, 1, &f, &err) == BN_EINVAL);
         CHECK(strstr(err.msg, "no image with id 99") != NULL);
         /* Rows of another dataset: none here. */
         bn_rows other = {.dataset = 2};
-        CHECK(bn_features_load_rows(s, f32, &other, &f, &err) == BN_EINVAL);
+        CHECK(bn_featureset_load_rows(s, f32, &other, &f, &err) == BN_EINVAL);
         bn_rows mine = {.dataset = 1, .split = "validation"};
-        CHECK(bn_features_load_rows(s, f32, &mine, &f, &err) == BN_OK);
+        CHECK(bn_featureset_load_rows(s, f32, &mine, &f, &err) == BN_OK);
         CHECK_INT(f.n, 2);
-        bn_features_free(&f);
+        bn_featureset_free(&f);
     }
 
     /* Errors. */
     {
         bn_features f;
-        CHECK(bn_features_load(s, f32, "test", &f, &err) == BN_EINVAL);
+        CHECK(bn_featureset_load(s, f32, "test", &f, &err) == BN_EINVAL);
         CHECK_MSG(strstr(err.msg, "no vectors in split 'test' (splits with vectors: train (4), "
                                   "validation (2))") != NULL,
                   "%s", err.msg);
@@ -145,20 +145,20 @@ int main(void) {
         /* A NaN in the f32 vector of s5, an Inf in its f16 one. */
         float bad[5] = {1, 2, NAN, 4, 5};
         CHECK(bn_store_put_vector(s, f32, "s5", bad, dim, "f32", &err) == BN_OK);
-        CHECK(bn_features_load(s, f32, "validation", &f, &err) == BN_EFORMAT);
+        CHECK(bn_featureset_load(s, f32, "validation", &f, &err) == BN_EFORMAT);
         CHECK_MSG(strstr(err.msg, "the vector of va/e.jpg has NaN at 2") != NULL, "%s", err.msg);
         bad[2] = INFINITY;
         CHECK(bn_store_put_vector(s, f16, "s5", bad, dim, "f16", &err) == BN_OK);
-        CHECK(bn_features_load(s, f16, "validation", &f, &err) == BN_EFORMAT);
+        CHECK(bn_featureset_load(s, f16, "validation", &f, &err) == BN_EFORMAT);
         CHECK_MSG(strstr(err.msg, "has Inf at 2") != NULL, "%s", err.msg);
         /* A BLOB one float short. */
         CHECK(sqlite3_exec(db,
                            "UPDATE vectors SET vector = substr(vector, 1, 16) WHERE sha256 = 's4'",
                            NULL, NULL, NULL) == SQLITE_OK);
-        CHECK(bn_features_load(s, f32, "validation", &f, &err) == BN_EFORMAT);
+        CHECK(bn_featureset_load(s, f32, "validation", &f, &err) == BN_EFORMAT);
         CHECK_MSG(strstr(err.msg, "va/a.jpg has 16 bytes, expected 20 (5 x f32)") != NULL, "%s",
                   err.msg);
-        CHECK(bn_features_load(s, 99, "train", &f, &err) == BN_EINVAL);
+        CHECK(bn_featureset_load(s, 99, "train", &f, &err) == BN_EINVAL);
     }
     bn_store_close(s);
     char cmd[700];

@@ -20,13 +20,13 @@
 
 static void sha_is(const char *msg, const char *want) {
     char hex[65];
-    bn_sha256_hex(msg, strlen(msg), hex);
+    bn_hash_sha256_hex(msg, strlen(msg), hex);
     CHECK_STR(hex, want);
 }
 
 static void md5_is(const char *msg, const char *want) {
     char hex[33];
-    bn_md5_hex(msg, strlen(msg), hex);
+    bn_hash_md5_hex(msg, strlen(msg), hex);
     CHECK_STR(hex, want);
 }
 
@@ -53,12 +53,12 @@ static void test_vectors(void) {
     /* One million 'a' (FIPS 180-2 B.3), fed in 1000 pieces of 1000. */
     char chunk[1000];
     memset(chunk, 'a', sizeof chunk);
-    bn_sha256 s;
-    bn_sha256_init(&s);
+    bn_hash_sha256 s;
+    bn_hash_sha256_init(&s);
     for (int i = 0; i < 1000; i++)
-        bn_sha256_update(&s, chunk, sizeof chunk);
+        bn_hash_sha256_update(&s, chunk, sizeof chunk);
     char hex[65];
-    bn_sha256_final(&s, hex);
+    bn_hash_sha256_final(&s, hex);
     CHECK_STR(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
@@ -67,14 +67,14 @@ static void test_padding_boundaries(void) {
     memset(as, 'a', sizeof as);
     for (int n = 0; n < 200; n++) {
         char h[65], m[33];
-        bn_sha256_hex(as, (size_t)n, h);
-        bn_md5_hex(as, (size_t)n, m);
+        bn_hash_sha256_hex(as, (size_t)n, h);
+        bn_hash_md5_hex(as, (size_t)n, m);
         memcpy(cat_sha + 64 * n, h, 64);
         memcpy(cat_md5 + 32 * n, m, 32);
     }
     char h[65], m[33];
-    bn_sha256_hex(cat_sha, 200 * 64, h);
-    bn_md5_hex(cat_md5, 200 * 32, m);
+    bn_hash_sha256_hex(cat_sha, 200 * 64, h);
+    bn_hash_md5_hex(cat_md5, 200 * 32, m);
     CHECK_STR(h, "019f2b9f1af27a53a1f046da7e98af2c179f431e4b5bebb000e74040917a4123");
     CHECK_STR(m, "49f6cc3eb4491fe05535571716f39a67");
 }
@@ -90,24 +90,24 @@ static void test_streaming(void) {
         buf[i] = (unsigned char)(x >> 16);
     }
     char want_s[65], want_m[33], got_s[65], got_m[33];
-    bn_sha256_hex(buf, N, want_s);
-    bn_md5_hex(buf, N, want_m);
-    bn_sha256 s;
-    bn_md5 m;
-    bn_sha256_init(&s);
-    bn_md5_init(&m);
+    bn_hash_sha256_hex(buf, N, want_s);
+    bn_hash_md5_hex(buf, N, want_m);
+    bn_hash_sha256 s;
+    bn_hash_md5 m;
+    bn_hash_sha256_init(&s);
+    bn_hash_md5_init(&m);
     size_t off = 0, piece = 0;
     while (off < N) {
         size_t take = piece % 131;
         if (take > N - off)
             take = N - off;
-        bn_sha256_update(&s, buf + off, take);
-        bn_md5_update(&m, buf + off, take);
+        bn_hash_sha256_update(&s, buf + off, take);
+        bn_hash_md5_update(&m, buf + off, take);
         off += take;
         piece++;
     }
-    bn_sha256_final(&s, got_s);
-    bn_md5_final(&m, got_m);
+    bn_hash_sha256_final(&s, got_s);
+    bn_hash_md5_final(&m, got_m);
     CHECK_STR(got_s, want_s);
     CHECK_STR(got_m, want_m);
 }
@@ -135,7 +135,7 @@ static void test_manifest_files(void) {
         snprintf(path, sizeof path, "%s", shared_path("data/catsdogs"));
         strncat(path, "/", sizeof path - strlen(path) - 1);
         strncat(path, rel, sizeof path - strlen(path) - 1);
-        CHECK_INT(bn_sha256_file(path, hex), 0);
+        CHECK_INT(bn_hash_sha256_file(path, hex), 0);
         CHECK_MSG(strcmp(hex, want) == 0, "%s: %s, manifest says %s", rel, hex, want);
         checked++;
     }
@@ -146,16 +146,16 @@ static void test_manifest_files(void) {
 static void test_weights_file(void) {
     const char *w = shared_path("models/vgg16_random_notop.h5");
     char m[33], s[65];
-    CHECK_INT(bn_md5_file(w, m), 0);
+    CHECK_INT(bn_hash_md5_file(w, m), 0);
     CHECK_STR(m, "cf3b0da033d61c1f9d5a6d60b40c3e4f");
-    CHECK_INT(bn_sha256_file(w, s), 0);
+    CHECK_INT(bn_hash_sha256_file(w, s), 0);
     CHECK_STR(s, "c974c2ab26fa3cd90860dd16a70601764a5d55517ad54988e107a676085f8ef1");
 
     errno = 0;
-    CHECK_INT(bn_md5_file("/nonexistent/weights.h5", m), -1);
+    CHECK_INT(bn_hash_md5_file("/nonexistent/weights.h5", m), -1);
     CHECK_INT(errno, ENOENT);
     errno = 0;
-    CHECK_INT(bn_sha256_file("/nonexistent/weights.h5", s), -1);
+    CHECK_INT(bn_hash_sha256_file("/nonexistent/weights.h5", s), -1);
     CHECK_INT(errno, ENOENT);
 }
 

@@ -117,22 +117,22 @@ static int fill_solid(int x, int y, int b, void *ctx) {
 static void test_names(void) {
     bn_resize r = BN_RESIZE_CROP;
     bn_preprocess p = BN_PREPROCESS_TORCH;
-    CHECK_INT(bn_resize_parse("squash", &r), 0);
+    CHECK_INT(bn_image_resize_parse("squash", &r), 0);
     CHECK_INT(r, BN_RESIZE_SQUASH);
-    CHECK_INT(bn_resize_parse("crop", &r), 0);
+    CHECK_INT(bn_image_resize_parse("crop", &r), 0);
     CHECK_INT(r, BN_RESIZE_CROP);
-    CHECK_INT(bn_resize_parse("Crop", &r), BN_EINVAL);
-    CHECK_INT(bn_resize_parse(NULL, &r), BN_EINVAL);
+    CHECK_INT(bn_image_resize_parse("Crop", &r), BN_EINVAL);
+    CHECK_INT(bn_image_resize_parse(NULL, &r), BN_EINVAL);
     CHECK_INT(r, BN_RESIZE_CROP);
-    CHECK_INT(bn_preprocess_parse("caffe", &p), 0);
+    CHECK_INT(bn_image_preprocess_parse("caffe", &p), 0);
     CHECK_INT(p, BN_PREPROCESS_CAFFE);
-    CHECK_INT(bn_preprocess_parse("torch", &p), 0);
+    CHECK_INT(bn_image_preprocess_parse("torch", &p), 0);
     CHECK_INT(p, BN_PREPROCESS_TORCH);
-    CHECK_INT(bn_preprocess_parse("tf", &p), BN_EINVAL);
-    CHECK_STR(bn_resize_name(BN_RESIZE_SQUASH), "squash");
-    CHECK_STR(bn_resize_name(BN_RESIZE_CROP), "crop");
-    CHECK_STR(bn_preprocess_name(BN_PREPROCESS_CAFFE), "caffe");
-    CHECK_STR(bn_preprocess_name(BN_PREPROCESS_TORCH), "torch");
+    CHECK_INT(bn_image_preprocess_parse("tf", &p), BN_EINVAL);
+    CHECK_STR(bn_image_resize_name(BN_RESIZE_SQUASH), "squash");
+    CHECK_STR(bn_image_resize_name(BN_RESIZE_CROP), "crop");
+    CHECK_STR(bn_image_preprocess_name(BN_PREPROCESS_CAFFE), "caffe");
+    CHECK_STR(bn_image_preprocess_name(BN_PREPROCESS_TORCH), "torch");
 }
 
 /* <name>.224.png needs no resize: the tensor must equal the reference. */
@@ -374,7 +374,7 @@ static void test_orientations(void) {
              * libvips' vertical and horizontal reducers differ by up to 3
              * levels. A crop one pixel off would cost a mean of ~20. */
             CHECK_MSG(worst <= 6 && sum / (96 * 96 * 3) < 0.5,
-                      "orientation %d %s: max %.1f mean %.3f", o, bn_resize_name(r), worst,
+                      "orientation %d %s: max %.1f mean %.3f", o, bn_image_resize_name(r), worst,
                       sum / (96 * 96 * 3));
             free(a);
             free(b);

@@ -307,7 +307,7 @@ static void test_weights_sha(const char *dir) {
     snprintf(kc, sizeof kc, "%s/kc-weights", dir);
     setenv("BOTTLENECK_KERNEL_CACHE", kc, 1);
     const char *h5 = shared_path("models/vgg16_random_notop.h5");
-    CHECK_INT(bn_sha256_file(h5, sha), 0);
+    CHECK_INT(bn_hash_sha256_file(h5, sha), 0);
     bn_error err;
     for (int round = 0; round < 3; round++) {
         if (round == 2) /* a memo that lies: its payload's digest no longer matches */
@@ -332,11 +332,11 @@ static int extract_vectors(const char *db, const bn_vgg16_weights *w, bn_dataset
     bn_error err;
     bn_store *s = NULL;
     bn_extractor *x = NULL;
-    bn_extract_opts o;
-    bn_extract_opts_default(&o);
+    bn_extractor_opts o;
+    bn_extractor_opts_default(&o);
     o.image.size = 64;
     o.batch = 2;
-    bn_extract_stats st;
+    bn_extractor_stats st;
     int rc = bn_store_open(&s, db, BN_STORE_CREATE, &err);
     rc = rc ? rc : bn_extractor_create(&x, s, w, &o, &err);
     rc = rc ? rc : bn_extractor_run(x, ds, NULL, NULL, &st, &err);

@@ -103,10 +103,10 @@ int main(void) {
         double s[4] = {0.1, 0.2, 0.3, 0.4};
         unsigned char up[4] = {0, 0, 1, 1}, down[4] = {1, 1, 0, 0}, none[4] = {0};
         double tied[4] = {0.5, 0.5, 0.5, 0.5};
-        CHECK_NEAR(bn_roc_auc(s, up, 4, &err), 1.0, 0);
-        CHECK_NEAR(bn_roc_auc(s, down, 4, &err), 0.0, 0);
-        CHECK_NEAR(bn_roc_auc(tied, up, 4, &err), 0.5, 0);
-        CHECK(isnan(bn_roc_auc(s, none, 4, &err)));
+        CHECK_NEAR(bn_metrics_roc_auc(s, up, 4, &err), 1.0, 0);
+        CHECK_NEAR(bn_metrics_roc_auc(s, down, 4, &err), 0.0, 0);
+        CHECK_NEAR(bn_metrics_roc_auc(tied, up, 4, &err), 0.5, 0);
+        CHECK(isnan(bn_metrics_roc_auc(s, none, 4, &err)));
     }
 
     /* Bad input is an error, not a crash. */
@@ -117,8 +117,23 @@ int main(void) {
         CHECK(bn_metrics_compute(y, P, 2, 2, &m, &err) == BN_EINVAL);
         CHECK(strstr(err.msg, "class 3") != NULL);
         CHECK(bn_metrics_compute(y, P, 0, 2, &m, &err) == BN_EINVAL);
-        CHECK(bn_metric_known("log_loss") && !bn_metric_known("loss"));
-        CHECK(!bn_metric_higher_is_better("log_loss") && bn_metric_higher_is_better("accuracy"));
+        CHECK(bn_metrics_known("log_loss") && !bn_metrics_known("loss"));
+        CHECK(!bn_metrics_higher_is_better("log_loss") && bn_metrics_higher_is_better("accuracy"));
+    }
+
+    /* The table of overall metrics names each field of bn_metrics once. */
+    {
+        bn_metrics m = {.accuracy = 1, .log_loss = 2, .roc_auc = 3};
+        m.precision_macro = 4, m.recall_macro = 5, m.f1_macro = 6;
+        const char *order[BN_NMETRICS] = {"accuracy",        "log_loss",     "roc_auc",
+                                          "precision_macro", "recall_macro", "f1_macro"};
+        for (int i = 0; i < BN_NMETRICS; i++) {
+            CHECK_STR(bn_metrics_defs[i].name, order[i]);
+            CHECK(*bn_metrics_at(&m, i) == i + 1);
+            CHECK(bn_metrics_get(&m, order[i]) == i + 1);
+            CHECK_INT(bn_metrics_defs[i].higher_is_better, i != BN_METRIC_LOG_LOSS);
+        }
+        CHECK(isnan(bn_metrics_get(&m, "loss")));
     }
     return check_done();
 }

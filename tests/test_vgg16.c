@@ -112,25 +112,25 @@ static void naive_vgg16(const bn_vgg16_weights *w, const float *in, int n, int s
 
 static void test_names_and_dims(void) {
     bn_layer l = BN_LAYER_BLOCK5_POOL;
-    CHECK_INT(bn_layer_parse("block3_pool", &l), BN_OK);
+    CHECK_INT(bn_vgg16_layer_parse("block3_pool", &l), BN_OK);
     CHECK_INT(l, BN_LAYER_BLOCK3_POOL);
-    CHECK_INT(bn_layer_parse("block4_pool", &l), BN_OK);
+    CHECK_INT(bn_vgg16_layer_parse("block4_pool", &l), BN_OK);
     CHECK_INT(l, BN_LAYER_BLOCK4_POOL);
-    CHECK_INT(bn_layer_parse("block5_pool", &l), BN_OK);
+    CHECK_INT(bn_vgg16_layer_parse("block5_pool", &l), BN_OK);
     CHECK_INT(l, BN_LAYER_BLOCK5_POOL);
-    CHECK(bn_layer_parse("block2_pool", &l) != BN_OK);
-    CHECK(bn_layer_parse("block5_conv3", &l) != BN_OK);
-    CHECK(bn_layer_parse(NULL, &l) != BN_OK);
-    CHECK_STR(bn_layer_name(BN_LAYER_BLOCK4_POOL), "block4_pool");
+    CHECK(bn_vgg16_layer_parse("block2_pool", &l) != BN_OK);
+    CHECK(bn_vgg16_layer_parse("block5_conv3", &l) != BN_OK);
+    CHECK(bn_vgg16_layer_parse(NULL, &l) != BN_OK);
+    CHECK_STR(bn_vgg16_layer_name(BN_LAYER_BLOCK4_POOL), "block4_pool");
     bn_pooling p = BN_POOLING_NONE;
-    CHECK_INT(bn_pooling_parse("avg", &p), BN_OK);
+    CHECK_INT(bn_vgg16_pooling_parse("avg", &p), BN_OK);
     CHECK_INT(p, BN_POOLING_AVG);
-    CHECK_INT(bn_pooling_parse("max", &p), BN_OK);
+    CHECK_INT(bn_vgg16_pooling_parse("max", &p), BN_OK);
     CHECK_INT(p, BN_POOLING_MAX);
-    CHECK_INT(bn_pooling_parse("none", &p), BN_OK);
+    CHECK_INT(bn_vgg16_pooling_parse("none", &p), BN_OK);
     CHECK_INT(p, BN_POOLING_NONE);
-    CHECK(bn_pooling_parse("mean", &p) != BN_OK);
-    CHECK_STR(bn_pooling_name(BN_POOLING_MAX), "max");
+    CHECK(bn_vgg16_pooling_parse("mean", &p) != BN_OK);
+    CHECK_STR(bn_vgg16_pooling_name(BN_POOLING_MAX), "max");
 
     CHECK_INT(bn_vgg16_dim(BN_LAYER_BLOCK5_POOL, BN_POOLING_NONE, 224), 25088);
     CHECK_INT(bn_vgg16_dim(BN_LAYER_BLOCK5_POOL, BN_POOLING_AVG, 224), 512);
@@ -208,8 +208,8 @@ static void test_naive_32(const bn_vgg16_weights *w) {
         for (size_t i = 0; i < (size_t)n * dim; i++)
             nonzero += cases[c].ref[i] != 0;
         printf("32x32 random weights, %s vs naive: relative L2 error %.2e (%zu of %zu nonzero)\n",
-               bn_layer_name(cases[c].layer), e, nonzero, (size_t)n * dim);
-        CHECK_MSG(e <= 1e-5, "%s: %g", bn_layer_name(cases[c].layer), e);
+               bn_vgg16_layer_name(cases[c].layer), e, nonzero, (size_t)n * dim);
+        CHECK_MSG(e <= 1e-5, "%s: %g", bn_vgg16_layer_name(cases[c].layer), e);
         CHECK(nonzero > (size_t)n * dim / 10); /* the signal survived the layers */
         free(out);
     }
@@ -251,7 +251,8 @@ static void test_batch_and_pooling(const bn_vgg16_weights *w, int S) {
             double e = support_rel_l2(one, flat + (size_t)b * dim, dim);
             worst = e > worst ? e : worst;
         }
-        CHECK_MSG(worst <= 1e-6, "size %d %s: batch vs single %g", S, bn_layer_name(layer), worst);
+        CHECK_MSG(worst <= 1e-6, "size %d %s: batch vs single %g", S, bn_vgg16_layer_name(layer),
+                  worst);
         size_t bad_avg = 0, bad_max = 0;
         int hw = dim / c;
         for (int b = 0; b < n; b++)
@@ -267,12 +268,12 @@ static void test_batch_and_pooling(const bn_vgg16_weights *w, int S) {
                 bad_avg += !(fabs(a - sum / hw) <= 1e-6 * fabs(sum / hw) + 1e-30);
                 bad_max += max[b * c + k] != m;
             }
-        CHECK_MSG(bad_avg == 0, "size %d %s: %zu avg values differ", S, bn_layer_name(layer),
+        CHECK_MSG(bad_avg == 0, "size %d %s: %zu avg values differ", S, bn_vgg16_layer_name(layer),
                   bad_avg);
-        CHECK_MSG(bad_max == 0, "size %d %s: %zu max values differ", S, bn_layer_name(layer),
+        CHECK_MSG(bad_max == 0, "size %d %s: %zu max values differ", S, bn_vgg16_layer_name(layer),
                   bad_max);
         printf("size %d %s: dim %d, batch of %d vs one at a time: relative L2 %.2e\n", S,
-               bn_layer_name(layer), dim, n, worst);
+               bn_vgg16_layer_name(layer), dim, n, worst);
         free(flat);
         free(one);
         free(avg);

@@ -121,7 +121,7 @@ done:
 }
 
 /* Conv + pool in one call (bn_conv_forward_pool): Winograd's fused pass and
- * the direct engine's fallback (forward, then bn_maxpool2x2) against the
+ * the direct engine's fallback (forward, then bn_conv_maxpool2x2) against the
  * naive convolution pooled in double. Even sizes, tiles that do and do not
  * fit, batches. */
 static void test_pool(int n, int h, int w, int cin, int cout) {
@@ -227,7 +227,7 @@ static void test_layers(const bn_vgg16_weights *w, const float *img) {
         bn_conv_free(cd);
         bn_conv_free(cwg);
         if (pool_after[i]) {
-            bn_maxpool2x2(yd, x, 1, s, s, cw->cout);
+            bn_conv_maxpool2x2(yd, x, 1, s, s, cw->cout);
             s /= 2;
         } else {
             memcpy(x, yd, n * sizeof *x);

@@ -79,7 +79,7 @@ mutation "trainer: first row of every block after the first skipped" common/trai
     "train classify_cv"
 # (Dealing the folds from the second row, (i + 1) % K, is no bug: it renames
 # the folds, and the mean over them is the same. Tried, and not caught.)
-mutation "cross-validation: each held-out fold scored without its last row" classify/cmd_train.c \
+mutation "cross-validation: each held-out fold scored without its last row" common/trainjob.c \
     'predict_metrics(&h, j->tr.x + (size_t)a * j->dim, j->ytr + a, b - a, &m, err);' \
     'predict_metrics(&h, j->tr.x + (size_t)a * j->dim, j->ytr + a, b - a - 1, &m, err);' \
     "classify_cv"

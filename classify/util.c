@@ -1,0 +1,31 @@
+/*
+ * util.c: what every command of bottleneck-classify shares to report a
+ * failure and open the database. Kept apart from main.c so that the cmd_*.c
+ * files do not depend on the file that dispatches to them.
+ */
+#include "classify.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+int cl_fail(const char *msg) {
+    fprintf(stderr, "bottleneck-classify: %s\n", msg);
+    return CL_EXIT_FATAL;
+}
+
+int cl_failf(const char *fmt, ...) {
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return cl_fail(msg);
+}
+
+int cl_open(const cl_opts *o, int readonly, bn_store **s) {
+    bn_error err;
+    bn_error_clear(&err);
+    if (bn_store_open(s, o->db, readonly ? BN_STORE_READONLY : 0, &err) != BN_OK)
+        return cl_fail(err.msg);
+    return 0;
+}

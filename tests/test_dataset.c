@@ -1,0 +1,165 @@
+/*
+ * test_dataset: folder scanning (common/dataset.c) through its C API.
+ *   - a split layout built here: items sorted by path with the class and
+ *     split of their folders, images found at any depth by extension in any
+ *     case, hidden files and folders skipped, a link loop entered once, and
+ *     files that are not images or that sit outside a class folder listed
+ *     as ignored;
+ *   - a flat layout: split NULL;
+ *   - explicit paths (predict): a file has no label, a folder is a root;
+ *   - shards: a function of the path, disjoint, covering every item;
+ *   - the real ../shared/data/catsdogs: 3,000 images whose labels and splits
+ *     match its MANIFEST.tsv line by line.
+ */
+#include "check.h"
+#include "dataset.h"
+#include "support.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void touch(const char *rel) {
+    const char *p = support_tmp_path(rel);
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s", p);
+    for (char *s = strchr(dir + 1, '/'); s; s = strchr(s + 1, '/')) {
+        *s = '\0';
+        mkdir(dir, 0755);
+        *s = '/';
+    }
+    FILE *f = fopen(p, "w");
+    if (f) {
+        fputs("x", f);
+        fclose(f);
+    }
+}
+
+/* Item i as "split|label|path" ("-" for NULL). */
+static const char *item(const bn_dataset *ds, size_t i) {
+    static char buf[600];
+    if (i >= ds->n)
+        return "(none)";
+    snprintf(buf, sizeof buf, "%s|%s|%s", ds->items[i].split ? ds->items[i].split : "-",
+             ds->items[i].label ? ds->items[i].label : "-", ds->items[i].path);
+    return buf;
+}
+
+static void check_manifest(void) {
+    bn_dataset ds;
+    bn_error err;
+    CHECK_MSG(bn_dataset_scan(&ds, shared_path("data/catsdogs"), &err) == BN_OK, "%s", err.msg);
+    FILE *f = fopen(shared_path("data/catsdogs/MANIFEST.tsv"), "r");
+    CHECK(f != NULL);
+    char line[2048];
+    size_t rows = 0, agree = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        char *rel = strtok(line, "\t"), *label = strtok(NULL, "\t");
+        if (!rel || !label || strcmp(rel, "relpath") == 0)
+            continue;
+        rows++;
+        char want[600];
+        snprintf(want, sizeof want, "%.*s|%s|%s", (int)strcspn(rel, "/"), rel, label, rel);
+        for (size_t i = 0; i < ds.n; i++)
+            if (strcmp(ds.items[i].path, rel) == 0) {
+                agree += strcmp(item(&ds, i), want) == 0;
+                break;
+            }
+    }
+    if (f)
+        fclose(f);
+    CHECK_INT((long long)rows, 3000);
+    CHECK_INT((long long)ds.n, 3000);
+    CHECK_INT((long long)agree, 3000);
+    for (size_t i = 1; i < ds.n; i++)
+        if (strcmp(ds.items[i - 1].path, ds.items[i].path) >= 0) {
+            CHECK_MSG(0, "not sorted at %s", ds.items[i].path);
+            break;
+        }
+    bn_dataset_free(&ds);
+}
+
+int main(void) {
+    const char *tmpdir = support_mkdtemp("bn-test-dataset");
+    if (!tmpdir)
+        return 1;
+    touch("split/train/dog/b.PNG");
+    touch("split/train/cat/deep/er/a.jpg");
+    touch("split/train/cat/notes.txt");
+    touch("split/train/cat/.hidden.jpg");
+    touch("split/train/.secret/x.jpg");
+    touch("split/validation/cat/c.jpeg");
+    touch("split/test/dog/d.webp");
+    touch("split/README.txt");
+    char loop[700];
+    snprintf(loop, sizeof loop, "%s", support_tmp_path("split/train/cat/deep/loop"));
+    CHECK(symlink("..", loop) == 0);
+
+    bn_dataset ds;
+    bn_error err;
+    char root[700];
+    snprintf(root, sizeof root, "%s", support_tmp_path("split"));
+    CHECK_MSG(bn_dataset_scan(&ds, root, &err) == BN_OK, "%s", err.msg);
+    CHECK_INT((long long)ds.n, 4);
+    CHECK_STR(item(&ds, 0), "test|dog|test/dog/d.webp");
+    CHECK_STR(item(&ds, 1), "train|cat|train/cat/deep/er/a.jpg");
+    CHECK_STR(item(&ds, 2), "train|dog|train/dog/b.PNG");
+    CHECK_STR(item(&ds, 3), "validation|cat|validation/cat/c.jpeg");
+    CHECK_INT((long long)ds.nignored, 2);
+    CHECK_INT((long long)ds.skipped_files, 2);
+    if (ds.nignored == 2) {
+        CHECK_STR(ds.ignored[0], "README.txt");
+        CHECK_STR(ds.ignored[1], "train/cat/notes.txt");
+    }
+    bn_dataset_free(&ds);
+
+    /* Flat: class folders at the top. */
+    touch("flat/cat/1.jpg");
+    touch("flat/dog/2.jpg");
+    snprintf(root, sizeof root, "%s", support_tmp_path("flat"));
+    CHECK(bn_dataset_scan(&ds, root, &err) == BN_OK);
+    CHECK_INT((long long)ds.n, 2);
+    CHECK_STR(item(&ds, 0), "-|cat|cat/1.jpg");
+    CHECK_STR(item(&ds, 1), "-|dog|dog/2.jpg");
+    bn_dataset_free(&ds);
+
+    /* Explicit paths: a file has no label; a folder is scanned as a root. */
+    touch("loose/z.jpg");
+    char file[700], folder[700];
+    snprintf(file, sizeof file, "%s", support_tmp_path("loose/z.jpg"));
+    snprintf(folder, sizeof folder, "%s", support_tmp_path("flat"));
+    char *paths[2] = {file, folder};
+    CHECK_MSG(bn_dataset_from_paths(&ds, paths, 2, &err) == BN_OK, "%s", err.msg);
+    CHECK_INT((long long)ds.n, 3);
+    int unlabelled = 0, cats = 0;
+    for (size_t i = 0; i < ds.n; i++) {
+        unlabelled += ds.items[i].label == NULL && strstr(ds.items[i].path, "loose/z.jpg");
+        cats += ds.items[i].label && strcmp(ds.items[i].label, "cat") == 0 &&
+                strstr(ds.items[i].path, "flat/cat/1.jpg");
+    }
+    CHECK(unlabelled == 1 && cats == 1);
+    bn_dataset_free(&ds);
+
+    /* Shards of the real data: disjoint, covering, a function of the path. */
+    CHECK(bn_dataset_scan(&ds, shared_path("data/catsdogs"), &err) == BN_OK);
+    size_t all = ds.n, sum = 0;
+    int stable = 1;
+    for (int k = 1; k <= 3; k++) {
+        bn_dataset part;
+        CHECK(bn_dataset_scan(&part, shared_path("data/catsdogs"), &err) == BN_OK);
+        bn_dataset_keep_shard(&part, k, 3);
+        sum += part.n;
+        for (size_t i = 0; i < part.n; i++)
+            stable &= bn_dataset_shard_of(part.items[i].path, 3) == k;
+        CHECK_MSG(part.n > all / 4, "shard %d of 3 has %zu of %zu items", k, part.n, all);
+        bn_dataset_free(&part);
+    }
+    CHECK_INT((long long)sum, (long long)all);
+    CHECK(stable);
+    bn_dataset_free(&ds);
+
+    check_manifest();
+    support_remove_tree(tmpdir);
+    return check_done();
+}
