@@ -18,7 +18,7 @@
 int bn_vec_register(sqlite3 *db);
 
 /* Write feature set `featureset` (its name, or its id as text) into the
- * contiguous chunks vec_knn reads fastest (table vector_chunks, schema 6),
+ * contiguous chunks vec_knn reads fastest (table vector_chunks, schema 7),
  * replacing the ones there: all or nothing, in a savepoint. Any later write
  * to the feature set's vectors drops them again (triggers), so call it after
  * a run that wrote vectors. *packed (if not NULL) is the number of vectors
@@ -26,5 +26,12 @@ int bn_vec_register(sqlite3 *db);
  * one-line message naming the problem, to free with sqlite3_free. The same
  * as SQL: SELECT vec_knn_pack('googlenet'). */
 int bn_vec_knn_pack(sqlite3 *db, const char *featureset, int64_t *packed, char **errmsg);
+
+/* Pack every feature set that has vectors and no chunks (the triggers dropped
+ * them, or it was never packed): what the programs call after a run that may
+ * have written vectors, so that a run that wrote nothing costs one query.
+ * *packed (if not NULL) counts the vectors packed. The same errors as
+ * bn_vec_knn_pack; a database without vector_chunks is left alone. */
+int bn_vec_knn_pack_stale(sqlite3 *db, int64_t *packed, char **errmsg);
 
 #endif

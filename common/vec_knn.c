@@ -706,7 +706,7 @@ static int knn_chunks_list(knn_cursor *cur, sqlite3 *db, const knn_fs *fs, knn_c
     memset(D, 0, sizeof *D);
     if (sqlite3_table_column_metadata(db, NULL, "vector_chunks", "vectors", NULL, NULL, NULL, NULL,
                                       NULL) != SQLITE_OK)
-        return SQLITE_OK; /* a database from before schema 6 */
+        return SQLITE_OK; /* a database from before schema 7 */
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(db,
                                 "SELECT id, chunk, count, total, sha256s, length(vectors), "
@@ -1561,7 +1561,7 @@ int bn_vec_knn_pack(sqlite3 *db, const char *featureset, int64_t *packed, char *
     if (sqlite3_table_column_metadata(db, NULL, "vector_chunks", "vectors", NULL, NULL, NULL, NULL,
                                       NULL) != SQLITE_OK)
         return pack_fail(errmsg, SQLITE_ERROR,
-                         "vec_knn_pack: this database has no vector_chunks table (schema 6: "
+                         "vec_knn_pack: this database has no vector_chunks table (schema 7: "
                          "bottleneck-extract or -classify migrates it when they open it)");
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(db,
@@ -1611,6 +1611,52 @@ int bn_vec_knn_pack(sqlite3 *db, const char *featureset, int64_t *packed, char *
         *packed = 0;
     }
     sqlite3_free(name);
+    return rc;
+}
+
+int bn_vec_knn_pack_stale(sqlite3 *db, int64_t *packed, char **errmsg) {
+    int64_t dummy;
+    if (!packed)
+        packed = &dummy;
+    *packed = 0;
+    if (errmsg)
+        *errmsg = NULL;
+    if (sqlite3_table_column_metadata(db, NULL, "vector_chunks", "vectors", NULL, NULL, NULL, NULL,
+                                      NULL) != SQLITE_OK)
+        return SQLITE_OK; /* a database from before schema 7: nothing to keep packed */
+    /* Stale: vectors and no chunks (the triggers dropped them, or none were
+     * ever written). One at a time: packing writes. */
+    int rc = SQLITE_OK;
+    for (;;) {
+        sqlite3_stmt *st;
+        rc = sqlite3_prepare_v2(db,
+                                "SELECT CAST(f.id AS TEXT) FROM featuresets f"
+                                " WHERE EXISTS (SELECT 1 FROM vectors v WHERE v.featureset = f.id)"
+                                " AND NOT EXISTS (SELECT 1 FROM vector_chunks c"
+                                " WHERE c.featureset = f.id) ORDER BY f.id LIMIT 1",
+                                -1, &st, NULL);
+        if (rc != SQLITE_OK)
+            return pack_fail(errmsg, rc, "vec_knn_pack: cannot read the feature sets (%s)",
+                             sqlite3_errmsg(db));
+        char *id = NULL;
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW && !(id = knn_strdup((const char *)sqlite3_column_text(st, 0))))
+            rc = SQLITE_NOMEM;
+        sqlite3_finalize(st);
+        if (rc == SQLITE_DONE)
+            return SQLITE_OK;
+        if (rc == SQLITE_NOMEM)
+            return pack_fail(errmsg, rc, "vec_knn_pack: out of memory");
+        if (rc != SQLITE_ROW)
+            return pack_fail(errmsg, rc, "vec_knn_pack: cannot read the feature sets (%s)",
+                             sqlite3_errmsg(db));
+        int64_t k = 0;
+        rc = bn_vec_knn_pack(db, id, &k, errmsg);
+        sqlite3_free(id);
+        *packed += k;
+        if (rc != SQLITE_OK || k == 0) /* k == 0: it would be found again */
+            break;
+    }
     return rc;
 }
 

@@ -5,6 +5,7 @@
  */
 #include "import.h"
 #include "json.h"
+#include "pack.h"
 
 #include "importer.h"
 
@@ -188,6 +189,8 @@ int extract_import_main(int argc, char **argv) {
         bn_importer_result r;
         int rc = bn_importer_run(&io, &r, &err);
         import_report(&io, json, rc, &r, &err);
+        if (rc == BN_OK)
+            extract_pack_path(io.db, "bottleneck-extract import", io.quiet);
         status = rc ? IMPORT_EXIT_FATAL : 0;
     }
     free(av);

@@ -23,6 +23,7 @@
 #include "json.h"
 #include "merge.h"
 #include "onnx.h"
+#include "pack.h"
 #include "precision.h"
 #include "progress.h"
 #include "store.h"
@@ -682,6 +683,8 @@ int main(int argc, char **argv) {
     /* Only a run that saw every file may remove the rows of files not seen. */
     if (rc == BN_OK)
         rc = bn_sync_finish(store, dsi.id, &ds, keep_missing, &sy, &err);
+    if (rc == BN_OK)
+        extract_pack_store(store, "bottleneck-extract", quiet);
     double rate = st.seconds > 0 ? (double)st.extracted / st.seconds : 0;
     if (rc) {
         fprintf(stderr, "bottleneck-extract: %s (%ld images stored before the error are kept)\n",

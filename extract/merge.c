@@ -27,6 +27,7 @@
  * only, and re-running the same command finishes the job.
  */
 #include "merge.h"
+#include "pack.h"
 
 #include "dataset.h"
 #include "error.h"
@@ -545,6 +546,8 @@ int extract_merge_main(int argc, char **argv) {
     if (status == MERGE_EXIT_FATAL)
         fprintf(stderr, "bottleneck-extract merge: %s (%d inputs merged before it are kept)\n",
                 err.msg, merged);
+    if (merged > 0)
+        extract_pack_store(out, "bottleneck-extract merge", quiet);
     int missing = 0, duplicated = 0;
     if (expect && status != MERGE_EXIT_FATAL) {
         merge_check_shards(shard, inputs, nin, expect, &missing, &duplicated);

@@ -1,4 +1,4 @@
--- bottleneck schema, version 6: the feature sets' vectors also in contiguous
+-- bottleneck schema, version 7: the feature sets' vectors also in contiguous
 -- chunks, for vec_knn (issue 15).
 --
 -- `vectors` stays the one source of truth: every program writes there, and

@@ -13,6 +13,7 @@ check_eq "first run extracted" "$(jget "$out" extracted)" 8
 check_eq "first run dim" "$(jget "$out" dim)" 2048   # 2 x 2 x 512 at size 64
 check_eq "images rows" "$(q "$DB" 'SELECT count(*) FROM images')" 8
 check_eq "embeddings rows" "$(q "$DB" 'SELECT count(*) FROM embeddings')" 8
+check_eq "extract packs its vectors for vec_knn" "$(q "$DB" 'SELECT sum(count) FROM vector_chunks')" 8
 check_eq "labels" "$(q "$DB" "SELECT group_concat(label || ':' || n) FROM (SELECT label, count(*) n FROM images GROUP BY label ORDER BY label)")" "cat:4,dog:4"
 check_eq "splits" "$(q "$DB" "SELECT group_concat(split || ':' || n) FROM (SELECT split, count(*) n FROM images GROUP BY split ORDER BY split)")" "train:4,validation:4"
 check_eq "blob bytes = 4 * dim" "$(q "$DB" 'SELECT DISTINCT length(vector) = 4 * dim FROM embeddings')" 1

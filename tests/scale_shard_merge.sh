@@ -59,6 +59,7 @@ merge --db "$T/m.db" --expect $N "$T/s1.db" "$T/s2.db" "$T/s3.db"
 check_eq "merge exit" "$?" 0
 check_eq "merge equals one run" "$(dump "$T/m.db" | md5sum)" "$(dump "$T/one.db" | md5sum)"
 check_eq "merged counts" "$(counts "$T/m.db")" "$(counts "$T/one.db")"
+check_eq "merge packs the merged vectors for vec_knn" "$(q "$T/m.db" "SELECT sum(count) || ' ' || max(total) FROM vector_chunks")" "$(q "$T/m.db" "SELECT count(*) || ' ' || count(*) FROM vectors")"
 fsdef="SELECT name, source, model, weights_sha256, layer, pooling, size, resize, preprocess, dim,
        dtype, model_format, model_path FROM featuresets ORDER BY name"
 check_eq "merged feature set definitions" "$(q "$T/m.db" "$fsdef")" "$(q "$T/one.db" "$fsdef")"

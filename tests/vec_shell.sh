@@ -38,6 +38,14 @@ DB="$T/catsdogs.db"
 "$EXTRACT" import --db "$DB" --name googlenet --npy "$NPY" --index "$TSV" --quiet; rc=$?
 check_eq "import exit status" "$rc" 0
 check_eq "3000 embeddings" "$(q "$DB" "SELECT count(*) FROM embeddings WHERE featureset = 'googlenet'")" 3000
+packed() { q "$DB" "SELECT coalesce(sum(count), 0) || ' ' || coalesce(max(total), 0) FROM vector_chunks
+    WHERE featureset = (SELECT id FROM featuresets WHERE name = 'googlenet')"; }
+check_eq "import packs the feature set for vec_knn" "$(packed)" "3000 3000"
+q "$DB" "DELETE FROM vectors WHERE sha256 = (SELECT min(sha256) FROM vectors)" || echo "FAIL: the DELETE failed"
+check_eq "a write through the shell drops the packed copy" "$(packed)" "0 0"
+"$EXTRACT" import --db "$DB" --name googlenet --npy "$NPY" --index "$TSV" --quiet; rc=$?
+check_eq "re-import exit status" "$rc" 0
+check_eq "the next run packs it again" "$(packed)" "3000 3000"
 # and a classify run with stored predictions, for the mistakes example
 "$CLASSIFY" train --db "$DB" --features googlenet --C 0.1 --quiet > /dev/null; rc=$?
 check_eq "classify train exit status" "$rc" 0
