@@ -269,218 +269,263 @@ static int predict_files(const cl_opts *o, bn_store *s, int64_t fs, const bn_fea
     return BN_OK;
 }
 
-int cl_predict(const cl_opts *o) {
-    bn_store *s;
-    if (cl_open(o, 0, &s))
-        return CL_EXIT_FATAL;
-    bn_error err;
-    bn_error_clear(&err);
-    int status = CL_EXIT_FATAL, vips_started = 0;
+/* What predict holds from the run to the output; predict_free releases it. */
+typedef struct {
     bn_run r;
     bn_head h;
-    bn_features f;
     bn_featureset fsr;
+    int64_t fs; /* the feature set applied: the run's, or --features */
+    char fsname[256];
+    char where[600]; /* " of dataset 'NAME'" for stored rows */
+    bn_features f;
     bn_dataset ds;
     targets t;
-    memset(&r, 0, sizeof r);
-    memset(&h, 0, sizeof h);
-    memset(&f, 0, sizeof f);
-    memset(&fsr, 0, sizeof fsr);
-    memset(&ds, 0, sizeof ds);
-    memset(&t, 0, sizeof t);
-    double *proba = NULL, *lproba = NULL;
-    int *y = NULL, *ly = NULL;
-    char where[600] = "";
-    if (bn_runs_get(s, o->run, &r, &err) || bn_runs_get_head(s, o->run, &h, &err)) {
+    int vips_started;
+    double *proba, *lproba; /* (f.n, r.k): every row; the labelled rows */
+    int *y, *ly;
+    int nl, labelled;
+    bn_metrics m;
+} predict_job;
+
+static void predict_free(predict_job *p) {
+    free(p->proba);
+    free(p->y);
+    free(p->lproba);
+    free(p->ly);
+    targets_free(&p->t);
+    bn_featureset_free(&p->f);
+    bn_dataset_free(&p->ds);
+    bn_store_featureset_release(&p->fsr);
+    bn_head_free(&p->h);
+    bn_run_free(&p->r);
+}
+
+/* The run, its head and the feature set to apply it to (the run's, or
+ * --features of the same dim). 0, or -1 with the message printed. */
+static int predict_setup(const cl_opts *o, bn_store *s, predict_job *p) {
+    bn_error err;
+    bn_error_clear(&err);
+    if (bn_runs_get(s, o->run, &p->r, &err) || bn_runs_get_head(s, o->run, &p->h, &err)) {
         cl_fail(err.msg);
-        goto done;
+        return -1;
     }
-    int64_t fs = r.featureset;
-    char fsname[256];
-    snprintf(fsname, sizeof fsname, "%s", r.featureset_name);
+    p->fs = p->r.featureset;
+    snprintf(p->fsname, sizeof p->fsname, "%s", p->r.featureset_name);
     if (o->features) {
         int dim;
-        if (bn_store_featureset_pick(s, o->features, &fs, &dim, fsname, sizeof fsname, &err)) {
+        if (bn_store_featureset_pick(s, o->features, &p->fs, &dim, p->fsname, sizeof p->fsname,
+                                     &err)) {
             cl_fail(err.msg);
-            goto done;
+            return -1;
         }
-        if (dim != h.dim) {
+        if (dim != p->h.dim) {
             cl_failf("run %lld was trained on %d-d features ('%s'); feature set '%s' has dim %d",
-                     (long long)r.id, h.dim, r.featureset_name, fsname, dim);
-            goto done;
+                     (long long)p->r.id, p->h.dim, p->r.featureset_name, p->fsname, dim);
+            return -1;
         }
     }
-    if (bn_store_featureset_get(s, fs, &fsr, &err)) {
+    if (bn_store_featureset_get(s, p->fs, &p->fsr, &err)) {
         cl_fail(err.msg);
-        goto done;
+        return -1;
     }
-    if (fsr.dim != h.dim) {
-        cl_failf("run %lld: head has dim %d, feature set '%s' dim %d", (long long)r.id, h.dim,
-                 fsname, fsr.dim);
-        goto done;
+    if (p->fsr.dim != p->h.dim) {
+        cl_failf("run %lld: head has dim %d, feature set '%s' dim %d", (long long)p->r.id, p->h.dim,
+                 p->fsname, p->fsr.dim);
+        return -1;
     }
+    return 0;
+}
 
+/* The vectors to predict: stored rows (of --dataset, else of the run's
+ * dataset), or the files of the command line. 0, or -1 with the message
+ * printed. */
+static int predict_load(const cl_opts *o, bn_store *s, predict_job *p) {
+    bn_error err;
+    bn_error_clear(&err);
     if (o->nargs == 0) {
         /* Stored images: of --dataset, else of the run's dataset. */
         bn_dataset_info dsi = {0};
         if (o->dataset && bn_datasets_find(s, o->dataset, &dsi, &err)) {
             cl_fail(err.msg);
-            goto done;
+            return -1;
         }
         bn_rows rows;
-        if (bn_runs_rows(s, &r, o->split, &rows, &err)) {
+        if (bn_runs_rows(s, &p->r, o->split, &rows, &err)) {
             cl_fail(err.msg);
-            goto done;
+            return -1;
         }
         if (o->dataset)
             rows.dataset = dsi.id;
-        if (bn_featureset_load_rows(s, fs, &rows, &f, &err)) {
+        if (bn_featureset_load_rows(s, p->fs, &rows, &p->f, &err)) {
             cl_fail(err.msg);
-            goto done;
+            return -1;
         }
         if (rows.dataset)
-            snprintf(where, sizeof where, " of dataset '%s'",
-                     o->dataset       ? dsi.name
-                     : r.dataset_name ? r.dataset_name
-                                      : "?");
-    } else {
-        if (predict_files(o, s, fs, &fsr, &ds, &t, &vips_started, &err)) {
-            cl_fail(err.msg);
-            goto done;
-        }
-        for (int i = 0; i < t.nfailed; i++)
-            fprintf(stderr, "bottleneck-classify: %s\n", t.reason[i]);
-        if (bn_featureset_load_images(s, fs, t.image, t.n, &f, &err)) {
-            cl_fail(err.msg);
-            goto done;
-        }
+            snprintf(p->where, sizeof p->where, " of dataset '%s'",
+                     o->dataset          ? dsi.name
+                     : p->r.dataset_name ? p->r.dataset_name
+                                         : "?");
+        return 0;
     }
-
-    proba = malloc((size_t)f.n * r.k * sizeof *proba);
-    y = malloc((size_t)f.n * sizeof *y);
-    lproba = malloc((size_t)f.n * r.k * sizeof *lproba);
-    ly = malloc((size_t)f.n * sizeof *ly);
-    if (!proba || !y || !lproba || !ly) {
-        cl_fail("out of memory");
-        goto done;
-    }
-    if (bn_head_predict(&h, f.x, f.n, proba, &err)) {
+    if (predict_files(o, s, p->fs, &p->fsr, &p->ds, &p->t, &p->vips_started, &err)) {
         cl_fail(err.msg);
-        goto done;
+        return -1;
+    }
+    for (int i = 0; i < p->t.nfailed; i++)
+        fprintf(stderr, "bottleneck-classify: %s\n", p->t.reason[i]);
+    if (bn_featureset_load_images(s, p->fs, p->t.image, p->t.n, &p->f, &err)) {
+        cl_fail(err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Apply the head, compute the metrics, store the predictions (one
+ * transaction). 0 (p->m to be freed), or -1 with the message printed. */
+static int predict_apply(bn_store *s, predict_job *p) {
+    bn_error err;
+    bn_error_clear(&err);
+    const bn_run *r = &p->r;
+    p->proba = malloc((size_t)p->f.n * r->k * sizeof *p->proba);
+    p->y = malloc((size_t)p->f.n * sizeof *p->y);
+    p->lproba = malloc((size_t)p->f.n * r->k * sizeof *p->lproba);
+    p->ly = malloc((size_t)p->f.n * sizeof *p->ly);
+    if (!p->proba || !p->y || !p->lproba || !p->ly) {
+        cl_fail("out of memory");
+        return -1;
+    }
+    if (bn_head_predict(&p->h, p->f.x, p->f.n, p->proba, &err)) {
+        cl_fail(err.msg);
+        return -1;
     }
     /* Metrics on the images with a label, when every such label is a class
      * the run knows; images without a label are predictions, not mistakes. */
     bn_error lerr;
-    int nl = 0;
-    int labelled = bn_featureset_encode(&f, r.classes, r.k, y, "", &lerr) == BN_OK;
-    for (int i = 0; labelled && i < f.n; i++)
-        if (y[i] >= 0) {
-            memcpy(lproba + (size_t)nl * r.k, proba + (size_t)i * r.k, (size_t)r.k * sizeof *proba);
-            ly[nl++] = y[i];
+    int labelled = bn_featureset_encode(&p->f, r->classes, r->k, p->y, "", &lerr) == BN_OK;
+    for (int i = 0; labelled && i < p->f.n; i++)
+        if (p->y[i] >= 0) {
+            memcpy(p->lproba + (size_t)p->nl * r->k, p->proba + (size_t)i * r->k,
+                   (size_t)r->k * sizeof *p->proba);
+            p->ly[p->nl++] = p->y[i];
         }
-    labelled = labelled && nl > 0;
-    bn_metrics m;
-    memset(&m, 0, sizeof m);
-    if (labelled && bn_metrics_compute(ly, lproba, nl, r.k, &m, &err)) {
+    p->labelled = labelled && p->nl > 0;
+    if (p->labelled && bn_metrics_compute(p->ly, p->lproba, p->nl, r->k, &p->m, &err)) {
         cl_fail(err.msg);
-        goto done;
+        return -1;
     }
     if (bn_store_begin(s, &err) ||
-        bn_runs_put_predictions(s, r.id, f.image, proba, f.n, r.k, r.classes, &err) ||
+        bn_runs_put_predictions(s, r->id, p->f.image, p->proba, p->f.n, r->k, r->classes, &err) ||
         bn_store_commit(s, &err)) {
         bn_store_rollback(s);
-        bn_metrics_free(&m);
+        bn_metrics_free(&p->m);
         cl_fail(err.msg);
-        goto done;
+        return -1;
     }
-    if (o->json) {
-        printf("{\"run\":%lld,\"featureset\":", (long long)r.id);
-        bn_json_string(stdout, fsname);
-        printf(",\"split\":");
-        if (o->split)
-            bn_json_string(stdout, o->split);
-        else
-            printf("null");
-        printf(",\"stored\":%d,\"failed\":%d,\"labelled\":%d,\"metrics\":", f.n, t.nfailed, nl);
-        if (labelled)
-            cl_json_metrics(stdout, &m, r.classes, 1);
-        else
-            printf("null");
-        if (o->nargs) {
-            printf(",\"predictions\":[");
-            for (int i = 0; i < f.n; i++) {
-                int best = bn_metrics_argmax(proba + (size_t)i * r.k, r.k);
-                printf("%s{\"path\":", i ? "," : "");
-                bn_json_string(stdout, t.typed[i]);
-                printf(",\"stored_as\":");
-                bn_json_string(stdout, f.path[i]);
-                printf(",\"label\":");
-                if (f.label[i] >= 0)
-                    bn_json_string(stdout, f.labels[f.label[i]]);
-                else
-                    printf("null");
-                printf(",\"predicted\":");
-                bn_json_string(stdout, r.classes[best]);
-                printf(",\"probability\":");
-                bn_json_number(stdout, proba[(size_t)i * r.k + best]);
-                printf("}");
-            }
-            printf("],\"failures\":[");
-            for (int i = 0; i < t.nfailed; i++) {
-                printf("%s{\"path\":", i ? "," : "");
-                bn_json_string(stdout, t.failed[i]);
-                printf(",\"reason\":");
-                bn_json_string(stdout, t.reason[i]);
-                printf("}");
-            }
-            printf("]");
+    return 0;
+}
+
+/* --json: the counts, the metrics and, for files, each prediction and
+ * failure. */
+static void predict_json(const cl_opts *o, const predict_job *p) {
+    const bn_run *r = &p->r;
+    const bn_features *f = &p->f;
+    printf("{\"run\":%lld,\"featureset\":", (long long)r->id);
+    bn_json_string(stdout, p->fsname);
+    printf(",\"split\":");
+    if (o->split)
+        bn_json_string(stdout, o->split);
+    else
+        printf("null");
+    printf(",\"stored\":%d,\"failed\":%d,\"labelled\":%d,\"metrics\":", f->n, p->t.nfailed, p->nl);
+    if (p->labelled)
+        cl_json_metrics(stdout, &p->m, r->classes, 1);
+    else
+        printf("null");
+    if (o->nargs) {
+        printf(",\"predictions\":[");
+        for (int i = 0; i < f->n; i++) {
+            int best = bn_metrics_argmax(p->proba + (size_t)i * r->k, r->k);
+            printf("%s{\"path\":", i ? "," : "");
+            bn_json_string(stdout, p->t.typed[i]);
+            printf(",\"stored_as\":");
+            bn_json_string(stdout, f->path[i]);
+            printf(",\"label\":");
+            if (f->label[i] >= 0)
+                bn_json_string(stdout, f->labels[f->label[i]]);
+            else
+                printf("null");
+            printf(",\"predicted\":");
+            bn_json_string(stdout, r->classes[best]);
+            printf(",\"probability\":");
+            bn_json_number(stdout, p->proba[(size_t)i * r->k + best]);
+            printf("}");
         }
-        printf("}\n");
-    } else {
-        char title[900];
-        snprintf(title, sizeof title, "run %lld on %s%s%s", (long long)r.id,
-                 o->nargs   ? "the labelled images given"
-                 : o->split ? o->split
-                            : "every image",
-                 where, o->features ? " of " : "");
-        if (o->features)
-            snprintf(title + strlen(title), sizeof title - strlen(title), "'%s'", fsname);
-        if (o->nargs)
-            for (int i = 0; i < f.n; i++) {
-                int best = bn_metrics_argmax(proba + (size_t)i * r.k, r.k);
-                printf("%s\t%s\t%.4f\n", t.typed[i], r.classes[best],
-                       proba[(size_t)i * r.k + best]);
-            }
-        if (labelled)
-            cl_print_metrics(stdout, title, &m, r.classes, 1);
-        else if (!o->nargs)
-            printf("%s: %d predictions (some labels are not classes of the run: no metrics)\n",
-                   title, f.n);
-        if (!o->quiet && labelled)
-            fprintf(stderr,
-                    "stored %d predictions of run %lld; the mistakes: sqlite3 %s \"SELECT path, "
-                    "label, predicted, probability FROM run_predictions WHERE run = %lld AND NOT "
-                    "correct\"\n",
-                    f.n, (long long)r.id, o->db, (long long)r.id);
-        else if (!o->quiet)
-            fprintf(stderr, "stored %d predictions of run %lld (see the run_predictions view)\n",
-                    f.n, (long long)r.id);
+        printf("],\"failures\":[");
+        for (int i = 0; i < p->t.nfailed; i++) {
+            printf("%s{\"path\":", i ? "," : "");
+            bn_json_string(stdout, p->t.failed[i]);
+            printf(",\"reason\":");
+            bn_json_string(stdout, p->t.reason[i]);
+            printf("}");
+        }
+        printf("]");
     }
-    bn_metrics_free(&m);
-    status = t.nfailed ? CL_EXIT_SOME_FAILED : 0;
-done:
-    free(proba);
-    free(y);
-    free(lproba);
-    free(ly);
-    targets_free(&t);
-    bn_featureset_free(&f);
-    bn_dataset_free(&ds);
-    bn_store_featureset_release(&fsr);
-    bn_head_free(&h);
-    bn_run_free(&r);
+    printf("}\n");
+}
+
+/* The text output: each file's class and probability, the metrics (or a
+ * count), and where the predictions are stored. */
+static void predict_text(const cl_opts *o, const predict_job *p) {
+    const bn_run *r = &p->r;
+    int n = p->f.n;
+    char title[900];
+    snprintf(title, sizeof title, "run %lld on %s%s%s", (long long)r->id,
+             o->nargs   ? "the labelled images given"
+             : o->split ? o->split
+                        : "every image",
+             p->where, o->features ? " of " : "");
+    if (o->features)
+        snprintf(title + strlen(title), sizeof title - strlen(title), "'%s'", p->fsname);
+    if (o->nargs)
+        for (int i = 0; i < n; i++) {
+            int best = bn_metrics_argmax(p->proba + (size_t)i * r->k, r->k);
+            printf("%s\t%s\t%.4f\n", p->t.typed[i], r->classes[best],
+                   p->proba[(size_t)i * r->k + best]);
+        }
+    if (p->labelled)
+        cl_print_metrics(stdout, title, &p->m, r->classes, 1);
+    else if (!o->nargs)
+        printf("%s: %d predictions (some labels are not classes of the run: no metrics)\n", title,
+               n);
+    if (!o->quiet && p->labelled)
+        fprintf(stderr,
+                "stored %d predictions of run %lld; the mistakes: sqlite3 %s \"SELECT path, "
+                "label, predicted, probability FROM run_predictions WHERE run = %lld AND NOT "
+                "correct\"\n",
+                n, (long long)r->id, o->db, (long long)r->id);
+    else if (!o->quiet)
+        fprintf(stderr, "stored %d predictions of run %lld (see the run_predictions view)\n", n,
+                (long long)r->id);
+}
+
+int cl_predict(const cl_opts *o) {
+    bn_store *s;
+    if (cl_open(o, 0, &s))
+        return CL_EXIT_FATAL;
+    int status = CL_EXIT_FATAL;
+    predict_job p;
+    memset(&p, 0, sizeof p);
+    if (!predict_setup(o, s, &p) && !predict_load(o, s, &p) && !predict_apply(s, &p)) {
+        if (o->json)
+            predict_json(o, &p);
+        else
+            predict_text(o, &p);
+        bn_metrics_free(&p.m);
+        status = p.t.nfailed ? CL_EXIT_SOME_FAILED : 0;
+    }
+    predict_free(&p);
     bn_store_close(s);
-    if (vips_started)
+    if (p.vips_started)
         bn_image_shutdown();
     return status;
 }

@@ -347,6 +347,475 @@ static void *vips_start_main(void *arg) {
     return NULL;
 }
 
+/* Everything the command line says, for an extract run or `layers`. */
+typedef struct {
+    const char *db_path, *weights_arg, *model_path, *dataset_name;
+    const char *root;  /* DATASET_DIR, or NULL */
+    bn_image_opts pre; /* --mean, --std, --channels, --scale */
+    unsigned set;      /* which preprocessing flags were given */
+    int layers, download, quiet, json, threads, all_loaders, keep_missing, verbose;
+    int shard_k, shard_n;
+    long long max_pixels;
+    bn_extractor_opts o;
+} extract_opts;
+
+enum {
+    OPT_DB = 256,
+    OPT_WEIGHTS,
+    OPT_DOWNLOAD,
+    OPT_LAYER,
+    OPT_POOLING,
+    OPT_SIZE,
+    OPT_RESIZE,
+    OPT_PREPROCESS,
+    OPT_DTYPE,
+    OPT_CONV,
+    OPT_BATCH,
+    OPT_THREADS,
+    OPT_QUIET,
+    OPT_JSON,
+    OPT_HELP,
+    OPT_ALL_LOADERS,
+    OPT_MAX_PIXELS,
+    OPT_MODEL,
+    OPT_MEAN,
+    OPT_STD,
+    OPT_CHANNELS,
+    OPT_SCALE,
+    OPT_SELF_CHECK,
+    OPT_SHARD,
+    OPT_VERSION,
+    OPT_DATASET,
+    OPT_KEEP_MISSING,
+    OPT_VERBOSE,
+    OPT_PRECISION
+};
+
+static const struct option longopts[] = {
+    {"db", required_argument, 0, OPT_DB},
+    {"weights", required_argument, 0, OPT_WEIGHTS},
+    {"download", no_argument, 0, OPT_DOWNLOAD},
+    {"layer", required_argument, 0, OPT_LAYER},
+    {"pooling", required_argument, 0, OPT_POOLING},
+    {"size", required_argument, 0, OPT_SIZE},
+    {"resize", required_argument, 0, OPT_RESIZE},
+    {"preprocess", required_argument, 0, OPT_PREPROCESS},
+    {"dtype", required_argument, 0, OPT_DTYPE},
+    {"conv", required_argument, 0, OPT_CONV},
+    {"precision", required_argument, 0, OPT_PRECISION},
+    {"batch", required_argument, 0, OPT_BATCH},
+    {"threads", required_argument, 0, OPT_THREADS},
+    {"quiet", no_argument, 0, OPT_QUIET},
+    {"json", no_argument, 0, OPT_JSON},
+    {"all-loaders", no_argument, 0, OPT_ALL_LOADERS},
+    {"max-pixels", required_argument, 0, OPT_MAX_PIXELS},
+    {"model", required_argument, 0, OPT_MODEL},
+    {"mean", required_argument, 0, OPT_MEAN},
+    {"std", required_argument, 0, OPT_STD},
+    {"channels", required_argument, 0, OPT_CHANNELS},
+    {"scale", required_argument, 0, OPT_SCALE},
+    {"self-check", required_argument, 0, OPT_SELF_CHECK},
+    {"shard", required_argument, 0, OPT_SHARD},
+    {"help", no_argument, 0, OPT_HELP},
+    {"version", no_argument, 0, OPT_VERSION},
+    {"dataset", required_argument, 0, OPT_DATASET},
+    {"keep-missing", no_argument, 0, OPT_KEEP_MISSING},
+    {"verbose", no_argument, 0, OPT_VERBOSE},
+    {0, 0, 0, 0},
+};
+
+/* The options that choose the features (the model's input and what is kept
+ * of its output); 0 if c is not one of them. Usage errors exit 2. */
+static int set_feature_option(extract_opts *a, int c, const char *arg) {
+    switch (c) {
+    case OPT_LAYER: a->o.tensor = arg; break;
+    case OPT_MEAN:
+    case OPT_STD:
+        if (parse3(arg, c == OPT_MEAN ? a->pre.mean : a->pre.std))
+            usage_error("%s: expected three numbers A,B,C (std non-zero)", arg);
+        a->set |= c == OPT_MEAN ? SET_MEAN : SET_STD;
+        break;
+    case OPT_CHANNELS:
+        if (strcmp(arg, "rgb") && strcmp(arg, "bgr"))
+            usage_error("--channels %s: expected rgb or bgr", arg);
+        a->pre.bgr = !strcmp(arg, "bgr");
+        a->set |= SET_CHANNELS;
+        break;
+    case OPT_SCALE:
+        if (strcmp(arg, "0-255") && strcmp(arg, "0-1"))
+            usage_error("--scale %s: expected 0-255 or 0-1", arg);
+        a->pre.range255 = !strcmp(arg, "0-255");
+        a->set |= SET_SCALE;
+        break;
+    case OPT_POOLING:
+        if (bn_vgg16_pooling_parse(arg, &a->o.pooling))
+            usage_error("--pooling %s: expected none, avg or max", arg);
+        break;
+    case OPT_SIZE:
+        a->o.image.size = parse_int(arg, "--size");
+        a->set |= SET_SIZE;
+        break;
+    case OPT_RESIZE:
+        if (bn_image_resize_parse(arg, &a->o.image.resize))
+            usage_error("--resize %s: expected squash or crop", arg);
+        a->set |= SET_RESIZE;
+        break;
+    case OPT_PREPROCESS:
+        if (bn_image_preprocess_parse(arg, &a->o.image.preprocess))
+            usage_error("--preprocess %s: expected caffe or torch", arg);
+        a->set |= SET_PREPROCESS;
+        break;
+    case OPT_DTYPE:
+        if (strcmp(arg, "f32") && strcmp(arg, "f16"))
+            usage_error("--dtype %s: expected f32 or f16", arg);
+        a->o.dtype = arg;
+        break;
+    default: return 0;
+    }
+    return 1;
+}
+
+/* --shard K/N */
+static void parse_shard(extract_opts *a, const char *arg) {
+    char *end;
+    long k = strtol(arg, &end, 10), n = 0;
+    if (end != arg && *end == '/' && end[1]) {
+        char *end2;
+        n = strtol(end + 1, &end2, 10);
+        if (*end2)
+            n = 0;
+    }
+    if (n < 1 || n > 1 << 20 || k < 1 || k > n)
+        usage_error("--shard %s: expected K/N with 1 <= K <= N (e.g. 2/8)", arg);
+    a->shard_k = (int)k;
+    a->shard_n = (int)n;
+}
+
+/* One option (not --help or --version) into a; usage errors exit 2. */
+static void set_option(extract_opts *a, int c, const char *arg, char **argv) {
+    if (set_feature_option(a, c, arg))
+        return;
+    switch (c) {
+    case OPT_DB: a->db_path = arg; break;
+    case OPT_WEIGHTS: a->weights_arg = arg; break;
+    case OPT_DOWNLOAD: a->download = 1; break;
+    case OPT_MODEL: a->model_path = arg; break;
+    case OPT_CONV:
+        if (bn_conv_engine_parse(arg, &a->o.engine))
+            usage_error("--conv %s: expected auto, direct or winograd", arg);
+        break;
+    case OPT_PRECISION:
+        if (bn_precision_parse(arg, &a->o.precision))
+            usage_error("--precision %s: expected fp32, fast, bf16 or fp16", arg);
+        break;
+    case OPT_BATCH: a->o.batch = parse_int(arg, "--batch"); break;
+    case OPT_THREADS: a->threads = parse_int(arg, "--threads"); break;
+    case OPT_ALL_LOADERS: a->all_loaders = 1; break;
+    case OPT_SELF_CHECK: a->o.self_check = parse_int(arg, "--self-check"); break;
+    case OPT_SHARD: parse_shard(a, arg); break;
+    case OPT_MAX_PIXELS: {
+        char *end;
+        a->max_pixels = strtoll(arg, &end, 10);
+        if (!*arg || *end || a->max_pixels < 1)
+            usage_error("--max-pixels %s: expected a positive integer", arg);
+        break;
+    }
+    case OPT_QUIET: a->quiet = 1; break;
+    case OPT_JSON: a->json = 1; break;
+    case OPT_DATASET: a->dataset_name = arg; break;
+    case OPT_KEEP_MISSING: a->keep_missing = 1; break;
+    case OPT_VERBOSE: a->verbose = 1; break;
+    default: usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+    }
+}
+
+/* The command line (after a `layers`) into a: -1 to go on, else the exit
+ * status (--help, --version). Usage errors exit 2. */
+static int parse_options(int argc, char **argv, extract_opts *a) {
+    memset(a, 0, sizeof *a);
+    a->db_path = "bottleneck.db";
+    bn_extractor_opts_default(&a->o);
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (c == 'h' || c == OPT_HELP) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+        if (c == OPT_VERSION) {
+            puts("bottleneck-extract " BN_VERSION);
+            return 0;
+        }
+        set_option(a, c, optarg, argv);
+    }
+    if (a->o.image.size % 32 != 0 && !a->model_path)
+        usage_error("--size: %s", "must be a multiple of 32 (224, 256, 64, ...)");
+    if (optind < argc - 1)
+        usage_error("one dataset folder expected, got '%s' and more", argv[optind + 1]);
+    a->root = optind < argc ? argv[optind] : NULL;
+    return -1;
+}
+
+/* --download (into the cache), else where the weights are; nothing to find
+ * for --model. 0, or EXIT_FATAL with the message printed. */
+static int find_weights(const extract_opts *a, char *path, size_t cap, bn_error *err) {
+    if (a->download && !a->weights_arg) {
+        bn_progress bar;
+        bn_progress_start(&bar, stderr, "download", "MiB", 0, a->quiet);
+        if (bn_weights_download(path, cap, NULL, download_progress, &bar, err)) {
+            fprintf(stderr, "bottleneck-extract: %s\n", err->msg);
+            return EXIT_FATAL;
+        }
+        bn_progress_finish(&bar);
+        if (!a->quiet)
+            fprintf(stderr, "weights: %s\n", path);
+    } else if (!a->model_path && bn_weights_locate(path, cap, a->weights_arg, err)) {
+        fprintf(stderr, "bottleneck-extract: %s\n", err->msg);
+        return EXIT_FATAL;
+    }
+    return 0;
+}
+
+/* The images of a->root (of the shard, for --shard). 0, or EXIT_FATAL with
+ * the message printed. */
+static int scan_dataset(extract_opts *a, bn_dataset *ds, bn_error *err) {
+    if (bn_dataset_scan(ds, a->root, err)) {
+        fprintf(stderr, "bottleneck-extract: %s\n", err->msg);
+        return EXIT_FATAL;
+    }
+    size_t whole = ds->n;
+    if (a->shard_n > 0) {
+        bn_dataset_keep_shard(ds, a->shard_k, a->shard_n);
+        /* The other shards' images are not missing from the folder: a shard
+         * run must never remove their rows from a database that holds them. */
+        a->keep_missing = 1;
+    }
+    if (a->shard_n > 0 && !a->quiet)
+        fprintf(stderr, "%s: shard %d/%d: %zu of %zu images\n", a->root, a->shard_k, a->shard_n,
+                ds->n, whole);
+    if (whole == 0) {
+        fprintf(stderr,
+                "bottleneck-extract: %s: no images found (expected class folders such as "
+                "%s/cat/*.jpg or %s/train/cat/*.jpg)\n",
+                a->root, a->root, a->root);
+        bn_dataset_free(ds);
+        return EXIT_FATAL;
+    }
+
+    /* Buffers for the images there are, not for a whole batch: a fresh
+     * process pays for every page it first touches (docs/PERFORMANCE.md,
+     * Start-up). The batch size never changes a vector. */
+    if (ds->n > 0 && ds->n < (size_t)a->o.batch) /* a shard may be empty */
+        a->o.batch = (int)ds->n;
+    return 0;
+}
+
+/* The network to run, until the extractor takes it. */
+typedef struct {
+    bn_graph *g;
+    bn_extractor_model m; /* m.exact: the --self-check graph */
+    char name[256], abs_path[4096], sha[65];
+} network;
+
+/* Load the network, start libvips beside it, infer the shapes and check the
+ * input and the --layer. 0, or non-zero with the problem in err (n->g and
+ * n->m.exact may still hold graphs to free). */
+static int load_network(extract_opts *a, const char *argv0, const char *weights_path, network *n,
+                        bn_error *err) {
+    /* libvips starts (30-80 ms: it loads its modules) on another thread
+     * while the network loads; nothing decodes before the join below. */
+    vips_start vs = {.argv0 = argv0, .all_loaders = a->all_loaders, .max_pixels = a->max_pixels};
+    int vips_thread = pthread_create(&vs.thread, NULL, vips_start_main, &vs) == 0;
+    if (!vips_thread)
+        vips_start_main(&vs);
+    int rc = open_network(a->model_path, weights_path, &a->o, &a->pre, a->set, &n->g, &n->m,
+                          n->name, n->abs_path, n->sha, err);
+    if (vips_thread)
+        pthread_join(vs.thread, NULL);
+    if (vs.rc && !rc) {
+        *err = vs.err;
+        rc = vs.rc;
+    }
+    const bn_extractor_opts *o = &a->o;
+    return rc || bn_graph_infer(n->g, o->image.size, o->image.size, err) ||
+           (bn_graph_tensor_shape(n->g, 0).c != 3 &&
+            bn_fail(err, BN_EINVAL, "%s: its input has %d channels; images have 3", n->m.model,
+                    bn_graph_tensor_shape(n->g, 0).c)) ||
+           (bn_graph_find(n->g, o->tensor) < 0 &&
+            bn_fail(err, BN_EINVAL,
+                    "--layer %s: %s has no tensor of that name (bottleneck-extract layers lists "
+                    "them)",
+                    o->tensor, n->m.model));
+}
+
+/* What a run did: the summary line and the JSON say it. */
+typedef struct {
+    bn_dataset_info dsi;
+    char root_abs[PATH_MAX];
+    bn_extractor_stats st;
+    bn_sync_stats sy;
+    int rc;
+    bn_error err;
+} run_result;
+
+/* Sync, extract, sync again, pack: res->rc and res->err say how it ended. */
+static void run_and_sync(const extract_opts *a, bn_store *store, bn_extractor *x, bn_dataset *ds,
+                         run_result *res) {
+    run_ctx r;
+    bn_progress_start(&r.bar, stderr, "extract", "img", (long)ds->n, a->quiet);
+    memset(&res->sy, 0, sizeof res->sy);
+    memset(&res->st, 0, sizeof res->st);
+    int rc = bn_sync_begin(store, res->dsi.id, &res->err);
+    if (rc == BN_OK)
+        rc = bn_extractor_run(x, ds, extract_progress, &r, &res->st, &res->err);
+    bn_progress_finish(&r.bar);
+    /* Only a run that saw every file may remove the rows of files not seen. */
+    if (rc == BN_OK)
+        rc = bn_sync_finish(store, res->dsi.id, ds, a->keep_missing, &res->sy, &res->err);
+    if (rc == BN_OK)
+        extract_pack_store(store, "bottleneck-extract", a->quiet);
+    res->rc = rc;
+}
+
+static double images_per_second(const bn_extractor_stats *st) {
+    return st->seconds > 0 ? (double)st->extracted / st->seconds : 0;
+}
+
+/* --verbose: each file ignored, and why. */
+static void print_ignored(const extract_opts *a, const bn_dataset *ds) {
+    for (size_t i = 0; i < ds->nignored; i++)
+        fprintf(stderr, "ignored: %s/%s (%s)\n", a->root, ds->ignored[i],
+                strchr(ds->ignored[i], '/') && bn_dataset_is_image_name(ds->ignored[i])
+                    ? "outside the class folders"
+                : bn_dataset_is_image_name(ds->ignored[i])
+                    ? "at the dataset root, outside any class folder"
+                    : "not an image by its extension");
+}
+
+/* The summary line on stderr. */
+static void print_summary(const extract_opts *a, const bn_dataset *ds, bn_extractor *x,
+                          const run_result *res) {
+    const bn_extractor_stats *st = &res->st;
+    const bn_sync_stats *sy = &res->sy;
+    fprintf(stderr,
+            "%s: dataset '%s' (%s): %ld images: %ld added, %ld moved, %ld relabelled, "
+            "%ld changed, %ld removed, %ld skipped (unchanged), %ld failed",
+            a->db_path, res->dsi.name, res->root_abs, st->images, sy->added, sy->moved,
+            sy->relabelled, sy->changed, sy->removed, st->skipped, st->failed);
+    if (a->keep_missing)
+        fprintf(stderr, ", %ld missing (kept)", sy->missing);
+    if (ds->nignored)
+        fprintf(stderr, ", %zu ignored (not images, or outside class folders%s)", ds->nignored,
+                a->verbose ? "" : "; --verbose lists them");
+    fprintf(stderr,
+            "; %ld computed, %ld reused (same content); %.1f s, %.2f images/s; feature set %s "
+            "(id %lld, dim %d)\n",
+            st->extracted, st->reused, st->seconds, images_per_second(st),
+            bn_extractor_featureset_name(x), (long long)bn_extractor_featureset(x),
+            bn_extractor_dim(x));
+}
+
+/* --json: the summary on stdout. */
+static void print_json(const extract_opts *a, const bn_dataset *ds, bn_extractor *x,
+                       const run_result *res) {
+    const bn_extractor_stats *st = &res->st;
+    const bn_sync_stats *sy = &res->sy;
+    printf("{\"db\":");
+    bn_json_string(stdout, a->db_path);
+    printf(",\"dataset\":");
+    bn_json_string(stdout, res->dsi.name);
+    printf(",\"dataset_id\":%lld,\"root\":", (long long)res->dsi.id);
+    bn_json_string(stdout, res->root_abs);
+    printf(",\"featureset\":");
+    bn_json_string(stdout, bn_extractor_featureset_name(x));
+    printf(",\"featureset_id\":%lld,\"dim\":%d,\"dtype\":\"%s\",\"images\":%ld,"
+           "\"added\":%ld,\"moved\":%ld,\"relabelled\":%ld,\"changed\":%ld,\"removed\":%ld,"
+           "\"skipped\":%ld,\"failed\":%ld,\"missing\":%ld,\"ignored\":%zu,"
+           "\"extracted\":%ld,\"reused\":%ld,"
+           "\"seconds\":%.3f,\"network_seconds\":%.3f,\"images_per_second\":%.3f,"
+           "\"precision\":\"%s\",\"ok\":%s",
+           (long long)bn_extractor_featureset(x), bn_extractor_dim(x), a->o.dtype, st->images,
+           sy->added, sy->moved, sy->relabelled, sy->changed, sy->removed, st->skipped, st->failed,
+           sy->missing, ds->nignored, st->extracted, st->reused, st->seconds, st->network_seconds,
+           images_per_second(st), bn_extractor_precision(x), res->rc ? "false" : "true");
+    printf(",\"precision_note\":");
+    bn_json_string(stdout, bn_extractor_precision_note(x));
+    if (a->verbose) {
+        printf(",\"ignored_files\":[");
+        for (size_t i = 0; i < ds->nignored; i++) {
+            if (i)
+                putchar(',');
+            bn_json_string(stdout, ds->ignored[i]);
+        }
+        putchar(']');
+    }
+    if (res->rc) {
+        printf(",\"error\":");
+        bn_json_string(stdout, res->err.msg);
+    }
+    printf("}\n");
+}
+
+/* The database, the extractor (which takes the network's graphs), the run and
+ * its report. The exit status; the graphs are freed either way. */
+static int run_extract(const extract_opts *a, bn_dataset *ds, network *net) {
+    bn_store *store = NULL;
+    bn_extractor *x = NULL;
+    int status = EXIT_FATAL;
+    run_result res;
+    memset(&res, 0, sizeof res);
+    bn_error_clear(&res.err);
+    if (!realpath(a->root, res.root_abs)) {
+        fprintf(stderr, "bottleneck-extract: %s: cannot resolve the folder's path\n", a->root);
+        goto done;
+    }
+    if (bn_store_open(&store, a->db_path, BN_STORE_CREATE, &res.err)) {
+        fprintf(stderr, "bottleneck-extract: %s\n", res.err.msg);
+        goto done;
+    }
+    if (!a->quiet)
+        extract_warn_unverified(store, a->db_path, "bottleneck-extract");
+    if (bn_datasets_for_folder(store, a->dataset_name, res.root_abs, &res.dsi, &res.err)) {
+        fprintf(stderr, "bottleneck-extract: %s\n", res.err.msg);
+        goto done;
+    }
+    /* The extractor owns the graphs from here on, or has freed them. */
+    int created = bn_extractor_create_graph(&x, store, net->g, &net->m, &a->o, &res.err);
+    net->g = NULL;
+    net->m.exact = NULL;
+    if (created) {
+        fprintf(stderr, "bottleneck-extract: %s\n", res.err.msg);
+        goto done;
+    }
+    ds->id = res.dsi.id;
+    if (!a->quiet && a->o.precision != BN_PRECISION_FP32)
+        fprintf(stderr, "precision: %s\n", bn_extractor_precision_note(x));
+    run_and_sync(a, store, x, ds, &res);
+    if (res.rc) {
+        fprintf(stderr, "bottleneck-extract: %s (%ld images stored before the error are kept)\n",
+                res.err.msg, res.st.extracted + res.st.reused);
+    } else {
+        status = res.st.failed > 0 ? EXIT_SOME_FAILED : 0;
+    }
+    if (a->verbose && !a->quiet)
+        print_ignored(a, ds);
+    if (!a->quiet)
+        print_summary(a, ds, x, &res);
+    if (res.st.failed > 0 && !a->quiet)
+        fprintf(stderr, "%ld inputs failed: sqlite3 %s 'SELECT path, reason FROM failures'\n",
+                res.st.failed, a->db_path);
+    if (a->json)
+        print_json(a, ds, x, &res);
+done:
+    bn_extractor_free(x);
+    bn_graph_free(net->g); /* not yet handed to an extractor: an error came first */
+    bn_graph_free(net->m.exact);
+    net->g = NULL;
+    net->m.exact = NULL;
+    bn_store_close(store);
+    return status;
+}
+
 int main(int argc, char **argv) {
     bn_cpu_blas_use_best_kernels(argv);
     if (argc > 1 && strcmp(argv[1], "import") == 0)
@@ -363,184 +832,14 @@ int main(int argc, char **argv) {
         argv++;
         argc--;
     }
-    const char *db_path = "bottleneck.db", *weights_arg = NULL, *model_path = NULL;
-    bn_image_opts pre; /* --mean, --std, --channels, --scale */
-    memset(&pre, 0, sizeof pre);
-    unsigned set = 0; /* which preprocessing flags were given */
-    int download = 0, quiet = 0, json = 0, threads = 0, all_loaders = 0, keep_missing = 0,
-        verbose = 0;
-    const char *dataset_name = NULL;
-    int shard_k = 0, shard_n = 0;
-    long long max_pixels = 0;
-    bn_extractor_opts o;
-    bn_extractor_opts_default(&o);
-
-    enum {
-        OPT_DB = 256,
-        OPT_WEIGHTS,
-        OPT_DOWNLOAD,
-        OPT_LAYER,
-        OPT_POOLING,
-        OPT_SIZE,
-        OPT_RESIZE,
-        OPT_PREPROCESS,
-        OPT_DTYPE,
-        OPT_CONV,
-        OPT_BATCH,
-        OPT_THREADS,
-        OPT_QUIET,
-        OPT_JSON,
-        OPT_HELP,
-        OPT_ALL_LOADERS,
-        OPT_MAX_PIXELS,
-        OPT_MODEL,
-        OPT_MEAN,
-        OPT_STD,
-        OPT_CHANNELS,
-        OPT_SCALE,
-        OPT_SELF_CHECK,
-        OPT_SHARD,
-        OPT_VERSION,
-        OPT_DATASET,
-        OPT_KEEP_MISSING,
-        OPT_VERBOSE,
-        OPT_PRECISION
-    };
-    static const struct option longopts[] = {
-        {"db", required_argument, 0, OPT_DB},
-        {"weights", required_argument, 0, OPT_WEIGHTS},
-        {"download", no_argument, 0, OPT_DOWNLOAD},
-        {"layer", required_argument, 0, OPT_LAYER},
-        {"pooling", required_argument, 0, OPT_POOLING},
-        {"size", required_argument, 0, OPT_SIZE},
-        {"resize", required_argument, 0, OPT_RESIZE},
-        {"preprocess", required_argument, 0, OPT_PREPROCESS},
-        {"dtype", required_argument, 0, OPT_DTYPE},
-        {"conv", required_argument, 0, OPT_CONV},
-        {"precision", required_argument, 0, OPT_PRECISION},
-        {"batch", required_argument, 0, OPT_BATCH},
-        {"threads", required_argument, 0, OPT_THREADS},
-        {"quiet", no_argument, 0, OPT_QUIET},
-        {"json", no_argument, 0, OPT_JSON},
-        {"all-loaders", no_argument, 0, OPT_ALL_LOADERS},
-        {"max-pixels", required_argument, 0, OPT_MAX_PIXELS},
-        {"model", required_argument, 0, OPT_MODEL},
-        {"mean", required_argument, 0, OPT_MEAN},
-        {"std", required_argument, 0, OPT_STD},
-        {"channels", required_argument, 0, OPT_CHANNELS},
-        {"scale", required_argument, 0, OPT_SCALE},
-        {"self-check", required_argument, 0, OPT_SELF_CHECK},
-        {"shard", required_argument, 0, OPT_SHARD},
-        {"help", no_argument, 0, OPT_HELP},
-        {"version", no_argument, 0, OPT_VERSION},
-        {"dataset", required_argument, 0, OPT_DATASET},
-        {"keep-missing", no_argument, 0, OPT_KEEP_MISSING},
-        {"verbose", no_argument, 0, OPT_VERBOSE},
-        {0, 0, 0, 0},
-    };
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        switch (c) {
-        case OPT_DB: db_path = optarg; break;
-        case OPT_WEIGHTS: weights_arg = optarg; break;
-        case OPT_DOWNLOAD: download = 1; break;
-        case OPT_LAYER: o.tensor = optarg; break;
-        case OPT_MODEL: model_path = optarg; break;
-        case OPT_MEAN:
-        case OPT_STD:
-            if (parse3(optarg, c == OPT_MEAN ? pre.mean : pre.std))
-                usage_error("%s: expected three numbers A,B,C (std non-zero)", optarg);
-            set |= c == OPT_MEAN ? SET_MEAN : SET_STD;
-            break;
-        case OPT_CHANNELS:
-            if (strcmp(optarg, "rgb") && strcmp(optarg, "bgr"))
-                usage_error("--channels %s: expected rgb or bgr", optarg);
-            pre.bgr = !strcmp(optarg, "bgr");
-            set |= SET_CHANNELS;
-            break;
-        case OPT_SCALE:
-            if (strcmp(optarg, "0-255") && strcmp(optarg, "0-1"))
-                usage_error("--scale %s: expected 0-255 or 0-1", optarg);
-            pre.range255 = !strcmp(optarg, "0-255");
-            set |= SET_SCALE;
-            break;
-        case OPT_POOLING:
-            if (bn_vgg16_pooling_parse(optarg, &o.pooling))
-                usage_error("--pooling %s: expected none, avg or max", optarg);
-            break;
-        case OPT_SIZE:
-            o.image.size = parse_int(optarg, "--size");
-            set |= SET_SIZE;
-            break;
-        case OPT_RESIZE:
-            if (bn_image_resize_parse(optarg, &o.image.resize))
-                usage_error("--resize %s: expected squash or crop", optarg);
-            set |= SET_RESIZE;
-            break;
-        case OPT_PREPROCESS:
-            if (bn_image_preprocess_parse(optarg, &o.image.preprocess))
-                usage_error("--preprocess %s: expected caffe or torch", optarg);
-            set |= SET_PREPROCESS;
-            break;
-        case OPT_DTYPE:
-            if (strcmp(optarg, "f32") && strcmp(optarg, "f16"))
-                usage_error("--dtype %s: expected f32 or f16", optarg);
-            o.dtype = optarg;
-            break;
-        case OPT_CONV:
-            if (bn_conv_engine_parse(optarg, &o.engine))
-                usage_error("--conv %s: expected auto, direct or winograd", optarg);
-            break;
-        case OPT_PRECISION:
-            if (bn_precision_parse(optarg, &o.precision))
-                usage_error("--precision %s: expected fp32, fast, bf16 or fp16", optarg);
-            break;
-        case OPT_BATCH: o.batch = parse_int(optarg, "--batch"); break;
-        case OPT_THREADS: threads = parse_int(optarg, "--threads"); break;
-        case OPT_ALL_LOADERS: all_loaders = 1; break;
-        case OPT_SELF_CHECK: o.self_check = parse_int(optarg, "--self-check"); break;
-        case OPT_SHARD: {
-            char *end;
-            long k = strtol(optarg, &end, 10), n = 0;
-            if (end != optarg && *end == '/' && end[1]) {
-                char *end2;
-                n = strtol(end + 1, &end2, 10);
-                if (*end2)
-                    n = 0;
-            }
-            if (n < 1 || n > 1 << 20 || k < 1 || k > n)
-                usage_error("--shard %s: expected K/N with 1 <= K <= N (e.g. 2/8)", optarg);
-            shard_k = (int)k;
-            shard_n = (int)n;
-            break;
-        }
-        case OPT_MAX_PIXELS: {
-            char *end;
-            max_pixels = strtoll(optarg, &end, 10);
-            if (!*optarg || *end || max_pixels < 1)
-                usage_error("--max-pixels %s: expected a positive integer", optarg);
-            break;
-        }
-        case OPT_QUIET: quiet = 1; break;
-        case OPT_JSON: json = 1; break;
-        case OPT_DATASET: dataset_name = optarg; break;
-        case OPT_KEEP_MISSING: keep_missing = 1; break;
-        case OPT_VERBOSE: verbose = 1; break;
-        case 'h':
-        case OPT_HELP: fputs(usage_text, stdout); return 0;
-        case OPT_VERSION: puts("bottleneck-extract " BN_VERSION); return 0;
-        default: usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
-        }
-    }
-    if (o.image.size % 32 != 0 && !model_path)
-        usage_error("--size: %s", "must be a multiple of 32 (224, 256, 64, ...)");
-    if (optind < argc - 1)
-        usage_error("one dataset folder expected, got '%s' and more", argv[optind + 1]);
-    const char *root = optind < argc ? argv[optind] : NULL;
+    extract_opts a;
+    int status = parse_options(argc, argv, &a);
+    if (status >= 0)
+        return status;
     if (layers)
-        return list_layers(model_path, weights_arg, set & SET_SIZE ? o.image.size : 0, json);
-    if (!root && !download)
+        return list_layers(a.model_path, a.weights_arg, a.set & SET_SIZE ? a.o.image.size : 0,
+                           a.json);
+    if (!a.root && !a.download)
         usage_error("%s", "no dataset folder given");
 
     /* Past a file size limit (ulimit -f) a write should fail with EFBIG and
@@ -549,218 +848,32 @@ int main(int argc, char **argv) {
 
     bn_error err;
     bn_error_clear(&err);
-    if (threads > 0)
-        bn_cpu_set_threads(threads);
-
+    if (a.threads > 0)
+        bn_cpu_set_threads(a.threads);
     char weights_path[4096];
-    if (download && !weights_arg) {
-        bn_progress bar;
-        bn_progress_start(&bar, stderr, "download", "MiB", 0, quiet);
-        if (bn_weights_download(weights_path, sizeof weights_path, NULL, download_progress, &bar,
-                                &err)) {
-            fprintf(stderr, "bottleneck-extract: %s\n", err.msg);
-            return EXIT_FATAL;
-        }
-        bn_progress_finish(&bar);
-        if (!quiet)
-            fprintf(stderr, "weights: %s\n", weights_path);
-        if (!root)
-            return 0;
-    } else if (!model_path &&
-               bn_weights_locate(weights_path, sizeof weights_path, weights_arg, &err)) {
-        fprintf(stderr, "bottleneck-extract: %s\n", err.msg);
+    if (find_weights(&a, weights_path, sizeof weights_path, &err))
         return EXIT_FATAL;
-    }
-    if (!root)
+    if (!a.root)
         return 0;
 
     /* Check the cheap things first: a wrong folder should not cost a
      * weights load. */
     bn_dataset ds;
-    if (bn_dataset_scan(&ds, root, &err)) {
-        fprintf(stderr, "bottleneck-extract: %s\n", err.msg);
+    if (scan_dataset(&a, &ds, &err))
         return EXIT_FATAL;
-    }
-    size_t whole = ds.n;
-    if (shard_n > 0) {
-        bn_dataset_keep_shard(&ds, shard_k, shard_n);
-        /* The other shards' images are not missing from the folder: a shard
-         * run must never remove their rows from a database that holds them. */
-        keep_missing = 1;
-    }
-    if (shard_n > 0 && !quiet)
-        fprintf(stderr, "%s: shard %d/%d: %zu of %zu images\n", root, shard_k, shard_n, ds.n,
-                whole);
-    if (whole == 0) {
-        fprintf(stderr,
-                "bottleneck-extract: %s: no images found (expected class folders such as "
-                "%s/cat/*.jpg or %s/train/cat/*.jpg)\n",
-                root, root, root);
-        bn_dataset_free(&ds);
-        return EXIT_FATAL;
-    }
-
-    /* Buffers for the images there are, not for a whole batch: a fresh
-     * process pays for every page it first touches (docs/PERFORMANCE.md,
-     * Start-up). The batch size never changes a vector. */
-    if (ds.n > 0 && ds.n < (size_t)o.batch) /* a shard may be empty */
-        o.batch = (int)ds.n;
 
     /* The network and the tensor, before the database: a bad model file or
      * layer name changes nothing on disk. */
-    bn_graph *g = NULL;
-    bn_extractor_model m;
-    char model_name[256], model_abs[4096], model_sha[65];
-    /* libvips starts (30-80 ms: it loads its modules) on another thread
-     * while the network loads; nothing decodes before the join below. */
-    vips_start vs = {.argv0 = argv[0], .all_loaders = all_loaders, .max_pixels = max_pixels};
-    int vips_thread = pthread_create(&vs.thread, NULL, vips_start_main, &vs) == 0;
-    if (!vips_thread)
-        vips_start_main(&vs);
-    int net_rc = open_network(model_path, weights_path, &o, &pre, set, &g, &m, model_name,
-                              model_abs, model_sha, &err);
-    if (vips_thread)
-        pthread_join(vs.thread, NULL);
-    if (vs.rc && !net_rc) {
-        err = vs.err;
-        net_rc = vs.rc;
-    }
-    if (net_rc || bn_graph_infer(g, o.image.size, o.image.size, &err) ||
-        (bn_graph_tensor_shape(g, 0).c != 3 &&
-         bn_fail(&err, BN_EINVAL, "%s: its input has %d channels; images have 3", m.model,
-                 bn_graph_tensor_shape(g, 0).c)) ||
-        (bn_graph_find(g, o.tensor) < 0 &&
-         bn_fail(&err, BN_EINVAL,
-                 "--layer %s: %s has no tensor of that name (bottleneck-extract layers lists "
-                 "them)",
-                 o.tensor, m.model))) {
-        bn_graph_free(g);
+    network net;
+    memset(&net, 0, sizeof net);
+    if (load_network(&a, argv[0], weights_path, &net, &err)) {
+        bn_graph_free(net.g);
+        bn_graph_free(net.m.exact);
         fprintf(stderr, "bottleneck-extract: %s\n", err.msg);
         bn_dataset_free(&ds);
         return EXIT_FATAL;
     }
-    bn_store *store = NULL;
-    bn_extractor *x = NULL;
-    int status = EXIT_FATAL;
-    char root_abs[PATH_MAX];
-    bn_dataset_info dsi;
-    if (!realpath(root, root_abs)) {
-        fprintf(stderr, "bottleneck-extract: %s: cannot resolve the folder's path\n", root);
-        goto done;
-    }
-    if (bn_store_open(&store, db_path, BN_STORE_CREATE, &err)) {
-        fprintf(stderr, "bottleneck-extract: %s\n", err.msg);
-        goto done;
-    }
-    if (!quiet)
-        extract_warn_unverified(store, db_path, "bottleneck-extract");
-    if (bn_datasets_for_folder(store, dataset_name, root_abs, &dsi, &err)) {
-        fprintf(stderr, "bottleneck-extract: %s\n", err.msg);
-        goto done;
-    }
-    /* The extractor owns the graphs from here on, or has freed them. */
-    int created = bn_extractor_create_graph(&x, store, g, &m, &o, &err);
-    g = NULL;
-    m.exact = NULL;
-    if (created) {
-        fprintf(stderr, "bottleneck-extract: %s\n", err.msg);
-        goto done;
-    }
-    ds.id = dsi.id;
-    if (!quiet && o.precision != BN_PRECISION_FP32)
-        fprintf(stderr, "precision: %s\n", bn_extractor_precision_note(x));
-
-    run_ctx r;
-    bn_progress_start(&r.bar, stderr, "extract", "img", (long)ds.n, quiet);
-    bn_extractor_stats st;
-    bn_sync_stats sy;
-    memset(&sy, 0, sizeof sy);
-    memset(&st, 0, sizeof st);
-    int rc = bn_sync_begin(store, dsi.id, &err);
-    if (rc == BN_OK)
-        rc = bn_extractor_run(x, &ds, extract_progress, &r, &st, &err);
-    bn_progress_finish(&r.bar);
-    /* Only a run that saw every file may remove the rows of files not seen. */
-    if (rc == BN_OK)
-        rc = bn_sync_finish(store, dsi.id, &ds, keep_missing, &sy, &err);
-    if (rc == BN_OK)
-        extract_pack_store(store, "bottleneck-extract", quiet);
-    double rate = st.seconds > 0 ? (double)st.extracted / st.seconds : 0;
-    if (rc) {
-        fprintf(stderr, "bottleneck-extract: %s (%ld images stored before the error are kept)\n",
-                err.msg, st.extracted + st.reused);
-    } else {
-        status = st.failed > 0 ? EXIT_SOME_FAILED : 0;
-    }
-    if (verbose && !quiet)
-        for (size_t i = 0; i < ds.nignored; i++)
-            fprintf(stderr, "ignored: %s/%s (%s)\n", root, ds.ignored[i],
-                    strchr(ds.ignored[i], '/') && bn_dataset_is_image_name(ds.ignored[i])
-                        ? "outside the class folders"
-                    : bn_dataset_is_image_name(ds.ignored[i])
-                        ? "at the dataset root, outside any class folder"
-                        : "not an image by its extension");
-    if (!quiet) {
-        fprintf(stderr,
-                "%s: dataset '%s' (%s): %ld images: %ld added, %ld moved, %ld relabelled, "
-                "%ld changed, %ld removed, %ld skipped (unchanged), %ld failed",
-                db_path, dsi.name, root_abs, st.images, sy.added, sy.moved, sy.relabelled,
-                sy.changed, sy.removed, st.skipped, st.failed);
-        if (keep_missing)
-            fprintf(stderr, ", %ld missing (kept)", sy.missing);
-        if (ds.nignored)
-            fprintf(stderr, ", %zu ignored (not images, or outside class folders%s)", ds.nignored,
-                    verbose ? "" : "; --verbose lists them");
-        fprintf(stderr,
-                "; %ld computed, %ld reused (same content); %.1f s, %.2f images/s; feature set %s "
-                "(id %lld, dim %d)\n",
-                st.extracted, st.reused, st.seconds, rate, bn_extractor_featureset_name(x),
-                (long long)bn_extractor_featureset(x), bn_extractor_dim(x));
-    }
-    if (st.failed > 0 && !quiet)
-        fprintf(stderr, "%ld inputs failed: sqlite3 %s 'SELECT path, reason FROM failures'\n",
-                st.failed, db_path);
-    if (json) {
-        printf("{\"db\":");
-        bn_json_string(stdout, db_path);
-        printf(",\"dataset\":");
-        bn_json_string(stdout, dsi.name);
-        printf(",\"dataset_id\":%lld,\"root\":", (long long)dsi.id);
-        bn_json_string(stdout, root_abs);
-        printf(",\"featureset\":");
-        bn_json_string(stdout, bn_extractor_featureset_name(x));
-        printf(",\"featureset_id\":%lld,\"dim\":%d,\"dtype\":\"%s\",\"images\":%ld,"
-               "\"added\":%ld,\"moved\":%ld,\"relabelled\":%ld,\"changed\":%ld,\"removed\":%ld,"
-               "\"skipped\":%ld,\"failed\":%ld,\"missing\":%ld,\"ignored\":%zu,"
-               "\"extracted\":%ld,\"reused\":%ld,"
-               "\"seconds\":%.3f,\"network_seconds\":%.3f,\"images_per_second\":%.3f,"
-               "\"precision\":\"%s\",\"ok\":%s",
-               (long long)bn_extractor_featureset(x), bn_extractor_dim(x), o.dtype, st.images,
-               sy.added, sy.moved, sy.relabelled, sy.changed, sy.removed, st.skipped, st.failed,
-               sy.missing, ds.nignored, st.extracted, st.reused, st.seconds, st.network_seconds,
-               rate, bn_extractor_precision(x), rc ? "false" : "true");
-        printf(",\"precision_note\":");
-        bn_json_string(stdout, bn_extractor_precision_note(x));
-        if (verbose) {
-            printf(",\"ignored_files\":[");
-            for (size_t i = 0; i < ds.nignored; i++) {
-                if (i)
-                    putchar(',');
-                bn_json_string(stdout, ds.ignored[i]);
-            }
-            putchar(']');
-        }
-        if (rc) {
-            printf(",\"error\":");
-            bn_json_string(stdout, err.msg);
-        }
-        printf("}\n");
-    }
-done:
-    bn_extractor_free(x);
-    bn_graph_free(g); /* not yet handed to an extractor: an error came first */
-    bn_graph_free(m.exact);
-    bn_store_close(store);
+    status = run_extract(&a, &ds, &net);
     bn_dataset_free(&ds);
     bn_image_shutdown();
     return status;
