@@ -23,7 +23,7 @@ const bn_cpu_features *bn_cpu_features_get(void) {
         f.avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
         f.avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                    __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-#if defined(__GNUC__) && (__GNUC__ >= 12 || defined(__clang__))
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 /* clang: no such feature names */
         f.avx512_bf16 = f.avx512 && __builtin_cpu_supports("avx512bf16");
         f.avx512_fp16 = f.avx512 && __builtin_cpu_supports("avx512fp16");
 #endif
