@@ -4,6 +4,9 @@
  */
 #include "support.h"
 
+#include "cpu.h"
+#include "verify.h"
+
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -79,13 +82,64 @@ float *support_read_f32(const char *path, size_t n) {
 }
 
 double support_rel_l2(const float *a, const float *b, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
+    return bn_verify_rel_l2(a, b, n); /* the library's judge (verify.h) */
+}
+
+int support_conv_run(bn_conv_engine e, bn_precision p, int threads, const float *in, const float *k,
+                     const float *bias, float *out, int n, int h, int w, int cin, int cout,
+                     bn_error *err) {
+    bn_cpu_set_threads(threads);
+    bn_conv *c;
+    if (bn_conv_create_precision(&c, e, p, cin, cout, k, bias, err))
+        return -1;
+    if (bn_conv_engine_of(c) != e || bn_conv_precision_of(c) != p) {
+        bn_fail(err, BN_EINVAL, "%s %s %d->%d: the layer resolved to %s %s", bn_conv_engine_name(e),
+                bn_precision_name(p), cin, cout, bn_conv_engine_name(bn_conv_engine_of(c)),
+                bn_precision_name(bn_conv_precision_of(c)));
+        bn_conv_free(c);
+        return -1;
     }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
+    void *ws = support_ws_alloc(bn_conv_workspace(c, n, h, w));
+    size_t nout = (size_t)n * h * w * cout;
+    for (size_t i = 0; i < nout; i++)
+        out[i] = NAN;
+    bn_conv_forward(c, in, out, n, h, w, ws);
+    free(ws);
+    bn_conv_free(c);
+    return 0;
+}
+
+bn_vgg16 *support_net(const bn_vgg16_weights *w, bn_conv_engine e, bn_precision p, int s,
+                      int max_batch) {
+    bn_vgg16 *net = NULL;
+    bn_error err;
+    if (bn_vgg16_create_precision(&net, w, e, p, s, max_batch, BN_LAYER_BLOCK5_POOL, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        exit(1);
+    }
+    return net;
+}
+
+int support_net_batch(bn_vgg16 *net, const float *in, int nimg, int s, int first, int n, float *out,
+                      bn_error *err) {
+    size_t per = (size_t)s * s * 3;
+    float *batch = malloc((size_t)n * per * sizeof *batch);
+    if (!batch)
+        return bn_fail(err, BN_ENOMEM, "out of memory for a batch of %d", n);
+    for (int i = 0; i < n; i++)
+        memcpy(batch + i * per, in + (size_t)((first + i) % nimg) * per, per * sizeof *batch);
+    int rc = bn_vgg16_forward(net, batch, n, BN_LAYER_BLOCK5_POOL, BN_POOLING_NONE, out, err);
+    free(batch);
+    return rc;
+}
+
+int support_rows_differ(const float *out, const float *alone, int nimg, int first, int n,
+                        size_t dim) {
+    int bad = 0;
+    for (int i = 0; i < n; i++)
+        bad += memcmp(out + i * dim, alone + (size_t)((first + i) % nimg) * dim,
+                      dim * sizeof(float)) != 0;
+    return bad;
 }
 
 const char *const support_ref_names[SUPPORT_NREF] = {"cat.1000",  "cat.10005", "cat.10014",

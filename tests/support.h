@@ -7,6 +7,8 @@
  * - random numbers: one reproducible xorshift64* stream per program;
  * - the convolution's definition in seven loops, the yardstick of the
  *   engines (test_conv, test_winograd, test_vgg16);
+ * - one layer, or a batch of images through VGG16, run the way the engine
+ *   and batch tests run them (test_winograd, test_batch, test_precision);
  * - raw float32 files and the reference photos of ../shared/reference with
  *   their PyTorch outputs (test_vgg16, test_winograd);
  * - a temporary directory removed at the end (test_weights, test_download);
@@ -15,6 +17,8 @@
 #ifndef BN_TEST_SUPPORT_H
 #define BN_TEST_SUPPORT_H
 
+#include "conv.h"
+#include "precision.h"
 #include "vgg16.h"
 
 #include <hdf5.h>
@@ -39,6 +43,28 @@ void support_naive_conv(const float *in, const float *k, const float *bias, doub
 
 /* A 64-byte aligned convolution workspace of at least `bytes`; free(). */
 void *support_ws_alloc(size_t bytes);
+
+/* ---- running layers and networks the way the tests do ------------------- */
+
+/* One 3x3 layer (conv.h) with engine e in precision p on `threads` threads:
+ * out (n, h, w, cout) is filled with NaN first, so a value the engine did not
+ * write shows. Fails (-1, the reason in err) when creation fails or the layer
+ * does not resolve to e and p; 0 otherwise. */
+int support_conv_run(bn_conv_engine e, bn_precision p, int threads, const float *in, const float *k,
+                     const float *bias, float *out, int n, int h, int w, int cin, int cout,
+                     bn_error *err);
+
+/* VGG16 from w up to block5_pool, or exit(1) naming the reason. */
+bn_vgg16 *support_net(const bn_vgg16_weights *w, bn_conv_engine e, bn_precision p, int s,
+                      int max_batch);
+/* Images [first, first + n) (mod nimg) of in (nimg, s, s, 3) through net
+ * into out (n, dim), block5_pool flattened. Returns bn_vgg16_forward's code. */
+int support_net_batch(bn_vgg16 *net, const float *in, int nimg, int s, int first, int n, float *out,
+                      bn_error *err);
+/* How many of out's n rows differ, bitwise, from alone's rows first, first
+ * + 1, ... (mod nimg): each image's vector computed alone. */
+int support_rows_differ(const float *out, const float *alone, int nimg, int first, int n,
+                        size_t dim);
 
 /* ---- float32 files and the reference photos ----------------------------- */
 

@@ -101,41 +101,17 @@ static float *photos(int s) {
     return out;
 }
 
-static bn_vgg16 *make_net(bn_conv_engine e, int s, int max_batch) {
-    bn_vgg16 *net = NULL;
-    bn_error err;
-    if (bn_vgg16_create(&net, &weights, e, s, max_batch, BN_LAYER_BLOCK5_POOL, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        exit(1);
-    }
-    return net;
-}
-
 /* Images [first, first + n) (mod NIMG) through net: out (n, dim). */
 static void run(bn_vgg16 *net, const float *in, int s, int first, int n, float *out) {
-    size_t per = (size_t)s * s * 3;
-    float *batch = malloc((size_t)n * per * sizeof *batch);
-    for (int i = 0; i < n; i++)
-        memcpy(batch + i * per, in + (size_t)((first + i) % NIMG) * per, per * sizeof *batch);
     bn_error err;
-    int rc = bn_vgg16_forward(net, batch, n, BN_LAYER_BLOCK5_POOL, BN_POOLING_NONE, out, &err);
+    int rc = support_net_batch(net, in, NIMG, s, first, n, out, &err);
     CHECK_MSG(rc == BN_OK, "forward of %d images: %s", n, err.msg);
-    free(batch);
-}
-
-/* Compare out (n, dim) of images first.. with alone (NIMG, dim), bitwise. */
-static int same_as_alone(const float *out, const float *alone, int first, int n, size_t dim) {
-    int bad = 0;
-    for (int i = 0; i < n; i++)
-        if (memcmp(out + i * dim, alone + (size_t)((first + i) % NIMG) * dim, dim * sizeof(float)))
-            bad++;
-    return bad;
 }
 
 /* Each image alone through a network built for one, one thread: (NIMG, dim). */
 static float *alone_outputs(bn_conv_engine e, const float *in, int s, size_t dim) {
     bn_cpu_set_threads(1);
-    bn_vgg16 *net = make_net(e, s, 1);
+    bn_vgg16 *net = support_net(&weights, e, BN_PRECISION_FP32, s, 1);
     float *alone = malloc(NIMG * dim * sizeof *alone);
     for (int i = 0; i < NIMG; i++)
         run(net, in, s, i, 1, alone + i * dim);
@@ -150,12 +126,12 @@ static void batches(bn_conv_engine e, const float *in, int s, const float *alone
     int first = 0;
     for (int t = 1; t <= 3; t++) {
         bn_cpu_set_threads(t);
-        bn_vgg16 *net = make_net(e, s, MAXB);
+        bn_vgg16 *net = support_net(&weights, e, BN_PRECISION_FP32, s, MAXB);
         for (int n = 1; n <= MAXB; n++) {
             if (!all_threads && (n % 3) + 1 != t) /* at large sizes: each n with one count */
                 continue;
             run(net, in, s, first, n, out);
-            int bad = same_as_alone(out, alone, first, n, dim);
+            int bad = support_rows_differ(out, alone, NIMG, first, n, dim);
             CHECK_MSG(bad == 0, "%s size %d threads %d batch %d: %d of %d images differ from alone",
                       bn_conv_engine_name(e), s, t, n, bad, n);
             first = (first + 7) % NIMG;
@@ -166,10 +142,10 @@ static void batches(bn_conv_engine e, const float *in, int s, const float *alone
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         int b = sizes[k], t = 1 + (int)k % 3;
         bn_cpu_set_threads(t);
-        bn_vgg16 *net = make_net(e, s, b);
+        bn_vgg16 *net = support_net(&weights, e, BN_PRECISION_FP32, s, b);
         for (int n = 1; n <= b; n++) {
             run(net, in, s, first, n, out);
-            int bad = same_as_alone(out, alone, first, n, dim);
+            int bad = support_rows_differ(out, alone, NIMG, first, n, dim);
             CHECK_MSG(bad == 0, "%s size %d --batch %d threads %d, %d images: %d differ from alone",
                       bn_conv_engine_name(e), s, b, t, n, bad);
             first = (first + 5) % NIMG;
@@ -216,8 +192,9 @@ static void property(void) {
         size_t dim = (size_t)bn_vgg16_dim(BN_LAYER_BLOCK5_POOL, BN_POOLING_NONE, s);
         float *in = photos(s);
         bn_cpu_set_threads(t);
-        bn_vgg16 *net = make_net(BN_CONV_WINOGRAD, s, b), *ref = make_net(BN_CONV_DIRECT, s, 1),
-                 *one = make_net(BN_CONV_WINOGRAD, s, 1);
+        bn_vgg16 *net = support_net(&weights, BN_CONV_WINOGRAD, BN_PRECISION_FP32, s, b),
+                 *ref = support_net(&weights, BN_CONV_DIRECT, BN_PRECISION_FP32, s, 1),
+                 *one = support_net(&weights, BN_CONV_WINOGRAD, BN_PRECISION_FP32, s, 1);
         float *out = malloc((size_t)b * dim * sizeof *out), *x = malloc(dim * sizeof *x),
               *y = malloc(dim * sizeof *y);
         for (int i0 = 0; i0 < nimg; i0 += b) {

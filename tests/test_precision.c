@@ -36,23 +36,11 @@
 /* One layer in BF16 with `threads` threads into out (NaN-filled first). */
 static int run_bf16(int threads, const float *in, const float *k, const float *bias, float *out,
                     int n, int h, int w, int cin, int cout) {
-    bn_cpu_set_threads(threads);
-    bn_conv *c;
     bn_error err;
-    int rc =
-        bn_conv_create_precision(&c, BN_CONV_WINOGRAD, BN_PRECISION_BF16, cin, cout, k, bias, &err);
-    CHECK_MSG(rc == BN_OK, "create bf16 %d->%d: %s", cin, cout, err.msg);
-    if (rc)
-        return rc;
-    CHECK_INT(bn_conv_precision_of(c), BN_PRECISION_BF16);
-    void *ws = support_ws_alloc(bn_conv_workspace(c, n, h, w));
-    size_t nout = (size_t)n * h * w * cout;
-    for (size_t i = 0; i < nout; i++)
-        out[i] = NAN;
-    bn_conv_forward(c, in, out, n, h, w, ws);
-    free(ws);
-    bn_conv_free(c);
-    return 0;
+    int rc = support_conv_run(BN_CONV_WINOGRAD, BN_PRECISION_BF16, threads, in, k, bias, out, n, h,
+                              w, cin, cout, &err);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    return rc;
 }
 
 static void test_layer(int n, int h, int w, int cin, int cout) {
@@ -106,34 +94,11 @@ done:
 #define NIMG 12
 static bn_vgg16_weights weights;
 
-static bn_vgg16 *make_net(bn_conv_engine e, bn_precision p, int s, int max_batch) {
-    bn_vgg16 *net = NULL;
-    bn_error err;
-    if (bn_vgg16_create_precision(&net, &weights, e, p, s, max_batch, BN_LAYER_BLOCK5_POOL, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        exit(1);
-    }
-    return net;
-}
-
 /* Images [first, first + n) (mod NIMG) of in through net into out (n, dim). */
 static void forward(bn_vgg16 *net, const float *in, int s, int first, int n, float *out) {
-    size_t per = (size_t)s * s * 3;
-    float *batch = malloc((size_t)n * per * sizeof *batch);
-    for (int i = 0; i < n; i++)
-        memcpy(batch + i * per, in + (size_t)((first + i) % NIMG) * per, per * sizeof *batch);
     bn_error err;
-    int rc = bn_vgg16_forward(net, batch, n, BN_LAYER_BLOCK5_POOL, BN_POOLING_NONE, out, &err);
+    int rc = support_net_batch(net, in, NIMG, s, first, n, out, &err);
     CHECK_MSG(rc == BN_OK, "forward of %d: %s", n, err.msg);
-    free(batch);
-}
-
-static int differ(const float *out, const float *alone, int first, int n, size_t dim) {
-    int bad = 0;
-    for (int i = 0; i < n; i++)
-        bad += memcmp(out + i * dim, alone + (size_t)((first + i) % NIMG) * dim,
-                      dim * sizeof(float)) != 0;
-    return bad;
 }
 
 static void test_network(int s) {
@@ -149,12 +114,12 @@ static void test_network(int s) {
     float *alone = malloc(NIMG * dim * sizeof *alone), *exact = malloc(NIMG * dim * sizeof *exact);
     float *out = malloc(9 * dim * sizeof *out);
     bn_cpu_set_threads(1);
-    bn_vgg16 *net = make_net(BN_CONV_WINOGRAD, BN_PRECISION_BF16, s, 1);
+    bn_vgg16 *net = support_net(&weights, BN_CONV_WINOGRAD, BN_PRECISION_BF16, s, 1);
     CHECK(!strcmp(bn_vgg16_engine_id(net), "winograd-avx512-bf16"));
     for (int i = 0; i < NIMG; i++)
         forward(net, in, s, i, 1, alone + i * dim);
     bn_vgg16_free(net);
-    net = make_net(BN_CONV_DIRECT, BN_PRECISION_FP32, s, NIMG);
+    net = support_net(&weights, BN_CONV_DIRECT, BN_PRECISION_FP32, s, NIMG);
     forward(net, in, s, 0, NIMG, exact);
     bn_vgg16_free(net);
     double worst = 0;
@@ -168,10 +133,10 @@ static void test_network(int s) {
     int first = 0;
     for (int t = 1; t <= 3; t++) {
         bn_cpu_set_threads(t);
-        net = make_net(BN_CONV_WINOGRAD, BN_PRECISION_BF16, s, 9);
+        net = support_net(&weights, BN_CONV_WINOGRAD, BN_PRECISION_BF16, s, 9);
         for (int n = 1; n <= 9; n++) {
             forward(net, in, s, first, n, out);
-            int bad = differ(out, alone, first, n, dim);
+            int bad = support_rows_differ(out, alone, NIMG, first, n, dim);
             CHECK_MSG(bad == 0, "bf16 size %d threads %d batch %d: %d differ from alone", s, t, n,
                       bad);
             first = (first + 5) % NIMG;
@@ -181,10 +146,10 @@ static void test_network(int s) {
     static const int batches[] = {5, 8};
     for (int k = 0; k < 2; k++) {
         bn_cpu_set_threads(2 + k);
-        net = make_net(BN_CONV_WINOGRAD, BN_PRECISION_BF16, s, batches[k]);
+        net = support_net(&weights, BN_CONV_WINOGRAD, BN_PRECISION_BF16, s, batches[k]);
         for (int n = 1; n <= batches[k]; n++) {
             forward(net, in, s, first, n, out);
-            int bad = differ(out, alone, first, n, dim);
+            int bad = support_rows_differ(out, alone, NIMG, first, n, dim);
             CHECK_MSG(bad == 0, "bf16 size %d --batch %d, %d images: %d differ", s, batches[k], n,
                       bad);
             first = (first + 3) % NIMG;

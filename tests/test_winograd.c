@@ -37,22 +37,11 @@
 /* Run engine e with `threads` threads; out must be fully written. */
 static int run(bn_conv_engine e, int threads, const float *in, const float *k, const float *bias,
                float *out, int n, int h, int w, int cin, int cout) {
-    bn_cpu_set_threads(threads);
-    bn_conv *c;
     bn_error err;
-    int rc = bn_conv_create(&c, e, cin, cout, k, bias, &err);
-    CHECK_MSG(rc == BN_OK, "create %s: %s", bn_conv_engine_name(e), err.msg);
-    if (rc)
-        return rc;
-    CHECK_INT(bn_conv_engine_of(c), e);
-    void *ws = support_ws_alloc(bn_conv_workspace(c, n, h, w));
-    size_t nout = (size_t)n * h * w * cout;
-    for (size_t i = 0; i < nout; i++)
-        out[i] = NAN;
-    bn_conv_forward(c, in, out, n, h, w, ws);
-    free(ws);
-    bn_conv_free(c);
-    return 0;
+    int rc =
+        support_conv_run(e, BN_PRECISION_FP32, threads, in, k, bias, out, n, h, w, cin, cout, &err);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    return rc;
 }
 
 /* Relative L2 distance of a (float) from b (double). */
