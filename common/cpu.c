@@ -7,39 +7,44 @@
 #include "cpu.h"
 
 #include <cblas.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
-const bn_cpu_features *bn_cpu_features_get(void) {
-    static bn_cpu_features f;
-    static int done;
-    if (!done) {
-        /* __builtin_cpu_supports checks the OS's XSAVE state as well as
-         * CPUID, so a feature is reported only when it can be used. */
-        __builtin_cpu_init();
-        f.avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        f.avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                   __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+/* Both are read once, under pthread_once: engines ask from several threads,
+ * and the model names the per-host precision cache (precision.c), so no
+ * caller may see a half-written value. */
+static bn_cpu_features cpu_features;
+static char cpu_model_name[128];
+static pthread_once_t cpu_features_once = PTHREAD_ONCE_INIT, cpu_model_once = PTHREAD_ONCE_INIT;
+
+static void cpu_detect(void) {
+    bn_cpu_features *f = &cpu_features;
+    /* __builtin_cpu_supports checks the OS's XSAVE state as well as CPUID,
+     * so a feature is reported only when it can be used. */
+    __builtin_cpu_init();
+    f->avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    f->avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 /* clang: no such feature names */
-        f.avx512_bf16 = f.avx512 && __builtin_cpu_supports("avx512bf16");
-        f.avx512_fp16 = f.avx512 && __builtin_cpu_supports("avx512fp16");
+    f->avx512_bf16 = f->avx512 && __builtin_cpu_supports("avx512bf16");
+    f->avx512_fp16 = f->avx512 && __builtin_cpu_supports("avx512fp16");
 #endif
-        done = 1;
-    }
-    return &f;
 }
 
-const char *bn_cpu_model(void) {
-    static char model[128];
-    if (model[0])
-        return model;
-    snprintf(model, sizeof model, "unknown");
+const bn_cpu_features *bn_cpu_features_get(void) {
+    pthread_once(&cpu_features_once, cpu_detect);
+    return &cpu_features;
+}
+
+static void cpu_read_model(void) {
+    snprintf(cpu_model_name, sizeof cpu_model_name, "unknown");
     FILE *f = fopen("/proc/cpuinfo", "r");
     if (!f)
-        return model;
+        return;
     char line[512];
     while (fgets(line, sizeof line, f)) {
         if (strncmp(line, "model name", 10) != 0)
@@ -50,11 +55,15 @@ const char *bn_cpu_model(void) {
         v++;
         while (*v == ' ' || *v == '\t')
             v++;
-        snprintf(model, sizeof model, "%.*s", (int)strcspn(v, "\n"), v);
+        snprintf(cpu_model_name, sizeof cpu_model_name, "%.*s", (int)strcspn(v, "\n"), v);
         break;
     }
     fclose(f);
-    return model;
+}
+
+const char *bn_cpu_model(void) {
+    pthread_once(&cpu_model_once, cpu_read_model);
+    return cpu_model_name;
 }
 
 /* The thread count every engine uses: kept here, not read back from

@@ -20,7 +20,7 @@ typedef struct {
     int avx512_fp16; /* vfmadd...ph: FP16 arithmetic, 32 lanes */
 } bn_cpu_features;
 
-/* Detected once, on first call; cheap afterwards. */
+/* Detected once, on first call (from any thread); cheap afterwards. */
 const bn_cpu_features *bn_cpu_features_get(void);
 
 /* The CPU's model name as /proc/cpuinfo gives it ("unknown" otherwise). */
