@@ -106,6 +106,13 @@ static int read_external(reader *r, const char *what, const char *location, int6
     return BN_OK;
 }
 
+/* A tensor's payload: protobuf-c leaves an empty repeated field NULL, and
+ * memcpy from NULL is undefined even for zero bytes. */
+static void copy_bytes(void *dst, const void *src, size_t n) {
+    if (n)
+        memcpy(dst, src, n);
+}
+
 /* A TensorProto -> a constant: float32 weights, int32/int64 shapes. */
 static int add_const(reader *r, const Onnx__TensorProto *t, const char *name, bn_error *err) {
     if (!name || !*name)
@@ -160,25 +167,25 @@ static int add_const(reader *r, const Onnx__TensorProto *t, const char *name, bn
             rc = bn_fail(err, BN_EFORMAT, "%s: tensor '%s' holds %zu bytes for %lld values",
                          r->path, name, t->raw_data.len, (long long)k.count);
         else
-            memcpy(raw, t->raw_data.data, bytes); /* little-endian, as ONNX stores it */
+            copy_bytes(raw, t->raw_data.data, bytes); /* little-endian, as ONNX stores it */
     } else if (dt == DT_FLOAT) {
         if (t->n_float_data != (size_t)k.count)
             rc = bn_fail(err, BN_EFORMAT, "%s: tensor '%s' holds %zu values, its shape %lld",
                          r->path, name, t->n_float_data, (long long)k.count);
         else
-            memcpy(raw, t->float_data, bytes);
+            copy_bytes(raw, t->float_data, bytes);
     } else if (dt == DT_INT64) {
         if (t->n_int64_data != (size_t)k.count)
             rc = bn_fail(err, BN_EFORMAT, "%s: tensor '%s' holds %zu values, its shape %lld",
                          r->path, name, t->n_int64_data, (long long)k.count);
         else
-            memcpy(raw, t->int64_data, bytes);
+            copy_bytes(raw, t->int64_data, bytes);
     } else {
         if (t->n_int32_data != (size_t)k.count)
             rc = bn_fail(err, BN_EFORMAT, "%s: tensor '%s' holds %zu values, its shape %lld",
                          r->path, name, t->n_int32_data, (long long)k.count);
         else
-            memcpy(raw, t->int32_data, bytes);
+            copy_bytes(raw, t->int32_data, bytes);
     }
     if (rc) {
         free(raw);
@@ -236,6 +243,17 @@ static float attr_float(const Onnx__NodeProto *n, const char *name, float def) {
     return a && a->has_f ? a->f : def;
 }
 
+/* The node's name for messages and the graph: its own, else its output's. */
+static const char *node_name(const Onnx__NodeProto *n) {
+    return n->name && *n->name ? n->name : n->n_output ? n->output[0] : "(unnamed)";
+}
+
+/* Its operator for messages and comparisons: proto2 leaves an absent op_type
+ * NULL, and a fuzzed file can omit it on any node. */
+static const char *op_name(const Onnx__NodeProto *n) {
+    return n->op_type ? n->op_type : "";
+}
+
 /* ints attribute of exactly `want` values into out (unchanged when absent). */
 static int attr_ints(reader *r, const Onnx__NodeProto *n, const char *name, int want, int *out,
                      bn_error *err) {
@@ -245,11 +263,11 @@ static int attr_ints(reader *r, const Onnx__NodeProto *n, const char *name, int 
     if (a->n_ints != (size_t)want)
         return bn_fail(err, BN_EFORMAT,
                        "%s: node '%s' (%s): attribute %s has %zu values, expected %d (2-D only)",
-                       r->path, n->name, n->op_type, name, a->n_ints, want);
+                       r->path, node_name(n), op_name(n), name, a->n_ints, want);
     for (int i = 0; i < want; i++) {
         if (a->ints[i] < -1 || a->ints[i] > 65536)
             return bn_fail(err, BN_EFORMAT, "%s: node '%s' (%s): attribute %s value %lld", r->path,
-                           n->name, n->op_type, name, (long long)a->ints[i]);
+                           node_name(n), op_name(n), name, (long long)a->ints[i]);
         out[i] = (int)a->ints[i];
     }
     return BN_OK;
@@ -270,10 +288,10 @@ static int window_attrs(reader *r, const Onnx__NodeProto *n, bn_node_attrs *a, i
         !(ap->s.len == 5 && !memcmp(ap->s.data, "VALID", 5)))
         return bn_fail(err, BN_EFORMAT,
                        "%s: node '%s' (%s): auto_pad %.*s is not supported (explicit pads are)",
-                       r->path, n->name, n->op_type, (int)ap->s.len, (const char *)ap->s.data);
+                       r->path, node_name(n), op_name(n), (int)ap->s.len, (const char *)ap->s.data);
     if (k[0] <= 0 || k[1] <= 0)
-        return bn_fail(err, BN_EFORMAT, "%s: node '%s' (%s): no kernel_shape", r->path, n->name,
-                       n->op_type);
+        return bn_fail(err, BN_EFORMAT, "%s: node '%s' (%s): no kernel_shape", r->path,
+                       node_name(n), op_name(n));
     a->kh = k[0];
     a->kw = k[1];
     a->sh = s[0];
@@ -290,12 +308,8 @@ static int window_attrs(reader *r, const Onnx__NodeProto *n, bn_node_attrs *a, i
 /* ---- nodes ----------------------------------------------------------------- */
 
 static int node_fail(reader *r, const Onnx__NodeProto *n, const char *what, bn_error *err) {
-    return bn_fail(err, BN_EFORMAT, "%s: node '%s' (%s): %s", r->path, n->name, n->op_type, what);
-}
-
-/* The node's name for messages and the graph: its own, else its output's. */
-static const char *node_name(const Onnx__NodeProto *n) {
-    return n->name && *n->name ? n->name : n->n_output ? n->output[0] : "(unnamed)";
+    return bn_fail(err, BN_EFORMAT, "%s: node '%s' (%s): %s", r->path, node_name(n), op_name(n),
+                   what);
 }
 
 static int conv_node(reader *r, const Onnx__NodeProto *n, int idx, bn_error *err) {
@@ -451,7 +465,7 @@ static int reshape_node(reader *r, const Onnx__NodeProto *n, bn_error *err) {
 }
 
 static int one_node(reader *r, const Onnx__NodeProto *n, int idx, bn_error *err) {
-    const char *op = n->op_type ? n->op_type : "";
+    const char *op = op_name(n);
     if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx"))
         return node_fail(r, n, "operators outside the default ONNX domain are not supported", err);
     if (!strcmp(op, "Constant")) {
@@ -555,7 +569,7 @@ static int plan_folds(reader *r, bn_error *err) {
         }
         for (size_t o = 0; o < gp->n_output; o++)
             readers += gp->output[o]->name && !strcmp(gp->output[o]->name, n->input[0]);
-        if (prod < 0 || (size_t)prod > i || strcmp(gp->node[prod]->op_type, "Conv") ||
+        if (prod < 0 || (size_t)prod > i || strcmp(op_name(gp->node[prod]), "Conv") ||
             readers != 1 || r->fold[prod] >= 0)
             return node_fail(r, n,
                              "only a BatchNormalization right after a Conv (whose output "
@@ -639,7 +653,7 @@ static int read_input(reader *r, bn_onnx_info *info, const char **name, bn_error
             continue;
         if (in)
             return bn_fail(err, BN_EFORMAT, "%s: the graph has several inputs ('%s', '%s')",
-                           r->path, in->name, v->name);
+                           r->path, in->name ? in->name : "", v->name ? v->name : "");
         in = v;
     }
     if (!in || !in->name || !*in->name)
