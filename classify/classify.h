@@ -8,6 +8,8 @@
  *   cmd_runs.c     runs (list) and show (one run)
  *   cmd_predict.c  predict: a stored split, or new image files
  *   cmd_report.c   report: one HTML file (report.h lists its other files)
+ *   forward.c      predict and report in bottleneck-classify, the program
+ *                  without the image code: exec bottleneck-classify-images
  *   format.c       metrics as tables and as JSON
  */
 #ifndef BN_CLASSIFY_H
@@ -29,6 +31,7 @@
 
 typedef struct {
     const char *argv0;
+    char **argv; /* the whole command line, as given (forward.c passes it on) */
     const char *db;
     int json, quiet;
     /* train: data and selection */

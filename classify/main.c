@@ -6,6 +6,10 @@
  * commands live in cmd_*.c and the work in common/ (featureset.c loads
  * vectors, train.c trains, metrics.c measures, runs.c stores).
  *
+ * It is the main of two programs (classify/meson.build): bottleneck-classify,
+ * without the image code, whose predict and report exec the other
+ * (forward.c), and bottleneck-classify-images, with every command.
+ *
  * Exit codes: 0 success; 1 error (a bad value, an unknown feature set or
  * run, an empty split, ...: nothing is stored); 2 usage error; 3 predict on
  * image files finished but some could not be read.
@@ -357,9 +361,10 @@ static command find_command(int argc, char **argv, int *cmd_at) {
 }
 
 /* Defaults: the training ones from train.c (bn_train_opts_default). */
-static void default_options(cl_opts *o, char *argv0) {
+static void default_options(cl_opts *o, char **argv) {
     memset(o, 0, sizeof *o);
-    o->argv0 = argv0;
+    o->argv0 = argv[0];
+    o->argv = argv;
     o->db = "bottleneck.db";
     o->train = NULL; /* "train", or every row of a dataset without split folders */
     o->select = "accuracy";
@@ -506,7 +511,7 @@ int main(int argc, char **argv) {
     int cmd_at;
     command cmd = find_command(argc, argv, &cmd_at);
     cl_opts o;
-    default_options(&o, argv[0]);
+    default_options(&o, argv);
     o.args = calloc((size_t)argc, sizeof *o.args);
     /* getopt over argv without the command word. */
     char **av = calloc((size_t)argc + 1, sizeof *av);

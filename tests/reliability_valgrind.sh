@@ -21,6 +21,8 @@ if ldd "$EXTRACT" 2>/dev/null | grep -q -e libasan -e libubsan; then
 fi
 # One thread (valgrind runs threads one at a time; OpenBLAS would spin), and
 # no re-exec for faster OpenBLAS kernels (valgrind would not follow it).
+# For the same reason predict runs in bottleneck-classify-images directly
+# (bottleneck-classify execs it: classify/forward.c).
 export OPENBLAS_NUM_THREADS=1 BN_NO_REEXEC=1
 vg() { # vg NAME CMD...: run CMD under memcheck; its report goes to $T/NAME.vg
     local name=$1
@@ -71,7 +73,7 @@ vg train "$CLASSIFY" --db "$DB" --valid none --test none --quiet
 check_eq "classify train under valgrind: exit" "$?" 0
 check "classify train: no memory error, no leak" clean train
 run=$(q "$DB" 'SELECT final FROM sweeps ORDER BY id DESC LIMIT 1')
-vg predict "$CLASSIFY" predict --db "$DB" --run "$run" --split train --quiet
+vg predict "${BN_CLASSIFY_IMAGES:?}" predict --db "$DB" --run "$run" --split train --quiet
 check_eq "classify predict under valgrind: exit" "$?" 0
 check "classify predict: no memory error, no leak" clean predict
 check_eq "predictions stored" "$(q "$DB" "SELECT count(*) FROM predictions WHERE run = $run")" 2
