@@ -34,4 +34,15 @@ int bn_vec_knn_pack(sqlite3 *db, const char *featureset, int64_t *packed, char *
  * bn_vec_knn_pack; a database without vector_chunks is left alone. */
 int bn_vec_knn_pack_stale(sqlite3 *db, int64_t *packed, char **errmsg);
 
+/* Turn SQLite's memory map on for a read of many pages, if db has it off
+ * (the default): overflow pages are then copied from the map instead of read
+ * by one pread() each (vec_knn: 41 MB of chunks in 7 ms instead of 25;
+ * loading a feature set for training: featureset.c). SQLite caps the map at
+ * its compile-time SQLITE_MAX_MMAP_SIZE (2 GB in Debian's build); beyond,
+ * pages are read as before. Returns what to hand to bn_vec_mmap_restore, or
+ * -1 when nothing was changed. Call the restore only once the statements and
+ * blob handles of the read, which may hold mapped pages, are finalized. */
+sqlite3_int64 bn_vec_mmap_on(sqlite3 *db);
+void bn_vec_mmap_restore(sqlite3 *db, sqlite3_int64 was);
+
 #endif

@@ -569,13 +569,9 @@ static double knn_distance(int metric, const float *q, double qn2, const float *
  * Reading: the memory map, the database's state
  * ------------------------------------------------------------------------- */
 
-/* Turn SQLite's memory map on for a scan, if the connection has it off:
- * overflow pages are then copied from the map instead of read one pread()
- * at a time (41 MB of chunks: 7 ms instead of 25). Returns what to restore
- * with knn_mmap_restore, or -1 when nothing was changed. Safe because the
- * scan's own statements and blob handles, the only ones that can hold mapped
- * pages, are closed before the restore. */
-static sqlite3_int64 knn_mmap_on(sqlite3 *db) {
+/* vec.h. Safe for a scan because its own statements and blob handles, the
+ * only ones that can hold mapped pages, are closed before the restore. */
+sqlite3_int64 bn_vec_mmap_on(sqlite3 *db) {
     sqlite3_stmt *st;
     sqlite3_int64 was = -1;
     if (sqlite3_prepare_v2(db, "PRAGMA main.mmap_size", -1, &st, NULL) != SQLITE_OK)
@@ -591,7 +587,7 @@ static sqlite3_int64 knn_mmap_on(sqlite3 *db) {
     return 0;
 }
 
-static void knn_mmap_restore(sqlite3 *db, sqlite3_int64 was) {
+void bn_vec_mmap_restore(sqlite3 *db, sqlite3_int64 was) {
     if (was == 0)
         sqlite3_exec(db, "PRAGMA main.mmap_size = 0", NULL, NULL, NULL);
 }
@@ -1276,7 +1272,7 @@ static int knn_distances(knn_cursor *cur, knn_vtab *vt, const knn_fs *fs, const 
     int changes;
     unsigned version;
     knn_stamp(db, &changes, &version);
-    sqlite3_int64 mm = knn_mmap_on(db);
+    sqlite3_int64 mm = bn_vec_mmap_on(db);
     int rc;
     /* The second query on an unchanged set loads the cache (outside
      * explicit transactions only: a ROLLBACK moves neither stamp). */
@@ -1284,7 +1280,7 @@ static int knn_distances(knn_cursor *cur, knn_vtab *vt, const knn_fs *fs, const 
         vt->seen_version == version) {
         rc = knn_cache_load(cur, vt, fs);
         if (rc == SQLITE_OK && knn_cache_current(vt, fs)) {
-            knn_mmap_restore(db, mm);
+            bn_vec_mmap_restore(db, mm);
             knn_last_source = BN_VEC_KNN_CACHE;
             return knn_from_cache(vt, Q, D);
         }
@@ -1299,7 +1295,7 @@ static int knn_distances(knn_cursor *cur, knn_vtab *vt, const knn_fs *fs, const 
     else if (rc == SQLITE_OK)
         rc = knn_from_rows(cur, db, fs, Q, D, NULL);
     sqlite3_free(ch);
-    knn_mmap_restore(db, mm);
+    bn_vec_mmap_restore(db, mm);
     if (rc != SQLITE_OK) {
         knn_dists_free(D);
         return rc;

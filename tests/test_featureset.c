@@ -4,16 +4,29 @@
  * rows and labels by split, in path order; f32 and f16 BLOBs; an image whose
  * content is stored twice under two paths; errors for NaN, Inf, a BLOB of
  * the wrong length, an empty split and unknown labels; loading by paths; and
- * the in-place row permutation cross-validation uses.
+ * the in-place row permutation cross-validation uses; the connection's
+ * memory-map setting restored after a load.
  */
 #include "check.h"
 #include "f16.h"
 #include "featureset.h"
 #include "store.h"
 
+#include <sqlite3.h>
+
 #include <unistd.h>
 
 static char tmpdir[] = "/tmp/bn-test-featureset.XXXXXX";
+
+static long long mmap_size(bn_store *s) {
+    sqlite3_stmt *st;
+    long long v = -1;
+    if (sqlite3_prepare_v2(bn_store_db(s), "PRAGMA mmap_size", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
 
 /* Row r of the test data: dim values r*10 + j (exact in f16 too). */
 static void row_values(int r, float *v, int dim) {
@@ -64,6 +77,9 @@ int main(void) {
         CHECK_MSG(rc == BN_OK, "%s", err.msg);
         if (rc)
             continue;
+        /* The load reads through SQLite's memory map and leaves the
+         * connection as it found it (mmap off). */
+        CHECK_INT(mmap_size(s), 0);
         CHECK_INT(f.n, 4);
         CHECK_INT(f.dim, dim);
         CHECK_STR(f.path[0], "tr/b.jpg");
