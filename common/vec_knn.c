@@ -613,11 +613,34 @@ static int knn_cache_current(knn_vtab *vt, const knn_fs *fs) {
  * Step 1: distances, from one of three sources
  * ------------------------------------------------------------------------- */
 
+/* What the metric's kernel gives for the query against n vectors at v (dim
+ * floats each): squared L2, L1 or the dot product, through the kernels that
+ * score several vectors per read of the query (vec_kernels.c), each the
+ * one-vector kernel's value to the bit. */
+static void knn_raw_many(const knn_q *Q, const float *v, int64_t n, double *out) {
+    switch (Q->metric) {
+    case BN_VEC_L2: bn_vec_l2sq_many(Q->q, v, Q->dim, Q->dim, n, out); break;
+    case BN_VEC_L1: bn_vec_l1_many(Q->q, v, Q->dim, Q->dim, n, out); break;
+    default: bn_vec_dot_many(Q->q, v, Q->dim, Q->dim, n, out); break;
+    }
+}
+
 /* Distances of the query to n vectors at v (dim floats each); vn2 their
- * squared norms, or NULL. */
+ * squared norms, or NULL. The same values as knn_distance, vector by vector. */
 static void knn_block(const knn_q *Q, const float *v, const double *vn2, int64_t n, double *out) {
+    if (Q->metric == BN_VEC_COSINE && !vn2) { /* the norms too: one pass per vector */
+        for (int64_t i = 0; i < n; i++)
+            out[i] = knn_distance(Q->metric, Q->q, Q->qn2, v + i * Q->dim, -1, Q->dim);
+        return;
+    }
+    knn_raw_many(Q, v, n, out);
     for (int64_t i = 0; i < n; i++)
-        out[i] = knn_distance(Q->metric, Q->q, Q->qn2, v + i * Q->dim, vn2 ? vn2[i] : -1, Q->dim);
+        switch (Q->metric) {
+        case BN_VEC_L2: out[i] = sqrt(out[i]); break;
+        case BN_VEC_L1: break;
+        case BN_VEC_DOT: out[i] = 0.0 - out[i]; break; /* as knn_distance */
+        default: out[i] = bn_vec_cosine_from(out[i], Q->qn2, vn2[i]); break;
+        }
 }
 
 /* n stored vectors (raw BLOB bytes of the feature set's type) as floats:
@@ -799,25 +822,25 @@ typedef struct {
  * for L2 and L1), less a margin for the rounding of the arithmetic. NaN: the
  * vector has no distance (a zero vector under cosine); -Inf: it must be
  * checked (its halves overflowed, or it holds NaNs). */
-static double knn_lower(const knn_q *Q, const float *h, double vn2, const double *err) {
-    double a, b;
+static double knn_lower(const knn_q *Q, double raw, double vn2, const double *err) {
+    double a, b; /* raw: the metric's kernel on the halves (knn_raw_many) */
     switch (Q->metric) {
     case BN_VEC_L2:
-        a = sqrt(bn_vec_l2sq(Q->q, h, Q->dim));
+        a = sqrt(raw);
         b = err[0];
         break;
     case BN_VEC_L1:
-        a = bn_vec_l1(Q->q, h, Q->dim);
+        a = raw;
         b = err[1];
         break;
     case BN_VEC_DOT:
-        a = -bn_vec_dot(Q->q, h, Q->dim);
+        a = -raw;
         b = sqrt(Q->qn2) * err[0];
         break;
     default:
         if (vn2 == 0 || Q->qn2 == 0)
             return NAN; /* undefined, as the exact distance */
-        a = bn_vec_cosine_from(bn_vec_dot(Q->q, h, Q->dim), Q->qn2, vn2);
+        a = bn_vec_cosine_from(raw, Q->qn2, vn2);
         b = err[0] / sqrt(vn2);
         break;
     }
@@ -829,9 +852,10 @@ static void knn_pipe_compute(knn_pipe *p, int64_t piece, int tid) {
     int s = (int)(piece % KNN_SLOTS);
     int64_t first = p->slot_first[s], dim = p->Q->dim;
     bn_vec_f16_decode_fast(p->slot[s], p->fbuf[tid], p->slot_n[s] * dim);
+    double *out = p->out + first;
+    knn_raw_many(p->Q, p->fbuf[tid], p->slot_n[s], out);
     for (int64_t i = 0; i < p->slot_n[s]; i++)
-        p->out[first + i] =
-            knn_lower(p->Q, p->fbuf[tid] + i * dim, p->norm2[first + i], p->err + 2 * (first + i));
+        out[i] = knn_lower(p->Q, out[i], p->norm2[first + i], p->err + 2 * (first + i));
 }
 
 static void knn_wait(void) {

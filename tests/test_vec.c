@@ -13,7 +13,9 @@
  *      builds, and vec_knn from each source it reads (the rows, the packed
  *      float16 chunks with their exact rescoring, the connection cache), with
  *      ties, k > N, filters, writes between queries from this connection and
- *      another, a rollback, and processes that die between writes.
+ *      another, a rollback, and processes that die between writes; at
+ *      1,024 and 25,088 dimensions, and the kernels that score four vectors
+ *      per read of the query against the one-vector kernel.
  */
 #include "check.h"
 #include "support.h"
@@ -1323,6 +1325,53 @@ static void test_kernel_builds(void) {
         }
     bn_vec_kernels_avx512(1);
     CHECK_MSG(bad == 0, "kernels: %d of %d cases differ between the builds", bad, cases);
+
+    /* The kernels that score several vectors per read of the query (four at
+     * a time, then one by one for the rest) give each vector the one-vector
+     * kernel's bits: in both builds, for 1 to 9 vectors of every tail
+     * length, at 25,088 floats (where they take four at a time by
+     * themselves) and with four at a time forced at every size. */
+    int64_t many_min = bn_vec_kernels_many_min(-1);
+    CHECK(many_min > 1024 && many_min < 25088); /* 1,024: one at a time; 25,088: four */
+    static const int mlens[] = {1, 7, 15, 16, 17, 33, 1000, 1023, 1024, 25088, 25095};
+    enum { WIDE = 25095 + 8 };
+    float *wide = malloc((size_t)10 * WIDE * sizeof *wide);
+    CHECK(wide != NULL);
+    if (!wide)
+        return;
+    for (int r = 0; r < 10 * WIDE; r++) /* real values: rows of the embeddings in turn */
+        wide[r] = row((r / DIM) % NROWS)[r % DIM];
+    bad = cases = 0;
+    for (int build = 0; build < 2; build++)
+        for (int forced = 0; forced < 2; forced++) {
+            bn_vec_kernels_avx512(build);
+            bn_vec_kernels_many_min(forced ? 0 : many_min);
+            for (size_t l = 0; l < sizeof mlens / sizeof mlens[0]; l++)
+                for (int count = 1; count <= 9; count++) {
+                    int n = mlens[l];
+                    const float *q = wide + 3, *v = wide + WIDE + 5;
+                    int64_t stride = n + (count & 1); /* packed, or one float apart */
+                    double got[3][9];
+                    bn_vec_dot_many(q, v, stride, n, count, got[0]);
+                    bn_vec_l2sq_many(q, v, stride, n, count, got[1]);
+                    bn_vec_l1_many(q, v, stride, n, count, got[2]);
+                    for (int k = 0; k < count; k++) {
+                        double want[3] = {bn_vec_dot(q, v + k * stride, n),
+                                          bn_vec_l2sq(q, v + k * stride, n),
+                                          bn_vec_l1(q, v + k * stride, n)};
+                        for (int m = 0; m < 3; m++)
+                            bad += memcmp(&got[m][k], &want[m], sizeof want[m]) != 0;
+                        cases += 3;
+                    }
+                }
+        }
+    bn_vec_kernels_avx512(1);
+    bn_vec_kernels_many_min(many_min);
+    free(wide);
+    CHECK_MSG(bad == 0,
+              "kernels: %d of %d distances of the *_many kernels differ from the "
+              "one-vector kernel's",
+              bad, cases);
 }
 
 /* The scalar SQL form of a metric, on a stored vector (float16 sets read
@@ -1445,20 +1494,55 @@ static void crash_after(const char *path, const char *sql) {
               status);
 }
 
-static void test_knn_packed(void) {
-    const char *dir = support_mkdtemp("bn-test-vec");
-    CHECK(dir != NULL);
-    if (!dir)
-        return;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/knn.db", dir);
-    /* The store of test_knn, on disk (several connections, a crash). */
+/* The store of test_knn copied to a file (several connections, a crash):
+ * name in a new temporary directory (*dir), its path in path; WAL mode,
+ * without test_knn's corrupt feature set. NULL when no directory. */
+static sqlite3 *store_copy(const char *name, const char **dir, char *path, size_t size) {
+    *dir = support_mkdtemp("bn-test-vec");
+    CHECK(*dir != NULL);
+    if (!*dir)
+        return NULL;
+    snprintf(path, size, "%s/%s", *dir, name);
     sqlite3 *h = open_file(path);
     sqlite3_backup *bk = sqlite3_backup_init(h, "main", db, "main");
     CHECK(bk && sqlite3_backup_step(bk, -1) == SQLITE_DONE);
     sqlite3_backup_finish(bk);
     exec_on(h, "PRAGMA journal_mode = WAL");
-    exec_on(h, "DELETE FROM vectors WHERE featureset = 3"); /* test_knn's corrupt one */
+    exec_on(h, "DELETE FROM vectors WHERE featureset = 3");
+    return h;
+}
+
+/* Vector v (dim floats) of feature set fs under key sha. */
+static void put_vector(sqlite3 *h, int fs, const char *sha, const float *v, int dim) {
+    sqlite3_stmt *st;
+    CHECK(sqlite3_prepare_v2(h,
+                             "INSERT INTO vectors(featureset, sha256, vector) VALUES (?1, ?2, ?3)",
+                             -1, &st, NULL) == SQLITE_OK);
+    sqlite3_bind_int(st, 1, fs);
+    sqlite3_bind_text(st, 2, sha, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, v, dim * 4, SQLITE_STATIC);
+    CHECK(sqlite3_step(st) == SQLITE_DONE);
+    sqlite3_finalize(st);
+}
+
+/* A fresh connection to path whose vec_knn queries on fs read the packed
+ * chunks first, then (from the third) the connection cache: each time the
+ * scalar form's rows. The connection, for more. */
+static sqlite3 *knn_chunks_then_cache(const char *path, const char *fs, const char *metric,
+                                      const float *q, int dim) {
+    sqlite3 *f = open_file(path);
+    CHECK_INT(knn_same_as_scalar(f, fs, metric, q, dim, 10, NULL), BN_VEC_KNN_CHUNKS);
+    knn_same_as_scalar(f, fs, metric, q, dim, 10, NULL);
+    CHECK_INT(knn_same_as_scalar(f, fs, metric, q, dim, 10, NULL), BN_VEC_KNN_CACHE);
+    return f;
+}
+
+static void test_knn_packed(void) {
+    const char *dir;
+    char path[4096];
+    sqlite3 *h = store_copy("knn.db", &dir, path, sizeof path);
+    if (!h)
+        return;
 
     /* Ties: 70 vectors of 20 dimensions in 10 distinct contents (equal
      * distances, broken by path), two images sharing one vector, and a zero
@@ -1480,14 +1564,7 @@ static void test_knn_packed(void) {
             snprintf(sql + len, sizeof sql - len, "'%s')", sha);
         }
         exec_on(h, sql);
-        sqlite3_stmt *st;
-        CHECK(sqlite3_prepare_v2(
-                  h, "INSERT INTO vectors(featureset, sha256, vector) VALUES (4, ?1, ?2)", -1, &st,
-                  NULL) == SQLITE_OK);
-        sqlite3_bind_text(st, 1, sha, -1, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 2, v, sizeof v, SQLITE_STATIC);
-        CHECK(sqlite3_step(st) == SQLITE_DONE);
-        sqlite3_finalize(st);
+        put_vector(h, 4, sha, v, 20);
     }
 
     static const char *metrics[] = {"cosine", "l2", "l1", "dot"};
@@ -1518,13 +1595,8 @@ static void test_knn_packed(void) {
      * reads its cache. Every time the scalar form's rows, bit for bit. */
     for (size_t m = 0; m < 4; m++)
         for (int t = 0; t < 2; t++) {
-            sqlite3 *f = open_file(path);
             const float *qq = row(t ? 2999 : 77);
-            CHECK_INT(knn_same_as_scalar(f, "googlenet", metrics[m], qq, DIM, 10, NULL),
-                      BN_VEC_KNN_CHUNKS);
-            knn_same_as_scalar(f, "googlenet", metrics[m], qq, DIM, 10, NULL);
-            CHECK_INT(knn_same_as_scalar(f, "googlenet", metrics[m], qq, DIM, 10, NULL),
-                      BN_VEC_KNN_CACHE);
+            sqlite3 *f = knn_chunks_then_cache(path, "googlenet", metrics[m], qq, DIM);
             CHECK_INT(knn_same_as_scalar(f, "googlenet16", metrics[m], qq, DIM, 10, NULL),
                       BN_VEC_KNN_CHUNKS);
             sqlite3_close(f);
@@ -1628,6 +1700,72 @@ static void test_knn_packed(void) {
     support_remove_tree(dir);
 }
 
+/* vec_knn at 25,088 dimensions (VGG16's block5_pool flattened), where its
+ * kernels score four vectors per read of the query (vec_kernels.c): from the
+ * rows, the packed chunks and the cache, for every metric, the scalar SQL
+ * form's rows bit for bit. 50 vectors made of the real embeddings (vector i:
+ * rows 25i, 25i + 1, ... end to end), so that the four-at-a-time kernels
+ * also see a remainder; then the 1,024-d set again with four at a time
+ * forced at every size. */
+static void test_knn_wide(void) {
+    enum { WD = 25088, WN = 50 };
+    const char *dir;
+    char path[4096];
+    sqlite3 *h = store_copy("wide.db", &dir, path, sizeof path);
+    if (!h)
+        return;
+    exec_on(h, "INSERT INTO featuresets(id, name, source, model, dim, dtype) VALUES "
+               "(5, 'wide', 'import', 'test', 25088, 'f32')");
+    float *v = malloc((size_t)(WN + 1) * WD * sizeof *v);
+    CHECK(v != NULL);
+    if (!v)
+        return;
+    for (int i = 0; i <= WN; i++)
+        for (int d = 0; d < WD; d++)
+            v[(size_t)i * WD + d] = row((i * 25 + d / DIM) % NROWS)[d % DIM];
+    exec_on(h, "BEGIN");
+    for (int i = 0; i < WN; i++) {
+        char sql[512], sha[65];
+        snprintf(sha, sizeof sha, "%064x", 0xdef000 + i);
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO images(path, label, split, sha256) VALUES ('wide/%02d.jpg', 'x', "
+                 "'%s', '%s')",
+                 i, i % 3 ? "train" : "test", sha);
+        exec_on(h, sql);
+        put_vector(h, 5, sha, v + (size_t)i * WD, WD);
+    }
+    exec_on(h, "COMMIT");
+    const float *q = v + (size_t)WN * WD; /* not one of the 50 */
+    static const char *metrics[] = {"cosine", "l2", "l1", "dot"};
+    for (size_t m = 0; m < 4; m++) { /* not packed yet: the rows, then the cache */
+        sqlite3 *f = open_file(path);
+        CHECK_INT(knn_same_as_scalar(f, "wide", metrics[m], q, WD, 10, NULL), BN_VEC_KNN_ROWS);
+        CHECK_INT(knn_same_as_scalar(f, "wide", metrics[m], q, WD, 10, NULL), BN_VEC_KNN_CACHE);
+        sqlite3_close(f);
+    }
+    CHECK_INT(count_of(h, "SELECT vec_knn_pack('wide')"), WN);
+    for (size_t m = 0; m < 4; m++) {
+        sqlite3 *f = knn_chunks_then_cache(path, "wide", metrics[m], q, WD);
+        CHECK_INT(knn_same_as_scalar(f, "wide", metrics[m], v, WD, WN + 5, "split = 'train'"),
+                  BN_VEC_KNN_CACHE);
+        sqlite3_close(f);
+    }
+    /* Four at a time at every size: the 1,024-d set from each source. */
+    int64_t many_min = bn_vec_kernels_many_min(0);
+    CHECK_INT(count_of(h, "SELECT vec_knn_pack('googlenet')"), NROWS);
+    for (size_t m = 0; m < 4; m++) {
+        const float *qq = row(501);
+        sqlite3 *f = knn_chunks_then_cache(path, "googlenet", metrics[m], qq, DIM);
+        CHECK_INT(knn_same_as_scalar(f, "googlenet16", metrics[m], qq, DIM, 10, NULL),
+                  BN_VEC_KNN_ROWS);
+        sqlite3_close(f);
+    }
+    bn_vec_kernels_many_min(many_min);
+    free(v);
+    sqlite3_close(h);
+    support_remove_tree(dir);
+}
+
 int main(void) {
     CHECK(sqlite3_open(":memory:", &db) == SQLITE_OK);
     CHECK(bn_vec_register(db) == SQLITE_OK);
@@ -1645,6 +1783,7 @@ int main(void) {
         test_knn_json_query();
         test_kernel_builds();
         test_knn_packed();
+        test_knn_wide();
         test_garbage();
     }
     free(emb);
