@@ -68,12 +68,27 @@ int main(void) {
         CHECK(bn_store_put_vector(s, f32, imgs[i].sha, v, dim, "f32", &err) == BN_OK);
         CHECK(bn_store_put_vector(s, f16, imgs[i].sha, v, dim, "f16", &err) == BN_OK);
     }
+    /* An image without a vector in either set, among the others. */
+    CHECK(bn_store_put_image(s, 1, "tr/m.jpg", "cat", "train", "s9", 1, 1, 1, &err) == BN_OK);
     CHECK(bn_store_commit(s, &err) == BN_OK);
 
-    /* By split, sorted by path; labels interned in sorted order. */
-    for (int which = 0; which < 2; which++) {
+    /* By split, sorted by path; labels interned in sorted order. Loaded
+     * twice per set: first by one scan of the set's vectors (the split is a
+     * large part of the images), then, once 60 more images without vectors
+     * make it a small part, each vector by its key. */
+    for (int which = 0; which < 4; which++) {
         bn_features f;
-        int rc = bn_featureset_load(s, which ? f16 : f32, "train", &f, &err);
+        if (which == 2) {
+            CHECK(bn_store_begin(s, &err) == BN_OK);
+            for (int i = 0; i < 60; i++) {
+                char p[32], sha[32];
+                snprintf(p, sizeof p, "extra/%02d.jpg", i);
+                snprintf(sha, sizeof sha, "x%02d", i);
+                CHECK(bn_store_put_image(s, 1, p, "cat", "extra", sha, 1, 1, 1, &err) == BN_OK);
+            }
+            CHECK(bn_store_commit(s, &err) == BN_OK);
+        }
+        int rc = bn_featureset_load(s, which % 2 ? f16 : f32, "train", &f, &err);
         CHECK_MSG(rc == BN_OK, "%s", err.msg);
         if (rc)
             continue;
@@ -95,8 +110,8 @@ int main(void) {
             CHECK_INT(f.label[i], want_label[i]);
             float v[5];
             row_values(want_row[i], v, dim);
-            CHECK_MSG(memcmp(f.x + (size_t)i * dim, v, sizeof v) == 0, "row %d of %s", i,
-                      which ? "f16" : "f32");
+            CHECK_MSG(memcmp(f.x + (size_t)i * dim, v, sizeof v) == 0, "row %d of %s (%s)", i,
+                      which % 2 ? "f16" : "f32", which < 2 ? "scan" : "by key");
         }
         /* Encoding against a run's classes, and an unknown label. */
         char *classes[3] = {"bird", "cat", "dog"};
