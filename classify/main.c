@@ -499,8 +499,12 @@ static void check_options(const cl_opts *o, command cmd) {
 int main(int argc, char **argv) {
     /* predict runs the network: the same OpenBLAS kernels as bottleneck-extract
      * (which makes the same choice), so a vector computed here is the one
-     * extract would store. */
-    bn_cpu_blas_use_best_kernels(argv);
+     * extract would store. train's BLAS calls run on one thread each, on the
+     * pool's threads: OpenBLAS' own threads need not spin (cpu.h). */
+    if (find_command(argc, argv, &(int){0}) == CMD_TRAIN)
+        bn_cpu_blas_use_best_kernels_idle(argv);
+    else
+        bn_cpu_blas_use_best_kernels(argv);
     /* Past a file size limit (ulimit -f) a write should fail with EFBIG and
      * be reported like a full disk, not kill us with SIGXFSZ (as in extract). */
     signal(SIGXFSZ, SIG_IGN);

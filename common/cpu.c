@@ -115,11 +115,30 @@ const char *bn_cpu_blas_better_coretype(void) {
     return want;
 }
 
-void bn_cpu_blas_use_best_kernels(char **argv) {
+/* Set what OpenBLAS should read when it loads (its kernels; with idle, its
+ * threads' spin) and execute the program again, once: the variables are
+ * then set. Returns when nothing needed setting or the exec failed. */
+static void cpu_blas_reexec(char **argv, int idle) {
     const char *core = bn_cpu_blas_better_coretype();
-    if (!core || getenv("BN_NO_REEXEC"))
+    const char *timeout = getenv("OPENBLAS_THREAD_TIMEOUT");
+    int quiet = idle && !(timeout && *timeout);
+    if ((!core && !quiet) || getenv("BN_NO_REEXEC"))
         return;
-    setenv("OPENBLAS_CORETYPE", core, 1);
+    if (core)
+        setenv("OPENBLAS_CORETYPE", core, 1);
+    if (quiet)
+        setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1); /* 2^4 cycles: its minimum */
     execv("/proc/self/exe", argv);
-    unsetenv("OPENBLAS_CORETYPE"); /* exec failed: say what is really in use */
+    if (core) /* exec failed: say what is really in use */
+        unsetenv("OPENBLAS_CORETYPE");
+    if (quiet)
+        unsetenv("OPENBLAS_THREAD_TIMEOUT");
+}
+
+void bn_cpu_blas_use_best_kernels(char **argv) {
+    cpu_blas_reexec(argv, 0);
+}
+
+void bn_cpu_blas_use_best_kernels_idle(char **argv) {
+    cpu_blas_reexec(argv, 1);
 }

@@ -50,4 +50,13 @@ const char *bn_cpu_blas_core(void);
  * with the slower kernels. */
 void bn_cpu_blas_use_best_kernels(char **argv);
 
+/* The same, for a program whose BLAS calls all run on one thread (classify's
+ * train: sweep.c and train.c compute on the pool): also sets
+ * OPENBLAS_THREAD_TIMEOUT=4 unless the user set it, so that OpenBLAS' own
+ * threads sleep at once instead of spinning (sched_yield) for their first
+ * ~0.1 s after it loads, which took ~30 ms of wall time and ~70 ms of CPU
+ * from a 0.2 s sweep on two cores. Costs one exec when nothing else needed
+ * it (a few ms for bottleneck-classify, which links no image code). */
+void bn_cpu_blas_use_best_kernels_idle(char **argv);
+
 #endif
