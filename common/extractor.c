@@ -30,7 +30,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -47,11 +46,6 @@
 /* Encoded bytes a batch may hold while its images wait to be decoded; a
  * batch closes early rather than hold more (a few huge files). */
 #define MAX_PENDING_BYTES ((size_t)64 << 20)
-
-/* glibc's allocator settings for a run (extractor_malloc_once): free memory
- * is kept for the next image rather than given back to the kernel. */
-#define KEEP_FREE_BYTES ((size_t)256 << 20)
-#define MMAP_FROM_BYTES ((size_t)32 << 20)
 
 typedef enum { OP_SKIP, OP_REUSE, OP_COMPUTE, OP_FAIL } op_kind;
 
@@ -304,26 +298,6 @@ const char *bn_extractor_precision(const bn_extractor *x) {
 const char *bn_extractor_precision_note(const bn_extractor *x) {
     return x->precision_note;
 }
-
-/* Each decode allocates and frees the same few MB (libvips' region buffers,
- * which it zeroes; the resampler's sums, 600 KB at 224x224), and glibc's
- * default allocator often gives that memory back to the kernel when it is
- * freed (trimming the heap, or mmap/munmap for blocks above its threshold),
- * so that every image first-touches it again: 200 to 750 page faults per
- * photo. Which way it goes changes from run to run: decoding the same 800
- * photos took 7,561 faults and 1.70 s of CPU in one run and 151,405 faults
- * and 2.03 s in the next. With heap trimming above 256 MB only and mmap
- * only above 32 MB (glibc's ceiling for that setting), freed memory stays in
- * the process and the next image reuses it: 6,000 faults every time. What is
- * kept is what a decode used at its peak, per thread, a few MB; the
- * network's large buffers are allocated once either way. Process-wide, and
- * set once: the extractor is the process's main work when it runs. */
-static void extractor_malloc_setup(void) {
-    mallopt(M_MMAP_THRESHOLD, (int)MMAP_FROM_BYTES);
-    mallopt(M_TRIM_THRESHOLD, (int)KEEP_FREE_BYTES);
-}
-
-static pthread_once_t extractor_malloc_once = PTHREAD_ONCE_INIT;
 
 /* ---- what the database already holds ------------------------------------ */
 
@@ -793,7 +767,6 @@ int bn_extractor_run(bn_extractor *x, const bn_dataset *ds, bn_extractor_progres
     memset(st, 0, sizeof *st);
     st->total = (long)ds->n;
     double t0 = bn_progress_now();
-    pthread_once(&extractor_malloc_once, extractor_malloc_setup);
     x->ds = ds;
     x->stop = 0;
     for (int k = 0; k < 2; k++)
