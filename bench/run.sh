@@ -116,7 +116,11 @@ done
 #    many images (ROUND_PHOTOS / 8 reps of batch 8, their total time, not a
 #    median: the extractor's rate is a total too). One 90-s extract against a
 #    2-s network run compares two different stretches of a noisy machine;
-#    pairs of 15-s runs back to back compare like with like.
+#    pairs of 15-s runs back to back compare like with like. The summary
+#    also prints network_seconds / seconds of the extractor's rounds: the
+#    ratio's bound from the extractor's own time, which other processes
+#    hardly move (the network alone ranged 12-32 images/s between rounds at
+#    load 4-5 on 2026-12-03).
 peers_work=${BENCH_WORK:-${TMPDIR:-/tmp}/bottleneck-peers}
 if [ -x "$peers_work/dnnl_bench" ] && [ "${ROUNDS:-5}" -gt 0 ]; then
     for i in $(seq "${ROUNDS:-5}"); do
@@ -264,6 +268,10 @@ for l in lines:
     m = re.match(r'ROUND_EXTRACT round=(\d+) .*"images_per_second":([0-9.]+)', l)
     if m:
         ext_rounds.setdefault(m.group(1), {})['ext'] = float(m.group(2))
+        sec = re.search(r'"seconds":([0-9.]+)', l)
+        net_sec = re.search(r'"network_seconds":([0-9.]+)', l)
+        if sec and net_sec and float(sec.group(1)) > 0:
+            ext_rounds[m.group(1)]['innet'] = float(net_sec.group(1)) / float(sec.group(1))
     m = re.match(r'ROUND_NET round=(\d+) reps_ms=([0-9,]+)', l)
     if m:
         ms = [float(x) for x in m.group(2).split(',')]
@@ -274,6 +282,13 @@ if er:
     nets = ', '.join('%.1f' % d.get('net', 0) for d in ext_rounds.values())
     print(f"RATIO paired extract/network median={er[len(er) // 2]:.2f} min={er[0]:.2f} "
           f"max={er[-1]:.2f} rounds={len(er)} (extract {exts}; network {nets} images/s)")
+# The share of the extractor's time spent in the network: what the ratio
+# would be if the network ran inside as fast as alone. It hardly depends on
+# other processes, where the network alone can change 2x between rounds.
+inn = sorted(d['innet'] for d in ext_rounds.values() if 'innet' in d)
+if inn:
+    print(f"RATIO extract network_seconds/seconds median={inn[len(inn) // 2]:.3f} "
+          f"min={inn[0]:.3f} max={inn[-1]:.3f} rounds={len(inn)} (extract/network if the network ran as fast inside as alone)")
 if rounds:
     ours_r = sorted(d['ours'] for d in rounds.values() if 'ours' in d)
     print(f"INFO paired rounds: bottleneck images/s median={ours_r[len(ours_r) // 2]:.2f} "
