@@ -75,6 +75,12 @@ static double wg_cpu(void) {
     clock_gettime(getenv("WG_WALL") ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID, &t);
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
+/* At exit, the seconds of thread 0 in each step (input, products, output,
+ * waits), summed over every forward call: a developer's build only. */
+__attribute__((destructor)) static void wg_prof_print(void) {
+    fprintf(stderr, "WG_PROFILE input %.1f products %.1f output %.1f waits %.1f ms\n",
+            1e3 * wg_prof[0], 1e3 * wg_prof[1], 1e3 * wg_prof[2], 1e3 * wg_prof[3]);
+}
 #define WG_T(i)                                                                                    \
     do {                                                                                           \
         if (tid == 0) {                                                                            \
@@ -254,6 +260,7 @@ static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w, int 
      * blocks as big as WG_BLOCK_BYTES allows, since U is streamed from memory
      * once per block. A multiple of the kernel's rows, at most the batch. */
     size_t per_tile = (size_t)WG_P * (g->cinp + g->coutp) * sizeof(float);
+
     size_t ubytes = g->ubytes = (size_t)WG_P * g->cinp * g->coutp * sizeof(float);
     size_t budget = ubytes <= WG_SMALL_U   ? WG_L2_BYTES
                     : ubytes <= WG_LARGE_U ? WG_BLOCK_BYTES
@@ -388,6 +395,17 @@ WG_INLINE void wg_input_tile(const wg_job *j, size_t img, int y0, int x0, void *
 #pragma GCC unroll 8
                 for (int q = p; q < p + 8; q++)
                     __builtin_prefetch(vnext + (size_t)q * vs, 1, 3);
+        /* BF16, a vector of padding channels only (cin = 3: channels 16-31,
+         * half the transforms of VGG16's first layer): its V is zero (the
+         * transform of zeros is +0, the same bytes), stored beside the
+         * staged vector without transforming zeros. Always an odd vector:
+         * cinp is cin rounded up to 32, so even vectors start below cin. */
+        if (bf16 && c >= cin) {
+            const wg_v16 zero = {0};
+            for (int q = 0; q < WG_P; q++)
+                wg_bf16_store(vb + (size_t)q * vs + c - 16, &stage[q], &zero, j->vstream);
+            continue;
+        }
         for (int a = 0; a < WG_N; a++) {
             wg_v16 d[WG_N];
             if (inside) {
@@ -1017,7 +1035,17 @@ static void winograd_run(const bn_conv *c, const float *in, float *out, int n, i
      * ahead. Measured: block3-5 10% faster, block2_conv2 13%, block2_conv1
      * 3%; block1_conv2 (U 1 MB, V stays in L2) 3% slower, so not there. */
     j.vstream = fn != wg_work_generic && (!j.private_blocks || j.g.ubytes > WG_L2_BYTES);
+#ifdef WG_PROFILE
+    double before[4];
+    memcpy(before, wg_prof, sizeof before);
+#endif
     bn_pool_run(fn, &j, nth);
+#ifdef WG_PROFILE
+    if (getenv("WG_PROFILE_LAYERS")) /* one line per call: n, h, cin, cout, ms per step */
+        fprintf(stderr, "WGL %d %d %d %d %.3f %.3f %.3f %.3f\n", n, h, c->cin, c->cout,
+                1e3 * (wg_prof[0] - before[0]), 1e3 * (wg_prof[1] - before[1]),
+                1e3 * (wg_prof[2] - before[2]), 1e3 * (wg_prof[3] - before[3]));
+#endif
 }
 
 /* in (n, h, w, cin) -> out (n, h, w, cout) = relu(conv3x3_same(in) + bias). */
