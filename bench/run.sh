@@ -10,7 +10,8 @@
 # (sh ../shared/bench/peers.sh peak): the hosts of this kind are not all the
 # same CPU, so every result is read next to them. Then:
 #   0. start-up (bench/startup.py): launch to exit of bottleneck-extract on one
-#      photo (warm page cache and kernel cache; once cold) and of
+#      photo, and launch to its vector in the database (warm page cache and
+#      kernel cache; once cold), and launch to exit of
 #      bottleneck-classify predict --run N on one new photo, STARTUP_ROUNDS
 #      (default 5) times; with BASELINE=OTHER_BUILD_DIR the same runs of that
 #      build alternate with these (before/after in one run). STARTUP_ONLY=1
@@ -115,7 +116,11 @@ done
 #    many images (ROUND_PHOTOS / 8 reps of batch 8, their total time, not a
 #    median: the extractor's rate is a total too). One 90-s extract against a
 #    2-s network run compares two different stretches of a noisy machine;
-#    pairs of 15-s runs back to back compare like with like.
+#    pairs of 15-s runs back to back compare like with like. The summary
+#    also prints network_seconds / seconds of the extractor's rounds: the
+#    ratio's bound from the extractor's own time, which other processes
+#    hardly move (the network alone ranged 12-32 images/s between rounds at
+#    load 4-5 on 2026-12-03).
 peers_work=${BENCH_WORK:-${TMPDIR:-/tmp}/bottleneck-peers}
 if [ -x "$peers_work/dnnl_bench" ] && [ "${ROUNDS:-5}" -gt 0 ]; then
     for i in $(seq "${ROUNDS:-5}"); do
@@ -219,12 +224,16 @@ for (b, t), g in sorted(peaks.items()):
         print(f"  peak {b:18s} 2 threads {g} GFLOPS")
 st = [kv(l) for l in lines if l.startswith('RESULT startup_median ')]
 if st:
-    print("STARTUP (seconds, launch to exit, median of the rounds; VGG16, one photo; the\n"
-          "  CPU seconds of the process say what the wall would be on a quiet host)")
+    print("STARTUP (seconds, launch to exit, and launch to the first stored vector, median of\n"
+          "  the rounds; VGG16, one photo; the CPU seconds of the process say what the wall\n"
+          "  would be on a quiet host; goals: first vector 0.5 s, predict 1 s)")
     for r in st:
         print(f"  {r['what']:17s} {r['wall_s_median']:>7s}  (min {r['wall_s_min']}, "
               f"max {r['wall_s_max']}, {r['runs']} runs; CPU {r['cpu_s_median']} s)  "
               f"{r['build']}")
+        if 'first_vector_s_median' in r:
+            print(f"  {'  first vector':17s} {r['first_vector_s_median']:>7s}  (min "
+                  f"{r['first_vector_s_min']}, max {r['first_vector_s_max']}; goal 0.5 s)")
 print("\nSUMMARY (images/s at 224x224, batch 8, 2 threads; median of the reps)")
 for e, v in ours.items():
     print(f"  bottleneck network --conv {e:8s} {v if v is not None else 'n/a'}")
@@ -259,6 +268,10 @@ for l in lines:
     m = re.match(r'ROUND_EXTRACT round=(\d+) .*"images_per_second":([0-9.]+)', l)
     if m:
         ext_rounds.setdefault(m.group(1), {})['ext'] = float(m.group(2))
+        sec = re.search(r'"seconds":([0-9.]+)', l)
+        net_sec = re.search(r'"network_seconds":([0-9.]+)', l)
+        if sec and net_sec and float(sec.group(1)) > 0:
+            ext_rounds[m.group(1)]['innet'] = float(net_sec.group(1)) / float(sec.group(1))
     m = re.match(r'ROUND_NET round=(\d+) reps_ms=([0-9,]+)', l)
     if m:
         ms = [float(x) for x in m.group(2).split(',')]
@@ -269,6 +282,13 @@ if er:
     nets = ', '.join('%.1f' % d.get('net', 0) for d in ext_rounds.values())
     print(f"RATIO paired extract/network median={er[len(er) // 2]:.2f} min={er[0]:.2f} "
           f"max={er[-1]:.2f} rounds={len(er)} (extract {exts}; network {nets} images/s)")
+# The share of the extractor's time spent in the network: what the ratio
+# would be if the network ran inside as fast as alone. It hardly depends on
+# other processes, where the network alone can change 2x between rounds.
+inn = sorted(d['innet'] for d in ext_rounds.values() if 'innet' in d)
+if inn:
+    print(f"RATIO extract network_seconds/seconds median={inn[len(inn) // 2]:.3f} "
+          f"min={inn[0]:.3f} max={inn[-1]:.3f} rounds={len(inn)} (extract/network if the network ran as fast inside as alone)")
 if rounds:
     ours_r = sorted(d['ours'] for d in rounds.values() if 'ours' in d)
     print(f"INFO paired rounds: bottleneck images/s median={ours_r[len(ours_r) // 2]:.2f} "

@@ -430,7 +430,7 @@ int bn_image_decode(const void *buf, size_t len, const char *name, const bn_imag
     }
     /* PIL resizes the displayed image horizontally first; for orientations
      * that swap the axes that is the stored vertical axis. */
-    bn_resample_plan plan = {w, h, 3, tw, th, left, top, size, size, o < 5};
+    bn_resample_plan plan = {w, h, 3, tw, th, left, top, size, size, o < 5, BN_RESAMPLE_AUTO};
     if ((rc = bn_resampler_new(&plan, name, &rs, err)))
         goto done;
     if (image_stream_rows(rgb, rs))

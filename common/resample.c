@@ -9,16 +9,20 @@
  * arithmetic, so the pixels are PIL's exactly, not approximately: integer
  * sums do not depend on the order they are added in, which is what lets the
  * vertical pass accumulate row by row as rows arrive instead of holding the
- * image.
+ * image. The same integers make the inner loops free to run many samples per
+ * instruction: resample_simd.c has them for AVX2 and AVX-512, chosen when a
+ * resampler is created; the loops here are the reference they are tested
+ * against (test_resample) and the path on other CPUs.
  */
 #include "resample.h"
+#include "cpu.h"
+#include "resample_simd.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* PIL's fixed point: 32 bits, minus 8 for the pixel, minus 2 of headroom. */
-#define PRECISION_BITS 22
+#define PRECISION_BITS BN_RESAMPLE_BITS
 #define HALF ((int32_t)1 << (PRECISION_BITS - 1))
 
 /* Above this the vertical-first order gives way (see resample.h). */
@@ -33,6 +37,8 @@ typedef struct {
     int *start, *count;
     int32_t *k;
     int lo, hi;
+    int nsafe; /* outputs 0..nsafe-1 do not read the last input pixel: a
+                * 4-byte load of a 3-byte pixel stays inside the row */
 } axis;
 
 struct bn_resampler {
@@ -47,6 +53,7 @@ struct bn_resampler {
     int32_t *acc;   /* vertical sums: win_h rows of out_row (rows first) or of
                      * (h.hi - h.lo) * bands (vertical first) */
     size_t acc_row;
+    const bn_resample_kernels *kern; /* NULL: the scalar loops below */
 };
 
 static double triangle(double x) {
@@ -110,19 +117,26 @@ static int axis_init(axis *a, int in, int out, int first, int n) {
         }
         a->start[i] = xmin;
         a->count[i] = xmax;
+        if (i == 0)
+            a->lo = xmin;
+        a->hi = xmin + xmax;
     }
     free(w);
-    a->lo = a->start[0];
-    a->hi = a->start[n - 1] + a->count[n - 1];
+    /* Both ends of the inputs only grow with the output: from the last on,
+     * the outputs that read the last input pixel. */
+    a->nsafe = n;
+    while (a->nsafe > 0 && a->start[a->nsafe - 1] + a->count[a->nsafe - 1] >= a->hi)
+        a->nsafe--;
     return 0;
 }
 
 /* One horizontal pass over a row whose first pixel is input column in0:
- * a->n pixels of B samples into out. B is a constant after inlining, so the
- * taps loop keeps its B sums in registers (3x faster than a run-time B). */
+ * outputs i0 .. a->n - 1, of B samples each, into out. B is a constant after
+ * inlining, so the taps loop keeps its B sums in registers (3x faster than a
+ * run-time B). */
 static inline __attribute__((always_inline)) void hpass_b(const axis *a, const uint8_t *in, int in0,
-                                                          const int B, uint8_t *out) {
-    for (int i = 0; i < a->n; i++) {
+                                                          const int B, int i0, uint8_t *out) {
+    for (int i = i0; i < a->n; i++) {
         const uint8_t *src = in + (size_t)(a->start[i] - in0) * B;
         const int32_t *k = a->k + (size_t)i * a->ksize;
         int32_t ss[4] = {HALF, HALF, HALF, HALF};
@@ -134,15 +148,23 @@ static inline __attribute__((always_inline)) void hpass_b(const axis *a, const u
     }
 }
 
-static void hpass(const axis *a, const uint8_t *in, int in0, int bands, uint8_t *out) {
-    if (a->identity)
+static void hpass(const bn_resampler *r, const axis *a, const uint8_t *in, int in0, int bands,
+                  uint8_t *out) {
+    int i0 = 0;
+    if (a->identity) {
         memcpy(out, in + (size_t)(a->lo - in0) * bands, (size_t)a->n * bands);
-    else if (bands == 3)
-        hpass_b(a, in, in0, 3, out);
+        return;
+    }
+    if (r->kern && (bands == 3 || bands == 4)) {
+        i0 = bands == 4 ? a->n : a->nsafe;
+        r->kern->hpass(a->start, a->count, a->k, a->ksize, i0, in, in0, bands, out);
+    }
+    if (bands == 3)
+        hpass_b(a, in, in0, 3, i0, out);
     else if (bands == 1)
-        hpass_b(a, in, in0, 1, out);
+        hpass_b(a, in, in0, 1, i0, out);
     else
-        hpass_b(a, in, in0, bands, out);
+        hpass_b(a, in, in0, bands, i0, out);
 }
 
 /* Input row y (m samples) into the vertical sums of every output row that
@@ -155,9 +177,43 @@ static void vaccumulate(bn_resampler *r, int y, const uint8_t *src, size_t m) {
     for (int i = r->vnext; i < a->n && a->start[i] <= y; i++) {
         int32_t k = a->k[(size_t)i * a->ksize + (size_t)(y - a->start[i])];
         int32_t *acc = r->acc + (size_t)i * r->acc_row;
-        for (size_t j = 0; j < m; j++)
-            acc[j] += src[j] * k;
+        if (r->kern)
+            r->kern->vacc(acc, src, m, k);
+        else
+            for (size_t j = 0; j < m; j++)
+                acc[j] += src[j] * k;
     }
+}
+
+static const bn_resample_kernels *resample_kernels(bn_resample_isa isa) {
+    if (isa == BN_RESAMPLE_AVX512)
+        return bn_resample_simd_avx512();
+    if (isa == BN_RESAMPLE_AVX2)
+        return bn_resample_simd_avx2();
+    return NULL;
+}
+
+int bn_resample_isa_available(bn_resample_isa isa) {
+    const bn_cpu_features *f = bn_cpu_features_get();
+    switch (isa) {
+    case BN_RESAMPLE_AUTO:
+    case BN_RESAMPLE_SCALAR: return 1;
+    case BN_RESAMPLE_AVX2: return f->avx2_fma && resample_kernels(isa) != NULL;
+    case BN_RESAMPLE_AVX512: return f->avx512 && resample_kernels(isa) != NULL;
+    }
+    return 0;
+}
+
+bn_resample_isa bn_resample_isa_auto(void) {
+    return bn_resample_isa_available(BN_RESAMPLE_AVX512) ? BN_RESAMPLE_AVX512
+           : bn_resample_isa_available(BN_RESAMPLE_AVX2) ? BN_RESAMPLE_AVX2
+                                                         : BN_RESAMPLE_SCALAR;
+}
+
+const char *bn_resample_isa_name(bn_resample_isa isa) {
+    if (isa == BN_RESAMPLE_AUTO)
+        isa = bn_resample_isa_auto();
+    return isa == BN_RESAMPLE_AVX512 ? "avx512" : isa == BN_RESAMPLE_AVX2 ? "avx2" : "scalar";
 }
 
 int bn_resampler_new(const bn_resample_plan *plan, const char *name, bn_resampler **out,
@@ -176,11 +232,17 @@ int bn_resampler_new(const bn_resample_plan *plan, const char *name, bn_resample
         p->win_y < 0 || p->win_x > p->out_width - p->win_w || p->win_y > p->out_height - p->win_h)
         return bn_fail(err, BN_EINVAL, "%s: resize to %dx%d, window %dx%d at %d,%d: out of range",
                        name, p->out_width, p->out_height, p->win_w, p->win_h, p->win_x, p->win_y);
+    if (p->isa < BN_RESAMPLE_AUTO || p->isa > BN_RESAMPLE_AVX512 ||
+        !bn_resample_isa_available((bn_resample_isa)p->isa))
+        return bn_fail(err, BN_EINVAL, "%s: resampler instruction set %d: not on this CPU", name,
+                       p->isa);
 
     bn_resampler *r = calloc(1, sizeof *r);
     if (!r)
         return bn_fail(err, BN_ENOMEM, "%s: out of memory for the resampler", name);
     r->p = *p;
+    r->kern = resample_kernels(p->isa == BN_RESAMPLE_AUTO ? bn_resample_isa_auto()
+                                                          : (bn_resample_isa)p->isa);
     if (axis_init(&r->h, p->width, p->out_width, p->win_x, p->win_w) ||
         axis_init(&r->v, p->height, p->out_height, p->win_y, p->win_h))
         goto nomem;
@@ -217,12 +279,20 @@ void bn_resampler_push(bn_resampler *r, const uint8_t *row) {
     if (y < r->v.lo || y >= r->v.hi)
         return;
     if (r->v.identity)
-        hpass(&r->h, row, 0, r->p.bands, r->out + (size_t)(y - r->v.lo) * r->out_row);
+        hpass(r, &r->h, row, 0, r->p.bands, r->out + (size_t)(y - r->v.lo) * r->out_row);
     else if (r->rows_first) {
-        hpass(&r->h, row, 0, r->p.bands, r->row);
+        hpass(r, &r->h, row, 0, r->p.bands, r->row);
         vaccumulate(r, y, r->row, r->out_row);
     } else
         vaccumulate(r, y, row + (size_t)r->h.lo * r->p.bands, r->acc_row);
+}
+
+static void clip(const bn_resampler *r, uint8_t *out, const int32_t *acc, size_t m) {
+    if (r->kern)
+        r->kern->clip(out, acc, m);
+    else
+        for (size_t j = 0; j < m; j++)
+            out[j] = clip8(acc[j]);
 }
 
 void bn_resampler_finish(bn_resampler *r, uint8_t *out) {
@@ -230,15 +300,12 @@ void bn_resampler_finish(bn_resampler *r, uint8_t *out) {
     if (r->v.identity) {
         memcpy(out, r->out, r->out_row * rows);
     } else if (r->rows_first) {
-        for (size_t j = 0; j < r->out_row * rows; j++)
-            out[j] = clip8(r->acc[j]);
+        clip(r, out, r->acc, r->out_row * rows);
     } else {
         /* The vertical pass's 8-bit rows, then the horizontal pass. */
         for (size_t i = 0; i < rows; i++) {
-            const int32_t *acc = r->acc + i * r->acc_row;
-            for (size_t j = 0; j < r->acc_row; j++)
-                r->row[j] = clip8(acc[j]);
-            hpass(&r->h, r->row, r->h.lo, r->p.bands, out + i * r->out_row);
+            clip(r, r->row, r->acc + i * r->acc_row, r->acc_row);
+            hpass(r, &r->h, r->row, r->h.lo, r->p.bands, out + i * r->out_row);
         }
     }
 }

@@ -34,16 +34,33 @@ typedef struct {
     int rows_first;                 /* 1: the horizontal pass first (PIL's order for an upright
                                      * image); 0: the vertical pass first (PIL's order when
                                      * EXIF orientation swaps the axes) */
+    int isa;                        /* bn_resample_isa: 0 (AUTO) for the fastest this CPU runs */
 } bn_resample_plan;
+
+/* Which inner loops a resampler runs. Every one gives the same bytes
+ * (integer arithmetic); AUTO takes the widest the CPU has (common/cpu.h).
+ * Tests name one to compare them. */
+typedef enum {
+    BN_RESAMPLE_AUTO = 0,
+    BN_RESAMPLE_SCALAR,
+    BN_RESAMPLE_AVX2,
+    BN_RESAMPLE_AVX512,
+} bn_resample_isa;
+
+/* 1 when this CPU (and this build) can run that set's loops. */
+int bn_resample_isa_available(bn_resample_isa isa);
+
+/* "scalar", "avx2", "avx512": what AUTO chooses here. */
+const char *bn_resample_isa_name(bn_resample_isa isa);
+bn_resample_isa bn_resample_isa_auto(void);
 
 typedef struct bn_resampler bn_resampler;
 
-/* Check the plan and allocate. BN_EINVAL for sizes out of range or a window
- * outside the target, BN_ENOMEM. name is for messages only. When the
- * vertical-first order would need more than 64 MB of accumulators (an image
- * tens of thousands of pixels wide), the horizontal pass runs first instead:
- * pixels then differ from PIL's by rounding between the passes (at most one
- * grey level). */
+/* Check the plan and allocate. BN_EINVAL for sizes out of range, a window
+ * outside the target or an instruction set this CPU lacks, BN_ENOMEM. name is for messages only.
+ * When the vertical-first order would need more than 64 MB of accumulators (an image tens of
+ * thousands of pixels wide), the horizontal pass runs first instead: pixels then differ from PIL's
+ * by rounding between the passes (at most one grey level). */
 int bn_resampler_new(const bn_resample_plan *plan, const char *name, bn_resampler **out,
                      bn_error *err);
 

@@ -765,7 +765,7 @@ static void test_resample_window(void) {
     for (size_t t = 0; t < sizeof targets / sizeof targets[0]; t++) {
         int tw = targets[t][0], th = targets[t][1];
         for (int order = 0; order <= 1; order++) {
-            bn_resample_plan full = {w, h, bands, tw, th, 0, 0, tw, th, order};
+            bn_resample_plan full = {w, h, bands, tw, th, 0, 0, tw, th, order, 0};
             uint8_t *all = resample_all(&full, in);
             if (!all)
                 continue;
@@ -801,10 +801,10 @@ static void test_resample_window(void) {
 
     bn_resampler *r = NULL;
     bn_error err = {0};
-    bn_resample_plan wide = {BN_RESAMPLE_MAX_SIDE + 1, 1, 3, 8, 8, 0, 0, 8, 8, 1};
+    bn_resample_plan wide = {BN_RESAMPLE_MAX_SIDE + 1, 1, 3, 8, 8, 0, 0, 8, 8, 1, 0};
     CHECK_INT(bn_resampler_new(&wide, "wide.png", &r, &err), BN_EINVAL);
     CHECK_MSG(strstr(err.msg, "wide.png: 1000001x1 image") != NULL, "message: %s", err.msg);
-    bn_resample_plan outside = {10, 10, 3, 8, 8, 4, 0, 8, 8, 1};
+    bn_resample_plan outside = {10, 10, 3, 8, 8, 4, 0, 8, 8, 1, 0};
     CHECK_INT(bn_resampler_new(&outside, "w.png", &r, &err), BN_EINVAL);
     CHECK_MSG(strstr(err.msg, "out of range") != NULL, "message: %s", err.msg);
     CHECK(r == NULL);
