@@ -497,11 +497,13 @@ static void check_options(const cl_opts *o, command cmd) {
 }
 
 int main(int argc, char **argv) {
+    int cmd_at;
+    command cmd = find_command(argc, argv, &cmd_at);
     /* predict runs the network: the same OpenBLAS kernels as bottleneck-extract
      * (which makes the same choice), so a vector computed here is the one
      * extract would store. train's BLAS calls run on one thread each, on the
      * pool's threads: OpenBLAS' own threads need not spin (cpu.h). */
-    if (find_command(argc, argv, &(int){0}) == CMD_TRAIN)
+    if (cmd == CMD_TRAIN)
         bn_cpu_blas_use_best_kernels_idle(argv);
     else
         bn_cpu_blas_use_best_kernels(argv);
@@ -512,8 +514,6 @@ int main(int argc, char **argv) {
     for (int i = 0; i < NOPTIONS; i++)
         longopts[i] = options[i].opt;
     memset(&longopts[NOPTIONS], 0, sizeof longopts[NOPTIONS]);
-    int cmd_at;
-    command cmd = find_command(argc, argv, &cmd_at);
     cl_opts o;
     default_options(&o, argv);
     o.args = calloc((size_t)argc, sizeof *o.args);
