@@ -96,6 +96,15 @@ static int features_alloc(bn_features *f, int n, int dim, const char *fsname, bn
     return BN_OK;
 }
 
+/* A BLOB of the right size (f32, or f16 widened) into row i of f->x. */
+static void features_decode(bn_features *f, int i, const void *blob, int is_f16) {
+    float *row = f->x + (size_t)i * f->dim;
+    if (is_f16)
+        bn_f16_to_f32_array(blob, row, (size_t)f->dim);
+    else
+        memcpy(row, blob, (size_t)f->dim * sizeof *row);
+}
+
 /* Row i of f->x holds only finite values. */
 static int features_finite(const bn_features *f, int i, const char *fsname, const char *path,
                            bn_error *err) {
@@ -115,11 +124,7 @@ static int features_row(bn_features *f, int i, const void *blob, int bytes, int 
         return bn_fail(err, BN_EFORMAT,
                        "feature set '%s': the vector of %s has %d bytes, expected %d (%d x %s)",
                        fsname, path, bytes, want, f->dim, is_f16 ? "f16" : "f32");
-    float *row = f->x + (size_t)i * f->dim;
-    if (is_f16)
-        bn_f16_to_f32_array(blob, row, (size_t)f->dim);
-    else
-        memcpy(row, blob, (size_t)bytes);
+    features_decode(f, i, blob, is_f16);
     return features_finite(f, i, fsname, path, err);
 }
 
@@ -217,13 +222,8 @@ static int features_sel_add(features_sel *t, sqlite3_stmt *q, bn_error *err) {
 static void features_put(bn_features *f, features_sel *t, int i, const void *blob, int bytes,
                          int is_f16) {
     t->bytes[i] = bytes > 0 ? bytes : -1; /* an empty BLOB is a vector of the wrong size */
-    if (bytes != f->dim * (is_f16 ? 2 : 4))
-        return;
-    float *row = f->x + (size_t)i * f->dim;
-    if (is_f16)
-        bn_f16_to_f32_array(blob, row, (size_t)f->dim);
-    else
-        memcpy(row, blob, (size_t)bytes);
+    if (bytes == f->dim * (is_f16 ? 2 : 4))
+        features_decode(f, i, blob, is_f16);
 }
 
 /* qsort_r: image indices by their SHA-256. */
