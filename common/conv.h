@@ -134,6 +134,12 @@ int bn_conv_winograd_has_precision(bn_precision p);
  * FP32 with it where features alone mislead. */
 double bn_conv_winograd_kernel_gmacs(bn_precision p, int reps, double seconds);
 
+/* The Winograd engine's F(6x6, 3x3) matrices: G (8 x 3), the kernel
+ * transform; B^T (8 x 8), the input transform; A^T (6 x 8), the output
+ * transform (interpolation points 0, 1, -1, 2, -2, 1/2, -1/2, infinity). For
+ * models of its arithmetic and tests; the engine itself runs them unrolled. */
+void bn_conv_winograd_matrices(double g[8][3], double bt[8][8], double at[6][8]);
+
 int bn_conv_engine_parse(const char *s, bn_conv_engine *out); /* "auto"|"direct"|"winograd" */
 const char *bn_conv_engine_name(bn_conv_engine e);
 

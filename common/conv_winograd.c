@@ -1145,3 +1145,27 @@ double bn_conv_winograd_kernel_gmacs(bn_precision p, int reps, double seconds) {
     free(mem);
     return best * WG_ROWS * WG_COLS * WG_BENCH_K / 1e9;
 }
+
+/* The matrices behind wg_G, wg_bt8 and wg_at8, for models of the engine's
+ * arithmetic (bench/precision_model.c) and tests: written out once more here
+ * because the engine's B^T and A^T live unrolled in code. test_winograd
+ * checks that a transform through these matrices agrees with the engine. */
+void bn_conv_winograd_matrices(double g[8][3], double bt[8][8], double at[6][8]) {
+    static const double wg_BT[WG_N][WG_N] = {
+        {1, 0, -21.0 / 4, 0, 21.0 / 4, 0, -1, 0},  {0, 1, 1, -17.0 / 4, -17.0 / 4, 1, 1, 0},
+        {0, -1, 1, 17.0 / 4, -17.0 / 4, -1, 1, 0}, {0, 0.5, 0.25, -2.5, -1.25, 2, 1, 0},
+        {0, -0.5, 0.25, 2.5, -1.25, -2, 1, 0},     {0, 2, 4, -2.5, -5, 0.5, 1, 0},
+        {0, -2, 4, 2.5, -5, -0.5, 1, 0},           {0, -1, 0, 21.0 / 4, 0, -21.0 / 4, 0, 1},
+    };
+    static const double wg_AT[WG_M][WG_N] = {
+        {1, 1, 1, 1, 1, 1, 1, 0},
+        {0, 1, -1, 2, -2, 0.5, -0.5, 0},
+        {0, 1, 1, 4, 4, 0.25, 0.25, 0},
+        {0, 1, -1, 8, -8, 0.125, -0.125, 0},
+        {0, 1, 1, 16, 16, 0.0625, 0.0625, 0},
+        {0, 1, -1, 32, -32, 0.03125, -0.03125, 1},
+    };
+    memcpy(g, wg_G, sizeof wg_G);
+    memcpy(bt, wg_BT, sizeof wg_BT);
+    memcpy(at, wg_AT, sizeof wg_AT);
+}

@@ -23,6 +23,8 @@
  * reference photos through the whole network with --conv winograd against
  * ../shared/reference (PyTorch): relative L2 error at most 1e-4 at
  * block3_pool and block5_pool, the accuracy the fast engine promises.
+ * Also: bn_conv_winograd_matrices, the matrices for models of the engine,
+ * form an exact F(6x6, 3x3) (test_matrices).
  */
 #include "check.h"
 #include "conv.h"
@@ -274,6 +276,80 @@ static void use_fast_blas(char **argv) {
     }
 }
 
+/* bn_conv_winograd_matrices (the engine's G, B^T, A^T, for models of its
+ * arithmetic such as bench/precision_model.c): F(6x6, 3x3) through them in
+ * double equals the convolution's definition to rounding (a wrong entry
+ * leaves errors of order 1), and in float it lands as close to the
+ * definition as the engine does. */
+static void test_matrices(void) {
+    double G[8][3], BT[8][8], AT[6][8];
+    bn_conv_winograd_matrices(G, BT, AT);
+    enum { H = 12, W = 18, CIN = 5, COUT = 3 };
+    float in[H * W * CIN], k[9 * CIN * COUT], bias[COUT], out[H * W * COUT];
+    double ref[H * W * COUT], model[H * W * COUT];
+    for (int i = 0; i < H * W * CIN; i++)
+        in[i] = support_rnd();
+    for (int i = 0; i < 9 * CIN * COUT; i++)
+        k[i] = support_rnd();
+    for (int i = 0; i < COUT; i++)
+        bias[i] = support_rnd();
+    support_naive_conv(in, k, bias, ref, NULL, 1, H, W, CIN, COUT);
+    for (int ty = 0; ty < H / 6; ty++)
+        for (int tx = 0; tx < W / 6; tx++)
+            for (int co = 0; co < COUT; co++) {
+                double m[8][8] = {{0}};
+                for (int ci = 0; ci < CIN; ci++) {
+                    double d[8][8], v[8][8], u[8][8], gt[8][3];
+                    for (int a = 0; a < 8; a++)
+                        for (int b = 0; b < 8; b++) {
+                            int y = ty * 6 - 1 + a, x = tx * 6 - 1 + b;
+                            d[a][b] = y >= 0 && y < H && x >= 0 && x < W
+                                          ? in[(y * W + x) * CIN + ci]
+                                          : 0.0;
+                        }
+                    for (int i = 0; i < 8; i++) /* V = B^T d B */
+                        for (int j = 0; j < 8; j++) {
+                            v[i][j] = 0;
+                            for (int a = 0; a < 8; a++)
+                                for (int b = 0; b < 8; b++)
+                                    v[i][j] += BT[i][a] * d[a][b] * BT[j][b];
+                        }
+                    for (int i = 0; i < 8; i++) /* U = G g G^T */
+                        for (int kx = 0; kx < 3; kx++) {
+                            gt[i][kx] = 0;
+                            for (int ky = 0; ky < 3; ky++)
+                                gt[i][kx] += G[i][ky] * k[((ky * 3 + kx) * CIN + ci) * COUT + co];
+                        }
+                    for (int i = 0; i < 8; i++)
+                        for (int j = 0; j < 8; j++) {
+                            u[i][j] = 0;
+                            for (int kx = 0; kx < 3; kx++)
+                                u[i][j] += gt[i][kx] * G[j][kx];
+                            m[i][j] += v[i][j] * u[i][j];
+                        }
+                }
+                for (int a = 0; a < 6; a++) /* Y = A^T M A */
+                    for (int b = 0; b < 6; b++) {
+                        double y = bias[co];
+                        for (int i = 0; i < 8; i++)
+                            for (int j = 0; j < 8; j++)
+                                y += AT[a][i] * m[i][j] * AT[b][j];
+                        model[((ty * 6 + a) * W + tx * 6 + b) * COUT + co] = y > 0 ? y : 0;
+                    }
+            }
+    double num = 0, den = 0;
+    for (int i = 0; i < H * W * COUT; i++) {
+        num += (model[i] - ref[i]) * (model[i] - ref[i]);
+        den += ref[i] * ref[i];
+    }
+    CHECK_MSG(den > 0 && sqrt(num / den) < 1e-12,
+              "matrices: F(6x6) in double %.3g from the definition", sqrt(num / den));
+    /* and the engine agrees with both */
+    if (run(BN_CONV_WINOGRAD, 1, in, k, bias, out, 1, H, W, CIN, COUT) == 0)
+        CHECK_MSG(rel_l2(out, model, H * W * COUT) < 1e-5, "matrices: engine %.3g from the model",
+                  rel_l2(out, model, H * W * COUT));
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     use_fast_blas(argv);
@@ -306,6 +382,7 @@ int main(int argc, char **argv) {
     test_shape(2, 60, 60, 64, 64, 0.5f);
     test_pool(7, 14, 14, 16, 32);
     unsetenv("BN_WINOGRAD_PORTABLE");
+    test_matrices();
 
     /* Argument errors and names. */
     bn_conv *c;
