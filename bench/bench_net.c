@@ -21,7 +21,13 @@
  *    multiply-adds per pixel (so that engines compare on one scale; Winograd
  *    can exceed the FMA peak), and that rate as a percentage of --peak
  *    (default 234, the FP32 peak of the 2-core reference machine in
- *    ../shared/README.md). One LAYER line each, then a Markdown table.
+ *    ../shared/README.md). One LAYER line each, then a Markdown table; for
+ *    Winograd layers both also say how the engine ran them (its plan for the
+ *    caches of INFO caches: rule, tiles per block, blocks, V + M bytes,
+ *    private or shared blocks, V and the output past the caches).
+ *
+ * It prints the data caches the Winograd blocks are sized for first
+ * (INFO caches ...; $BN_CACHES forces others, docs/PERFORMANCE.md).
  *
  * Weights: random He-normal (seeded) unless --weights is given: speed does
  * not depend on the values. OpenBLAS picks its kernels when it loads; if it
