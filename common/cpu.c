@@ -277,7 +277,7 @@ int bn_cpu_caches_read_cpuid(bn_cpu_cache_sizes *out) {
      * partitions - 1 (21:12), ways - 1 (31:22); ECX sets - 1. */
     unsigned leaf = 4;
     if (!strcmp(vendor, "AuthenticAMD") || !strcmp(vendor, "HygonGenuine")) {
-        if (__get_cpuid_max(0x80000000, NULL) < 0x8000001D)
+        if ((unsigned)__get_cpuid_max(0x80000000, NULL) < 0x8000001Du)
             return -1;
         leaf = 0x8000001D;
     } else if (max < 4) {
