@@ -21,7 +21,13 @@
  *    multiply-adds per pixel (so that engines compare on one scale; Winograd
  *    can exceed the FMA peak), and that rate as a percentage of --peak
  *    (default 234, the FP32 peak of the 2-core reference machine in
- *    ../shared/README.md). One LAYER line each, then a Markdown table.
+ *    ../shared/README.md). One LAYER line each, then a Markdown table; for
+ *    Winograd layers both also say how the engine ran them (its plan for the
+ *    caches of INFO caches: rule, tiles per block, blocks, V + M bytes,
+ *    private or shared blocks, V and the output past the caches).
+ *
+ * It prints the data caches the Winograd blocks are sized for first
+ * (INFO caches ...; $BN_CACHES forces others, docs/PERFORMANCE.md).
  *
  * Weights: random He-normal (seeded) unless --weights is given: speed does
  * not depend on the values. OpenBLAS picks its kernels when it loads; if it
@@ -126,6 +132,8 @@ typedef struct {
     const char *engine;
     int size, cin, cout;
     double ms, flops;
+    int winograd;               /* plan is set */
+    bn_conv_winograd_plan plan; /* how the Winograd engine ran it (bn_cpu_caches()) */
 } layer_row;
 
 /* Time each conv of the network alone, the last of each block together with
@@ -173,6 +181,10 @@ static int bench_layers(const bn_vgg16_weights *w, bn_conv_engine engine, bn_pre
         row->cout = cout;
         row->ms = 1e3 * bench_median(t, reps);
         row->flops = 2.0 * 9.0 * cin * cout * (double)s * s * batch;
+        row->winograd = bn_conv_engine_of(c) == BN_CONV_WINOGRAD;
+        if (row->winograd)
+            bn_conv_winograd_plan_for(cin, cout, batch, s, s, pool, prec == BN_PRECISION_BF16,
+                                      bn_cpu_threads(), bn_cpu_caches(), &row->plan);
         free(in);
         free(out);
         free(ws);
@@ -256,6 +268,9 @@ int main(int argc, char **argv) {
 
     printf("INFO bench_net conv=%s size=%d batch=%d threads=%d reps=%d blas_core=%s\n",
            bn_conv_engine_name(engine), size, batch, bn_cpu_threads(), reps, bn_cpu_blas_core());
+    char caches[192];
+    bn_cpu_caches_format(bn_cpu_caches(), caches, sizeof caches);
+    printf("INFO caches %s\n", caches); /* what the Winograd blocks were sized for */
     fflush(stdout);
 
     /* 1. The whole network. */
@@ -312,21 +327,37 @@ int main(int argc, char **argv) {
             double gf = r->flops / (r->ms * 1e-3) / 1e9;
             total += r->ms;
             printf("LAYER name=%s engine=%s shape=%dx%dx%d->%d ms=%.2f ms_per_image=%.3f "
-                   "gflops=%.1f peak_pct=%.0f\n",
+                   "gflops=%.1f peak_pct=%.0f",
                    r->name, r->engine, r->size, r->size, r->cin, r->cout, r->ms, r->ms / batch, gf,
                    100.0 * gf / peak);
+            if (r->winograd)
+                printf(" rule=%s tb=%zu blocks=%zu block_kb=%zu blocks_are=%s vstream=%d stream=%d",
+                       r->plan.rule, r->plan.tb, r->plan.blocks, r->plan.block_bytes >> 10,
+                       r->plan.private_blocks ? "private" : "shared", r->plan.vstream,
+                       r->plan.stream);
+            printf("\n");
         }
         printf("LAYER name=total ms=%.2f ms_per_image=%.3f img_s=%.3f\n", total, total / batch,
                1e3 * batch / total);
-        printf("\n| layer | engine | input | ms/image | GFLOPS | %% of %.0f GFLOPS |\n", peak);
-        printf("|---|---|---|---:|---:|---:|\n");
+        printf("\n| layer | engine | input | ms/image | GFLOPS | %% of %.0f GFLOPS | rule | tb | "
+               "blocks | V+M KiB | blocks are | V stream | out stream |\n",
+               peak);
+        printf("|---|---|---|---:|---:|---:|---|---:|---:|---:|---|---|---|\n");
         for (int i = 0; i < n; i++) {
             layer_row *r = &rows[i];
             double gf = r->flops / (r->ms * 1e-3) / 1e9;
-            printf("| %s | %s | %dx%dx%d | %.2f | %.0f | %.0f%% |\n", r->name, r->engine, r->size,
+            printf("| %s | %s | %dx%dx%d | %.2f | %.0f | %.0f%% |", r->name, r->engine, r->size,
                    r->size, r->cin, r->ms / batch, gf, 100.0 * gf / peak);
+            if (r->winograd)
+                printf(" %s | %zu | %zu | %zu | %s | %s | %s |\n", r->plan.rule, r->plan.tb,
+                       r->plan.blocks, r->plan.block_bytes >> 10,
+                       r->plan.private_blocks ? "private" : "shared",
+                       r->plan.vstream ? "yes" : "no", r->plan.stream ? "yes" : "no");
+            else
+                printf(" | | | | | | |\n");
         }
-        printf("| total | | | %.2f | %.0f | |\n", total / batch, flops / (total * 1e-3) / 1e9);
+        printf("| total | | | %.2f | %.0f | | | | | | | | |\n", total / batch,
+               flops / (total * 1e-3) / 1e9);
     }
     if (weights_path)
         bn_weights_free(&w);

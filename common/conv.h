@@ -17,6 +17,7 @@
 #ifndef BN_CONV_H
 #define BN_CONV_H
 
+#include "cpu.h"
 #include "error.h"
 #include <stddef.h>
 
@@ -139,6 +140,27 @@ double bn_conv_winograd_kernel_gmacs(bn_precision p, int reps, double seconds);
  * transform (interpolation points 0, 1, -1, 2, -2, 1/2, -1/2, infinity). For
  * models of its arithmetic and tests; the engine itself runs them unrolled. */
 void bn_conv_winograd_matrices(double g[8][3], double bt[8][8], double at[6][8]);
+
+/* How the Winograd engine runs one layer (conv_winograd.c's wg_geometry):
+ * for benchmarks that print it and for the tests. */
+typedef struct {
+    size_t tb;          /* tiles per block */
+    size_t blocks;      /* blocks of the batch */
+    size_t block_bytes; /* V + M of one block */
+    size_t budget;      /* the V + M bytes the rule allowed */
+    const char *rule;   /* "l2" (U re-read per block from the L3), "l3" (U stays
+                         * in the L3 between blocks) or "large" (U from memory) */
+    int private_blocks; /* each thread its own blocks (with this many threads) */
+    int vstream;        /* V written past the caches (AVX-512 build) */
+    int stream;         /* output written past the caches (AVX-512 build, aligned) */
+} bn_conv_winograd_plan;
+
+/* The plan of a (cin, cout) layer on an (n, h, w) input (pool: the pooled
+ * forward) in FP32 or BF16, with `threads` threads, for a machine with the
+ * caches *caches (bn_cpu_caches() for this one). */
+void bn_conv_winograd_plan_for(int cin, int cout, int n, int h, int w, int pool, int bf16,
+                               int threads, const bn_cpu_cache_sizes *caches,
+                               bn_conv_winograd_plan *out);
 
 int bn_conv_engine_parse(const char *s, bn_conv_engine *out); /* "auto"|"direct"|"winograd" */
 const char *bn_conv_engine_name(bn_conv_engine e);

@@ -29,7 +29,9 @@
  *      bn_conv_forward_pool), written to the NHWC output; outputs that fall
  *      off the images (tiles overhang the edges) are dropped.
  * U is stored as U[p][cout/32][cin][32] so the kernel reads it sequentially.
- * Block sizes: see wg_geometry().
+ * Block sizes: see wg_geometry(), which derives them from the data caches
+ * found at run time (cpu.h's bn_cpu_caches); they change only how tiles are
+ * grouped, never the order of any sum, so the bytes never depend on them.
  *
  * Threads: a small pool of its own (bn_cpu_threads() threads, the caller being
  * thread 0). Work is handed out in small numbered tasks that whichever thread
@@ -103,24 +105,12 @@ __attribute__((destructor)) static void wg_prof_print(void) {
 #define WG_ROWS 14
 /* Output channels per kernel call (two vectors). */
 #define WG_COLS 32
-/* Block sizes (bytes of V + M for one block of tiles), by the size of U
- * (see wg_geometry): U up to WG_SMALL_U (block1-2): blocks that stay in L2;
- * up to WG_LARGE_U (block3: U stays in the last-level cache from one block to
- * the next): WG_BLOCK_BYTES; larger (block4-5, 34 and 67 MB, streamed from
- * memory once per block): fewer, larger blocks. */
-#define WG_SMALL_U ((size_t)4 << 20)
-#define WG_L2_BYTES ((size_t)1 << 20)
-#define WG_BLOCK_BYTES ((size_t)8 << 20)
-#define WG_LARGE_U ((size_t)24 << 20)
-#define WG_LARGE_BLOCK_BYTES ((size_t)32 << 20)
-/* Layers whose U is at most this big run with private blocks for up to
- * WG_PRIVATE threads (see wg_geometry). */
-#define WG_PRIVATE_U ((size_t)4 << 20)
+/* Block sizes, the thread split and the stream thresholds come from the
+ * data caches found at run time (bn_cpu_caches, wg_geometry). Private blocks
+ * are for up to WG_PRIVATE threads: the engine is tuned for a core pair. */
 #define WG_PRIVATE 2
 /* Alignment of U: a transparent huge page. */
 #define WG_HUGE ((size_t)2 << 20)
-/* Outputs larger than this are written with non-temporal stores. */
-#define WG_STREAM_BYTES ((size_t)32 << 20)
 
 #define WG_INLINE static inline __attribute__((always_inline))
 #define WG_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,prfchw")))
@@ -232,6 +222,10 @@ typedef struct {
     size_t mfloats;       /* the M block */
     size_t ubytes;        /* the transformed kernel U */
     int private_blocks;   /* small U: each thread its own blocks, V and M (WG_PRIVATE sets) */
+    int rule;             /* WG_RULE_*: which cache U and the block were sized for */
+    size_t budget;        /* bytes of V + M per block the rule allows */
+    size_t l2;            /* a core's L2: private blocks whose U is larger stream V */
+    size_t stream_bytes;  /* outputs larger than this go past the caches */
     int bf16;             /* V and U in bfloat16 (winograd_bf16.h): cinp a multiple of 32,
                            * vstride in 2-byte elements, ubytes of the BF16 U */
 } wg_geom;
@@ -240,7 +234,28 @@ static int wg_round_up(int x, int m) {
     return (x + m - 1) / m * m;
 }
 
-static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w, int pool, int bf16) {
+/* The three sizes of U the block rules tell apart. */
+enum { WG_RULE_L2, WG_RULE_L3, WG_RULE_LARGE };
+
+/* The blocks of a layer from the data caches c (bn_cpu_caches()). With S one
+ * CPU's share of the last-level cache (l3 / l3_cpus) and P = min(l3, 2 S) the
+ * share of the core pair the engine is tuned for (WG_PRIVATE threads):
+ *   - U <= 4 x L2 (block1-2 here): private blocks whose V + M fill the L2.
+ *     Each thread re-reads all of U from the L3 for every block of its own;
+ *     that costs at most 4x the block's own traffic, which the products hide;
+ *     block3 (U 8x the L2) was slower so (docs/PERFORMANCE.md).
+ *   - U + S/2 <= P (block3 here: U stays in the L3 from one block to the
+ *     next): shared blocks of S/2, half a CPU's share, so a block and U
+ *     together stay in the pair's L3.
+ *   - larger U (block4-5, streamed from memory once per block): blocks of P,
+ *     so that U is read once or twice per batch; V is past the caches
+ *     anyway, and larger blocks measured no better.
+ * On the host the engine was tuned on (L2 1 MiB, L3 32 MiB for 2 CPUs) these
+ * give the constants it had: 4 MiB, 1 MiB, 8 MiB, 24 MiB and 32 MiB. Outputs
+ * larger than P are written past the caches: the next layer could not find
+ * them there anyway. Every rule only groups tiles: the sums are the same. */
+static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w, int pool, int bf16,
+                        const bn_cpu_cache_sizes *c) {
     g->cin = cin;
     g->cout = cout;
     g->bf16 = bf16;
@@ -255,19 +270,26 @@ static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w, int 
     g->tiles_x = (w + WG_M - 1) / WG_M;
     g->tpi = (size_t)g->tiles_y * g->tiles_x;
     g->tiles = (size_t)n * g->tpi;
-    /* Tiles per block. Small kernels (U of a few MB, re-read per block from
-     * cache) get blocks whose V and M stay in the L2 cache; large ones get
-     * blocks as big as WG_BLOCK_BYTES allows, since U is streamed from memory
-     * once per block. A multiple of the kernel's rows, at most the batch. */
+    const size_t share = c->l3 / (size_t)(c->l3_cpus > 0 ? c->l3_cpus : 1);
+    const size_t pair = 2 * share < c->l3 ? 2 * share : c->l3;
+    g->l2 = c->l2;
+    g->stream_bytes = pair;
+    /* Tiles per block: the rule's budget over the bytes of V and M per tile
+     * (FP32 sizes in BF16 too: its blocks are as many tiles), a multiple of
+     * the kernel's rows, at most the batch. */
     size_t per_tile = (size_t)WG_P * (g->cinp + g->coutp) * sizeof(float);
 
     size_t ubytes = g->ubytes = (size_t)WG_P * g->cinp * g->coutp * sizeof(float);
-    size_t budget = ubytes <= WG_SMALL_U   ? WG_L2_BYTES
-                    : ubytes <= WG_LARGE_U ? WG_BLOCK_BYTES
-                                           : WG_LARGE_BLOCK_BYTES;
+    g->rule = ubytes <= 4 * c->l2          ? WG_RULE_L2
+              : ubytes + share / 2 <= pair ? WG_RULE_L3
+                                           : WG_RULE_LARGE;
+    size_t budget = g->budget = g->rule == WG_RULE_L2   ? c->l2
+                                : g->rule == WG_RULE_L3 ? share / 2
+                                                        : pair;
     size_t tb = budget / per_tile;
-    /* At least 2 kernel rows; 4 for large U, which is streamed once per block. */
-    size_t min_tb = (ubytes <= WG_SMALL_U ? 2 : 4) * WG_ROWS;
+    /* At least 2 kernel rows; 4 when U is not re-read from a cache (large U,
+     * streamed once per block; shared blocks). */
+    size_t min_tb = (g->rule == WG_RULE_L2 ? 2 : 4) * WG_ROWS;
     if (tb < min_tb)
         tb = min_tb;
 #ifdef WG_PROFILE
@@ -291,16 +313,35 @@ static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w, int 
     if (bf16)
         g->ubytes /= 2;
     g->mfloats = tb * g->mtile;
-    /* When U fits in a core's L2 with a block, threads need not share blocks:
-     * each takes whole blocks with its own V and M, no barrier, no V lines
-     * crossing cores. */
-    g->private_blocks = ubytes <= WG_PRIVATE_U && (g->tiles + tb - 1) / tb >= 2 * WG_PRIVATE;
+    /* When U is small enough to be re-read per block from the L3 (the first
+     * rule), threads need not share blocks: each takes whole blocks with its
+     * own V and M, no barrier, no V lines crossing cores. Only with enough
+     * blocks to keep both threads busy. */
+    g->private_blocks = g->rule == WG_RULE_L2 && (g->tiles + tb - 1) / tb >= 2 * WG_PRIVATE;
 }
 
 /* Whether the rows [y, y + ny) and columns [x, x + nx) of an image all lie
  * inside it (h x w). */
 static inline int wg_inside(const wg_geom *g, int y, int ny, int x, int nx) {
     return y >= 0 && x >= 0 && y + ny <= g->h && x + nx <= g->w;
+}
+
+/* Whether an output of out_bytes is written with non-temporal stores: when
+ * larger than the pair's L3 (g->stream_bytes), and only whole vectors. */
+static int wg_stream_out(const wg_geom *g, size_t out_bytes) {
+    return out_bytes > g->stream_bytes && g->cout % 16 == 0;
+}
+
+/* Whether V goes past the caches (non-temporal stores, prefetched back by
+ * the products a position ahead): when it cannot stay in the core's L2 until
+ * the products read it. In shared blocks (block3-5, MBs per block), and in
+ * private blocks whose U (re-read for every block) is larger than the L2
+ * (block2 here). Its stores then do not wait for 64 line reads per tile and
+ * channel vector. Measured: block3-5 10% faster, block2_conv2 13%,
+ * block2_conv1 3%; block1_conv2 (U 1 MB, V stays in L2) 3% slower, so not
+ * there. */
+static int wg_vstream(const wg_geom *g, int private_blocks) {
+    return !private_blocks || g->ubytes > g->l2;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -965,7 +1006,8 @@ static int winograd_prepare(bn_conv *c, const float *kernel, bn_error *err) {
 /* Bytes of V and M that a forward call on exactly n images uses. */
 static size_t wg_need(const bn_conv *c, int n, int h, int w, int pool) {
     wg_geom g;
-    wg_geometry(&g, c->cin, c->cout, n, h, w, pool, c->precision == BN_PRECISION_BF16);
+    wg_geometry(&g, c->cin, c->cout, n, h, w, pool, c->precision == BN_PRECISION_BF16,
+                bn_cpu_caches());
     return (g.vfloats + g.mfloats) * sizeof(float) * (g.private_blocks ? WG_PRIVATE : 1);
 }
 
@@ -999,7 +1041,7 @@ static void winograd_run(const bn_conv *c, const float *in, float *out, int n, i
     wg_job j;
     memset(&j, 0, sizeof j);
     const int bf16 = c->precision == BN_PRECISION_BF16;
-    wg_geometry(&j.g, c->cin, c->cout, n, h, w, pool, bf16);
+    wg_geometry(&j.g, c->cin, c->cout, n, h, w, pool, bf16, bn_cpu_caches());
     j.in = in;
     j.out = out;
     j.u = bf16 ? NULL : c->packed;
@@ -1025,16 +1067,9 @@ static void winograd_run(const bn_conv *c, const float *in, float *out, int n, i
     if (bf16)
         fn = wg_work_bf16;
     size_t out_bytes = (size_t)n * (pool ? (h / 2) * (w / 2) : h * w) * c->cout * sizeof(float);
-    j.stream = fn != wg_work_generic && out_bytes > WG_STREAM_BYTES && c->cout % 16 == 0 &&
-               ((uintptr_t)out & 63) == 0;
-    /* V goes past the caches when it cannot stay in the core's L2 until the
-     * products read it: in shared blocks (block3-5, MBs per block), and in
-     * private blocks whose U (re-read for every block) takes more than the
-     * L2 budget (block2). Its stores then do not wait for 64 line reads per
-     * tile and channel vector, and the products prefetch it back a position
-     * ahead. Measured: block3-5 10% faster, block2_conv2 13%, block2_conv1
-     * 3%; block1_conv2 (U 1 MB, V stays in L2) 3% slower, so not there. */
-    j.vstream = fn != wg_work_generic && (!j.private_blocks || j.g.ubytes > WG_L2_BYTES);
+    j.stream =
+        fn != wg_work_generic && wg_stream_out(&j.g, out_bytes) && ((uintptr_t)out & 63) == 0;
+    j.vstream = fn != wg_work_generic && wg_vstream(&j.g, j.private_blocks);
 #ifdef WG_PROFILE
     double before[4];
     memcpy(before, wg_prof, sizeof before);
@@ -1046,6 +1081,24 @@ static void winograd_run(const bn_conv *c, const float *in, float *out, int n, i
                 1e3 * (wg_prof[0] - before[0]), 1e3 * (wg_prof[1] - before[1]),
                 1e3 * (wg_prof[2] - before[2]), 1e3 * (wg_prof[3] - before[3]));
 #endif
+}
+
+void bn_conv_winograd_plan_for(int cin, int cout, int n, int h, int w, int pool, int bf16,
+                               int threads, const bn_cpu_cache_sizes *caches,
+                               bn_conv_winograd_plan *out) {
+    static const char *const rules[] = {"l2", "l3", "large"};
+    wg_geom g;
+    wg_geometry(&g, cin, cout, n, h, w, pool, bf16, caches);
+    int private_blocks = g.private_blocks && threads <= WG_PRIVATE;
+    size_t out_bytes = (size_t)n * (pool ? (h / 2) * (w / 2) : h * w) * cout * sizeof(float);
+    out->tb = g.tb;
+    out->blocks = g.tb ? (g.tiles + g.tb - 1) / g.tb : 0;
+    out->block_bytes = (g.vfloats + g.mfloats) * sizeof(float);
+    out->budget = g.budget;
+    out->rule = rules[g.rule];
+    out->private_blocks = private_blocks;
+    out->vstream = wg_vstream(&g, private_blocks);
+    out->stream = wg_stream_out(&g, out_bytes);
 }
 
 /* in (n, h, w, cin) -> out (n, h, w, cout) = relu(conv3x3_same(in) + bias). */

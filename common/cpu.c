@@ -1,5 +1,6 @@
 /*
- * cpu.c: CPU features, the thread knob and OpenBLAS' kernels (cpu.h).
+ * cpu.c: CPU features, the data cache sizes, the thread knob and OpenBLAS'
+ * kernels (cpu.h).
  *
  * Kept apart from the engines so that conv.c, conv_winograd.c, the graph and
  * the solvers all depend on this file and not on each other.
@@ -7,7 +8,11 @@
 #include "cpu.h"
 
 #include <cblas.h>
+#include <ctype.h>
+#include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +69,315 @@ static void cpu_read_model(void) {
 const char *bn_cpu_model(void) {
     pthread_once(&cpu_model_once, cpu_read_model);
     return cpu_model_name;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Data caches                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* When neither sysfs nor CPUID answers (another kernel, a sandbox, another
+ * architecture): the caches of the host the engine was tuned on (AMD EPYC,
+ * docs/PERFORMANCE.md), so that the engine behaves as it was measured. */
+static const bn_cpu_cache_sizes cpu_default_caches = {
+    .l1d = 32 << 10, .l2 = 1 << 20, .l3 = 32 << 20, .l3_cpus = 2, .line = 64, .source = "defaults"};
+
+/* A size: decimal digits and an optional K, M or G (binary units), nothing
+ * else. 0 and *v on success, -1 on anything else (overflow included). */
+static int cpu_parse_size(const char *s, size_t len, size_t *v) {
+    size_t i = 0;
+    uint64_t x = 0;
+    if (len == 0 || !isdigit((unsigned char)s[0]))
+        return -1;
+    for (; i < len && isdigit((unsigned char)s[i]); i++) {
+        if (x > (UINT64_MAX - 9) / 10)
+            return -1;
+        x = x * 10 + (uint64_t)(s[i] - '0');
+    }
+    int shift = 0;
+    if (i < len) {
+        switch (s[i++]) {
+        case 'K':
+        case 'k': shift = 10; break;
+        case 'M':
+        case 'm': shift = 20; break;
+        case 'G':
+        case 'g': shift = 30; break;
+        default: return -1;
+        }
+    }
+    if (i != len || x > (SIZE_MAX >> shift) || x > (UINT64_MAX >> shift))
+        return -1;
+    *v = (size_t)(x << shift);
+    return 0;
+}
+
+/* Ranges a real cache could have: a value outside is a typo, not a machine. */
+static int cpu_caches_sane(const bn_cpu_cache_sizes *c, const char **why) {
+    if (c->l1d < ((size_t)4 << 10) || c->l1d > ((size_t)4 << 20))
+        *why = "l1d must be 4K..4M";
+    else if (c->l2 < ((size_t)64 << 10) || c->l2 > ((size_t)1 << 30))
+        *why = "l2 must be 64K..1G";
+    else if (c->l3 < ((size_t)64 << 10) || c->l3 > ((size_t)64 << 30))
+        *why = "l3 must be 64K..64G";
+    else if (c->l3_cpus < 1 || c->l3_cpus > 65536)
+        *why = "l3_cpus must be 1..65536";
+    else if (c->line < 16 || c->line > 1024 || (c->line & (c->line - 1)))
+        *why = "line must be a power of two, 16..1024";
+    else
+        return 0;
+    return -1;
+}
+
+int bn_cpu_caches_parse(const char *s, bn_cpu_cache_sizes *io, const char **why) {
+    bn_cpu_cache_sizes c = *io;
+    *why = NULL;
+    if (!s || !*s) {
+        *why = "empty";
+        return -1;
+    }
+    for (const char *p = s;;) {
+        size_t len = strcspn(p, ","), klen = strcspn(p, "=,");
+        if (klen >= len) {
+            *why = "each item must be key=value";
+            return -1;
+        }
+        const char *val = p + klen + 1;
+        size_t vlen = len - klen - 1, v;
+        if (cpu_parse_size(val, vlen, &v)) {
+            *why = "a value is not a number with an optional K, M or G";
+            return -1;
+        }
+#define CPU_KEY(k) (klen == sizeof(k) - 1 && strncmp(p, k, klen) == 0)
+        if (CPU_KEY("l1d"))
+            c.l1d = v;
+        else if (CPU_KEY("l2"))
+            c.l2 = v;
+        else if (CPU_KEY("l3"))
+            c.l3 = v;
+        else if (CPU_KEY("l3_cpus") || CPU_KEY("line")) {
+            if (!isdigit((unsigned char)val[vlen - 1]) || v > 65536) {
+                *why = "l3_cpus and line are plain numbers";
+                return -1;
+            }
+            if (CPU_KEY("line"))
+                c.line = (int)v;
+            else
+                c.l3_cpus = (int)v;
+        } else {
+            *why = "unknown key (l1d, l2, l3, l3_cpus, line)";
+            return -1;
+        }
+#undef CPU_KEY
+        if (p[len] == '\0')
+            break;
+        p += len + 1;
+    }
+    if (cpu_caches_sane(&c, why))
+        return -1;
+    *io = c;
+    return 0;
+}
+
+/* The contents of dir/name, first line, without its newline; -1 if absent. */
+static int cpu_read_line(const char *dir, const char *name, char *buf, size_t size) {
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
+        return -1;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char *ok = fgets(buf, (int)size, f);
+    fclose(f);
+    if (!ok)
+        return -1;
+    buf[strcspn(buf, "\n")] = '\0';
+    return 0;
+}
+
+/* CPUs in a list such as "0-1,4,6-7"; 0 if malformed. */
+static int cpu_list_count(const char *s) {
+    int count = 0;
+    while (*s) {
+        char *end;
+        errno = 0;
+        long a = strtol(s, &end, 10), b = a;
+        if (end == s || a < 0 || errno)
+            return 0;
+        s = end;
+        if (*s == '-') {
+            b = strtol(s + 1, &end, 10);
+            if (end == s + 1 || b < a || errno)
+                return 0;
+            s = end;
+        }
+        if (b - a >= 65536 || count + (b - a + 1) > 65536)
+            return 0;
+        count += (int)(b - a + 1);
+        if (*s == ',')
+            s++;
+        else if (*s)
+            return 0;
+    }
+    return count;
+}
+
+int bn_cpu_caches_read_sysfs(const char *sysfs_root, bn_cpu_cache_sizes *out) {
+    bn_cpu_cache_sizes c = {.line = 64};
+    for (int i = 0; i < 16; i++) {
+        char dir[4096], level[16], type[32], size[32], list[1024], line[16];
+        if ((size_t)snprintf(dir, sizeof dir, "%s/cpu0/cache/index%d", sysfs_root, i) >= sizeof dir)
+            return -1;
+        size_t bytes;
+        if (cpu_read_line(dir, "level", level, sizeof level) ||
+            cpu_read_line(dir, "type", type, sizeof type) ||
+            cpu_read_line(dir, "size", size, sizeof size) ||
+            cpu_parse_size(size, strlen(size), &bytes))
+            continue; /* indexes need not be contiguous; a broken one is skipped */
+        int is_data = strcmp(type, "Data") == 0, is_unified = strcmp(type, "Unified") == 0;
+        if (!is_data && !is_unified)
+            continue;
+        if (cpu_read_line(dir, "coherency_line_size", line, sizeof line) == 0 && atoi(line) > 0)
+            c.line = atoi(line);
+        if (strcmp(level, "1") == 0)
+            c.l1d = bytes;
+        else if (strcmp(level, "2") == 0)
+            c.l2 = bytes;
+        else if (strcmp(level, "3") == 0) {
+            c.l3 = bytes;
+            c.l3_cpus = cpu_read_line(dir, "shared_cpu_list", list, sizeof list) == 0
+                            ? cpu_list_count(list)
+                            : 0;
+            if (c.l3_cpus < 1)
+                c.l3_cpus = 1;
+        }
+    }
+    if (!c.l1d || !c.l2)
+        return -1;
+    if (!c.l3) { /* no L3: the L2 is the last level */
+        c.l3 = c.l2;
+        c.l3_cpus = 1;
+    }
+    snprintf(c.source, sizeof c.source, "sysfs");
+    *out = c;
+    return 0;
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+int bn_cpu_caches_read_cpuid(bn_cpu_cache_sizes *out) {
+    unsigned a, b, cx, d, max;
+    char vendor[13] = {0};
+    if (!__get_cpuid(0, &max, &b, &cx, &d))
+        return -1;
+    memcpy(vendor, &b, 4);
+    memcpy(vendor + 4, &d, 4);
+    memcpy(vendor + 8, &cx, 4);
+    /* The same layout in both leaves: EAX type (bits 4:0: 1 data, 3 unified),
+     * level (7:5), CPUs sharing the cache - 1 (25:14); EBX line - 1 (11:0),
+     * partitions - 1 (21:12), ways - 1 (31:22); ECX sets - 1. */
+    unsigned leaf = 4;
+    if (!strcmp(vendor, "AuthenticAMD") || !strcmp(vendor, "HygonGenuine")) {
+        if ((unsigned)__get_cpuid_max(0x80000000, NULL) < 0x8000001Du)
+            return -1;
+        leaf = 0x8000001D;
+    } else if (max < 4) {
+        return -1;
+    }
+    bn_cpu_cache_sizes c = {.line = 64};
+    for (unsigned i = 0; i < 16; i++) {
+        __cpuid_count(leaf, i, a, b, cx, d);
+        unsigned type = a & 31, level = (a >> 5) & 7;
+        if (type == 0)
+            break;
+        if (type != 1 && type != 3)
+            continue;
+        size_t bytes = (size_t)((b >> 22) + 1) * (((b >> 12) & 1023) + 1) * ((b & 4095) + 1) *
+                       ((size_t)cx + 1);
+        c.line = (int)(b & 4095) + 1;
+        if (level == 1)
+            c.l1d = bytes;
+        else if (level == 2)
+            c.l2 = bytes;
+        else if (level == 3) {
+            c.l3 = bytes;
+            c.l3_cpus = (int)((a >> 14) & 4095) + 1;
+        }
+    }
+    if (!c.l1d || !c.l2)
+        return -1;
+    if (!c.l3) {
+        c.l3 = c.l2;
+        c.l3_cpus = 1;
+    }
+    snprintf(c.source, sizeof c.source, "cpuid");
+    *out = c;
+    return 0;
+}
+#else
+int bn_cpu_caches_read_cpuid(bn_cpu_cache_sizes *out) {
+    (void)out;
+    return -1;
+}
+#endif
+
+static bn_cpu_cache_sizes cpu_caches_found, cpu_caches_forced;
+static atomic_int cpu_caches_forced_on;
+static pthread_once_t cpu_caches_once = PTHREAD_ONCE_INIT;
+
+static void cpu_caches_detect(void) {
+    bn_cpu_cache_sizes c;
+    const char *why = NULL;
+    if (bn_cpu_caches_read_sysfs("/sys/devices/system/cpu", &c) && bn_cpu_caches_read_cpuid(&c))
+        c = cpu_default_caches;
+    if (cpu_caches_sane(&c, &why)) /* a detector's odd answer: not worth trusting */
+        c = cpu_default_caches;
+    const char *env = getenv("BN_CACHES");
+    if (env) {
+        char found[sizeof c.source];
+        memcpy(found, c.source, sizeof found);
+        if (bn_cpu_caches_parse(env, &c, &why) == 0)
+            snprintf(c.source, sizeof c.source, "BN_CACHES");
+        else
+            snprintf(c.source, sizeof c.source, "%s; BN_CACHES ignored: %s", found, why);
+    }
+    cpu_caches_found = c;
+}
+
+const bn_cpu_cache_sizes *bn_cpu_caches(void) {
+    if (atomic_load(&cpu_caches_forced_on))
+        return &cpu_caches_forced;
+    pthread_once(&cpu_caches_once, cpu_caches_detect);
+    return &cpu_caches_found;
+}
+
+void bn_cpu_caches_force(const bn_cpu_cache_sizes *c) {
+    atomic_store(&cpu_caches_forced_on, 0);
+    if (!c)
+        return;
+    cpu_caches_forced = *c;
+    snprintf(cpu_caches_forced.source, sizeof cpu_caches_forced.source, "forced");
+    atomic_store(&cpu_caches_forced_on, 1);
+}
+
+/* 48K, 1M, 105M: the largest binary unit that divides the size. */
+static void cpu_size_str(size_t v, char *buf, size_t size) {
+    if (v && v % ((size_t)1 << 30) == 0)
+        snprintf(buf, size, "%zuG", v >> 30);
+    else if (v && v % ((size_t)1 << 20) == 0)
+        snprintf(buf, size, "%zuM", v >> 20);
+    else if (v && v % 1024 == 0)
+        snprintf(buf, size, "%zuK", v >> 10);
+    else
+        snprintf(buf, size, "%zu", v);
+}
+
+void bn_cpu_caches_format(const bn_cpu_cache_sizes *c, char *buf, size_t size) {
+    char l1[24], l2[24], l3[24];
+    cpu_size_str(c->l1d, l1, sizeof l1);
+    cpu_size_str(c->l2, l2, sizeof l2);
+    cpu_size_str(c->l3, l3, sizeof l3);
+    snprintf(buf, size, "l1d=%s l2=%s l3=%s l3_cpus=%d line=%d (%s)", l1, l2, l3, c->l3_cpus,
+             c->line, c->source);
 }
 
 /* The thread count every engine uses: kept here, not read back from

@@ -3,13 +3,16 @@
  * knob.
  *
  * Owns: CPU feature detection at run time (the same binary runs on AMD Zen 4/5
- * and on Intel Xeons with other AVX-512 extensions), the thread count every
+ * and on Intel Xeons with other AVX-512 extensions), the data cache sizes the
+ * Winograd engine sizes its blocks by (bn_cpu_caches), the thread count every
  * engine and solver uses, and the choice of OpenBLAS kernels. It depends on
  * nothing else in common/: conv, the graph, the solvers and the programs ask
  * it, never the other way round.
  */
 #ifndef BN_CPU_H
 #define BN_CPU_H
+
+#include <stddef.h>
 
 /* CPU features the kernels choose by. Each is 1 only when the CPU has it and
  * the operating system saves the registers it needs. */
@@ -22,6 +25,49 @@ typedef struct {
 
 /* Detected once, on first call (from any thread); cheap afterwards. */
 const bn_cpu_features *bn_cpu_features_get(void);
+
+/* The data caches, as the engines need them. Sizes in bytes. */
+typedef struct {
+    size_t l1d;  /* level 1 data cache of one core */
+    size_t l2;   /* level 2 of one core (private on every CPU the engine targets) */
+    size_t l3;   /* the whole last-level cache; l2 (and l3_cpus 1) when there is none */
+    int l3_cpus; /* logical CPUs that share it: l3 / l3_cpus is one CPU's share */
+    int line;    /* cache line bytes */
+    /* Where the values came from: "sysfs", "cpuid", "defaults" (neither
+     * answered: the sizes the engine was tuned on, docs/PERFORMANCE.md),
+     * "BN_CACHES", "forced" (bn_cpu_caches_force); with a rejected
+     * $BN_CACHES, what was wrong with it after the source. */
+    char source[96];
+} bn_cpu_cache_sizes;
+
+/* This machine's caches, found once on first call (from any thread): from
+ * $BN_CACHES when set and valid, else sysfs, else CPUID, else defaults.
+ * $BN_CACHES ("l1d=48K,l2=2M,l3=105M,l3_cpus=56,line=64"; any subset of the
+ * keys, the others as detected) is for tests and experiments: runs the
+ * engine as it would run on a machine with those caches. */
+const bn_cpu_cache_sizes *bn_cpu_caches(void);
+
+/* Tests and benchmarks: make bn_cpu_caches() answer *c (copied; NULL: the
+ * detected caches again). Only between forward calls: a layer's workspace
+ * size and its forward call must see the same caches. */
+void bn_cpu_caches_force(const bn_cpu_cache_sizes *c);
+
+/* Parse a $BN_CACHES value into *io: keys l1d, l2, l3 (a number with an
+ * optional K, M or G suffix, binary units), l3_cpus and line (numbers),
+ * separated by commas. Strict: on any unknown key, malformed or out-of-range
+ * value, returns -1 with *why set to a one-line reason and *io untouched;
+ * 0 on success (keys not given keep their value in *io). */
+int bn_cpu_caches_parse(const char *s, bn_cpu_cache_sizes *io, const char **why);
+
+/* The detectors bn_cpu_caches() tries, exposed for the tests. Each returns 0
+ * and fills *out (source included) when it found at least the L1d and the
+ * L2, else -1 and leaves *out untouched. sysfs_root is the directory that
+ * holds cpu0/ ("/sys/devices/system/cpu" on Linux). */
+int bn_cpu_caches_read_sysfs(const char *sysfs_root, bn_cpu_cache_sizes *out);
+int bn_cpu_caches_read_cpuid(bn_cpu_cache_sizes *out);
+
+/* "l1d=48K l2=1M l3=32M l3_cpus=2 line=64 (sysfs)" into buf. */
+void bn_cpu_caches_format(const bn_cpu_cache_sizes *c, char *buf, size_t size);
 
 /* The CPU's model name as /proc/cpuinfo gives it ("unknown" otherwise). */
 const char *bn_cpu_model(void);
