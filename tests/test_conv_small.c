@@ -11,7 +11,8 @@
  * 2. The fused pool (bn_conv_forward_pool) at even sizes: equal, bit for bit,
  *    to the engine's own forward followed by bn_conv_maxpool2x2 (max and ReLU
  *    commute), and within the same bounds of the direct engine's pool.
- * 3. Determinism: nine images each computed alone on one thread; then in
+ * 3. Determinism: nine images each computed alone on one thread (and
+ *    checked against the direct engine as in 1); then in
  *    batches of 6, 7, 8 and 9 starting at different images (so each image
  *    sits at several batch positions) on 1, 2 and 3 threads: every image's
  *    output must be the same bytes as alone (memcmp), with and without pool.
@@ -155,6 +156,12 @@ static void test_batches(int h, int w, int cin, int cout, int pool) {
     for (int i = 0; i < NIMG; i++)
         if (run(BN_CONV_SMALL, 1, &l, in + i * per_in, alone + i * per_out, 1, h, w, pool))
             goto done;
+    /* the nine against the exact engine, as one batch of 9 */
+    if (run(BN_CONV_DIRECT, 2, &l, in, bout, NIMG, h, w, pool))
+        goto done;
+    char what[64];
+    snprintf(what, sizeof what, "n9 %dx%d %d->%d alone%s", h, w, cin, cout, pool ? " pool" : "");
+    close_to(alone, bout, NIMG * per_out, what);
     static const int sizes[] = {6, 7, 8, 9};
     int cases = 0, differ = 0;
     for (int s = 0; s < 4; s++)
