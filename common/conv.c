@@ -6,9 +6,9 @@
  * forward calls to the engine's ops table (conv_internal.h), the 2x2 max pool
  * (NHWC) and engine names. Threads and CPU features: cpu.c.
  *
- * The engines themselves live in conv_direct.c (exact: im2col + sgemm) and
- * conv_winograd.c (fast). AUTO is resolved in exactly one place,
- * conv_resolve() below.
+ * The engines themselves live in conv_direct.c (exact: im2col + sgemm),
+ * conv_winograd.c (fast) and conv_small.c (fast, for cin <= 4). AUTO is
+ * resolved in exactly one place, conv_resolve() below.
  */
 #include "conv.h"
 #include "conv_internal.h"
@@ -21,24 +21,35 @@
 #include <strings.h>
 #include <unistd.h>
 
+/* Layers with at most this many input channels go to the small engine. */
+#define CONV_SMALL_CIN 4
+
+int bn_conv_small_fits(int cin) {
+    return cin >= 1 && cin <= CONV_SMALL_CIN && bn_conv_winograd_fast();
+}
+
 /* What AUTO means for a layer with these channel counts. The only place the
- * choice is made: the Winograd engine for every layer when it runs its
- * AVX-512 kernels, even the first (cin = 3, padded to 16: still about twice
- * as fast as im2col + sgemm with K = 27); the direct engine otherwise
- * (OpenBLAS' AVX2 kernels beat the portable Winograd build). Measurements:
- * docs/PERFORMANCE.md. */
+ * choice is made. With AVX-512 (bn_conv_winograd_fast): the small engine
+ * for cin <= 4 (VGG16's first layer: 27 multiply-adds per output channel
+ * done directly beat Winograd's transforms of cin padded to 16: 0.67 to
+ * 0.90 ms per image against 1.12 to 1.63, 2 threads), the Winograd engine
+ * for every other layer. Without it, the direct engine (OpenBLAS' AVX2
+ * kernels beat the portable Winograd build). Explicit engines are taken as
+ * asked. Measurements: docs/PERFORMANCE.md. */
 static bn_conv_engine conv_resolve(bn_conv_engine engine, int cin, int cout) {
-    (void)cin;
     (void)cout;
-    if (engine == BN_CONV_AUTO)
-        return bn_conv_winograd_fast() ? BN_CONV_WINOGRAD : BN_CONV_DIRECT;
-    return engine;
+    if (engine != BN_CONV_AUTO)
+        return engine;
+    if (!bn_conv_winograd_fast())
+        return BN_CONV_DIRECT;
+    return bn_conv_small_fits(cin) ? BN_CONV_SMALL : BN_CONV_WINOGRAD;
 }
 
 static const bn_conv_ops *conv_ops(bn_conv_engine engine) {
     switch (engine) {
     case BN_CONV_DIRECT: return &bn_conv_direct_ops;
     case BN_CONV_WINOGRAD: return &bn_conv_winograd_ops;
+    case BN_CONV_SMALL: return &bn_conv_small_ops;
     default: return NULL;
     }
 }
@@ -57,8 +68,13 @@ int bn_conv_create_precision(bn_conv **out, bn_conv_engine engine, bn_precision 
     const bn_conv_ops *ops = conv_ops(resolved);
     if (!ops)
         return bn_fail(err, BN_EINVAL, "conv: unknown engine %d", (int)engine);
+    if (resolved == BN_CONV_SMALL && !bn_conv_small_fits(cin))
+        return bn_fail(err, BN_EINVAL,
+                       "conv: the small engine needs cin <= %d and AVX-512 (cin %d)",
+                       CONV_SMALL_CIN, cin);
     /* Only the Winograd products have reduced precisions; the direct engine
-     * is the exact one whatever was asked. */
+     * is the exact one whatever was asked, and the small one runs FP32 (its
+     * 27 multiply-adds per output are not what costs: the output's bytes are). */
     if (resolved != BN_CONV_WINOGRAD)
         precision = BN_PRECISION_FP32;
     if (precision == BN_PRECISION_FAST || !bn_conv_winograd_has_precision(precision))
@@ -175,7 +191,7 @@ void bn_conv_maxpool2x2(const float *in, float *out, int n, int h, int w, int c)
 
 const char *bn_conv_engine_id(bn_conv_engine resolved) {
     resolved = conv_resolve(resolved, 0, 0);
-    if (resolved == BN_CONV_WINOGRAD)
+    if (resolved == BN_CONV_WINOGRAD || resolved == BN_CONV_SMALL)
         return bn_conv_winograd_fast() ? "winograd-avx512" : "winograd-portable";
     return "direct";
 }
@@ -189,6 +205,20 @@ const char *bn_conv_engine_id_precision(bn_conv_engine resolved, bn_precision pr
     case BN_PRECISION_FP16: return "winograd-avx512-fp16";
     default: return id;
     }
+}
+
+const char *bn_conv_engine_id_network(bn_conv_engine resolved, bn_precision precision,
+                                      int forced_winograd_small) {
+    const char *id = bn_conv_engine_id_precision(resolved, precision);
+    if (!forced_winograd_small)
+        return id;
+    if (strcmp(id, "winograd-avx512") == 0)
+        return "winograd-avx512-all";
+    if (strcmp(id, "winograd-avx512-bf16") == 0)
+        return "winograd-avx512-bf16-all";
+    if (strcmp(id, "winograd-avx512-fp16") == 0)
+        return "winograd-avx512-fp16-all";
+    return id;
 }
 
 int bn_conv_engine_parse(const char *s, bn_conv_engine *out) {
@@ -206,6 +236,7 @@ const char *bn_conv_engine_name(bn_conv_engine e) {
     case BN_CONV_AUTO: return "auto";
     case BN_CONV_DIRECT: return "direct";
     case BN_CONV_WINOGRAD: return "winograd";
+    case BN_CONV_SMALL: return "small";
     }
     return "unknown";
 }

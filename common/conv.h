@@ -9,6 +9,8 @@
  *   engine    file             notes
  *   direct    conv_direct.c    im2col + OpenBLAS sgemm; the exact reference
  *   winograd  conv_winograd.c  Winograd minimal filtering (fast engine)
+ *   small     conv_small.c     direct AVX-512 kernel for cin <= 4 (the first
+ *                              layer), which AUTO picks beside Winograd
  *
  * A bn_conv holds one layer's weights already rearranged for its engine
  * (done once, at creation). Forward calls allocate nothing: the caller passes
@@ -21,7 +23,10 @@
 #include "error.h"
 #include <stddef.h>
 
-typedef enum { BN_CONV_AUTO, BN_CONV_DIRECT, BN_CONV_WINOGRAD } bn_conv_engine;
+/* AUTO: the fastest engine for each layer (conv.c, conv_resolve). SMALL is
+ * only for cin <= 4 on CPUs with AVX-512 (bn_conv_winograd_fast); it is not
+ * a command-line choice (bn_conv_engine_parse), as it cannot run a network. */
+typedef enum { BN_CONV_AUTO, BN_CONV_DIRECT, BN_CONV_WINOGRAD, BN_CONV_SMALL } bn_conv_engine;
 
 typedef struct bn_conv bn_conv;
 
@@ -109,19 +114,35 @@ void bn_conv_gemm_forward(const bn_conv_gemm *c, const float *in, float *out, in
  * builds round differently: vectors record which one computed them. */
 int bn_conv_winograd_fast(void);
 
-/* The engines' numerical version, recorded with every stored vector: 2 from
- * bottleneck 0.2.0, where an image's output stopped depending on its batch
- * (1: versions up to 0.1.0, whose Winograd engine could also write past its
- * workspace on partial batches). */
-#define BN_CONV_ENGINE_VERSION 2
+/* The engines' numerical version, recorded with every stored vector: 3 since
+ * AUTO runs the first layer (cin <= 4) on the small engine where it has
+ * AVX-512 (its vectors moved by about 1e-7 relative; 2: from bottleneck
+ * 0.2.0, where an image's output stopped depending on its batch; 1: versions
+ * up to 0.1.0, whose Winograd engine could also write past its workspace on
+ * partial batches). Verify demands identical bytes only from vectors of the
+ * same engine id and version: older vectors are judged by the tolerance. */
+#define BN_CONV_ENGINE_VERSION 3
 
 /* The code that computes for a resolved engine, as recorded with vectors:
  * "direct", "winograd-avx512" or "winograd-portable" (the two builds round
- * differently; each gives the same bytes for the same image). */
+ * differently; each gives the same bytes for the same image). The id names
+ * what AUTO runs: "winograd-avx512" includes the small engine for layers
+ * with cin <= 4 (so BN_CONV_SMALL has that id too); a network forced to
+ * Winograd on such a layer is told apart by bn_conv_engine_id_network. */
 const char *bn_conv_engine_id(bn_conv_engine resolved);
 /* The same for an engine and a precision: "winograd-avx512-bf16",
  * "winograd-avx512-fp16"; FP32 as bn_conv_engine_id. */
 const char *bn_conv_engine_id_precision(bn_conv_engine resolved, bn_precision precision);
+/* The id of a network's vectors: as bn_conv_engine_id_precision, with
+ * "-all" appended ("winograd-avx512-all", "winograd-avx512-bf16-all") when
+ * Winograd was forced (--conv winograd) on a layer that AUTO gives to the
+ * small engine: the first layer then rounds differently (by about 1e-7),
+ * and vectors of the same id must be the same bytes (verify.c). */
+const char *bn_conv_engine_id_network(bn_conv_engine resolved, bn_precision precision,
+                                      int forced_winograd_small);
+/* Whether AUTO would give this layer (cin input channels) to the small
+ * engine on this CPU. */
+int bn_conv_small_fits(int cin);
 
 /* Whether this CPU (and build) runs the Winograd products in this precision:
  * FP32 always, BF16 with avx512_bf16, FP16 with avx512_fp16, both only in

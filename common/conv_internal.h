@@ -32,5 +32,6 @@ struct bn_conv {
 
 extern const bn_conv_ops bn_conv_direct_ops;
 extern const bn_conv_ops bn_conv_winograd_ops;
+extern const bn_conv_ops bn_conv_small_ops;
 
 #endif

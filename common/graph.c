@@ -655,11 +655,23 @@ int bn_graph_prepare(bn_graph *g, bn_conv_engine engine, int max_batch, const ch
     return graph_plan(g, err);
 }
 
-bn_conv_engine bn_graph_engine(const bn_graph *g) {
+/* The fast node whose engine and precision name the vectors: the first
+ * one not on the small engine (which AUTO gives the first layer beside
+ * Winograd: "winograd-avx512" covers both, conv.h), else the first one. */
+static const bn_conv *graph_main_conv(const bn_graph *g) {
+    const bn_conv *first = NULL;
     for (int i = 0; i < g->nn; i++)
-        if (g->node[i].active && g->node[i].fast)
-            return bn_conv_engine_of(g->node[i].fast);
-    return BN_CONV_DIRECT;
+        if (g->node[i].active && g->node[i].fast) {
+            if (bn_conv_engine_of(g->node[i].fast) != BN_CONV_SMALL)
+                return g->node[i].fast;
+            first = first ? first : g->node[i].fast;
+        }
+    return first;
+}
+
+bn_conv_engine bn_graph_engine(const bn_graph *g) {
+    const bn_conv *c = graph_main_conv(g);
+    return c ? bn_conv_engine_of(c) : BN_CONV_DIRECT;
 }
 
 void bn_graph_set_precision(bn_graph *g, bn_precision precision) {
@@ -667,14 +679,20 @@ void bn_graph_set_precision(bn_graph *g, bn_precision precision) {
 }
 
 bn_precision bn_graph_precision(const bn_graph *g) {
-    for (int i = 0; i < g->nn; i++)
-        if (g->node[i].active && g->node[i].fast)
-            return bn_conv_precision_of(g->node[i].fast);
-    return BN_PRECISION_FP32;
+    const bn_conv *c = graph_main_conv(g);
+    return c ? bn_conv_precision_of(c) : BN_PRECISION_FP32;
 }
 
 const char *bn_graph_engine_id(const bn_graph *g) {
-    return bn_conv_engine_id_precision(bn_graph_engine(g), bn_graph_precision(g));
+    /* Winograd forced on a layer that AUTO would give the small engine: the
+     * same engine name, other bytes, so another id (conv.h). */
+    int forced = 0;
+    for (int i = 0; i < g->nn; i++)
+        if (g->node[i].active && g->node[i].fast &&
+            bn_conv_engine_of(g->node[i].fast) == BN_CONV_WINOGRAD &&
+            bn_conv_small_fits(g->node[i].cin))
+            forced = 1;
+    return bn_conv_engine_id_network(bn_graph_engine(g), bn_graph_precision(g), forced);
 }
 
 void bn_graph_profile(bn_graph *g, double *seconds) {

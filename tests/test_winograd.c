@@ -392,10 +392,16 @@ int main(int argc, char **argv) {
     bn_conv_engine e;
     CHECK_INT(bn_conv_engine_parse("winograd", &e), BN_OK);
     CHECK_INT(e, BN_CONV_WINOGRAD);
-    /* AUTO takes Winograd wherever its AVX-512 code runs, even for cin = 3. */
-    if (bn_conv_create(&c, BN_CONV_AUTO, 3, 64, kz, bz, &err) == BN_OK) {
+    /* AUTO takes Winograd wherever its AVX-512 code runs, except for cin <= 4
+     * (the small engine: tests/test_conv_small.c); cin = 3 only when asked. */
+    if (bn_conv_create(&c, BN_CONV_AUTO, 16, 64, kz, bz, &err) == BN_OK) {
         CHECK_INT(bn_conv_engine_of(c),
                   __builtin_cpu_supports("avx512f") ? BN_CONV_WINOGRAD : BN_CONV_DIRECT);
+        bn_conv_free(c);
+    } else
+        CHECK_MSG(0, "%s", err.msg);
+    if (bn_conv_create(&c, BN_CONV_WINOGRAD, 3, 64, kz, bz, &err) == BN_OK) {
+        CHECK_INT(bn_conv_engine_of(c), BN_CONV_WINOGRAD);
         bn_conv_free(c);
     } else
         CHECK_MSG(0, "%s", err.msg);
