@@ -196,8 +196,11 @@ for l in lines:
         name = ('lowp' if lowp else 'ours' if r.get('runtime') == 'bottleneck' else
                 'wino' if r.get('runtime') == 'onednn' else 'ort')
         rounds.setdefault(r['round'], {})[name] = float(r['img_s_median'])
+def single(r):
+    # the single runs of VGG16 (steps 1-3), not the paired rounds, nor GoogLeNet (model=)
+    return not ({'round', 'gl_round', 'model'} & set(r))
 def best(pred, key='img_s_median'):
-    v = [float(r[key]) for r in res if pred(r) and key in r]
+    v = [float(r[key]) for r in res if single(r) and pred(r) and key in r]
     return max(v) if v else None
 def fp32(r):
     return not r.get('engine_id', '').endswith(('-bf16', '-fp16'))
@@ -212,7 +215,8 @@ for l in lines:
     m = re.search(r'"images_per_second":([0-9.]+)', l)
     if m and not l.startswith('ROUND_'):
         ext = float(m.group(1))
-rss = [r.get('peak_rss_mb') for r in res if r.get('runtime') == 'bottleneck' and r.get('conv') == 'auto']
+rss = [r.get('peak_rss_mb') for r in res
+       if single(r) and r.get('runtime') == 'bottleneck' and r.get('conv') == 'auto']
 fast = ours['auto'] or 0  # the default engine choice, what users get
 print("\nHOST")
 for l in lines:
