@@ -212,8 +212,8 @@ int bn_extractor_create_graph(bn_extractor **out, bn_store *store, bn_graph *g,
     rc = bn_graph_prepare(g, o->engine, o->batch, &x->tensor, 1, err);
     if (!rc && bn_graph_precision(g) != precision)
         snprintf(x->precision_note, sizeof x->precision_note,
-                 "fp32: the direct engine is exact (--precision %s applies to the Winograd "
-                 "engine)",
+                 "fp32: no layer runs in reduced precision here (--precision %s applies to "
+                 "the Winograd engine's layers; the direct and small engines are FP32)",
                  bn_precision_name(o->precision));
     if (!rc && x->exact) {
         x->exact_out = malloc((size_t)x->dim * sizeof(float));

@@ -46,6 +46,10 @@ check_match "bf16 re-run skips" "$out" '"skipped":12.*"extracted":0'
 out=$(run --precision fast --json)
 check_match "fast re-run skips, says why" "$out" '"skipped":12.*"extracted":0.*"precision_note":"(bf16|fp32): vdpbf16ps products'
 check_eq "still two feature sets" "$(q "$DB" "SELECT count(*) FROM featuresets")" 2
+# bf16 asked with the direct engine: nothing runs in BF16, so the fp32 set
+# (all skipped) and a note that says so.
+out=$(run --precision bf16 --conv direct --json)
+check_match "bf16 with --conv direct is fp32, says why" "$out" '"skipped":12.*"extracted":0.*"precision":"fp32".*"precision_note":"fp32: no layer runs in reduced precision here'
 
 # Deterministic: another batch size and thread count, same bytes.
 "$EXTRACT" --weights "$WEIGHTS" --db "$T/b3.db" --size 64 --batch 3 --threads 1 --precision bf16 --quiet "$T/ds"
