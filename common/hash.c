@@ -54,10 +54,6 @@ void bn_hash_sha256_final(bn_hash_sha256 *h, char hex[65]) {
     checksum_final(&h->g, hex, 65);
 }
 
-void bn_hash_sha256_discard(bn_hash_sha256 *h) {
-    checksum_discard(&h->g);
-}
-
 void bn_hash_sha256_hex(const void *data, size_t len, char hex[65]) {
     bn_hash_sha256 h;
     bn_hash_sha256_init(&h);

@@ -22,7 +22,6 @@ typedef struct {
 void bn_hash_sha256_init(bn_hash_sha256 *h);
 void bn_hash_sha256_update(bn_hash_sha256 *h, const void *data, size_t len);
 void bn_hash_sha256_final(bn_hash_sha256 *h, char hex[65]); /* 64 hex digits + NUL */
-void bn_hash_sha256_discard(bn_hash_sha256 *h); /* no digest wanted; after final: nothing */
 void bn_hash_sha256_hex(const void *data, size_t len, char hex[65]);
 
 void bn_hash_md5_init(bn_hash_md5 *h);
