@@ -47,9 +47,15 @@ executions() {
 # frame that is either libhdf5's or ours (common/, tests/fuzz/) is libhdf5's;
 # else "ours". (Frames of the sanitizer runtime and libc come first, and are
 # neither.)
+# "none" if the replay ran to its end with no report at all: an input that
+# timed out only because the machine was loaded (four harnesses on two cores)
+# and finishes on replay is slow, not a hang (seen: 4-5 s inside libhdf5's
+# variable-length string conversion, where the 5-s limit caught it once).
 whose() {
-    "$build/tests/fuzz/fuzz_weights" -timeout=5 -rss_limit_mb=3072 -malloc_limit_mb=2048 "$1" 2>&1 |
-        grep -E '^ *#[0-9]+ ' |
+    out=$("$build/tests/fuzz/fuzz_weights" -timeout=5 -rss_limit_mb=3072 -malloc_limit_mb=2048 \
+        "$1" 2>&1) && ! printf '%s\n' "$out" | grep -q -E 'ERROR|runtime error|ALARM' &&
+        { echo none; return; }
+    printf '%s\n' "$out" | grep -E '^ *#[0-9]+ ' |
         grep -E 'libhdf5|(/common/|/tests/fuzz/)[A-Za-z0-9_]+\.c:' | head -n 1 | grep -q 'libhdf5' &&
         echo libhdf5 || echo ours
 }
@@ -88,7 +94,7 @@ for name in npy vec weights onnx; do
         fi
         continue
     fi
-    ours=0 lib=0 hangs=0 ooms=0
+    ours=0 lib=0 hangs=0 ooms=0 slow=0
     for f in "$art"/weights-*; do
         [ -e "$f" ] || continue
         case $(basename "$f") in
@@ -96,7 +102,11 @@ for name in npy vec weights onnx; do
         weights-oom-*) kind="out of memory" ;;
         *) kind="crash" ;;
         esac
-        if [ "$(whose "$f")" = libhdf5 ]; then
+        who=$(whose "$f")
+        if [ "$who" = none ]; then
+            slow=$((slow + 1))
+            echo "fuzz_weights: $(basename "$f") ($kind under load) finishes on replay: slow, not a hang" >&2
+        elif [ "$who" = libhdf5 ]; then
             case $kind in
             hang) hangs=$((hangs + 1)) ;;
             "out of memory") ooms=$((ooms + 1)) ;;
@@ -109,10 +119,10 @@ for name in npy vec weights onnx; do
                 grep -E -A 25 'ERROR|runtime error|ALARM' | head -n 40 >&2
         fi
     done
-    found="in libhdf5: $lib crashing inputs, $hangs hangs, $ooms out of memory"
+    found="in libhdf5: $lib crashing inputs, $hangs hangs, $ooms out of memory; $slow slow inputs that finish on replay"
     # In fork mode libFuzzer exits 1 after ignored crashes: judge by the
     # inputs, but a failure with nothing found (no binary, bad flags) fails.
-    if [ "$ours" = 0 ] && { [ "$rc" = 0 ] || [ $((lib + hangs + ooms)) -gt 0 ]; }; then
+    if [ "$ours" = 0 ] && { [ "$rc" = 0 ] || [ $((lib + hangs + ooms + slow)) -gt 0 ]; }; then
         echo "fuzz_$name ok ${n:-0} ($found)"
     else
         echo "fuzz_$name FAIL ${n:-0} ($ours inputs crash, hang or run out of memory in our code; $found; see $log)"
