@@ -611,14 +611,19 @@ WG_INLINE void wg_kernel(const int bf16, int rows, int k, const void *av, size_t
     for (int i = 0; i < k; i++) {
         /* One line of what comes next per two steps: a steady trickle that
          * the kernel's own loads never wait behind. */
+        if (bf16) {
+            /* A BF16 step is two FP32 steps' work: one line of each. */
+            if (i < npf)
+                __builtin_prefetch(pf + (size_t)i * 64, 0, 2);
+            if (i < npf2)
+                __builtin_prefetch(pf2 + (size_t)i * 64, 0, 2);
+            wg_bf16_step(c0, c1, rows, i, av, lda, bv);
+            continue;
+        }
         if ((i & 1) == 0 && i / 2 < npf)
             __builtin_prefetch(pf + (size_t)i * 32, 0, 2);
         else if ((i & 1) && i / 2 < npf2)
             __builtin_prefetch(pf2 + (size_t)(i / 2) * 64, 0, 2);
-        if (bf16) {
-            wg_bf16_step(c0, c1, rows, i, av, lda, bv);
-            continue;
-        }
         wg_v16 b0 = *(const wg_v16 *)(b + (size_t)i * WG_COLS);
         wg_v16 b1 = *(const wg_v16 *)(b + (size_t)i * WG_COLS + 16);
 #pragma GCC unroll 16

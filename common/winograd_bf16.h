@@ -75,7 +75,11 @@ WG_INLINE void wg_bf16_store(uint16_t *dst, const wg_v16 *lo, const wg_v16 *hi, 
 /* One step of wg_kernel in BF16: pair i of input channels for `rows` rows
  * of A (V[p], lda elements apart) into the FP32 accumulators c0 (output
  * channels 0-15) and c1 (16-31). B is the packed (pairs, 32, 2) panel of U:
- * for each row, a 4-byte broadcast of its pair and two vdpbf16ps. */
+ * for each row, a 4-byte broadcast of its pair into a register and two
+ * vdpbf16ps. (With the broadcast embedded in both vdpbf16ps instead, each
+ * pair was loaded twice, 30 loads per step against the FP32 kernel's 16, and
+ * the kernel ran at 1.55-1.65x the FP32 one in cache instead of 1.9-2.0x:
+ * bn_conv_winograd_kernel_gmacs, as bench_net prints it, 2026-12-03.) */
 WG_INLINE void wg_bf16_step(wg_v16 *c0, wg_v16 *c1, int rows, int i, const uint16_t *a, size_t lda,
                             const uint16_t *b) {
 #if !WG_HAVE_BF16
@@ -87,8 +91,10 @@ WG_INLINE void wg_bf16_step(wg_v16 *c0, wg_v16 *c1, int rows, int i, const uint1
 #pragma GCC unroll 16
     for (int r = 0; r < rows; r++) {
         const uint32_t *s = (const uint32_t *)(a + r * lda + 2 * (size_t)i);
-        __asm__("vdpbf16ps %2%{1to16%}, %1, %0" : "+v"(c0[r]) : "v"(b0), "m"(*s));
-        __asm__("vdpbf16ps %2%{1to16%}, %1, %0" : "+v"(c1[r]) : "v"(b1), "m"(*s));
+        wg_v16 pair;
+        __asm__("vpbroadcastd %1, %0" : "=v"(pair) : "m"(*s));
+        __asm__("vdpbf16ps %2, %1, %0" : "+v"(c0[r]) : "v"(b0), "v"(pair));
+        __asm__("vdpbf16ps %2, %1, %0" : "+v"(c1[r]) : "v"(b1), "v"(pair));
     }
 #endif
 }
