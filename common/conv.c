@@ -12,6 +12,7 @@
  */
 #include "conv.h"
 #include "conv_internal.h"
+#include "pool.h"
 
 #include <assert.h>
 #include <cblas.h>
@@ -116,6 +117,15 @@ void bn_conv_free(bn_conv *c) {
         c->ops->release(c);
     free(c->bias);
     free(c);
+}
+
+void bn_conv_release_pooled(bn_conv *c, void *weights) {
+    if (c->packed) {
+        free(weights);
+        free(c->packed);
+        bn_pool_release();
+    }
+    c->packed = NULL;
 }
 
 bn_conv_engine bn_conv_engine_of(const bn_conv *c) {

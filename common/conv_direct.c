@@ -191,12 +191,7 @@ static void direct_forward(const bn_conv *c, const float *in, float *out, int n,
 
 static void direct_release(bn_conv *c) {
     direct_packed *p = c->packed;
-    if (p) {
-        free(p->kernel);
-        free(p);
-        bn_pool_release();
-    }
-    c->packed = NULL;
+    bn_conv_release_pooled(c, p ? p->kernel : NULL);
 }
 
 const bn_conv_ops bn_conv_direct_ops = {

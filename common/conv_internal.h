@@ -30,6 +30,11 @@ struct bn_conv {
     const bn_conv_ops *ops;
 };
 
+/* The release of an engine whose c->packed is a malloc'd struct owning one
+ * weight array and a hold on the thread pool taken at prepare
+ * (bn_pool_acquire): the direct and small engines. weights: that array. */
+void bn_conv_release_pooled(bn_conv *c, void *weights);
+
 extern const bn_conv_ops bn_conv_direct_ops;
 extern const bn_conv_ops bn_conv_winograd_ops;
 extern const bn_conv_ops bn_conv_small_ops;

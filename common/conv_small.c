@@ -330,12 +330,7 @@ static void small_forward_pool(const bn_conv *c, const float *in, float *out, in
 
 static void small_release(bn_conv *c) {
     small_packed *p = c->packed;
-    if (p) {
-        free(p->wt);
-        free(p);
-        bn_pool_release();
-    }
-    c->packed = NULL;
+    bn_conv_release_pooled(c, p ? p->wt : NULL);
 }
 
 const bn_conv_ops bn_conv_small_ops = {

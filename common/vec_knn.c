@@ -198,8 +198,9 @@ static int knn_connect(sqlite3 *db, void *aux, int argc, const char *const *argv
         return SQLITE_NOMEM;
     memset(vt, 0, sizeof *vt);
     vt->db = db;
+    /* two threads: one reads, one computes (more would wait on SQLite). The
+     * CPUs from sysconf, not cpu.h: the extension does not link OpenBLAS. */
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    /* two threads: one reads, one computes (more would wait on SQLite) */
     vt->pool = bn_pool_acquire(cpus >= 2 ? 2 : 1) == 0;
     *out = &vt->base;
     return SQLITE_OK;
