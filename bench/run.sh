@@ -20,9 +20,9 @@
 # for a quiet machine and then reports how many cores other processes used
 # during the run, foreign_cores_avg):
 #   1. bench_net --conv direct, then --conv winograd, then --conv auto (with the
-#      per-layer table), then --precision fast (BF16 where this CPU runs it
-#      faster; in the paired rounds of step 4 too): the network alone, 224x224,
-#      batch 8, 2 threads;
+#      per-layer table, as % of the FP32 peak measured above), then
+#      --precision fast (BF16 where this CPU runs it faster; in the paired
+#      rounds of step 4 too): the network alone, 224x224, batch 8, 2 threads;
 #   2. bottleneck-extract end to end (decode, resize, network, SQLite) on the
 #      2,000 training photos of ../shared/data/catsdogs, into a fresh database,
 #      --conv auto, batch 8, 2 threads;
@@ -74,6 +74,11 @@ cpu=$(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo | head -n 1)
 echo "INFO cpu=\"$cpu\" cores=$(nproc) flags=\"$(grep -o -w -E 'avx512f|avx512_bf16|avx512_fp16|amx_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ')\"" |
     tee -a "$log"
 sh "$shared/bench/peers.sh" peak 2>&1 | grep '^RESULT' | tee -a "$log" || true
+# The per-layer table's percentages are of this host's FP32 peak on 2 threads
+# (bench_net's default, 234, is the reference machine's).
+peak=$(sed -n 's/^RESULT bench=fma_avx512_fp32 threads=2 .*gflops_median=\([0-9.]*\).*/\1/p' "$log" | tail -n 1)
+peak_arg=""
+[ -n "$peak" ] && peak_arg="--peak $peak"
 
 # 0. Start-up: a user's wait for the first vector (bench/startup.py).
 startup_builds="$build"
@@ -89,7 +94,7 @@ fi
 if [ -z "${STARTUP_ONLY:-}" ]; then
 run net_direct "$net" --conv direct --reps "$reps"
 run net_winograd "$net" --conv winograd --reps "$reps"
-run net_auto "$net" --conv auto --reps "$reps" --layers
+run net_auto "$net" --conv auto --reps "$reps" --layers $peak_arg
 # --precision fast: BF16 products where this CPU runs them faster (precision.h)
 run net_fast "$net" --conv auto --precision fast --reps "$reps"
 
@@ -297,6 +302,16 @@ if rounds:
     ours_r = sorted(d['ours'] for d in rounds.values() if 'ours' in d)
     print(f"INFO paired rounds: bottleneck images/s median={ours_r[len(ours_r) // 2]:.2f} "
           f"best={ours_r[-1]:.2f}")
+# Issue 16 item 5's ceiling: the FP32 peak on 2 threads (median of peers.sh
+# peak's reps) over VGG16's 30.69 GFLOP, times F(6x6,3x3)'s 5.06x cut.
+pk = [float(r['gflops_median']) for r in res
+      if r.get('bench') == 'fma_avx512_fp32' and r.get('threads') == '2' and 'gflops_median' in r]
+if pk and fast:
+    ceil = pk[-1] / 30.69 * 5.06
+    line = f"RATIO fp32/ceiling single={fast / ceil:.2f}"
+    if rounds and ours_r:
+        line += f" paired_median={ours_r[len(ours_r) // 2] / ceil:.2f} paired_best={ours_r[-1] / ceil:.2f}"
+    print(line + f" (ceiling {ceil:.1f} images/s = FP32 peak {pk[-1]:.0f} GFLOPS / 30.69 x 5.06)")
 gl = {}
 for l in lines:
     if l.startswith('RESULT gl_round='):
