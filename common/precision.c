@@ -58,12 +58,19 @@ static int prec_cache_path(char *path, size_t n, char *dir, size_t ndir) {
     return 1;
 }
 
-/* What the measurement depends on: the CPU model and the features that
- * decide which kernels exist. Tabs and newlines cannot occur in it. */
+/* The products kernels' revision: raise it when a change to them may move
+ * their speed, so that hosts measure again instead of trusting a ratio
+ * measured with the old code. 2: BF16 broadcasts each pair once
+ * (winograd_bf16.h; 1.6x -> 2.0x FP32 on Zen 5). */
+#define PREC_KERNELS 2
+
+/* What the measurement depends on: the CPU model, the features that decide
+ * which kernels exist, and the kernels' revision. Tabs and newlines cannot
+ * occur in it. */
 static void prec_host_key(char *key, size_t n) {
     const bn_cpu_features *f = bn_cpu_features_get();
-    snprintf(key, n, "%s|avx512=%d,avx512_bf16=%d,avx512_fp16=%d", bn_cpu_model(), f->avx512,
-             f->avx512_bf16, f->avx512_fp16);
+    snprintf(key, n, "%s|avx512=%d,avx512_bf16=%d,avx512_fp16=%d|kernels=%d", bn_cpu_model(),
+             f->avx512, f->avx512_bf16, f->avx512_fp16, PREC_KERNELS);
     for (char *c = key; *c; c++)
         if (*c == '\t' || *c == '\n')
             *c = ' ';

@@ -228,6 +228,22 @@ static void test_resolve(int has_bf16) {
         fclose(f);
     CHECK_INT(lines, 2);
     CHECK_INT(other, 1);
+    /* a line of this CPU measured with older kernels (another revision, or
+     * the key before revisions existed) is not trusted: measured again */
+    char *rev = strstr(key, "|kernels=");
+    CHECK(rev != NULL);
+    if (rev) {
+        for (int old = 0; old < 2; old++) {
+            f = fopen(cache, "w");
+            if (old == 0)
+                fprintf(f, "%.*s|kernels=1\tfp32\t0.500\n", (int)(rev - key), key);
+            else
+                fprintf(f, "%.*s\tfp32\t0.500\n", (int)(rev - key), key);
+            fclose(f);
+            CHECK(bn_precision_resolve(BN_PRECISION_FAST, &p, why, sizeof why, &err) == BN_OK);
+            CHECK(strstr(why, "measured") != NULL);
+        }
+    }
     double g32 = bn_conv_winograd_kernel_gmacs(BN_PRECISION_FP32, 3, 0.003);
     double g16 = bn_conv_winograd_kernel_gmacs(BN_PRECISION_BF16, 3, 0.003);
     printf("products kernel: fp32 %.1f, bf16 %.1f G multiply-adds/s (ratio %.2f)\n", g32, g16,
