@@ -326,10 +326,24 @@ static inline int wg_inside(const wg_geom *g, int y, int ny, int x, int nx) {
     return y >= 0 && x >= 0 && y + ny <= g->h && x + nx <= g->w;
 }
 
-/* Whether an output of out_bytes is written with non-temporal stores: when
- * larger than the pair's L3 (g->stream_bytes), and only whole vectors. */
-static int wg_stream_out(const wg_geom *g, size_t out_bytes) {
+/* Whether the output (pooled or not) is written with non-temporal stores:
+ * when larger than the pair's L3 (g->stream_bytes), and only whole vectors. */
+static int wg_stream_out(const wg_geom *g, int pool) {
+    size_t px = pool ? (size_t)(g->h / 2) * (g->w / 2) : (size_t)g->h * g->w;
+    size_t out_bytes = (size_t)g->n * px * g->cout * sizeof(float);
     return out_bytes > g->stream_bytes && g->cout % 16 == 0;
+}
+
+/* Whether threads take private blocks: the geometry allows them and there
+ * are at most WG_PRIVATE threads (the workspace holds that many V and M). */
+static int wg_private(const wg_geom *g, int threads) {
+    return g->private_blocks && threads <= WG_PRIVATE;
+}
+
+/* Bytes of V and M the workspace holds for geometry g: one set per thread
+ * when blocks may be private. */
+static size_t wg_workspace_bytes(const wg_geom *g) {
+    return (g->vfloats + g->mfloats) * sizeof(float) * (g->private_blocks ? WG_PRIVATE : 1);
 }
 
 /* Whether V goes past the caches (non-temporal stores, prefetched back by
@@ -1013,7 +1027,7 @@ static size_t wg_need(const bn_conv *c, int n, int h, int w, int pool) {
     wg_geom g;
     wg_geometry(&g, c->cin, c->cout, n, h, w, pool, c->precision == BN_PRECISION_BF16,
                 bn_cpu_caches());
-    return (g.vfloats + g.mfloats) * sizeof(float) * (g.private_blocks ? WG_PRIVATE : 1);
+    return wg_workspace_bytes(&g);
 }
 
 /* Enough for any batch of 1..n images: the most that one of them needs. Not
@@ -1059,21 +1073,16 @@ static void winograd_run(const bn_conv *c, const float *in, float *out, int n, i
      * huge pages (only advice, and only over whole 2 MiB pages inside the
      * workspace; pages already touched keep their size). */
     uintptr_t lo = ((uintptr_t)workspace + WG_HUGE - 1) & ~(uintptr_t)(WG_HUGE - 1);
-    size_t bytes =
-        (j.g.vfloats + j.g.mfloats) * sizeof(float) * (j.g.private_blocks ? WG_PRIVATE : 1);
-    uintptr_t hi = ((uintptr_t)workspace + bytes) & ~(uintptr_t)(WG_HUGE - 1);
+    uintptr_t hi = ((uintptr_t)workspace + wg_workspace_bytes(&j.g)) & ~(uintptr_t)(WG_HUGE - 1);
     if (hi > lo)
         (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
     int nth = bn_cpu_threads();
-    if (j.g.private_blocks && nth <= WG_PRIVATE)
-        j.private_blocks = 1;
+    j.private_blocks = wg_private(&j.g, nth);
     bn_pool_fn fn = bn_conv_winograd_fast() ? wg_work_avx512 : wg_work_generic;
     assert(!bf16 || fn == wg_work_avx512); /* bn_conv_winograd_has_precision said so */
     if (bf16)
         fn = wg_work_bf16;
-    size_t out_bytes = (size_t)n * (pool ? (h / 2) * (w / 2) : h * w) * c->cout * sizeof(float);
-    j.stream =
-        fn != wg_work_generic && wg_stream_out(&j.g, out_bytes) && ((uintptr_t)out & 63) == 0;
+    j.stream = fn != wg_work_generic && wg_stream_out(&j.g, pool) && ((uintptr_t)out & 63) == 0;
     j.vstream = fn != wg_work_generic && wg_vstream(&j.g, j.private_blocks);
 #ifdef WG_PROFILE
     double before[4];
@@ -1094,8 +1103,7 @@ void bn_conv_winograd_plan_for(int cin, int cout, int n, int h, int w, int pool,
     static const char *const rules[] = {"l2", "l3", "large"};
     wg_geom g;
     wg_geometry(&g, cin, cout, n, h, w, pool, bf16, caches);
-    int private_blocks = g.private_blocks && threads <= WG_PRIVATE;
-    size_t out_bytes = (size_t)n * (pool ? (h / 2) * (w / 2) : h * w) * cout * sizeof(float);
+    int private_blocks = wg_private(&g, threads);
     out->tb = g.tb;
     out->blocks = g.tb ? (g.tiles + g.tb - 1) / g.tb : 0;
     out->block_bytes = (g.vfloats + g.mfloats) * sizeof(float);
@@ -1103,7 +1111,7 @@ void bn_conv_winograd_plan_for(int cin, int cout, int n, int h, int w, int pool,
     out->rule = rules[g.rule];
     out->private_blocks = private_blocks;
     out->vstream = wg_vstream(&g, private_blocks);
-    out->stream = wg_stream_out(&g, out_bytes);
+    out->stream = wg_stream_out(&g, pool);
 }
 
 /* in (n, h, w, cin) -> out (n, h, w, cout) = relu(conv3x3_same(in) + bias). */
