@@ -34,6 +34,7 @@
 #include "conv.h"
 #include "cpu.h"
 #include "error.h"
+#include "verify.h"
 #include "weights.h"
 
 #include <immintrin.h>
@@ -255,16 +256,6 @@ static void layer_output(const layer *L, const float *bias, float *out) {
     }
 }
 
-static double rel_l2(const float *a, const float *b, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
 /* One model format on layer L: round V and U, products, output; rel L2 to ref. */
 static double model_run(layer *L, fmt f, int chunk, const float *bias, const float *ref, float *out,
                         stats *st) {
@@ -278,7 +269,7 @@ static double model_run(layer *L, fmt f, int chunk, const float *bias, const flo
         L->Uq[i] = f == F_BF16 ? round_bf16(L->U[i]) : round_f16(L->U[i]);
     products(f, chunk, L->Vq, L->Uq, L->M, L->tiles, L->cin, L->coutp, st);
     layer_output(L, bias, out);
-    return rel_l2(out, ref, (size_t)L->h * L->w * L->cout);
+    return bn_verify_rel_l2(out, ref, (size_t)L->h * L->w * L->cout);
 }
 
 /* One layer of `engine`/`prec` on in (1, h, w, cin) into out; 0 on success. */
@@ -365,8 +356,8 @@ int main(int argc, char **argv) {
             if (have_bf16) {
                 if (engine_run(BN_CONV_WINOGRAD, BN_PRECISION_BF16, cw, act, next, h, w, 0))
                     return 1;
-                printf(" bf16_engine=%.3e model_vs_engine=%.3e", rel_l2(next, ref, nout),
-                       rel_l2(out, next, nout));
+                printf(" bf16_engine=%.3e model_vs_engine=%.3e", bn_verify_rel_l2(next, ref, nout),
+                       bn_verify_rel_l2(out, next, nout));
             }
             st = (stats){0, 0};
             printf(" fp16_acc32=%.3e", model_run(&L, F_F16_ACC32, 0, cw->bias, ref, out, &st));
