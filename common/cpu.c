@@ -221,6 +221,21 @@ static int cpu_list_count(const char *s) {
     return count;
 }
 
+/* The end of a detector: it found the caches in *c if it found at least the
+ * L1d and the L2 (then *out = *c, from source, and 0; else -1). Without an
+ * L3 the L2 is the last level. */
+static int cpu_caches_found_by(bn_cpu_cache_sizes *c, const char *source, bn_cpu_cache_sizes *out) {
+    if (!c->l1d || !c->l2)
+        return -1;
+    if (!c->l3) {
+        c->l3 = c->l2;
+        c->l3_cpus = 1;
+    }
+    snprintf(c->source, sizeof c->source, "%s", source);
+    *out = *c;
+    return 0;
+}
+
 int bn_cpu_caches_read_sysfs(const char *sysfs_root, bn_cpu_cache_sizes *out) {
     bn_cpu_cache_sizes c = {.line = 64};
     for (int i = 0; i < 16; i++) {
@@ -251,15 +266,7 @@ int bn_cpu_caches_read_sysfs(const char *sysfs_root, bn_cpu_cache_sizes *out) {
                 c.l3_cpus = 1;
         }
     }
-    if (!c.l1d || !c.l2)
-        return -1;
-    if (!c.l3) { /* no L3: the L2 is the last level */
-        c.l3 = c.l2;
-        c.l3_cpus = 1;
-    }
-    snprintf(c.source, sizeof c.source, "sysfs");
-    *out = c;
-    return 0;
+    return cpu_caches_found_by(&c, "sysfs", out);
 }
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -303,15 +310,7 @@ int bn_cpu_caches_read_cpuid(bn_cpu_cache_sizes *out) {
             c.l3_cpus = (int)((a >> 14) & 4095) + 1;
         }
     }
-    if (!c.l1d || !c.l2)
-        return -1;
-    if (!c.l3) {
-        c.l3 = c.l2;
-        c.l3_cpus = 1;
-    }
-    snprintf(c.source, sizeof c.source, "cpuid");
-    *out = c;
-    return 0;
+    return cpu_caches_found_by(&c, "cpuid", out);
 }
 #else
 int bn_cpu_caches_read_cpuid(bn_cpu_cache_sizes *out) {
