@@ -27,10 +27,10 @@
  *    private or shared blocks, V and the output past the caches).
  *
  * It prints the data caches the Winograd blocks are sized for first
- * (INFO caches ...; $BN_CACHES forces others, docs/PERFORMANCE.md), then
- * the rate of the Winograd products' kernel alone, one thread on data in
- * cache, FP32 and BF16 (INFO kernel_gmacs ...): the layers' rates are
- * bounded by it, and the gap says what memory and the transforms cost.
+ * (INFO caches ...; $BN_CACHES forces others, docs/PERFORMANCE.md), and
+ * with --layers the rate of the Winograd products' kernel alone, one thread
+ * on data in cache, FP32 and BF16 (INFO kernel_gmacs ...): the layers' rates
+ * are bounded by it, and the gap says what memory and the transforms cost.
  *
  * Weights: random He-normal (seeded) unless --weights is given: speed does
  * not depend on the values. OpenBLAS picks its kernels when it loads; if it
@@ -274,12 +274,15 @@ int main(int argc, char **argv) {
     char caches[192];
     bn_cpu_caches_format(bn_cpu_caches(), caches, sizeof caches);
     printf("INFO caches %s\n", caches); /* what the Winograd blocks were sized for */
-    /* The products' kernel alone, one thread, data in cache: what the layers'
-     * GFLOPS below are to be read against (0: not on this CPU). */
-    double kf = bn_conv_winograd_kernel_gmacs(BN_PRECISION_FP32, 3, 0.05);
-    double kb = bn_conv_winograd_kernel_gmacs(BN_PRECISION_BF16, 3, 0.05);
-    printf("INFO kernel_gmacs fp32=%.1f bf16=%.1f bf16/fp32=%.2f (one thread, in cache)\n", kf, kb,
-           kf > 0 ? kb / kf : 0.0);
+    /* With --layers, the products' kernel alone, one thread, data in cache:
+     * what the layers' GFLOPS are to be read against (0: not on this CPU).
+     * Not in every run: bench/run.sh's paired rounds would pay 0.3 s each. */
+    if (layers) {
+        double kf = bn_conv_winograd_kernel_gmacs(BN_PRECISION_FP32, 3, 0.05);
+        double kb = bn_conv_winograd_kernel_gmacs(BN_PRECISION_BF16, 3, 0.05);
+        printf("INFO kernel_gmacs fp32=%.1f bf16=%.1f bf16/fp32=%.2f (one thread, in cache)\n", kf,
+               kb, kf > 0 ? kb / kf : 0.0);
+    }
     fflush(stdout);
 
     /* 1. The whole network. */
