@@ -17,6 +17,8 @@
  *                  accumulator, two exact products added per step
  *   bf16-engine    the engine's own BF16 path (CPUs with avx512_bf16): checks
  *                  the model against the real thing
+ *   fp16-engine    the engine's own FP16 path (avx512_fp16, or BN_FP16_EMULATE=1),
+ *                  against exact and against the K = 32 model (its chunk)
  *   fp16-acc32     V and U rounded to binary16, sums in FP32 (storage only)
  *   fp16/K         V and U in binary16 and the sums as an avx512_fp16 kernel
  *                  would run them: an FP16 accumulator, each multiply-add
@@ -327,6 +329,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     int have_bf16 = bn_conv_winograd_has_precision(BN_PRECISION_BF16);
+    /* the FP16 engine: avx512_fp16, or its software products (BN_FP16_EMULATE=1) */
+    int have_fp16 = bn_conv_winograd_has_precision(BN_PRECISION_FP16);
     size_t maxn = (size_t)SIZE * SIZE * 64;
     float *act = malloc(maxn * 4 * 2), *next = malloc(maxn * 4 * 2), *ref = malloc(maxn * 4 * 2),
           *out = malloc(maxn * 4 * 2);
@@ -358,6 +362,14 @@ int main(int argc, char **argv) {
                     return 1;
                 printf(" bf16_engine=%.3e model_vs_engine=%.3e", bn_verify_rel_l2(next, ref, nout),
                        bn_verify_rel_l2(out, next, nout));
+            }
+            if (have_fp16) {
+                if (engine_run(BN_CONV_WINOGRAD, BN_PRECISION_FP16, cw, act, next, h, w, 0))
+                    return 1;
+                st = (stats){0, 0};
+                (void)model_run(&L, F_F16_CHUNK, 32, cw->bias, ref, out, &st);
+                printf(" fp16_engine=%.3e model_k32_vs_engine=%.3e",
+                       bn_verify_rel_l2(next, ref, nout), bn_verify_rel_l2(out, next, nout));
             }
             st = (stats){0, 0};
             printf(" fp16_acc32=%.3e", model_run(&L, F_F16_ACC32, 0, cw->bias, ref, out, &st));

@@ -82,7 +82,7 @@ int bn_conv_create_precision(bn_conv **out, bn_conv_engine engine, bn_precision 
         return bn_fail(err, BN_EINVAL, "conv: this CPU cannot run the %s products",
                        precision == BN_PRECISION_FAST   ? "'fast' (unresolved)"
                        : precision == BN_PRECISION_BF16 ? "BF16 (no avx512_bf16)"
-                                                        : "FP16 (no avx512_fp16 kernel)");
+                                                        : "FP16 (no avx512_fp16)");
 
     bn_conv *c = calloc(1, sizeof *c);
     if (!c)

@@ -146,8 +146,14 @@ int bn_conv_small_fits(int cin);
 
 /* Whether this CPU (and build) runs the Winograd products in this precision:
  * FP32 always, BF16 with avx512_bf16, FP16 with avx512_fp16, both only in
- * the AVX-512 build (not with $BN_WINOGRAD_PORTABLE). */
+ * the AVX-512 build (not with $BN_WINOGRAD_PORTABLE). FP16 also runs
+ * without avx512_fp16 when $BN_FP16_EMULATE is set (non-empty, not "0"):
+ * the same sums in software, the same bytes, about 100x slower; for tests
+ * and accuracy studies (winograd_fp16.h). */
 int bn_conv_winograd_has_precision(bn_precision p);
+/* Whether FP16 products would run in software here ($BN_FP16_EMULATE, or no
+ * avx512_fp16): `fast` never picks them then. */
+int bn_conv_winograd_fp16_emulated(void);
 
 /* A microbenchmark of the products kernel alone, data in L1/L2: the
  * multiply-adds per second (in units of 1e9) of 14 tiles x 32 output channels
@@ -177,11 +183,12 @@ typedef struct {
 } bn_conv_winograd_plan;
 
 /* The plan of a (cin, cout) layer on an (n, h, w) input (pool: the pooled
- * forward) in FP32 or BF16, with `threads` threads, for a machine with the
- * caches *caches (bn_cpu_caches() for this one). */
-void bn_conv_winograd_plan_for(int cin, int cout, int n, int h, int w, int pool, int bf16,
-                               int threads, const bn_cpu_cache_sizes *caches,
-                               bn_conv_winograd_plan *out);
+ * forward) in a resolved precision (FP32, BF16 or FP16), with `threads`
+ * threads, for a machine with the caches *caches (bn_cpu_caches() for this
+ * one). */
+void bn_conv_winograd_plan_for(int cin, int cout, int n, int h, int w, int pool,
+                               bn_precision precision, int threads,
+                               const bn_cpu_cache_sizes *caches, bn_conv_winograd_plan *out);
 
 int bn_conv_engine_parse(const char *s, bn_conv_engine *out); /* "auto"|"direct"|"winograd" */
 const char *bn_conv_engine_name(bn_conv_engine e);

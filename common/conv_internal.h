@@ -23,8 +23,9 @@ typedef struct bn_conv_ops {
 
 struct bn_conv {
     bn_conv_engine engine;
-    bn_precision precision; /* resolved: FP32, or BF16 in the Winograd engine */
+    bn_precision precision; /* resolved: FP32, or BF16 or FP16 in the Winograd engine */
     int cin, cout;
+    float uscale; /* Winograd FP16: 1 / the power of two U was scaled by (winograd_fp16.h) */
     float *bias;  /* (cout) */
     void *packed; /* engine-specific weights */
     const bn_conv_ops *ops;

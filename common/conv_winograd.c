@@ -57,6 +57,7 @@
  */
 #include "conv_internal.h"
 #include "cpu.h"
+#include "f16.h"
 #include "kcache.h"
 #include "pool.h"
 
@@ -121,6 +122,12 @@ typedef float wg_v16u __attribute__((vector_size(64), aligned(4)));
 typedef int wg_i16 __attribute__((vector_size(64)));
 
 #include "winograd_bf16.h" /* after WG_ROWS and the vector types it uses */
+#include "winograd_fp16.h"
+
+/* The arithmetic of the products, a constant in each build of the template
+ * (wg_work_*): FP32; BF16 (winograd_bf16.h); FP16 with vfmadd231ph, or the
+ * same sums in software (winograd_fp16.h). */
+enum { WG_F32, WG_BF16, WG_F16, WG_F16_EMU };
 
 /* ------------------------------------------------------------------------ */
 /* Transform matrices                                                        */
@@ -228,6 +235,9 @@ typedef struct {
     size_t stream_bytes;  /* outputs larger than this go past the caches */
     int bf16;             /* V and U in bfloat16 (winograd_bf16.h): cinp a multiple of 32,
                            * vstride in 2-byte elements, ubytes of the BF16 U */
+    int fp16;             /* V and U in binary16 (winograd_fp16.h): cinp a multiple of 32,
+                           * V's layout FP32's, then the chunks' scales; ubytes of the FP16 U */
+    size_t nch;           /* FP16: chunks of WG_F16_K channels per tile (scales per tile) */
 } wg_geom;
 
 static int wg_round_up(int x, int m) {
@@ -254,13 +264,17 @@ enum { WG_RULE_L2, WG_RULE_L3, WG_RULE_LARGE };
  * give the constants it had: 4 MiB, 1 MiB, 8 MiB, 24 MiB and 32 MiB. Outputs
  * larger than P are written past the caches: the next layer could not find
  * them there anyway. Every rule only groups tiles: the sums are the same. */
-static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w, int pool, int bf16,
+static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w, int pool, int prec,
                         const bn_cpu_cache_sizes *c) {
+    const int bf16 = prec == WG_BF16, fp16 = prec >= WG_F16;
     g->cin = cin;
     g->cout = cout;
     g->bf16 = bf16;
-    /* BF16: pairs of 16-channel vectors become one 64-byte row of V */
-    g->cinp = wg_round_up(cin, bf16 ? 32 : 16);
+    g->fp16 = fp16;
+    /* BF16: pairs of 16-channel vectors become one 64-byte row of V; FP16:
+     * pairs are a chunk, scaled together */
+    g->cinp = wg_round_up(cin, bf16 || fp16 ? 32 : 16);
+    g->nch = fp16 ? (size_t)g->cinp / WG_F16_K : 0;
     g->coutp = wg_round_up(cout, WG_COLS);
     g->n = n;
     g->h = h;
@@ -310,7 +324,9 @@ static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w, int 
     g->vstride = tb * g->cinp + (bf16 ? 32 : 16);
     g->mtile = (size_t)WG_P * g->coutp + 16;
     g->vfloats = bf16 ? WG_P * g->vstride / 2 : WG_P * g->vstride;
-    if (bf16)
+    if (fp16) /* the scales, after V */
+        g->vfloats += (tb * g->nch + 15) / 16 * 16;
+    if (bf16 || fp16)
         g->ubytes /= 2;
     g->mfloats = tb * g->mtile;
     /* When U is small enough to be re-read per block from the L3 (the first
@@ -368,7 +384,8 @@ typedef struct {
     const float *in;
     float *out;
     const float *u;     /* FP32 U, or NULL */
-    const uint16_t *ub; /* BF16 U (g.bf16), or NULL */
+    const uint16_t *ub; /* BF16 U (g.bf16) or FP16 U (g.fp16), or NULL */
+    float uscale;       /* FP16: U's scale undone (winograd_fp16.h) */
     const float *bias;
     int pool;           /* write maxpool2x2 of the output (h/2, w/2) instead */
     int private_blocks; /* g.private_blocks and at most WG_PRIVATE threads */
@@ -415,12 +432,17 @@ WG_INLINE void wg_stream_fence(void) {
  * tile's patch when that patch lies inside its image (else NULL), from
  * column nfrom on (2 when the next tile is this one's right neighbour: the
  * first two columns are shared): its pixels are prefetched, one vector at a
- * time as this tile's are used, so that the next tile does not wait. */
-WG_INLINE void wg_input_tile(const wg_job *j, size_t img, int y0, int x0, void *vrow,
-                             const float *next, int nfrom, const int bf16) {
-    float *v = vrow;               /* FP32 V */
-    uint16_t *vb = vrow;           /* BF16 V */
-    wg_v16 stage[bf16 ? WG_P : 1]; /* BF16: channels c-16..c-1 until c..c+15 join them */
+ * time as this tile's are used, so that the next tile does not wait.
+ * FP16: sc, the tile's row of chunk scales, is written too. */
+WG_INLINE void wg_input_tile(const wg_job *j, size_t img, int y0, int x0, void *vrow, float *sc,
+                             const float *next, int nfrom, const int prec) {
+    const int bf16 = prec == WG_BF16, fp16 = prec >= WG_F16;
+    float *v = vrow;     /* FP32 V (and FP16's, doubled binary16 in 4 bytes) */
+    uint16_t *vb = vrow; /* BF16 V */
+    /* BF16: channels c-16..c-1 until c..c+15 join them; FP16: both vectors of
+     * a chunk until its largest |V| is known */
+    wg_v16 stage[bf16 ? WG_P : fp16 ? 2 * WG_P : 1];
+    wg_v16 vmax = {0};
     const wg_geom *g = &j->g;
     const int h = g->h, w = g->w, cin = g->cin, cinp = g->cinp;
     const size_t vs = g->vstride;
@@ -485,7 +507,13 @@ WG_INLINE void wg_input_tile(const wg_job *j, size_t img, int y0, int x0, void *
             for (int a = 0; a < WG_N; a++)
                 d[a] = t[a][b];
             wg_bt8(d, r);
-            if (bf16) {
+            if (fp16) {
+#pragma GCC unroll 8
+                for (int a = 0; a < WG_N; a++) {
+                    stage[(c & 16 ? WG_P : 0) + a * WG_N + b] = r[a];
+                    wg_f16_absmax(&vmax, &r[a]);
+                }
+            } else if (bf16) {
                 if ((c & 16) == 0) {
 #pragma GCC unroll 8
                     for (int a = 0; a < WG_N; a++)
@@ -504,6 +532,21 @@ WG_INLINE void wg_input_tile(const wg_job *j, size_t img, int y0, int x0, void *
 #pragma GCC unroll 8
                 for (int a = 0; a < WG_N; a++)
                     *(wg_v16 *)(v + (size_t)(a * WG_N + b) * vs + c) = r[a];
+            }
+        }
+        /* FP16: the chunk's two vectors, scaled by its power of two. */
+        if (fp16 && (c & 16)) {
+            float s = wg_f16_scale_of(wg_f16_hmax(&vmax));
+            sc[c / WG_F16_K] = j->uscale / s;
+            vmax = (wg_v16){0};
+            for (int q = 0; q < 2 * WG_P; q++) {
+                wg_v16 h;
+                wg_f16_dup(&h, &stage[q], s);
+                float *dst = v + (size_t)(q % WG_P) * vs + c - (q < WG_P ? 16 : 0);
+                if (j->vstream)
+                    wg_stream(dst, &h);
+                else
+                    *(wg_v16 *)dst = h;
             }
         }
     }
@@ -608,13 +651,59 @@ WG_INLINE void wg_output_tile(const wg_job *j, const float *m, size_t img, int y
  * floats apart (M's tile layout). rows <= WG_ROWS and a constant after
  * inlining, so the 2 * rows accumulators live in registers. On the way it
  * prefetches npf cache lines from pf and npf2 from pf2 into L2.
- * bf16 (a constant after inlining): A and B in bfloat16, k pairs of
- * channels, each step wg_bf16_step (winograd_bf16.h); C still FP32. */
-WG_INLINE void wg_kernel(const int bf16, int rows, int k, const void *av, size_t lda,
+ * prec (a constant after inlining): WG_BF16: A and B in bfloat16, k pairs
+ * of channels, each step wg_bf16_step (winograd_bf16.h); WG_F16(_EMU): A
+ * doubled binary16, B binary16, k channels in chunks of WG_F16_K, each
+ * chunk's FP16 sums widened into C times the row's chunk scale (sc, nch per
+ * row; winograd_fp16.h). C is FP32 in every case. */
+WG_INLINE void wg_kernel(const int prec, int rows, int k, const void *av, size_t lda,
                          const void *bv, float *c, size_t ldc, const char *pf, int npf,
-                         const char *pf2, int npf2) {
+                         const char *pf2, int npf2, const float *sc, size_t nch) {
+    const int bf16 = prec == WG_BF16;
     const float *a = av, *b = bv;
     wg_v16 c0[WG_ROWS], c1[WG_ROWS];
+    if (prec >= WG_F16) {
+#pragma GCC unroll 16
+        for (int r = 0; r < rows; r++) {
+            __builtin_prefetch(c + r * ldc, 1, 3);
+            __builtin_prefetch(c + r * ldc + WG_P * 16, 1, 3);
+        }
+        for (int i = 0, q = 0; i < k; q++) {
+            /* one chunk's FP16 sums: declared here, so that nothing carries
+             * them from chunk to chunk and they stay in registers */
+            wg_v16 acc[WG_ROWS];
+#pragma GCC unroll 16
+            for (int r = 0; r < rows; r++)
+                acc[r] = (wg_v16){0};
+            for (const int end = i + WG_F16_K < k ? i + WG_F16_K : k; i < end; i++) {
+                /* A step reads one line of U, as a BF16 step: one line of each. */
+                if (i < npf)
+                    __builtin_prefetch(pf + (size_t)i * 64, 0, 2);
+                if (i < npf2)
+                    __builtin_prefetch(pf2 + (size_t)i * 64, 0, 2);
+                if (prec == WG_F16_EMU)
+                    wg_f16_step_emu(acc, rows, i, av, lda, bv);
+                else
+                    wg_f16_step(acc, rows, i, av, lda, bv);
+            }
+#pragma GCC unroll 16
+            for (int r = 0; r < rows; r++) {
+                wg_v16 lo, hi, *m0 = (wg_v16 *)(c + r * ldc),
+                               *m1 = (wg_v16 *)(c + r * ldc + WG_P * 16);
+                const float s = sc[r * nch + q];
+                wg_f16_widen(&acc[r], &lo, &hi);
+                /* times a power of two: exact, so FMA or not, the same sums */
+                if (q == 0) {
+                    *m0 = lo * s;
+                    *m1 = hi * s;
+                } else {
+                    *m0 += lo * s;
+                    *m1 += hi * s;
+                }
+            }
+        }
+        return;
+    }
 #pragma GCC unroll 16
     for (int r = 0; r < rows; r++) {
         c0[r] = c1[r] = (wg_v16){0};
@@ -659,13 +748,13 @@ WG_INLINE void wg_kernel(const int bf16, int rows, int k, const void *av, size_t
  * plus constant offsets; with a run-time lda GCC runs out of registers for 14
  * row addresses and reloads them, one extra load per FMA pair, which makes
  * the kernel load-bound (measured: 10-15% slower). */
-WG_INLINE void wg_kernel_rows(const int bf16, int rows, int k, const void *a, size_t lda,
+WG_INLINE void wg_kernel_rows(const int prec, int rows, int k, const void *a, size_t lda,
                               const void *b, float *c, size_t ldc, const char *pf, int npf,
-                              const char *pf2, int npf2) {
+                              const char *pf2, int npf2, const float *sc, size_t nch) {
     if (rows == WG_ROWS)
         switch (lda) {
 #define WG_LDA(L)                                                                                  \
-    case L: wg_kernel(bf16, WG_ROWS, k, a, L, b, c, ldc, pf, npf, pf2, npf2); return;
+    case L: wg_kernel(prec, WG_ROWS, k, a, L, b, c, ldc, pf, npf, pf2, npf2, sc, nch); return;
             WG_LDA(16)
             WG_LDA(32)
             WG_LDA(64)
@@ -677,7 +766,7 @@ WG_INLINE void wg_kernel_rows(const int bf16, int rows, int k, const void *a, si
         }
     switch (rows) {
 #define WG_CASE(R)                                                                                 \
-    case R: wg_kernel(bf16, R, k, a, lda, b, c, ldc, pf, npf, pf2, npf2); break;
+    case R: wg_kernel(prec, R, k, a, lda, b, c, ldc, pf, npf, pf2, npf2, sc, nch); break;
         WG_CASE(14)
         WG_CASE(13)
         WG_CASE(12)
@@ -710,7 +799,7 @@ static void wg_tile_origin(const wg_geom *g, size_t t, size_t *img, int *y0, int
 
 /* Step 1 for tiles [i0, i1) of the block starting at tile t0. */
 WG_INLINE void wg_step_input(wg_job *j, float *v, size_t t0, size_t i0, size_t i1, size_t cnt,
-                             const int bf16) {
+                             const int prec) {
     const wg_geom *g = &j->g;
     assert(t0 + i1 <= g->tiles && i1 <= cnt && cnt <= g->tb);
     for (size_t i = i0; i < i1; i++) {
@@ -725,8 +814,10 @@ WG_INLINE void wg_step_input(wg_job *j, float *v, size_t t0, size_t i0, size_t i
                     j->in + ((nimg * g->h + (size_t)(ny0 - 1)) * g->w + (size_t)(nx0 - 1)) * g->cin;
         }
         int nfrom = nimg == img && ny0 == y0 && nx0 == x0 + WG_M ? WG_N - WG_M : 0;
-        void *row = bf16 ? (void *)((uint16_t *)v + i * g->cinp) : (void *)(v + i * g->cinp);
-        wg_input_tile(j, img, y0 - 1, x0 - 1, row, next, nfrom, bf16);
+        void *row =
+            prec == WG_BF16 ? (void *)((uint16_t *)v + i * g->cinp) : (void *)(v + i * g->cinp);
+        float *sc = g->fp16 ? v + WG_P * g->vstride + i * g->nch : NULL;
+        wg_input_tile(j, img, y0 - 1, x0 - 1, row, sc, next, nfrom, prec);
     }
 }
 
@@ -739,18 +830,20 @@ WG_INLINE void wg_step_input(wg_job *j, float *v, size_t t0, size_t i0, size_t i
  * thread likely takes at position p (each thread needs all of V[p + 1] in its
  * own L2). */
 WG_INLINE void wg_step_product(wg_job *j, const float *v, float *m, size_t cnt, int p, int cb,
-                               const void *unext, int nth, const int bf16) {
+                               const void *unext, int nth, const int prec) {
     const wg_geom *g = &j->g;
+    const int bf16 = prec == WG_BF16, half_u = prec != WG_F32;
     const int nblk = g->coutp / WG_COLS;
     const size_t ublk = (size_t)g->cinp * WG_COLS; /* elements of one (p, cb) panel of U */
-    const size_t esize = bf16 ? 2 : 4;
+    const size_t esize = bf16 ? 2 : 4, uesize = half_u ? 2 : 4; /* bytes per V, U element */
     const float *vp = bf16 ? NULL : v + (size_t)p * g->vstride;
-    const float *up = bf16 ? NULL : j->u + ((size_t)p * nblk + cb) * ublk;
+    const float *up = half_u ? NULL : j->u + ((size_t)p * nblk + cb) * ublk;
     const uint16_t *vpb = bf16 ? (const uint16_t *)v + (size_t)p * g->vstride : NULL;
-    const uint16_t *upb = bf16 ? j->ub + ((size_t)p * nblk + cb) * ublk : NULL;
+    const uint16_t *upb = half_u ? j->ub + ((size_t)p * nblk + cb) * ublk : NULL;
+    const float *sc = g->fp16 ? v + WG_P * g->vstride : NULL; /* FP16: the tiles' chunk scales */
     const size_t nrb = (cnt + WG_ROWS - 1) / WG_ROWS;
     assert(cnt <= g->tb && p < WG_P && cb < nblk); /* M's rows and V's positions stay in bounds */
-    const int ulines = (int)(ublk * esize / 64);
+    const int ulines = (int)(ublk * uesize / 64);
     const int uslice = (ulines + (int)nrb - 1) / (int)nrb;
     /* This task's share of V[p + 1]: lines [vfirst, vfirst + vlines). */
     const char *vnext = NULL;
@@ -775,8 +868,9 @@ WG_INLINE void wg_step_product(wg_job *j, const float *v, float *m, size_t cnt, 
         const char *pf2 = vnext ? vnext + (size_t)vf * 64 : NULL;
         /* BF16: pairs of channels; an odd cin's last pair has a zero partner */
         const void *a = bf16 ? (const void *)(vpb + r * g->cinp) : (const void *)(vp + r * g->cinp);
-        wg_kernel_rows(bf16, rows, bf16 ? (g->cin + 1) / 2 : g->cin, a, g->cinp,
-                       bf16 ? (const void *)upb : (const void *)up, mr, g->mtile, pf, npf, pf2, vn);
+        wg_kernel_rows(prec, rows, bf16 ? (g->cin + 1) / 2 : g->cin, a, g->cinp,
+                       half_u ? (const void *)upb : (const void *)up, mr, g->mtile, pf, npf, pf2,
+                       vn, sc ? sc + r * g->nch : NULL, g->nch);
     }
 }
 
@@ -797,13 +891,13 @@ WG_INLINE void wg_step_output(wg_job *j, const float *m, size_t t0, size_t i0, s
  * between steps for the other threads' tasks that the next step needs.
  * Private blocks: whole blocks taken from a queue, in this thread's own V
  * and M, no waiting. */
-WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int bf16) {
+WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int prec) {
     const wg_geom *g = &j->g;
     const unsigned nblocks = (unsigned)((g->tiles + g->tb - 1) / g->tb);
     const unsigned nblk = (unsigned)(g->coutp / WG_COLS);
     /* bytes of one (p, cb) panel of U, and U's first byte */
-    const size_t ublk = (size_t)g->cinp * WG_COLS * (bf16 ? 2 : 4);
-    const char *u0 = bf16 ? (const char *)j->ub : (const char *)j->u;
+    const size_t ublk = (size_t)g->cinp * WG_COLS * (prec != WG_F32 ? 2 : 4);
+    const char *u0 = prec != WG_F32 ? (const char *)j->ub : (const char *)j->u;
     const unsigned per13 = (unsigned)((g->tb + WG_TILES_PER_TASK - 1) / WG_TILES_PER_TASK);
     const unsigned per2 = WG_P * nblk;
     if (j->private_blocks) {
@@ -813,12 +907,12 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int bf16) {
 #ifdef WG_PROFILE
             double wg_t0 = tid == 0 ? wg_cpu() : 0;
 #endif
-            wg_step_input(j, v, t0, 0, cnt, cnt, bf16);
+            wg_step_input(j, v, t0, 0, cnt, cnt, prec);
             WG_T(0);
             for (unsigned k = 0; k < per2; k++) {
                 unsigned kn = k + 1 < per2 ? k + 1 : k;
                 wg_step_product(j, v, m, cnt, (int)(k / nblk), (int)(k % nblk),
-                                k + 1 < per2 ? u0 + (size_t)kn * ublk : NULL, 1, bf16);
+                                k + 1 < per2 ? u0 + (size_t)kn * ublk : NULL, 1, prec);
             }
             WG_T(1);
             wg_step_output(j, m, t0, 0, cnt);
@@ -838,7 +932,7 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int bf16) {
         while (bn_pool_take(&j->q[0], end1, &task)) {
             size_t i0 = (size_t)(task - blk * per13) * WG_TILES_PER_TASK;
             size_t i1 = i0 + WG_TILES_PER_TASK < cnt ? i0 + WG_TILES_PER_TASK : cnt;
-            wg_step_input(j, j->v, t0, i0, i1, cnt, bf16);
+            wg_step_input(j, j->v, t0, i0, i1, cnt, prec);
             if (j->vstream) /* V complete before the products read it */
                 wg_stream_fence();
             bn_pool_finish(&j->q[0], end1);
@@ -852,7 +946,7 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int bf16) {
         while (bn_pool_take(&j->q[1], end2, &task)) {
             unsigned k = task - blk * per2, kn = k + (unsigned)nth;
             wg_step_product(j, j->v, j->m, cnt, (int)(k / nblk), (int)(k % nblk),
-                            kn < per2 ? u0 + (size_t)kn * ublk : NULL, nth, bf16);
+                            kn < per2 ? u0 + (size_t)kn * ublk : NULL, nth, prec);
             bn_pool_finish(&j->q[1], end2);
         }
         WG_T(1);
@@ -870,20 +964,45 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int bf16) {
 }
 
 static WG_AVX512 void wg_work_avx512(void *arg, int tid, int nth) {
-    wg_work(arg, tid, nth, 0);
+    wg_work(arg, tid, nth, WG_F32);
     if (((wg_job *)arg)->stream)
         wg_stream_fence();
 }
 
 /* The BF16 products (winograd_bf16.h): only on CPUs with avx512_bf16. */
 static WG_AVX512 void wg_work_bf16(void *arg, int tid, int nth) {
-    wg_work(arg, tid, nth, 1);
+    wg_work(arg, tid, nth, WG_BF16);
+    if (((wg_job *)arg)->stream)
+        wg_stream_fence();
+}
+
+/* The FP16 products (winograd_fp16.h): on CPUs with avx512_fp16. */
+static WG_AVX512 void wg_work_fp16(void *arg, int tid, int nth) {
+    wg_work(arg, tid, nth, WG_F16);
+    if (((wg_job *)arg)->stream)
+        wg_stream_fence();
+}
+
+/* The same sums in software ($BN_FP16_EMULATE, or no avx512_fp16). */
+static WG_AVX512 void wg_work_fp16_emu(void *arg, int tid, int nth) {
+    wg_work(arg, tid, nth, WG_F16_EMU);
     if (((wg_job *)arg)->stream)
         wg_stream_fence();
 }
 
 static void wg_work_generic(void *arg, int tid, int nth) {
-    wg_work(arg, tid, nth, 0);
+    wg_work(arg, tid, nth, WG_F32);
+}
+
+/* Whether the FP16 products run in software: asked for ($BN_FP16_EMULATE
+ * non-empty and not "0"), or no avx512_fp16 here. */
+static int wg_f16_emulated(void) {
+    const char *e = getenv("BN_FP16_EMULATE");
+    return (e && *e && strcmp(e, "0") != 0) || !bn_cpu_features_get()->avx512_fp16;
+}
+
+int bn_conv_winograd_fp16_emulated(void) {
+    return wg_f16_emulated();
 }
 
 /* ------------------------------------------------------------------------ */
@@ -986,11 +1105,58 @@ static int wg_prepare_bf16(bn_conv *c, int cinp, int nblk, bn_error *err) {
     return BN_OK;
 }
 
+/* The FP16 U (winograd_fp16.h) from the FP32 one in c->packed (cinp32 =
+ * cin rounded up to 32): U[p][cout/32][cinp32][32], each value the FP32 U
+ * times 2^t rounded to binary16, t such that the largest |U| becomes [1, 2);
+ * c->uscale = 2^-t. Replaces c->packed, as wg_prepare_bf16. */
+static int wg_prepare_fp16(bn_conv *c, int cinp, int nblk, bn_error *err) {
+    const int cin = c->cin, cinp32 = wg_round_up(cin, 32);
+    const float *u = c->packed;
+    size_t panels = (size_t)WG_P * nblk, count = panels * cinp32 * WG_COLS;
+    float umax = 0;
+    for (size_t i = 0; i < panels * cinp * WG_COLS; i++)
+        umax = fabsf(u[i]) > umax ? fabsf(u[i]) : umax;
+    int e = 0;
+    if (umax > 0 && isfinite(umax))
+        (void)frexpf(umax, &e); /* umax = m 2^e, m in [0.5, 1): times 2^(1 - e) is in [1, 2) */
+    e = 1 - e < -126 ? -126 : 1 - e > 126 ? 126 : 1 - e;
+    const float up = ldexpf(1.0f, e);
+    c->uscale = ldexpf(1.0f, -e);
+    size_t bytes = (count * sizeof(uint16_t) + WG_HUGE - 1) & ~(WG_HUGE - 1);
+    uint16_t *uh = aligned_alloc(WG_HUGE, bytes);
+    if (uh) {
+        (void)madvise(uh, bytes, MADV_HUGEPAGE);
+        for (size_t panel = 0; panel < panels; panel++)
+            for (int ci = 0; ci < cinp32; ci++)
+                for (int co = 0; co < WG_COLS; co++)
+                    uh[(panel * cinp32 + ci) * WG_COLS + co] =
+                        ci < cin ? bn_f32_to_f16(u[(panel * cinp + ci) * WG_COLS + co] * up) : 0;
+    }
+    if (!bn_kcache_release(c->packed))
+        free(c->packed);
+    c->packed = uh;
+    if (!uh) {
+        bn_pool_release();
+        return bn_fail(err, BN_ENOMEM, "conv_winograd: out of memory for a %dx%d FP16 kernel", cin,
+                       c->cout);
+    }
+    return BN_OK;
+}
+
+/* The reduced-precision U from the FP32 one, if the layer runs in one. */
+static int wg_prepare_precision(bn_conv *c, int cinp, int nblk, bn_error *err) {
+    switch (c->precision) {
+    case BN_PRECISION_BF16: return wg_prepare_bf16(c, cinp, nblk, err);
+    case BN_PRECISION_FP16: return wg_prepare_fp16(c, cinp, nblk, err);
+    default: return BN_OK;
+    }
+}
+
 /* U[p][cout/32][cinp][32] = (G g G^T)[p] for each (ci, co), computed in double
  * and rounded once; padding channels are zero. From the kernel cache when it
  * holds this kernel's U (start-up: docs/PERFORMANCE.md), else computed on the
- * pool's threads and stored there. BF16 (c->precision): then rounded once
- * more (wg_prepare_bf16). */
+ * pool's threads and stored there. BF16 or FP16 (c->precision): then rounded
+ * once more (wg_prepare_precision). */
 static int winograd_prepare(bn_conv *c, const float *kernel, bn_error *err) {
     const int cin = c->cin, cout = c->cout;
     const int cinp = wg_round_up(cin, 16), coutp = wg_round_up(cout, WG_COLS);
@@ -1004,7 +1170,7 @@ static int winograd_prepare(bn_conv *c, const float *kernel, bn_error *err) {
     const void *cached = bn_kcache_map(WG_CACHE_KIND, key, count * sizeof(float));
     if (cached) {
         c->packed = (void *)cached; /* read-only pages: the engine never writes U */
-        return c->precision == BN_PRECISION_BF16 ? wg_prepare_bf16(c, cinp, nblk, err) : BN_OK;
+        return wg_prepare_precision(c, cinp, nblk, err);
     }
     size_t bytes = (count * sizeof(float) + WG_HUGE - 1) & ~(WG_HUGE - 1);
     float *u = aligned_alloc(WG_HUGE, bytes);
@@ -1019,14 +1185,19 @@ static int winograd_prepare(bn_conv *c, const float *kernel, bn_error *err) {
     bn_pool_run(wg_transform_work, &t, bn_cpu_threads());
     (void)bn_kcache_store(WG_CACHE_KIND, key, u, count * sizeof(float));
     c->packed = u;
-    return c->precision == BN_PRECISION_BF16 ? wg_prepare_bf16(c, cinp, nblk, err) : BN_OK;
+    return wg_prepare_precision(c, cinp, nblk, err);
+}
+
+/* The template's constant for a layer's precision (FP16: WG_F16 for the
+ * geometry, which the emulation shares). */
+static int wg_prec_of(bn_precision p) {
+    return p == BN_PRECISION_BF16 ? WG_BF16 : p == BN_PRECISION_FP16 ? WG_F16 : WG_F32;
 }
 
 /* Bytes of V and M that a forward call on exactly n images uses. */
 static size_t wg_need(const bn_conv *c, int n, int h, int w, int pool) {
     wg_geom g;
-    wg_geometry(&g, c->cin, c->cout, n, h, w, pool, c->precision == BN_PRECISION_BF16,
-                bn_cpu_caches());
+    wg_geometry(&g, c->cin, c->cout, n, h, w, pool, wg_prec_of(c->precision), bn_cpu_caches());
     return wg_workspace_bytes(&g);
 }
 
@@ -1059,12 +1230,13 @@ static void winograd_run(const bn_conv *c, const float *in, float *out, int n, i
                          void *workspace, int pool) {
     wg_job j;
     memset(&j, 0, sizeof j);
-    const int bf16 = c->precision == BN_PRECISION_BF16;
-    wg_geometry(&j.g, c->cin, c->cout, n, h, w, pool, bf16, bn_cpu_caches());
+    const int prec = wg_prec_of(c->precision);
+    wg_geometry(&j.g, c->cin, c->cout, n, h, w, pool, prec, bn_cpu_caches());
     j.in = in;
     j.out = out;
-    j.u = bf16 ? NULL : c->packed;
-    j.ub = bf16 ? c->packed : NULL;
+    j.u = prec == WG_F32 ? c->packed : NULL;
+    j.ub = prec == WG_F32 ? NULL : c->packed;
+    j.uscale = c->uscale;
     j.bias = c->bias;
     j.pool = pool;
     j.v = workspace;
@@ -1079,9 +1251,12 @@ static void winograd_run(const bn_conv *c, const float *in, float *out, int n, i
     int nth = bn_cpu_threads();
     j.private_blocks = wg_private(&j.g, nth);
     bn_pool_fn fn = bn_conv_winograd_fast() ? wg_work_avx512 : wg_work_generic;
-    assert(!bf16 || fn == wg_work_avx512); /* bn_conv_winograd_has_precision said so */
-    if (bf16)
+    /* bn_conv_winograd_has_precision said so */
+    assert(prec == WG_F32 || fn == wg_work_avx512);
+    if (prec == WG_BF16)
         fn = wg_work_bf16;
+    else if (prec == WG_F16)
+        fn = wg_f16_emulated() ? wg_work_fp16_emu : wg_work_fp16;
     j.stream = fn != wg_work_generic && wg_stream_out(&j.g, pool) && ((uintptr_t)out & 63) == 0;
     j.vstream = fn != wg_work_generic && wg_vstream(&j.g, j.private_blocks);
 #ifdef WG_PROFILE
@@ -1097,12 +1272,12 @@ static void winograd_run(const bn_conv *c, const float *in, float *out, int n, i
 #endif
 }
 
-void bn_conv_winograd_plan_for(int cin, int cout, int n, int h, int w, int pool, int bf16,
-                               int threads, const bn_cpu_cache_sizes *caches,
-                               bn_conv_winograd_plan *out) {
+void bn_conv_winograd_plan_for(int cin, int cout, int n, int h, int w, int pool,
+                               bn_precision precision, int threads,
+                               const bn_cpu_cache_sizes *caches, bn_conv_winograd_plan *out) {
     static const char *const rules[] = {"l2", "l3", "large"};
     wg_geom g;
-    wg_geometry(&g, cin, cout, n, h, w, pool, bf16, caches);
+    wg_geometry(&g, cin, cout, n, h, w, pool, wg_prec_of(precision), caches);
     int private_blocks = wg_private(&g, threads);
     out->tb = g.tb;
     out->blocks = g.tb ? (g.tiles + g.tb - 1) / g.tb : 0;
@@ -1150,13 +1325,18 @@ const bn_conv_ops bn_conv_winograd_ops = {
     .forward_pool = winograd_forward_pool,
 };
 
-/* BF16 needs the AVX-512 build, vdpbf16ps and GCC (WG_HAVE_BF16). FP16 products are not written
- * yet (docs/PERFORMANCE.md, *Reduced precision*): never available. */
+/* BF16 needs the AVX-512 build, vdpbf16ps and GCC (WG_HAVE_BF16). FP16
+ * needs the same with avx512_fp16, or its products in software
+ * ($BN_FP16_EMULATE: for tests and accuracy studies on other CPUs). */
 int bn_conv_winograd_has_precision(bn_precision p) {
+    const char *emu = getenv("BN_FP16_EMULATE");
     switch (p) {
     case BN_PRECISION_FP32: return 1;
     case BN_PRECISION_BF16:
         return WG_HAVE_BF16 && bn_conv_winograd_fast() && bn_cpu_features_get()->avx512_bf16;
+    case BN_PRECISION_FP16:
+        return WG_HAVE_FP16 && bn_conv_winograd_fast() &&
+               (bn_cpu_features_get()->avx512_fp16 || (emu && *emu && strcmp(emu, "0") != 0));
     default: return 0;
     }
 }
@@ -1172,14 +1352,21 @@ static double wg_now(void) {
 }
 
 /* Kernel calls per second on data in cache, for `seconds`. */
-static WG_AVX512 double wg_bench_calls(int bf16, const void *a, const void *b, float *c,
-                                       double seconds) {
+static WG_AVX512 double wg_bench_calls(int prec, const void *a, const void *b, float *c,
+                                       const float *sc, double seconds) {
     long calls = 0;
     double t0 = wg_now(), t;
     do {
         for (int i = 0; i < 64; i++) {
-            wg_kernel_rows(bf16, WG_ROWS, bf16 ? WG_BENCH_K / 2 : WG_BENCH_K, a, WG_BENCH_K, b, c,
-                           WG_BENCH_LDC, NULL, 0, NULL, 0);
+            if (prec == WG_F16)
+                wg_kernel_rows(WG_F16, WG_ROWS, WG_BENCH_K, a, WG_BENCH_K, b, c, WG_BENCH_LDC, NULL,
+                               0, NULL, 0, sc, WG_BENCH_K / WG_F16_K);
+            else if (prec == WG_F16_EMU)
+                wg_kernel_rows(WG_F16_EMU, WG_ROWS, WG_BENCH_K, a, WG_BENCH_K, b, c, WG_BENCH_LDC,
+                               NULL, 0, NULL, 0, sc, WG_BENCH_K / WG_F16_K);
+            else
+                wg_kernel_rows(prec, WG_ROWS, prec == WG_BF16 ? WG_BENCH_K / 2 : WG_BENCH_K, a,
+                               WG_BENCH_K, b, c, WG_BENCH_LDC, NULL, 0, NULL, 0, NULL, 0);
             __asm__ volatile("" ::: "memory"); /* every call's stores happen */
         }
         calls += 64;
@@ -1191,21 +1378,37 @@ static WG_AVX512 double wg_bench_calls(int bf16, const void *a, const void *b, f
 double bn_conv_winograd_kernel_gmacs(bn_precision p, int reps, double seconds) {
     if (!bn_conv_winograd_has_precision(p) || !bn_conv_winograd_fast())
         return 0;
-    int bf16 = p == BN_PRECISION_BF16;
+    int prec = wg_prec_of(p);
+    if (prec == WG_F16 && wg_f16_emulated())
+        prec = WG_F16_EMU;
     size_t abytes = (size_t)WG_ROWS * WG_BENCH_K * 4, bbytes = (size_t)WG_BENCH_K * WG_COLS * 4;
     size_t cbytes = ((size_t)WG_ROWS * WG_BENCH_LDC + WG_P * 16) * sizeof(float);
-    char *mem = aligned_alloc(64, abytes + bbytes + cbytes);
+    size_t sbytes = (size_t)WG_ROWS * (WG_BENCH_K / WG_F16_K) * sizeof(float);
+    char *mem = aligned_alloc(64, abytes + bbytes + cbytes + sbytes);
     if (!mem)
         return 0;
-    /* Small values whose products and sums stay normal in both formats. */
-    float *af = (float *)mem, *bf = (float *)(mem + abytes);
+    /* Small values whose products and sums stay normal in every format. */
+    float *af = (float *)mem, *bf = (float *)(mem + abytes),
+          *sc = (float *)(mem + abytes + bbytes + cbytes);
     for (size_t i = 0; i < abytes / 4; i++)
         af[i] = (float)(i % 7) * 0.125f + 0.5f;
     for (size_t i = 0; i < bbytes / 4; i++)
         bf[i] = (float)(i % 5) * 0.0625f - 0.125f;
+    if (prec >= WG_F16) { /* A doubled binary16, B binary16 (the first half of its bytes) */
+        uint32_t *ah = (uint32_t *)af;
+        uint16_t *bh = (uint16_t *)bf;
+        for (size_t i = 0; i < abytes / 4; i++) {
+            uint32_t h = bn_f32_to_f16(af[i]);
+            ah[i] = h | h << 16;
+        }
+        for (size_t i = 0; i < bbytes / 4; i++)
+            bh[i] = bn_f32_to_f16(bf[i]);
+        for (size_t i = 0; i < sbytes / 4; i++)
+            sc[i] = 1.0f;
+    }
     double best = 0;
     for (int r = 0; r < reps; r++) {
-        double rate = wg_bench_calls(bf16, af, bf, (float *)(mem + abytes + bbytes), seconds);
+        double rate = wg_bench_calls(prec, af, bf, (float *)(mem + abytes + bbytes), sc, seconds);
         best = rate > best ? rate : best;
     }
     free(mem);

@@ -2,8 +2,8 @@
  * precision.c: --precision names and the choice behind `fast` (precision.h).
  *
  * The choice, in order: what the CPU can run at all (conv.h's
- * bn_conv_winograd_has_precision: BF16 needs avx512_bf16; FP16 products are
- * not written yet), then how fast it runs them here, measured once per host
+ * bn_conv_winograd_has_precision: BF16 needs avx512_bf16, FP16
+ * avx512_fp16), then how fast it runs them here, measured once per host
  * and cached. The measurement is the engine's own products kernel on data
  * in cache (bn_conv_winograd_kernel_gmacs), not a peak-FLOPS loop: what
  * matters is whether the kernel that does 80% of the work gets faster.
@@ -61,8 +61,9 @@ static int prec_cache_path(char *path, size_t n, char *dir, size_t ndir) {
 /* The products kernels' revision: raise it when a change to them may move
  * their speed, so that hosts measure again instead of trusting a ratio
  * measured with the old code. 2: BF16 broadcasts each pair once
- * (winograd_bf16.h; 1.6x -> 2.0x FP32 on Zen 5). */
-#define PREC_KERNELS 2
+ * (winograd_bf16.h; 1.6x -> 2.0x FP32 on Zen 5). 3: FP16 products
+ * (winograd_fp16.h), a candidate where avx512_fp16 is. */
+#define PREC_KERNELS 3
 
 /* What the measurement depends on: the CPU model, the features that decide
  * which kernels exist, and the kernels' revision. Tabs and newlines cannot
@@ -133,6 +134,19 @@ static void prec_cache_write(const char *path, const char *dir, const char *key,
         unlink(tmp);
 }
 
+/* The instruction behind a precision's products, for the user's line. */
+static const char *prec_instruction(bn_precision p) {
+    return p == BN_PRECISION_BF16 ? "vdpbf16ps" : p == BN_PRECISION_FP16 ? "vfmadd231ph" : "FMA";
+}
+
+/* Whether p's products run natively here, so that `fast` may pick them (the
+ * FP16 emulation is never fast). */
+static int prec_native(bn_precision p) {
+    if (!bn_conv_winograd_has_precision(p))
+        return 0;
+    return p != BN_PRECISION_FP16 || !bn_conv_winograd_fp16_emulated();
+}
+
 int bn_precision_resolve(bn_precision request, bn_precision *out, char *why, size_t nwhy,
                          bn_error *err) {
     char scratch[8];
@@ -159,20 +173,32 @@ int bn_precision_resolve(bn_precision request, bn_precision *out, char *why, siz
         snprintf(why, nwhy, "bf16: vdpbf16ps products (as asked)");
         return BN_OK;
     case BN_PRECISION_FP16:
-        return bn_fail(err, BN_EINVAL,
-                       "--precision fp16: this build has no FP16 products kernel%s; use fp32, "
-                       "bf16 or fast",
-                       f->avx512_fp16 ? "" : " (and this CPU has no avx512_fp16)");
+        if (!bn_conv_winograd_has_precision(BN_PRECISION_FP16))
+            return bn_fail(err, BN_EINVAL,
+                           "--precision fp16: the FP16 products need AVX-512 with avx512_fp16 "
+                           "and the engine's AVX-512 build (this CPU, %s: %s); use fp32, bf16 "
+                           "or fast",
+                           bn_cpu_model(),
+                           !f->avx512        ? "no AVX-512"
+                           : !f->avx512_fp16 ? "no avx512_fp16"
+                                             : "portable build forced or not built with GCC");
+        *out = BN_PRECISION_FP16;
+        snprintf(why, nwhy, "%s",
+                 bn_conv_winograd_fp16_emulated()
+                     ? "fp16: products emulated in software (BN_FP16_EMULATE; about 100x slower)"
+                     : "fp16: vfmadd231ph products (as asked)");
+        return BN_OK;
     case BN_PRECISION_FAST: break;
     default: return bn_fail(err, BN_EINVAL, "--precision: unknown value %d", (int)request);
     }
     *out = BN_PRECISION_FP32;
-    if (!bn_conv_winograd_has_precision(BN_PRECISION_BF16)) {
-        snprintf(why, nwhy, "fp32: no faster reduced precision on this CPU (%s%s)",
-                 !f->avx512        ? "no AVX-512"
-                 : !f->avx512_bf16 ? "no avx512_bf16"
-                                   : "BF16 products: portable build forced or not built with GCC",
-                 f->avx512_fp16 ? "; avx512_fp16 present, FP16 products not built yet" : "");
+    const int bf16 = prec_native(BN_PRECISION_BF16), fp16 = prec_native(BN_PRECISION_FP16);
+    if (!bf16 && !fp16) {
+        snprintf(why, nwhy, "fp32: no faster reduced precision on this CPU (%s)",
+                 !f->avx512                           ? "no AVX-512"
+                 : !f->avx512_bf16 && !f->avx512_fp16 ? "no avx512_bf16 or avx512_fp16"
+                                                      : "portable build forced, not built with "
+                                                        "GCC, or FP16 emulated");
         return BN_OK;
     }
     char path[4200], dir[4096], key[256], choice[16];
@@ -182,24 +208,34 @@ int bn_precision_resolve(bn_precision request, bn_precision *out, char *why, siz
     bn_precision cached;
     if (have_path && prec_cache_read(path, key, choice, sizeof choice, &ratio) &&
         bn_precision_parse(choice, &cached) == BN_OK &&
-        (cached == BN_PRECISION_FP32 || cached == BN_PRECISION_BF16)) {
+        (cached == BN_PRECISION_FP32 || (cached == BN_PRECISION_BF16 && bf16) ||
+         (cached == BN_PRECISION_FP16 && fp16))) {
         *out = cached;
-        snprintf(why, nwhy, "%s: vdpbf16ps products %.2fx FP32 on this CPU (cached in %s)",
-                 bn_precision_name(cached), ratio, path);
+        snprintf(why, nwhy, "%s: %s products %.2fx FP32 on this CPU (cached in %s)",
+                 bn_precision_name(cached),
+                 cached == BN_PRECISION_FP32 ? "reduced-precision" : prec_instruction(cached),
+                 ratio, path);
         return BN_OK;
     }
-    /* Interleaved, best of 5 each: a busy host slows both alike. */
-    double fp32 = 0, bf16 = 0;
+    /* Interleaved, best of 5 each: a busy host slows all alike. */
+    double fp32 = 0, rb = 0, rh = 0;
     for (int r = 0; r < 5; r++) {
         double a = bn_conv_winograd_kernel_gmacs(BN_PRECISION_FP32, 1, 0.004);
-        double b = bn_conv_winograd_kernel_gmacs(BN_PRECISION_BF16, 1, 0.004);
+        double b = bf16 ? bn_conv_winograd_kernel_gmacs(BN_PRECISION_BF16, 1, 0.004) : 0;
+        double h = fp16 ? bn_conv_winograd_kernel_gmacs(BN_PRECISION_FP16, 1, 0.004) : 0;
         fp32 = a > fp32 ? a : fp32;
-        bf16 = b > bf16 ? b : bf16;
+        rb = b > rb ? b : rb;
+        rh = h > rh ? h : rh;
     }
-    ratio = fp32 > 0 ? bf16 / fp32 : 0;
-    *out = ratio >= BN_PRECISION_MIN_GAIN ? BN_PRECISION_BF16 : BN_PRECISION_FP32;
-    snprintf(why, nwhy, "%s: vdpbf16ps products %.2fx FP32 on this CPU (measured%s)",
-             bn_precision_name(*out), ratio,
+    rb = fp32 > 0 ? rb / fp32 : 0;
+    rh = fp32 > 0 ? rh / fp32 : 0;
+    /* FP16 is 3-5x closer to exact than BF16 (docs/PERFORMANCE.md): it wins
+     * unless BF16 is clearly faster. */
+    bn_precision best = rh >= 0.95 * rb ? BN_PRECISION_FP16 : BN_PRECISION_BF16;
+    ratio = best == BN_PRECISION_FP16 ? rh : rb;
+    *out = ratio >= BN_PRECISION_MIN_GAIN ? best : BN_PRECISION_FP32;
+    snprintf(why, nwhy, "%s: %s products %.2fx FP32 on this CPU (measured%s)",
+             bn_precision_name(*out), prec_instruction(best), ratio,
              *out == BN_PRECISION_FP32 ? ", not worth the accuracy" : "");
     if (have_path)
         prec_cache_write(path, dir, key, bn_precision_name(*out), ratio);

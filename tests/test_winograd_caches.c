@@ -86,8 +86,9 @@ static void test_plans(void) {
                     bn_conv_winograd_plan want, got[NCONFIG];
                     old_plan(cin, cout, n, s, s, pool, bf16, threads, &want);
                     for (int c = 0; c < NCONFIG; c++)
-                        bn_conv_winograd_plan_for(cin, cout, n, s, s, pool, bf16, threads,
-                                                  &configs[c].c, &got[c]);
+                        bn_conv_winograd_plan_for(cin, cout, n, s, s, pool,
+                                                  bf16 ? BN_PRECISION_BF16 : BN_PRECISION_FP32,
+                                                  threads, &configs[c].c, &got[c]);
                     const bn_conv_winograd_plan *h = &got[0];
                     CHECK_MSG(h->tb == want.tb && h->private_blocks == want.private_blocks &&
                                   h->vstream == want.vstream && h->stream == want.stream,
@@ -106,8 +107,8 @@ static void test_plans(void) {
         printf("%-9s", configs[c].name);
         for (int i = 0; i < 13; i++) {
             bn_conv_winograd_plan p;
-            bn_conv_winograd_plan_for(vgg[i][0], vgg[i][1], 8, vgg[i][2], vgg[i][2], vgg_pool[i], 0,
-                                      2, &configs[c].c, &p);
+            bn_conv_winograd_plan_for(vgg[i][0], vgg[i][1], 8, vgg[i][2], vgg[i][2], vgg_pool[i],
+                                      BN_PRECISION_FP32, 2, &configs[c].c, &p);
             printf(" %s/%zu%s", p.rule, p.tb, p.private_blocks ? "p" : "s");
         }
         printf("\n");
@@ -120,11 +121,11 @@ static void test_plans(void) {
      * stays in 2 x 1.9M of L3, so it is "large"; its 2M L2 makes block3_conv1
      * (U 8M = 4 x L2) private. Tiny: block2_conv2 (U 4M > 4 x 256K) shared. */
     bn_conv_winograd_plan p;
-    bn_conv_winograd_plan_for(256, 256, 8, 56, 56, 0, 0, 2, &configs[1].c, &p);
+    bn_conv_winograd_plan_for(256, 256, 8, 56, 56, 0, BN_PRECISION_FP32, 2, &configs[1].c, &p);
     CHECK(!strcmp(p.rule, "large"));
-    bn_conv_winograd_plan_for(128, 256, 8, 56, 56, 0, 0, 2, &configs[1].c, &p);
+    bn_conv_winograd_plan_for(128, 256, 8, 56, 56, 0, BN_PRECISION_FP32, 2, &configs[1].c, &p);
     CHECK(!strcmp(p.rule, "l2") && p.private_blocks);
-    bn_conv_winograd_plan_for(128, 128, 8, 112, 112, 1, 0, 2, &configs[2].c, &p);
+    bn_conv_winograd_plan_for(128, 128, 8, 112, 112, 1, BN_PRECISION_FP32, 2, &configs[2].c, &p);
     CHECK(!strcmp(p.rule, "large") && !p.private_blocks);
 }
 
@@ -171,7 +172,8 @@ static int bytes_one(bn_conv *c, const shape *s, const float *in, const int *bat
                     bn_conv_forward(c, in, dst, n, s->h, s->w, ws);
                 free(ws);
                 bn_conv_winograd_plan p;
-                bn_conv_winograd_plan_for(s->cin, s->cout, n, s->h, s->w, s->pool, bf16, threads,
+                bn_conv_winograd_plan_for(s->cin, s->cout, n, s->h, s->w, s->pool,
+                                          bf16 ? BN_PRECISION_BF16 : BN_PRECISION_FP32, threads,
                                           &configs[k].c, &p);
                 if (n == nmax)
                     tbs[k] = p.tb;
