@@ -29,7 +29,8 @@
  * It prints the data caches the Winograd blocks are sized for first
  * (INFO caches ...; $BN_CACHES forces others, docs/PERFORMANCE.md), and
  * with --layers the rate of the Winograd products' kernel alone, one thread
- * on data in cache, FP32 and BF16 (INFO kernel_gmacs ...): the layers' rates
+ * on data in cache, FP32, BF16 and FP16 (INFO kernel_gmacs ...; 0 where the
+ * CPU lacks the instructions): the layers' rates
  * are bounded by it, and the gap says what memory and the transforms cost.
  *
  * Weights: random He-normal (seeded) unless --weights is given: speed does
@@ -280,8 +281,13 @@ int main(int argc, char **argv) {
     if (layers) {
         double kf = bn_conv_winograd_kernel_gmacs(BN_PRECISION_FP32, 3, 0.05);
         double kb = bn_conv_winograd_kernel_gmacs(BN_PRECISION_BF16, 3, 0.05);
-        printf("INFO kernel_gmacs fp32=%.1f bf16=%.1f bf16/fp32=%.2f (one thread, in cache)\n", kf,
-               kb, kf > 0 ? kb / kf : 0.0);
+        /* FP16 only where vfmadd231ph runs: the emulation's rate says nothing */
+        double kh = bn_conv_winograd_fp16_emulated()
+                        ? 0
+                        : bn_conv_winograd_kernel_gmacs(BN_PRECISION_FP16, 3, 0.05);
+        printf("INFO kernel_gmacs fp32=%.1f bf16=%.1f fp16=%.1f bf16/fp32=%.2f fp16/fp32=%.2f (one "
+               "thread, in cache)\n",
+               kf, kb, kh, kf > 0 ? kb / kf : 0.0, kf > 0 ? kh / kf : 0.0);
     }
     fflush(stdout);
 

@@ -127,7 +127,7 @@ typedef int wg_i16 __attribute__((vector_size(64)));
 /* The arithmetic of the products, a constant in each build of the template
  * (wg_work_*): FP32; BF16 (winograd_bf16.h); FP16 with vfmadd231ph, or the
  * same sums in software (winograd_fp16.h). */
-enum { WG_F32, WG_BF16, WG_F16, WG_F16_EMU };
+enum { WG_F32, WG_BF16, WG_F16 };
 
 /* ------------------------------------------------------------------------ */
 /* Transform matrices                                                        */
@@ -266,7 +266,7 @@ enum { WG_RULE_L2, WG_RULE_L3, WG_RULE_LARGE };
  * them there anyway. Every rule only groups tiles: the sums are the same. */
 static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w, int pool, int prec,
                         const bn_cpu_cache_sizes *c) {
-    const int bf16 = prec == WG_BF16, fp16 = prec >= WG_F16;
+    const int bf16 = prec == WG_BF16, fp16 = prec == WG_F16;
     g->cin = cin;
     g->cout = cout;
     g->bf16 = bf16;
@@ -386,6 +386,7 @@ typedef struct {
     const float *u;     /* FP32 U, or NULL */
     const uint16_t *ub; /* BF16 U (g.bf16) or FP16 U (g.fp16), or NULL */
     float uscale;       /* FP16: U's scale undone (winograd_fp16.h) */
+    int f16emu;         /* FP16: the products in software (wg_f16_chunk_emu) */
     const float *bias;
     int pool;           /* write maxpool2x2 of the output (h/2, w/2) instead */
     int private_blocks; /* g.private_blocks and at most WG_PRIVATE threads */
@@ -436,7 +437,7 @@ WG_INLINE void wg_stream_fence(void) {
  * FP16: sc, the tile's row of chunk scales, is written too. */
 WG_INLINE void wg_input_tile(const wg_job *j, size_t img, int y0, int x0, void *vrow, float *sc,
                              const float *next, int nfrom, const int prec) {
-    const int bf16 = prec == WG_BF16, fp16 = prec >= WG_F16;
+    const int bf16 = prec == WG_BF16, fp16 = prec == WG_F16;
     float *v = vrow;     /* FP32 V (and FP16's, doubled binary16 in 4 bytes) */
     uint16_t *vb = vrow; /* BF16 V */
     /* BF16: channels c-16..c-1 until c..c+15 join them; FP16: both vectors of
@@ -658,34 +659,38 @@ WG_INLINE void wg_output_tile(const wg_job *j, const float *m, size_t img, int y
  * row; winograd_fp16.h). C is FP32 in every case. */
 WG_INLINE void wg_kernel(const int prec, int rows, int k, const void *av, size_t lda,
                          const void *bv, float *c, size_t ldc, const char *pf, int npf,
-                         const char *pf2, int npf2, const float *sc, size_t nch) {
+                         const char *pf2, int npf2, const float *sc, size_t nch, int emu) {
     const int bf16 = prec == WG_BF16;
     const float *a = av, *b = bv;
     wg_v16 c0[WG_ROWS], c1[WG_ROWS];
-    if (prec >= WG_F16) {
+    if (prec == WG_F16) {
 #pragma GCC unroll 16
         for (int r = 0; r < rows; r++) {
             __builtin_prefetch(c + r * ldc, 1, 3);
             __builtin_prefetch(c + r * ldc + WG_P * 16, 1, 3);
         }
         for (int i = 0, q = 0; i < k; q++) {
-            /* one chunk's FP16 sums: declared here, so that nothing carries
-             * them from chunk to chunk and they stay in registers */
-            wg_v16 acc[WG_ROWS];
+            const int end = i + WG_F16_K < k ? i + WG_F16_K : k;
+            wg_v16 acc[WG_ROWS]; /* the chunk's FP16 sums, rows 0..rows-1 */
+            /* This chunk's share of the prefetches: one line per step, as
+             * the FP32 and BF16 kernels ask for them. */
+            for (int s = i; s < end && s < npf; s++)
+                __builtin_prefetch(pf + (size_t)s * 64, 0, 2);
+            for (int s = i; s < end && s < npf2; s++)
+                __builtin_prefetch(pf2 + (size_t)s * 64, 0, 2);
+            if (emu) {
+                /* its own array: acc's address never taken, so that GCC
+                 * keeps the native path's sums in registers */
+                wg_v16 sums[WG_ROWS];
+                wg_f16_chunk_emu(sums, rows, (const uint32_t *)av + i, lda,
+                                 (const uint16_t *)bv + (size_t)i * 32, end - i);
 #pragma GCC unroll 16
-            for (int r = 0; r < rows; r++)
-                acc[r] = (wg_v16){0};
-            for (const int end = i + WG_F16_K < k ? i + WG_F16_K : k; i < end; i++) {
-                /* A step reads one line of U, as a BF16 step: one line of each. */
-                if (i < npf)
-                    __builtin_prefetch(pf + (size_t)i * 64, 0, 2);
-                if (i < npf2)
-                    __builtin_prefetch(pf2 + (size_t)i * 64, 0, 2);
-                if (prec == WG_F16_EMU)
-                    wg_f16_step_emu(acc, rows, i, av, lda, bv);
-                else
-                    wg_f16_step(acc, rows, i, av, lda, bv);
-            }
+                for (int r = 0; r < rows; r++)
+                    acc[r] = sums[r];
+            } else
+                wg_f16_chunk(acc, rows, (const uint32_t *)av + i, lda,
+                             (const uint16_t *)bv + (size_t)i * 32, end - i);
+            i = end;
 #pragma GCC unroll 16
             for (int r = 0; r < rows; r++) {
                 wg_v16 lo, hi, *m0 = (wg_v16 *)(c + r * ldc),
@@ -750,11 +755,11 @@ WG_INLINE void wg_kernel(const int prec, int rows, int k, const void *av, size_t
  * the kernel load-bound (measured: 10-15% slower). */
 WG_INLINE void wg_kernel_rows(const int prec, int rows, int k, const void *a, size_t lda,
                               const void *b, float *c, size_t ldc, const char *pf, int npf,
-                              const char *pf2, int npf2, const float *sc, size_t nch) {
+                              const char *pf2, int npf2, const float *sc, size_t nch, int emu) {
     if (rows == WG_ROWS)
         switch (lda) {
 #define WG_LDA(L)                                                                                  \
-    case L: wg_kernel(prec, WG_ROWS, k, a, L, b, c, ldc, pf, npf, pf2, npf2, sc, nch); return;
+    case L: wg_kernel(prec, WG_ROWS, k, a, L, b, c, ldc, pf, npf, pf2, npf2, sc, nch, emu); return;
             WG_LDA(16)
             WG_LDA(32)
             WG_LDA(64)
@@ -766,7 +771,7 @@ WG_INLINE void wg_kernel_rows(const int prec, int rows, int k, const void *a, si
         }
     switch (rows) {
 #define WG_CASE(R)                                                                                 \
-    case R: wg_kernel(prec, R, k, a, lda, b, c, ldc, pf, npf, pf2, npf2, sc, nch); break;
+    case R: wg_kernel(prec, R, k, a, lda, b, c, ldc, pf, npf, pf2, npf2, sc, nch, emu); break;
         WG_CASE(14)
         WG_CASE(13)
         WG_CASE(12)
@@ -870,7 +875,7 @@ WG_INLINE void wg_step_product(wg_job *j, const float *v, float *m, size_t cnt, 
         const void *a = bf16 ? (const void *)(vpb + r * g->cinp) : (const void *)(vp + r * g->cinp);
         wg_kernel_rows(prec, rows, bf16 ? (g->cin + 1) / 2 : g->cin, a, g->cinp,
                        half_u ? (const void *)upb : (const void *)up, mr, g->mtile, pf, npf, pf2,
-                       vn, sc ? sc + r * g->nch : NULL, g->nch);
+                       vn, sc ? sc + r * g->nch : NULL, g->nch, j->f16emu);
     }
 }
 
@@ -979,13 +984,6 @@ static WG_AVX512 void wg_work_bf16(void *arg, int tid, int nth) {
 /* The FP16 products (winograd_fp16.h): on CPUs with avx512_fp16. */
 static WG_AVX512 void wg_work_fp16(void *arg, int tid, int nth) {
     wg_work(arg, tid, nth, WG_F16);
-    if (((wg_job *)arg)->stream)
-        wg_stream_fence();
-}
-
-/* The same sums in software ($BN_FP16_EMULATE, or no avx512_fp16). */
-static WG_AVX512 void wg_work_fp16_emu(void *arg, int tid, int nth) {
-    wg_work(arg, tid, nth, WG_F16_EMU);
     if (((wg_job *)arg)->stream)
         wg_stream_fence();
 }
@@ -1188,8 +1186,10 @@ static int winograd_prepare(bn_conv *c, const float *kernel, bn_error *err) {
     return wg_prepare_precision(c, cinp, nblk, err);
 }
 
-/* The template's constant for a layer's precision (FP16: WG_F16 for the
- * geometry, which the emulation shares). */
+/* The template's constant for a layer's precision (FP16 emulated or not:
+ * one compiled engine, wg_job.f16emu choosing the products' code, so that
+ * everything around them is the same machine code and the two give the
+ * same bytes). */
 static int wg_prec_of(bn_precision p) {
     return p == BN_PRECISION_BF16 ? WG_BF16 : p == BN_PRECISION_FP16 ? WG_F16 : WG_F32;
 }
@@ -1256,7 +1256,8 @@ static void winograd_run(const bn_conv *c, const float *in, float *out, int n, i
     if (prec == WG_BF16)
         fn = wg_work_bf16;
     else if (prec == WG_F16)
-        fn = wg_f16_emulated() ? wg_work_fp16_emu : wg_work_fp16;
+        fn = wg_work_fp16;
+    j.f16emu = prec == WG_F16 && wg_f16_emulated();
     j.stream = fn != wg_work_generic && wg_stream_out(&j.g, pool) && ((uintptr_t)out & 63) == 0;
     j.vstream = fn != wg_work_generic && wg_vstream(&j.g, j.private_blocks);
 #ifdef WG_PROFILE
@@ -1352,7 +1353,7 @@ static double wg_now(void) {
 }
 
 /* Kernel calls per second on data in cache, for `seconds`. */
-static WG_AVX512 double wg_bench_calls(int prec, const void *a, const void *b, float *c,
+static WG_AVX512 double wg_bench_calls(int prec, int emu, const void *a, const void *b, float *c,
                                        const float *sc, double seconds) {
     long calls = 0;
     double t0 = wg_now(), t;
@@ -1360,13 +1361,10 @@ static WG_AVX512 double wg_bench_calls(int prec, const void *a, const void *b, f
         for (int i = 0; i < 64; i++) {
             if (prec == WG_F16)
                 wg_kernel_rows(WG_F16, WG_ROWS, WG_BENCH_K, a, WG_BENCH_K, b, c, WG_BENCH_LDC, NULL,
-                               0, NULL, 0, sc, WG_BENCH_K / WG_F16_K);
-            else if (prec == WG_F16_EMU)
-                wg_kernel_rows(WG_F16_EMU, WG_ROWS, WG_BENCH_K, a, WG_BENCH_K, b, c, WG_BENCH_LDC,
-                               NULL, 0, NULL, 0, sc, WG_BENCH_K / WG_F16_K);
+                               0, NULL, 0, sc, WG_BENCH_K / WG_F16_K, emu);
             else
                 wg_kernel_rows(prec, WG_ROWS, prec == WG_BF16 ? WG_BENCH_K / 2 : WG_BENCH_K, a,
-                               WG_BENCH_K, b, c, WG_BENCH_LDC, NULL, 0, NULL, 0, NULL, 0);
+                               WG_BENCH_K, b, c, WG_BENCH_LDC, NULL, 0, NULL, 0, NULL, 0, 0);
             __asm__ volatile("" ::: "memory"); /* every call's stores happen */
         }
         calls += 64;
@@ -1378,9 +1376,7 @@ static WG_AVX512 double wg_bench_calls(int prec, const void *a, const void *b, f
 double bn_conv_winograd_kernel_gmacs(bn_precision p, int reps, double seconds) {
     if (!bn_conv_winograd_has_precision(p) || !bn_conv_winograd_fast())
         return 0;
-    int prec = wg_prec_of(p);
-    if (prec == WG_F16 && wg_f16_emulated())
-        prec = WG_F16_EMU;
+    const int prec = wg_prec_of(p), emu = prec == WG_F16 && wg_f16_emulated();
     size_t abytes = (size_t)WG_ROWS * WG_BENCH_K * 4, bbytes = (size_t)WG_BENCH_K * WG_COLS * 4;
     size_t cbytes = ((size_t)WG_ROWS * WG_BENCH_LDC + WG_P * 16) * sizeof(float);
     size_t sbytes = (size_t)WG_ROWS * (WG_BENCH_K / WG_F16_K) * sizeof(float);
@@ -1394,7 +1390,7 @@ double bn_conv_winograd_kernel_gmacs(bn_precision p, int reps, double seconds) {
         af[i] = (float)(i % 7) * 0.125f + 0.5f;
     for (size_t i = 0; i < bbytes / 4; i++)
         bf[i] = (float)(i % 5) * 0.0625f - 0.125f;
-    if (prec >= WG_F16) { /* A doubled binary16, B binary16 (the first half of its bytes) */
+    if (prec == WG_F16) { /* A doubled binary16, B binary16 (the first half of its bytes) */
         uint32_t *ah = (uint32_t *)af;
         uint16_t *bh = (uint16_t *)bf;
         for (size_t i = 0; i < abytes / 4; i++) {
@@ -1408,7 +1404,8 @@ double bn_conv_winograd_kernel_gmacs(bn_precision p, int reps, double seconds) {
     }
     double best = 0;
     for (int r = 0; r < reps; r++) {
-        double rate = wg_bench_calls(prec, af, bf, (float *)(mem + abytes + bbytes), sc, seconds);
+        double rate =
+            wg_bench_calls(prec, emu, af, bf, (float *)(mem + abytes + bbytes), sc, seconds);
         best = rate > best ? rate : best;
     }
     free(mem);

@@ -44,11 +44,18 @@
  * image.
  *
  * Without avx512_fp16 the products can be run in software
- * (BN_FP16_EMULATE=1, wg_f16_step_emu): each lane's multiply-add computed
+ * (BN_FP16_EMULATE=1, wg_f16_chunk_emu): each lane's multiply-add computed
  * exactly and rounded once to binary16 as vfmadd231ph does, everything else
  * the same code. It is about 100x slower, and it is what the tests check
  * the FP16 path with on hosts without avx512_fp16; on hosts with it, they
- * check that the instruction and the emulation give the same bytes.
+ * check that the instruction and the emulation give the same bytes. "The
+ * same code" means the same machine code: the emulation is a run-time
+ * branch inside the one compiled FP16 engine (wg_job.f16emu), not a second
+ * instance of it. Two instances once differed in the last bits of the FP32
+ * transforms, because GCC fused multiplies and adds (-ffp-contract=fast)
+ * differently in each; V's rounding to binary16 turned that into whole
+ * binary16 ulps in about 1% of the outputs (found on the first host with
+ * avx512_fp16, an Intel Xeon).
  */
 #ifndef BN_WINOGRAD_FP16_H
 #define BN_WINOGRAD_FP16_H
@@ -135,38 +142,147 @@ WG_INLINE void wg_f16_widen(const wg_v16 *acc, wg_v16 *lo, wg_v16 *hi) {
 #endif
 }
 
-/* One step of wg_kernel in FP16: input channel i for `rows` rows of A (V[p],
- * lda elements of 4 bytes apart) into the FP16 accumulators acc (32 output
- * channels each). b: the 32 binary16 weights of channel i. A 32-bit
- * broadcast (a plain load) gives the doubled binary16 in every lane. */
-WG_INLINE void wg_f16_step(wg_v16 *acc, int rows, int i, const uint32_t *a, size_t lda,
-                           const uint16_t *b) {
+/* One chunk of wg_kernel in FP16, as one block of assembly: acc[r] (r <
+ * rows, 32 output channels each) = the binary16 sum over n steps of
+ * a[r][i] b[i], from zero. a: the chunk's first channel of row 0 (rows lda
+ * elements of 4 bytes apart, each the binary16 value twice); b: its first
+ * line of 32 binary16 weights (64-byte aligned, 64 bytes per line); n >= 1.
+ * Per step: one line of b, then per row a 32-bit broadcast (a plain load)
+ * and vfmadd231ph, in increasing row order; rows 0-13 are addressed from
+ * four bases (a, a + 3 lda, a + 4 lda, a + 9 lda) with lda as a scaled
+ * index, so no row needs a register of its own.
+ *
+ * Why assembly: written as one asm statement per multiply-add, GCC kept a
+ * copy of every accumulator on the stack and stored it after each
+ * vfmadd231ph (one store per FMA: the products ran at the FP32 rate). Here
+ * the accumulators are the statement's register operands for the whole
+ * chunk. ROWS is a literal (one statement per row count, chosen by a switch
+ * that constant rows fold away), so the rows past it are left out by the
+ * assembler's .if. */
+#define WG_STR_(x) #x
+#define WG_STR(x) WG_STR_(x)
+#define WG_F16_IF(ROWS, R, TEXT) ".if " #ROWS " > " #R "\n\t" TEXT ".endif\n\t"
+#define WG_F16_ROW(ROWS, R, ADDR)                                                                  \
+    WG_F16_IF(ROWS, R, "vpbroadcastd " ADDR ", %[s]\n\tvfmadd231ph %[s], %[u], %[c" #R "]\n\t")
+#define WG_F16_ZERO(ROWS, R) WG_F16_IF(ROWS, R, "vpxord %[c" #R "], %[c" #R "], %[c" #R "]\n\t")
+#define WG_F16_CHUNK_ASM(ROWS)                                                                                 \
+    __asm__(                                                                                                   \
+        WG_F16_ZERO(ROWS, 0) WG_F16_ZERO(ROWS, 1) WG_F16_ZERO(ROWS, 2) WG_F16_ZERO(                            \
+            ROWS, 3) WG_F16_ZERO(ROWS,                                                                         \
+                                 4) WG_F16_ZERO(ROWS,                                                          \
+                                                5) WG_F16_ZERO(ROWS,                                           \
+                                                               6) WG_F16_ZERO(ROWS,                            \
+                                                                              7) WG_F16_ZERO(ROWS,             \
+                                                                                             8)                \
+            WG_F16_ZERO(ROWS, 9) WG_F16_ZERO(ROWS, 10) WG_F16_ZERO(ROWS, 11) WG_F16_ZERO(                      \
+                ROWS,                                                                                          \
+                12) WG_F16_ZERO(ROWS,                                                                          \
+                                13) WG_F16_IF(ROWS, 3,                                                         \
+                                              "lea (%[a0],%[l],2), %[a3]\n\tadd %[l], %[a3]\n\t")              \
+                WG_F16_IF(ROWS, 4, "lea (%[a0],%[l],4), %[a4]\n\t") WG_F16_IF(                                 \
+                    ROWS, 9,                                                                                   \
+                    "lea (%[a0],%[l],8), %[a9]\n\tadd %[l], "                                                  \
+                    "%[a9]\n\t") "1:\n\t"                                                                      \
+                                 "vmovdqa64 (%[b]), "                                                          \
+                                 "%[u]\n\t" WG_F16_ROW(ROWS, 0, "(%[a0])") WG_F16_ROW(                         \
+                                     ROWS, 1,                                                                  \
+                                     "(%[a0],%["                                                               \
+                                     "l],1)") WG_F16_ROW(ROWS, 2, "(%[a0],%[l],2)")                            \
+                                     WG_F16_ROW(ROWS, 3, "(%[a3])") WG_F16_ROW(ROWS, 4, "(%[a4])") WG_F16_ROW( \
+                                         ROWS, 5,                                                              \
+                                         "(%[a3],%[l],2)") WG_F16_ROW(ROWS, 6, "(%[a4],%[l],2)")               \
+                                         WG_F16_ROW(ROWS, 7, "(%[a3],%[l],4)") WG_F16_ROW(                     \
+                                             ROWS, 8,                                                          \
+                                             "(%[a0],%[l],8)") WG_F16_ROW(ROWS, 9, "(%[a9])")                  \
+                                             WG_F16_ROW(ROWS, 10, "(%[a9],%[l],1)") WG_F16_ROW(                \
+                                                 ROWS, 11, "(%[a3],%[l],8)")                                   \
+                                                 WG_F16_ROW(ROWS, 12, "(%[a4],%[l],8)") WG_F16_ROW(            \
+                                                     ROWS, 13,                                                 \
+                                                     "(%[a9],%[l],4)") "add $4, "                              \
+                                                                       "%[a0]\n\t" WG_F16_IF(ROWS,             \
+                                                                                             3,                \
+                                                                                             "add"             \
+                                                                                             " $"              \
+                                                                                             "4, "             \
+                                                                                             "%["              \
+                                                                                             "a3]"             \
+                                                                                             "\n"              \
+                                                                                             "\t")             \
+                                                                           WG_F16_IF(ROWS, 4,                  \
+                                                                                     "add "                    \
+                                                                                     "$4, "                    \
+                                                                                     "%[a4]"                   \
+                                                                                     "\n\t")                   \
+                                                                               WG_F16_IF(                      \
+                                                                                   ROWS,                       \
+                                                                                   9,                          \
+                                                                                   "add"                       \
+                                                                                   " $"                        \
+                                                                                   "4, "                       \
+                                                                                   "%["                        \
+                                                                                   "a9]"                       \
+                                                                                   "\n"                        \
+                                                                                   "\t") "add "                \
+                                                                                         "$64, "               \
+                                                                                         "%[b]"                \
+                                                                                         "\n\t"                \
+                                                                                         "dec "                \
+                                                                                         "%[n]"                \
+                                                                                         "\n\t"                \
+                                                                                         "jnz 1b"              \
+        : [a0] "+r"(pa), [b] "+r"(pb), [n] "+r"(cnt), [a3] "=&r"(a3), [a4] "=&r"(a4),                          \
+          [a9] "=&r"(a9), [u] "=&v"(u), [s] "=&v"(sv), [c0] "=&v"(acc[0]), [c1] "=&v"(acc[1]),                 \
+          [c2] "=&v"(acc[2]), [c3] "=&v"(acc[3]), [c4] "=&v"(acc[4]), [c5] "=&v"(acc[5]),                      \
+          [c6] "=&v"(acc[6]), [c7] "=&v"(acc[7]), [c8] "=&v"(acc[8]), [c9] "=&v"(acc[9]),                      \
+          [c10] "=&v"(acc[10]), [c11] "=&v"(acc[11]), [c12] "=&v"(acc[12]), [c13] "=&v"(acc[13])               \
+        : [l] "r"(lbytes)                                                                                      \
+        : "memory")
+
+_Static_assert(WG_ROWS == 14, "wg_f16_chunk addresses 14 rows");
+
+WG_INLINE void wg_f16_chunk(wg_v16 acc[WG_ROWS], const int rows, const uint32_t *a, size_t lda,
+                            const uint16_t *b, int n) {
 #if !WG_HAVE_FP16
-    (void)acc, (void)rows, (void)i, (void)a, (void)lda, (void)b;
+    (void)acc, (void)rows, (void)a, (void)lda, (void)b, (void)n;
     abort();
 #else
-    wg_v16 bv = *(const wg_v16 *)(b + (size_t)i * 32);
-#pragma GCC unroll 16
-    for (int r = 0; r < rows; r++) {
-        wg_v16 s;
-        __asm__("vpbroadcastd %1, %0" : "=v"(s) : "m"(a[r * lda + i]));
-        __asm__("vfmadd231ph %2, %1, %0" : "+v"(acc[r]) : "v"(bv), "v"(s));
+    const char *pa = (const char *)a, *pb = (const char *)b;
+    const size_t lbytes = lda * 4;
+    long cnt = n;
+    const char *a3, *a4, *a9;
+    wg_v16 u, sv;
+    switch (rows) {
+    case 14: WG_F16_CHUNK_ASM(14); break;
+    case 13: WG_F16_CHUNK_ASM(13); break;
+    case 12: WG_F16_CHUNK_ASM(12); break;
+    case 11: WG_F16_CHUNK_ASM(11); break;
+    case 10: WG_F16_CHUNK_ASM(10); break;
+    case 9: WG_F16_CHUNK_ASM(9); break;
+    case 8: WG_F16_CHUNK_ASM(8); break;
+    case 7: WG_F16_CHUNK_ASM(7); break;
+    case 6: WG_F16_CHUNK_ASM(6); break;
+    case 5: WG_F16_CHUNK_ASM(5); break;
+    case 4: WG_F16_CHUNK_ASM(4); break;
+    case 3: WG_F16_CHUNK_ASM(3); break;
+    case 2: WG_F16_CHUNK_ASM(2); break;
+    case 1: WG_F16_CHUNK_ASM(1); break;
+    default: abort();
     }
 #endif
 }
 
-/* wg_f16_step in software (BN_FP16_EMULATE): the same sums, lane by lane. */
-WG_INLINE void wg_f16_step_emu(wg_v16 *acc, int rows, int i, const uint32_t *a, size_t lda,
-                               const uint16_t *b) {
-    float bf[32];
-    for (int l = 0; l < 32; l++)
-        bf[l] = bn_f16_float(b[(size_t)i * 32 + l]);
+/* wg_f16_chunk in software (BN_FP16_EMULATE): the same sums, lane by lane,
+ * in the same order. */
+static __attribute__((noinline)) void wg_f16_chunk_emu(wg_v16 acc[WG_ROWS], int rows,
+                                                       const uint32_t *a, size_t lda,
+                                                       const uint16_t *b, int n) {
     for (int r = 0; r < rows; r++) {
-        const float v = bn_f16_float((uint16_t)a[r * lda + i]);
-        uint16_t h[32];
-        memcpy(h, &acc[r], sizeof h);
-        for (int l = 0; l < 32; l++)
-            h[l] = bn_f16_fma(v, bf[l], h[l]);
+        uint16_t h[32] = {0};
+        for (int i = 0; i < n; i++) {
+            const float v = bn_f16_float((uint16_t)a[r * lda + i]);
+            for (int l = 0; l < 32; l++)
+                h[l] = bn_f16_fma(v, bn_f16_float(b[(size_t)i * 32 + l]), h[l]);
+        }
         memcpy(&acc[r], h, sizeof h);
     }
 }

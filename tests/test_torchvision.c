@@ -19,6 +19,7 @@
  *   sums differed in the last bits with the batch size: rel L2 up to 6.7e-7.)
  */
 #include "check.h"
+#include "cpu.h"
 #include "image.h"
 #include "support.h"
 #include "vgg16.h"
@@ -67,7 +68,14 @@ static float *stored(sqlite3 *db, const char *path, int dim) {
     return v;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    /* The OpenBLAS kernels the extractor runs with (it re-executes itself
+     * for them, cpu.h): the direct engine's bytes depend on the kernel set,
+     * and part 2 compares this process's output with the extractor's bit
+     * for bit. (On an Intel Xeon OpenBLAS 0.3.21 loads Prescott's generic
+     * kernels; the extractor asks for SkylakeX's.) */
+    (void)argc;
+    bn_cpu_blas_use_best_kernels(argv);
     const char *src = getenv("BN_SOURCE_DIR");
     CHECK(src != NULL);
     if (!src)
