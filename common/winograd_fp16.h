@@ -162,95 +162,77 @@ WG_INLINE void wg_f16_widen(const wg_v16 *acc, wg_v16 *lo, wg_v16 *hi) {
  * chunk. ROWS is a literal (one statement per row count, chosen by a switch
  * that constant rows fold away), so the rows past it are left out by the
  * assembler's .if. */
-#define WG_STR_(x) #x
-#define WG_STR(x) WG_STR_(x)
 #define WG_F16_IF(ROWS, R, TEXT) ".if " #ROWS " > " #R "\n\t" TEXT ".endif\n\t"
 #define WG_F16_ROW(ROWS, R, ADDR)                                                                  \
     WG_F16_IF(ROWS, R, "vpbroadcastd " ADDR ", %[s]\n\tvfmadd231ph %[s], %[u], %[c" #R "]\n\t")
 #define WG_F16_ZERO(ROWS, R) WG_F16_IF(ROWS, R, "vpxord %[c" #R "], %[c" #R "], %[c" #R "]\n\t")
-#define WG_F16_CHUNK_ASM(ROWS)                                                                      \
-    __asm__(                                                                                        \
-        WG_F16_ZERO(ROWS, 0) WG_F16_ZERO(ROWS, 1) WG_F16_ZERO(ROWS, 2) WG_F16_ZERO(                 \
-            ROWS, 3) WG_F16_ZERO(ROWS,                                                              \
-                                 4) WG_F16_ZERO(ROWS,                                               \
-                                                5) WG_F16_ZERO(ROWS,                                \
-                                                               6) WG_F16_ZERO(ROWS,                 \
-                                                                              7) WG_F16_ZERO(ROWS,  \
-                                                                                             8)     \
-            WG_F16_ZERO(ROWS, 9) WG_F16_ZERO(ROWS, 10) WG_F16_ZERO(ROWS, 11) WG_F16_ZERO(           \
-                ROWS,                                                                               \
-                12) WG_F16_ZERO(ROWS,                                                               \
-                                13) WG_F16_IF(ROWS, 3,                                              \
-                                              "lea (%[a0],%[l],2), %[a3]\n\tadd %[l], %[a3]\n\t")   \
-                WG_F16_IF(ROWS, 4, "lea (%[a0],%[l],4), %[a4]\n\t") WG_F16_IF(                      \
-                    ROWS, 9,                                                                        \
-                    "lea (%[a0],%[l],8), %[a9]\n\tadd %[l], "                                       \
-                    "%[a9]\n\t") "1:\n\t"                                                           \
-                                 "vmovdqa64 (%[b]), "                                               \
-                                 "%[u]\n\t" WG_F16_ROW(ROWS, 0, "(%[a0])") WG_F16_ROW(              \
-                                     ROWS, 1,                                                       \
-                                     "(%[a0],%["                                                    \
-                                     "l],1)") WG_F16_ROW(ROWS, 2, "(%[a0],%[l],2)")                 \
-                                     WG_F16_ROW(ROWS, 3, "(%[a3])") WG_F16_ROW(                     \
-                                         ROWS, 4, "(%[a4])") WG_F16_ROW(ROWS, 5, "(%[a3],%[l],2)")  \
-                                         WG_F16_ROW(ROWS, 6, "(%[a4],%[l],2)")                      \
-                                             WG_F16_ROW(ROWS, 7, "(%[a3],%[l],4)") WG_F16_ROW(      \
-                                                 ROWS, 8,                                           \
-                                                 "(%[a0],%[l],8)") WG_F16_ROW(ROWS, 9, "(%[a9])")   \
-                                                 WG_F16_ROW(ROWS, 10, "(%[a9],%[l],1)") WG_F16_ROW( \
-                                                     ROWS, 11,                                      \
-                                                     "(%[a3],%[l],8)") WG_F16_ROW(ROWS, 12,         \
-                                                                                  "(%[a4],%[l],"    \
-                                                                                  "8)")             \
-                                                     WG_F16_ROW(                                    \
-                                                         ROWS, 13,                                  \
-                                                         "(%[a9],%[l],4)") "add $4, "               \
-                                                                           "%[a0]\n\t" WG_F16_IF(   \
-                                                                               ROWS, 3,             \
-                                                                               "add"                \
-                                                                               " $"                 \
-                                                                               "4, "                \
-                                                                               "%["                 \
-                                                                               "a3]"                \
-                                                                               "\n"                 \
-                                                                               "\t")                \
-                                                                               WG_F16_IF(ROWS, 4,   \
-                                                                                         "add "     \
-                                                                                         "$4, "     \
-                                                                                         "%[a4]"    \
-                                                                                         "\n\t")    \
-                                                                                   WG_F16_IF(       \
-                                                                                       ROWS,        \
-                                                                                       9,           \
-                                                                                       "add"        \
-                                                                                       " $"         \
-                                                                                       "4, "        \
-                                                                                       "%["         \
-                                                                                       "a9]"        \
-                                                                                       "\n"         \
-                                                                                       "\t") "add"  \
-                                                                                             " "    \
-                                                                                             "$64"  \
-                                                                                             ", "   \
-                                                                                             "%["   \
-                                                                                             "b]"   \
-                                                                                             "\n"   \
-                                                                                             "\t"   \
-                                                                                             "dec"  \
-                                                                                             " "    \
-                                                                                             "%["   \
-                                                                                             "n]"   \
-                                                                                             "\n"   \
-                                                                                             "\t"   \
-                                                                                             "jnz"  \
-                                                                                             " 1b"  \
-        : [a0] "+r"(pa), [b] "+r"(pb), [n] "+r"(cnt), [a3] "=&r"(a3), [a4] "=&r"(a4),               \
-          [a9] "=&r"(a9), [u] "=&v"(u), [s] "=&v"(sv), [c0] "=&v"(acc[0]), [c1] "=&v"(acc[1]),      \
-          [c2] "=&v"(acc[2]), [c3] "=&v"(acc[3]), [c4] "=&v"(acc[4]), [c5] "=&v"(acc[5]),           \
-          [c6] "=&v"(acc[6]), [c7] "=&v"(acc[7]), [c8] "=&v"(acc[8]), [c9] "=&v"(acc[9]),           \
-          [c10] "=&v"(acc[10]), [c11] "=&v"(acc[11]), [c12] "=&v"(acc[12]), [c13] "=&v"(acc[13])    \
-        : [l] "r"(lbytes)                                                                           \
-        : "memory")
+/* clang-format off: one line per part of the statement */
+#define WG_F16_CHUNK_ASM(ROWS)                                                                                                                         \
+    __asm__(WG_F16_ZERO(ROWS, 0) WG_F16_ZERO(ROWS, 1) WG_F16_ZERO(ROWS, 2) WG_F16_ZERO(ROWS, 3)                                                        \
+                WG_F16_ZERO(ROWS, 4) WG_F16_ZERO(ROWS, 5) WG_F16_ZERO(ROWS, 6)                                                                         \
+                    WG_F16_ZERO(ROWS, 7) WG_F16_ZERO(ROWS, 8) WG_F16_ZERO(ROWS, 9)                                                                     \
+                        WG_F16_ZERO(ROWS, 10) WG_F16_ZERO(ROWS, 11)                                                                                    \
+                            WG_F16_ZERO(ROWS, 12)                                                                                                      \
+                                WG_F16_ZERO(ROWS, 13)                                                                                                  \
+                                    WG_F16_IF(ROWS, 3,                                                                                                 \
+                                              "lea (%[a0],%[l],2), %[a3]\n\tadd %[l], %[a3]\n\t")                                                      \
+                                        WG_F16_IF(ROWS, 4, "lea (%[a0],%[l],4), %[a4]\n\t")                                                            \
+                                            WG_F16_IF(                                                                                                 \
+                                                ROWS, 9,                                                                                               \
+                                                "lea (%[a0],%[l],8), %[a9]\n\tadd %[l], "                                                              \
+                                                "%[a9]\n\t") "1:\n\t"                                                                                  \
+                                                             "vmovdqa64 (%[b]), "                                                                      \
+                                                             "%[u]\n\t" WG_F16_ROW(                                                                    \
+                                                                 ROWS, 0,                                                                              \
+                                                                 "(%[a0])") WG_F16_ROW(ROWS, 1,                                                        \
+                                                                                       "(%[a0],%["                                                     \
+                                                                                       "l],1)")                                                        \
+                                                                 WG_F16_ROW(ROWS, 2, "(%[a0],%[l],2)") WG_F16_ROW(                                     \
+                                                                     ROWS,                                                                             \
+                                                                     3,                                                                                \
+                                                                     "(%[a3])") WG_F16_ROW(ROWS, 4, "(%[a4])")                                         \
+                                                                     WG_F16_ROW(ROWS, 5, "(%[a3],%[l],2)") WG_F16_ROW(                                 \
+                                                                         ROWS,                                                                         \
+                                                                         6,                                                                            \
+                                                                         "(%[a4],%[l],2)") WG_F16_ROW(ROWS, 7, "(%[a3],%[l],4)")                       \
+                                                                         WG_F16_ROW(ROWS, 8, "(%[a0],%[l],8)") WG_F16_ROW(                             \
+                                                                             ROWS,                                                                     \
+                                                                             9,                                                                        \
+                                                                             "(%[a9])") WG_F16_ROW(ROWS, 10, "(%[a9],%[l],1)")                         \
+                                                                             WG_F16_ROW(ROWS, 11, "(%[a3],%[l],8)") WG_F16_ROW(                        \
+                                                                                 ROWS,                                                                 \
+                                                                                 12, "(%[a4],%[l],8)")                                                 \
+                                                                                 WG_F16_ROW(ROWS, 13, "(%[a9],%[l],4)") "add $4, %[a0]\n\t" WG_F16_IF( \
+                                                                                     ROWS, 3,                                                          \
+                                                                                     "add $4, "                                                        \
+                                                                                     "%[a3]\n\t")                                                      \
+                                                                                     WG_F16_IF(                                                        \
+                                                                                         ROWS, 4,                                                      \
+                                                                                         "add "                                                        \
+                                                                                         "$4, "                                                        \
+                                                                                         "%[a4]"                                                       \
+                                                                                         "\n\t")                                                       \
+                                                                                         WG_F16_IF(                                                    \
+                                                                                             ROWS,                                                     \
+                                                                                             9,                                                        \
+                                                                                             "add"                                                     \
+                                                                                             " $"                                                      \
+                                                                                             "4, "                                                     \
+                                                                                             "%["                                                      \
+                                                                                             "a9]"                                                     \
+                                                                                             "\n"                                                      \
+                                                                                             "\t") "add $64, %[b]\n\t"                                 \
+                                                                                                   "dec %[n]\n\t"                                      \
+                                                                                                   "jnz 1b"                                            \
+            : [a0] "+r"(pa), [b] "+r"(pb), [n] "+r"(cnt), [a3] "=&r"(a3), [a4] "=&r"(a4),                                                              \
+              [a9] "=&r"(a9), [u] "=&v"(u), [s] "=&v"(sv), [c0] "=&v"(acc[0]), [c1] "=&v"(acc[1]),                                                     \
+              [c2] "=&v"(acc[2]), [c3] "=&v"(acc[3]), [c4] "=&v"(acc[4]), [c5] "=&v"(acc[5]),                                                          \
+              [c6] "=&v"(acc[6]), [c7] "=&v"(acc[7]), [c8] "=&v"(acc[8]), [c9] "=&v"(acc[9]),                                                          \
+              [c10] "=&v"(acc[10]), [c11] "=&v"(acc[11]), [c12] "=&v"(acc[12]),                                                                        \
+              [c13] "=&v"(acc[13])                                                                                                                     \
+            : [l] "r"(lbytes)                                                                                                                          \
+            : "memory")
+/* clang-format on */
 
 _Static_assert(WG_ROWS == 14, "wg_f16_chunk addresses 14 rows");
 

@@ -41,9 +41,10 @@ check_eq "bf16 vectors are not the fp32 ones" "$(q "$DB" "SELECT count(*) FROM v
 check_eq "fp32 vectors untouched by the bf16 run" "$(q "$DB" "SELECT count(*) FROM vectors v JOIN o.vectors w USING (sha256) WHERE v.featureset = 1 AND w.featureset = 1 AND v.vector = w.vector" -cmd "ATTACH '$T/only32.db' AS o")" 12
 
 # Re-runs skip: bf16 again; fast (bf16 here, or fp32 if this host measured
-# BF16 or FP16 below 1.3x FP32, as a loaded host can: either set is complete). Where vfmadd231ph runs natively and
-# fast measured it faster (Intel with avx512_fp16), fast is fp16: a third
-# set the first time, which verify recomputes bit for bit, then skipped.
+# BF16 or FP16 below 1.3x FP32, as a loaded host can: either set is
+# complete). Where vfmadd231ph runs natively and fast measured it faster
+# (Intel with avx512_fp16), fast is fp16: a third set the first time, which
+# verify recomputes bit for bit, then skipped.
 out=$(run --precision bf16 --json)
 check_match "bf16 re-run skips" "$out" '"skipped":12.*"extracted":0'
 out=$(run --precision fast --json)
