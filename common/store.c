@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Generated from schema/ by tools/embed.c. */
@@ -130,6 +131,49 @@ static int exec(bn_store *s, const char *sql, const char *what, bn_error *err) {
     return BN_OK;
 }
 
+/* The journal mode of "main" into mode[8] ("wal", "delete", ...). */
+static int journal_mode(bn_store *s, const char *sql, char mode[8]) {
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        const char *m = (const char *)sqlite3_column_text(q, 0);
+        snprintf(mode, 8, "%s", m ? m : "");
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
+/* Switch the file to WAL (a property of the file: once any process did it,
+ * there is nothing left to do). The switch needs the file to itself, and
+ * SQLite does not run the busy handler for it: two processes opening a new
+ * database at once (two extracts, an extract and the sqlite3 shell) see
+ * SQLITE_BUSY at once. So retry, within the same 30 s a locked batch
+ * commit would wait, and accept that another process made the switch. */
+static int set_wal(bn_store *s, bn_error *err) {
+    char mode[8] = "";
+    for (int waited_ms = 0;; waited_ms += 20) {
+        int rc = journal_mode(s, "PRAGMA journal_mode", mode);
+        if (rc == SQLITE_OK && strcmp(mode, "wal") == 0)
+            return BN_OK;
+        if (rc == SQLITE_OK)
+            rc = journal_mode(s, "PRAGMA journal_mode = WAL", mode);
+        if (rc == SQLITE_OK && strcmp(mode, "wal") == 0)
+            return BN_OK;
+        if (rc == SQLITE_OK) /* a file system without shared memory: keep the journal */
+            return BN_OK;
+        if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+            return bn_store_fail(s, err, "setting WAL mode");
+        if (waited_ms >= 30000)
+            return bn_store_fail(s, err, "setting WAL mode");
+        struct timespec pause = {0, 20 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+}
+
 static int read_version(bn_store *s, int *version, bn_error *err) {
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK)
@@ -235,7 +279,7 @@ int bn_store_open(bn_store **out, const char *path, int flags, bn_error *err) {
     if (!s->readonly) {
         /* WAL: readers never block the writer and a killed writer loses only
          * its open transaction. NORMAL sync is durable across process kills. */
-        if (exec(s, "PRAGMA journal_mode = WAL", "setting WAL mode", err) ||
+        if (set_wal(s, err) ||
             exec(s, "PRAGMA synchronous = NORMAL", "setting synchronous mode", err)) {
             bn_store_close(s);
             return BN_EDB;
