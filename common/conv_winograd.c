@@ -756,7 +756,8 @@ WG_INLINE void wg_kernel(const int prec, int rows, int k, const void *av, size_t
 WG_INLINE void wg_kernel_rows(const int prec, int rows, int k, const void *a, size_t lda,
                               const void *b, float *c, size_t ldc, const char *pf, int npf,
                               const char *pf2, int npf2, const float *sc, size_t nch, int emu) {
-    if (rows == WG_ROWS)
+    /* (FP16's chunk is one asm statement with lda in a register already.) */
+    if (rows == WG_ROWS && prec != WG_F16)
         switch (lda) {
 #define WG_LDA(L)                                                                                  \
     case L: wg_kernel(prec, WG_ROWS, k, a, L, b, c, ldc, pf, npf, pf2, npf2, sc, nch, emu); return;
@@ -879,6 +880,24 @@ WG_INLINE void wg_step_product(wg_job *j, const float *v, float *m, size_t cnt, 
     }
 }
 
+/* wg_step_product compiled once per engine, not inlined into both loops of
+ * wg_work: its kernel is 20 unrolled instances (rows, lda), and two copies of
+ * them per engine doubled the build's slowest file for nothing (a call per
+ * 32 output channels of a block costs nothing measurable). */
+typedef void wg_product_fn(wg_job *j, const float *v, float *m, size_t cnt, int p, int cb,
+                           const void *unext, int nth);
+#define WG_PRODUCT(NAME, ATTR, PREC)                                                               \
+    static ATTR __attribute__((noinline)) void NAME(wg_job *j, const float *v, float *m,           \
+                                                    size_t cnt, int p, int cb, const void *unext,  \
+                                                    int nth) {                                     \
+        wg_step_product(j, v, m, cnt, p, cb, unext, nth, PREC);                                    \
+    }
+WG_PRODUCT(wg_product_avx512, WG_AVX512, WG_F32)
+WG_PRODUCT(wg_product_bf16, WG_AVX512, WG_BF16)
+WG_PRODUCT(wg_product_fp16, WG_AVX512, WG_F16)
+WG_PRODUCT(wg_product_generic, , WG_F32)
+#undef WG_PRODUCT
+
 /* Step 3 for tiles [i0, i1) of the block starting at tile t0, all channels. */
 WG_INLINE void wg_step_output(wg_job *j, const float *m, size_t t0, size_t i0, size_t i1) {
     assert(t0 + i1 <= j->g.tiles && i1 <= j->g.tb);
@@ -896,7 +915,7 @@ WG_INLINE void wg_step_output(wg_job *j, const float *m, size_t t0, size_t i0, s
  * between steps for the other threads' tasks that the next step needs.
  * Private blocks: whole blocks taken from a queue, in this thread's own V
  * and M, no waiting. */
-WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int prec) {
+WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int prec, wg_product_fn *product) {
     const wg_geom *g = &j->g;
     const unsigned nblocks = (unsigned)((g->tiles + g->tb - 1) / g->tb);
     const unsigned nblk = (unsigned)(g->coutp / WG_COLS);
@@ -916,8 +935,8 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int prec) {
             WG_T(0);
             for (unsigned k = 0; k < per2; k++) {
                 unsigned kn = k + 1 < per2 ? k + 1 : k;
-                wg_step_product(j, v, m, cnt, (int)(k / nblk), (int)(k % nblk),
-                                k + 1 < per2 ? u0 + (size_t)kn * ublk : NULL, 1, prec);
+                product(j, v, m, cnt, (int)(k / nblk), (int)(k % nblk),
+                        k + 1 < per2 ? u0 + (size_t)kn * ublk : NULL, 1);
             }
             WG_T(1);
             wg_step_output(j, m, t0, 0, cnt);
@@ -950,8 +969,8 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int prec) {
         /* 2. Tasks in (p, cb) order: the threads sweep the positions together. */
         while (bn_pool_take(&j->q[1], end2, &task)) {
             unsigned k = task - blk * per2, kn = k + (unsigned)nth;
-            wg_step_product(j, j->v, j->m, cnt, (int)(k / nblk), (int)(k % nblk),
-                            kn < per2 ? u0 + (size_t)kn * ublk : NULL, nth, prec);
+            product(j, j->v, j->m, cnt, (int)(k / nblk), (int)(k % nblk),
+                    kn < per2 ? u0 + (size_t)kn * ublk : NULL, nth);
             bn_pool_finish(&j->q[1], end2);
         }
         WG_T(1);
@@ -969,27 +988,27 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int prec) {
 }
 
 static WG_AVX512 void wg_work_avx512(void *arg, int tid, int nth) {
-    wg_work(arg, tid, nth, WG_F32);
+    wg_work(arg, tid, nth, WG_F32, wg_product_avx512);
     if (((wg_job *)arg)->stream)
         wg_stream_fence();
 }
 
 /* The BF16 products (winograd_bf16.h): only on CPUs with avx512_bf16. */
 static WG_AVX512 void wg_work_bf16(void *arg, int tid, int nth) {
-    wg_work(arg, tid, nth, WG_BF16);
+    wg_work(arg, tid, nth, WG_BF16, wg_product_bf16);
     if (((wg_job *)arg)->stream)
         wg_stream_fence();
 }
 
 /* The FP16 products (winograd_fp16.h): on CPUs with avx512_fp16. */
 static WG_AVX512 void wg_work_fp16(void *arg, int tid, int nth) {
-    wg_work(arg, tid, nth, WG_F16);
+    wg_work(arg, tid, nth, WG_F16, wg_product_fp16);
     if (((wg_job *)arg)->stream)
         wg_stream_fence();
 }
 
 static void wg_work_generic(void *arg, int tid, int nth) {
-    wg_work(arg, tid, nth, WG_F32);
+    wg_work(arg, tid, nth, WG_F32, wg_product_generic);
 }
 
 /* Whether the FP16 products run in software: asked for ($BN_FP16_EMULATE
