@@ -223,7 +223,7 @@ typedef struct {
     size_t tpi;           /* tiles per image: tiles_y * tiles_x */
     size_t tiles;         /* n * tpi; tile t is tile t % tpi of image t / tpi */
     size_t tb;            /* tiles per block */
-    size_t vstride;       /* floats between positions of V: tb * cinp + pad */
+    size_t vstride;       /* elements between positions of V: tb * cinp + pad */
     size_t mtile;         /* floats per tile in M: 64 * coutp + pad */
     size_t vfloats;       /* the V block */
     size_t mfloats;       /* the M block */
@@ -321,9 +321,9 @@ static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w, int 
     g->tb = tb;
     /* The pads (one cache line) keep lines that are used together from all
      * falling into the same cache set (sizes that are multiples of 4 KiB). */
-    g->vstride = tb * g->cinp + (bf16 ? 32 : 16);
+    g->vstride = tb * g->cinp + (bf16 || fp16 ? 32 : 16);
     g->mtile = (size_t)WG_P * g->coutp + 16;
-    g->vfloats = bf16 ? WG_P * g->vstride / 2 : WG_P * g->vstride;
+    g->vfloats = bf16 || fp16 ? WG_P * g->vstride / 2 : WG_P * g->vstride;
     if (fp16) /* the scales, after V */
         g->vfloats += (tb * g->nch + 15) / 16 * 16;
     if (bf16 || fp16)
@@ -438,8 +438,8 @@ WG_INLINE void wg_stream_fence(void) {
 WG_INLINE void wg_input_tile(const wg_job *j, size_t img, int y0, int x0, void *vrow, float *sc,
                              const float *next, int nfrom, const int prec) {
     const int bf16 = prec == WG_BF16, fp16 = prec == WG_F16;
-    float *v = vrow;     /* FP32 V (and FP16's, doubled binary16 in 4 bytes) */
-    uint16_t *vb = vrow; /* BF16 V */
+    float *v = vrow;     /* FP32 V */
+    uint16_t *vb = vrow; /* BF16 and FP16 V */
     /* BF16: channels c-16..c-1 until c..c+15 join them; FP16: both vectors of
      * a chunk until its largest |V| is known */
     wg_v16 stage[bf16 ? WG_P : fp16 ? 2 * WG_P : 1];
@@ -468,11 +468,17 @@ WG_INLINE void wg_input_tile(const wg_job *j, size_t img, int y0, int x0, void *
          * write while this one computes: V is in L2, not L1, and stores that
          * miss stall the core. (With j->vstream, V's stores need no lines.) */
         const float *vnext = v + (c + 16 < cinp ? c + 16 : cinp);
-        if (!j->vstream && !bf16)
+        if (!j->vstream && prec == WG_F32)
             for (int p = 0; p < WG_P; p += 8)
 #pragma GCC unroll 8
                 for (int q = p; q < p + 8; q++)
                     __builtin_prefetch(vnext + (size_t)q * vs, 1, 3);
+        /* FP16: the chunk's 64 lines, written after its second vector */
+        if (!j->vstream && fp16 && (c & 16) == 0)
+            for (int p = 0; p < WG_P; p += 8)
+#pragma GCC unroll 8
+                for (int q = p; q < p + 8; q++)
+                    __builtin_prefetch(vb + (size_t)q * vs + c, 1, 3);
         /* BF16, a vector of padding channels only (cin = 3: channels 16-31,
          * half the transforms of VGG16's first layer): its V is zero (the
          * transform of zeros is +0, the same bytes), stored beside the
@@ -540,15 +546,9 @@ WG_INLINE void wg_input_tile(const wg_job *j, size_t img, int y0, int x0, void *
             float s = wg_f16_scale_of(wg_f16_hmax(&vmax));
             sc[c / WG_F16_K] = j->uscale / s;
             vmax = (wg_v16){0};
-            for (int q = 0; q < 2 * WG_P; q++) {
-                wg_v16 h;
-                wg_f16_dup(&h, &stage[q], s);
-                float *dst = v + (size_t)(q % WG_P) * vs + c - (q < WG_P ? 16 : 0);
-                if (j->vstream)
-                    wg_stream(dst, &h);
-                else
-                    *(wg_v16 *)dst = h;
-            }
+            for (int q = 0; q < WG_P; q++)
+                wg_f16_store(vb + (size_t)q * vs + c - 16, &stage[q], &stage[WG_P + q], s,
+                             j->vstream);
         }
     }
 }
@@ -653,8 +653,8 @@ WG_INLINE void wg_output_tile(const wg_job *j, const float *m, size_t img, int y
  * inlining, so the 2 * rows accumulators live in registers. On the way it
  * prefetches npf cache lines from pf and npf2 from pf2 into L2.
  * prec (a constant after inlining): WG_BF16: A and B in bfloat16, k pairs
- * of channels, each step wg_bf16_step (winograd_bf16.h); WG_F16(_EMU): A
- * doubled binary16, B binary16, k channels in chunks of WG_F16_K, each
+ * of channels, each step wg_bf16_step (winograd_bf16.h); WG_F16: A and B
+ * binary16, k channels in chunks of WG_F16_K, each
  * chunk's FP16 sums widened into C times the row's chunk scale (sc, nch per
  * row; winograd_fp16.h). C is FP32 in every case. */
 WG_INLINE void wg_kernel(const int prec, int rows, int k, const void *av, size_t lda,
@@ -682,13 +682,13 @@ WG_INLINE void wg_kernel(const int prec, int rows, int k, const void *av, size_t
                 /* its own array: acc's address never taken, so that GCC
                  * keeps the native path's sums in registers */
                 wg_v16 sums[WG_ROWS];
-                wg_f16_chunk_emu(sums, rows, (const uint32_t *)av + i, lda,
+                wg_f16_chunk_emu(sums, rows, (const uint16_t *)av + i, lda,
                                  (const uint16_t *)bv + (size_t)i * 32, end - i);
 #pragma GCC unroll 16
                 for (int r = 0; r < rows; r++)
                     acc[r] = sums[r];
             } else
-                wg_f16_chunk(acc, rows, (const uint32_t *)av + i, lda,
+                wg_f16_chunk(acc, rows, (const uint16_t *)av + i, lda,
                              (const uint16_t *)bv + (size_t)i * 32, end - i);
             i = end;
 #pragma GCC unroll 16
@@ -821,8 +821,8 @@ WG_INLINE void wg_step_input(wg_job *j, float *v, size_t t0, size_t i0, size_t i
         }
         int nfrom = nimg == img && ny0 == y0 && nx0 == x0 + WG_M ? WG_N - WG_M : 0;
         void *row =
-            prec == WG_BF16 ? (void *)((uint16_t *)v + i * g->cinp) : (void *)(v + i * g->cinp);
-        float *sc = g->fp16 ? v + WG_P * g->vstride + i * g->nch : NULL;
+            prec != WG_F32 ? (void *)((uint16_t *)v + i * g->cinp) : (void *)(v + i * g->cinp);
+        float *sc = g->fp16 ? v + WG_P * g->vstride / 2 + i * g->nch : NULL;
         wg_input_tile(j, img, y0 - 1, x0 - 1, row, sc, next, nfrom, prec);
     }
 }
@@ -838,18 +838,19 @@ WG_INLINE void wg_step_input(wg_job *j, float *v, size_t t0, size_t i0, size_t i
 WG_INLINE void wg_step_product(wg_job *j, const float *v, float *m, size_t cnt, int p, int cb,
                                const void *unext, int nth, const int prec) {
     const wg_geom *g = &j->g;
-    const int bf16 = prec == WG_BF16, half_u = prec != WG_F32;
+    const int bf16 = prec == WG_BF16, half = prec != WG_F32; /* V and U in 2 bytes */
     const int nblk = g->coutp / WG_COLS;
     const size_t ublk = (size_t)g->cinp * WG_COLS; /* elements of one (p, cb) panel of U */
-    const size_t esize = bf16 ? 2 : 4, uesize = half_u ? 2 : 4; /* bytes per V, U element */
-    const float *vp = bf16 ? NULL : v + (size_t)p * g->vstride;
-    const float *up = half_u ? NULL : j->u + ((size_t)p * nblk + cb) * ublk;
-    const uint16_t *vpb = bf16 ? (const uint16_t *)v + (size_t)p * g->vstride : NULL;
-    const uint16_t *upb = half_u ? j->ub + ((size_t)p * nblk + cb) * ublk : NULL;
-    const float *sc = g->fp16 ? v + WG_P * g->vstride : NULL; /* FP16: the tiles' chunk scales */
+    const size_t esize = half ? 2 : 4;             /* bytes per V and U element */
+    const float *vp = half ? NULL : v + (size_t)p * g->vstride;
+    const float *up = half ? NULL : j->u + ((size_t)p * nblk + cb) * ublk;
+    const uint16_t *vpb = half ? (const uint16_t *)v + (size_t)p * g->vstride : NULL;
+    const uint16_t *upb = half ? j->ub + ((size_t)p * nblk + cb) * ublk : NULL;
+    /* FP16: the tiles' chunk scales, after V */
+    const float *sc = g->fp16 ? v + WG_P * g->vstride / 2 : NULL;
     const size_t nrb = (cnt + WG_ROWS - 1) / WG_ROWS;
     assert(cnt <= g->tb && p < WG_P && cb < nblk); /* M's rows and V's positions stay in bounds */
-    const int ulines = (int)(ublk * uesize / 64);
+    const int ulines = (int)(ublk * esize / 64);
     const int uslice = (ulines + (int)nrb - 1) / (int)nrb;
     /* This task's share of V[p + 1]: lines [vfirst, vfirst + vlines). */
     const char *vnext = NULL;
@@ -873,10 +874,10 @@ WG_INLINE void wg_step_product(wg_job *j, const float *v, float *m, size_t cnt, 
         const char *pf = unext ? (const char *)unext + (size_t)first * 64 : NULL;
         const char *pf2 = vnext ? vnext + (size_t)vf * 64 : NULL;
         /* BF16: pairs of channels; an odd cin's last pair has a zero partner */
-        const void *a = bf16 ? (const void *)(vpb + r * g->cinp) : (const void *)(vp + r * g->cinp);
+        const void *a = half ? (const void *)(vpb + r * g->cinp) : (const void *)(vp + r * g->cinp);
         wg_kernel_rows(prec, rows, bf16 ? (g->cin + 1) / 2 : g->cin, a, g->cinp,
-                       half_u ? (const void *)upb : (const void *)up, mr, g->mtile, pf, npf, pf2,
-                       vn, sc ? sc + r * g->nch : NULL, g->nch, j->f16emu);
+                       half ? (const void *)upb : (const void *)up, mr, g->mtile, pf, npf, pf2, vn,
+                       sc ? sc + r * g->nch : NULL, g->nch, j->f16emu);
     }
 }
 
@@ -1409,13 +1410,10 @@ double bn_conv_winograd_kernel_gmacs(bn_precision p, int reps, double seconds) {
         af[i] = (float)(i % 7) * 0.125f + 0.5f;
     for (size_t i = 0; i < bbytes / 4; i++)
         bf[i] = (float)(i % 5) * 0.0625f - 0.125f;
-    if (prec == WG_F16) { /* A doubled binary16, B binary16 (the first half of its bytes) */
-        uint32_t *ah = (uint32_t *)af;
-        uint16_t *bh = (uint16_t *)bf;
-        for (size_t i = 0; i < abytes / 4; i++) {
-            uint32_t h = bn_f32_to_f16(af[i]);
-            ah[i] = h | h << 16;
-        }
+    if (prec == WG_F16) { /* A and B binary16 (the first half of their bytes) */
+        uint16_t *ah = (uint16_t *)af, *bh = (uint16_t *)bf;
+        for (size_t i = 0; i < abytes / 4; i++)
+            ah[i] = bn_f32_to_f16(af[i]);
         for (size_t i = 0; i < bbytes / 4; i++)
             bh[i] = bn_f32_to_f16(bf[i]);
         for (size_t i = 0; i < sbytes / 4; i++)

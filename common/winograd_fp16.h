@@ -28,18 +28,17 @@
  * tests/test_precision.c), only on the roundings to binary16.
  *
  * Layouts:
- *   V[p][tile][cinp]        4 bytes per element: the binary16 value twice
- *                           (low and high half), so that a 32-bit broadcast,
- *                           a plain load, gives it in all 32 lanes; the
- *                           FP32 layout and strides, cinp a multiple of 32
+ *   V[p][tile][cinp]        binary16, BF16's layout and strides (vstride in
+ *                           2-byte elements, cinp a multiple of 32): a
+ *                           chunk's 32 channels are one 64-byte line
  *   scales[tile][cinp/32]   after V in the block: 2^(e_V + e_U) per chunk
  *   U[p][cout/32][cinp][32] binary16, the FP32 layout at half the bytes
- * (Measured on an Intel Xeon with avx512_fp16, bench/f16_broadcast: a
- * vpbroadcastw into a register halves the kernel's rate, a shuffle uop on
- * the port the FMAs need; an embedded {1to32} memory operand does not, 0.93
- * of the instruction's peak against this layout's 0.92. So V in 2 bytes
- * with embedded broadcasts is the next step: half of V's traffic, which is
- * what limits FP16 in the network.)
+ * The products read V's value through vfmadd231ph's embedded broadcast, a
+ * {1to32} memory operand. (Measured on an Intel Xeon with avx512_fp16,
+ * bench/f16_broadcast: 0.93 of the instruction's peak; a vpbroadcastw into
+ * a register halves the rate, a shuffle uop on the port the FMAs need; the
+ * first layout, the value twice in 4 bytes and a 32-bit broadcast, 0.92 but
+ * twice V's bytes, and V's traffic is what limits FP16 in the network.)
  *
  * Order of the sums: for every tile and output channel, channels in
  * increasing order within a chunk (binary16), chunks in increasing order
@@ -115,19 +114,25 @@ static inline float wg_f16_hmax(const wg_v16 *m) {
     return r;
 }
 
-/* 16 floats times s (a power of two), rounded to binary16 (nearest even)
- * and each doubled into both halves of its 32-bit lane (V's layout), into
- * out. */
-WG_INLINE void wg_f16_dup(wg_v16 *out, const wg_v16 *x, float s) {
+/* A chunk's 32 channels of one position into V's line at dst (64-byte
+ * aligned): lo (channels 0-15) and hi (16-31) times s (a power of two),
+ * rounded to binary16 (nearest even). With stream, a non-temporal store. */
+WG_INLINE void wg_f16_store(uint16_t *dst, const wg_v16 *lo, const wg_v16 *hi, float s,
+                            int stream) {
 #if !WG_HAVE_FP16
-    (void)out, (void)x, (void)s;
+    (void)dst, (void)lo, (void)hi, (void)s, (void)stream;
     abort();
 #else
-    wg_v16 y = *x * s;
-    wg_h16 h;
-    __asm__("vcvtps2ph $0, %1, %0" : "=v"(h) : "v"(y));
-    wg_u16 w = __builtin_convertvector(h, wg_u16);
-    *out = (wg_v16)(w | (w << 16));
+    wg_v16 ylo = *lo * s, yhi = *hi * s, r;
+    wg_h16 hlo, hhi;
+    __asm__("vcvtps2ph $0, %1, %0" : "=v"(hlo) : "v"(ylo));
+    __asm__("vcvtps2ph $0, %1, %0" : "=v"(hhi) : "v"(yhi));
+    /* (%g1: hlo's register as a zmm; its upper half is what hhi replaces) */
+    __asm__("vinserti64x4 $1, %2, %g1, %0" : "=v"(r) : "v"(hlo), "v"(hhi));
+    if (stream)
+        __asm__("vmovntps %1, %0" : "=m"(*(wg_v16 *)dst) : "v"(r));
+    else
+        *(wg_v16 *)dst = r;
 #endif
 }
 
@@ -164,89 +169,65 @@ WG_INLINE void wg_f16_widen(const wg_v16 *acc, wg_v16 *lo, wg_v16 *hi) {
  * assembler's .if. */
 #define WG_F16_IF(ROWS, R, TEXT) ".if " #ROWS " > " #R "\n\t" TEXT ".endif\n\t"
 #define WG_F16_ROW(ROWS, R, ADDR)                                                                  \
-    WG_F16_IF(ROWS, R, "vpbroadcastd " ADDR ", %[s]\n\tvfmadd231ph %[s], %[u], %[c" #R "]\n\t")
+    WG_F16_IF(ROWS, R, "vfmadd231ph " ADDR "%{1to32%}, %[u], %[c" #R "]\n\t")
 #define WG_F16_ZERO(ROWS, R) WG_F16_IF(ROWS, R, "vpxord %[c" #R "], %[c" #R "], %[c" #R "]\n\t")
-/* clang-format off: one line per part of the statement */
-#define WG_F16_CHUNK_ASM(ROWS)                                                                                                                         \
-    __asm__(WG_F16_ZERO(ROWS, 0) WG_F16_ZERO(ROWS, 1) WG_F16_ZERO(ROWS, 2) WG_F16_ZERO(ROWS, 3)                                                        \
-                WG_F16_ZERO(ROWS, 4) WG_F16_ZERO(ROWS, 5) WG_F16_ZERO(ROWS, 6)                                                                         \
-                    WG_F16_ZERO(ROWS, 7) WG_F16_ZERO(ROWS, 8) WG_F16_ZERO(ROWS, 9)                                                                     \
-                        WG_F16_ZERO(ROWS, 10) WG_F16_ZERO(ROWS, 11)                                                                                    \
-                            WG_F16_ZERO(ROWS, 12)                                                                                                      \
-                                WG_F16_ZERO(ROWS, 13)                                                                                                  \
-                                    WG_F16_IF(ROWS, 3,                                                                                                 \
-                                              "lea (%[a0],%[l],2), %[a3]\n\tadd %[l], %[a3]\n\t")                                                      \
-                                        WG_F16_IF(ROWS, 4, "lea (%[a0],%[l],4), %[a4]\n\t")                                                            \
-                                            WG_F16_IF(                                                                                                 \
-                                                ROWS, 9,                                                                                               \
-                                                "lea (%[a0],%[l],8), %[a9]\n\tadd %[l], "                                                              \
-                                                "%[a9]\n\t") "1:\n\t"                                                                                  \
-                                                             "vmovdqa64 (%[b]), "                                                                      \
-                                                             "%[u]\n\t" WG_F16_ROW(                                                                    \
-                                                                 ROWS, 0,                                                                              \
-                                                                 "(%[a0])") WG_F16_ROW(ROWS, 1,                                                        \
-                                                                                       "(%[a0],%["                                                     \
-                                                                                       "l],1)")                                                        \
-                                                                 WG_F16_ROW(ROWS, 2, "(%[a0],%[l],2)") WG_F16_ROW(                                     \
-                                                                     ROWS,                                                                             \
-                                                                     3,                                                                                \
-                                                                     "(%[a3])") WG_F16_ROW(ROWS, 4, "(%[a4])")                                         \
-                                                                     WG_F16_ROW(ROWS, 5, "(%[a3],%[l],2)") WG_F16_ROW(                                 \
-                                                                         ROWS,                                                                         \
-                                                                         6,                                                                            \
-                                                                         "(%[a4],%[l],2)") WG_F16_ROW(ROWS, 7, "(%[a3],%[l],4)")                       \
-                                                                         WG_F16_ROW(ROWS, 8, "(%[a0],%[l],8)") WG_F16_ROW(                             \
-                                                                             ROWS,                                                                     \
-                                                                             9,                                                                        \
-                                                                             "(%[a9])") WG_F16_ROW(ROWS, 10, "(%[a9],%[l],1)")                         \
-                                                                             WG_F16_ROW(ROWS, 11, "(%[a3],%[l],8)") WG_F16_ROW(                        \
-                                                                                 ROWS,                                                                 \
-                                                                                 12, "(%[a4],%[l],8)")                                                 \
-                                                                                 WG_F16_ROW(ROWS, 13, "(%[a9],%[l],4)") "add $4, %[a0]\n\t" WG_F16_IF( \
-                                                                                     ROWS, 3,                                                          \
-                                                                                     "add $4, "                                                        \
-                                                                                     "%[a3]\n\t")                                                      \
-                                                                                     WG_F16_IF(                                                        \
-                                                                                         ROWS, 4,                                                      \
-                                                                                         "add "                                                        \
-                                                                                         "$4, "                                                        \
-                                                                                         "%[a4]"                                                       \
-                                                                                         "\n\t")                                                       \
-                                                                                         WG_F16_IF(                                                    \
-                                                                                             ROWS,                                                     \
-                                                                                             9,                                                        \
-                                                                                             "add"                                                     \
-                                                                                             " $"                                                      \
-                                                                                             "4, "                                                     \
-                                                                                             "%["                                                      \
-                                                                                             "a9]"                                                     \
-                                                                                             "\n"                                                      \
-                                                                                             "\t") "add $64, %[b]\n\t"                                 \
-                                                                                                   "dec %[n]\n\t"                                      \
-                                                                                                   "jnz 1b"                                            \
-            : [a0] "+r"(pa), [b] "+r"(pb), [n] "+r"(cnt), [a3] "=&r"(a3), [a4] "=&r"(a4),                                                              \
-              [a9] "=&r"(a9), [u] "=&v"(u), [s] "=&v"(sv), [c0] "=&v"(acc[0]), [c1] "=&v"(acc[1]),                                                     \
-              [c2] "=&v"(acc[2]), [c3] "=&v"(acc[3]), [c4] "=&v"(acc[4]), [c5] "=&v"(acc[5]),                                                          \
-              [c6] "=&v"(acc[6]), [c7] "=&v"(acc[7]), [c8] "=&v"(acc[8]), [c9] "=&v"(acc[9]),                                                          \
-              [c10] "=&v"(acc[10]), [c11] "=&v"(acc[11]), [c12] "=&v"(acc[12]),                                                                        \
-              [c13] "=&v"(acc[13])                                                                                                                     \
-            : [l] "r"(lbytes)                                                                                                                          \
+// clang-format off
+#define WG_F16_CHUNK_ASM(ROWS)                                                   \
+    __asm__(WG_F16_ZERO(ROWS, 0) WG_F16_ZERO(ROWS, 1) WG_F16_ZERO(ROWS, 2)       \
+            WG_F16_ZERO(ROWS, 3) WG_F16_ZERO(ROWS, 4) WG_F16_ZERO(ROWS, 5)       \
+            WG_F16_ZERO(ROWS, 6) WG_F16_ZERO(ROWS, 7) WG_F16_ZERO(ROWS, 8)       \
+            WG_F16_ZERO(ROWS, 9) WG_F16_ZERO(ROWS, 10) WG_F16_ZERO(ROWS, 11)     \
+            WG_F16_ZERO(ROWS, 12) WG_F16_ZERO(ROWS, 13)                          \
+            WG_F16_IF(ROWS, 3, "lea (%[a0],%[l],2), %[a3]\n\tadd %[l], %[a3]\n\t") \
+            WG_F16_IF(ROWS, 4, "lea (%[a0],%[l],4), %[a4]\n\t")                  \
+            WG_F16_IF(ROWS, 9, "lea (%[a0],%[l],8), %[a9]\n\tadd %[l], %[a9]\n\t") \
+            "1:\n\t"                                                             \
+            "vmovdqa64 (%[b]), %[u]\n\t"                                         \
+            WG_F16_ROW(ROWS, 0, "(%[a0])")                                       \
+            WG_F16_ROW(ROWS, 1, "(%[a0],%[l],1)")                                \
+            WG_F16_ROW(ROWS, 2, "(%[a0],%[l],2)")                                \
+            WG_F16_ROW(ROWS, 3, "(%[a3])")                                       \
+            WG_F16_ROW(ROWS, 4, "(%[a4])")                                       \
+            WG_F16_ROW(ROWS, 5, "(%[a3],%[l],2)")                                \
+            WG_F16_ROW(ROWS, 6, "(%[a4],%[l],2)")                                \
+            WG_F16_ROW(ROWS, 7, "(%[a3],%[l],4)")                                \
+            WG_F16_ROW(ROWS, 8, "(%[a0],%[l],8)")                                \
+            WG_F16_ROW(ROWS, 9, "(%[a9])")                                       \
+            WG_F16_ROW(ROWS, 10, "(%[a9],%[l],1)")                               \
+            WG_F16_ROW(ROWS, 11, "(%[a3],%[l],8)")                               \
+            WG_F16_ROW(ROWS, 12, "(%[a4],%[l],8)")                               \
+            WG_F16_ROW(ROWS, 13, "(%[a9],%[l],4)")                               \
+            "add $2, %[a0]\n\t"                                                  \
+            WG_F16_IF(ROWS, 3, "add $2, %[a3]\n\t")                              \
+            WG_F16_IF(ROWS, 4, "add $2, %[a4]\n\t")                              \
+            WG_F16_IF(ROWS, 9, "add $2, %[a9]\n\t")                              \
+            "add $64, %[b]\n\t"                                                  \
+            "dec %[n]\n\t"                                                       \
+            "jnz 1b"                                                             \
+            : [a0] "+r"(pa), [b] "+r"(pb), [n] "+r"(cnt), [a3] "=&r"(a3),        \
+              [a4] "=&r"(a4), [a9] "=&r"(a9), [u] "=&v"(u),                      \
+              [c0] "=&v"(acc[0]), [c1] "=&v"(acc[1]), [c2] "=&v"(acc[2]),        \
+              [c3] "=&v"(acc[3]), [c4] "=&v"(acc[4]), [c5] "=&v"(acc[5]),        \
+              [c6] "=&v"(acc[6]), [c7] "=&v"(acc[7]), [c8] "=&v"(acc[8]),        \
+              [c9] "=&v"(acc[9]), [c10] "=&v"(acc[10]), [c11] "=&v"(acc[11]),    \
+              [c12] "=&v"(acc[12]), [c13] "=&v"(acc[13])                         \
+            : [l] "r"(lbytes)                                                    \
             : "memory")
-/* clang-format on */
+// clang-format on
 
 _Static_assert(WG_ROWS == 14, "wg_f16_chunk addresses 14 rows");
 
-WG_INLINE void wg_f16_chunk(wg_v16 acc[WG_ROWS], const int rows, const uint32_t *a, size_t lda,
+WG_INLINE void wg_f16_chunk(wg_v16 acc[WG_ROWS], const int rows, const uint16_t *a, size_t lda,
                             const uint16_t *b, int n) {
 #if !WG_HAVE_FP16
     (void)acc, (void)rows, (void)a, (void)lda, (void)b, (void)n;
     abort();
 #else
     const char *pa = (const char *)a, *pb = (const char *)b;
-    const size_t lbytes = lda * 4;
+    const size_t lbytes = lda * 2;
     long cnt = n;
     const char *a3, *a4, *a9;
-    wg_v16 u, sv;
+    wg_v16 u;
     switch (rows) {
     case 14: WG_F16_CHUNK_ASM(14); break;
     case 13: WG_F16_CHUNK_ASM(13); break;
@@ -270,12 +251,12 @@ WG_INLINE void wg_f16_chunk(wg_v16 acc[WG_ROWS], const int rows, const uint32_t 
 /* wg_f16_chunk in software (BN_FP16_EMULATE): the same sums, lane by lane,
  * in the same order. */
 static __attribute__((noinline)) void wg_f16_chunk_emu(wg_v16 acc[WG_ROWS], int rows,
-                                                       const uint32_t *a, size_t lda,
+                                                       const uint16_t *a, size_t lda,
                                                        const uint16_t *b, int n) {
     for (int r = 0; r < rows; r++) {
         uint16_t h[32] = {0};
         for (int i = 0; i < n; i++) {
-            const float v = bn_f16_float((uint16_t)a[r * lda + i]);
+            const float v = bn_f16_float(a[r * lda + i]);
             for (int l = 0; l < 32; l++)
                 h[l] = bn_f16_fma(v, bn_f16_float(b[(size_t)i * 32 + l]), h[l]);
         }
