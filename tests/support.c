@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -207,6 +208,26 @@ int support_ref_compare(bn_vgg16 *net, const float *in, const char *refdir, cons
 /* ---- a temporary directory ---------------------------------------------- */
 
 static char tmpdir[4096];
+
+int support_use_fast_blas(char **argv) {
+    const char *core = bn_cpu_blas_better_coretype();
+    if (core && !getenv("BN_TEST_REEXEC") && !getenv("BN_NO_REEXEC")) {
+        printf("OpenBLAS chose %s kernels; re-running with OPENBLAS_CORETYPE=%s\n",
+               bn_cpu_blas_core(), core);
+        fflush(stdout);
+        setenv("OPENBLAS_CORETYPE", core, 1);
+        setenv("BN_TEST_REEXEC", "1", 1);
+        execv("/proc/self/exe", argv);
+        unsetenv("OPENBLAS_CORETYPE"); /* exec failed: go on with what is loaded */
+    }
+    const char *want = getenv("OPENBLAS_CORETYPE");
+    if (getenv("BN_TEST_REEXEC") && want && strcasecmp(bn_cpu_blas_core(), want) != 0) {
+        fprintf(stderr, "OpenBLAS runs %s kernels, asked for %s\n", bn_cpu_blas_core(), want);
+        return -1;
+    }
+    printf("OpenBLAS kernels: %s\n", bn_cpu_blas_core());
+    return 0;
+}
 
 const char *support_mkdtemp(const char *prefix) {
     const char *t = getenv("TMPDIR");

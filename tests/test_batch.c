@@ -221,6 +221,7 @@ static void property(void) {
 
 int main(int argc, char **argv) {
     (void)argc;
+    CHECK(support_use_fast_blas(argv) == 0);
     bn_error err;
     if (bn_image_init(argv[0], &err) ||
         bn_weights_load(&weights, shared_path("models/vgg16_random_notop.h5"), &err)) {

@@ -143,7 +143,9 @@ static void random_layer(int d) {
     free(one);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    CHECK(support_use_fast_blas(argv) == 0);
     workspace_monotone();
     const char *env = getenv("BN_PROPERTY_SEED");
     uint64_t seed = env && *env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL);

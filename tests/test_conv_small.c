@@ -249,7 +249,9 @@ static void test_choice(void) {
     bn_weights_free(&w);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    CHECK(support_use_fast_blas(argv) == 0);
     test_choice();
     if (!bn_conv_winograd_fast()) {
         printf("no AVX-512: the small engine is not available here\n");

@@ -321,7 +321,9 @@ static void test_resolve(void) {
     setenv("BN_FP16_EMULATE", native ? "0" : "1", 1);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    CHECK(support_use_fast_blas(argv) == 0);
     const bn_cpu_features *f = bn_cpu_features_get();
     native = f->avx512_fp16 && f->avx512;
     test_fma();

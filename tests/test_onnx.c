@@ -249,7 +249,9 @@ static void bad_files(void) {
     CHECK(strstr(err.msg, "/nonexistent/model.onnx") != NULL);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    CHECK(support_use_fast_blas(argv) == 0);
     bn_cpu_set_threads(2);
     metadata();
     bad_files();

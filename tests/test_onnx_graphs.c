@@ -387,7 +387,9 @@ static void external_data(void) {
     support_remove_tree(dir);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    CHECK(support_use_fast_blas(argv) == 0);
     bn_cpu_set_threads(2);
     bad_graphs();
     external_data();

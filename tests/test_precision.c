@@ -257,7 +257,9 @@ static void test_resolve(int has_bf16) {
     support_remove_tree(dir);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    CHECK(support_use_fast_blas(argv) == 0);
     int has_bf16 = bn_conv_winograd_has_precision(BN_PRECISION_BF16);
     test_resolve(has_bf16);
     if (!has_bf16) {

@@ -310,29 +310,9 @@ static void test_reference(void) {
     free(in);
 }
 
-/* OpenBLAS may not recognise this CPU and fall back to generic kernels; run
- * again with the right ones (conv.h) so the test takes seconds, not minutes,
- * and check OpenBLAS took them. */
-static void use_fast_blas(char **argv) {
-    const char *core = bn_cpu_blas_better_coretype();
-    if (core && !getenv("BN_TEST_REEXEC")) {
-        printf("OpenBLAS chose %s kernels; re-running with OPENBLAS_CORETYPE=%s\n",
-               bn_cpu_blas_core(), core);
-        fflush(stdout);
-        setenv("OPENBLAS_CORETYPE", core, 1);
-        setenv("BN_TEST_REEXEC", "1", 1);
-        execv("/proc/self/exe", argv);
-    }
-    const char *want = getenv("OPENBLAS_CORETYPE");
-    if (getenv("BN_TEST_REEXEC") && want)
-        CHECK_MSG(strcasecmp(bn_cpu_blas_core(), want) == 0, "OpenBLAS runs %s, asked for %s",
-                  bn_cpu_blas_core(), want);
-    printf("OpenBLAS kernels: %s, %d threads\n", bn_cpu_blas_core(), bn_cpu_threads());
-}
-
 int main(int argc, char **argv) {
+    CHECK(support_use_fast_blas(argv) == 0);
     (void)argc;
-    use_fast_blas(argv);
     test_names_and_dims();
     bn_vgg16_weights w;
     random_weights(&w);

@@ -264,18 +264,6 @@ static void test_network(void) {
     bn_weights_free(&w);
 }
 
-/* OpenBLAS may not recognise this CPU and fall back to generic kernels, which
- * makes the direct engine (the yardstick here) minutes slow: run again with
- * the right ones (conv.h). */
-static void use_fast_blas(char **argv) {
-    const char *core = bn_cpu_blas_better_coretype();
-    if (core && !getenv("BN_TEST_REEXEC")) {
-        setenv("OPENBLAS_CORETYPE", core, 1);
-        setenv("BN_TEST_REEXEC", "1", 1);
-        execv("/proc/self/exe", argv);
-    }
-}
-
 /* bn_conv_winograd_matrices (the engine's G, B^T, A^T, for models of its
  * arithmetic such as bench/precision_model.c): F(6x6, 3x3) through them in
  * double equals the convolution's definition to rounding (a wrong entry
@@ -351,8 +339,8 @@ static void test_matrices(void) {
 }
 
 int main(int argc, char **argv) {
+    CHECK(support_use_fast_blas(argv) == 0);
     (void)argc;
-    use_fast_blas(argv);
     test_shape(1, 6, 6, 16, 32, 0.0f);     /* one whole tile */
     test_shape(1, 1, 1, 16, 32, 0.0f);     /* one pixel: only the centre tap */
     test_shape(1, 7, 5, 16, 32, 0.0f);     /* overhanging tiles on both edges */

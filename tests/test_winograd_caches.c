@@ -249,7 +249,9 @@ static void test_bytes(bn_precision prec) {
     }
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    CHECK(support_use_fast_blas(argv) == 0);
     test_plans();
     test_bytes(BN_PRECISION_FP32);
     if (bn_conv_winograd_has_precision(BN_PRECISION_BF16))
