@@ -644,6 +644,40 @@ WG_INLINE void wg_output_tile(const wg_job *j, const float *m, size_t img, int y
     }
 }
 
+/* FP16, chunk q of the products for `rows` rows (a constant after
+ * inlining): the chunk's binary16 sums over its n channels from zero
+ * (wg_f16_chunk, or wg_f16_chunk_emu), widened into C times each row's chunk
+ * scale (sc, nch per row): C = sums s for the first chunk, C + sums s after. */
+WG_INLINE void wg_f16_chunk_into(const int rows, const uint16_t *a, size_t lda, const uint16_t *b,
+                                 int n, float *c, size_t ldc, const float *sc, size_t nch, int q,
+                                 int emu) {
+    wg_v16 acc[WG_ROWS]; /* the chunk's FP16 sums, rows 0..rows-1 */
+    if (emu) {
+        /* its own array: acc's address never taken, so that GCC keeps the
+         * native path's sums in registers */
+        wg_v16 sums[WG_ROWS];
+        wg_f16_chunk_emu(sums, rows, a, lda, b, n);
+#pragma GCC unroll 16
+        for (int r = 0; r < rows; r++)
+            acc[r] = sums[r];
+    } else
+        wg_f16_chunk(acc, rows, a, lda, b, n);
+#pragma GCC unroll 16
+    for (int r = 0; r < rows; r++) {
+        wg_v16 lo, hi, *m0 = (wg_v16 *)(c + r * ldc), *m1 = (wg_v16 *)(c + r * ldc + WG_P * 16);
+        const float s = sc[r * nch + q];
+        wg_f16_widen(&acc[r], &lo, &hi);
+        /* times a power of two: exact, so FMA or not, the same sums */
+        if (q == 0) {
+            *m0 = lo * s;
+            *m1 = hi * s;
+        } else {
+            *m0 += lo * s;
+            *m1 += hi * s;
+        }
+    }
+}
+
 /* C (rows, 32) = A (rows, k) B (k, 32) for one transform position.
  * A: row-major, leading dimension lda (rows of V[p]); k = cin, so that the
  * channels padded to 16 for the transforms (cin = 3 in VGG16's first layer)
@@ -671,41 +705,16 @@ WG_INLINE void wg_kernel(const int prec, int rows, int k, const void *av, size_t
         }
         for (int i = 0, q = 0; i < k; q++) {
             const int end = i + WG_F16_K < k ? i + WG_F16_K : k;
-            wg_v16 acc[WG_ROWS]; /* the chunk's FP16 sums, rows 0..rows-1 */
             /* This chunk's share of the prefetches: one line per step, as
              * the FP32 and BF16 kernels ask for them. */
             for (int s = i; s < end && s < npf; s++)
                 __builtin_prefetch(pf + (size_t)s * 64, 0, 2);
             for (int s = i; s < end && s < npf2; s++)
                 __builtin_prefetch(pf2 + (size_t)s * 64, 0, 2);
-            if (emu) {
-                /* its own array: acc's address never taken, so that GCC
-                 * keeps the native path's sums in registers */
-                wg_v16 sums[WG_ROWS];
-                wg_f16_chunk_emu(sums, rows, (const uint16_t *)av + i, lda,
-                                 (const uint16_t *)bv + (size_t)i * 32, end - i);
-#pragma GCC unroll 16
-                for (int r = 0; r < rows; r++)
-                    acc[r] = sums[r];
-            } else
-                wg_f16_chunk(acc, rows, (const uint16_t *)av + i, lda,
-                             (const uint16_t *)bv + (size_t)i * 32, end - i);
+            wg_f16_chunk_into(rows, (const uint16_t *)av + i, lda,
+                              (const uint16_t *)bv + (size_t)i * 32, end - i, c, ldc, sc, nch, q,
+                              emu);
             i = end;
-#pragma GCC unroll 16
-            for (int r = 0; r < rows; r++) {
-                wg_v16 lo, hi, *m0 = (wg_v16 *)(c + r * ldc),
-                               *m1 = (wg_v16 *)(c + r * ldc + WG_P * 16);
-                const float s = sc[r * nch + q];
-                wg_f16_widen(&acc[r], &lo, &hi);
-                /* times a power of two: exact, so FMA or not, the same sums */
-                if (q == 0) {
-                    *m0 = lo * s;
-                    *m1 = hi * s;
-                } else {
-                    *m0 += lo * s;
-                    *m1 += hi * s;
-                }
-            }
         }
         return;
     }
