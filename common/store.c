@@ -161,9 +161,7 @@ static int set_wal(bn_store *s, bn_error *err) {
             return BN_OK;
         if (rc == SQLITE_OK)
             rc = journal_mode(s, "PRAGMA journal_mode = WAL", mode);
-        if (rc == SQLITE_OK && strcmp(mode, "wal") == 0)
-            return BN_OK;
-        if (rc == SQLITE_OK) /* a file system without shared memory: keep the journal */
+        if (rc == SQLITE_OK) /* WAL, or a file system without it keeps its journal */
             return BN_OK;
         if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
             return bn_store_fail(s, err, "setting WAL mode");
