@@ -211,15 +211,13 @@ static char tmpdir[4096];
 
 int support_use_fast_blas(char **argv) {
     const char *core = bn_cpu_blas_better_coretype();
-    if (core && !getenv("BN_TEST_REEXEC") && !getenv("BN_NO_REEXEC")) {
+    if (core && !getenv("BN_NO_REEXEC")) {
         printf("OpenBLAS chose %s kernels; re-running with OPENBLAS_CORETYPE=%s\n",
                bn_cpu_blas_core(), core);
         fflush(stdout);
-        setenv("OPENBLAS_CORETYPE", core, 1);
-        setenv("BN_TEST_REEXEC", "1", 1);
-        execv("/proc/self/exe", argv);
-        unsetenv("OPENBLAS_CORETYPE"); /* exec failed: go on with what is loaded */
+        setenv("BN_TEST_REEXEC", "1", 1); /* what the run after the exec checks */
     }
+    bn_cpu_blas_use_best_kernels(argv); /* returns only when it did not exec */
     const char *want = getenv("OPENBLAS_CORETYPE");
     if (getenv("BN_TEST_REEXEC") && want && strcasecmp(bn_cpu_blas_core(), want) != 0) {
         fprintf(stderr, "OpenBLAS runs %s kernels, asked for %s\n", bn_cpu_blas_core(), want);

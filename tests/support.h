@@ -95,16 +95,16 @@ int support_ref_compare(bn_vgg16 *net, const float *in, const char *refdir, cons
 
 /* ---- a temporary directory ---------------------------------------------- */
 
-/* Make $TMPDIR/<prefix>-XXXXXX (TMPDIR defaults to /tmp) and return its path,
- * or NULL after perror. support_tmp_path names files in it. */
 /* OpenBLAS 0.3.21 may not recognise this CPU and load generic kernels,
  * which makes the direct engine (the yardstick of many tests) 3-4x slower:
  * run the program again, once, with the kernels the extractor uses
- * (bn_cpu_blas_better_coretype; not under BN_NO_REEXEC, as for valgrind).
+ * (bn_cpu_blas_use_best_kernels; not under BN_NO_REEXEC, as for valgrind).
  * Returns 0, or -1 when OpenBLAS then runs other kernels than asked
  * (printed): CHECK it. Call first thing in main. */
 int support_use_fast_blas(char **argv);
 
+/* Make $TMPDIR/<prefix>-XXXXXX (TMPDIR defaults to /tmp) and return its path,
+ * or NULL after perror. support_tmp_path names files in it. */
 const char *support_mkdtemp(const char *prefix);
 
 /* dir/name for the directory made by support_mkdtemp; the result lives
