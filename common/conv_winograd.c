@@ -304,6 +304,15 @@ static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w, int 
     /* At least 2 kernel rows; 4 when U is not re-read from a cache (large U,
      * streamed once per block; shared blocks). */
     size_t min_tb = (g->rule == WG_RULE_L2 ? 2 : 4) * WG_ROWS;
+    /* Large U and a share of the L3 too small for even the smallest block
+     * (an Intel host: 2 MiB a core, U of block4 67 MB): blocks of 56 tiles
+     * would read U from memory once per 14 MB of V and M, 4 times per layer
+     * and batch. Blocks as large as U make its traffic at most theirs: on
+     * that host FP16 3% faster, FP32 the same (docs/PERFORMANCE.md). */
+    if (g->rule == WG_RULE_LARGE && tb < min_tb) {
+        budget = g->budget = ubytes;
+        tb = budget / per_tile;
+    }
     if (tb < min_tb)
         tb = min_tb;
 #ifdef WG_PROFILE

@@ -319,6 +319,24 @@ int bn_cpu_caches_read_cpuid(bn_cpu_cache_sizes *out) {
 }
 #endif
 
+/* Why 16 MiB and 2 MiB: no x86 core has more than 12 MiB of L3 to itself
+ * (Zen 4 X3D: 96 MiB over 8 cores; the AMD EPYC VMs here show 32 MiB over
+ * 2 CPUs, 16 MiB, and keep the plans measured on them), and Intel's server
+ * parts have 1.875 to 5 MiB a core. On the 260 MiB host, shares of 1 and
+ * 2 MiB ran VGG16 about 3% faster than 4, 8 or 130 MiB (docs/PERFORMANCE.md,
+ * "Block sizes from the caches"). */
+int bn_cpu_caches_plausible(bn_cpu_cache_sizes *c) {
+    if (c->l3_cpus < 1 || c->l3 / (size_t)c->l3_cpus <= BN_CPU_L3_SHARE_MAX)
+        return 0;
+    int shown = c->l3_cpus;
+    size_t cpus = (c->l3 + BN_CPU_L3_SHARE_ASSUMED - 1) / BN_CPU_L3_SHARE_ASSUMED;
+    c->l3_cpus = cpus > 65536 ? 65536 : (int)cpus;
+    size_t n = strlen(c->source);
+    snprintf(c->source + n, sizeof c->source - n, "; %d CPUs cannot own it all: %d assumed", shown,
+             c->l3_cpus);
+    return 1;
+}
+
 static bn_cpu_cache_sizes cpu_caches_found, cpu_caches_forced;
 static atomic_int cpu_caches_forced_on;
 static pthread_once_t cpu_caches_once = PTHREAD_ONCE_INIT;
@@ -330,6 +348,7 @@ static void cpu_caches_detect(void) {
         c = cpu_default_caches;
     if (cpu_caches_sane(&c, &why)) /* a detector's odd answer: not worth trusting */
         c = cpu_default_caches;
+    bn_cpu_caches_plausible(&c);
     const char *env = getenv("BN_CACHES");
     if (env) {
         char found[sizeof c.source];

@@ -66,6 +66,17 @@ int bn_cpu_caches_parse(const char *s, bn_cpu_cache_sizes *io, const char **why)
 int bn_cpu_caches_read_sysfs(const char *sysfs_root, bn_cpu_cache_sizes *out);
 int bn_cpu_caches_read_cpuid(bn_cpu_cache_sizes *out);
 
+/* Virtual machines often show their few CPUs as the only sharers of the
+ * host's whole L3 (an Intel Xeon host: 260 MiB "shared" by 2 CPUs), which
+ * would have the engine size its blocks for 130 MiB a core. When one CPU's
+ * share (l3 / l3_cpus) is above BN_CPU_L3_SHARE_MAX, no real core has it:
+ * l3_cpus becomes l3 / BN_CPU_L3_SHARE_ASSUMED, the source says so, and 1 is
+ * returned; otherwise *c is left as it is and 0 returned. bn_cpu_caches()
+ * applies it to what it detects (not to $BN_CACHES's keys). */
+#define BN_CPU_L3_SHARE_MAX ((size_t)16 << 20)
+#define BN_CPU_L3_SHARE_ASSUMED ((size_t)2 << 20)
+int bn_cpu_caches_plausible(bn_cpu_cache_sizes *c);
+
 /* "l1d=48K l2=1M l3=32M l3_cpus=2 line=64 (sysfs)" into buf. */
 void bn_cpu_caches_format(const bn_cpu_cache_sizes *c, char *buf, size_t size);
 

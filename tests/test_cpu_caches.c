@@ -14,6 +14,10 @@
  *    L2, and bn_cpu_caches() takes $BN_CACHES when it is valid and reports
  *    "BN_CACHES ignored" when it is not (in child processes: the caches are
  *    read once per process).
+ * 4. A virtual machine's claim that its 2 CPUs own a 260 MiB L3 becomes 2
+ *    MiB a CPU, and says so; real shares (the AMD EPYC VMs' 16 MiB, a Xeon's
+ *    105 MiB over 56 CPUs, an X3D's 96 over 16) are kept; what
+ *    bn_cpu_caches() detects here never has a larger share.
  */
 #include "check.h"
 #include "cpu.h"
@@ -209,7 +213,9 @@ static void test_this_machine(void) {
     bn_cpu_caches_format(c, buf, sizeof buf);
     printf("bn_cpu_caches: %s\n", buf);
     CHECK(c->l1d > 0 && c->l2 > 0 && c->l3 > 0 && c->l3_cpus > 0);
-    CHECK(!strcmp(c->source, have_sysfs ? "sysfs" : have_cpuid ? "cpuid" : "defaults"));
+    const char *from = have_sysfs ? "sysfs" : have_cpuid ? "cpuid" : "defaults";
+    CHECK_MSG(!strncmp(c->source, from, strlen(from)), "%s", c->source);
+    CHECK(c->l3 / (size_t)c->l3_cpus <= BN_CPU_L3_SHARE_MAX);
 
     /* bn_cpu_caches_force, and back. */
     bn_cpu_cache_sizes f = base();
@@ -224,12 +230,49 @@ static void test_this_machine(void) {
     CHECK(child_sees("l2=lots", c->l2, "BN_CACHES ignored"));
 }
 
+static void test_plausible(void) {
+    bn_cpu_cache_sizes c = base();
+    c.l2 = 2 * M;
+    c.l3 = 260 * M;
+    snprintf(c.source, sizeof c.source, "sysfs");
+    CHECK_INT(bn_cpu_caches_plausible(&c), 1);
+    CHECK_INT(c.l3_cpus, 130);
+    CHECK(c.l3 == 260 * M && c.l2 == 2 * M && c.l1d == 32 * K);
+    CHECK_MSG(!strcmp(c.source, "sysfs; 2 CPUs cannot own it all: 130 assumed"), "%s", c.source);
+    CHECK_INT(bn_cpu_caches_plausible(&c), 0); /* once corrected, it stays */
+    CHECK_INT(c.l3_cpus, 130);
+
+    c.l3 = 33 * M; /* rounded up: never more than 2 MiB a CPU */
+    c.l3_cpus = 1;
+    CHECK_INT(bn_cpu_caches_plausible(&c), 1);
+    CHECK_INT(c.l3_cpus, 17);
+
+    c.l3 = 64 * (M << 10); /* the largest L3 the parser takes, on one CPU */
+    c.l3_cpus = 1;
+    CHECK_INT(bn_cpu_caches_plausible(&c), 1);
+    CHECK_INT(c.l3_cpus, 32768);
+
+    struct {
+        size_t l3;
+        int cpus;
+    } real[] = {{32 * M, 2}, {105 * M, 56}, {96 * M, 16}, {16 * M, 1}, {4 * M, 2}};
+    for (size_t i = 0; i < sizeof real / sizeof real[0]; i++) {
+        bn_cpu_cache_sizes r = base();
+        r.l3 = real[i].l3;
+        r.l3_cpus = real[i].cpus;
+        snprintf(r.source, sizeof r.source, "sysfs");
+        CHECK_INT(bn_cpu_caches_plausible(&r), 0);
+        CHECK(r.l3_cpus == real[i].cpus && !strcmp(r.source, "sysfs"));
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc == 4 && !strcmp(argv[1], "--expect"))
         return expect(argv[2], argv[3]);
     self = "/proc/self/exe";
     test_parse();
     test_sysfs();
+    test_plausible();
     test_this_machine();
     return check_done();
 }
