@@ -110,6 +110,8 @@ __attribute__((destructor)) static void wg_prof_print(void) {
  * data caches found at run time (bn_cpu_caches, wg_geometry). Private blocks
  * are for up to WG_PRIVATE threads: the engine is tuned for a core pair. */
 #define WG_PRIVATE 2
+/* The largest block (V + M) of a large U that the L3 share cannot hold. */
+#define WG_U_BLOCK_MAX ((size_t)64 << 20)
 /* Alignment of U: a transparent huge page. */
 #define WG_HUGE ((size_t)2 << 20)
 
@@ -308,9 +310,11 @@ static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w, int 
      * (an Intel host: 2 MiB a core, U of block4 67 MB): blocks of 56 tiles
      * would read U from memory once per 14 MB of V and M, 4 times per layer
      * and batch. Blocks as large as U make its traffic at most theirs: on
-     * that host FP16 3% faster, FP32 the same (docs/PERFORMANCE.md). */
+     * that host FP16 3% faster, FP32 the same (docs/PERFORMANCE.md). At most
+     * WG_U_BLOCK_MAX: layers wider than VGG16's 512 channels must not double
+     * their memory. */
     if (g->rule == WG_RULE_LARGE && tb < min_tb) {
-        budget = g->budget = ubytes;
+        budget = g->budget = ubytes < WG_U_BLOCK_MAX ? ubytes : WG_U_BLOCK_MAX;
         tb = budget / per_tile;
     }
     if (tb < min_tb)

@@ -12,7 +12,9 @@
  * 1. The plans: with this host's caches, every VGG16 layer at 224 and every
  *    batch 1..9 gets exactly the plan of the compile-time constants the
  *    engine had before (the rule of main at 168d104 is written out below);
- *    the other configurations give other plans (the geometry does change).
+ *    the other configurations give other plans (the geometry does change);
+ *    a large U that the Intel share cannot hold gets blocks as large as U,
+ *    at most 64 MiB (a 1024-channel layer).
  * 2. The bytes: VGG16's eight layer shapes (random weights, small images
  *    whose sides are not multiples of the 6x6 tile, pooled and not) and the
  *    real 224x224 first layer, at batch 1, 6, 7, 8 and 9, with 1 and 2
@@ -127,6 +129,19 @@ static void test_plans(void) {
     CHECK(!strcmp(p.rule, "l2") && p.private_blocks);
     bn_conv_winograd_plan_for(128, 128, 8, 112, 112, 1, BN_PRECISION_FP32, 2, &configs[2].c, &p);
     CHECK(!strcmp(p.rule, "large") && !p.private_blocks);
+    /* A large U that the share cannot hold with even 56 tiles: blocks as
+     * large as U (block4_conv2's 67 MB U: its 200 tiles in one block), and
+     * never over 64 MiB for wider layers (1024 channels: U 268 MB). The
+     * AMD share holds 128 tiles of block4: its two blocks stay. */
+    bn_conv_winograd_plan_for(512, 512, 8, 28, 28, 0, BN_PRECISION_FP32, 2, &configs[1].c, &p);
+    CHECK_MSG(!strcmp(p.rule, "large") && p.tb == 200 && p.blocks == 1, "%s %zu %zu", p.rule, p.tb,
+              p.blocks);
+    bn_conv_winograd_plan_for(1024, 1024, 8, 28, 28, 0, BN_PRECISION_FP32, 2, &configs[1].c, &p);
+    CHECK_MSG(!strcmp(p.rule, "large") && p.blocks >= 2 && p.block_bytes <= ((size_t)64 << 20),
+              "%s %zu blocks of %zu bytes", p.rule, p.blocks, p.block_bytes);
+    bn_conv_winograd_plan_for(512, 512, 8, 28, 28, 0, BN_PRECISION_FP32, 2, &configs[0].c, &p);
+    CHECK_MSG(!strcmp(p.rule, "large") && p.tb == 112 && p.blocks == 2, "%s %zu %zu", p.rule, p.tb,
+              p.blocks);
 }
 
 /* One layer shape of the bytes test. */
