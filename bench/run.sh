@@ -34,7 +34,8 @@
 #      (default 400) of the photos, then the network alone on as many images;
 #   6. GOOGLENET_ROUNDS (default 5) paired rounds: GoogLeNet from its ONNX file
 #      through bench/bench_graph and through ONNX Runtime (bench/ort_model.js);
-# and ends with a summary: images/s of each, and the ratios of the network
+# and ends with a summary: the host (CPU model, the caches the engine sized
+# its blocks for, the peaks), images/s of each, and the ratios of the network
 # (--conv auto, the default) to oneDNN Winograd and to ONNX Runtime (from the
 # single runs, and the median of the paired rounds), and of the extractor to
 # the network alone.
@@ -227,6 +228,10 @@ print("\nHOST")
 for l in lines:
     if l.startswith('INFO cpu='):
         print("  " + l[5:])
+# The caches the engine sized its blocks for (bench_net prints them each run).
+cache_lines = [l for l in lines if l.startswith('INFO caches ')]
+if cache_lines:
+    print("  caches " + cache_lines[0][len('INFO caches '):])
 peaks = {(r.get('bench'), r.get('threads')): r.get('gflops_max') for r in res if 'bench' in r}
 for (b, t), g in sorted(peaks.items()):
     if t == '2':
