@@ -323,8 +323,8 @@ int bn_cpu_caches_read_cpuid(bn_cpu_cache_sizes *out) {
  * (Zen 4 X3D: 96 MiB over 8 cores; the AMD EPYC VMs here show 32 MiB over
  * 2 CPUs, 16 MiB, and keep the plans measured on them), and Intel's server
  * parts have 1.875 to 5 MiB a core. On the 260 MiB host, shares of 1 and
- * 2 MiB ran VGG16 about 3% faster than 4, 8 or 130 MiB (docs/PERFORMANCE.md,
- * "Block sizes from the caches"). */
+ * 2 MiB ran VGG16 about 3% faster than 130 MiB and 1% faster than 4 or 8
+ * (docs/PERFORMANCE.md, "A virtual machine's L3"). */
 int bn_cpu_caches_plausible(bn_cpu_cache_sizes *c) {
     if (c->l3_cpus < 1 || c->l3 / (size_t)c->l3_cpus <= BN_CPU_L3_SHARE_MAX)
         return 0;
