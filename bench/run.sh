@@ -126,7 +126,8 @@ done
 #    also prints network_seconds / seconds of the extractor's rounds: the
 #    ratio's bound from the extractor's own time, which other processes
 #    hardly move (the network alone ranged 12-32 images/s between rounds at
-#    load 4-5 on 2026-12-03).
+#    load 4-5 on 2026-12-03), and the shares of the rest: SQLite writes
+#    (store_seconds) and waits for the next batch (wait_seconds).
 peers_work=${BENCH_WORK:-${TMPDIR:-/tmp}/bottleneck-peers}
 if [ -x "$peers_work/dnnl_bench" ] && [ "${ROUNDS:-5}" -gt 0 ]; then
     for i in $(seq "${ROUNDS:-5}"); do
@@ -286,6 +287,10 @@ for l in lines:
         net_sec = re.search(r'"network_seconds":([0-9.]+)', l)
         if sec and net_sec and float(sec.group(1)) > 0:
             ext_rounds[m.group(1)]['innet'] = float(net_sec.group(1)) / float(sec.group(1))
+            for key in ('store', 'wait'):
+                v = re.search(r'"%s_seconds":([0-9.]+)' % key, l)
+                if v:
+                    ext_rounds[m.group(1)][key] = float(v.group(1)) / float(sec.group(1))
     m = re.match(r'ROUND_NET round=(\d+) reps_ms=([0-9,]+)', l)
     if m:
         ms = [float(x) for x in m.group(2).split(',')]
@@ -303,6 +308,13 @@ inn = sorted(d['innet'] for d in ext_rounds.values() if 'innet' in d)
 if inn:
     print(f"RATIO extract network_seconds/seconds median={inn[len(inn) // 2]:.3f} "
           f"min={inn[0]:.3f} max={inn[-1]:.3f} rounds={len(inn)} (extract/network if the network ran as fast inside as alone)")
+# The rest of the extractor's time, between forward passes: its SQLite
+# writes and its waits for the next batch (reading, decoding).
+for key in ('store', 'wait'):
+    v = sorted(d[key] for d in ext_rounds.values() if key in d)
+    if v:
+        print(f"INFO extract {key}_seconds/seconds median={v[len(v) // 2]:.3f} min={v[0]:.3f} "
+              f"max={v[-1]:.3f} rounds={len(v)}")
 if rounds:
     ours_r = sorted(d['ours'] for d in rounds.values() if 'ours' in d)
     print(f"INFO paired rounds: bottleneck images/s median={ours_r[len(ours_r) // 2]:.2f} "

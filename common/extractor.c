@@ -724,6 +724,7 @@ static int write_batch(bn_extractor *x, batch *b, bn_extractor_stats *st, bn_err
     int writes = 0;
     for (size_t k = 0; k < b->nops; k++)
         writes += b->ops[k].kind != OP_SKIP;
+    double t_store = bn_progress_now();
     if (writes > 0) {
         if (bn_store_begin(x->store, err))
             return BN_EDB;
@@ -750,6 +751,7 @@ static int write_batch(bn_extractor *x, batch *b, bn_extractor_stats *st, bn_err
         if (bn_store_commit(x->store, err))
             return BN_EDB;
     }
+    st->store_seconds += bn_progress_now() - t_store;
     for (size_t k = 0; k < b->nops; k++) {
         switch (b->ops[k].kind) {
         case OP_SKIP: st->skipped++; break;
@@ -787,10 +789,12 @@ int bn_extractor_run(bn_extractor *x, const bn_dataset *ds, bn_extractor_progres
         int which = 0;
         for (;;) {
             batch *b = &x->b[which];
+            double t_wait = bn_progress_now();
             pthread_mutex_lock(&x->mu);
             while (!b->full)
                 pthread_cond_wait(&x->cv, &x->mu);
             pthread_mutex_unlock(&x->mu);
+            st->wait_seconds += bn_progress_now() - t_wait;
             int last = b->last;
             if (last == 2)
                 rc = bn_fail(err, BN_ENOMEM, "out of memory while reading images");

@@ -56,6 +56,10 @@ typedef struct {
     long self_checks;       /* images checked against the exact engine (--self-check) */
     double seconds;         /* wall time of the run */
     double network_seconds; /* time inside the network */
+    /* The rest of seconds, between forward passes (all on the caller's
+     * thread, so seconds is about the sum of the three plus the set-up): */
+    double store_seconds; /* writing batches to SQLite (commits, checkpoints) */
+    double wait_seconds;  /* waiting for the next batch: reading, decoding */
 } bn_extractor_stats;
 
 typedef void (*bn_extractor_progress)(void *ctx, const bn_extractor_stats *st);

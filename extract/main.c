@@ -732,12 +732,14 @@ static void print_json(const extract_opts *a, const bn_dataset *ds, bn_extractor
            "\"added\":%ld,\"moved\":%ld,\"relabelled\":%ld,\"changed\":%ld,\"removed\":%ld,"
            "\"skipped\":%ld,\"failed\":%ld,\"missing\":%ld,\"ignored\":%zu,"
            "\"extracted\":%ld,\"reused\":%ld,"
-           "\"seconds\":%.3f,\"network_seconds\":%.3f,\"images_per_second\":%.3f,"
+           "\"seconds\":%.3f,\"network_seconds\":%.3f,\"store_seconds\":%.3f,"
+           "\"wait_seconds\":%.3f,\"images_per_second\":%.3f,"
            "\"precision\":\"%s\",\"ok\":%s",
            (long long)bn_extractor_featureset(x), bn_extractor_dim(x), a->o.dtype, st->images,
            sy->added, sy->moved, sy->relabelled, sy->changed, sy->removed, st->skipped, st->failed,
            sy->missing, ds->nignored, st->extracted, st->reused, st->seconds, st->network_seconds,
-           images_per_second(st), bn_extractor_precision(x), res->rc ? "false" : "true");
+           st->store_seconds, st->wait_seconds, images_per_second(st), bn_extractor_precision(x),
+           res->rc ? "false" : "true");
     printf(",\"precision_note\":");
     bn_json_string(stdout, bn_extractor_precision_note(x));
     if (a->verbose) {
