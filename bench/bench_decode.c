@@ -2,13 +2,15 @@
  * bench_decode: what the extractor's decoding costs per photo, alone, on one
  * thread (issue 16 item 4: the time between forward passes is decoding).
  *
- *   bench_decode [--size N] [--rounds R] FILE...
+ *   bench_decode [--size N] [--rounds R] [--flush MB] [--libvips] FILE...
  *
  * Reads every file into memory first (no disk in the timing), then decodes
  * them all R times (default 5) with bn_image_decode at the extractor's
  * defaults (squash to 224, Caffe preprocessing). Prints the median
  * milliseconds per photo, and the CPU time of the process over the rounds.
- * Run it under `perf record` to see where a decode goes.
+ * --libvips sends plain JPEGs through libvips too, instead of the direct
+ * libjpeg-turbo path (bn_image_set_direct_jpeg). Run it under `perf record`
+ * to see where a decode goes.
  */
 #include "bench_util.h"
 #include "error.h"
@@ -61,8 +63,13 @@ static double cpu_seconds(void) {
 }
 
 int main(int argc, char **argv) {
-    int size = 224, rounds = 5, first = 1, flush_mb = 0;
+    int size = 224, rounds = 5, first = 1, flush_mb = 0, libvips = 0;
     while (first < argc && !strncmp(argv[first], "--", 2)) {
+        if (!strcmp(argv[first], "--libvips")) {
+            libvips = 1;
+            first++;
+            continue;
+        }
         if (!strcmp(argv[first], "--size") && first + 1 < argc)
             size = atoi(argv[first + 1]);
         else if (!strcmp(argv[first], "--rounds") && first + 1 < argc)
@@ -77,7 +84,8 @@ int main(int argc, char **argv) {
     }
     int n = argc - first;
     if (n < 1 || size < 1 || rounds < 1 || rounds > 1000) {
-        fprintf(stderr, "usage: bench_decode [--size N] [--rounds R] FILE...\n");
+        fprintf(stderr,
+                "usage: bench_decode [--size N] [--rounds R] [--flush MB] [--libvips] FILE...\n");
         return 2;
     }
     bn_error err = {0};
@@ -85,6 +93,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_decode: %s\n", err.msg);
         return 1;
     }
+    bn_image_set_direct_jpeg(!libvips);
     file *f = calloc((size_t)n, sizeof *f);
     float *out = malloc((size_t)size * size * 3 * sizeof *out);
     double *ms = malloc((size_t)rounds * sizeof *ms);
@@ -125,9 +134,10 @@ int main(int argc, char **argv) {
         ms[r] = 1e3 * spent / n;
     }
     double cpu = cpu_seconds() - cpu0 - flush_s;
-    printf("decode %d photos at %d, one thread: %.3f ms/photo (median of %d rounds), CPU %.3f "
+    printf("decode (%s) %d photos at %d, one thread: %.3f ms/photo (median of %d rounds), CPU %.3f "
            "ms/photo\n",
-           n, size, bench_median(ms, rounds), rounds, 1e3 * cpu / ((double)n * rounds));
+           libvips ? "libvips" : "direct JPEG where it can", n, size, bench_median(ms, rounds),
+           rounds, 1e3 * cpu / ((double)n * rounds));
     for (int i = 0; i < n; i++)
         free(f[i].buf);
     free(f);

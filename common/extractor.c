@@ -443,7 +443,7 @@ static int prepare_item(bn_extractor *x, batch *b, size_t i, char *abspath, size
     const char *stored = bn_strset_get(&x->paths, it->path);
     int known = bn_strset_has(&x->vectors, o->sha256);
     bn_error e;
-    bn_image_info info = {0, 0};
+    bn_image_info info = {0};
     if (known && stored && strcmp(stored, o->sha256) == 0) {
         o->kind = OP_SKIP;
     } else if (known) {
@@ -491,7 +491,7 @@ static void decode_some(bn_extractor *x) {
         op *o = &b->ops[x->job_ops[k]];
         const bn_item *it = &x->ds->items[o->item];
         bn_error e;
-        bn_image_info info = {0, 0};
+        bn_image_info info = {0};
         int rc = bn_image_decode(o->buf, o->len, it->path, &x->o.image,
                                  b->input + (size_t)o->slot * per, &info, &e);
         free(o->buf);

@@ -8,7 +8,10 @@
  *   load      vips_image_new_from_buffer, sequential access, fail_on=error:
  *             a truncated or corrupt file is a failure with libvips' reason,
  *             never a half-grey picture. First page/frame only (libvips'
- *             default for GIF, TIFF, WebP, HEIF).
+ *             default for GIF, TIFF, WebP, HEIF). Plain JPEGs (8-bit YCbCr,
+ *             no Exif) skip libvips: image_jpeg.c decodes them with the same
+ *             libjpeg-turbo, straight into the resize, and hands anything
+ *             libjpeg warns about back to this pipeline.
  *   limit     the header's width * height is checked against the pixel limit
  *             before a single pixel is decoded (decompression bombs).
  *   alpha     dropped, not composited: this is what PIL's convert("RGB")
@@ -48,6 +51,7 @@
  * only the size x size output is held whole.
  */
 #include "image.h"
+#include "image_jpeg.h"
 #include "resample.h"
 
 #include <math.h>
@@ -153,6 +157,12 @@ static int image_vips_fail(bn_error *err, const char *name, const char *what) {
 /* Open the header: nothing is decoded yet. The image refers to buf, which
  * must outlive it. */
 static VipsImage *image_open(const void *buf, size_t len, const char *name, bn_error *err) {
+    /* libvips' error buffer is the process's, and a decode that succeeds
+     * with warnings leaves them there: without this, the next failure's
+     * reason would start with another file's warnings. (Another thread's
+     * failure being read at this moment then loses its text and says only
+     * "decoding failed": rare, and never wrong.) */
+    vips_error_clear();
     if (!buf || len == 0) {
         bn_fail(err, BN_EDECODE, "%s: empty file (0 bytes)", name);
         return NULL;
@@ -357,11 +367,104 @@ static int image_stream_rows(VipsImage *x, bn_resampler *rs) {
     return 0;
 }
 
+/* The decompression-bomb and side limits, on the stored size (from the
+ * header, before any pixel is decoded). */
+static int image_check_size(int w, int h, const char *name, bn_error *err) {
+    if ((uint64_t)w * (uint64_t)h > image_max_pixels)
+        return bn_fail(err, BN_EDECODE,
+                       "%s: %dx%d image has more than %llu pixels (decompression bomb limit)", name,
+                       w, h, (unsigned long long)image_max_pixels);
+    if (w > BN_RESAMPLE_MAX_SIDE || h > BN_RESAMPLE_MAX_SIDE)
+        return bn_fail(err, BN_EDECODE, "%s: %dx%d image: sides longer than %d pixels are refused",
+                       name, w, h, BN_RESAMPLE_MAX_SIDE);
+    return BN_OK;
+}
+
+/* The resampler's plan for a stored w x h image of orientation o: target
+ * lengths of the stored (not yet oriented) axes, and the window of that
+ * target the network gets. */
+static int image_plan(int w, int h, int o, const bn_image_opts *opts, const char *name,
+                      bn_resample_plan *plan, bn_error *err) {
+    const int size = opts->size;
+    int tw = size, th = size, left = 0, top = 0;
+    if (opts->resize == BN_RESIZE_CROP) {
+        int shorter = w < h ? w : h, longer = w < h ? h : w;
+        double along = (double)size * (double)longer / (double)shorter;
+        if (along > BN_RESAMPLE_MAX_SIDE)
+            return bn_fail(err, BN_EDECODE,
+                           "%s: %dx%d image is too elongated to scale its shorter side to %d", name,
+                           w, h, size);
+        if (w < h)
+            th = (int)along;
+        else
+            tw = (int)along;
+        int ow = o >= 5 ? th : tw, oh = o >= 5 ? tw : th; /* displayed */
+        /* torchvision's center_crop: int(round((h - size) / 2.0)), round
+         * half to even like rint() in the default rounding mode. */
+        image_unorient_rect(o, ow, oh, (int)rint((ow - size) / 2.0), (int)rint((oh - size) / 2.0),
+                            size, &left, &top);
+    }
+    /* PIL resizes the displayed image horizontally first; for orientations
+     * that swap the axes that is the stored vertical axis. */
+    *plan = (bn_resample_plan){w, h, 3, tw, th, left, top, size, size, o < 5, BN_RESAMPLE_AUTO};
+    return BN_OK;
+}
+
+/* The resampler holds every row: its output, oriented and preprocessed,
+ * into out. */
+static int image_output(bn_resampler *rs, int o, const bn_image_opts *opts, const char *name,
+                        float *out, bn_error *err) {
+    const int size = opts->size;
+    size_t n = (size_t)size * size;
+    unsigned char *pixels = malloc(n * 3 * (o != 1 ? 2 : 1));
+    if (!pixels)
+        return bn_fail(err, BN_ENOMEM, "%s: out of memory for a %dx%d image", name, size, size);
+    bn_resampler_finish(rs, pixels);
+    if (o != 1)
+        image_orient(pixels, size, o, pixels + n * 3);
+    image_preprocess(pixels + (o != 1 ? n * 3 : 0), n, opts, out);
+    free(pixels);
+    return BN_OK;
+}
+
+static int image_direct_jpeg = 1;
+
+void bn_image_set_direct_jpeg(int on) {
+    image_direct_jpeg = on != 0;
+}
+
+/* The direct path (image_jpeg.c) for a plain JPEG: BN_OK or one of our own
+ * errors (limits, memory), or IMAGE_DECLINED when the file is not for it or
+ * libjpeg had anything to say, and libvips must decode it from the start. */
+#define IMAGE_DECLINED (-1)
+static int image_decode_jpeg(const void *buf, size_t len, const char *name,
+                             const bn_image_opts *opts, float *out, bn_image_info *info,
+                             bn_error *err) {
+    int w, h, rc;
+    image_jpeg *j = image_jpeg_open(buf, len, &w, &h);
+    if (!j)
+        return IMAGE_DECLINED;
+    bn_resample_plan plan;
+    bn_resampler *rs = NULL;
+    if ((rc = image_check_size(w, h, name, err)) ||
+        (rc = image_plan(w, h, 1, opts, name, &plan, err)))
+        goto done;
+    if (bn_resampler_new(&plan, name, &rs, NULL) || image_jpeg_rows(j, rs)) {
+        rc = IMAGE_DECLINED;
+        goto done;
+    }
+    if (!(rc = image_output(rs, 1, opts, name, out, err)) && info)
+        *info = (bn_image_info){.width = w, .height = h, .direct_jpeg = 1};
+done:
+    bn_resampler_free(rs);
+    image_jpeg_close(j);
+    return rc;
+}
+
 int bn_image_decode(const void *buf, size_t len, const char *name, const bn_image_opts *opts,
                     float *out, bn_image_info *info, bn_error *err) {
     VipsImage *im = NULL, *rgb = NULL;
     bn_resampler *rs = NULL;
-    unsigned char *pixels = NULL;
     int rc = BN_OK;
 
     if (!name)
@@ -383,74 +486,29 @@ int bn_image_decode(const void *buf, size_t len, const char *name, const bn_imag
         return bn_fail(err, BN_EINVAL, "%s: unknown preprocess mode %d", name,
                        (int)opts->preprocess);
 
+    if (image_direct_jpeg &&
+        (rc = image_decode_jpeg(buf, len, name, opts, out, info, err)) != IMAGE_DECLINED)
+        return rc;
+
     if (!(im = image_open(buf, len, name, err)))
         return BN_EDECODE;
-    const int size = opts->size;
     const int w = im->Xsize, h = im->Ysize, o = image_orientation(im);
-    if ((uint64_t)w * (uint64_t)h > image_max_pixels) {
-        rc = bn_fail(err, BN_EDECODE,
-                     "%s: %dx%d image has more than %llu pixels (decompression bomb limit)", name,
-                     w, h, (unsigned long long)image_max_pixels);
+    if ((rc = image_check_size(w, h, name, err)))
         goto done;
-    }
-    if (w > BN_RESAMPLE_MAX_SIDE || h > BN_RESAMPLE_MAX_SIDE) {
-        rc = bn_fail(err, BN_EDECODE, "%s: %dx%d image: sides longer than %d pixels are refused",
-                     name, w, h, BN_RESAMPLE_MAX_SIDE);
-        goto done;
-    }
-    if (info) {
-        info->width = o >= 5 ? h : w;
-        info->height = o >= 5 ? w : h;
-    }
+    if (info)
+        *info = (bn_image_info){.width = o >= 5 ? h : w, .height = o >= 5 ? w : h};
 
-    if ((rc = image_to_srgb(im, &rgb, name, err)))
+    bn_resample_plan plan;
+    if ((rc = image_to_srgb(im, &rgb, name, err)) ||
+        (rc = image_plan(w, h, o, opts, name, &plan, err)) ||
+        (rc = bn_resampler_new(&plan, name, &rs, err)))
         goto done;
-
-    /* Target lengths of the stored (not yet oriented) axes, and the window
-     * of that target the network gets. */
-    int tw = size, th = size, left = 0, top = 0;
-    if (opts->resize == BN_RESIZE_CROP) {
-        int shorter = w < h ? w : h, longer = w < h ? h : w;
-        double along = (double)size * (double)longer / (double)shorter;
-        if (along > BN_RESAMPLE_MAX_SIDE) {
-            rc = bn_fail(err, BN_EDECODE,
-                         "%s: %dx%d image is too elongated to scale its shorter side to %d", name,
-                         w, h, size);
-            goto done;
-        }
-        if (w < h)
-            th = (int)along;
-        else
-            tw = (int)along;
-        int ow = o >= 5 ? th : tw, oh = o >= 5 ? tw : th; /* displayed */
-        /* torchvision's center_crop: int(round((h - size) / 2.0)), round
-         * half to even like rint() in the default rounding mode. */
-        image_unorient_rect(o, ow, oh, (int)rint((ow - size) / 2.0), (int)rint((oh - size) / 2.0),
-                            size, &left, &top);
-    }
-    /* PIL resizes the displayed image horizontally first; for orientations
-     * that swap the axes that is the stored vertical axis. */
-    bn_resample_plan plan = {w, h, 3, tw, th, left, top, size, size, o < 5, BN_RESAMPLE_AUTO};
-    if ((rc = bn_resampler_new(&plan, name, &rs, err)))
-        goto done;
-    if (image_stream_rows(rgb, rs))
-        goto vips_failed;
-
-    size_t n = (size_t)size * size;
-    if (!(pixels = malloc(n * 3 * (o != 1 ? 2 : 1)))) {
-        rc = bn_fail(err, BN_ENOMEM, "%s: out of memory for a %dx%d image", name, size, size);
+    if (image_stream_rows(rgb, rs)) {
+        rc = image_vips_fail(err, name, "decoding failed");
         goto done;
     }
-    bn_resampler_finish(rs, pixels);
-    if (o != 1)
-        image_orient(pixels, size, o, pixels + n * 3);
-    image_preprocess(pixels + (o != 1 ? n * 3 : 0), n, opts, out);
-    goto done;
-
-vips_failed:
-    rc = image_vips_fail(err, name, "decoding failed");
+    rc = image_output(rs, o, opts, name, out, err);
 done:
-    free(pixels);
     bn_resampler_free(rs);
     if (rgb)
         g_object_unref(rgb);

@@ -44,6 +44,7 @@ typedef struct {
 
 typedef struct {
     int width, height; /* of the decoded image, after EXIF orientation */
+    int direct_jpeg;   /* 1: decoded by libjpeg-turbo directly (image_jpeg.h), 0: by libvips */
 } bn_image_info;
 
 /* Start libvips and set its safety limits (once per process): operation
@@ -63,6 +64,12 @@ void bn_image_set_threads(int n);
  * such as BMP, ICO and PSD through ImageMagick, a much larger attack surface
  * than the JPEG/PNG/WebP/TIFF/GIF/HEIF decoders. Call before decoding. */
 void bn_image_allow_untrusted(int allow);
+
+/* Decode plain JPEGs (8-bit YCbCr, no Exif) with libjpeg-turbo directly,
+ * the same pixels at about half libvips' CPU (default on); off sends every
+ * file through libvips. For tests and benchmarks that compare the two; not
+ * synchronised with concurrent decodes. */
+void bn_image_set_direct_jpeg(int on);
 
 /* Change the decompression-bomb limit (0 restores BN_IMAGE_MAX_PIXELS).
  * Call before decoding; not synchronised with concurrent decodes. */

@@ -146,7 +146,7 @@ static void test_reference_png(void) {
         float *ref = (float *)read_all(shared_path(rel), &rlen);
         CHECK_INT(rlen, 224 * 224 * 3 * sizeof(float));
         float *t;
-        bn_image_info info = {0, 0};
+        bn_image_info info = {0};
         CHECK_INT(decode(png, len, cases[i], 224, BN_RESIZE_SQUASH, &t, &info), 0);
         CHECK_INT(info.width, 224);
         CHECK_INT(info.height, 224);
@@ -181,8 +181,18 @@ static void test_reference_jpeg(void) {
         unsigned char *jpg = read_all(shared_path(rel), &len);
         snprintf(rel, sizeof rel, "reference/%s.input.f32", cases[i]);
         float *ref = (float *)read_all(shared_path(rel), &rlen);
-        float *t;
-        CHECK_INT(decode(jpg, len, cases[i], 224, BN_RESIZE_SQUASH, &t, NULL), 0);
+        float *t, *tv;
+        bn_image_info info = {0}, vinfo = {0};
+        CHECK_INT(decode(jpg, len, cases[i], 224, BN_RESIZE_SQUASH, &t, &info), 0);
+        CHECK_MSG(info.direct_jpeg == 1, "%s: not decoded by the direct JPEG path", cases[i]);
+        /* libvips gives the same bytes */
+        bn_image_set_direct_jpeg(0);
+        CHECK_INT(decode(jpg, len, cases[i], 224, BN_RESIZE_SQUASH, &tv, &vinfo), 0);
+        bn_image_set_direct_jpeg(1);
+        CHECK_INT(vinfo.direct_jpeg, 0);
+        CHECK_MSG(!memcmp(t, tv, 224 * 224 * 3 * sizeof *t), "%s: direct path != libvips",
+                  cases[i]);
+        free(tv);
         double sum = 0, worst = 0, inner = 0;
         for (size_t k = 0; k < 224 * 224 * 3; k++) {
             double d = fabs((double)t[k] - ref[k]);
@@ -225,7 +235,7 @@ static void test_probe_manifest(void) {
         char path[600];
         snprintf(path, sizeof path, "data/catsdogs/%s", rel);
         unsigned char *buf = read_all(shared_path(path), &len);
-        bn_image_info info = {0, 0};
+        bn_image_info info = {0};
         bn_error err = {0};
         CHECK_INT(bn_image_probe(buf, len, rel, &info, &err), 0);
         CHECK_INT(info.width, w);
@@ -309,7 +319,7 @@ static void test_orientation6(void) {
     void *jpg;
     size_t len;
     SAVE(jpeg, tagged, &jpg, &len, "Q", 95, NULL);
-    bn_image_info info = {0, 0};
+    bn_image_info info = {0};
     bn_error err = {0};
     CHECK_INT(bn_image_probe(jpg, len, "o6.jpg", &info, &err), 0);
     CHECK_INT(info.width, 200);
@@ -931,7 +941,7 @@ static void test_bad_inputs(void) {
     size_t blen = make_png_header(bomb, 100000, 100000);
     expect_failure(bomb, blen, "bomb.png", "100000^2 PNG", "decompression bomb");
     /* The header itself is valid: probe reads it without decoding. */
-    bn_image_info info = {0, 0};
+    bn_image_info info = {0};
     bn_error err = {0};
     CHECK_INT(bn_image_probe(bomb, blen, "bomb.png", &info, &err), 0);
     CHECK_INT(info.width, 100000);
@@ -1050,6 +1060,127 @@ static void test_untrusted(void) {
     g_object_unref(im);
 }
 
+/* ------------------------------------------------------------------ */
+/* The direct JPEG path (common/image_jpeg.c) against libvips: the same
+ * bytes for every photo it takes, and the files it must leave to libvips
+ * (Exif, grey, truncated, corrupt data) decoded, or refused, exactly as
+ * libvips alone does. */
+
+/* Decode buf both ways at (size, resize, preprocess): same return code,
+ * same error text or the same bytes and size. Returns the direct path's
+ * info.direct_jpeg (-1 on a mismatch). */
+static int both_paths(const void *buf, size_t len, const char *name, int size, bn_resize r,
+                      bn_preprocess p) {
+    bn_image_opts o = opts(size, r, p);
+    size_t n = (size_t)size * size * 3;
+    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    bn_image_info ia = {0}, ib = {0};
+    bn_error ea = {0}, eb = {0};
+    int ra = bn_image_decode(buf, len, name, &o, a, &ia, &ea);
+    bn_image_set_direct_jpeg(0);
+    int rb = bn_image_decode(buf, len, name, &o, b, &ib, &eb);
+    bn_image_set_direct_jpeg(1);
+    int same = ra == rb && ib.direct_jpeg == 0;
+    if (same && ra)
+        same = strcmp(ea.msg, eb.msg) == 0;
+    else if (same)
+        same = ia.width == ib.width && ia.height == ib.height && !memcmp(a, b, n * sizeof *a);
+    CHECK_MSG(same, "%s at %d: direct path rc %d (%s) %dx%d, libvips rc %d (%s) %dx%d", name, size,
+              ra, ea.msg, ia.width, ia.height, rb, eb.msg, ib.width, ib.height);
+    free(a);
+    free(b);
+    return same ? ia.direct_jpeg : -1;
+}
+
+/* A JPEG with an APP1 segment after SOI: "Exif", a little-endian TIFF
+ * header and one IFD0 entry, Orientation = orient. */
+static unsigned char *with_exif(const unsigned char *jpg, size_t len, int orient, size_t *out_len) {
+    static const unsigned char tiff[] = {'I',  'I', 42, 0, 8, 0, 0, 0, /* header, IFD0 at 8 */
+                                         1,    0,                      /* one entry */
+                                         0x12, 1,   3,  0, 1, 0, 0, 0, /* Orientation SHORT x1 */
+                                         0,    0,   0,  0,             /* value, set below */
+                                         0,    0,   0,  0};            /* no next IFD */
+    size_t seg = 2 + 6 + sizeof tiff;                                  /* length field counts */
+    unsigned char *o = malloc(len + 2 + seg);
+    memcpy(o, jpg, 2);
+    unsigned char *q = o + 2;
+    *q++ = 0xFF, *q++ = 0xE1, *q++ = (unsigned char)(seg >> 8), *q++ = (unsigned char)seg;
+    memcpy(q, "Exif\0\0", 6);
+    memcpy(q + 6, tiff, sizeof tiff);
+    q[6 + 18] = (unsigned char)orient;
+    q += 6 + sizeof tiff;
+    memcpy(q, jpg + 2, len - 2);
+    *out_len = len + 2 + seg;
+    return o;
+}
+
+static void test_direct_jpeg(void) {
+    /* Every 20th photo of the shared set (150), three ways each. */
+    FILE *f = fopen(shared_path("data/catsdogs/MANIFEST.tsv"), "r");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    char line[1024];
+    int row = 0, photos = 0, direct = 0;
+    while (fgets(line, sizeof line, f)) {
+        char rel[480], path[512];
+        if (row++ % 20 != 1 || sscanf(line, "%479s", rel) != 1)
+            continue;
+        snprintf(path, sizeof path, "data/catsdogs/%s", rel);
+        size_t len;
+        unsigned char *jpg = read_all(shared_path(path), &len);
+        int d = both_paths(jpg, len, path, 224, BN_RESIZE_SQUASH, BN_PREPROCESS_CAFFE);
+        d += both_paths(jpg, len, path, 97, BN_RESIZE_CROP, BN_PREPROCESS_TORCH);
+        d += both_paths(jpg, len, path, 32, BN_RESIZE_SQUASH, BN_PREPROCESS_TORCH);
+        direct += d == 3;
+        photos++;
+        free(jpg);
+    }
+    fclose(f);
+    printf("direct JPEG path: %d of %d photos taken, each the same bytes as libvips' at 3 "
+           "sizes\n",
+           direct, photos);
+    CHECK_INT(photos, 150);
+    CHECK_INT(direct, photos); /* they are all plain YCbCr JPEGs without Exif */
+
+    size_t len, n;
+    unsigned char *jpg = read_all(shared_path("data/catsdogs/train/cat/cat.1000.jpg"), &len);
+    /* Exif: libvips' to read, whatever the orientation. */
+    for (int orient = 1; orient <= 8; orient += 5) {
+        unsigned char *e = with_exif(jpg, len, orient, &n);
+        CHECK_INT(both_paths(e, n, "exif.jpg", 64, BN_RESIZE_CROP, BN_PREPROCESS_CAFFE), 0);
+        free(e);
+    }
+    /* Truncated: libjpeg warns (premature end), libvips refuses it. */
+    CHECK_INT(both_paths(jpg, len * 6 / 10, "cut.jpg", 64, BN_RESIZE_SQUASH, BN_PREPROCESS_CAFFE),
+              0);
+    /* Bytes between the entropy-coded data and EOI: libjpeg-turbo's
+     * decoder has read them ahead and says nothing; either way, the same. */
+    unsigned char *c = malloc(len + 3);
+    CHECK(len > 4 && jpg[len - 2] == 0xFF && jpg[len - 1] == 0xD9);
+    memcpy(c, jpg, len - 2);
+    memcpy(c + len - 2, "\x12\x34\x56\xFF\xD9", 5);
+    CHECK(both_paths(c, len + 3, "junk.jpg", 64, BN_RESIZE_SQUASH, BN_PREPROCESS_CAFFE) >= 0);
+    /* A restart marker in the middle of the scan, which has none: "corrupt
+     * JPEG data", a warning to libjpeg, so the direct path leaves it. */
+    memcpy(c, jpg, len / 2);
+    memcpy(c + len / 2, "\xFF\xD3", 2);
+    memcpy(c + len / 2 + 2, jpg + len / 2, len - len / 2);
+    CHECK_INT(both_paths(c, len + 2, "rst.jpg", 64, BN_RESIZE_SQUASH, BN_PREPROCESS_CAFFE), 0);
+    free(c);
+    /* Grey: one component, libvips' colour conversion. */
+    VipsImage *im = make_image(64, 48, 1, fill_solid, (int[]){90, 90, 90});
+    void *grey;
+    SAVE(jpeg, im, &grey, &n, "Q", 90, NULL);
+    CHECK_INT(both_paths(grey, n, "grey.jpg", 32, BN_RESIZE_SQUASH, BN_PREPROCESS_CAFFE), 0);
+    g_free(grey);
+    g_object_unref(im);
+    /* Not a JPEG, and the magic alone. */
+    CHECK_INT(both_paths("\xFF\xD8\xFF", 3, "magic.jpg", 8, BN_RESIZE_SQUASH, BN_PREPROCESS_CAFFE),
+              0);
+    free(jpg);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     bn_error err = {0};
@@ -1061,6 +1192,7 @@ int main(int argc, char **argv) {
     test_bad_inputs();
     test_reference_png();
     test_reference_jpeg();
+    test_direct_jpeg();
     test_probe_manifest();
     test_crop_geometry();
     test_orientation6();
