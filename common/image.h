@@ -6,6 +6,8 @@
  * sRGB (grey, CMYK, 16-bit, palette) -> resize -> preprocess -> float HWC.
  *
  * An image that already has the target size is not resampled at all.
+ * Plain JPEGs are decoded by libjpeg-turbo directly (image_jpeg.h), to the
+ * same pixels as through libvips.
  */
 #ifndef BN_IMAGE_H
 #define BN_IMAGE_H
