@@ -68,7 +68,7 @@ void bn_image_set_threads(int n);
 void bn_image_allow_untrusted(int allow);
 
 /* Decode plain JPEGs (8-bit YCbCr, no Exif) with libjpeg-turbo directly,
- * the same pixels at about half libvips' CPU (default on); off sends every
+ * the same pixels at a third less CPU than libvips (default on); off sends every
  * file through libvips. For tests and benchmarks that compare the two; not
  * synchronised with concurrent decodes. */
 void bn_image_set_direct_jpeg(int on);

@@ -4,8 +4,8 @@
  * Owns: decoding the plain JPEGs, the common case of a photo dataset, with
  * libjpeg-turbo itself (the decoder libvips calls for JPEG), straight into
  * the resampler. libvips' pipeline around that decoder (loader search,
- * operations, regions) cost as much CPU again as the decoding
- * (docs/PERFORMANCE.md, *A direct path for plain JPEGs*).
+ * operations, regions) was a third of a decode's CPU (docs/PERFORMANCE.md,
+ * *A direct path for plain JPEGs*).
  *
  * It only ever says "decoded" or "not for me": a file it does not take, or
  * one that gives libjpeg any warning or error, goes through libvips from
