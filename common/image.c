@@ -9,9 +9,10 @@
  *             a truncated or corrupt file is a failure with libvips' reason,
  *             never a half-grey picture. First page/frame only (libvips'
  *             default for GIF, TIFF, WebP, HEIF). Plain JPEGs (8-bit YCbCr,
- *             no Exif) skip libvips: image_jpeg.c decodes them with the same
- *             libjpeg-turbo, straight into the resize, and hands anything
- *             libjpeg warns about back to this pipeline.
+ *             no Exif, or one whose orientation is certain) skip libvips:
+ *             image_jpeg.c decodes them with the same libjpeg-turbo,
+ *             straight into the resize, and hands anything libjpeg warns
+ *             about back to this pipeline.
  *   limit     the header's width * height is checked against the pixel limit
  *             before a single pixel is decoded (decompression bombs).
  *   alpha     dropped, not composited: this is what PIL's convert("RGB")
@@ -440,21 +441,22 @@ void bn_image_set_direct_jpeg(int on) {
 static int image_decode_jpeg(const void *buf, size_t len, const char *name,
                              const bn_image_opts *opts, float *out, bn_image_info *info,
                              bn_error *err) {
-    int w, h, rc;
-    image_jpeg *j = image_jpeg_open(buf, len, &w, &h);
+    int w, h, o, rc;
+    image_jpeg *j = image_jpeg_open(buf, len, &w, &h, &o);
     if (!j)
         return IMAGE_DECLINED;
     bn_resample_plan plan;
     bn_resampler *rs = NULL;
     if ((rc = image_check_size(w, h, name, err)) ||
-        (rc = image_plan(w, h, 1, opts, name, &plan, err)))
+        (rc = image_plan(w, h, o, opts, name, &plan, err)))
         goto done;
     if (bn_resampler_new(&plan, name, &rs, NULL) || image_jpeg_rows(j, rs)) {
         rc = IMAGE_DECLINED;
         goto done;
     }
-    if (!(rc = image_output(rs, 1, opts, name, out, err)) && info)
-        *info = (bn_image_info){.width = w, .height = h, .direct_jpeg = 1};
+    if (!(rc = image_output(rs, o, opts, name, out, err)) && info)
+        *info =
+            (bn_image_info){.width = o >= 5 ? h : w, .height = o >= 5 ? w : h, .direct_jpeg = 1};
 done:
     bn_resampler_free(rs);
     image_jpeg_close(j);

@@ -1092,26 +1092,201 @@ static int both_paths(const void *buf, size_t len, const char *name, int size, b
     return same ? ia.direct_jpeg : -1;
 }
 
-/* A JPEG with an APP1 segment after SOI: "Exif", a little-endian TIFF
- * header and one IFD0 entry, Orientation = orient. */
-static unsigned char *with_exif(const unsigned char *jpg, size_t len, int orient, size_t *out_len) {
-    static const unsigned char tiff[] = {'I',  'I', 42, 0, 8, 0, 0, 0, /* header, IFD0 at 8 */
-                                         1,    0,                      /* one entry */
-                                         0x12, 1,   3,  0, 1, 0, 0, 0, /* Orientation SHORT x1 */
-                                         0,    0,   0,  0,             /* value, set below */
-                                         0,    0,   0,  0};            /* no next IFD */
-    size_t seg = 2 + 6 + sizeof tiff;                                  /* length field counts */
-    unsigned char *o = malloc(len + 2 + seg);
+/* jpg with APP1 segments right after SOI: payloads pl[i] of pn[i] bytes. */
+static unsigned char *with_app1(const unsigned char *jpg, size_t len, int count,
+                                const unsigned char *const *pl, const size_t *pn, size_t *out_len) {
+    size_t extra = 0;
+    for (int i = 0; i < count; i++)
+        extra += 4 + pn[i];
+    unsigned char *o = malloc(len + extra), *q = o + 2;
     memcpy(o, jpg, 2);
-    unsigned char *q = o + 2;
-    *q++ = 0xFF, *q++ = 0xE1, *q++ = (unsigned char)(seg >> 8), *q++ = (unsigned char)seg;
-    memcpy(q, "Exif\0\0", 6);
-    memcpy(q + 6, tiff, sizeof tiff);
-    q[6 + 18] = (unsigned char)orient;
-    q += 6 + sizeof tiff;
+    for (int i = 0; i < count; i++) {
+        size_t seg = 2 + pn[i]; /* the length field counts itself */
+        *q++ = 0xFF, *q++ = 0xE1, *q++ = (unsigned char)(seg >> 8), *q++ = (unsigned char)seg;
+        memcpy(q, pl[i], pn[i]);
+        q += pn[i];
+    }
     memcpy(q, jpg + 2, len - 2);
-    *out_len = len + 2 + seg;
+    *out_len = len + extra;
     return o;
+}
+
+/* One TIFF IFD entry; value is the 4-byte field (SHORT values in its first
+ * two bytes, in the block's byte order). */
+typedef struct {
+    unsigned tag, type;
+    uint32_t count, value;
+} tiff_entry;
+
+static void put_tiff(unsigned char *p, int bytes, uint32_t v, int be) {
+    for (int i = 0; i < bytes; i++)
+        p[i] = (unsigned char)(v >> 8 * (be ? bytes - 1 - i : i));
+}
+
+/* An Exif APP1 payload into b: "Exif\0\0", a TIFF header (be: "MM") with
+ * IFD0 at 8 holding ne entries, then next (the next IFD's offset) and the
+ * tail bytes (what offsets past IFD0 point at). Returns its length. */
+static size_t exif_block(unsigned char *b, int be, const tiff_entry *e, int ne, uint32_t next,
+                         const unsigned char *tail, size_t tail_len) {
+    memcpy(b, "Exif\0\0", 6);
+    unsigned char *t = b + 6;
+    memcpy(t, be ? "MM" : "II", 2);
+    put_tiff(t + 2, 2, 42, be);
+    put_tiff(t + 4, 4, 8, be);
+    put_tiff(t + 8, 2, (uint32_t)ne, be);
+    for (int i = 0; i < ne; i++) {
+        unsigned char *q = t + 10 + 12 * i;
+        put_tiff(q, 2, e[i].tag, be);
+        put_tiff(q + 2, 2, e[i].type, be);
+        put_tiff(q + 4, 4, e[i].count, be);
+        put_tiff(q + 8, e[i].type == 3 && e[i].count == 1 ? 2 : 4, e[i].value, be);
+    }
+    put_tiff(t + 10 + 12 * ne, 4, next, be);
+    memcpy(t + 14 + 12 * ne, tail, tail_len);
+    return 6 + 14 + 12 * (size_t)ne + tail_len;
+}
+
+/* Decode jpg with the given APP1 payloads both ways: the result of
+ * both_paths (1: the direct path took it). */
+static int exif_case(const unsigned char *jpg, size_t len, int count,
+                     const unsigned char *const *pl, const size_t *pn, int size, bn_resize r) {
+    size_t n;
+    unsigned char *f = with_app1(jpg, len, count, pl, pn, &n);
+    int d = both_paths(f, n, "exif.jpg", size, r, BN_PREPROCESS_CAFFE);
+    free(f);
+    return d;
+}
+
+/* Exif: the orientations the direct path reads, and the blocks it must
+ * leave to libvips, each giving what libvips alone gives. Then mutated
+ * blocks: whatever the direct path takes must agree with libexif's
+ * reading of it, through libvips. */
+static void test_direct_exif(const unsigned char *photo, size_t photo_len) {
+    unsigned char b[512], b2[512];
+    const unsigned char *pl[2] = {b, b2};
+    size_t pn[2];
+    enum { SHORT = 3, LONG = 4, ASCII = 2 };
+    for (int be = 0; be <= 1; be++)
+        for (int o = 1; o <= 8; o++) {
+            tiff_entry e[] = {{0x0112, SHORT, 1, (uint32_t)o}};
+            pn[0] = exif_block(b, be, e, 1, 0, NULL, 0);
+            CHECK_INT(exif_case(photo, photo_len, 1, pl, pn, 64, BN_RESIZE_CROP), 1);
+            CHECK_INT(exif_case(photo, photo_len, 1, pl, pn, 48, BN_RESIZE_SQUASH), 1);
+        }
+    /* Other tags only, or Orientation only in IFD1 (the thumbnail's): as
+     * stored. An Exif IFD pointer past the block: libexif skips it. */
+    {
+        const unsigned char make[] = "Maker";
+        tiff_entry e[] = {{0x010F, ASCII, 6, 26}};
+        pn[0] = exif_block(b, 0, e, 1, 0, make, sizeof make);
+        CHECK_INT(exif_case(photo, photo_len, 1, pl, pn, 64, BN_RESIZE_CROP), 1);
+        unsigned char ifd1[18] = {1, 0, 0x12, 1, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0};
+        pn[0] = exif_block(b, 0, e, 1, 26 + sizeof make, NULL, 0);
+        memcpy(b + pn[0], make, sizeof make);
+        memcpy(b + pn[0] + sizeof make, ifd1, sizeof ifd1);
+        pn[0] += sizeof make + sizeof ifd1;
+        CHECK_INT(exif_case(photo, photo_len, 1, pl, pn, 64, BN_RESIZE_CROP), 1);
+        /* after Orientation, as IFDs are sorted; before it (libexif
+         * 0.6.24 stops there), libvips' */
+        tiff_entry f[] = {{0x0112, SHORT, 1, 6}, {0x8769, LONG, 1, 60000}};
+        pn[0] = exif_block(b, 1, f, 2, 0, NULL, 0);
+        CHECK_INT(exif_case(photo, photo_len, 1, pl, pn, 64, BN_RESIZE_CROP), 0);
+        tiff_entry g[] = {{0x8769, LONG, 1, 60000}, {0x0112, SHORT, 1, 6}};
+        pn[0] = exif_block(b, 1, g, 2, 0, NULL, 0);
+        CHECK_INT(exif_case(photo, photo_len, 1, pl, pn, 64, BN_RESIZE_CROP), 0);
+    }
+    /* Left to libvips: values out of range (libvips: 1), other formats,
+     * counts or repeats, an IFD0 longer than the block, two Exif segments,
+     * a bare "Exif", no TIFF header. */
+    const tiff_entry odd[][2] = {
+        {{0x0112, SHORT, 1, 0}},
+        {{0x0112, SHORT, 1, 9}},
+        {{0x0112, LONG, 1, 6}},
+        {{0x0112, SHORT, 2, 6}},
+        {{0x0112, SHORT, 1, 6}, {0x0112, SHORT, 1, 3}},
+    };
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        pn[0] = exif_block(b, (int)i & 1, odd[i], odd[i][1].tag ? 2 : 1, 0, NULL, 0);
+        CHECK_INT(exif_case(photo, photo_len, 1, pl, pn, 64, BN_RESIZE_CROP), 0);
+    }
+    tiff_entry six[] = {{0x0112, SHORT, 1, 6}}, three[] = {{0x0112, SHORT, 1, 3}};
+    pn[0] = exif_block(b, 0, six, 1, 0, NULL, 0);
+    b[6 + 8] = 5; /* five entries, one there */
+    CHECK_INT(exif_case(photo, photo_len, 1, pl, pn, 64, BN_RESIZE_CROP), 0);
+    pn[0] = exif_block(b, 0, six, 1, 0, NULL, 0);
+    pn[1] = exif_block(b2, 1, three, 1, 0, NULL, 0);
+    CHECK_INT(exif_case(photo, photo_len, 2, pl, pn, 64, BN_RESIZE_CROP), 0);
+    pn[0] = 4;
+    CHECK_INT(exif_case(photo, photo_len, 1, pl, pn, 64, BN_RESIZE_CROP), 0);
+    memcpy(b, "Exif\0\0XX*\0\0\0\0\0", 14);
+    pn[0] = 14;
+    CHECK_INT(exif_case(photo, photo_len, 1, pl, pn, 64, BN_RESIZE_CROP), 0);
+    /* XMP beside the Exif: not Exif, the orientation is still read. */
+    pn[0] = exif_block(b, 0, three, 1, 0, NULL, 0);
+    const char xmp[] = "http://ns.adobe.com/xap/1.0/";
+    memcpy(b2, xmp, sizeof xmp);
+    pn[1] = sizeof xmp;
+    CHECK_INT(exif_case(photo, photo_len, 2, pl, pn, 64, BN_RESIZE_CROP), 1);
+
+    /* Mutations of a block with IFD0 (Make, Orientation 6, an Exif IFD),
+     * the Exif IFD and IFD1 (Orientation 8), on a small image: one to four
+     * bytes of the TIFF part set to random or telling values. */
+    VipsImage *im = make_image(40, 30, 3, fill_gradient, NULL);
+    void *small;
+    size_t small_len;
+    SAVE(jpeg, im, &small, &small_len, "Q", 90, "strip", TRUE, NULL);
+    /* libvips' own Exif (written by libexif: resolution, orientation and
+     * the tags it fills in), as a phone photo re-saved by libvips has */
+    for (int o = 1; o <= 8; o += 5) {
+        VipsImage *t;
+        void *saved;
+        size_t saved_len;
+        CHECK(vips_copy(im, &t, NULL) == 0);
+        vips_image_set_int(t, VIPS_META_ORIENTATION, o);
+        SAVE(jpeg, t, &saved, &saved_len, "Q", 90, NULL);
+        CHECK(saved_len > 6 && !memcmp((unsigned char *)saved + 6, "Exif", 4));
+        CHECK_INT(both_paths(saved, saved_len, "vips-exif.jpg", 16, BN_RESIZE_SQUASH,
+                             BN_PREPROCESS_CAFFE),
+                  1);
+        g_free(saved);
+        g_object_unref(t);
+    }
+    g_object_unref(im);
+    unsigned char base[512];
+    /* offsets from the TIFF header: IFD0 8..49, "Maker" 50, Exif IFD 56,
+     * IFD1 74 */
+    tiff_entry e[] = {{0x010F, ASCII, 6, 50}, {0x0112, SHORT, 1, 6}, {0x8769, LONG, 1, 56}};
+    tiff_entry e2[] = {{0x8769, LONG, 1, 56}, {0x010F, ASCII, 6, 50}, {0x0112, SHORT, 1, 6}};
+    unsigned char tail[] = {
+        'M', 'a', 'k',  'e',  'r', 0,                                      /* 50 */
+        1,   0,   0x9A, 0x82, 5,   0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 56 */
+        1,   0,   0x12, 1,    3,   0, 1, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0}; /* 74 */
+    size_t base_len = exif_block(base, 0, e, 3, 74, tail, sizeof tail);
+    unsigned char base2[512]; /* the Exif IFD pointer before Orientation */
+    exif_block(base2, 0, e2, 3, 74, tail, sizeof tail);
+    const unsigned char telling[] = {0, 1, 3, 4, 6, 8, 9, 0x12, 0x2A, 0x49, 0x4D, 0xFF};
+    uint32_t seed = 12345;
+    int cases = 2000, taken = 0, agreed = 0;
+    for (int i = 0; i < cases; i++) {
+        memcpy(b, i & 1 ? base2 : base, base_len);
+        int muts = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 4;
+        for (int m = 0; m < muts; m++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t at = 6 + (seed >> 8) % (base_len - 6);
+            seed = seed * 1103515245u + 12345u;
+            b[at] = (seed >> 16) & 1 ? telling[(seed >> 8) % sizeof telling]
+                                     : (unsigned char)(seed >> 20);
+        }
+        pn[0] = base_len;
+        int d = exif_case(small, small_len, 1, pl, pn, 16, BN_RESIZE_SQUASH);
+        agreed += d >= 0;
+        taken += d == 1;
+    }
+    printf("direct JPEG path, mutated Exif: %d of %d blocks taken, %d agree with libvips\n", taken,
+           cases, agreed);
+    CHECK_INT(agreed, cases);
+    CHECK(taken > cases / 4 && taken < cases); /* both ways exercised */
+    g_free(small);
 }
 
 static void test_direct_jpeg(void) {
@@ -1145,12 +1320,7 @@ static void test_direct_jpeg(void) {
 
     size_t len, n;
     unsigned char *jpg = read_all(shared_path("data/catsdogs/train/cat/cat.1000.jpg"), &len);
-    /* Exif: libvips' to read, whatever the orientation. */
-    for (int orient = 1; orient <= 8; orient += 5) {
-        unsigned char *e = with_exif(jpg, len, orient, &n);
-        CHECK_INT(both_paths(e, n, "exif.jpg", 64, BN_RESIZE_CROP, BN_PREPROCESS_CAFFE), 0);
-        free(e);
-    }
+    test_direct_exif(jpg, len);
     /* Truncated: libjpeg warns (premature end), libvips refuses it. */
     CHECK_INT(both_paths(jpg, len * 6 / 10, "cut.jpg", 64, BN_RESIZE_SQUASH, BN_PREPROCESS_CAFFE),
               0);
