@@ -187,7 +187,7 @@ static int bench_layers(const bn_vgg16_weights *w, bn_conv_engine engine, bn_pre
         row->flops = 2.0 * 9.0 * cin * cout * (double)s * s * batch;
         row->winograd = bn_conv_engine_of(c) == BN_CONV_WINOGRAD;
         if (row->winograd)
-            bn_conv_winograd_plan_for(cin, cout, batch, s, s, pool, prec == BN_PRECISION_BF16,
+            bn_conv_winograd_plan_for(cin, cout, batch, s, s, pool, bn_conv_precision_of(c),
                                       bn_cpu_threads(), bn_cpu_caches(), &row->plan);
         free(in);
         free(out);

@@ -255,7 +255,9 @@ enum { WG_RULE_L2, WG_RULE_L3, WG_RULE_LARGE };
  *   - U <= 4 x L2 (block1-2 here): private blocks whose V + M fill the L2.
  *     Each thread re-reads all of U from the L3 for every block of its own;
  *     that costs at most 4x the block's own traffic, which the products hide;
- *     block3 (U 8x the L2) was slower so (docs/PERFORMANCE.md).
+ *     block3 (U 8x the L2) was slower so (docs/PERFORMANCE.md). When the L2
+ *     holds U beside a block (block1_conv2 on a 2 MiB L2), V + M fill what U
+ *     leaves, and U stays in the L2.
  *   - U + S/2 <= P (block3 here: U stays in the L3 from one block to the
  *     next): shared blocks of S/2, half a CPU's share, so a block and U
  *     together stay in the pair's L3.
@@ -302,10 +304,20 @@ static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w, int 
     size_t budget = g->budget = g->rule == WG_RULE_L2   ? c->l2
                                 : g->rule == WG_RULE_L3 ? share / 2
                                                         : pair;
-    size_t tb = budget / per_tile;
     /* At least 2 kernel rows; 4 when U is not re-read from a cache (large U,
      * streamed once per block; shared blocks). */
     size_t min_tb = (g->rule == WG_RULE_L2 ? 2 : 4) * WG_ROWS;
+    /* When the L2 holds U (in its own precision) beside a block of at least
+     * min_tb tiles, U stays there: V + M get what U leaves, and each
+     * block's products read U from the L2, not the L3. Intel host (L2
+     * 2 MiB), block1_conv2 (U 1 MiB): blocks of 28 tiles instead of 70,
+     * the layer 3.4-3.6 ms per image against 4.3-4.6; FP16 (U 0.5 MiB, 42
+     * tiles) 2.7-3.1 against 3.2-3.6 (docs/PERFORMANCE.md). */
+    const size_t uheld = bf16 || fp16 ? ubytes / 2 : ubytes;
+    const int u_in_l2 = g->rule == WG_RULE_L2 && uheld + min_tb * per_tile <= c->l2;
+    if (u_in_l2)
+        budget = g->budget = c->l2 - uheld;
+    size_t tb = budget / per_tile;
     /* Large U and a share of the L3 too small for even the smallest block
      * (an Intel host: 2 MiB a core, U of block4 67 MB): blocks of 56 tiles
      * would read U from memory once per 14 MB of V and M, 4 times per layer
@@ -324,8 +336,12 @@ static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w, int 
     if (env && atoi(env) > 0)
         tb = (size_t)atoi(env);
 #endif
-    /* Equal blocks (one if the batch is at most 1.5 blocks), in whole kernel rows. */
-    size_t nblocks = (g->tiles + tb / 2) / tb;
+    /* Equal blocks (one if the batch is at most 1.5 blocks), in whole kernel
+     * rows; with U in the L2, none larger than the budget allows (rounding
+     * up to whole rows would push U out: 42 tiles instead of 28). */
+    if (u_in_l2 && tb > WG_ROWS)
+        tb = tb / WG_ROWS * WG_ROWS;
+    size_t nblocks = u_in_l2 ? (g->tiles + tb - 1) / tb : (g->tiles + tb / 2) / tb;
     nblocks = nblocks < 1 ? 1 : nblocks;
     tb = (g->tiles + nblocks - 1) / nblocks;
     tb = (tb + WG_ROWS - 1) / WG_ROWS * WG_ROWS;

@@ -49,7 +49,9 @@ static const config configs[] = {
 
 /* The plan main's constants gave (conv_winograd.c at 168d104: WG_SMALL_U 4M,
  * WG_L2_BYTES 1M, WG_BLOCK_BYTES 8M, WG_LARGE_U 24M, WG_LARGE_BLOCK_BYTES
- * 32M, WG_PRIVATE_U 4M, WG_STREAM_BYTES 32M), for the comparison. */
+ * 32M, WG_PRIVATE_U 4M, WG_STREAM_BYTES 32M), for the comparison; plus the
+ * one rule added since that changes plans on that host: when the L2 holds U
+ * beside a block of min_tb tiles, V + M get what U leaves (cin 3 only). */
 static void old_plan(int cin, int cout, int n, int h, int w, int pool, int bf16, int threads,
                      bn_conv_winograd_plan *p) {
     size_t cinp = (size_t)(bf16 ? (cin + 31) / 32 * 32 : (cin + 15) / 16 * 16);
@@ -57,9 +59,15 @@ static void old_plan(int cin, int cout, int n, int h, int w, int pool, int bf16,
     size_t tiles = (size_t)n * ((h + 5) / 6) * ((w + 5) / 6);
     size_t per_tile = 64 * (cinp + coutp) * 4, ubytes = 64 * cinp * coutp * 4;
     size_t budget = ubytes <= 4 * M ? 1 * M : ubytes <= 24 * M ? 8 * M : 32 * M;
-    size_t tb = budget / per_tile, min_tb = (ubytes <= 4 * M ? 2 : 4) * 14;
+    size_t uheld = bf16 ? ubytes / 2 : ubytes, min_tb = (ubytes <= 4 * M ? 2 : 4) * 14;
+    int u_in_l2 = ubytes <= 4 * M && uheld + min_tb * per_tile <= 1 * M;
+    if (u_in_l2)
+        budget = 1 * M - uheld;
+    size_t tb = budget / per_tile;
     tb = tb < min_tb ? min_tb : tb;
-    size_t nblocks = (tiles + tb / 2) / tb;
+    if (u_in_l2)
+        tb = tb / 14 * 14;
+    size_t nblocks = u_in_l2 ? (tiles + tb - 1) / tb : (tiles + tb / 2) / tb;
     nblocks = nblocks < 1 ? 1 : nblocks;
     tb = (tiles + nblocks - 1) / nblocks;
     tb = (tb + 13) / 14 * 14;
@@ -142,6 +150,18 @@ static void test_plans(void) {
     bn_conv_winograd_plan_for(512, 512, 8, 28, 28, 0, BN_PRECISION_FP32, 2, &configs[0].c, &p);
     CHECK_MSG(!strcmp(p.rule, "large") && p.tb == 112 && p.blocks == 2, "%s %zu %zu", p.rule, p.tb,
               p.blocks);
+    /* Intel: block1_conv2's U (1 MiB, 0.5 in FP16) stays in the 2 MiB L2
+     * beside blocks of 28 tiles (42 in FP16), not rounded up past it; the
+     * blocks' V + M and U then fit the L2. */
+    for (int fp16 = 0; fp16 <= 1; fp16++) {
+        bn_conv_winograd_plan_for(64, 64, 8, 224, 224, 1,
+                                  fp16 ? BN_PRECISION_FP16 : BN_PRECISION_FP32, 2, &configs[1].c,
+                                  &p);
+        size_t u = (size_t)64 * 64 * 64 * (fp16 ? 2 : 4), per_tile = (size_t)64 * 128 * 4;
+        CHECK_MSG(!strcmp(p.rule, "l2") && p.tb == (fp16 ? 42u : 28u) && p.private_blocks &&
+                      p.tb * per_tile + u <= configs[1].c.l2,
+                  "fp16 %d: %s tb %zu", fp16, p.rule, p.tb);
+    }
 }
 
 /* One layer shape of the bytes test. */
