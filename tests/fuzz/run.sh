@@ -1,5 +1,5 @@
 # run.sh BUILD SEEDS SECONDS: run the libFuzzer harnesses of a -Dfuzz=true
-# build (BUILD/tests/fuzz/fuzz_*), all four at once for SECONDS, from the
+# build (BUILD/tests/fuzz/fuzz_*), all five at once for SECONDS, from the
 # seeds gen_seeds wrote to SEEDS, and print one line per harness:
 #
 #   fuzz_NAME ok|FAIL EXECUTIONS [what was found]
@@ -9,7 +9,8 @@
 # tests/fuzz/regressions/NAME/ once fixed: the suite replays them).
 #
 # fuzz_npy, fuzz_vec and fuzz_onnx run the code under test only: any crash, hang,
-# sanitizer report or leak is ours and fails. fuzz_weights runs libhdf5
+# sanitizer report or leak is ours and fails. So does fuzz_exif's: it runs
+# libexif too, but only on blocks our reader accepted, as the oracle. fuzz_weights runs libhdf5
 # underneath, which is neither ours nor instrumented and has bugs of its own
 # on crafted files (loops in its global heap reader, out-of-bounds reads in
 # its object header decoder): it runs in fork mode, which goes on after a
@@ -48,7 +49,7 @@ executions() {
 # else "ours". (Frames of the sanitizer runtime and libc come first, and are
 # neither.)
 # "none" if the replay ran to its end with no report at all: an input that
-# timed out only because the machine was loaded (four harnesses on two cores)
+# timed out only because the machine was loaded (five harnesses on two cores)
 # and finishes on replay is slow, not a hang (seen: 4-5 s inside libhdf5's
 # variable-length string conversion, where the 5-s limit caught it once).
 whose() {
@@ -60,12 +61,12 @@ whose() {
         echo libhdf5 || echo ours
 }
 
-# The four at once (the machine's cores share them), then their verdicts.
-for name in npy vec weights onnx; do
+# The five at once (the machine's cores share them), then their verdicts.
+for name in npy vec weights onnx exif; do
     corpus="$build/fuzz-corpus/$name"
     mkdir -p "$corpus"
     case $name in
-    npy | onnx) flags="-timeout=10" ;;
+    npy | onnx | exif) flags="-timeout=10" ;;
     vec) flags="-timeout=10 -max_len=4096" ;;
     weights) flags="-timeout=5 -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1" ;;
     esac
@@ -79,7 +80,7 @@ for name in npy vec weights onnx; do
 done
 wait
 
-for name in npy vec weights onnx; do
+for name in npy vec weights onnx exif; do
     exe="$build/tests/fuzz/fuzz_$name"
     log="$build/fuzz-$name.log"
     rc=$(cat "$build/fuzz-$name.rc")
