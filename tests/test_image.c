@@ -219,32 +219,49 @@ static void test_reference_jpeg(void) {
 }
 
 /* probe: header dimensions as MANIFEST.tsv lists them. */
-static void test_probe_manifest(void) {
+/* Rows of the shared photos' MANIFEST.tsv (path, label, sha256, width,
+ * height; the header skipped): every every-th data row from the first, at
+ * most max. Returns how many were read. */
+typedef struct {
+    char rel[480];
+    int w, h;
+} manifest_row;
+
+static int manifest_read(manifest_row *rows, int max, int every) {
     FILE *f = fopen(shared_path("data/catsdogs/MANIFEST.tsv"), "r");
     CHECK(f != NULL);
     if (!f)
-        return;
+        return 0;
     char line[2048];
-    int checked = 0;
-    while (fgets(line, sizeof line, f) && checked < 40) {
-        char rel[512], label[64], sha[80];
-        int w, h;
-        if (sscanf(line, "%511s %63s %79s %d %d", rel, label, sha, &w, &h) != 5)
-            continue; /* header line */
+    int n = 0, k = 0;
+    while (n < max && fgets(line, sizeof line, f)) {
+        char label[64], sha[80];
+        if (sscanf(line, "%479s %63s %79s %d %d", rows[n].rel, label, sha, &rows[n].w,
+                   &rows[n].h) != 5)
+            continue; /* the header */
+        if (k++ % every == 0)
+            n++;
+    }
+    fclose(f);
+    return n;
+}
+
+static void test_probe_manifest(void) {
+    static manifest_row rows[40];
+    int n = manifest_read(rows, 40, 1);
+    CHECK_INT(n, 40);
+    for (int i = 0; i < n; i++) {
         size_t len;
         char path[600];
-        snprintf(path, sizeof path, "data/catsdogs/%s", rel);
+        snprintf(path, sizeof path, "data/catsdogs/%.479s", rows[i].rel);
         unsigned char *buf = read_all(shared_path(path), &len);
         bn_image_info info = {0};
         bn_error err = {0};
-        CHECK_INT(bn_image_probe(buf, len, rel, &info, &err), 0);
-        CHECK_INT(info.width, w);
-        CHECK_INT(info.height, h);
+        CHECK_INT(bn_image_probe(buf, len, rows[i].rel, &info, &err), 0);
+        CHECK_INT(info.width, rows[i].w);
+        CHECK_INT(info.height, rows[i].h);
         free(buf);
-        checked++;
     }
-    fclose(f);
-    CHECK_INT(checked, 40);
 }
 
 /* 400x200: left quarter red, middle half green, right quarter blue. */
@@ -1291,27 +1308,19 @@ static void test_direct_exif(const unsigned char *photo, size_t photo_len) {
 
 static void test_direct_jpeg(void) {
     /* Every 20th photo of the shared set (150), three ways each. */
-    FILE *f = fopen(shared_path("data/catsdogs/MANIFEST.tsv"), "r");
-    CHECK(f != NULL);
-    if (!f)
-        return;
-    char line[1024];
-    int row = 0, photos = 0, direct = 0;
-    while (fgets(line, sizeof line, f)) {
-        char rel[480], path[512];
-        if (row++ % 20 != 1 || sscanf(line, "%479s", rel) != 1)
-            continue;
-        snprintf(path, sizeof path, "data/catsdogs/%s", rel);
+    static manifest_row rows[150];
+    int photos = manifest_read(rows, 150, 20), direct = 0;
+    for (int i = 0; i < photos; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "data/catsdogs/%.479s", rows[i].rel);
         size_t len;
         unsigned char *jpg = read_all(shared_path(path), &len);
         int d = both_paths(jpg, len, path, 224, BN_RESIZE_SQUASH, BN_PREPROCESS_CAFFE);
         d += both_paths(jpg, len, path, 97, BN_RESIZE_CROP, BN_PREPROCESS_TORCH);
         d += both_paths(jpg, len, path, 32, BN_RESIZE_SQUASH, BN_PREPROCESS_TORCH);
         direct += d == 3;
-        photos++;
         free(jpg);
     }
-    fclose(f);
     printf("direct JPEG path: %d of %d photos taken, each the same bytes as libvips' at 3 "
            "sizes\n",
            direct, photos);
