@@ -732,8 +732,10 @@ static void print_json(const extract_opts *a, const bn_dataset *ds, bn_extractor
            "\"added\":%ld,\"moved\":%ld,\"relabelled\":%ld,\"changed\":%ld,\"removed\":%ld,"
            "\"skipped\":%ld,\"failed\":%ld,\"missing\":%ld,\"ignored\":%zu,"
            "\"extracted\":%ld,\"reused\":%ld,"
-           "\"seconds\":%.3f,\"network_seconds\":%.3f,\"store_seconds\":%.3f,"
-           "\"wait_seconds\":%.3f,\"images_per_second\":%.3f,"
+           /* the parts of seconds in microseconds: a small run's SQLite
+            * writes take less than the millisecond %.3f would show */
+           "\"seconds\":%.3f,\"network_seconds\":%.6f,\"store_seconds\":%.6f,"
+           "\"wait_seconds\":%.6f,\"images_per_second\":%.3f,"
            "\"precision\":\"%s\",\"ok\":%s",
            (long long)bn_extractor_featureset(x), bn_extractor_dim(x), a->o.dtype, st->images,
            sy->added, sy->moved, sy->relabelled, sy->changed, sy->removed, st->skipped, st->failed,

@@ -1159,7 +1159,8 @@ static size_t exif_block(unsigned char *b, int be, const tiff_entry *e, int ne, 
         put_tiff(q + 8, e[i].type == 3 && e[i].count == 1 ? 2 : 4, e[i].value, be);
     }
     put_tiff(t + 10 + 12 * ne, 4, next, be);
-    memcpy(t + 14 + 12 * ne, tail, tail_len);
+    if (tail_len) /* tail may be NULL then, and memcpy's arguments never */
+        memcpy(t + 14 + 12 * ne, tail, tail_len);
     return 6 + 14 + 12 * (size_t)ne + tail_len;
 }
 
