@@ -69,7 +69,9 @@ static int npy_string(npy_header *h, char *out, size_t n) {
     char q = *h->p++;
     size_t len = 0;
     while (h->p < h->end && *h->p != q) {
-        if (len + 1 >= n)
+        /* A NUL would end the C string early: 'shape\0junk' read as
+         * 'shape', a key numpy does not know (found by fuzz_npy). */
+        if (len + 1 >= n || *h->p == '\0')
             return -1;
         out[len++] = *h->p++;
     }
