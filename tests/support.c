@@ -348,3 +348,32 @@ void support_free_gnet(support_gnet *g) {
     free(g->xt), free(g->xv), free(g->yt), free(g->yv);
     memset(g, 0, sizeof *g);
 }
+
+/* ---- Exif ---------------------------------------------------------------- */
+
+void support_tiff_put(unsigned char *p, int bytes, uint32_t v, int be) {
+    for (int i = 0; i < bytes; i++)
+        p[i] = (unsigned char)(v >> 8 * (be ? bytes - 1 - i : i));
+}
+
+size_t support_exif_block(unsigned char *b, int be, const support_tiff_entry *e, int ne,
+                          uint32_t next, const unsigned char *tail, size_t tail_len) {
+    memcpy(b, "Exif\0\0", 6);
+    unsigned char *t = b + 6;
+    memcpy(t, be ? "MM" : "II", 2);
+    support_tiff_put(t + 2, 2, 42, be);
+    support_tiff_put(t + 4, 4, 8, be);
+    support_tiff_put(t + 8, 2, (uint32_t)ne, be);
+    for (int i = 0; i < ne; i++) {
+        unsigned char *q = t + 10 + 12 * i;
+        support_tiff_put(q, 2, e[i].tag, be);
+        support_tiff_put(q + 2, 2, e[i].type, be);
+        support_tiff_put(q + 4, 4, e[i].count, be);
+        support_tiff_put(q + 8, 4, 0, be); /* a SHORT fills half the field */
+        support_tiff_put(q + 8, e[i].type == 3 && e[i].count == 1 ? 2 : 4, e[i].value, be);
+    }
+    support_tiff_put(t + 10 + 12 * ne, 4, next, be);
+    if (tail_len) /* tail may be NULL then, and memcpy's arguments never */
+        memcpy(t + 14 + 12 * ne, tail, tail_len);
+    return 6 + 14 + 12 * (size_t)ne + tail_len;
+}

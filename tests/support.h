@@ -12,7 +12,8 @@
  * - raw float32 files and the reference photos of ../shared/reference with
  *   their PyTorch outputs (test_vgg16, test_winograd);
  * - a temporary directory removed at the end (test_weights, test_download);
- * - HDF5 string attributes as Keras writes them (test_weights, fuzz/gen_seeds).
+ * - HDF5 string attributes as Keras writes them (test_weights, fuzz/gen_seeds);
+ * - Exif APP1 payloads (test_image, fuzz/gen_seeds).
  */
 #ifndef BN_TEST_SUPPORT_H
 #define BN_TEST_SUPPORT_H
@@ -131,5 +132,24 @@ typedef struct {
 } support_gnet;
 int support_load_gnet(support_gnet *g);
 void support_free_gnet(support_gnet *g);
+
+/* ---- Exif ---------------------------------------------------------------- */
+
+/* One TIFF IFD entry; value is the 4-byte field (SHORT values in its first
+ * two bytes, in the block's byte order). */
+typedef struct {
+    unsigned tag, type;
+    uint32_t count, value;
+} support_tiff_entry;
+
+/* v in `bytes` bytes at p, big-endian when be ("MM"), else little-endian. */
+void support_tiff_put(unsigned char *p, int bytes, uint32_t v, int be);
+
+/* An Exif APP1 payload into b: "Exif\0\0", a TIFF header (be: "MM") with
+ * IFD0 at 8 holding ne entries, then next (the next IFD's offset) and the
+ * tail bytes (what offsets past IFD0 point at; tail may be NULL when
+ * tail_len is 0). Returns its length. */
+size_t support_exif_block(unsigned char *b, int be, const support_tiff_entry *e, int ne,
+                          uint32_t next, const unsigned char *tail, size_t tail_len);
 
 #endif

@@ -15,6 +15,7 @@
 #include "check.h"
 #include "image.h"
 #include "resample.h"
+#include "support.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -1128,42 +1129,6 @@ static unsigned char *with_app1(const unsigned char *jpg, size_t len, int count,
     return o;
 }
 
-/* One TIFF IFD entry; value is the 4-byte field (SHORT values in its first
- * two bytes, in the block's byte order). */
-typedef struct {
-    unsigned tag, type;
-    uint32_t count, value;
-} tiff_entry;
-
-static void put_tiff(unsigned char *p, int bytes, uint32_t v, int be) {
-    for (int i = 0; i < bytes; i++)
-        p[i] = (unsigned char)(v >> 8 * (be ? bytes - 1 - i : i));
-}
-
-/* An Exif APP1 payload into b: "Exif\0\0", a TIFF header (be: "MM") with
- * IFD0 at 8 holding ne entries, then next (the next IFD's offset) and the
- * tail bytes (what offsets past IFD0 point at). Returns its length. */
-static size_t exif_block(unsigned char *b, int be, const tiff_entry *e, int ne, uint32_t next,
-                         const unsigned char *tail, size_t tail_len) {
-    memcpy(b, "Exif\0\0", 6);
-    unsigned char *t = b + 6;
-    memcpy(t, be ? "MM" : "II", 2);
-    put_tiff(t + 2, 2, 42, be);
-    put_tiff(t + 4, 4, 8, be);
-    put_tiff(t + 8, 2, (uint32_t)ne, be);
-    for (int i = 0; i < ne; i++) {
-        unsigned char *q = t + 10 + 12 * i;
-        put_tiff(q, 2, e[i].tag, be);
-        put_tiff(q + 2, 2, e[i].type, be);
-        put_tiff(q + 4, 4, e[i].count, be);
-        put_tiff(q + 8, e[i].type == 3 && e[i].count == 1 ? 2 : 4, e[i].value, be);
-    }
-    put_tiff(t + 10 + 12 * ne, 4, next, be);
-    if (tail_len) /* tail may be NULL then, and memcpy's arguments never */
-        memcpy(t + 14 + 12 * ne, tail, tail_len);
-    return 6 + 14 + 12 * (size_t)ne + tail_len;
-}
-
 /* Decode jpg with the given APP1 payloads both ways: the result of
  * both_paths (1: the direct path took it). */
 static int exif_case(const unsigned char *jpg, size_t len, int count,
@@ -1186,8 +1151,8 @@ static void test_direct_exif(const unsigned char *photo, size_t photo_len) {
     enum { SHORT = 3, LONG = 4, ASCII = 2 };
     for (int be = 0; be <= 1; be++)
         for (int o = 1; o <= 8; o++) {
-            tiff_entry e[] = {{0x0112, SHORT, 1, (uint32_t)o}};
-            pn[0] = exif_block(b, be, e, 1, 0, NULL, 0);
+            support_tiff_entry e[] = {{0x0112, SHORT, 1, (uint32_t)o}};
+            pn[0] = support_exif_block(b, be, e, 1, 0, NULL, 0);
             CHECK_INT(exif_case(photo, photo_len, 1, pl, pn, 64, BN_RESIZE_CROP), 1);
             CHECK_INT(exif_case(photo, photo_len, 1, pl, pn, 48, BN_RESIZE_SQUASH), 1);
         }
@@ -1195,28 +1160,28 @@ static void test_direct_exif(const unsigned char *photo, size_t photo_len) {
      * stored. An Exif IFD pointer past the block: libexif skips it. */
     {
         const unsigned char make[] = "Maker";
-        tiff_entry e[] = {{0x010F, ASCII, 6, 26}};
-        pn[0] = exif_block(b, 0, e, 1, 0, make, sizeof make);
+        support_tiff_entry e[] = {{0x010F, ASCII, 6, 26}};
+        pn[0] = support_exif_block(b, 0, e, 1, 0, make, sizeof make);
         CHECK_INT(exif_case(photo, photo_len, 1, pl, pn, 64, BN_RESIZE_CROP), 1);
         unsigned char ifd1[18] = {1, 0, 0x12, 1, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0};
-        pn[0] = exif_block(b, 0, e, 1, 26 + sizeof make, NULL, 0);
+        pn[0] = support_exif_block(b, 0, e, 1, 26 + sizeof make, NULL, 0);
         memcpy(b + pn[0], make, sizeof make);
         memcpy(b + pn[0] + sizeof make, ifd1, sizeof ifd1);
         pn[0] += sizeof make + sizeof ifd1;
         CHECK_INT(exif_case(photo, photo_len, 1, pl, pn, 64, BN_RESIZE_CROP), 1);
         /* after Orientation, as IFDs are sorted; before it (libexif
          * 0.6.24 stops there), libvips' */
-        tiff_entry f[] = {{0x0112, SHORT, 1, 6}, {0x8769, LONG, 1, 60000}};
-        pn[0] = exif_block(b, 1, f, 2, 0, NULL, 0);
+        support_tiff_entry f[] = {{0x0112, SHORT, 1, 6}, {0x8769, LONG, 1, 60000}};
+        pn[0] = support_exif_block(b, 1, f, 2, 0, NULL, 0);
         CHECK_INT(exif_case(photo, photo_len, 1, pl, pn, 64, BN_RESIZE_CROP), 0);
-        tiff_entry g[] = {{0x8769, LONG, 1, 60000}, {0x0112, SHORT, 1, 6}};
-        pn[0] = exif_block(b, 1, g, 2, 0, NULL, 0);
+        support_tiff_entry g[] = {{0x8769, LONG, 1, 60000}, {0x0112, SHORT, 1, 6}};
+        pn[0] = support_exif_block(b, 1, g, 2, 0, NULL, 0);
         CHECK_INT(exif_case(photo, photo_len, 1, pl, pn, 64, BN_RESIZE_CROP), 0);
     }
     /* Left to libvips: values out of range (libvips: 1), other formats,
      * counts or repeats, an IFD0 longer than the block, two Exif segments,
      * a bare "Exif", no TIFF header. */
-    const tiff_entry odd[][2] = {
+    const support_tiff_entry odd[][2] = {
         {{0x0112, SHORT, 1, 0}},
         {{0x0112, SHORT, 1, 9}},
         {{0x0112, LONG, 1, 6}},
@@ -1224,15 +1189,15 @@ static void test_direct_exif(const unsigned char *photo, size_t photo_len) {
         {{0x0112, SHORT, 1, 6}, {0x0112, SHORT, 1, 3}},
     };
     for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
-        pn[0] = exif_block(b, (int)i & 1, odd[i], odd[i][1].tag ? 2 : 1, 0, NULL, 0);
+        pn[0] = support_exif_block(b, (int)i & 1, odd[i], odd[i][1].tag ? 2 : 1, 0, NULL, 0);
         CHECK_INT(exif_case(photo, photo_len, 1, pl, pn, 64, BN_RESIZE_CROP), 0);
     }
-    tiff_entry six[] = {{0x0112, SHORT, 1, 6}}, three[] = {{0x0112, SHORT, 1, 3}};
-    pn[0] = exif_block(b, 0, six, 1, 0, NULL, 0);
+    support_tiff_entry six[] = {{0x0112, SHORT, 1, 6}}, three[] = {{0x0112, SHORT, 1, 3}};
+    pn[0] = support_exif_block(b, 0, six, 1, 0, NULL, 0);
     b[6 + 8] = 5; /* five entries, one there */
     CHECK_INT(exif_case(photo, photo_len, 1, pl, pn, 64, BN_RESIZE_CROP), 0);
-    pn[0] = exif_block(b, 0, six, 1, 0, NULL, 0);
-    pn[1] = exif_block(b2, 1, three, 1, 0, NULL, 0);
+    pn[0] = support_exif_block(b, 0, six, 1, 0, NULL, 0);
+    pn[1] = support_exif_block(b2, 1, three, 1, 0, NULL, 0);
     CHECK_INT(exif_case(photo, photo_len, 2, pl, pn, 64, BN_RESIZE_CROP), 0);
     pn[0] = 4;
     CHECK_INT(exif_case(photo, photo_len, 1, pl, pn, 64, BN_RESIZE_CROP), 0);
@@ -1240,7 +1205,7 @@ static void test_direct_exif(const unsigned char *photo, size_t photo_len) {
     pn[0] = 14;
     CHECK_INT(exif_case(photo, photo_len, 1, pl, pn, 64, BN_RESIZE_CROP), 0);
     /* XMP beside the Exif: not Exif, the orientation is still read. */
-    pn[0] = exif_block(b, 0, three, 1, 0, NULL, 0);
+    pn[0] = support_exif_block(b, 0, three, 1, 0, NULL, 0);
     const char xmp[] = "http://ns.adobe.com/xap/1.0/";
     memcpy(b2, xmp, sizeof xmp);
     pn[1] = sizeof xmp;
@@ -1273,15 +1238,16 @@ static void test_direct_exif(const unsigned char *photo, size_t photo_len) {
     unsigned char base[512];
     /* offsets from the TIFF header: IFD0 8..49, "Maker" 50, Exif IFD 56,
      * IFD1 74 */
-    tiff_entry e[] = {{0x010F, ASCII, 6, 50}, {0x0112, SHORT, 1, 6}, {0x8769, LONG, 1, 56}};
-    tiff_entry e2[] = {{0x8769, LONG, 1, 56}, {0x010F, ASCII, 6, 50}, {0x0112, SHORT, 1, 6}};
+    support_tiff_entry e[] = {{0x010F, ASCII, 6, 50}, {0x0112, SHORT, 1, 6}, {0x8769, LONG, 1, 56}};
+    support_tiff_entry e2[] = {
+        {0x8769, LONG, 1, 56}, {0x010F, ASCII, 6, 50}, {0x0112, SHORT, 1, 6}};
     unsigned char tail[] = {
         'M', 'a', 'k',  'e',  'r', 0,                                      /* 50 */
         1,   0,   0x9A, 0x82, 5,   0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 56 */
         1,   0,   0x12, 1,    3,   0, 1, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0}; /* 74 */
-    size_t base_len = exif_block(base, 0, e, 3, 74, tail, sizeof tail);
+    size_t base_len = support_exif_block(base, 0, e, 3, 74, tail, sizeof tail);
     unsigned char base2[512]; /* the Exif IFD pointer before Orientation */
-    exif_block(base2, 0, e2, 3, 74, tail, sizeof tail);
+    support_exif_block(base2, 0, e2, 3, 74, tail, sizeof tail);
     const unsigned char telling[] = {0, 1, 3, 4, 6, 8, 9, 0x12, 0x2A, 0x49, 0x4D, 0xFF};
     uint32_t seed = 12345;
     int cases = 2000, taken = 0, agreed = 0;

@@ -362,47 +362,30 @@ static void gen_onnx(void) {
     write_file(path_in("onnx", "text.onnx"), "not a protobuf\n", 15, NULL, 0);
 }
 
-/* Exif APP1 payloads (fuzz_exif): "Exif\0\0", a TIFF header in byte order
- * be, IFD0 at 8 with Make, Orientation o (none if 0) and an Exif IFD
- * pointer, the Exif IFD, IFD1 with its own Orientation 8. */
-static void put_be_le(unsigned char *p, int bytes, uint32_t v, int be) {
-    for (int i = 0; i < bytes; i++)
-        p[i] = (unsigned char)(v >> 8 * (be ? bytes - 1 - i : i));
-}
-
+/* Exif APP1 payloads (fuzz_exif): byte order be, IFD0 with Make,
+ * Orientation o (none if 0) and an Exif IFD pointer, then the Exif IFD and
+ * an IFD1 with its own Orientation 8. */
 static void exif_seed(const char *name, int be, int o) {
-    unsigned char b[128] = "Exif";
-    unsigned char *t = b + 6;
-    memcpy(t, be ? "MM" : "II", 2);
-    put_be_le(t + 2, 2, 42, be);
-    put_be_le(t + 4, 4, 8, be);
-    const uint32_t e[3][4] = {{0x010F, 2, 6, 50}, {0x0112, 3, 1, (uint32_t)o}, {0x8769, 4, 1, 56}};
-    int ne = 0;
-    for (int i = 0; i < 3; i++) {
-        if (i == 1 && o == 0)
-            continue;
-        unsigned char *q = t + 10 + 12 * ne++;
-        put_be_le(q, 2, e[i][0], be);
-        put_be_le(q + 2, 2, e[i][1], be);
-        put_be_le(q + 4, 4, e[i][2], be);
-        put_be_le(q + 8, e[i][1] == 3 ? 2 : 4, e[i][3], be);
-    }
-    put_be_le(t + 8, 2, (uint32_t)ne, be);
-    put_be_le(t + 10 + 12 * ne, 4, 74, be); /* IFD1 */
-    memcpy(t + 50, "Maker", 6);
-    put_be_le(t + 56, 2, 1, be); /* the Exif IFD: ExposureTime, no next */
-    put_be_le(t + 58, 2, 0x829A, be);
-    put_be_le(t + 60, 2, 5, be);
-    put_be_le(t + 62, 4, 1, be);
-    put_be_le(t + 66, 4, 0, be);
-    put_be_le(t + 70, 4, 0, be);
-    put_be_le(t + 74, 2, 1, be); /* IFD1: Orientation 8, no next */
-    put_be_le(t + 76, 2, 0x0112, be);
-    put_be_le(t + 78, 2, 3, be);
-    put_be_le(t + 80, 4, 1, be);
-    put_be_le(t + 84, 2, 8, be);
-    put_be_le(t + 88, 4, 0, be);
-    write_file(path_in("exif", name), b, 6 + 92, NULL, 0);
+    const support_tiff_entry all[3] = {
+        {0x010F, 2, 6, 50}, {0x0112, 3, 1, (uint32_t)o}, {0x8769, 4, 1, 56}};
+    const support_tiff_entry none[2] = {all[0], all[2]};
+    /* from the end of IFD0 (50, or 38 without Orientation: zeros up to 50)
+     * to 92: Make's text at 50, the Exif IFD at 56, IFD1 at 74 */
+    const int pad = o ? 0 : 12;
+    unsigned char tail[12 + 42] = {0}, b[128];
+    unsigned char *make = tail + pad, *x = make + 6, *ifd1 = make + 24;
+    memcpy(make, "Maker", 6);
+    support_tiff_put(x, 2, 1, be); /* the Exif IFD: ExposureTime, no next */
+    support_tiff_put(x + 2, 2, 0x829A, be);
+    support_tiff_put(x + 4, 2, 5, be);
+    support_tiff_put(x + 6, 4, 1, be);
+    support_tiff_put(ifd1, 2, 1, be); /* IFD1: Orientation 8, no next */
+    support_tiff_put(ifd1 + 2, 2, 0x0112, be);
+    support_tiff_put(ifd1 + 4, 2, 3, be);
+    support_tiff_put(ifd1 + 6, 4, 1, be);
+    support_tiff_put(ifd1 + 10, 2, 8, be);
+    size_t n = support_exif_block(b, be, o ? all : none, o ? 3 : 2, 74, tail, (size_t)pad + 42);
+    write_file(path_in("exif", name), b, n, NULL, 0);
 }
 
 static void gen_exif(void) {
