@@ -181,6 +181,13 @@ static int image_orientation(VipsImage *im) {
     return o >= 1 && o <= 8 ? o : 1;
 }
 
+/* What a caller learns of a stored w x h image of orientation o: its size
+ * as displayed. */
+static bn_image_info image_info(int w, int h, int o, int direct_jpeg) {
+    return (bn_image_info){
+        .width = o >= 5 ? h : w, .height = o >= 5 ? w : h, .direct_jpeg = direct_jpeg};
+}
+
 int bn_image_probe(const void *buf, size_t len, const char *name, bn_image_info *info,
                    bn_error *err) {
     if (!name)
@@ -188,11 +195,8 @@ int bn_image_probe(const void *buf, size_t len, const char *name, bn_image_info 
     VipsImage *im = image_open(buf, len, name, err);
     if (!im)
         return BN_EDECODE;
-    int swap = image_orientation(im) >= 5;
-    if (info) {
-        info->width = swap ? im->Ysize : im->Xsize;
-        info->height = swap ? im->Xsize : im->Ysize;
-    }
+    if (info)
+        *info = image_info(im->Xsize, im->Ysize, image_orientation(im), 0);
     g_object_unref(im);
     return BN_OK;
 }
@@ -455,8 +459,7 @@ static int image_decode_jpeg(const void *buf, size_t len, const char *name,
         goto done;
     }
     if (!(rc = image_output(rs, o, opts, name, out, err)) && info)
-        *info =
-            (bn_image_info){.width = o >= 5 ? h : w, .height = o >= 5 ? w : h, .direct_jpeg = 1};
+        *info = image_info(w, h, o, 1);
 done:
     bn_resampler_free(rs);
     image_jpeg_close(j);
@@ -498,7 +501,7 @@ int bn_image_decode(const void *buf, size_t len, const char *name, const bn_imag
     if ((rc = image_check_size(w, h, name, err)))
         goto done;
     if (info)
-        *info = (bn_image_info){.width = o >= 5 ? h : w, .height = o >= 5 ? w : h};
+        *info = image_info(w, h, o, 0);
 
     bn_resample_plan plan;
     if ((rc = image_to_srgb(im, &rgb, name, err)) ||

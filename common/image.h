@@ -67,10 +67,11 @@ void bn_image_set_threads(int n);
  * than the JPEG/PNG/WebP/TIFF/GIF/HEIF decoders. Call before decoding. */
 void bn_image_allow_untrusted(int allow);
 
-/* Decode plain JPEGs (8-bit YCbCr, no Exif) with libjpeg-turbo directly,
- * the same pixels at a third less CPU than libvips (default on); off sends every
- * file through libvips. For tests and benchmarks that compare the two; not
- * synchronised with concurrent decodes. */
+/* Decode plain JPEGs (8-bit YCbCr, no Exif or one whose orientation is
+ * certain) with libjpeg-turbo directly, the same pixels at a quarter to a
+ * third less CPU than libvips (default on); off sends every file through
+ * libvips. For tests and benchmarks that compare the two; not synchronised
+ * with concurrent decodes. */
 void bn_image_set_direct_jpeg(int on);
 
 /* Change the decompression-bomb limit (0 restores BN_IMAGE_MAX_PIXELS).
