@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 typedef struct {
@@ -54,13 +53,6 @@ static int read_all(const char *path, file *f) {
     int bad = ferror(fp);
     fclose(fp);
     return bad ? -1 : 0;
-}
-
-static double cpu_seconds(void) {
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return (double)u.ru_utime.tv_sec + (double)u.ru_stime.tv_sec +
-           1e-6 * (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
 int main(int argc, char **argv) {
@@ -122,7 +114,7 @@ int main(int argc, char **argv) {
     /* --flush MB: between groups of 8 photos (a batch), write MB of other
      * memory, as the network does between the extractor's decodes; that
      * time is left out of the figures. */
-    double cpu0 = cpu_seconds(), flush_s = 0;
+    double cpu0 = bench_cpu_seconds(), flush_s = 0;
     int direct = 0;
     for (int r = 0; r < rounds; r++) {
         double spent = 0;
@@ -144,7 +136,7 @@ int main(int argc, char **argv) {
         }
         ms[r] = 1e3 * spent / n;
     }
-    double cpu = cpu_seconds() - cpu0 - flush_s;
+    double cpu = bench_cpu_seconds() - cpu0 - flush_s;
     printf("decode (%s) %d photos at %d, one thread: %.3f ms/photo (median of %d rounds), CPU %.3f "
            "ms/photo, %d by the direct JPEG path\n",
            libvips ? "libvips" : "direct JPEG where it can", n, size, bench_median(ms, rounds),

@@ -116,14 +116,6 @@ static void *xalloc(size_t bytes) {
     return p;
 }
 
-/* CPU seconds used by the process so far (all threads, user + system). */
-static double cpu_seconds(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
-           (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
-}
-
 static double peak_rss_mb(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -304,7 +296,7 @@ int main(int argc, char **argv) {
     fill_uniform(in, nin, -120.0f, 120.0f);
     double t[64];
     bn_vgg16_forward(net, in, batch, BN_LAYER_BLOCK5_POOL, BN_POOLING_NONE, out, &err);
-    double cpu0 = cpu_seconds();
+    double cpu0 = bench_cpu_seconds();
     for (int r = 0; r < reps; r++) {
         double t0 = bench_now();
         bn_vgg16_forward(net, in, batch, BN_LAYER_BLOCK5_POOL, BN_POOLING_NONE, out, &err);
@@ -315,7 +307,7 @@ int main(int argc, char **argv) {
     for (int r = 0; r < reps; r++)
         printf("%s%.0f", r ? "," : "", 1e3 * t[r]);
     printf("\n");
-    double cpu_ms = 1e3 * (cpu_seconds() - cpu0) / ((double)reps * batch);
+    double cpu_ms = 1e3 * (bench_cpu_seconds() - cpu0) / ((double)reps * batch);
     double sum = 0;
     for (size_t i = 0; i < (size_t)batch * dim; i++)
         sum += out[i];

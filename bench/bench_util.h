@@ -1,17 +1,26 @@
 /*
- * bench_util.h: the clock and the median every benchmark here uses (static
- * inline: each bench is one program file).
+ * bench_util.h: the clock, the process's CPU time and the median the
+ * benchmarks here use (static inline: each bench is one program file).
  */
 #ifndef BN_BENCH_UTIL_H
 #define BN_BENCH_UTIL_H
 
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 
 static inline double bench_now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* CPU seconds used by the process so far (all threads, user + system). */
+static inline double bench_cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+           (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
 }
 
 static inline int bench_cmp_double(const void *a, const void *b) {
