@@ -161,6 +161,16 @@ int bn_conv_winograd_fp16_emulated(void);
  * this CPU cannot run the precision. precision.c compares BF16/FP16 with
  * FP32 with it where features alone mislead. */
 double bn_conv_winograd_kernel_gmacs(bn_precision p, int reps, double seconds);
+/* The products step alone, one thread, on the first block of tiles of a layer
+ * (cin -> cout, n images of h x w) as the engine plans it: every (position,
+ * 32 output channels) task in the engine's order with its prefetches, V and U
+ * distinct per position as in the network; with same_position every task at
+ * position 0 (V and U stay in the caches, M is still written at the engine's
+ * strides). G multiply-adds per second, best of `reps` runs of about
+ * `seconds`; 0 when this CPU cannot run the precision or memory runs out.
+ * bench/bench_products prints it per layer (docs/PERFORMANCE.md). */
+double bn_conv_winograd_products_gmacs(bn_precision p, int cin, int cout, int n, int h, int w,
+                                       int same_position, int reps, double seconds);
 
 /* The Winograd engine's F(6x6, 3x3) matrices: G (8 x 3), the kernel
  * transform; B^T (8 x 8), the input transform; A^T (6 x 8), the output

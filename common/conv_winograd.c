@@ -1467,6 +1467,85 @@ double bn_conv_winograd_kernel_gmacs(bn_precision p, int reps, double seconds) {
     return best * WG_ROWS * WG_COLS * WG_BENCH_K / 1e9;
 }
 
+/* One thread runs every (position, 32 output channels) task of the products
+ * step over the first block of a layer, in the engine's order and with its
+ * prefetch of the next panel of U; same_position puts every task at position
+ * 0, so that V[0] and U[0] stay in the caches while M is still written at the
+ * engine's strides. Returns the block's tasks per second. */
+static WG_AVX512 double wg_bench_block(wg_job *j, wg_product_fn *product, int same_position,
+                                       double seconds) {
+    const wg_geom *g = &j->g;
+    const size_t cnt = g->tiles < g->tb ? g->tiles : g->tb;
+    const unsigned nblk = (unsigned)(g->coutp / WG_COLS), per2 = WG_P * nblk;
+    const size_t ublk = (size_t)g->cinp * WG_COLS * (g->bf16 || g->fp16 ? 2 : 4);
+    const char *u0 = g->bf16 || g->fp16 ? (const char *)j->ub : (const char *)j->u;
+    long blocks = 0;
+    double t0 = wg_now(), t;
+    do {
+        for (unsigned k = 0; k < per2; k++) {
+            unsigned kk = same_position ? k % nblk : k, kn = kk + 1;
+            product(j, j->v, j->m, cnt, (int)(kk / nblk), (int)(kk % nblk),
+                    k + 1 < per2 ? u0 + (size_t)kn * ublk : NULL, 1);
+        }
+        blocks++;
+        t = wg_now();
+    } while (t - t0 < seconds);
+    return blocks / (t - t0);
+}
+
+double bn_conv_winograd_products_gmacs(bn_precision p, int cin, int cout, int n, int h, int w,
+                                       int same_position, int reps, double seconds) {
+    if (!bn_conv_winograd_has_precision(p) || !bn_conv_winograd_fast() || cin < 1 || cout < 1 ||
+        n < 1 || h < 1 || w < 1)
+        return 0;
+    const int prec = wg_prec_of(p);
+    wg_job j;
+    memset(&j, 0, sizeof j);
+    wg_geometry(&j.g, cin, cout, n, h, w, 0, prec, bn_cpu_caches());
+    const wg_geom *g = &j.g;
+    const size_t ubytes = (g->ubytes + 63) / 64 * 64;
+    const size_t vmbytes = (g->vfloats + g->mfloats) * sizeof(float);
+    char *mem = aligned_alloc(64, ubytes + vmbytes);
+    if (!mem)
+        return 0;
+    /* Small values whose products and sums stay normal in every format; the
+     * FP16 chunk scales (after V) are 1. */
+    const int half = g->bf16 || g->fp16;
+    const size_t nu = half ? ubytes / 2 : ubytes / 4, nv = half ? WG_P * g->vstride : g->vfloats;
+    for (size_t i = 0; i < nu + nv; i++) {
+        float x = i < nu ? (float)(i % 5) * 0.0625f - 0.125f : (float)(i % 7) * 0.125f + 0.5f;
+        uint32_t bits;
+        memcpy(&bits, &x, sizeof bits);
+        char *at = i < nu ? mem + (half ? 2 : 4) * i : mem + ubytes + (half ? 2 : 4) * (i - nu);
+        uint16_t h16 = g->fp16 ? bn_f32_to_f16(x) : (uint16_t)(bits >> 16);
+        if (half)
+            memcpy(at, &h16, sizeof h16);
+        else
+            memcpy(at, &x, sizeof x);
+    }
+    j.u = half ? NULL : (const float *)mem;
+    j.ub = half ? (const uint16_t *)mem : NULL;
+    j.uscale = 1;
+    j.f16emu = g->fp16 && wg_f16_emulated();
+    j.v = (float *)(mem + ubytes);
+    j.m = j.v + g->vfloats;
+    if (g->fp16)
+        for (size_t i = WG_P * g->vstride / 2; i < g->vfloats; i++)
+            j.v[i] = 1;
+    memset(j.m, 0, g->mfloats * sizeof(float));
+    wg_product_fn *product = prec == WG_BF16  ? wg_product_bf16
+                             : prec == WG_F16 ? wg_product_fp16
+                                              : wg_product_avx512;
+    double best = 0;
+    for (int r = 0; r < reps; r++) {
+        double rate = wg_bench_block(&j, product, same_position, seconds);
+        best = rate > best ? rate : best;
+    }
+    const size_t cnt = g->tiles < g->tb ? g->tiles : g->tb;
+    free(mem);
+    return best * (double)WG_P * cnt * g->cin * g->coutp / 1e9;
+}
+
 /* The matrices behind wg_G, wg_bt8 and wg_at8, for models of the engine's
  * arithmetic (bench/precision_model.c) and tests: written out once more here
  * because the engine's B^T and A^T live unrolled in code. test_winograd

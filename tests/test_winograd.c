@@ -338,6 +338,29 @@ static void test_matrices(void) {
                   rel_l2(out, model, H * W * COUT));
 }
 
+/* bench/bench_products' measurement: a rate for every precision this CPU
+ * runs natively, at odd shapes too (cin 3, cout not a multiple of 32, the
+ * first block short of a whole batch), and 0 where it cannot run; under the
+ * sanitizer builds it also checks that it stays inside what it allocates. */
+static void test_products_bench(void) {
+    static const int shapes[][5] = {{3, 20, 1, 13, 17}, {40, 208, 2, 9, 10}, {64, 64, 2, 30, 30}};
+    const bn_precision precs[] = {BN_PRECISION_FP32, BN_PRECISION_BF16, BN_PRECISION_FP16};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (size_t q = 0; q < sizeof precs / sizeof precs[0]; q++) {
+            const int *sh = shapes[s];
+            int runs = bn_conv_winograd_fast() && bn_conv_winograd_has_precision(precs[q]);
+            for (int same = 0; same < 2; same++) {
+                double g = bn_conv_winograd_products_gmacs(precs[q], sh[0], sh[1], sh[2], sh[3],
+                                                           sh[4], same, 1, 0.001);
+                if (runs)
+                    CHECK(g > 0);
+                else
+                    CHECK(g == 0);
+            }
+        }
+    CHECK(bn_conv_winograd_products_gmacs(BN_PRECISION_FP32, 0, 32, 1, 6, 6, 0, 1, 0.001) == 0);
+}
+
 int main(int argc, char **argv) {
     CHECK(support_use_fast_blas(argv) == 0);
     (void)argc;
@@ -362,6 +385,8 @@ int main(int argc, char **argv) {
     test_pool(3, 12, 18, 64, 64); /* batch of 3, exact tiles */
     test_pool(7, 14, 14, 16, 32); /* 2x4 canvas of images, one slot empty */
     test_pool(8, 4, 6, 16, 32);   /* tiles spanning several images and gaps */
+
+    test_products_bench();
 
     /* The portable build (machines without AVX-512), forced here. */
     setenv("BN_WINOGRAD_PORTABLE", "1", 1);
