@@ -1505,9 +1505,12 @@ double bn_conv_winograd_products_gmacs(bn_precision p, int cin, int cout, int n,
     const wg_geom *g = &j.g;
     const size_t ubytes = (g->ubytes + 63) / 64 * 64;
     const size_t vmbytes = (g->vfloats + g->mfloats) * sizeof(float);
-    char *mem = aligned_alloc(64, ubytes + vmbytes);
+    /* In 2 MiB pages where the system allows, as the engine's workspace
+     * (winograd_run) and U (transformed at prepare) are. */
+    char *mem = aligned_alloc(WG_HUGE, (ubytes + vmbytes + WG_HUGE - 1) / WG_HUGE * WG_HUGE);
     if (!mem)
         return 0;
+    (void)madvise(mem, (ubytes + vmbytes + WG_HUGE - 1) / WG_HUGE * WG_HUGE, MADV_HUGEPAGE);
     /* Small values whose products and sums stay normal in every format; the
      * FP16 chunk scales (after V) are 1. */
     const int half = g->bf16 || g->fp16;
@@ -1533,6 +1536,10 @@ double bn_conv_winograd_products_gmacs(bn_precision p, int cin, int cout, int n,
         for (size_t i = WG_P * g->vstride / 2; i < g->vfloats; i++)
             j.v[i] = 1;
     memset(j.m, 0, g->mfloats * sizeof(float));
+    /* V[p + 1] prefetched by the tasks at p where the engine does it (V
+     * written past the caches; one thread takes every task here) */
+    j.private_blocks = wg_private(g, WG_PRIVATE);
+    j.vstream = wg_vstream(g, j.private_blocks);
     wg_product_fn *product = prec == WG_BF16  ? wg_product_bf16
                              : prec == WG_F16 ? wg_product_fp16
                                               : wg_product_avx512;
