@@ -61,6 +61,63 @@ void support_naive_conv(const float *in, const float *k, const float *bias, doub
                 }
 }
 
+void support_layer_make(support_layer *l, int n, int h, int w, int cin, int cout, int positive,
+                        float offset) {
+    *l = (support_layer){.n = n, .h = h, .w = w, .cin = cin, .cout = cout};
+    l->nin = (size_t)n * h * w * cin;
+    l->nout = (size_t)n * h * w * cout;
+    l->in = malloc(l->nin * sizeof *l->in);
+    l->k = malloc((size_t)9 * cin * cout * sizeof *l->k);
+    l->bias = malloc((size_t)cout * sizeof *l->bias);
+    l->ref = malloc(l->nout * sizeof *l->ref);
+    l->absum = malloc(l->nout * sizeof *l->absum);
+    if (!l->in || !l->k || !l->bias || !l->ref || !l->absum) {
+        fprintf(stderr, "support_layer_make: out of memory\n");
+        exit(1);
+    }
+    float ks = sqrtf(2.0f / (9 * cin));
+    for (size_t i = 0; i < l->nin; i++)
+        l->in[i] = positive ? fabsf(support_rnd()) : support_rnd() + offset;
+    for (size_t i = 0; i < (size_t)9 * cin * cout; i++)
+        l->k[i] = support_rnd() * ks;
+    for (int i = 0; i < cout; i++)
+        l->bias[i] = 0.1f * support_rnd();
+    support_naive_conv(l->in, l->k, l->bias, l->ref, l->absum, n, h, w, cin, cout);
+}
+
+void support_layer_free(support_layer *l) {
+    free(l->in);
+    free(l->k);
+    free(l->bias);
+    free(l->ref);
+    free(l->absum);
+    *l = (support_layer){0};
+}
+
+size_t support_layer_off(const support_layer *l, const float *out, double frac, double add,
+                         size_t *first) {
+    size_t bad = 0;
+    *first = 0;
+    for (size_t i = 0; i < l->nout; i++)
+        if (!(fabs(out[i] - l->ref[i]) <= frac * l->absum[i] + add) && bad++ == 0)
+            *first = i;
+    return bad;
+}
+
+double support_rel_l2_exact(const float *a, const double *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = a[i] - b[i];
+        num += d * d;
+        den += b[i] * b[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+double support_layer_rel_l2(const support_layer *l, const float *out) {
+    return support_rel_l2_exact(out, l->ref, l->nout);
+}
+
 void *support_ws_alloc(size_t bytes) {
     return aligned_alloc(64, (bytes + 64) & ~(size_t)63);
 }
@@ -132,6 +189,48 @@ int support_net_batch(bn_vgg16 *net, const float *in, int nimg, int s, int first
     int rc = bn_vgg16_forward(net, batch, n, BN_LAYER_BLOCK5_POOL, BN_POOLING_NONE, out, err);
     free(batch);
     return rc;
+}
+
+float *support_smooth_images(int nimg, int s) {
+    size_t per = (size_t)s * s * 3;
+    float *in = malloc((size_t)nimg * per * sizeof *in);
+    if (!in) {
+        fprintf(stderr, "support_smooth_images: out of memory\n");
+        exit(1);
+    }
+    for (int i = 0; i < nimg; i++)
+        for (size_t j = 0; j < per; j++)
+            in[i * per + j] = 60.0f * sinf(0.05f * (float)(j / 3 % s) * (1 + i % 4)) +
+                              20.0f * support_rnd() + (float)(j % 3) * 10.0f;
+    return in;
+}
+
+double support_net_alone_vs_exact(const bn_vgg16_weights *w, bn_conv_engine e, bn_precision p,
+                                  int s, const float *in, int nimg, float *alone, float *exact,
+                                  char engine_id[64]) {
+    size_t dim = (size_t)bn_vgg16_dim(BN_LAYER_BLOCK5_POOL, BN_POOLING_NONE, s);
+    bn_error err;
+    bn_cpu_set_threads(1);
+    bn_vgg16 *net = support_net(w, e, p, s, 1);
+    snprintf(engine_id, 64, "%s", bn_vgg16_engine_id(net));
+    for (int i = 0; i < nimg; i++)
+        if (support_net_batch(net, in, nimg, s, i, 1, alone + i * dim, &err)) {
+            fprintf(stderr, "image %d alone: %s\n", i, err.msg);
+            exit(1);
+        }
+    bn_vgg16_free(net);
+    net = support_net(w, BN_CONV_DIRECT, BN_PRECISION_FP32, s, nimg);
+    if (support_net_batch(net, in, nimg, s, 0, nimg, exact, &err)) {
+        fprintf(stderr, "the exact engine: %s\n", err.msg);
+        exit(1);
+    }
+    bn_vgg16_free(net);
+    double worst = 0;
+    for (int i = 0; i < nimg; i++) {
+        double d = support_rel_l2(alone + i * dim, exact + i * dim, dim);
+        worst = d > worst ? d : worst;
+    }
+    return worst;
 }
 
 int support_rows_differ(const float *out, const float *alone, int nimg, int first, int n,

@@ -42,6 +42,30 @@ float support_rnd(void);
 void support_naive_conv(const float *in, const float *k, const float *bias, double *out,
                         double *absum, int n, int h, int w, int cin, int cout);
 
+/* A random 3x3 layer (cin -> cout) on n images of h x w, reproducible (drawn
+ * from support_rnd in this order): inputs U[-1, 1) + offset, or |U[-1, 1)|
+ * when positive (like the ReLU outputs that later layers get); the kernel
+ * He-scaled (3, 3, cin, cout); bias 0.1 U[-1, 1). And its answer in double
+ * (support_naive_conv): ref, and absum, the scale of each output's terms. */
+typedef struct {
+    int n, h, w, cin, cout;
+    size_t nin, nout;
+    float *in, *k, *bias;
+    double *ref, *absum;
+} support_layer;
+
+void support_layer_make(support_layer *l, int n, int h, int w, int cin, int cout, int positive,
+                        float offset);
+void support_layer_free(support_layer *l);
+/* How many outputs of out (l->nout) lie farther from l->ref than frac x their
+ * absum + add; the first of them in *first. */
+size_t support_layer_off(const support_layer *l, const float *out, double frac, double add,
+                         size_t *first);
+/* Relative L2 distance of out (l->nout) from l->ref. */
+double support_layer_rel_l2(const support_layer *l, const float *out);
+/* Relative L2 distance of a (float) from b (double, an exact answer). */
+double support_rel_l2_exact(const float *a, const double *b, size_t n);
+
 /* A 64-byte aligned convolution workspace of at least `bytes`; free(). */
 void *support_ws_alloc(size_t bytes);
 
@@ -62,6 +86,17 @@ bn_vgg16 *support_net(const bn_vgg16_weights *w, bn_conv_engine e, bn_precision 
  * into out (n, dim), block5_pool flattened. Returns bn_vgg16_forward's code. */
 int support_net_batch(bn_vgg16 *net, const float *in, int nimg, int s, int first, int n, float *out,
                       bn_error *err);
+/* nimg smooth s x s images in the caffe range (NHWC, 3 channels: a sine
+ * along each row, support_rnd noise, an offset per channel), malloc'd. */
+float *support_smooth_images(int nimg, int s);
+/* Each of the nimg images of in through VGG16 alone (engine e, precision p,
+ * one thread, batch 1) into alone, and all of them at once through the
+ * exact engine (direct, FP32) into exact, both (nimg, dim); the worst
+ * relative L2 distance of an image's vector from its exact one. engine_id
+ * (64 bytes) receives the first net's engine id. Exits (1) on an error. */
+double support_net_alone_vs_exact(const bn_vgg16_weights *w, bn_conv_engine e, bn_precision p,
+                                  int s, const float *in, int nimg, float *alone, float *exact,
+                                  char engine_id[64]);
 /* How many of out's n rows differ, bitwise, from alone's rows first, first
  * + 1, ... (mod nimg): each image's vector computed alone. */
 int support_rows_differ(const float *out, const float *alone, int nimg, int first, int n,

@@ -156,18 +156,11 @@ static int run(int emulate, int threads, const float *in, const float *k, const 
 }
 
 static void test_layer(int n, int h, int w, int cin, int cout) {
-    size_t nin = (size_t)n * h * w * cin, nout = (size_t)n * h * w * cout;
-    float *in = malloc(nin * sizeof *in), *k = malloc((size_t)9 * cin * cout * sizeof *k);
-    float *bias = malloc(cout * sizeof *bias), *zero = calloc(cout, sizeof *zero);
-    float ks = sqrtf(2.0f / (9 * cin));
-    for (size_t i = 0; i < nin; i++) /* positive, like the ReLU outputs layers get */
-        in[i] = fabsf(support_rnd());
-    for (size_t i = 0; i < (size_t)9 * cin * cout; i++)
-        k[i] = support_rnd() * ks;
-    for (int i = 0; i < cout; i++)
-        bias[i] = 0.1f * support_rnd();
-    double *ref = malloc(nout * sizeof *ref), *absum = malloc(nout * sizeof *absum);
-    support_naive_conv(in, k, bias, ref, absum, n, h, w, cin, cout);
+    support_layer l;
+    support_layer_make(&l, n, h, w, cin, cout, 1, 0);
+    const size_t nin = l.nin, nout = l.nout;
+    const float *in = l.in, *k = l.k, *bias = l.bias;
+    float *zero = calloc(cout, sizeof *zero);
     float *o1 = malloc(nout * sizeof *o1), *o2 = malloc(nout * sizeof *o2);
     float *o3 = malloc(nout * sizeof *o3);
     float *in2 = malloc(nin * sizeof *in2), *k2 = malloc((size_t)9 * cin * cout * sizeof *k2);
@@ -175,20 +168,12 @@ static void test_layer(int n, int h, int w, int cin, int cout) {
         run(!native, 2, in, k, bias, o2, n, h, w, cin, cout) ||
         run(!native, 3, in, k, bias, o3, n, h, w, cin, cout))
         goto done;
-    double num = 0, den = 0;
-    size_t bad = 0, first = 0;
-    for (size_t i = 0; i < nout; i++) {
-        double d = o1[i] - ref[i];
-        num += d * d;
-        den += ref[i] * ref[i];
-        if (!(fabs(d) <= 0.05 * absum[i] + 1e-4) && bad++ == 0)
-            first = i;
-    }
-    double e = sqrt(num / den);
+    size_t first, bad = support_layer_off(&l, o1, 0.05, 1e-4, &first);
+    double e = support_layer_rel_l2(&l, o1);
     printf("fp16 n%d %3dx%-3d %3d->%-3d rel L2 vs naive %.2e\n", n, h, w, cin, cout, e);
     CHECK_MSG(e <= 2e-2 && e >= 1e-5, "n%d %dx%d %d->%d: rel L2 %.3g", n, h, w, cin, cout, e);
     CHECK_MSG(bad == 0, "n%d %dx%d %d->%d: %zu elements off, first %zu: %g vs %g (scale %g)", n, h,
-              w, cin, cout, bad, first, o1[first], ref[first], absum[first]);
+              w, cin, cout, bad, first, o1[first], l.ref[first], l.absum[first]);
     CHECK_MSG(!memcmp(o1, o2, nout * sizeof *o1), "n%d %dx%d %d->%d: 1 vs 2 threads", n, h, w, cin,
               cout);
     CHECK_MSG(!memcmp(o1, o3, nout * sizeof *o1), "n%d %dx%d %d->%d: 1 vs 3 threads", n, h, w, cin,
@@ -222,12 +207,8 @@ static void test_layer(int n, int h, int w, int cin, int cout) {
                   n, h, w, cin, cout, pin, pk, off, nout, pin + pk);
     }
 done:
-    free(in);
-    free(k);
-    free(bias);
+    support_layer_free(&l);
     free(zero);
-    free(ref);
-    free(absum);
     free(o1);
     free(o2);
     free(o3);
@@ -248,35 +229,20 @@ static void forward(bn_vgg16 *net, const float *in, int s, int first, int n, flo
 
 static void test_network(int s) {
     size_t dim = (size_t)bn_vgg16_dim(BN_LAYER_BLOCK5_POOL, BN_POOLING_NONE, s);
-    size_t per = (size_t)s * s * 3;
-    float *in = malloc(NIMG * per * sizeof *in);
-    for (int i = 0; i < NIMG; i++) /* smooth images in the caffe range */
-        for (size_t j = 0; j < per; j++)
-            in[i * per + j] = 60.0f * sinf(0.05f * (float)(j / 3 % s) * (1 + i % 4)) +
-                              20.0f * support_rnd() + (float)(j % 3) * 10.0f;
+    float *in = support_smooth_images(NIMG, s);
     float *alone = malloc(NIMG * dim * sizeof *alone), *exact = malloc(NIMG * dim * sizeof *exact);
     float *out = malloc(NIMG * dim * sizeof *out);
-    bn_cpu_set_threads(1);
-    bn_vgg16 *net = support_net(&weights, BN_CONV_AUTO, BN_PRECISION_FP16, s, 1);
-    CHECK_STR(bn_vgg16_engine_id(net), "winograd-avx512-fp16");
-    for (int i = 0; i < NIMG; i++)
-        forward(net, in, s, i, 1, alone + i * dim);
-    bn_vgg16_free(net);
-    net = support_net(&weights, BN_CONV_DIRECT, BN_PRECISION_FP32, s, NIMG);
-    forward(net, in, s, 0, NIMG, exact);
-    bn_vgg16_free(net);
-    double worst = 0;
-    for (int i = 0; i < NIMG; i++) {
-        double e = support_rel_l2(alone + i * dim, exact + i * dim, dim);
-        worst = e > worst ? e : worst;
-    }
+    char id[64];
+    double worst = support_net_alone_vs_exact(&weights, BN_CONV_AUTO, BN_PRECISION_FP16, s, in,
+                                              NIMG, alone, exact, id);
+    CHECK_STR(id, "winograd-avx512-fp16");
     printf("size %d: fp16 network vs exact, worst relative L2 %.3g over %d images\n", s, worst,
            NIMG);
     CHECK_MSG(worst > 1e-5 && worst < 5e-2, "size %d: fp16 vs exact %.3g", s, worst);
     int first = 0;
     for (int t = 1; t <= 2; t++) {
         bn_cpu_set_threads(t);
-        net = support_net(&weights, BN_CONV_AUTO, BN_PRECISION_FP16, s, NIMG);
+        bn_vgg16 *net = support_net(&weights, BN_CONV_AUTO, BN_PRECISION_FP16, s, NIMG);
         for (int n = t; n <= NIMG; n++) { /* the emulation is slow: 2 threads from 2 images */
             forward(net, in, s, first, n, out);
             int bad = support_rows_differ(out, alone, NIMG, first, n, dim);

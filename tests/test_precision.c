@@ -45,48 +45,27 @@ static int run_bf16(int threads, const float *in, const float *k, const float *b
 }
 
 static void test_layer(int n, int h, int w, int cin, int cout) {
-    size_t nin = (size_t)n * h * w * cin, nout = (size_t)n * h * w * cout;
-    float *in = malloc(nin * sizeof *in), *k = malloc((size_t)9 * cin * cout * sizeof *k);
-    float *bias = malloc(cout * sizeof *bias);
-    float ks = sqrtf(2.0f / (9 * cin));
-    for (size_t i = 0; i < nin; i++) /* positive, like the ReLU outputs layers get */
-        in[i] = fabsf(support_rnd());
-    for (size_t i = 0; i < (size_t)9 * cin * cout; i++)
-        k[i] = support_rnd() * ks;
-    for (int i = 0; i < cout; i++)
-        bias[i] = 0.1f * support_rnd();
-    double *ref = malloc(nout * sizeof *ref), *absum = malloc(nout * sizeof *absum);
-    support_naive_conv(in, k, bias, ref, absum, n, h, w, cin, cout);
+    support_layer l;
+    support_layer_make(&l, n, h, w, cin, cout, 1, 0);
+    size_t nout = l.nout;
     float *o1 = malloc(nout * sizeof *o1), *o2 = malloc(nout * sizeof *o2);
     float *o3 = malloc(nout * sizeof *o3);
-    if (run_bf16(1, in, k, bias, o1, n, h, w, cin, cout) ||
-        run_bf16(2, in, k, bias, o2, n, h, w, cin, cout) ||
-        run_bf16(3, in, k, bias, o3, n, h, w, cin, cout))
+    if (run_bf16(1, l.in, l.k, l.bias, o1, n, h, w, cin, cout) ||
+        run_bf16(2, l.in, l.k, l.bias, o2, n, h, w, cin, cout) ||
+        run_bf16(3, l.in, l.k, l.bias, o3, n, h, w, cin, cout))
         goto done;
-    double num = 0, den = 0;
-    size_t bad = 0, first = 0;
-    for (size_t i = 0; i < nout; i++) {
-        double d = o1[i] - ref[i];
-        num += d * d;
-        den += ref[i] * ref[i];
-        if (!(fabs(d) <= 0.25 * absum[i] + 1e-3) && bad++ == 0)
-            first = i;
-    }
-    double e = sqrt(num / den);
+    size_t first, bad = support_layer_off(&l, o1, 0.25, 1e-3, &first);
+    double e = support_layer_rel_l2(&l, o1);
     printf("bf16 n%d %3dx%-3d %3d->%-3d rel L2 vs naive %.2e\n", n, h, w, cin, cout, e);
     CHECK_MSG(e <= 8e-2 && e >= 1e-4, "n%d %dx%d %d->%d: rel L2 %.3g", n, h, w, cin, cout, e);
     CHECK_MSG(bad == 0, "n%d %dx%d %d->%d: %zu elements off, first %zu: %g vs %g (scale %g)", n, h,
-              w, cin, cout, bad, first, o1[first], ref[first], absum[first]);
+              w, cin, cout, bad, first, o1[first], l.ref[first], l.absum[first]);
     CHECK_MSG(!memcmp(o1, o2, nout * sizeof *o1), "n%d %dx%d %d->%d: 1 vs 2 threads", n, h, w, cin,
               cout);
     CHECK_MSG(!memcmp(o1, o3, nout * sizeof *o1), "n%d %dx%d %d->%d: 1 vs 3 threads", n, h, w, cin,
               cout);
 done:
-    free(in);
-    free(k);
-    free(bias);
-    free(ref);
-    free(absum);
+    support_layer_free(&l);
     free(o1);
     free(o2);
     free(o3);
@@ -104,35 +83,19 @@ static void forward(bn_vgg16 *net, const float *in, int s, int first, int n, flo
 
 static void test_network(int s) {
     size_t dim = (size_t)bn_vgg16_dim(BN_LAYER_BLOCK5_POOL, BN_POOLING_NONE, s);
-    /* photos: the six reference inputs resized by the network's own size is
-     * not needed; random smooth images in the caffe range serve as well */
-    size_t per = (size_t)s * s * 3;
-    float *in = malloc(NIMG * per * sizeof *in);
-    for (int i = 0; i < NIMG; i++)
-        for (size_t j = 0; j < per; j++)
-            in[i * per + j] = 60.0f * sinf(0.05f * (float)(j / 3 % s) * (1 + i % 4)) +
-                              20.0f * support_rnd() + (float)(j % 3) * 10.0f;
+    float *in = support_smooth_images(NIMG, s);
     float *alone = malloc(NIMG * dim * sizeof *alone), *exact = malloc(NIMG * dim * sizeof *exact);
     float *out = malloc(9 * dim * sizeof *out);
-    bn_cpu_set_threads(1);
-    bn_vgg16 *net = support_net(&weights, BN_CONV_WINOGRAD, BN_PRECISION_BF16, s, 1);
+    char id[64];
+    double worst = support_net_alone_vs_exact(&weights, BN_CONV_WINOGRAD, BN_PRECISION_BF16, s, in,
+                                              NIMG, alone, exact, id);
     /* Winograd forced on the first layer too (AUTO gives it the small engine) */
-    CHECK_STR(bn_vgg16_engine_id(net), "winograd-avx512-bf16-all");
-    for (int i = 0; i < NIMG; i++)
-        forward(net, in, s, i, 1, alone + i * dim);
-    bn_vgg16_free(net);
-    net = support_net(&weights, BN_CONV_DIRECT, BN_PRECISION_FP32, s, NIMG);
-    forward(net, in, s, 0, NIMG, exact);
-    bn_vgg16_free(net);
-    double worst = 0;
-    for (int i = 0; i < NIMG; i++) {
-        double e = support_rel_l2(alone + i * dim, exact + i * dim, dim);
-        worst = e > worst ? e : worst;
-    }
+    CHECK_STR(id, "winograd-avx512-bf16-all");
     printf("size %d: bf16 network vs exact, worst relative L2 %.3g over %d images\n", s, worst,
            NIMG);
     CHECK_MSG(worst > 1e-4 && worst < 0.5, "size %d: bf16 vs exact %.3g", s, worst);
     int first = 0;
+    bn_vgg16 *net;
     for (int t = 1; t <= 3; t++) {
         bn_cpu_set_threads(t);
         net = support_net(&weights, BN_CONV_WINOGRAD, BN_PRECISION_BF16, s, 9);

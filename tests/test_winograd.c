@@ -46,52 +46,28 @@ static int run(bn_conv_engine e, int threads, const float *in, const float *k, c
     return rc;
 }
 
-/* Relative L2 distance of a (float) from b (double). */
-static double rel_l2(const float *a, const double *b, size_t count) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < count; i++) {
-        double d = a[i] - b[i];
-        num += d * d;
-        den += b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
 static void test_shape(int n, int h, int w, int cin, int cout, float input_offset) {
-    size_t nin = (size_t)n * h * w * cin, nout = (size_t)n * h * w * cout;
-    float *in = malloc(nin * sizeof *in), *k = malloc((size_t)9 * cin * cout * sizeof *k);
-    float *bias = malloc(cout * sizeof *bias);
     /* He-like kernel scale; inputs optionally shifted positive like ReLU outputs. */
-    float ks = sqrtf(2.0f / (9 * cin));
-    for (size_t i = 0; i < nin; i++)
-        in[i] = support_rnd() + input_offset;
-    for (size_t i = 0; i < (size_t)9 * cin * cout; i++)
-        k[i] = support_rnd() * ks;
-    for (int i = 0; i < cout; i++)
-        bias[i] = 0.1f * support_rnd();
-    double *ref = malloc(nout * sizeof *ref), *absum = malloc(nout * sizeof *absum);
-    support_naive_conv(in, k, bias, ref, absum, n, h, w, cin, cout);
-
+    support_layer l;
+    support_layer_make(&l, n, h, w, cin, cout, 0, input_offset);
+    size_t nout = l.nout;
     float *o1 = malloc(nout * sizeof *o1), *o2 = malloc(nout * sizeof *o2);
     float *o3 = malloc(nout * sizeof *o3), *od = malloc(nout * sizeof *od);
-    if (run(BN_CONV_WINOGRAD, 1, in, k, bias, o1, n, h, w, cin, cout) ||
-        run(BN_CONV_WINOGRAD, 2, in, k, bias, o2, n, h, w, cin, cout) ||
-        run(BN_CONV_WINOGRAD, 3, in, k, bias, o3, n, h, w, cin, cout) ||
-        run(BN_CONV_DIRECT, 2, in, k, bias, od, n, h, w, cin, cout))
+    if (run(BN_CONV_WINOGRAD, 1, l.in, l.k, l.bias, o1, n, h, w, cin, cout) ||
+        run(BN_CONV_WINOGRAD, 2, l.in, l.k, l.bias, o2, n, h, w, cin, cout) ||
+        run(BN_CONV_WINOGRAD, 3, l.in, l.k, l.bias, o3, n, h, w, cin, cout) ||
+        run(BN_CONV_DIRECT, 2, l.in, l.k, l.bias, od, n, h, w, cin, cout))
         goto done;
 
-    size_t bad = 0, first = 0, written = 0;
-    for (size_t i = 0; i < nout; i++) {
+    size_t written = 0;
+    for (size_t i = 0; i < nout; i++)
         written += !isnan(o1[i]);
-        /* Per element: within 1e-4 of the scale of its terms. */
-        if (!(fabs(o1[i] - ref[i]) <= 1e-4 * absum[i] + 1e-6))
-            if (bad++ == 0)
-                first = i;
-    }
     CHECK_INT(written, nout);
+    /* Per element: within 1e-4 of the scale of its terms. */
+    size_t first, bad = support_layer_off(&l, o1, 1e-4, 1e-6, &first);
     CHECK_MSG(bad == 0, "n%d %dx%d %d->%d: %zu elements off, first at %zu: %.9g vs %.9g (scale %g)",
-              n, h, w, cin, cout, bad, first, o1[first], ref[first], absum[first]);
-    double e = rel_l2(o1, ref, nout), ed = rel_l2(od, ref, nout);
+              n, h, w, cin, cout, bad, first, o1[first], l.ref[first], l.absum[first]);
+    double e = support_layer_rel_l2(&l, o1), ed = support_layer_rel_l2(&l, od);
     CHECK_MSG(e <= 5e-5, "n%d %dx%d %d->%d: rel L2 %.3g vs naive", n, h, w, cin, cout, e);
     CHECK_MSG(ed <= 1e-6, "n%d %dx%d %d->%d: direct engine rel L2 %.3g", n, h, w, cin, cout, ed);
     CHECK_MSG(memcmp(o1, o2, nout * sizeof *o1) == 0, "n%d %dx%d %d->%d: 1 vs 2 threads differ", n,
@@ -100,11 +76,7 @@ static void test_shape(int n, int h, int w, int cin, int cout, float input_offse
               h, w, cin, cout);
     printf("n%d %3dx%-3d %3d->%-3d rel L2 winograd %.2e direct %.2e\n", n, h, w, cin, cout, e, ed);
 done:
-    free(in);
-    free(k);
-    free(bias);
-    free(ref);
-    free(absum);
+    support_layer_free(&l);
     free(o1);
     free(o2);
     free(o3);
@@ -116,19 +88,12 @@ done:
  * naive convolution pooled in double. Even sizes, tiles that do and do not
  * fit, batches. */
 static void test_pool(int n, int h, int w, int cin, int cout) {
-    size_t nin = (size_t)n * h * w * cin, nout = (size_t)n * h * w * cout, npool = nout / 4;
-    float *in = malloc(nin * sizeof *in), *k = malloc((size_t)9 * cin * cout * sizeof *k);
-    float *bias = malloc(cout * sizeof *bias);
-    float ks = sqrtf(2.0f / (9 * cin));
-    for (size_t i = 0; i < nin; i++)
-        in[i] = support_rnd() + 0.3f;
-    for (size_t i = 0; i < (size_t)9 * cin * cout; i++)
-        k[i] = support_rnd() * ks;
-    for (int i = 0; i < cout; i++)
-        bias[i] = 0.1f * support_rnd();
-    double *ref = malloc(nout * sizeof *ref), *absum = malloc(nout * sizeof *absum);
+    support_layer l;
+    support_layer_make(&l, n, h, w, cin, cout, 0, 0.3f);
+    const size_t npool = l.nout / 4;
+    const float *in = l.in, *k = l.k, *bias = l.bias;
+    const double *ref = l.ref, *absum = l.absum;
     double *pref = malloc(npool * sizeof *pref), *pabs = malloc(npool * sizeof *pabs);
-    support_naive_conv(in, k, bias, ref, absum, n, h, w, cin, cout);
     for (int b = 0; b < n; b++)
         for (int y = 0; y < h / 2; y++)
             for (int x = 0; x < w / 2; x++)
@@ -166,7 +131,7 @@ static void test_pool(int n, int h, int w, int cin, int cout) {
         CHECK_MSG(bad == 0, "pool %s n%d %dx%d %d->%d: %zu off, first at %zu: %.9g vs %.9g",
                   bn_conv_engine_name(engines[e]), n, h, w, cin, cout, bad, first, out[first],
                   pref[first]);
-        double el = rel_l2(out, pref, npool);
+        double el = support_rel_l2_exact(out, pref, npool);
         CHECK_MSG(el <= 5e-5, "pool %s: rel L2 %g", bn_conv_engine_name(engines[e]), el);
         printf("pool %-8s n%d %3dx%-3d %3d->%-3d rel L2 %.2e\n", bn_conv_engine_name(engines[e]), n,
                h, w, cin, cout, el);
@@ -174,11 +139,7 @@ static void test_pool(int n, int h, int w, int cin, int cout) {
         free(ws);
         bn_conv_free(c);
     }
-    free(in);
-    free(k);
-    free(bias);
-    free(ref);
-    free(absum);
+    support_layer_free(&l);
     free(pref);
     free(pabs);
 }
@@ -334,8 +295,9 @@ static void test_matrices(void) {
               "matrices: F(6x6) in double %.3g from the definition", sqrt(num / den));
     /* and the engine agrees with both */
     if (run(BN_CONV_WINOGRAD, 1, in, k, bias, out, 1, H, W, CIN, COUT) == 0)
-        CHECK_MSG(rel_l2(out, model, H * W * COUT) < 1e-5, "matrices: engine %.3g from the model",
-                  rel_l2(out, model, H * W * COUT));
+        CHECK_MSG(support_rel_l2_exact(out, model, H * W * COUT) < 1e-5,
+                  "matrices: engine %.3g from the model",
+                  support_rel_l2_exact(out, model, H * W * COUT));
 }
 
 /* bench/bench_products' measurement: a rate for every precision this CPU
