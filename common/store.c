@@ -647,6 +647,18 @@ static int step_done(bn_store *s, sqlite3_stmt *q, const char *what, bn_error *e
     return BN_OK;
 }
 
+/* Runs statement st, whose parameters are (path, dataset): the clearing
+ * statements that follow a file's new state. */
+static int step_path(bn_store *s, int st, int64_t dataset, const char *path, const char *what,
+                     bn_error *err) {
+    sqlite3_stmt *q = stmt(s, st, err);
+    if (!q)
+        return BN_EDB;
+    bind_text(q, 1, path);
+    sqlite3_bind_int64(q, 2, dataset);
+    return step_done(s, q, what, err);
+}
+
 int bn_store_put_image(bn_store *s, int64_t dataset, const char *path, const char *label,
                        const char *split, const char *sha256, int width, int height, int64_t bytes,
                        bn_error *err) {
@@ -663,12 +675,7 @@ int bn_store_put_image(bn_store *s, int64_t dataset, const char *path, const cha
     sqlite3_bind_int64(q, 8, dataset);
     if (step_done(s, q, "storing an image", err))
         return BN_EDB;
-    q = stmt(s, ST_CLEAR_FAILURE, err);
-    if (!q)
-        return BN_EDB;
-    bind_text(q, 1, path);
-    sqlite3_bind_int64(q, 2, dataset);
-    return step_done(s, q, "clearing a failure", err);
+    return step_path(s, ST_CLEAR_FAILURE, dataset, path, "clearing a failure", err);
 }
 
 int bn_store_put_vector(bn_store *s, int64_t featureset, const char *sha256, const float *v,
@@ -743,10 +750,6 @@ int bn_store_put_failure(bn_store *s, int64_t dataset, const char *path, const c
     /* The file is no longer the image stored under its path (it broke, or
      * was replaced by something unreadable): the database describes the
      * folder as it is. The old content's vectors stay (keyed by content). */
-    q = stmt(s, ST_CLEAR_IMAGE, err);
-    if (!q)
-        return BN_EDB;
-    bind_text(q, 1, path);
-    sqlite3_bind_int64(q, 2, dataset);
-    return step_done(s, q, "clearing the image row of a failed file", err);
+    return step_path(s, ST_CLEAR_IMAGE, dataset, path, "clearing the image row of a failed file",
+                     err);
 }
