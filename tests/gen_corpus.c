@@ -28,6 +28,8 @@
  * Prints "good N", "bad N", "either N": the files the scan should find in
  * each folder.
  */
+#include "support.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -73,46 +75,6 @@ static void write_bytes(int cls, const char *name, const void *p, size_t n) {
         if (vips_image_write_to_file(im, path_of(cls, name), __VA_ARGS__))                         \
             die(name);                                                                             \
     } while (0)
-
-static uint32_t crc32_of(const unsigned char *p, size_t n) {
-    uint32_t c = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++)
-            c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-    }
-    return c ^ 0xffffffffu;
-}
-
-static void put32(unsigned char *p, uint32_t v) {
-    p[0] = v >> 24, p[1] = v >> 16, p[2] = v >> 8, p[3] = v;
-}
-
-/* A complete PNG (signature, IHDR declaring w x h 8-bit RGB, one tiny IDAT,
- * IEND), every CRC correct: only its declared size is wrong. */
-static size_t png_declaring(unsigned char *out, uint32_t w, uint32_t h) {
-    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    static const unsigned char idat[] = {0x78, 0x01, 0x01, 0x04, 0x00, 0xfb, 0xff, 0x00,
-                                         0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x01};
-    memcpy(out, sig, 8);
-    size_t n = 8;
-    put32(out + n, 13);
-    memcpy(out + n + 4, "IHDR", 4);
-    put32(out + n + 8, w);
-    put32(out + n + 12, h);
-    out[n + 16] = 8, out[n + 17] = 2, out[n + 18] = 0, out[n + 19] = 0, out[n + 20] = 0;
-    put32(out + n + 21, crc32_of(out + n + 4, 17));
-    n += 25;
-    put32(out + n, sizeof idat);
-    memcpy(out + n + 4, "IDAT", 4);
-    memcpy(out + n + 8, idat, sizeof idat);
-    put32(out + n + 8 + sizeof idat, crc32_of(out + n + 4, 4 + sizeof idat));
-    n += 12 + sizeof idat;
-    put32(out + n, 0);
-    memcpy(out + n + 4, "IEND", 4);
-    put32(out + n + 8, crc32_of(out + n + 4, 4));
-    return n + 12;
-}
 
 static unsigned char *read_all(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -310,8 +272,8 @@ static void gen_bad(VipsImage *photo, const char *photo_path) {
 
     /* Decompression bombs: valid headers declaring 10^10 and 2*10^8 pixels. */
     unsigned char bomb[128];
-    write_bytes(1, "bomb.png", bomb, png_declaring(bomb, 100000, 100000));
-    write_bytes(1, "bomb_strip.png", bomb, png_declaring(bomb, 1000000, 200));
+    write_bytes(1, "bomb.png", bomb, support_png_declaring(bomb, 100000, 100000));
+    write_bytes(1, "bomb_strip.png", bomb, support_png_declaring(bomb, 1000000, 200));
 
     /* Gone before it is read, or never readable. */
     if (symlink("does-not-exist.jpg", path_of(1, "dangling.jpg")))

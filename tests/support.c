@@ -476,3 +476,43 @@ size_t support_exif_block(unsigned char *b, int be, const support_tiff_entry *e,
         memcpy(t + 14 + 12 * ne, tail, tail_len);
     return 6 + 14 + 12 * (size_t)ne + tail_len;
 }
+
+static uint32_t png_crc32(const unsigned char *p, size_t n) {
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+    }
+    return c ^ 0xffffffffu;
+}
+
+static void png_put32(unsigned char *p, uint32_t v) {
+    p[0] = v >> 24, p[1] = v >> 16, p[2] = v >> 8, p[3] = v;
+}
+
+size_t support_png_declaring(unsigned char *out, uint32_t w, uint32_t h) {
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    /* zlib stream, one stored block of 4 zero bytes (filter byte + one
+     * black pixel), Adler-32 0x00040001 */
+    static const unsigned char idat[] = {0x78, 0x01, 0x01, 0x04, 0x00, 0xfb, 0xff, 0x00,
+                                         0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x01};
+    memcpy(out, sig, 8);
+    size_t n = 8;
+    png_put32(out + n, 13);
+    memcpy(out + n + 4, "IHDR", 4);
+    png_put32(out + n + 8, w);
+    png_put32(out + n + 12, h);
+    out[n + 16] = 8, out[n + 17] = 2, out[n + 18] = 0, out[n + 19] = 0, out[n + 20] = 0;
+    png_put32(out + n + 21, png_crc32(out + n + 4, 17));
+    n += 25;
+    png_put32(out + n, sizeof idat);
+    memcpy(out + n + 4, "IDAT", 4);
+    memcpy(out + n + 8, idat, sizeof idat);
+    png_put32(out + n + 8 + sizeof idat, png_crc32(out + n + 4, 4 + sizeof idat));
+    n += 12 + sizeof idat;
+    png_put32(out + n, 0);
+    memcpy(out + n + 4, "IEND", 4);
+    png_put32(out + n + 8, png_crc32(out + n + 4, 4));
+    return n + 12;
+}

@@ -102,6 +102,13 @@ double support_net_alone_vs_exact(const bn_vgg16_weights *w, bn_conv_engine e, b
 int support_rows_differ(const float *out, const float *alone, int nimg, int first, int n,
                         size_t dim);
 
+/* ---- hand-made files ---------------------------------------------------- */
+
+/* A complete PNG of 44 + 8 + 39 bytes into out (at least 128): signature,
+ * an IHDR declaring w x h 8-bit RGB, one IDAT of a single black pixel, IEND,
+ * every CRC correct; only its declared size may be a lie. Returns its length. */
+size_t support_png_declaring(unsigned char *out, uint32_t w, uint32_t h);
+
 /* ---- float32 files and the reference photos ----------------------------- */
 
 /* A raw float32 file of exactly n values (malloc'ed), or NULL. */
