@@ -64,6 +64,28 @@ static void predict(const bn_model *m, const float *x, int n, int *out) {
     free(p);
 }
 
+/* The head bn_train fits on d with o at C, tolerance 1e-8 (its options in
+ * *oc, its objective in *ref_f), against m: on how many of the validation
+ * rows the two predict the same class. p1, p2: scratch of g->nv. */
+static int same_as_train(const support_gnet *g, const bn_data *d, const bn_train_opts *o, double C,
+                         const bn_model *m, int *p1, int *p2, bn_train_opts *oc, double *ref_f) {
+    *oc = *o;
+    oc->C = C;
+    oc->tol = 1e-8;
+    bn_model ref = {0};
+    bn_train_info ri = {0};
+    bn_error err;
+    CHECK(bn_train(d, NULL, oc, &ref, &ri, &err) == BN_OK);
+    predict(m, g->xv, g->nv, p1);
+    predict(&ref, g->xv, g->nv, p2);
+    int same = 0;
+    for (int i = 0; i < g->nv; i++)
+        same += p1[i] == p2[i];
+    *ref_f = ri.objective;
+    bn_model_free(&ref);
+    return same;
+}
+
 /* max |d (f / C) / d w_j| and |d (f / C) / d b| at m, in double (train.c's own pass). */
 static double grad_max(const bn_data *d, const bn_train_opts *o, const bn_model *m) {
     double *gw = malloc((size_t)d->dim * sizeof *gw), gb, g;
@@ -185,29 +207,20 @@ static void test_row_space(const support_gnet *g) {
         CHECK(st.row_space);
         CHECK(st.rank <= n - 1 && st.rank > n / 2);
         for (int c = 0; c < 4; c++) {
-            bn_train_opts oc = o;
-            oc.C = Cs[c];
-            oc.tol = 1e-8;
-            bn_model ref = {0};
-            bn_train_info ri;
-            CHECK(bn_train(&d, NULL, &oc, &ref, &ri, &err) == BN_OK);
-            predict(&m[c], g->xv, g->nv, p1);
-            predict(&ref, g->xv, g->nv, p2);
-            int same = 0;
-            for (int i = 0; i < g->nv; i++)
-                same += p1[i] == p2[i];
+            bn_train_opts oc;
+            double rf;
+            int same = same_as_train(g, &d, &o, Cs[c], &m[c], p1, p2, &oc, &rf);
             double gm = grad_max(&d, &oc, &m[c]);
             printf("  C=%-5g %3d it  f %.10g (bn_train %.10g, rel %.1e)  same predictions "
                    "%d/%d  max|grad| %.2e\n",
-                   Cs[c], info[c].iterations, info[c].objective, ri.objective,
-                   info[c].objective / ri.objective - 1, same, g->nv, gm);
+                   Cs[c], info[c].iterations, info[c].objective, rf, info[c].objective / rf - 1,
+                   same, g->nv, gm);
             CHECK(info[c].converged);
-            CHECK_NEAR(info[c].objective / ri.objective, 1.0, 1e-6);
+            CHECK_NEAR(info[c].objective / rf, 1.0, 1e-6);
             CHECK_NEAR(bn_train_objective(&d, &oc, &m[c], NULL, NULL) / info[c].objective, 1.0,
                        1e-9);
             CHECK_INT(same, g->nv);
             CHECK_MSG(gm <= o.tol, "C=%g: max |grad| %g", Cs[c], gm);
-            bn_model_free(&ref);
             bn_model_free(&m[c]);
         }
     }
@@ -234,23 +247,14 @@ static void test_blocks(const support_gnet *g) {
         return;
     int *p1 = malloc((size_t)g->nv * sizeof *p1), *p2 = malloc((size_t)g->nv * sizeof *p2);
     for (int c = 0; c < 2; c++) {
-        bn_train_opts oc = o;
-        oc.C = Cs[c];
-        oc.tol = 1e-8;
-        bn_model ref = {0};
-        bn_train_info ri;
-        CHECK(bn_train(&d, NULL, &oc, &ref, &ri, &err) == BN_OK);
-        predict(&m[c], g->xv, g->nv, p1);
-        predict(&ref, g->xv, g->nv, p2);
-        int same = 0;
-        for (int i = 0; i < g->nv; i++)
-            same += p1[i] == p2[i];
+        bn_train_opts oc;
+        double rf;
+        int same = same_as_train(g, &d, &o, Cs[c], &m[c], p1, p2, &oc, &rf);
         printf("two blocks C=%g: f %.10g (bn_train %.10g), same predictions %d/%d\n", Cs[c],
-               info[c].objective, ri.objective, same, g->nv);
-        CHECK_NEAR(info[c].objective / ri.objective, 1.0, 1e-6);
+               info[c].objective, rf, same, g->nv);
+        CHECK_NEAR(info[c].objective / rf, 1.0, 1e-6);
         CHECK_INT(same, g->nv);
         CHECK(grad_max(&d, &oc, &m[c]) <= o.tol);
-        bn_model_free(&ref);
         bn_model_free(&m[c]);
     }
     free(p1), free(p2);
