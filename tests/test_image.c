@@ -55,6 +55,17 @@ static double caffe_rgb(const float *t, int size, int x, int y, int c) {
     return t[((size_t)y * size + x) * 3 + (2 - c)] + caffe_mean[2 - c];
 }
 
+/* The largest difference between a decoded size x size tensor t (caffe
+ * order and mean) and the colours fn paints at the same pixels. */
+static double worst_vs_fill(const float *t, int size, int (*fn)(int, int, int, void *)) {
+    double worst = 0;
+    for (int y = 0; y < size; y++)
+        for (int x = 0; x < size; x++)
+            for (int c = 0; c < 3; c++)
+                worst = fmax(worst, fabs(caffe_rgb(t, size, x, y, c) - fn(x, y, c, NULL)));
+    return worst;
+}
+
 /* Decode with caffe preprocessing; on failure print the error. */
 static int decode(const void *buf, size_t len, const char *name, int size, bn_resize r, float **out,
                   bn_image_info *info) {
@@ -432,11 +443,7 @@ static void test_alpha(void) {
     float *t;
     CHECK_INT(decode(png, len, "rgba.png", 32, BN_RESIZE_SQUASH, &t, NULL), 0);
     /* Alpha is dropped, as PIL's convert("RGB") does: the stored colours. */
-    double worst = 0;
-    for (int y = 0; y < 32; y++)
-        for (int x = 0; x < 32; x++)
-            for (int c = 0; c < 3; c++)
-                worst = fmax(worst, fabs(caffe_rgb(t, 32, x, y, c) - fill_rgba(x, y, c, NULL)));
+    double worst = worst_vs_fill(t, 32, fill_rgba);
     CHECK_NEAR(worst, 0, 1e-4);
     free(t);
     g_free(png);
@@ -584,11 +591,7 @@ static void test_palette(void) {
     CHECK_INT(((unsigned char *)png)[25], 3); /* IHDR colour type 3: palette */
     float *t;
     CHECK_INT(decode(png, len, "palette.png", 32, BN_RESIZE_SQUASH, &t, NULL), 0);
-    double worst = 0;
-    for (int y = 0; y < 32; y++)
-        for (int x = 0; x < 32; x++)
-            for (int c = 0; c < 3; c++)
-                worst = fmax(worst, fabs(caffe_rgb(t, 32, x, y, c) - fill_patches(x, y, c, NULL)));
+    double worst = worst_vs_fill(t, 32, fill_patches);
     CHECK_MSG(worst <= 1, "palette max diff %g", worst);
     free(t);
     g_free(png);
@@ -603,11 +606,7 @@ static void test_webp(void) {
     CHECK(len > 12 && memcmp((char *)webp + 8, "WEBP", 4) == 0);
     float *t;
     CHECK_INT(decode(webp, len, "x.webp", 48, BN_RESIZE_SQUASH, &t, NULL), 0);
-    double worst = 0;
-    for (int y = 0; y < 48; y++)
-        for (int x = 0; x < 48; x++)
-            for (int c = 0; c < 3; c++)
-                worst = fmax(worst, fabs(caffe_rgb(t, 48, x, y, c) - fill_gradient(x, y, c, NULL)));
+    double worst = worst_vs_fill(t, 48, fill_gradient);
     CHECK_NEAR(worst, 0, 1e-4);
     free(t);
     g_free(webp);
