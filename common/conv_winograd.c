@@ -1471,11 +1471,10 @@ double bn_conv_winograd_kernel_gmacs(bn_precision p, int reps, double seconds) {
  * step over the first block of a layer, in the engine's order and with its
  * prefetch of the next panel of U; same_position puts every task at position
  * 0, so that V[0] and U[0] stay in the caches while M is still written at the
- * engine's strides. Returns the block's tasks per second. */
-static WG_AVX512 double wg_bench_block(wg_job *j, wg_product_fn *product, int same_position,
-                                       double seconds) {
+ * engine's strides. cnt: the block's tiles. Returns blocks per second. */
+static WG_AVX512 double wg_bench_block(wg_job *j, wg_product_fn *product, size_t cnt,
+                                       int same_position, double seconds) {
     const wg_geom *g = &j->g;
-    const size_t cnt = g->tiles < g->tb ? g->tiles : g->tb;
     const unsigned nblk = (unsigned)(g->coutp / WG_COLS), per2 = WG_P * nblk;
     const size_t ublk = (size_t)g->cinp * WG_COLS * (g->bf16 || g->fp16 ? 2 : 4);
     const char *u0 = g->bf16 || g->fp16 ? (const char *)j->ub : (const char *)j->u;
@@ -1493,6 +1492,18 @@ static WG_AVX512 double wg_bench_block(wg_job *j, wg_product_fn *product, int sa
     return blocks / (t - t0);
 }
 
+/* Element i of a block of U or V at base, x in g's format: float, or
+ * rounded to bfloat16 (as prepare and the input transform round) or to
+ * binary16. */
+static void wg_bench_put(const wg_geom *g, char *base, size_t i, float x) {
+    if (!g->bf16 && !g->fp16) {
+        memcpy(base + 4 * i, &x, sizeof x);
+        return;
+    }
+    uint16_t h = g->fp16 ? bn_f32_to_f16(x) : wg_bf16_of(x);
+    memcpy(base + 2 * i, &h, sizeof h);
+}
+
 double bn_conv_winograd_products_gmacs(bn_precision p, int cin, int cout, int n, int h, int w,
                                        int same_position, int reps, double seconds) {
     if (!bn_conv_winograd_has_precision(p) || !bn_conv_winograd_fast() || cin < 1 || cout < 1 ||
@@ -1504,28 +1515,22 @@ double bn_conv_winograd_products_gmacs(bn_precision p, int cin, int cout, int n,
     wg_geometry(&j.g, cin, cout, n, h, w, 0, prec, bn_cpu_caches());
     const wg_geom *g = &j.g;
     const size_t ubytes = (g->ubytes + 63) / 64 * 64;
-    const size_t vmbytes = (g->vfloats + g->mfloats) * sizeof(float);
+    const size_t bytes =
+        (ubytes + (g->vfloats + g->mfloats) * sizeof(float) + WG_HUGE - 1) / WG_HUGE * WG_HUGE;
     /* In 2 MiB pages where the system allows, as the engine's workspace
      * (winograd_run) and U (transformed at prepare) are. */
-    char *mem = aligned_alloc(WG_HUGE, (ubytes + vmbytes + WG_HUGE - 1) / WG_HUGE * WG_HUGE);
+    char *mem = aligned_alloc(WG_HUGE, bytes);
     if (!mem)
         return 0;
-    (void)madvise(mem, (ubytes + vmbytes + WG_HUGE - 1) / WG_HUGE * WG_HUGE, MADV_HUGEPAGE);
+    (void)madvise(mem, bytes, MADV_HUGEPAGE);
     /* Small values whose products and sums stay normal in every format; the
      * FP16 chunk scales (after V) are 1. */
     const int half = g->bf16 || g->fp16;
     const size_t nu = half ? ubytes / 2 : ubytes / 4, nv = half ? WG_P * g->vstride : g->vfloats;
-    for (size_t i = 0; i < nu + nv; i++) {
-        float x = i < nu ? (float)(i % 5) * 0.0625f - 0.125f : (float)(i % 7) * 0.125f + 0.5f;
-        uint32_t bits;
-        memcpy(&bits, &x, sizeof bits);
-        char *at = i < nu ? mem + (half ? 2 : 4) * i : mem + ubytes + (half ? 2 : 4) * (i - nu);
-        uint16_t h16 = g->fp16 ? bn_f32_to_f16(x) : (uint16_t)(bits >> 16);
-        if (half)
-            memcpy(at, &h16, sizeof h16);
-        else
-            memcpy(at, &x, sizeof x);
-    }
+    for (size_t i = 0; i < nu; i++)
+        wg_bench_put(g, mem, i, (float)(i % 5) * 0.0625f - 0.125f);
+    for (size_t i = 0; i < nv; i++)
+        wg_bench_put(g, mem + ubytes, i, (float)(i % 7) * 0.125f + 0.5f);
     j.u = half ? NULL : (const float *)mem;
     j.ub = half ? (const uint16_t *)mem : NULL;
     j.uscale = 1;
@@ -1543,12 +1548,12 @@ double bn_conv_winograd_products_gmacs(bn_precision p, int cin, int cout, int n,
     wg_product_fn *product = prec == WG_BF16  ? wg_product_bf16
                              : prec == WG_F16 ? wg_product_fp16
                                               : wg_product_avx512;
+    const size_t cnt = g->tiles < g->tb ? g->tiles : g->tb;
     double best = 0;
     for (int r = 0; r < reps; r++) {
-        double rate = wg_bench_block(&j, product, same_position, seconds);
+        double rate = wg_bench_block(&j, product, cnt, same_position, seconds);
         best = rate > best ? rate : best;
     }
-    const size_t cnt = g->tiles < g->tb ? g->tiles : g->tb;
     free(mem);
     return best * (double)WG_P * cnt * g->cin * g->coutp / 1e9;
 }
