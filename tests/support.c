@@ -63,9 +63,7 @@ void support_naive_conv(const float *in, const float *k, const float *bias, doub
 
 void support_layer_make(support_layer *l, int n, int h, int w, int cin, int cout, int positive,
                         float offset) {
-    *l = (support_layer){.n = n, .h = h, .w = w, .cin = cin, .cout = cout};
-    l->nin = (size_t)n * h * w * cin;
-    l->nout = (size_t)n * h * w * cout;
+    *l = (support_layer){.nin = (size_t)n * h * w * cin, .nout = (size_t)n * h * w * cout};
     l->in = malloc(l->nin * sizeof *l->in);
     l->k = malloc((size_t)9 * cin * cout * sizeof *l->k);
     l->bias = malloc((size_t)cout * sizeof *l->bias);

@@ -48,8 +48,7 @@ void support_naive_conv(const float *in, const float *k, const float *bias, doub
  * He-scaled (3, 3, cin, cout); bias 0.1 U[-1, 1). And its answer in double
  * (support_naive_conv): ref, and absum, the scale of each output's terms. */
 typedef struct {
-    int n, h, w, cin, cout;
-    size_t nin, nout;
+    size_t nin, nout; /* n h w cin and n h w cout */
     float *in, *k, *bias;
     double *ref, *absum;
 } support_layer;
