@@ -1,10 +1,11 @@
 /*
- * precision_model.c: Winograd F(6x6, 3x3) in reduced precisions, modelled in
- * plain C, so that a format can be judged before (or without) the hardware
- * that runs it: FP16 products need avx512_fp16, which the hosts this was
- * written on do not have (issue 16).
+ * precision_model.c: Winograd F(m x m, 3x3) in reduced precisions, modelled
+ * in plain C, so that a format or a tile size can be judged before (or
+ * without) the hardware or the code that runs it: FP16 products need
+ * avx512_fp16, which the hosts this was first written on did not have, and
+ * the engine has only F(6x6) (issue 16).
  *
- *   precision_model --weights VGG16.h5 [--chunks 4,8,16,32] INPUT.f32 ...
+ *   precision_model --weights VGG16.h5 [--chunks 4,8,16,32] [--tile M] INPUT.f32 ...
  *
  * INPUT.f32: one preprocessed image, 224 x 224 x 3 float32 NHWC (caffe
  * preprocessing, e.g. ../shared/reference/cat.1000.input.f32). For every
@@ -12,6 +13,8 @@
  * errors do not compound), it computes the layer's output (before pooling):
  *
  *   exact          the direct engine (im2col + sgemm, FP32): the reference
+ *   fp32-model     V, U and the sums in FP32: what the engine's FP32 path
+ *                  would give with this tile
  *   bf16-model     V and U rounded to bfloat16 (nearest even), each output's
  *                  sum over input channels as vdpbf16ps does it: FP32
  *                  accumulator, two exact products added per step
@@ -27,15 +30,21 @@
  *
  * and prints, per layer, the relative L2 of each against exact, the largest
  * |V|, |U| and FP16 partial sum, and how many values overflowed binary16's
- * range (65504). The transforms use the engine's matrices
- * (bn_conv_winograd_matrices): B^T and A^T applied in FP32, U computed in
- * double and rounded once, as the engine does; only the products' arithmetic
- * is modelled. Needs AVX-512 (the binary16 rounding is vcvtps2ph, vectorised
+ * range (65504). With --tile 6 (the default) the transforms use the
+ * engine's matrices (bn_conv_winograd_matrices), and the engine's own paths
+ * are run beside the models; other tiles (2, 4, 7, 8) use toom_cook.h's
+ * matrices, and only the models run. B^T and A^T are applied in FP32, U
+ * computed in double and rounded once, as the engine does. binary16 is
+ * scaled as the engine scales it (winograd_fp16.h): U by a power of two per
+ * layer (largest |U| into [1, 2)), V by one per tile and chunk of K input
+ * channels (largest |V| into [256, 512)), undone exactly when a chunk's sum
+ * is widened. Needs AVX-512 (the binary16 rounding is vcvtps2ph, vectorised
  * over 16 output channels); about a minute per image.
  */
 #include "conv.h"
 #include "cpu.h"
 #include "error.h"
+#include "toom_cook.h"
 #include "verify.h"
 #include "weights.h"
 
@@ -51,26 +60,27 @@
 
 #define AVX512 __attribute__((target("avx512f,f16c,fma")))
 
-/* The engine's matrices (bn_conv_winograd_matrices): G (8 x 3), B^T (8 x 8),
- * A^T (6 x 8). */
-static double G[8][3], BT[8][8], AT[6][8];
+/* The tile's matrices: G (N x 3), B^T (N x N), A^T (TM x N); N = TM + 2
+ * transform positions per axis, P = N x N per tile. */
+static toom_cook TC;
+static int TM, N, P;
 
-/* y = T x for the rows of T (n of them), in float as the engine computes. */
-static void apply(int n, const double T[][8], const float x[8], float *y) {
-    for (int i = 0; i < n; i++) {
+/* y = T x for the rows of T (`rows` of them), in float as the engine computes. */
+static void apply(int rows, const double T[][TC_MAX_N], const float *x, float *y) {
+    for (int i = 0; i < rows; i++) {
         float s = 0;
-        for (int k = 0; k < 8; k++)
+        for (int k = 0; k < N; k++)
             s += (float)T[i][k] * x[k];
         y[i] = s;
     }
 }
 
-static void bt8(const float d[8], float v[8]) {
-    apply(8, BT, d, v);
+static void bt(const float *d, float *v) {
+    apply(N, TC.bt, d, v);
 }
 
-static void at8(const float m[8], float y[6]) {
-    apply(6, AT, m, y);
+static void at(const float *m, float *y) {
+    apply(TM, TC.at, m, y);
 }
 
 static float round_bf16(float f) {
@@ -86,7 +96,7 @@ static AVX512 float round_f16(float f) {
     return _cvtsh_ss(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
 }
 
-typedef enum { F_BF16, F_F16_ACC32, F_F16_CHUNK } fmt;
+typedef enum { F_F32, F_BF16, F_F16_ACC32, F_F16_CHUNK } fmt;
 
 typedef struct {
     double max_partial; /* FP16 accumulators */
@@ -94,13 +104,16 @@ typedef struct {
 } stats;
 
 /* The products for one format: M[p][t][co] from V[p][t][ci] and U[p][ci][co]
- * (both already rounded to the format), cout a multiple of 16. */
-static AVX512 void products(fmt f, int chunk, const float *V, const float *U, float *M, int tiles,
-                            int cin, int cout, stats *st) {
+ * (both already rounded to the format), cout a multiple of 16. F_F16_CHUNK:
+ * V and U are scaled, and inv[t * nchunk + q] undoes both scales of tile t's
+ * chunk q when its sum is widened. */
+static AVX512 void products(fmt f, int chunk, const float *V, const float *U, const float *inv,
+                            float *M, int tiles, int cin, int cout, stats *st) {
     const __m512 lim = _mm512_set1_ps(65504.0f);
     __m512 vmax = _mm512_setzero_ps();
     long over = 0;
-    for (int p = 0; p < 64; p++)
+    const int nchunk = chunk > 0 ? (cin + chunk - 1) / chunk : 0;
+    for (int p = 0; p < P; p++)
         for (int t = 0; t < tiles; t++) {
             const float *v = V + ((size_t)p * tiles + t) * cin;
             float *m = M + ((size_t)p * tiles + t) * cout;
@@ -117,7 +130,7 @@ static AVX512 void products(fmt f, int chunk, const float *V, const float *U, fl
                         sum = _mm512_fmadd_ps(_mm512_set1_ps(v[ci]),
                                               _mm512_loadu_ps(u + (size_t)ci * cout), sum);
                     }
-                } else if (f == F_F16_ACC32) {
+                } else if (f == F_F32 || f == F_F16_ACC32) {
                     for (int ci = 0; ci < cin; ci++)
                         sum = _mm512_fmadd_ps(_mm512_set1_ps(v[ci]),
                                               _mm512_loadu_ps(u + (size_t)ci * cout), sum);
@@ -136,7 +149,8 @@ static AVX512 void products(fmt f, int chunk, const float *V, const float *U, fl
                         }
                         over += __builtin_popcount(
                             _mm512_cmp_ps_mask(_mm512_abs_ps(acc), lim, _CMP_GT_OQ));
-                        sum = _mm512_add_ps(sum, acc);
+                        sum =
+                            _mm512_fmadd_ps(acc, _mm512_set1_ps(inv[t * nchunk + c0 / chunk]), sum);
                     }
                 }
                 _mm512_storeu_ps(m + co, sum);
@@ -153,7 +167,7 @@ static AVX512 void products(fmt f, int chunk, const float *V, const float *U, fl
 /* The whole model layer: in (h, w, cin) -> out (h, w, cout), before pooling. */
 typedef struct {
     int h, w, cin, cout, coutp, ty, tx, tiles;
-    float *V, *U, *Vq, *Uq, *M;
+    float *V, *U, *Vq, *Uq, *M, *inv;
     double maxV, maxU;
 } layer;
 
@@ -163,38 +177,39 @@ static void layer_init(layer *L, const float *in, const bn_conv_weights *cw, int
     L->cin = cw->cin;
     L->cout = cw->cout;
     L->coutp = (cw->cout + 15) / 16 * 16;
-    L->ty = (h + 5) / 6;
-    L->tx = (w + 5) / 6;
+    L->ty = (h + TM - 1) / TM;
+    L->tx = (w + TM - 1) / TM;
     L->tiles = L->ty * L->tx;
-    size_t nv = (size_t)64 * L->tiles * L->cin, nu = (size_t)64 * L->cin * L->coutp;
+    size_t nv = (size_t)P * L->tiles * L->cin, nu = (size_t)P * L->cin * L->coutp;
     L->V = malloc(nv * 4);
     L->Vq = malloc(nv * 4);
     L->U = calloc(nu, 4);
     L->Uq = malloc(nu * 4);
-    L->M = malloc((size_t)64 * L->tiles * L->coutp * 4);
+    L->M = malloc((size_t)P * L->tiles * L->coutp * 4);
+    L->inv = malloc((size_t)L->tiles * L->cin * 4);
     L->maxV = L->maxU = 0;
-    /* V: patch at (6 ty - 1, 6 tx - 1), zeros off the image */
+    /* V: patch at (TM ty - 1, TM tx - 1), zeros off the image */
     for (int t = 0; t < L->tiles; t++) {
-        int y0 = t / L->tx * 6 - 1, x0 = t % L->tx * 6 - 1;
+        int y0 = t / L->tx * TM - 1, x0 = t % L->tx * TM - 1;
         for (int c = 0; c < L->cin; c++) {
-            float d[8][8], r[8][8];
-            for (int a = 0; a < 8; a++)
-                for (int b = 0; b < 8; b++) {
+            float d[TC_MAX_N][TC_MAX_N], r[TC_MAX_N][TC_MAX_N];
+            for (int a = 0; a < N; a++)
+                for (int b = 0; b < N; b++) {
                     int y = y0 + a, x = x0 + b;
                     d[a][b] = y >= 0 && y < h && x >= 0 && x < w
                                   ? in[((size_t)y * w + x) * L->cin + c]
                                   : 0.0f;
                 }
-            for (int a = 0; a < 8; a++)
-                bt8(d[a], r[a]); /* rows: r[a][j] = (B^T applied along b) */
-            for (int b = 0; b < 8; b++) {
-                float col[8], out[8];
-                for (int a = 0; a < 8; a++)
+            for (int a = 0; a < N; a++)
+                bt(d[a], r[a]); /* rows: r[a][j] = (B^T applied along b) */
+            for (int b = 0; b < N; b++) {
+                float col[TC_MAX_N], out[TC_MAX_N];
+                for (int a = 0; a < N; a++)
                     col[a] = r[a][b];
-                bt8(col, out);
-                for (int a = 0; a < 8; a++) {
+                bt(col, out);
+                for (int a = 0; a < N; a++) {
                     float v = out[a];
-                    L->V[((size_t)(a * 8 + b) * L->tiles + t) * L->cin + c] = v;
+                    L->V[((size_t)(a * N + b) * L->tiles + t) * L->cin + c] = v;
                     if (fabs(v) > L->maxV)
                         L->maxV = fabs(v);
                 }
@@ -204,17 +219,18 @@ static void layer_init(layer *L, const float *in, const bn_conv_weights *cw, int
     /* U = G g G^T in double, rounded once to float */
     for (int ci = 0; ci < L->cin; ci++)
         for (int co = 0; co < L->cout; co++) {
-            double g[3][3], gt[8][3];
+            double g[3][3], gt[TC_MAX_N][3];
             for (int ky = 0; ky < 3; ky++)
                 for (int kx = 0; kx < 3; kx++)
                     g[ky][kx] = cw->kernel[((size_t)(ky * 3 + kx) * L->cin + ci) * L->cout + co];
-            for (int i = 0; i < 8; i++)
+            const double(*G)[TC_MAX_N] = TC.g;
+            for (int i = 0; i < N; i++)
                 for (int kx = 0; kx < 3; kx++)
                     gt[i][kx] = G[i][0] * g[0][kx] + G[i][1] * g[1][kx] + G[i][2] * g[2][kx];
-            for (int i = 0; i < 8; i++)
-                for (int j = 0; j < 8; j++) {
+            for (int i = 0; i < N; i++)
+                for (int j = 0; j < N; j++) {
                     float u = (float)(gt[i][0] * G[j][0] + gt[i][1] * G[j][1] + gt[i][2] * G[j][2]);
-                    L->U[((size_t)(i * 8 + j) * L->cin + ci) * L->coutp + co] = u;
+                    L->U[((size_t)(i * N + j) * L->cin + ci) * L->coutp + co] = u;
                     if (fabs(u) > L->maxU)
                         L->maxU = fabs(u);
                 }
@@ -227,26 +243,27 @@ static void layer_free(layer *L) {
     free(L->U);
     free(L->Uq);
     free(L->M);
+    free(L->inv);
 }
 
 /* Output transform of M, + bias, ReLU, into out (h, w, cout). */
 static void layer_output(const layer *L, const float *bias, float *out) {
     for (int t = 0; t < L->tiles; t++) {
-        int y0 = t / L->tx * 6, x0 = t % L->tx * 6;
+        int y0 = t / L->tx * TM, x0 = t % L->tx * TM;
         for (int co = 0; co < L->cout; co++) {
-            float r[8][6];
-            for (int a = 0; a < 8; a++) {
-                float m[8];
-                for (int b = 0; b < 8; b++)
-                    m[b] = L->M[((size_t)(a * 8 + b) * L->tiles + t) * L->coutp + co];
-                at8(m, r[a]);
+            float r[TC_MAX_N][TC_MAX_N];
+            for (int a = 0; a < N; a++) {
+                float m[TC_MAX_N];
+                for (int b = 0; b < N; b++)
+                    m[b] = L->M[((size_t)(a * N + b) * L->tiles + t) * L->coutp + co];
+                at(m, r[a]);
             }
-            for (int b = 0; b < 6; b++) {
-                float col[8], y[6];
-                for (int a = 0; a < 8; a++)
+            for (int b = 0; b < TM; b++) {
+                float col[TC_MAX_N], y[TC_MAX_N];
+                for (int a = 0; a < N; a++)
                     col[a] = r[a][b];
-                at8(col, y);
-                for (int a = 0; a < 6; a++) {
+                at(col, y);
+                for (int a = 0; a < TM; a++) {
                     int yy = y0 + a, xx = x0 + b;
                     if (yy < L->h && xx < L->w) {
                         float o = y[a] + bias[co];
@@ -258,18 +275,50 @@ static void layer_output(const layer *L, const float *bias, float *out) {
     }
 }
 
+/* The power of two that brings x (> 0) into [2^e, 2^(e + 1)); 1 for 0. */
+static float scale_into(double x, int e) {
+    int k;
+    if (x == 0)
+        return 1;
+    (void)frexp(x, &k); /* x in [2^(k - 1), 2^k) */
+    return ldexpf(1.0f, e + 1 - k);
+}
+
 /* One model format on layer L: round V and U, products, output; rel L2 to ref. */
 static double model_run(layer *L, fmt f, int chunk, const float *bias, const float *ref, float *out,
                         stats *st) {
-    size_t nv = (size_t)64 * L->tiles * L->cin, nu = (size_t)64 * L->cin * L->coutp;
-    for (size_t i = 0; i < nv; i++) {
-        L->Vq[i] = f == F_BF16 ? round_bf16(L->V[i]) : round_f16(L->V[i]);
-        if (f != F_BF16 && isinf(L->Vq[i]))
-            st->overflows++;
+    const size_t nu = (size_t)P * L->cin * L->coutp;
+    const int f16 = f == F_F16_ACC32 || f == F_F16_CHUNK;
+    /* binary16's scales, as the engine's (winograd_fp16.h): U's per layer,
+     * V's per tile and chunk of `k` channels (the products' chunk) */
+    const int k = f == F_F16_CHUNK ? chunk : 32, nchunk = (L->cin + k - 1) / k;
+    float su = f16 ? scale_into(L->maxU, 0) : 1;
+    for (size_t i = 0; i < nu; i++) {
+        float u = L->U[i];
+        L->Uq[i] = f == F_BF16 ? round_bf16(u) : f16 ? round_f16(u * su) : u;
     }
-    for (size_t i = 0; i < nu; i++)
-        L->Uq[i] = f == F_BF16 ? round_bf16(L->U[i]) : round_f16(L->U[i]);
-    products(f, chunk, L->Vq, L->Uq, L->M, L->tiles, L->cin, L->coutp, st);
+    for (int t = 0; t < L->tiles; t++)
+        for (int q = 0; q < nchunk; q++) {
+            int c0 = q * k, c1 = c0 + k < L->cin ? c0 + k : L->cin;
+            double vmax = 0;
+            for (int p = 0; p < P; p++)
+                for (int c = c0; c < c1; c++)
+                    vmax = fmax(vmax, fabs(L->V[((size_t)p * L->tiles + t) * L->cin + c]));
+            float sv = f16 ? scale_into(vmax, 8) : 1;
+            L->inv[t * nchunk + q] = 1.0f / (sv * su);
+            for (int p = 0; p < P; p++)
+                for (int c = c0; c < c1; c++) {
+                    size_t i = ((size_t)p * L->tiles + t) * L->cin + c;
+                    float v = L->V[i];
+                    L->Vq[i] = f == F_BF16 ? round_bf16(v) : f16 ? round_f16(v * sv) : v;
+                    if (f16 && isinf(L->Vq[i]))
+                        st->overflows++;
+                    /* FP32 sums of binary16 storage: the scales undone here */
+                    if (f == F_F16_ACC32)
+                        L->Vq[i] /= sv * su;
+                }
+        }
+    products(f, chunk, L->Vq, L->Uq, L->inv, L->M, L->tiles, L->cin, L->coutp, st);
     layer_output(L, bias, out);
     return bn_verify_rel_l2(out, ref, (size_t)L->h * L->w * L->cout);
 }
@@ -296,7 +345,7 @@ static int engine_run(bn_conv_engine engine, bn_precision prec, const bn_conv_we
 
 int main(int argc, char **argv) {
     const char *weights = NULL;
-    int chunks[MAXCHUNKS] = {4, 8, 16, 32, 64}, nchunks = 5, nfiles = 0;
+    int chunks[MAXCHUNKS] = {4, 8, 16, 32, 64}, nchunks = 5, nfiles = 0, tile = 6;
     char **files = calloc((size_t)argc, sizeof *files);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--weights") && i + 1 < argc)
@@ -305,32 +354,58 @@ int main(int argc, char **argv) {
             nchunks = 0;
             for (char *s = strtok(argv[++i], ","); s && nchunks < MAXCHUNKS; s = strtok(NULL, ","))
                 chunks[nchunks++] = atoi(s) > 0 ? atoi(s) : 1;
-        } else if (argv[i][0] == '-') {
+        } else if (!strcmp(argv[i], "--tile") && i + 1 < argc)
+            tile = atoi(argv[++i]);
+        else if (argv[i][0] == '-') {
             fprintf(stderr, "usage: precision_model --weights VGG16.h5 [--chunks 4,8,...] "
-                            "INPUT.f32 ...\n");
+                            "[--tile 2|4|6|7|8] INPUT.f32 ...\n");
             return 2;
         } else
             files[nfiles++] = argv[i];
     }
     if (!weights || nfiles == 0) {
-        fprintf(stderr,
-                "usage: precision_model --weights VGG16.h5 [--chunks 4,8,...] INPUT.f32 ...\n");
+        fprintf(stderr, "usage: precision_model --weights VGG16.h5 [--chunks 4,8,...] "
+                        "[--tile 2|4|6|7|8] INPUT.f32 ...\n");
+        return 2;
+    }
+    if (!toom_cook_points(tile)) {
+        fprintf(stderr, "precision_model: --tile %d: no points for that tile (2, 4, 6, 7, 8)\n",
+                tile);
         return 2;
     }
     if (!bn_cpu_features_get()->avx512) {
         fprintf(stderr, "precision_model: needs AVX-512 (binary16 rounding by vcvtps2ph)\n");
         return 2;
     }
-    bn_conv_winograd_matrices(G, BT, AT);
+    if (tile == 6) { /* the engine's own */
+        double g[8][3], b[8][8], a[6][8];
+        bn_conv_winograd_matrices(g, b, a);
+        TC.m = 6;
+        TC.r = 3;
+        TC.n = 8;
+        for (int i = 0; i < 8; i++) {
+            memcpy(TC.g[i], g[i], sizeof g[i]);
+            memcpy(TC.bt[i], b[i], sizeof b[i]);
+            if (i < 6)
+                memcpy(TC.at[i], a[i], sizeof a[i]);
+        }
+    } else if (toom_cook_make(&TC, tile, 3, toom_cook_points(tile))) {
+        fprintf(stderr, "precision_model: --tile %d: its matrices are not exact\n", tile);
+        return 1;
+    }
+    TM = TC.m;
+    N = TC.n;
+    P = N * N;
     bn_vgg16_weights wt;
     bn_error err;
     if (bn_weights_load(&wt, weights, &err)) {
         fprintf(stderr, "precision_model: %s\n", err.msg);
         return 1;
     }
-    int have_bf16 = bn_conv_winograd_has_precision(BN_PRECISION_BF16);
+    /* the engine's paths, beside the models of its own tile only */
+    int have_bf16 = tile == 6 && bn_conv_winograd_has_precision(BN_PRECISION_BF16);
     /* the FP16 engine: avx512_fp16, or its software products (BN_FP16_EMULATE=1) */
-    int have_fp16 = bn_conv_winograd_has_precision(BN_PRECISION_FP16);
+    int have_fp16 = tile == 6 && bn_conv_winograd_has_precision(BN_PRECISION_FP16);
     size_t maxn = (size_t)SIZE * SIZE * 64;
     float *act = malloc(maxn * 4 * 2), *next = malloc(maxn * 4 * 2), *ref = malloc(maxn * 4 * 2),
           *out = malloc(maxn * 4 * 2);
@@ -353,9 +428,11 @@ int main(int argc, char **argv) {
                 return 1;
             layer L;
             layer_init(&L, act, cw, h, w);
-            printf("LAYER %s cin=%d cout=%d max_V=%.4g max_U=%.4g", bn_vgg16_convs[l].name, cw->cin,
-                   cw->cout, L.maxV, L.maxU);
+            printf("LAYER %s cin=%d cout=%d tile=%d tiles=%d positions=%d max_V=%.4g max_U=%.4g",
+                   bn_vgg16_convs[l].name, cw->cin, cw->cout, TM, L.tiles, L.tiles * P, L.maxV,
+                   L.maxU);
             stats st = {0, 0};
+            printf(" fp32_model=%.3e", model_run(&L, F_F32, 0, cw->bias, ref, out, &st));
             printf(" bf16_model=%.3e", model_run(&L, F_BF16, 0, cw->bias, ref, out, &st));
             if (have_bf16) {
                 if (engine_run(BN_CONV_WINOGRAD, BN_PRECISION_BF16, cw, act, next, h, w, 0))
