@@ -5,7 +5,7 @@
  * avx512_fp16, which the hosts this was first written on did not have, and
  * the engine has only F(6x6) (issue 16).
  *
- *   precision_model --weights VGG16.h5 [--chunks 4,8,16,32] [--tile M] INPUT.f32 ...
+ *   precision_model --weights VGG16.h5 [--chunks 4,8,16,32] [--tile M] [--chain] INPUT.f32 ...
  *
  * INPUT.f32: one preprocessed image, 224 x 224 x 3 float32 NHWC (caffe
  * preprocessing, e.g. ../shared/reference/cat.1000.input.f32). For every
@@ -30,16 +30,21 @@
  *
  * and prints, per layer, the relative L2 of each against exact, the largest
  * |V|, |U| and FP16 partial sum, and how many values overflowed binary16's
- * range (65504). With --tile 6 (the default) the transforms use the
- * engine's matrices (bn_conv_winograd_matrices), and the engine's own paths
- * are run beside the models; other tiles (2, 4, 7, 8) use toom_cook.h's
- * matrices, and only the models run. B^T and A^T are applied in FP32, U
- * computed in double and rounded once, as the engine does. binary16 is
- * scaled as the engine scales it (winograd_fp16.h): U by a power of two per
- * layer (largest |U| into [1, 2)), V by one per tile and chunk of K input
- * channels (largest |V| into [256, 512)), undone exactly when a chunk's sum
- * is widened. Needs AVX-512 (the binary16 rounding is vcvtps2ph, vectorised
- * over 16 output channels); about a minute per image.
+ * range (65504). With --chain it also runs the whole network on the FP32
+ * and the FP16 (K = 32, the engine's chunk) models' own outputs, so that
+ * their errors compound as in a real forward pass, and prints their
+ * relative L2 against exact after each pooling (CHAIN lines).
+ *
+ * With --tile 6 (the default) the transforms use the engine's matrices
+ * (bn_conv_winograd_matrices), and the engine's own paths are run beside
+ * the models; other tiles (2, 4, 7, 8) use toom_cook.h's matrices, and only
+ * the models run. B^T and A^T are applied in FP32, U computed in double and
+ * rounded once, as the engine does. binary16 is scaled as the engine scales
+ * it (winograd_fp16.h): U by a power of two per layer (largest |U| into
+ * [1, 2)), V by one per tile and chunk of K input channels (largest |V|
+ * into [256, 512)), undone exactly when a chunk's sum is widened. Needs
+ * AVX-512 (the binary16 rounding is vcvtps2ph, vectorised over 16 output
+ * channels); about a minute per image.
  */
 #include "conv.h"
 #include "cpu.h"
@@ -345,7 +350,7 @@ static int engine_run(bn_conv_engine engine, bn_precision prec, const bn_conv_we
 
 int main(int argc, char **argv) {
     const char *weights = NULL;
-    int chunks[MAXCHUNKS] = {4, 8, 16, 32, 64}, nchunks = 5, nfiles = 0, tile = 6;
+    int chunks[MAXCHUNKS] = {4, 8, 16, 32, 64}, nchunks = 5, nfiles = 0, tile = 6, chain = 0;
     char **files = calloc((size_t)argc, sizeof *files);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--weights") && i + 1 < argc)
@@ -356,16 +361,18 @@ int main(int argc, char **argv) {
                 chunks[nchunks++] = atoi(s) > 0 ? atoi(s) : 1;
         } else if (!strcmp(argv[i], "--tile") && i + 1 < argc)
             tile = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--chain"))
+            chain = 1;
         else if (argv[i][0] == '-') {
             fprintf(stderr, "usage: precision_model --weights VGG16.h5 [--chunks 4,8,...] "
-                            "[--tile 2|4|6|7|8] INPUT.f32 ...\n");
+                            "[--tile 2|4|6|7|8] [--chain] INPUT.f32 ...\n");
             return 2;
         } else
             files[nfiles++] = argv[i];
     }
     if (!weights || nfiles == 0) {
         fprintf(stderr, "usage: precision_model --weights VGG16.h5 [--chunks 4,8,...] "
-                        "[--tile 2|4|6|7|8] INPUT.f32 ...\n");
+                        "[--tile 2|4|6|7|8] [--chain] INPUT.f32 ...\n");
         return 2;
     }
     if (!toom_cook_points(tile)) {
@@ -409,6 +416,8 @@ int main(int argc, char **argv) {
     size_t maxn = (size_t)SIZE * SIZE * 64;
     float *act = malloc(maxn * 4 * 2), *next = malloc(maxn * 4 * 2), *ref = malloc(maxn * 4 * 2),
           *out = malloc(maxn * 4 * 2);
+    /* --chain: the FP32 and FP16 models' own activations */
+    float *cact[2] = {malloc(maxn * 4 * 2), malloc(maxn * 4 * 2)};
     for (int fi = 0; fi < nfiles; fi++) {
         FILE *f = fopen(files[fi], "rb");
         size_t want = (size_t)SIZE * SIZE * 3;
@@ -419,7 +428,9 @@ int main(int argc, char **argv) {
         }
         fclose(f);
         printf("IMAGE %s\n", files[fi]);
-        int h = SIZE, w = SIZE;
+        int h = SIZE, w = SIZE, npool = 0;
+        for (int c = 0; c < 2; c++)
+            memcpy(cact[c], act, (size_t)SIZE * SIZE * 3 * 4);
         for (int l = 0; l < BN_VGG16_NCONV; l++) {
             const bn_conv_weights *cw = &wt.conv[l];
             int pool = l == 1 || l == 3 || l == 6 || l == 9 || l == 12;
@@ -461,6 +472,18 @@ int main(int argc, char **argv) {
             printf("\n");
             fflush(stdout);
             layer_free(&L);
+            for (int c = 0; chain && c < 2; c++) {
+                layer C;
+                layer_init(&C, cact[c], cw, h, w);
+                stats sc = {0, 0};
+                (void)model_run(&C, c == 0 ? F_F32 : F_F16_CHUNK, c == 0 ? 0 : 32, cw->bias, ref,
+                                out, &sc);
+                layer_free(&C);
+                if (pool)
+                    bn_conv_maxpool2x2(out, cact[c], 1, h, w, cw->cout);
+                else
+                    memcpy(cact[c], out, nout * 4);
+            }
             /* the next layer's input: the exact engine's (pooled) output */
             if (pool) {
                 bn_conv_maxpool2x2(ref, next, 1, h, w, cw->cout);
@@ -471,6 +494,12 @@ int main(int argc, char **argv) {
             float *tmp = act;
             act = next;
             next = tmp;
+            if (chain && pool) {
+                size_t n = (size_t)h * w * cw->cout;
+                printf("CHAIN block%d_pool fp32_model=%.3e fp16_k32=%.3e\n", ++npool,
+                       bn_verify_rel_l2(cact[0], act, n), bn_verify_rel_l2(cact[1], act, n));
+                fflush(stdout);
+            }
         }
     }
     bn_weights_free(&wt);
@@ -478,6 +507,8 @@ int main(int argc, char **argv) {
     free(next);
     free(ref);
     free(out);
+    free(cact[0]);
+    free(cact[1]);
     free(files);
     return 0;
 }
