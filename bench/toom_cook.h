@@ -35,8 +35,9 @@ double toom_cook_residual(const toom_cook *tc);
 
 /* The points bench/precision_model uses for tile m (2 to 8, r = 3): the
  * engine's 0, +-1, +-2, +-1/2 for m = 6, the smaller sets for m = 2 and 4,
- * and +-3/2 (m = 8) or 3/2 (m = 7) past them, the pair that gave the lowest
- * FP32 and FP16 error of those tried (docs/PERFORMANCE.md). NULL for others. */
+ * and past them +-3/2 for m = 8 (of +-3/2, +-3 and +-1/4, the pair with the
+ * lowest error, docs/PERFORMANCE.md) or 3/2 for m = 7 (3 gave the same
+ * error within 5%). NULL for others. */
 const double *toom_cook_points(int m);
 
 #endif
