@@ -33,7 +33,9 @@
  * range (65504). With --chain it also runs the whole network on the FP32
  * and the FP16 (K = 32, the engine's chunk) models' own outputs, so that
  * their errors compound as in a real forward pass, and prints their
- * relative L2 against exact after each pooling (CHAIN lines).
+ * relative L2 against exact after each pooling (CHAIN lines); with --tile
+ * 6 and the FP16 engine, the engine's own FP16 forward pass beside them,
+ * which checks the FP16 chain against the real thing.
  *
  * With --tile 6 (the default) the transforms use the engine's matrices
  * (bn_conv_winograd_matrices), and the engine's own paths are run beside
@@ -416,8 +418,9 @@ int main(int argc, char **argv) {
     size_t maxn = (size_t)SIZE * SIZE * 64;
     float *act = malloc(maxn * 4 * 2), *next = malloc(maxn * 4 * 2), *ref = malloc(maxn * 4 * 2),
           *out = malloc(maxn * 4 * 2);
-    /* --chain: the FP32 and FP16 models' own activations */
-    float *cact[2] = {malloc(maxn * 4 * 2), malloc(maxn * 4 * 2)};
+    /* --chain: the FP32 and FP16 models' own activations, and the FP16
+     * engine's */
+    float *cact[3] = {malloc(maxn * 4 * 2), malloc(maxn * 4 * 2), malloc(maxn * 4 * 2)};
     for (int fi = 0; fi < nfiles; fi++) {
         FILE *f = fopen(files[fi], "rb");
         size_t want = (size_t)SIZE * SIZE * 3;
@@ -429,7 +432,7 @@ int main(int argc, char **argv) {
         fclose(f);
         printf("IMAGE %s\n", files[fi]);
         int h = SIZE, w = SIZE, npool = 0;
-        for (int c = 0; c < 2; c++)
+        for (int c = 0; c < 3; c++)
             memcpy(cact[c], act, (size_t)SIZE * SIZE * 3 * 4);
         for (int l = 0; l < BN_VGG16_NCONV; l++) {
             const bn_conv_weights *cw = &wt.conv[l];
@@ -472,13 +475,18 @@ int main(int argc, char **argv) {
             printf("\n");
             fflush(stdout);
             layer_free(&L);
-            for (int c = 0; chain && c < 2; c++) {
-                layer C;
-                layer_init(&C, cact[c], cw, h, w);
-                stats sc = {0, 0};
-                (void)model_run(&C, c == 0 ? F_F32 : F_F16_CHUNK, c == 0 ? 0 : 32, cw->bias, ref,
-                                out, &sc);
-                layer_free(&C);
+            for (int c = 0; chain && c < 2 + have_fp16; c++) {
+                if (c == 2) {
+                    if (engine_run(BN_CONV_WINOGRAD, BN_PRECISION_FP16, cw, cact[c], out, h, w, 0))
+                        return 1;
+                } else {
+                    layer C;
+                    layer_init(&C, cact[c], cw, h, w);
+                    stats sc = {0, 0};
+                    (void)model_run(&C, c == 0 ? F_F32 : F_F16_CHUNK, c == 0 ? 0 : 32, cw->bias,
+                                    ref, out, &sc);
+                    layer_free(&C);
+                }
                 if (pool)
                     bn_conv_maxpool2x2(out, cact[c], 1, h, w, cw->cout);
                 else
@@ -496,8 +504,13 @@ int main(int argc, char **argv) {
             next = tmp;
             if (chain && pool) {
                 size_t n = (size_t)h * w * cw->cout;
-                printf("CHAIN block%d_pool fp32_model=%.3e fp16_k32=%.3e\n", ++npool,
+                printf("CHAIN block%d_pool fp32_model=%.3e fp16_k32=%.3e", ++npool,
                        bn_verify_rel_l2(cact[0], act, n), bn_verify_rel_l2(cact[1], act, n));
+                if (have_fp16)
+                    printf(" fp16_engine=%.3e fp16_k32_vs_engine=%.3e",
+                           bn_verify_rel_l2(cact[2], act, n),
+                           bn_verify_rel_l2(cact[1], cact[2], n));
+                printf("\n");
                 fflush(stdout);
             }
         }
@@ -507,8 +520,8 @@ int main(int argc, char **argv) {
     free(next);
     free(ref);
     free(out);
-    free(cact[0]);
-    free(cact[1]);
+    for (int c = 0; c < 3; c++)
+        free(cact[c]);
     free(files);
     return 0;
 }
