@@ -307,8 +307,8 @@ static double model_run(layer *L, fmt f, int chunk, const float *bias, const flo
     for (int t = 0; t < L->tiles; t++)
         for (int q = 0; q < nchunk; q++) {
             int c0 = q * k, c1 = c0 + k < L->cin ? c0 + k : L->cin;
-            double vmax = 0;
-            for (int p = 0; p < P; p++)
+            double vmax = 0; /* binary16 only: the other formats are not scaled */
+            for (int p = 0; f16 && p < P; p++)
                 for (int c = c0; c < c1; c++)
                     vmax = fmax(vmax, fabs(L->V[((size_t)p * L->tiles + t) * L->cin + c]));
             float sv = f16 ? scale_into(vmax, 8) : 1;
@@ -351,6 +351,8 @@ static int engine_run(bn_conv_engine engine, bn_precision prec, const bn_conv_we
 }
 
 int main(int argc, char **argv) {
+    static const char usage[] = "usage: precision_model --weights VGG16.h5 [--chunks 4,8,...] "
+                                "[--tile 2|4|6|7|8] [--chain] INPUT.f32 ...\n";
     const char *weights = NULL;
     int chunks[MAXCHUNKS] = {4, 8, 16, 32, 64}, nchunks = 5, nfiles = 0, tile = 6, chain = 0;
     char **files = calloc((size_t)argc, sizeof *files);
@@ -366,15 +368,13 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--chain"))
             chain = 1;
         else if (argv[i][0] == '-') {
-            fprintf(stderr, "usage: precision_model --weights VGG16.h5 [--chunks 4,8,...] "
-                            "[--tile 2|4|6|7|8] [--chain] INPUT.f32 ...\n");
+            fputs(usage, stderr);
             return 2;
         } else
             files[nfiles++] = argv[i];
     }
     if (!weights || nfiles == 0) {
-        fprintf(stderr, "usage: precision_model --weights VGG16.h5 [--chunks 4,8,...] "
-                        "[--tile 2|4|6|7|8] [--chain] INPUT.f32 ...\n");
+        fputs(usage, stderr);
         return 2;
     }
     if (!toom_cook_points(tile)) {
