@@ -72,7 +72,7 @@ int main(int argc, char **argv) {
     }
     if (batch < 1 || !(seconds > 0))
         usage();
-    if (!bn_conv_winograd_fast()) {
+    if (!bn_conv_winograd_avx512()) {
         fprintf(stderr, "bench_products: the engine's AVX-512 kernels do not run here\n");
         return 77;
     }

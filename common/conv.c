@@ -26,22 +26,22 @@
 #define CONV_SMALL_CIN 4
 
 int bn_conv_small_fits(int cin) {
-    return cin >= 1 && cin <= CONV_SMALL_CIN && bn_conv_winograd_fast();
+    return cin >= 1 && cin <= CONV_SMALL_CIN && bn_conv_winograd_isa() != BN_WINOGRAD_PORTABLE;
 }
 
 /* What AUTO means for a layer with these channel counts. The only place the
- * choice is made. With AVX-512 (bn_conv_winograd_fast): the small engine
- * for cin <= 4 (VGG16's first layer: 27 multiply-adds per output channel
- * done directly beat Winograd's transforms of cin padded to 16: 0.67 to
- * 0.90 ms per image against 1.12 to 1.63, 2 threads), the Winograd engine
- * for every other layer. Without it, the direct engine (OpenBLAS' AVX2
- * kernels beat the portable Winograd build). Explicit engines are taken as
- * asked. Measurements: docs/PERFORMANCE.md. */
+ * choice is made. With AVX-512 or AVX2 + FMA (bn_conv_winograd_isa): the
+ * small engine for cin <= 4 (VGG16's first layer: 27 multiply-adds per
+ * output channel done directly beat Winograd's transforms of cin padded to
+ * 16: 0.67 to 0.90 ms per image against 1.12 to 1.63 with AVX-512, 2
+ * threads), the Winograd engine for every other layer. Without either, the
+ * direct engine (OpenBLAS beats the portable Winograd build by 8x). Explicit
+ * engines are taken as asked. Measurements: docs/PERFORMANCE.md. */
 static bn_conv_engine conv_resolve(bn_conv_engine engine, int cin, int cout) {
     (void)cout;
     if (engine != BN_CONV_AUTO)
         return engine;
-    if (!bn_conv_winograd_fast())
+    if (bn_conv_winograd_isa() == BN_WINOGRAD_PORTABLE)
         return BN_CONV_DIRECT;
     return bn_conv_small_fits(cin) ? BN_CONV_SMALL : BN_CONV_WINOGRAD;
 }
@@ -202,7 +202,11 @@ void bn_conv_maxpool2x2(const float *in, float *out, int n, int h, int w, int c)
 const char *bn_conv_engine_id(bn_conv_engine resolved) {
     resolved = conv_resolve(resolved, 0, 0);
     if (resolved == BN_CONV_WINOGRAD || resolved == BN_CONV_SMALL)
-        return bn_conv_winograd_fast() ? "winograd-avx512" : "winograd-portable";
+        switch (bn_conv_winograd_isa()) {
+        case BN_WINOGRAD_AVX512: return "winograd-avx512";
+        case BN_WINOGRAD_AVX2: return "winograd-avx2";
+        default: return "winograd-portable";
+        }
     return "direct";
 }
 
@@ -224,6 +228,8 @@ const char *bn_conv_engine_id_network(bn_conv_engine resolved, bn_precision prec
         return id;
     if (strcmp(id, "winograd-avx512") == 0)
         return "winograd-avx512-all";
+    if (strcmp(id, "winograd-avx2") == 0)
+        return "winograd-avx2-all";
     if (strcmp(id, "winograd-avx512-bf16") == 0)
         return "winograd-avx512-bf16-all";
     if (strcmp(id, "winograd-avx512-fp16") == 0)

@@ -24,7 +24,7 @@
 #include <stddef.h>
 
 /* AUTO: the fastest engine for each layer (conv.c, conv_resolve). SMALL is
- * only for cin <= 4 on CPUs with AVX-512 (bn_conv_winograd_fast); it is not
+ * only for cin <= 4 on CPUs with AVX-512 or AVX2 (bn_conv_winograd_isa); it is not
  * a command-line choice (bn_conv_engine_parse), as it cannot run a network. */
 typedef enum { BN_CONV_AUTO, BN_CONV_DIRECT, BN_CONV_WINOGRAD, BN_CONV_SMALL } bn_conv_engine;
 
@@ -109,10 +109,22 @@ size_t bn_conv_gemm_workspace(const bn_conv_gemm *c, int h, int w);
 void bn_conv_gemm_forward(const bn_conv_gemm *c, const float *in, float *out, int n, int h, int w,
                           void *workspace);
 
-/* Whether the Winograd engine runs its fast (AVX-512) code on this CPU
- * ($BN_WINOGRAD_PORTABLE forces the portable build, for tests). The two
- * builds round differently: vectors record which one computed them. */
-int bn_conv_winograd_fast(void);
+/* The builds of the Winograd and small engines' hot loops, one picked at
+ * run time: AVX-512 (32 zmm registers: 14 tiles x 32 channels per kernel
+ * call, and the reduced precisions), AVX2 with FMA (16 ymm: at most 6 tiles
+ * x 16 channels; the products are the same sums in the same order as
+ * AVX-512's and the small engine gives the same bytes, but the compiler may
+ * fuse the transforms' multiply-adds otherwise: within 1e-6, not the same
+ * bytes), and the portable baseline x86-64 build (no FMA, slow).
+ * bn_conv_winograd_isa() is the best this CPU runs, or a lesser one forced
+ * for tests: $BN_WINOGRAD_ISA=avx2|portable, or $BN_WINOGRAD_PORTABLE
+ * non-empty. Vectors record which build computed them (bn_conv_engine_id):
+ * each gives the same bytes for the same image. */
+typedef enum { BN_WINOGRAD_PORTABLE, BN_WINOGRAD_AVX2, BN_WINOGRAD_AVX512 } bn_winograd_isa;
+bn_winograd_isa bn_conv_winograd_isa(void);
+/* Whether that build is the AVX-512 one: the small engine and the reduced
+ * precisions need it. */
+int bn_conv_winograd_avx512(void);
 
 /* The engines' numerical version, recorded with every stored vector: 3 since
  * AUTO runs the first layer (cin <= 4) on the small engine where it has
@@ -124,17 +136,19 @@ int bn_conv_winograd_fast(void);
 #define BN_CONV_ENGINE_VERSION 3
 
 /* The code that computes for a resolved engine, as recorded with vectors:
- * "direct", "winograd-avx512" or "winograd-portable" (the two builds round
- * differently; each gives the same bytes for the same image). The id names
- * what AUTO runs: "winograd-avx512" includes the small engine for layers
- * with cin <= 4 (so BN_CONV_SMALL has that id too); a network forced to
- * Winograd on such a layer is told apart by bn_conv_engine_id_network. */
+ * "direct", "winograd-avx512", "winograd-avx2" or "winograd-portable" (the
+ * builds round differently; each gives the same bytes for the same image).
+ * The id names what AUTO runs: "winograd-avx512" (and "-avx2") includes the
+ * small engine for layers with cin <= 4 (so BN_CONV_SMALL has that id too);
+ * a network forced to Winograd on such a layer is told apart by
+ * bn_conv_engine_id_network. */
 const char *bn_conv_engine_id(bn_conv_engine resolved);
 /* The same for an engine and a precision: "winograd-avx512-bf16",
  * "winograd-avx512-fp16"; FP32 as bn_conv_engine_id. */
 const char *bn_conv_engine_id_precision(bn_conv_engine resolved, bn_precision precision);
 /* The id of a network's vectors: as bn_conv_engine_id_precision, with
- * "-all" appended ("winograd-avx512-all", "winograd-avx512-bf16-all") when
+ * "-all" appended ("winograd-avx512-all", "winograd-avx2-all",
+ * "winograd-avx512-bf16-all") when
  * Winograd was forced (--conv winograd) on a layer that AUTO gives to the
  * small engine: the first layer then rounds differently (by about 1e-7),
  * and vectors of the same id must be the same bytes (verify.c). */

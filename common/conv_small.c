@@ -2,7 +2,7 @@
  * conv_small.c: direct 3x3 convolution for few input channels (BN_CONV_SMALL).
  *
  * Owns the engine that AUTO picks (conv.c, conv_resolve) for 3x3 layers with
- * cin <= 4 on CPUs with AVX-512: VGG16's block1_conv1 (224x224x3 -> 64).
+ * cin <= 4 on CPUs with AVX-512 or AVX2: VGG16's block1_conv1 (224x224x3 -> 64).
  * Exports only its ops table, bn_conv_small_ops (conv_internal.h).
  *
  * Why not Winograd there: with cin = 3 padded to 16 the Winograd engine's
@@ -23,7 +23,8 @@
  * The kernel: SM_PX pixels of a row x up to 4 vectors of 16 output channels
  * in 24 zmm accumulators, each starting from the bias; for each tap the 4
  * weight vectors are loaded once and each pixel's input value is broadcast
- * into 4 FMAs. Then ReLU and the store: non-temporal (past the caches) when
+ * into 4 FMAs (AVX2, small_row_group8: 6 pixels x 2 vectors of 8, for each
+ * 16 channels in turn). Then ReLU and the store: non-temporal (past the caches) when
  * the output is much larger than the last-level cache, as wg_stream in
  * conv_winograd.c, since a normal store reads every line before writing it.
  *
@@ -67,6 +68,10 @@
 
 #define SM_INLINE static inline __attribute__((always_inline))
 #define SM_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")))
+#define SM_AVX2 __attribute__((target("avx2,fma")))
+/* AVX2 (16 ymm): pixels per call for one vector pair (16 channels): 6 x 2
+ * accumulators + 2 weight vectors + 1 broadcast = 15 registers. */
+#define SM_PX8 6
 
 /* The kernel rearranged, and the threads the workspace was sized for. */
 typedef struct {
@@ -76,8 +81,9 @@ typedef struct {
 
 static int small_prepare(bn_conv *c, const float *kernel, bn_error *err) {
     const int cin = c->cin, cout = c->cout, taps = 9 * cin;
-    if (cin > 4 || !bn_conv_winograd_fast())
-        return bn_fail(err, BN_EINVAL, "conv_small: needs cin <= 4 (got %d) and AVX-512", cin);
+    if (cin > 4 || bn_conv_winograd_isa() == BN_WINOGRAD_PORTABLE)
+        return bn_fail(err, BN_EINVAL, "conv_small: needs cin <= 4 (got %d) and AVX2 or AVX-512",
+                       cin);
     small_packed *p = malloc(sizeof *p);
     int groups = (cout + SM_GROUP - 1) / SM_GROUP;
     float *wt = aligned_alloc(64, (size_t)groups * taps * SM_GROUP * sizeof(float));
@@ -222,6 +228,61 @@ SM_INLINE SM_AVX512 void small_row_group(const float *pad, size_t prow, const fl
     }
 }
 
+/* small_row_group with AVX2: the same chain of FMAs for every output (bias,
+ * then the taps in order), so the same bytes, computed 16 channels (two ymm)
+ * by SM_PX8 pixels at a time. */
+SM_INLINE SM_AVX2 void small_row_group8(const float *pad, size_t prow, const float *wt,
+                                        const float *bias, float *out, int w, int cout, int g,
+                                        int stream, const int CIN, const int NV) {
+    const int taps = 9 * CIN;
+    const float *wg = wt + (size_t)g * taps * SM_GROUP;
+    for (int v = 0; v < NV; v++) {
+        const int c0 = g * SM_GROUP + 16 * v, left = cout - c0;
+        __m256 b[2];
+        for (int h = 0; h < 2; h++) {
+            const int l = left - 8 * h; /* lanes of this half below cout */
+            const __m256i m =
+                _mm256_cmpgt_epi32(_mm256_set1_epi32(l), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            b[h] = _mm256_maskload_ps(bias + c0 + 8 * h, m);
+        }
+        for (int x0 = 0; x0 < w; x0 += SM_PX8) {
+            __m256 acc[SM_PX8][2];
+            for (int px = 0; px < SM_PX8; px++)
+                acc[px][0] = b[0], acc[px][1] = b[1];
+            for (int ky = 0; ky < 3; ky++) {
+                const float *r = pad + ky * prow + (size_t)x0 * CIN;
+                for (int t = 0; t < 3 * CIN; t++) {
+                    const float *wk = wg + (size_t)(ky * 3 * CIN + t) * SM_GROUP + 16 * v;
+                    const __m256 w0 = _mm256_load_ps(wk), w1 = _mm256_load_ps(wk + 8);
+                    for (int px = 0; px < SM_PX8; px++) {
+                        __m256 s = _mm256_broadcast_ss(r + px * CIN + t);
+                        acc[px][0] = _mm256_fmadd_ps(s, w0, acc[px][0]);
+                        acc[px][1] = _mm256_fmadd_ps(s, w1, acc[px][1]);
+                    }
+                }
+            }
+            const __m256 zero = _mm256_setzero_ps();
+            for (int px = 0; px < SM_PX8 && x0 + px < w; px++) {
+                float *o = out + (size_t)(x0 + px) * cout + c0;
+                for (int h = 0; h < 2; h++) {
+                    const __m256 y = _mm256_max_ps(acc[px][h], zero);
+                    const int l = left - 8 * h;
+                    if (stream)
+                        _mm256_stream_ps(o + 8 * h, y);
+                    else if (l >= 8)
+                        _mm256_storeu_ps(o + 8 * h, y);
+                    else if (l > 0)
+                        _mm256_maskstore_ps(
+                            o + 8 * h,
+                            _mm256_cmpgt_epi32(_mm256_set1_epi32(l),
+                                               _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)),
+                            y);
+                }
+            }
+        }
+    }
+}
+
 /* The vectors of group g: 4, or fewer in the last group. */
 SM_INLINE int small_vectors(int cout, int g) {
     int left = cout - g * SM_GROUP;
@@ -229,11 +290,12 @@ SM_INLINE int small_vectors(int cout, int g) {
 }
 
 /* Dispatch on (cin, vectors) so that small_row_group sees constants. */
-#define SM_CASE(CIN, NV)                                                                           \
+#define SM_CASE(FN, CIN, NV)                                                                       \
     case (CIN)*8 + (NV):                                                                           \
-        small_row_group(pad, prow, wt, bias, out, w, cout, g, stream, CIN, NV);                    \
+        FN(pad, prow, wt, bias, out, w, cout, g, stream, CIN, NV);                                 \
         break;
-#define SM_CASES(CIN) SM_CASE(CIN, 1) SM_CASE(CIN, 2) SM_CASE(CIN, 3) SM_CASE(CIN, 4)
+#define SM_CASES(FN, CIN)                                                                          \
+    SM_CASE(FN, CIN, 1) SM_CASE(FN, CIN, 2) SM_CASE(FN, CIN, 3) SM_CASE(FN, CIN, 4)
 
 /* out (w, cout): one output row from its padded input rows, all groups. */
 static SM_AVX512 void small_row(const small_packed *p, const float *pad, size_t prow,
@@ -242,17 +304,32 @@ static SM_AVX512 void small_row(const small_packed *p, const float *pad, size_t 
     const float *wt = p->wt;
     for (int g = 0; g < p->groups; g++) {
         switch (cin * 8 + small_vectors(cout, g)) {
-            SM_CASES(1)
-            SM_CASES(2)
-            SM_CASES(3)
-            SM_CASES(4)
+            SM_CASES(small_row_group, 1)
+            SM_CASES(small_row_group, 2)
+            SM_CASES(small_row_group, 3)
+            SM_CASES(small_row_group, 4)
+        default: assert(0);
+        }
+    }
+}
+
+static SM_AVX2 void small_row8(const small_packed *p, const float *pad, size_t prow,
+                               const float *bias, float *out, int w, int cin, int cout,
+                               int stream) {
+    const float *wt = p->wt;
+    for (int g = 0; g < p->groups; g++) {
+        switch (cin * 8 + small_vectors(cout, g)) {
+            SM_CASES(small_row_group8, 1)
+            SM_CASES(small_row_group8, 2)
+            SM_CASES(small_row_group8, 3)
+            SM_CASES(small_row_group8, 4)
         default: assert(0);
         }
     }
 }
 
 /* rows (2, w, cout) -> out (w/2, cout): the 2x2 max of each pooled pixel. */
-static SM_AVX512 void small_pool_row(const float *rows, float *out, int w, int cout) {
+SM_INLINE void small_pool_row(const float *rows, float *out, int w, int cout) {
     const float *r0 = rows, *r1 = rows + (size_t)w * cout;
     for (int x = 0; x < w / 2; x++) {
         const float *a = r0 + (size_t)2 * x * cout, *b = r1 + (size_t)2 * x * cout;
@@ -265,10 +342,11 @@ static SM_AVX512 void small_pool_row(const float *rows, float *out, int w, int c
     }
 }
 
+typedef void small_row_fn(const small_packed *p, const float *pad, size_t prow, const float *bias,
+                          float *out, int w, int cin, int cout, int stream);
+
 /* One thread's share: tasks of SM_ROWS_PER_TASK rows of one image. */
-static SM_AVX512 void small_work(void *arg, int tid, int nth) {
-    (void)nth;
-    small_job *j = arg;
+SM_INLINE void small_work(small_job *j, int tid, small_row_fn *small_row) {
     const bn_conv *c = j->c;
     const small_packed *p = c->packed;
     const int h = j->h, w = j->w, cin = c->cin, cout = c->cout;
@@ -300,6 +378,16 @@ static SM_AVX512 void small_work(void *arg, int tid, int nth) {
         _mm_sfence();
 }
 
+static SM_AVX512 void small_work_avx512(void *arg, int tid, int nth) {
+    (void)nth;
+    small_work(arg, tid, small_row);
+}
+
+static SM_AVX2 void small_work_avx2(void *arg, int tid, int nth) {
+    (void)nth;
+    small_work(arg, tid, small_row8);
+}
+
 static void small_run(const bn_conv *c, const float *in, float *out, int n, int h, int w,
                       void *workspace, int pool) {
     const small_packed *p = c->packed;
@@ -313,7 +401,8 @@ static void small_run(const bn_conv *c, const float *in, float *out, int n, int 
         !pool && out_bytes > SM_STREAM_BYTES && c->cout % 16 == 0 && ((uintptr_t)out & 63) == 0;
     int all = bn_cpu_threads();
     int nth = all < p->threads ? all : p->threads; /* the workspace holds p->threads shares */
-    bn_pool_run(small_work, &j, nth);
+    bn_pool_run(bn_conv_winograd_isa() == BN_WINOGRAD_AVX512 ? small_work_avx512 : small_work_avx2,
+                &j, nth);
 }
 
 /* in (n, h, w, cin) -> out (n, h, w, cout) = relu(conv3x3_same(in) + bias). */

@@ -117,11 +117,14 @@ __attribute__((destructor)) static void wg_prof_print(void) {
 
 #define WG_INLINE static inline __attribute__((always_inline))
 #define WG_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,prfchw")))
+#define WG_AVX2 __attribute__((target("avx2,fma")))
 
 typedef float wg_v16 __attribute__((vector_size(64)));
 /* The same, for addresses that need only float alignment (the caller's tensors). */
 typedef float wg_v16u __attribute__((vector_size(64), aligned(4)));
 typedef int wg_i16 __attribute__((vector_size(64)));
+/* Half of one, for the AVX2 build's kernel (wg_kernel8). */
+typedef float wg_v8 __attribute__((vector_size(32)));
 
 #include "winograd_bf16.h" /* after WG_ROWS and the vector types it uses */
 #include "winograd_fp16.h"
@@ -444,11 +447,21 @@ WG_INLINE void wg_load_px(wg_v16 *v, const float *p, int c, int cin) {
  * larger than the last-level cache (block1-2 at batch 8), a normal store
  * first reads each line from memory, then writes it back; and for V in the
  * blocks of block2-5 (j->vstream), where 64 stores per tile and
- * channel vector to 64 lines far apart wait on the lines' reads. AVX-512
- * only: the instructions are text to the compiler, and the portable build
- * never gets here (j->stream and j->vstream are 0). Needs wg_stream_fence()
- * before others read. */
-WG_INLINE void wg_stream(float *p, const wg_v16 *v) {
+ * channel vector to 64 lines far apart wait on the lines' reads. One zmm
+ * store, or two ymm ones in the AVX2 build (ymm, a constant); the
+ * instructions are text to the compiler, and the portable build never gets
+ * here (j->stream and j->vstream are 0). Needs wg_stream_fence() before
+ * others read. */
+WG_INLINE void wg_stream(float *p, const wg_v16 *v, const int ymm) {
+    if (ymm) {
+        const wg_v8 *h = (const wg_v8 *)v;
+        __asm__("vmovaps %2, %%ymm15\n\tvmovntps %%ymm15, %0\n\t"
+                "vmovaps %3, %%ymm15\n\tvmovntps %%ymm15, %1"
+                : "=m"(*(wg_v8 *)p), "=m"(*(wg_v8 *)(p + 8))
+                : "m"(h[0]), "m"(h[1])
+                : "xmm15");
+        return;
+    }
     __asm__("vmovaps %1, %%zmm15\n\tvmovntps %%zmm15, %0" : "=m"(*(wg_v16 *)p) : "m"(*v) : "xmm15");
 }
 
@@ -465,7 +478,7 @@ WG_INLINE void wg_stream_fence(void) {
  * time as this tile's are used, so that the next tile does not wait.
  * FP16: sc, the tile's row of chunk scales, is written too. */
 WG_INLINE void wg_input_tile(const wg_job *j, size_t img, int y0, int x0, void *vrow, float *sc,
-                             const float *next, int nfrom, const int prec) {
+                             const float *next, int nfrom, const int prec, const int ymm) {
     const int bf16 = prec == WG_BF16, fp16 = prec == WG_F16;
     float *v = vrow;     /* FP32 V */
     uint16_t *vb = vrow; /* BF16 and FP16 V */
@@ -563,7 +576,7 @@ WG_INLINE void wg_input_tile(const wg_job *j, size_t img, int y0, int x0, void *
             } else if (j->vstream) {
 #pragma GCC unroll 8
                 for (int a = 0; a < WG_N; a++)
-                    wg_stream(v + (size_t)(a * WG_N + b) * vs + c, &r[a]);
+                    wg_stream(v + (size_t)(a * WG_N + b) * vs + c, &r[a], ymm);
             } else {
 #pragma GCC unroll 8
                 for (int a = 0; a < WG_N; a++)
@@ -595,7 +608,7 @@ WG_INLINE void wg_max(wg_v16 *r, const wg_v16 *a, const wg_v16 *b) {
  * their 2x2 maxima go to j->out (n, h/2, w/2, cout). Pooling commutes with
  * + bias and ReLU, which are applied after it. */
 WG_INLINE void wg_output_tile(const wg_job *j, const float *m, size_t img, int y0, int x0, int c0,
-                              int c1) {
+                              int c1, const int ymm) {
     const wg_geom *g = &j->g;
     const int pool = j->pool, cout = g->cout;
     const int step = pool ? 2 : 1, rows = WG_M / step;
@@ -656,7 +669,7 @@ WG_INLINE void wg_output_tile(const wg_job *j, const float *m, size_t img, int y
 #pragma GCC unroll 8
                 for (int a = 0; a < rows; a++) {
                     if (j->stream)
-                        wg_stream(px + (size_t)a * ow * cout, &y[a]);
+                        wg_stream(px + (size_t)a * ow * cout, &y[a], ymm);
                     else
                         *(wg_v16u *)(px + (size_t)a * ow * cout) = y[a];
                 }
@@ -705,6 +718,16 @@ WG_INLINE void wg_f16_chunk_into(const int rows, const uint16_t *a, size_t lda, 
             *m1 += hi * s;
         }
     }
+}
+
+/* The FP32 kernels' prefetches at step i: one line of what comes next per
+ * two steps (pf's on even steps, pf2's on odd ones), a steady trickle that
+ * the kernel's own loads never wait behind. */
+WG_INLINE void wg_prefetch_step(int i, const char *pf, int npf, const char *pf2, int npf2) {
+    if ((i & 1) == 0 && i / 2 < npf)
+        __builtin_prefetch(pf + (size_t)i * 32, 0, 2);
+    else if ((i & 1) && i / 2 < npf2)
+        __builtin_prefetch(pf2 + (size_t)(i / 2) * 64, 0, 2);
 }
 
 /* C (rows, 32) = A (rows, k) B (k, 32) for one transform position.
@@ -766,10 +789,7 @@ WG_INLINE void wg_kernel(const int prec, int rows, int k, const void *av, size_t
             wg_bf16_step(c0, c1, rows, i, av, lda, bv);
             continue;
         }
-        if ((i & 1) == 0 && i / 2 < npf)
-            __builtin_prefetch(pf + (size_t)i * 32, 0, 2);
-        else if ((i & 1) && i / 2 < npf2)
-            __builtin_prefetch(pf2 + (size_t)(i / 2) * 64, 0, 2);
+        wg_prefetch_step(i, pf, npf, pf2, npf2);
         wg_v16 b0 = *(const wg_v16 *)(b + (size_t)i * WG_COLS);
         wg_v16 b1 = *(const wg_v16 *)(b + (size_t)i * WG_COLS + 16);
 #pragma GCC unroll 16
@@ -830,6 +850,74 @@ WG_INLINE void wg_kernel_rows(const int prec, int rows, int k, const void *a, si
     }
 }
 
+/* The FP32 kernel for AVX2 (16 ymm registers, not AVX-512's 32 zmm): rows
+ * <= WG_ROWS8 tiles by one half (16 columns) of a 32-column panel of U at b,
+ * so 2 x rows accumulators of 8 floats, two loads of B and one broadcast per
+ * step: 15 registers at 6 rows. Each output is the same sum in the same order
+ * as wg_kernel's (one fused multiply-add per channel, channels in order), so
+ * the AVX2 and AVX-512 builds give the same bytes (tests/test_winograd.c
+ * checks it where both run). C's half h starts at c + h * WG_P * 16, as
+ * wg_kernel stores it. */
+#define WG_ROWS8 6
+WG_INLINE void wg_kernel8(int rows, int k, const float *a, size_t lda, const float *b, int half,
+                          float *c, size_t ldc, const char *pf, int npf, const char *pf2,
+                          int npf2) {
+    wg_v8 c0[WG_ROWS8], c1[WG_ROWS8];
+    b += half * 16;
+    c += half * WG_P * 16;
+#pragma GCC unroll 8
+    for (int r = 0; r < rows; r++)
+        c0[r] = c1[r] = (wg_v8){0};
+    for (int i = 0; i < k; i++) {
+        wg_prefetch_step(i, pf, npf, pf2, npf2);
+        wg_v8 b0 = *(const wg_v8 *)(b + (size_t)i * WG_COLS);
+        wg_v8 b1 = *(const wg_v8 *)(b + (size_t)i * WG_COLS + 8);
+#pragma GCC unroll 8
+        for (int r = 0; r < rows; r++) {
+            float s = a[r * lda + i];
+            c0[r] += s * b0;
+            c1[r] += s * b1;
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < rows; r++) {
+        *(wg_v8 *)(c + r * ldc) = c0[r];
+        *(wg_v8 *)(c + r * ldc + 8) = c1[r];
+    }
+}
+
+/* wg_kernel's work (rows <= WG_ROWS tiles, all 32 columns) in wg_kernel8
+ * calls: the rows in groups of at most WG_ROWS8, as even as they can be
+ * (14 = 5 + 5 + 4: no 2-row call whose loads outnumber its multiply-adds),
+ * each group for both halves. The prefetches go with the first call. */
+WG_INLINE void wg_kernel8_rows(int rows, int k, const float *a, size_t lda, const float *b,
+                               float *c, size_t ldc, const char *pf, int npf, const char *pf2,
+                               int npf2) {
+    const int groups = (rows + WG_ROWS8 - 1) / WG_ROWS8;
+    for (int q = 0, r0 = 0; q < groups; q++) {
+        const int n = (rows - r0) / (groups - q); /* the rest shared evenly: larger last */
+        const int nr = (rows - r0) % (groups - q) ? n + 1 : n;
+        for (int half = 0; half < 2; half++) {
+            const float *ar = a + (size_t)r0 * lda;
+            float *cr = c + (size_t)r0 * ldc;
+            switch (nr) {
+#define WG_CASE8(R)                                                                                \
+    case R: wg_kernel8(R, k, ar, lda, b, half, cr, ldc, pf, npf, pf2, npf2); break;
+                WG_CASE8(6)
+                WG_CASE8(5)
+                WG_CASE8(4)
+                WG_CASE8(3)
+                WG_CASE8(2)
+                WG_CASE8(1)
+#undef WG_CASE8
+            default: break;
+            }
+            npf = npf2 = 0;
+        }
+        r0 += nr;
+    }
+}
+
 /* Image of tile t and the tile's top-left output pixel in it. */
 static void wg_tile_origin(const wg_geom *g, size_t t, size_t *img, int *y0, int *x0) {
     size_t r = t % g->tpi;
@@ -843,7 +931,7 @@ static void wg_tile_origin(const wg_geom *g, size_t t, size_t *img, int *y0, int
 
 /* Step 1 for tiles [i0, i1) of the block starting at tile t0. */
 WG_INLINE void wg_step_input(wg_job *j, float *v, size_t t0, size_t i0, size_t i1, size_t cnt,
-                             const int prec) {
+                             const int prec, const int ymm) {
     const wg_geom *g = &j->g;
     assert(t0 + i1 <= g->tiles && i1 <= cnt && cnt <= g->tb);
     for (size_t i = i0; i < i1; i++) {
@@ -861,7 +949,7 @@ WG_INLINE void wg_step_input(wg_job *j, float *v, size_t t0, size_t i0, size_t i
         void *row =
             prec != WG_F32 ? (void *)((uint16_t *)v + i * g->cinp) : (void *)(v + i * g->cinp);
         float *sc = g->fp16 ? v + WG_P * g->vstride / 2 + i * g->nch : NULL;
-        wg_input_tile(j, img, y0 - 1, x0 - 1, row, sc, next, nfrom, prec);
+        wg_input_tile(j, img, y0 - 1, x0 - 1, row, sc, next, nfrom, prec, ymm);
     }
 }
 
@@ -874,7 +962,7 @@ WG_INLINE void wg_step_input(wg_job *j, float *v, size_t t0, size_t i0, size_t i
  * thread likely takes at position p (each thread needs all of V[p + 1] in its
  * own L2). */
 WG_INLINE void wg_step_product(wg_job *j, const float *v, float *m, size_t cnt, int p, int cb,
-                               const void *unext, int nth, const int prec) {
+                               const void *unext, int nth, const int prec, const int avx2) {
     const wg_geom *g = &j->g;
     const int bf16 = prec == WG_BF16, half = prec != WG_F32; /* V and U in 2 bytes */
     const int nblk = g->coutp / WG_COLS;
@@ -913,6 +1001,10 @@ WG_INLINE void wg_step_product(wg_job *j, const float *v, float *m, size_t cnt, 
         const char *pf2 = vnext ? vnext + (size_t)vf * 64 : NULL;
         /* BF16: pairs of channels; an odd cin's last pair has a zero partner */
         const void *a = half ? (const void *)(vpb + r * g->cinp) : (const void *)(vp + r * g->cinp);
+        if (avx2) { /* FP32 only */
+            wg_kernel8_rows(rows, g->cin, a, g->cinp, up, mr, g->mtile, pf, npf, pf2, vn);
+            continue;
+        }
         wg_kernel_rows(prec, rows, bf16 ? (g->cin + 1) / 2 : g->cin, a, g->cinp,
                        half ? (const void *)upb : (const void *)up, mr, g->mtile, pf, npf, pf2, vn,
                        sc ? sc + r * g->nch : NULL, g->nch, j->f16emu);
@@ -925,26 +1017,28 @@ WG_INLINE void wg_step_product(wg_job *j, const float *v, float *m, size_t cnt, 
  * 32 output channels of a block costs nothing measurable). */
 typedef void wg_product_fn(wg_job *j, const float *v, float *m, size_t cnt, int p, int cb,
                            const void *unext, int nth);
-#define WG_PRODUCT(NAME, ATTR, PREC)                                                               \
+#define WG_PRODUCT(NAME, ATTR, PREC, AVX2)                                                         \
     static ATTR __attribute__((noinline)) void NAME(wg_job *j, const float *v, float *m,           \
                                                     size_t cnt, int p, int cb, const void *unext,  \
                                                     int nth) {                                     \
-        wg_step_product(j, v, m, cnt, p, cb, unext, nth, PREC);                                    \
+        wg_step_product(j, v, m, cnt, p, cb, unext, nth, PREC, AVX2);                              \
     }
-WG_PRODUCT(wg_product_avx512, WG_AVX512, WG_F32)
-WG_PRODUCT(wg_product_bf16, WG_AVX512, WG_BF16)
-WG_PRODUCT(wg_product_fp16, WG_AVX512, WG_F16)
-WG_PRODUCT(wg_product_generic, , WG_F32)
+WG_PRODUCT(wg_product_avx512, WG_AVX512, WG_F32, 0)
+WG_PRODUCT(wg_product_bf16, WG_AVX512, WG_BF16, 0)
+WG_PRODUCT(wg_product_fp16, WG_AVX512, WG_F16, 0)
+WG_PRODUCT(wg_product_avx2, WG_AVX2, WG_F32, 1)
+WG_PRODUCT(wg_product_generic, , WG_F32, 0)
 #undef WG_PRODUCT
 
 /* Step 3 for tiles [i0, i1) of the block starting at tile t0, all channels. */
-WG_INLINE void wg_step_output(wg_job *j, const float *m, size_t t0, size_t i0, size_t i1) {
+WG_INLINE void wg_step_output(wg_job *j, const float *m, size_t t0, size_t i0, size_t i1,
+                              const int ymm) {
     assert(t0 + i1 <= j->g.tiles && i1 <= j->g.tb);
     for (size_t i = i0; i < i1; i++) {
         size_t img;
         int y0, x0;
         wg_tile_origin(&j->g, t0 + i, &img, &y0, &x0);
-        wg_output_tile(j, m + i * j->g.mtile, img, y0, x0, 0, wg_round_up(j->g.cout, 16));
+        wg_output_tile(j, m + i * j->g.mtile, img, y0, x0, 0, wg_round_up(j->g.cout, 16), ymm);
     }
 }
 
@@ -954,7 +1048,8 @@ WG_INLINE void wg_step_output(wg_job *j, const float *m, size_t t0, size_t i0, s
  * between steps for the other threads' tasks that the next step needs.
  * Private blocks: whole blocks taken from a queue, in this thread's own V
  * and M, no waiting. */
-WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int prec, wg_product_fn *product) {
+WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int prec, wg_product_fn *product,
+                       const int ymm) {
     const wg_geom *g = &j->g;
     const unsigned nblocks = (unsigned)((g->tiles + g->tb - 1) / g->tb);
     const unsigned nblk = (unsigned)(g->coutp / WG_COLS);
@@ -970,7 +1065,7 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int prec, wg_product_f
 #ifdef WG_PROFILE
             double wg_t0 = tid == 0 ? wg_cpu() : 0;
 #endif
-            wg_step_input(j, v, t0, 0, cnt, cnt, prec);
+            wg_step_input(j, v, t0, 0, cnt, cnt, prec, ymm);
             WG_T(0);
             for (unsigned k = 0; k < per2; k++) {
                 unsigned kn = k + 1 < per2 ? k + 1 : k;
@@ -978,7 +1073,7 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int prec, wg_product_f
                         k + 1 < per2 ? u0 + (size_t)kn * ublk : NULL, 1);
             }
             WG_T(1);
-            wg_step_output(j, m, t0, 0, cnt);
+            wg_step_output(j, m, t0, 0, cnt, ymm);
             WG_T(2);
         }
         return;
@@ -995,7 +1090,7 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int prec, wg_product_f
         while (bn_pool_take(&j->q[0], end1, &task)) {
             size_t i0 = (size_t)(task - blk * per13) * WG_TILES_PER_TASK;
             size_t i1 = i0 + WG_TILES_PER_TASK < cnt ? i0 + WG_TILES_PER_TASK : cnt;
-            wg_step_input(j, j->v, t0, i0, i1, cnt, prec);
+            wg_step_input(j, j->v, t0, i0, i1, cnt, prec, ymm);
             if (j->vstream) /* V complete before the products read it */
                 wg_stream_fence();
             bn_pool_finish(&j->q[0], end1);
@@ -1019,7 +1114,7 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int prec, wg_product_f
         while (bn_pool_take(&j->q[2], end3, &task)) {
             size_t i0 = (size_t)(task - blk * per13) * WG_TILES_PER_TASK;
             size_t i1 = i0 + WG_TILES_PER_TASK < cnt ? i0 + WG_TILES_PER_TASK : cnt;
-            wg_step_output(j, j->m, t0, i0, i1);
+            wg_step_output(j, j->m, t0, i0, i1, ymm);
             bn_pool_finish(&j->q[2], end3);
         }
         WG_T(2);
@@ -1027,27 +1122,36 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int prec, wg_product_f
 }
 
 static WG_AVX512 void wg_work_avx512(void *arg, int tid, int nth) {
-    wg_work(arg, tid, nth, WG_F32, wg_product_avx512);
+    wg_work(arg, tid, nth, WG_F32, wg_product_avx512, 0);
     if (((wg_job *)arg)->stream)
         wg_stream_fence();
 }
 
 /* The BF16 products (winograd_bf16.h): only on CPUs with avx512_bf16. */
 static WG_AVX512 void wg_work_bf16(void *arg, int tid, int nth) {
-    wg_work(arg, tid, nth, WG_BF16, wg_product_bf16);
+    wg_work(arg, tid, nth, WG_BF16, wg_product_bf16, 0);
     if (((wg_job *)arg)->stream)
         wg_stream_fence();
 }
 
 /* The FP16 products (winograd_fp16.h): on CPUs with avx512_fp16. */
 static WG_AVX512 void wg_work_fp16(void *arg, int tid, int nth) {
-    wg_work(arg, tid, nth, WG_F16, wg_product_fp16);
+    wg_work(arg, tid, nth, WG_F16, wg_product_fp16, 0);
+    if (((wg_job *)arg)->stream)
+        wg_stream_fence();
+}
+
+/* The FP32 engine for CPUs with AVX2 and FMA but no AVX-512: the same
+ * template, its vectors of 16 floats as pairs of ymm, the products in
+ * wg_kernel8, streamed stores in pairs of ymm. */
+static WG_AVX2 void wg_work_avx2(void *arg, int tid, int nth) {
+    wg_work(arg, tid, nth, WG_F32, wg_product_avx2, 1);
     if (((wg_job *)arg)->stream)
         wg_stream_fence();
 }
 
 static void wg_work_generic(void *arg, int tid, int nth) {
-    wg_work(arg, tid, nth, WG_F32, wg_product_generic);
+    wg_work(arg, tid, nth, WG_F32, wg_product_generic, 0);
 }
 
 /* Whether the FP16 products run in software: asked for ($BN_FP16_EMULATE
@@ -1308,7 +1412,10 @@ static void winograd_run(const bn_conv *c, const float *in, float *out, int n, i
         (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
     int nth = bn_cpu_threads();
     j.private_blocks = wg_private(&j.g, nth);
-    bn_pool_fn fn = bn_conv_winograd_fast() ? wg_work_avx512 : wg_work_generic;
+    const bn_winograd_isa isa = bn_conv_winograd_isa();
+    bn_pool_fn fn = isa == BN_WINOGRAD_AVX512 ? wg_work_avx512
+                    : isa == BN_WINOGRAD_AVX2 ? wg_work_avx2
+                                              : wg_work_generic;
     /* bn_conv_winograd_has_precision said so */
     assert(prec == WG_F32 || fn == wg_work_avx512);
     if (prec == WG_BF16)
@@ -1316,8 +1423,9 @@ static void winograd_run(const bn_conv *c, const float *in, float *out, int n, i
     else if (prec == WG_F16)
         fn = wg_work_fp16;
     j.f16emu = prec == WG_F16 && wg_f16_emulated();
-    j.stream = fn != wg_work_generic && wg_stream_out(&j.g, pool) && ((uintptr_t)out & 63) == 0;
-    j.vstream = fn != wg_work_generic && wg_vstream(&j.g, j.private_blocks);
+    j.stream =
+        isa != BN_WINOGRAD_PORTABLE && wg_stream_out(&j.g, pool) && ((uintptr_t)out & 63) == 0;
+    j.vstream = isa != BN_WINOGRAD_PORTABLE && wg_vstream(&j.g, j.private_blocks);
 #ifdef WG_PROFILE
     double before[4];
     memcpy(before, wg_prof, sizeof before);
@@ -1344,8 +1452,10 @@ void bn_conv_winograd_plan_for(int cin, int cout, int n, int h, int w, int pool,
     out->budget = g.budget;
     out->rule = rules[g.rule];
     out->private_blocks = private_blocks;
-    out->vstream = wg_vstream(&g, private_blocks);
-    out->stream = wg_stream_out(&g, pool);
+    /* (the portable build never streams: wg_stream) */
+    const int vec = bn_conv_winograd_isa() != BN_WINOGRAD_PORTABLE;
+    out->vstream = vec && wg_vstream(&g, private_blocks);
+    out->stream = vec && wg_stream_out(&g, pool);
 }
 
 /* in (n, h, w, cin) -> out (n, h, w, cout) = relu(conv3x3_same(in) + bias). */
@@ -1368,11 +1478,24 @@ static void winograd_release(bn_conv *c) {
     bn_pool_release();
 }
 
-/* $BN_WINOGRAD_PORTABLE (non-empty) forces the portable build, so that tests
- * can check it on machines that have AVX-512. */
-int bn_conv_winograd_fast(void) {
-    const char *portable = getenv("BN_WINOGRAD_PORTABLE");
-    return bn_cpu_features_get()->avx512 && !(portable && *portable);
+/* The best build this CPU runs, or a lesser one asked for by
+ * $BN_WINOGRAD_ISA (avx2 or portable) or $BN_WINOGRAD_PORTABLE (non-empty),
+ * so that tests check every build on machines that have AVX-512. */
+bn_winograd_isa bn_conv_winograd_isa(void) {
+    const bn_cpu_features *f = bn_cpu_features_get();
+    const char *portable = getenv("BN_WINOGRAD_PORTABLE"), *cap = getenv("BN_WINOGRAD_ISA");
+    bn_winograd_isa isa = f->avx512     ? BN_WINOGRAD_AVX512
+                          : f->avx2_fma ? BN_WINOGRAD_AVX2
+                                        : BN_WINOGRAD_PORTABLE;
+    if (cap && strcmp(cap, "avx2") == 0 && isa > BN_WINOGRAD_AVX2)
+        isa = BN_WINOGRAD_AVX2;
+    if ((cap && strcmp(cap, "portable") == 0) || (portable && *portable))
+        isa = BN_WINOGRAD_PORTABLE;
+    return isa;
+}
+
+int bn_conv_winograd_avx512(void) {
+    return bn_conv_winograd_isa() == BN_WINOGRAD_AVX512;
 }
 
 const bn_conv_ops bn_conv_winograd_ops = {
@@ -1392,9 +1515,9 @@ int bn_conv_winograd_has_precision(bn_precision p) {
     switch (p) {
     case BN_PRECISION_FP32: return 1;
     case BN_PRECISION_BF16:
-        return WG_HAVE_BF16 && bn_conv_winograd_fast() && bn_cpu_features_get()->avx512_bf16;
+        return WG_HAVE_BF16 && bn_conv_winograd_avx512() && bn_cpu_features_get()->avx512_bf16;
     case BN_PRECISION_FP16:
-        return WG_HAVE_FP16 && bn_conv_winograd_fast() &&
+        return WG_HAVE_FP16 && bn_conv_winograd_avx512() &&
                (bn_cpu_features_get()->avx512_fp16 || (emu && *emu && strcmp(emu, "0") != 0));
     default: return 0;
     }
@@ -1431,8 +1554,25 @@ static WG_AVX512 double wg_bench_calls(int prec, int emu, const void *a, const v
     return calls / (t - t0);
 }
 
+/* The same with the AVX2 build's FP32 kernel (wg_kernel8_rows). */
+static WG_AVX2 double wg_bench_calls8(const float *a, const float *b, float *c, double seconds) {
+    long calls = 0;
+    double t0 = wg_now(), t;
+    do {
+        for (int i = 0; i < 64; i++) {
+            wg_kernel8_rows(WG_ROWS, WG_BENCH_K, a, WG_BENCH_K, b, c, WG_BENCH_LDC, NULL, 0, NULL,
+                            0);
+            __asm__ volatile("" ::: "memory");
+        }
+        calls += 64;
+        t = wg_now();
+    } while (t - t0 < seconds);
+    return calls / (t - t0);
+}
+
 double bn_conv_winograd_kernel_gmacs(bn_precision p, int reps, double seconds) {
-    if (!bn_conv_winograd_has_precision(p) || !bn_conv_winograd_fast())
+    const bn_winograd_isa isa = bn_conv_winograd_isa();
+    if (!bn_conv_winograd_has_precision(p) || isa == BN_WINOGRAD_PORTABLE)
         return 0;
     const int prec = wg_prec_of(p), emu = prec == WG_F16 && wg_f16_emulated();
     size_t abytes = (size_t)WG_ROWS * WG_BENCH_K * 4, bbytes = (size_t)WG_BENCH_K * WG_COLS * 4;
@@ -1459,8 +1599,9 @@ double bn_conv_winograd_kernel_gmacs(bn_precision p, int reps, double seconds) {
     }
     double best = 0;
     for (int r = 0; r < reps; r++) {
-        double rate =
-            wg_bench_calls(prec, emu, af, bf, (float *)(mem + abytes + bbytes), sc, seconds);
+        float *c = (float *)(mem + abytes + bbytes);
+        double rate = isa == BN_WINOGRAD_AVX2 ? wg_bench_calls8(af, bf, c, seconds)
+                                              : wg_bench_calls(prec, emu, af, bf, c, sc, seconds);
         best = rate > best ? rate : best;
     }
     free(mem);
@@ -1506,7 +1647,7 @@ static void wg_bench_put(const wg_geom *g, char *base, size_t i, float x) {
 
 double bn_conv_winograd_products_gmacs(bn_precision p, int cin, int cout, int n, int h, int w,
                                        int same_position, int reps, double seconds) {
-    if (!bn_conv_winograd_has_precision(p) || !bn_conv_winograd_fast() || cin < 1 || cout < 1 ||
+    if (!bn_conv_winograd_has_precision(p) || !bn_conv_winograd_avx512() || cin < 1 || cout < 1 ||
         n < 1 || h < 1 || w < 1)
         return 0;
     const int prec = wg_prec_of(p);

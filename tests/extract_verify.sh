@@ -12,7 +12,7 @@ verify() { "$EXTRACT" verify --weights "$WEIGHTS" --db "$DB" "$@"; }
 
 "$EXTRACT" --weights "$WEIGHTS" --db "$DB" --size 64 --batch 5 --quiet --self-check 1 --json "$T/ds" >"$T/out.json"
 check_eq "extract with --self-check 1 exit" "$?" 0
-check_eq "engine recorded on every vector" "$(q "$DB" "SELECT count(*) FROM vectors WHERE engine IN ('winograd-avx512','winograd-portable','direct') AND engine_version = 3")" 12
+check_eq "engine recorded on every vector" "$(q "$DB" "SELECT count(*) FROM vectors WHERE engine IN ('winograd-avx512','winograd-avx2','winograd-portable','direct') AND engine_version = 3")" 12
 cp "$DB" "$T/fresh.db"
 
 # A clean database: verify finds nothing, bitwise.
@@ -58,7 +58,7 @@ out=$(verify --all --conv direct --json "$T/ds"); rc=$?
 check_eq "verify with the exact engine: exit 0" "$rc" 0
 check_match "exact engine: all within 1e-4" "$out" '"checked":12,"identical":0,"close":12,"differ":0'
 # Winograd forced on every layer rounds the first layer otherwise than auto
-# (which gives it the small engine, or the direct engine without AVX-512):
+# (which gives it the small engine, or the direct engine without AVX2):
 # another engine id, so within 1e-4 and never a difference to repair.
 out=$(verify --all --conv winograd --json "$T/ds"); rc=$?
 check_eq "verify with Winograd forced: exit 0" "$rc" 0

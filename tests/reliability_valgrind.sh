@@ -6,12 +6,14 @@
 # check the same things their own way).
 #
 # Which convolution code this checks: valgrind cannot execute AVX-512 and
-# hides it from CPUID, so under valgrind the default engine (auto) is the
-# direct one and `--conv winograd` runs the portable Winograd build. Both are
-# run here, each on a partial batch (two photos in a network built for
-# three). The AVX-512 kernels are never checked by valgrind: the ASan suite
-# runs them (docs/RELIABILITY.md). tests/engine_probe asks the library what
-# it runs, under valgrind, and this test fails if that is not what it claims.
+# hides it from CPUID, but runs AVX2 and FMA where the CPU has them. So under
+# valgrind the default engine (auto) is the AVX2 build of the small and
+# Winograd engines on such CPUs (the direct one elsewhere). Run here, each on
+# a partial batch (two photos in a network built for three): --conv direct,
+# the default, and the portable Winograd build (BN_WINOGRAD_ISA=portable).
+# The AVX-512 kernels are never checked by valgrind: the ASan suite runs them
+# (docs/RELIABILITY.md). tests/engine_probe asks the library what it runs,
+# under valgrind, and this test fails if that is not what it claims.
 . "$(dirname "$0")/lib.sh"
 
 command -v valgrind >/dev/null || { echo "valgrind is not installed"; exit 77; }
@@ -45,29 +47,44 @@ head -c 3000 "$T/ds/train/cat/"*.jpg >"$T/ds/train/dog/truncated.jpg"
 DB="$T/v.db"
 
 # What this test claims to run under valgrind, and what really runs there.
-CLAIM="auto=direct winograd=winograd-portable"
+if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
+    CLAIM="auto=winograd-avx2 winograd=winograd-avx2"
+    AUTO=winograd-avx2
+else
+    CLAIM="auto=direct winograd=winograd-portable"
+    AUTO=direct
+fi
 probe=$(valgrind -q "$BN_BUILD_DIR/tests/engine_probe")
 echo "engines: natively $("$BN_BUILD_DIR/tests/engine_probe"); under valgrind $probe"
 check_eq "under valgrind the code checked is: $CLAIM" "$probe" "$CLAIM"
 
-vg extract "$EXTRACT" --weights "$WEIGHTS" --size 32 --batch 3 --threads 1 --quiet --db "$DB" "$T/ds"
+vg extract "$EXTRACT" --weights "$WEIGHTS" --size 32 --batch 3 --threads 1 --conv direct --quiet \
+    --db "$DB" "$T/ds"
 check_eq "extract under valgrind: exit (one input failed)" "$?" 3
 check "extract: no memory error, no leak" clean extract
 check_eq "extract stored the photos" "$(q "$DB" 'SELECT count(*) FROM embeddings')" 2
 check_eq "their vectors record the engine that ran under valgrind" \
     "$(q "$DB" 'SELECT group_concat(DISTINCT engine) FROM vectors')" direct
-# The portable Winograd build, on the same partial batch; its vectors equal
-# the direct engine's to float rounding (the same photos, another database).
-vg winograd "$EXTRACT" --weights "$WEIGHTS" --size 32 --batch 3 --threads 1 --conv winograd --quiet \
-    --db "$T/w.db" "$T/ds"
-check_eq "extract --conv winograd under valgrind: exit (one input failed)" "$?" 3
-check "extract --conv winograd: no memory error, no leak" clean winograd
+# The default engine and the portable Winograd build, on the same partial
+# batch; their vectors equal the direct engine's to float rounding (the same
+# photos, other databases).
+vg auto "$EXTRACT" --weights "$WEIGHTS" --size 32 --batch 3 --threads 1 --quiet --db "$T/a.db" "$T/ds"
+check_eq "extract (auto) under valgrind: exit (one input failed)" "$?" 3
+check "extract (auto): no memory error, no leak" clean auto
+check_eq "its vectors record $AUTO" \
+    "$(q "$T/a.db" 'SELECT group_concat(DISTINCT engine) FROM vectors')" "$AUTO"
+BN_WINOGRAD_ISA=portable vg winograd "$EXTRACT" --weights "$WEIGHTS" --size 32 --batch 3 --threads 1 \
+    --conv winograd --quiet --db "$T/w.db" "$T/ds"
+check_eq "extract --conv winograd (portable) under valgrind: exit (one input failed)" "$?" 3
+check "extract --conv winograd (portable): no memory error, no leak" clean winograd
 check_eq "--conv winograd vectors record the portable build" \
     "$(q "$T/w.db" 'SELECT group_concat(DISTINCT engine) FROM vectors')" winograd-portable
-check_eq "winograd vectors = direct ones (rel L2 <= 1e-5)" \
-    "$(q "$DB" ".load ${BN_BUILD_DIR:?}/ext/bottleneck_vec" "ATTACH '$T/w.db' AS w" \
-        "SELECT count(*) FROM main.embeddings a JOIN w.embeddings b USING (path)
-         WHERE vec_distance_l2(a.vector, b.vector) <= 1e-5 * sqrt(vec_dot(a.vector, a.vector))")" 2
+for other in a w; do
+    check_eq "$other.db's vectors = direct ones (rel L2 <= 1e-5)" \
+        "$(q "$DB" ".load ${BN_BUILD_DIR:?}/ext/bottleneck_vec" "ATTACH '$T/$other.db' AS o" \
+            "SELECT count(*) FROM main.embeddings a JOIN o.embeddings b USING (path)
+             WHERE vec_distance_l2(a.vector, b.vector) <= 1e-5 * sqrt(vec_dot(a.vector, a.vector))")" 2
+done
 
 vg train "$CLASSIFY" --db "$DB" --valid none --test none --quiet
 check_eq "classify train under valgrind: exit" "$?" 0

@@ -228,7 +228,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    printf("winograd engine: %s\n", bn_conv_winograd_fast() ? "AVX-512" : "portable");
+    printf("winograd engine: %s\n", bn_conv_engine_id(BN_CONV_WINOGRAD));
     const char *list = getenv("BN_BATCH_SIZES");
     char buf[256];
     snprintf(buf, sizeof buf, "%s", list && *list ? list : "32 64 96 224 256");

@@ -1,6 +1,7 @@
 /*
- * test_conv_small.c: the small engine (conv_small.c: direct AVX-512 3x3
- * convolution for cin <= 4) against the exact direct engine.
+ * test_conv_small.c: the small engine (conv_small.c: direct AVX-512 or AVX2
+ * 3x3 convolution for cin <= 4) against the exact direct engine; where
+ * AVX-512 runs, the AVX2 build (forced) must give its bytes in parts 1-2.
  *
  * 1. Accuracy: random inputs and He-scaled kernels for cin 1, 2, 3, 4 and
  *    cout 1, 16, 17, 64 (plus 80 and 130: a partial second and third group of
@@ -16,12 +17,13 @@
  *    batches of 6, 7, 8 and 9 starting at different images (so each image
  *    sits at several batch positions) on 1, 2 and 3 threads: every image's
  *    output must be the same bytes as alone (memcmp), with and without pool.
- * 4. The choice: AUTO gives cin <= 4 to this engine on AVX-512 (FP32 even
- *    when BF16 is asked) and cin 5 to Winograd; an explicit request for cin 5
- *    fails; VGG16's vectors record "winograd-avx512" under AUTO (with BF16:
- *    "winograd-avx512-bf16") and "winograd-avx512-all" with Winograd forced
- *    on the first layer.
- * Without AVX-512 only the last part runs (AUTO then picks the direct engine).
+ * 4. The choice: AUTO gives cin <= 4 to this engine with AVX-512 or AVX2
+ *    (FP32 even when BF16 is asked) and cin 5 to Winograd; an explicit
+ *    request for cin 5 fails; VGG16's vectors record "winograd-avx512" (or
+ *    "winograd-avx2") under AUTO (with BF16: "winograd-avx512-bf16") and
+ *    "winograd-avx512-all" (or "-avx2-all") with Winograd forced on the
+ *    first layer.
+ * Without either only the last part runs (AUTO then picks the direct engine).
  */
 #include "check.h"
 #include "conv.h"
@@ -109,6 +111,20 @@ static void close_to(const float *a, const float *b, size_t count, const char *w
     printf("%-28s rel L2 %.2e  max abs %.2e of %.3g\n", what, rel, worst, amax);
 }
 
+/* Where AVX-512 runs: the AVX2 build (forced) gives want's bytes. */
+static void same_in_avx2(const layer *l, const float *in, const float *want, size_t count, int n,
+                         int h, int w, int pool, int threads, const char *what) {
+    if (bn_conv_winograd_isa() != BN_WINOGRAD_AVX512)
+        return;
+    setenv("BN_WINOGRAD_ISA", "avx2", 1);
+    float *o = support_ws_alloc(count * sizeof *o);
+    if (!run(BN_CONV_SMALL, threads, l, in, o, n, h, w, pool))
+        CHECK_MSG(memcmp(o, want, count * sizeof *o) == 0,
+                  "%s: the AVX2 build's bytes differ from AVX-512's", what);
+    free(o);
+    unsetenv("BN_WINOGRAD_ISA");
+}
+
 /* Part 1 and 2 for one shape. */
 static void test_shape(int n, int h, int w, int cin, int cout, int threads) {
     layer l = make_layer(cin, cout);
@@ -119,8 +135,10 @@ static void test_shape(int n, int h, int w, int cin, int cout, int threads) {
     char what[64];
     snprintf(what, sizeof what, "n%d %dx%d %d->%d t%d", n, h, w, cin, cout, threads);
     if (!run(BN_CONV_SMALL, threads, &l, in, os, n, h, w, 0) &&
-        !run(BN_CONV_DIRECT, 2, &l, in, od, n, h, w, 0))
+        !run(BN_CONV_DIRECT, 2, &l, in, od, n, h, w, 0)) {
         close_to(os, od, nout, what);
+        same_in_avx2(&l, in, os, nout, n, h, w, 0, threads, what);
+    }
     if (h % 2 == 0 && w % 2 == 0) {
         size_t np = nout / 4;
         float *ps = support_ws_alloc(np * sizeof *ps), *pd = malloc(np * sizeof *pd);
@@ -129,6 +147,7 @@ static void test_shape(int n, int h, int w, int cin, int cout, int threads) {
         if (!run(BN_CONV_SMALL, threads, &l, in, ps, n, h, w, 1) &&
             !run(BN_CONV_DIRECT, 2, &l, in, pd, n, h, w, 1)) {
             close_to(ps, pd, np, what);
+            same_in_avx2(&l, in, ps, np, n, h, w, 1, threads, what);
             bn_conv_maxpool2x2(os, pf, n, h, w, cout);
             CHECK_MSG(memcmp(ps, pf, np * sizeof *ps) == 0,
                       "%s: fused pool differs from forward + maxpool2x2", what);
@@ -199,7 +218,11 @@ static void test_choice(void) {
     layer l3 = make_layer(3, 64), l5 = make_layer(5, 64);
     bn_conv *c;
     bn_error err;
-    int fast = bn_conv_winograd_fast();
+    const bn_winograd_isa isa = bn_conv_winograd_isa();
+    const int fast = isa != BN_WINOGRAD_PORTABLE;
+    const char *id = isa == BN_WINOGRAD_AVX512 ? "winograd-avx512" : "winograd-avx2";
+    char all[64];
+    snprintf(all, sizeof all, "%s-all", id);
     CHECK_INT(bn_conv_create(&c, BN_CONV_AUTO, 3, 64, l3.k, l3.bias, &err), BN_OK);
     CHECK_INT(bn_conv_engine_of(c), fast ? BN_CONV_SMALL : BN_CONV_DIRECT);
     bn_conv_free(c);
@@ -235,8 +258,8 @@ static void test_choice(void) {
     bn_cpu_set_threads(2);
     bn_vgg16 *a = support_net(&w, BN_CONV_AUTO, BN_PRECISION_FP32, 32, 1);
     bn_vgg16 *f = support_net(&w, BN_CONV_WINOGRAD, BN_PRECISION_FP32, 32, 1);
-    CHECK_STR(bn_vgg16_engine_id(a), fast ? "winograd-avx512" : "direct");
-    CHECK_STR(bn_vgg16_engine_id(f), fast ? "winograd-avx512-all" : "winograd-portable");
+    CHECK_STR(bn_vgg16_engine_id(a), fast ? id : "direct");
+    CHECK_STR(bn_vgg16_engine_id(f), fast ? all : "winograd-portable");
     CHECK_INT(bn_vgg16_engine(a), fast ? BN_CONV_WINOGRAD : BN_CONV_DIRECT);
     bn_vgg16_free(a);
     bn_vgg16_free(f);
@@ -253,8 +276,8 @@ int main(int argc, char **argv) {
     (void)argc;
     CHECK(support_use_fast_blas(argv) == 0);
     test_choice();
-    if (!bn_conv_winograd_fast()) {
-        printf("no AVX-512: the small engine is not available here\n");
+    if (bn_conv_winograd_isa() == BN_WINOGRAD_PORTABLE) {
+        printf("no AVX-512 or AVX2: the small engine is not available here\n");
         return check_done();
     }
     static const int hw[][2] = {{1, 1}, {2, 3}, {7, 9}, {31, 33}};

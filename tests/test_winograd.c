@@ -8,7 +8,9 @@
  * 20), and a layer with enough tiles to be processed in several blocks. Each
  * output is compared with seven naive loops in double precision, and with the
  * exact direct engine; with 1, 2 and 3 threads the results must be identical
- * bit for bit (the split changes who computes a value, never how). A few
+ * bit for bit (the split changes who computes a value, never how). Where
+ * the AVX-512 build runs, the AVX2 build (forced: BN_WINOGRAD_ISA=avx2)
+ * must agree with it to 1e-6 at every shape, fused pool included. A few
  * shapes again with the portable build forced (BN_WINOGRAD_PORTABLE).
  *
  * Tolerance: Winograd F(6x6, 3x3) in float32 is accurate to about 1e-5
@@ -46,6 +48,44 @@ static int run(bn_conv_engine e, int threads, const float *in, const float *k, c
     return rc;
 }
 
+/* Where the AVX-512 build runs, the AVX2 build (forced) against its output
+ * `want`: conv (pool 0) or conv + pool (pool 1), 2 threads. Their products
+ * are the same sums in the same order, but the compiler may fuse the
+ * transforms' multiply-adds differently for 8-float vectors, so the two are
+ * separate engine ids (conv.h) and only held to 1e-6 relative L2 here; the
+ * count of shapes that came out identical is printed. */
+static int avx2_identical, avx2_compared;
+static void check_avx2_same(const support_layer *l, int n, int h, int w, int cin, int cout,
+                            int pool, const float *want, size_t nwant) {
+    if (bn_conv_winograd_isa() != BN_WINOGRAD_AVX512)
+        return; /* AVX2 is the default here (checked by the callers), or absent */
+    setenv("BN_WINOGRAD_ISA", "avx2", 1);
+    CHECK(bn_conv_winograd_isa() == BN_WINOGRAD_AVX2);
+    CHECK_STR(bn_conv_engine_id(BN_CONV_WINOGRAD), "winograd-avx2");
+    bn_cpu_set_threads(2);
+    bn_conv *c;
+    bn_error err;
+    if (bn_conv_create(&c, BN_CONV_WINOGRAD, cin, cout, l->k, l->bias, &err) == BN_OK) {
+        size_t ws = pool ? bn_conv_workspace_pool(c, n, h, w) : bn_conv_workspace(c, n, h, w);
+        void *wsp = support_ws_alloc(ws);
+        float *out = malloc(nwant * sizeof *out);
+        if (pool)
+            bn_conv_forward_pool(c, l->in, out, n, h, w, wsp);
+        else
+            bn_conv_forward(c, l->in, out, n, h, w, wsp);
+        double rel = support_rel_l2(out, want, nwant);
+        CHECK_MSG(rel <= 1e-6, "%sn%d %dx%d %d->%d: the AVX2 build %.3g from AVX-512",
+                  pool ? "pool " : "", n, h, w, cin, cout, rel);
+        avx2_compared++;
+        avx2_identical += memcmp(out, want, nwant * sizeof *out) == 0;
+        free(out);
+        free(wsp);
+        bn_conv_free(c);
+    } else
+        CHECK_MSG(0, "%s", err.msg);
+    unsetenv("BN_WINOGRAD_ISA");
+}
+
 static void test_shape(int n, int h, int w, int cin, int cout, float input_offset) {
     /* He-like kernel scale; inputs optionally shifted positive like ReLU outputs. */
     support_layer l;
@@ -75,6 +115,7 @@ static void test_shape(int n, int h, int w, int cin, int cout, float input_offse
     CHECK_MSG(memcmp(o1, o3, nout * sizeof *o1) == 0, "n%d %dx%d %d->%d: 1 vs 3 threads differ", n,
               h, w, cin, cout);
     printf("n%d %3dx%-3d %3d->%-3d rel L2 winograd %.2e direct %.2e\n", n, h, w, cin, cout, e, ed);
+    check_avx2_same(&l, n, h, w, cin, cout, 0, o1, nout);
 done:
     support_layer_free(&l);
     free(o1);
@@ -131,6 +172,8 @@ static void test_pool(int n, int h, int w, int cin, int cout) {
         CHECK_MSG(bad == 0, "pool %s n%d %dx%d %d->%d: %zu off, first at %zu: %.9g vs %.9g",
                   bn_conv_engine_name(engines[e]), n, h, w, cin, cout, bad, first, out[first],
                   pref[first]);
+        if (engines[e] == BN_CONV_WINOGRAD)
+            check_avx2_same(&l, n, h, w, cin, cout, 1, out, npool);
         double el = support_rel_l2_exact(out, pref, npool);
         CHECK_MSG(el <= 5e-5, "pool %s: rel L2 %g", bn_conv_engine_name(engines[e]), el);
         printf("pool %-8s n%d %3dx%-3d %3d->%-3d rel L2 %.2e\n", bn_conv_engine_name(engines[e]), n,
@@ -310,7 +353,7 @@ static void test_products_bench(void) {
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (size_t q = 0; q < sizeof precs / sizeof precs[0]; q++) {
             const int *sh = shapes[s];
-            int runs = bn_conv_winograd_fast() && bn_conv_winograd_has_precision(precs[q]);
+            int runs = bn_conv_winograd_avx512() && bn_conv_winograd_has_precision(precs[q]);
             for (int same = 0; same < 2; same++) {
                 double g = bn_conv_winograd_products_gmacs(precs[q], sh[0], sh[1], sh[2], sh[3],
                                                            sh[4], same, 1, 0.001);
@@ -349,6 +392,9 @@ int main(int argc, char **argv) {
     test_pool(8, 4, 6, 16, 32);   /* tiles spanning several images and gaps */
 
     test_products_bench();
+    if (avx2_compared)
+        printf("AVX2 build against AVX-512: %d of %d outputs identical bytes\n", avx2_identical,
+               avx2_compared);
 
     /* The portable build (machines without AVX-512), forced here. */
     setenv("BN_WINOGRAD_PORTABLE", "1", 1);
@@ -367,11 +413,12 @@ int main(int argc, char **argv) {
     bn_conv_engine e;
     CHECK_INT(bn_conv_engine_parse("winograd", &e), BN_OK);
     CHECK_INT(e, BN_CONV_WINOGRAD);
-    /* AUTO takes Winograd wherever its AVX-512 code runs, except for cin <= 4
-     * (the small engine: tests/test_conv_small.c); cin = 3 only when asked. */
+    /* AUTO takes Winograd wherever its AVX-512 or AVX2 code runs, except for
+     * cin <= 4 with AVX-512 (the small engine: tests/test_conv_small.c). */
+    const int vec = __builtin_cpu_supports("avx512f") ||
+                    (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
     if (bn_conv_create(&c, BN_CONV_AUTO, 16, 64, kz, bz, &err) == BN_OK) {
-        CHECK_INT(bn_conv_engine_of(c),
-                  __builtin_cpu_supports("avx512f") ? BN_CONV_WINOGRAD : BN_CONV_DIRECT);
+        CHECK_INT(bn_conv_engine_of(c), vec ? BN_CONV_WINOGRAD : BN_CONV_DIRECT);
         bn_conv_free(c);
     } else
         CHECK_MSG(0, "%s", err.msg);
