@@ -7,8 +7,9 @@
 # BUILD_DIR (default: build) must hold bench/bench_net and
 # extract/bottleneck-extract (meson option bench=true, the default).
 # First prints the host: CPU model, and its FP32 / BF16 / FP16 peaks
-# (sh ../shared/bench/peers.sh peak): the hosts of this kind are not all the
-# same CPU, so every result is read next to them. Then:
+# (sh ../shared/bench/peers.sh peak; on a CPU without AVX-512, where that
+# cannot build, the FP32 peak of bench/fma_peak): the hosts of this kind are
+# not all the same CPU, so every result is read next to them. Then:
 #   0. start-up (bench/startup.py): launch to exit of bottleneck-extract on one
 #      photo, and launch to its vector in the database (warm page cache and
 #      kernel cache; once cold), and launch to exit of
@@ -75,9 +76,17 @@ cpu=$(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo | head -n 1)
 echo "INFO cpu=\"$cpu\" cores=$(nproc) flags=\"$(grep -o -w -E 'avx512f|avx512_bf16|avx512_fp16|amx_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ')\"" |
     tee -a "$log"
 sh "$shared/bench/peers.sh" peak 2>&1 | grep '^RESULT' | tee -a "$log" || true
+# peers.sh's peak_fma.c needs AVX-512 to build: elsewhere (an AVX2-only CPU)
+# the FP32 peak comes from bench/fma_peak.
+if ! grep -q '^RESULT bench=fma_avx512_fp32 threads=2 ' "$log" && [ -x "$build/bench/fma_peak" ]; then
+    "$build/bench/fma_peak" 5 | tee -a "$log" || true
+fi
 # The per-layer table's percentages are of this host's FP32 peak on 2 threads
-# (bench_net's default, 234, is the reference machine's).
+# (bench_net's default, 234, is the reference machine's): AVX-512's where
+# the CPU has it, else AVX2's.
 peak=$(sed -n 's/^RESULT bench=fma_avx512_fp32 threads=2 .*gflops_median=\([0-9.]*\).*/\1/p' "$log" | tail -n 1)
+[ -n "$peak" ] ||
+    peak=$(sed -n 's/^RESULT bench=fma_avx2_fp32 threads=2 .*gflops_median=\([0-9.]*\).*/\1/p' "$log" | tail -n 1)
 peak_arg=""
 [ -n "$peak" ] && peak_arg="--peak $peak"
 
@@ -323,6 +332,9 @@ if rounds:
 # peak's reps) over VGG16's 30.69 GFLOP, times F(6x6,3x3)'s 5.06x cut.
 pk = [float(r['gflops_median']) for r in res
       if r.get('bench') == 'fma_avx512_fp32' and r.get('threads') == '2' and 'gflops_median' in r]
+if not pk:  # an AVX2-only host (bench/fma_peak)
+    pk = [float(r['gflops_median']) for r in res
+          if r.get('bench') == 'fma_avx2_fp32' and r.get('threads') == '2' and 'gflops_median' in r]
 if pk and fast:
     ceil = pk[-1] / 30.69 * 5.06
     line = f"RATIO fp32/ceiling single={fast / ceil:.2f}"
