@@ -208,6 +208,8 @@ rounds = {}
 for l in lines:
     if l.startswith('RESULT round='):
         r = kv(l)
+        if 'img_s_median' not in r:  # status=unsupported (oneDNN's Winograd without AVX-512)
+            continue
         lowp = r.get('engine_id', '').endswith(('-bf16', '-fp16'))
         name = ('lowp' if lowp else 'ours' if r.get('runtime') == 'bottleneck' else
                 'wino' if r.get('runtime') == 'onednn' else 'ort')
