@@ -22,7 +22,9 @@
  *    BN_PROPERTY_DRAWS draws (default 3), each image compared bitwise with
  *    itself alone and with the exact engine.
  *
- * Sizes: 32, 64, 96, 224, 256 (BN_BATCH_SIZES overrides, e.g. "32 64").
+ * Sizes: 32, 64, 96, 224, 256 (BN_BATCH_SIZES overrides, e.g. "32 64"); an
+ * argument "small" runs those up to 96 and the property test, "large" the
+ * others (two meson tests, batch and batch_large, that run side by side).
  * The direct engine must be batch independent too: checked the same way at
  * 32 and 64 (its speed makes larger sizes costly). At 224 and 256 each batch
  * size of 2 runs with one of the thread counts, in turn.
@@ -35,6 +37,7 @@
 #include "vgg16.h"
 #include "weights.h"
 
+#include <string.h>
 #include <time.h>
 
 #define MAXB 17 /* the largest batch tried */
@@ -219,8 +222,11 @@ static void property(void) {
     }
 }
 
+/* test_batch [small|large]: the sizes up to 96 and the property test, or
+ * the sizes above 96 (meson runs the two side by side); all without. */
 int main(int argc, char **argv) {
-    (void)argc;
+    const char *part = argc > 1 ? argv[1] : "";
+    const int small = strcmp(part, "large") != 0, large = strcmp(part, "small") != 0;
     CHECK(support_use_fast_blas(argv) == 0);
     bn_error err;
     if (bn_image_init(argv[0], &err) ||
@@ -232,9 +238,13 @@ int main(int argc, char **argv) {
     const char *list = getenv("BN_BATCH_SIZES");
     char buf[256];
     snprintf(buf, sizeof buf, "%s", list && *list ? list : "32 64 96 224 256");
-    for (char *tok = strtok(buf, " ,"); tok; tok = strtok(NULL, " ,"))
-        one_size(atoi(tok));
-    property();
+    for (char *tok = strtok(buf, " ,"); tok; tok = strtok(NULL, " ,")) {
+        int s = atoi(tok);
+        if (s <= 96 ? small : large)
+            one_size(s);
+    }
+    if (small)
+        property();
     bn_weights_free(&weights);
     bn_image_shutdown();
     return check_done();
