@@ -122,8 +122,7 @@ void bn_conv_gemm_forward(const bn_conv_gemm *c, const float *in, float *out, in
  * each gives the same bytes for the same image. */
 typedef enum { BN_WINOGRAD_PORTABLE, BN_WINOGRAD_AVX2, BN_WINOGRAD_AVX512 } bn_winograd_isa;
 bn_winograd_isa bn_conv_winograd_isa(void);
-/* Whether that build is the AVX-512 one: the small engine and the reduced
- * precisions need it. */
+/* Whether that build is the AVX-512 one: the reduced precisions need it. */
 int bn_conv_winograd_avx512(void);
 
 /* The engines' numerical version, recorded with every stored vector: 3 since

@@ -228,6 +228,11 @@ SM_INLINE SM_AVX512 void small_row_group(const float *pad, size_t prow, const fl
     }
 }
 
+/* The lanes of an 8-float vector below `left` (all of them from 8 up). */
+SM_INLINE SM_AVX2 __m256i small_lanes8(int left) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(left), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
 /* small_row_group with AVX2: the same chain of FMAs for every output (bias,
  * then the taps in order), so the same bytes, computed 16 channels (two ymm)
  * by SM_PX8 pixels at a time. */
@@ -239,12 +244,8 @@ SM_INLINE SM_AVX2 void small_row_group8(const float *pad, size_t prow, const flo
     for (int v = 0; v < NV; v++) {
         const int c0 = g * SM_GROUP + 16 * v, left = cout - c0;
         __m256 b[2];
-        for (int h = 0; h < 2; h++) {
-            const int l = left - 8 * h; /* lanes of this half below cout */
-            const __m256i m =
-                _mm256_cmpgt_epi32(_mm256_set1_epi32(l), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-            b[h] = _mm256_maskload_ps(bias + c0 + 8 * h, m);
-        }
+        for (int h = 0; h < 2; h++) /* the lanes of this half below cout */
+            b[h] = _mm256_maskload_ps(bias + c0 + 8 * h, small_lanes8(left - 8 * h));
         for (int x0 = 0; x0 < w; x0 += SM_PX8) {
             __m256 acc[SM_PX8][2];
             for (int px = 0; px < SM_PX8; px++)
@@ -272,11 +273,7 @@ SM_INLINE SM_AVX2 void small_row_group8(const float *pad, size_t prow, const flo
                     else if (l >= 8)
                         _mm256_storeu_ps(o + 8 * h, y);
                     else if (l > 0)
-                        _mm256_maskstore_ps(
-                            o + 8 * h,
-                            _mm256_cmpgt_epi32(_mm256_set1_epi32(l),
-                                               _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)),
-                            y);
+                        _mm256_maskstore_ps(o + 8 * h, small_lanes8(l), y);
                 }
             }
         }

@@ -42,9 +42,10 @@
  * Layers with a small U (block1-2) instead give each thread whole blocks of
  * its own (wg_geometry). Waits spin briefly, then sleep (futex).
  *
- * The hot loops are written with GCC vector extensions and compiled twice:
- * for AVX-512 (picked at run time when the CPU has it) and for the baseline
- * x86-64 target, which is slow but correct anywhere.
+ * The hot loops are written with GCC vector extensions and compiled three
+ * times, the build picked at run time (bn_conv_winograd_isa): for AVX-512,
+ * for AVX2 + FMA (its own products kernel, wg_kernel8, for 16 registers)
+ * and for the baseline x86-64 target, which is slow but correct anywhere.
  *
  * Memory: U is 64/9 the size of the kernel (67 MB for a 512x512 layer), in
  * transparent huge pages where the system allows (the products stream it);
@@ -854,10 +855,10 @@ WG_INLINE void wg_kernel_rows(const int prec, int rows, int k, const void *a, si
  * <= WG_ROWS8 tiles by one half (16 columns) of a 32-column panel of U at b,
  * so 2 x rows accumulators of 8 floats, two loads of B and one broadcast per
  * step: 15 registers at 6 rows. Each output is the same sum in the same order
- * as wg_kernel's (one fused multiply-add per channel, channels in order), so
- * the AVX2 and AVX-512 builds give the same bytes (tests/test_winograd.c
- * checks it where both run). C's half h starts at c + h * WG_P * 16, as
- * wg_kernel stores it. */
+ * as wg_kernel's (one fused multiply-add per channel, channels in order); the
+ * transforms around it may still round otherwise in this build (conv.h), so
+ * tests/test_winograd.c holds whole layers of the two builds to 1e-6. C's
+ * half h starts at c + h * WG_P * 16, as wg_kernel stores it. */
 #define WG_ROWS8 6
 WG_INLINE void wg_kernel8(int rows, int k, const float *a, size_t lda, const float *b, int half,
                           float *c, size_t ldc, const char *pf, int npf, const char *pf2,
