@@ -14,7 +14,9 @@
  * position's V and U costs. G multiply-adds per second (Winograd's, 64 per
  * tile, input and output channel); given one thread's peak of a format in
  * GFLOPS (../shared/bench/peers.sh peak: fma_avx512_fp32, dpbf16_avx512,
- * fma_avx512_fp16), also the share of it.
+ * fma_avx512_fp16; on a CPU without AVX-512, bench/fma_peak's one thread),
+ * also the share of it. The build the engine runs here: AVX-512, or AVX2
+ * (FP32 only, its own kernel: wg_kernel8).
  *
  *   build/bench/bench_products [--batch N] [--seconds S]
  *                              [--peak1-fp32 G] [--peak1-bf16 G] [--peak1-fp16 G]
@@ -72,8 +74,8 @@ int main(int argc, char **argv) {
     }
     if (batch < 1 || !(seconds > 0))
         usage();
-    if (!bn_conv_winograd_avx512()) {
-        fprintf(stderr, "bench_products: the engine's AVX-512 kernels do not run here\n");
+    if (bn_conv_winograd_isa() == BN_WINOGRAD_PORTABLE) {
+        fprintf(stderr, "bench_products: the engine's AVX-512 and AVX2 kernels do not run here\n");
         return 77;
     }
     /* FP32, then the reduced precisions that run natively here */

@@ -336,7 +336,19 @@ static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w, int 
     if (tb < min_tb)
         tb = min_tb;
 #ifdef WG_PROFILE
-    const char *env = getenv("BN_WG_TB"); /* block size experiments */
+    /* Experiments (docs/PERFORMANCE.md, "Block sizes on the Zen 2 host"):
+     * BN_WG_FLOOR=F, blocks of the large rule at least F times U (at most
+     * WG_U_BLOCK_MAX); BN_WG_TB=N, N tiles per block everywhere. */
+    const char *fenv = getenv("BN_WG_FLOOR");
+    if (fenv && g->rule == WG_RULE_LARGE) {
+        size_t f = (size_t)(atof(fenv) * (double)ubytes);
+        f = f < WG_U_BLOCK_MAX ? f : WG_U_BLOCK_MAX;
+        if (f > budget) {
+            budget = g->budget = f;
+            tb = budget / per_tile;
+        }
+    }
+    const char *env = getenv("BN_WG_TB");
     if (env && atoi(env) > 0)
         tb = (size_t)atoi(env);
 #endif
@@ -1428,6 +1440,10 @@ static void winograd_run(const bn_conv *c, const float *in, float *out, int n, i
         isa != BN_WINOGRAD_PORTABLE && wg_stream_out(&j.g, pool) && ((uintptr_t)out & 63) == 0;
     j.vstream = isa != BN_WINOGRAD_PORTABLE && wg_vstream(&j.g, j.private_blocks);
 #ifdef WG_PROFILE
+    if (getenv("BN_WG_VSTREAM")) /* experiments: V, the output past the caches or not */
+        j.vstream = isa != BN_WINOGRAD_PORTABLE && atoi(getenv("BN_WG_VSTREAM"));
+    if (getenv("BN_WG_STREAM"))
+        j.stream = j.stream && atoi(getenv("BN_WG_STREAM"));
     double before[4];
     memcpy(before, wg_prof, sizeof before);
 #endif
@@ -1614,8 +1630,8 @@ double bn_conv_winograd_kernel_gmacs(bn_precision p, int reps, double seconds) {
  * prefetch of the next panel of U; same_position puts every task at position
  * 0, so that V[0] and U[0] stay in the caches while M is still written at the
  * engine's strides. cnt: the block's tiles. Returns blocks per second. */
-static WG_AVX512 double wg_bench_block(wg_job *j, wg_product_fn *product, size_t cnt,
-                                       int same_position, double seconds) {
+static double wg_bench_block(wg_job *j, wg_product_fn *product, size_t cnt, int same_position,
+                             double seconds) {
     const wg_geom *g = &j->g;
     const unsigned nblk = (unsigned)(g->coutp / WG_COLS), per2 = WG_P * nblk;
     const size_t ublk = (size_t)g->cinp * WG_COLS * (g->bf16 || g->fp16 ? 2 : 4);
@@ -1648,7 +1664,8 @@ static void wg_bench_put(const wg_geom *g, char *base, size_t i, float x) {
 
 double bn_conv_winograd_products_gmacs(bn_precision p, int cin, int cout, int n, int h, int w,
                                        int same_position, int reps, double seconds) {
-    if (!bn_conv_winograd_has_precision(p) || !bn_conv_winograd_avx512() || cin < 1 || cout < 1 ||
+    const bn_winograd_isa isa = bn_conv_winograd_isa();
+    if (!bn_conv_winograd_has_precision(p) || isa == BN_WINOGRAD_PORTABLE || cin < 1 || cout < 1 ||
         n < 1 || h < 1 || w < 1)
         return 0;
     const int prec = wg_prec_of(p);
@@ -1687,9 +1704,10 @@ double bn_conv_winograd_products_gmacs(bn_precision p, int cin, int cout, int n,
      * written past the caches; one thread takes every task here) */
     j.private_blocks = wg_private(g, WG_PRIVATE);
     j.vstream = wg_vstream(g, j.private_blocks);
-    wg_product_fn *product = prec == WG_BF16  ? wg_product_bf16
-                             : prec == WG_F16 ? wg_product_fp16
-                                              : wg_product_avx512;
+    wg_product_fn *product = prec == WG_BF16           ? wg_product_bf16
+                             : prec == WG_F16          ? wg_product_fp16
+                             : isa == BN_WINOGRAD_AVX2 ? wg_product_avx2
+                                                       : wg_product_avx512;
     const size_t cnt = g->tiles < g->tb ? g->tiles : g->tb;
     double best = 0;
     for (int r = 0; r < reps; r++) {

@@ -345,7 +345,8 @@ static void test_matrices(void) {
 
 /* bench/bench_products' measurement: a rate for every precision this CPU
  * runs natively, at odd shapes too (cin 3, cout not a multiple of 32, the
- * first block short of a whole batch), and 0 where it cannot run; under the
+ * first block short of a whole batch) in the AVX-512 or the AVX2 build, and
+ * 0 where it cannot run (the portable build; BF16 and FP16 without AVX-512); under the
  * sanitizer builds it also checks that it stays inside what it allocates. */
 static void test_products_bench(void) {
     static const int shapes[][5] = {{3, 20, 1, 13, 17}, {40, 208, 2, 9, 10}, {64, 64, 2, 30, 30}};
@@ -353,7 +354,8 @@ static void test_products_bench(void) {
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (size_t q = 0; q < sizeof precs / sizeof precs[0]; q++) {
             const int *sh = shapes[s];
-            int runs = bn_conv_winograd_avx512() && bn_conv_winograd_has_precision(precs[q]);
+            int runs = bn_conv_winograd_isa() != BN_WINOGRAD_PORTABLE &&
+                       bn_conv_winograd_has_precision(precs[q]);
             for (int same = 0; same < 2; same++) {
                 double g = bn_conv_winograd_products_gmacs(precs[q], sh[0], sh[1], sh[2], sh[3],
                                                            sh[4], same, 1, 0.001);
@@ -415,8 +417,10 @@ int main(int argc, char **argv) {
     CHECK_INT(e, BN_CONV_WINOGRAD);
     /* AUTO takes Winograd wherever its AVX-512 or AVX2 code runs, except for
      * cin <= 4 with AVX-512 (the small engine: tests/test_conv_small.c). */
-    const int vec = __builtin_cpu_supports("avx512f") ||
-                    (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
+    const char *isa = getenv("BN_WINOGRAD_ISA"); /* a forced portable build: no vectors */
+    const int vec = (__builtin_cpu_supports("avx512f") ||
+                     (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) &&
+                    !(isa && !strcmp(isa, "portable"));
     if (bn_conv_create(&c, BN_CONV_AUTO, 16, 64, kz, bz, &err) == BN_OK) {
         CHECK_INT(bn_conv_engine_of(c), vec ? BN_CONV_WINOGRAD : BN_CONV_DIRECT);
         bn_conv_free(c);
