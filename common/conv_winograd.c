@@ -44,8 +44,9 @@
  *
  * The hot loops are written with GCC vector extensions and compiled three
  * times, the build picked at run time (bn_conv_winograd_isa): for AVX-512,
- * for AVX2 + FMA (its own products kernel, wg_kernel8, for 16 registers)
- * and for the baseline x86-64 target, which is slow but correct anywhere.
+ * for AVX2 + FMA (its own products kernel, wg_kernel8, and transforms on
+ * vectors of 8 floats, for 16 registers) and for the baseline x86-64 target, which is slow but
+ * correct anywhere.
  *
  * Memory: U is 64/9 the size of the kernel (67 MB for a 512x512 layer), in
  * transparent huge pages where the system allows (the products stream it);
@@ -124,8 +125,10 @@ typedef float wg_v16 __attribute__((vector_size(64)));
 /* The same, for addresses that need only float alignment (the caller's tensors). */
 typedef float wg_v16u __attribute__((vector_size(64), aligned(4)));
 typedef int wg_i16 __attribute__((vector_size(64)));
-/* Half of one, for the AVX2 build's kernel (wg_kernel8). */
+/* Half of one, for the AVX2 build's kernel (wg_kernel8) and transforms. */
 typedef float wg_v8 __attribute__((vector_size(32)));
+typedef float wg_v8u __attribute__((vector_size(32), aligned(4)));
+typedef int wg_i8 __attribute__((vector_size(32)));
 
 #include "winograd_bf16.h" /* after WG_ROWS and the vector types it uses */
 #include "winograd_fp16.h"
@@ -163,20 +166,26 @@ static const double wg_G[WG_N][3] = {
  *   [ 0   2    4   -5/2   -5    1/2    1  0 ]
  *   [ 0  -2    4    5/2   -5   -1/2    1  0 ]
  *   [ 0  -1    0   21/4    0  -21/4    0  1 ]
- * computed as even/odd halves for each pair of points +-p. */
-WG_INLINE void wg_bt8(const wg_v16 d[8], wg_v16 v[8]) {
-    wg_v16 e1 = d[2] + d[6] - 4.25f * d[4], o1 = d[1] + d[5] - 4.25f * d[3];
-    wg_v16 e2 = d[6] + 0.25f * d[2] - 1.25f * d[4], o2 = 0.5f * d[1] - 2.5f * d[3] + 2.0f * d[5];
-    wg_v16 e3 = d[6] + 4.0f * d[2] - 5.0f * d[4], o3 = 2.0f * d[1] - 2.5f * d[3] + 0.5f * d[5];
-    v[0] = d[0] - d[6] + 5.25f * (d[4] - d[2]);
-    v[1] = e1 + o1;
-    v[2] = e1 - o1;
-    v[3] = e2 + o2;
-    v[4] = e2 - o2;
-    v[5] = e3 + o3;
-    v[6] = e3 - o3;
-    v[7] = d[7] - d[1] + 5.25f * (d[3] - d[5]);
-}
+ * computed as even/odd halves for each pair of points +-p. One source for
+ * two vector types: wg_v16, and wg_v8 for the AVX2 build's FP32 transforms
+ * (wg_input_vec8, wg_output_vec8); the same operations on every lane. */
+#define WG_BT8(T, NAME)                                                                            \
+    WG_INLINE void NAME(const T d[8], T v[8]) {                                                    \
+        T e1 = d[2] + d[6] - 4.25f * d[4], o1 = d[1] + d[5] - 4.25f * d[3];                        \
+        T e2 = d[6] + 0.25f * d[2] - 1.25f * d[4], o2 = 0.5f * d[1] - 2.5f * d[3] + 2.0f * d[5];   \
+        T e3 = d[6] + 4.0f * d[2] - 5.0f * d[4], o3 = 2.0f * d[1] - 2.5f * d[3] + 0.5f * d[5];     \
+        v[0] = d[0] - d[6] + 5.25f * (d[4] - d[2]);                                                \
+        v[1] = e1 + o1;                                                                            \
+        v[2] = e1 - o1;                                                                            \
+        v[3] = e2 + o2;                                                                            \
+        v[4] = e2 - o2;                                                                            \
+        v[5] = e3 + o3;                                                                            \
+        v[6] = e3 - o3;                                                                            \
+        v[7] = d[7] - d[1] + 5.25f * (d[3] - d[5]);                                                \
+    }
+WG_BT8(wg_v16, wg_bt8)
+WG_BT8(wg_v8, wg_bt8h)
+#undef WG_BT8
 
 /* y = A^T m for 8 vectors -> 6, A^T =
  *   [ 1  1   1   1    1    1      1     0 ]
@@ -185,17 +194,21 @@ WG_INLINE void wg_bt8(const wg_v16 d[8], wg_v16 v[8]) {
  *   [ 0  1  -1   8   -8   1/8   -1/8    0 ]
  *   [ 0  1   1  16   16   1/16   1/16   0 ]
  *   [ 0  1  -1  32  -32   1/32  -1/32   1 ] */
-WG_INLINE void wg_at8(const wg_v16 m[8], wg_v16 y[6]) {
-    wg_v16 s1 = m[1] + m[2], t1 = m[1] - m[2];
-    wg_v16 s2 = m[3] + m[4], t2 = m[3] - m[4];
-    wg_v16 s3 = m[5] + m[6], t3 = m[5] - m[6];
-    y[0] = m[0] + s1 + s2 + s3;
-    y[1] = t1 + 2.0f * t2 + 0.5f * t3;
-    y[2] = s1 + 4.0f * s2 + 0.25f * s3;
-    y[3] = t1 + 8.0f * t2 + 0.125f * t3;
-    y[4] = s1 + 16.0f * s2 + 0.0625f * s3;
-    y[5] = t1 + 32.0f * t2 + 0.03125f * t3 + m[7];
-}
+#define WG_AT8(T, NAME)                                                                            \
+    WG_INLINE void NAME(const T m[8], T y[6]) {                                                    \
+        T s1 = m[1] + m[2], t1 = m[1] - m[2];                                                      \
+        T s2 = m[3] + m[4], t2 = m[3] - m[4];                                                      \
+        T s3 = m[5] + m[6], t3 = m[5] - m[6];                                                      \
+        y[0] = m[0] + s1 + s2 + s3;                                                                \
+        y[1] = t1 + 2.0f * t2 + 0.5f * t3;                                                         \
+        y[2] = s1 + 4.0f * s2 + 0.25f * s3;                                                        \
+        y[3] = t1 + 8.0f * t2 + 0.125f * t3;                                                       \
+        y[4] = s1 + 16.0f * s2 + 0.0625f * s3;                                                     \
+        y[5] = t1 + 32.0f * t2 + 0.03125f * t3 + m[7];                                             \
+    }
+WG_AT8(wg_v16, wg_at8)
+WG_AT8(wg_v8, wg_at8h)
+#undef WG_AT8
 
 /* ------------------------------------------------------------------------ */
 /* Layer geometry                                                            */
@@ -461,25 +474,93 @@ WG_INLINE void wg_load_px(wg_v16 *v, const float *p, int c, int cin) {
  * first reads each line from memory, then writes it back; and for V in the
  * blocks of block2-5 (j->vstream), where 64 stores per tile and
  * channel vector to 64 lines far apart wait on the lines' reads. One zmm
- * store, or two ymm ones in the AVX2 build (ymm, a constant); the
- * instructions are text to the compiler, and the portable build never gets
- * here (j->stream and j->vstream are 0). Needs wg_stream_fence() before
+ * store (the AVX-512 build; the AVX2 build's transforms use wg_stream2);
+ * the instructions are text to the compiler, and the portable build never
+ * gets here (j->stream and j->vstream are 0). Needs wg_stream_fence() before
  * others read. */
-WG_INLINE void wg_stream(float *p, const wg_v16 *v, const int ymm) {
-    if (ymm) {
-        const wg_v8 *h = (const wg_v8 *)v;
-        __asm__("vmovaps %2, %%ymm15\n\tvmovntps %%ymm15, %0\n\t"
-                "vmovaps %3, %%ymm15\n\tvmovntps %%ymm15, %1"
-                : "=m"(*(wg_v8 *)p), "=m"(*(wg_v8 *)(p + 8))
-                : "m"(h[0]), "m"(h[1])
-                : "xmm15");
+WG_INLINE void wg_stream(float *p, const wg_v16 *v) {
+    __asm__("vmovaps %1, %%zmm15\n\tvmovntps %%zmm15, %0" : "=m"(*(wg_v16 *)p) : "m"(*v) : "xmm15");
+}
+
+/* The same for a vector held as two halves of 8 floats (the AVX2 build),
+ * both halves of the line written together, so that the write-combining
+ * buffer that takes the first half is full when it leaves (halves written
+ * far apart in time would leave it half full: a partial write to memory). */
+WG_INLINE void wg_stream2(float *p, const wg_v8 *lo, const wg_v8 *hi) {
+    __asm__("vmovaps %2, %%ymm15\n\tvmovntps %%ymm15, %0\n\t"
+            "vmovaps %3, %%ymm15\n\tvmovntps %%ymm15, %1"
+            : "=m"(*(wg_v8 *)p), "=m"(*(wg_v8 *)(p + 8))
+            : "m"(*lo), "m"(*hi)
+            : "xmm15");
+}
+
+/* Store a vector held as two halves at p (64-byte aligned when streamed):
+ * past the caches or not. */
+WG_INLINE void wg_store2(float *p, const wg_v8 *lo, const wg_v8 *hi, int stream) {
+    if (stream) {
+        wg_stream2(p, lo, hi);
         return;
     }
-    __asm__("vmovaps %1, %%zmm15\n\tvmovntps %%zmm15, %0" : "=m"(*(wg_v16 *)p) : "m"(*v) : "xmm15");
+    *(wg_v8u *)p = *lo;
+    *(wg_v8u *)(p + 8) = *hi;
 }
 
 WG_INLINE void wg_stream_fence(void) {
     __asm__ volatile("sfence" ::: "memory");
+}
+
+/* The AVX2 build's FP32 input transform of channels [c, c + 16) of one tile
+ * (wg_input_tile's arguments; base NULL off the fast path, ry and cx then
+ * say which rows and columns are in the image): two passes of 8 channels.
+ * A tile of wg_v16 is 128 ymm and every pass of wg_bt8 spills; 8 channels
+ * make it 64, each pass's 8 inputs and outputs in registers (GCC -O3: 154
+ * instructions a pass against 559 for the pair). Every lane sees the same
+ * operations as in wg_v16. Half 0's results wait in lo, so that each line of
+ * V is written whole (wg_store2). */
+WG_INLINE void wg_input_vec8(const wg_job *j, const float *image, const float *base, const int *ry,
+                             const int *cx, int y0, int x0, int c, float *v) {
+    const wg_geom *g = &j->g;
+    const int w = g->w, cin = g->cin;
+    const size_t vs = g->vstride;
+    wg_v8 lo[WG_P];
+    for (int half = 0; half < 2; half++) {
+        const int ch = c + 8 * half;
+        wg_v8 t[WG_N][WG_N];
+        for (int a = 0; a < WG_N; a++) {
+            wg_v8 d[WG_N];
+            if (base) {
+                const float *row = base + (size_t)a * w * cin + ch;
+#pragma GCC unroll 8
+                for (int b = 0; b < WG_N; b++)
+                    d[b] = *(const wg_v8u *)(row + (size_t)b * cin);
+            } else {
+                for (int b = 0; b < WG_N; b++) {
+                    d[b] = (wg_v8){0};
+                    if (!ry[a] || !cx[b])
+                        continue;
+                    const float *px = image + ((size_t)(y0 + a) * w + x0 + b) * cin;
+                    for (int i = 0; i < 8 && ch + i < cin; i++)
+                        d[b][i] = px[ch + i];
+                }
+            }
+            wg_bt8h(d, t[a]);
+        }
+        for (int b = 0; b < WG_N; b++) {
+            wg_v8 d[WG_N], r[WG_N];
+#pragma GCC unroll 8
+            for (int a = 0; a < WG_N; a++)
+                d[a] = t[a][b];
+            wg_bt8h(d, r);
+#pragma GCC unroll 8
+            for (int a = 0; a < WG_N; a++) {
+                const int q = a * WG_N + b;
+                if (half == 0)
+                    lo[q] = r[a];
+                else
+                    wg_store2(v + (size_t)q * vs + c, &lo[q], &r[a], j->vstream);
+            }
+        }
+    }
 }
 
 /* Input transform of one tile: the 8x8 patch of image img at (y0, x0)
@@ -545,6 +626,10 @@ WG_INLINE void wg_input_tile(const wg_job *j, size_t img, int y0, int x0, void *
                 wg_bf16_store(vb + (size_t)q * vs + c - 16, &stage[q], &zero, j->vstream);
             continue;
         }
+        if (ymm && prec == WG_F32) {
+            wg_input_vec8(j, image, base, ry, cx, y0, x0, c, v);
+            continue;
+        }
         for (int a = 0; a < WG_N; a++) {
             wg_v16 d[WG_N];
             if (inside) {
@@ -589,7 +674,7 @@ WG_INLINE void wg_input_tile(const wg_job *j, size_t img, int y0, int x0, void *
             } else if (j->vstream) {
 #pragma GCC unroll 8
                 for (int a = 0; a < WG_N; a++)
-                    wg_stream(v + (size_t)(a * WG_N + b) * vs + c, &r[a], ymm);
+                    wg_stream(v + (size_t)(a * WG_N + b) * vs + c, &r[a]);
             } else {
 #pragma GCC unroll 8
                 for (int a = 0; a < WG_N; a++)
@@ -612,6 +697,86 @@ WG_INLINE void wg_input_tile(const wg_job *j, size_t img, int y0, int x0, void *
 WG_INLINE void wg_max(wg_v16 *r, const wg_v16 *a, const wg_v16 *b) {
     wg_i16 gt = *a > *b;
     *r = (wg_v16)(((wg_i16)*a & gt) | ((wg_i16)*b & ~gt));
+}
+
+/* wg_max and ReLU on halves. */
+WG_INLINE void wg_max8(wg_v8 *r, const wg_v8 *a, const wg_v8 *b) {
+    wg_i8 gt = *a > *b;
+    *r = (wg_v8)(((wg_i8)*a & gt) | ((wg_i8)*b & ~gt));
+}
+
+/* The AVX2 build's output transform of channels [c, c + 16) of one tile
+ * (wg_output_tile's geometry: base NULL off the fast path), in two passes of
+ * 8 channels, as wg_input_vec8 and for the same reasons; half 0's outputs
+ * wait in lo so that each output line is written whole. */
+WG_INLINE void wg_output_vec8(const wg_job *j, const float *mc, int c, float *image, float *base,
+                              const int *ry, const int *cx, int y0, int x0) {
+    const wg_geom *g = &j->g;
+    const int pool = j->pool, cout = g->cout;
+    const int step = pool ? 2 : 1, rows = WG_M / step;
+    const size_t ow = (size_t)g->w / step;
+    wg_v8 lo[WG_M][WG_M];
+    for (int half = 0; half < 2; half++) {
+        const int ch = c + 8 * half;
+        wg_v8 t[WG_N][WG_M];
+        for (int a = 0; a < WG_N; a++) {
+            wg_v8 r[WG_N];
+#pragma GCC unroll 8
+            for (int b = 0; b < WG_N; b++)
+                r[b] = *(const wg_v8 *)(mc + (a * WG_N + b) * 16 + 8 * half);
+            wg_at8h(r, t[a]);
+        }
+        wg_v8 bias = {0};
+        if (ch + 8 <= cout)
+            bias = *(const wg_v8u *)(j->bias + ch);
+        else
+            for (int i = 0; ch + i < cout; i++)
+                bias[i] = j->bias[ch + i];
+        for (int b = 0; b < WG_M; b += step) {
+            wg_v8 d[WG_N], y[WG_M];
+#pragma GCC unroll 8
+            for (int a = 0; a < WG_N; a++)
+                d[a] = t[a][b];
+            wg_at8h(d, y);
+            if (pool) {
+                wg_v8 y1[WG_M];
+#pragma GCC unroll 8
+                for (int a = 0; a < WG_N; a++)
+                    d[a] = t[a][b + 1];
+                wg_at8h(d, y1);
+#pragma GCC unroll 8
+                for (int a = 0; a < WG_M; a++)
+                    wg_max8(&y[a], &y[a], &y1[a]);
+#pragma GCC unroll 4
+                for (int a = 0; a < WG_M / 2; a++)
+                    wg_max8(&y[a], &y[2 * a], &y[2 * a + 1]);
+            }
+#pragma GCC unroll 8
+            for (int a = 0; a < rows; a++) {
+                wg_v8 o = y[a] + bias;
+                y[a] = (wg_v8)((wg_i8)o & (o > 0.0f)); /* ReLU */
+            }
+            const int bo = b / step;
+            if (base) {
+#pragma GCC unroll 8
+                for (int a = 0; a < rows; a++) {
+                    if (half == 0)
+                        lo[a][bo] = y[a];
+                    else
+                        wg_store2(base + ((size_t)a * ow + bo) * cout + c, &lo[a][bo], &y[a],
+                                  j->stream);
+                }
+            } else if (cx[bo]) {
+                for (int a = 0; a < rows; a++) {
+                    if (!ry[a])
+                        continue;
+                    float *px = image + ((size_t)(y0 / step + a) * ow + x0 / step + bo) * cout + ch;
+                    for (int i = 0; i < 8 && ch + i < cout; i++)
+                        px[i] = y[a][i];
+                }
+            }
+        }
+    }
 }
 
 /* Output transform of one tile for output channels [c0, c1) (multiples of 16;
@@ -639,6 +804,10 @@ WG_INLINE void wg_output_tile(const wg_job *j, const float *m, size_t img, int y
     wg_v16 t[WG_N][WG_M];
     for (int c = c0; c < c1; c += 16) {
         const float *mc = m + (size_t)c * WG_P;
+        if (ymm) {
+            wg_output_vec8(j, mc, c, image, base, ry, cx, y0, x0);
+            continue;
+        }
         for (int a = 0; a < WG_N; a++) {
             wg_v16 r[WG_N];
 #pragma GCC unroll 8
@@ -682,7 +851,7 @@ WG_INLINE void wg_output_tile(const wg_job *j, const float *m, size_t img, int y
 #pragma GCC unroll 8
                 for (int a = 0; a < rows; a++) {
                     if (j->stream)
-                        wg_stream(px + (size_t)a * ow * cout, &y[a], ymm);
+                        wg_stream(px + (size_t)a * ow * cout, &y[a]);
                     else
                         *(wg_v16u *)(px + (size_t)a * ow * cout) = y[a];
                 }
@@ -1155,8 +1324,8 @@ static WG_AVX512 void wg_work_fp16(void *arg, int tid, int nth) {
 }
 
 /* The FP32 engine for CPUs with AVX2 and FMA but no AVX-512: the same
- * template, its vectors of 16 floats as pairs of ymm, the products in
- * wg_kernel8, streamed stores in pairs of ymm. */
+ * template, the products in wg_kernel8 and the transforms in
+ * wg_input_vec8 and wg_output_vec8 (8 floats a vector, 16 registers). */
 static WG_AVX2 void wg_work_avx2(void *arg, int tid, int nth) {
     wg_work(arg, tid, nth, WG_F32, wg_product_avx2, 1);
     if (((wg_job *)arg)->stream)

@@ -12,7 +12,7 @@ verify() { "$EXTRACT" verify --weights "$WEIGHTS" --db "$DB" "$@"; }
 
 "$EXTRACT" --weights "$WEIGHTS" --db "$DB" --size 64 --batch 5 --quiet --self-check 1 --json "$T/ds" >"$T/out.json"
 check_eq "extract with --self-check 1 exit" "$?" 0
-check_eq "engine recorded on every vector" "$(q "$DB" "SELECT count(*) FROM vectors WHERE engine IN ('winograd-avx512','winograd-avx2','winograd-portable','direct') AND engine_version = 3")" 12
+check_eq "engine recorded on every vector" "$(q "$DB" "SELECT count(*) FROM vectors WHERE engine IN ('winograd-avx512','winograd-avx2','winograd-portable','direct') AND engine_version = 4")" 12
 cp "$DB" "$T/fresh.db"
 
 # A clean database: verify finds nothing, bitwise.
