@@ -708,7 +708,11 @@ WG_INLINE void wg_max8(wg_v8 *r, const wg_v8 *a, const wg_v8 *b) {
 /* The AVX2 build's output transform of channels [c, c + 16) of one tile
  * (wg_output_tile's geometry: base NULL off the fast path), in two passes of
  * 8 channels, as wg_input_vec8 and for the same reasons; half 0's outputs
- * wait in lo so that each output line is written whole. */
+ * wait in lo so that each output line is written whole. The same steps as
+ * wg_output_tile's loop on wg_v16, written out again rather than shared
+ * through a macro: a shared body changed how GCC unrolls and fuses the
+ * AVX-512 build's (270 fused multiply-adds in its GIMPLE, 210), whose bytes
+ * must not move and which a host without AVX-512 cannot run to compare. */
 WG_INLINE void wg_output_vec8(const wg_job *j, const float *mc, int c, float *image, float *base,
                               const int *ry, const int *cx, int y0, int x0) {
     const wg_geom *g = &j->g;
