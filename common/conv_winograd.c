@@ -570,7 +570,9 @@ WG_INLINE void wg_input_vec8(const wg_job *j, const float *image, const float *b
  * column nfrom on (2 when the next tile is this one's right neighbour: the
  * first two columns are shared): its pixels are prefetched, one vector at a
  * time as this tile's are used, so that the next tile does not wait.
- * FP16: sc, the tile's row of chunk scales, is written too. */
+ * FP16: sc, the tile's row of chunk scales, is written too. ymm (a constant):
+ * the AVX2 build, whose FP32 transforms run on 8-float vectors
+ * (wg_input_vec8). */
 WG_INLINE void wg_input_tile(const wg_job *j, size_t img, int y0, int x0, void *vrow, float *sc,
                              const float *next, int nfrom, const int prec, const int ymm) {
     const int bf16 = prec == WG_BF16, fp16 = prec == WG_F16;
@@ -788,7 +790,8 @@ WG_INLINE void wg_output_vec8(const wg_job *j, const float *mc, int c, float *im
  * outputs at (y0, x0) of image img get bias and ReLU and go to j->out
  * (n, h, w, cout), those off the image dropped; or, with j->pool,
  * their 2x2 maxima go to j->out (n, h/2, w/2, cout). Pooling commutes with
- * + bias and ReLU, which are applied after it. */
+ * + bias and ReLU, which are applied after it. ymm (a constant): the AVX2
+ * build (wg_output_vec8). */
 WG_INLINE void wg_output_tile(const wg_job *j, const float *m, size_t img, int y0, int x0, int c0,
                               int c1, const int ymm) {
     const wg_geom *g = &j->g;
