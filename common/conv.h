@@ -116,10 +116,12 @@ void bn_conv_gemm_forward(const bn_conv_gemm *c, const float *in, float *out, in
  * AVX-512's, the transforms the same operations on vectors of 8 floats, and
  * the small engine gives the same bytes, but whether the compiler fuses the
  * transforms' multiply-adds alike in both builds is unproven: each layer
- * within 1e-6, not promised to be the same bytes), and the portable baseline x86-64 build (no FMA,
- * slow). bn_conv_winograd_isa() is the best this CPU runs, or a lesser one forced for tests:
- * $BN_WINOGRAD_ISA=avx2|portable, or $BN_WINOGRAD_PORTABLE non-empty. Vectors record which build
- * computed them (bn_conv_engine_id): each gives the same bytes for the same image. */
+ * within 1e-6, not promised to be the same bytes), and the portable
+ * baseline x86-64 build (no FMA, slow). bn_conv_winograd_isa() is the best
+ * this CPU runs, or a lesser one forced for tests:
+ * $BN_WINOGRAD_ISA=avx2|portable, or $BN_WINOGRAD_PORTABLE non-empty.
+ * Vectors record which build computed them (bn_conv_engine_id): each gives
+ * the same bytes for the same image. */
 typedef enum { BN_WINOGRAD_PORTABLE, BN_WINOGRAD_AVX2, BN_WINOGRAD_AVX512 } bn_winograd_isa;
 bn_winograd_isa bn_conv_winograd_isa(void);
 /* Whether that build is the AVX-512 one: the reduced precisions need it. */

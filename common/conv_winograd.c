@@ -45,8 +45,8 @@
  * The hot loops are written with GCC vector extensions and compiled three
  * times, the build picked at run time (bn_conv_winograd_isa): for AVX-512,
  * for AVX2 + FMA (its own products kernel, wg_kernel8, and transforms on
- * vectors of 8 floats, for 16 registers) and for the baseline x86-64 target, which is slow but
- * correct anywhere.
+ * vectors of 8 floats, for 16 registers) and for the baseline x86-64
+ * target, which is slow but correct anywhere.
  *
  * Memory: U is 64/9 the size of the kernel (67 MB for a 512x512 layer), in
  * transparent huge pages where the system allows (the products stream it);

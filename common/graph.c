@@ -813,6 +813,15 @@ static void op_global(int maxp, const float *x, float *y, int n, int hw, int c) 
     }
 }
 
+/* LRN: the sum of squares over channel k's window, clipped to [0, c). */
+static float lrn_edge(const float *v, int k, int lo, int hi, int c) {
+    int k0 = k - lo < 0 ? 0 : k - lo, k1 = k + hi >= c ? c - 1 : k + hi;
+    float s = 0.0f;
+    for (int j = k0; j <= k1; j++)
+        s += v[j] * v[j];
+    return s;
+}
+
 /* LRN across channels (ONNX): y = x / (bias + alpha/size * sum x^2)^beta,
  * the sum over channels [k - floor((size-1)/2), k + ceil((size-1)/2)].
  * beta = 0.75 (every Caffe-era net) as t^0.75 = sqrt(t) * sqrt(sqrt(t)):
@@ -822,15 +831,6 @@ static void op_global(int maxp, const float *x, float *y, int n, int hw, int c) 
  * same sums in the same order; a window per channel did not vectorise and
  * was most of the LRN's time: 6.0 ms of GoogLeNet's 30 per image on an AMD
  * EPYC, docs/PERFORMANCE.md). */
-/* The sum of squares over channel k's window, clipped to [0, c). */
-static float lrn_edge(const float *v, int k, int lo, int hi, int c) {
-    int k0 = k - lo < 0 ? 0 : k - lo, k1 = k + hi >= c ? c - 1 : k + hi;
-    float s = 0.0f;
-    for (int j = k0; j <= k1; j++)
-        s += v[j] * v[j];
-    return s;
-}
-
 GRAPH_VECTORISE
 static void op_lrn(const bn_node_attrs *a, const float *x, float *y, size_t pixels, int c) {
     const int lo = (a->size - 1) / 2, hi = a->size - 1 - lo;
