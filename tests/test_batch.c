@@ -106,6 +106,13 @@ static float *photos(int s) {
     return out;
 }
 
+/* The list in $name, else dflt, copied into buf (n bytes) for strtok_r:
+ * BN_BATCH_SIZES and BN_BATCH_LOOPS. */
+static void env_list(const char *name, const char *dflt, char *buf, size_t n) {
+    const char *env = getenv(name);
+    snprintf(buf, n, "%s", env && *env ? env : dflt);
+}
+
 /* Images [first, first + n) (mod NIMG) through net: out (n, dim). */
 static void run(bn_vgg16 *net, const float *in, int s, int first, int n, float *out) {
     bn_error err;
@@ -143,9 +150,8 @@ static void batches(bn_conv_engine e, const float *in, int s, const float *alone
         }
         bn_vgg16_free(net);
     }
-    const char *env = getenv("BN_BATCH_LOOPS");
     char list[256];
-    snprintf(list, sizeof list, "%s", env && *env ? env : "1 3 5 6 7 8 12 16");
+    env_list("BN_BATCH_LOOPS", "1 3 5 6 7 8 12 16", list, sizeof list);
     int k = 0;
     char *save; /* strtok_r: main is inside a strtok loop of its own */
     for (char *tok = strtok_r(list, " ,", &save); tok; tok = strtok_r(NULL, " ,", &save), k++) {
@@ -245,9 +251,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     printf("winograd engine: %s\n", bn_conv_engine_id(BN_CONV_WINOGRAD));
-    const char *list = getenv("BN_BATCH_SIZES");
     char buf[256];
-    snprintf(buf, sizeof buf, "%s", list && *list ? list : "32 64 96 224 256");
+    env_list("BN_BATCH_SIZES", "32 64 96 224 256", buf, sizeof buf);
     char *save;
     for (char *tok = strtok_r(buf, " ,", &save); tok; tok = strtok_r(NULL, " ,", &save)) {
         int s = atoi(tok);
