@@ -1075,34 +1075,48 @@ WG_INLINE void wg_kernel8(int rows, int k, const float *a, size_t lda, const flo
     }
 }
 
-/* wg_kernel's work (rows <= WG_ROWS tiles, all 32 columns) in wg_kernel8
- * calls: the rows in groups of at most WG_ROWS8, as even as they can be
- * (14 = 5 + 5 + 4: no 2-row call whose loads outnumber its multiply-adds),
- * each group for both halves. The prefetches go with the first call. */
+/* One group of rows (<= WG_ROWS8) of wg_kernel's work: both halves of the
+ * 32 columns, the prefetches with the first. */
+WG_INLINE void wg_kernel8_group(int rows, int k, const float *a, size_t lda, const float *b,
+                                float *c, size_t ldc, const char *pf, int npf, const char *pf2,
+                                int npf2) {
+    for (int half = 0; half < 2; half++) {
+        switch (rows) {
+#define WG_CASE8(R)                                                                                \
+    case R: wg_kernel8(R, k, a, lda, b, half, c, ldc, pf, npf, pf2, npf2); break;
+            WG_CASE8(6)
+            WG_CASE8(5)
+            WG_CASE8(4)
+            WG_CASE8(3)
+            WG_CASE8(2)
+            WG_CASE8(1)
+#undef WG_CASE8
+        default: break;
+        }
+        npf = npf2 = 0;
+    }
+}
+
+/* wg_kernel's work (all 32 columns) for any number of rows, the block's
+ * whole count in the engine: groups of at most WG_ROWS8 rows, as even as
+ * they can be (14 = 5 + 5 + 4, 28 = 6 + 6 + 6 + 5 + 5). Why not the 14-row
+ * blocks of wg_kernel: a group of 4 rows has 8 accumulators, fewer than the
+ * 10 multiply-adds in flight that keep two FMA units of latency 5 busy (Zen
+ * 2), so it runs at 80%; and 2-row groups (14 = 6 + 6 + 2) at 40%. The npf
+ * lines from pf and npf2 from pf2 are prefetched a slice per group. */
 WG_INLINE void wg_kernel8_rows(int rows, int k, const float *a, size_t lda, const float *b,
                                float *c, size_t ldc, const char *pf, int npf, const char *pf2,
                                int npf2) {
     const int groups = (rows + WG_ROWS8 - 1) / WG_ROWS8;
+    const int s1 = (npf + groups - 1) / groups, s2 = (npf2 + groups - 1) / groups;
     for (int q = 0, r0 = 0; q < groups; q++) {
         const int n = (rows - r0) / (groups - q); /* the rest shared evenly: larger last */
         const int nr = (rows - r0) % (groups - q) ? n + 1 : n;
-        for (int half = 0; half < 2; half++) {
-            const float *ar = a + (size_t)r0 * lda;
-            float *cr = c + (size_t)r0 * ldc;
-            switch (nr) {
-#define WG_CASE8(R)                                                                                \
-    case R: wg_kernel8(R, k, ar, lda, b, half, cr, ldc, pf, npf, pf2, npf2); break;
-                WG_CASE8(6)
-                WG_CASE8(5)
-                WG_CASE8(4)
-                WG_CASE8(3)
-                WG_CASE8(2)
-                WG_CASE8(1)
-#undef WG_CASE8
-            default: break;
-            }
-            npf = npf2 = 0;
-        }
+        const int n1 = npf - q * s1 < s1 ? npf - q * s1 : s1;
+        const int n2 = npf2 - q * s2 < s2 ? npf2 - q * s2 : s2;
+        wg_kernel8_group(nr, k, a + (size_t)r0 * lda, lda, b, c + (size_t)r0 * ldc, ldc,
+                         n1 > 0 ? pf + (size_t)q * s1 * 64 : NULL, n1 > 0 ? n1 : 0,
+                         n2 > 0 ? pf2 + (size_t)q * s2 * 64 : NULL, n2 > 0 ? n2 : 0);
         r0 += nr;
     }
 }
@@ -1177,6 +1191,12 @@ WG_INLINE void wg_step_product(wg_job *j, const float *v, float *m, size_t cnt, 
         vlines = vfirst >= all ? 0 : vfirst + share > all ? all - vfirst : share;
         vnext = (const char *)v + (size_t)(p + 1) * g->vstride * esize + (size_t)vfirst * 64;
     }
+    if (avx2) { /* FP32 only: every row of the block in one call */
+        wg_kernel8_rows((int)cnt, g->cin, vp, g->cinp, up, m + (size_t)cb * 2 * WG_P * 16 + p * 16,
+                        g->mtile, unext ? (const char *)unext : NULL, unext ? ulines : 0, vnext,
+                        vlines);
+        return;
+    }
     const int vslice = (vlines + (int)nrb - 1) / (int)nrb;
     for (size_t rb = 0; rb < nrb; rb++) {
         int vf = (int)rb * vslice, vn = vlines - vf;
@@ -1190,10 +1210,6 @@ WG_INLINE void wg_step_product(wg_job *j, const float *v, float *m, size_t cnt, 
         const char *pf2 = vnext ? vnext + (size_t)vf * 64 : NULL;
         /* BF16: pairs of channels; an odd cin's last pair has a zero partner */
         const void *a = half ? (const void *)(vpb + r * g->cinp) : (const void *)(vp + r * g->cinp);
-        if (avx2) { /* FP32 only */
-            wg_kernel8_rows(rows, g->cin, a, g->cinp, up, mr, g->mtile, pf, npf, pf2, vn);
-            continue;
-        }
         wg_kernel_rows(prec, rows, bf16 ? (g->cin + 1) / 2 : g->cin, a, g->cinp,
                        half ? (const void *)upb : (const void *)up, mr, g->mtile, pf, npf, pf2, vn,
                        sc ? sc + r * g->nch : NULL, g->nch, j->f16emu);
