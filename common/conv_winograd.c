@@ -24,7 +24,8 @@
  *   1. input transform of the block into V (64, tb, cin): a vector of 16
  *      channels is transformed at once (NHWC makes them contiguous);
  *   2. for each p, M[p] = V[p] U[p] with a register-blocked kernel
- *      (WG_ROWS tiles x 32 output channels, accumulators in registers);
+ *      (WG_ROWS tiles x 32 output channels, accumulators in registers; the
+ *      AVX2 build: up to WG_ROWS8 tiles x 16);
  *   3. output transform of M, + bias, ReLU (and the 2x2 max pool for
  *      bn_conv_forward_pool), written to the NHWC output; outputs that fall
  *      off the images (tiles overhang the edges) are dropped.
@@ -1055,8 +1056,11 @@ WG_INLINE void wg_kernel8(int rows, int k, const float *a, size_t lda, const flo
     b += half * 16;
     c += half * WG_P * 16;
 #pragma GCC unroll 8
-    for (int r = 0; r < rows; r++)
+    for (int r = 0; r < rows; r++) {
         c0[r] = c1[r] = (wg_v8){0};
+        /* The line written at the end, owned by then (as in wg_kernel). */
+        __builtin_prefetch(c + r * ldc, 1, 3);
+    }
     for (int i = 0; i < k; i++) {
         wg_prefetch_step(i, pf, npf, pf2, npf2);
         wg_v8 b0 = *(const wg_v8 *)(b + (size_t)i * WG_COLS);
