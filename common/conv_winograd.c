@@ -1114,8 +1114,7 @@ WG_INLINE void wg_kernel8_rows(int rows, int k, const float *a, size_t lda, cons
     const int groups = (rows + WG_ROWS8 - 1) / WG_ROWS8;
     const int s1 = (npf + groups - 1) / groups, s2 = (npf2 + groups - 1) / groups;
     for (int q = 0, r0 = 0; q < groups; q++) {
-        const int n = (rows - r0) / (groups - q); /* the rest shared evenly: larger last */
-        const int nr = (rows - r0) % (groups - q) ? n + 1 : n;
+        const int nr = (rows - r0) / (groups - q); /* the rest shared evenly: larger last */
         const int n1 = npf - q * s1 < s1 ? npf - q * s1 : s1;
         const int n2 = npf2 - q * s2 < s2 ? npf2 - q * s2 : s2;
         wg_kernel8_group(nr, k, a + (size_t)r0 * lda, lda, b, c + (size_t)r0 * ldc, ldc,

@@ -384,6 +384,11 @@ int main(int argc, char **argv) {
     test_shape(2, 60, 60, 64, 64, 0.5f);   /* small kernel, many blocks: private blocks */
     test_shape(5, 14, 14, 32, 32, 0.5f);   /* images side by side on the tile canvas */
     test_shape(7, 8, 10, 16, 32, 0.5f);    /* a grid of images with an empty slot */
+    /* Every tile count from 1 to 30 in one block: the AVX2 kernel takes a
+     * block's rows in groups of 5 and 6 (wg_kernel8_rows), each count its
+     * own grouping; the AVX-512 kernel, 14-row blocks and every remainder. */
+    for (int t = 1; t <= 30; t++)
+        test_shape(1, 6, 6 * t, 16, 32, 0.5f);
 
     test_pool(1, 6, 6, 16, 32);   /* one tile, 3x3 pooled */
     test_pool(2, 14, 10, 32, 64); /* overhanging tiles (2 rows, 4 columns) */
