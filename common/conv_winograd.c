@@ -1103,7 +1103,7 @@ WG_INLINE void wg_kernel8_group(int rows, int k, const float *a, size_t lda, con
 
 /* wg_kernel's work (all 32 columns) for any number of rows, the block's
  * whole count in the engine: groups of at most WG_ROWS8 rows, as even as
- * they can be (14 = 5 + 5 + 4, 28 = 6 + 6 + 6 + 5 + 5). Why not the 14-row
+ * they can be (14 = 4 + 5 + 5, 28 = 5 + 5 + 6 + 6 + 6). Why not the 14-row
  * blocks of wg_kernel: a group of 4 rows has 8 accumulators, fewer than the
  * 10 multiply-adds in flight that keep two FMA units of latency 5 busy (Zen
  * 2), so it runs at 80%; and 2-row groups (14 = 6 + 6 + 2) at 40%. The npf
