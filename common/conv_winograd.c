@@ -1079,6 +1079,14 @@ WG_INLINE void wg_kernel8(int rows, int k, const float *a, size_t lda, const flo
     }
 }
 
+/* Of n cache lines dealt out in slices of s, how many part q gets (the
+ * last parts fewer, or none): the prefetches shared among kernel calls, and
+ * V[p + 1] among a position's tasks. */
+WG_INLINE int wg_slice(int n, int s, int q) {
+    const int left = n - q * s;
+    return left < 0 ? 0 : left < s ? left : s;
+}
+
 /* One group of rows (<= WG_ROWS8) of wg_kernel's work: both halves of the
  * 32 columns, the prefetches with the first. */
 WG_INLINE void wg_kernel8_group(int rows, int k, const float *a, size_t lda, const float *b,
@@ -1115,11 +1123,10 @@ WG_INLINE void wg_kernel8_rows(int rows, int k, const float *a, size_t lda, cons
     const int s1 = (npf + groups - 1) / groups, s2 = (npf2 + groups - 1) / groups;
     for (int q = 0, r0 = 0; q < groups; q++) {
         const int nr = (rows - r0) / (groups - q); /* the rest shared evenly: larger last */
-        const int n1 = npf - q * s1 < s1 ? npf - q * s1 : s1;
-        const int n2 = npf2 - q * s2 < s2 ? npf2 - q * s2 : s2;
+        const int n1 = wg_slice(npf, s1, q), n2 = wg_slice(npf2, s2, q);
         wg_kernel8_group(nr, k, a + (size_t)r0 * lda, lda, b, c + (size_t)r0 * ldc, ldc,
-                         n1 > 0 ? pf + (size_t)q * s1 * 64 : NULL, n1 > 0 ? n1 : 0,
-                         n2 > 0 ? pf2 + (size_t)q * s2 * 64 : NULL, n2 > 0 ? n2 : 0);
+                         n1 ? pf + (size_t)q * s1 * 64 : NULL, n1,
+                         n2 ? pf2 + (size_t)q * s2 * 64 : NULL, n2);
         r0 += nr;
     }
 }
@@ -1180,10 +1187,8 @@ WG_INLINE void wg_step_product(wg_job *j, const float *v, float *m, size_t cnt, 
     const uint16_t *upb = half ? j->ub + ((size_t)p * nblk + cb) * ublk : NULL;
     /* FP16: the tiles' chunk scales, after V */
     const float *sc = g->fp16 ? v + WG_P * g->vstride / 2 : NULL;
-    const size_t nrb = (cnt + WG_ROWS - 1) / WG_ROWS;
     assert(cnt <= g->tb && p < WG_P && cb < nblk); /* M's rows and V's positions stay in bounds */
     const int ulines = (int)(ublk * esize / 64);
-    const int uslice = (ulines + (int)nrb - 1) / (int)nrb;
     /* This task's share of V[p + 1]: lines [vfirst, vfirst + vlines). */
     const char *vnext = NULL;
     int vlines = 0;
@@ -1191,23 +1196,23 @@ WG_INLINE void wg_step_product(wg_job *j, const float *v, float *m, size_t cnt, 
         int per_thread = nblk / nth > 0 ? nblk / nth : 1;
         int all = (int)(cnt * g->cinp * esize / 64);
         int share = (all + per_thread - 1) / per_thread, vfirst = cb / nth * share;
-        vlines = vfirst >= all ? 0 : vfirst + share > all ? all - vfirst : share;
+        vlines = wg_slice(all, share, cb / nth);
         vnext = (const char *)v + (size_t)(p + 1) * g->vstride * esize + (size_t)vfirst * 64;
     }
     if (avx2) { /* FP32 only: every row of the block in one call */
         wg_kernel8_rows((int)cnt, g->cin, vp, g->cinp, up, m + (size_t)cb * 2 * WG_P * 16 + p * 16,
-                        g->mtile, unext ? (const char *)unext : NULL, unext ? ulines : 0, vnext,
-                        vlines);
+                        g->mtile, (const char *)unext, unext ? ulines : 0, vnext, vlines);
         return;
     }
+    /* The prefetches shared among the block's 14-row kernel calls */
+    const size_t nrb = (cnt + WG_ROWS - 1) / WG_ROWS;
+    const int uslice = (ulines + (int)nrb - 1) / (int)nrb;
     const int vslice = (vlines + (int)nrb - 1) / (int)nrb;
     for (size_t rb = 0; rb < nrb; rb++) {
-        int vf = (int)rb * vslice, vn = vlines - vf;
-        vn = vn < 0 ? 0 : vn < vslice ? vn : vslice;
+        int vf = (int)rb * vslice, vn = wg_slice(vlines, vslice, (int)rb);
         size_t r = rb * WG_ROWS;
         int rows = cnt - r < WG_ROWS ? (int)(cnt - r) : WG_ROWS;
-        int first = (int)rb * uslice, npf = ulines - first;
-        npf = !unext || npf < 0 ? 0 : npf < uslice ? npf : uslice;
+        int first = (int)rb * uslice, npf = unext ? wg_slice(ulines, uslice, (int)rb) : 0;
         float *mr = m + r * g->mtile + (size_t)cb * 2 * WG_P * 16 + p * 16;
         const char *pf = unext ? (const char *)unext + (size_t)first * 64 : NULL;
         const char *pf2 = vnext ? vnext + (size_t)vf * 64 : NULL;
