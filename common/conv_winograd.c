@@ -37,9 +37,11 @@
  * Threads: a small pool of its own (bn_cpu_threads() threads, the caller being
  * thread 0). Work is handed out in small numbered tasks that whichever thread
  * is free takes (step 1: a few tiles; step 2: one position and 32 output
- * channels; step 3: a few tiles), so the threads finish together even when
- * one is slowed; a thread waits only for what the next step needs (V
- * complete before the products, M free before the next block's products).
+ * channels, or in the AVX2 build one position and all of them, so that only
+ * one thread reads each V[p]; step 3: a few tiles), so the threads finish
+ * together even when one is slowed; a thread waits only for what the next
+ * step needs (V complete before the products, M free before the next block's
+ * products).
  * Layers with a small U (block1-2) instead give each thread whole blocks of
  * its own (wg_geometry). Waits spin briefly, then sleep (futex).
  *
@@ -451,6 +453,7 @@ typedef struct {
     int private_blocks; /* g.private_blocks and at most WG_PRIVATE threads */
     int stream;         /* write the output with non-temporal stores (wg_stream) */
     int vstream;        /* V past the caches (non-temporal stores), prefetched back */
+    int position_tasks; /* shared blocks: a products task is a whole position */
     float *v;           /* the V block */
     float *m;           /* the M block */
     /* Shared blocks: the tasks of steps 1, 2 and 3, numbered across blocks. */
@@ -1166,14 +1169,15 @@ WG_INLINE void wg_step_input(wg_job *j, float *v, size_t t0, size_t i0, size_t i
     }
 }
 
-/* Step 2, one task: M[p] (columns of output block cb) = V[p] U[p] for the
- * cnt tiles of the block. While the panel of U is in use, its kernel calls
- * prefetch `unext` (the panel this thread likely takes next), a slice each,
- * so that the first pass over a panel (from memory: U is read once per block)
- * does not wait. When V was written past the caches (j->vstream), they also
- * prefetch a share of V[p + 1]: this task's among the nblk / nth tasks this
- * thread likely takes at position p (each thread needs all of V[p + 1] in its
- * own L2). */
+/* Step 2, one output block: M[p] (columns of output block cb) = V[p] U[p]
+ * for the cnt tiles of the block. While the panel of U is in use, its kernel
+ * calls prefetch `unext` (the panel this thread likely takes next), a slice
+ * each, so that the first pass over a panel (from memory: U is read once per
+ * block) does not wait. When V was written past the caches (j->vstream),
+ * they also prefetch a share of the V this thread reads next, into its own
+ * L2: with whole positions per task (j->position_tasks), V[p + nth], one
+ * nblk-th per output block; else V[p + 1], which every thread reads, a share
+ * among the nblk / nth tasks this thread likely takes at position p. */
 WG_INLINE void wg_step_product(wg_job *j, const float *v, float *m, size_t cnt, int p, int cb,
                                const void *unext, int nth, const int prec, const int avx2) {
     const wg_geom *g = &j->g;
@@ -1192,12 +1196,14 @@ WG_INLINE void wg_step_product(wg_job *j, const float *v, float *m, size_t cnt, 
     /* This task's share of V[p + 1]: lines [vfirst, vfirst + vlines). */
     const char *vnext = NULL;
     int vlines = 0;
-    if (j->vstream && p + 1 < WG_P) {
-        int per_thread = nblk / nth > 0 ? nblk / nth : 1;
+    const int pnext = p + (j->position_tasks ? nth : 1);
+    if (j->vstream && pnext < WG_P) {
+        const int parts = j->position_tasks ? nblk : nblk / nth > 0 ? nblk / nth : 1;
+        const int part = j->position_tasks ? cb : cb / nth;
         int all = (int)(cnt * g->cinp * esize / 64);
-        int share = (all + per_thread - 1) / per_thread, vfirst = cb / nth * share;
-        vlines = wg_slice(all, share, cb / nth);
-        vnext = (const char *)v + (size_t)(p + 1) * g->vstride * esize + (size_t)vfirst * 64;
+        int share = (all + parts - 1) / parts;
+        vlines = wg_slice(all, share, part);
+        vnext = (const char *)v + (size_t)pnext * g->vstride * esize + (size_t)part * share * 64;
     }
     if (avx2) { /* FP32 only: every row of the block in one call */
         wg_kernel8_rows((int)cnt, g->cin, vp, g->cinp, up, m + (size_t)cb * 2 * WG_P * 16 + p * 16,
@@ -1270,7 +1276,8 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int prec, wg_product_f
     const size_t ublk = (size_t)g->cinp * WG_COLS * (prec != WG_F32 ? 2 : 4);
     const char *u0 = prec != WG_F32 ? (const char *)j->ub : (const char *)j->u;
     const unsigned per13 = (unsigned)((g->tb + WG_TILES_PER_TASK - 1) / WG_TILES_PER_TASK);
-    const unsigned per2 = WG_P * nblk;
+    /* products tasks per block: (p, cb) pairs, or whole positions */
+    const unsigned per2 = j->position_tasks ? WG_P : WG_P * nblk;
     if (j->private_blocks) {
         float *v = j->v + (size_t)tid * (g->vfloats + g->mfloats), *m = v + g->vfloats;
         for (unsigned blk; bn_pool_take(&j->blocks, nblocks, &blk);) {
@@ -1313,11 +1320,23 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int prec, wg_product_f
         if (blk > 0) /* M free: the previous block's step 3 is over */
             bn_pool_wait_done(&j->q[2], blk * per13);
         WG_T(3);
-        /* 2. Tasks in (p, cb) order: the threads sweep the positions together. */
+        /* 2. Tasks in (p, cb) order: the threads sweep the positions together.
+         * Or each task a whole position, its output blocks in order, so that
+         * V[p] crosses from memory into one core's L2, not every core's (2
+         * threads, V past the caches: 3-6% off block2_conv2-block5 on Zen 2). */
         while (bn_pool_take(&j->q[1], end2, &task)) {
             unsigned k = task - blk * per2, kn = k + (unsigned)nth;
-            product(j, j->v, j->m, cnt, (int)(k / nblk), (int)(k % nblk),
-                    kn < per2 ? u0 + (size_t)kn * ublk : NULL, nth);
+            if (j->position_tasks) {
+                for (unsigned cb = 0; cb < nblk; cb++) {
+                    /* next: this position's next panel, else the first of p + nth */
+                    unsigned un = cb + 1 < nblk ? k * nblk + cb + 1 : kn * nblk;
+                    product(j, j->v, j->m, cnt, (int)k, (int)cb,
+                            un < WG_P * nblk ? u0 + (size_t)un * ublk : NULL, nth);
+                }
+            } else {
+                product(j, j->v, j->m, cnt, (int)(k / nblk), (int)(k % nblk),
+                        kn < per2 ? u0 + (size_t)kn * ublk : NULL, nth);
+            }
             bn_pool_finish(&j->q[1], end2);
         }
         WG_T(1);
@@ -1639,11 +1658,16 @@ static void winograd_run(const bn_conv *c, const float *in, float *out, int n, i
     j.stream =
         isa != BN_WINOGRAD_PORTABLE && wg_stream_out(&j.g, pool) && ((uintptr_t)out & 63) == 0;
     j.vstream = isa != BN_WINOGRAD_PORTABLE && wg_vstream(&j.g, j.private_blocks);
+    /* Measured on Zen 2 only; the AVX-512 builds keep (p, cb) tasks until
+     * measured on their hosts ($BN_WG_POSITION_TASKS in the profile build). */
+    j.position_tasks = !j.private_blocks && fn == wg_work_avx2;
 #ifdef WG_PROFILE
     if (getenv("BN_WG_VSTREAM")) /* experiments: V, the output past the caches or not */
         j.vstream = isa != BN_WINOGRAD_PORTABLE && atoi(getenv("BN_WG_VSTREAM"));
     if (getenv("BN_WG_STREAM"))
         j.stream = j.stream && atoi(getenv("BN_WG_STREAM"));
+    if (getenv("BN_WG_POSITION_TASKS")) /* products tasks of whole positions, or not */
+        j.position_tasks = !j.private_blocks && atoi(getenv("BN_WG_POSITION_TASKS"));
     double before[4];
     memcpy(before, wg_prof, sizeof before);
 #endif
