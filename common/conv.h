@@ -189,6 +189,16 @@ double bn_conv_winograd_kernel_gmacs(bn_precision p, int reps, double seconds);
 double bn_conv_winograd_products_gmacs(bn_precision p, int cin, int cout, int n, int h, int w,
                                        int same_position, int reps, double seconds);
 
+/* The input and the output transforms alone, FP32, one thread, over every
+ * block of a layer's batch (cin -> cout, n images of h x w; pool: the pooled
+ * output) as the engine plans it: V, and the output, past the caches where
+ * the engine writes them so. Seconds per batch of each, best of `reps`, and
+ * the share of tiles whose input patch crosses the image's edge (loaded
+ * pixel by pixel). BN_EINVAL on a bad shape, BN_ENOMEM. bench/bench_transforms
+ * prints them per layer (docs/PERFORMANCE.md). */
+int bn_conv_winograd_transforms_time(int cin, int cout, int n, int h, int w, int pool, int reps,
+                                     double *input_s, double *output_s, double *edge_share);
+
 /* The Winograd engine's F(6x6, 3x3) matrices: G (8 x 3), the kernel
  * transform; B^T (8 x 8), the input transform; A^T (6 x 8), the output
  * transform (interpolation points 0, 1, -1, 2, -2, 1/2, -1/2, infinity). For

@@ -513,6 +513,20 @@ WG_INLINE void wg_stream_fence(void) {
     __asm__ volatile("sfence" ::: "memory");
 }
 
+/* The same for 8 channels [c, c + 8) (the AVX2 build). One vector load, not
+ * eight: the tiles on the image's edge take this path, 36% of them at 56
+ * pixels and 89% at 14, and loading them a float at a time made their input
+ * transform twice as slow as the others' (bench/bench_transforms). */
+WG_INLINE void wg_load_px8(wg_v8 *v, const float *p, int c, int cin) {
+    if (c + 8 <= cin) {
+        *v = *(const wg_v8u *)(p + c);
+        return;
+    }
+    *v = (wg_v8){0};
+    for (int i = 0; c + i < cin; i++)
+        (*v)[i] = p[c + i];
+}
+
 /* The AVX2 build's FP32 input transform of channels [c, c + 16) of one tile
  * (wg_input_tile's arguments; base NULL off the fast path, ry and cx then
  * say which rows and columns are in the image): two passes of 8 channels.
@@ -538,13 +552,14 @@ WG_INLINE void wg_input_vec8(const wg_job *j, const float *image, const float *b
                 for (int b = 0; b < WG_N; b++)
                     d[b] = *(const wg_v8u *)(row + (size_t)b * cin);
             } else {
+                /* Not unrolled: unrolled, this loop let GCC fuse the
+                 * transform's multiply-adds otherwise than on the fast path,
+                 * and edge tiles rounded differently (test_translation). */
                 for (int b = 0; b < WG_N; b++) {
-                    d[b] = (wg_v8){0};
                     if (!ry[a] || !cx[b])
-                        continue;
-                    const float *px = image + ((size_t)(y0 + a) * w + x0 + b) * cin;
-                    for (int i = 0; i < 8 && ch + i < cin; i++)
-                        d[b][i] = px[ch + i];
+                        d[b] = (wg_v8){0};
+                    else
+                        wg_load_px8(&d[b], image + ((size_t)(y0 + a) * w + x0 + b) * cin, ch, cin);
                 }
             }
             wg_bt8h(d, t[a]);
@@ -1940,6 +1955,88 @@ double bn_conv_winograd_products_gmacs(bn_precision p, int cin, int cout, int n,
     }
     free(mem);
     return best * (double)WG_P * cnt * g->cin * g->coutp / 1e9;
+}
+
+/* The transforms of one block, in each build of the engine (FP32). */
+#define WG_BENCH_STEPS(NAME, ATTR, YMM)                                                            \
+    static ATTR __attribute__((noinline)) void NAME(wg_job *j, size_t t0, size_t cnt, int out) {   \
+        if (out)                                                                                   \
+            wg_step_output(j, j->m, t0, 0, cnt, YMM);                                              \
+        else                                                                                       \
+            wg_step_input(j, j->v, t0, 0, cnt, cnt, WG_F32, YMM);                                  \
+        if (j->stream || j->vstream)                                                               \
+            wg_stream_fence();                                                                     \
+    }
+WG_BENCH_STEPS(wg_bench_steps_avx512, WG_AVX512, 0)
+WG_BENCH_STEPS(wg_bench_steps_avx2, WG_AVX2, 1)
+WG_BENCH_STEPS(wg_bench_steps_generic, , 0)
+#undef WG_BENCH_STEPS
+
+int bn_conv_winograd_transforms_time(int cin, int cout, int n, int h, int w, int pool, int reps,
+                                     double *input_s, double *output_s, double *edge_share) {
+    if (cin < 1 || cout < 1 || n < 1 || h < 1 || w < 1 || (pool && (h % 2 || w % 2)))
+        return BN_EINVAL;
+    const bn_winograd_isa isa = bn_conv_winograd_isa();
+    wg_job j;
+    memset(&j, 0, sizeof j);
+    wg_geometry(&j.g, cin, cout, n, h, w, pool, WG_F32, bn_cpu_caches());
+    const wg_geom *g = &j.g;
+    const size_t nin = (size_t)n * h * w * cin;
+    const size_t nout = (size_t)n * (pool ? h / 2 : h) * (pool ? w / 2 : w) * cout;
+    const size_t nws = g->vfloats + g->mfloats, pad = (size_t)(cout + 15) / 16 * 16;
+    /* (aligned_alloc wants whole multiples of the alignment) */
+    float *in = aligned_alloc(64, (nin + 16) / 16 * 16 * sizeof(float));
+    float *out = aligned_alloc(64, (nout + 16) / 16 * 16 * sizeof(float));
+    float *ws = aligned_alloc(64, (nws + 16) / 16 * 16 * sizeof(float));
+    float *bias = calloc(pad, sizeof(float));
+    if (!in || !out || !ws || !bias) {
+        free(in), free(out), free(ws), free(bias);
+        return BN_ENOMEM;
+    }
+    /* Small values, every page touched before the clock starts */
+    for (size_t i = 0; i < nin; i++)
+        in[i] = (float)(i % 13) * 0.125f - 0.75f;
+    memset(out, 0, nout * sizeof(float));
+    for (size_t i = 0; i < nws; i++)
+        ws[i] = (float)(i % 7) * 0.125f - 0.375f;
+    j.in = in;
+    j.out = out;
+    j.bias = bias;
+    j.pool = pool;
+    j.v = ws;
+    j.m = ws + g->vfloats;
+    /* As the engine runs the layer on a core pair, but on one thread, block
+     * after block */
+    j.private_blocks = wg_private(g, WG_PRIVATE);
+    j.vstream = isa != BN_WINOGRAD_PORTABLE && wg_vstream(g, j.private_blocks);
+    j.stream = isa != BN_WINOGRAD_PORTABLE && wg_stream_out(g, pool);
+    void (*steps)(wg_job *, size_t, size_t, int) = isa == BN_WINOGRAD_AVX512 ? wg_bench_steps_avx512
+                                                   : isa == BN_WINOGRAD_AVX2
+                                                       ? wg_bench_steps_avx2
+                                                       : wg_bench_steps_generic;
+    double best[2] = {1e30, 1e30};
+    for (int r = 0; r < (reps > 0 ? reps : 1); r++)
+        for (int out_step = 0; out_step < 2; out_step++) {
+            double t = wg_now();
+            for (size_t t0 = 0; t0 < g->tiles; t0 += g->tb)
+                steps(&j, t0, g->tiles - t0 < g->tb ? g->tiles - t0 : g->tb, out_step);
+            t = wg_now() - t;
+            best[out_step] = t < best[out_step] ? t : best[out_step];
+        }
+    /* Tiles whose 8x8 input patch is not all inside the image: the input
+     * transform's slower path, which loads pixel by pixel. */
+    size_t edge = 0;
+    for (size_t t = 0; t < g->tiles; t++) {
+        size_t img;
+        int y0, x0;
+        wg_tile_origin(g, t, &img, &y0, &x0);
+        edge += !wg_inside(g, y0 - 1, WG_N, x0 - 1, WG_N) || cin % 16 != 0;
+    }
+    *input_s = best[0];
+    *output_s = best[1];
+    *edge_share = (double)edge / (double)g->tiles;
+    free(in), free(out), free(ws), free(bias);
+    return BN_OK;
 }
 
 /* The matrices behind wg_G, wg_bt8 and wg_at8, for models of the engine's

@@ -26,7 +26,8 @@
  * ../shared/reference (PyTorch): relative L2 error at most 1e-4 at
  * block3_pool and block5_pool, the accuracy the fast engine promises.
  * Also: bn_conv_winograd_matrices, the matrices for models of the engine,
- * form an exact F(6x6, 3x3) (test_matrices).
+ * form an exact F(6x6, 3x3) (test_matrices); and an image moved by one tile
+ * in a larger one gives the same bytes (test_translation).
  */
 #include "check.h"
 #include "conv.h"
@@ -188,6 +189,79 @@ static void test_pool(int n, int h, int w, int cin, int cout) {
 }
 
 /* Each layer of the network, Winograd against direct on the same input. */
+/* forward (pool 0) or forward_pool (pool 1) of one image with the current
+ * build, 2 threads, into out. */
+static void forward_one(bn_conv *c, const float *in, float *out, int h, int w, int pool) {
+    bn_cpu_set_threads(2);
+    size_t ws = pool ? bn_conv_workspace_pool(c, 1, h, w) : bn_conv_workspace(c, 1, h, w);
+    void *wsp = support_ws_alloc(ws);
+    if (pool)
+        bn_conv_forward_pool(c, in, out, 1, h, w, wsp);
+    else
+        bn_conv_forward(c, in, out, 1, h, w, wsp);
+    free(wsp);
+}
+
+/* Where a pixel falls in the tile grid does not change its bytes: the image
+ * placed 6 pixels (one tile) right and down in a larger one, zeros around,
+ * gives bitwise the same outputs there. Its tiles on the edges (the input
+ * transform's pixel-by-pixel path, the output's partial tiles) then run as
+ * inner tiles (the fast paths): the two paths must round alike. They once
+ * did not: a loop unrolled in the AVX2 build's edge path let the compiler
+ * fuse the transform's multiply-adds differently there, and the vectors of
+ * photos moved by 5e-6 with no test noticing (the inputs here have full
+ * 24-bit mantissas: values of 16 bits or fewer multiply exactly, fused or
+ * not, and hide it). Checked for the AVX2 and portable builds; the AVX-512
+ * build's count is printed, not asserted, until measured on its hosts. */
+static void test_translation(int h, int w, int cin, int cout, int pool) {
+    const int H = h + 18, W = w + 18, d = pool ? 2 : 1;
+    support_layer l;
+    support_layer_make(&l, 1, h, w, cin, cout, 0, 0.5f);
+    float *big = calloc((size_t)H * W * cin, sizeof *big);
+    for (int y = 0; y < h; y++)
+        memcpy(big + ((size_t)(y + 6) * W + 6) * cin, l.in + (size_t)y * w * cin,
+               (size_t)w * cin * sizeof *big);
+    const size_t no = (size_t)(h / d) * (w / d) * cout, nbig = (size_t)(H / d) * (W / d) * cout;
+    float *o = malloc(no * sizeof *o), *ob = malloc(nbig * sizeof *ob);
+    static const char *const isas[] = {"default", "avx2", "portable"};
+    for (int b = 0; b < 3; b++) {
+        if (b == 0 && bn_conv_winograd_isa() != BN_WINOGRAD_AVX512)
+            continue; /* the AVX2 build is the default here, or none */
+        if (b == 1 && !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")))
+            continue;
+        if (b > 0)
+            setenv("BN_WINOGRAD_ISA", isas[b], 1);
+        bn_conv *c;
+        bn_error err;
+        if (bn_conv_create(&c, BN_CONV_WINOGRAD, cin, cout, l.k, l.bias, &err) != BN_OK) {
+            CHECK_MSG(0, "%s", err.msg);
+            break;
+        }
+        forward_one(c, l.in, o, h, w, pool);
+        forward_one(c, big, ob, H, W, pool);
+        bn_conv_free(c);
+        unsetenv("BN_WINOGRAD_ISA");
+        long differ = 0;
+        for (int y = 0; y < h / d; y++)
+            for (int x = 0; x < w / d; x++)
+                differ += memcmp(o + ((size_t)y * (w / d) + x) * cout,
+                                 ob + ((size_t)(y + 6 / d) * (W / d) + x + 6 / d) * cout,
+                                 (size_t)cout * sizeof *o) != 0;
+        if (b == 0)
+            printf(
+                "INFO translation, the AVX-512 build: %ld of %d pixels differ (%dx%d %d->%d%s)\n",
+                differ, (h / d) * (w / d), h, w, cin, cout, pool ? " pool" : "");
+        else
+            CHECK_MSG(differ == 0,
+                      "%s build, %dx%d %d->%d%s: %ld of %d pixels moved with the image", isas[b], h,
+                      w, cin, cout, pool ? " pool" : "", differ, (h / d) * (w / d));
+    }
+    free(o);
+    free(ob);
+    free(big);
+    support_layer_free(&l);
+}
+
 static void test_layers(const bn_vgg16_weights *w, const float *img) {
     static const int pool_after[BN_VGG16_NCONV] = {0, 1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1};
     int s = 224;
@@ -368,6 +442,35 @@ static void test_products_bench(void) {
     CHECK(bn_conv_winograd_products_gmacs(BN_PRECISION_FP32, 0, 32, 1, 6, 6, 0, 1, 0.001) == 0);
 }
 
+/* bench_transforms' measurement: runs for any build and shape (pooled, odd
+ * channel counts, several blocks) and counts the edge tiles: at 14x14 eight
+ * of the nine tiles cross an edge; at 26x26 the 3x3 inner ones of 5x5 do
+ * not; with cin not a multiple of 16 every tile takes the edge path. */
+static void test_transforms_bench(void) {
+    static const struct {
+        int cin, cout, n, h, w, pool;
+        double edge;
+    } shapes[] = {
+        {16, 32, 2, 14, 14, 0, 8.0 / 9},
+        {64, 48, 3, 26, 26, 1, 16.0 / 25},
+        {3, 20, 1, 26, 26, 0, 1.0},
+        {512, 64, 1, 50, 46, 0, 30.0 / 72},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        double tin = -1, tout = -1, edge = -1;
+        CHECK_INT(bn_conv_winograd_transforms_time(shapes[i].cin, shapes[i].cout, shapes[i].n,
+                                                   shapes[i].h, shapes[i].w, shapes[i].pool, 1,
+                                                   &tin, &tout, &edge),
+                  BN_OK);
+        CHECK(tin > 0 && tout > 0);
+        CHECK_MSG(edge == shapes[i].edge, "shape %zu: edge share %g, not %g", i, edge,
+                  shapes[i].edge);
+    }
+    double t1, t2, e;
+    CHECK_INT(bn_conv_winograd_transforms_time(16, 32, 1, 7, 7, 1, 1, &t1, &t2, &e), BN_EINVAL);
+    CHECK_INT(bn_conv_winograd_transforms_time(0, 32, 1, 6, 6, 0, 1, &t1, &t2, &e), BN_EINVAL);
+}
+
 int main(int argc, char **argv) {
     CHECK(support_use_fast_blas(argv) == 0);
     (void)argc;
@@ -398,7 +501,13 @@ int main(int argc, char **argv) {
     test_pool(7, 14, 14, 16, 32); /* 2x4 canvas of images, one slot empty */
     test_pool(8, 4, 6, 16, 32);   /* tiles spanning several images and gaps */
 
+    test_translation(20, 26, 16, 32, 0);  /* overhang on the right and below */
+    test_translation(24, 18, 64, 48, 0);  /* exact tiles; cout not a multiple of 32 */
+    test_translation(14, 14, 128, 32, 1); /* fused pool, overhang */
+    test_translation(28, 30, 32, 64, 1);  /* fused pool */
+
     test_products_bench();
+    test_transforms_bench();
     if (avx2_compared)
         printf("AVX2 build against AVX-512: %d of %d outputs identical bytes\n", avx2_identical,
                avx2_compared);
