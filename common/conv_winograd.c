@@ -403,6 +403,14 @@ static inline int wg_inside(const wg_geom *g, int y, int ny, int x, int nx) {
     return y >= 0 && x >= 0 && y + ny <= g->h && x + nx <= g->w;
 }
 
+/* Whether the input transform takes the 8x8 patch at (y, x) (top-left,
+ * in input pixels) on its fast path: all inside the image, whole vectors of
+ * 16 channels. Else (edge tiles, or cin not a multiple of 16) it loads pixel
+ * by pixel, zeros off the image. */
+static inline int wg_patch_fast(const wg_geom *g, int y, int x) {
+    return wg_inside(g, y, WG_N, x, WG_N) && g->cin % 16 == 0;
+}
+
 /* Whether the output (pooled or not) is written with non-temporal stores:
  * when larger than the pair's L3 (g->stream_bytes), and only whole vectors. */
 static int wg_stream_out(const wg_geom *g, int pool) {
@@ -605,7 +613,7 @@ WG_INLINE void wg_input_tile(const wg_job *j, size_t img, int y0, int x0, void *
     const int h = g->h, w = g->w, cin = g->cin, cinp = g->cinp;
     const size_t vs = g->vstride;
     const float *image = j->in + img * (size_t)h * w * cin;
-    const int inside = wg_inside(g, y0, WG_N, x0, WG_N) && cin % 16 == 0;
+    const int inside = wg_patch_fast(g, y0, x0);
     const float *base = inside ? image + ((size_t)y0 * w + x0) * cin : NULL;
     /* Off the fast path: whether each row and column of the patch is in the
      * image. Zeroed so that the compiler (at -O3) need not prove them set. */
@@ -1208,7 +1216,8 @@ WG_INLINE void wg_step_product(wg_job *j, const float *v, float *m, size_t cnt, 
     const float *sc = g->fp16 ? v + WG_P * g->vstride / 2 : NULL;
     assert(cnt <= g->tb && p < WG_P && cb < nblk); /* M's rows and V's positions stay in bounds */
     const int ulines = (int)(ublk * esize / 64);
-    /* This task's share of V[p + 1]: lines [vfirst, vfirst + vlines). */
+    /* This task's share of V[pnext], the V this thread reads next: vlines
+     * lines from vnext. */
     const char *vnext = NULL;
     int vlines = 0;
     const int pnext = p + (j->position_tasks ? nth : 1);
@@ -1291,8 +1300,9 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int prec, wg_product_f
     const size_t ublk = (size_t)g->cinp * WG_COLS * (prec != WG_F32 ? 2 : 4);
     const char *u0 = prec != WG_F32 ? (const char *)j->ub : (const char *)j->u;
     const unsigned per13 = (unsigned)((g->tb + WG_TILES_PER_TASK - 1) / WG_TILES_PER_TASK);
-    /* products tasks per block: (p, cb) pairs, or whole positions */
-    const unsigned per2 = j->position_tasks ? WG_P : WG_P * nblk;
+    /* (p, cb) pairs per block; the shared blocks' products tasks per block:
+     * those pairs, or whole positions */
+    const unsigned pairs = WG_P * nblk, per2 = j->position_tasks ? WG_P : pairs;
     if (j->private_blocks) {
         float *v = j->v + (size_t)tid * (g->vfloats + g->mfloats), *m = v + g->vfloats;
         for (unsigned blk; bn_pool_take(&j->blocks, nblocks, &blk);) {
@@ -1302,10 +1312,10 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int prec, wg_product_f
 #endif
             wg_step_input(j, v, t0, 0, cnt, cnt, prec, ymm);
             WG_T(0);
-            for (unsigned k = 0; k < per2; k++) {
-                unsigned kn = k + 1 < per2 ? k + 1 : k;
+            for (unsigned k = 0; k < pairs; k++) {
+                unsigned kn = k + 1 < pairs ? k + 1 : k;
                 product(j, v, m, cnt, (int)(k / nblk), (int)(k % nblk),
-                        k + 1 < per2 ? u0 + (size_t)kn * ublk : NULL, 1);
+                        k + 1 < pairs ? u0 + (size_t)kn * ublk : NULL, 1);
             }
             WG_T(1);
             wg_step_output(j, m, t0, 0, cnt, ymm);
@@ -1346,11 +1356,11 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int prec, wg_product_f
                     /* next: this position's next panel, else the first of p + nth */
                     unsigned un = cb + 1 < nblk ? k * nblk + cb + 1 : kn * nblk;
                     product(j, j->v, j->m, cnt, (int)k, (int)cb,
-                            un < WG_P * nblk ? u0 + (size_t)un * ublk : NULL, nth);
+                            un < pairs ? u0 + (size_t)un * ublk : NULL, nth);
                 }
             } else {
                 product(j, j->v, j->m, cnt, (int)(k / nblk), (int)(k % nblk),
-                        kn < per2 ? u0 + (size_t)kn * ublk : NULL, nth);
+                        kn < pairs ? u0 + (size_t)kn * ublk : NULL, nth);
             }
             bn_pool_finish(&j->q[1], end2);
         }
@@ -2030,7 +2040,7 @@ int bn_conv_winograd_transforms_time(int cin, int cout, int n, int h, int w, int
         size_t img;
         int y0, x0;
         wg_tile_origin(g, t, &img, &y0, &x0);
-        edge += !wg_inside(g, y0 - 1, WG_N, x0 - 1, WG_N) || cin % 16 != 0;
+        edge += !wg_patch_fast(g, y0 - 1, x0 - 1);
     }
     *input_s = best[0];
     *output_s = best[1];

@@ -49,6 +49,19 @@ static int run(bn_conv_engine e, int threads, const float *in, const float *k, c
     return rc;
 }
 
+/* forward (pool 0) or forward_pool (pool 1) of n images with the current
+ * build, 2 threads, into out. */
+static void forward_n(bn_conv *c, const float *in, float *out, int n, int h, int w, int pool) {
+    bn_cpu_set_threads(2);
+    size_t ws = pool ? bn_conv_workspace_pool(c, n, h, w) : bn_conv_workspace(c, n, h, w);
+    void *wsp = support_ws_alloc(ws);
+    if (pool)
+        bn_conv_forward_pool(c, in, out, n, h, w, wsp);
+    else
+        bn_conv_forward(c, in, out, n, h, w, wsp);
+    free(wsp);
+}
+
 /* Where the AVX-512 build runs, the AVX2 build (forced) against its output
  * `want`: conv (pool 0) or conv + pool (pool 1), 2 threads. Their products
  * are the same sums in the same order, but the compiler may fuse the
@@ -63,24 +76,17 @@ static void check_avx2_same(const support_layer *l, int n, int h, int w, int cin
     setenv("BN_WINOGRAD_ISA", "avx2", 1);
     CHECK(bn_conv_winograd_isa() == BN_WINOGRAD_AVX2);
     CHECK_STR(bn_conv_engine_id(BN_CONV_WINOGRAD), "winograd-avx2");
-    bn_cpu_set_threads(2);
     bn_conv *c;
     bn_error err;
     if (bn_conv_create(&c, BN_CONV_WINOGRAD, cin, cout, l->k, l->bias, &err) == BN_OK) {
-        size_t ws = pool ? bn_conv_workspace_pool(c, n, h, w) : bn_conv_workspace(c, n, h, w);
-        void *wsp = support_ws_alloc(ws);
         float *out = malloc(nwant * sizeof *out);
-        if (pool)
-            bn_conv_forward_pool(c, l->in, out, n, h, w, wsp);
-        else
-            bn_conv_forward(c, l->in, out, n, h, w, wsp);
+        forward_n(c, l->in, out, n, h, w, pool);
         double rel = support_rel_l2(out, want, nwant);
         CHECK_MSG(rel <= 1e-6, "%sn%d %dx%d %d->%d: the AVX2 build %.3g from AVX-512",
                   pool ? "pool " : "", n, h, w, cin, cout, rel);
         avx2_compared++;
         avx2_identical += memcmp(out, want, nwant * sizeof *out) == 0;
         free(out);
-        free(wsp);
         bn_conv_free(c);
     } else
         CHECK_MSG(0, "%s", err.msg);
@@ -188,20 +194,6 @@ static void test_pool(int n, int h, int w, int cin, int cout) {
     free(pabs);
 }
 
-/* Each layer of the network, Winograd against direct on the same input. */
-/* forward (pool 0) or forward_pool (pool 1) of one image with the current
- * build, 2 threads, into out. */
-static void forward_one(bn_conv *c, const float *in, float *out, int h, int w, int pool) {
-    bn_cpu_set_threads(2);
-    size_t ws = pool ? bn_conv_workspace_pool(c, 1, h, w) : bn_conv_workspace(c, 1, h, w);
-    void *wsp = support_ws_alloc(ws);
-    if (pool)
-        bn_conv_forward_pool(c, in, out, 1, h, w, wsp);
-    else
-        bn_conv_forward(c, in, out, 1, h, w, wsp);
-    free(wsp);
-}
-
 /* Where a pixel falls in the tile grid does not change its bytes: the image
  * placed 6 pixels (one tile) right and down in a larger one, zeros around,
  * gives bitwise the same outputs there. Its tiles on the edges (the input
@@ -237,8 +229,8 @@ static void test_translation(int h, int w, int cin, int cout, int pool) {
             CHECK_MSG(0, "%s", err.msg);
             break;
         }
-        forward_one(c, l.in, o, h, w, pool);
-        forward_one(c, big, ob, H, W, pool);
+        forward_n(c, l.in, o, 1, h, w, pool);
+        forward_n(c, big, ob, 1, H, W, pool);
         bn_conv_free(c);
         unsetenv("BN_WINOGRAD_ISA");
         long differ = 0;
@@ -262,6 +254,7 @@ static void test_translation(int h, int w, int cin, int cout, int pool) {
     support_layer_free(&l);
 }
 
+/* Each layer of the network, Winograd against direct on the same input. */
 static void test_layers(const bn_vgg16_weights *w, const float *img) {
     static const int pool_after[BN_VGG16_NCONV] = {0, 1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1};
     int s = 224;
