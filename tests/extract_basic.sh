@@ -13,11 +13,16 @@ check_eq "first run extracted" "$(jget "$out" extracted)" 8
 check_eq "first run dim" "$(jget "$out" dim)" 2048   # 2 x 2 x 512 at size 64
 # Where the run's time went: the network, the SQLite writes and the waits
 # for the next batch are parts of seconds, each timed on the caller's thread
-# (in microseconds: these 8 photos' writes take about one millisecond).
-check "time split: network + store + wait <= seconds, each > 0" awk -v s="$(jget "$out" seconds)" \
+# (in microseconds: these 8 photos' writes take about one millisecond). The
+# wait may round to zero: when the reader has the batch ready, it is one
+# mutex (under load in CI: "wait_seconds":0.000000).
+split="seconds $(jget "$out" seconds) network $(jget "$out" network_seconds)"
+split="$split store $(jget "$out" store_seconds) wait $(jget "$out" wait_seconds)"
+check "time split: network + store + wait <= seconds, network and store > 0, wait >= 0 ($split)" \
+    awk -v s="$(jget "$out" seconds)" \
     -v n="$(jget "$out" network_seconds)" -v w="$(jget "$out" store_seconds)" \
     -v r="$(jget "$out" wait_seconds)" \
-    'BEGIN { exit !(n > 0 && w > 0 && r > 0 && n + w + r <= s + 0.002) }'
+    'BEGIN { exit !(n > 0 && w > 0 && r >= 0 && r != "" && n + w + r <= s + 0.002) }'
 check_eq "images rows" "$(q "$DB" 'SELECT count(*) FROM images')" 8
 check_eq "embeddings rows" "$(q "$DB" 'SELECT count(*) FROM embeddings')" 8
 check_eq "extract packs its vectors for vec_knn" "$(q "$DB" 'SELECT sum(count) FROM vector_chunks')" 8
