@@ -202,17 +202,13 @@ void bn_conv_maxpool2x2(const float *in, float *out, int n, int h, int w, int c)
 const char *bn_conv_engine_id(bn_conv_engine resolved) {
     resolved = conv_resolve(resolved, 0, 0);
     if (resolved == BN_CONV_WINOGRAD || resolved == BN_CONV_SMALL)
-        switch (bn_conv_winograd_isa()) {
-        case BN_WINOGRAD_AVX512: return "winograd-avx512";
-        case BN_WINOGRAD_AVX2: return "winograd-avx2";
-        default: return "winograd-portable";
-        }
+        return bn_conv_winograd_isa() == BN_WINOGRAD_PORTABLE ? "winograd-portable" : "winograd";
     return "direct";
 }
 
 const char *bn_conv_engine_id_precision(bn_conv_engine resolved, bn_precision precision) {
     const char *id = bn_conv_engine_id(resolved);
-    if (strcmp(id, "winograd-avx512") != 0)
+    if (strcmp(id, "winograd") != 0)
         return id;
     switch (precision) {
     case BN_PRECISION_BF16: return "winograd-avx512-bf16";
@@ -226,10 +222,8 @@ const char *bn_conv_engine_id_network(bn_conv_engine resolved, bn_precision prec
     const char *id = bn_conv_engine_id_precision(resolved, precision);
     if (!forced_winograd_small)
         return id;
-    if (strcmp(id, "winograd-avx512") == 0)
-        return "winograd-avx512-all";
-    if (strcmp(id, "winograd-avx2") == 0)
-        return "winograd-avx2-all";
+    if (strcmp(id, "winograd") == 0)
+        return "winograd-all";
     if (strcmp(id, "winograd-avx512-bf16") == 0)
         return "winograd-avx512-bf16-all";
     if (strcmp(id, "winograd-avx512-fp16") == 0)

@@ -120,38 +120,45 @@ void bn_conv_gemm_forward(const bn_conv_gemm *c, const float *in, float *out, in
  * baseline x86-64 build (no FMA, slow). bn_conv_winograd_isa() is the best
  * this CPU runs, or a lesser one forced for tests:
  * $BN_WINOGRAD_ISA=avx2|portable, or $BN_WINOGRAD_PORTABLE non-empty.
- * Vectors record which build computed them (bn_conv_engine_id): each gives
- * the same bytes for the same image. */
+ * Vectors record which arithmetic computed them (bn_conv_engine_id): the
+ * AVX-512 and AVX2 builds the same ("winograd": the same operations, fused
+ * multiply-adds written out, tests/test_winograd_spec.c), the portable build
+ * its own (no FMA: a product, then a sum). Each gives the same bytes for the
+ * same image. */
 typedef enum { BN_WINOGRAD_PORTABLE, BN_WINOGRAD_AVX2, BN_WINOGRAD_AVX512 } bn_winograd_isa;
 bn_winograd_isa bn_conv_winograd_isa(void);
 /* Whether that build is the AVX-512 one: the reduced precisions need it. */
 int bn_conv_winograd_avx512(void);
 
-/* The engines' numerical version, recorded with every stored vector: 4 since
- * the AVX2 build's transforms run on vectors of 8 floats (its vectors moved
- * by up to 5e-6 relative; the other builds' bytes did not change); 3 since
- * AUTO runs the first layer (cin <= 4) on the small engine where it has
- * AVX-512 (its vectors moved by about 1e-7 relative; 2: from bottleneck
- * 0.2.0, where an image's output stopped depending on its batch; 1: versions
- * up to 0.1.0, whose Winograd engine could also write past its workspace on
- * partial batches). Verify demands identical bytes only from vectors of the
- * same engine id and version: older vectors are judged by the tolerance. */
-#define BN_CONV_ENGINE_VERSION 4
+/* The engines' numerical version, recorded with every stored vector: 5 since
+ * the AVX2 and AVX-512 builds compute the same bytes (their transforms'
+ * multiply-adds written out, the same in both; vectors moved by up to 5e-6
+ * relative; the portable build's bytes did not change), with the ids
+ * "winograd" for both and "+openblas-CORE" on vectors that OpenBLAS
+ * computed a part of (graph.c); 4 since the AVX2 build's transforms ran on
+ * vectors of 8 floats (its vectors moved by up to 5e-6); 3 since AUTO runs
+ * the first layer (cin <= 4) on the small engine where it has AVX-512
+ * (about 1e-7 relative; 2: from bottleneck 0.2.0, where an image's output
+ * stopped depending on its batch; 1: versions up to 0.1.0, whose Winograd
+ * engine could also write past its workspace on partial batches). Verify
+ * demands identical bytes only from vectors of the same engine id and
+ * version: older vectors are judged by the tolerance. */
+#define BN_CONV_ENGINE_VERSION 5
 
-/* The code that computes for a resolved engine, as recorded with vectors:
- * "direct", "winograd-avx512", "winograd-avx2" or "winograd-portable" (the
- * builds round differently; each gives the same bytes for the same image).
- * The id names what AUTO runs: "winograd-avx512" (and "-avx2") includes the
- * small engine for layers with cin <= 4 (so BN_CONV_SMALL has that id too);
- * a network forced to Winograd on such a layer is told apart by
- * bn_conv_engine_id_network. */
+/* The arithmetic of a resolved engine, as recorded with vectors: "winograd"
+ * (the AVX-512 and AVX2 builds: the same bytes on any CPU with AVX2 and FMA
+ * or AVX-512), "winograd-portable" (CPUs without: other bytes) or "direct"
+ * (OpenBLAS; a network adds which of its kernels: bn_graph_engine_id). The
+ * id names what AUTO runs: "winograd" includes the small engine for layers
+ * with cin <= 4 (so BN_CONV_SMALL has that id too; the same bytes in its
+ * AVX-512 and AVX2 builds); a network forced to Winograd on such a layer is
+ * told apart by bn_conv_engine_id_network. */
 const char *bn_conv_engine_id(bn_conv_engine resolved);
 /* The same for an engine and a precision: "winograd-avx512-bf16",
- * "winograd-avx512-fp16"; FP32 as bn_conv_engine_id. */
+ * "winograd-avx512-fp16" (AVX-512 only); FP32 as bn_conv_engine_id. */
 const char *bn_conv_engine_id_precision(bn_conv_engine resolved, bn_precision precision);
 /* The id of a network's vectors: as bn_conv_engine_id_precision, with
- * "-all" appended ("winograd-avx512-all", "winograd-avx2-all",
- * "winograd-avx512-bf16-all") when
+ * "-all" appended ("winograd-all", "winograd-avx512-bf16-all") when
  * Winograd was forced (--conv winograd) on a layer that AUTO gives to the
  * small engine: the first layer then rounds differently (by about 1e-7),
  * and vectors of the same id must be the same bytes (verify.c). */

@@ -49,7 +49,11 @@
  * times, the build picked at run time (bn_conv_winograd_isa): for AVX-512,
  * for AVX2 + FMA (its own products kernel, wg_kernel8, and transforms on
  * vectors of 8 floats, for 16 registers) and for the baseline x86-64
- * target, which is slow but correct anywhere.
+ * target, which is slow but correct anywhere. Every multiply-add is written
+ * out (wg_fma_*, WG_MUL_ADD), never left for the compiler to fuse: the
+ * AVX-512 and AVX2 builds perform the same operations in the same order and
+ * give the same bytes, on any CPU that runs either (tests/
+ * test_winograd_spec.c holds each build to a scalar model of them).
  *
  * Memory: U is 64/9 the size of the kernel (67 MB for a 512x512 layer), in
  * transparent huge pages where the system allows (the products stream it);
@@ -67,6 +71,7 @@
 #include "pool.h"
 
 #include <assert.h>
+#include <immintrin.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -160,6 +165,48 @@ static const double wg_G[WG_N][3] = {
     {0.0, 0.0, 1.0},
 };
 
+/* a b + c, rounded once (a fused multiply-add), for the transforms' builds
+ * on CPUs with FMA; the portable build rounds twice (WG_MUL_ADD): CPUs
+ * without FMA have no other way. Written out rather than left to the
+ * compiler, which fuses a multiply and an add where it sees fit (GCC -O3's
+ * choices differed between the AVX2 and AVX-512 builds, and between a
+ * function's loops, by the last bit): the same fused operations in both
+ * builds make their bytes the same (tests/test_winograd_spec.c).
+ * Optimizing GCC: its builtins, which inline like operators, so the
+ * template inlines into each build as it did with a * b + c. Elsewhere
+ * (-O0, where another build's dead branch is compiled too; clang, which
+ * checks a builtin's target where it is written): functions of each
+ * build's target, plain static inline, so that such a branch stays a call
+ * instead of an error. */
+#if defined(__OPTIMIZE__) && defined(__GNUC__) && !defined(__clang__)
+/* (-Wpsabi: a builtin returns a vector in a function without that target's
+ * ABI; these are always inlined into a function that has it, no ABI.) */
+#pragma GCC diagnostic ignored "-Wpsabi"
+#define wg_fma_avx512(a, b, c) __builtin_ia32_vfmaddps512_mask(a, b, c, (unsigned short)-1, 4)
+#define wg_fma_avx2(a, b, c) __builtin_ia32_vfmaddps256(a, b, c)
+#define WG_FMA_ATTR(attr) WG_INLINE
+/* *c = a b + *c: the kernels' form (pointers: no vector crosses a call in
+ * the functions of other targets) */
+#define wg_fma_into_avx512(c, a, b) (*(c) = wg_fma_avx512(*(a), *(b), *(c)))
+#define wg_fma_into_avx2(c, a, b) (*(c) = wg_fma_avx2(*(a), *(b), *(c)))
+#else
+static inline WG_AVX512 wg_v16 wg_fma_avx512(wg_v16 a, wg_v16 b, wg_v16 c) {
+    return (wg_v16)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
+}
+static inline WG_AVX2 wg_v8 wg_fma_avx2(wg_v8 a, wg_v8 b, wg_v8 c) {
+    return (wg_v8)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
+}
+static inline WG_AVX512 void wg_fma_into_avx512(wg_v16 *c, const wg_v16 *a, const wg_v16 *b) {
+    *c = wg_fma_avx512(*a, *b, *c);
+}
+static inline WG_AVX2 void wg_fma_into_avx2(wg_v8 *c, const wg_v8 *a, const wg_v8 *b) {
+    *c = wg_fma_avx2(*a, *b, *c);
+}
+#define WG_FMA_ATTR(attr) static inline attr
+#endif
+#define WG_MUL_ADD(a, b, c) ((a) * (b) + (c))
+#define WG_SPLAT16(s) ((wg_v16){s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s})
+
 /* v = B^T d for 8 vectors, B^T =
  *   [ 1   0  -21/4   0    21/4   0    -1  0 ]
  *   [ 0   1    1   -17/4 -17/4   1     1  0 ]
@@ -169,25 +216,34 @@ static const double wg_G[WG_N][3] = {
  *   [ 0   2    4   -5/2   -5    1/2    1  0 ]
  *   [ 0  -2    4    5/2   -5   -1/2    1  0 ]
  *   [ 0  -1    0   21/4    0  -21/4    0  1 ]
- * computed as even/odd halves for each pair of points +-p. One source for
- * two vector types: wg_v16, and wg_v8 for the AVX2 build's FP32 transforms
- * (wg_input_vec8, wg_output_vec8); the same operations on every lane. */
-#define WG_BT8(T, NAME)                                                                            \
-    WG_INLINE void NAME(const T d[8], T v[8]) {                                                    \
-        T e1 = d[2] + d[6] - 4.25f * d[4], o1 = d[1] + d[5] - 4.25f * d[3];                        \
-        T e2 = d[6] + 0.25f * d[2] - 1.25f * d[4], o2 = 0.5f * d[1] - 2.5f * d[3] + 2.0f * d[5];   \
-        T e3 = d[6] + 4.0f * d[2] - 5.0f * d[4], o3 = 2.0f * d[1] - 2.5f * d[3] + 0.5f * d[5];     \
-        v[0] = d[0] - d[6] + 5.25f * (d[4] - d[2]);                                                \
+ * computed as even/odd halves for each pair of points +-p. FMA(a, b, c) is
+ * a b + c: one source for the builds, their vector types and their
+ * multiply-adds (wg_fma_*, WG_MUL_ADD): wg_bt8_avx512 and wg_bt8_portable on
+ * wg_v16, wg_bt8_avx2 on wg_v8 (the AVX2 build's transforms, wg_input_vec8).
+ * Every product by a constant that is not a power of two is fused with the
+ * sum it enters (the others are exact). tests/test_winograd_spec.c
+ * computes the same operations one float at a time. */
+#define WG_K(T, x) ((T){0} + (x)) /* a constant, in every lane */
+#define WG_BT8(T, NAME, ATTR, FMA)                                                                 \
+    WG_FMA_ATTR(ATTR) void NAME(const T d[8], T v[8]) {                                            \
+        T e1 = FMA(WG_K(T, -4.25f), d[4], d[2] + d[6]);                                            \
+        T o1 = FMA(WG_K(T, -4.25f), d[3], d[1] + d[5]);                                            \
+        T e2 = FMA(WG_K(T, -1.25f), d[4], FMA(WG_K(T, 0.25f), d[2], d[6]));                        \
+        T o2 = FMA(WG_K(T, 2.0f), d[5], FMA(WG_K(T, -2.5f), d[3], 0.5f * d[1]));                   \
+        T e3 = FMA(WG_K(T, -5.0f), d[4], FMA(WG_K(T, 4.0f), d[2], d[6]));                          \
+        T o3 = FMA(WG_K(T, 0.5f), d[5], FMA(WG_K(T, -2.5f), d[3], 2.0f * d[1]));                   \
+        v[0] = FMA(WG_K(T, 5.25f), d[4] - d[2], d[0] - d[6]);                                      \
         v[1] = e1 + o1;                                                                            \
         v[2] = e1 - o1;                                                                            \
         v[3] = e2 + o2;                                                                            \
         v[4] = e2 - o2;                                                                            \
         v[5] = e3 + o3;                                                                            \
         v[6] = e3 - o3;                                                                            \
-        v[7] = d[7] - d[1] + 5.25f * (d[3] - d[5]);                                                \
+        v[7] = FMA(WG_K(T, 5.25f), d[3] - d[5], d[7] - d[1]);                                      \
     }
-WG_BT8(wg_v16, wg_bt8)
-WG_BT8(wg_v8, wg_bt8h)
+WG_BT8(wg_v16, wg_bt8_avx512, WG_AVX512, wg_fma_avx512)
+WG_BT8(wg_v16, wg_bt8_portable, , WG_MUL_ADD)
+WG_BT8(wg_v8, wg_bt8_avx2, WG_AVX2, wg_fma_avx2)
 #undef WG_BT8
 
 /* y = A^T m for 8 vectors -> 6, A^T =
@@ -196,22 +252,41 @@ WG_BT8(wg_v8, wg_bt8h)
  *   [ 0  1   1   4    4   1/4    1/4    0 ]
  *   [ 0  1  -1   8   -8   1/8   -1/8    0 ]
  *   [ 0  1   1  16   16   1/16   1/16   0 ]
- *   [ 0  1  -1  32  -32   1/32  -1/32   1 ] */
-#define WG_AT8(T, NAME)                                                                            \
-    WG_INLINE void NAME(const T m[8], T y[6]) {                                                    \
+ *   [ 0  1  -1  32  -32   1/32  -1/32   1 ]
+ * Its constants are powers of two, so fused or not, the same bytes; fused
+ * for fewer instructions. */
+#define WG_AT8(T, NAME, ATTR, FMA)                                                                 \
+    WG_FMA_ATTR(ATTR) void NAME(const T m[8], T y[6]) {                                            \
         T s1 = m[1] + m[2], t1 = m[1] - m[2];                                                      \
         T s2 = m[3] + m[4], t2 = m[3] - m[4];                                                      \
         T s3 = m[5] + m[6], t3 = m[5] - m[6];                                                      \
         y[0] = m[0] + s1 + s2 + s3;                                                                \
-        y[1] = t1 + 2.0f * t2 + 0.5f * t3;                                                         \
-        y[2] = s1 + 4.0f * s2 + 0.25f * s3;                                                        \
-        y[3] = t1 + 8.0f * t2 + 0.125f * t3;                                                       \
-        y[4] = s1 + 16.0f * s2 + 0.0625f * s3;                                                     \
-        y[5] = t1 + 32.0f * t2 + 0.03125f * t3 + m[7];                                             \
+        y[1] = FMA(WG_K(T, 0.5f), t3, FMA(WG_K(T, 2.0f), t2, t1));                                 \
+        y[2] = FMA(WG_K(T, 0.25f), s3, FMA(WG_K(T, 4.0f), s2, s1));                                \
+        y[3] = FMA(WG_K(T, 0.125f), t3, FMA(WG_K(T, 8.0f), t2, t1));                               \
+        y[4] = FMA(WG_K(T, 0.0625f), s3, FMA(WG_K(T, 16.0f), s2, s1));                             \
+        y[5] = FMA(WG_K(T, 0.03125f), t3, FMA(WG_K(T, 32.0f), t2, t1)) + m[7];                     \
     }
-WG_AT8(wg_v16, wg_at8)
-WG_AT8(wg_v8, wg_at8h)
+WG_AT8(wg_v16, wg_at8_avx512, WG_AVX512, wg_fma_avx512)
+WG_AT8(wg_v16, wg_at8_portable, , WG_MUL_ADD)
+WG_AT8(wg_v8, wg_at8_avx2, WG_AVX2, wg_fma_avx2)
 #undef WG_AT8
+#undef WG_K
+
+/* The transforms on wg_v16 for a build (isa, a constant: the AVX-512 or the
+ * portable one; the AVX2 build's run on wg_v8). */
+WG_INLINE void wg_bt8(const int isa, const wg_v16 d[8], wg_v16 v[8]) {
+    if (isa == BN_WINOGRAD_AVX512)
+        wg_bt8_avx512(d, v);
+    else
+        wg_bt8_portable(d, v);
+}
+WG_INLINE void wg_at8(const int isa, const wg_v16 m[8], wg_v16 y[6]) {
+    if (isa == BN_WINOGRAD_AVX512)
+        wg_at8_avx512(m, y);
+    else
+        wg_at8_portable(m, y);
+}
 
 /* ------------------------------------------------------------------------ */
 /* Layer geometry                                                            */
@@ -541,8 +616,9 @@ WG_INLINE void wg_load_px8(wg_v8 *v, const float *p, int c, int cin) {
  * A tile of wg_v16 is 128 ymm and every pass of wg_bt8 spills; 8 channels
  * make it 64, each pass's 8 inputs and outputs in registers (GCC -O3: 154
  * instructions a pass against 559 for the pair). Every lane sees the same
- * operations as in wg_v16. Half 0's results wait in lo, so that each line of
- * V is written whole (wg_store2). */
+ * operations as in the AVX-512 build's wg_v16 (wg_bt8_avx2 and
+ * wg_bt8_avx512 are one source). Half 0's results wait in lo, so that each
+ * line of V is written whole (wg_store2). */
 WG_INLINE void wg_input_vec8(const wg_job *j, const float *image, const float *base, const int *ry,
                              const int *cx, int y0, int x0, int c, float *v) {
     const wg_geom *g = &j->g;
@@ -570,14 +646,14 @@ WG_INLINE void wg_input_vec8(const wg_job *j, const float *image, const float *b
                         wg_load_px8(&d[b], image + ((size_t)(y0 + a) * w + x0 + b) * cin, ch, cin);
                 }
             }
-            wg_bt8h(d, t[a]);
+            wg_bt8_avx2(d, t[a]);
         }
         for (int b = 0; b < WG_N; b++) {
             wg_v8 d[WG_N], r[WG_N];
 #pragma GCC unroll 8
             for (int a = 0; a < WG_N; a++)
                 d[a] = t[a][b];
-            wg_bt8h(d, r);
+            wg_bt8_avx2(d, r);
 #pragma GCC unroll 8
             for (int a = 0; a < WG_N; a++) {
                 const int q = a * WG_N + b;
@@ -597,11 +673,11 @@ WG_INLINE void wg_input_vec8(const wg_job *j, const float *image, const float *b
  * column nfrom on (2 when the next tile is this one's right neighbour: the
  * first two columns are shared): its pixels are prefetched, one vector at a
  * time as this tile's are used, so that the next tile does not wait.
- * FP16: sc, the tile's row of chunk scales, is written too. ymm (a constant):
- * the AVX2 build, whose FP32 transforms run on 8-float vectors
- * (wg_input_vec8). */
+ * FP16: sc, the tile's row of chunk scales, is written too. isa (a
+ * constant): the build (bn_winograd_isa); the AVX2 one's FP32 transforms run
+ * on 8-float vectors (wg_input_vec8). */
 WG_INLINE void wg_input_tile(const wg_job *j, size_t img, int y0, int x0, void *vrow, float *sc,
-                             const float *next, int nfrom, const int prec, const int ymm) {
+                             const float *next, int nfrom, const int prec, const int isa) {
     const int bf16 = prec == WG_BF16, fp16 = prec == WG_F16;
     float *v = vrow;     /* FP32 V */
     uint16_t *vb = vrow; /* BF16 and FP16 V */
@@ -655,7 +731,7 @@ WG_INLINE void wg_input_tile(const wg_job *j, size_t img, int y0, int x0, void *
                 wg_bf16_store(vb + (size_t)q * vs + c - 16, &stage[q], &zero, j->vstream);
             continue;
         }
-        if (ymm && prec == WG_F32) {
+        if (isa == BN_WINOGRAD_AVX2 && prec == WG_F32) {
             wg_input_vec8(j, image, base, ry, cx, y0, x0, c, v);
             continue;
         }
@@ -675,14 +751,14 @@ WG_INLINE void wg_input_tile(const wg_job *j, size_t img, int y0, int x0, void *
                         wg_load_px(&d[b], image + ((size_t)(y0 + a) * w + x0 + b) * cin, c, cin);
                 }
             }
-            wg_bt8(d, t[a]);
+            wg_bt8(isa, d, t[a]);
         }
         for (int b = 0; b < WG_N; b++) {
             wg_v16 d[WG_N], r[WG_N];
 #pragma GCC unroll 8
             for (int a = 0; a < WG_N; a++)
                 d[a] = t[a][b];
-            wg_bt8(d, r);
+            wg_bt8(isa, d, r);
             if (fp16) {
 #pragma GCC unroll 8
                 for (int a = 0; a < WG_N; a++) {
@@ -739,9 +815,9 @@ WG_INLINE void wg_max8(wg_v8 *r, const wg_v8 *a, const wg_v8 *b) {
  * 8 channels, as wg_input_vec8 and for the same reasons; half 0's outputs
  * wait in lo so that each output line is written whole. The same steps as
  * wg_output_tile's loop on wg_v16, written out again rather than shared
- * through a macro: a shared body changed how GCC unrolls and fuses the
- * AVX-512 build's (270 fused multiply-adds in its GIMPLE, 210), whose bytes
- * must not move and which a host without AVX-512 cannot run to compare. */
+ * through a macro: a shared body changed how GCC unrolled the AVX-512
+ * build's, which a host without AVX-512 cannot time. (Its sums are the same
+ * either way: the multiply-adds are wg_at8's, written out.) */
 WG_INLINE void wg_output_vec8(const wg_job *j, const float *mc, int c, float *image, float *base,
                               const int *ry, const int *cx, int y0, int x0) {
     const wg_geom *g = &j->g;
@@ -757,7 +833,7 @@ WG_INLINE void wg_output_vec8(const wg_job *j, const float *mc, int c, float *im
 #pragma GCC unroll 8
             for (int b = 0; b < WG_N; b++)
                 r[b] = *(const wg_v8 *)(mc + (a * WG_N + b) * 16 + 8 * half);
-            wg_at8h(r, t[a]);
+            wg_at8_avx2(r, t[a]);
         }
         wg_v8 bias = {0};
         if (ch + 8 <= cout)
@@ -770,13 +846,13 @@ WG_INLINE void wg_output_vec8(const wg_job *j, const float *mc, int c, float *im
 #pragma GCC unroll 8
             for (int a = 0; a < WG_N; a++)
                 d[a] = t[a][b];
-            wg_at8h(d, y);
+            wg_at8_avx2(d, y);
             if (pool) {
                 wg_v8 y1[WG_M];
 #pragma GCC unroll 8
                 for (int a = 0; a < WG_N; a++)
                     d[a] = t[a][b + 1];
-                wg_at8h(d, y1);
+                wg_at8_avx2(d, y1);
 #pragma GCC unroll 8
                 for (int a = 0; a < WG_M; a++)
                     wg_max8(&y[a], &y[a], &y1[a]);
@@ -817,10 +893,10 @@ WG_INLINE void wg_output_vec8(const wg_job *j, const float *mc, int c, float *im
  * outputs at (y0, x0) of image img get bias and ReLU and go to j->out
  * (n, h, w, cout), those off the image dropped; or, with j->pool,
  * their 2x2 maxima go to j->out (n, h/2, w/2, cout). Pooling commutes with
- * + bias and ReLU, which are applied after it. ymm (a constant): the AVX2
- * build (wg_output_vec8). */
+ * + bias and ReLU, which are applied after it. isa (a constant): the build;
+ * the AVX2 one's runs on 8-float vectors (wg_output_vec8). */
 WG_INLINE void wg_output_tile(const wg_job *j, const float *m, size_t img, int y0, int x0, int c0,
-                              int c1, const int ymm) {
+                              int c1, const int isa) {
     const wg_geom *g = &j->g;
     const int pool = j->pool, cout = g->cout;
     const int step = pool ? 2 : 1, rows = WG_M / step;
@@ -838,7 +914,7 @@ WG_INLINE void wg_output_tile(const wg_job *j, const float *m, size_t img, int y
     wg_v16 t[WG_N][WG_M];
     for (int c = c0; c < c1; c += 16) {
         const float *mc = m + (size_t)c * WG_P;
-        if (ymm) {
+        if (isa == BN_WINOGRAD_AVX2) {
             wg_output_vec8(j, mc, c, image, base, ry, cx, y0, x0);
             continue;
         }
@@ -847,7 +923,7 @@ WG_INLINE void wg_output_tile(const wg_job *j, const float *m, size_t img, int y
 #pragma GCC unroll 8
             for (int b = 0; b < WG_N; b++)
                 r[b] = *(const wg_v16 *)(mc + (a * WG_N + b) * 16);
-            wg_at8(r, t[a]);
+            wg_at8(isa, r, t[a]);
         }
         wg_v16 bias = {0};
         if (c + 16 <= cout)
@@ -860,13 +936,13 @@ WG_INLINE void wg_output_tile(const wg_job *j, const float *m, size_t img, int y
 #pragma GCC unroll 8
             for (int a = 0; a < WG_N; a++)
                 d[a] = t[a][b];
-            wg_at8(d, y);
+            wg_at8(isa, d, y);
             if (pool) {
                 wg_v16 y1[WG_M];
 #pragma GCC unroll 8
                 for (int a = 0; a < WG_N; a++)
                     d[a] = t[a][b + 1];
-                wg_at8(d, y1);
+                wg_at8(isa, d, y1);
 #pragma GCC unroll 8
                 for (int a = 0; a < WG_M; a++)
                     wg_max(&y[a], &y[a], &y1[a]);
@@ -959,7 +1035,7 @@ WG_INLINE void wg_prefetch_step(int i, const char *pf, int npf, const char *pf2,
  * binary16, k channels in chunks of WG_F16_K, each
  * chunk's FP16 sums widened into C times the row's chunk scale (sc, nch per
  * row; winograd_fp16.h). C is FP32 in every case. */
-WG_INLINE void wg_kernel(const int prec, int rows, int k, const void *av, size_t lda,
+WG_INLINE void wg_kernel(const int isa, const int prec, int rows, int k, const void *av, size_t lda,
                          const void *bv, float *c, size_t ldc, const char *pf, int npf,
                          const char *pf2, int npf2, const float *sc, size_t nch, int emu) {
     const int bf16 = prec == WG_BF16;
@@ -1010,9 +1086,15 @@ WG_INLINE void wg_kernel(const int prec, int rows, int k, const void *av, size_t
         wg_v16 b1 = *(const wg_v16 *)(b + (size_t)i * WG_COLS + 16);
 #pragma GCC unroll 16
         for (int r = 0; r < rows; r++) {
-            float s = a[r * lda + i];
-            c0[r] += s * b0;
-            c1[r] += s * b1;
+            const float s = a[r * lda + i];
+            if (isa == BN_WINOGRAD_AVX512) {
+                const wg_v16 sv = WG_SPLAT16(s);
+                wg_fma_into_avx512(&c0[r], &sv, &b0);
+                wg_fma_into_avx512(&c1[r], &sv, &b1);
+            } else {
+                c0[r] = WG_MUL_ADD(s, b0, c0[r]);
+                c1[r] = WG_MUL_ADD(s, b1, c1[r]);
+            }
         }
     }
 #pragma GCC unroll 16
@@ -1027,14 +1109,17 @@ WG_INLINE void wg_kernel(const int prec, int rows, int k, const void *av, size_t
  * plus constant offsets; with a run-time lda GCC runs out of registers for 14
  * row addresses and reloads them, one extra load per FMA pair, which makes
  * the kernel load-bound (measured: 10-15% slower). */
-WG_INLINE void wg_kernel_rows(const int prec, int rows, int k, const void *a, size_t lda,
-                              const void *b, float *c, size_t ldc, const char *pf, int npf,
-                              const char *pf2, int npf2, const float *sc, size_t nch, int emu) {
+WG_INLINE void wg_kernel_rows(const int isa, const int prec, int rows, int k, const void *a,
+                              size_t lda, const void *b, float *c, size_t ldc, const char *pf,
+                              int npf, const char *pf2, int npf2, const float *sc, size_t nch,
+                              int emu) {
     /* (FP16's chunk is one asm statement with lda in a register already.) */
     if (rows == WG_ROWS && prec != WG_F16)
         switch (lda) {
 #define WG_LDA(L)                                                                                  \
-    case L: wg_kernel(prec, WG_ROWS, k, a, L, b, c, ldc, pf, npf, pf2, npf2, sc, nch, emu); return;
+    case L:                                                                                        \
+        wg_kernel(isa, prec, WG_ROWS, k, a, L, b, c, ldc, pf, npf, pf2, npf2, sc, nch, emu);       \
+        return;
             WG_LDA(16)
             WG_LDA(32)
             WG_LDA(64)
@@ -1046,7 +1131,7 @@ WG_INLINE void wg_kernel_rows(const int prec, int rows, int k, const void *a, si
         }
     switch (rows) {
 #define WG_CASE(R)                                                                                 \
-    case R: wg_kernel(prec, R, k, a, lda, b, c, ldc, pf, npf, pf2, npf2, sc, nch, emu); break;
+    case R: wg_kernel(isa, prec, R, k, a, lda, b, c, ldc, pf, npf, pf2, npf2, sc, nch, emu); break;
         WG_CASE(14)
         WG_CASE(13)
         WG_CASE(12)
@@ -1093,9 +1178,10 @@ WG_INLINE void wg_kernel8(int rows, int k, const float *a, size_t lda, const flo
         wg_v8 b1 = *(const wg_v8 *)(b + (size_t)i * WG_COLS + 8);
 #pragma GCC unroll 8
         for (int r = 0; r < rows; r++) {
-            float s = a[r * lda + i];
-            c0[r] += s * b0;
-            c1[r] += s * b1;
+            const float s = a[r * lda + i];
+            const wg_v8 sv = {s, s, s, s, s, s, s, s};
+            wg_fma_into_avx2(&c0[r], &sv, &b0);
+            wg_fma_into_avx2(&c1[r], &sv, &b1);
         }
     }
 #pragma GCC unroll 8
@@ -1170,7 +1256,7 @@ static void wg_tile_origin(const wg_geom *g, size_t t, size_t *img, int *y0, int
 
 /* Step 1 for tiles [i0, i1) of the block starting at tile t0. */
 WG_INLINE void wg_step_input(wg_job *j, float *v, size_t t0, size_t i0, size_t i1, size_t cnt,
-                             const int prec, const int ymm) {
+                             const int prec, const int isa) {
     const wg_geom *g = &j->g;
     assert(t0 + i1 <= g->tiles && i1 <= cnt && cnt <= g->tb);
     for (size_t i = i0; i < i1; i++) {
@@ -1188,7 +1274,7 @@ WG_INLINE void wg_step_input(wg_job *j, float *v, size_t t0, size_t i0, size_t i
         void *row =
             prec != WG_F32 ? (void *)((uint16_t *)v + i * g->cinp) : (void *)(v + i * g->cinp);
         float *sc = g->fp16 ? v + WG_P * g->vstride / 2 + i * g->nch : NULL;
-        wg_input_tile(j, img, y0 - 1, x0 - 1, row, sc, next, nfrom, prec, ymm);
+        wg_input_tile(j, img, y0 - 1, x0 - 1, row, sc, next, nfrom, prec, isa);
     }
 }
 
@@ -1202,7 +1288,7 @@ WG_INLINE void wg_step_input(wg_job *j, float *v, size_t t0, size_t i0, size_t i
  * nblk-th per output block; else V[p + 1], which every thread reads, a share
  * among the nblk / nth tasks this thread likely takes at position p. */
 WG_INLINE void wg_step_product(wg_job *j, const float *v, float *m, size_t cnt, int p, int cb,
-                               const void *unext, int nth, const int prec, const int avx2) {
+                               const void *unext, int nth, const int prec, const int isa) {
     const wg_geom *g = &j->g;
     const int bf16 = prec == WG_BF16, half = prec != WG_F32; /* V and U in 2 bytes */
     const int nblk = g->coutp / WG_COLS;
@@ -1229,7 +1315,7 @@ WG_INLINE void wg_step_product(wg_job *j, const float *v, float *m, size_t cnt, 
         vlines = wg_slice(all, share, part);
         vnext = (const char *)v + (size_t)pnext * g->vstride * esize + (size_t)part * share * 64;
     }
-    if (avx2) { /* FP32 only: every row of the block in one call */
+    if (isa == BN_WINOGRAD_AVX2) { /* FP32 only: every row of the block in one call */
         wg_kernel8_rows((int)cnt, g->cin, vp, g->cinp, up, m + (size_t)cb * 2 * WG_P * 16 + p * 16,
                         g->mtile, (const char *)unext, unext ? ulines : 0, vnext, vlines);
         return;
@@ -1248,7 +1334,7 @@ WG_INLINE void wg_step_product(wg_job *j, const float *v, float *m, size_t cnt, 
         const char *pf2 = vnext ? vnext + (size_t)vf * 64 : NULL;
         /* BF16: pairs of channels; an odd cin's last pair has a zero partner */
         const void *a = half ? (const void *)(vpb + r * g->cinp) : (const void *)(vp + r * g->cinp);
-        wg_kernel_rows(prec, rows, bf16 ? (g->cin + 1) / 2 : g->cin, a, g->cinp,
+        wg_kernel_rows(isa, prec, rows, bf16 ? (g->cin + 1) / 2 : g->cin, a, g->cinp,
                        half ? (const void *)upb : (const void *)up, mr, g->mtile, pf, npf, pf2, vn,
                        sc ? sc + r * g->nch : NULL, g->nch, j->f16emu);
     }
@@ -1260,28 +1346,28 @@ WG_INLINE void wg_step_product(wg_job *j, const float *v, float *m, size_t cnt, 
  * 32 output channels of a block costs nothing measurable). */
 typedef void wg_product_fn(wg_job *j, const float *v, float *m, size_t cnt, int p, int cb,
                            const void *unext, int nth);
-#define WG_PRODUCT(NAME, ATTR, PREC, AVX2)                                                         \
+#define WG_PRODUCT(NAME, ATTR, PREC, ISA)                                                          \
     static ATTR __attribute__((noinline)) void NAME(wg_job *j, const float *v, float *m,           \
                                                     size_t cnt, int p, int cb, const void *unext,  \
                                                     int nth) {                                     \
-        wg_step_product(j, v, m, cnt, p, cb, unext, nth, PREC, AVX2);                              \
+        wg_step_product(j, v, m, cnt, p, cb, unext, nth, PREC, ISA);                               \
     }
-WG_PRODUCT(wg_product_avx512, WG_AVX512, WG_F32, 0)
-WG_PRODUCT(wg_product_bf16, WG_AVX512, WG_BF16, 0)
-WG_PRODUCT(wg_product_fp16, WG_AVX512, WG_F16, 0)
-WG_PRODUCT(wg_product_avx2, WG_AVX2, WG_F32, 1)
-WG_PRODUCT(wg_product_generic, , WG_F32, 0)
+WG_PRODUCT(wg_product_avx512, WG_AVX512, WG_F32, BN_WINOGRAD_AVX512)
+WG_PRODUCT(wg_product_bf16, WG_AVX512, WG_BF16, BN_WINOGRAD_AVX512)
+WG_PRODUCT(wg_product_fp16, WG_AVX512, WG_F16, BN_WINOGRAD_AVX512)
+WG_PRODUCT(wg_product_avx2, WG_AVX2, WG_F32, BN_WINOGRAD_AVX2)
+WG_PRODUCT(wg_product_generic, , WG_F32, BN_WINOGRAD_PORTABLE)
 #undef WG_PRODUCT
 
 /* Step 3 for tiles [i0, i1) of the block starting at tile t0, all channels. */
 WG_INLINE void wg_step_output(wg_job *j, const float *m, size_t t0, size_t i0, size_t i1,
-                              const int ymm) {
+                              const int isa) {
     assert(t0 + i1 <= j->g.tiles && i1 <= j->g.tb);
     for (size_t i = i0; i < i1; i++) {
         size_t img;
         int y0, x0;
         wg_tile_origin(&j->g, t0 + i, &img, &y0, &x0);
-        wg_output_tile(j, m + i * j->g.mtile, img, y0, x0, 0, wg_round_up(j->g.cout, 16), ymm);
+        wg_output_tile(j, m + i * j->g.mtile, img, y0, x0, 0, wg_round_up(j->g.cout, 16), isa);
     }
 }
 
@@ -1292,7 +1378,7 @@ WG_INLINE void wg_step_output(wg_job *j, const float *m, size_t t0, size_t i0, s
  * Private blocks: whole blocks taken from a queue, in this thread's own V
  * and M, no waiting. */
 WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int prec, wg_product_fn *product,
-                       const int ymm) {
+                       const int isa) {
     const wg_geom *g = &j->g;
     const unsigned nblocks = (unsigned)((g->tiles + g->tb - 1) / g->tb);
     const unsigned nblk = (unsigned)(g->coutp / WG_COLS);
@@ -1310,7 +1396,7 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int prec, wg_product_f
 #ifdef WG_PROFILE
             double wg_t0 = tid == 0 ? wg_cpu() : 0;
 #endif
-            wg_step_input(j, v, t0, 0, cnt, cnt, prec, ymm);
+            wg_step_input(j, v, t0, 0, cnt, cnt, prec, isa);
             WG_T(0);
             for (unsigned k = 0; k < pairs; k++) {
                 unsigned kn = k + 1 < pairs ? k + 1 : k;
@@ -1318,7 +1404,7 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int prec, wg_product_f
                         k + 1 < pairs ? u0 + (size_t)kn * ublk : NULL, 1);
             }
             WG_T(1);
-            wg_step_output(j, m, t0, 0, cnt, ymm);
+            wg_step_output(j, m, t0, 0, cnt, isa);
             WG_T(2);
         }
         return;
@@ -1335,7 +1421,7 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int prec, wg_product_f
         while (bn_pool_take(&j->q[0], end1, &task)) {
             size_t i0 = (size_t)(task - blk * per13) * WG_TILES_PER_TASK;
             size_t i1 = i0 + WG_TILES_PER_TASK < cnt ? i0 + WG_TILES_PER_TASK : cnt;
-            wg_step_input(j, j->v, t0, i0, i1, cnt, prec, ymm);
+            wg_step_input(j, j->v, t0, i0, i1, cnt, prec, isa);
             if (j->vstream) /* V complete before the products read it */
                 wg_stream_fence();
             bn_pool_finish(&j->q[0], end1);
@@ -1371,7 +1457,7 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int prec, wg_product_f
         while (bn_pool_take(&j->q[2], end3, &task)) {
             size_t i0 = (size_t)(task - blk * per13) * WG_TILES_PER_TASK;
             size_t i1 = i0 + WG_TILES_PER_TASK < cnt ? i0 + WG_TILES_PER_TASK : cnt;
-            wg_step_output(j, j->m, t0, i0, i1, ymm);
+            wg_step_output(j, j->m, t0, i0, i1, isa);
             bn_pool_finish(&j->q[2], end3);
         }
         WG_T(2);
@@ -1379,21 +1465,21 @@ WG_INLINE void wg_work(wg_job *j, int tid, int nth, const int prec, wg_product_f
 }
 
 static WG_AVX512 void wg_work_avx512(void *arg, int tid, int nth) {
-    wg_work(arg, tid, nth, WG_F32, wg_product_avx512, 0);
+    wg_work(arg, tid, nth, WG_F32, wg_product_avx512, BN_WINOGRAD_AVX512);
     if (((wg_job *)arg)->stream)
         wg_stream_fence();
 }
 
 /* The BF16 products (winograd_bf16.h): only on CPUs with avx512_bf16. */
 static WG_AVX512 void wg_work_bf16(void *arg, int tid, int nth) {
-    wg_work(arg, tid, nth, WG_BF16, wg_product_bf16, 0);
+    wg_work(arg, tid, nth, WG_BF16, wg_product_bf16, BN_WINOGRAD_AVX512);
     if (((wg_job *)arg)->stream)
         wg_stream_fence();
 }
 
 /* The FP16 products (winograd_fp16.h): on CPUs with avx512_fp16. */
 static WG_AVX512 void wg_work_fp16(void *arg, int tid, int nth) {
-    wg_work(arg, tid, nth, WG_F16, wg_product_fp16, 0);
+    wg_work(arg, tid, nth, WG_F16, wg_product_fp16, BN_WINOGRAD_AVX512);
     if (((wg_job *)arg)->stream)
         wg_stream_fence();
 }
@@ -1402,13 +1488,13 @@ static WG_AVX512 void wg_work_fp16(void *arg, int tid, int nth) {
  * template, the products in wg_kernel8 and the transforms in
  * wg_input_vec8 and wg_output_vec8 (8 floats a vector, 16 registers). */
 static WG_AVX2 void wg_work_avx2(void *arg, int tid, int nth) {
-    wg_work(arg, tid, nth, WG_F32, wg_product_avx2, 1);
+    wg_work(arg, tid, nth, WG_F32, wg_product_avx2, BN_WINOGRAD_AVX2);
     if (((wg_job *)arg)->stream)
         wg_stream_fence();
 }
 
 static void wg_work_generic(void *arg, int tid, int nth) {
-    wg_work(arg, tid, nth, WG_F32, wg_product_generic, 0);
+    wg_work(arg, tid, nth, WG_F32, wg_product_generic, BN_WINOGRAD_PORTABLE);
 }
 
 /* Whether the FP16 products run in software: asked for ($BN_FP16_EMULATE
@@ -1807,11 +1893,12 @@ static WG_AVX512 double wg_bench_calls(int prec, int emu, const void *a, const v
     do {
         for (int i = 0; i < 64; i++) {
             if (prec == WG_F16)
-                wg_kernel_rows(WG_F16, WG_ROWS, WG_BENCH_K, a, WG_BENCH_K, b, c, WG_BENCH_LDC, NULL,
-                               0, NULL, 0, sc, WG_BENCH_K / WG_F16_K, emu);
+                wg_kernel_rows(BN_WINOGRAD_AVX512, WG_F16, WG_ROWS, WG_BENCH_K, a, WG_BENCH_K, b, c,
+                               WG_BENCH_LDC, NULL, 0, NULL, 0, sc, WG_BENCH_K / WG_F16_K, emu);
             else
-                wg_kernel_rows(prec, WG_ROWS, prec == WG_BF16 ? WG_BENCH_K / 2 : WG_BENCH_K, a,
-                               WG_BENCH_K, b, c, WG_BENCH_LDC, NULL, 0, NULL, 0, NULL, 0, 0);
+                wg_kernel_rows(BN_WINOGRAD_AVX512, prec, WG_ROWS,
+                               prec == WG_BF16 ? WG_BENCH_K / 2 : WG_BENCH_K, a, WG_BENCH_K, b, c,
+                               WG_BENCH_LDC, NULL, 0, NULL, 0, NULL, 0, 0);
             __asm__ volatile("" ::: "memory"); /* every call's stores happen */
         }
         calls += 64;
@@ -1968,18 +2055,18 @@ double bn_conv_winograd_products_gmacs(bn_precision p, int cin, int cout, int n,
 }
 
 /* The transforms of one block, in each build of the engine (FP32). */
-#define WG_BENCH_STEPS(NAME, ATTR, YMM)                                                            \
+#define WG_BENCH_STEPS(NAME, ATTR, ISA)                                                            \
     static ATTR __attribute__((noinline)) void NAME(wg_job *j, size_t t0, size_t cnt, int out) {   \
         if (out)                                                                                   \
-            wg_step_output(j, j->m, t0, 0, cnt, YMM);                                              \
+            wg_step_output(j, j->m, t0, 0, cnt, ISA);                                              \
         else                                                                                       \
-            wg_step_input(j, j->v, t0, 0, cnt, cnt, WG_F32, YMM);                                  \
+            wg_step_input(j, j->v, t0, 0, cnt, cnt, WG_F32, ISA);                                  \
         if (j->stream || j->vstream)                                                               \
             wg_stream_fence();                                                                     \
     }
-WG_BENCH_STEPS(wg_bench_steps_avx512, WG_AVX512, 0)
-WG_BENCH_STEPS(wg_bench_steps_avx2, WG_AVX2, 1)
-WG_BENCH_STEPS(wg_bench_steps_generic, , 0)
+WG_BENCH_STEPS(wg_bench_steps_avx512, WG_AVX512, BN_WINOGRAD_AVX512)
+WG_BENCH_STEPS(wg_bench_steps_avx2, WG_AVX2, BN_WINOGRAD_AVX2)
+WG_BENCH_STEPS(wg_bench_steps_generic, , BN_WINOGRAD_PORTABLE)
 #undef WG_BENCH_STEPS
 
 int bn_conv_winograd_transforms_time(int cin, int cout, int n, int h, int w, int pool, int reps,

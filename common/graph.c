@@ -15,11 +15,14 @@
  * vgg16.c used to allocate by hand; for GoogLeNet a handful.
  */
 #include "graph.h"
+#include "cpu.h"
 
 #include <assert.h>
 #include <cblas.h>
+#include <ctype.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -69,7 +72,8 @@ struct bn_graph {
     size_t *slot_floats;
     void *workspace;
     size_t ws_bytes;
-    double *profile; /* seconds per op type, or NULL */
+    double *profile;    /* seconds per op type, or NULL */
+    char engine_id[64]; /* bn_graph_engine_id, set by bn_graph_prepare */
 };
 
 void bn_graph_attrs_default(bn_node_attrs *a) {
@@ -578,6 +582,8 @@ static int graph_plan(bn_graph *g, bn_error *err) {
     return BN_OK;
 }
 
+static void graph_set_engine_id(bn_graph *g);
+
 int bn_graph_prepare(bn_graph *g, bn_conv_engine engine, int max_batch, const char *const *keep,
                      int nkeep, bn_error *err) {
     if (!g->inferred || g->prepared)
@@ -652,12 +658,13 @@ int bn_graph_prepare(bn_graph *g, bn_conv_engine engine, int max_batch, const ch
     if (!g->workspace)
         return bn_fail(err, BN_ENOMEM, "graph: out of memory for a %zu MiB workspace",
                        g->ws_bytes >> 20);
+    graph_set_engine_id(g);
     return graph_plan(g, err);
 }
 
 /* The fast node whose engine and precision name the vectors: the first
  * one not on the small engine (which AUTO gives the first layer beside
- * Winograd: "winograd-avx512" covers both, conv.h), else the first one. */
+ * Winograd: "winograd" covers both, conv.h), else the first one. */
 static const bn_conv *graph_main_conv(const bn_graph *g) {
     const bn_conv *first = NULL;
     for (int i = 0; i < g->nn; i++)
@@ -683,7 +690,24 @@ bn_precision bn_graph_precision(const bn_graph *g) {
     return c ? bn_conv_precision_of(c) : BN_PRECISION_FP32;
 }
 
-const char *bn_graph_engine_id(const bn_graph *g) {
+/* Whether an active node computes through OpenBLAS: the direct engine's
+ * 3x3 convolutions, the general ones (conv_gemm.c), Gemm. OpenBLAS picks its
+ * kernels by CPU when it loads, and they sum in their own orders (Haswell's
+ * and Sandybridge's give other bytes for VGG16 on the same CPU). */
+static int graph_uses_blas(const bn_graph *g) {
+    for (int i = 0; i < g->nn; i++) {
+        const gnode *nd = &g->node[i];
+        if (nd->active && ((nd->fast && bn_conv_engine_of(nd->fast) == BN_CONV_DIRECT) || nd->gen ||
+                           nd->op == BN_OP_GEMM))
+            return 1;
+    }
+    return 0;
+}
+
+/* The id of the vectors (conv.h), with "+openblas-CORE" appended (CORE as
+ * OpenBLAS names its kernels, lower case) when OpenBLAS computes a part:
+ * vectors of the same id are the same bytes on any host. */
+static void graph_set_engine_id(bn_graph *g) {
     /* Winograd forced on a layer that AUTO would give the small engine: the
      * same engine name, other bytes, so another id (conv.h). */
     int forced = 0;
@@ -692,7 +716,21 @@ const char *bn_graph_engine_id(const bn_graph *g) {
             bn_conv_engine_of(g->node[i].fast) == BN_CONV_WINOGRAD &&
             bn_conv_small_fits(g->node[i].cin))
             forced = 1;
-    return bn_conv_engine_id_network(bn_graph_engine(g), bn_graph_precision(g), forced);
+    const char *id = bn_conv_engine_id_network(bn_graph_engine(g), bn_graph_precision(g), forced);
+    const char *core = graph_uses_blas(g) ? bn_cpu_blas_core() : NULL;
+    if (!core) {
+        snprintf(g->engine_id, sizeof g->engine_id, "%s", id);
+        return;
+    }
+    int n = snprintf(g->engine_id, sizeof g->engine_id, "%s+openblas-", id);
+    n = n < (int)sizeof g->engine_id ? n : (int)sizeof g->engine_id - 1;
+    for (int i = 0; core[i] && n < (int)sizeof g->engine_id - 1; i++)
+        g->engine_id[n++] = (char)tolower((unsigned char)core[i]);
+    g->engine_id[n] = '\0';
+}
+
+const char *bn_graph_engine_id(const bn_graph *g) {
+    return g->engine_id;
 }
 
 void bn_graph_profile(bn_graph *g, double *seconds) {

@@ -125,7 +125,11 @@ bn_conv_engine bn_graph_engine(const bn_graph *g);
 void bn_graph_set_precision(bn_graph *g, bn_precision precision);
 /* After bn_graph_prepare: the precision the 3x3 convolutions run in (FP32
  * when they resolved to the direct engine), and the id recorded with the
- * vectors: bn_conv_engine_id_precision of the two. */
+ * vectors: bn_conv_engine_id_network of the two, with "+openblas-CORE"
+ * appended when OpenBLAS computes a part (the direct engine, the general
+ * convolutions, Gemm: its kernels, chosen per CPU, sum in their own orders),
+ * CORE the kernels' name in lower case ("direct+openblas-haswell"). Vectors
+ * of one id are the same bytes on any host. */
 bn_precision bn_graph_precision(const bn_graph *g);
 const char *bn_graph_engine_id(const bn_graph *g);
 

@@ -12,7 +12,7 @@ verify() { "$EXTRACT" verify --weights "$WEIGHTS" --db "$DB" "$@"; }
 
 "$EXTRACT" --weights "$WEIGHTS" --db "$DB" --size 64 --batch 5 --quiet --self-check 1 --json "$T/ds" >"$T/out.json"
 check_eq "extract with --self-check 1 exit" "$?" 0
-check_eq "engine recorded on every vector" "$(q "$DB" "SELECT count(*) FROM vectors WHERE engine IN ('winograd-avx512','winograd-avx2','winograd-portable','direct') AND engine_version = 4")" 12
+check_eq "engine recorded on every vector" "$(q "$DB" "SELECT count(*) FROM vectors WHERE (engine IN ('winograd','winograd-portable') OR engine LIKE 'direct+openblas-%') AND engine_version = 5")" 12
 cp "$DB" "$T/fresh.db"
 
 # A clean database: verify finds nothing, bitwise.
@@ -63,6 +63,19 @@ check_match "exact engine: all within 1e-4" "$out" '"checked":12,"identical":0,"
 out=$(verify --all --conv winograd --json "$T/ds"); rc=$?
 check_eq "verify with Winograd forced: exit 0" "$rc" 0
 check_match "Winograd forced: all within 1e-4" "$out" '"checked":12,"identical":0,"close":12,"differ":0'
+# The direct engine's vectors name OpenBLAS' kernels, which OpenBLAS picks
+# by CPU and which sum in their own orders: recomputed with the same ones,
+# bitwise; with others (another host's; here Sandybridge's forced on this
+# one), another id, judged within 1e-4 and never reported as differing.
+"$EXTRACT" --weights "$WEIGHTS" --db "$T/d.db" --size 64 --batch 5 --quiet --conv direct "$T/ds"
+check_match "direct vectors name the kernels" \
+    "$(q "$T/d.db" "SELECT group_concat(DISTINCT engine || ' ' || engine_version) FROM vectors")" '^direct\+openblas-[a-z0-9]+ 5$'
+out=$("$EXTRACT" verify --weights "$WEIGHTS" --db "$T/d.db" --all --conv direct --json "$T/ds"); rc=$?
+check_match "direct, the same kernels: bitwise" "$out" '"checked":12,"identical":12,"close":0,"differ":0'
+out=$(OPENBLAS_CORETYPE=Sandybridge "$EXTRACT" verify --weights "$WEIGHTS" --db "$T/d.db" --all \
+    --conv direct --json "$T/ds"); rc=$?
+check_eq "direct, other kernels: exit 0" "$rc" 0
+check_match "direct, other kernels: within 1e-4, none differ" "$out" '"checked":12,.*"differ":0'
 
 # A file changed since extraction is counted, not judged; a missing one too.
 cp "$SHARED/data/catsdogs/train/dog/$(ls "$SHARED/data/catsdogs/train/dog" | sort | tail -1)" "$T/ds/$pz"
