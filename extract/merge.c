@@ -12,8 +12,9 @@
  *                 for another definition is an error naming both files;
  *   vectors       INSERT OR IGNORE under the output's feature set id, with
  *                 their engine; a vector the output already holds with other
- *                 bytes is kept and counted (another CPU's engine rounds
- *                 differently: docs/SCALING.md);
+ *                 bytes is kept and counted (the portable build, or
+ *                 OpenBLAS' kernels on another CPU, round differently:
+ *                 docs/SCALING.md);
  *   images        INSERT OR IGNORE by path; the same path with another
  *                 content, label or split is an error naming both files;
  *   failures      copied unless the path is stored as an image in the output
