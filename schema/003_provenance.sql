@@ -11,7 +11,11 @@
 --   engine          'winograd-avx512' | 'winograd-portable' | 'direct'
 --                   (the two Winograd builds round differently; each is
 --                   bitwise reproducible: the same image gives the same bytes)
---                   'import' for vectors made elsewhere; NULL: not recorded
+--                   'import' for vectors made elsewhere; NULL: not recorded.
+--                   Since engine version 5: 'winograd' (the AVX-512 and AVX2
+--                   builds, the same bytes), 'winograd-all', 'winograd-portable',
+--                   and '+openblas-CORE' appended where OpenBLAS computed a
+--                   part ('direct+openblas-haswell'): common/conv.h, graph.h.
 --   engine_version  the engine's numerical version (2 from bottleneck 0.2.0:
 --                   vectors independent of their batch); NULL: not recorded
 ALTER TABLE vectors ADD COLUMN engine TEXT;
