@@ -1,7 +1,8 @@
 /*
  * verify.c: recompute stored vectors and compare them (verify.h).
  *
- * Owns: reading a feature set's definition back into network settings, the
+ * Owns: reading a feature set's definition back into a network (VGG16 from
+ * its weights, or the ONNX model recorded with the set) and settings, the
  * selection of vectors to check, the comparison rule (bitwise for the same
  * engine and version, BN_VERIFY_TOLERANCE otherwise) and the repair writes.
  * Sequential on purpose: verification is rare and I/O-light next to the
@@ -11,8 +12,10 @@
 #include "precision.h"
 
 #include "f16.h"
+#include "graph.h"
 #include "hash.h"
 #include "image.h"
+#include "onnx.h"
 #include "vgg16.h"
 
 #include <math.h>
@@ -34,7 +37,9 @@ typedef struct {
 
 typedef struct {
     bn_image_opts image;
-    bn_layer layer;
+    char *tensor;  /* the set's layer: a tensor of the network */
+    bn_layer last; /* VGG16: the network is built up to here */
+    char *onnx;    /* the ONNX model recorded with the set; NULL: VGG16 */
     bn_pooling pooling;
     char dtype[8];
     int dim;
@@ -47,12 +52,13 @@ static char *vf_strdup(const unsigned char *s) {
 }
 
 /* The feature set's row -> network settings; fails for imports and for
- * settings this version cannot run. */
+ * settings this version cannot run. d owns strings: vf_definition_free. */
 static int vf_definition(bn_store *s, int64_t fs, vf_def *d, bn_error *err) {
     bn_featureset row;
+    memset(d, 0, sizeof *d);
     int rc = bn_store_featureset_get(s, fs, &row, err);
     if (rc == BN_OK) {
-        memset(d, 0, sizeof *d);
+        const int onnx = row.model_format && strcmp(row.model_format, "onnx") == 0;
         d->image.size = row.size;
         d->dim = row.dim;
         snprintf(d->dtype, sizeof d->dtype, "%s", row.dtype);
@@ -62,17 +68,85 @@ static int vf_definition(bn_store *s, int64_t fs, vf_def *d, bn_error *err) {
             rc = bn_fail(err, BN_EINVAL,
                          "%s: feature set %s was imported, not extracted: nothing to recompute",
                          bn_store_path(s), row.name);
-        else if (bn_precision_parse(row.precision, &d->precision) ||
-                 bn_vgg16_layer_parse(row.layer, &d->layer) ||
+        else if (onnx && !row.model_path)
+            rc = bn_fail(err, BN_EINVAL, "%s: feature set %s records no model file",
+                         bn_store_path(s), row.name);
+        else if (!row.layer || !row.preprocess ||
+                 bn_precision_parse(row.precision, &d->precision) ||
                  bn_vgg16_pooling_parse(row.pooling, &d->pooling) ||
                  bn_image_resize_parse(row.resize, &d->image.resize) ||
-                 bn_image_preprocess_parse(row.preprocess, &d->image.preprocess) ||
-                 bn_vgg16_dim(d->layer, d->pooling, d->image.size) != d->dim)
+                 bn_image_preprocess_from_description(row.preprocess, &d->image) ||
+                 (!onnx && (bn_vgg16_layer_parse(row.layer, &d->last) ||
+                            bn_vgg16_dim(d->last, d->pooling, d->image.size) != d->dim)))
             rc = bn_fail(err, BN_EINVAL, "%s: feature set %s has settings this version cannot run",
                          bn_store_path(s), row.name);
+        else if (!(d->tensor = strdup(row.layer)) || (onnx && !(d->onnx = strdup(row.model_path))))
+            rc = bn_fail(err, BN_ENOMEM, "out of memory");
     }
     bn_store_featureset_release(&row);
     return rc;
+}
+
+static void vf_definition_free(vf_def *d) {
+    free(d->tensor);
+    free(d->onnx);
+}
+
+/* The network of feature set d, prepared for batches of `batch`: the ONNX
+ * model recorded with the set, or VGG16 from the weights file `weights`
+ * (located as extract does when NULL); either must be the file the set was
+ * extracted with (SHA-256). */
+static int vf_network(const vf_def *d, const char *weights, const bn_verify_opts *o, int batch,
+                      bn_graph **out, bn_error *err) {
+    bn_graph *g = NULL;
+    int rc;
+    *out = NULL;
+    if (d->onnx) {
+        bn_onnx_info info;
+        if ((rc = bn_onnx_load(&g, d->onnx, &info, err)))
+            return rc;
+        if (d->weights_sha256[0] && strcmp(d->weights_sha256, info.sha256) != 0) {
+            bn_graph_free(g);
+            return bn_fail(err, BN_EINVAL,
+                           "%s has changed since the feature set was extracted from it (SHA-256 "
+                           "%.12s..., now %.12s...)",
+                           d->onnx, d->weights_sha256, info.sha256);
+        }
+    } else {
+        char path[4096];
+        bn_vgg16_weights w;
+        if ((rc = bn_weights_locate(path, sizeof path, weights, err)) ||
+            (rc = bn_weights_load(&w, path, err)))
+            return rc;
+        if (d->weights_sha256[0] && strcmp(d->weights_sha256, w.sha256) != 0) {
+            rc = bn_fail(err, BN_EINVAL,
+                         "%s: not the weights of this feature set (SHA-256 %.12s..., the "
+                         "feature set was extracted with %.12s...)",
+                         path, w.sha256, d->weights_sha256);
+            bn_weights_free(&w);
+            return rc;
+        }
+        rc = bn_vgg16_build_graph(&g, &w, d->last, err);
+        bn_weights_free(&w);
+        if (rc)
+            return rc;
+    }
+    rc = bn_graph_infer(g, d->image.size, d->image.size, err);
+    if (!rc && (bn_graph_find(g, d->tensor) < 0 ||
+                bn_graph_feature_dim(g, d->tensor, (int)d->pooling) != d->dim))
+        rc = bn_fail(err, BN_EINVAL, "%s: no tensor %s of %d values (the feature set's layer)",
+                     d->onnx ? d->onnx : "vgg16", d->tensor, d->dim);
+    if (!rc) {
+        const char *keep = d->tensor;
+        bn_graph_set_precision(g, d->precision);
+        rc = bn_graph_prepare(g, o->engine, batch, &keep, 1, err);
+    }
+    if (rc) {
+        bn_graph_free(g);
+        return rc;
+    }
+    *out = g;
+    return BN_OK;
 }
 
 /* The vectors to check: one path per content, in sha256 order (a sample
@@ -213,15 +287,17 @@ static double vf_compare(const vf_item *it, const float *v, const vf_def *d, flo
 }
 
 /* Forward the decoded items of one batch, compare, repair. */
-static int vf_batch(bn_store *s, bn_vgg16 *net, int64_t fs, const vf_def *d, vf_item *items, long n,
+static int vf_batch(bn_store *s, bn_graph *net, int64_t fs, const vf_def *d, vf_item *items, long n,
                     int ncomp, const float *in, float *out, float *scratch, const bn_verify_opts *o,
                     bn_verify_report report, void *ctx, bn_verify_stats *st, bn_error *err) {
     if (ncomp == 0)
         return BN_OK;
-    int rc = bn_vgg16_forward(net, in, ncomp, d->layer, d->pooling, out, err);
+    int rc = bn_graph_run(net, in, ncomp, err);
+    if (!rc)
+        rc = bn_graph_features(net, d->tensor, (int)d->pooling, ncomp, out, err);
     if (rc)
         return rc;
-    const char *engine = bn_vgg16_engine_id(net);
+    const char *engine = bn_graph_engine_id(net);
     int began = 0;
     for (long k = 0; k < n; k++) {
         vf_item *it = &items[k];
@@ -261,48 +337,37 @@ static int vf_batch(bn_store *s, bn_vgg16 *net, int64_t fs, const vf_def *d, vf_
     return BN_OK;
 }
 
-int bn_verify_run(bn_store *s, int64_t featureset, const char *root, const char *weights_path,
+int bn_verify_run(bn_store *s, int64_t featureset, const char *root, const char *weights,
                   const bn_verify_opts *o, bn_verify_report report, bn_verify_progress progress,
                   void *ctx, bn_verify_stats *st, bn_error *err) {
     memset(st, 0, sizeof *st);
     vf_def d;
     int rc = vf_definition(s, featureset, &d, err);
-    if (rc)
+    if (rc) {
+        vf_definition_free(&d);
         return rc;
-    bn_vgg16_weights w;
-    if ((rc = bn_weights_load(&w, weights_path, err)))
-        return rc;
-    if (d.weights_sha256[0] && strcmp(d.weights_sha256, w.sha256) != 0) {
-        bn_weights_free(&w);
-        return bn_fail(err, BN_EINVAL,
-                       "%s: not the weights of this feature set (SHA-256 %.12s..., the feature "
-                       "set was extracted with %.12s...)",
-                       weights_path, w.sha256, d.weights_sha256);
     }
     int batch = o->batch > 0 ? o->batch : 8;
-    bn_vgg16 *net = NULL;
-    if (d.precision != BN_PRECISION_FP32 && !bn_conv_winograd_has_precision(d.precision)) {
-        bn_weights_free(&w);
-        return bn_fail(err, BN_EINVAL,
-                       "feature set %lld was extracted in %s, which this CPU cannot run: verify "
-                       "it on a CPU that can",
-                       (long long)featureset, bn_precision_name(d.precision));
-    }
-    rc = bn_vgg16_create_precision(&net, &w, o->engine, d.precision, d.image.size, batch, d.layer,
-                                   err);
-    bn_weights_free(&w);
-    if (rc)
-        return rc;
+    bn_graph *net = NULL;
+    if (d.precision != BN_PRECISION_FP32 && !bn_conv_winograd_has_precision(d.precision))
+        rc = bn_fail(err, BN_EINVAL,
+                     "feature set %lld was extracted in %s, which this CPU cannot run: verify "
+                     "it on a CPU that can",
+                     (long long)featureset, bn_precision_name(d.precision));
+    if (!rc)
+        rc = vf_network(&d, weights, o, batch, &net, err);
     /* --conv direct on a bf16 set would judge (and repair) its vectors with
      * FP32 ones: precisions never mix in a feature set. */
-    if (d.precision != BN_PRECISION_FP32 &&
-        !strstr(bn_vgg16_engine_id(net), bn_precision_name(d.precision))) {
+    if (!rc && d.precision != BN_PRECISION_FP32 &&
+        !strstr(bn_graph_engine_id(net), bn_precision_name(d.precision)))
         rc = bn_fail(err, BN_EINVAL,
                      "feature set %lld was extracted in %s: verify it with --conv auto or "
                      "winograd, which recompute in %s",
                      (long long)featureset, bn_precision_name(d.precision),
                      bn_precision_name(d.precision));
-        bn_vgg16_free(net);
+    if (rc) {
+        bn_graph_free(net);
+        vf_definition_free(&d);
         return rc;
     }
     vf_item *items = NULL;
@@ -336,6 +401,7 @@ int bn_verify_run(bn_store *s, int64_t featureset, const char *root, const char 
     free(in);
     free(out);
     free(scratch);
-    bn_vgg16_free(net);
+    bn_graph_free(net);
+    vf_definition_free(&d);
     return rc;
 }

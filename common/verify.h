@@ -9,12 +9,11 @@
  * For one extracted feature set, the vectors (one image path per content,
  * `sample` of them in sha256 order, or all) are recomputed with the network
  * the feature set describes: layer, pooling, size, resize, preprocess, dtype,
- * and weights whose SHA-256 must match. A vector recorded as computed by the
- * same engine and version as this run must come out bitwise equal; any
- * other (another engine, the portable build, or not recorded) must be within
- * BN_VERIFY_TOLERANCE relative L2 of the recomputation. Files whose content
- * changed since extraction (SHA-256) or that are gone are counted, not
- * judged. With repair, differing vectors are replaced, engine recorded, one
+ * and weights (VGG16's .h5, or the ONNX model) whose SHA-256 must match. A vector recorded as
+ * computed by the same engine and version as this run must come out bitwise equal; any other
+ * (another engine, the portable build, or not recorded) must be within BN_VERIFY_TOLERANCE relative
+ * L2 of the recomputation. Files whose content changed since extraction (SHA-256) or that are gone
+ * are counted, not judged. With repair, differing vectors are replaced, engine recorded, one
  * transaction per batch.
  */
 #ifndef BN_VERIFY_H
@@ -58,8 +57,11 @@ typedef void (*bn_verify_progress)(void *ctx, const bn_verify_stats *st);
  * extractor's --self-check judge it against BN_VERIFY_TOLERANCE. */
 double bn_verify_rel_l2(const float *a, const float *ref, size_t n);
 
-/* root: the dataset folder the feature set's images were extracted from. */
-int bn_verify_run(bn_store *s, int64_t featureset, const char *root, const char *weights_path,
+/* root: the dataset folder the feature set's images were extracted from.
+ * weights: VGG16's weights file for a VGG16 feature set (NULL: located as
+ * extract locates them, weights.h); an ONNX feature set is recomputed with
+ * the model file recorded with it, which must not have changed (SHA-256). */
+int bn_verify_run(bn_store *s, int64_t featureset, const char *root, const char *weights,
                   const bn_verify_opts *o, bn_verify_report report, bn_verify_progress progress,
                   void *ctx, bn_verify_stats *st, bn_error *err);
 

@@ -24,6 +24,8 @@ static const char verify_usage[] =
     "Recompute stored vectors from the images in DATASET_DIR (the folder they were\n"
     "extracted from) and compare: bitwise where the same engine and version stored\n"
     "them, within 1e-4 relative L2 otherwise. --repair replaces those that differ.\n"
+    "VGG16 feature sets need the weights file (--weights, else found as extract\n"
+    "finds it); ONNX ones (--model) use the model file recorded with the set.\n"
     "Default: a sample of 200 vectors (in SHA-256 order); --all checks every one.\n"
     "Exit status: 0 nothing differs (or all repaired); 1 error; 2 usage error;\n"
     "3 some vectors differ (listed) and were not repaired.\n";
@@ -200,14 +202,12 @@ int extract_verify_main(int argc, char **argv) {
 
     bn_error err;
     bn_error_clear(&err);
-    char weights_path[4096], fsname[512];
+    char fsname[512];
     bn_store *s = NULL;
     int64_t fs = 0;
     int dim;
     char dtype[8];
-    if (bn_image_init(argv[0], &err) ||
-        bn_weights_locate(weights_path, sizeof weights_path, a.weights, &err) ||
-        bn_store_open(&s, db, 0, &err)) {
+    if (bn_image_init(argv[0], &err) || bn_store_open(&s, db, 0, &err)) {
         fprintf(stderr, "bottleneck-extract verify: %s\n", err.msg);
         goto done;
     }
@@ -228,8 +228,7 @@ int extract_verify_main(int argc, char **argv) {
     }
     bn_progress_start(&ctx.bar, stderr, "verify", "vec", 0, ctx.quiet || ctx.json);
     bn_verify_stats st;
-    int rc =
-        bn_verify_run(s, fs, a.root, weights_path, &a.o, on_differ, on_progress, &ctx, &st, &err);
+    int rc = bn_verify_run(s, fs, a.root, a.weights, &a.o, on_differ, on_progress, &ctx, &st, &err);
     bn_progress_finish(&ctx.bar);
     if (rc) {
         fprintf(stderr, "bottleneck-extract verify: %s\n", err.msg);

@@ -12,6 +12,8 @@
 # - `layers` lists the tensors with shapes (text and --json).
 # - A truncated model and an unknown --layer fail with exit 1 and one line
 #   naming the problem, before any database is created.
+# - verify recomputes the set with the recorded model file: bitwise, a
+#   zeroed vector found and repaired, a changed model file refused.
 # - A head trained on the extracted vectors predicts a new photo (predict
 #   rebuilds the network from the recorded model file).
 # The full 3,000 photos and the classify sweep: scripts/googlenet_check.sh.
@@ -85,6 +87,26 @@ check_eq "changed copy exit" "$?" 0
 check_eq "feature sets: one per model file" \
     "$(q "$DB" "SELECT count(DISTINCT weights_sha256), count(*) FROM featuresets WHERE source = 'extract'")" "3|4"
 check_eq "squeezenet pool10" "$(q "$DB" "SELECT layer, dim, size FROM featuresets WHERE model = 'squeezenet_v1.1'")" "pool10|1000|227"
+
+# verify recomputes an ONNX feature set with the model file recorded with
+# it: bitwise; a wrong vector found and repaired; a model file changed since
+# extraction refused, naming it.
+out=$("$EXTRACT" verify --db "$DB" --features 1 --sample 16 --json "$T/ds"); rc=$?
+check_eq "verify (ONNX) exit" "$rc" 0
+check_match "verify (ONNX): bitwise" "$out" '"checked":16,"identical":16,"close":0,"differ":0'
+z=$(q "$DB" "SELECT sha256 FROM vectors WHERE featureset = 1 ORDER BY sha256 LIMIT 1 OFFSET 3")
+q "$DB" "UPDATE vectors SET vector = zeroblob(length(vector)) WHERE featureset = 1 AND sha256 = '$z'"
+"$EXTRACT" verify --db "$DB" --features 1 --sample 16 --quiet "$T/ds"
+check_eq "verify (ONNX) finds the zeroed vector: exit 3" "$?" 3
+out=$("$EXTRACT" verify --db "$DB" --features 1 --sample 16 --repair --json "$T/ds")
+check_match "verify (ONNX) repairs it" "$out" '"identical":15,"close":0,"differ":1,"repaired":1'
+check_match "the repaired vector is GoogLeNet's again" \
+    "$(q "$DB" ".load $EXT" "SELECT max($rel) <= 1e-4 FROM vectors a JOIN vectors b ON a.sha256 = b.sha256 WHERE a.featureset = 1 AND b.featureset = 2 AND a.sha256 = '$z'")" '^1$'
+id=$(q "$DB" "SELECT id FROM featuresets WHERE model_path = '$(realpath "$T/bvlc_googlenet.onnx")'")
+printf '\002' | dd of="$T/bvlc_googlenet.onnx" bs=1 seek=$(( $(stat -c %s "$G") - 100 )) conv=notrunc 2>/dev/null
+"$EXTRACT" verify --db "$DB" --features "$id" --sample 4 "$T/small" 2>"$T/err"
+check_eq "verify, model changed since: exit 1" "$?" 1
+check_match "verify, model changed since: names it" "$(cat "$T/err")" "bvlc_googlenet.onnx has changed since"
 
 # a head on the extracted vectors, applied to a new photo
 "$CLASSIFY" --db "$DB" train --features 1 --dataset ds --C 0.1 --quiet > /dev/null
