@@ -120,6 +120,17 @@ void *support_ws_alloc(size_t bytes) {
     return aligned_alloc(64, (bytes + 64) & ~(size_t)63);
 }
 
+void support_conv_forward(const bn_conv *c, const float *in, float *out, int n, int h, int w,
+                          int pool) {
+    void *ws =
+        support_ws_alloc(pool ? bn_conv_workspace_pool(c, n, h, w) : bn_conv_workspace(c, n, h, w));
+    if (pool)
+        bn_conv_forward_pool(c, in, out, n, h, w, ws);
+    else
+        bn_conv_forward(c, in, out, n, h, w, ws);
+    free(ws);
+}
+
 /* ---- float32 files and the reference photos ----------------------------- */
 
 float *support_read_f32(const char *path, size_t n) {
@@ -155,12 +166,10 @@ int support_conv_run(bn_conv_engine e, bn_precision p, int threads, const float 
         bn_conv_free(c);
         return -1;
     }
-    void *ws = support_ws_alloc(bn_conv_workspace(c, n, h, w));
     size_t nout = (size_t)n * h * w * cout;
     for (size_t i = 0; i < nout; i++)
         out[i] = NAN;
-    bn_conv_forward(c, in, out, n, h, w, ws);
-    free(ws);
+    support_conv_forward(c, in, out, n, h, w, 0);
     bn_conv_free(c);
     return 0;
 }

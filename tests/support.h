@@ -67,6 +67,10 @@ double support_rel_l2_exact(const float *a, const double *b, size_t n);
 
 /* A 64-byte aligned convolution workspace of at least `bytes`; free(). */
 void *support_ws_alloc(size_t bytes);
+/* c on in (n, h, w, cin) into out: bn_conv_forward, or with pool
+ * bn_conv_forward_pool (out n, h/2, w/2, cout), in a workspace of its own. */
+void support_conv_forward(const bn_conv *c, const float *in, float *out, int n, int h, int w,
+                          int pool);
 
 /* ---- running layers and networks the way the tests do ------------------- */
 

@@ -82,13 +82,7 @@ static int run(bn_conv_engine e, int threads, const layer *l, const float *in, f
     size_t nout = (size_t)n * (pool ? (h / 2) * (w / 2) : h * w) * l->cout;
     for (size_t i = 0; i < nout; i++)
         out[i] = NAN;
-    void *ws =
-        support_ws_alloc(pool ? bn_conv_workspace_pool(c, n, h, w) : bn_conv_workspace(c, n, h, w));
-    if (pool)
-        bn_conv_forward_pool(c, in, out, n, h, w, ws);
-    else
-        bn_conv_forward(c, in, out, n, h, w, ws);
-    free(ws);
+    support_conv_forward(c, in, out, n, h, w, pool);
     bn_conv_free(c);
     return 0;
 }

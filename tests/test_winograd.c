@@ -53,13 +53,7 @@ static int run(bn_conv_engine e, int threads, const float *in, const float *k, c
  * build, 2 threads, into out. */
 static void forward_n(bn_conv *c, const float *in, float *out, int n, int h, int w, int pool) {
     bn_cpu_set_threads(2);
-    size_t ws = pool ? bn_conv_workspace_pool(c, n, h, w) : bn_conv_workspace(c, n, h, w);
-    void *wsp = support_ws_alloc(ws);
-    if (pool)
-        bn_conv_forward_pool(c, in, out, n, h, w, wsp);
-    else
-        bn_conv_forward(c, in, out, n, h, w, wsp);
-    free(wsp);
+    support_conv_forward(c, in, out, n, h, w, pool);
 }
 
 /* Where the AVX-512 build runs, the AVX2 build (forced) against its output
