@@ -25,11 +25,10 @@
 #include "featureset.h"
 #include "hash.h"
 #include "image.h"
-#include "onnx.h"
+#include "model_file.h"
 #include "precision.h"
 #include "progress.h"
 #include "vgg16.h"
-#include "weights.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -132,45 +131,16 @@ static int extract_missing(const cl_opts *o, bn_store *s, int64_t fs, const bn_f
     *vips_started = 1;
     if (o->threads > 0)
         bn_cpu_set_threads(o->threads);
-    bn_extractor *x = NULL;
-    if (f->model_format && !strcmp(f->model_format, "onnx")) {
-        /* the same file, by content: it may not have moved since extract */
-        bn_graph *g = NULL;
-        bn_onnx_info info;
-        if (!f->model_path)
-            return bn_fail(err, BN_EINVAL, "feature set '%s': no model file recorded", f->name);
-        if ((rc = bn_onnx_load(&g, f->model_path, &info, err)))
-            return rc;
-        if (f->weights_sha256 && strcmp(f->weights_sha256, info.sha256)) {
-            bn_graph_free(g);
-            return bn_fail(err, BN_EINVAL,
-                           "%s has changed since feature set '%s' was extracted from it (sha256 "
-                           "%.12s..., now %.12s...)",
-                           f->model_path, f->name, f->weights_sha256, info.sha256);
-        }
-        bn_extractor_model m = {
-            .model = f->model, .sha256 = info.sha256, .format = "onnx", .path = f->model_path};
-        rc = bn_extractor_create_graph(&x, s, g, &m, &eo, err);
-        if (rc)
-            return rc;
-        return run_missing(o, fs, f, x, ds, err);
-    }
-    char wpath[4096];
-    bn_vgg16_weights w;
-    if ((rc = bn_weights_locate(wpath, sizeof wpath, o->weights, err)) ||
-        (rc = bn_weights_load(&w, wpath, err)))
+    /* the very file extract used (model_file.h): another would give other vectors */
+    bn_model_file m;
+    if ((rc = bn_model_file_reopen(f, o->weights, &m, err)))
         return rc;
-    if (f->weights_sha256 && strcmp(f->weights_sha256, w.sha256) != 0) {
-        bn_weights_free(&w);
-        return bn_fail(
-            err, BN_EINVAL,
-            "%s is not the weights feature set '%s' was extracted with (sha256 %.12s..., "
-            "this file %.12s...): pass that file with --weights",
-            wpath, f->name, f->weights_sha256, w.sha256);
-    }
-    rc = bn_extractor_create(&x, s, &w, &eo, err);
-    bn_weights_free(&w);
-    if (rc)
+    bn_extractor_model em = {.model = f->model,
+                             .sha256 = m.sha256,
+                             .format = m.format,
+                             .path = strcmp(m.format, "onnx") ? NULL : f->model_path};
+    bn_extractor *x = NULL;
+    if ((rc = bn_extractor_create_graph(&x, s, m.g, &em, &eo, err)))
         return rc;
     return run_missing(o, fs, f, x, ds, err);
 }

@@ -78,6 +78,10 @@ void bn_progress_update(bn_progress *p, long done) {
 }
 
 void bn_progress_finish(bn_progress *p) {
+    /* Nothing done and nothing shown: work that failed before its first
+     * item (a model file refused, say) ends with its error line alone. */
+    if (p->drawn < 0 && p->done == 0)
+        return;
     if (!p->quiet && (p->tty || p->done != p->drawn))
         draw(p, bn_progress_now(), 1);
 }

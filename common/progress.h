@@ -24,6 +24,8 @@ typedef struct {
 void bn_progress_start(bn_progress *p, FILE *out, const char *label, const char *unit, long total,
                        int quiet);
 void bn_progress_update(bn_progress *p, long done);
+/* The last line (on a terminal: the bar at its end, then a newline); none
+ * when nothing was done and nothing shown. */
 void bn_progress_finish(bn_progress *p);
 
 /* Monotonic seconds. */

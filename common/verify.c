@@ -1,8 +1,8 @@
 /*
  * verify.c: recompute stored vectors and compare them (verify.h).
  *
- * Owns: reading a feature set's definition back into a network (VGG16 from
- * its weights, or the ONNX model recorded with the set) and settings, the
+ * Owns: reading a feature set's definition back into settings and a
+ * network (opened by model_file.h, the very file it was extracted from), the
  * selection of vectors to check, the comparison rule (bitwise for the same
  * engine and version, BN_VERIFY_TOLERANCE otherwise) and the repair writes.
  * Sequential on purpose: verification is rare and I/O-light next to the
@@ -15,7 +15,7 @@
 #include "graph.h"
 #include "hash.h"
 #include "image.h"
-#include "onnx.h"
+#include "model_file.h"
 #include "vgg16.h"
 
 #include <math.h>
@@ -36,117 +36,71 @@ typedef struct {
 } vf_item;
 
 typedef struct {
+    bn_featureset row; /* the set as stored: its model file, name and layer */
     bn_image_opts image;
-    char *tensor;  /* the set's layer: a tensor of the network */
-    bn_layer last; /* VGG16: the network is built up to here */
-    char *onnx;    /* the ONNX model recorded with the set; NULL: VGG16 */
     bn_pooling pooling;
-    char dtype[8];
     int dim;
-    char weights_sha256[65];
     bn_precision precision; /* recomputed in the feature set's own precision */
 } vf_def;
 
-static char *vf_strdup(const unsigned char *s) {
-    return s ? strdup((const char *)s) : NULL;
-}
-
 /* The feature set's row -> network settings; fails for imports and for
- * settings this version cannot run. d owns strings: vf_definition_free. */
+ * settings this version cannot run. Release with vf_definition_free, also
+ * after an error. */
 static int vf_definition(bn_store *s, int64_t fs, vf_def *d, bn_error *err) {
-    bn_featureset row;
     memset(d, 0, sizeof *d);
-    int rc = bn_store_featureset_get(s, fs, &row, err);
-    if (rc == BN_OK) {
-        const int onnx = row.model_format && strcmp(row.model_format, "onnx") == 0;
-        d->image.size = row.size;
-        d->dim = row.dim;
-        snprintf(d->dtype, sizeof d->dtype, "%s", row.dtype);
-        snprintf(d->weights_sha256, sizeof d->weights_sha256, "%s",
-                 row.weights_sha256 ? row.weights_sha256 : "");
-        if (!row.source || strcmp(row.source, "extract") != 0)
-            rc = bn_fail(err, BN_EINVAL,
-                         "%s: feature set %s was imported, not extracted: nothing to recompute",
-                         bn_store_path(s), row.name);
-        else if (onnx && !row.model_path)
-            rc = bn_fail(err, BN_EINVAL, "%s: feature set %s records no model file",
-                         bn_store_path(s), row.name);
-        else if (!row.layer || !row.preprocess ||
-                 bn_precision_parse(row.precision, &d->precision) ||
-                 bn_vgg16_pooling_parse(row.pooling, &d->pooling) ||
-                 bn_image_resize_parse(row.resize, &d->image.resize) ||
-                 bn_image_preprocess_from_description(row.preprocess, &d->image) ||
-                 (!onnx && (bn_vgg16_layer_parse(row.layer, &d->last) ||
-                            bn_vgg16_dim(d->last, d->pooling, d->image.size) != d->dim)))
-            rc = bn_fail(err, BN_EINVAL, "%s: feature set %s has settings this version cannot run",
-                         bn_store_path(s), row.name);
-        else if (!(d->tensor = strdup(row.layer)) || (onnx && !(d->onnx = strdup(row.model_path))))
-            rc = bn_fail(err, BN_ENOMEM, "out of memory");
-    }
-    bn_store_featureset_release(&row);
-    return rc;
+    int rc = bn_store_featureset_get(s, fs, &d->row, err);
+    if (rc)
+        return rc;
+    const bn_featureset *row = &d->row;
+    d->image.size = row->size;
+    d->dim = row->dim;
+    if (!row->source || strcmp(row->source, "extract") != 0)
+        return bn_fail(err, BN_EINVAL,
+                       "%s: feature set %s was imported, not extracted: nothing to recompute",
+                       bn_store_path(s), row->name);
+    if (!row->layer || !row->preprocess || !row->dtype ||
+        bn_precision_parse(row->precision, &d->precision) ||
+        bn_vgg16_pooling_parse(row->pooling, &d->pooling) ||
+        bn_image_resize_parse(row->resize, &d->image.resize) ||
+        bn_image_preprocess_from_description(row->preprocess, &d->image))
+        return bn_fail(err, BN_EINVAL, "%s: feature set %s has settings this version cannot run",
+                       bn_store_path(s), row->name);
+    return BN_OK;
 }
 
 static void vf_definition_free(vf_def *d) {
-    free(d->tensor);
-    free(d->onnx);
+    bn_store_featureset_release(&d->row);
 }
 
-/* The network of feature set d, prepared for batches of `batch`: the ONNX
- * model recorded with the set, or VGG16 from the weights file `weights`
- * (located as extract does when NULL); either must be the file the set was
- * extracted with (SHA-256). */
+/* The network of feature set d (model_file.h: the very file it was extracted
+ * from; VGG16's weights from `weights`, located when NULL), prepared for
+ * batches of `batch` with the set's layer kept. */
 static int vf_network(const vf_def *d, const char *weights, const bn_verify_opts *o, int batch,
                       bn_graph **out, bn_error *err) {
-    bn_graph *g = NULL;
-    int rc;
+    const char *tensor = d->row.layer;
+    bn_model_file m;
     *out = NULL;
-    if (d->onnx) {
-        bn_onnx_info info;
-        if ((rc = bn_onnx_load(&g, d->onnx, &info, err)))
-            return rc;
-        if (d->weights_sha256[0] && strcmp(d->weights_sha256, info.sha256) != 0) {
-            bn_graph_free(g);
-            return bn_fail(err, BN_EINVAL,
-                           "%s has changed since the feature set was extracted from it (SHA-256 "
-                           "%.12s..., now %.12s...)",
-                           d->onnx, d->weights_sha256, info.sha256);
-        }
-    } else {
-        char path[4096];
-        bn_vgg16_weights w;
-        if ((rc = bn_weights_locate(path, sizeof path, weights, err)) ||
-            (rc = bn_weights_load(&w, path, err)))
-            return rc;
-        if (d->weights_sha256[0] && strcmp(d->weights_sha256, w.sha256) != 0) {
-            rc = bn_fail(err, BN_EINVAL,
-                         "%s: not the weights of this feature set (SHA-256 %.12s..., the "
-                         "feature set was extracted with %.12s...)",
-                         path, w.sha256, d->weights_sha256);
-            bn_weights_free(&w);
-            return rc;
-        }
-        rc = bn_vgg16_build_graph(&g, &w, d->last, err);
-        bn_weights_free(&w);
-        if (rc)
-            return rc;
-    }
-    rc = bn_graph_infer(g, d->image.size, d->image.size, err);
-    if (!rc && (bn_graph_find(g, d->tensor) < 0 ||
-                bn_graph_feature_dim(g, d->tensor, (int)d->pooling) != d->dim))
+    int rc = bn_model_file_reopen(&d->row, weights, &m, err);
+    if (!rc)
+        rc = bn_graph_infer(m.g, d->image.size, d->image.size, err);
+    if (!rc && (bn_graph_find(m.g, tensor) < 0 ||
+                bn_graph_feature_dim(m.g, tensor, (int)d->pooling) != d->dim))
         rc = bn_fail(err, BN_EINVAL, "%s: no tensor %s of %d values (the feature set's layer)",
-                     d->onnx ? d->onnx : "vgg16", d->tensor, d->dim);
+                     m.path, tensor, d->dim);
     if (!rc) {
-        const char *keep = d->tensor;
-        bn_graph_set_precision(g, d->precision);
-        rc = bn_graph_prepare(g, o->engine, batch, &keep, 1, err);
+        bn_graph_set_precision(m.g, d->precision);
+        rc = bn_graph_prepare(m.g, o->engine, batch, &tensor, 1, err);
     }
     if (rc) {
-        bn_graph_free(g);
+        bn_graph_free(m.g);
         return rc;
     }
-    *out = g;
+    *out = m.g;
     return BN_OK;
+}
+
+static char *vf_strdup(const unsigned char *s) {
+    return s ? strdup((const char *)s) : NULL;
 }
 
 /* The vectors to check: one path per content, in sha256 order (a sample
@@ -268,7 +222,7 @@ double bn_verify_rel_l2(const float *a, const float *ref, size_t n) {
  * scratch: 3 * dim floats (v as f16, then both vectors decoded from f16). */
 static double vf_compare(const vf_item *it, const float *v, const vf_def *d, float *scratch,
                          int *identical) {
-    int f16 = strcmp(d->dtype, "f16") == 0;
+    int f16 = strcmp(d->row.dtype, "f16") == 0;
     size_t dim = (size_t)d->dim, bytes = dim * (f16 ? sizeof(uint16_t) : sizeof(float));
     const void *mine = v;
     if (f16) {
@@ -294,7 +248,7 @@ static int vf_batch(bn_store *s, bn_graph *net, int64_t fs, const vf_def *d, vf_
         return BN_OK;
     int rc = bn_graph_run(net, in, ncomp, err);
     if (!rc)
-        rc = bn_graph_features(net, d->tensor, (int)d->pooling, ncomp, out, err);
+        rc = bn_graph_features(net, d->row.layer, (int)d->pooling, ncomp, out, err);
     if (rc)
         return rc;
     const char *engine = bn_graph_engine_id(net);
@@ -326,7 +280,7 @@ static int vf_batch(bn_store *s, bn_graph *net, int64_t fs, const vf_def *d, vf_
             return BN_EDB;
         began = 1;
         bn_store_set_engine(s, engine, BN_CONV_ENGINE_VERSION);
-        if ((rc = bn_store_put_vector(s, fs, it->sha256, v, d->dim, d->dtype, err))) {
+        if ((rc = bn_store_put_vector(s, fs, it->sha256, v, d->dim, d->row.dtype, err))) {
             bn_store_rollback(s);
             return rc;
         }

@@ -83,6 +83,24 @@ rm "$T/ds/$pb"
 out=$(verify --all --json "$T/ds"); rc=$?
 check_match "changed and missing counted" "$out" '"missing":1,"changed":1'
 
+# A feature set read at a tensor that is not a pool (block5_conv3, averaged)
+# is verified too, bitwise: the network is VGG16 up to block5_pool, pruned.
+"$EXTRACT" --weights "$WEIGHTS" --db "$T/c.db" --size 64 --layer block5_conv3 --pooling avg --quiet "$T/ds"
+check_eq "extract at block5_conv3 exit" "$?" 0
+out=$("$EXTRACT" verify --weights "$WEIGHTS" --db "$T/c.db" --all --json "$T/ds"); rc=$?
+check_eq "verify block5_conv3 exit" "$rc" 0
+check_match "verify block5_conv3: bitwise" "$out" '"featureset":"vgg16/block5_conv3/avg/64/squash/caffe/f32","selected":[0-9]+,"checked":[0-9]+,"identical":[0-9]+,"close":0,"differ":0'
+# Weights other than the set's (a complete Keras layout of zeros, from the
+# fuzz seeds) are refused before anything is computed: one line naming the
+# file and telling what to pass; nothing stored changes.
+"${BN_BUILD_DIR:?}/tests/fuzz/gen_seeds" "$T/seeds" > /dev/null
+before=$(q "$T/c.db" "SELECT hex(vector) FROM vectors ORDER BY sha256")
+"$EXTRACT" verify --weights "$T/seeds/weights/legacy.h5" --db "$T/c.db" --all --repair "$T/ds" 2>"$T/e"; rc=$?
+check_eq "other weights: exit 1" "$rc" 1
+check_eq "other weights: one line" "$(wc -l <"$T/e")" 1
+check_match "other weights: names the file" "$(cat "$T/e")" "legacy\.h5: not the weights feature set 'vgg16/block5_conv3/.*' was extracted with.*pass that file with --weights"
+check "other weights: vectors unchanged" [ "$(q "$T/c.db" "SELECT hex(vector) FROM vectors ORDER BY sha256")" = "$before" ]
+
 # Usage and bad input.
 "$EXTRACT" verify --db "$DB" --all --sample 3 "$T/ds" 2>/dev/null; check_eq "--all with --sample: usage" "$?" 2
 "$EXTRACT" verify --db "$T/none.db" --weights "$WEIGHTS" "$T/ds" 2>"$T/e"; rc=$?

@@ -15,7 +15,8 @@
 # - verify recomputes the set with the recorded model file: bitwise, a
 #   zeroed vector found and repaired, a changed model file refused.
 # - A head trained on the extracted vectors predicts a new photo (predict
-#   rebuilds the network from the recorded model file).
+#   rebuilds the network from the recorded model file); one trained on the
+#   changed copy's set refuses to.
 # The full 3,000 photos and the classify sweep: scripts/googlenet_check.sh.
 . "$(dirname "$0")/lib.sh"
 G="$SHARED/models/bvlc_googlenet.onnx"
@@ -117,4 +118,13 @@ cp "$SHARED/data/catsdogs/validation/dog/$(ls "$SHARED/data/catsdogs/validation/
 out=$("$CLASSIFY" --db "$DB" predict --run "$run" --quiet "$T/new")
 check_eq "predict exit" "$?" 0
 check_match "predict a new dog" "$out" 'dog	0\.[0-9]+$'
+# ... and a head on the copy changed since extraction refuses to extract a
+# new photo with it, in the same words as verify
+"$CLASSIFY" --db "$DB" train --features "$id" --dataset small --C 0.1 --quiet > /dev/null
+check_eq "train on the changed copy's set: exit" "$?" 0
+run=$(q "$DB" "SELECT max(id) FROM runs")
+"$CLASSIFY" --db "$DB" predict --run "$run" --quiet "$T/new" > /dev/null 2>"$T/err"
+check_eq "predict, model changed since: exit 1" "$?" 1
+check_eq "predict, model changed since: one line" "$(wc -l <"$T/err")" 1
+check_match "predict, model changed since: names it" "$(cat "$T/err")" "bvlc_googlenet.onnx has changed since feature set '.*' was extracted from it"
 finish
