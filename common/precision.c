@@ -147,6 +147,15 @@ static int prec_native(bn_precision p) {
     return p != BN_PRECISION_FP16 || !bn_conv_winograd_fp16_emulated();
 }
 
+/* What to ask instead of the refused precision: fp32, the other reduced
+ * format where it runs here, or fast ("fp32, bf16 or fast"). */
+static const char *prec_instead(bn_precision refused) {
+    const bn_precision other = refused == BN_PRECISION_BF16 ? BN_PRECISION_FP16 : BN_PRECISION_BF16;
+    if (!bn_conv_winograd_has_precision(other))
+        return "fp32 or fast";
+    return other == BN_PRECISION_BF16 ? "fp32, bf16 or fast" : "fp32, fp16 or fast";
+}
+
 int bn_precision_resolve(bn_precision request, bn_precision *out, char *why, size_t nwhy,
                          bn_error *err) {
     char scratch[8];
@@ -164,11 +173,12 @@ int bn_precision_resolve(bn_precision request, bn_precision *out, char *why, siz
         if (!bn_conv_winograd_has_precision(BN_PRECISION_BF16))
             return bn_fail(err, BN_EINVAL,
                            "--precision bf16: the BF16 products need AVX-512 with avx512_bf16 "
-                           "and the engine's AVX-512 build (this CPU, %s: %s); use fp32 or fast",
+                           "and the engine's AVX-512 build (this CPU, %s: %s); use %s",
                            bn_cpu_model(),
                            !f->avx512        ? "no AVX-512"
                            : !f->avx512_bf16 ? "no avx512_bf16"
-                                             : "portable build forced or not built with GCC");
+                                             : "portable build forced or not built with GCC",
+                           prec_instead(BN_PRECISION_BF16));
         *out = BN_PRECISION_BF16;
         snprintf(why, nwhy, "bf16: vdpbf16ps products (as asked)");
         return BN_OK;
@@ -176,12 +186,12 @@ int bn_precision_resolve(bn_precision request, bn_precision *out, char *why, siz
         if (!bn_conv_winograd_has_precision(BN_PRECISION_FP16))
             return bn_fail(err, BN_EINVAL,
                            "--precision fp16: the FP16 products need AVX-512 with avx512_fp16 "
-                           "and the engine's AVX-512 build (this CPU, %s: %s); use fp32, bf16 "
-                           "or fast",
+                           "and the engine's AVX-512 build (this CPU, %s: %s); use %s",
                            bn_cpu_model(),
                            !f->avx512        ? "no AVX-512"
                            : !f->avx512_fp16 ? "no avx512_fp16"
-                                             : "portable build forced or not built with GCC");
+                                             : "portable build forced or not built with GCC",
+                           prec_instead(BN_PRECISION_FP16));
         *out = BN_PRECISION_FP16;
         snprintf(why, nwhy, "%s",
                  bn_conv_winograd_fp16_emulated()

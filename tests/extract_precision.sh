@@ -23,6 +23,11 @@ err=$(run --precision bf16 --json 2>&1 >"$T/bf16.json"); rc=$?
 if [ $rc -ne 0 ] && printf '%s' "$err" | grep -q "BF16 products need"; then
     # A CPU without BF16 (or a clang build): refused in one line, and fast is fp32.
     check_eq "bf16 refused: one line" "$(printf '%s\n' "$err" | wc -l)" 1
+    check_match "bf16 refused: suggests what runs here" "$err" "; use fp32 (, fp16 )?or fast$"
+    if ! grep -qw avx512_fp16 /proc/cpuinfo; then
+        err=$(BN_FP16_EMULATE= run --precision fp16 2>&1)
+        check_match "fp16 refused too: suggests neither reduced format" "$err" "need AVX-512 with avx512_fp16 .*; use fp32 or fast$"
+    fi
     out=$(run --precision fast --json)
     check_match "fast is fp32 here, skips the fp32 set" "$out" '"skipped":12.*"precision":"fp32"'
     finish
@@ -86,7 +91,7 @@ check_match "says why" "$err" "extracted in bf16: verify it with --conv auto or 
 if ! grep -qw avx512_fp16 /proc/cpuinfo; then # elsewhere fp16 runs (tests/test_fp16.c)
     err=$(BN_FP16_EMULATE= run --precision fp16 2>&1); rc=$?
     check "fp16 refused without avx512_fp16" [ "$rc" -ne 0 ]
-    check_match "fp16 message" "$err" "precision fp16: the FP16 products need AVX-512 with avx512_fp16"
+    check_match "fp16 message: suggests bf16, which runs here" "$err" "precision fp16: the FP16 products need AVX-512 with avx512_fp16.*; use fp32, bf16 or fast$"
 fi
 err=$(run --precision bf16 --self-check 1 2>&1); rc=$?
 check "self-check with bf16 refused" [ "$rc" -ne 0 ]
