@@ -118,6 +118,12 @@ static int extract_missing(const cl_opts *o, bn_store *s, int64_t fs, const bn_f
         bn_precision_parse(f->precision, &eo.precision) || eo.precision == BN_PRECISION_FAST)
         return bn_fail(err, BN_EINVAL, "feature set '%s': settings this build does not know",
                        f->name);
+    if (eo.precision != BN_PRECISION_FP32 && !bn_conv_winograd_has_precision(eo.precision))
+        return bn_fail(err, BN_EINVAL,
+                       "feature set '%s' was extracted in %s, which this CPU cannot run: predict "
+                       "new images on a CPU that can (%d of the given images have no vector; "
+                       "images that have one predict here)",
+                       f->name, bn_precision_name(eo.precision), missing);
     eo.dtype = f->dtype;
     eo.tensor = f->layer;
     /* Buffers for the images there are, not for a batch of 8: a fresh

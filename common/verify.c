@@ -305,9 +305,9 @@ int bn_verify_run(bn_store *s, int64_t featureset, const char *root, const char 
     bn_graph *net = NULL;
     if (d.precision != BN_PRECISION_FP32 && !bn_conv_winograd_has_precision(d.precision))
         rc = bn_fail(err, BN_EINVAL,
-                     "feature set %lld was extracted in %s, which this CPU cannot run: verify "
+                     "feature set '%s' was extracted in %s, which this CPU cannot run: verify "
                      "it on a CPU that can",
-                     (long long)featureset, bn_precision_name(d.precision));
+                     d.row.name, bn_precision_name(d.precision));
     if (!rc)
         rc = vf_network(&d, weights, o, batch, &net, err);
     /* --conv direct on a bf16 set would judge (and repair) its vectors with

@@ -7,8 +7,9 @@
 # equality bit for bit (a one-byte change is caught), refuses to judge them
 # with the FP32 direct engine; predict computes new images' vectors in bf16.
 # fp16 (on CPUs without avx512_fp16) and --self-check with bf16 are refused
-# with one line. On CPUs without
-# avx512_bf16: bf16 is refused in one line and fast runs fp32.
+# with one line. On CPUs without avx512_bf16: bf16 is refused in one line
+# and fast runs fp32; a bf16 set made elsewhere is refused by verify and by
+# predict on new photos, in one line each.
 . "$(dirname "$0")/lib.sh"
 
 make_dataset "$T/ds" 3 # 12 photos
@@ -30,6 +31,25 @@ if [ $rc -ne 0 ] && printf '%s' "$err" | grep -q "BF16 products need"; then
     fi
     out=$(run --precision fast --json)
     check_match "fast is fp32 here, skips the fp32 set" "$out" '"skipped":12.*"precision":"fp32"'
+    # A bf16 set made on a CPU that has BF16 (here: the fp32 set relabelled
+    # in a copy), opened on this one: verify and predict on a new photo each
+    # say in one line that this CPU cannot compute it; stored images still
+    # predict.
+    cp "$DB" "$T/bf.db"
+    q "$T/bf.db" "UPDATE featuresets SET precision = 'bf16', name = name || '/bf16'"
+    err=$("$EXTRACT" verify --weights "$WEIGHTS" --db "$T/bf.db" "$T/ds" 2>&1); rc=$?
+    check_eq "bf16 set, verify here: exit 1" "$rc" 1
+    check_match "bf16 set, verify here: one line" "$err" "^bottleneck-extract verify: feature set '.*/bf16' was extracted in bf16, which this CPU cannot run: verify it on a CPU that can$"
+    "$CLASSIFY" --db "$T/bf.db" --C 1 --quiet >/dev/null
+    run_id=$(q "$T/bf.db" "SELECT final FROM sweeps")
+    mkdir -p "$T/new"
+    cp "$SHARED/data/catsdogs/validation/dog/$(ls "$SHARED/data/catsdogs/validation/dog" | sort | tail -n 1)" "$T/new/"
+    err=$("$CLASSIFY" --db "$T/bf.db" predict --run "$run_id" --weights "$WEIGHTS" --quiet "$T/new" 2>&1); rc=$?
+    check_eq "bf16 set, predict a new photo here: exit 1" "$rc" 1
+    check_match "bf16 set, predict a new photo here: one line" "$err" "^bottleneck-classify: feature set '.*/bf16' was extracted in bf16, which this CPU cannot run: predict new images on a CPU that can"
+    out=$("$CLASSIFY" --db "$T/bf.db" predict --run "$run_id" --quiet "$T/ds/train/cat")
+    check_eq "bf16 set, stored photos predict here: exit 0" "$?" 0
+    check_eq "bf16 set, stored photos predict here: 3 predictions" "$(printf '%s\n' "$out" | grep -Ec '\.jpg	(cat|dog)	[01]\.[0-9]+$')" 3
     finish
     exit
 fi
