@@ -44,6 +44,7 @@ const char *bn_strcode(int code) {
     case BN_EDB: return "database error";
     case BN_ENET: return "download failed";
     case BN_ECHECKSUM: return "checksum mismatch";
+    case BN_EINTR: return "interrupted";
     default: return "unknown error";
     }
 }

@@ -14,14 +14,15 @@
 
 enum {
     BN_OK = 0,
-    BN_EINVAL,   /* bad argument or option value */
-    BN_EIO,      /* a file could not be read or written */
-    BN_EFORMAT,  /* a file is not what it should be (weights, npy, tsv) */
-    BN_EDECODE,  /* an image could not be decoded */
-    BN_ENOMEM,   /* allocation failed */
-    BN_EDB,      /* SQLite error: corrupt, read-only, locked, ... */
-    BN_ENET,     /* download failed */
-    BN_ECHECKSUM /* downloaded bytes do not match the expected hash */
+    BN_EINVAL,    /* bad argument or option value */
+    BN_EIO,       /* a file could not be read or written */
+    BN_EFORMAT,   /* a file is not what it should be (weights, npy, tsv) */
+    BN_EDECODE,   /* an image could not be decoded */
+    BN_ENOMEM,    /* allocation failed */
+    BN_EDB,       /* SQLite error: corrupt, read-only, locked, ... */
+    BN_ENET,      /* download failed */
+    BN_ECHECKSUM, /* downloaded bytes do not match the expected hash */
+    BN_EINTR      /* stopped on request (a signal): what was done is kept */
 };
 
 typedef struct bn_error {

@@ -803,6 +803,8 @@ int bn_extractor_run(bn_extractor *x, const bn_dataset *ds, bn_extractor_progres
             st->seconds = bn_progress_now() - t0;
             if (!rc && progress)
                 progress(ctx, st);
+            if (!rc && !last && x->o.interrupt && *x->o.interrupt)
+                rc = bn_fail(err, BN_EINTR, "interrupted");
             pthread_mutex_lock(&x->mu);
             b->full = 0;
             if (rc)

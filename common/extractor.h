@@ -22,6 +22,7 @@
 #include "store.h"
 #include "vgg16.h"
 
+#include <signal.h>
 #include <stdint.h>
 
 typedef struct {
@@ -41,6 +42,9 @@ typedef struct {
      * 0: off. A cheap invariant for users who want one: costs about one
      * direct forward (5-10x a fast one) per N batches. */
     int self_check;
+    /* When this reads non-zero (a program's signal handler sets it), the run
+     * stops after the batch in hand, committed, with BN_EINTR. NULL: never. */
+    const volatile sig_atomic_t *interrupt;
 } bn_extractor_opts;
 
 /* Defaults: 224, squash, caffe, block5_pool, none, f32, auto, batch 8. */
@@ -100,7 +104,8 @@ const char *bn_extractor_precision_note(const bn_extractor *x);
 
 /* Process every item of ds (paths relative to ds->root). Per-file problems go
  * to the failures table and the stats; a returned error means the run could
- * not go on (database), with every batch committed before it kept. */
+ * not go on (database; BN_EINTR: asked to stop, o->interrupt), with every
+ * batch committed before it kept. */
 int bn_extractor_run(bn_extractor *x, const bn_dataset *ds, bn_extractor_progress progress,
                      void *ctx, bn_extractor_stats *st, bn_error *err);
 

@@ -126,7 +126,8 @@ static const char usage_text[] =
     "  --version            print the version\n"
     "\n"
     "Exit status: 0 all images stored; 1 the run could not go on; 2 usage error;\n"
-    "3 finished, but some inputs failed (see: SELECT * FROM failures).\n";
+    "3 finished, but some inputs failed (see: SELECT * FROM failures); 130 / 143\n"
+    "stopped by SIGINT (Ctrl-C) / SIGTERM after the batch in hand, which is kept.\n";
 
 static void usage_error(const char *fmt, const char *arg) {
     fputs("bottleneck-extract: ", stderr);
@@ -658,6 +659,39 @@ typedef struct {
     bn_error err;
 } run_result;
 
+/* SIGINT (Ctrl-C) and SIGTERM (kill, a batch system's time limit) while
+ * images are extracted: the batch in hand is finished and committed, the run
+ * reports and exits 128 + the signal; the same command resumes. Not before
+ * the run (nothing to keep yet) nor after it. One-shot (SA_RESETHAND): a
+ * second signal ends the process at once, losing the batch in hand, as a
+ * SIGKILL would. A SIGINT ignored from the start (a background job of a
+ * non-interactive shell) stays ignored. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig) {
+    stop_signal = sig;
+}
+
+static void catch_stop_signals(int on) {
+    static struct sigaction old_int, old_term;
+    static int int_caught;
+    if (!on) {
+        if (int_caught)
+            sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        return;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESTART | SA_RESETHAND; /* no EINTR from reads and SQLite */
+    sigemptyset(&sa.sa_mask);
+    int_caught = sigaction(SIGINT, NULL, &old_int) == 0 && old_int.sa_handler != SIG_IGN;
+    if (int_caught)
+        sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, &old_term);
+}
+
 /* Sync, extract, sync again, pack: res->rc and res->err say how it ended. */
 static void run_and_sync(const extract_opts *a, bn_store *store, bn_extractor *x, bn_dataset *ds,
                          run_result *res) {
@@ -666,8 +700,11 @@ static void run_and_sync(const extract_opts *a, bn_store *store, bn_extractor *x
     memset(&res->sy, 0, sizeof res->sy);
     memset(&res->st, 0, sizeof res->st);
     int rc = bn_sync_begin(store, res->dsi.id, &res->err);
-    if (rc == BN_OK)
+    if (rc == BN_OK) {
+        catch_stop_signals(1);
         rc = bn_extractor_run(x, ds, extract_progress, &r, &res->st, &res->err);
+        catch_stop_signals(0);
+    }
     bn_progress_finish(&r.bar);
     /* Only a run that saw every file may remove the rows of files not seen. */
     if (rc == BN_OK)
@@ -795,7 +832,14 @@ static int run_extract(const extract_opts *a, bn_dataset *ds, network *net) {
     if (!a->quiet && a->o.precision != BN_PRECISION_FP32)
         fprintf(stderr, "precision: %s\n", bn_extractor_precision_note(x));
     run_and_sync(a, store, x, ds, &res);
-    if (res.rc) {
+    if (res.rc == BN_EINTR) {
+        fprintf(stderr,
+                "bottleneck-extract: interrupted by %s: the %ld images this run stored are kept; "
+                "the same "
+                "command resumes\n",
+                stop_signal == SIGINT ? "SIGINT" : "SIGTERM", res.st.extracted + res.st.reused);
+        status = 128 + stop_signal;
+    } else if (res.rc) {
         fprintf(stderr, "bottleneck-extract: %s (%ld images stored before the error are kept)\n",
                 res.err.msg, res.st.extracted + res.st.reused);
     } else {
@@ -877,6 +921,7 @@ int main(int argc, char **argv) {
         bn_dataset_free(&ds);
         return EXIT_FATAL;
     }
+    a.o.interrupt = &stop_signal;
     status = run_extract(&a, &ds, &net);
     bn_dataset_free(&ds);
     bn_image_shutdown();
