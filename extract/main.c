@@ -734,11 +734,18 @@ static void print_summary(const extract_opts *a, const bn_dataset *ds, bn_extrac
                           const run_result *res) {
     const bn_extractor_stats *st = &res->st;
     const bn_sync_stats *sy = &res->sy;
-    fprintf(stderr,
-            "%s: dataset '%s' (%s): %ld images: %ld added, %ld moved, %ld relabelled, "
-            "%ld changed, %ld removed, %ld skipped (unchanged), %ld failed",
-            a->db_path, res->dsi.name, res->root_abs, st->images, sy->added, sy->moved,
-            sy->relabelled, sy->changed, sy->removed, st->skipped, st->failed);
+    if (res->rc) /* the sync's counts come after a whole run: none to give */
+        fprintf(stderr,
+                "%s: dataset '%s' (%s): stopped after %ld of %ld images: %ld skipped "
+                "(unchanged), %ld failed",
+                a->db_path, res->dsi.name, res->root_abs, st->images, st->total, st->skipped,
+                st->failed);
+    else
+        fprintf(stderr,
+                "%s: dataset '%s' (%s): %ld images: %ld added, %ld moved, %ld relabelled, "
+                "%ld changed, %ld removed, %ld skipped (unchanged), %ld failed",
+                a->db_path, res->dsi.name, res->root_abs, st->images, sy->added, sy->moved,
+                sy->relabelled, sy->changed, sy->removed, st->skipped, st->failed);
     if (a->keep_missing)
         fprintf(stderr, ", %ld missing (kept)", sy->missing);
     if (ds->nignored)

@@ -88,6 +88,11 @@ for sig in SIGTERM SIGINT; do
     check_eq "$sig: integrity" "$(q "$T/stop.db" 'PRAGMA integrity_check')" ok
     check_eq "$sig: every stored image has its vector" "$(q "$T/stop.db" 'SELECT count(*) FROM images WHERE sha256 NOT IN (SELECT sha256 FROM vectors)')" 0
 done
+# Without --quiet the summary says where it stopped, and claims no sync
+# counts (added, removed: those come after a whole run).
+before=$(q "$T/stop.db" 'SELECT count(*) FROM images')
+stop_opts="${stop_opts% --quiet}" stop_run SIGTERM $((before + 1))
+check_match "summary of a stopped run" "$(tail -n 1 "$T/stop.err")" "stop\.db: dataset 'ds' \(.*\): stopped after [0-9]+ of 24 images: $before skipped \(unchanged\), 0 failed; [0-9]+ computed"
 "$EXTRACT" $stop_opts --db "$T/stop.db" "$T/ds"
 check_eq "resumed after the signals: exit" "$?" 0
 check "resumed after the signals: equals the uninterrupted run" [ "$(dump "$T/stop.db")" = "$(dump "$T/full160.db")" ]
