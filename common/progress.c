@@ -44,6 +44,11 @@ static void draw(bn_progress *p, double now, int final) {
     char eta[32];
     format_eta(eta, sizeof eta,
                rate > 0 && p->total > 0 ? (double)(p->total - p->done) / rate : -1);
+    /* The last line of work that ended short of its total (an error, a
+     * signal) has no time left to estimate. */
+    if (final)
+        snprintf(eta, sizeof eta, "%s",
+                 p->total > 0 && p->done < p->total ? "none (stopped)" : "00:00");
     if (p->tty) {
         char bar[31];
         int width = 30,
@@ -54,12 +59,12 @@ static void draw(bn_progress *p, double now, int final) {
             bar[i] = i < fill ? '#' : '.';
         bar[width] = '\0';
         fprintf(p->out, "\r%s [%s] %ld/%ld %s  %.2f %s/s  ETA %s\033[K", p->label, bar, p->done,
-                p->total, p->unit, rate, p->unit, final ? "00:00" : eta);
+                p->total, p->unit, rate, p->unit, eta);
         if (final)
             fputc('\n', p->out);
     } else {
         fprintf(p->out, "%s: %ld/%ld %s, %.2f %s/s, %.1f s elapsed, ETA %s\n", p->label, p->done,
-                p->total, p->unit, rate, p->unit, elapsed, final ? "00:00" : eta);
+                p->total, p->unit, rate, p->unit, elapsed, eta);
     }
     fflush(p->out);
     p->last_draw = now;
