@@ -54,17 +54,22 @@ static int64_t stored_image(bn_store *s, int64_t fs, int64_t files_ds, const cha
     return id;
 }
 
-/* The image row of path in dataset with a vector in fs (0 if none). */
-static int64_t image_with_vector(bn_store *s, int64_t fs, int64_t dataset, const char *path) {
+/* The image row of path in dataset, with content sha256 (the file as it is
+ * now: a row for what the path held before is not this image) and a vector
+ * in fs; 0 if none. */
+static int64_t image_with_vector(bn_store *s, int64_t fs, int64_t dataset, const char *path,
+                                 const char *sha256) {
     sqlite3_stmt *q;
     int64_t id = 0;
     if (sqlite3_prepare_v2(bn_store_db(s),
                            "SELECT i.id FROM images i JOIN vectors v ON v.sha256 = i.sha256"
-                           " AND v.featureset = ?1 WHERE i.dataset = ?2 AND i.path = ?3",
+                           " AND v.featureset = ?1 WHERE i.dataset = ?2 AND i.path = ?3"
+                           " AND i.sha256 = ?4",
                            -1, &q, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(q, 1, fs);
         sqlite3_bind_int64(q, 2, dataset);
         sqlite3_bind_text(q, 3, path, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 4, sha256, -1, SQLITE_TRANSIENT);
         if (sqlite3_step(q) == SQLITE_ROW)
             id = sqlite3_column_int64(q, 0);
         sqlite3_finalize(q);
@@ -205,31 +210,30 @@ static int predict_files(const cl_opts *o, bn_store *s, int64_t fs, const bn_fea
     t->typed = calloc(ds->n, sizeof *t->typed);
     t->failed = calloc(ds->n, sizeof *t->failed);
     t->reason = calloc(ds->n, sizeof *t->reason);
+    char(*sha)[65] = calloc(ds->n, sizeof *sha); /* "" where the file cannot be read */
     bn_dataset todo = {.root = (char *)"", .id = files.id};
     todo.items = malloc(ds->n * sizeof *todo.items);
-    if (!t->image || !t->typed || !t->failed || !t->reason || !todo.items) {
+    if (!t->image || !t->typed || !t->failed || !t->reason || !sha || !todo.items) {
         free(todo.items);
+        free(sha);
         return bn_fail(err, BN_ENOMEM, "out of memory");
     }
     /* By content first: a stored image typed with another path is that image. */
+    int missing = 0;
     for (size_t i = 0; i < ds->n; i++) {
-        char sha[65];
-        if (bn_hash_sha256_file(ds->items[i].path, sha) == 0 &&
-            (t->image[i] = stored_image(s, fs, files.id, sha)) != 0)
+        if (bn_hash_sha256_file(ds->items[i].path, sha[i]) != 0)
+            sha[i][0] = '\0';
+        else if ((t->image[i] = stored_image(s, fs, files.id, sha[i])) != 0)
             continue;
         todo.items[todo.n++] = ds->items[i];
+        missing += !image_with_vector(s, fs, files.id, ds->items[i].path, sha[i]);
     }
-    int missing = 0;
-    for (size_t i = 0; i < todo.n; i++)
-        missing += !image_with_vector(s, fs, files.id, todo.items[i].path);
     if (missing)
         rc = extract_missing(o, s, fs, fsr, &todo, missing, vips_started, err);
     free(todo.items);
-    if (rc)
-        return rc;
-    for (size_t i = 0; i < ds->n; i++) {
+    for (size_t i = 0; !rc && i < ds->n; i++) {
         if (!t->image[i] &&
-            !(t->image[i] = image_with_vector(s, fs, files.id, ds->items[i].path))) {
+            !(t->image[i] = image_with_vector(s, fs, files.id, ds->items[i].path, sha[i]))) {
             char reason[1200];
             failure_reason(s, files.id, ds->items[i].path, reason, sizeof reason);
             t->failed[t->nfailed] = strdup(ds->items[i].path);
@@ -240,6 +244,9 @@ static int predict_files(const cl_opts *o, bn_store *s, int64_t fs, const bn_fea
         t->typed[t->n] = ds->items[i].path;
         t->image[t->n++] = t->image[i];
     }
+    free(sha);
+    if (rc)
+        return rc;
     if (t->n == 0)
         return bn_fail(err, BN_EINVAL, "none of the given images could be predicted");
     return BN_OK;

@@ -3,7 +3,8 @@
 # their vectors are extracted with the run's feature-set settings (the same
 # weights), each image gets a printed and stored prediction, an unreadable file
 # is reported (exit 3) without stopping the others, and a second call reuses
-# the stored vectors and gives the same probabilities. A run on an imported
+# the stored vectors and gives the same probabilities; a file replaced by
+# another photo at the same path gets the new photo's vector. A run on an imported
 # feature set cannot extract, and says so.
 . "$BN_SOURCE_DIR/tests/lib.sh"
 
@@ -43,6 +44,21 @@ check_eq "printed = stored" "$(awk -F '\t' -v p="$T/new/one.jpg" '$1 == p { prin
 BOTTLENECK_WEIGHTS="$WEIGHTS" "$CLASSIFY" predict --db "$DB" --run "$run" --quiet "$T/new/one.jpg" > "$T/p2.txt"
 check_eq "second call succeeds" "$?" 0
 check_eq "same answer" "$(cat "$T/p2.txt")" "$(grep one.jpg "$T/p1.txt")"
+# A file predicted before and since replaced by another photo at the same
+# path is that other photo: its vector is computed, the image row follows
+# the content (the old row's vector must not answer for it).
+cp "$SHARED/data/catsdogs/validation/dog/$(ls "$SHARED/data/catsdogs/validation/dog" | sort | tail -n 2 | head -n 1)" "$T/new/swap.jpg"
+BOTTLENECK_WEIGHTS="$WEIGHTS" "$CLASSIFY" predict --db "$DB" --run "$run" --quiet "$T/new/swap.jpg" > /dev/null
+check_eq "swap: first photo predicted" "$?" 0
+cp "$SHARED/data/catsdogs/validation/cat/$(ls "$SHARED/data/catsdogs/validation/cat" | sort | tail -n 2 | head -n 1)" "$T/new/swap.jpg"
+BOTTLENECK_WEIGHTS="$WEIGHTS" "$CLASSIFY" predict --db "$DB" --run "$run" --quiet "$T/new/swap.jpg" > "$T/swap.txt"
+check_eq "swap: replaced photo predicted" "$?" 0
+check_eq "swap: the image row is the new content" \
+    "$(q "$DB" "SELECT sha256 FROM images WHERE path = '$T/new/swap.jpg'")" "$(sha256sum "$T/new/swap.jpg" | cut -d' ' -f1)"
+check_eq "swap: the printed probability is the stored one for the new content" \
+    "$(cut -f3 "$T/swap.txt")" \
+    "$(q "$DB" "SELECT printf('%.4f', p.probability) FROM predictions p JOIN images i ON i.id = p.image WHERE p.run = $run AND i.path = '$T/new/swap.jpg' AND i.sha256 = '$(sha256sum "$T/new/swap.jpg" | cut -d' ' -f1)'")"
+
 # The vector is the one bottleneck-extract computes for that file with the
 # feature set's settings, byte for byte: predict extracted it in a batch with
 # the other new photo, extract alone, and no engine's result depends on the
