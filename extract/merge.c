@@ -8,7 +8,7 @@
  *
  *   feature sets  matched by their whole definition (source, model, weights
  *                 digest, layer, pooling, size, resize, preprocess, dim,
- *                 dtype), not by id or name; a name the output already uses
+ *                 dtype, precision), not by id or name; a name the output already uses
  *                 for another definition is an error naming both files;
  *   vectors       INSERT OR IGNORE under the output's feature set id, with
  *                 their engine; a vector the output already holds with other
@@ -51,10 +51,10 @@ static const char merge_usage[] =
     "\n"
     "Copy the images, feature sets, vectors and failures of each IN.db into OUT.db (created\n"
     "if needed), one transaction per input. Feature sets are matched by their definition\n"
-    "(weights digest, layer, pooling, size, resize, preprocess, dim, dtype). Merging the\n"
-    "databases of 'bottleneck-extract --shard K/N' gives the database one run over the\n"
-    "whole dataset gives. Merging again changes nothing; a killed merge is finished by\n"
-    "running the same command again.\n"
+    "(weights digest, layer, pooling, size, resize, preprocess, dim, dtype, precision).\n"
+    "Merging the databases of 'bottleneck-extract --shard K/N' gives the database one run\n"
+    "over the whole dataset gives. Merging again changes nothing; a killed merge is\n"
+    "finished by running the same command again.\n"
     "\n"
     "  --db FILE     the output database\n"
     "  --expect N    the inputs are the N shards of one --shard K/N run: check that each\n"
