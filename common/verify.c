@@ -315,10 +315,9 @@ int bn_verify_run(bn_store *s, int64_t featureset, const char *root, const char 
     if (!rc && d.precision != BN_PRECISION_FP32 &&
         !strstr(bn_graph_engine_id(net), bn_precision_name(d.precision)))
         rc = bn_fail(err, BN_EINVAL,
-                     "feature set %lld was extracted in %s: verify it with --conv auto or "
+                     "feature set '%s' was extracted in %s: verify it with --conv auto or "
                      "winograd, which recompute in %s",
-                     (long long)featureset, bn_precision_name(d.precision),
-                     bn_precision_name(d.precision));
+                     d.row.name, bn_precision_name(d.precision), bn_precision_name(d.precision));
     if (rc) {
         bn_graph_free(net);
         vf_definition_free(&d);

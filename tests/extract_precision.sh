@@ -105,7 +105,7 @@ check_eq "verify finds the changed bf16 vector: exit 3" "$rc" 3
 check_match "one differs" "$out" '"identical":11,"close":0,"differ":1'
 err=$("$EXTRACT" verify --weights "$WEIGHTS" --db "$DB" --features "$BF" --all --conv direct "$T/ds" 2>&1); rc=$?
 check_eq "verify bf16 with the direct engine refused" "$rc" 1
-check_match "says why" "$err" "extracted in bf16: verify it with --conv auto or winograd"
+check_match "says why, naming the set" "$err" "^bottleneck-extract verify: feature set '$BF' was extracted in bf16: verify it with --conv auto or winograd"
 
 # Refusals: one line, non-zero.
 if ! grep -qw avx512_fp16 /proc/cpuinfo; then # elsewhere fp16 runs (tests/test_fp16.c)
