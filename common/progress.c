@@ -73,7 +73,9 @@ static void draw(bn_progress *p, double now, int final) {
 
 void bn_progress_update(bn_progress *p, long done) {
     p->done = done;
-    if (p->quiet)
+    /* 0 of an unknown total (a download before the server answered) says
+     * nothing: an error then stands alone. */
+    if (p->quiet || (done == 0 && p->total <= 0))
         return;
     double now = bn_progress_now();
     /* A terminal can take ten redraws a second; a log wants a line every 10 s. */

@@ -597,6 +597,16 @@ int bn_weights_download(char *out_path, size_t n, const char *url, bn_download_p
         return bn_fail(err, BN_EINVAL, "%s: path is too long", path);
     if (!already_there(path, md5)) {
         rc = bn_download(url, path, md5, progress, ctx, err);
+        /* A machine without internet access is the usual reason: say what
+         * works there. */
+        if (rc == BN_ENET && err) {
+            char why[sizeof err->msg];
+            snprintf(why, sizeof why, "%s", err->msg);
+            bn_fail(err, rc,
+                    "%s (no network here? fetch the file elsewhere and pass it with --weights "
+                    "FILE, or name a mirror in $BOTTLENECK_WEIGHTS_URL)",
+                    why);
+        }
         if (rc)
             return rc;
     }

@@ -5,7 +5,8 @@
  *   the last line at finish, "ETA 00:00" when all was done, "none (stopped)"
  *   when the work ended short of its total (an error, a signal).
  * - Nothing at all when quiet, or when nothing was done and nothing shown
- *   (work refused before its first item ends with its error line alone).
+ *   (work refused before its first item ends with its error line alone),
+ *   or for 0 done of an unknown total (a download not yet answered).
  * - A terminal (a pseudo-terminal, read from its master side): the bar is
  *   redrawn in place (\r, erase to end of line) and the last line ends with
  *   a newline.
@@ -74,6 +75,7 @@ static void log_file(void) {
 }
 
 static void silent(void) {
+    const char *s;
     FILE *f = tmpfile();
     bn_progress p;
     bn_progress_start(&p, f, "extract", "img", 10, 1);
@@ -87,6 +89,28 @@ static void silent(void) {
     bn_progress_start(&p, f, "verify", "vec", 0, 0);
     bn_progress_finish(&p);
     CHECK_MSG(contents(f)[0] == '\0', "nothing done, nothing shown: '%s'", contents(f));
+    fclose(f);
+
+    /* A download that fails before the server answers: its callback says 0
+     * of an unknown total, which is no news. */
+    f = tmpfile();
+    bn_progress_start(&p, f, "download", "MiB", 0, 0);
+    bn_progress_update(&p, 0);
+    bn_progress_finish(&p);
+    CHECK_MSG(contents(f)[0] == '\0', "0 of an unknown total: nothing: '%s'", contents(f));
+    fclose(f);
+
+    /* ... and one that gets going draws from its first megabyte. */
+    f = tmpfile();
+    bn_progress_start(&p, f, "download", "MiB", 0, 0);
+    bn_progress_update(&p, 0);
+    p.total = 56;
+    bn_progress_update(&p, 1);
+    bn_progress_update(&p, 56);
+    bn_progress_finish(&p);
+    s = contents(f);
+    CHECK_MSG(starts_with(s, "download: 1/56 MiB, ") && strstr(s, "\ndownload: 56/56 MiB, "),
+              "a download that gets going: '%s'", s);
     fclose(f);
 }
 
