@@ -174,11 +174,22 @@ static void batches(bn_conv_engine e, const float *in, int s, const float *alone
     free(out);
 }
 
+/* Seconds since an arbitrary start: where a size's time goes, printed
+ * (CI's sanitizer run budgets it), never checked. */
+static double seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static void one_size(int s) {
     size_t dim = (size_t)bn_vgg16_dim(BN_LAYER_BLOCK5_POOL, BN_POOLING_NONE, s);
     float *in = photos(s);
+    double t0 = seconds();
     float *wino = alone_outputs(BN_CONV_WINOGRAD, in, s, dim);
+    double t1 = seconds();
     float *direct = alone_outputs(BN_CONV_DIRECT, in, s, dim);
+    double t2 = seconds();
     double worst = 0;
     for (int i = 0; i < NIMG; i++) {
         double e = support_rel_l2(wino + i * dim, direct + i * dim, dim);
@@ -187,8 +198,13 @@ static void one_size(int s) {
     printf("size %d: winograd vs direct, worst relative L2 %.2e over %d photos\n", s, worst, NIMG);
     CHECK_MSG(worst <= 1e-4, "size %d: winograd differs from direct by %.2e", s, worst);
     batches(BN_CONV_WINOGRAD, in, s, wino, dim, s <= 96);
+    double t3 = seconds();
     if (s <= 64)
         batches(BN_CONV_DIRECT, in, s, direct, dim, 1);
+    printf("size %d: %.1f s alone (winograd), %.1f s alone (direct), %.1f s batches (winograd), "
+           "%.1f s batches (direct)\n",
+           s, t1 - t0, t2 - t1, t3 - t2, seconds() - t3);
+    fflush(stdout);
     free(in);
     free(wino);
     free(direct);
