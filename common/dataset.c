@@ -29,7 +29,7 @@ int bn_dataset_is_image_name(const char *name) {
     return 0;
 }
 
-static int is_split_name(const char *name) {
+int bn_dataset_is_split_name(const char *name) {
     for (size_t i = 0; i < sizeof split_names / sizeof *split_names; i++)
         if (strcmp(name, split_names[i]) == 0)
             return 1;
@@ -245,7 +245,7 @@ int bn_dataset_scan(bn_dataset *ds, const char *root, bn_error *err) {
         }
         int isdir = stat(a, &st) == 0 && S_ISDIR(st.st_mode);
         if (isdir && !seen_before(&c, &st)) {
-            if (is_split_name(names[i]) && has_subdir(a)) {
+            if (bn_dataset_is_split_name(names[i]) && has_subdir(a)) {
                 char **classes;
                 size_t nc;
                 rc = list_dir(a, &classes, &nc, err);

@@ -64,4 +64,9 @@ int64_t bn_dataset_id(const bn_dataset *ds);
 /* Does this file name look like an image libvips can read? */
 int bn_dataset_is_image_name(const char *name);
 
+/* Is this one of the split folder names above (train, validation, ...)? A
+ * folder so named that holds images but no sub-folder is a class: the
+ * caller may want to say so (Kaggle's train/cat.1.jpg has no class folders). */
+int bn_dataset_is_split_name(const char *name);
+
 #endif

@@ -595,12 +595,39 @@ static int scan_dataset(extract_opts *a, bn_dataset *ds, bn_error *err) {
         fprintf(stderr, "%s: shard %d/%d: %zu of %zu images\n", a->root, a->shard_k, a->shard_n,
                 ds->n, whole);
     if (whole == 0) {
-        fprintf(stderr,
-                "bottleneck-extract: %s: no images found (expected class folders such as "
-                "%s/cat/*.jpg or %s/train/cat/*.jpg)\n",
-                a->root, a->root, a->root);
+        /* Photos dropped straight into the folder are the usual case: say
+         * that they were seen, and why they do not count. */
+        if (ds->nignored > 0)
+            fprintf(stderr,
+                    "bottleneck-extract: %s: no images in class folders (%zu file%s ignored, "
+                    "such as %s: outside a class folder, or not an image by its extension); "
+                    "expected class folders such as %s/cat/*.jpg or %s/train/cat/*.jpg\n",
+                    a->root, ds->nignored, ds->nignored == 1 ? "" : "s", ds->ignored[0], a->root,
+                    a->root);
+        else
+            fprintf(stderr,
+                    "bottleneck-extract: %s: no images found (expected class folders such as "
+                    "%s/cat/*.jpg or %s/train/cat/*.jpg)\n",
+                    a->root, a->root, a->root);
         bn_dataset_free(ds);
         return EXIT_FATAL;
+    }
+
+    /* A folder named like a split with images straight inside is taken as a
+     * class of that name (dataset.h): right for a class called "test",
+     * wrong for a split without class folders, which then trains "train"
+     * against "validation". Say which it was taken for. */
+    const char *said = NULL;
+    for (size_t i = 0; i < ds->n && !a->quiet; i++) {
+        const bn_item *it = &ds->items[i];
+        if (it->split || !bn_dataset_is_split_name(it->label) ||
+            (said && strcmp(said, it->label) == 0))
+            continue;
+        said = it->label;
+        fprintf(stderr,
+                "bottleneck-extract: note: %s/%s has no class folders: its images are the "
+                "class '%s' (a split holds class folders: %s/%s/cat/*.jpg)\n",
+                a->root, it->label, it->label, a->root, it->label);
     }
 
     /* Buffers for the images there are, not for a whole batch: a fresh

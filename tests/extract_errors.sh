@@ -29,6 +29,40 @@ check_eq "missing folder: one line" "$(wc -l <"$T/err")" 1
 mkdir "$T/empty"
 run --db "$T/a.db" "$T/empty" 2>"$T/err"; check_eq "empty folder exit" "$?" 1
 check_match "empty folder message" "$(cat "$T/err")" "empty: no images found"
+# Photos straight in the folder (no class folders): seen, and said why they
+# do not count; no database made.
+mkdir "$T/flat"
+cp "$T"/ds/train/cat/*.jpg "$T"/ds/train/dog/*.jpg "$T/flat/"
+run --db "$T/flat.db" "$T/flat" 2>"$T/err"; check_eq "photos without class folders: exit" "$?" 1
+check_eq "photos without class folders: one line" "$(wc -l <"$T/err")" 1
+check_match "photos without class folders: says they were seen, names one" "$(cat "$T/err")" \
+    "flat: no images in class folders \(2 files ignored, such as cat\.[0-9]+\.jpg: outside a class folder"
+check "photos without class folders: no database" [ ! -e "$T/flat.db" ]
+# Split folders without class folders (Kaggle's train/cat.1.jpg): their
+# images are classes named train and validation; a note says so, once per
+# folder, and not with --quiet.
+mkdir -p "$T/splits/train" "$T/splits/validation"
+cp "$T"/ds/train/cat/*.jpg "$T"/ds/train/dog/*.jpg "$T/splits/train/"
+cp "$T"/ds/validation/cat/*.jpg "$T/splits/validation/"
+"$EXTRACT" --weights "$WEIGHTS" --size 32 --db "$T/splits.db" "$T/splits" 2>"$T/err"
+check_eq "splits without class folders: exit 0" "$?" 0
+check_eq "splits without class folders: one note per folder" "$(grep -c 'note:' "$T/err")" 2
+check_match "splits without class folders: the note" "$(cat "$T/err")" \
+    "^bottleneck-extract: note: $T/splits/train has no class folders: its images are the class 'train' \(a split holds class folders: $T/splits/train/cat/\*\.jpg\)\$"
+check_eq "splits without class folders: classes as the note says" \
+    "$(q "$T/splits.db" "SELECT group_concat(label || ':' || ifnull(split, '-'), ' ') FROM (SELECT DISTINCT label, split FROM images ORDER BY label)")" \
+    "train:- validation:-"
+run --db "$T/splits2.db" "$T/splits" 2>"$T/err"
+check_eq "splits without class folders, --quiet: no note" "$(cat "$T/err")" ""
+# A class folder beside real ones, named like a split (cat/, dog/, test/):
+# the note names it alone.
+mkdir -p "$T/mixed/test"
+cp -r "$T/ds/train/cat" "$T/ds/train/dog" "$T/mixed/"
+cp "$T"/ds/validation/dog/*.jpg "$T/mixed/test/"
+"$EXTRACT" --weights "$WEIGHTS" --size 32 --db "$T/mixed.db" "$T/mixed" 2>"$T/err"
+check_eq "a class named test: exit 0" "$?" 0
+check_eq "a class named test: one note" "$(grep -c 'note:' "$T/err")" 1
+check_match "a class named test: the note names it" "$(grep 'note:' "$T/err")" "mixed/test has no class folders"
 
 # Weights: missing, not HDF5, truncated.
 "$EXTRACT" --weights "$T/missing.h5" --db "$T/a.db" "$T/ds" 2>"$T/err"
