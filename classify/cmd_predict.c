@@ -268,6 +268,7 @@ typedef struct {
     int *y, *ly;
     int nl, labelled;
     bn_metrics m;
+    char no_metrics[1024]; /* why labelled images got none: a label the run does not know */
 } predict_job;
 
 static void predict_free(predict_job *p) {
@@ -384,7 +385,9 @@ static int predict_apply(bn_store *s, predict_job *p) {
     /* Metrics on the images with a label, when every such label is a class
      * the run knows; images without a label are predictions, not mistakes. */
     bn_error lerr;
-    int labelled = bn_featureset_encode(&p->f, r->classes, r->k, p->y, "", &lerr) == BN_OK;
+    int labelled = bn_featureset_encode(&p->f, r->classes, r->k, p->y, "some", &lerr) == BN_OK;
+    if (!labelled)
+        snprintf(p->no_metrics, sizeof p->no_metrics, "%s", lerr.msg);
     for (int i = 0; labelled && i < p->f.n; i++)
         if (p->y[i] >= 0) {
             memcpy(p->lproba + (size_t)p->nl * r->k, p->proba + (size_t)i * r->k,
@@ -477,6 +480,8 @@ static void predict_text(const cl_opts *o, const predict_job *p) {
         }
     if (p->labelled)
         cl_print_metrics(stdout, title, &p->m, r->classes, 1);
+    else if (o->nargs && p->no_metrics[0] && !o->quiet) /* a folder named test1/, say */
+        fprintf(stderr, "bottleneck-classify: note: no metrics: %s\n", p->no_metrics);
     else if (!o->nargs)
         printf("%s: %d predictions (some labels are not classes of the run: no metrics)\n", title,
                n);

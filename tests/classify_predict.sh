@@ -102,6 +102,17 @@ check_eq "other weights: one line" "$(wc -l < "$T/e2.txt")" 1
 check_match "other weights: names the file" "$(cat "$T/e2.txt")" "legacy\.h5: not the weights feature set '$fs' was extracted with"
 check_eq "other weights: no image stored" "$(q "$DB" "SELECT count(*) FROM images")" "$images_before"
 
+# A folder whose sub-folder is not a class of the run (Kaggle's test1/):
+# predictions, no metrics, and a note saying why (not silence).
+mkdir -p "$T/kaggle/test1"
+cp "$SHARED/data/catsdogs/validation/dog/$(ls "$SHARED/data/catsdogs/validation/dog" | sort | tail -n 2 | head -n 1)" "$T/kaggle/test1/" # not stored
+BOTTLENECK_WEIGHTS="$WEIGHTS" "$CLASSIFY" predict --db "$DB" --run "$run" "$T/kaggle" > "$T/p4.txt" 2> "$T/e4.txt"
+check_eq "unknown folder label: exit 0" "$?" 0
+check_match "unknown folder label: the prediction printed" "$(cat "$T/p4.txt")" "^$T/kaggle/test1/dog\.[0-9]+\.jpg	(cat|dog)	[01]\.[0-9]{4}\$"
+check_eq "unknown folder label: no metrics" "$(wc -l < "$T/p4.txt")" 1
+check_match "unknown folder label: a note says why" "$(cat "$T/e4.txt")" \
+    "^bottleneck-classify: note: no metrics: some rows have label 'test1' \(e\.g\. $T/kaggle/test1/dog\.[0-9]+\.jpg\), which is not one of the 2 classes the model knows\$"
+
 # An imported feature set (here a copy of the VGG16 vectors) cannot extract.
 q "$DB" "INSERT INTO featuresets (name, source, model, dim, dtype) VALUES ('copy', 'import', 'copy', 512, 'f32');
          INSERT INTO vectors (featureset, sha256, vector) SELECT (SELECT id FROM featuresets WHERE name = 'copy'), sha256, vector
