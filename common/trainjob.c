@@ -113,6 +113,21 @@ static void shuffle_rows(int *a, int m, uint64_t *state) {
     }
 }
 
+/* How the folds came to be, for a message: the user's --folds, or the
+ * default a dataset without split folders gets (then the message says what
+ * to pass instead: the user never typed 5). */
+static const char *folds_said(const bn_trainjob *j, char *buf, size_t n) {
+    if (j->folds_default)
+        snprintf(buf, n, "%d-fold cross-validation (the default without split folders)", j->folds);
+    else
+        snprintf(buf, n, "--folds %d", j->folds);
+    return buf;
+}
+
+static const char *folds_hint(const bn_trainjob *j) {
+    return j->folds_default ? "; choose fewer folds with --folds K, or --holdout F" : "";
+}
+
 /* Stratified folds: each class's rows shuffled (seeded) and dealt round
  * robin; then the rows are permuted so fold f is [fold_start[f], fold_start[f+1]). */
 static int make_folds(bn_trainjob *j, bn_error *err) {
@@ -132,10 +147,12 @@ static int make_folds(bn_trainjob *j, bn_error *err) {
                 rows[m++] = i;
         if (m < K) {
             free(fold), free(perm), free(rows);
+            char what[96];
             return bn_fail(err, BN_EINVAL,
-                           "--folds %d: class '%s' has only %d training rows; each fold needs "
-                           "one of every class",
-                           K, j->tr.labels[c], m);
+                           "%s: class '%s' has only %d training rows; each fold needs one of "
+                           "every class%s",
+                           folds_said(j, what, sizeof what), j->tr.labels[c], m,
+                           m >= 2 ? folds_hint(j) : "");
         }
         shuffle_rows(rows, m, &state);
         for (int i = 0; i < m; i++)
@@ -233,7 +250,7 @@ static int resolve(bn_trainjob *j, bn_error *err) {
                        j->train, j->valid ? j->valid : "none", j->test ? j->test : "none");
     j->folds = o->folds;
     if (j->all_rows && !j->folds && !o->holdout)
-        j->folds = 5; /* scikit-learn's cross_val_score default */
+        j->folds = 5, j->folds_default = 1; /* scikit-learn's cross_val_score default */
     if (j->ncand > 1 && !j->valid && !j->folds && !o->holdout)
         return bn_fail(err, BN_EINVAL,
                        "choosing among %d candidates needs a validation split (--valid SPLIT; "
@@ -278,9 +295,11 @@ static int load(bn_trainjob *j, bn_error *err) {
                            "--holdout %g: no row held out (each class needs two rows or more)",
                            o->holdout);
     }
-    if (j->folds > j->tr.n)
-        return bn_fail(err, BN_EINVAL, "--folds %d: the training split has only %d rows", j->folds,
-                       j->tr.n);
+    if (j->folds > j->tr.n) {
+        char what[96];
+        return bn_fail(err, BN_EINVAL, "%s: the training split has only %d rows%s",
+                       folds_said(j, what, sizeof what), j->tr.n, folds_hint(j));
+    }
     if (j->folds && (rc = make_folds(j, err)))
         return rc;
     if ((rc = encode(j, &j->tr, &j->ytr, j->train, err)))

@@ -99,7 +99,8 @@ typedef struct bn_trainjob {
     bn_features tr, va, te;
     int *ytr, *yva, *yte;
     int folds;
-    int *fold_start; /* (folds + 1) */
+    int folds_default; /* folds is the default of a dataset without splits, not --folds */
+    int *fold_start;   /* (folds + 1) */
     bn_trainjob_candidate *cand;
     int ncand;
     int best;                    /* index of the chosen candidate */

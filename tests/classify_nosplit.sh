@@ -1,7 +1,8 @@
 # classify_nosplit: a dataset without split folders (cat/, dog/ only) can be
 # trained on, and predict on new files behaves as a user of Keras expects
 # (issue 18, items 3, 4, 5, 13).
-#   - train: 5-fold cross-validation on all rows by default; --holdout F
+#   - train: 5-fold cross-validation on all rows by default (too few rows
+#     for it: the message says 5 was the default and what to pass); --holdout F
 #     --seed S holds out a stratified, seeded fraction, recorded per sweep,
 #     and `predict --split holdout` applies the run to exactly those rows;
 #   - predict FOLDER: loose images get no label (never counted as mistakes,
@@ -28,6 +29,31 @@ check_eq "5-fold CV on all rows, refit on all" \
     "$(printf '%s' "$out" | python3 -c 'import json,sys; d = json.load(sys.stdin); print(d["train"], d["folds"], d["select_on"], d["final_trained_on"])')" \
     "all 5 cv all"
 check_eq "the final run trained on the 12 rows" "$(q "$DB" "SELECT n_train FROM runs WHERE role = 'refit'")" 12
+
+# Too few rows for the default 5 folds: the message says the 5 was a default
+# (the user never typed it) and what to pass instead; a --folds the user gave
+# is named as given.
+for n in 2 3; do
+    for cls in cat dog; do
+        mkdir -p "$T/tiny$n/$cls"
+        ls "$T/pets/$cls" | head -n "$n" | while read -r f; do cp "$T/pets/$cls/$f" "$T/tiny$n/$cls/"; done
+    done
+    "$EXTRACT" --weights "$WEIGHTS" --db "$T/tiny.db" --size 32 --pooling avg --quiet "$T/tiny$n"
+done
+err=$("$CLASSIFY" --db "$T/tiny.db" --dataset tiny2 --quiet 2>&1)
+check_eq "4 rows, default folds: exit 1" "$?" 1
+check_eq "4 rows, default folds: the message" "$err" \
+    "bottleneck-classify: 5-fold cross-validation (the default without split folders): the training split has only 4 rows; choose fewer folds with --folds K, or --holdout F"
+err=$("$CLASSIFY" --db "$T/tiny.db" --dataset tiny3 --quiet 2>&1)
+check_eq "3 rows a class, default folds: exit 1" "$?" 1
+check_eq "3 rows a class, default folds: the message" "$err" \
+    "bottleneck-classify: 5-fold cross-validation (the default without split folders): class 'cat' has only 3 training rows; each fold needs one of every class; choose fewer folds with --folds K, or --holdout F"
+err=$("$CLASSIFY" --db "$T/tiny.db" --dataset tiny3 --folds 4 --quiet 2>&1)
+check_eq "--folds 4 on 3 rows a class: exit 1" "$?" 1
+check_eq "--folds 4 on 3 rows a class: named as given" "$err" \
+    "bottleneck-classify: --folds 4: class 'cat' has only 3 training rows; each fold needs one of every class"
+"$CLASSIFY" --db "$T/tiny.db" --dataset tiny3 --folds 3 --quiet > /dev/null
+check_eq "--folds 3 on 3 rows a class: trains" "$?" 0
 
 # --holdout: stratified, seeded, recorded.
 out=$("$CLASSIFY" --db "$DB" --quiet --json --C 0.1,1 --holdout 0.25 --seed 3)
