@@ -510,8 +510,10 @@ int extract_merge_main(int argc, char **argv) {
         fprintf(stderr, "bottleneck-extract merge: out of memory\n");
         return MERGE_EXIT_FATAL;
     }
-    int merged = 0;
-    for (int i = 0; i < nin && status == 0; i++) {
+    int merged = 0, mixed = 0;
+    /* Every input is merged, whatever --expect finds (exit 3 says "merged,
+     * but"); only an error stops the loop. */
+    for (int i = 0; i < nin && status != MERGE_EXIT_FATAL; i++) {
         const char *in = inputs[i];
         merge_counts cnt = {0};
         char *example = NULL;
@@ -541,6 +543,7 @@ int extract_merge_main(int argc, char **argv) {
                     "first image's shard)\n",
                     in, expect, example);
             status = MERGE_EXIT_INCOMPLETE;
+            mixed++;
         }
         free(example);
     }
@@ -550,7 +553,14 @@ int extract_merge_main(int argc, char **argv) {
     if (merged > 0)
         extract_pack_store(out, "bottleneck-extract merge", quiet);
     int missing = 0, duplicated = 0;
-    if (expect && status != MERGE_EXIT_FATAL) {
+    /* An input of several shards was not made with --shard K/expect: which
+     * shards are missing or doubled then means nothing. */
+    if (mixed && status != MERGE_EXIT_FATAL)
+        fprintf(stderr,
+                "--expect %d: %d of the %d inputs are not one shard of %d (made with another "
+                "--shard K/N, or not sharded): no shard check\n",
+                expect, mixed, nin, expect);
+    else if (expect && status != MERGE_EXIT_FATAL) {
         merge_check_shards(shard, inputs, nin, expect, &missing, &duplicated);
         if (missing || duplicated)
             status = MERGE_EXIT_INCOMPLETE;
@@ -563,9 +573,9 @@ int extract_merge_main(int argc, char **argv) {
         bn_json_string(stdout, out_path);
         printf(",\"inputs\":%d,\"merged\":%d,\"images\":%ld,\"vectors\":%ld,\"featuresets\":%ld,"
                "\"failures\":%ld,\"differing\":%ld,\"missing_shards\":%d,"
-               "\"duplicated_shards\":%d,\"ok\":%s",
+               "\"duplicated_shards\":%d,\"inputs_of_several_shards\":%d,\"ok\":%s",
                nin, merged, total.images, total.vectors, total.featuresets, total.failures,
-               total.differing, missing, duplicated, status == 0 ? "true" : "false");
+               total.differing, missing, duplicated, mixed, status == 0 ? "true" : "false");
         if (status == MERGE_EXIT_FATAL) {
             printf(",\"error\":");
             bn_json_string(stdout, err.msg);

@@ -82,6 +82,11 @@ check_match "duplicated shard named" "$(cat "$T/err")" "shard 1/3: in both .*s1.
 merge --db "$T/z.db" --expect 2 "$T/s1.db" "$T/s2.db" "$T/s3.db" 2>"$T/err"
 check_eq "wrong N exit" "$?" 3
 check_match "wrong N: several shards in one file" "$(cat "$T/err")" "holds images of several shards of 2"
+check_match "wrong N: said once, no shard check" "$(cat "$T/err")" "--expect 2: [1-3] of the 3 inputs are not one shard of 2 .*: no shard check"
+check "wrong N: no shard called missing (their images are there)" sh -c "! grep -q 'no input holds it' \"\$1\"" _ "$T/err"
+check_eq "wrong N: every input merged all the same" "$(q "$T/z.db" 'SELECT count(*) FROM images')" "$(q "$T/m.db" 'SELECT count(*) FROM images')"
+out=$(merge --db "$T/z2.db" --expect 2 --json "$T/s1.db" "$T/s2.db" "$T/s3.db" 2>/dev/null)
+check_match "wrong N: --json counts them, not ok" "$out" '"merged":3,.*"inputs_of_several_shards":[1-3],"ok":false'
 
 # Conflicts: an image with another label, a feature set name with another
 # definition: exit 1, both files named, the output unchanged.
