@@ -527,7 +527,14 @@ int cl_report(const cl_opts *o) {
     bn_error err;
     bn_error_clear(&err);
     int64_t ids[REP_MAX_RUNS];
-    int n = 0, rc = rep_choose(&c, ids, &n, &err);
+    int n = 0, rc = BN_OK;
+    struct stat st;
+    if (o->images && stat(o->images, &st) != 0)
+        rc = bn_fail(&err, BN_EIO, "--images %s: %s", o->images, strerror(errno));
+    else if (o->images && !S_ISDIR(st.st_mode))
+        rc = bn_fail(&err, BN_EINVAL, "--images %s: not a folder (the dataset folder)", o->images);
+    if (rc == BN_OK)
+        rc = rep_choose(&c, ids, &n, &err);
     if (rc == BN_OK) {
         c.run = calloc((size_t)n, sizeof *c.run);
         if (!c.run)
@@ -567,6 +574,13 @@ int cl_report(const cl_opts *o) {
                    c.plots, bn_progress_now() - t0);
         } else {
             printf("%s\n", out);
+            /* Stored paths are relative to the folder extract was given:
+             * another folder shows placeholders, which deserve a word. */
+            if (!o->quiet && c.thumbs_missing)
+                fprintf(stderr,
+                        "report: %d of the %d thumbnails not shown (first: %s); --images is the "
+                        "folder bottleneck-extract read\n",
+                        c.thumbs_missing, c.thumbs, c.thumb_missing);
             if (!o->quiet)
                 fprintf(stderr, "report: %d figures, %.1f MB, %.1f s\n", c.plots, bytes / 1e6,
                         bn_progress_now() - t0);

@@ -49,6 +49,10 @@ typedef struct {
     int64_t sweep; /* 0: no validation curve */
     int gallery;   /* most mistakes shown */
     int plots;     /* figures written (ids) */
+    /* thumbnails of --images: how many were wanted, and the first that
+     * could not be shown (a folder other than the one extracted, say) */
+    int thumbs, thumbs_missing;
+    char thumb_missing[1400];
 } rep_ctx;
 
 /* A short name of run i for legends: "run 3" or "run 3 (googlenet)". */

@@ -37,7 +37,7 @@ static int gal_by_confidence(const void *a, const void *b) {
 }
 
 /* <img> with the thumbnail, or the placeholder. */
-static void gal_thumb(const rep_ctx *c, FILE *f, const char *relpath) {
+static void gal_thumb(rep_ctx *c, FILE *f, const char *relpath) {
     char why[1200] = "";
     if (!c->o->images) {
         snprintf(why, sizeof why, "no image folder given (--images DIR)");
@@ -66,6 +66,11 @@ static void gal_thumb(const rep_ctx *c, FILE *f, const char *relpath) {
             g_free(data);
         }
         g_free(path);
+    }
+    if (c->o->images) {
+        c->thumbs++;
+        if (why[0] && !c->thumbs_missing++)
+            snprintf(c->thumb_missing, sizeof c->thumb_missing, "%s: %s", relpath, why);
     }
     if (why[0]) {
         fputs("<div class=\"missing\" role=\"img\" aria-label=\"image not available\">image not "

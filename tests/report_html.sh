@@ -100,6 +100,19 @@ check_eq "--run: report" "$?" 0
 check_eq "--run: the sweep's curve" "$("$PY" "$CHECK" count "$T/run.html" series:sweep)" 12
 check_eq "--run: placeholders without --images (12 mistakes, 12 neighbours)" \
     "$(grep -o 'no image folder given' "$T/run.html" | wc -l)" 24
+# --images: a folder that is not there is one line, exit 1, no file; the
+# folder above the dataset's (paths do not resolve) is a report whose
+# placeholders a line on stderr counts, naming the first.
+err=$("$CLASSIFY" report --db "$DB" --run "$RUN" --images "$T/nowhere" -o "$T/none.html" 2>&1)
+check_eq "--images not there: exit 1" "$?" 1
+check_eq "--images not there: one line naming it" "$err" "bottleneck-classify: --images $T/nowhere: No such file or directory"
+check "--images not there: no file" [ ! -e "$T/none.html" ]
+"$CLASSIFY" report --db "$DB" --run "$RUN" --images "$T" -o "$T/wrong.html" > /dev/null 2> "$T/wrong.err"
+check_eq "--images the wrong folder: exit 0" "$?" 0
+check_match "--images the wrong folder: the placeholders counted" "$(cat "$T/wrong.err")" \
+    "^report: 24 of the 24 thumbnails not shown \(first: validation/(cat|dog)/[^:]+: cannot be read: .*\); --images is the folder bottleneck-extract read\$"
+"$CLASSIFY" report --db "$DB" --run "$RUN" --images "$T/img" -o "$T/two.html" > /dev/null 2> "$T/two.err"
+check_match "--images with two photos broken: 2 of 24 counted" "$(cat "$T/two.err")" "^report: 2 of the 24 thumbnails not shown "
 err=$("$CLASSIFY" report --db "$DB" --run 99 -o "$T/none.html" 2>&1)
 check_eq "unknown run: exit 1" "$?" 1
 check_match "unknown run: says which" "$err" '^bottleneck-classify: .*no run 99'
