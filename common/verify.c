@@ -27,12 +27,13 @@
 /* One vector to check. */
 typedef struct {
     char sha256[65];
-    char *path; /* relative to the dataset root */
+    char *path; /* relative to the folder verified, or a whole path (another dataset's) */
     void *blob; /* as stored */
     size_t bytes;
     char engine[32]; /* "" when not recorded */
     int version;
-    int slot; /* row in the batch tensor, -1 when not decoded */
+    int slot;  /* row in the batch tensor, -1 when not decoded */
+    int whole; /* path is not relative to the folder verified */
 } vf_item;
 
 typedef struct {
@@ -105,14 +106,20 @@ static char *vf_strdup(const unsigned char *s) {
 
 /* The vectors to check: one path per content, in sha256 order (a sample
  * spread over the set, the same on every run), from the dataset at root when
- * it has the content. */
+ * it has the content. A content only another dataset holds is read from
+ * that dataset's folder (its path made whole), or where predict found it
+ * (paths as typed): a database of several datasets is verified whole, not
+ * reported as missing files. */
 static int vf_select(bn_store *s, int64_t fs, long limit, const char *root, vf_item **out, long *n,
                      bn_error *err) {
     sqlite3_stmt *q = NULL;
-    const char *sql = "SELECT v.sha256, v.vector, v.engine, v.engine_version,"
-                      " (SELECT i.path FROM images i LEFT JOIN datasets d ON d.id = i.dataset"
-                      "  WHERE i.sha256 = v.sha256 ORDER BY d.root IS ?3 DESC, i.path LIMIT 1)"
-                      " FROM vectors v WHERE v.featureset = ?1 ORDER BY v.sha256 LIMIT ?2";
+    const char *sql = "SELECT v.sha256, v.vector, v.engine, v.engine_version, i.path, d.root"
+                      " FROM vectors v"
+                      " JOIN images i ON i.id = (SELECT i2.id FROM images i2"
+                      "  LEFT JOIN datasets d2 ON d2.id = i2.dataset WHERE i2.sha256 = v.sha256"
+                      "  ORDER BY d2.root IS ?3 DESC, i2.path LIMIT 1)"
+                      " LEFT JOIN datasets d ON d.id = i.dataset"
+                      " WHERE v.featureset = ?1 ORDER BY v.sha256 LIMIT ?2";
     *out = NULL;
     *n = 0;
     if (sqlite3_prepare_v2(bn_store_db(s), sql, -1, &q, NULL) != SQLITE_OK)
@@ -123,12 +130,11 @@ static int vf_select(bn_store *s, int64_t fs, long limit, const char *root, vf_i
      * extracted from root (datasets.root is absolute). */
     char *abs = realpath(root, NULL);
     sqlite3_bind_text(q, 3, abs ? abs : root, -1, SQLITE_TRANSIENT);
-    free(abs);
     long cap = 0;
     int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (!sqlite3_column_text(q, 4)) /* a vector no image row points to */
-            continue;
+        const char *rel = (const char *)sqlite3_column_text(q, 4),
+                   *its = (const char *)sqlite3_column_text(q, 5);
         if (*n == cap) {
             cap = cap ? 2 * cap : 256;
             vf_item *p = realloc(*out, (size_t)cap * sizeof *p);
@@ -143,9 +149,20 @@ static int vf_select(bn_store *s, int64_t fs, long limit, const char *root, vf_i
         snprintf(it->sha256, sizeof it->sha256, "%s", (const char *)sqlite3_column_text(q, 0));
         it->bytes = (size_t)sqlite3_column_bytes(q, 1);
         it->blob = malloc(it->bytes ? it->bytes : 1);
-        it->path = vf_strdup(sqlite3_column_text(q, 4));
+        if (its && *its && strcmp(its, abs ? abs : root) != 0) { /* another dataset's */
+            size_t len = strlen(its) + strlen(rel) + 2;
+            if ((it->path = malloc(len)))
+                snprintf(it->path, len, "%s/%s", its, rel);
+            it->whole = 1;
+        } else {
+            /* a dataset without a folder: predict's files, paths as typed
+             * (relative ones to where it ran: here, at best) */
+            it->path = vf_strdup((const unsigned char *)rel);
+            it->whole = !its || !*its;
+        }
         if (!it->blob || !it->path) {
             sqlite3_finalize(q);
+            free(abs);
             return bn_fail(err, BN_ENOMEM, "out of memory");
         }
         memcpy(it->blob, sqlite3_column_blob(q, 1), it->bytes);
@@ -155,13 +172,15 @@ static int vf_select(bn_store *s, int64_t fs, long limit, const char *root, vf_i
         it->slot = -1;
     }
     sqlite3_finalize(q);
+    free(abs);
     return rc == SQLITE_DONE ? BN_OK : bn_store_fail(s, err, "selecting vectors to verify");
 }
 
 /* Read root/path whole, check its SHA-256 and decode it into in. */
 static int vf_load(const char *root, vf_item *it, const vf_def *d, float *in, bn_verify_stats *st) {
     char path[4096];
-    if (snprintf(path, sizeof path, "%s/%s", root, it->path) >= (int)sizeof path) {
+    if (snprintf(path, sizeof path, "%s%s%s", it->whole ? "" : root, it->whole ? "" : "/",
+                 it->path) >= (int)sizeof path) {
         st->missing++;
         return -1;
     }

@@ -83,6 +83,30 @@ rm "$T/ds/$pb"
 out=$(verify --all --json "$T/ds"); rc=$?
 check_match "changed and missing counted" "$out" '"missing":1,"changed":1'
 
+# A database of two datasets (two folders, one feature set): verifying one
+# folder reads the vectors only the other holds from the other's folder
+# (they were reported as missing files): a wrong one there is found, named
+# by its whole path, and repaired.
+mkdir -p "$T/first/dog" "$T/other/cat"
+ls "$SHARED/data/catsdogs/validation/dog" | sort | tail -n 4 |
+    while read -r f; do cp "$SHARED/data/catsdogs/validation/dog/$f" "$T/first/dog/"; done
+ls "$SHARED/data/catsdogs/validation/cat" | sort | tail -n 2 |
+    while read -r f; do cp "$SHARED/data/catsdogs/validation/cat/$f" "$T/other/cat/"; done
+"$EXTRACT" --weights "$WEIGHTS" --db "$T/two.db" --size 64 --quiet "$T/first"
+"$EXTRACT" --weights "$WEIGHTS" --db "$T/two.db" --size 64 --quiet "$T/other"
+check_eq "two datasets, one feature set" "$(q "$T/two.db" "SELECT count(*) FROM datasets WHERE root IS NOT NULL AND root != ''") $(q "$T/two.db" "SELECT count(*) FROM featuresets")" "2 1"
+o=$(q "$T/two.db" "SELECT sha256 FROM images WHERE dataset = (SELECT id FROM datasets WHERE name = 'other') ORDER BY path LIMIT 1")
+q "$T/two.db" "UPDATE vectors SET vector = zeroblob(length(vector)) WHERE sha256 = '$o'"
+out=$("$EXTRACT" verify --weights "$WEIGHTS" --db "$T/two.db" --all --json "$T/first"); rc=$?
+check_eq "two datasets: the wrong vector of the other found, exit 3" "$rc" 3
+check_match "two datasets: every vector checked, none missing" "$out" '"selected":6,"checked":6,"identical":5,"close":0,"differ":1,"repaired":0,"missing":0'
+"$EXTRACT" verify --weights "$WEIGHTS" --db "$T/two.db" --all "$T/first" >"$T/o" 2>&1
+check_match "two datasets: named by its whole path" "$(cat "$T/o")" "$T/other/cat/cat\.[0-9]+\.jpg"
+"$EXTRACT" verify --weights "$WEIGHTS" --db "$T/two.db" --all --repair --quiet "$T/first" >/dev/null 2>&1
+check_eq "two datasets: repaired, exit 0" "$?" 0
+out=$("$EXTRACT" verify --weights "$WEIGHTS" --db "$T/two.db" --all --json "$T/other"); rc=$?
+check_match "two datasets: verified from the other folder, all identical" "$out" '"checked":6,"identical":6,.*"missing":0'
+
 # A feature set read at a tensor that is not a pool (block5_conv3, averaged)
 # is verified too, bitwise: the network is VGG16 up to block5_pool, pruned.
 "$EXTRACT" --weights "$WEIGHTS" --db "$T/c.db" --size 64 --layer block5_conv3 --pooling avg --quiet "$T/ds"
