@@ -30,16 +30,47 @@ static const char verify_usage[] =
     "Exit status: 0 nothing differs (or all repaired); 1 error; 2 usage error;\n"
     "3 some vectors differ (listed) and were not repaired.\n";
 
+/* One vector that differs, for --json (which lists them all). */
+typedef struct {
+    char *path, *stored_by;
+    double rel;
+} verify_differ;
+
 typedef struct {
     bn_progress bar;
     int quiet, json, shown;
+    verify_differ *differ; /* --json: every one; else none */
+    long ndiffer, cap;
+    int out_of_memory;
 } verify_ctx;
+
+enum { VERIFY_SHOWN = 20 }; /* differing vectors listed on stderr */
 
 static void on_differ(void *ctxp, const char *path, double rel, const char *stored_by) {
     verify_ctx *c = ctxp;
-    if (c->quiet || c->json)
+    if (c->json) {
+        if (c->ndiffer == c->cap) {
+            long cap = c->cap ? 2 * c->cap : 64;
+            verify_differ *p = realloc(c->differ, (size_t)cap * sizeof *p);
+            if (!p) {
+                c->out_of_memory = 1;
+                return;
+            }
+            c->differ = p, c->cap = cap;
+        }
+        verify_differ *d = &c->differ[c->ndiffer];
+        d->path = strdup(path);
+        d->stored_by = strdup(stored_by);
+        d->rel = rel;
+        if (!d->path || !d->stored_by) {
+            free(d->path), free(d->stored_by);
+            c->out_of_memory = 1;
+            return;
+        }
+        c->ndiffer++;
         return;
-    if (c->shown++ < 20)
+    }
+    if (!c->quiet && c->shown++ < VERIFY_SHOWN)
         fprintf(stderr, "differs: %s (relative L2 %.3g; stored by %s)\n", path, rel, stored_by);
 }
 
@@ -161,8 +192,11 @@ static int verify_options(int argc, char **argv, verify_args *a) {
 }
 
 /* The summary line on stderr, or JSON on stdout. */
-static void verify_report(const verify_args *a, const char *features, const bn_verify_stats *st,
-                          int status) {
+static void verify_report(const verify_args *a, const verify_ctx *c, const char *features,
+                          const bn_verify_stats *st, int status) {
+    if (!a->quiet && !a->json && st->differ > VERIFY_SHOWN)
+        fprintf(stderr, "(and %ld more that differ: --json lists them all)\n",
+                st->differ - VERIFY_SHOWN);
     if (!a->quiet && !a->json)
         fprintf(stderr,
                 "%s: feature set %s: %ld vectors selected, %ld checked: %ld identical, %ld within "
@@ -186,7 +220,18 @@ static void verify_report(const verify_args *a, const char *features, const bn_v
            st->total, st->checked, st->identical, st->close, st->differ, st->repaired, st->missing,
            st->changed, st->unreadable);
     bn_json_number(stdout, st->worst);
-    printf("}\n");
+    /* which: path (whole when another dataset's), relative L2, who stored it */
+    printf(",\"differing\":[");
+    for (long i = 0; i < c->ndiffer; i++) {
+        printf("%s{\"path\":", i ? "," : "");
+        bn_json_string(stdout, c->differ[i].path);
+        printf(",\"rel_l2\":");
+        bn_json_number(stdout, c->differ[i].rel);
+        printf(",\"stored_by\":");
+        bn_json_string(stdout, c->differ[i].stored_by);
+        printf("}");
+    }
+    printf("]}\n");
 }
 
 int extract_verify_main(int argc, char **argv) {
@@ -234,9 +279,17 @@ int extract_verify_main(int argc, char **argv) {
         fprintf(stderr, "bottleneck-extract verify: %s\n", err.msg);
         goto done;
     }
+    if (ctx.out_of_memory) {
+        fprintf(stderr,
+                "bottleneck-extract verify: out of memory listing the vectors that differ\n");
+        goto done;
+    }
     status = st.differ > st.repaired ? 3 : 0;
-    verify_report(&a, features, &st, status);
+    verify_report(&a, &ctx, features, &st, status);
 done:
+    for (long i = 0; i < ctx.ndiffer; i++)
+        free(ctx.differ[i].path), free(ctx.differ[i].stored_by);
+    free(ctx.differ);
     bn_store_close(s);
     bn_image_shutdown();
     return status;

@@ -19,6 +19,7 @@ cp "$DB" "$T/fresh.db"
 out=$(verify --all --json "$T/ds"); rc=$?
 check_eq "verify clean exit" "$rc" 0
 check_match "verify clean: all identical" "$out" '"checked":12,"identical":12,"close":0,"differ":0'
+check_match "verify clean: --json lists none" "$out" '"differing":\[\]\}$'
 
 # Deliberately wrong vectors: one zeroed, one with its last byte changed
 # of the first float's mantissa (within any tolerance: caught only because the same engine must give the
@@ -100,6 +101,7 @@ q "$T/two.db" "UPDATE vectors SET vector = zeroblob(length(vector)) WHERE sha256
 out=$("$EXTRACT" verify --weights "$WEIGHTS" --db "$T/two.db" --all --json "$T/first"); rc=$?
 check_eq "two datasets: the wrong vector of the other found, exit 3" "$rc" 3
 check_match "two datasets: every vector checked, none missing" "$out" '"selected":6,"checked":6,"identical":5,"close":0,"differ":1,"repaired":0,"missing":0'
+check_match "two datasets: --json lists the one that differs" "$out" "\"differing\":\\[\\{\"path\":\"$T/other/cat/cat\\.[0-9]+\\.jpg\",\"rel_l2\":1,\"stored_by\":\"[a-z0-9+-]+\"\\}\\]\\}\$"
 "$EXTRACT" verify --weights "$WEIGHTS" --db "$T/two.db" --all "$T/first" >"$T/o" 2>&1
 check_match "two datasets: named by its whole path" "$(cat "$T/o")" "$T/other/cat/cat\.[0-9]+\.jpg"
 "$EXTRACT" verify --weights "$WEIGHTS" --db "$T/two.db" --all --repair --quiet "$T/first" >/dev/null 2>&1
