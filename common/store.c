@@ -186,6 +186,23 @@ static int read_version(bn_store *s, int *version, bn_error *err) {
     return BN_OK;
 }
 
+/* The name of a table or view of a database whose schema version is 0 (none
+ * of ours) into name, or "" when it has none (a new or empty file). */
+static int foreign_table(bn_store *s, char *name, size_t n, bn_error *err) {
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND "
+                           "name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name LIMIT 1",
+                           -1, &q, NULL) != SQLITE_OK)
+        return bn_store_fail(s, err, "reading the schema");
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        snprintf(name, n, "%s", (const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? BN_OK
+                                                 : bn_store_fail(s, err, "reading the schema");
+}
+
 /* Bring the schema up to date in one IMMEDIATE transaction, so two processes
  * opening a new database at once cannot both apply migration 1. Runs with
  * foreign keys off (the caller turns them on afterwards): a migration that
@@ -273,6 +290,21 @@ int bn_store_open(bn_store **out, const char *path, int flags, bn_error *err) {
     if (read_version(s, &version, err)) { /* "file is not a database" shows here */
         bn_store_close(s);
         return BN_EDB;
+    }
+    /* Schema version 0 with tables in it: another program's database (a
+     * mistyped --db). Nothing may change in it, not even its journal mode. */
+    char foreign[256] = "";
+    if (version == 0 && foreign_table(s, foreign, sizeof foreign, err)) {
+        bn_store_close(s);
+        return BN_EDB;
+    }
+    if (foreign[0]) {
+        bn_store_close(s);
+        return bn_fail(err, BN_EDB,
+                       "%s: a SQLite database of something else (it has a table '%s' and no "
+                       "bottleneck schema): left as it is; bottleneck makes its tables only in a "
+                       "new or empty database",
+                       path, foreign);
     }
     if (!s->readonly) {
         /* WAL: readers never block the writer and a killed writer loses only

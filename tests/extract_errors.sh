@@ -64,6 +64,29 @@ check_eq "a class named test: exit 0" "$?" 0
 check_eq "a class named test: one note" "$(grep -c 'note:' "$T/err")" 1
 check_match "a class named test: the note names it" "$(grep 'note:' "$T/err")" "mixed/test has no class folders"
 
+# Another program's SQLite database (a mistyped --db): every command that
+# opens a database refuses it in one line and leaves it byte for byte as it
+# was (no bottleneck tables, no WAL file, its journal mode untouched).
+sqlite3 "$T/app.db" "CREATE TABLE notes (text); INSERT INTO notes VALUES ('keep me')"
+cp "$T/app.db" "$T/app.orig"
+foreign='app\.db: a SQLite database of something else \(it has a table .notes. and no bottleneck schema\): left as it is'
+for cmd in "extract" "classify" "import" "merge into" "merge from" "verify"; do
+    case $cmd in
+    extract) run --db "$T/app.db" "$T/ds" ;;
+    classify) "$CLASSIFY" --db "$T/app.db" --quiet ;;
+    import) "$EXTRACT" import --db "$T/app.db" --name g --npy "$SHARED/features/googlenet/catsdogs/embeddings.npy" \
+        --index "$SHARED/features/googlenet/catsdogs/index.tsv" --quiet ;;
+    "merge into") "$EXTRACT" merge --db "$T/app.db" --quiet "$T/splits.db" ;;
+    "merge from") "$EXTRACT" merge --db "$T/merged.db" --quiet "$T/app.db" ;;
+    verify) "$EXTRACT" verify --weights "$WEIGHTS" --db "$T/app.db" --quiet "$T/ds" ;;
+    esac >/dev/null 2>"$T/err"
+    check_eq "another program's database, $cmd: exit 1" "$?" 1
+    check_eq "another program's database, $cmd: one line" "$(wc -l <"$T/err")" 1
+    check_match "another program's database, $cmd: says so" "$(cat "$T/err")" "$foreign"
+    check "another program's database, $cmd: unchanged" cmp -s "$T/app.db" "$T/app.orig"
+    check "another program's database, $cmd: no WAL file" [ ! -e "$T/app.db-wal" ]
+done
+
 # Weights: missing, not HDF5, truncated.
 "$EXTRACT" --weights "$T/missing.h5" --db "$T/a.db" "$T/ds" 2>"$T/err"
 check_eq "missing weights exit" "$?" 1
