@@ -549,8 +549,11 @@ static int parse_options(int argc, char **argv, extract_opts *a) {
         }
         set_option(a, c, optarg, argv);
     }
-    if (a->o.image.size % 32 != 0 && !a->model_path)
-        usage_error("--size: %s", "must be a multiple of 32 (224, 256, 64, ...)");
+    if (a->o.image.size % 32 != 0 && !a->model_path) {
+        char size[16];
+        snprintf(size, sizeof size, "%d", a->o.image.size);
+        usage_error("--size %s: VGG16 needs a multiple of 32 (224, 256, 64, ...)", size);
+    }
     if (optind < argc - 1)
         usage_error("one dataset folder expected, got '%s' and more", argv[optind + 1]);
     a->root = optind < argc ? argv[optind] : NULL;

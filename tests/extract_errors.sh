@@ -20,6 +20,7 @@ check_eq "bad --layer exit" "$?" 1
 check_match "bad --layer message" "$(cat "$T/err")" "block9_pool: vgg16 has no tensor"
 check "bad --layer creates no database" [ ! -e "$T/layer.db" ]
 "$EXTRACT" --size 100 "$T/ds" 2>"$T/err"; check_eq "bad --size exit" "$?" 2
+check_match "bad --size: names it" "$(head -n 1 "$T/err")" "^bottleneck-extract: --size 100: VGG16 needs a multiple of 32 "
 "$EXTRACT" 2>"$T/err"; check_eq "no dataset exit" "$?" 2
 
 # A missing or empty dataset folder.
