@@ -44,6 +44,9 @@ typedef struct {
     const char *solver;
     int max_iter, epochs, patience;
     double tol;
+    /* the first option given that only some solvers read, for the check
+     * that the chosen solver reads it: "--max-iter", "--epochs", ... */
+    const char *lbfgs_only, *sgd_only;
     uint64_t seed;
     /* runs, show */
     const char *split, *sort;

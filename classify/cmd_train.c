@@ -313,8 +313,21 @@ static int make_grid(const cl_opts *o, bn_train_opts **grid, int *n) {
         cl_failf("--solver %s: expected lbfgs, newton, sgd or adam", o->solver);
         return CL_EXIT_USAGE;
     }
-    if (solver != BN_SOLVER_SGD && solver != BN_SOLVER_ADAM && (o->lr || o->batch_size)) {
-        cl_failf("--lr and --batch-size apply to --solver sgd or adam, not %s", o->solver);
+    /* An option the solver never reads would be stored with the runs as if
+     * it had shaped them. */
+    int minibatch = solver == BN_SOLVER_SGD || solver == BN_SOLVER_ADAM;
+    if (!minibatch && (o->lr || o->batch_size || o->sgd_only)) {
+        cl_failf("%s applies to --solver sgd or adam, not %s",
+                 o->lr           ? "--lr"
+                 : o->batch_size ? "--batch-size"
+                                 : o->sgd_only,
+                 o->solver);
+        return CL_EXIT_USAGE;
+    }
+    if (minibatch && o->lbfgs_only) {
+        cl_failf("%s applies to --solver lbfgs or newton, not %s (%s stops on --epochs and "
+                 "--patience)",
+                 o->lbfgs_only, o->solver, o->solver);
         return CL_EXIT_USAGE;
     }
     dlist Cs = {0}, cws = {0}, stds = {0}, lrs = {0}, bss = {0};

@@ -397,16 +397,26 @@ static void set_option(cl_opts *o, int c, const char *name) {
     case O_CLASS_WEIGHT: o->class_weight = optarg; break;
     case O_STANDARDIZE: o->standardize = optarg ? optarg : "yes"; break;
     case O_SOLVER: o->solver = optarg; break;
-    case O_MAX_ITER: o->max_iter = parse_count(optarg, "--max-iter", 1); break;
+    case O_MAX_ITER:
+        o->max_iter = parse_count(optarg, "--max-iter", 1);
+        o->lbfgs_only = o->lbfgs_only ? o->lbfgs_only : "--max-iter";
+        break;
     case O_TOL:
         o->tol = strtod(optarg, &end);
         if (!*optarg || *end || !(o->tol >= 0))
             usage_error("--tol %s: expected a number >= 0", optarg);
+        o->lbfgs_only = o->lbfgs_only ? o->lbfgs_only : "--tol";
         break;
-    case O_EPOCHS: o->epochs = parse_count(optarg, "--epochs", 1); break;
+    case O_EPOCHS:
+        o->epochs = parse_count(optarg, "--epochs", 1);
+        o->sgd_only = o->sgd_only ? o->sgd_only : "--epochs";
+        break;
     case O_LR: o->lr = optarg; break;
     case O_BATCH_SIZE: o->batch_size = optarg; break;
-    case O_PATIENCE: o->patience = parse_count(optarg, "--patience", 1); break;
+    case O_PATIENCE:
+        o->patience = parse_count(optarg, "--patience", 1);
+        o->sgd_only = o->sgd_only ? o->sgd_only : "--patience";
+        break;
     case O_SEED: {
         unsigned long long v = strtoull(optarg, &end, 10);
         if (!*optarg || *end || optarg[0] == '-')

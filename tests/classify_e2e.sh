@@ -172,6 +172,15 @@ check_eq "bad C: usage error" "$?" 2
 check_eq "bad second C: usage error" "$?" 2
 "$CLASSIFY" --db "$DB" --standardize=no,yes,maybe --features googlenet > /dev/null 2>&1
 check_eq "bad third --standardize: usage error" "$?" 2
+# An option the chosen solver does not read is a usage error naming both
+# (it would be stored with the runs as if it had shaped them).
+for a in "--epochs 5" "--patience 2" "--lr 0.1" "--solver newton --batch-size 4" \
+    "--solver adam --max-iter 5" "--solver sgd --tol 0.1"; do
+    err=$("$CLASSIFY" --db "$DB" $a --features googlenet 2>&1 >/dev/null)
+    check_eq "$a: usage error" "$?" 2
+    opt=$(echo "$a" | awk '{ print $(NF - 1) }')
+    check_match "$a: names $opt and the solver" "$err" "^bottleneck-classify: $opt applies to --solver (sgd or adam, not (lbfgs|newton)|lbfgs or newton, not (adam|sgd) .*)\$"
+done
 "$CLASSIFY" --db "$T/missing.db" runs > /dev/null 2>&1
 check_eq "missing database" "$?" 1
 check_eq "failed trainings stored nothing" "$(q "$DB" "SELECT count(*) FROM runs")" "$runs_before"
