@@ -435,7 +435,7 @@ int bn_store_featureset_get_or_create(bn_store *s, const bn_featureset *fs, int6
     sqlite3_stmt *q = NULL;
     const char *source = fs->source ? fs->source : "extract";
     /* IS compares NULLs as equal: imports have no layer, pooling, ... */
-    const char *find = "SELECT id, dim FROM featuresets WHERE source = ?1 AND model = ?2"
+    const char *find = "SELECT id, dim, name FROM featuresets WHERE source = ?1 AND model = ?2"
                        " AND weights_sha256 IS ?3 AND layer IS ?4 AND pooling IS ?5"
                        " AND size IS ?6 AND resize IS ?7 AND preprocess IS ?8 AND dtype = ?9"
                        " AND (?10 IS NULL OR name = ?10) AND precision = ?11";
@@ -457,10 +457,15 @@ int bn_store_featureset_get_or_create(bn_store *s, const bn_featureset *fs, int6
     if (rc == SQLITE_ROW) {
         *id = sqlite3_column_int64(q, 0);
         int dim = sqlite3_column_int(q, 1);
+        if (dim != fs->dim) {
+            /* vectors of another length cannot join it: name it as users do */
+            rc = bn_fail(err, BN_EDB, "%s: feature set '%s' (id %lld) has dim %d, expected %d",
+                         s->path, (const char *)sqlite3_column_text(q, 2), (long long)*id, dim,
+                         fs->dim);
+            sqlite3_finalize(q);
+            return rc;
+        }
         sqlite3_finalize(q);
-        if (dim != fs->dim)
-            return bn_fail(err, BN_EDB, "%s: feature set %lld has dim %d, expected %d", s->path,
-                           (long long)*id, dim, fs->dim);
         return BN_OK;
     }
     sqlite3_finalize(q);

@@ -259,8 +259,8 @@ int main(void) {
           tmp("new.tsv"), "--root", tmp("root"));
     float wide[3 * 5] = {0};
     CHECK(bn_npy_save(tmp("wide.npy"), wide, 3, 5, &err) == BN_OK);
-    FAILS("has dim 4, expected 5", "--db", fresh, "--name", "n", "--npy", tmp("wide.npy"),
-          "--index", tmp("new.tsv"), "--root", tmp("root"));
+    FAILS("feature set 'n' (id 1) has dim 4, expected 5", "--db", fresh, "--name", "n", "--npy",
+          tmp("wide.npy"), "--index", tmp("new.tsv"), "--root", tmp("root"));
     write_text(tmp("relabel.tsv"), "relpath\tlabel\na/1.jpg\tx\na/2.jpg\tx\na/3.jpg\tx\n");
     FAILS("already stored with label 'y'", "--db", fresh, "--name", "n2", "--npy", tmp("m.npy"),
           "--index", tmp("relabel.tsv"), "--root", tmp("root"));
