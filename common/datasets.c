@@ -124,7 +124,47 @@ static int ds_create(bn_store *s, const char *name, const char *kind, const char
                  : bn_fail(err, BN_EDB, "%s: dataset '%s' vanished", bn_store_path(s), name);
 }
 
-static int ds_for_folder(bn_store *s, const char *name, const char *root_abs, bn_dataset_info *out,
+/* Of the dataset's stored images, how many there are (*stored) and whether
+ * any has a relative path of scan (*shared): one indexed lookup per scanned
+ * path until the first hit, so a moved folder answers at once. */
+static int ds_overlap(bn_store *s, int64_t id, const bn_dataset *scan, long *stored, int *shared,
+                      bn_error *err) {
+    sqlite3_stmt *q;
+    *stored = 0;
+    *shared = 0;
+    if (sqlite3_prepare_v2(bn_store_db(s), "SELECT count(*) FROM images WHERE dataset = ?1", -1, &q,
+                           NULL) != SQLITE_OK)
+        return bn_store_fail(s, err, "counting the dataset's images");
+    sqlite3_bind_int64(q, 1, id);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        *stored = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    if (rc != SQLITE_ROW)
+        return bn_store_fail(s, err, "counting the dataset's images");
+    if (*stored == 0)
+        return BN_OK;
+    if (sqlite3_prepare_v2(bn_store_db(s), "SELECT 1 FROM images WHERE dataset = ?1 AND path = ?2",
+                           -1, &q, NULL) != SQLITE_OK)
+        return bn_store_fail(s, err, "looking up the dataset's images");
+    rc = SQLITE_DONE;
+    for (size_t i = 0; i < scan->n && !*shared; i++) {
+        sqlite3_reset(q);
+        sqlite3_bind_int64(q, 1, id);
+        sqlite3_bind_text(q, 2, scan->items[i].path, -1, SQLITE_STATIC);
+        rc = sqlite3_step(q);
+        *shared = rc == SQLITE_ROW;
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            break;
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE
+               ? BN_OK
+               : bn_store_fail(s, err, "looking up the dataset's images");
+}
+
+static int ds_for_folder(bn_store *s, const char *name, const char *root_abs,
+                         const bn_dataset *scan, int keep_missing, bn_dataset_info *out,
                          bn_error *err) {
     char derived[256];
     const char *want = name;
@@ -149,6 +189,19 @@ static int ds_for_folder(bn_store *s, const char *name, const char *root_abs, bn
                        "to store this folder as another dataset, or --dataset %s if the folder "
                        "moved",
                        bn_store_path(s), want, out->root, root_abs, want);
+    if (scan && !keep_missing && strcmp(out->root, root_abs) != 0) {
+        long stored;
+        int shared;
+        if ((rc = ds_overlap(s, out->id, scan, &stored, &shared, err)))
+            return rc;
+        if (stored > 0 && !shared)
+            return bn_fail(err, BN_EINVAL,
+                           "%s: dataset '%s' holds %ld images (of %s) and none of them is in %s: "
+                           "taking it over would remove them all; pass another --dataset NAME "
+                           "for this folder, or --keep-missing to add its images to '%s'",
+                           bn_store_path(s), want, stored, out->root[0] ? out->root : "no folder",
+                           root_abs, want);
+    }
     if (strcmp(out->root, root_abs) != 0 || strcmp(out->kind, "folder") != 0) {
         if ((rc =
                  ds_exec(s,
@@ -163,13 +216,14 @@ static int ds_for_folder(bn_store *s, const char *name, const char *root_abs, bn
 }
 
 int bn_datasets_for_folder(bn_store *s, const char *name, const char *root_abs,
-                           bn_dataset_info *out, bn_error *err) {
+                           const bn_dataset *scan, int keep_missing, bn_dataset_info *out,
+                           bn_error *err) {
     if (name && !name[0])
         return bn_fail(err, BN_EINVAL, "--dataset: the name is empty");
     int rc = bn_store_begin(s, err);
     if (rc)
         return rc;
-    rc = ds_for_folder(s, name, root_abs, out, err);
+    rc = ds_for_folder(s, name, root_abs, scan, keep_missing, out, err);
     if (rc) {
         bn_store_rollback(s);
         return rc;

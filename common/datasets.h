@@ -16,6 +16,7 @@
 #ifndef BN_DATASETS_H
 #define BN_DATASETS_H
 
+#include "dataset.h"
 #include "error.h"
 #include "store.h"
 
@@ -39,11 +40,16 @@ int bn_datasets_default_name(const char *root, char *out, size_t n, bn_error *er
  * name NULL: the folder's name; a dataset of that name extracted from
  * another folder is an error (two folders of the same name are two datasets
  * only when the user says so with a name). An explicit name takes the
- * dataset over: its root becomes root_abs (the folder moved). A new name
- * adopts the 'default' dataset when there is one, else creates a dataset.
- * Runs its own transaction. */
+ * dataset over: its root becomes root_abs (the folder moved), unless scan
+ * (the folder's images; NULL: not checked) shares no relative path with
+ * the dataset's stored images and keep_missing is 0: then the folder is not
+ * the dataset moved but another one under a reused name, and taking over
+ * would remove every stored image (an error naming both folders). A new
+ * name adopts the 'default' dataset when there is one, else creates a
+ * dataset. Runs its own transaction. */
 int bn_datasets_for_folder(bn_store *s, const char *name, const char *root_abs,
-                           bn_dataset_info *out, bn_error *err);
+                           const bn_dataset *scan, int keep_missing, bn_dataset_info *out,
+                           bn_error *err);
 
 /* The dataset named name (or whose id is name as text); BN_EINVAL listing the
  * datasets when there is none. */

@@ -853,7 +853,8 @@ static int run_extract(const extract_opts *a, bn_dataset *ds, network *net) {
     }
     if (!a->quiet)
         extract_warn_unverified(store, a->db_path, "bottleneck-extract");
-    if (bn_datasets_for_folder(store, a->dataset_name, res.root_abs, &res.dsi, &res.err)) {
+    if (bn_datasets_for_folder(store, a->dataset_name, res.root_abs, ds, a->keep_missing, &res.dsi,
+                               &res.err)) {
         fprintf(stderr, "bottleneck-extract: %s\n", res.err.msg);
         goto done;
     }

@@ -125,6 +125,31 @@ check_eq "trained on cats2's 4 train rows" "$(q "$DB" "SELECT n_train FROM runs 
 check_eq "runs --filter dataset=" "$("$CLASSIFY" --db "$DB" runs --json --filter 'dataset=cats2' | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["runs"]))')" 1
 check_eq "runs --dataset" "$("$CLASSIFY" --db "$DB" runs --json --dataset cats | python3 -c 'import json,sys; print([r["dataset"] for r in json.load(sys.stdin)["runs"]])')" "['cats']"
 
+# --dataset NAME takes a dataset over when its folder moved (the same
+# relative paths): its root follows, nothing is removed or recomputed...
+cp -r "$T/elsewhere/cats" "$T/moved_cats"
+out=$(run --db "$DB" --dataset cats2 --json "$T/moved_cats")
+check_eq "folder moved, --dataset: exit 0" "$?" 0
+check_eq "folder moved: nothing removed, nothing computed" "$(jget "$out" removed) $(jget "$out" extracted)" "0 0"
+check_eq "folder moved: the root follows" "$(q "$DB" "SELECT root FROM datasets WHERE name = 'cats2'")" "$(cd "$T/moved_cats" && pwd -P)"
+# ... but a folder with none of its files is another dataset under a reused
+# name: refused in one line (taking over would remove every stored image),
+# nothing changed; with --keep-missing its images join the dataset.
+mkdir -p "$T/unrelated/horse"
+cp "$SHARED/data/catsdogs/validation/dog/$(ls "$SHARED/data/catsdogs/validation/dog" | sort | tail -n 1)" "$T/unrelated/horse/h.jpg"
+before=$(q "$DB" "SELECT group_concat(path || sha256) FROM images ORDER BY path; SELECT root FROM datasets WHERE name = 'cats2'")
+out=$(run --db "$DB" --dataset cats2 "$T/unrelated" 2>&1)
+check_eq "a folder sharing nothing, --dataset: exit 1" "$?" 1
+check_eq "a folder sharing nothing: one line" "$(printf '%s\n' "$out" | wc -l)" 1
+check_match "a folder sharing nothing: says what it would remove and the ways out" "$out" \
+    "dataset 'cats2' holds 8 images \(of .*/moved_cats\) and none of them is in .*/unrelated: taking it over would remove them all; pass another --dataset NAME for this folder, or --keep-missing"
+check_eq "a folder sharing nothing: nothing changed" \
+    "$(q "$DB" "SELECT group_concat(path || sha256) FROM images ORDER BY path; SELECT root FROM datasets WHERE name = 'cats2'")" "$before"
+run --db "$DB" --dataset cats2 --keep-missing "$T/unrelated"
+check_eq "a folder sharing nothing, --keep-missing: exit 0" "$?" 0
+check_eq "a folder sharing nothing, --keep-missing: its image joins the 8" \
+    "$(q "$DB" "SELECT count(*) FROM images WHERE dataset = (SELECT id FROM datasets WHERE name = 'cats2')")" 9
+
 # A database of schema version 2 (before datasets) migrates and keeps its
 # rows, runs and predictions.
 OLD="$T/old.db"
