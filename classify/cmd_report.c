@@ -562,6 +562,8 @@ int cl_report(const cl_opts *o) {
     long bytes = 0;
     double t0 = bn_progress_now();
     if (rc == BN_OK)
+        rc = bn_store_check_output(c.s, out, "report -o", &err);
+    if (rc == BN_OK)
         rc = rep_write_file(&c, out, &bytes, &err);
     if (rc == BN_OK) {
         if (o->json) {

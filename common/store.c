@@ -347,6 +347,23 @@ int bn_store_open(bn_store **out, const char *path, int flags, bn_error *err) {
     return BN_OK;
 }
 
+int bn_store_check_output(const bn_store *s, const char *out, const char *what, bn_error *err) {
+    struct stat o;
+    if (stat(out, &o) != 0) /* not there yet: not the database */
+        return BN_OK;
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < sizeof suffix / sizeof *suffix; i++) {
+        char path[4200];
+        struct stat d;
+        snprintf(path, sizeof path, "%s%s", s->path, suffix[i]);
+        if (stat(path, &d) == 0 && d.st_dev == o.st_dev && d.st_ino == o.st_ino)
+            return bn_fail(err, BN_EINVAL,
+                           "%s %s: is the database %s%s itself; choose another file", what, out,
+                           s->path, suffix[i]);
+    }
+    return BN_OK;
+}
+
 void bn_store_close(bn_store *s) {
     if (!s)
         return;

@@ -31,6 +31,11 @@ void bn_store_close(bn_store *s);
 sqlite3 *bn_store_db(bn_store *s);
 const char *bn_store_path(const bn_store *s);
 
+/* Fails (BN_EINVAL, naming both) when the file a command is about to write,
+ * out, is the database itself or its -wal/-shm file, whatever the path it is
+ * given by (a link, ./x.db): export --npy or report -o would replace it. */
+int bn_store_check_output(const bn_store *s, const char *out, const char *what, bn_error *err);
+
 /* Schema version of the open database, and the one this build knows. */
 int bn_store_version(bn_store *s);
 int bn_store_latest_version(void);

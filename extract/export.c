@@ -201,6 +201,30 @@ out:
     return rc;
 }
 
+/* path with its folder resolved (the file itself may not exist yet), into
+ * out; the path as given when the folder cannot be resolved. */
+static void export_resolve(const char *path, char *out, size_t n) {
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + (slash == path) : 1,
+             slash ? path : ".");
+    char *real = realpath(dir, NULL);
+    if (real)
+        snprintf(out, n, "%s/%s", real, slash ? slash + 1 : path);
+    else
+        snprintf(out, n, "%s", path);
+    free(real);
+}
+
+/* Would --npy and --index write the same file (the second renamed over the
+ * first)? */
+static int export_same_file(const char *a, const char *b) {
+    char ra[8300], rb[8300];
+    export_resolve(a, ra, sizeof ra);
+    export_resolve(b, rb, sizeof rb);
+    return strcmp(ra, rb) == 0;
+}
+
 int extract_export_main(int argc, char **argv) {
     const char *db_path = NULL, *name = NULL, *npy = NULL, *tsv = NULL, *split = NULL;
     int quiet = 0, json = 0;
@@ -249,6 +273,12 @@ int extract_export_main(int argc, char **argv) {
     long rows = 0;
     int dim = 0;
     int rc = bn_store_open(&store, db_path, BN_STORE_READONLY, &err);
+    if (!rc)
+        rc = bn_store_check_output(store, npy, "--npy", &err);
+    if (!rc)
+        rc = bn_store_check_output(store, tsv, "--index", &err);
+    if (!rc && export_same_file(npy, tsv))
+        rc = bn_fail(&err, BN_EINVAL, "--npy and --index name the same file (%s)", npy);
     if (!rc)
         rc = export_run(store, name, split, npy, tsv, &rows, &dim, &err);
     bn_store_close(store);

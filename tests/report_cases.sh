@@ -19,6 +19,12 @@ D3="$T/m3.db"
 "$EXTRACT" import --db "$D3" --name g3 --npy "$G/embeddings.npy" --index "$T/idx3.tsv" --quiet
 "$CLASSIFY" --db "$D3" --C 0.001 --standardize --quiet > /dev/null
 "$CLASSIFY" report --db "$D3" --run 1 -o "$T/m3.html" --quiet > /dev/null
+# -o naming the database itself: refused, the database intact.
+sum=$(md5sum < "$D3")
+err=$("$CLASSIFY" report --db "$D3" --run 1 -o "$T/./m3.db" --quiet 2>&1 > /dev/null)
+check_eq "-o the database: exit 1" "$?" 1
+check_match "-o the database: says so" "$err" "^bottleneck-classify: report -o .*m3\.db: is the database .*m3\.db itself; choose another file\$"
+check_eq "-o the database: intact" "$(md5sum < "$D3")" "$sum"
 check_eq "3 classes: report" "$?" 0
 check_eq "3 classes: one ROC curve per class" "$(count "$T/m3.html" series:roc)" 3
 check_eq "3 classes: one PR curve per class" "$(count "$T/m3.html" series:pr)" 3

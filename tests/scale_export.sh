@@ -52,4 +52,16 @@ check_match "unwritable index message" "$(cat "$T/err")" "nodir/e.tsv"
 check_eq "no file left" "$(ls "$T" | grep -c '^e\.')" 0
 "$EXTRACT" export --db "$T/a.db" 2>/dev/null
 check_eq "usage exit" "$?" 2
+# An output that is the database itself (by a link too) or both outputs one
+# file: refused in one line, the database intact.
+sum=$(md5sum < "$T/a.db")
+ln -s a.db "$T/link.db"
+for args in "--npy $T/a.db --index $T/e.tsv" "--npy $T/e.npy --index $T/link.db" "--npy $T/same --index $T/./same"; do
+    "$EXTRACT" export --quiet --db "$T/a.db" --features googlenet $args 2>"$T/err"
+    check_eq "export $args: exit 1" "$?" 1
+    check_eq "export $args: one line" "$(wc -l < "$T/err")" 1
+    check_match "export $args: says why" "$(cat "$T/err")" "is the database .*/a\.db itself; choose another file|--npy and --index name the same file"
+done
+check_eq "the database intact" "$(md5sum < "$T/a.db")" "$sum"
+check_eq "no file left" "$(ls "$T" | grep -c -e '^e\.' -e '^same')" 0
 finish
