@@ -580,14 +580,31 @@ static int already_there(const char *path, const char *want) {
     return strcasecmp(have, want) == 0;
 }
 
-int bn_weights_download(char *out_path, size_t n, const char *url, bn_download_progress progress,
-                        void *ctx, bn_error *err) {
+int bn_weights_download_to(const char *dest, const char *url, bn_download_progress progress,
+                           void *ctx, bn_error *err) {
     const char *env_url = getenv("BOTTLENECK_WEIGHTS_URL");
     const char *env_md5 = getenv("BOTTLENECK_WEIGHTS_MD5");
     if (!url)
         url = env_url && *env_url ? env_url : BN_VGG16_WEIGHTS_URL;
     const char *md5 = env_md5 && *env_md5 ? env_md5 : BN_VGG16_WEIGHTS_MD5;
+    if (already_there(dest, md5))
+        return BN_OK;
+    int rc = bn_download(url, dest, md5, progress, ctx, err);
+    /* A machine without internet access is the usual reason: say what
+     * works there. */
+    if (rc == BN_ENET && err) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        bn_fail(err, rc,
+                "%s (no network here? fetch the file elsewhere and pass it with --weights "
+                "FILE, or name a mirror in $BOTTLENECK_WEIGHTS_URL)",
+                why);
+    }
+    return rc;
+}
 
+int bn_weights_download(char *out_path, size_t n, const char *url, bn_download_progress progress,
+                        void *ctx, bn_error *err) {
     char dir[4096], path[4200];
     int rc = bn_weights_cache_dir(dir, sizeof dir, err);
     if (rc)
@@ -595,21 +612,8 @@ int bn_weights_download(char *out_path, size_t n, const char *url, bn_download_p
     snprintf(path, sizeof path, "%s/%s", dir, BN_VGG16_WEIGHTS_FILE);
     if (strlen(path) >= n)
         return bn_fail(err, BN_EINVAL, "%s: path is too long", path);
-    if (!already_there(path, md5)) {
-        rc = bn_download(url, path, md5, progress, ctx, err);
-        /* A machine without internet access is the usual reason: say what
-         * works there. */
-        if (rc == BN_ENET && err) {
-            char why[sizeof err->msg];
-            snprintf(why, sizeof why, "%s", err->msg);
-            bn_fail(err, rc,
-                    "%s (no network here? fetch the file elsewhere and pass it with --weights "
-                    "FILE, or name a mirror in $BOTTLENECK_WEIGHTS_URL)",
-                    why);
-        }
-        if (rc)
-            return rc;
-    }
+    if ((rc = bn_weights_download_to(path, url, progress, ctx, err)))
+        return rc;
     memcpy(out_path, path, strlen(path) + 1);
     return BN_OK;
 }

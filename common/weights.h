@@ -68,4 +68,9 @@ int bn_weights_locate(char *out, size_t n, const char *explicit_path, bn_error *
 int bn_weights_download(char *out_path, size_t n, const char *url, bn_download_progress progress,
                         void *ctx, bn_error *err);
 
+/* The same, into dest (--download --weights FILE) instead of the cache:
+ * a dest that already has the md5 is kept; dest is complete or absent. */
+int bn_weights_download_to(const char *dest, const char *url, bn_download_progress progress,
+                           void *ctx, bn_error *err);
+
 #endif

@@ -72,7 +72,8 @@ static const char usage_text[] =
     "Weights (Keras HDF5, vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5):\n"
     "  --weights FILE       weights file; default $BOTTLENECK_WEIGHTS, then the cache\n"
     "                       ($XDG_CACHE_HOME or ~/.cache)/bottleneck/\n"
-    "  --download           fetch the official file into the cache (md5-checked) first;\n"
+    "  --download           fetch the official file into the cache (into FILE with\n"
+    "                       --weights FILE; md5-checked, kept if already there) first;\n"
     "                       $BOTTLENECK_WEIGHTS_URL overrides the URL (mirrors),\n"
     "                       $BOTTLENECK_WEIGHTS_MD5 the md5 expected\n"
     "\n"
@@ -563,10 +564,16 @@ static int parse_options(int argc, char **argv, extract_opts *a) {
 /* --download (into the cache), else where the weights are; nothing to find
  * for --model. 0, or EXIT_FATAL with the message printed. */
 static int find_weights(const extract_opts *a, char *path, size_t cap, bn_error *err) {
-    if (a->download && !a->weights_arg) {
+    if (a->download) {
+        /* into the cache, or into the file --weights names */
         bn_progress bar;
         bn_progress_start(&bar, stderr, "download", "MiB", 0, a->quiet);
-        if (bn_weights_download(path, cap, NULL, download_progress, &bar, err)) {
+        int rc = a->weights_arg
+                     ? bn_weights_download_to(a->weights_arg, NULL, download_progress, &bar, err)
+                     : bn_weights_download(path, cap, NULL, download_progress, &bar, err);
+        if (!rc && a->weights_arg && snprintf(path, cap, "%s", a->weights_arg) >= (int)cap)
+            rc = bn_fail(err, BN_EINVAL, "%s: path is too long", a->weights_arg);
+        if (rc) {
             fprintf(stderr, "bottleneck-extract: %s\n", err->msg);
             return EXIT_FATAL;
         }

@@ -3,7 +3,8 @@
 # serving ../shared/models), into the cache, then used by an extract that
 # names no weights. test_download.c covers the library's failure cases one by
 # one; this covers the program: its messages, its exit codes, that the cache
-# is complete or absent, and that a verified file is not fetched again.
+# is complete or absent, that a verified file is not fetched again, and that
+# --download --weights FILE fetches into FILE.
 . "$(dirname "$0")/lib.sh"
 
 # The mirror: python3's http.server on a free port, its access log in
@@ -67,7 +68,19 @@ check_eq "damaged cache: --quiet prints nothing" "$(cat "$T/out" "$T/err")" ""
 check_eq "damaged cache: fetched again" "$(gets)" 2
 check "damaged cache: whole again" cmp -s "$CACHED" "$WEIGHTS"
 
-# 5. The official md5 (no override): the shared random weights are not the
+# 5. --download --weights FILE: into that file (not the cache), kept when
+#    already whole; the extract then reads it.
+"$EXTRACT" --download --weights "$T/mine.h5" --quiet
+check_eq "download into --weights FILE: exit 0" "$?" 0
+check "download into --weights FILE: the file, whole" cmp -s "$T/mine.h5" "$WEIGHTS"
+check_eq "download into --weights FILE: one more request" "$(gets)" 3
+"$EXTRACT" --download --weights "$T/mine.h5" --db "$T/mine.db" --size 32 --quiet "$T/ds"
+check_eq "download into --weights FILE again, with a dataset: exit 0" "$?" 0
+check_eq "download into --weights FILE again: not fetched" "$(gets)" 3
+check_eq "download into --weights FILE again: extracted with it" \
+    "$(q "$T/mine.db" "SELECT count(*) || ' ' || weights_sha256 FROM vectors JOIN featuresets f ON f.id = vectors.featureset")" "4 $SHA"
+
+# 6. The official md5 (no override): the shared random weights are not the
 #    official file. One line, exit 1, nothing in a fresh cache.
 XDG_CACHE_HOME="$T/cache2" BOTTLENECK_WEIGHTS_MD5= "$EXTRACT" --download >"$T/out" 2>"$T/err"
 check_eq "wrong checksum: exit 1" "$?" 1
@@ -78,7 +91,7 @@ check_match "wrong checksum: it names the URL and both sums" "$(tail -n 1 "$T/er
 check "wrong checksum: nothing cached" [ ! -e "$T/cache2/bottleneck/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" ]
 check_eq "wrong checksum: no partial file left" "$(find "$T/cache2" -name '*.part*' | wc -l)" 0
 
-# 6. No mirror (the server stopped: the connection is refused): one line
+# 7. No mirror (the server stopped: the connection is refused): one line
 #    naming the URL, saying what works without a network; exit 1; nothing
 #    stored, the database as it was.
 kill "$server"
