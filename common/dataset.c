@@ -118,38 +118,76 @@ static int add_ignored(bn_dataset *ds, const char *rel) {
     return 0;
 }
 
-/* Sorted names of a directory's entries (no hidden ones). */
+/* One entry of a folder: its name, and whether it is a symbolic link. */
+typedef struct {
+    char *name;
+    int link;
+} dir_entry;
+
+/* Real entries first, then links, each by name: a folder reached both
+ * directly and through a link is scanned under its own name (the link is
+ * then a folder already visited), whatever order the file system lists
+ * them in. */
+static int cmp_entries(const void *a, const void *b) {
+    const dir_entry *x = a, *y = b;
+    if (x->link != y->link)
+        return x->link - y->link;
+    return strcmp(x->name, y->name);
+}
+
+/* The visible entries of dir (hidden ones skipped) in that order. */
 static int list_dir(const char *dir, char ***names, size_t *n, bn_error *err) {
     *names = NULL;
     *n = 0;
     DIR *d = opendir(dir);
     if (!d)
         return bn_fail(err, BN_EIO, "%s: cannot open folder: %s", dir, strerror(errno));
-    size_t cap = 0;
+    dir_entry *ents = NULL;
+    size_t cap = 0, m = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
-        if (*n == cap) {
+        if (m == cap) {
             cap = cap ? 2 * cap : 64;
-            char **p = realloc(*names, cap * sizeof *p);
+            dir_entry *p = realloc(ents, cap * sizeof *p);
             if (!p)
                 goto oom;
-            *names = p;
+            ents = p;
         }
-        if (!((*names)[*n] = strdup(e->d_name)))
+        int link = 0;
+#ifdef DT_LNK
+        if (e->d_type != DT_UNKNOWN)
+            link = e->d_type == DT_LNK;
+        else
+#endif
+        {
+            char *path = join(dir, e->d_name);
+            struct stat st;
+            link = path && lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
+            free(path);
+        }
+        if (!(ents[m].name = strdup(e->d_name)))
             goto oom;
-        (*n)++;
+        ents[m++].link = link;
     }
     closedir(d);
+    d = NULL;
+    if (m > 1)
+        qsort(ents, m, sizeof *ents, cmp_entries);
+    if (m > 0 && !(*names = malloc(m * sizeof **names)))
+        goto oom;
+    for (size_t i = 0; i < m; i++)
+        (*names)[i] = ents[i].name;
+    *n = m;
+    free(ents);
     return BN_OK;
 oom:
-    closedir(d);
-    for (size_t i = 0; i < *n; i++)
-        free((*names)[i]);
-    free(*names);
-    *names = NULL;
-    *n = 0;
+    if (d)
+        closedir(d);
+    for (size_t i = 0; i < m; i++)
+        free(ents[i].name);
+    free(ents);
     return bn_fail(err, BN_ENOMEM, "%s: out of memory listing the folder", dir);
 }
 

@@ -11,8 +11,10 @@
  * split; any other top-level folder is a class. Images are found recursively
  * inside a class folder, by extension (case-insensitive); hidden files and
  * folders are skipped; symbolic links are followed, but a folder already
- * visited (a link loop) is not entered twice. Items are sorted by path so
- * every run sees the same order.
+ * visited (a link loop) is not entered twice. Each folder's entries are
+ * taken real ones first, then links, each by name: a folder reached both
+ * directly and through a link counts under its own name, on any file
+ * system. Items are sorted by path so every run sees the same order.
  */
 #ifndef BN_DATASET_H
 #define BN_DATASET_H

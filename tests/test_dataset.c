@@ -2,7 +2,8 @@
  * test_dataset: folder scanning (common/dataset.c) through its C API.
  *   - a split layout built here: items sorted by path with the class and
  *     split of their folders, images found at any depth by extension in any
- *     case, hidden files and folders skipped, a link loop entered once, and
+ *     case, hidden files and folders skipped, a link loop entered once, a
+ *     folder also reached through links scanned under its own name, and
  *     files that are not images or that sit outside a class folder listed
  *     as ignored;
  *   - a flat layout: split NULL;
@@ -122,6 +123,25 @@ int main(void) {
     CHECK_INT((long long)ds.n, 2);
     CHECK_STR(item(&ds, 0), "-|cat|cat/1.jpg");
     CHECK_STR(item(&ds, 1), "-|dog|dog/2.jpg");
+    bn_dataset_free(&ds);
+
+    /* A class folder also reachable through links (one named before it, one
+     * after; a split folder too): scanned once, under its own name, whatever
+     * order the file system lists them in. */
+    touch("linked/train/cat/1.jpg");
+    touch("linked/train/dog/2.jpg");
+    const char *const links[][2] = {
+        {"cat", "linked/train/a_cat"}, {"cat", "linked/train/kitty"}, {"train", "linked/a_train"}};
+    for (size_t i = 0; i < sizeof links / sizeof *links; i++) {
+        char at[700];
+        snprintf(at, sizeof at, "%s", support_tmp_path(links[i][1]));
+        CHECK(symlink(links[i][0], at) == 0);
+    }
+    snprintf(root, sizeof root, "%s", support_tmp_path("linked"));
+    CHECK_MSG(bn_dataset_scan(&ds, root, &err) == BN_OK, "%s", err.msg);
+    CHECK_INT((long long)ds.n, 2);
+    CHECK_STR(item(&ds, 0), "train|cat|train/cat/1.jpg");
+    CHECK_STR(item(&ds, 1), "train|dog|train/dog/2.jpg");
     bn_dataset_free(&ds);
 
     /* Explicit paths: a file has no label; a folder is scanned as a root. */
