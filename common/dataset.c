@@ -355,6 +355,33 @@ static int add_folder(bn_dataset *ds, const char *dir, bn_error *err) {
     return rc;
 }
 
+/* p spelled one way: no "." segments, no doubled or trailing '/' ("./a//b/"
+ * is "a/b"); ".." is left alone (it depends on links). In place. */
+static void tidy_path(char *p) {
+    char *w = p;
+    const char *r = p;
+    int absolute = *r == '/';
+    if (absolute)
+        *w++ = *r++;
+    while (*r) {
+        while (*r == '/')
+            r++;
+        if (r[0] == '.' && (r[1] == '/' || r[1] == '\0')) { /* a "." segment */
+            r++;
+            continue;
+        }
+        if (!*r)
+            break;
+        if (w > p + absolute)
+            *w++ = '/';
+        while (*r && *r != '/')
+            *w++ = *r++;
+    }
+    if (w == p)
+        *w++ = '.';
+    *w = '\0';
+}
+
 int bn_dataset_from_paths(bn_dataset *ds, char **paths, int n, bn_error *err) {
     memset(ds, 0, sizeof *ds);
     if (!(ds->root = strdup("")))
@@ -362,12 +389,19 @@ int bn_dataset_from_paths(bn_dataset *ds, char **paths, int n, bn_error *err) {
     int rc = BN_OK;
     for (int i = 0; i < n && rc == BN_OK; i++) {
         struct stat st;
-        if (stat(paths[i], &st) != 0)
+        char *p = strdup(paths[i]);
+        if (!p) {
+            rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", paths[i]);
+            break;
+        }
+        tidy_path(p);
+        if (stat(p, &st) != 0)
             rc = bn_fail(err, BN_EIO, "%s: %s", paths[i], strerror(errno));
         else if (S_ISDIR(st.st_mode))
-            rc = add_folder(ds, paths[i], err);
-        else if (add_item(ds, paths[i], NULL, NULL))
+            rc = add_folder(ds, p, err);
+        else if (add_item(ds, p, NULL, NULL))
             rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", paths[i]);
+        free(p);
     }
     if (rc) {
         bn_dataset_free(ds);
@@ -375,6 +409,24 @@ int bn_dataset_from_paths(bn_dataset *ds, char **paths, int n, bn_error *err) {
     }
     if (ds->n > 1) /* printed and stored in path order, as everything else */
         qsort(ds->items, ds->n, sizeof *ds->items, cmp_items);
+    /* A file given twice (by itself and in its folder, or twice over) is one
+     * image: the spelling with a label (from a class folder) is kept. */
+    size_t kept = 0;
+    for (size_t i = 0; i < ds->n; i++) {
+        bn_item *it = &ds->items[i];
+        if (kept > 0 && strcmp(ds->items[kept - 1].path, it->path) == 0) {
+            bn_item *k = &ds->items[kept - 1];
+            if (!k->label && it->label) {
+                bn_item t = *k;
+                *k = *it;
+                *it = t;
+            }
+            free(it->path), free(it->label), free(it->split);
+            continue;
+        }
+        ds->items[kept++] = *it;
+    }
+    ds->n = kept;
     return BN_OK;
 }
 

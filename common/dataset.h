@@ -47,7 +47,9 @@ void bn_dataset_free(bn_dataset *ds);
 /* Build a dataset from explicit files and folders (classify predict): a file
  * gets label NULL; a folder is scanned as a dataset root (FOLDER/cat/x.jpg
  * gets label cat, FOLDER/x.jpg label NULL). Paths are the ones given (folder
- * joined with the file's path inside it), sorted. */
+ * joined with the file's path inside it), tidied ("./a//b" is "a/b"),
+ * sorted, each once (a file given twice, or alone and in its folder, is one
+ * item, with its class folder's label). */
 int bn_dataset_from_paths(bn_dataset *ds, char **paths, int n, bn_error *err);
 
 /* Sharding (bottleneck-extract --shard K/N): the shard, 1..n, that a

@@ -126,8 +126,8 @@ f=$(ls "$T/pets/cat" | sort | head -n 1)
 images_before=$(q "$DB" "SELECT count(*) FROM images")
 out=$(cd "$T" && XDG_CACHE_HOME="$T/none" BOTTLENECK_WEIGHTS= "$CLASSIFY" --db "$DB" --quiet --json predict --run "$run2" "./pets/./cat/$f")
 check_eq "a stored image typed as another path: exit 0" "$?" 0
-check_eq "found by content: the stored row, its label" \
+check_eq "found by content: the stored row, its label (the path typed, tidied)" \
     "$(printf '%s' "$out" | python3 -c 'import json,sys; p = json.load(sys.stdin)["predictions"][0]; print(p["path"], p["stored_as"], p["label"])')" \
-    "./pets/./cat/$f cat/$f cat"
+    "pets/cat/$f cat/$f cat"
 check_eq "no new image row" "$(q "$DB" "SELECT count(*) FROM images")" "$images_before"
 finish

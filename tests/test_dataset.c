@@ -7,7 +7,8 @@
  *     files that are not images or that sit outside a class folder listed
  *     as ignored;
  *   - a flat layout: split NULL;
- *   - explicit paths (predict): a file has no label, a folder is a root;
+ *   - explicit paths (predict): a file has no label, a folder is a root, a
+ *     file given several ways is one image;
  *   - shards: a function of the path, disjoint, covering every item;
  *   - the real ../shared/data/catsdogs: 3,000 images whose labels and splits
  *     match its MANIFEST.tsv line by line.
@@ -159,6 +160,24 @@ int main(void) {
                 strstr(ds.items[i].path, "flat/cat/1.jpg");
     }
     CHECK(unlabelled == 1 && cats == 1);
+    bn_dataset_free(&ds);
+
+    /* The same file given several ways (twice, with ./ and //, and inside a
+     * folder given with a trailing /) is one image, spelled plainly, with
+     * the label its class folder gives it. */
+    char dup[4][720];
+    snprintf(dup[0], sizeof dup[0], "%s", support_tmp_path("flat/cat/1.jpg"));
+    snprintf(dup[1], sizeof dup[1], "%s", support_tmp_path("flat/./cat//1.jpg"));
+    snprintf(dup[2], sizeof dup[2], "%s/", support_tmp_path("flat"));
+    snprintf(dup[3], sizeof dup[3], "%s", support_tmp_path("flat/cat/1.jpg"));
+    char *dups[4] = {dup[0], dup[1], dup[2], dup[3]};
+    CHECK_MSG(bn_dataset_from_paths(&ds, dups, 4, &err) == BN_OK, "%s", err.msg);
+    CHECK_INT((long long)ds.n, 2); /* cat/1.jpg once, dog/2.jpg */
+    if (ds.n == 2) {
+        CHECK_STR(ds.items[0].path, dup[0]);
+        CHECK(ds.items[0].label && strcmp(ds.items[0].label, "cat") == 0);
+        CHECK(strstr(ds.items[1].path, "flat/dog/2.jpg") && !strstr(ds.items[1].path, "//"));
+    }
     bn_dataset_free(&ds);
 
     /* Shards of the real data: disjoint, covering, a function of the path. */
