@@ -895,8 +895,8 @@ static int run_extract(const extract_opts *a, bn_dataset *ds, network *net) {
     if (!a->quiet)
         print_summary(a, ds, x, &res);
     if (res.st.failed > 0 && !a->quiet)
-        fprintf(stderr, "%ld inputs failed: sqlite3 %s 'SELECT path, reason FROM failures'\n",
-                res.st.failed, a->db_path);
+        fprintf(stderr, "%ld input%s failed: sqlite3 %s 'SELECT path, reason FROM failures'\n",
+                res.st.failed, res.st.failed == 1 ? "" : "s", a->db_path);
     if (a->json)
         print_json(a, ds, x, &res);
 done:

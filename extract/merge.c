@@ -566,8 +566,8 @@ int extract_merge_main(int argc, char **argv) {
             status = MERGE_EXIT_INCOMPLETE;
     }
     if (!quiet && status != MERGE_EXIT_FATAL)
-        fprintf(stderr, "%s: %d inputs merged: %ld new images, %ld new vectors\n", out_path, merged,
-                total.images, total.vectors);
+        fprintf(stderr, "%s: %d input%s merged: %ld new images, %ld new vectors\n", out_path,
+                merged, merged == 1 ? "" : "s", total.images, total.vectors);
     if (json) {
         printf("{\"db\":");
         bn_json_string(stdout, out_path);
