@@ -580,8 +580,8 @@ static int already_there(const char *path, const char *want) {
     return strcasecmp(have, want) == 0;
 }
 
-int bn_weights_download_to(const char *dest, const char *url, bn_download_progress progress,
-                           void *ctx, bn_error *err) {
+int bn_weights_download_to(const char *dest, int replace, const char *url,
+                           bn_download_progress progress, void *ctx, bn_error *err) {
     const char *env_url = getenv("BOTTLENECK_WEIGHTS_URL");
     const char *env_md5 = getenv("BOTTLENECK_WEIGHTS_MD5");
     if (!url)
@@ -589,6 +589,12 @@ int bn_weights_download_to(const char *dest, const char *url, bn_download_progre
     const char *md5 = env_md5 && *env_md5 ? env_md5 : BN_VGG16_WEIGHTS_MD5;
     if (already_there(dest, md5))
         return BN_OK;
+    char have[33];
+    if (!replace && access(dest, F_OK) == 0)
+        return bn_fail(err, BN_EINVAL,
+                       "%s: exists and is not the file to download (md5 %s, expected %s): left "
+                       "as it is; remove it or name another file",
+                       dest, bn_hash_md5_file(dest, have) == 0 ? have : "unreadable", md5);
     int rc = bn_download(url, dest, md5, progress, ctx, err);
     /* A machine without internet access is the usual reason: say what
      * works there. */
@@ -612,7 +618,7 @@ int bn_weights_download(char *out_path, size_t n, const char *url, bn_download_p
     snprintf(path, sizeof path, "%s/%s", dir, BN_VGG16_WEIGHTS_FILE);
     if (strlen(path) >= n)
         return bn_fail(err, BN_EINVAL, "%s: path is too long", path);
-    if ((rc = bn_weights_download_to(path, url, progress, ctx, err)))
+    if ((rc = bn_weights_download_to(path, 1, url, progress, ctx, err)))
         return rc;
     memcpy(out_path, path, strlen(path) + 1);
     return BN_OK;

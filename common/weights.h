@@ -69,8 +69,10 @@ int bn_weights_download(char *out_path, size_t n, const char *url, bn_download_p
                         void *ctx, bn_error *err);
 
 /* The same, into dest (--download --weights FILE) instead of the cache:
- * a dest that already has the md5 is kept; dest is complete or absent. */
-int bn_weights_download_to(const char *dest, const char *url, bn_download_progress progress,
-                           void *ctx, bn_error *err);
+ * a dest that already has the md5 is kept; dest is complete or absent. A
+ * dest that exists with other contents is replaced only when replace is set
+ * (the cache's own file, damaged); a user's file is not (BN_EINVAL). */
+int bn_weights_download_to(const char *dest, int replace, const char *url,
+                           bn_download_progress progress, void *ctx, bn_error *err);
 
 #endif

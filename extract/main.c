@@ -569,7 +569,7 @@ static int find_weights(const extract_opts *a, char *path, size_t cap, bn_error 
         bn_progress bar;
         bn_progress_start(&bar, stderr, "download", "MiB", 0, a->quiet);
         int rc = a->weights_arg
-                     ? bn_weights_download_to(a->weights_arg, NULL, download_progress, &bar, err)
+                     ? bn_weights_download_to(a->weights_arg, 0, NULL, download_progress, &bar, err)
                      : bn_weights_download(path, cap, NULL, download_progress, &bar, err);
         if (!rc && a->weights_arg && snprintf(path, cap, "%s", a->weights_arg) >= (int)cap)
             rc = bn_fail(err, BN_EINVAL, "%s: path is too long", a->weights_arg);

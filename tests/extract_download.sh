@@ -79,6 +79,13 @@ check_eq "download into --weights FILE again, with a dataset: exit 0" "$?" 0
 check_eq "download into --weights FILE again: not fetched" "$(gets)" 3
 check_eq "download into --weights FILE again: extracted with it" \
     "$(q "$T/mine.db" "SELECT count(*) || ' ' || weights_sha256 FROM vectors JOIN featuresets f ON f.id = vectors.featureset")" "4 $SHA"
+# A file of the user's at that path (other contents) is never replaced.
+printf 'my own weights' >"$T/own.h5"
+"$EXTRACT" --download --weights "$T/own.h5" >/dev/null 2>"$T/err"
+check_eq "download onto a user's file: exit 1" "$?" 1
+check_match "download onto a user's file: one line, says why" "$(cat "$T/err")" \
+    "^bottleneck-extract: $T/own.h5: exists and is not the file to download \(md5 [0-9a-f]{32}, expected $MD5\): left as it is; remove it or name another file\$"
+check_eq "download onto a user's file: untouched, nothing fetched" "$(cat "$T/own.h5") $(gets)" "my own weights 3"
 
 # 6. The official md5 (no override): the shared random weights are not the
 #    official file. One line, exit 1, nothing in a fresh cache.
