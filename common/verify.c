@@ -34,6 +34,8 @@ typedef struct {
     int version;
     int slot;  /* row in the batch tensor, -1 when not decoded */
     int whole; /* path is not relative to the folder verified */
+    char *rel; /* with whole: the path relative to its dataset, tried under
+                * the folder verified when path is not there (a moved folder) */
 } vf_item;
 
 typedef struct {
@@ -160,7 +162,8 @@ static int vf_select(bn_store *s, int64_t fs, long limit, const char *root, vf_i
             it->path = vf_strdup((const unsigned char *)rel);
             it->whole = !its || !*its;
         }
-        if (!it->blob || !it->path) {
+        it->rel = it->whole ? vf_strdup((const unsigned char *)rel) : NULL;
+        if (!it->blob || !it->path || (it->whole && !it->rel)) {
             sqlite3_finalize(q);
             free(abs);
             return bn_fail(err, BN_ENOMEM, "out of memory");
@@ -185,6 +188,15 @@ static int vf_load(const char *root, vf_item *it, const vf_def *d, float *in, bn
         return -1;
     }
     FILE *f = fopen(path, "rb");
+    /* not in its own dataset's folder: the folder verified may be that
+     * folder, moved; then it is named as found */
+    if (!f && it->whole && snprintf(path, sizeof path, "%s/%s", root, it->rel) < (int)sizeof path &&
+        (f = fopen(path, "rb"))) {
+        free(it->path);
+        it->path = it->rel;
+        it->rel = NULL;
+        it->whole = 0;
+    }
     if (!f) {
         st->missing++;
         return -1;
@@ -367,6 +379,7 @@ int bn_verify_run(bn_store *s, int64_t featureset, const char *root, const char 
     }
     for (long k = 0; k < n; k++) {
         free(items[k].path);
+        free(items[k].rel);
         free(items[k].blob);
     }
     free(items);

@@ -108,6 +108,13 @@ check_match "two datasets: named by its whole path" "$(cat "$T/o")" "$T/other/ca
 check_eq "two datasets: repaired, exit 0" "$?" 0
 out=$("$EXTRACT" verify --weights "$WEIGHTS" --db "$T/two.db" --all --json "$T/other"); rc=$?
 check_match "two datasets: verified from the other folder, all identical" "$out" '"checked":6,"identical":6,.*"missing":0'
+# A dataset folder moved since extraction is verified where it is now (its
+# recorded folder is gone): nothing missing.
+mv "$T/first" "$T/first_moved"
+out=$("$EXTRACT" verify --weights "$WEIGHTS" --db "$T/two.db" --all --json "$T/first_moved"); rc=$?
+check_eq "a moved folder: exit 0" "$rc" 0
+check_match "a moved folder: every vector found and identical" "$out" '"checked":6,"identical":6,.*"missing":0'
+
 
 # A feature set read at a tensor that is not a pool (block5_conv3, averaged)
 # is verified too, bitwise: the network is VGG16 up to block5_pool, pruned.
