@@ -10,9 +10,10 @@
  *    engine on the same images. Winograd is within 1e-4 relative L2 of the
  *    exact engine (observed: about 4e-6 at block5_pool; the bound is the
  *    extractor's documented accuracy, kept loose enough for other CPUs).
- * 2. Every batch size 1..17 in a network built for 17, with 1, 2 and 3
- *    threads, each batch starting at a different image so that neighbours
- *    change: every output is bitwise equal (memcmp) to the image alone.
+ * 2. Every batch size 1..17 in a network built for 17 (BN_BATCH_NS: only
+ *    those listed), with 1, 2 and 3 threads, each batch starting at a
+ *    different image so that neighbours change: every output is bitwise
+ *    equal (memcmp) to the image alone.
  * 3. The extractor's loop at --batch 1, 3, 5, 6, 7, 8, 12, 16 (BN_BATCH_LOOPS
  *    overrides, e.g. "6 7 8": CI's AddressSanitizer run, where step 2
  *    already tried every partial batch up to 17 and the bytes were compared
@@ -131,15 +132,35 @@ static float *alone_outputs(bn_conv_engine e, const float *in, int s, size_t dim
     return alone;
 }
 
+/* Which batch sizes step 2 runs in the network built for MAXB: all of
+ * 1..MAXB, or the list in BN_BATCH_NS (CI's sanitizer run: "1 2 7 8 9 12 16
+ * 17", the ends and the middle; the first suite compared the bytes of all). */
+static void step2_sizes(int *want) {
+    char list[256];
+    env_list("BN_BATCH_NS", "", list, sizeof list);
+    for (int n = 1; n <= MAXB; n++)
+        want[n] = list[0] == '\0';
+    char *save;
+    for (char *tok = strtok_r(list, " ,", &save); tok; tok = strtok_r(NULL, " ,", &save)) {
+        int n = atoi(tok);
+        CHECK_MSG(n >= 1 && n <= MAXB, "BN_BATCH_NS: %s is not a batch size in 1..%d", tok, MAXB);
+        if (n >= 1 && n <= MAXB)
+            want[n] = 1;
+    }
+}
+
 /* 2 and 3 of the list above, for one engine at size s. */
 static void batches(bn_conv_engine e, const float *in, int s, const float *alone, size_t dim,
                     int all_threads) {
     float *out = malloc((size_t)MAXB * dim * sizeof *out);
-    int first = 0;
+    int first = 0, want[MAXB + 1];
+    step2_sizes(want);
     for (int t = 1; t <= 3; t++) {
         bn_cpu_set_threads(t);
         bn_vgg16 *net = support_net(&weights, e, BN_PRECISION_FP32, s, MAXB);
         for (int n = 1; n <= MAXB; n++) {
+            if (!want[n])
+                continue;
             if (!all_threads && (n % 3) + 1 != t) /* at large sizes: each n with one count */
                 continue;
             run(net, in, s, first, n, out);
