@@ -326,35 +326,6 @@ int64_t bn_dataset_id(const bn_dataset *ds) {
     return ds->id > 0 ? ds->id : 1;
 }
 
-/* The images of folder dir as a dataset root, added to ds under dir's
- * name: class folders give labels (and split folders splits), images at
- * its top level get none. */
-static int add_folder(bn_dataset *ds, const char *dir, bn_error *err) {
-    bn_dataset sub;
-    int rc = bn_dataset_scan(&sub, dir, err);
-    if (rc)
-        return rc;
-    for (size_t i = 0; i < sub.n + sub.nignored && rc == BN_OK; i++) {
-        int loose = i >= sub.n;
-        const char *rel = loose ? sub.ignored[i - sub.n] : sub.items[i].path;
-        char *p = join(dir, rel);
-        if (!p)
-            rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", dir);
-        else if (!loose)
-            rc = add_item(ds, p, sub.items[i].label, sub.items[i].split)
-                     ? bn_fail(err, BN_ENOMEM, "%s: out of memory", dir)
-                     : BN_OK;
-        else if (!strchr(rel, '/') && bn_dataset_is_image_name(rel))
-            rc = add_item(ds, p, NULL, NULL) ? bn_fail(err, BN_ENOMEM, "%s: out of memory", dir)
-                                             : BN_OK;
-        else if (add_ignored(ds, p))
-            rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", dir);
-        free(p);
-    }
-    bn_dataset_free(&sub);
-    return rc;
-}
-
 /* p spelled one way: no "." segments, no doubled or trailing '/' ("./a//b/"
  * is "a/b"); ".." is left alone (it depends on links). In place. */
 static void tidy_path(char *p) {
@@ -380,6 +351,37 @@ static void tidy_path(char *p) {
     if (w == p)
         *w++ = '.';
     *w = '\0';
+}
+
+/* The images of folder dir as a dataset root, added to ds under dir's
+ * name: class folders give labels (and split folders splits), images at
+ * its top level get none. */
+static int add_folder(bn_dataset *ds, const char *dir, bn_error *err) {
+    bn_dataset sub;
+    int rc = bn_dataset_scan(&sub, dir, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < sub.n + sub.nignored && rc == BN_OK; i++) {
+        int loose = i >= sub.n;
+        const char *rel = loose ? sub.ignored[i - sub.n] : sub.items[i].path;
+        char *p = join(dir, rel);
+        if (p)
+            tidy_path(p); /* "./" + "cat/x.jpg" is "cat/x.jpg" */
+        if (!p)
+            rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", dir);
+        else if (!loose)
+            rc = add_item(ds, p, sub.items[i].label, sub.items[i].split)
+                     ? bn_fail(err, BN_ENOMEM, "%s: out of memory", dir)
+                     : BN_OK;
+        else if (!strchr(rel, '/') && bn_dataset_is_image_name(rel))
+            rc = add_item(ds, p, NULL, NULL) ? bn_fail(err, BN_ENOMEM, "%s: out of memory", dir)
+                                             : BN_OK;
+        else if (add_ignored(ds, p))
+            rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", dir);
+        free(p);
+    }
+    bn_dataset_free(&sub);
+    return rc;
 }
 
 int bn_dataset_from_paths(bn_dataset *ds, char **paths, int n, bn_error *err) {

@@ -180,6 +180,19 @@ int main(void) {
     }
     bn_dataset_free(&ds);
 
+    /* The current folder given as "." and "./": its files once, as "cat/1.jpg". */
+    char cwd[4096];
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    CHECK(chdir(support_tmp_path("flat")) == 0);
+    char dot[] = ".", dotslash[] = "./";
+    char *here[2] = {dot, dotslash};
+    CHECK_MSG(bn_dataset_from_paths(&ds, here, 2, &err) == BN_OK, "%s", err.msg);
+    CHECK_INT((long long)ds.n, 2);
+    CHECK_STR(item(&ds, 0), "-|cat|cat/1.jpg");
+    CHECK_STR(item(&ds, 1), "-|dog|dog/2.jpg");
+    bn_dataset_free(&ds);
+    CHECK(chdir(cwd) == 0);
+
     /* Shards of the real data: disjoint, covering, a function of the path. */
     CHECK(bn_dataset_scan(&ds, shared_path("data/catsdogs"), &err) == BN_OK);
     size_t all = ds.n, sum = 0;
