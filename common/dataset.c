@@ -327,8 +327,11 @@ int64_t bn_dataset_id(const bn_dataset *ds) {
 }
 
 /* p spelled one way: no "." segments, no doubled or trailing '/' ("./a//b/"
- * is "a/b"); ".." is left alone (it depends on links). In place. */
+ * is "a/b"); ".." is left alone (it depends on links). In place; NULL (an
+ * allocation that failed) is left for the caller to report. */
 static void tidy_path(char *p) {
+    if (!p)
+        return;
     char *w = p;
     const char *r = p;
     int absolute = *r == '/';
@@ -365,8 +368,7 @@ static int add_folder(bn_dataset *ds, const char *dir, bn_error *err) {
         int loose = i >= sub.n;
         const char *rel = loose ? sub.ignored[i - sub.n] : sub.items[i].path;
         char *p = join(dir, rel);
-        if (p)
-            tidy_path(p); /* "./" + "cat/x.jpg" is "cat/x.jpg" */
+        tidy_path(p); /* "./" + "cat/x.jpg" is "cat/x.jpg" */
         if (!p)
             rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", dir);
         else if (!loose)
@@ -392,12 +394,10 @@ int bn_dataset_from_paths(bn_dataset *ds, char **paths, int n, bn_error *err) {
     for (int i = 0; i < n && rc == BN_OK; i++) {
         struct stat st;
         char *p = strdup(paths[i]);
-        if (!p) {
-            rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", paths[i]);
-            break;
-        }
         tidy_path(p);
-        if (stat(p, &st) != 0)
+        if (!p)
+            rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", paths[i]);
+        else if (stat(p, &st) != 0)
             rc = bn_fail(err, BN_EIO, "%s: %s", paths[i], strerror(errno));
         else if (S_ISDIR(st.st_mode))
             rc = add_folder(ds, p, err);

@@ -131,7 +131,8 @@ static int vf_select(bn_store *s, int64_t fs, long limit, const char *root, vf_i
     /* Several datasets may hold the same content: prefer the path in the one
      * extracted from root (datasets.root is absolute). */
     char *abs = realpath(root, NULL);
-    sqlite3_bind_text(q, 3, abs ? abs : root, -1, SQLITE_TRANSIENT);
+    const char *here = abs ? abs : root;
+    sqlite3_bind_text(q, 3, here, -1, SQLITE_STATIC);
     long cap = 0;
     int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -151,7 +152,7 @@ static int vf_select(bn_store *s, int64_t fs, long limit, const char *root, vf_i
         snprintf(it->sha256, sizeof it->sha256, "%s", (const char *)sqlite3_column_text(q, 0));
         it->bytes = (size_t)sqlite3_column_bytes(q, 1);
         it->blob = malloc(it->bytes ? it->bytes : 1);
-        if (its && *its && strcmp(its, abs ? abs : root) != 0) { /* another dataset's */
+        if (its && *its && strcmp(its, here) != 0) { /* another dataset's */
             size_t len = strlen(its) + strlen(rel) + 2;
             if ((it->path = malloc(len)))
                 snprintf(it->path, len, "%s/%s", its, rel);

@@ -571,15 +571,6 @@ int bn_weights_locate(char *out, size_t n, const char *explicit_path, bn_error *
         path, strerror(errno));
 }
 
-/* Returns whether path exists and has md5 `want` (so a finished download
- * is not fetched again). */
-static int already_there(const char *path, const char *want) {
-    char have[33];
-    if (access(path, R_OK) != 0 || bn_hash_md5_file(path, have) != 0)
-        return 0;
-    return strcasecmp(have, want) == 0;
-}
-
 int bn_weights_download_to(const char *dest, int replace, const char *url,
                            bn_download_progress progress, void *ctx, bn_error *err) {
     const char *env_url = getenv("BOTTLENECK_WEIGHTS_URL");
@@ -587,14 +578,17 @@ int bn_weights_download_to(const char *dest, int replace, const char *url,
     if (!url)
         url = env_url && *env_url ? env_url : BN_VGG16_WEIGHTS_URL;
     const char *md5 = env_md5 && *env_md5 ? env_md5 : BN_VGG16_WEIGHTS_MD5;
-    if (already_there(dest, md5))
-        return BN_OK;
+    /* dest's md5, read once: a finished download is not fetched again, and
+     * a file of other contents is named by it */
     char have[33];
+    int read = access(dest, R_OK) == 0 && bn_hash_md5_file(dest, have) == 0;
+    if (read && strcasecmp(have, md5) == 0)
+        return BN_OK;
     if (!replace && access(dest, F_OK) == 0)
         return bn_fail(err, BN_EINVAL,
                        "%s: exists and is not the file to download (md5 %s, expected %s): left "
                        "as it is; remove it or name another file",
-                       dest, bn_hash_md5_file(dest, have) == 0 ? have : "unreadable", md5);
+                       dest, read ? have : "unreadable", md5);
     int rc = bn_download(url, dest, md5, progress, ctx, err);
     /* A machine without internet access is the usual reason: say what
      * works there. */

@@ -880,8 +880,7 @@ static int run_extract(const extract_opts *a, bn_dataset *ds, network *net) {
     if (res.rc == BN_EINTR) {
         fprintf(stderr,
                 "bottleneck-extract: interrupted by %s: the %ld images this run stored are kept; "
-                "the same "
-                "command resumes\n",
+                "the same command resumes\n",
                 stop_signal == SIGINT ? "SIGINT" : "SIGTERM", res.st.extracted + res.st.reused);
         status = 128 + stop_signal;
     } else if (res.rc) {
