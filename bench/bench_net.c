@@ -192,7 +192,7 @@ static int bench_layers(const bn_vgg16_weights *w, bn_conv_engine engine, bn_pre
 static void usage(void) {
     fputs("usage: bench_net [--conv auto|direct|winograd] [--size N] [--batch N] [--threads N]\n"
           "                 [--reps N] [--layers] [--weights FILE.h5] [--peak GFLOPS]\n"
-          "                 [--precision fp32|fast|bf16|fp16]\n",
+          "                 [--precision fp32|fast|bf16|fp16|amx]\n",
           stderr);
     exit(2);
 }
@@ -281,9 +281,11 @@ int main(int argc, char **argv) {
         double kh = bn_conv_winograd_fp16_emulated()
                         ? 0
                         : bn_conv_winograd_kernel_gmacs(BN_PRECISION_FP16, 3, 0.05);
-        printf("INFO kernel_gmacs fp32=%.1f bf16=%.1f fp16=%.1f bf16/fp32=%.2f fp16/fp32=%.2f (one "
-               "thread, in cache)\n",
-               kf, kb, kh, kf > 0 ? kb / kf : 0.0, kf > 0 ? kh / kf : 0.0);
+        double ka = bn_conv_winograd_kernel_gmacs(BN_PRECISION_AMX, 3, 0.05);
+        printf("INFO kernel_gmacs fp32=%.1f bf16=%.1f fp16=%.1f amx=%.1f bf16/fp32=%.2f "
+               "fp16/fp32=%.2f amx/fp32=%.2f (one thread, in cache)\n",
+               kf, kb, kh, ka, kf > 0 ? kb / kf : 0.0, kf > 0 ? kh / kf : 0.0,
+               kf > 0 ? ka / kf : 0.0);
     }
     fflush(stdout);
 

@@ -79,8 +79,8 @@ int main(int argc, char **argv) {
         return 77;
     }
     /* FP32, then the reduced precisions that run natively here */
-    bn_precision precs[3] = {BN_PRECISION_FP32};
-    double pk[3] = {peak[0]};
+    bn_precision precs[4] = {BN_PRECISION_FP32};
+    double pk[4] = {peak[0]};
     int nprec = 1;
     if (bn_conv_winograd_has_precision(BN_PRECISION_BF16)) {
         pk[nprec] = peak[1];
@@ -90,11 +90,16 @@ int main(int argc, char **argv) {
         pk[nprec] = peak[2];
         precs[nprec++] = BN_PRECISION_FP16;
     }
+    if (bn_conv_winograd_has_precision(BN_PRECISION_AMX)) { /* no peak given: GFLOPS only */
+        pk[nprec] = 0;
+        precs[nprec++] = BN_PRECISION_AMX;
+    }
     char caches[160];
     bn_cpu_caches_format(bn_cpu_caches(), caches, sizeof caches);
     printf("INFO cpu=\"%s\" caches %s batch=%d one thread\n", bn_cpu_model(), caches, batch);
     for (int q = 0; q < nprec; q++)
-        printf("INFO kernel_gmacs %s=%.1f (14 tiles x 32 outputs x 256 inputs, in L1)\n",
+        printf("INFO kernel_gmacs %s=%.1f (14 tiles x 32 outputs x 256 inputs, in L1; amx: 32 "
+               "tiles)\n",
                bn_precision_name(precs[q]), bn_conv_winograd_kernel_gmacs(precs[q], 3, seconds));
     printf("\n| layer | input |");
     for (int q = 0; q < nprec; q++)

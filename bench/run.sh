@@ -22,7 +22,7 @@
 # during the run, foreign_cores_avg):
 #   1. bench_net --conv direct, then --conv winograd, then --conv auto (with the
 #      per-layer table, as % of the FP32 peak measured above), then
-#      --precision fast (BF16 where this CPU runs it faster; in the paired
+#      --precision fast (BF16, FP16 or AMX where this CPU runs it faster; in the paired
 #      rounds of step 4 too): the network alone, 224x224, batch 8, 2 threads;
 #   2. bottleneck-extract end to end (decode, resize, network, SQLite) on the
 #      2,000 training photos of ../shared/data/catsdogs, into a fresh database,
@@ -105,7 +105,8 @@ if [ -z "${STARTUP_ONLY:-}" ]; then
 run net_direct "$net" --conv direct --reps "$reps"
 run net_winograd "$net" --conv winograd --reps "$reps"
 run net_auto "$net" --conv auto --reps "$reps" --layers $peak_arg
-# --precision fast: BF16 products where this CPU runs them faster (precision.h)
+# --precision fast: BF16, FP16 or AMX products where this CPU runs them faster
+# (precision.h; the choice is in the INFO line bench_net prints)
 run net_fast "$net" --conv auto --precision fast --reps "$reps"
 
 # 2. The extractor end to end on real photos (weights: random He-normal

@@ -82,6 +82,7 @@ int bn_conv_create_precision(bn_conv **out, bn_conv_engine engine, bn_precision 
         return bn_fail(err, BN_EINVAL, "conv: this CPU cannot run the %s products",
                        precision == BN_PRECISION_FAST   ? "'fast' (unresolved)"
                        : precision == BN_PRECISION_BF16 ? "BF16 (no avx512_bf16)"
+                       : precision == BN_PRECISION_AMX  ? "AMX BF16 (no amx_bf16 granted)"
                                                         : "FP16 (no avx512_fp16)");
 
     bn_conv *c = calloc(1, sizeof *c);
@@ -213,6 +214,7 @@ const char *bn_conv_engine_id_precision(bn_conv_engine resolved, bn_precision pr
     switch (precision) {
     case BN_PRECISION_BF16: return "winograd-avx512-bf16";
     case BN_PRECISION_FP16: return "winograd-avx512-fp16";
+    case BN_PRECISION_AMX: return "winograd-amx-bf16";
     default: return id;
     }
 }
@@ -228,6 +230,8 @@ const char *bn_conv_engine_id_network(bn_conv_engine resolved, bn_precision prec
         return "winograd-avx512-bf16-all";
     if (strcmp(id, "winograd-avx512-fp16") == 0)
         return "winograd-avx512-fp16-all";
+    if (strcmp(id, "winograd-amx-bf16") == 0)
+        return "winograd-amx-bf16-all";
     return id;
 }
 

@@ -41,7 +41,8 @@ typedef enum {
     BN_PRECISION_FP32,
     BN_PRECISION_FAST,
     BN_PRECISION_BF16,
-    BN_PRECISION_FP16
+    BN_PRECISION_FP16,
+    BN_PRECISION_AMX
 } bn_precision;
 
 /* kernel (3, 3, cin, cout) as Keras stores it; bias (cout). Both are copied. */

@@ -138,13 +138,17 @@ typedef float wg_v8 __attribute__((vector_size(32)));
 typedef float wg_v8u __attribute__((vector_size(32), aligned(4)));
 typedef int wg_i8 __attribute__((vector_size(32)));
 
+#include "winograd_amx.h"
 #include "winograd_bf16.h" /* after WG_ROWS and the vector types it uses */
 #include "winograd_fp16.h"
 
 /* The arithmetic of the products, a constant in each build of the template
  * (wg_work_*): FP32; BF16 (winograd_bf16.h); FP16 with vfmadd231ph, or the
- * same sums in software (winograd_fp16.h). */
-enum { WG_F32, WG_BF16, WG_F16 };
+ * same sums in software (winograd_fp16.h). WG_AMX: BF16's values and
+ * transforms, the products on AMX tiles (winograd_amx.h); only the geometry
+ * and the choice of products function tell it apart, the template runs it
+ * as WG_BF16. */
+enum { WG_F32, WG_BF16, WG_F16, WG_AMX };
 
 /* ------------------------------------------------------------------------ */
 /* Transform matrices                                                        */
@@ -332,6 +336,8 @@ typedef struct {
     size_t stream_bytes;  /* outputs larger than this go past the caches */
     int bf16;             /* V and U in bfloat16 (winograd_bf16.h): cinp a multiple of 32,
                            * vstride in 2-byte elements, ubytes of the BF16 U */
+    int amx;              /* BF16's V and U, products on AMX tiles: tb a multiple of
+                           * WG_AMX_ROWS (winograd_amx.h) */
     int fp16;             /* V and U in binary16 (winograd_fp16.h): cinp a multiple of 32,
                            * V's layout FP32's, then the chunks' scales; ubytes of the FP16 U */
     size_t nch;           /* FP16: chunks of WG_F16_K channels per tile (scales per tile) */
@@ -365,10 +371,13 @@ enum { WG_RULE_L2, WG_RULE_L3, WG_RULE_LARGE };
  * them there anyway. Every rule only groups tiles: the sums are the same. */
 static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w, int pool, int prec,
                         const bn_cpu_cache_sizes *c) {
-    const int bf16 = prec == WG_BF16, fp16 = prec == WG_F16;
+    const int bf16 = prec == WG_BF16 || prec == WG_AMX, fp16 = prec == WG_F16;
+    /* the kernel's rows: blocks are made of whole groups of them */
+    const size_t rowq = prec == WG_AMX ? WG_AMX_ROWS : WG_ROWS;
     g->cin = cin;
     g->cout = cout;
     g->bf16 = bf16;
+    g->amx = prec == WG_AMX;
     g->fp16 = fp16;
     /* BF16: pairs of 16-channel vectors become one 64-byte row of V; FP16:
      * pairs are a chunk, scaled together */
@@ -446,14 +455,16 @@ static void wg_geometry(wg_geom *g, int cin, int cout, int n, int h, int w, int 
     /* Equal blocks (one if the batch is at most 1.5 blocks), in whole kernel
      * rows; with U in the L2, none larger than the budget allows (rounding
      * up to whole rows would push U out: 42 tiles instead of 28). */
-    if (u_in_l2 && tb > WG_ROWS)
-        tb = tb / WG_ROWS * WG_ROWS;
+    if (u_in_l2 && tb > rowq)
+        tb = tb / rowq * rowq;
     size_t nblocks = u_in_l2 ? (g->tiles + tb - 1) / tb : (g->tiles + tb / 2) / tb;
     nblocks = nblocks < 1 ? 1 : nblocks;
     tb = (g->tiles + nblocks - 1) / nblocks;
-    tb = (tb + WG_ROWS - 1) / WG_ROWS * WG_ROWS;
+    tb = (tb + rowq - 1) / rowq * rowq;
+    /* (AMX: whole groups even past the batch's tiles, which its kernel reads
+     * and writes) */
     if (tb > g->tiles)
-        tb = g->tiles;
+        tb = prec == WG_AMX ? (g->tiles + rowq - 1) / rowq * rowq : g->tiles;
     g->tb = tb;
     /* The pads (one cache line) keep lines that are used together from all
      * falling into the same cache set (sizes that are multiples of 4 KiB). */
@@ -1278,6 +1289,24 @@ WG_INLINE void wg_step_input(wg_job *j, float *v, size_t t0, size_t i0, size_t i
     }
 }
 
+/* The share of V[pnext], the V this thread reads next, that the task
+ * (p, cb) prefetches when V was written past the caches: *lines lines from
+ * the address returned (NULL, 0 lines: none). See wg_step_product. */
+static inline const char *wg_vnext(const wg_job *j, const float *v, size_t cnt, int p, int cb,
+                                   int nth, size_t esize, int *lines) {
+    const wg_geom *g = &j->g;
+    const int nblk = g->coutp / WG_COLS, pnext = p + (j->position_tasks ? nth : 1);
+    *lines = 0;
+    if (!j->vstream || pnext >= WG_P)
+        return NULL;
+    const int parts = j->position_tasks ? nblk : nblk / nth > 0 ? nblk / nth : 1;
+    const int part = j->position_tasks ? cb : cb / nth;
+    int all = (int)(cnt * g->cinp * esize / 64);
+    int share = (all + parts - 1) / parts;
+    *lines = wg_slice(all, share, part);
+    return (const char *)v + (size_t)pnext * g->vstride * esize + (size_t)part * share * 64;
+}
+
 /* Step 2, one output block: M[p] (columns of output block cb) = V[p] U[p]
  * for the cnt tiles of the block. While the panel of U is in use, its kernel
  * calls prefetch `unext` (the panel this thread likely takes next), a slice
@@ -1302,19 +1331,8 @@ WG_INLINE void wg_step_product(wg_job *j, const float *v, float *m, size_t cnt, 
     const float *sc = g->fp16 ? v + WG_P * g->vstride / 2 : NULL;
     assert(cnt <= g->tb && p < WG_P && cb < nblk); /* M's rows and V's positions stay in bounds */
     const int ulines = (int)(ublk * esize / 64);
-    /* This task's share of V[pnext], the V this thread reads next: vlines
-     * lines from vnext. */
-    const char *vnext = NULL;
-    int vlines = 0;
-    const int pnext = p + (j->position_tasks ? nth : 1);
-    if (j->vstream && pnext < WG_P) {
-        const int parts = j->position_tasks ? nblk : nblk / nth > 0 ? nblk / nth : 1;
-        const int part = j->position_tasks ? cb : cb / nth;
-        int all = (int)(cnt * g->cinp * esize / 64);
-        int share = (all + parts - 1) / parts;
-        vlines = wg_slice(all, share, part);
-        vnext = (const char *)v + (size_t)pnext * g->vstride * esize + (size_t)part * share * 64;
-    }
+    int vlines;
+    const char *vnext = wg_vnext(j, v, cnt, p, cb, nth, esize, &vlines);
     if (isa == BN_WINOGRAD_AVX2) { /* FP32 only: every row of the block in one call */
         wg_kernel8_rows((int)cnt, g->cin, vp, g->cinp, up, m + (size_t)cb * 2 * WG_P * 16 + p * 16,
                         g->mtile, (const char *)unext, unext ? ulines : 0, vnext, vlines);
@@ -1358,6 +1376,36 @@ WG_PRODUCT(wg_product_fp16, WG_AVX512, WG_F16, BN_WINOGRAD_AVX512)
 WG_PRODUCT(wg_product_avx2, WG_AVX2, WG_F32, BN_WINOGRAD_AVX2)
 WG_PRODUCT(wg_product_generic, , WG_F32, BN_WINOGRAD_PORTABLE)
 #undef WG_PRODUCT
+
+/* Step 2 on AMX tiles (winograd_amx.h): as wg_step_product, in groups of
+ * WG_AMX_ROWS tiles (the block's last group past cnt: rows that nothing
+ * reads), every chunk of 32 channels (padding channels are zero in V and
+ * U). The prefetches of what comes next are dealt out over the groups. The
+ * caller has configured the tiles (wg_amx_begin). */
+static __attribute__((noinline)) void wg_product_amx(wg_job *j, const float *v, float *m,
+                                                     size_t cnt, int p, int cb, const void *unext,
+                                                     int nth) {
+    const wg_geom *g = &j->g;
+    const int nblk = g->coutp / WG_COLS;
+    const size_t ublk = (size_t)g->cinp * WG_COLS;
+    const uint16_t *vp = (const uint16_t *)v + (size_t)p * g->vstride;
+    const uint16_t *up = j->ub + ((size_t)p * nblk + cb) * ublk;
+    /* whole groups stay inside V's position and M's rows */
+    assert(g->amx && cnt <= g->tb && g->tb % WG_AMX_ROWS == 0 && p < WG_P && cb < nblk);
+    int vlines;
+    const char *vnext = wg_vnext(j, v, cnt, p, cb, nth, 2, &vlines);
+    const int ulines = unext ? (int)(ublk * 2 / 64) : 0;
+    const int groups = (int)((cnt + WG_AMX_ROWS - 1) / WG_AMX_ROWS);
+    const int us = (ulines + groups - 1) / groups, vs = (vlines + groups - 1) / groups;
+    for (int q = 0; q < groups; q++) {
+        size_t r = (size_t)q * WG_AMX_ROWS;
+        wg_amx_group(g->cinp / 32, vp + r * g->cinp, (size_t)g->cinp * 2, up,
+                     m + r * g->mtile + (size_t)cb * 2 * WG_P * 16 + p * 16, g->mtile * 4,
+                     WG_P * 16, unext ? (const char *)unext + (size_t)q * us * 64 : NULL,
+                     wg_slice(ulines, us, q), vnext ? vnext + (size_t)q * vs * 64 : NULL,
+                     wg_slice(vlines, vs, q));
+    }
+}
 
 /* Step 3 for tiles [i0, i1) of the block starting at tile t0, all channels. */
 WG_INLINE void wg_step_output(wg_job *j, const float *m, size_t t0, size_t i0, size_t i1,
@@ -1473,6 +1521,15 @@ static WG_AVX512 void wg_work_avx512(void *arg, int tid, int nth) {
 /* The BF16 products (winograd_bf16.h): only on CPUs with avx512_bf16. */
 static WG_AVX512 void wg_work_bf16(void *arg, int tid, int nth) {
     wg_work(arg, tid, nth, WG_BF16, wg_product_bf16, BN_WINOGRAD_AVX512);
+    if (((wg_job *)arg)->stream)
+        wg_stream_fence();
+}
+
+/* The AMX products (winograd_amx.h): BF16's engine around them. */
+static WG_AVX512 void wg_work_amx(void *arg, int tid, int nth) {
+    wg_amx_begin();
+    wg_work(arg, tid, nth, WG_BF16, wg_product_amx, BN_WINOGRAD_AVX512);
+    wg_amx_end();
     if (((wg_job *)arg)->stream)
         wg_stream_fence();
 }
@@ -1649,7 +1706,8 @@ static int wg_prepare_fp16(bn_conv *c, int cinp, int nblk, bn_error *err) {
 /* The reduced-precision U from the FP32 one, if the layer runs in one. */
 static int wg_prepare_precision(bn_conv *c, int cinp, int nblk, bn_error *err) {
     switch (c->precision) {
-    case BN_PRECISION_BF16: return wg_prepare_bf16(c, cinp, nblk, err);
+    case BN_PRECISION_BF16:
+    case BN_PRECISION_AMX: return wg_prepare_bf16(c, cinp, nblk, err);
     case BN_PRECISION_FP16: return wg_prepare_fp16(c, cinp, nblk, err);
     default: return BN_OK;
     }
@@ -1696,7 +1754,10 @@ static int winograd_prepare(bn_conv *c, const float *kernel, bn_error *err) {
  * everything around them is the same machine code and the two give the
  * same bytes). */
 static int wg_prec_of(bn_precision p) {
-    return p == BN_PRECISION_BF16 ? WG_BF16 : p == BN_PRECISION_FP16 ? WG_F16 : WG_F32;
+    return p == BN_PRECISION_BF16   ? WG_BF16
+           : p == BN_PRECISION_FP16 ? WG_F16
+           : p == BN_PRECISION_AMX  ? WG_AMX
+                                    : WG_F32;
 }
 
 /* Bytes of V and M that a forward call on exactly n images uses. */
@@ -1763,6 +1824,8 @@ static void winograd_run(const bn_conv *c, const float *in, float *out, int n, i
     assert(prec == WG_F32 || fn == wg_work_avx512);
     if (prec == WG_BF16)
         fn = wg_work_bf16;
+    else if (prec == WG_AMX)
+        fn = wg_work_amx;
     else if (prec == WG_F16)
         fn = wg_work_fp16;
     j.f16emu = prec == WG_F16 && wg_f16_emulated();
@@ -1868,6 +1931,8 @@ int bn_conv_winograd_has_precision(bn_precision p) {
     case BN_PRECISION_FP32: return 1;
     case BN_PRECISION_BF16:
         return WG_HAVE_BF16 && bn_conv_winograd_avx512() && bn_cpu_features_get()->avx512_bf16;
+    case BN_PRECISION_AMX:
+        return WG_HAVE_AMX && bn_conv_winograd_avx512() && bn_cpu_features_get()->amx_bf16;
     case BN_PRECISION_FP16:
         return WG_HAVE_FP16 && bn_conv_winograd_avx512() &&
                (bn_cpu_features_get()->avx512_fp16 || (emu && *emu && strcmp(emu, "0") != 0));
@@ -1923,10 +1988,45 @@ static WG_AVX2 double wg_bench_calls8(const float *a, const float *b, float *c, 
     return calls / (t - t0);
 }
 
+/* The AMX kernel's rate: groups of WG_AMX_ROWS tiles x 32 outputs x
+ * WG_BENCH_K channels, data in cache. G multiply-adds per second. */
+static double wg_bench_amx(int reps, double seconds) {
+    const size_t abytes = (size_t)WG_AMX_ROWS * WG_BENCH_K * 2, bbytes = (size_t)WG_BENCH_K * 64;
+    const size_t cbytes = ((size_t)WG_AMX_ROWS * WG_BENCH_LDC + WG_P * 16) * sizeof(float);
+    char *mem = aligned_alloc(64, abytes + bbytes + cbytes);
+    if (!mem)
+        return 0;
+    uint16_t *a = (uint16_t *)mem, *b = (uint16_t *)(mem + abytes);
+    float *c = (float *)(mem + abytes + bbytes);
+    for (size_t i = 0; i < abytes / 2; i++)
+        a[i] = wg_bf16_of((float)(i % 7) * 0.125f + 0.5f);
+    for (size_t i = 0; i < bbytes / 2; i++)
+        b[i] = wg_bf16_of((float)(i % 5) * 0.0625f - 0.125f);
+    double best = 0;
+    wg_amx_begin();
+    for (int r = 0; r < reps; r++) {
+        long calls = 0;
+        double t0 = wg_now(), t;
+        do {
+            for (int i = 0; i < 64; i++)
+                wg_amx_group(WG_BENCH_K / 32, a, WG_BENCH_K * 2, b, c, WG_BENCH_LDC * 4, WG_P * 16,
+                             NULL, 0, NULL, 0);
+            calls += 64;
+            t = wg_now();
+        } while (t - t0 < seconds);
+        best = calls / (t - t0) > best ? calls / (t - t0) : best;
+    }
+    wg_amx_end();
+    free(mem);
+    return best * WG_AMX_ROWS * WG_COLS * WG_BENCH_K / 1e9;
+}
+
 double bn_conv_winograd_kernel_gmacs(bn_precision p, int reps, double seconds) {
     const bn_winograd_isa isa = bn_conv_winograd_isa();
     if (!bn_conv_winograd_has_precision(p) || isa == BN_WINOGRAD_PORTABLE)
         return 0;
+    if (p == BN_PRECISION_AMX)
+        return wg_bench_amx(reps, seconds);
     const int prec = wg_prec_of(p), emu = prec == WG_F16 && wg_f16_emulated();
     size_t abytes = (size_t)WG_ROWS * WG_BENCH_K * 4, bbytes = (size_t)WG_BENCH_K * WG_COLS * 4;
     size_t cbytes = ((size_t)WG_ROWS * WG_BENCH_LDC + WG_P * 16) * sizeof(float);
@@ -2040,16 +2140,21 @@ double bn_conv_winograd_products_gmacs(bn_precision p, int cin, int cout, int n,
      * written past the caches; one thread takes every task here) */
     j.private_blocks = wg_private(g, WG_PRIVATE);
     j.vstream = wg_vstream(g, j.private_blocks);
-    wg_product_fn *product = prec == WG_BF16           ? wg_product_bf16
+    wg_product_fn *product = prec == WG_AMX            ? wg_product_amx
+                             : prec == WG_BF16         ? wg_product_bf16
                              : prec == WG_F16          ? wg_product_fp16
                              : isa == BN_WINOGRAD_AVX2 ? wg_product_avx2
                                                        : wg_product_avx512;
     const size_t cnt = g->tiles < g->tb ? g->tiles : g->tb;
     double best = 0;
+    if (prec == WG_AMX)
+        wg_amx_begin();
     for (int r = 0; r < reps; r++) {
         double rate = wg_bench_block(&j, product, cnt, same_position, seconds);
         best = rate > best ? rate : best;
     }
+    if (prec == WG_AMX)
+        wg_amx_end();
     free(mem);
     return best * (double)WG_P * cnt * g->cin * g->coutp / 1e9;
 }

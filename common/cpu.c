@@ -18,6 +18,10 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#if defined(__x86_64__) && defined(__linux__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#endif
 
 /* Both are read once, under pthread_once: engines ask from several threads,
  * and the model names the per-host precision cache (precision.c), so no
@@ -25,6 +29,33 @@
 static bn_cpu_features cpu_features;
 static char cpu_model_name[128];
 static pthread_once_t cpu_features_once = PTHREAD_ONCE_INIT, cpu_model_once = PTHREAD_ONCE_INIT;
+
+/* AMX BF16: CPUID.(7,0):EDX bits 22 (AMX-BF16) and 24 (AMX-TILE), the OS
+ * managing the tile state (XCR0 bits 17 and 18), and Linux granting it to
+ * this process (the state is large, so it is given only on request, once
+ * per process; threads created later inherit it). A refusal (an older
+ * kernel, a seccomp filter) only means no AMX. */
+static int cpu_amx_bf16(void) {
+#if defined(__x86_64__) && defined(__linux__)
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 22)) || !(d & (1u << 24)))
+        return 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) /* OSXSAVE: xgetbv is allowed */
+        return 0;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & (3u << 17)) != (3u << 17))
+        return 0;
+    enum { ARCH_GET_XCOMP_PERM = 0x1022, ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+    unsigned long perm = 0;
+    if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0 ||
+        syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &perm) != 0)
+        return 0;
+    return (perm >> XFEATURE_XTILEDATA) & 1;
+#else
+    return 0;
+#endif
+}
 
 static void cpu_detect(void) {
     bn_cpu_features *f = &cpu_features;
@@ -38,6 +69,7 @@ static void cpu_detect(void) {
     f->avx512_bf16 = f->avx512 && __builtin_cpu_supports("avx512bf16");
     f->avx512_fp16 = f->avx512 && __builtin_cpu_supports("avx512fp16");
 #endif
+    f->amx_bf16 = f->avx512 && cpu_amx_bf16();
 }
 
 const bn_cpu_features *bn_cpu_features_get(void) {

@@ -21,6 +21,11 @@ typedef struct {
     int avx512;      /* AVX-512 F, BW, DQ, VL: the Winograd engine's fast build */
     int avx512_bf16; /* vdpbf16ps: BF16 dot products, FP32 accumulation */
     int avx512_fp16; /* vfmadd...ph: FP16 arithmetic, 32 lanes */
+    /* AMX tiles with tdpbf16ps (Intel Sapphire Rapids and later), and this
+     * process allowed to use them: Linux grants the tile registers' 8 KiB
+     * of state per process on request (arch_prctl ARCH_REQ_XCOMP_PERM),
+     * which detection makes. */
+    int amx_bf16;
 } bn_cpu_features;
 
 /* Detected once, on first call (from any thread); cheap afterwards. */

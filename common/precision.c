@@ -23,10 +23,8 @@ static const struct {
     const char *name;
     bn_precision p;
 } prec_names[] = {
-    {"fp32", BN_PRECISION_FP32},
-    {"fast", BN_PRECISION_FAST},
-    {"bf16", BN_PRECISION_BF16},
-    {"fp16", BN_PRECISION_FP16},
+    {"fp32", BN_PRECISION_FP32}, {"fast", BN_PRECISION_FAST}, {"bf16", BN_PRECISION_BF16},
+    {"fp16", BN_PRECISION_FP16}, {"amx", BN_PRECISION_AMX},
 };
 
 int bn_precision_parse(const char *s, bn_precision *out) {
@@ -62,16 +60,17 @@ static int prec_cache_path(char *path, size_t n, char *dir, size_t ndir) {
  * their speed, so that hosts measure again instead of trusting a ratio
  * measured with the old code. 2: BF16 broadcasts each pair once
  * (winograd_bf16.h; 1.6x -> 2.0x FP32 on Zen 5). 3: FP16 products
- * (winograd_fp16.h), a candidate where avx512_fp16 is. */
-#define PREC_KERNELS 3
+ * (winograd_fp16.h), a candidate where avx512_fp16 is. 4: AMX products
+ * (winograd_amx.h), a candidate where AMX tiles are granted. */
+#define PREC_KERNELS 4
 
 /* What the measurement depends on: the CPU model, the features that decide
  * which kernels exist, and the kernels' revision. Tabs and newlines cannot
  * occur in it. */
 static void prec_host_key(char *key, size_t n) {
     const bn_cpu_features *f = bn_cpu_features_get();
-    snprintf(key, n, "%s|avx512=%d,avx512_bf16=%d,avx512_fp16=%d|kernels=%d", bn_cpu_model(),
-             f->avx512, f->avx512_bf16, f->avx512_fp16, PREC_KERNELS);
+    snprintf(key, n, "%s|avx512=%d,avx512_bf16=%d,avx512_fp16=%d,amx_bf16=%d|kernels=%d",
+             bn_cpu_model(), f->avx512, f->avx512_bf16, f->avx512_fp16, f->amx_bf16, PREC_KERNELS);
     for (char *c = key; *c; c++)
         if (*c == '\t' || *c == '\n')
             *c = ' ';
@@ -136,7 +135,10 @@ static void prec_cache_write(const char *path, const char *dir, const char *key,
 
 /* The instruction behind a precision's products, for the user's line. */
 static const char *prec_instruction(bn_precision p) {
-    return p == BN_PRECISION_BF16 ? "vdpbf16ps" : p == BN_PRECISION_FP16 ? "vfmadd231ph" : "FMA";
+    return p == BN_PRECISION_BF16   ? "vdpbf16ps"
+           : p == BN_PRECISION_FP16 ? "vfmadd231ph"
+           : p == BN_PRECISION_AMX  ? "AMX tdpbf16ps"
+                                    : "FMA";
 }
 
 /* Whether p's products run natively here, so that `fast` may pick them (the
@@ -198,17 +200,32 @@ int bn_precision_resolve(bn_precision request, bn_precision *out, char *why, siz
                      ? "fp16: products emulated in software (BN_FP16_EMULATE; about 100x slower)"
                      : "fp16: vfmadd231ph products (as asked)");
         return BN_OK;
+    case BN_PRECISION_AMX:
+        if (!bn_conv_winograd_has_precision(BN_PRECISION_AMX))
+            return bn_fail(err, BN_EINVAL,
+                           "--precision amx: the AMX products need AMX tiles with amx_bf16, "
+                           "granted by the kernel, and the engine's AVX-512 build (this CPU, %s: "
+                           "%s); use %s",
+                           bn_cpu_model(),
+                           !f->avx512     ? "no AVX-512"
+                           : !f->amx_bf16 ? "no amx_bf16, or Linux did not grant the tiles"
+                                          : "portable build forced or not built with GCC",
+                           prec_instead(BN_PRECISION_AMX));
+        *out = BN_PRECISION_AMX;
+        snprintf(why, nwhy, "amx: AMX tdpbf16ps products (as asked)");
+        return BN_OK;
     case BN_PRECISION_FAST: break;
     default: return bn_fail(err, BN_EINVAL, "--precision: unknown value %d", (int)request);
     }
     *out = BN_PRECISION_FP32;
-    const int bf16 = prec_native(BN_PRECISION_BF16), fp16 = prec_native(BN_PRECISION_FP16);
-    if (!bf16 && !fp16) {
+    const int bf16 = prec_native(BN_PRECISION_BF16), fp16 = prec_native(BN_PRECISION_FP16),
+              amx = prec_native(BN_PRECISION_AMX);
+    if (!bf16 && !fp16 && !amx) {
         snprintf(why, nwhy, "fp32: no faster reduced precision on this CPU (%s)",
-                 !f->avx512                           ? "no AVX-512"
-                 : !f->avx512_bf16 && !f->avx512_fp16 ? "no avx512_bf16 or avx512_fp16"
-                                                      : "portable build forced, not built with "
-                                                        "GCC, or FP16 emulated");
+                 !f->avx512 ? "no AVX-512"
+                 : !f->avx512_bf16 && !f->avx512_fp16 && !f->amx_bf16
+                     ? "no avx512_bf16, avx512_fp16 or AMX"
+                     : "portable build forced, not built with GCC, or FP16 emulated");
         return BN_OK;
     }
     char path[4200], dir[4096], key[256], choice[16];
@@ -219,7 +236,7 @@ int bn_precision_resolve(bn_precision request, bn_precision *out, char *why, siz
     if (have_path && prec_cache_read(path, key, choice, sizeof choice, &ratio) &&
         bn_precision_parse(choice, &cached) == BN_OK &&
         (cached == BN_PRECISION_FP32 || (cached == BN_PRECISION_BF16 && bf16) ||
-         (cached == BN_PRECISION_FP16 && fp16))) {
+         (cached == BN_PRECISION_FP16 && fp16) || (cached == BN_PRECISION_AMX && amx))) {
         *out = cached;
         snprintf(why, nwhy, "%s: %s products %.2fx FP32 on this CPU (cached in %s)",
                  bn_precision_name(cached),
@@ -228,21 +245,29 @@ int bn_precision_resolve(bn_precision request, bn_precision *out, char *why, siz
         return BN_OK;
     }
     /* Interleaved, best of 5 each: a busy host slows all alike. */
-    double fp32 = 0, rb = 0, rh = 0;
+    double fp32 = 0, rb = 0, rh = 0, ra = 0;
     for (int r = 0; r < 5; r++) {
         double a = bn_conv_winograd_kernel_gmacs(BN_PRECISION_FP32, 1, 0.004);
         double b = bf16 ? bn_conv_winograd_kernel_gmacs(BN_PRECISION_BF16, 1, 0.004) : 0;
         double h = fp16 ? bn_conv_winograd_kernel_gmacs(BN_PRECISION_FP16, 1, 0.004) : 0;
+        double x = amx ? bn_conv_winograd_kernel_gmacs(BN_PRECISION_AMX, 1, 0.004) : 0;
         fp32 = a > fp32 ? a : fp32;
         rb = b > rb ? b : rb;
         rh = h > rh ? h : rh;
+        ra = x > ra ? x : ra;
     }
     rb = fp32 > 0 ? rb / fp32 : 0;
     rh = fp32 > 0 ? rh / fp32 : 0;
+    ra = fp32 > 0 ? ra / fp32 : 0;
     /* FP16 is 3-5x closer to exact than BF16 (docs/PERFORMANCE.md): it wins
-     * unless BF16 is clearly faster. */
+     * unless BF16 is clearly faster. AMX has BF16's values (its accuracy):
+     * it wins over BF16 when faster, over FP16 when clearly faster. */
     bn_precision best = rh >= 0.95 * rb ? BN_PRECISION_FP16 : BN_PRECISION_BF16;
     ratio = best == BN_PRECISION_FP16 ? rh : rb;
+    if (ra > (best == BN_PRECISION_FP16 ? ratio / 0.95 : ratio)) {
+        best = BN_PRECISION_AMX;
+        ratio = ra;
+    }
     *out = ratio >= BN_PRECISION_MIN_GAIN ? best : BN_PRECISION_FP32;
     snprintf(why, nwhy, "%s: %s products %.2fx FP32 on this CPU (measured%s)",
              bn_precision_name(*out), prec_instruction(best), ratio,

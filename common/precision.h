@@ -1,7 +1,7 @@
 /*
  * precision.h: which arithmetic the extraction runs in (--precision).
  *
- * Owns: the names (fp32, fast, bf16, fp16), and resolving a request to a
+ * Owns: the names (fp32, fast, bf16, fp16, amx), and resolving a request to a
  * precision this CPU runs (conv.h's bn_precision). `fast` is decided by the
  * CPU's features, then by a microbenchmark of the Winograd products kernel
  * in each candidate precision against FP32 (features mislead: some Intel
@@ -19,7 +19,7 @@
 
 #include <stddef.h>
 
-/* "fp32" | "fast" | "bf16" | "fp16" (BN_EINVAL otherwise). */
+/* "fp32" | "fast" | "bf16" | "fp16" | "amx" (BN_EINVAL otherwise). */
 int bn_precision_parse(const char *s, bn_precision *out);
 const char *bn_precision_name(bn_precision p);
 

@@ -286,7 +286,14 @@ int bn_store_open(bn_store **out, const char *path, int flags, bn_error *err) {
      * a checkpoint): wait for it rather than fail. */
     sqlite3_busy_timeout(s->db, 30000);
 
+    /* The version and the tables from one snapshot (a read transaction):
+     * read apart, another process's first migration could commit between
+     * them, and its new tables would be taken for another program's. */
     int version;
+    if (exec(s, "BEGIN", "starting to read the schema", err)) {
+        bn_store_close(s);
+        return BN_EDB;
+    }
     if (read_version(s, &version, err)) { /* "file is not a database" shows here */
         bn_store_close(s);
         return BN_EDB;
@@ -294,7 +301,8 @@ int bn_store_open(bn_store **out, const char *path, int flags, bn_error *err) {
     /* Schema version 0 with tables in it: another program's database (a
      * mistyped --db). Nothing may change in it, not even its journal mode. */
     char foreign[256] = "";
-    if (version == 0 && foreign_table(s, foreign, sizeof foreign, err)) {
+    if ((version == 0 && foreign_table(s, foreign, sizeof foreign, err)) ||
+        exec(s, "COMMIT", "reading the schema", err)) {
         bn_store_close(s);
         return BN_EDB;
     }

@@ -105,8 +105,9 @@ static const char usage_text[] =
     "Run:\n"
     "  --conv ENGINE        auto (default) | direct (exact im2col+GEMM) | winograd\n"
     "  --precision P        fp32 (default, exact to 1e-4) | fast (the CPU's fastest reduced\n"
-    "                       precision, else fp32; says which) | bf16 | fp16: the Winograd\n"
-    "                       products; part of the feature set (never mixed with fp32)\n"
+    "                       precision, else fp32; says which) | bf16 | fp16 | amx (BF16 on\n"
+    "                       AMX tiles): the Winograd products; part of the feature set\n"
+    "                       (never mixed with fp32)\n"
     "  --batch N            images per forward pass and per transaction (default 8)\n"
     "  --threads N          compute threads (default: all cores)\n"
     "  --all-loaders        also use libvips' untrusted loaders (ImageMagick: BMP, ICO,\n"
@@ -508,7 +509,7 @@ static void set_option(extract_opts *a, int c, const char *arg, char **argv) {
         break;
     case OPT_PRECISION:
         if (bn_precision_parse(arg, &a->o.precision))
-            usage_error("--precision %s: expected fp32, fast, bf16 or fp16", arg);
+            usage_error("--precision %s: expected fp32, fast, bf16, fp16 or amx", arg);
         break;
     case OPT_BATCH: a->o.batch = parse_int(arg, "--batch"); break;
     case OPT_THREADS: a->threads = parse_int(arg, "--threads"); break;

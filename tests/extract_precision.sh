@@ -6,8 +6,9 @@
 # batch size and thread count; `verify` recomputes them in bf16 and demands
 # equality bit for bit (a one-byte change is caught), refuses to judge them
 # with the FP32 direct engine; predict computes new images' vectors in bf16.
-# fp16 (on CPUs without avx512_fp16) and --self-check with bf16 are refused
-# with one line. On CPUs without avx512_bf16: bf16 is refused in one line
+# fp16 (on CPUs without avx512_fp16), amx (without AMX) and --self-check
+# with bf16 are refused with one line. Where AMX runs and fast picks it, its
+# set is checked as the bf16 one (engine, batch and thread bytes, verify). On CPUs without avx512_bf16: bf16 is refused in one line
 # and fast runs fp32; a bf16 set made elsewhere is refused by verify and by
 # predict on new photos, in one line each.
 . "$(dirname "$0")/lib.sh"
@@ -81,8 +82,24 @@ if printf '%s' "$out" | grep -q '"precision":"fp16"'; then
     check_match "verify fp16: all identical" "$out" '"checked":12,"identical":12,"close":0,"differ":0'
     out=$(run --precision fast --json)
     sets=3
+elif printf '%s' "$out" | grep -q '"precision":"amx"'; then
+    # AMX tiles (Intel Xeons from Sapphire Rapids on): fast is amx, a third
+    # set, bit for bit the same at another batch and thread count, verified
+    # bit for bit, and close to the bf16 set (the same rounded values, only
+    # the FP32 sums rounded otherwise) but not the same bytes.
+    check "amx only where amx_bf16 is" grep -qw amx_bf16 /proc/cpuinfo
+    AM="vgg16/block5_pool/none/64/squash/caffe/f32/amx"
+    check_match "fast is amx here: a third set, says why" "$out" "\"featureset\":\"$AM\".*\"extracted\":12.*\"precision_note\":\"amx: AMX tdpbf16ps products [0-9.]*x FP32 on this CPU"
+    check_eq "amx vectors carry their engine" "$(q "$DB" "SELECT count(*) FROM vectors v JOIN featuresets f ON f.id = v.featureset WHERE f.precision = 'amx' AND v.engine = 'winograd-amx-bf16'")" 12
+    "$EXTRACT" --weights "$WEIGHTS" --db "$T/a3.db" --size 64 --batch 3 --threads 1 --precision amx --quiet "$T/ds"
+    check_eq "amx at batch 3, 1 thread: same bytes" "$(q "$DB" "SELECT count(*) FROM vectors v JOIN featuresets f ON f.id = v.featureset JOIN o.vectors w USING (sha256) WHERE f.precision = 'amx' AND v.vector = w.vector" -cmd "ATTACH '$T/a3.db' AS o")" 12
+    check_eq "amx vectors are not the bf16 ones" "$(q "$DB" "SELECT count(*) FROM vectors a JOIN vectors b USING (sha256) WHERE a.featureset = 2 AND b.featureset = 3 AND a.vector = b.vector")" 0
+    out=$("$EXTRACT" verify --weights "$WEIGHTS" --db "$DB" --features "$AM" --all --json "$T/ds")
+    check_match "verify amx: all identical" "$out" '"checked":12,"identical":12,"close":0,"differ":0'
+    out=$(run --precision fast --json)
+    sets=3
 fi
-check_match "fast re-run skips, says why" "$out" '"skipped":12.*"extracted":0.*"precision_note":"(bf16|fp16|fp32): (vdpbf16ps|vfmadd231ph) products'
+check_match "fast re-run skips, says why" "$out" '"skipped":12.*"extracted":0.*"precision_note":"(bf16|fp16|fp32|amx): (vdpbf16ps|vfmadd231ph|AMX tdpbf16ps) products'
 check_eq "no other feature set" "$(q "$DB" "SELECT count(*) FROM featuresets")" "$sets"
 # bf16 asked with the direct engine: nothing runs in BF16, so the fp32 set
 # (all skipped) and a note that says so.
@@ -118,6 +135,18 @@ check "self-check with bf16 refused" [ "$rc" -ne 0 ]
 check_match "self-check message" "$err" "only with --precision fp32"
 err=$(run --precision half 2>&1); rc=$?
 check_eq "unknown precision: usage error" "$rc" 2
+if ! grep -qw amx_bf16 /proc/cpuinfo; then
+    err=$(run --precision amx 2>&1); rc=$?
+    check_eq "amx refused without AMX: exit 1" "$rc" 1
+    check_match "amx refused: one line, says why" "$err" "precision amx: the AMX products need AMX tiles with amx_bf16.*; use fp32, bf16 or fast$"
+    # an amx set made on a CPU with AMX (here: the bf16 set relabelled in a
+    # copy): verify says in one line that this CPU cannot compute it
+    cp "$DB" "$T/am.db"
+    q "$T/am.db" "UPDATE featuresets SET precision = 'amx', name = replace(name, '/bf16', '/amx') WHERE precision = 'bf16'"
+    err=$("$EXTRACT" verify --weights "$WEIGHTS" --db "$T/am.db" --features vgg16/block5_pool/none/64/squash/caffe/f32/amx "$T/ds" 2>&1); rc=$?
+    check_eq "amx set, verify here: exit 1" "$rc" 1
+    check_match "amx set, verify here: one line" "$err" "^bottleneck-extract verify: feature set '.*/amx' was extracted in amx, which this CPU cannot run: verify it on a CPU that can$"
+fi
 
 # predict on the bf16 set: new images are computed in bf16.
 "$CLASSIFY" --db "$DB" --features "$BF" --C 1 --quiet >/dev/null

@@ -21,7 +21,14 @@
  *    once, writes $XDG_CACHE_HOME/bottleneck/precision.tsv, then reads it
  *    (a cached choice edited to fp32 is obeyed: the cache, not a new
  *    measurement, decided).
- * Parts 1 and 2 are skipped (and say so) on CPUs without avx512_bf16.
+ * 4. The same parts 1 and 2 for the AMX products (--precision amx: BF16's
+ *    values, tdpbf16ps on tiles), where this CPU has them; and each AMX layer
+ *    against the same layer in BF16 with vdpbf16ps: both multiply the same
+ *    rounded V and U, so they differ only by the rounding of FP32 sums,
+ *    relative L2 below 1e-5, where either is about 4e-2 from exact (an AMX
+ *    kernel that read a wrong row, chunk or panel would be that far).
+ * Parts 1 and 2 are skipped (and say so) on CPUs without avx512_bf16; part 4
+ * on CPUs without AMX.
  */
 #include "check.h"
 #include "conv.h"
@@ -31,15 +38,19 @@
 #include "vgg16.h"
 #include "weights.h"
 
+#include <math.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* One layer in BF16 with `threads` threads into out (NaN-filled first). */
+/* The reduced precision under test: BF16, then AMX. */
+static bn_precision prec = BN_PRECISION_BF16;
+
+/* One layer in prec with `threads` threads into out (NaN-filled first). */
 static int run_bf16(int threads, const float *in, const float *k, const float *bias, float *out,
                     int n, int h, int w, int cin, int cout) {
     bn_error err;
-    int rc = support_conv_run(BN_CONV_WINOGRAD, BN_PRECISION_BF16, threads, in, k, bias, out, n, h,
-                              w, cin, cout, &err);
+    int rc = support_conv_run(BN_CONV_WINOGRAD, prec, threads, in, k, bias, out, n, h, w, cin, cout,
+                              &err);
     CHECK_MSG(rc == 0, "%s", err.msg);
     return rc;
 }
@@ -56,7 +67,25 @@ static void test_layer(int n, int h, int w, int cin, int cout) {
         goto done;
     size_t first, bad = support_layer_off(&l, o1, 0.25, 1e-3, &first);
     double e = support_layer_rel_l2(&l, o1);
-    printf("bf16 n%d %3dx%-3d %3d->%-3d rel L2 vs naive %.2e\n", n, h, w, cin, cout, e);
+    printf("%s n%d %3dx%-3d %3d->%-3d rel L2 vs naive %.2e\n", bn_precision_name(prec), n, h, w,
+           cin, cout, e);
+    if (prec == BN_PRECISION_AMX) { /* the same values through vdpbf16ps */
+        prec = BN_PRECISION_BF16;
+        int rc = run_bf16(2, l.in, l.k, l.bias, o3, n, h, w, cin, cout);
+        prec = BN_PRECISION_AMX;
+        if (rc)
+            goto done;
+        double num = 0, den = 0;
+        for (size_t i = 0; i < nout; i++) {
+            num += ((double)o1[i] - o3[i]) * ((double)o1[i] - o3[i]);
+            den += (double)o3[i] * o3[i];
+        }
+        double d = den > 0 ? sqrt(num / den) : 0;
+        printf("    amx vs bf16 (vdpbf16ps) rel L2 %.2e\n", d);
+        CHECK_MSG(d < 1e-5, "n%d %dx%d %d->%d: amx vs bf16 %.3g", n, h, w, cin, cout, d);
+        if (run_bf16(3, l.in, l.k, l.bias, o3, n, h, w, cin, cout))
+            goto done;
+    }
     CHECK_MSG(e <= 8e-2 && e >= 1e-4, "n%d %dx%d %d->%d: rel L2 %.3g", n, h, w, cin, cout, e);
     CHECK_MSG(bad == 0, "n%d %dx%d %d->%d: %zu elements off, first %zu: %g vs %g (scale %g)", n, h,
               w, cin, cout, bad, first, o1[first], l.ref[first], l.absum[first]);
@@ -87,22 +116,23 @@ static void test_network(int s) {
     float *alone = malloc(NIMG * dim * sizeof *alone), *exact = malloc(NIMG * dim * sizeof *exact);
     float *out = malloc(9 * dim * sizeof *out);
     char id[64];
-    double worst = support_net_alone_vs_exact(&weights, BN_CONV_WINOGRAD, BN_PRECISION_BF16, s, in,
-                                              NIMG, alone, exact, id);
+    const char *pn = bn_precision_name(prec);
+    double worst =
+        support_net_alone_vs_exact(&weights, BN_CONV_WINOGRAD, prec, s, in, NIMG, alone, exact, id);
     /* Winograd forced on the first layer too (AUTO gives it the small engine) */
-    CHECK_STR(id, "winograd-avx512-bf16-all");
-    printf("size %d: bf16 network vs exact, worst relative L2 %.3g over %d images\n", s, worst,
+    CHECK_STR(id, prec == BN_PRECISION_AMX ? "winograd-amx-bf16-all" : "winograd-avx512-bf16-all");
+    printf("size %d: %s network vs exact, worst relative L2 %.3g over %d images\n", s, pn, worst,
            NIMG);
-    CHECK_MSG(worst > 1e-4 && worst < 0.5, "size %d: bf16 vs exact %.3g", s, worst);
+    CHECK_MSG(worst > 1e-4 && worst < 0.5, "size %d: %s vs exact %.3g", s, pn, worst);
     int first = 0;
     bn_vgg16 *net;
     for (int t = 1; t <= 3; t++) {
         bn_cpu_set_threads(t);
-        net = support_net(&weights, BN_CONV_WINOGRAD, BN_PRECISION_BF16, s, 9);
+        net = support_net(&weights, BN_CONV_WINOGRAD, prec, s, 9);
         for (int n = 1; n <= 9; n++) {
             forward(net, in, s, first, n, out);
             int bad = support_rows_differ(out, alone, NIMG, first, n, dim);
-            CHECK_MSG(bad == 0, "bf16 size %d threads %d batch %d: %d differ from alone", s, t, n,
+            CHECK_MSG(bad == 0, "%s size %d threads %d batch %d: %d differ from alone", pn, s, t, n,
                       bad);
             first = (first + 5) % NIMG;
         }
@@ -111,11 +141,11 @@ static void test_network(int s) {
     static const int batches[] = {5, 8};
     for (int k = 0; k < 2; k++) {
         bn_cpu_set_threads(2 + k);
-        net = support_net(&weights, BN_CONV_WINOGRAD, BN_PRECISION_BF16, s, batches[k]);
+        net = support_net(&weights, BN_CONV_WINOGRAD, prec, s, batches[k]);
         for (int n = 1; n <= batches[k]; n++) {
             forward(net, in, s, first, n, out);
             int bad = support_rows_differ(out, alone, NIMG, first, n, dim);
-            CHECK_MSG(bad == 0, "bf16 size %d --batch %d, %d images: %d differ", s, batches[k], n,
+            CHECK_MSG(bad == 0, "%s size %d --batch %d, %d images: %d differ", pn, s, batches[k], n,
                       bad);
             first = (first + 3) % NIMG;
         }
@@ -158,7 +188,8 @@ static void test_resolve(int has_bf16) {
     CHECK(strstr(why, "measured") != NULL);
     /* FP16 only where vfmadd231ph runs natively: fast never picks the emulation */
     CHECK(p == BN_PRECISION_BF16 || p == BN_PRECISION_FP32 ||
-          (p == BN_PRECISION_FP16 && !bn_conv_winograd_fp16_emulated()));
+          (p == BN_PRECISION_FP16 && !bn_conv_winograd_fp16_emulated()) ||
+          (p == BN_PRECISION_AMX && bn_cpu_features_get()->amx_bf16));
     /* the cache: one line, key <tab> choice <tab> ratio */
     FILE *f = fopen(cache, "r");
     CHECK(f != NULL);
@@ -214,9 +245,13 @@ static void test_resolve(int has_bf16) {
     }
     double g32 = bn_conv_winograd_kernel_gmacs(BN_PRECISION_FP32, 3, 0.003);
     double g16 = bn_conv_winograd_kernel_gmacs(BN_PRECISION_BF16, 3, 0.003);
-    printf("products kernel: fp32 %.1f, bf16 %.1f G multiply-adds/s (ratio %.2f)\n", g32, g16,
-           g16 / g32);
+    double gx = bn_conv_winograd_kernel_gmacs(BN_PRECISION_AMX, 3, 0.003);
+    printf("products kernel: fp32 %.1f, bf16 %.1f, amx %.1f G multiply-adds/s (ratios %.2f, "
+           "%.2f)\n",
+           g32, g16, gx, g16 / g32, gx / g32);
     CHECK(g32 > 0 && g16 > 0);
+    /* AMX measured exactly where it runs */
+    CHECK_INT(gx > 0, bn_conv_winograd_has_precision(BN_PRECISION_AMX));
     support_remove_tree(dir);
 }
 
@@ -246,6 +281,20 @@ int main(int argc, char **argv) {
     test_network(64);
     /* last, so that the random inputs above stay those of earlier versions */
     test_layer(1, 12, 19, 40, 32); /* channels 48-63 padding only, 40-47 half of a vector */
+    if (bn_conv_winograd_has_precision(BN_PRECISION_AMX)) {
+        prec = BN_PRECISION_AMX;
+        test_layer(1, 14, 14, 64, 64);   /* 9 tiles: one group of 32 rows, most past the batch */
+        test_layer(2, 20, 17, 3, 20);    /* cin 3: one chunk, mostly padding; cout < 32 */
+        test_layer(3, 13, 28, 112, 48);  /* 4 chunks, the last half padding */
+        test_layer(2, 56, 56, 128, 256); /* shared blocks, V past the caches */
+        test_layer(8, 28, 28, 256, 64);  /* several blocks, the last partial */
+        test_layer(1, 12, 19, 40, 32);
+        test_layer(7, 30, 30, 64, 96); /* 175 tiles: groups of 32 and a partial one */
+        test_network(32);
+        test_network(64);
+    } else {
+        printf("SKIP: no AMX here (%s): the AMX products were not run\n", bn_cpu_model());
+    }
     bn_weights_free(&weights);
     return check_done();
 }

@@ -1,0 +1,141 @@
+/*
+ * winograd_amx.h: the Winograd engine's products on AMX tiles
+ * (--precision amx, or fast where AMX is the quickest). Included by
+ * conv_winograd.c only.
+ *
+ * The values are BF16's (winograd_bf16.h): V and U rounded once to
+ * bfloat16, in the same layouts, written by the same input transform. Only
+ * the products differ: instead of vdpbf16ps on 16 lanes, tdpbf16ps on tiles,
+ * one instruction for a 16 x 16 block of M over 32 input channels (8192
+ * multiply-adds where vdpbf16ps does 32).
+ *
+ * Why a precision of its own and not a faster BF16 kernel: the tile unit
+ * sums differently. Each pair of products is exact and rounded once into
+ * the FP32 sum, but over the 32 channels of an instruction its rounding
+ * follows no order that a sequential model reproduces (measured on a Xeon
+ * with AMX, 2026-12-06: one pair matches `acc + round(p0 + p1)` in every
+ * case; two pairs or more differ from every sequential and tree model tried
+ * in 2-60% of outputs, by an ulp). So AMX vectors are not vdpbf16ps' vectors
+ * and cannot be recomputed without AMX; they carry their own name ("amx")
+ * in the feature set, as every precision does. They are still a function
+ * of the image alone: each row of a tile (one Winograd tile) is summed over
+ * the same 32-channel chunks in the same order whatever block, thread or
+ * batch computes it, and rows do not mix.
+ *
+ * Layouts: V[p][tile][cinp] (2-byte, cinp a multiple of 32, rows lda
+ * apart) is A as it is: a 16-row tile of it is 16 Winograd tiles x 32
+ * channels. U[p][cout/32][cinp/2][32][2] is B as it is: the 16 pairs of a
+ * 32-channel chunk, 16 outputs of the panel per row (128 bytes apart, the
+ * second 16 outputs 64 bytes on). M is written in place: a row is one
+ * Winograd tile's 16 outputs at one position, mtile floats apart.
+ *
+ * Tiles 0-3 hold C (rows 0-15 and 16-31 of a group of 32 Winograd tiles,
+ * outputs 0-15 and 16-31), 4-5 the two A tiles, 6-7 the two B tiles: 4
+ * tdpbf16ps per 4 tile loads.
+ *
+ * The instructions are inline assembly, as for BF16 (GCC's AMX intrinsics
+ * are macros of the same). The compiler never emits AMX code of its own, so
+ * the tile registers hold their values between statements.
+ */
+#ifndef BN_WINOGRAD_AMX_H
+#define BN_WINOGRAD_AMX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#if WG_HAVE_BF16 && defined(__x86_64__)
+#define WG_HAVE_AMX 1
+#else
+#define WG_HAVE_AMX 0
+#endif
+
+/* Rows of a group: two A tiles of 16. A block of tiles is a multiple of
+ * it, so that a group's last rows are inside V and M (past the block's
+ * count they hold another block's values, which only fill rows of M that
+ * nothing reads). */
+#define WG_AMX_ROWS 32
+
+/* The 64-byte operand of ldtilecfg: palette 1, every tile 16 rows of 64
+ * bytes. */
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} wg_amx_config;
+
+/* Configure this thread's tiles (they start zeroed). Before a thread's
+ * first tile instruction of a forward call. */
+static inline void wg_amx_begin(void) {
+#if WG_HAVE_AMX
+    wg_amx_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        cfg.colsb[t] = 64;
+        cfg.rows[t] = 16;
+    }
+    __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
+#endif
+}
+
+/* Return the tile state to its initial state: the kernel then need not
+ * save its 8 KiB at every context switch. After a thread's last tile
+ * instruction of a forward call. */
+static inline void wg_amx_end(void) {
+#if WG_HAVE_AMX
+    __asm__ volatile("tilerelease" ::: "memory");
+#endif
+}
+
+#if WG_HAVE_AMX
+#define WG_AMX_LOAD(t, p, stride)                                                                  \
+    __asm__ volatile("tileloadd (%0,%1,1), %%tmm" #t ::"r"(p), "r"((long)(stride)) : "memory")
+#define WG_AMX_STORE(t, p, stride)                                                                 \
+    __asm__ volatile("tilestored %%tmm" #t ", (%0,%1,1)" ::"r"(p), "r"((long)(stride)) : "memory")
+/* tmm[c] += tmm[a] tmm[b] (AT&T operand order: B, A, C) */
+#define WG_AMX_DP(c, a, b) __asm__ volatile("tdpbf16ps %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::)
+#endif
+
+/* M rows [0, 32) x 32 outputs = V rows [0, 32) x U (chunks of 32 channels),
+ * for one position and one panel of 32 outputs.
+ * a: V's row 0 at this position (lda bytes between rows); b: the panel of U;
+ * c: M's row 0 (ldc bytes between rows; the second 16 outputs c2 floats
+ * on). On the way, one cache line per chunk from each of pf (npf lines)
+ * and pf2 (npf2), into the L2: what comes next (see wg_step_product). */
+static inline void wg_amx_group(int chunks, const uint16_t *a, size_t lda, const uint16_t *b,
+                                float *c, size_t ldc, size_t c2, const char *pf, int npf,
+                                const char *pf2, int npf2) {
+#if !WG_HAVE_AMX
+    (void)chunks, (void)a, (void)lda, (void)b, (void)c, (void)ldc, (void)c2;
+    (void)pf, (void)npf, (void)pf2, (void)npf2;
+    abort();
+#else
+    __asm__ volatile("tilezero %%tmm0\n\ttilezero %%tmm1\n\ttilezero %%tmm2\n\ttilezero %%tmm3" ::);
+    const uint16_t *a2 = (const uint16_t *)((const char *)a + 16 * lda);
+    for (int k = 0; k < chunks; k++) {
+        const int s = npf > 0 ? (npf + chunks - 1) / chunks : 0;
+        for (int i = k * s; i < (k + 1) * s && i < npf; i++)
+            __builtin_prefetch(pf + (size_t)i * 64, 0, 2);
+        const int s2 = npf2 > 0 ? (npf2 + chunks - 1) / chunks : 0;
+        for (int i = k * s2; i < (k + 1) * s2 && i < npf2; i++)
+            __builtin_prefetch(pf2 + (size_t)i * 64, 0, 2);
+        const uint16_t *bk = b + (size_t)k * 16 * 64;
+        WG_AMX_LOAD(4, a + 32 * k, lda);
+        WG_AMX_LOAD(6, bk, 128);
+        WG_AMX_DP(0, 4, 6);
+        WG_AMX_LOAD(7, bk + 32, 128);
+        WG_AMX_DP(1, 4, 7);
+        WG_AMX_LOAD(5, a2 + 32 * k, lda);
+        WG_AMX_DP(2, 5, 6);
+        WG_AMX_DP(3, 5, 7);
+    }
+    float *cr = (float *)((char *)c + 16 * ldc);
+    WG_AMX_STORE(0, c, ldc);
+    WG_AMX_STORE(1, c + c2, ldc);
+    WG_AMX_STORE(2, cr, ldc);
+    WG_AMX_STORE(3, cr + c2, ldc);
+#endif
+}
+
+#endif
