@@ -142,6 +142,10 @@ typedef int wg_i8 __attribute__((vector_size(32)));
 #include "winograd_bf16.h" /* after WG_ROWS and the vector types it uses */
 #include "winograd_fp16.h"
 
+#if WG_HAVE_AMX && !WG_HAVE_BF16
+#error "the AMX products need the BF16 engine around them (winograd_amx.h)"
+#endif
+
 /* The arithmetic of the products, a constant in each build of the template
  * (wg_work_*): FP32; BF16 (winograd_bf16.h); FP16 with vfmadd231ph, or the
  * same sums in software (winograd_fp16.h). WG_AMX: BF16's values and

@@ -44,7 +44,10 @@
 #include <stdint.h>
 #include <string.h>
 
-#if WG_HAVE_BF16 && defined(__x86_64__)
+/* As WG_HAVE_BF16 (GCC only: the AMX engine is BF16's around other
+ * products), stated on its own so that the order of the includes does not
+ * matter (conv_winograd.c checks that the two agree). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define WG_HAVE_AMX 1
 #else
 #define WG_HAVE_AMX 0

@@ -281,6 +281,8 @@ int main(int argc, char **argv) {
     test_network(64);
     /* last, so that the random inputs above stay those of earlier versions */
     test_layer(1, 12, 19, 40, 32); /* channels 48-63 padding only, 40-47 half of a vector */
+    /* A CPU with AMX runs it in this (GCC, AVX-512) build: never a silent skip */
+    CHECK_INT(bn_conv_winograd_has_precision(BN_PRECISION_AMX), bn_cpu_features_get()->amx_bf16);
     if (bn_conv_winograd_has_precision(BN_PRECISION_AMX)) {
         prec = BN_PRECISION_AMX;
         test_layer(1, 14, 14, 64, 64);   /* 9 tiles: one group of 32 rows, most past the batch */
