@@ -101,6 +101,13 @@ typedef struct bn_conv_gemm bn_conv_gemm;
  * Fails with BN_EINVAL for a geometry that is not a convolution. */
 int bn_conv_gemm_create(bn_conv_gemm **out, const bn_conv_geom *g, const float *kernel,
                         const float *bias, bn_error *err);
+/* The same in a precision: BN_PRECISION_AMX multiplies on AMX tiles where
+ * they run here (bfloat16 values, FP32 sums; not depthwise layers), every
+ * other precision (and AMX elsewhere) is FP32. */
+int bn_conv_gemm_create_precision(bn_conv_gemm **out, const bn_conv_geom *g, const float *kernel,
+                                  const float *bias, bn_precision precision, bn_error *err);
+/* Whether it runs on AMX tiles (so without OpenBLAS). */
+int bn_conv_gemm_uses_amx(const bn_conv_gemm *c);
 void bn_conv_gemm_free(bn_conv_gemm *c);
 /* Output size for an h x w input (0 when the kernel does not fit). */
 void bn_conv_gemm_out_size(const bn_conv_geom *g, int h, int w, int *oh, int *ow);

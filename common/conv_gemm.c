@@ -25,10 +25,22 @@
  * tasks are shared among the pool's threads (pool.h), as conv_direct.c does.
  * So a vector depends neither on the batch it was computed in nor on the
  * thread count.
+ *
+ * --precision amx (bn_conv_gemm_create_precision): the 1x1 and im2col paths
+ * multiply on AMX tiles instead (amx.h): each task's A rounded to bfloat16
+ * (vcvtneps2bf16) into a copy padded to whole tiles (rows to 32, k to 32,
+ * zeros), B rounded once at creation into tdpbf16ps' layout, FP32 sums,
+ * the valid rows and columns copied out, then bias and ReLU as in FP32.
+ * Rows do not mix and a task's shape depends on the layer alone, so the
+ * same guarantee holds. Depthwise stays FP32 (no GEMM in it).
  */
+#include "amx.h"
 #include "conv.h"
 #include "cpu.h"
+#include "f16.h"
 #include "pool.h"
+
+#include <immintrin.h>
 
 #include <cblas.h>
 #include <stdint.h>
@@ -48,7 +60,13 @@ struct bn_conv_gemm {
     int threads;          /* the pool's threads counted at creation (workspace per thread) */
     float *kernel;        /* (kh, kw, cin_g, cout) */
     float *bias;          /* (cout) */
+    int amx;              /* products on AMX tiles (--precision amx) */
+    int kp, np;           /* AMX: k and cout_g rounded up to 32 */
+    uint16_t *kb;         /* AMX: B per group, [group][np/16][kp/2][16][2] bfloat16 */
 };
+
+/* AMX: rows of a task rounded up to whole groups of two A tiles. */
+#define GEMM_AMX_ROWS 32
 
 enum { GEMM_1X1, GEMM_DEPTHWISE, GEMM_IM2COL };
 
@@ -59,8 +77,41 @@ void bn_conv_gemm_out_size(const bn_conv_geom *g, int h, int w, int *oh, int *ow
     *ow = pw >= ew && g->sw > 0 ? (int)((pw - ew) / g->sw + 1) : 0;
 }
 
+/* B of every group in tdpbf16ps' layout: for each 16 output columns, the
+ * k rows as pairs, each pair's 16 columns x 2 side by side; zeros past k
+ * and past cout_g. */
+static int gemm_pack_amx(bn_conv_gemm *c) {
+    const int cout = c->g.cout, nb = c->np / 16, pairs = c->kp / 2;
+    size_t count = (size_t)c->g.group * nb * pairs * 32;
+    c->kb = aligned_alloc(64, (count * sizeof(uint16_t) + 63) & ~(size_t)63);
+    if (!c->kb)
+        return BN_ENOMEM;
+    for (int gi = 0; gi < c->g.group; gi++)
+        for (int b = 0; b < nb; b++)
+            for (int pr = 0; pr < pairs; pr++)
+                for (int col = 0; col < 16; col++)
+                    for (int h = 0; h < 2; h++) {
+                        int kk = 2 * pr + h, co = b * 16 + col;
+                        float v = kk < c->k && co < c->cout_g
+                                      ? c->kernel[(size_t)kk * cout + (size_t)gi * c->cout_g + co]
+                                      : 0.0f;
+                        c->kb[(((size_t)gi * nb + b) * pairs + pr) * 32 + col * 2 + h] =
+                            bn_f32_to_bf16(v);
+                    }
+    return BN_OK;
+}
+
 int bn_conv_gemm_create(bn_conv_gemm **out, const bn_conv_geom *g, const float *kernel,
                         const float *bias, bn_error *err) {
+    return bn_conv_gemm_create_precision(out, g, kernel, bias, BN_PRECISION_FP32, err);
+}
+
+int bn_conv_gemm_uses_amx(const bn_conv_gemm *c) {
+    return c->amx;
+}
+
+int bn_conv_gemm_create_precision(bn_conv_gemm **out, const bn_conv_geom *g, const float *kernel,
+                                  const float *bias, bn_precision precision, bn_error *err) {
     *out = NULL;
     if (g->cin <= 0 || g->cout <= 0 || g->group <= 0 || g->cin % g->group || g->cout % g->group ||
         g->kh <= 0 || g->kw <= 0 || g->kh > 1024 || g->kw > 1024 || g->sh <= 0 || g->sw <= 0 ||
@@ -95,6 +146,19 @@ int bn_conv_gemm_create(bn_conv_gemm **out, const bn_conv_geom *g, const float *
     memcpy(c->kernel, kernel, nk * sizeof(float));
     if (bias)
         memcpy(c->bias, bias, (size_t)g->cout * sizeof(float));
+    /* AMX where it runs (the same test as the Winograd engine's) and there
+     * is a GEMM to do */
+    if (precision == BN_PRECISION_AMX && c->path != GEMM_DEPTHWISE && BN_HAVE_AMX &&
+        bn_conv_winograd_has_precision(BN_PRECISION_AMX) && bn_cpu_features_get()->avx512_bf16) {
+        c->amx = 1;
+        c->kp = (c->k + 31) / 32 * 32;
+        c->np = (c->cout_g + 31) / 32 * 32;
+        if (gemm_pack_amx(c)) {
+            bn_conv_gemm_free(c);
+            return bn_fail(err, BN_ENOMEM, "conv: out of memory for a %dx%dx%dx%d BF16 kernel",
+                           g->kh, g->kw, c->cin_g, g->cout);
+        }
+    }
     c->threads = bn_cpu_threads();
     c->threads = c->threads < 1                     ? 1
                  : c->threads > BN_POOL_MAX_THREADS ? BN_POOL_MAX_THREADS
@@ -110,6 +174,7 @@ void bn_conv_gemm_free(bn_conv_gemm *c) {
         return;
     free(c->kernel);
     free(c->bias);
+    free(c->kb);
     free(c);
     bn_pool_release();
 }
@@ -123,11 +188,25 @@ static size_t gemm_chunk_rows(const bn_conv_gemm *c, int oh, int ow) {
 }
 
 /* One task's im2col matrix, 64-byte aligned. */
-static size_t gemm_chunk_bytes(const bn_conv_gemm *c, int oh, int ow) {
+static size_t gemm_im2col_bytes(const bn_conv_gemm *c, int oh, int ow) {
     if (c->path != GEMM_IM2COL)
         return 0;
     size_t bytes = gemm_chunk_rows(c, oh, ow) * (size_t)c->k * c->g.group * sizeof(float);
     return (bytes + 63) & ~(size_t)63;
+}
+
+/* AMX: one group's A in bfloat16 (whole groups of rows, kp columns), then
+ * a 32 x 32 FP32 tile of C. */
+static size_t gemm_amx_bytes(const bn_conv_gemm *c, int oh, int ow) {
+    if (!c->amx)
+        return 0;
+    size_t rows = (gemm_chunk_rows(c, oh, ow) + GEMM_AMX_ROWS - 1) / GEMM_AMX_ROWS * GEMM_AMX_ROWS;
+    return rows * c->kp * sizeof(uint16_t) + GEMM_AMX_ROWS * 32 * sizeof(float);
+}
+
+/* One thread's scratch: im2col, then AMX's. */
+static size_t gemm_chunk_bytes(const bn_conv_gemm *c, int oh, int ow) {
+    return gemm_im2col_bytes(c, oh, ow) + gemm_amx_bytes(c, oh, ow);
 }
 
 size_t bn_conv_gemm_workspace(const bn_conv_gemm *c, int h, int w) {
@@ -228,6 +307,76 @@ typedef struct {
     bn_pool_queue q;
 } gemm_job;
 
+#if BN_HAVE_AMX
+/* Row r of A (k floats from src, rows lda apart) as kp bfloat16 at dst,
+ * rows [rows, rows_p) zero. vcvtneps2bf16: round to nearest even. */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) static void
+gemm_a_bf16(uint16_t *dst, const float *src, size_t lda, size_t rows, size_t rows_p, int k,
+            int kp) {
+    for (size_t r = 0; r < rows_p; r++) {
+        uint16_t *d = dst + r * kp;
+        if (r >= rows) {
+            memset(d, 0, (size_t)kp * sizeof *d);
+            continue;
+        }
+        const float *x = src + r * lda;
+        int i = 0;
+        for (; i + 16 <= k; i += 16)
+            _mm256_storeu_si256((__m256i *)(d + i),
+                                (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x + i)));
+        if (i < k) /* the last floats, zeros after them */
+            _mm256_storeu_si256((__m256i *)(d + i),
+                                (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(
+                                    (__mmask16)((1u << (k - i)) - 1), x + i)));
+        i = (k + 15) / 16 * 16;
+        memset(d + i, 0, (size_t)(kp - i) * sizeof *d);
+    }
+}
+#endif
+
+/* q (rows, cout_g columns of group gi, ldq) = A (rows, k; lda) B_gi on AMX
+ * tiles. ab: scratch for A in bfloat16, cb: 32 x 32 floats. The caller
+ * configured the tiles (bn_amx_begin). */
+static void gemm_amx(const bn_conv_gemm *c, int gi, const float *a, size_t lda, size_t rows,
+                     float *q, size_t ldq, uint16_t *ab, float *cb) {
+#if !BN_HAVE_AMX
+    (void)c, (void)gi, (void)a, (void)lda, (void)rows, (void)q, (void)ldq, (void)ab, (void)cb;
+    abort();
+#else
+    const int kp = c->kp, nb = c->np / 16, pairs = kp / 2;
+    const size_t rows_p = (rows + GEMM_AMX_ROWS - 1) / GEMM_AMX_ROWS * GEMM_AMX_ROWS;
+    gemm_a_bf16(ab, a, lda, rows, rows_p, c->k, kp);
+    const uint16_t *bg = c->kb + (size_t)gi * nb * pairs * 32;
+    for (size_t r = 0; r < rows_p; r += GEMM_AMX_ROWS) {
+        const uint16_t *a0 = ab + r * kp, *a1 = a0 + (size_t)16 * kp;
+        for (int b = 0; b < nb; b += 2) {
+            const uint16_t *b0 = bg + (size_t)b * pairs * 32, *b1 = b0 + (size_t)pairs * 32;
+            __asm__ volatile("tilezero %%tmm0\n\ttilezero %%tmm1\n\ttilezero %%tmm2\n\t"
+                             "tilezero %%tmm3" ::);
+            for (int kc = 0; kc < kp / 32; kc++) {
+                BN_AMX_LOAD(4, a0 + 32 * kc, kp * 2);
+                BN_AMX_LOAD(6, b0 + (size_t)kc * 16 * 32, 64);
+                BN_AMX_DP(0, 4, 6);
+                BN_AMX_LOAD(7, b1 + (size_t)kc * 16 * 32, 64);
+                BN_AMX_DP(1, 4, 7);
+                BN_AMX_LOAD(5, a1 + 32 * kc, kp * 2);
+                BN_AMX_DP(2, 5, 6);
+                BN_AMX_DP(3, 5, 7);
+            }
+            BN_AMX_STORE(0, cb, 32 * sizeof(float));
+            BN_AMX_STORE(1, cb + 16, 32 * sizeof(float));
+            BN_AMX_STORE(2, cb + 16 * 32, 32 * sizeof(float));
+            BN_AMX_STORE(3, cb + 16 * 32 + 16, 32 * sizeof(float));
+            size_t nr = rows - r < GEMM_AMX_ROWS ? rows - r : GEMM_AMX_ROWS;
+            int col0 = b * 16, nc = c->cout_g - col0 < 32 ? c->cout_g - col0 : 32;
+            for (size_t i = 0; i < nr; i++)
+                memcpy(q + (r + i) * ldq + (size_t)gi * c->cout_g + col0, cb + i * 32,
+                       (size_t)nc * sizeof(float));
+        }
+    }
+#endif
+}
+
 /* One task: output pixels [r0, r0 + rows) of image img. */
 static void gemm_task(const gemm_job *j, size_t img, size_t r0, size_t rows, float *a) {
     const bn_conv_gemm *c = j->c;
@@ -240,6 +389,24 @@ static void gemm_task(const gemm_job *j, size_t img, size_t r0, size_t rows, flo
         return;
     }
     float *q = o + r0 * cout;
+    if (c->amx) {
+        /* after the im2col chunk: A in bfloat16, then the C tile */
+        char *s = (char *)a + gemm_im2col_bytes(c, j->oh, j->ow);
+        uint16_t *ab = (uint16_t *)s;
+        float *cb =
+            (float *)(s + (gemm_amx_bytes(c, j->oh, j->ow) - GEMM_AMX_ROWS * 32 * sizeof(float)));
+        if (c->path == GEMM_IM2COL)
+            gemm_im2col(c, x, a, r0, rows, j->h, j->w, j->ow);
+        for (int gi = 0; gi < g->group; gi++) {
+            if (c->path == GEMM_1X1)
+                gemm_amx(c, gi, x + r0 * g->cin + (size_t)gi * cin_g, g->cin, rows, q, cout, ab,
+                         cb);
+            else
+                gemm_amx(c, gi, a + (size_t)gi * rows * k, k, rows, q, cout, ab, cb);
+        }
+        gemm_bias_relu(c, q, rows);
+        return;
+    }
     if (c->path == GEMM_1X1) {
         /* the image's pixels (h*w, cin) are A itself; group gi reads its channels */
         for (int gi = 0; gi < g->group; gi++)
@@ -261,11 +428,15 @@ static void gemm_work(void *arg, int tid, int nth) {
     gemm_job *j = arg;
     float *a = (float *)(j->workspace + (size_t)tid * j->ws_chunk);
     size_t hw = (size_t)j->oh * j->ow;
+    if (j->c->amx)
+        bn_amx_begin();
     for (unsigned task; bn_pool_take(&j->q, j->end, &task);) {
         size_t img = task / j->chunks, r0 = task % j->chunks * j->chunk;
         gemm_task(j, img, r0, hw - r0 < j->chunk ? hw - r0 : j->chunk, a);
         bn_pool_finish(&j->q, j->end);
     }
+    if (j->c->amx)
+        bn_amx_end();
 }
 
 void bn_conv_gemm_forward(const bn_conv_gemm *c, const float *in, float *out, int n, int h, int w,

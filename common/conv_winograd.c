@@ -142,7 +142,7 @@ typedef int wg_i8 __attribute__((vector_size(32)));
 #include "winograd_bf16.h" /* after WG_ROWS and the vector types it uses */
 #include "winograd_fp16.h"
 
-#if WG_HAVE_AMX && !WG_HAVE_BF16
+#if BN_HAVE_AMX && !WG_HAVE_BF16
 #error "the AMX products need the BF16 engine around them (winograd_amx.h)"
 #endif
 
@@ -1385,7 +1385,7 @@ WG_PRODUCT(wg_product_generic, , WG_F32, BN_WINOGRAD_PORTABLE)
  * WG_AMX_ROWS tiles (the block's last group past cnt: rows that nothing
  * reads), every chunk of 32 channels (padding channels are zero in V and
  * U). The prefetches of what comes next are dealt out over the groups. The
- * caller has configured the tiles (wg_amx_begin). */
+ * caller has configured the tiles (bn_amx_begin). */
 static __attribute__((noinline)) void wg_product_amx(wg_job *j, const float *v, float *m,
                                                      size_t cnt, int p, int cb, const void *unext,
                                                      int nth) {
@@ -1531,9 +1531,9 @@ static WG_AVX512 void wg_work_bf16(void *arg, int tid, int nth) {
 
 /* The AMX products (winograd_amx.h): BF16's engine around them. */
 static WG_AVX512 void wg_work_amx(void *arg, int tid, int nth) {
-    wg_amx_begin();
+    bn_amx_begin();
     wg_work(arg, tid, nth, WG_BF16, wg_product_amx, BN_WINOGRAD_AVX512);
-    wg_amx_end();
+    bn_amx_end();
     if (((wg_job *)arg)->stream)
         wg_stream_fence();
 }
@@ -1656,7 +1656,7 @@ static int wg_prepare_bf16(bn_conv *c, int cinp, int nblk, bn_error *err) {
             for (int ci = 0; ci < cinp32; ci++)
                 for (int co = 0; co < WG_COLS; co++)
                     ub[((panel * cinp32 + ci) / 2 * WG_COLS + co) * 2 + ci % 2] =
-                        ci < cin ? wg_bf16_of(u[(panel * cinp + ci) * WG_COLS + co]) : 0;
+                        ci < cin ? bn_f32_to_bf16(u[(panel * cinp + ci) * WG_COLS + co]) : 0;
     }
     if (!bn_kcache_release(c->packed))
         free(c->packed);
@@ -1936,7 +1936,7 @@ int bn_conv_winograd_has_precision(bn_precision p) {
     case BN_PRECISION_BF16:
         return WG_HAVE_BF16 && bn_conv_winograd_avx512() && bn_cpu_features_get()->avx512_bf16;
     case BN_PRECISION_AMX:
-        return WG_HAVE_AMX && bn_conv_winograd_avx512() && bn_cpu_features_get()->amx_bf16;
+        return BN_HAVE_AMX && bn_conv_winograd_avx512() && bn_cpu_features_get()->amx_bf16;
     case BN_PRECISION_FP16:
         return WG_HAVE_FP16 && bn_conv_winograd_avx512() &&
                (bn_cpu_features_get()->avx512_fp16 || (emu && *emu && strcmp(emu, "0") != 0));
@@ -2003,11 +2003,11 @@ static double wg_bench_amx(int reps, double seconds) {
     uint16_t *a = (uint16_t *)mem, *b = (uint16_t *)(mem + abytes);
     float *c = (float *)(mem + abytes + bbytes);
     for (size_t i = 0; i < abytes / 2; i++)
-        a[i] = wg_bf16_of((float)(i % 7) * 0.125f + 0.5f);
+        a[i] = bn_f32_to_bf16((float)(i % 7) * 0.125f + 0.5f);
     for (size_t i = 0; i < bbytes / 2; i++)
-        b[i] = wg_bf16_of((float)(i % 5) * 0.0625f - 0.125f);
+        b[i] = bn_f32_to_bf16((float)(i % 5) * 0.0625f - 0.125f);
     double best = 0;
-    wg_amx_begin();
+    bn_amx_begin();
     for (int r = 0; r < reps; r++) {
         long calls = 0;
         double t0 = wg_now(), t;
@@ -2020,7 +2020,7 @@ static double wg_bench_amx(int reps, double seconds) {
         } while (t - t0 < seconds);
         best = calls / (t - t0) > best ? calls / (t - t0) : best;
     }
-    wg_amx_end();
+    bn_amx_end();
     free(mem);
     return best * WG_AMX_ROWS * WG_COLS * WG_BENCH_K / 1e9;
 }
@@ -2098,7 +2098,7 @@ static void wg_bench_put(const wg_geom *g, char *base, size_t i, float x) {
         memcpy(base + 4 * i, &x, sizeof x);
         return;
     }
-    uint16_t h = g->fp16 ? bn_f32_to_f16(x) : wg_bf16_of(x);
+    uint16_t h = g->fp16 ? bn_f32_to_f16(x) : bn_f32_to_bf16(x);
     memcpy(base + 2 * i, &h, sizeof h);
 }
 
@@ -2152,13 +2152,13 @@ double bn_conv_winograd_products_gmacs(bn_precision p, int cin, int cout, int n,
     const size_t cnt = g->tiles < g->tb ? g->tiles : g->tb;
     double best = 0;
     if (prec == WG_AMX)
-        wg_amx_begin();
+        bn_amx_begin();
     for (int r = 0; r < reps; r++) {
         double rate = wg_bench_block(&j, product, cnt, same_position, seconds);
         best = rate > best ? rate : best;
     }
     if (prec == WG_AMX)
-        wg_amx_end();
+        bn_amx_end();
     free(mem);
     return best * (double)WG_P * cnt * g->cin * g->coutp / 1e9;
 }

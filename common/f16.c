@@ -76,3 +76,11 @@ void bn_f16_to_f32_array(const uint16_t *in, float *out, size_t n) {
     for (size_t i = 0; i < n; i++)
         out[i] = bn_f16_to_f32(in[i]);
 }
+
+uint16_t bn_f32_to_bf16(float f) {
+    uint32_t x = f32_bits(f);
+    if ((x & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((x >> 16) | 0x40);
+    x += 0x7fffu + ((x >> 16) & 1);
+    return (uint16_t)(x >> 16);
+}

@@ -643,7 +643,8 @@ int bn_graph_prepare(bn_graph *g, bn_conv_engine engine, int max_batch, const ch
                                 .dw = nd->a.dw,
                                 .group = nd->a.group,
                                 .relu = nd->a.relu};
-            rc = bn_conv_gemm_create(&nd->gen, &geo, nd->weight, nd->bias, err);
+            rc = bn_conv_gemm_create_precision(&nd->gen, &geo, nd->weight, nd->bias, g->precision,
+                                               err);
             if (rc)
                 return rc;
             ws = bn_conv_gemm_workspace(nd->gen, x.h, x.w);
@@ -697,8 +698,8 @@ bn_precision bn_graph_precision(const bn_graph *g) {
 static int graph_uses_blas(const bn_graph *g) {
     for (int i = 0; i < g->nn; i++) {
         const gnode *nd = &g->node[i];
-        if (nd->active && ((nd->fast && bn_conv_engine_of(nd->fast) == BN_CONV_DIRECT) || nd->gen ||
-                           nd->op == BN_OP_GEMM))
+        if (nd->active && ((nd->fast && bn_conv_engine_of(nd->fast) == BN_CONV_DIRECT) ||
+                           (nd->gen && !bn_conv_gemm_uses_amx(nd->gen)) || nd->op == BN_OP_GEMM))
             return 1;
     }
     return 0;

@@ -121,7 +121,9 @@ bn_conv_engine bn_graph_engine(const bn_graph *g);
 
 /* Before bn_graph_prepare: the arithmetic of the 3x3 convolutions' Winograd
  * products (conv.h; resolved, not BN_PRECISION_FAST). Default FP32. The
- * general convolutions (conv_gemm.c) and every other operator stay FP32. */
+ * general convolutions (conv_gemm.c) follow it under BN_PRECISION_AMX (tile
+ * GEMMs, depthwise excepted) and stay FP32 otherwise, as every other
+ * operator does. */
 void bn_graph_set_precision(bn_graph *g, bn_precision precision);
 /* After bn_graph_prepare: the precision the 3x3 convolutions run in (FP32
  * when they resolved to the direct engine), and the id recorded with the

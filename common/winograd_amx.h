@@ -33,9 +33,7 @@
  * outputs 0-15 and 16-31), 4-5 the two A tiles, 6-7 the two B tiles: 4
  * tdpbf16ps per 4 tile loads.
  *
- * The instructions are inline assembly, as for BF16 (GCC's AMX intrinsics
- * are macros of the same). The compiler never emits AMX code of its own, so
- * the tile registers hold their values between statements.
+ * The tile instructions and their configuration are amx.h's.
  */
 #ifndef BN_WINOGRAD_AMX_H
 #define BN_WINOGRAD_AMX_H
@@ -44,61 +42,13 @@
 #include <stdint.h>
 #include <string.h>
 
-/* As WG_HAVE_BF16 (GCC only: the AMX engine is BF16's around other
- * products), stated on its own so that the order of the includes does not
- * matter (conv_winograd.c checks that the two agree). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define WG_HAVE_AMX 1
-#else
-#define WG_HAVE_AMX 0
-#endif
+#include "amx.h"
 
 /* Rows of a group: two A tiles of 16. A block of tiles is a multiple of
  * it, so that a group's last rows are inside V and M (past the block's
  * count they hold another block's values, which only fill rows of M that
  * nothing reads). */
 #define WG_AMX_ROWS 32
-
-/* The 64-byte operand of ldtilecfg: palette 1, every tile 16 rows of 64
- * bytes. */
-typedef struct {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} wg_amx_config;
-
-/* Configure this thread's tiles (they start zeroed). Before a thread's
- * first tile instruction of a forward call. */
-static inline void wg_amx_begin(void) {
-#if WG_HAVE_AMX
-    wg_amx_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++) {
-        cfg.colsb[t] = 64;
-        cfg.rows[t] = 16;
-    }
-    __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
-#endif
-}
-
-/* Return the tile state to its initial state: the kernel then need not
- * save its 8 KiB at every context switch. After a thread's last tile
- * instruction of a forward call. */
-static inline void wg_amx_end(void) {
-#if WG_HAVE_AMX
-    __asm__ volatile("tilerelease" ::: "memory");
-#endif
-}
-
-#if WG_HAVE_AMX
-#define WG_AMX_LOAD(t, p, stride)                                                                  \
-    __asm__ volatile("tileloadd (%0,%1,1), %%tmm" #t ::"r"(p), "r"((long)(stride)) : "memory")
-#define WG_AMX_STORE(t, p, stride)                                                                 \
-    __asm__ volatile("tilestored %%tmm" #t ", (%0,%1,1)" ::"r"(p), "r"((long)(stride)) : "memory")
-/* tmm[c] += tmm[a] tmm[b] (AT&T operand order: B, A, C) */
-#define WG_AMX_DP(c, a, b) __asm__ volatile("tdpbf16ps %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::)
-#endif
 
 /* M rows [0, 32) x 32 outputs = V rows [0, 32) x U (chunks of 32 channels),
  * for one position and one panel of 32 outputs.
@@ -109,7 +59,7 @@ static inline void wg_amx_end(void) {
 static inline void wg_amx_group(int chunks, const uint16_t *a, size_t lda, const uint16_t *b,
                                 float *c, size_t ldc, size_t c2, const char *pf, int npf,
                                 const char *pf2, int npf2) {
-#if !WG_HAVE_AMX
+#if !BN_HAVE_AMX
     (void)chunks, (void)a, (void)lda, (void)b, (void)c, (void)ldc, (void)c2;
     (void)pf, (void)npf, (void)pf2, (void)npf2;
     abort();
@@ -124,20 +74,20 @@ static inline void wg_amx_group(int chunks, const uint16_t *a, size_t lda, const
         for (int i = k * s2; i < (k + 1) * s2 && i < npf2; i++)
             __builtin_prefetch(pf2 + (size_t)i * 64, 0, 2);
         const uint16_t *bk = b + (size_t)k * 16 * 64;
-        WG_AMX_LOAD(4, a + 32 * k, lda);
-        WG_AMX_LOAD(6, bk, 128);
-        WG_AMX_DP(0, 4, 6);
-        WG_AMX_LOAD(7, bk + 32, 128);
-        WG_AMX_DP(1, 4, 7);
-        WG_AMX_LOAD(5, a2 + 32 * k, lda);
-        WG_AMX_DP(2, 5, 6);
-        WG_AMX_DP(3, 5, 7);
+        BN_AMX_LOAD(4, a + 32 * k, lda);
+        BN_AMX_LOAD(6, bk, 128);
+        BN_AMX_DP(0, 4, 6);
+        BN_AMX_LOAD(7, bk + 32, 128);
+        BN_AMX_DP(1, 4, 7);
+        BN_AMX_LOAD(5, a2 + 32 * k, lda);
+        BN_AMX_DP(2, 5, 6);
+        BN_AMX_DP(3, 5, 7);
     }
     float *cr = (float *)((char *)c + 16 * ldc);
-    WG_AMX_STORE(0, c, ldc);
-    WG_AMX_STORE(1, c + c2, ldc);
-    WG_AMX_STORE(2, cr, ldc);
-    WG_AMX_STORE(3, cr + c2, ldc);
+    BN_AMX_STORE(0, c, ldc);
+    BN_AMX_STORE(1, c + c2, ldc);
+    BN_AMX_STORE(2, cr, ldc);
+    BN_AMX_STORE(3, cr + c2, ldc);
 #endif
 }
 

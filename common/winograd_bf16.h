@@ -38,17 +38,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* float -> bfloat16, round to nearest even (NaN kept a NaN): for U, at
- * creation; the same rounding as vcvtne2ps2bf16 on V. */
-static inline uint16_t wg_bf16_of(float f) {
-    uint32_t x;
-    memcpy(&x, &f, sizeof x);
-    if ((x & 0x7fffffffu) > 0x7f800000u)
-        return (uint16_t)((x >> 16) | 0x40);
-    x += 0x7fffu + ((x >> 16) & 1);
-    return (uint16_t)(x >> 16);
-}
-
 #ifdef __clang__
 #define WG_HAVE_BF16 0
 #else

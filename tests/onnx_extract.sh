@@ -129,4 +129,22 @@ run=$(q "$DB" "SELECT max(id) FROM runs")
 check_eq "predict, model changed since: exit 1" "$?" 1
 check_eq "predict, model changed since: one line" "$(wc -l <"$T/err")" 1
 check_match "predict, model changed since: names it" "$(cat "$T/err")" "bvlc_googlenet.onnx has changed since feature set '.*' was extracted from it"
+
+# --precision amx (where AMX runs): every convolution on AMX tiles, the 3x3
+# ones through Winograd, the 1x1, 5x5 and 7x7 ones as tile GEMMs, so no
+# OpenBLAS in the id; within BF16's error of the reference embeddings
+# (measured 2.1e-2 median on the 3,000 photos, docs/PERFORMANCE.md), and
+# verify recomputes them bit for bit.
+if grep -qw amx_bf16 /proc/cpuinfo; then
+    out=$("$EXTRACT" --db "$DB" --model "$G" --precision amx --json --quiet "$T/ds")
+    check_match "googlenet amx: its own set" "$out" '"featureset":"bvlc_googlenet/pool5/7x7_s1/.*/f32/amx".*"extracted":120.*"precision":"amx"'
+    aid=$(q "$DB" "SELECT id FROM featuresets WHERE model = 'bvlc_googlenet' AND precision = 'amx'")
+    check_eq "googlenet amx: every convolution on tiles, no OpenBLAS" "$(q "$DB" "SELECT group_concat(DISTINCT engine) FROM vectors WHERE featureset = $aid")" "winograd-amx-bf16"
+    stats=$(q "$DB" ".load $EXT" "SELECT count(*), max($rel) <= 6e-2, min($rel) >= 1e-3, printf('%.2e', max($rel))
+        FROM vectors a JOIN vectors b ON a.sha256 = b.sha256 WHERE a.featureset = $aid AND b.featureset = 2")
+    echo "GoogLeNet pool5 in amx vs embeddings.npy: $stats (count, within 6e-2, BF16's error at least, max rel L2)"
+    check_match "googlenet amx: 120 vectors within BF16's error of embeddings.npy" "$stats" '^120\|1\|1\|'
+    out=$("$EXTRACT" verify --db "$DB" --features "$aid" --sample 16 --json "$T/ds")
+    check_match "verify googlenet amx: bitwise" "$out" '"checked":16,"identical":16,"close":0,"differ":0'
+fi
 finish
