@@ -4,6 +4,7 @@
  *
  *   bench_graph MODEL.onnx [--conv auto|direct|winograd] [--batch 8]
  *               [--threads 2] [--reps 5] [--layer TENSOR]
+ *               [--precision fp32|fast|bf16|fp16|amx]
  *
  * Runs the graph up to --layer (default: the whole network, through its
  * last tensor, as ONNX Runtime does) at the model's input size on a batch
@@ -18,6 +19,7 @@
 #include "cpu.h"
 #include "graph.h"
 #include "onnx.h"
+#include "precision.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -30,10 +32,15 @@ int main(int argc, char **argv) {
     bn_conv_engine engine = BN_CONV_AUTO;
     int batch = 8, threads = 2, reps = 5;
     const char *layer = NULL;
+    bn_precision prec = BN_PRECISION_FP32;
     static const struct option longopts[] = {
-        {"conv", required_argument, 0, 'c'},    {"batch", required_argument, 0, 'b'},
-        {"threads", required_argument, 0, 't'}, {"reps", required_argument, 0, 'r'},
-        {"layer", required_argument, 0, 'l'},   {0, 0, 0, 0},
+        {"conv", required_argument, 0, 'c'},
+        {"batch", required_argument, 0, 'b'},
+        {"threads", required_argument, 0, 't'},
+        {"reps", required_argument, 0, 'r'},
+        {"layer", required_argument, 0, 'l'},
+        {"precision", required_argument, 0, 'P'},
+        {0, 0, 0, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -48,16 +55,29 @@ int main(int argc, char **argv) {
         case 't': threads = atoi(optarg); break;
         case 'r': reps = atoi(optarg); break;
         case 'l': layer = optarg; break;
+        case 'P':
+            if (bn_precision_parse(optarg, &prec)) {
+                fprintf(stderr, "bench_graph: --precision %s: fp32, fast, bf16, fp16 or amx\n",
+                        optarg);
+                return 2;
+            }
+            break;
         default: return 2;
         }
     }
     if (optind != argc - 1 || batch < 1 || reps < 1 || reps > 1000) {
         fprintf(stderr, "usage: bench_graph MODEL.onnx [--conv E] [--batch N] [--threads N] "
-                        "[--reps N] [--layer TENSOR]\n");
+                        "[--reps N] [--layer TENSOR] [--precision P]\n");
         return 2;
     }
     bn_cpu_set_threads(threads);
     bn_error err = {0};
+    char why[256];
+    if (bn_precision_resolve(prec, &prec, why, sizeof why, &err)) {
+        fprintf(stderr, "bench_graph: %s\n", err.msg);
+        return 1;
+    }
+    printf("INFO precision %s\n", why);
     bn_graph *g;
     bn_onnx_info info;
     if (bn_onnx_load(&g, argv[optind], &info, &err) ||
@@ -67,6 +87,7 @@ int main(int argc, char **argv) {
     }
     if (!layer)
         layer = bn_graph_tensor_name(g, bn_graph_tensor_count(g) - 1);
+    bn_graph_set_precision(g, prec);
     if (bn_graph_prepare(g, engine, batch, &layer, 1, &err)) {
         fprintf(stderr, "bench_graph: %s\n", err.msg);
         bn_graph_free(g);
@@ -92,10 +113,11 @@ int main(int argc, char **argv) {
     qsort(t, (size_t)reps, sizeof *t, bench_cmp_double);
     const char *base = strrchr(argv[optind], '/');
     base = base ? base + 1 : argv[optind];
-    printf("RESULT runtime=bottleneck model=%s layer=%s conv=%s batch=%d threads=%d reps=%d "
-           "s_median=%.4f s_min=%.4f img_s_median=%.3f img_s_best=%.3f memory_mib=%zu\n",
-           base, layer, bn_conv_engine_name(engine), batch, threads, reps, t[reps / 2], t[0],
-           batch / t[reps / 2], batch / t[0], bn_graph_memory(g) >> 20);
+    printf("RESULT runtime=bottleneck model=%s layer=%s conv=%s precision=%s batch=%d threads=%d "
+           "reps=%d s_median=%.4f s_min=%.4f img_s_median=%.3f img_s_best=%.3f memory_mib=%zu\n",
+           base, layer, bn_conv_engine_name(engine), bn_precision_name(bn_graph_precision(g)),
+           batch, threads, reps, t[reps / 2], t[0], batch / t[reps / 2], batch / t[0],
+           bn_graph_memory(g) >> 20);
     for (int op = 0; op < BN_OP_COUNT; op++)
         if (prof[op] > 0)
             printf("OP %-18s %6.1f%%  %.2f ms/img\n", bn_graph_op_name((bn_op)op),

@@ -182,7 +182,9 @@ fi
 #    through bottleneck's graph executor (bench/bench_graph, the whole network
 #    to `prob`, --conv auto) and ONNX Runtime 1.30 on the same file
 #    (bench/ort_model.js, with the onnxruntime-node peers.sh installed), batch
-#    8, 2 threads, GOOGLENET_ROUNDS (default 5) pairs back to back.
+#    8, 2 threads, GOOGLENET_ROUNDS (default 5) pairs back to back; in each
+#    round also bench_graph --precision fast (AMX runs every convolution of it
+#    on tiles; BF16 and FP16 only its 3x3 ones).
 graph="$build/bench/bench_graph"
 googlenet="$shared/models/bvlc_googlenet.onnx"
 ort_modules="$peers_work/ort/node_modules"
@@ -191,6 +193,8 @@ if [ -x "$graph" ] && [ -f "$googlenet" ] && [ "${GOOGLENET_ROUNDS:-5}" -gt 0 ];
     for i in $(seq "${GOOGLENET_ROUNDS:-5}"); do
         "$graph" "$googlenet" --reps 3 | grep '^RESULT' | sed "s/^RESULT /RESULT gl_round=$i /" |
             tee -a "$log"
+        "$graph" "$googlenet" --reps 3 --precision fast | grep '^RESULT' |
+            sed "s/^RESULT /RESULT gl_round=$i gl_fast=1 /" | tee -a "$log"
         if [ -d "$ort_modules/onnxruntime-node" ] && command -v node >/dev/null; then
             NODE_PATH="$ort_modules" node "$root/bench/ort_model.js" "$googlenet" 224 8 3 2 |
                 grep '^RESULT' | sed "s/^RESULT /RESULT gl_round=$i /" | tee -a "$log"
@@ -348,14 +352,20 @@ gl = {}
 for l in lines:
     if l.startswith('RESULT gl_round='):
         r = kv(l)
-        gl.setdefault(r['gl_round'], {})['ours' if r.get('runtime') == 'bottleneck' else 'ort'] = \
-            float(r['img_s_median'])
+        name = ('fast' if r.get('gl_fast') else 'ours') if r.get('runtime') == 'bottleneck' else 'ort'
+        gl.setdefault(r['gl_round'], {})[name] = float(r['img_s_median'])
 gr = sorted(d['ours'] / d['ort'] for d in gl.values() if 'ours' in d and 'ort' in d)
 if gr:
     print(f"RATIO paired GoogLeNet bottleneck/onnxruntime median={gr[len(gr) // 2]:.2f} "
           f"min={gr[0]:.2f} max={gr[-1]:.2f} rounds={len(gr)} (bottleneck "
           + ', '.join('%.1f' % d.get('ours', 0) for d in gl.values()) + "; ONNX Runtime "
           + ', '.join('%.1f' % d.get('ort', 0) for d in gl.values()) + " images/s)")
+gf = sorted(d['fast'] / d['ours'] for d in gl.values() if 'fast' in d and 'ours' in d)
+if gf:
+    prec = [kv(l).get('precision') for l in lines if l.startswith('RESULT gl_round=') and 'gl_fast=1' in l]
+    print(f"RATIO paired GoogLeNet precision_fast/fp32 median={gf[len(gf) // 2]:.2f} "
+          f"min={gf[0]:.2f} max={gf[-1]:.2f} rounds={len(gf)} (fast is {prec[0] if prec else '?'}: "
+          + ', '.join('%.1f' % d.get('fast', 0) for d in gl.values()) + " images/s)")
 foreign = [l for l in lines if 'foreign_cores_avg=' in l]
 worst = max((float(kv(l)['foreign_cores_avg']) for l in foreign), default=0)
 print(f"INFO worst foreign_cores_avg={worst:.2f} (0 = quiet machine; above ~0.3 the numbers are noisy)")
