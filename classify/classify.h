@@ -73,8 +73,11 @@ int cl_report(const cl_opts *o);
 
 /* ---- util.c ---- */
 
-/* Print "bottleneck-classify: <msg>" on stderr and return CL_EXIT_FATAL. */
+/* Print "bottleneck-classify: <msg>" on stderr (and with --json the object
+ * below on stdout) and return CL_EXIT_FATAL. */
 int cl_fail(const char *msg);
+/* With on (--json), cl_fail also prints {"ok":false,"error":...} on stdout. */
+void cl_fail_json(int on);
 int cl_failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Open the database for these commands (it must exist). */

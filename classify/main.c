@@ -571,6 +571,7 @@ int main(int argc, char **argv) {
         set_option(&o, c, name);
     }
     check_options(&o, cmd);
+    cl_fail_json(o.json);
     int rc = cmd == CMD_TRAIN     ? cl_train(&o)
              : cmd == CMD_RUNS    ? cl_runs(&o)
              : cmd == CMD_SHOW    ? cl_show(&o)

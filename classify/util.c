@@ -8,8 +8,19 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+/* --json: a fatal error is also one object on stdout, {"ok":false,
+ * "error":...}, so that a script reading stdout always gets one. */
+static int fail_json;
+
+void cl_fail_json(int on) {
+    fail_json = on;
+}
+
 int cl_fail(const char *msg) {
     fprintf(stderr, "bottleneck-classify: %s\n", msg);
+    if (fail_json) {
+        bn_json_error(stdout, msg);
+    }
     return CL_EXIT_FATAL;
 }
 

@@ -65,3 +65,9 @@ void bn_json_number(FILE *f, double v) {
     else
         fputs("null", f);
 }
+
+void bn_json_error(FILE *f, const char *msg) {
+    fputs("{\"ok\":false,\"error\":", f);
+    bn_json_string(f, msg);
+    fputs("}\n", f);
+}

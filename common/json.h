@@ -1,5 +1,5 @@
 /*
- * json.h: the two JSON value writers every program's --json output needs.
+ * json.h: the JSON writers every program's --json output needs.
  * Writes to the stream the program hands in; nothing else.
  */
 #ifndef BN_JSON_H
@@ -14,5 +14,9 @@ void bn_json_string(FILE *f, const char *s);
 
 /* A number with 10 significant digits; NaN and infinities as null. */
 void bn_json_number(FILE *f, double v);
+
+/* The one object a command prints when it cannot go on:
+ * {"ok":false,"error":msg} and a newline. */
+void bn_json_error(FILE *f, const char *msg);
 
 #endif

@@ -221,7 +221,7 @@ static void verify_report(const verify_args *a, const verify_ctx *c, const char 
            st->changed, st->unreadable);
     bn_json_number(stdout, st->worst);
     /* which: path (whole when another dataset's), relative L2, who stored it */
-    printf(",\"differing\":[");
+    printf(",\"ok\":true,\"differing\":[");
     for (long i = 0; i < c->ndiffer; i++) {
         printf("%s{\"path\":", i ? "," : "");
         bn_json_string(stdout, c->differ[i].path);
@@ -232,6 +232,15 @@ static void verify_report(const verify_args *a, const verify_ctx *c, const char 
         printf("}");
     }
     printf("]}\n");
+}
+
+/* A fatal error: one line on stderr and, with --json, {"ok":false,
+ * "error":...} on stdout (as extract, merge and export give). */
+static void verify_fatal(int json, const char *msg) {
+    fprintf(stderr, "bottleneck-extract verify: %s\n", msg);
+    if (json) {
+        bn_json_error(stdout, msg);
+    }
 }
 
 int extract_verify_main(int argc, char **argv) {
@@ -253,22 +262,24 @@ int extract_verify_main(int argc, char **argv) {
     int dim;
     char dtype[8];
     if (bn_image_init(argv[0], &err) || bn_store_open(&s, db, 0, &err)) {
-        fprintf(stderr, "bottleneck-extract verify: %s\n", err.msg);
+        verify_fatal(a.json, err.msg);
         goto done;
     }
     if (!features) {
         int count = only_featureset(s, fsname, sizeof fsname);
         if (count != 1) {
-            fprintf(stderr,
-                    "bottleneck-extract verify: %s: %s; name one with --features (list: sqlite3 "
-                    "%s 'SELECT id, name FROM featuresets')\n",
-                    db, count == 0 ? "no extracted feature set" : "several feature sets", db);
+            char msg[8400];
+            snprintf(msg, sizeof msg,
+                     "%s: %s; name one with --features (list: sqlite3 %s 'SELECT id, name FROM "
+                     "featuresets')",
+                     db, count == 0 ? "no extracted feature set" : "several feature sets", db);
+            verify_fatal(a.json, msg);
             goto done;
         }
         features = fsname;
     }
     if (bn_store_featureset_find(s, features, &fs, &dim, dtype, &err)) {
-        fprintf(stderr, "bottleneck-extract verify: %s\n", err.msg);
+        verify_fatal(a.json, err.msg);
         goto done;
     }
     bn_progress_start(&ctx.bar, stderr, "verify", "vec", 0, ctx.quiet || ctx.json);
@@ -276,12 +287,11 @@ int extract_verify_main(int argc, char **argv) {
     int rc = bn_verify_run(s, fs, a.root, a.weights, &a.o, on_differ, on_progress, &ctx, &st, &err);
     bn_progress_finish(&ctx.bar);
     if (rc) {
-        fprintf(stderr, "bottleneck-extract verify: %s\n", err.msg);
+        verify_fatal(a.json, err.msg);
         goto done;
     }
     if (ctx.out_of_memory) {
-        fprintf(stderr,
-                "bottleneck-extract verify: out of memory listing the vectors that differ\n");
+        verify_fatal(a.json, "out of memory listing the vectors that differ");
         goto done;
     }
     status = st.differ > st.repaired ? 3 : 0;

@@ -285,9 +285,7 @@ int extract_export_main(int argc, char **argv) {
     if (rc) {
         fprintf(stderr, "bottleneck-extract export: %s\n", err.msg);
         if (json) {
-            printf("{\"ok\":false,\"error\":");
-            bn_json_string(stdout, err.msg);
-            printf("}\n");
+            bn_json_error(stdout, err.msg);
         }
         return 1;
     }

@@ -271,6 +271,16 @@ static int open_network(const char *model_path, const char *weights_path, bn_ext
     return BN_OK;
 }
 
+/* A fatal error: one line on stderr and, with --json, one object on stdout
+ * ({"ok":false,"error":...}), so that a script reading stdout always gets
+ * one, as merge and export give. */
+static void extract_fatal(int json, const char *msg) {
+    fprintf(stderr, "bottleneck-extract: %s\n", msg);
+    if (json) {
+        bn_json_error(stdout, msg);
+    }
+}
+
 /* bottleneck-extract layers: every tensor with its shape (per image: C, H,
  * W) and the op that writes it, at the model's input size. */
 static int list_layers(const char *model_path, const char *weights_arg, int size, int json) {
@@ -299,7 +309,7 @@ static int list_layers(const char *model_path, const char *weights_arg, int size
     if (!rc)
         rc = bn_graph_infer(g, size, size, &err);
     if (rc) {
-        fprintf(stderr, "bottleneck-extract: %s\n", err.msg);
+        extract_fatal(json, err.msg);
         bn_graph_free(g);
         return EXIT_FATAL;
     }
@@ -575,14 +585,14 @@ static int find_weights(const extract_opts *a, char *path, size_t cap, bn_error 
         if (!rc && a->weights_arg && snprintf(path, cap, "%s", a->weights_arg) >= (int)cap)
             rc = bn_fail(err, BN_EINVAL, "%s: path is too long", a->weights_arg);
         if (rc) {
-            fprintf(stderr, "bottleneck-extract: %s\n", err->msg);
+            extract_fatal(a->json, err->msg);
             return EXIT_FATAL;
         }
         bn_progress_finish(&bar);
         if (!a->quiet)
             fprintf(stderr, "weights: %s\n", path);
     } else if (!a->model_path && bn_weights_locate(path, cap, a->weights_arg, err)) {
-        fprintf(stderr, "bottleneck-extract: %s\n", err->msg);
+        extract_fatal(a->json, err->msg);
         return EXIT_FATAL;
     }
     return 0;
@@ -592,7 +602,7 @@ static int find_weights(const extract_opts *a, char *path, size_t cap, bn_error 
  * the message printed. */
 static int scan_dataset(extract_opts *a, bn_dataset *ds, bn_error *err) {
     if (bn_dataset_scan(ds, a->root, err)) {
-        fprintf(stderr, "bottleneck-extract: %s\n", err->msg);
+        extract_fatal(a->json, err->msg);
         return EXIT_FATAL;
     }
     size_t whole = ds->n;
@@ -852,18 +862,20 @@ static int run_extract(const extract_opts *a, bn_dataset *ds, network *net) {
     memset(&res, 0, sizeof res);
     bn_error_clear(&res.err);
     if (!realpath(a->root, res.root_abs)) {
-        fprintf(stderr, "bottleneck-extract: %s: cannot resolve the folder's path\n", a->root);
+        char msg[4200];
+        snprintf(msg, sizeof msg, "%s: cannot resolve the folder's path", a->root);
+        extract_fatal(a->json, msg);
         goto done;
     }
     if (bn_store_open(&store, a->db_path, BN_STORE_CREATE, &res.err)) {
-        fprintf(stderr, "bottleneck-extract: %s\n", res.err.msg);
+        extract_fatal(a->json, res.err.msg);
         goto done;
     }
     if (!a->quiet)
         extract_warn_unverified(store, a->db_path, "bottleneck-extract");
     if (bn_datasets_for_folder(store, a->dataset_name, res.root_abs, ds, a->keep_missing, &res.dsi,
                                &res.err)) {
-        fprintf(stderr, "bottleneck-extract: %s\n", res.err.msg);
+        extract_fatal(a->json, res.err.msg);
         goto done;
     }
     /* The extractor owns the graphs from here on, or has freed them. */
@@ -871,7 +883,7 @@ static int run_extract(const extract_opts *a, bn_dataset *ds, network *net) {
     net->g = NULL;
     net->m.exact = NULL;
     if (created) {
-        fprintf(stderr, "bottleneck-extract: %s\n", res.err.msg);
+        extract_fatal(a->json, res.err.msg);
         goto done;
     }
     ds->id = res.dsi.id;
@@ -962,7 +974,7 @@ int main(int argc, char **argv) {
     if (load_network(&a, argv[0], weights_path, &net, &err)) {
         bn_graph_free(net.g);
         bn_graph_free(net.m.exact);
-        fprintf(stderr, "bottleneck-extract: %s\n", err.msg);
+        extract_fatal(a.json, err.msg);
         bn_dataset_free(&ds);
         return EXIT_FATAL;
     }

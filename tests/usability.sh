@@ -85,6 +85,26 @@ mkdir -p "$T/other/validation/cat" "$T/other/validation/dog"
 cp "$(ls "$T/ds/validation/cat/"* | head -n 1)" "$T/other/validation/cat/0000.jpg"
 cp "$(ls "$T/ds/validation/dog/"* | head -n 1)" "$T/other/validation/dog/"
 run --db "$T/c.db" "$T/other" # size 32: not the script's feature set
+# With --json, a fatal error is one object on stdout too ({"ok":false,
+# "error":...}, the stderr line's message), exit 1, for every program (a
+# script reading stdout always gets one object); verify's report says ok.
+json_fatal() { # json_fatal DESCRIPTION EXPECTED_MESSAGE_REGEX COMMAND...
+    what=$1 want=$2
+    shift 2
+    out=$("$@" 2>"$T/e.txt"); rc=$?
+    check_eq "$what: exit 1" "$rc" 1
+    check_match "$what: one JSON object on stdout" "$out" "^\{\"ok\":false,\"error\":\"$want"
+    check_eq "$what: one line on stdout" "$(printf '%s\n' "$out" | wc -l)" 1
+    check_match "$what: the same message on stderr" "$(cat "$T/e.txt")" "$want"
+}
+json_fatal "extract, no such folder" "$T/nope: " "$EXTRACT" --weights "$WEIGHTS" --db "$DB" --json "$T/nope"
+json_fatal "extract, not a database" "$T/ds/train/cat/" "$EXTRACT" --weights "$WEIGHTS" --db "$(ls -d "$T"/ds/train/cat/* | head -n 1)" --json "$T/ds"
+json_fatal "extract layers, not a model" "$T/" "$EXTRACT" layers --model "$DB" --json
+json_fatal "verify, several feature sets" "$DB: several feature sets" "$EXTRACT" verify --weights "$WEIGHTS" --db "$DB" --json "$T/ds"
+json_fatal "classify, no such feature set" "$DB: no feature set 'nope'" "$CLASSIFY" --db "$DB" --features nope --json
+json_fatal "predict, no such run" "$DB: no run 99" "$CLASSIFY" predict --db "$DB" --run 99 --json "$T/ds"
+out=$("$EXTRACT" verify --weights "$WEIGHTS" --db "$DB" --features 1 --sample 2 --json "$T/ds" 2>/dev/null)
+check_match "verify --json: ok" "$out" '"ok":true,"differing":\[\]\}$'
 out=$(DB="$T/c.db" BUILD="$BN_BUILD_DIR" BN_SKIP_BUILD=1 bash "$BN_SOURCE_DIR/scripts/catsdogs.sh" "$T/ds" "$WEIGHTS" 2>&1)
 check_eq "scripts/catsdogs.sh: exit 0" "$?" 0
 check "scripts/catsdogs.sh: no NULL query vector" sh -c "! printf '%s' \"\$1\" | grep -q 'query vector is NULL'" _ "$out"
