@@ -42,27 +42,45 @@ typedef struct {
     ino_t ino;
 } dir_id;
 
+/* A set of them, searched linearly: a dataset has few folders. */
+typedef struct {
+    dir_id *v;
+    size_t n, cap;
+} dir_set;
+
+static int dir_set_has(const dir_set *s, const struct stat *st) {
+    for (size_t i = 0; i < s->n; i++)
+        if (s->v[i].dev == st->st_dev && s->v[i].ino == st->st_ino)
+            return 1;
+    return 0;
+}
+
+/* 0 added, -1 out of memory. */
+static int dir_set_add(dir_set *s, const struct stat *st) {
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 64;
+        dir_id *p = realloc(s->v, cap * sizeof *p);
+        if (!p)
+            return -1;
+        s->v = p;
+        s->cap = cap;
+    }
+    s->v[s->n++] = (dir_id){st->st_dev, st->st_ino};
+    return 0;
+}
+
 typedef struct {
     bn_dataset *ds;
-    dir_id *seen;
-    size_t nseen, capseen;
+    dir_set seen;    /* every folder walked */
+    dir_set classes; /* the class folders (root/CLASS, root/SPLIT/CLASS), known before any walk */
     bn_error *err;
 } scan_ctx;
 
+/* 1 if walked before, else 0 (now marked), -1 out of memory. */
 static int seen_before(scan_ctx *c, const struct stat *st) {
-    for (size_t i = 0; i < c->nseen; i++)
-        if (c->seen[i].dev == st->st_dev && c->seen[i].ino == st->st_ino)
-            return 1;
-    if (c->nseen == c->capseen) {
-        size_t cap = c->capseen ? 2 * c->capseen : 64;
-        dir_id *p = realloc(c->seen, cap * sizeof *p);
-        if (!p)
-            return -1;
-        c->seen = p;
-        c->capseen = cap;
-    }
-    c->seen[c->nseen++] = (dir_id){st->st_dev, st->st_ino};
-    return 0;
+    if (dir_set_has(&c->seen, st))
+        return 1;
+    return dir_set_add(&c->seen, st);
 }
 
 static char *join(const char *a, const char *b) {
@@ -216,7 +234,9 @@ static int walk_class(scan_ctx *c, const char *abs, const char *rel, const char 
             if (bn_dataset_is_image_name(names[i]) && add_item(c->ds, r, label, split))
                 rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", abs);
         } else if (S_ISDIR(st.st_mode)) {
-            int seen = seen_before(c, &st);
+            /* a link to a class folder (this one's or another's): its images
+             * are that class's, filed by its own walk whatever the order */
+            int seen = dir_set_has(&c->classes, &st) ? 1 : seen_before(c, &st);
             if (seen < 0)
                 rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", abs);
             else if (!seen)
@@ -260,6 +280,46 @@ static int cmp_names(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The class folders of root, as bn_dataset_scan will find them, into
+ * c->classes. Entries that cannot be read are left to the walk to report. */
+static int collect_classes(scan_ctx *c, const char *root) {
+    char **names;
+    size_t n;
+    if (list_dir(root, &names, &n, c->err))
+        return BN_OK;
+    int rc = BN_OK;
+    for (size_t i = 0; i < n && rc == BN_OK; i++) {
+        char *a = join(root, names[i]);
+        struct stat st;
+        if (!a) {
+            rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", root);
+        } else if (stat(a, &st) == 0 && S_ISDIR(st.st_mode)) {
+            if (bn_dataset_is_split_name(names[i]) && has_subdir(a)) {
+                char **classes;
+                size_t nc;
+                if (list_dir(a, &classes, &nc, c->err) == BN_OK) {
+                    for (size_t j = 0; j < nc && rc == BN_OK; j++) {
+                        char *ca = join(a, classes[j]);
+                        struct stat cs;
+                        if (!ca)
+                            rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", root);
+                        else if (stat(ca, &cs) == 0 && S_ISDIR(cs.st_mode) &&
+                                 dir_set_add(&c->classes, &cs))
+                            rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", root);
+                        free(ca);
+                    }
+                    free_names(classes, nc);
+                }
+            } else if (dir_set_add(&c->classes, &st)) {
+                rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", root);
+            }
+        }
+        free(a);
+    }
+    free_names(names, n);
+    return rc;
+}
+
 int bn_dataset_scan(bn_dataset *ds, const char *root, bn_error *err) {
     memset(ds, 0, sizeof *ds);
     struct stat st;
@@ -271,10 +331,14 @@ int bn_dataset_scan(bn_dataset *ds, const char *root, bn_error *err) {
         return bn_fail(err, BN_ENOMEM, "%s: out of memory", root);
 
     scan_ctx c = {.ds = ds, .err = err};
-    seen_before(&c, &st);
     char **names;
     size_t n;
-    int rc = list_dir(root, &names, &n, err);
+    int rc = seen_before(&c, &st) < 0 ? bn_fail(err, BN_ENOMEM, "%s: out of memory", root)
+                                      : collect_classes(&c, root);
+    if (rc == BN_OK)
+        rc = list_dir(root, &names, &n, err);
+    else
+        names = NULL, n = 0;
     for (size_t i = 0; i < n && rc == BN_OK; i++) {
         char *a = join(root, names[i]);
         if (!a) {
@@ -310,7 +374,8 @@ int bn_dataset_scan(bn_dataset *ds, const char *root, bn_error *err) {
         free(a);
     }
     free_names(names, n);
-    free(c.seen);
+    free(c.seen.v);
+    free(c.classes.v);
     if (rc) {
         bn_dataset_free(ds);
         return rc;

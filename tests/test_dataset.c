@@ -38,6 +38,15 @@ static void touch(const char *rel) {
     }
 }
 
+/* Links in the temp tree: n pairs of (target, where), where relative to it. */
+static void make_links(const char *const links[][2], size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        char at[700];
+        snprintf(at, sizeof at, "%s", support_tmp_path(links[i][1]));
+        CHECK(symlink(links[i][0], at) == 0);
+    }
+}
+
 /* Item i as "split|label|path" ("-" for NULL). */
 static const char *item(const bn_dataset *ds, size_t i) {
     static char buf[600];
@@ -133,16 +142,35 @@ int main(void) {
     touch("linked/train/dog/2.jpg");
     const char *const links[][2] = {
         {"cat", "linked/train/a_cat"}, {"cat", "linked/train/kitty"}, {"train", "linked/a_train"}};
-    for (size_t i = 0; i < sizeof links / sizeof *links; i++) {
-        char at[700];
-        snprintf(at, sizeof at, "%s", support_tmp_path(links[i][1]));
-        CHECK(symlink(links[i][0], at) == 0);
-    }
+    make_links(links, sizeof links / sizeof *links);
     snprintf(root, sizeof root, "%s", support_tmp_path("linked"));
     CHECK_MSG(bn_dataset_scan(&ds, root, &err) == BN_OK, "%s", err.msg);
     CHECK_INT((long long)ds.n, 2);
     CHECK_STR(item(&ds, 0), "train|cat|train/cat/1.jpg");
     CHECK_STR(item(&ds, 1), "train|dog|train/dog/2.jpg");
+    bn_dataset_free(&ds);
+
+    /* A link inside one class folder to another class's folder (both ways
+     * round, and in a split): those images are the other class's, under
+     * their own paths, not filed under the class whose walk met the link
+     * first. */
+    touch("cross/cat/1.jpg");
+    touch("cross/dog/2.jpg");
+    touch("cross/train/cat/3.jpg");
+    touch("cross/train/dog/4.jpg");
+    const char *const cross[][2] = {{"../dog", "cross/cat/more"},
+                                    {"../cat", "cross/dog/zz"},
+                                    {"../dog", "cross/train/cat/dogs"}};
+    make_links(cross, sizeof cross / sizeof *cross);
+    snprintf(root, sizeof root, "%s", support_tmp_path("cross"));
+    CHECK_MSG(bn_dataset_scan(&ds, root, &err) == BN_OK, "%s", err.msg);
+    CHECK_INT((long long)ds.n, 4);
+    if (ds.n == 4) {
+        CHECK_STR(item(&ds, 0), "-|cat|cat/1.jpg");
+        CHECK_STR(item(&ds, 1), "-|dog|dog/2.jpg");
+        CHECK_STR(item(&ds, 2), "train|cat|train/cat/3.jpg");
+        CHECK_STR(item(&ds, 3), "train|dog|train/dog/4.jpg");
+    }
     bn_dataset_free(&ds);
 
     /* Explicit paths: a file has no label; a folder is scanned as a root. */
