@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 static const char export_usage[] =
-    "usage: bottleneck-extract export --db FILE --features NAME --npy OUT.npy --index OUT.tsv\n"
+    "usage: bottleneck-extract export --db FILE [--features NAME] --npy OUT.npy --index OUT.tsv\n"
     "                                 [--split S] [--quiet] [--json]\n"
     "\n"
     "Write one feature set's vectors as a float32 .npy matrix (rows, dim) and a tab-separated\n"
@@ -36,7 +36,8 @@ static const char export_usage[] =
     "'bottleneck-extract import': importing the two files gives back the same vectors.\n"
     "\n"
     "  --db FILE        the database (read only)\n"
-    "  --features NAME  feature set name or id (SELECT id, name FROM featuresets)\n"
+    "  --features NAME  feature set name or id (SELECT id, name FROM featuresets); needed\n"
+    "                   when the database holds more than one\n"
     "  --npy FILE       the vectors to write (f16 sets are widened to float32, exactly)\n"
     "  --index FILE     the index to write\n"
     "  --split S        only images of this split\n"
@@ -261,10 +262,9 @@ int extract_export_main(int argc, char **argv) {
             return 2;
         }
     }
-    if (!db_path || !name || !npy || !tsv || optind < argc) {
+    if (!db_path || !npy || !tsv || optind < argc) {
         fprintf(stderr, "bottleneck-extract export: %s\nTry 'bottleneck-extract export --help'.\n",
-                optind < argc ? "unexpected argument"
-                              : "--db, --features, --npy and --index are required");
+                optind < argc ? "unexpected argument" : "--db, --npy and --index are required");
         return 2;
     }
     bn_error err;
@@ -273,6 +273,15 @@ int extract_export_main(int argc, char **argv) {
     long rows = 0;
     int dim = 0;
     int rc = bn_store_open(&store, db_path, BN_STORE_READONLY, &err);
+    /* no --features: the database's only feature set (as classify and
+     * verify take it), else an error naming them */
+    char picked[512];
+    if (!rc && !name) {
+        int64_t id;
+        int d;
+        rc = bn_store_featureset_pick(store, NULL, &id, &d, picked, sizeof picked, &err);
+        name = picked;
+    }
     if (!rc)
         rc = bn_store_check_output(store, npy, "--npy", &err);
     if (!rc)

@@ -30,7 +30,8 @@ PY
 "$EXTRACT" import --quiet --db "$T/b.db" --name googlenet --npy "$T/x.npy" --index "$T/x.tsv"
 vecs() { q "$1" "SELECT path, label, split, sha256, hex(vector) FROM embeddings ORDER BY path" | md5sum; }
 check_eq "import(export(x)) == x" "$(vecs "$T/b.db")" "$(vecs "$T/a.db")"
-"$EXTRACT" export --quiet --db "$T/b.db" --features googlenet --npy "$T/y.npy" --index "$T/y.tsv"
+# (b.db holds one feature set: --features may be left out, as for classify)
+"$EXTRACT" export --quiet --db "$T/b.db" --npy "$T/y.npy" --index "$T/y.tsv"
 check "export of the re-import: same .npy" cmp -s "$T/x.npy" "$T/y.npy"
 check "export of the re-import: same index" cmp -s "$T/x.tsv" "$T/y.tsv"
 # f16 sets: widened to f32 exactly, narrowed back to the same halves.
@@ -43,6 +44,11 @@ out=$("$EXTRACT" export --quiet --json --db "$T/a.db" --features googlenet --spl
 check_match "split rows" "$out" '"rows":1000,"dim":1024'
 check_eq "split column" "$(tail -n +2 "$T/v.tsv" | cut -f4 | sort -u)" validation
 # Errors: no file left behind.
+"$EXTRACT" export --quiet --db "$T/a.db" --npy "$T/e.npy" --index "$T/e.tsv" 2>"$T/err"
+check_eq "two sets, no --features: exit 1" "$?" 1
+check_match "two sets, no --features: names them" "$(cat "$T/err")" "has 2 feature sets \('googlenet', 'g16'\): choose one with --features"
+check "two sets, no --features: no .npy" [ ! -e "$T/e.npy" ]
+check "two sets, no --features: no index" [ ! -e "$T/e.tsv" ]
 "$EXTRACT" export --quiet --db "$T/a.db" --features nosuch --npy "$T/e.npy" --index "$T/e.tsv" 2>"$T/err"
 check_eq "unknown set exit" "$?" 1
 check_match "unknown set message" "$(cat "$T/err")" "nosuch"
