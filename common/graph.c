@@ -643,8 +643,11 @@ int bn_graph_prepare(bn_graph *g, bn_conv_engine engine, int max_batch, const ch
                                 .dw = nd->a.dw,
                                 .group = nd->a.group,
                                 .relu = nd->a.relu};
-            rc = bn_conv_gemm_create_precision(&nd->gen, &geo, nd->weight, nd->bias, g->precision,
-                                               err);
+            /* the exact engine asked for (--conv direct): every convolution
+             * exact, whatever the precision, as the 3x3 ones are */
+            rc = bn_conv_gemm_create_precision(
+                &nd->gen, &geo, nd->weight, nd->bias,
+                engine == BN_CONV_DIRECT ? BN_PRECISION_FP32 : g->precision, err);
             if (rc)
                 return rc;
             ws = bn_conv_gemm_workspace(nd->gen, x.h, x.w);
@@ -688,7 +691,13 @@ void bn_graph_set_precision(bn_graph *g, bn_precision precision) {
 
 bn_precision bn_graph_precision(const bn_graph *g) {
     const bn_conv *c = graph_main_conv(g);
-    return c ? bn_conv_precision_of(c) : BN_PRECISION_FP32;
+    if (c)
+        return bn_conv_precision_of(c);
+    /* no 3x3 convolution: AMX if the general ones run on tiles */
+    for (int i = 0; i < g->nn; i++)
+        if (g->node[i].active && g->node[i].gen && bn_conv_gemm_uses_amx(g->node[i].gen))
+            return BN_PRECISION_AMX;
+    return BN_PRECISION_FP32;
 }
 
 /* Whether an active node computes through OpenBLAS: the direct engine's
@@ -717,7 +726,12 @@ static void graph_set_engine_id(bn_graph *g) {
             bn_conv_engine_of(g->node[i].fast) == BN_CONV_WINOGRAD &&
             bn_conv_small_fits(g->node[i].cin))
             forced = 1;
-    const char *id = bn_conv_engine_id_network(bn_graph_engine(g), bn_graph_precision(g), forced);
+    /* No 3x3 convolution to name the engine, and the others on AMX tiles:
+     * not "direct", which promises exact FP32 */
+    const char *id =
+        !graph_main_conv(g) && bn_graph_precision(g) == BN_PRECISION_AMX
+            ? "gemm-amx-bf16"
+            : bn_conv_engine_id_network(bn_graph_engine(g), bn_graph_precision(g), forced);
     const char *core = graph_uses_blas(g) ? bn_cpu_blas_core() : NULL;
     if (!core) {
         snprintf(g->engine_id, sizeof g->engine_id, "%s", id);

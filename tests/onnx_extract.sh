@@ -146,5 +146,10 @@ if grep -qw amx_bf16 /proc/cpuinfo; then
     check_match "googlenet amx: 120 vectors within BF16's error of embeddings.npy" "$stats" '^120\|1\|1\|'
     out=$("$EXTRACT" verify --db "$DB" --features "$aid" --sample 16 --json "$T/ds")
     check_match "verify googlenet amx: bitwise" "$out" '"checked":16,"identical":16,"close":0,"differ":0'
+    # the exact engine asked for: every convolution exact, amx or not (the
+    # same bytes as without --precision), and the set is fp32's
+    "$EXTRACT" --db "$T/d1.db" --model "$G" --conv direct --quiet "$T/small"
+    "$EXTRACT" --db "$T/d2.db" --model "$G" --conv direct --precision amx --quiet "$T/small"
+    check_eq "--conv direct --precision amx: exact, fp32's bytes" "$(q "$T/d2.db" "SELECT count(*), sum(a.vector = b.vector), min(f.precision) FROM vectors a JOIN o.vectors b USING (sha256) JOIN featuresets f ON f.id = a.featureset" -cmd "ATTACH '$T/d1.db' AS o")" "16|16|fp32"
 fi
 finish

@@ -17,6 +17,7 @@
  *   dimensions, a BatchNormalization after something other than a Conv.
  */
 #include "check.h"
+#include "conv.h"
 #include "cpu.h"
 #include "graph.h"
 #include "onnx.h"
@@ -387,10 +388,49 @@ static void external_data(void) {
     support_remove_tree(dir);
 }
 
+/* ---- the id of vectors under --precision amx ----------------------------- */
+
+/* A network of 1x1 convolutions only: under amx they run on tiles where AMX
+ * does, and the id says so, never "direct" (which promises exact FP32);
+ * with the exact engine asked for they are exact, and the id is "direct". */
+static void amx_ids(void) {
+    float w[8 * 16], b[8] = {0};
+    support_seed(5);
+    for (int i = 0; i < 8 * 16; i++)
+        w[i] = support_rnd();
+    ow_model m;
+    ow_model_init(&m, "x", 16, 6, 6);
+    ow_conv(&m, "c", "x", "y", 16, 8, 1, 1, 1, w, b);
+    size_t len;
+    uint8_t *buf = ow_bytes(&m, &len);
+    const int amx = bn_conv_winograd_has_precision(BN_PRECISION_AMX);
+    for (int direct = 0; direct < 2; direct++) {
+        bn_error err;
+        bn_graph *g = load_bytes(buf, len, "one_by_one.onnx", &err);
+        CHECK_MSG(g != NULL, "%s", err.msg);
+        if (!g)
+            return;
+        const char *y = "y";
+        bn_graph_set_precision(g, BN_PRECISION_AMX);
+        int rc = bn_graph_infer(g, 6, 6, &err);
+        rc = rc ? rc : bn_graph_prepare(g, direct ? BN_CONV_DIRECT : BN_CONV_AUTO, 1, &y, 1, &err);
+        CHECK_MSG(rc == BN_OK, "%s", err.msg);
+        if (amx && !direct) {
+            CHECK_STR(bn_graph_engine_id(g), "gemm-amx-bf16");
+            CHECK_INT(bn_graph_precision(g), BN_PRECISION_AMX);
+        } else {
+            CHECK(strncmp(bn_graph_engine_id(g), "direct+openblas-", 16) == 0);
+            CHECK_INT(bn_graph_precision(g), BN_PRECISION_FP32);
+        }
+        bn_graph_free(g);
+    }
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     CHECK(support_use_fast_blas(argv) == 0);
     bn_cpu_set_threads(2);
+    amx_ids();
     bad_graphs();
     external_data();
     geometries();
