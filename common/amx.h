@@ -18,7 +18,9 @@
 #ifndef BN_AMX_H
 #define BN_AMX_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* GCC on x86-64, as WG_HAVE_BF16 (the Winograd AMX engine is BF16's around
@@ -69,5 +71,57 @@ static inline void bn_amx_end(void) {
 /* tmm[c] += tmm[a] tmm[b] (AT&T operand order: B, A, C) */
 #define BN_AMX_DP(c, a, b) __asm__ volatile("tdpbf16ps %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::)
 #endif
+
+/* Rows of bn_amx_group: two A tiles of 16. */
+#define BN_AMX_ROWS 32
+
+/* C (32 rows, 32 columns) = A (32 rows, 32 chunks channels) B, FP32 sums
+ * from zero, over `chunks` chunks of 32 channels in order: the one product
+ * kernel of both engines (the Winograd products, winograd_amx.h; the
+ * general convolutions, conv_gemm.c). Tiles 0-3 hold C (rows 0-15 and 16-31,
+ * columns 0-15 and 16-31), 4-5 the two A tiles, 6-7 the two B tiles: 4
+ * tdpbf16ps per 4 tile loads.
+ *   a: A's row 0, lda bytes between rows, chunk k at a + 32 k;
+ *   b: B's tile for columns 0-15 of chunk 0 (16 channel pairs, each row the
+ *      16 columns' two values side by side), ldb bytes between its rows;
+ *      columns 16-31 b1 elements on, chunk k bstep elements on;
+ *   c: C's row 0, ldc bytes between rows, columns 16-31 c2 floats on.
+ * On the way, one cache line per chunk from each of pf (npf lines) and pf2
+ * (npf2), into the L2: what the caller reads next. The caller configured
+ * the tiles (bn_amx_begin). */
+static inline void bn_amx_group(int chunks, const uint16_t *a, size_t lda, const uint16_t *b,
+                                size_t b1, size_t ldb, size_t bstep, float *c, size_t ldc,
+                                size_t c2, const char *pf, int npf, const char *pf2, int npf2) {
+#if !BN_HAVE_AMX
+    (void)chunks, (void)a, (void)lda, (void)b, (void)b1, (void)ldb, (void)bstep, (void)c;
+    (void)ldc, (void)c2, (void)pf, (void)npf, (void)pf2, (void)npf2;
+    abort();
+#else
+    __asm__ volatile("tilezero %%tmm0\n\ttilezero %%tmm1\n\ttilezero %%tmm2\n\ttilezero %%tmm3" ::);
+    const uint16_t *a2 = (const uint16_t *)((const char *)a + 16 * lda);
+    for (int k = 0; k < chunks; k++) {
+        const int s = npf > 0 ? (npf + chunks - 1) / chunks : 0;
+        for (int i = k * s; i < (k + 1) * s && i < npf; i++)
+            __builtin_prefetch(pf + (size_t)i * 64, 0, 2);
+        const int s2 = npf2 > 0 ? (npf2 + chunks - 1) / chunks : 0;
+        for (int i = k * s2; i < (k + 1) * s2 && i < npf2; i++)
+            __builtin_prefetch(pf2 + (size_t)i * 64, 0, 2);
+        const uint16_t *bk = b + (size_t)k * bstep;
+        BN_AMX_LOAD(4, a + 32 * k, lda);
+        BN_AMX_LOAD(6, bk, ldb);
+        BN_AMX_DP(0, 4, 6);
+        BN_AMX_LOAD(7, bk + b1, ldb);
+        BN_AMX_DP(1, 4, 7);
+        BN_AMX_LOAD(5, a2 + 32 * k, lda);
+        BN_AMX_DP(2, 5, 6);
+        BN_AMX_DP(3, 5, 7);
+    }
+    float *cr = (float *)((char *)c + 16 * ldc);
+    BN_AMX_STORE(0, c, ldc);
+    BN_AMX_STORE(1, c + c2, ldc);
+    BN_AMX_STORE(2, cr, ldc);
+    BN_AMX_STORE(3, cr + c2, ldc);
+#endif
+}
 
 #endif

@@ -65,8 +65,8 @@ struct bn_conv_gemm {
     uint16_t *kb;         /* AMX: B per group, [group][np/16][kp/2][16][2] bfloat16 */
 };
 
-/* AMX: rows of a task rounded up to whole groups of two A tiles. */
-#define GEMM_AMX_ROWS 32
+/* AMX: rows of a task rounded up to whole groups (amx.h). */
+#define GEMM_AMX_ROWS BN_AMX_ROWS
 
 enum { GEMM_1X1, GEMM_DEPTHWISE, GEMM_IM2COL };
 
@@ -148,7 +148,7 @@ int bn_conv_gemm_create_precision(bn_conv_gemm **out, const bn_conv_geom *g, con
         memcpy(c->bias, bias, (size_t)g->cout * sizeof(float));
     /* AMX where it runs (the same test as the Winograd engine's) and there
      * is a GEMM to do */
-    if (precision == BN_PRECISION_AMX && c->path != GEMM_DEPTHWISE && BN_HAVE_AMX &&
+    if (precision == BN_PRECISION_AMX && c->path != GEMM_DEPTHWISE &&
         bn_conv_winograd_has_precision(BN_PRECISION_AMX) && bn_cpu_features_get()->avx512_bf16) {
         c->amx = 1;
         c->kp = (c->k + 31) / 32 * 32;
@@ -348,25 +348,13 @@ static void gemm_amx(const bn_conv_gemm *c, int gi, const float *a, size_t lda, 
     gemm_a_bf16(ab, a, lda, rows, rows_p, c->k, kp);
     const uint16_t *bg = c->kb + (size_t)gi * nb * pairs * 32;
     for (size_t r = 0; r < rows_p; r += GEMM_AMX_ROWS) {
-        const uint16_t *a0 = ab + r * kp, *a1 = a0 + (size_t)16 * kp;
+        const uint16_t *ar = ab + r * kp;
         for (int b = 0; b < nb; b += 2) {
-            const uint16_t *b0 = bg + (size_t)b * pairs * 32, *b1 = b0 + (size_t)pairs * 32;
-            __asm__ volatile("tilezero %%tmm0\n\ttilezero %%tmm1\n\ttilezero %%tmm2\n\t"
-                             "tilezero %%tmm3" ::);
-            for (int kc = 0; kc < kp / 32; kc++) {
-                BN_AMX_LOAD(4, a0 + 32 * kc, kp * 2);
-                BN_AMX_LOAD(6, b0 + (size_t)kc * 16 * 32, 64);
-                BN_AMX_DP(0, 4, 6);
-                BN_AMX_LOAD(7, b1 + (size_t)kc * 16 * 32, 64);
-                BN_AMX_DP(1, 4, 7);
-                BN_AMX_LOAD(5, a1 + 32 * kc, kp * 2);
-                BN_AMX_DP(2, 5, 6);
-                BN_AMX_DP(3, 5, 7);
-            }
-            BN_AMX_STORE(0, cb, 32 * sizeof(float));
-            BN_AMX_STORE(1, cb + 16, 32 * sizeof(float));
-            BN_AMX_STORE(2, cb + 16 * 32, 32 * sizeof(float));
-            BN_AMX_STORE(3, cb + 16 * 32 + 16, 32 * sizeof(float));
+            /* columns b*16..: one 16-column block, the next pairs*32 on;
+             * chunk k's 16 pairs 16*32 elements on */
+            bn_amx_group(kp / 32, ar, (size_t)kp * 2, bg + (size_t)b * pairs * 32,
+                         (size_t)pairs * 32, 64, 16 * 32, cb, 32 * sizeof(float), 16, NULL, 0, NULL,
+                         0);
             size_t nr = rows - r < GEMM_AMX_ROWS ? rows - r : GEMM_AMX_ROWS;
             int col0 = b * 16, nc = c->cout_g - col0 < 32 ? c->cout_g - col0 : 32;
             for (size_t i = 0; i < nr; i++)

@@ -1403,7 +1403,8 @@ static __attribute__((noinline)) void wg_product_amx(wg_job *j, const float *v, 
     const int us = (ulines + groups - 1) / groups, vs = (vlines + groups - 1) / groups;
     for (int q = 0; q < groups; q++) {
         size_t r = (size_t)q * WG_AMX_ROWS;
-        wg_amx_group(g->cinp / 32, vp + r * g->cinp, (size_t)g->cinp * 2, up,
+        /* U's panel: chunk k's 16 pairs x 32 outputs x 2, 128 bytes a pair */
+        bn_amx_group(g->cinp / 32, vp + r * g->cinp, (size_t)g->cinp * 2, up, 32, 128, 16 * 64,
                      m + r * g->mtile + (size_t)cb * 2 * WG_P * 16 + p * 16, g->mtile * 4,
                      WG_P * 16, unext ? (const char *)unext + (size_t)q * us * 64 : NULL,
                      wg_slice(ulines, us, q), vnext ? vnext + (size_t)q * vs * 64 : NULL,
@@ -2013,8 +2014,8 @@ static double wg_bench_amx(int reps, double seconds) {
         double t0 = wg_now(), t;
         do {
             for (int i = 0; i < 64; i++)
-                wg_amx_group(WG_BENCH_K / 32, a, WG_BENCH_K * 2, b, c, WG_BENCH_LDC * 4, WG_P * 16,
-                             NULL, 0, NULL, 0);
+                bn_amx_group(WG_BENCH_K / 32, a, WG_BENCH_K * 2, b, 32, 128, 16 * 64, c,
+                             WG_BENCH_LDC * 4, WG_P * 16, NULL, 0, NULL, 0);
             calls += 64;
             t = wg_now();
         } while (t - t0 < seconds);

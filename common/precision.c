@@ -158,6 +158,21 @@ static const char *prec_instead(bn_precision refused) {
     return other == BN_PRECISION_BF16 ? "fp32, bf16 or fast" : "fp32, fp16 or fast";
 }
 
+/* The one line refusing --precision p on this CPU: what its products
+ * (label) need, what is missing here (has: the CPU feature they need;
+ * lacks: saying it is absent), and what to ask instead. */
+static int prec_refuse(bn_precision p, const char *label, const char *needs, int has,
+                       const char *lacks, bn_error *err) {
+    return bn_fail(err, BN_EINVAL,
+                   "--precision %s: the %s products need %s and the engine's AVX-512 build (this "
+                   "CPU, %s: %s); use %s",
+                   bn_precision_name(p), label, needs, bn_cpu_model(),
+                   !bn_cpu_features_get()->avx512 ? "no AVX-512"
+                   : !has                         ? lacks
+                                                  : "portable build forced or not built with GCC",
+                   prec_instead(p));
+}
+
 int bn_precision_resolve(bn_precision request, bn_precision *out, char *why, size_t nwhy,
                          bn_error *err) {
     char scratch[8];
@@ -173,27 +188,15 @@ int bn_precision_resolve(bn_precision request, bn_precision *out, char *why, siz
         return BN_OK;
     case BN_PRECISION_BF16:
         if (!bn_conv_winograd_has_precision(BN_PRECISION_BF16))
-            return bn_fail(err, BN_EINVAL,
-                           "--precision bf16: the BF16 products need AVX-512 with avx512_bf16 "
-                           "and the engine's AVX-512 build (this CPU, %s: %s); use %s",
-                           bn_cpu_model(),
-                           !f->avx512        ? "no AVX-512"
-                           : !f->avx512_bf16 ? "no avx512_bf16"
-                                             : "portable build forced or not built with GCC",
-                           prec_instead(BN_PRECISION_BF16));
+            return prec_refuse(BN_PRECISION_BF16, "BF16", "AVX-512 with avx512_bf16",
+                               f->avx512_bf16, "no avx512_bf16", err);
         *out = BN_PRECISION_BF16;
         snprintf(why, nwhy, "bf16: vdpbf16ps products (as asked)");
         return BN_OK;
     case BN_PRECISION_FP16:
         if (!bn_conv_winograd_has_precision(BN_PRECISION_FP16))
-            return bn_fail(err, BN_EINVAL,
-                           "--precision fp16: the FP16 products need AVX-512 with avx512_fp16 "
-                           "and the engine's AVX-512 build (this CPU, %s: %s); use %s",
-                           bn_cpu_model(),
-                           !f->avx512        ? "no AVX-512"
-                           : !f->avx512_fp16 ? "no avx512_fp16"
-                                             : "portable build forced or not built with GCC",
-                           prec_instead(BN_PRECISION_FP16));
+            return prec_refuse(BN_PRECISION_FP16, "FP16", "AVX-512 with avx512_fp16",
+                               f->avx512_fp16, "no avx512_fp16", err);
         *out = BN_PRECISION_FP16;
         snprintf(why, nwhy, "%s",
                  bn_conv_winograd_fp16_emulated()
@@ -202,15 +205,9 @@ int bn_precision_resolve(bn_precision request, bn_precision *out, char *why, siz
         return BN_OK;
     case BN_PRECISION_AMX:
         if (!bn_conv_winograd_has_precision(BN_PRECISION_AMX))
-            return bn_fail(err, BN_EINVAL,
-                           "--precision amx: the AMX products need AMX tiles with amx_bf16, "
-                           "granted by the kernel, and the engine's AVX-512 build (this CPU, %s: "
-                           "%s); use %s",
-                           bn_cpu_model(),
-                           !f->avx512     ? "no AVX-512"
-                           : !f->amx_bf16 ? "no amx_bf16, or Linux did not grant the tiles"
-                                          : "portable build forced or not built with GCC",
-                           prec_instead(BN_PRECISION_AMX));
+            return prec_refuse(BN_PRECISION_AMX, "AMX",
+                               "AMX tiles with amx_bf16, granted by the kernel,", f->amx_bf16,
+                               "no amx_bf16, or Linux did not grant the tiles", err);
         *out = BN_PRECISION_AMX;
         snprintf(why, nwhy, "amx: AMX tdpbf16ps products (as asked)");
         return BN_OK;
