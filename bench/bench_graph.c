@@ -14,6 +14,7 @@
  * (the key=value form of ../shared/bench/peers.sh) and one OP line per
  * operator type with its share of the time in the timed passes.
  */
+#include "bench_precision.h"
 #include "bench_util.h"
 #include "conv.h"
 #include "cpu.h"
@@ -32,7 +33,7 @@ int main(int argc, char **argv) {
     bn_conv_engine engine = BN_CONV_AUTO;
     int batch = 8, threads = 2, reps = 5;
     const char *layer = NULL;
-    bn_precision prec = BN_PRECISION_FP32;
+    const char *precision = NULL;
     static const struct option longopts[] = {
         {"conv", required_argument, 0, 'c'},
         {"batch", required_argument, 0, 'b'},
@@ -55,13 +56,7 @@ int main(int argc, char **argv) {
         case 't': threads = atoi(optarg); break;
         case 'r': reps = atoi(optarg); break;
         case 'l': layer = optarg; break;
-        case 'P':
-            if (bn_precision_parse(optarg, &prec)) {
-                fprintf(stderr, "bench_graph: --precision %s: fp32, fast, bf16, fp16 or amx\n",
-                        optarg);
-                return 2;
-            }
-            break;
+        case 'P': precision = optarg; break;
         default: return 2;
         }
     }
@@ -72,12 +67,10 @@ int main(int argc, char **argv) {
     }
     bn_cpu_set_threads(threads);
     bn_error err = {0};
-    char why[256];
-    if (bn_precision_resolve(prec, &prec, why, sizeof why, &err)) {
-        fprintf(stderr, "bench_graph: %s\n", err.msg);
-        return 1;
-    }
-    printf("INFO precision %s\n", why);
+    bn_precision prec;
+    int rc = bench_precision("bench_graph", precision, &prec);
+    if (rc)
+        return rc;
     bn_graph *g;
     bn_onnx_info info;
     if (bn_onnx_load(&g, argv[optind], &info, &err) ||

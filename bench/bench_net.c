@@ -39,6 +39,7 @@
  * OPENBLAS_CORETYPE and re-executes itself, as the extractor does, so that
  * the direct engine is measured at its real speed.
  */
+#include "bench_precision.h"
 #include "bench_util.h"
 #include "conv.h"
 #include "cpu.h"
@@ -203,7 +204,7 @@ int main(int argc, char **argv) {
     bn_cpu_blas_use_best_kernels(argv);
 
     bn_conv_engine engine = BN_CONV_AUTO;
-    bn_precision prec = BN_PRECISION_FP32;
+    const char *precision = NULL;
     int size = 224, batch = 8, threads = 2, reps = 5, layers = 0;
     double peak = 234.0;
     const char *weights_path = NULL;
@@ -233,10 +234,7 @@ int main(int argc, char **argv) {
         case 'l': layers = 1; break;
         case 'w': weights_path = optarg; break;
         case 'p': peak = atof(optarg); break;
-        case 'P':
-            if (bn_precision_parse(optarg, &prec))
-                usage();
-            break;
+        case 'P': precision = optarg; break;
         default: usage();
         }
     }
@@ -250,12 +248,10 @@ int main(int argc, char **argv) {
 
     bn_vgg16_weights w;
     bn_error err;
-    char why[512];
-    if (bn_precision_resolve(prec, &prec, why, sizeof why, &err)) {
-        fprintf(stderr, "bench_net: %s\n", err.msg);
-        return 1;
-    }
-    printf("INFO precision %s\n", why);
+    bn_precision prec;
+    int rc = bench_precision("bench_net", precision, &prec);
+    if (rc)
+        return rc;
     if (weights_path) {
         if (bn_weights_load(&w, weights_path, &err)) {
             fprintf(stderr, "bench_net: %s\n", err.msg);

@@ -36,6 +36,19 @@ int bn_dataset_is_split_name(const char *name) {
     return 0;
 }
 
+/* v (cap elements of sz bytes, n used) with room for one more: v itself,
+ * or v grown to twice its size (first elements at the start), or NULL out
+ * of memory (v unchanged). */
+static void *grow(void *v, size_t *cap, size_t n, size_t sz, size_t first) {
+    if (n < *cap)
+        return v;
+    size_t c = *cap ? 2 * *cap : first;
+    void *p = realloc(v, c * sz);
+    if (p)
+        *cap = c;
+    return p;
+}
+
 /* Directories visited on this scan, by (device, inode): a symlink loop ends here. */
 typedef struct {
     dev_t dev;
@@ -57,22 +70,17 @@ static int dir_set_has(const dir_set *s, const struct stat *st) {
 
 /* 0 added, -1 out of memory. */
 static int dir_set_add(dir_set *s, const struct stat *st) {
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 64;
-        dir_id *p = realloc(s->v, cap * sizeof *p);
-        if (!p)
-            return -1;
-        s->v = p;
-        s->cap = cap;
-    }
+    dir_id *p = grow(s->v, &s->cap, s->n, sizeof *p, 64);
+    if (!p)
+        return -1;
+    s->v = p;
     s->v[s->n++] = (dir_id){st->st_dev, st->st_ino};
     return 0;
 }
 
 typedef struct {
     bn_dataset *ds;
-    dir_set seen;    /* every folder walked */
-    dir_set classes; /* the class folders (root/CLASS, root/SPLIT/CLASS), known before any walk */
+    dir_set seen; /* every folder walked, and every class folder from the start */
     bn_error *err;
 } scan_ctx;
 
@@ -97,14 +105,10 @@ static char *join(const char *a, const char *b) {
 }
 
 static int add_item(bn_dataset *ds, const char *rel, const char *label, const char *split) {
-    if (ds->n == ds->cap) {
-        size_t cap = ds->cap ? 2 * ds->cap : 256;
-        bn_item *p = realloc(ds->items, cap * sizeof *p);
-        if (!p)
-            return -1;
-        ds->items = p;
-        ds->cap = cap;
-    }
+    bn_item *p = grow(ds->items, &ds->cap, ds->n, sizeof *p, 256);
+    if (!p)
+        return -1;
+    ds->items = p;
     bn_item *it = &ds->items[ds->n];
     it->path = strdup(rel);
     it->label = label ? strdup(label) : NULL;
@@ -121,14 +125,10 @@ static int add_item(bn_dataset *ds, const char *rel, const char *label, const ch
 
 /* Remember a file the scan ignores (counted and listed, never silent). */
 static int add_ignored(bn_dataset *ds, const char *rel) {
-    if (ds->nignored == ds->capignored) {
-        size_t cap = ds->capignored ? 2 * ds->capignored : 64;
-        char **p = realloc(ds->ignored, cap * sizeof *p);
-        if (!p)
-            return -1;
-        ds->ignored = p;
-        ds->capignored = cap;
-    }
+    char **p = grow(ds->ignored, &ds->capignored, ds->nignored, sizeof *p, 64);
+    if (!p)
+        return -1;
+    ds->ignored = p;
     if (!(ds->ignored[ds->nignored] = strdup(rel)))
         return -1;
     ds->nignored++;
@@ -166,13 +166,10 @@ static int list_dir(const char *dir, char ***names, size_t *n, bn_error *err) {
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
-        if (m == cap) {
-            cap = cap ? 2 * cap : 64;
-            dir_entry *p = realloc(ents, cap * sizeof *p);
-            if (!p)
-                goto oom;
-            ents = p;
-        }
+        dir_entry *p = grow(ents, &cap, m, sizeof *p, 64);
+        if (!p)
+            goto oom;
+        ents = p;
         int link = 0;
 #ifdef DT_LNK
         if (e->d_type != DT_UNKNOWN)
@@ -234,9 +231,10 @@ static int walk_class(scan_ctx *c, const char *abs, const char *rel, const char 
             if (bn_dataset_is_image_name(names[i]) && add_item(c->ds, r, label, split))
                 rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", abs);
         } else if (S_ISDIR(st.st_mode)) {
-            /* a link to a class folder (this one's or another's): its images
-             * are that class's, filed by its own walk whatever the order */
-            int seen = dir_set_has(&c->classes, &st) ? 1 : seen_before(c, &st);
+            /* A link to a class folder (this one's or another's) is seen
+             * already: every class folder is marked before any walk, so
+             * its images are that class's whatever the order. */
+            int seen = seen_before(c, &st);
             if (seen < 0)
                 rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", abs);
             else if (!seen)
@@ -280,39 +278,101 @@ static int cmp_names(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The class folders of root, as bn_dataset_scan will find them, into
- * c->classes. Entries that cannot be read are left to the walk to report. */
-static int collect_classes(scan_ctx *c, const char *root) {
+/* A class folder: where it is, its name under the root ("cat",
+ * "train/cat"), and its class and split (rel's last and first parts). */
+typedef struct {
+    char *abs, *rel, *split;
+    const char *label; /* inside rel */
+} class_dir;
+
+typedef struct {
+    class_dir *v;
+    size_t n, cap;
+} class_list;
+
+static void class_list_free(class_list *l) {
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i].abs);
+        free(l->v[i].rel);
+        free(l->v[i].split);
+    }
+    free(l->v);
+}
+
+/* Append the class folder abs (name rel, class the part of rel after
+ * split's '/'); takes abs and rel, which may be NULL (out of memory
+ * already). -1 out of memory (both freed). */
+static int class_list_add(class_list *l, char *abs, char *rel, const char *split) {
+    if (!abs || !rel)
+        goto oom;
+    class_dir *p = grow(l->v, &l->cap, l->n, sizeof *p, 16);
+    if (!p)
+        goto oom;
+    l->v = p;
+    class_dir *d = &l->v[l->n];
+    d->abs = abs;
+    d->rel = rel;
+    d->split = NULL;
+    d->label = rel + (split ? strlen(split) + 1 : 0);
+    if (split && !(d->split = strdup(split)))
+        goto oom;
+    l->n++;
+    return 0;
+oom:
+    free(abs);
+    free(rel);
+    return -1;
+}
+
+/* The class folders of root (root/CLASS, or root/SPLIT/CLASS when SPLIT is
+ * a split's name and holds folders), each marked seen, in the order the
+ * walk takes them; files beside them are listed as ignored. Marking all
+ * of them before any walk is what files a link from one class's folder
+ * into another's under the other class. */
+static int list_classes(scan_ctx *c, const char *root, class_list *out) {
     char **names;
     size_t n;
-    if (list_dir(root, &names, &n, c->err))
-        return BN_OK;
-    int rc = BN_OK;
-    for (size_t i = 0; i < n && rc == BN_OK; i++) {
+    int rc = list_dir(root, &names, &n, c->err);
+    for (size_t i = 0; rc == BN_OK && i < n; i++) {
         char *a = join(root, names[i]);
         struct stat st;
+        int seen = 0; /* a second way to a folder listed already */
         if (!a) {
             rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", root);
-        } else if (stat(a, &st) == 0 && S_ISDIR(st.st_mode)) {
-            if (bn_dataset_is_split_name(names[i]) && has_subdir(a)) {
-                char **classes;
-                size_t nc;
-                if (list_dir(a, &classes, &nc, c->err) == BN_OK) {
-                    for (size_t j = 0; j < nc && rc == BN_OK; j++) {
-                        char *ca = join(a, classes[j]);
-                        struct stat cs;
-                        if (!ca)
-                            rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", root);
-                        else if (stat(ca, &cs) == 0 && S_ISDIR(cs.st_mode) &&
-                                 dir_set_add(&c->classes, &cs))
-                            rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", root);
-                        free(ca);
-                    }
-                    free_names(classes, nc);
-                }
-            } else if (dir_set_add(&c->classes, &st)) {
+        } else if (stat(a, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            if (add_ignored(c->ds, names[i])) /* files at the top have no class */
                 rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", root);
+        } else if ((seen = seen_before(c, &st)) != 0) {
+            if (seen < 0)
+                rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", root);
+        } else if (bn_dataset_is_split_name(names[i]) && has_subdir(a)) {
+            char **classes;
+            size_t nc;
+            rc = list_dir(a, &classes, &nc, c->err);
+            for (size_t j = 0; rc == BN_OK && j < nc; j++) {
+                char *ca = join(a, classes[j]), *cr = join(names[i], classes[j]);
+                struct stat cs;
+                int twice = 0;
+                if (!ca || !cr) {
+                    rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", root);
+                } else if (stat(ca, &cs) != 0 || !S_ISDIR(cs.st_mode)) {
+                    if (add_ignored(c->ds, cr)) /* a file beside the class folders */
+                        rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", root);
+                } else if ((twice = seen_before(c, &cs)) < 0) {
+                    rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", root);
+                } else if (!twice) {
+                    if (class_list_add(out, ca, cr, names[i]))
+                        rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", root);
+                    ca = cr = NULL; /* the list owns them (or freed them) */
+                }
+                free(ca);
+                free(cr);
             }
+            free_names(classes, nc); /* (none when list_dir failed) */
+        } else {
+            if (class_list_add(out, a, strdup(names[i]), NULL))
+                rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", root);
+            a = NULL;
         }
         free(a);
     }
@@ -331,51 +391,15 @@ int bn_dataset_scan(bn_dataset *ds, const char *root, bn_error *err) {
         return bn_fail(err, BN_ENOMEM, "%s: out of memory", root);
 
     scan_ctx c = {.ds = ds, .err = err};
-    char **names;
-    size_t n;
+    class_list classes = {0};
     int rc = seen_before(&c, &st) < 0 ? bn_fail(err, BN_ENOMEM, "%s: out of memory", root)
-                                      : collect_classes(&c, root);
-    if (rc == BN_OK)
-        rc = list_dir(root, &names, &n, err);
-    else
-        names = NULL, n = 0;
-    for (size_t i = 0; i < n && rc == BN_OK; i++) {
-        char *a = join(root, names[i]);
-        if (!a) {
-            rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", root);
-            break;
-        }
-        int isdir = stat(a, &st) == 0 && S_ISDIR(st.st_mode);
-        if (isdir && !seen_before(&c, &st)) {
-            if (bn_dataset_is_split_name(names[i]) && has_subdir(a)) {
-                char **classes;
-                size_t nc;
-                rc = list_dir(a, &classes, &nc, err);
-                for (size_t j = 0; j < nc && rc == BN_OK; j++) {
-                    char *ca = join(a, classes[j]), *cr = join(names[i], classes[j]);
-                    struct stat cs;
-                    if (!ca || !cr)
-                        rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", root);
-                    else if (stat(ca, &cs) != 0 || !S_ISDIR(cs.st_mode)) {
-                        if (add_ignored(ds, cr)) /* a file beside the class folders */
-                            rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", root);
-                    } else if (!seen_before(&c, &cs))
-                        rc = walk_class(&c, ca, cr, classes[j], names[i]);
-                    free(ca);
-                    free(cr);
-                }
-                free_names(classes, nc);
-            } else {
-                rc = walk_class(&c, a, names[i], names[i], NULL);
-            }
-        } else if (!isdir && add_ignored(ds, names[i])) { /* files at the top have no class */
-            rc = bn_fail(err, BN_ENOMEM, "%s: out of memory", root);
-        }
-        free(a);
+                                      : list_classes(&c, root, &classes);
+    for (size_t i = 0; rc == BN_OK && i < classes.n; i++) {
+        const class_dir *d = &classes.v[i];
+        rc = walk_class(&c, d->abs, d->rel, d->label, d->split);
     }
-    free_names(names, n);
+    class_list_free(&classes);
     free(c.seen.v);
-    free(c.classes.v);
     if (rc) {
         bn_dataset_free(ds);
         return rc;
