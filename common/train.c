@@ -99,9 +99,16 @@ TRAIN_CLONES static double train_dot(const float *x, const double *v, int n) {
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
-/* g += a * x */
+/* g += a * x. In blocks of 8 with a scalar tail, as train_dot: GCC's -O2
+ * (the default build's) vectorises only loops of a known count, and this
+ * is half of every gradient pass. Each element's operations are the same
+ * either way: the same bytes. */
 TRAIN_CLONES static void train_axpy(double a, const float *x, double *g, int n) {
-    for (int j = 0; j < n; j++)
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; k++)
+            g[j + k] += a * (double)x[j + k];
+    for (; j < n; j++)
         g[j] += a * (double)x[j];
 }
 
