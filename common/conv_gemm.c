@@ -43,6 +43,7 @@
 #include <immintrin.h>
 
 #include <cblas.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,14 +216,26 @@ size_t bn_conv_gemm_workspace(const bn_conv_gemm *c, int h, int w) {
     return gemm_chunk_bytes(c, oh, ow) * (size_t)c->threads;
 }
 
-/* rows (rows, cout) += bias, then ReLU if asked. */
-static void gemm_bias_relu(const bn_conv_gemm *c, float *o, size_t rows) {
-    const int cout = c->g.cout, relu = c->g.relu;
+/* rows (rows, cout) += bias, then ReLU if asked: v < lo ? lo : v with lo
+ * 0 (ReLU) or -inf (none), NaN and -0 kept as they are. In blocks of 16
+ * with a scalar tail, bias not aliasing o, no branch on relu inside: so
+ * that the default build's -O2 vectorises it too (it ran scalar there, a
+ * fifth of GoogLeNet's time). */
+static void gemm_bias_relu(const bn_conv_gemm *c, float *restrict o, size_t rows) {
+    const int cout = c->g.cout;
+    const float *restrict bias = c->bias;
+    const float lo = c->g.relu ? 0.0f : -INFINITY;
     for (size_t r = 0; r < rows; r++) {
-        float *q = o + r * cout;
-        for (int co = 0; co < cout; co++) {
-            float v = q[co] + c->bias[co];
-            q[co] = relu && v < 0.0f ? 0.0f : v;
+        float *restrict q = o + r * cout;
+        int co = 0;
+        for (; co + 16 <= cout; co += 16)
+            for (int k = 0; k < 16; k++) {
+                float v = q[co + k] + bias[co + k];
+                q[co + k] = v < lo ? lo : v;
+            }
+        for (; co < cout; co++) {
+            float v = q[co] + bias[co];
+            q[co] = v < lo ? lo : v;
         }
     }
 }

@@ -201,7 +201,11 @@ SM_INLINE SM_AVX512 void small_row_group(const float *pad, size_t prow, const fl
     const float *wg = wt + (size_t)g * taps * SM_GROUP;
     for (int x0 = 0; x0 < w; x0 += SM_PX) {
         __m512 acc[SM_PX][4];
+        /* (the unrolls keep acc in registers at -O2 too, the default
+         * build's; -O3 unrolls these loops by itself) */
+#pragma GCC unroll 8
         for (int px = 0; px < SM_PX; px++)
+#pragma GCC unroll 4
             for (int v = 0; v < NV; v++)
                 acc[px][v] = b[v];
         for (int ky = 0; ky < 3; ky++) {
@@ -209,18 +213,25 @@ SM_INLINE SM_AVX512 void small_row_group(const float *pad, size_t prow, const fl
             for (int t = 0; t < 3 * CIN; t++) { /* (kx, ci): the pixel x0 + kx - 1 + px */
                 const float *wk = wg + (size_t)(ky * 3 * CIN + t) * SM_GROUP;
                 __m512 wv[4];
+#pragma GCC unroll 4
                 for (int v = 0; v < NV; v++)
                     wv[v] = _mm512_load_ps(wk + 16 * v);
+#pragma GCC unroll 8
                 for (int px = 0; px < SM_PX; px++) {
                     __m512 s = _mm512_set1_ps(r[px * CIN + t]);
+#pragma GCC unroll 4
                     for (int v = 0; v < NV; v++)
                         acc[px][v] = _mm512_fmadd_ps(s, wv[v], acc[px][v]);
                 }
             }
         }
         const __m512 zero = _mm512_setzero_ps();
-        for (int px = 0; px < SM_PX && x0 + px < w; px++) {
+#pragma GCC unroll 8
+        for (int px = 0; px < SM_PX; px++) {
+            if (x0 + px >= w) /* the row's last call: fewer pixels */
+                break;
             float *o = out + (size_t)(x0 + px) * cout + c0;
+#pragma GCC unroll 4
             for (int v = 0; v < NV; v++)
                 small_store(o + 16 * v, _mm512_max_ps(acc[px][v], zero), cout - (c0 + 16 * v),
                             stream);
@@ -247,7 +258,8 @@ SM_INLINE SM_AVX2 void small_row_group8(const float *pad, size_t prow, const flo
         for (int h = 0; h < 2; h++) /* the lanes of this half below cout */
             b[h] = _mm256_maskload_ps(bias + c0 + 8 * h, small_lanes8(left - 8 * h));
         for (int x0 = 0; x0 < w; x0 += SM_PX8) {
-            __m256 acc[SM_PX8][2];
+            __m256 acc[SM_PX8][2]; /* (unrolled as in small_row_group) */
+#pragma GCC unroll 8
             for (int px = 0; px < SM_PX8; px++)
                 acc[px][0] = b[0], acc[px][1] = b[1];
             for (int ky = 0; ky < 3; ky++) {
@@ -255,6 +267,7 @@ SM_INLINE SM_AVX2 void small_row_group8(const float *pad, size_t prow, const flo
                 for (int t = 0; t < 3 * CIN; t++) {
                     const float *wk = wg + (size_t)(ky * 3 * CIN + t) * SM_GROUP + 16 * v;
                     const __m256 w0 = _mm256_load_ps(wk), w1 = _mm256_load_ps(wk + 8);
+#pragma GCC unroll 8
                     for (int px = 0; px < SM_PX8; px++) {
                         __m256 s = _mm256_broadcast_ss(r + px * CIN + t);
                         acc[px][0] = _mm256_fmadd_ps(s, w0, acc[px][0]);
@@ -263,8 +276,12 @@ SM_INLINE SM_AVX2 void small_row_group8(const float *pad, size_t prow, const flo
                 }
             }
             const __m256 zero = _mm256_setzero_ps();
-            for (int px = 0; px < SM_PX8 && x0 + px < w; px++) {
+#pragma GCC unroll 8
+            for (int px = 0; px < SM_PX8; px++) {
+                if (x0 + px >= w)
+                    break;
                 float *o = out + (size_t)(x0 + px) * cout + c0;
+#pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) {
                     const __m256 y = _mm256_max_ps(acc[px][h], zero);
                     const int l = left - 8 * h;
