@@ -5,6 +5,7 @@
 #ifndef BN_BENCH_UTIL_H
 #define BN_BENCH_UTIL_H
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -34,4 +35,17 @@ static inline double bench_median(double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* fn on jobs[0] here and on jobs[1..threads-1] (each size bytes apart) on
+ * threads of their own (at most 8), all at once; returns the seconds until
+ * the last one ended. */
+static inline double bench_run_threads(void *(*fn)(void *), void *jobs, size_t size, int threads) {
+    pthread_t t[8];
+    double t0 = bench_now();
+    for (int i = 1; i < threads && i < 8; i++)
+        pthread_create(&t[i], NULL, fn, (char *)jobs + (size_t)i * size);
+    fn(jobs);
+    for (int i = 1; i < threads && i < 8; i++)
+        pthread_join(t[i], NULL);
+    return bench_now() - t0;
+}
 #endif

@@ -17,7 +17,6 @@
  */
 #include "bench_util.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -63,15 +62,8 @@ static void *run(void *arg) {
 
 /* GFLOPS of `threads` threads each running iters steps of NACC FMAs. */
 static double measure(int wide, int threads, long iters) {
-    pthread_t t[2];
     job j[2] = {{wide, iters, 0}, {wide, iters, 0}};
-    double t0 = bench_now();
-    for (int i = 1; i < threads; i++)
-        pthread_create(&t[i], NULL, run, &j[i]);
-    run(&j[0]);
-    for (int i = 1; i < threads; i++)
-        pthread_join(t[i], NULL);
-    double s = bench_now() - t0;
+    double s = bench_run_threads(run, j, sizeof *j, threads);
     if (j[0].sink == 12345.0f) /* never: keeps the results live */
         printf("#\n");
     return (double)threads * iters * NACC * (wide ? 16 : 8) * 2 / s / 1e9;

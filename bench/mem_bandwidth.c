@@ -18,7 +18,6 @@
  */
 #include "bench_util.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,14 +51,7 @@ __attribute__((target("avx2"))) static void *run(void *arg) {
 
 /* GB/s of `threads` threads each reading its own buffer `passes` times. */
 static double measure(job *j, int threads) {
-    pthread_t t[2];
-    double t0 = bench_now();
-    for (int i = 1; i < threads; i++)
-        pthread_create(&t[i], NULL, run, &j[i]);
-    run(&j[0]);
-    for (int i = 1; i < threads; i++)
-        pthread_join(t[i], NULL);
-    double s = bench_now() - t0;
+    double s = bench_run_threads(run, j, sizeof *j, threads);
     return (double)threads * (double)j[0].passes * (double)j[0].n * sizeof(v8) / s / 1e9;
 }
 
