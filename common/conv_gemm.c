@@ -140,9 +140,10 @@ int bn_conv_gemm_create_precision(bn_conv_gemm **out, const bn_conv_geom *g, con
     c->kernel = malloc(nk * sizeof(float));
     c->bias = calloc((size_t)g->cout, sizeof(float));
     if (!c->kernel || !c->bias) {
+        int rc = bn_fail(err, BN_ENOMEM, "conv: out of memory for a %dx%dx%dx%d kernel", g->kh,
+                         g->kw, c->cin_g, g->cout); /* (c's fields read before it is freed) */
         bn_conv_gemm_free(c);
-        return bn_fail(err, BN_ENOMEM, "conv: out of memory for a %dx%dx%dx%d kernel", g->kh, g->kw,
-                       c->cin_g, g->cout);
+        return rc;
     }
     memcpy(c->kernel, kernel, nk * sizeof(float));
     if (bias)

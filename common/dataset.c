@@ -252,6 +252,8 @@ static int walk_class(scan_ctx *c, const char *abs, const char *rel, const char 
     return rc;
 }
 
+/* 1 if dir holds a folder (its own or through a link), 0 if not or it
+ * cannot be read (its walk reports that), -1 out of memory. */
 static int has_subdir(const char *dir) {
     DIR *d = opendir(dir);
     if (!d)
@@ -263,7 +265,7 @@ static int has_subdir(const char *dir) {
             continue;
         char *p = join(dir, e->d_name);
         struct stat st;
-        found = p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+        found = !p ? -1 : stat(p, &st) == 0 && S_ISDIR(st.st_mode);
         free(p);
     }
     closedir(d);
@@ -336,7 +338,7 @@ static int list_classes(scan_ctx *c, const char *root, class_list *out) {
     for (size_t i = 0; rc == BN_OK && i < n; i++) {
         char *a = join(root, names[i]);
         struct stat st;
-        int seen = 0; /* a second way to a folder listed already */
+        int seen = 0, split = 0; /* a second way to a folder listed already; a split's folder */
         if (!a) {
             rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", root);
         } else if (stat(a, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -345,7 +347,9 @@ static int list_classes(scan_ctx *c, const char *root, class_list *out) {
         } else if ((seen = seen_before(c, &st)) != 0) {
             if (seen < 0)
                 rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", root);
-        } else if (bn_dataset_is_split_name(names[i]) && has_subdir(a)) {
+        } else if (bn_dataset_is_split_name(names[i]) && (split = has_subdir(a)) < 0) {
+            rc = bn_fail(c->err, BN_ENOMEM, "%s: out of memory", root);
+        } else if (split) {
             char **classes;
             size_t nc;
             rc = list_dir(a, &classes, &nc, c->err);

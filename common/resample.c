@@ -67,10 +67,14 @@ static uint8_t clip8(int32_t v) {
     return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
+/* (Twice is harmless: axis_init frees what it got when it fails, and
+ * bn_resampler_free frees both axes after that.) */
 static void axis_free(axis *a) {
     free(a->start);
     free(a->count);
     free(a->k);
+    a->start = a->count = NULL;
+    a->k = NULL;
 }
 
 /* PIL's precompute_coeffs and normalize_coeffs_8bpc for a BILINEAR filter

@@ -1,0 +1,416 @@
+/*
+ * test_oom.c: every allocation of the library failing in turn, SQLite's way.
+ *
+ * The program is linked with -Wl,--wrap for malloc, calloc, realloc,
+ * strdup, strndup and aligned_alloc (tests/meson.build), so every call the
+ * library's own code makes (libbottleneck.a is linked in statically) goes
+ * through the wrappers below. For each operation, the test runs it with
+ * the 1st allocation failing, then the 2nd, and so on until it succeeds
+ * without a failure. Each failed run must return an error (not crash, not
+ * claim success) and free what it allocated: under the ASan build
+ * (-Db_sanitize=address) a double free, a use after free or a leak on any
+ * of those paths fails the test; without it, the test still checks the
+ * return values. Allocations made inside shared libraries (SQLite, libvips,
+ * HDF5, protobuf-c) are not failed: they report their own errors.
+ *
+ * One thread: the countdown is per process, so the operations run
+ * where it is deterministic.
+ */
+#include "check.h"
+#include "conv.h"
+#include "cpu.h"
+#include "curves.h"
+#include "dataset.h"
+#include "error.h"
+#include "onnx.h"
+#include "resample.h"
+#include "store.h"
+#include "strset.h"
+#include "support.h"
+#include "train.h"
+#include "weights.h"
+
+#include <execinfo.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- the wrappers ---------------------------------------------------------- */
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t m);
+void *__real_realloc(void *p, size_t n);
+char *__real_strdup(const char *s);
+char *__real_strndup(const char *s, size_t n);
+void *__real_aligned_alloc(size_t a, size_t n);
+
+static long oom_countdown = -1; /* allocations left before one fails; -1: none fails */
+static long oom_failed;         /* allocations failed since the last oom_arm */
+
+/* 1: this allocation fails (the countdown reached it). BN_OOM_TRACE=1
+ * prints where each failed allocation was called from (addr2line or gdb
+ * read the addresses). */
+static int oom_now(void) {
+    if (oom_countdown < 0)
+        return 0;
+    if (oom_countdown-- == 0) {
+        oom_failed++;
+        if (getenv("BN_OOM_TRACE")) {
+            void *frames[12];
+            int n = backtrace(frames, 12);
+            backtrace_symbols_fd(frames, n, 2);
+            fputs("--\n", stderr);
+        }
+        return 1;
+    }
+    return 0;
+}
+
+void *__wrap_malloc(size_t n) {
+    return oom_now() ? NULL : __real_malloc(n);
+}
+void *__wrap_calloc(size_t n, size_t m) {
+    return oom_now() ? NULL : __real_calloc(n, m);
+}
+void *__wrap_realloc(void *p, size_t n) {
+    return oom_now() ? NULL : __real_realloc(p, n);
+}
+char *__wrap_strdup(const char *s) {
+    return oom_now() ? NULL : __real_strdup(s);
+}
+char *__wrap_strndup(const char *s, size_t n) {
+    return oom_now() ? NULL : __real_strndup(s, n);
+}
+void *__wrap_aligned_alloc(size_t a, size_t n) {
+    return oom_now() ? NULL : __real_aligned_alloc(a, n);
+}
+
+static void oom_arm(long k) {
+    oom_failed = 0;
+    oom_countdown = k;
+}
+
+static void oom_disarm(void) {
+    oom_countdown = -1;
+}
+
+/* ---- the driver ------------------------------------------------------------ */
+
+/* One operation: 0 done (and cleaned up after itself), else an error code,
+ * having freed everything it allocated. */
+typedef int oom_op(void *ctx, bn_error *err);
+
+/* Runs op with the k-th allocation failing, k = 0, 1, ..., until a run
+ * succeeds with none failed; checks that every failed run said so. Returns
+ * how many runs failed an allocation (the allocations op makes). */
+static long oom_sweep(const char *what, oom_op *op, void *ctx) {
+    for (long k = 0;; k++) {
+        bn_error err = {0};
+        oom_arm(k);
+        int rc = op(ctx, &err);
+        long failed = oom_failed;
+        oom_disarm();
+        if (!failed) {
+            CHECK_MSG(rc == 0, "%s: fails with no allocation failed: %s", what, err.msg);
+            printf("%s: %ld allocations, each failed in turn\n", what, k);
+            return k;
+        }
+        CHECK_MSG(rc != 0, "%s: allocation %ld failed but it reports success", what, k + 1);
+        if (k > 100000) {
+            CHECK_MSG(0, "%s: no end to its allocations", what);
+            return k;
+        }
+    }
+}
+
+/* ---- the operations ---------------------------------------------------------- */
+
+static int op_resampler(void *ctx, bn_error *err) {
+    (void)ctx;
+    /* both axes resampled, then the vertical one an identity */
+    static const bn_resample_plan plans[] = {
+        {.width = 500,
+         .height = 375,
+         .bands = 3,
+         .out_width = 256,
+         .out_height = 256,
+         .win_w = 224,
+         .win_h = 224,
+         .win_x = 16,
+         .win_y = 16},
+        {.width = 500,
+         .height = 224,
+         .bands = 3,
+         .out_width = 224,
+         .out_height = 224,
+         .win_w = 224,
+         .win_h = 224},
+    };
+    for (size_t i = 0; i < sizeof plans / sizeof *plans; i++) {
+        bn_resampler *r;
+        int rc = bn_resampler_new(&plans[i], "oom.jpg", &r, err);
+        if (rc)
+            return rc;
+        bn_resampler_free(r);
+    }
+    return 0;
+}
+
+static int op_conv(void *ctx, bn_error *err) {
+    const float *k = ctx; /* 5x5x8x8 = 1600 floats: enough for every layer here */
+    bn_conv *c;
+    int rc = bn_conv_create(&c, BN_CONV_WINOGRAD, 8, 8, k, k, err);
+    if (rc)
+        return rc;
+    bn_conv_free(c);
+    if ((rc = bn_conv_create(&c, BN_CONV_DIRECT, 8, 8, k, k, err)))
+        return rc;
+    bn_conv_free(c);
+    bn_conv_geom g = {.cin = 8,
+                      .cout = 8,
+                      .kh = 5,
+                      .kw = 5,
+                      .sh = 1,
+                      .sw = 1,
+                      .dh = 1,
+                      .dw = 1,
+                      .pt = 2,
+                      .pl = 2,
+                      .pb = 2,
+                      .pr = 2,
+                      .group = 1,
+                      .relu = 1};
+    bn_conv_gemm *gc;
+    if ((rc = bn_conv_gemm_create(&gc, &g, k, k, err)))
+        return rc;
+    bn_conv_gemm_free(gc);
+    return 0;
+}
+
+static int op_strset(void *ctx, bn_error *err) {
+    (void)ctx;
+    bn_strset s;
+    bn_strset_init(&s);
+    char key[32];
+    for (int i = 0; i < 200; i++) {
+        snprintf(key, sizeof key, "key-%d", i);
+        if (bn_strset_put(&s, key, i % 3 ? key : NULL)) {
+            bn_strset_free(&s);
+            return bn_fail(err, BN_ENOMEM, "strset: out of memory");
+        }
+    }
+    int ok = bn_strset_has(&s, "key-7") && !bn_strset_has(&s, "key-200");
+    bn_strset_free(&s);
+    return ok ? 0 : bn_fail(err, BN_EINVAL, "strset: wrong contents");
+}
+
+static int op_dataset(void *ctx, bn_error *err) {
+    const char *root = ctx;
+    bn_dataset ds;
+    int rc = bn_dataset_scan(&ds, root, err);
+    if (rc)
+        return rc;
+    size_t n = ds.n;
+    bn_dataset_free(&ds);
+    return n == 6 ? 0 : bn_fail(err, BN_EINVAL, "%s: %zu images, expected 6", root, n);
+}
+
+typedef struct {
+    bn_data d;
+    int k;
+} train_ctx_t;
+
+static int op_train(void *ctx, bn_error *err) {
+    train_ctx_t *t = ctx;
+    bn_train_opts o;
+    bn_train_opts_default(&o);
+    o.standardize = 1;
+    o.max_iter = 20;
+    bn_model m;
+    int rc = bn_model_init(&m, t->d.dim, t->d.k, err);
+    if (rc)
+        return rc;
+    bn_train_info info;
+    rc = bn_train(&t->d, NULL, &o, &m, &info, err);
+    bn_head h;
+    if (rc == BN_OK && (rc = bn_head_from_model(&m, &h, err)) == BN_OK)
+        bn_head_free(&h);
+    bn_model_free(&m);
+    return rc;
+}
+
+static int op_curves(void *ctx, bn_error *err) {
+    (void)ctx;
+    double score[64];
+    unsigned char pos[64];
+    for (int i = 0; i < 64; i++) {
+        score[i] = (double)((i * 37) % 64) / 64.0;
+        pos[i] = (unsigned char)(i % 3 == 0);
+    }
+    bn_curve c;
+    int rc = bn_curves_roc(score, pos, 64, &c, NULL, err);
+    if (rc)
+        return rc;
+    bn_curves_free(&c);
+    if ((rc = bn_curves_pr(score, pos, 64, &c, NULL, err)))
+        return rc;
+    bn_curves_free(&c);
+    if ((rc = bn_curves_calibration(score, pos, 64, 10, &c, NULL, err)))
+        return rc;
+    bn_curves_free(&c);
+    return 0;
+}
+
+typedef struct {
+    void *buf;
+    size_t len;
+} onnx_ctx;
+
+static int op_onnx(void *ctx, bn_error *err) {
+    onnx_ctx *o = ctx;
+    bn_graph *g;
+    int rc = bn_onnx_load_buffer(&g, o->buf, o->len, "squeezenet_v1.1.onnx", NULL, err);
+    if (rc)
+        return rc;
+    bn_graph_free(g);
+    return 0;
+}
+
+/* A new database, its schema made and migrated, closed, and opened again
+ * read-only. */
+static int op_store(void *ctx, bn_error *err) {
+    const char *path = ctx;
+    char side[1100];
+    remove(path);
+    snprintf(side, sizeof side, "%s-wal", path);
+    remove(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    remove(side);
+    bn_store *st;
+    int rc = bn_store_open(&st, path, BN_STORE_CREATE, err);
+    if (rc)
+        return rc;
+    bn_store_close(st);
+    if ((rc = bn_store_open(&st, path, BN_STORE_READONLY, err)))
+        return rc;
+    bn_store_close(st);
+    return 0;
+}
+
+static int op_weights(void *ctx, bn_error *err) {
+    bn_vgg16_weights w;
+    int rc = bn_weights_load(&w, ctx, err);
+    if (rc)
+        return rc;
+    bn_weights_free(&w);
+    return 0;
+}
+
+/* ---- main ----------------------------------------------------------------------- */
+
+static void touch(const char *dir, const char *name) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "wb");
+    if (f)
+        fclose(f);
+}
+
+int main(void) {
+    bn_cpu_set_threads(1);
+
+    oom_sweep("bn_resampler_new", op_resampler, NULL);
+
+    float *k = malloc(1600 * sizeof *k);
+    for (int i = 0; k && i < 1600; i++)
+        k[i] = (float)((i * 7919) % 101) / 101.0f - 0.5f;
+    oom_sweep("bn_conv_create, bn_conv_gemm_create", op_conv, k);
+    free(k);
+
+    oom_sweep("bn_strset_put", op_strset, NULL);
+    oom_sweep("bn_curves", op_curves, NULL);
+
+    /* a split layout with a file beside the classes and a link between them */
+    const char *root = support_mkdtemp("oom");
+    if (root) {
+        char p[1024];
+        const char *dirs[] = {"train", "train/cat", "train/dog", "validation", "validation/cat"};
+        for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+            snprintf(p, sizeof p, "%s/%s", root, dirs[i]);
+            mkdir(p, 0755);
+        }
+        snprintf(p, sizeof p, "%s/train", root);
+        touch(p, "notes.txt");
+        snprintf(p, sizeof p, "%s/train/cat", root);
+        touch(p, "a.jpg");
+        touch(p, "b.jpg");
+        snprintf(p, sizeof p, "%s/train/dog", root);
+        touch(p, "c.jpg");
+        touch(p, "d.png");
+        snprintf(p, sizeof p, "%s/validation/cat", root);
+        touch(p, "e.jpg");
+        touch(p, "f.jpg");
+        char link[1024];
+        snprintf(link, sizeof link, "%s/train/cat/dogs", root);
+        snprintf(p, sizeof p, "%s/train/dog", root);
+        CHECK(symlink(p, link) == 0);
+        oom_sweep("bn_dataset_scan", op_dataset, (void *)root);
+        support_remove_tree(root);
+    }
+
+    /* three classes, a few rows: the softmax path and the scaler */
+    enum { N = 60, DIM = 12 };
+    float *x = malloc((size_t)N * DIM * sizeof *x);
+    int *y = malloc(N * sizeof *y);
+    if (x && y) {
+        for (int i = 0; i < N; i++) {
+            y[i] = i % 3;
+            for (int j = 0; j < DIM; j++)
+                x[i * DIM + j] = (float)(((i * 31 + j * 17) % 23) - 11) / 7.0f + (j == y[i]);
+        }
+        train_ctx_t t = {.d = {.dim = DIM, .k = 3, .nblocks = 1}};
+        t.d.block[0] = (bn_block){x, y, N};
+        oom_sweep("bn_train (3 classes)", op_train, &t);
+        for (int i = 0; i < N; i++)
+            y[i] = i % 2;
+        t.d.k = 2;
+        oom_sweep("bn_train (2 classes)", op_train, &t);
+    }
+    free(x);
+    free(y);
+
+    const char *dir = support_mkdtemp("oomdb");
+    if (dir) {
+        char db[1024];
+        snprintf(db, sizeof db, "%s/oom.db", dir);
+        oom_sweep("bn_store_open (create, then read-only)", op_store, db);
+        support_remove_tree(dir);
+    }
+
+    const char *shared = getenv("BN_SHARED");
+    if (shared) {
+        char h5[1024];
+        snprintf(h5, sizeof h5, "%s/models/vgg16_random_notop.h5", shared);
+        oom_sweep("bn_weights_load (VGG16 .h5)", op_weights, h5);
+
+        char path[1024];
+        snprintf(path, sizeof path, "%s/models/squeezenet_v1.1.onnx", shared);
+        FILE *f = fopen(path, "rb");
+        CHECK_MSG(f != NULL, "%s: cannot open", path);
+        if (f) {
+            fseek(f, 0, SEEK_END);
+            onnx_ctx o = {.len = (size_t)ftell(f)};
+            fseek(f, 0, SEEK_SET);
+            o.buf = malloc(o.len);
+            CHECK(o.buf && fread(o.buf, 1, o.len, f) == o.len);
+            fclose(f);
+            if (o.buf)
+                oom_sweep("bn_onnx_load_buffer (SqueezeNet)", op_onnx, &o);
+            free(o.buf);
+        }
+    }
+    return check_done();
+}
