@@ -564,10 +564,10 @@ static int graph_plan(bn_graph *g, bn_error *err) {
     }
     g->slot = calloc((size_t)ns + 1, sizeof *g->slot);
     g->slot_floats = size;
-    g->nslot = ns;
     free(busy);
     if (!g->slot)
         return bn_fail(err, BN_ENOMEM, "graph: out of memory");
+    g->nslot = ns; /* (only with the array: bn_graph_free frees nslot of them) */
     for (int s = 0; s < ns; s++) {
         size_t bytes = (size[s] * sizeof(float) + 63) & ~(size_t)63;
         g->slot[s] = aligned_alloc(64, bytes ? bytes : 64);

@@ -439,8 +439,9 @@ void bn_image_set_direct_jpeg(int on) {
 }
 
 /* The direct path (image_jpeg.c) for a plain JPEG: BN_OK or one of our own
- * errors (limits, memory), or IMAGE_DECLINED when the file is not for it or
- * libjpeg had anything to say, and libvips must decode it from the start. */
+ * errors (limits), or IMAGE_DECLINED when the file is not for it, libjpeg
+ * had anything to say or an allocation of the path failed, and libvips must
+ * decode it from the start (the same pixels: tests/test_oom.c checks it). */
 #define IMAGE_DECLINED (-1)
 static int image_decode_jpeg(const void *buf, size_t len, const char *name,
                              const bn_image_opts *opts, float *out, bn_image_info *info,

@@ -33,19 +33,18 @@ static int metrics_pair_cmp(const void *a, const void *b) {
 /* Mann-Whitney form of the AUC: the sum of the positives' ranks (tied
  * scores share their mean rank) equals the trapezoidal area sklearn's
  * roc_curve + auc computes, ties included. */
-double bn_metrics_roc_auc(const double *score, const unsigned char *positive, int n,
-                          bn_error *err) {
+static int metrics_roc_auc(const double *score, const unsigned char *positive, int n, double *auc,
+                           bn_error *err) {
     int64_t npos = 0;
     for (int i = 0; i < n; i++)
         npos += positive[i] != 0;
     int64_t nneg = n - npos;
+    *auc = NAN;
     if (npos == 0 || nneg == 0)
-        return NAN;
+        return BN_OK; /* undefined, as in sklearn */
     metrics_pair *p = malloc((size_t)n * sizeof *p);
-    if (!p) {
-        bn_fail(err, BN_ENOMEM, "roc_auc: out of memory for %d scores", n);
-        return NAN;
-    }
+    if (!p)
+        return bn_fail(err, BN_ENOMEM, "roc_auc: out of memory for %d scores", n);
     for (int i = 0; i < n; i++) {
         p[i].score = score[i];
         p[i].pos = positive[i] != 0;
@@ -64,7 +63,14 @@ double bn_metrics_roc_auc(const double *score, const unsigned char *positive, in
         i = j;
     }
     free(p);
-    return (rank_sum - 0.5 * (double)npos * (double)(npos + 1)) / ((double)npos * (double)nneg);
+    *auc = (rank_sum - 0.5 * (double)npos * (double)(npos + 1)) / ((double)npos * (double)nneg);
+    return BN_OK;
+}
+
+double bn_metrics_roc_auc(const double *score, const unsigned char *positive, int n,
+                          bn_error *err) {
+    double auc;
+    return metrics_roc_auc(score, positive, n, &auc, err) ? NAN : auc;
 }
 
 void bn_metrics_free(bn_metrics *m) {
@@ -147,6 +153,7 @@ int bn_metrics_compute(const int *y, const double *proba, int n, int k, bn_metri
     m->recall_macro /= present;
     m->f1_macro /= present;
 
+    int rc = BN_OK;
     /* ROC AUC: binary on the second column; one-vs-rest macro otherwise,
      * undefined unless every class occurs in y (sklearn raises there). */
     if (k == 2) {
@@ -154,16 +161,17 @@ int bn_metrics_compute(const int *y, const double *proba, int n, int k, bn_metri
             score[i] = proba[(size_t)i * 2 + 1];
             pos[i] = y[i] == 1;
         }
-        m->roc_auc = bn_metrics_roc_auc(score, pos, n, err);
+        rc = metrics_roc_auc(score, pos, n, &m->roc_auc, err);
     } else {
         double sum = 0;
         int defined = 1;
-        for (int c = 0; c < k && defined; c++) {
+        for (int c = 0; c < k && defined && rc == BN_OK; c++) {
             for (int i = 0; i < n; i++) {
                 score[i] = proba[(size_t)i * k + c];
                 pos[i] = y[i] == c;
             }
-            double auc = bn_metrics_roc_auc(score, pos, n, err);
+            double auc;
+            rc = metrics_roc_auc(score, pos, n, &auc, err);
             if (isnan(auc))
                 defined = 0;
             sum += auc;
@@ -172,7 +180,9 @@ int bn_metrics_compute(const int *y, const double *proba, int n, int k, bn_metri
     }
     free(pos);
     free(score);
-    return BN_OK;
+    if (rc) /* (out of memory: not an undefined AUC) */
+        bn_metrics_free(m);
+    return rc;
 }
 
 const bn_metrics_def bn_metrics_defs[BN_NMETRICS] = {

@@ -54,7 +54,9 @@ typedef struct {
 } bn_sweep_stats;
 
 /* One model per C (Cs[ncand], each > 0) with the other options of o, on d.
- * models[i] are (re)initialised here (bn_model_free them); infos[i] as
+ * models[i] are initialised here, whatever they held (not freed: pass
+ * fresh ones), and bn_model_free them after a success (a failure leaves
+ * none to free); infos[i] as
  * bn_train's, seconds the sweep's wall time shared out evenly. stats may be
  * NULL. */
 int bn_sweep_train(const bn_data *d, const bn_train_opts *o, const double *Cs, int ncand,

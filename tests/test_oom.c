@@ -22,11 +22,18 @@
 #include "curves.h"
 #include "dataset.h"
 #include "error.h"
+#include "graph.h"
+#include "image.h"
+#include "importer.h"
+#include "metrics.h"
+#include "npy.h"
 #include "onnx.h"
+#include "pca.h"
 #include "resample.h"
 #include "store.h"
 #include "strset.h"
 #include "support.h"
+#include "sweep.h"
 #include "train.h"
 #include "weights.h"
 
@@ -49,6 +56,10 @@ void *__real_aligned_alloc(size_t a, size_t n);
 
 static long oom_countdown = -1; /* allocations left before one fails; -1: none fails */
 static long oom_failed;         /* allocations failed since the last oom_arm */
+/* Set by an operation that succeeded although an allocation failed because
+ * it has a second way (the direct JPEG path declines, libvips decodes), and
+ * that checked its result is the one it gives with no failure. */
+static int oom_same_result;
 
 /* 1: this allocation fails (the countdown reached it). BN_OOM_TRACE=1
  * prints where each failed allocation was called from (addr2line or gdb
@@ -90,11 +101,23 @@ void *__wrap_aligned_alloc(size_t a, size_t n) {
 
 static void oom_arm(long k) {
     oom_failed = 0;
+    oom_same_result = 0;
     oom_countdown = k;
 }
 
 static void oom_disarm(void) {
     oom_countdown = -1;
+}
+
+/* An operation's set-up that is not under test (a model load before the
+ * graph's own work) runs with the countdown held. */
+static long oom_held = -1;
+static void oom_countdown_pause(void) {
+    oom_held = oom_countdown;
+    oom_countdown = -1;
+}
+static void oom_countdown_resume(void) {
+    oom_countdown = oom_held;
 }
 
 /* ---- the driver ------------------------------------------------------------ */
@@ -118,7 +141,8 @@ static long oom_sweep(const char *what, oom_op *op, void *ctx) {
             printf("%s: %ld allocations, each failed in turn\n", what, k);
             return k;
         }
-        CHECK_MSG(rc != 0, "%s: allocation %ld failed but it reports success", what, k + 1);
+        CHECK_MSG(rc != 0 || oom_same_result, "%s: allocation %ld failed but it reports success",
+                  what, k + 1);
         if (k > 100000) {
             CHECK_MSG(0, "%s: no end to its allocations", what);
             return k;
@@ -267,16 +291,151 @@ static int op_curves(void *ctx, bn_error *err) {
 typedef struct {
     void *buf;
     size_t len;
-} onnx_ctx;
+} file_ctx;
 
 static int op_onnx(void *ctx, bn_error *err) {
-    onnx_ctx *o = ctx;
+    file_ctx *o = ctx;
     bn_graph *g;
     int rc = bn_onnx_load_buffer(&g, o->buf, o->len, "squeezenet_v1.1.onnx", NULL, err);
     if (rc)
         return rc;
     bn_graph_free(g);
     return 0;
+}
+
+/* The loaded SqueezeNet made runnable at 64 x 64 (both engines) and run on
+ * one image: the graph's plan, its layers' engines and its buffers. */
+static int op_graph(void *ctx, bn_error *err) {
+    file_ctx *o = ctx;
+    static float in[64 * 64 * 3];
+    for (int i = 0; i < 64 * 64 * 3; i++)
+        in[i] = (float)((i * 13) % 29) / 29.0f - 0.5f;
+    const char *keep = "pool10";
+    for (int e = 0; e < 2; e++) {
+        bn_graph *g;
+        oom_countdown_pause();
+        int rc = bn_onnx_load_buffer(&g, o->buf, o->len, "squeezenet_v1.1.onnx", NULL, err);
+        oom_countdown_resume();
+        if (rc)
+            return rc;
+        rc = bn_graph_infer(g, 64, 64, err);
+        rc = rc ? rc : bn_graph_prepare(g, e ? BN_CONV_AUTO : BN_CONV_DIRECT, 1, &keep, 1, err);
+        rc = rc ? rc : bn_graph_run(g, in, 1, err);
+        bn_graph_free(g);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* A photo decoded by libjpeg-turbo directly (out[1]), then by libvips
+ * (out[0]). When the direct path runs out of memory it declines and
+ * libvips decodes the photo: the same pixels as with no failure, or an
+ * error. */
+#define DECODE_FLOATS (224 * 224 * 3)
+typedef struct {
+    const void *buf;
+    size_t len;
+    float ref[2][DECODE_FLOATS], out[2][DECODE_FLOATS];
+} decode_ctx;
+
+static int decode_both(const decode_ctx *d, float (*out)[DECODE_FLOATS], bn_error *err) {
+    bn_image_opts opts = {.size = 224};
+    int rc = 0;
+    for (int direct = 1; direct >= 0 && !rc; direct--) {
+        bn_image_set_direct_jpeg(direct);
+        rc = bn_image_decode(d->buf, d->len, "cat.jpg", &opts, out[direct], NULL, err);
+    }
+    bn_image_set_direct_jpeg(1);
+    return rc;
+}
+
+static int op_decode(void *ctx, bn_error *err) {
+    decode_ctx *d = ctx;
+    int rc = decode_both(d, d->out, err);
+    oom_same_result = !rc && memcmp(d->out, d->ref, sizeof d->out) == 0;
+    return rc;
+}
+
+typedef struct {
+    const float *x;
+    const int *y;
+    int n, dim;
+} rows_ctx;
+
+/* Several C at once on the rows, then in the row space (dim >= 2 rows),
+ * standardised. */
+static int op_sweep(void *ctx, bn_error *err) {
+    const rows_ctx *r = ctx;
+    const double Cs[3] = {0.01, 0.1, 1};
+    bn_train_opts o;
+    bn_train_opts_default(&o);
+    o.max_iter = 30;
+    for (int space = 0; space < 2; space++) {
+        int n = space ? r->dim / 2 : r->n;
+        o.standardize = space; /* (the models' mean and scale too) */
+        bn_data d = {.dim = r->dim, .k = 2, .nblocks = 1};
+        d.block[0] = (bn_block){r->x, r->y, n};
+        bn_model m[3]; /* (initialised by the sweep, freed by it on failure) */
+        bn_train_info info[3];
+        bn_sweep_stats st;
+        int rc = bn_sweep_train(&d, &o, Cs, 3, m, info, &st, err);
+        for (int i = 0; rc == BN_OK && i < 3; i++)
+            bn_model_free(&m[i]);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* The metrics of a prediction (two classes, then three), a PCA of the rows. */
+static int op_metrics_pca(void *ctx, bn_error *err) {
+    const rows_ctx *r = ctx;
+    double proba[60 * 3];
+    for (int k = 2; k <= 3; k++) {
+        for (int i = 0; i < 60; i++)
+            for (int c = 0; c < k; c++)
+                proba[i * k + c] = (c == (i * 7) % k ? 2.0 : 1.0) / (k + 1);
+        int y[60];
+        for (int i = 0; i < 60; i++)
+            y[i] = i % k;
+        bn_metrics m;
+        int rc = bn_metrics_compute(y, proba, 60, k, &m, err);
+        if (rc)
+            return rc;
+        bn_metrics_free(&m);
+    }
+    bn_pca p;
+    int rc = bn_pca_fit(r->x, r->n, r->dim, 2, &p, err);
+    if (rc)
+        return rc;
+    bn_pca_free(&p);
+    return 0;
+}
+
+/* A .npy written and read back, then imported with an index as a feature
+ * set of a new database (ctx: a folder). */
+static int op_npy_import(void *ctx, bn_error *err) {
+    const char *dir = ctx;
+    char npy[1024], tsv[1024], db[1024];
+    snprintf(npy, sizeof npy, "%s/m.npy", dir);
+    snprintf(tsv, sizeof tsv, "%s/index.tsv", dir);
+    snprintf(db, sizeof db, "%s/imported.db", dir);
+    remove(db);
+    float x[6 * 4];
+    for (int i = 0; i < 24; i++)
+        x[i] = (float)i / 7.0f;
+    int rc = bn_npy_save(npy, x, 6, 4, err);
+    if (rc)
+        return rc;
+    float *back;
+    int64_t rows, dim;
+    if ((rc = bn_npy_load(npy, &back, &rows, &dim, err)))
+        return rc;
+    free(back);
+    bn_importer_opts o = {.db = db, .name = "elsewhere", .npy = npy, .index = tsv, .quiet = 1};
+    bn_importer_result res;
+    return bn_importer_run(&o, &res, err);
 }
 
 /* A new database, its schema made and migrated, closed, and opened again
@@ -362,6 +521,25 @@ int main(void) {
     }
 
     /* three classes, a few rows: the softmax path and the scaler */
+    /* two classes, more dims than rows / 2: the sweep on the rows and in
+     * the row space */
+    {
+        enum { SN = 80, SD = 60 };
+        float *sx = malloc((size_t)SN * SD * sizeof *sx);
+        int *sy = malloc(SN * sizeof *sy);
+        if (sx && sy) {
+            for (int i = 0; i < SN; i++) {
+                sy[i] = i % 2;
+                for (int j = 0; j < SD; j++)
+                    sx[i * SD + j] = (float)(((i * 29 + j * 11) % 19) - 9) / 5.0f + 0.5f * sy[i];
+            }
+            rows_ctx r = {sx, sy, SN, SD};
+            oom_sweep("bn_sweep_train (rows, row space)", op_sweep, &r);
+        }
+        free(sx);
+        free(sy);
+    }
+
     enum { N = 60, DIM = 12 };
     float *x = malloc((size_t)N * DIM * sizeof *x);
     int *y = malloc(N * sizeof *y);
@@ -378,6 +556,8 @@ int main(void) {
             y[i] = i % 2;
         t.d.k = 2;
         oom_sweep("bn_train (2 classes)", op_train, &t);
+        rows_ctx rc2 = {x, y, N, DIM};
+        oom_sweep("bn_metrics_compute (2, 3 classes), bn_pca_fit", op_metrics_pca, &rc2);
     }
     free(x);
     free(y);
@@ -387,6 +567,17 @@ int main(void) {
         char db[1024];
         snprintf(db, sizeof db, "%s/oom.db", dir);
         oom_sweep("bn_store_open (create, then read-only)", op_store, db);
+        char tsv[1024];
+        snprintf(tsv, sizeof tsv, "%s/index.tsv", dir);
+        FILE *f = fopen(tsv, "w");
+        if (f) {
+            fputs("relpath\tlabel\tsplit\tsha256\n", f);
+            for (int i = 0; i < 6; i++)
+                fprintf(f, "%s/%d.jpg\t%s\t%s\t%064d\n", i % 2 ? "dog" : "cat", i,
+                        i % 2 ? "dog" : "cat", i < 4 ? "train" : "validation", i + 1);
+            fclose(f);
+            oom_sweep("bn_npy_save, bn_npy_load, bn_importer_run", op_npy_import, (void *)dir);
+        }
         support_remove_tree(dir);
     }
 
@@ -402,15 +593,40 @@ int main(void) {
         CHECK_MSG(f != NULL, "%s: cannot open", path);
         if (f) {
             fseek(f, 0, SEEK_END);
-            onnx_ctx o = {.len = (size_t)ftell(f)};
+            file_ctx o = {.len = (size_t)ftell(f)};
             fseek(f, 0, SEEK_SET);
             o.buf = malloc(o.len);
             CHECK(o.buf && fread(o.buf, 1, o.len, f) == o.len);
             fclose(f);
-            if (o.buf)
+            if (o.buf) {
                 oom_sweep("bn_onnx_load_buffer (SqueezeNet)", op_onnx, &o);
+                oom_sweep("bn_graph_infer, _prepare, _run (SqueezeNet, 64 x 64, both engines)",
+                          op_graph, &o);
+            }
             free(o.buf);
         }
+        snprintf(path, sizeof path, "%s/data/catsdogs/train/cat/cat.1000.jpg", shared);
+        bn_error err;
+        f = fopen(path, "rb");
+        CHECK_MSG(f != NULL, "%s: cannot open", path);
+        if (f && bn_image_init("test_oom", &err) == BN_OK) {
+            fseek(f, 0, SEEK_END);
+            size_t len = (size_t)ftell(f);
+            fseek(f, 0, SEEK_SET);
+            void *buf = malloc(len);
+            decode_ctx *d = malloc(sizeof *d);
+            CHECK(buf && d && fread(buf, 1, len, f) == len);
+            if (buf && d) {
+                d->buf = buf;
+                d->len = len;
+                CHECK_INT(decode_both(d, d->ref, &err), BN_OK);
+                oom_sweep("bn_image_decode (libjpeg-turbo, libvips)", op_decode, d);
+            }
+            free(d);
+            free(buf);
+        }
+        if (f)
+            fclose(f);
     }
     return check_done();
 }
