@@ -22,6 +22,7 @@
 #include "curves.h"
 #include "dataset.h"
 #include "error.h"
+#include "featureset.h"
 #include "graph.h"
 #include "image.h"
 #include "importer.h"
@@ -35,6 +36,7 @@
 #include "support.h"
 #include "sweep.h"
 #include "train.h"
+#include "vgg16.h"
 #include "weights.h"
 
 #include <execinfo.h>
@@ -435,7 +437,45 @@ static int op_npy_import(void *ctx, bn_error *err) {
     free(back);
     bn_importer_opts o = {.db = db, .name = "elsewhere", .npy = npy, .index = tsv, .quiet = 1};
     bn_importer_result res;
-    return bn_importer_run(&o, &res, err);
+    if ((rc = bn_importer_run(&o, &res, err)))
+        return rc;
+    /* and read back: the training rows, then all of them */
+    bn_store *st;
+    if ((rc = bn_store_open(&st, db, BN_STORE_READONLY, err)))
+        return rc;
+    for (int all = 0; all < 2 && !rc; all++) {
+        bn_features f;
+        rc = bn_featureset_load(st, res.featureset, all ? NULL : "train", &f, err);
+        if (!rc && f.n != (all ? 6 : 4))
+            rc = bn_fail(err, BN_EINVAL, "%s: %d rows read back", db, f.n);
+        if (!rc)
+            bn_featureset_free(&f);
+    }
+    bn_store_close(st);
+    return rc;
+}
+
+/* VGG16 to block3_pool (the first layer's small engine, the Winograd and
+ * direct engines, fused pools; the deeper blocks only repeat them at the
+ * cost of their 400 MB of transformed kernels per run) at 32 x 32 for
+ * batches of 2, one batch through it (ctx: the weights). */
+static int op_vgg16(void *ctx, bn_error *err) {
+    const bn_vgg16_weights *w = ctx;
+    static float in[2 * 32 * 32 * 3], out[2 * 256];
+    for (int i = 0; i < 2 * 32 * 32 * 3; i++)
+        in[i] = (float)((i * 7) % 255) - 120.0f;
+    const bn_conv_engine engines[2] = {BN_CONV_DIRECT, BN_CONV_AUTO};
+    for (int e = 0; e < 2; e++) {
+        bn_vgg16 *net;
+        int rc = bn_vgg16_create(&net, w, engines[e], 32, 2, BN_LAYER_BLOCK3_POOL, err);
+        if (rc)
+            return rc;
+        rc = bn_vgg16_forward(net, in, 2, BN_LAYER_BLOCK3_POOL, BN_POOLING_AVG, out, err);
+        bn_vgg16_free(net);
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 /* A new database, its schema made and migrated, closed, and opened again
@@ -576,7 +616,8 @@ int main(void) {
                 fprintf(f, "%s/%d.jpg\t%s\t%s\t%064d\n", i % 2 ? "dog" : "cat", i,
                         i % 2 ? "dog" : "cat", i < 4 ? "train" : "validation", i + 1);
             fclose(f);
-            oom_sweep("bn_npy_save, bn_npy_load, bn_importer_run", op_npy_import, (void *)dir);
+            oom_sweep("bn_npy_save, bn_npy_load, bn_importer_run, bn_featureset_load",
+                      op_npy_import, (void *)dir);
         }
         support_remove_tree(dir);
     }
@@ -586,6 +627,15 @@ int main(void) {
         char h5[1024];
         snprintf(h5, sizeof h5, "%s/models/vgg16_random_notop.h5", shared);
         oom_sweep("bn_weights_load (VGG16 .h5)", op_weights, h5);
+        bn_vgg16_weights w;
+        bn_error werr;
+        int wrc = bn_weights_load(&w, h5, &werr);
+        CHECK_INT(wrc, BN_OK);
+        if (wrc == BN_OK) {
+            oom_sweep("bn_vgg16_create, _forward (to block3_pool, 32 x 32, direct and auto)",
+                      op_vgg16, &w);
+            bn_weights_free(&w);
+        }
 
         char path[1024];
         snprintf(path, sizeof path, "%s/models/squeezenet_v1.1.onnx", shared);
