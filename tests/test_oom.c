@@ -36,6 +36,7 @@
 #include "support.h"
 #include "sweep.h"
 #include "train.h"
+#include "trainjob.h"
 #include "vgg16.h"
 #include "weights.h"
 
@@ -455,6 +456,44 @@ static int op_npy_import(void *ctx, bn_error *err) {
     return rc;
 }
 
+/* bottleneck-classify train's job on a database of 40 imported vectors
+ * (train, validation and test): two candidates, the choice refitted, all
+ * stored in one transaction. A failed job must have stored nothing: the
+ * sweeps in the database are counted before and after. */
+static int count_sweeps(bn_store *st) {
+    sqlite3_stmt *q;
+    int n = -1;
+    if (sqlite3_prepare_v2(bn_store_db(st), "SELECT count(*) FROM sweeps", -1, &q, NULL) ==
+        SQLITE_OK) {
+        if (sqlite3_step(q) == SQLITE_ROW)
+            n = sqlite3_column_int(q, 0);
+        sqlite3_finalize(q);
+    }
+    return n;
+}
+
+static int op_trainjob(void *ctx, bn_error *err) {
+    bn_store *st = ctx;
+    bn_train_opts grid[2];
+    for (int i = 0; i < 2; i++) {
+        bn_train_opts_default(&grid[i]);
+        grid[i].C = i ? 1.0 : 0.01;
+    }
+    bn_trainjob_opts o = {.select = "accuracy", .grid = grid, .ngrid = 2, .refit = 1};
+    oom_countdown_pause();
+    int before = count_sweeps(st);
+    oom_countdown_resume();
+    bn_trainjob j;
+    int rc = bn_trainjob_run(st, &o, &j, err);
+    bn_trainjob_free(&j);
+    oom_countdown_pause();
+    int after = count_sweeps(st);
+    oom_countdown_resume();
+    CHECK_MSG(before >= 0 && after == before + (rc == BN_OK),
+              "trainjob: %d sweeps before, %d after a job that returned %d", before, after, rc);
+    return rc;
+}
+
 /* VGG16 to block3_pool (the first layer's small engine, the Winograd and
  * direct engines, fused pools; the deeper blocks only repeat them at the
  * cost of their 400 MB of transformed kernels per run) at 32 x 32 for
@@ -618,6 +657,40 @@ int main(void) {
             fclose(f);
             oom_sweep("bn_npy_save, bn_npy_load, bn_importer_run, bn_featureset_load",
                       op_npy_import, (void *)dir);
+        }
+        /* 40 rows for bottleneck-classify train's job */
+        char npy[1024], db2[1024];
+        snprintf(npy, sizeof npy, "%s/rows.npy", dir);
+        snprintf(tsv, sizeof tsv, "%s/rows.tsv", dir);
+        snprintf(db2, sizeof db2, "%s/train.db", dir);
+        float x[40 * 8];
+        for (int i = 0; i < 40; i++)
+            for (int j = 0; j < 8; j++)
+                x[i * 8 + j] = (float)(((i * 13 + j * 7) % 17) - 8) / 4.0f + (j < 2) * (i % 2);
+        bn_error err;
+        int rc = bn_npy_save(npy, x, 40, 8, &err);
+        CHECK_INT(rc, BN_OK);
+        f = fopen(tsv, "w");
+        if (f && rc == BN_OK) {
+            fputs("relpath\tlabel\tsplit\tsha256\n", f);
+            for (int i = 0; i < 40; i++)
+                fprintf(f, "%d.jpg\t%s\t%s\t%064d\n", i, i % 2 ? "dog" : "cat",
+                        i < 24   ? "train"
+                        : i < 32 ? "validation"
+                                 : "test",
+                        i + 1);
+            fclose(f);
+            bn_importer_opts io = {.db = db2, .name = "rows", .npy = npy, .index = tsv, .quiet = 1};
+            bn_importer_result ir;
+            bn_store *st;
+            CHECK_INT(rc = bn_importer_run(&io, &ir, &err), BN_OK);
+            if (rc == BN_OK && (rc = bn_store_open(&st, db2, 0, &err)) == BN_OK) {
+                oom_sweep("bn_trainjob_run (2 candidates, refit, stored)", op_trainjob, st);
+                bn_store_close(st);
+            }
+            CHECK_INT(rc, BN_OK);
+        } else if (f) {
+            fclose(f);
         }
         support_remove_tree(dir);
     }
