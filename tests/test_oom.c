@@ -37,6 +37,7 @@
 #include "sweep.h"
 #include "train.h"
 #include "trainjob.h"
+#include "vec.h"
 #include "vgg16.h"
 #include "weights.h"
 
@@ -68,10 +69,13 @@ static int oom_same_result;
  * prints where each failed allocation was called from (addr2line or gdb
  * read the addresses). */
 static int oom_now(void) {
-    if (oom_countdown < 0)
+    /* (atomic: vec_knn's pool threads allocate too; which of two racing
+     * allocations fails is then not fixed, but one does and must be
+     * handled) */
+    if (__atomic_load_n(&oom_countdown, __ATOMIC_RELAXED) < 0)
         return 0;
-    if (oom_countdown-- == 0) {
-        oom_failed++;
+    if (__atomic_fetch_sub(&oom_countdown, 1, __ATOMIC_RELAXED) == 0) {
+        __atomic_fetch_add(&oom_failed, 1, __ATOMIC_RELAXED);
         if (getenv("BN_OOM_TRACE")) {
             void *frames[12];
             int n = backtrace(frames, 12);
@@ -100,6 +104,52 @@ char *__wrap_strndup(const char *s, size_t n) {
 }
 void *__wrap_aligned_alloc(size_t a, size_t n) {
     return oom_now() ? NULL : __real_aligned_alloc(a, n);
+}
+
+/* SQLite's own allocator (sqlite3_config(SQLITE_CONFIG_MALLOC), the fault
+ * injection SQLite's tests use): while oom_sqlite is set, SQLite's
+ * allocations, and with them the SQL extension's (sqlite3_malloc), count
+ * down and fail too. Each block carries its size in front (xSize). */
+static int oom_sqlite;
+
+static void *sq_malloc(int n) {
+    if (oom_sqlite && oom_now())
+        return NULL;
+    char *p = __real_malloc((size_t)n + 16);
+    if (!p)
+        return NULL;
+    memcpy(p, &n, sizeof n);
+    return p + 16;
+}
+static void sq_free(void *p) {
+    if (p)
+        free((char *)p - 16);
+}
+static void *sq_realloc(void *p, int n) {
+    if (!p)
+        return sq_malloc(n);
+    if (oom_sqlite && oom_now())
+        return NULL;
+    char *q = __real_realloc((char *)p - 16, (size_t)n + 16);
+    if (!q)
+        return NULL;
+    memcpy(q, &n, sizeof n);
+    return q + 16;
+}
+static int sq_size(void *p) {
+    int n;
+    memcpy(&n, (char *)p - 16, sizeof n);
+    return n;
+}
+static int sq_roundup(int n) {
+    return (n + 7) & ~7;
+}
+static int sq_init(void *x) {
+    (void)x;
+    return SQLITE_OK;
+}
+static void sq_shutdown(void *x) {
+    (void)x;
 }
 
 static void oom_arm(long k) {
@@ -494,6 +544,78 @@ static int op_trainjob(void *ctx, bn_error *err) {
     return rc;
 }
 
+/* The SQL functions on the imported vectors: element-wise ones, vec_avg,
+ * vec_each, vec_knn before and after vec_knn_pack, with SQLite's own
+ * allocations failing too. Each run must fail, or give every row as a run
+ * with no failure does (SQLite lives through some failed allocations by
+ * design: a cache that does not grow): the rows' text is hashed and
+ * compared. The pack is undone (ROLLBACK) so that each run starts
+ * unpacked. */
+typedef struct {
+    const char *path;
+    uint64_t hash, ref; /* FNV-1a of every value's text, NULL as a marker */
+} sql_ctx;
+
+static void fnv(uint64_t *h, const void *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        *h = (*h ^ ((const unsigned char *)p)[i]) * 1099511628211u;
+}
+
+static int op_sql(void *vctx, bn_error *err) {
+    sql_ctx *ctx = vctx;
+    const char *path = ctx->path;
+    ctx->hash = 14695981039346656037u;
+    sqlite3 *db;
+    oom_countdown_pause();
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+    oom_countdown_resume();
+    if (rc != SQLITE_OK)
+        return bn_fail(err, BN_EIO, "%s: %s", path, sqlite3_errmsg(db));
+    static const char *const sql[] = {
+        "SELECT vec_to_json(vec_add(vec_normalize(vector), vec_slice(vector, 0, 8))), "
+        "vec_distance_cosine(vector, vec_f16(vector, dtype)), vec_dot(vector, vector) FROM "
+        "embeddings",
+        "SELECT label, vec_to_json(vec_avg(vector)) FROM embeddings GROUP BY label",
+        "SELECT sum(value) FROM embeddings, vec_each(embeddings.vector)",
+        "SELECT path, distance FROM vec_knn((SELECT vector FROM embeddings LIMIT 1), 5, 'rows')",
+        "BEGIN",
+        "SELECT vec_knn_pack('rows')",
+        "SELECT path, distance FROM vec_knn((SELECT vector FROM embeddings LIMIT 1), 5, 'rows', "
+        "'l2')",
+        "ROLLBACK",
+    };
+    oom_sqlite = 1;
+    rc = bn_vec_register(db);
+    for (size_t i = 0; rc == SQLITE_OK && i < sizeof sql / sizeof *sql; i++) {
+        sqlite3_stmt *q;
+        rc = sqlite3_prepare_v2(db, sql[i], -1, &q, NULL);
+        while (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+            rc = SQLITE_OK;
+            for (int c = 0; c < sqlite3_column_count(q); c++) {
+                const unsigned char *t = sqlite3_column_text(q, c);
+                if (!t && sqlite3_column_type(q, c) != SQLITE_NULL) {
+                    rc = SQLITE_NOMEM; /* the value's text could not be made */
+                    break;
+                }
+                fnv(&ctx->hash, t ? (const char *)t : "\x01NULL", t ? strlen((const char *)t) : 5);
+                fnv(&ctx->hash, "\t", 1);
+            }
+        }
+        if (rc == SQLITE_DONE)
+            rc = SQLITE_OK;
+        if (rc != SQLITE_OK)
+            bn_fail(err, BN_EIO, "%s: %s", sql[i], sqlite3_errmsg(db));
+        sqlite3_finalize(q);
+    }
+    oom_sqlite = 0;
+    oom_countdown_pause();
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL); /* (after a failure inside BEGIN) */
+    sqlite3_close(db);
+    oom_countdown_resume();
+    oom_same_result = rc == SQLITE_OK && ctx->hash == ctx->ref;
+    return rc == SQLITE_OK ? 0 : BN_EIO;
+}
+
 /* VGG16 to block3_pool (the first layer's small engine, the Winograd and
  * direct engines, fused pools; the deeper blocks only repeat them at the
  * cost of their 400 MB of transformed kernels per run) at 32 x 32 for
@@ -559,6 +681,9 @@ static void touch(const char *dir, const char *name) {
 
 int main(void) {
     bn_cpu_set_threads(1);
+    static const sqlite3_mem_methods sq = {sq_malloc,  sq_free, sq_realloc,  sq_size,
+                                           sq_roundup, sq_init, sq_shutdown, NULL};
+    CHECK_INT(sqlite3_config(SQLITE_CONFIG_MALLOC, &sq), SQLITE_OK);
 
     oom_sweep("bn_resampler_new", op_resampler, NULL);
 
@@ -687,6 +812,12 @@ int main(void) {
             if (rc == BN_OK && (rc = bn_store_open(&st, db2, 0, &err)) == BN_OK) {
                 oom_sweep("bn_trainjob_run (2 candidates, refit, stored)", op_trainjob, st);
                 bn_store_close(st);
+                sql_ctx sc = {.path = db2};
+                CHECK_INT(op_sql(&sc, &err), 0);
+                sc.ref = sc.hash;
+                oom_sweep("the SQL functions (vec_*, vec_avg, vec_each, vec_knn, vec_knn_pack), "
+                          "SQLite's allocations failing too",
+                          op_sql, &sc);
             }
             CHECK_INT(rc, BN_OK);
         } else if (f) {
