@@ -11,6 +11,7 @@
 #include "featureset.h"
 
 #include "f16.h"
+#include "sql_end.h"
 #include "vec.h"
 
 #include <math.h>
@@ -400,7 +401,7 @@ int bn_featureset_load_rows(bn_store *s, int64_t fs, const bn_rows *rows, bn_fea
     rc = features_labels(out, labels, err);
 out:
     sqlite3_finalize(q);
-    sqlite3_exec(db, "RELEASE bn_featureset_load", NULL, NULL, NULL);
+    bn_sql_end(db, "RELEASE bn_featureset_load");
     bn_vec_mmap_restore(db, mmap_was);
     for (int r = 0; labels && r < n; r++)
         free(labels[r]);

@@ -10,6 +10,7 @@
 #include "store.h"
 
 #include "f16.h"
+#include "sql_end.h"
 #include "vec.h"
 
 #include <errno.h>
@@ -238,7 +239,7 @@ static int migrate(bn_store *s, bn_error *err) {
         goto fail;
     return BN_OK;
 fail:
-    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    bn_sql_end(s->db, "ROLLBACK");
     return BN_EDB;
 }
 
@@ -426,7 +427,7 @@ int bn_store_commit(bn_store *s, bn_error *err) {
 
 void bn_store_rollback(bn_store *s) {
     if (!sqlite3_get_autocommit(s->db))
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        bn_sql_end(s->db, "ROLLBACK");
 }
 
 /* Bind text or NULL. */

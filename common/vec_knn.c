@@ -44,6 +44,7 @@
  */
 #include "f16.h"
 #include "pool.h"
+#include "sql_end.h"
 #include "vec.h"
 #include "vec_internal.h"
 
@@ -1622,13 +1623,13 @@ int bn_vec_knn_pack(sqlite3 *db, const char *featureset, int64_t *packed, char *
     }
     rc = pack_write(db, id, name, dim, type, packed, errmsg);
     if (rc != SQLITE_OK) {
-        sqlite3_exec(db, "ROLLBACK TO vec_knn_pack", NULL, NULL, NULL);
-        sqlite3_exec(db, "RELEASE vec_knn_pack", NULL, NULL, NULL);
+        bn_sql_end(db, "ROLLBACK TO vec_knn_pack");
+        bn_sql_end(db, "RELEASE vec_knn_pack");
         *packed = 0;
-    } else if ((rc = sqlite3_exec(db, "RELEASE vec_knn_pack", NULL, NULL, NULL)) != SQLITE_OK) {
+    } else if ((rc = bn_sql_end(db, "RELEASE vec_knn_pack")) != SQLITE_OK) {
         rc = pack_fail(errmsg, rc, "vec_knn_pack: %s", sqlite3_errmsg(db));
-        sqlite3_exec(db, "ROLLBACK TO vec_knn_pack", NULL, NULL, NULL);
-        sqlite3_exec(db, "RELEASE vec_knn_pack", NULL, NULL, NULL);
+        bn_sql_end(db, "ROLLBACK TO vec_knn_pack");
+        bn_sql_end(db, "RELEASE vec_knn_pack");
         *packed = 0;
     }
     sqlite3_free(name);

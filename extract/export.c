@@ -18,6 +18,7 @@
 #include "f16.h"
 #include "json.h"
 #include "npy.h"
+#include "sql_end.h"
 #include "store.h"
 
 #include <errno.h>
@@ -94,14 +95,14 @@ static int export_run(bn_store *store, const char *name, const char *split, cons
     if (export_prepare(db, fs, split, 1, &st) || sqlite3_step(st) != SQLITE_ROW) {
         rc = bn_store_fail(store, err, "count the rows");
         sqlite3_finalize(st);
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        bn_sql_end(db, "ROLLBACK");
         return rc;
     }
     int64_t rows = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     st = NULL;
     if (rows == 0) {
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        bn_sql_end(db, "ROLLBACK");
         return bn_fail(err, BN_EINVAL, "%s: feature set %s has no vectors%s%s",
                        bn_store_path(store), name, split ? " in split " : "", split ? split : "");
     }
@@ -111,7 +112,7 @@ static int export_run(bn_store *store, const char *name, const char *split, cons
     char tsv_tmp[4200];
     float *row = malloc((size_t)dim * sizeof *row);
     if (!row) {
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        bn_sql_end(db, "ROLLBACK");
         return bn_fail(err, BN_ENOMEM, "%s: out of memory", npy_path);
     }
     rc = bn_npy_create(&w, npy_path, rows, dim, err);
@@ -197,7 +198,7 @@ fail:
     unlink(tsv_tmp);
 out:
     sqlite3_finalize(st);
-    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    bn_sql_end(db, "ROLLBACK");
     free(row);
     return rc;
 }

@@ -77,8 +77,8 @@ static int oom_now(void) {
     if (__atomic_fetch_sub(&oom_countdown, 1, __ATOMIC_RELAXED) == 0) {
         __atomic_fetch_add(&oom_failed, 1, __ATOMIC_RELAXED);
         if (getenv("BN_OOM_TRACE")) {
-            void *frames[12];
-            int n = backtrace(frames, 12);
+            void *frames[40];
+            int n = backtrace(frames, 40);
             backtrace_symbols_fd(frames, n, 2);
             fputs("--\n", stderr);
         }
@@ -179,11 +179,17 @@ static void oom_countdown_resume(void) {
  * having freed everything it allocated. */
 typedef int oom_op(void *ctx, bn_error *err);
 
-/* Runs op with the k-th allocation failing, k = 0, 1, ..., until a run
- * succeeds with none failed; checks that every failed run said so. Returns
- * how many runs failed an allocation (the allocations op makes). */
-static long oom_sweep(const char *what, oom_op *op, void *ctx) {
-    for (long k = 0;; k++) {
+/* Runs op with the k-th allocation failing, k = 0, stride, 2 stride, ...,
+ * until a run succeeds with none failed; checks that every failed run said
+ * so. Returns how many allocations op makes (to the stride). Operations
+ * whose SQLite allocations fail too make tens of thousands: they take every
+ * stride-th (a prime, so that the points fall all over them), or every one
+ * with BN_OOM_STRIDE=1 (about 4 minutes). */
+static long oom_sweep_stride(const char *what, oom_op *op, void *ctx, long stride) {
+    const char *e = getenv("BN_OOM_STRIDE");
+    if (e && atol(e) >= 1)
+        stride = atol(e);
+    for (long k = 0;; k += stride) {
         bn_error err = {0};
         oom_arm(k);
         int rc = op(ctx, &err);
@@ -191,7 +197,10 @@ static long oom_sweep(const char *what, oom_op *op, void *ctx) {
         oom_disarm();
         if (!failed) {
             CHECK_MSG(rc == 0, "%s: fails with no allocation failed: %s", what, err.msg);
-            printf("%s: %ld allocations, each failed in turn\n", what, k);
+            if (stride > 1)
+                printf("%s: %ld allocations, every %ld-th failed in turn\n", what, k, stride);
+            else
+                printf("%s: %ld allocations, each failed in turn\n", what, k);
             return k;
         }
         CHECK_MSG(rc != 0 || oom_same_result, "%s: allocation %ld failed but it reports success",
@@ -201,6 +210,10 @@ static long oom_sweep(const char *what, oom_op *op, void *ctx) {
             return k;
         }
     }
+}
+
+static long oom_sweep(const char *what, oom_op *op, void *ctx) {
+    return oom_sweep_stride(what, op, ctx, 1);
 }
 
 /* ---- the operations ---------------------------------------------------------- */
@@ -488,7 +501,10 @@ static int op_npy_import(void *ctx, bn_error *err) {
     free(back);
     bn_importer_opts o = {.db = db, .name = "elsewhere", .npy = npy, .index = tsv, .quiet = 1};
     bn_importer_result res;
-    if ((rc = bn_importer_run(&o, &res, err)))
+    oom_sqlite = 1;
+    rc = bn_importer_run(&o, &res, err);
+    oom_sqlite = 0;
+    if (rc)
         return rc;
     /* and read back: the training rows, then all of them */
     bn_store *st;
@@ -503,6 +519,7 @@ static int op_npy_import(void *ctx, bn_error *err) {
             bn_featureset_free(&f);
     }
     bn_store_close(st);
+    oom_same_result = rc == BN_OK; /* every row imported and read back */
     return rc;
 }
 
@@ -533,14 +550,19 @@ static int op_trainjob(void *ctx, bn_error *err) {
     oom_countdown_pause();
     int before = count_sweeps(st);
     oom_countdown_resume();
+    /* the job before (failed or not) left no transaction open */
+    CHECK_MSG(sqlite3_get_autocommit(bn_store_db(st)), "trainjob: a transaction is still open");
     bn_trainjob j;
+    oom_sqlite = 1;
     int rc = bn_trainjob_run(st, &o, &j, err);
+    oom_sqlite = 0;
     bn_trainjob_free(&j);
     oom_countdown_pause();
     int after = count_sweeps(st);
     oom_countdown_resume();
     CHECK_MSG(before >= 0 && after == before + (rc == BN_OK),
               "trainjob: %d sweeps before, %d after a job that returned %d", before, after, rc);
+    oom_same_result = rc == BN_OK && after == before + 1;
     return rc;
 }
 
@@ -650,12 +672,17 @@ static int op_store(void *ctx, bn_error *err) {
     snprintf(side, sizeof side, "%s-shm", path);
     remove(side);
     bn_store *st;
+    oom_sqlite = 1;
     int rc = bn_store_open(&st, path, BN_STORE_CREATE, err);
+    if (rc == BN_OK) {
+        bn_store_close(st);
+        rc = bn_store_open(&st, path, BN_STORE_READONLY, err);
+    }
+    oom_sqlite = 0;
     if (rc)
         return rc;
-    bn_store_close(st);
-    if ((rc = bn_store_open(&st, path, BN_STORE_READONLY, err)))
-        return rc;
+    /* a success despite a failed allocation must still be the whole schema */
+    oom_same_result = bn_store_version(st) == bn_store_latest_version();
     bn_store_close(st);
     return 0;
 }
@@ -770,7 +797,7 @@ int main(void) {
     if (dir) {
         char db[1024];
         snprintf(db, sizeof db, "%s/oom.db", dir);
-        oom_sweep("bn_store_open (create, then read-only)", op_store, db);
+        oom_sweep_stride("bn_store_open (create, then read-only)", op_store, db, 53);
         char tsv[1024];
         snprintf(tsv, sizeof tsv, "%s/index.tsv", dir);
         FILE *f = fopen(tsv, "w");
@@ -780,8 +807,8 @@ int main(void) {
                 fprintf(f, "%s/%d.jpg\t%s\t%s\t%064d\n", i % 2 ? "dog" : "cat", i,
                         i % 2 ? "dog" : "cat", i < 4 ? "train" : "validation", i + 1);
             fclose(f);
-            oom_sweep("bn_npy_save, bn_npy_load, bn_importer_run, bn_featureset_load",
-                      op_npy_import, (void *)dir);
+            oom_sweep_stride("bn_npy_save, bn_npy_load, bn_importer_run, bn_featureset_load",
+                             op_npy_import, (void *)dir, 53);
         }
         /* 40 rows for bottleneck-classify train's job */
         char npy[1024], db2[1024];
@@ -810,7 +837,8 @@ int main(void) {
             bn_store *st;
             CHECK_INT(rc = bn_importer_run(&io, &ir, &err), BN_OK);
             if (rc == BN_OK && (rc = bn_store_open(&st, db2, 0, &err)) == BN_OK) {
-                oom_sweep("bn_trainjob_run (2 candidates, refit, stored)", op_trainjob, st);
+                oom_sweep_stride("bn_trainjob_run (2 candidates, refit, stored)", op_trainjob, st,
+                                 7);
                 bn_store_close(st);
                 sql_ctx sc = {.path = db2};
                 CHECK_INT(op_sql(&sc, &err), 0);
