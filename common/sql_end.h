@@ -10,7 +10,10 @@
  * next time); any other error (a transaction SQLite already rolled back)
  * is final. tests/test_oom.c fails every allocation, SQLite's too.
  * Static inline: the SQL extension's library (bnvec) and the store share
- * it without a library of their own.
+ * it without a library of their own. In the extension's files include it
+ * after vec_internal.h, so that in the loadable bottleneck_vec.so its
+ * sqlite3_exec is sqlite3ext.h's, through the host's API table (the .so
+ * has no sqlite3_exec of its own: loading it would fail).
  */
 #ifndef BN_SQL_END_H
 #define BN_SQL_END_H

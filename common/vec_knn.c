@@ -44,9 +44,11 @@
  */
 #include "f16.h"
 #include "pool.h"
-#include "sql_end.h"
 #include "vec.h"
 #include "vec_internal.h"
+/* after vec_internal.h: in the loadable extension its inline sqlite3_exec
+ * must go through the host's API table (sqlite3ext.h's macros) */
+#include "sql_end.h"
 
 #include <math.h>
 #include <sched.h>
