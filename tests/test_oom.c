@@ -308,23 +308,18 @@ static int op_dataset(void *ctx, bn_error *err) {
     return n == 6 ? 0 : bn_fail(err, BN_EINVAL, "%s: %zu images, expected 6", root, n);
 }
 
-typedef struct {
-    bn_data d;
-    int k;
-} train_ctx_t;
-
 static int op_train(void *ctx, bn_error *err) {
-    train_ctx_t *t = ctx;
+    const bn_data *d = ctx;
     bn_train_opts o;
     bn_train_opts_default(&o);
     o.standardize = 1;
     o.max_iter = 20;
     bn_model m;
-    int rc = bn_model_init(&m, t->d.dim, t->d.k, err);
+    int rc = bn_model_init(&m, d->dim, d->k, err);
     if (rc)
         return rc;
     bn_train_info info;
-    rc = bn_train(&t->d, NULL, &o, &m, &info, err);
+    rc = bn_train(d, NULL, &o, &m, &info, err);
     bn_head h;
     if (rc == BN_OK && (rc = bn_head_from_model(&m, &h, err)) == BN_OK)
         bn_head_free(&h);
@@ -698,6 +693,27 @@ static int op_weights(void *ctx, bn_error *err) {
 
 /* ---- main ----------------------------------------------------------------------- */
 
+/* The whole file at path (malloc'ed, *len bytes), or NULL after a failed
+ * check. */
+static void *read_whole(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    CHECK_MSG(f != NULL, "%s: cannot open", path);
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *buf = malloc(*len);
+    int ok = buf && fread(buf, 1, *len, f) == *len;
+    CHECK_MSG(ok, "%s: cannot read", path);
+    fclose(f);
+    if (!ok) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
 static void touch(const char *dir, const char *name) {
     char p[1024];
     snprintf(p, sizeof p, "%s/%s", dir, name);
@@ -751,7 +767,6 @@ int main(void) {
         support_remove_tree(root);
     }
 
-    /* three classes, a few rows: the softmax path and the scaler */
     /* two classes, more dims than rows / 2: the sweep on the rows and in
      * the row space */
     {
@@ -771,6 +786,7 @@ int main(void) {
         free(sy);
     }
 
+    /* three classes, a few rows: the softmax path and the scaler */
     enum { N = 60, DIM = 12 };
     float *x = malloc((size_t)N * DIM * sizeof *x);
     int *y = malloc(N * sizeof *y);
@@ -780,13 +796,13 @@ int main(void) {
             for (int j = 0; j < DIM; j++)
                 x[i * DIM + j] = (float)(((i * 31 + j * 17) % 23) - 11) / 7.0f + (j == y[i]);
         }
-        train_ctx_t t = {.d = {.dim = DIM, .k = 3, .nblocks = 1}};
-        t.d.block[0] = (bn_block){x, y, N};
-        oom_sweep("bn_train (3 classes)", op_train, &t);
+        bn_data d = {.dim = DIM, .k = 3, .nblocks = 1};
+        d.block[0] = (bn_block){x, y, N};
+        oom_sweep("bn_train (3 classes)", op_train, &d);
         for (int i = 0; i < N; i++)
             y[i] = i % 2;
-        t.d.k = 2;
-        oom_sweep("bn_train (2 classes)", op_train, &t);
+        d.k = 2;
+        oom_sweep("bn_train (2 classes)", op_train, &d);
         rows_ctx rc2 = {x, y, N, DIM};
         oom_sweep("bn_metrics_compute (2, 3 classes), bn_pca_fit", op_metrics_pca, &rc2);
     }
@@ -871,44 +887,28 @@ int main(void) {
 
         char path[1024];
         snprintf(path, sizeof path, "%s/models/squeezenet_v1.1.onnx", shared);
-        FILE *f = fopen(path, "rb");
-        CHECK_MSG(f != NULL, "%s: cannot open", path);
-        if (f) {
-            fseek(f, 0, SEEK_END);
-            file_ctx o = {.len = (size_t)ftell(f)};
-            fseek(f, 0, SEEK_SET);
-            o.buf = malloc(o.len);
-            CHECK(o.buf && fread(o.buf, 1, o.len, f) == o.len);
-            fclose(f);
-            if (o.buf) {
-                oom_sweep("bn_onnx_load_buffer (SqueezeNet)", op_onnx, &o);
-                oom_sweep("bn_graph_infer, _prepare, _run (SqueezeNet, 64 x 64, both engines)",
-                          op_graph, &o);
-            }
-            free(o.buf);
+        file_ctx o;
+        o.buf = read_whole(path, &o.len);
+        if (o.buf) {
+            oom_sweep("bn_onnx_load_buffer (SqueezeNet)", op_onnx, &o);
+            oom_sweep("bn_graph_infer, _prepare, _run (SqueezeNet, 64 x 64, both engines)",
+                      op_graph, &o);
         }
+        free(o.buf);
         snprintf(path, sizeof path, "%s/data/catsdogs/train/cat/cat.1000.jpg", shared);
         bn_error err;
-        f = fopen(path, "rb");
-        CHECK_MSG(f != NULL, "%s: cannot open", path);
-        if (f && bn_image_init("test_oom", &err) == BN_OK) {
-            fseek(f, 0, SEEK_END);
-            size_t len = (size_t)ftell(f);
-            fseek(f, 0, SEEK_SET);
-            void *buf = malloc(len);
-            decode_ctx *d = malloc(sizeof *d);
-            CHECK(buf && d && fread(buf, 1, len, f) == len);
-            if (buf && d) {
-                d->buf = buf;
-                d->len = len;
-                CHECK_INT(decode_both(d, d->ref, &err), BN_OK);
-                oom_sweep("bn_image_decode (libjpeg-turbo, libvips)", op_decode, d);
-            }
-            free(d);
-            free(buf);
+        size_t len;
+        void *buf = read_whole(path, &len);
+        decode_ctx *d = malloc(sizeof *d);
+        CHECK(d != NULL);
+        if (buf && d && bn_image_init("test_oom", &err) == BN_OK) {
+            d->buf = buf;
+            d->len = len;
+            CHECK_INT(decode_both(d, d->ref, &err), BN_OK);
+            oom_sweep("bn_image_decode (libjpeg-turbo, libvips)", op_decode, d);
         }
-        if (f)
-            fclose(f);
+        free(d);
+        free(buf);
     }
     return check_done();
 }
